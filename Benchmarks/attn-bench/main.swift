@@ -1,0 +1,120 @@
+// attn-bench: AttentionKit's benchmark runner. Prints one JSON line per workload.
+// Usage: swift run -c release attn-bench [WORKLOAD…]   (no argument: all workloads; `--list` lists them)
+import AttentionKit
+import COpenBLAS
+import Foundation
+
+/// Seconds since an arbitrary origin (monotonic).
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+/// Reads a `VmRSS`/`VmHWM`-style field of /proc/self/status, in MiB.
+func procStatusMiB(_ field: String) -> Double {
+    guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return -1 }
+    for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
+        let kb = line.split(separator: " ").compactMap { Double($0) }.first ?? -1
+        return kb / 1024
+    }
+    return -1
+}
+
+/// Prints one JSON object on one line, keys in the given order.
+func emit(_ fields: [(String, Any)]) {
+    let parts = fields.map { key, value -> String in
+        let v: String
+        switch value {
+        case let s as String: v = "\"\(s)\""
+        case let d as Double: v = d.isFinite ? String(format: "%.4g", d) : "null"
+        case let i as Int: v = String(i)
+        default: v = "\"\(value)\""
+        }
+        return "\"\(key)\": \(v)"
+    }
+    print("{" + parts.joined(separator: ", ") + "}")
+    fflush(nil)   // flush all streams (one JSON line at a time when piped)
+}
+
+/// Runs `body` repeatedly for at least `minTime` seconds (after one warm-up) and returns the median seconds per call.
+func medianTime(minTime: Double = 0.5, minRuns: Int = 3, _ body: () -> Void) -> (median: Double, runs: Int) {
+    body()
+    var times: [Double] = []
+    let start = now()
+    while times.count < minRuns || now() - start < minTime {
+        let t0 = now()
+        body()
+        times.append(now() - t0)
+    }
+    times.sort()
+    return (times[times.count / 2], times.count)
+}
+
+// MARK: workloads
+
+func benchMatmul() {
+    var rng = RandomGenerator(seed: 1)
+    for n in [64, 256, 1024, 2048] {
+        let a = Tensor.normal([n, n], using: &rng), b = Tensor.normal([n, n], using: &rng)
+        let flops = 2 * Double(n) * Double(n) * Double(n)
+        let ours = withNoGrad { medianTime { _ = matmul(a, b) } }
+        // Raw cblas_sgemm into a preallocated buffer: the ceiling.
+        var c = [Float](repeating: 0, count: n * n)
+        let raw = a.withUnsafeFloats { pa in
+            b.withUnsafeFloats { pb in
+                c.withUnsafeMutableBufferPointer { pc in
+                    medianTime {
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1,
+                                    pa.baseAddress, Int32(n), pb.baseAddress, Int32(n), 0, pc.baseAddress, Int32(n))
+                    }
+                }
+            }
+        }
+        let g = flops / ours.median / 1e9, cg = flops / raw.median / 1e9
+        emit([("workload", "matmul_\(n)"), ("gflops", g), ("cblas_gflops", cg), ("ratio", g / cg), ("runs", ours.runs)])
+    }
+}
+
+func benchMLPTrain() {
+    // 2-layer MLP, batch 256, 256 → 512 → 10, ReLU, cross-entropy (log-softmax + gather), SGD momentum 0.9.
+    var rng = RandomGenerator(seed: 2)
+    let (batch, inDim, hidden, classes, steps) = (256, 256, 512, 10, 1000)
+    let x = Tensor.normal([batch, inDim], using: &rng)
+    let y = Tensor((0..<batch).map { Float($0 % classes) }, shape: [batch, 1])
+    let w1 = (Tensor.normal([inDim, hidden], using: &rng) * 0.05).requiringGrad()
+    let b1 = Tensor.zeros([hidden]).requiringGrad()
+    let w2 = (Tensor.normal([hidden, classes], using: &rng) * 0.05).requiringGrad()
+    let b2 = Tensor.zeros([classes]).requiringGrad()
+    let opt = SGD(parameters: [w1, b1, w2, b2], learningRate: 0.05, momentum: 0.9)
+    var rss10 = 0.0, hwm10 = 0.0, lastLoss: Float = 0
+    let start = now()
+    for step in 1...steps {
+        let logits = (x.matmul(w1) + b1).relu().matmul(w2) + b2
+        let loss = -logits.logSoftmax(axis: 1).gather(axis: 1, index: y).mean()
+        opt.zeroGrad()
+        loss.backward()
+        opt.step()
+        lastLoss = loss.item()
+        if step == 10 { rss10 = procStatusMiB("VmRSS"); hwm10 = procStatusMiB("VmHWM") }
+    }
+    let elapsed = now() - start
+    emit([("workload", "mlp_train_1000"), ("steps_per_s", Double(steps) / elapsed), ("rss_mb_step10", rss10),
+          ("rss_mb_step1000", procStatusMiB("VmRSS")), ("peak_rss_mb_step10", hwm10),
+          ("peak_rss_mb_step1000", procStatusMiB("VmHWM")), ("final_loss", Double(lastLoss))])
+}
+
+let workloads: [(String, () -> Void)] = [("matmul", benchMatmul), ("mlp_train", benchMLPTrain)]
+var requested = Array(CommandLine.arguments.dropFirst())
+if requested.contains("--list") || requested.contains("--help") || requested.contains("-h") {
+    print("usage: attn-bench [WORKLOAD…]\nworkloads: " + workloads.map(\.0).joined(separator: ", "))
+    exit(0)
+}
+if requested.isEmpty { requested = workloads.map(\.0) }
+for name in requested {
+    guard let w = workloads.first(where: { $0.0 == name }) else {
+        FileHandle.standardError.write("attn-bench: unknown workload '\(name)' (known: \(workloads.map(\.0).joined(separator: ", ")))\n".data(using: .utf8)!)
+        exit(2)
+    }
+    w.1()
+}

@@ -1,0 +1,60 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "AttentionKit",
+    products: [
+        .library(name: "AttentionKit", targets: ["AttentionKit"]),
+        .executable(name: "attn", targets: ["attn"]),
+        .executable(name: "attn-bench", targets: ["attn-bench"]),
+        .executable(name: "mlp-demo", targets: ["MLPDemo"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+    ],
+    targets: [
+        // System-library shims: module maps only, found through pkg-config.
+        .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .systemLibrary(
+            name: "CUTF8Proc",
+            pkgConfig: "libutf8proc",
+            providers: [.apt(["libutf8proc-dev"])]
+        ),
+        .target(
+            name: "AttentionKit",
+            dependencies: [
+                "COpenBLAS",
+                "CUTF8Proc",
+                .product(name: "RealModule", package: "swift-numerics"),
+            ]
+        ),
+        .executableTarget(
+            name: "attn",
+            dependencies: [
+                "AttentionKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "attn-bench",
+            dependencies: ["AttentionKit", "COpenBLAS"],
+            path: "Benchmarks/attn-bench"
+        ),
+        .executableTarget(
+            name: "MLPDemo",
+            dependencies: ["AttentionKit"],
+            path: "Examples/MLPDemo"
+        ),
+        .testTarget(
+            name: "AttentionKitTests",
+            dependencies: ["AttentionKit"],
+            exclude: ["Fixtures/generate_core_fixtures.py"],
+            resources: [.copy("Fixtures/core_ops.json")]
+        ),
+    ]
+)

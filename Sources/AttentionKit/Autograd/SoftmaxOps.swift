@@ -1,0 +1,78 @@
+import RealModule
+
+// Fused, numerically stable softmax and log-softmax along any axis, with their backward passes.
+// The tensor is viewed as [outer, n, inner]; each (outer, inner) pair is one softmax over n strided elements.
+
+@inline(__always)
+func softmaxTyped<T: TensorScalar>(_: T.Type, _ x: Tensor, _ out: Tensor, outer: Int, n: Int, inner: Int, log: Bool) {
+    let s = x.storage.pointer(T.self), d = out.storage.pointer(T.self)
+    for o in 0..<outer {
+        for i in 0..<inner {
+            let base = o * n * inner + i
+            var m = -T.infinity
+            for j in 0..<n { m = Swift.max(m, s[base + j * inner]) }
+            if m == -T.infinity { m = 0 }   // a row of all -inf: softmax gives nan (as PyTorch), log-softmax -inf
+            var z: T = 0
+            for j in 0..<n {
+                let e = T.exp(s[base + j * inner] - m)
+                if !log { d[base + j * inner] = e }
+                z += e
+            }
+            if log {
+                let lz = T.log(z) + m
+                for j in 0..<n { d[base + j * inner] = s[base + j * inner] - lz }
+            } else {
+                let r = 1 / z
+                for j in 0..<n { d[base + j * inner] *= r }
+            }
+        }
+    }
+}
+
+/// softmax: ∂x = y ⊙ (g − Σ g⊙y);  log-softmax: ∂x = g − softmax ⊙ Σ g.
+@inline(__always)
+func softmaxBackwardTyped<T: TensorScalar>(_: T.Type, _ g: Tensor, _ y: Tensor, _ out: Tensor, outer: Int, n: Int, inner: Int, log: Bool) {
+    let pg = g.storage.pointer(T.self), py = y.storage.pointer(T.self), d = out.storage.pointer(T.self)
+    for o in 0..<outer {
+        for i in 0..<inner {
+            let base = o * n * inner + i
+            var acc: T = 0
+            if log {
+                for j in 0..<n { acc += pg[base + j * inner] }
+                for j in 0..<n { let k = base + j * inner; d[k] = pg[k] - T.exp(py[k]) * acc }
+            } else {
+                for j in 0..<n { let k = base + j * inner; acc += pg[k] * py[k] }
+                for j in 0..<n { let k = base + j * inner; d[k] = py[k] * (pg[k] - acc) }
+            }
+        }
+    }
+}
+
+extension Tensor {
+    private func softmaxImpl(axis: Int, log: Bool) -> Tensor {
+        let op = log ? "logSoftmax" : "softmax"
+        let a = checked { () throws(ShapeError) in try Shape.axis(axis, rank: rank, op: op) }
+        if rank == 0 { return log ? self - self : Tensor.ones(like: self) + self * 0 }
+        let outer = shape[..<a].reduce(1, *), n = shape[a], inner = shape[(a + 1)...].reduce(1, *)
+        let out = Tensor(shape: shape, dtype: dtype, zeroed: false)
+        switch dtype {
+        case .float32: softmaxTyped(Float.self, self, out, outer: outer, n: n, inner: inner, log: log)
+        case .float64: softmaxTyped(Double.self, self, out, outer: outer, n: n, inner: inner, log: log)
+        }
+        let y = out.detach()
+        return record(op, out, [self]) { g in
+            let gi = Tensor(shape: g.shape, dtype: g.dtype, zeroed: false)
+            switch g.dtype {
+            case .float32: softmaxBackwardTyped(Float.self, g, y, gi, outer: outer, n: n, inner: inner, log: log)
+            case .float64: softmaxBackwardTyped(Double.self, g, y, gi, outer: outer, n: n, inner: inner, log: log)
+            }
+            return [gi]
+        }
+    }
+
+    /// softmax(x)ᵢ = exp(xᵢ − max x) / Σⱼ exp(xⱼ − max x) along `axis` (default: last).
+    public func softmax(axis: Int = -1) -> Tensor { softmaxImpl(axis: axis, log: false) }
+
+    /// log softmax(x)ᵢ = xᵢ − max x − log Σⱼ exp(xⱼ − max x) along `axis` (default: last).
+    public func logSoftmax(axis: Int = -1) -> Tensor { softmaxImpl(axis: axis, log: true) }
+}

@@ -1,0 +1,135 @@
+/// A scalar function applied elementwise. Implementations are structs whose `callAsFunction` the compiler
+/// specialises and inlines into the loop: no closure is called per element.
+protocol UnaryKernel {
+    func callAsFunction<T: TensorScalar>(_ x: T) -> T
+}
+
+/// A scalar function of two operands applied elementwise with broadcasting.
+protocol BinaryKernel {
+    func callAsFunction<T: TensorScalar>(_ a: T, _ b: T) -> T
+}
+
+@inline(__always)
+func unaryTyped<T: TensorScalar, K: UnaryKernel>(_: T.Type, _ x: Tensor, _ out: Tensor, _ k: K) {
+    let s = x.storage.pointer(T.self), d = out.storage.pointer(T.self)
+    for i in 0..<x.count { d[i] = k(s[i]) }
+}
+
+/// Applies `k` to every element (no autograd; the differentiable ops wrap this).
+func mapUnary<K: UnaryKernel>(_ x: Tensor, _ k: K) -> Tensor {
+    let out = Tensor(shape: x.shape, dtype: x.dtype, zeroed: false)
+    switch x.dtype {
+    case .float32: unaryTyped(Float.self, x, out, k)
+    case .float64: unaryTyped(Double.self, x, out, k)
+    }
+    return out
+}
+
+@inline(__always)
+func binaryTyped<T: TensorScalar, K: BinaryKernel>(_: T.Type, _ a: Tensor, _ b: Tensor, _ out: Tensor, _ k: K) {
+    let pa = a.storage.pointer(T.self), pb = b.storage.pointer(T.self), po = out.storage.pointer(T.self)
+    let n = out.count
+    if n == 0 { return }
+    if a.shape == b.shape {
+        for i in 0..<n { po[i] = k(pa[i], pb[i]) }
+        return
+    }
+    if b.count == 1 {
+        let bv = pb.pointee
+        if a.count == n { for i in 0..<n { po[i] = k(pa[i], bv) }; return }
+    }
+    if a.count == 1 {
+        let av = pa.pointee
+        if b.count == n { for i in 0..<n { po[i] = k(av, pb[i]) }; return }
+    }
+    let (shape, views) = coalesce(out.shape, [Shape.broadcastStrides(a.shape, to: out.shape),
+                                              Shape.broadcastStrides(b.shape, to: out.shape),
+                                              Shape.strides(out.shape)])
+    if shape.isEmpty { po.pointee = k(pa.pointee, pb.pointee); return }
+    let m = shape[shape.count - 1]
+    let sa = views[0].last!, sb = views[1].last!
+    var it = RowIterator(shape: shape, strides: views, base: [0, 0, 0])
+    repeat {
+        let xa = pa + it.offsets[0], xb = pb + it.offsets[1], xo = po + it.offsets[2]
+        if sa == 1 && sb == 1 {
+            for i in 0..<m { xo[i] = k(xa[i], xb[i]) }
+        } else if sb == 0 {
+            let bv = xb.pointee
+            for i in 0..<m { xo[i] = k(xa[i * sa], bv) }
+        } else if sa == 0 {
+            let av = xa.pointee
+            for i in 0..<m { xo[i] = k(av, xb[i * sb]) }
+        } else {
+            for i in 0..<m { xo[i] = k(xa[i * sa], xb[i * sb]) }
+        }
+    } while it.next()
+}
+
+/// Applies `k` elementwise with NumPy broadcasting (no autograd). `op` names the op in shape errors.
+func mapBinary<K: BinaryKernel>(_ a: Tensor, _ b: Tensor, _ k: K, op: String) -> Tensor {
+    precondition(a.dtype == b.dtype, "\(op): dtypes \(a.dtype) and \(b.dtype) differ (convert with .to(_:))")
+    let shape = a.shape == b.shape ? a.shape : checked { () throws(ShapeError) in try Shape.broadcast(a.shape, b.shape, op: op) }
+    let out = Tensor(shape: shape, dtype: a.dtype, zeroed: false)
+    switch a.dtype {
+    case .float32: binaryTyped(Float.self, a, b, out, k)
+    case .float64: binaryTyped(Double.self, a, b, out, k)
+    }
+    return out
+}
+
+/// Elementwise select: `cond != 0 ? a : b`, all three broadcast together (no autograd).
+func selectKernel(_ cond: Tensor, _ a: Tensor, _ b: Tensor) -> Tensor {
+    precondition(a.dtype == b.dtype && cond.dtype == a.dtype, "where: dtypes \(cond.dtype), \(a.dtype), \(b.dtype) differ")
+    let shape = checked { () throws(ShapeError) in
+        try Shape.broadcast(try Shape.broadcast(cond.shape, a.shape, op: "where"), b.shape, op: "where")
+    }
+    let c = cond.broadcastCopy(to: shape), x = a.broadcastCopy(to: shape), y = b.broadcastCopy(to: shape)
+    let out = Tensor(shape: shape, dtype: a.dtype, zeroed: false)
+    func run<T: TensorScalar>(_: T.Type) {
+        let pc = c.storage.pointer(T.self), px = x.storage.pointer(T.self), py = y.storage.pointer(T.self)
+        let po = out.storage.pointer(T.self)
+        for i in 0..<out.count { po[i] = pc[i] != 0 ? px[i] : py[i] }
+    }
+    switch a.dtype {
+    case .float32: run(Float.self)
+    case .float64: run(Double.self)
+    }
+    return out
+}
+
+extension Tensor {
+    /// A contiguous copy broadcast to `shape` (no autograd). Returns self if the shape already matches.
+    func broadcastCopy(to target: [Int]) -> Tensor {
+        if shape == target { return self }
+        guard target.count >= rank, Shape.broadcast2(shape, target) else {
+            shapeFailure(ShapeError("broadcastTo: shape \(fmt(shape)) cannot be broadcast to \(fmt(target))"))
+        }
+        let out = Tensor(shape: target, dtype: dtype, zeroed: false)
+        stridedCopy(src: storage, srcView: StridedView(offset: 0, strides: Shape.broadcastStrides(shape, to: target)),
+                    dst: out.storage, dstView: StridedView(offset: 0, strides: Shape.strides(target)), shape: target)
+        return out
+    }
+
+    /// Sums a (broadcast) tensor back down to `target` (no autograd): the adjoint of broadcasting.
+    func sumCopy(to target: [Int]) -> Tensor {
+        if shape == target { return self }
+        guard rank >= target.count, Shape.broadcast2(target, shape) else {
+            shapeFailure(ShapeError("sumToShape: shape \(fmt(shape)) cannot be summed to \(fmt(target))"))
+        }
+        let out = Tensor(shape: target, dtype: dtype, zeroed: true)
+        stridedCopy(src: storage, srcView: StridedView(offset: 0, strides: Shape.strides(shape)),
+                    dst: out.storage, dstView: StridedView(offset: 0, strides: Shape.broadcastStrides(target, to: shape)),
+                    shape: shape, accumulate: true)
+        return out
+    }
+}
+
+extension Shape {
+    /// True if `small` broadcasts to exactly `big` (one-directional broadcasting).
+    static func broadcast2(_ small: [Int], _ big: [Int]) -> Bool {
+        guard small.count <= big.count else { return false }
+        let pad = big.count - small.count
+        for i in 0..<small.count where small[i] != 1 && small[i] != big[i + pad] { return false }
+        return true
+    }
+}

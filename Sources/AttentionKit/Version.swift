@@ -1,0 +1,2 @@
+/// The AttentionKit library version.
+public let version = "0.1.0"

@@ -1,0 +1,4 @@
+#ifndef ATTENTIONKIT_CUTF8PROC_SHIM_H
+#define ATTENTIONKIT_CUTF8PROC_SHIM_H
+#include <utf8proc.h>
+#endif

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the Debian packages AttentionKit builds against (OpenBLAS, utf8proc, pkg-config).
+# Uses sudo when not run as root. Safe to run repeatedly.
+set -euo pipefail
+pkgs=(libopenblas-dev libutf8proc-dev pkg-config)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq "${missing[@]}"
