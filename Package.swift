@@ -53,8 +53,7 @@ let package = Package(
         .testTarget(
             name: "AttentionKitTests",
             dependencies: ["AttentionKit"],
-            exclude: ["Fixtures/generate_core_fixtures.py"],
-            resources: [.copy("Fixtures/core_ops.json")]
+            exclude: ["Fixtures"]
         ),
     ]
 )

@@ -9,7 +9,14 @@ struct AddK: BinaryKernel { @inline(__always) func callAsFunction<T: TensorScala
 struct SubK: BinaryKernel { @inline(__always) func callAsFunction<T: TensorScalar>(_ a: T, _ b: T) -> T { a - b } }
 struct MulK: BinaryKernel { @inline(__always) func callAsFunction<T: TensorScalar>(_ a: T, _ b: T) -> T { a * b } }
 struct DivK: BinaryKernel { @inline(__always) func callAsFunction<T: TensorScalar>(_ a: T, _ b: T) -> T { a / b } }
-struct PowK: BinaryKernel { @inline(__always) func callAsFunction<T: TensorScalar>(_ a: T, _ b: T) -> T { T.pow(a, b) } }
+/// aᵇ; integral exponents use repeated multiplication so negative bases work ((−2)² = 4, as in PyTorch);
+/// a negative base with a fractional exponent gives NaN.
+struct PowK: BinaryKernel {
+    @inline(__always) func callAsFunction<T: TensorScalar>(_ a: T, _ b: T) -> T {
+        if b == b.rounded() && Swift.abs(b) < T(1 << 30) { return T.pow(a, Int(b)) }
+        return T.pow(a, b)
+    }
+}
 struct MaxK: BinaryKernel { @inline(__always) func callAsFunction<T: TensorScalar>(_ a: T, _ b: T) -> T { a >= b ? a : b } }
 struct MinK: BinaryKernel { @inline(__always) func callAsFunction<T: TensorScalar>(_ a: T, _ b: T) -> T { a <= b ? a : b } }
 

@@ -19,8 +19,8 @@ func softmaxTyped<T: TensorScalar>(_: T.Type, _ x: Tensor, _ out: Tensor, outer:
                 z += e
             }
             if log {
-                let lz = T.log(z) + m
-                for j in 0..<n { d[base + j * inner] = s[base + j * inner] - lz }
+                let lz = T.log(z)   // (x − m) − log z keeps precision when |m| is large
+                for j in 0..<n { d[base + j * inner] = (s[base + j * inner] - m) - lz }
             } else {
                 let r = 1 / z
                 for j in 0..<n { d[base + j * inner] *= r }

@@ -23,8 +23,11 @@ extension Tensor {
     /// Ones with `other`'s shape and dtype.
     public static func ones(like other: Tensor) -> Tensor { ones(other.shape, dtype: other.dtype) }
 
-    /// `start, start+step, …` up to but excluding `end` (PyTorch's `arange`).
-    public static func arange(_ start: Float = 0, _ end: Float, step: Float = 1, dtype: DType = .float32) -> Tensor {
+    /// `0, 1, …, end−1` (PyTorch's `arange(end)`).
+    public static func arange(_ end: Float, dtype: DType = .float32) -> Tensor { arange(0, end, dtype: dtype) }
+
+    /// `start, start+step, …` up to but excluding `end` (PyTorch's `arange(start, end, step)`).
+    public static func arange(_ start: Float, _ end: Float, step: Float = 1, dtype: DType = .float32) -> Tensor {
         precondition(step != 0, "arange: step must be non-zero")
         let n = Swift.max(0, Int(((Double(end) - Double(start)) / Double(step)).rounded(.up)))
         return fill([n], dtype: dtype) { Double(start) + Double($0) * Double(step) }
