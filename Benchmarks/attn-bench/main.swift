@@ -38,7 +38,7 @@ func emit(_ fields: [(String, Any)]) {
 }
 
 /// Runs `body` repeatedly for at least `minTime` seconds (after one warm-up) and returns the median seconds per call.
-func medianTime(minTime: Double = 0.5, minRuns: Int = 3, _ body: () -> Void) -> (median: Double, runs: Int) {
+func medianTime(minTime: Double = 0.5, minRuns: Int = 7, _ body: () -> Void) -> (median: Double, runs: Int) {
     body()
     var times: [Double] = []
     let start = now()

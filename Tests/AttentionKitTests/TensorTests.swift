@@ -140,3 +140,37 @@ final class ShapeErrorTests: XCTestCase {
         assertMessage({ () throws(ShapeError) in try Shape.same([2], [3], op: "assign") }, contains: ["assign", "[2]", "[3]"])
     }
 }
+
+final class BufferCacheTests: XCTestCase {
+    func testLargeBuffersAreReusedAndComeBackZeroed() {
+        let cache = BufferCache.shared
+        cache.releaseAll()
+        let n = 1 << 18   // 1 MiB of Float32, above the cache's minimum
+        var address: UnsafeRawPointer?
+        do {
+            let t = Tensor.full([n], 7)
+            address = t.storage.baseAddress
+        }
+        XCTAssertEqual(cache.cachedBytes, n * 4)
+        let z = Tensor.zeros([n])
+        XCTAssertEqual(z.storage.baseAddress, address, "same-size allocation reuses the cached buffer")
+        XCTAssertEqual(cache.cachedBytes, 0)
+        XCTAssertEqual(z.max().item(), 0, "a reused buffer is zeroed when zeros are asked for")
+        XCTAssertEqual(Int(bitPattern: z.storage.baseAddress) % 64, 0)
+    }
+
+    func testCapacityAndRelease() {
+        let cache = BufferCache.shared
+        cache.releaseAll()
+        let saved = cache.capacityBytes
+        defer { cache.capacityBytes = saved }
+        do { _ = Tensor.zeros([1 << 18]); _ = Tensor.zeros([1 << 19]) }
+        XCTAssertEqual(cache.cachedBytes, (1 << 18) * 4 + (1 << 19) * 4)
+        cache.capacityBytes = (1 << 18) * 4
+        XCTAssertLessThanOrEqual(cache.cachedBytes, (1 << 18) * 4)
+        cache.releaseAll()
+        XCTAssertEqual(cache.cachedBytes, 0)
+        do { _ = Tensor.zeros([100]) }
+        XCTAssertEqual(cache.cachedBytes, 0, "small buffers go straight back to malloc")
+    }
+}

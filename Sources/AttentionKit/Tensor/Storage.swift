@@ -42,11 +42,11 @@ public final class TensorStorage: @unchecked Sendable {
         self.count = count
         self.dtype = dtype
         let bytes = max(count * dtype.byteSize, TensorStorage.alignment)
-        raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: TensorStorage.alignment)
+        raw = BufferCache.shared.allocate(bytes: bytes)
         if zeroed { raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes) }
     }
 
-    deinit { raw.deallocate() }
+    deinit { BufferCache.shared.deallocate(raw, bytes: Swift.max(count * dtype.byteSize, TensorStorage.alignment)) }
 
     /// Typed pointer to the elements; `T` must match `dtype`.
     @inline(__always)

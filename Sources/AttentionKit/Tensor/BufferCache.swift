@@ -1,0 +1,85 @@
+import Synchronization
+
+/// A cache of large freed tensor buffers, reused for allocations of the same byte size.
+///
+/// Fresh large allocations come from `mmap` and cost one page fault per 4 KiB page on first touch (about 5% of a
+/// 2048×2048 GEMM). Training and inference loops allocate the same sizes step after step, so keeping freed buffers
+/// (as PyTorch's and MLX's caching allocators do) removes that cost. Only buffers of at least `minimumBytes` are
+/// cached, up to `capacityBytes` in total; `BufferCache.shared.releaseAll()` returns them to the system.
+public final class BufferCache: Sendable {
+    /// The process-wide cache used by tensor storage.
+    public static let shared = BufferCache()
+
+    /// Smallest buffer that is cached (smaller ones are cheap for malloc).
+    public let minimumBytes = 1 << 18
+    private struct State {
+        var free: [Int: [UInt]] = [:]   // byte size -> addresses of cached buffers
+        var cachedBytes = 0
+        var capacityBytes = 1 << 30
+    }
+    private let state = Mutex(State())
+
+    /// Upper bound on the bytes held in the cache (default 1 GiB). Lowering it releases buffers beyond it.
+    public var capacityBytes: Int {
+        get { state.withLock { $0.capacityBytes } }
+        set {
+            state.withLock { $0.capacityBytes = Swift.max(0, newValue) }
+            trim()
+        }
+    }
+
+    /// Bytes currently held by the cache.
+    public var cachedBytes: Int { state.withLock { $0.cachedBytes } }
+
+    /// A buffer of `bytes` bytes, 64-byte aligned: reused from the cache when one of that size is free.
+    func allocate(bytes: Int) -> UnsafeMutableRawPointer {
+        if bytes >= minimumBytes {
+            let reused: UInt? = state.withLock { s in
+                guard var list = s.free[bytes], let address = list.popLast() else { return nil }
+                s.free[bytes] = list.isEmpty ? nil : list
+                s.cachedBytes -= bytes
+                return address
+            }
+            if let reused, let p = UnsafeMutableRawPointer(bitPattern: reused) { return p }
+        }
+        return UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: TensorStorage.alignment)
+    }
+
+    /// Returns a buffer: cached if large and there is room, otherwise freed.
+    func deallocate(_ pointer: UnsafeMutableRawPointer, bytes: Int) {
+        if bytes >= minimumBytes {
+            let kept = state.withLock { s -> Bool in
+                guard s.cachedBytes + bytes <= s.capacityBytes else { return false }
+                s.free[bytes, default: []].append(UInt(bitPattern: pointer))
+                s.cachedBytes += bytes
+                return true
+            }
+            if kept { return }
+        }
+        pointer.deallocate()
+    }
+
+    /// Frees every cached buffer (PyTorch's `empty_cache()`).
+    public func releaseAll() {
+        let addresses = state.withLock { s -> [UInt] in
+            let all = s.free.values.flatMap { $0 }
+            s.free = [:]
+            s.cachedBytes = 0
+            return all
+        }
+        for a in addresses { UnsafeMutableRawPointer(bitPattern: a)?.deallocate() }
+    }
+
+    private func trim() {
+        let addresses = state.withLock { s -> [UInt] in
+            var out: [UInt] = []
+            while s.cachedBytes > s.capacityBytes, let size = s.free.keys.max(), var list = s.free[size], let a = list.popLast() {
+                s.free[size] = list.isEmpty ? nil : list
+                s.cachedBytes -= size
+                out.append(a)
+            }
+            return out
+        }
+        for a in addresses { UnsafeMutableRawPointer(bitPattern: a)?.deallocate() }
+    }
+}
