@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""PyTorch twins of attn-bench's core workloads (same sizes, same JSON lines). CPU, fp32, 2 threads.
+Usage: python3 Benchmarks/torch/bench_core.py [matmul] [mlp_train]"""
+import json
+import resource
+import sys
+import time
+
+import torch
+
+torch.set_num_threads(2)
+torch.manual_seed(0)
+
+
+def emit(**fields):
+    print(json.dumps(fields), flush=True)
+
+
+def median_time(fn, min_time=0.5, min_runs=7):
+    fn()
+    times = []
+    start = time.perf_counter()
+    while len(times) < min_runs or time.perf_counter() - start < min_time:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return times[len(times) // 2], len(times)
+
+
+def rss_mb(field):
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return -1
+
+
+def bench_matmul():
+    for n in [64, 256, 1024, 2048]:
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        with torch.no_grad():
+            t, runs = median_time(lambda: torch.matmul(a, b))
+        emit(workload=f"matmul_{n}", gflops=round(2 * n ** 3 / t / 1e9, 2), runs=runs)
+
+
+def bench_mlp_train():
+    batch, in_dim, hidden, classes, steps = 256, 256, 512, 10, 1000
+    x = torch.randn(batch, in_dim)
+    y = torch.arange(batch) % classes
+    w1 = (torch.randn(in_dim, hidden) * 0.05).requires_grad_()
+    b1 = torch.zeros(hidden, requires_grad=True)
+    w2 = (torch.randn(hidden, classes) * 0.05).requires_grad_()
+    b2 = torch.zeros(classes, requires_grad=True)
+    opt = torch.optim.SGD([w1, b1, w2, b2], lr=0.05, momentum=0.9)
+    rss10 = hwm10 = 0
+    start = time.perf_counter()
+    for step in range(1, steps + 1):
+        logits = torch.relu(x @ w1 + b1) @ w2 + b2
+        loss = -torch.log_softmax(logits, dim=1).gather(1, y[:, None]).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        last = loss.item()
+        if step == 10:
+            rss10, hwm10 = rss_mb("VmRSS"), rss_mb("VmHWM")
+    elapsed = time.perf_counter() - start
+    emit(workload="mlp_train_1000", steps_per_s=round(steps / elapsed, 1), rss_mb_step10=rss10,
+         rss_mb_step1000=rss_mb("VmRSS"), peak_rss_mb_step10=hwm10, peak_rss_mb_step1000=rss_mb("VmHWM"),
+         final_loss=last)
+
+
+WORKLOADS = {"matmul": bench_matmul, "mlp_train": bench_mlp_train}
+if __name__ == "__main__":
+    names = sys.argv[1:] or list(WORKLOADS)
+    for name in names:
+        if name not in WORKLOADS:
+            sys.exit(f"bench_core.py: unknown workload {name!r} (known: {', '.join(WORKLOADS)})")
+        WORKLOADS[name]()
