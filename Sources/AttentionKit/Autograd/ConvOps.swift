@@ -1,0 +1,219 @@
+// 2-D convolution by im2col + one GEMM over the whole batch, and 2-D max/average pooling, with backward passes.
+// Dimension key: B batch, C in channels, O out channels, H×W input, Ho×Wo output, K = C·kh·kw.
+
+/// Geometry of a 2-D sliding window.
+struct Window2D {
+    let kh: Int, kw: Int, sh: Int, sw: Int, ph: Int, pw: Int, dh: Int, dw: Int
+    func outSize(_ h: Int, _ w: Int) -> (Int, Int) {
+        ((h + 2 * ph - dh * (kh - 1) - 1) / sh + 1, (w + 2 * pw - dw * (kw - 1) - 1) / sw + 1)
+    }
+}
+
+/// im2col for the whole batch: col[K, B·Ho·Wo] (column index = b·Ho·Wo + oh·Wo + ow); zero outside the image.
+@inline(__always)
+func im2col<T: TensorScalar>(_ x: UnsafePointer<T>, _ col: UnsafeMutablePointer<T>, b: Int, c: Int, h: Int, w: Int,
+                             ho: Int, wo: Int, _ win: Window2D) {
+    let cols = b * ho * wo
+    for ci in 0..<c {
+        for i in 0..<win.kh {
+            for j in 0..<win.kw {
+                let row = col + ((ci * win.kh + i) * win.kw + j) * cols
+                for bi in 0..<b {
+                    let img = x + (bi * c + ci) * h * w
+                    let dst = row + bi * ho * wo
+                    for oh in 0..<ho {
+                        let y = oh * win.sh - win.ph + i * win.dh
+                        let line = dst + oh * wo
+                        if y < 0 || y >= h { line.update(repeating: 0, count: wo); continue }
+                        let src = img + y * w
+                        let x0 = j * win.dw - win.pw
+                        if win.sw == 1 && x0 >= 0 && x0 + wo <= w {
+                            line.update(from: src + x0, count: wo)
+                        } else {
+                            for ow in 0..<wo {
+                                let xx = ow * win.sw + x0
+                                line[ow] = xx >= 0 && xx < w ? src[xx] : 0
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// col2im: the adjoint of im2col, accumulating col[K, B·Ho·Wo] into dx[B, C, H, W] (which must start at zero).
+@inline(__always)
+func col2im<T: TensorScalar>(_ col: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>, b: Int, c: Int, h: Int, w: Int,
+                             ho: Int, wo: Int, _ win: Window2D) {
+    let cols = b * ho * wo
+    for ci in 0..<c {
+        for i in 0..<win.kh {
+            for j in 0..<win.kw {
+                let row = col + ((ci * win.kh + i) * win.kw + j) * cols
+                for bi in 0..<b {
+                    let img = dx + (bi * c + ci) * h * w
+                    let src = row + bi * ho * wo
+                    for oh in 0..<ho {
+                        let y = oh * win.sh - win.ph + i * win.dh
+                        if y < 0 || y >= h { continue }
+                        let line = src + oh * wo, dst = img + y * w
+                        let x0 = j * win.dw - win.pw
+                        for ow in 0..<wo {
+                            let xx = ow * win.sw + x0
+                            if xx >= 0 && xx < w { dst[xx] += line[ow] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// 2-D convolution (cross-correlation, as PyTorch): x [B, C, H, W], weight [O, C, kh, kw], bias [O] → [B, O, Ho, Wo].
+/// Forward: Y[O, B·Ho·Wo] = W[O, K]·col[K, B·Ho·Wo]. Backward: ∂W = ∂Y·colᵀ, ∂col = Wᵀ·∂Y then col2im, ∂b = Σ ∂Y.
+public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1),
+                   padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1)) -> Tensor {
+    guard x.rank == 4, weight.rank == 4, x.shape[1] == weight.shape[1] else {
+        shapeFailure(ShapeError("conv2d: input \(fmt(x.shape)) and weight \(fmt(weight.shape)) are incompatible (expected [B, C, H, W] and [O, C, kh, kw])"))
+    }
+    let (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (o, kh, kw) = (weight.shape[0], weight.shape[2], weight.shape[3])
+    let win = Window2D(kh: kh, kw: kw, sh: stride.0, sw: stride.1, ph: padding.0, pw: padding.1, dh: dilation.0, dw: dilation.1)
+    precondition(stride.0 > 0 && stride.1 > 0 && dilation.0 > 0 && dilation.1 > 0 && padding.0 >= 0 && padding.1 >= 0,
+                 "conv2d: stride and dilation must be positive and padding non-negative")
+    let (ho, wo) = win.outSize(h, w)
+    guard ho > 0 && wo > 0 else {
+        shapeFailure(ShapeError("conv2d: input \(fmt(x.shape)) is too small for kernel \(fmt([kh, kw])) with padding \(padding) and dilation \(dilation)"))
+    }
+    if let bias { checked { () throws(ShapeError) in try Shape.same(bias.shape, [o], op: "conv2d bias") } }
+    let k = c * kh * kw, n = b * ho * wo
+    let col = Tensor(shape: [k, n], dtype: x.dtype, zeroed: false)
+    let yT = Tensor(shape: [o, n], dtype: x.dtype, zeroed: false)   // [O, B·Ho·Wo]
+    func forward<T: GemmScalar>(_: T.Type) {
+        im2col(x.storage.pointer(T.self), col.storage.pointer(T.self), b: b, c: c, h: h, w: w, ho: ho, wo: wo, win)
+        T.gemm(transA: false, transB: false, m: o, n: n, k: k, a: weight.storage.pointer(T.self), lda: k,
+               b: col.storage.pointer(T.self), ldb: n, beta: 0, c: yT.storage.pointer(T.self), ldc: n)
+        if let bias {
+            let pb = bias.storage.pointer(T.self), py = yT.storage.pointer(T.self)
+            for oi in 0..<o { let v = pb[oi], row = py + oi * n; for i in 0..<n { row[i] += v } }
+        }
+    }
+    switch x.dtype {
+    case .float32: forward(Float.self)
+    case .float64: forward(Double.self)
+    }
+    let out = yT.reshape([o, b, ho * wo]).permuteKernel([1, 0, 2]).reshape([b, o, ho, wo])
+    var inputs = [x, weight]
+    if let bias { inputs.append(bias) }
+    return record("conv2d", out, inputs) { g in
+        let gT = g.reshape([b, o, ho * wo]).permuteKernel([1, 0, 2])   // [O, B, Ho·Wo] = [O, n]
+        var dx: Tensor? = nil, dw: Tensor? = nil, db: Tensor? = nil
+        func backward<T: GemmScalar>(_: T.Type) {
+            let pg = gT.storage.pointer(T.self)
+            if weight.requiresGrad {
+                let d = Tensor(shape: weight.shape, dtype: x.dtype, zeroed: false)
+                T.gemm(transA: false, transB: true, m: o, n: k, k: n, a: pg, lda: n, b: col.storage.pointer(T.self), ldb: n,
+                       beta: 0, c: d.storage.pointer(T.self), ldc: k)
+                dw = d
+            }
+            if x.requiresGrad {
+                let dcol = Tensor(shape: [k, n], dtype: x.dtype, zeroed: false)
+                T.gemm(transA: true, transB: false, m: k, n: n, k: o, a: weight.storage.pointer(T.self), lda: k, b: pg, ldb: n,
+                       beta: 0, c: dcol.storage.pointer(T.self), ldc: n)
+                let d = Tensor.zeros(x.shape, dtype: x.dtype)
+                col2im(dcol.storage.pointer(T.self), d.storage.pointer(T.self), b: b, c: c, h: h, w: w, ho: ho, wo: wo, win)
+                dx = d
+            }
+            if let bias, bias.requiresGrad {
+                let d = Tensor(shape: [o], dtype: x.dtype, zeroed: false)
+                let pd = d.storage.pointer(T.self)
+                for oi in 0..<o { var s: T = 0; let row = pg + oi * n; for i in 0..<n { s += row[i] }; pd[oi] = s }
+                db = d
+            }
+        }
+        switch x.dtype {
+        case .float32: backward(Float.self)
+        case .float64: backward(Double.self)
+        }
+        return bias == nil ? [dx, dw] : [dx, dw, db]
+    }
+}
+
+/// 2-D max pooling over x [B, C, H, W] (padding counts as −∞, as PyTorch). Backward: the gradient goes to the
+/// position that held the maximum (the first one on ties).
+public func maxPool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
+                      dilation: (Int, Int) = (1, 1)) -> Tensor {
+    guard x.rank == 4 else { shapeFailure(ShapeError("maxPool2d: input \(fmt(x.shape)) is not [B, C, H, W]")) }
+    let st = stride ?? kernel
+    let win = Window2D(kh: kernel.0, kw: kernel.1, sh: st.0, sw: st.1, ph: padding.0, pw: padding.1, dh: dilation.0, dw: dilation.1)
+    precondition(padding.0 * 2 <= kernel.0 && padding.1 * 2 <= kernel.1, "maxPool2d: padding \(padding) must be at most half the kernel \(kernel)")
+    let (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (ho, wo) = win.outSize(h, w)
+    guard ho > 0 && wo > 0 else { shapeFailure(ShapeError("maxPool2d: input \(fmt(x.shape)) is too small for kernel \(kernel)")) }
+    let out = Tensor(shape: [b, c, ho, wo], dtype: x.dtype, zeroed: false)
+    var argmax = [Int32](repeating: -1, count: b * c * ho * wo)
+    func forward<T: TensorScalar>(_: T.Type) {
+        let px = x.storage.pointer(T.self), py = out.storage.pointer(T.self)
+        argmax.withUnsafeMutableBufferPointer { am in
+            for plane in 0..<(b * c) {
+                let img = px + plane * h * w
+                for oh in 0..<ho {
+                    for ow in 0..<wo {
+                        var best = -T.infinity, at: Int32 = -1
+                        for i in 0..<win.kh {
+                            let y = oh * win.sh - win.ph + i * win.dh
+                            if y < 0 || y >= h { continue }
+                            for j in 0..<win.kw {
+                                let xx = ow * win.sw - win.pw + j * win.dw
+                                if xx < 0 || xx >= w { continue }
+                                let v = img[y * w + xx]
+                                if v > best || at < 0 || v.isNaN { best = v; at = Int32(y * w + xx) }
+                            }
+                        }
+                        let o = (plane * ho + oh) * wo + ow
+                        py[o] = best
+                        am[o] = at
+                    }
+                }
+            }
+        }
+    }
+    switch x.dtype {
+    case .float32: forward(Float.self)
+    case .float64: forward(Double.self)
+    }
+    return record("maxPool2d", out, [x]) { g in
+        let dx = Tensor.zeros(x.shape, dtype: x.dtype)
+        func backward<T: TensorScalar>(_: T.Type) {
+            let pg = g.storage.pointer(T.self), pd = dx.storage.pointer(T.self)
+            let per = ho * wo
+            for plane in 0..<(b * c) {
+                for k in 0..<per {
+                    let o = plane * per + k
+                    pd[plane * h * w + Int(argmax[o])] += pg[o]
+                }
+            }
+        }
+        switch x.dtype {
+        case .float32: backward(Float.self)
+        case .float64: backward(Double.self)
+        }
+        return [dx]
+    }
+}
+
+/// 2-D average pooling over x [B, C, H, W]. Zero padding counts in the divisor (PyTorch's default
+/// `count_include_pad=True`). Backward: each output's gradient spread evenly over its window.
+public func avgPool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0)) -> Tensor {
+    guard x.rank == 4 else { shapeFailure(ShapeError("avgPool2d: input \(fmt(x.shape)) is not [B, C, H, W]")) }
+    let st = stride ?? kernel
+    let win = Window2D(kh: kernel.0, kw: kernel.1, sh: st.0, sw: st.1, ph: padding.0, pw: padding.1, dh: 1, dw: 1)
+    let (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (ho, wo) = win.outSize(h, w)
+    guard ho > 0 && wo > 0 else { shapeFailure(ShapeError("avgPool2d: input \(fmt(x.shape)) is too small for kernel \(kernel)")) }
+    // As a convolution of each plane with a constant kernel: reuse im2col on [B·C, 1, H, W].
+    let planes = x.reshape([b * c, 1, h, w])
+    let kernelT = Tensor.full([1, 1, kernel.0, kernel.1], 1 / Float(kernel.0 * kernel.1), dtype: x.dtype)
+    return conv2d(planes, weight: kernelT, stride: st, padding: padding).reshape([b, c, ho, wo])
+}

@@ -1,0 +1,167 @@
+// Fused normalisation ops with their backward passes (llm.c style: forward saves mean and 1/σ).
+
+/// Layer normalisation over the last `d` elements of each row:
+/// y = (x − μ)·rstd·γ + β, μ and σ² the row's mean and biased variance, rstd = 1/√(σ² + ε).
+/// Backward: x̂ = (x−μ)·rstd, ∂β = Σ dy, ∂γ = Σ dy·x̂, ∂x = rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) with dx̂ = dy·γ.
+func layerNormOp(_ x: Tensor, gamma: Tensor?, beta: Tensor?, normalizedCount d: Int, eps: Double) -> Tensor {
+    precondition(d > 0 && x.count % d == 0, "layerNorm: \(d) normalised elements do not divide shape \(fmt(x.shape))")
+    let rows = x.count / d
+    let out = Tensor(shape: x.shape, dtype: x.dtype, zeroed: false)
+    let stats = Tensor(shape: [rows, 2], dtype: x.dtype, zeroed: false)   // mean, rstd per row
+    func forward<T: TensorScalar>(_: T.Type) {
+        let px = x.storage.pointer(T.self), py = out.storage.pointer(T.self), ps = stats.storage.pointer(T.self)
+        let pg = gamma?.storage.pointer(T.self), pb = beta?.storage.pointer(T.self)
+        for r in 0..<rows {
+            let row = px + r * d, y = py + r * d
+            var mean: T = 0
+            for i in 0..<d { mean += row[i] }
+            mean /= T(d)
+            var v: T = 0
+            for i in 0..<d { let c = row[i] - mean; v += c * c }
+            let rstd = 1 / (v / T(d) + T(eps)).squareRoot()
+            ps[2 * r] = mean
+            ps[2 * r + 1] = rstd
+            for i in 0..<d {
+                var n = (row[i] - mean) * rstd
+                if let pg { n *= pg[i] }
+                if let pb { n += pb[i] }
+                y[i] = n
+            }
+        }
+    }
+    switch x.dtype {
+    case .float32: forward(Float.self)
+    case .float64: forward(Double.self)
+    }
+    var inputs = [x]
+    if let gamma { inputs.append(gamma) }
+    if let beta { inputs.append(beta) }
+    return record("layerNorm", out, inputs) { g in
+        let dx = Tensor(shape: x.shape, dtype: x.dtype, zeroed: false)
+        let dgamma = gamma.map { Tensor.zeros(like: $0) }, dbeta = beta.map { Tensor.zeros(like: $0) }
+        func backward<T: TensorScalar>(_: T.Type) {
+            let px = x.storage.pointer(T.self), pg = g.storage.pointer(T.self), ps = stats.storage.pointer(T.self)
+            let pdx = dx.storage.pointer(T.self)
+            let gam = gamma?.storage.pointer(T.self)
+            let dgam = dgamma?.storage.pointer(T.self), dbet = dbeta?.storage.pointer(T.self)
+            for r in 0..<rows {
+                let row = px + r * d, dy = pg + r * d, out = pdx + r * d
+                let mean = ps[2 * r], rstd = ps[2 * r + 1]
+                var sumD: T = 0, sumDX: T = 0
+                for i in 0..<d {
+                    let xhat = (row[i] - mean) * rstd
+                    let dxhat = gam.map { dy[i] * $0[i] } ?? dy[i]
+                    sumD += dxhat
+                    sumDX += dxhat * xhat
+                    if let dgam { dgam[i] += dy[i] * xhat }
+                    if let dbet { dbet[i] += dy[i] }
+                }
+                let meanD = sumD / T(d), meanDX = sumDX / T(d)
+                for i in 0..<d {
+                    let xhat = (row[i] - mean) * rstd
+                    let dxhat = gam.map { dy[i] * $0[i] } ?? dy[i]
+                    out[i] = rstd * (dxhat - meanD - xhat * meanDX)
+                }
+            }
+        }
+        switch x.dtype {
+        case .float32: backward(Float.self)
+        case .float64: backward(Double.self)
+        }
+        var grads: [Tensor?] = [dx]
+        if gamma != nil { grads.append(dgamma) }
+        if beta != nil { grads.append(dbeta) }
+        return grads
+    }
+}
+
+/// Batch normalisation over channel axis 1 of x [B, C, S…]: per channel, statistics over batch and spatial positions.
+///
+/// Training (`batchStats`): μ, σ² (biased) from the batch; y = (x−μ)·rstd·γ + β; the batch μ and unbiased σ² are
+/// returned for the running-statistics update. Backward: ∂x = (γ·rstd/N)·(N·dy − Σdy − x̂·Σ dy·x̂).
+/// Evaluation: μ, σ² given (running statistics), treated as constants: ∂x = dy·γ·rstd.
+func batchNormOp(_ x: Tensor, gamma: Tensor?, beta: Tensor?, mean givenMean: Tensor?, variance givenVar: Tensor?,
+                 eps: Double) -> (output: Tensor, batchMean: Tensor, batchVariance: Tensor) {
+    precondition(x.rank >= 2, "batchNorm: input shape \(fmt(x.shape)) needs a channel axis 1")
+    let b = x.shape[0], c = x.shape[1], s = x.shape.dropFirst(2).reduce(1, *)
+    let n = b * s
+    let useBatch = givenMean == nil
+    precondition(!useBatch || n > 1, "batchNorm: expected more than 1 value per channel in training, got input shape \(fmt(x.shape))")
+    let out = Tensor(shape: x.shape, dtype: x.dtype, zeroed: false)
+    let meanT = Tensor.zeros([c], dtype: x.dtype), varT = Tensor.zeros([c], dtype: x.dtype)   // batch stats (unbiased var)
+    let rstdT = Tensor.zeros([c], dtype: x.dtype), muT = Tensor.zeros([c], dtype: x.dtype)     // what normalised
+    func forward<T: TensorScalar>(_: T.Type) {
+        let px = x.storage.pointer(T.self), py = out.storage.pointer(T.self)
+        let pm = meanT.storage.pointer(T.self), pv = varT.storage.pointer(T.self)
+        let pr = rstdT.storage.pointer(T.self), pmu = muT.storage.pointer(T.self)
+        let pg = gamma?.storage.pointer(T.self), pb = beta?.storage.pointer(T.self)
+        for ch in 0..<c {
+            var mu: T, variance: T
+            if useBatch {
+                var sum: T = 0
+                for bi in 0..<b { let p = px + (bi * c + ch) * s; for k in 0..<s { sum += p[k] } }
+                mu = sum / T(n)
+                var sq: T = 0
+                for bi in 0..<b { let p = px + (bi * c + ch) * s; for k in 0..<s { let d = p[k] - mu; sq += d * d } }
+                variance = sq / T(n)
+                pm[ch] = mu
+                pv[ch] = n > 1 ? sq / T(n - 1) : 0
+            } else {
+                mu = givenMean!.storage.pointer(T.self)[ch]
+                variance = givenVar!.storage.pointer(T.self)[ch]
+            }
+            let rstd = 1 / (variance + T(eps)).squareRoot()
+            pr[ch] = rstd
+            pmu[ch] = mu
+            let scale = (pg?[ch] ?? 1) * rstd, shift = (pb?[ch] ?? 0) - mu * scale
+            for bi in 0..<b {
+                let p = px + (bi * c + ch) * s, q = py + (bi * c + ch) * s
+                for k in 0..<s { q[k] = p[k] * scale + shift }
+            }
+        }
+    }
+    switch x.dtype {
+    case .float32: forward(Float.self)
+    case .float64: forward(Double.self)
+    }
+    var inputs = [x]
+    if let gamma { inputs.append(gamma) }
+    if let beta { inputs.append(beta) }
+    let result = record("batchNorm", out, inputs) { g in
+        let dx = Tensor(shape: x.shape, dtype: x.dtype, zeroed: false)
+        let dgamma = gamma.map { Tensor.zeros(like: $0) }, dbeta = beta.map { Tensor.zeros(like: $0) }
+        func backward<T: TensorScalar>(_: T.Type) {
+            let px = x.storage.pointer(T.self), pg = g.storage.pointer(T.self), pdx = dx.storage.pointer(T.self)
+            let pr = rstdT.storage.pointer(T.self), pmu = muT.storage.pointer(T.self)
+            let gam = gamma?.storage.pointer(T.self)
+            for ch in 0..<c {
+                let mu = pmu[ch], rstd = pr[ch], gm = gam?[ch] ?? 1
+                var sumDy: T = 0, sumDyXhat: T = 0
+                for bi in 0..<b {
+                    let p = px + (bi * c + ch) * s, dy = pg + (bi * c + ch) * s
+                    for k in 0..<s { sumDy += dy[k]; sumDyXhat += dy[k] * (p[k] - mu) * rstd }
+                }
+                if let dgamma { dgamma.storage.pointer(T.self)[ch] = sumDyXhat }
+                if let dbeta { dbeta.storage.pointer(T.self)[ch] = sumDy }
+                for bi in 0..<b {
+                    let p = px + (bi * c + ch) * s, dy = pg + (bi * c + ch) * s, q = pdx + (bi * c + ch) * s
+                    if useBatch {
+                        let k1 = gm * rstd / T(n), mDy = sumDy, mDyX = sumDyXhat
+                        for k in 0..<s { q[k] = k1 * (T(n) * dy[k] - mDy - (p[k] - mu) * rstd * mDyX) }
+                    } else {
+                        for k in 0..<s { q[k] = dy[k] * gm * rstd }
+                    }
+                }
+            }
+        }
+        switch x.dtype {
+        case .float32: backward(Float.self)
+        case .float64: backward(Double.self)
+        }
+        var grads: [Tensor?] = [dx]
+        if gamma != nil { grads.append(dgamma) }
+        if beta != nil { grads.append(dbeta) }
+        return grads
+    }
+    return (result, meanT, varT)
+}

@@ -1,0 +1,67 @@
+/// 2-D convolution layer (PyTorch's `nn.Conv2d`): x [B, C, H, W] → [B, O, Ho, Wo], weight [O, C, kh, kw].
+/// Default init: U(±1/√(C·kh·kw)) for weight and bias (PyTorch's).
+public final class Conv2d: Layer {
+    public var weight: Tensor
+    public var bias: Tensor?
+    public let stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int)
+    public var isTraining = true
+
+    public init(_ inChannels: Int, _ outChannels: Int, kernelSize: (Int, Int), stride: (Int, Int) = (1, 1),
+                padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), bias: Bool = true, using g: inout RandomGenerator) {
+        let fanIn = inChannels * kernelSize.0 * kernelSize.1
+        weight = Init.torchDefault([outChannels, inChannels, kernelSize.0, kernelSize.1], fanIn: fanIn, using: &g).requiringGrad()
+        self.bias = bias ? Init.torchDefault([outChannels], fanIn: fanIn, using: &g).requiringGrad() : nil
+        self.stride = stride
+        self.padding = padding
+        self.dilation = dilation
+    }
+
+    /// Square kernel, stride, padding and dilation.
+    public convenience init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+                            dilation: Int = 1, bias: Bool = true, using g: inout RandomGenerator) {
+        self.init(inChannels, outChannels, kernelSize: (kernelSize, kernelSize), stride: (stride, stride),
+                  padding: (padding, padding), dilation: (dilation, dilation), bias: bias, using: &g)
+    }
+
+    public var localParameters: [(name: String, tensor: Tensor)] {
+        [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation)
+    }
+}
+
+/// 2-D max pooling (PyTorch's `nn.MaxPool2d`; stride defaults to the kernel size).
+public final class MaxPool2d: Layer {
+    public let kernel: (Int, Int), stride: (Int, Int)?, padding: (Int, Int)
+    public var isTraining = true
+    public init(_ kernel: Int, stride: Int? = nil, padding: Int = 0) {
+        self.kernel = (kernel, kernel)
+        self.stride = stride.map { ($0, $0) }
+        self.padding = (padding, padding)
+    }
+    public func callAsFunction(_ x: Tensor) -> Tensor { maxPool2d(x, kernel: kernel, stride: stride, padding: padding) }
+}
+
+/// 2-D average pooling (PyTorch's `nn.AvgPool2d`, `count_include_pad=True`).
+public final class AvgPool2d: Layer {
+    public let kernel: (Int, Int), stride: (Int, Int)?, padding: (Int, Int)
+    public var isTraining = true
+    public init(_ kernel: Int, stride: Int? = nil, padding: Int = 0) {
+        self.kernel = (kernel, kernel)
+        self.stride = stride.map { ($0, $0) }
+        self.padding = (padding, padding)
+    }
+    public func callAsFunction(_ x: Tensor) -> Tensor { avgPool2d(x, kernel: kernel, stride: stride, padding: padding) }
+}
+
+/// Global average pooling: [B, C, H, W] → [B, C] (PyTorch's `AdaptiveAvgPool2d(1)` followed by flatten).
+public final class GlobalAvgPool2d: Layer {
+    public var isTraining = true
+    public init() {}
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        guard x.rank == 4 else { shapeFailure(ShapeError("GlobalAvgPool2d: input \(fmt(x.shape)) is not [B, C, H, W]")) }
+        return x.mean(axes: [2, 3])
+    }
+}

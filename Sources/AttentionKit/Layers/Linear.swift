@@ -1,0 +1,60 @@
+/// Fully connected layer: y = x·Wᵀ + b, with W [out, in] as in PyTorch (so state dicts match).
+/// Input [..., in] → output [..., out]. Default init: U(±1/√in) for W and b (PyTorch's).
+public final class Linear: Layer {
+    public var weight: Tensor   // [out, in]
+    public var bias: Tensor?    // [out]
+    public var isTraining = true
+    public let inFeatures: Int, outFeatures: Int
+
+    public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, using g: inout RandomGenerator) {
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
+        weight = Init.torchDefault([outFeatures, inFeatures], fanIn: inFeatures, using: &g).requiringGrad()
+        self.bias = bias ? Init.torchDefault([outFeatures], fanIn: inFeatures, using: &g).requiringGrad() : nil
+    }
+
+    public var localParameters: [(name: String, tensor: Tensor)] {
+        [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let y = matmul(x, weight, transposeB: true)   // the transpose is a GEMM flag, no copy
+        return bias.map { y + $0 } ?? y
+    }
+}
+
+/// Token embedding: row lookup in a [vocabulary, dim] table. The `paddingIndex` row starts at zero and gets no
+/// gradient (PyTorch's `padding_idx`). Default init N(0, 1), as PyTorch.
+public final class Embedding: Module {
+    public var weight: Tensor   // [vocabulary, dim]
+    public let paddingIndex: Int?
+    public var isTraining = true
+
+    public init(_ vocabularySize: Int, _ dim: Int, paddingIndex: Int? = nil, using g: inout RandomGenerator) {
+        precondition(paddingIndex.map { $0 >= 0 && $0 < vocabularySize } ?? true, "Embedding: padding index out of range")
+        let w = Tensor.normal([vocabularySize, dim], using: &g)
+        if let p = paddingIndex { w.withUnsafeMutableFloats { b in for k in 0..<dim { b[p * dim + k] = 0 } } }
+        weight = w.requiringGrad()
+        self.paddingIndex = paddingIndex
+    }
+
+    public var localParameters: [(name: String, tensor: Tensor)] { [("weight", weight)] }
+
+    /// Looks up `ids` (any shape) → [ids.shape..., dim]. Ids out of range stop with a message naming the id.
+    public func callAsFunction(_ ids: [Int], shape: [Int]) -> Tensor {
+        precondition(Shape.count(shape) == ids.count, "Embedding: \(ids.count) ids do not fill shape \(fmt(shape))")
+        let rows = weight.indexSelect(axis: 0, indices: ids)   // [n, dim]
+        var out = rows.reshape(shape + [weight.shape[1]])
+        if let p = paddingIndex, ids.contains(p) {
+            // zero the gradient of the padding row: mask the looked-up rows that are padding
+            let keep = Tensor(ids.map { $0 == p ? 0 : 1 }, shape: shape + [1])
+            out = out * keep
+        }
+        return out
+    }
+
+    /// Looks up ids held as float values in a tensor.
+    public func callAsFunction(_ ids: Tensor) -> Tensor {
+        self(ids.doubles.map { Int($0) }, shape: ids.shape)
+    }
+}

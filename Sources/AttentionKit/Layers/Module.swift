@@ -1,0 +1,152 @@
+/// A neural-network building block with named parameters, named buffers and child modules.
+///
+/// Names come from explicit paths, never from reflection: each module lists its own parameters
+/// (`localParameters`), its buffers (`localBuffers`, e.g. BatchNorm's running statistics) and its children
+/// (`children`); the extension joins them into dotted paths such as `features.0.weight`, the same names PyTorch's
+/// `state_dict()` uses. Train/eval mode is held per module (`isTraining`) and set recursively by `train()`/`eval()`.
+public protocol Module: AnyObject {
+    /// This module's own trainable tensors, by local name.
+    var localParameters: [(name: String, tensor: Tensor)] { get }
+    /// This module's own non-trainable state saved in checkpoints (running statistics), by local name.
+    var localBuffers: [(name: String, tensor: Tensor)] { get }
+    /// Direct sub-modules, by local name (the index for sequences).
+    var children: [(name: String, module: any Module)] { get }
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
+    var isTraining: Bool { get set }
+}
+
+/// A module that maps one tensor to one tensor.
+public protocol Layer: Module {
+    func callAsFunction(_ input: Tensor) -> Tensor
+}
+
+extension Module {
+    public var localParameters: [(name: String, tensor: Tensor)] { [] }
+    public var localBuffers: [(name: String, tensor: Tensor)] { [] }
+    public var children: [(name: String, module: any Module)] { [] }
+
+    /// Every parameter with its full dotted path, depth first in declaration order.
+    public func namedParameters(prefix: String = "") -> [(name: String, tensor: Tensor)] {
+        var out: [(name: String, tensor: Tensor)] = localParameters.map { (prefix + $0.name, $0.tensor) }
+        for c in children { out += c.module.namedParameters(prefix: prefix + c.name + ".") }
+        return out
+    }
+
+    /// Every buffer with its full dotted path.
+    public func namedBuffers(prefix: String = "") -> [(name: String, tensor: Tensor)] {
+        var out: [(name: String, tensor: Tensor)] = localBuffers.map { (prefix + $0.name, $0.tensor) }
+        for c in children { out += c.module.namedBuffers(prefix: prefix + c.name + ".") }
+        return out
+    }
+
+    /// Parameters and buffers together: what a weights checkpoint holds (PyTorch's `state_dict()`).
+    public func stateDict() -> [(name: String, tensor: Tensor)] { namedParameters() + namedBuffers() }
+
+    /// All parameters (including frozen ones).
+    public var parameters: [Tensor] { namedParameters().map(\.tensor) }
+
+    /// Parameters that currently require gradients (what an optimizer should update).
+    public var trainableParameters: [Tensor] { parameters.filter(\.requiresGrad) }
+
+    /// Number of scalar parameters (all, or only trainable ones).
+    public func parameterCount(trainableOnly: Bool = false) -> Int {
+        (trainableOnly ? trainableParameters : parameters).reduce(0) { $0 + $1.count }
+    }
+
+    /// Sets training mode on this module and all descendants.
+    public func train(_ on: Bool = true) {
+        isTraining = on
+        for c in children { c.module.train(on) }
+    }
+
+    /// Sets evaluation mode on this module and all descendants.
+    public func eval() { train(false) }
+
+    /// Stops gradients to every parameter of this module (transfer learning: freeze a backbone).
+    public func freeze() { for p in parameters { p.requiringGrad(false) } }
+
+    /// Lets gradients flow to every parameter again.
+    public func unfreeze() { for p in parameters { p.requiringGrad(true) } }
+
+    /// Clears every parameter's gradient.
+    public func zeroGrad() { for p in parameters { p.zeroGrad() } }
+
+    /// Copies values from a name → tensor map into this module's parameters and buffers, in place.
+    /// - Parameter strict: require every name to be present and no extra names (PyTorch's `strict=True`).
+    /// - Throws: `CheckpointError.missingTensor`, `.unexpectedTensor` or `.shapeMismatch`.
+    public func loadStateDict(_ tensors: [String: Tensor], strict: Bool = true) throws {
+        let own = stateDict()
+        let ownNames = Set(own.map(\.name))
+        if strict, let extra = tensors.keys.sorted().first(where: { !ownNames.contains($0) }) {
+            throw CheckpointError.unexpectedTensor(name: extra)
+        }
+        for (name, t) in own {
+            guard let src = tensors[name] else {
+                if strict { throw CheckpointError.missingTensor(name: name) }
+                continue
+            }
+            guard src.shape == t.shape else {
+                throw CheckpointError.shapeMismatch(name: name, expected: t.shape, found: src.shape)
+            }
+            t.assign(src.to(t.dtype))
+        }
+    }
+}
+
+/// Errors loading weights or a training state into modules and optimizers.
+public enum CheckpointError: Error, Equatable, CustomStringConvertible {
+    case missingTensor(name: String)
+    case unexpectedTensor(name: String)
+    case shapeMismatch(name: String, expected: [Int], found: [Int])
+    case invalidState(String)
+
+    public var description: String {
+        switch self {
+        case .missingTensor(let n): return "checkpoint has no tensor '\(n)'"
+        case .unexpectedTensor(let n): return "checkpoint has an unexpected tensor '\(n)'"
+        case .shapeMismatch(let n, let e, let f): return "tensor '\(n)' has shape \(fmt(f)) in the checkpoint, expected \(fmt(e))"
+        case .invalidState(let m): return "invalid training state: \(m)"
+        }
+    }
+}
+
+/// Parameter initialisers. `fanIn`/`fanOut` follow PyTorch: for a weight [out, in, k…], fanIn = in·Πk, fanOut = out·Πk.
+public enum Init {
+    /// (fanIn, fanOut) of a weight shape.
+    public static func fans(_ shape: [Int]) -> (fanIn: Int, fanOut: Int) {
+        precondition(shape.count >= 2, "Init.fans: weight shape \(fmt(shape)) needs at least 2 dimensions")
+        let receptive = shape.dropFirst(2).reduce(1, *)
+        return (shape[1] * receptive, shape[0] * receptive)
+    }
+
+    /// Xavier/Glorot uniform: U(−a, a), a = gain·√(6/(fanIn+fanOut)).
+    public static func xavierUniform(_ shape: [Int], gain: Float = 1, using g: inout RandomGenerator) -> Tensor {
+        let (i, o) = fans(shape)
+        let a = gain * (6 / Float(i + o)).squareRoot()
+        return Tensor.uniform(shape, low: -a, high: a, using: &g)
+    }
+
+    /// Xavier/Glorot normal: N(0, σ²), σ = gain·√(2/(fanIn+fanOut)).
+    public static func xavierNormal(_ shape: [Int], gain: Float = 1, using g: inout RandomGenerator) -> Tensor {
+        let (i, o) = fans(shape)
+        return Tensor.normal(shape, std: gain * (2 / Float(i + o)).squareRoot(), using: &g)
+    }
+
+    /// He/Kaiming normal for ReLU: N(0, 2/fanIn) (variance 2/fan_in keeps activations' variance across layers).
+    public static func kaimingNormal(_ shape: [Int], using g: inout RandomGenerator) -> Tensor {
+        Tensor.normal(shape, std: (2 / Float(fans(shape).fanIn)).squareRoot(), using: &g)
+    }
+
+    /// He/Kaiming uniform for ReLU: U(−b, b), b = √(6/fanIn).
+    public static func kaimingUniform(_ shape: [Int], using g: inout RandomGenerator) -> Tensor {
+        let b = (6 / Float(fans(shape).fanIn)).squareRoot()
+        return Tensor.uniform(shape, low: -b, high: b, using: &g)
+    }
+
+    /// PyTorch's default for Linear and Conv weights and biases: U(−1/√fanIn, 1/√fanIn)
+    /// (kaiming_uniform with a = √5 reduces to exactly this bound).
+    public static func torchDefault(_ shape: [Int], fanIn: Int, using g: inout RandomGenerator) -> Tensor {
+        let b = fanIn > 0 ? 1 / Float(fanIn).squareRoot() : 0
+        return Tensor.uniform(shape, low: -b, high: b, using: &g)
+    }
+}

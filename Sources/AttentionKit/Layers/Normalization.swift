@@ -1,0 +1,138 @@
+/// Layer normalisation over the trailing `normalizedShape` dimensions (PyTorch's `nn.LayerNorm`):
+/// y = (x − μ)/√(σ² + ε)·γ + β. γ starts at 1, β at 0.
+public final class LayerNorm: Layer {
+    public var weight: Tensor?   // γ, normalizedShape
+    public var bias: Tensor?     // β, normalizedShape
+    public let normalizedShape: [Int]
+    public let eps: Float
+    public var isTraining = true
+
+    public init(_ normalizedShape: [Int], eps: Float = 1e-5, elementwiseAffine: Bool = true) {
+        self.normalizedShape = normalizedShape
+        self.eps = eps
+        weight = elementwiseAffine ? Tensor.ones(normalizedShape).requiringGrad() : nil
+        bias = elementwiseAffine ? Tensor.zeros(normalizedShape).requiringGrad() : nil
+    }
+
+    public convenience init(_ dim: Int, eps: Float = 1e-5) { self.init([dim], eps: eps) }
+
+    public var localParameters: [(name: String, tensor: Tensor)] {
+        (weight.map { [("weight", $0)] } ?? []) + (bias.map { [("bias", $0)] } ?? [])
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        guard x.shape.suffix(normalizedShape.count).elementsEqual(normalizedShape) else {
+            shapeFailure(ShapeError("LayerNorm: input \(fmt(x.shape)) does not end with normalized shape \(fmt(normalizedShape))"))
+        }
+        return layerNormOp(x, gamma: weight, beta: bias, normalizedCount: Shape.count(normalizedShape), eps: Double(eps))
+    }
+}
+
+/// Batch normalisation over channel axis 1 (PyTorch's `nn.BatchNorm1d` for [B, C] or [B, C, L] and
+/// `nn.BatchNorm2d` for [B, C, H, W]).
+///
+/// Training: normalises with the batch's mean and biased variance and updates the running statistics
+/// r ← (1 − momentum)·r + momentum·batch (the running variance uses the unbiased batch variance).
+/// Evaluation: normalises with the running statistics.
+public final class BatchNorm: Layer {
+    public var weight: Tensor?       // γ [C]
+    public var bias: Tensor?         // β [C]
+    public var runningMean: Tensor   // [C]
+    public var runningVar: Tensor    // [C]
+    public var numBatchesTracked: Tensor   // [] (a count, as PyTorch stores it)
+    public let numFeatures: Int
+    public let eps: Float, momentum: Float
+    /// Expected input rank(s): [2, 3] for 1d, [4] for 2d.
+    let ranks: [Int]
+    let kind: String
+    public var isTraining = true
+
+    init(_ numFeatures: Int, eps: Float, momentum: Float, affine: Bool, ranks: [Int], kind: String) {
+        self.numFeatures = numFeatures
+        self.eps = eps
+        self.momentum = momentum
+        self.ranks = ranks
+        self.kind = kind
+        weight = affine ? Tensor.ones([numFeatures]).requiringGrad() : nil
+        bias = affine ? Tensor.zeros([numFeatures]).requiringGrad() : nil
+        runningMean = Tensor.zeros([numFeatures])
+        runningVar = Tensor.ones([numFeatures])
+        numBatchesTracked = Tensor.zeros([])
+    }
+
+    /// BatchNorm1d: input [B, C] or [B, C, L].
+    public static func oneD(_ numFeatures: Int, eps: Float = 1e-5, momentum: Float = 0.1, affine: Bool = true) -> BatchNorm {
+        BatchNorm(numFeatures, eps: eps, momentum: momentum, affine: affine, ranks: [2, 3], kind: "BatchNorm1d")
+    }
+
+    /// BatchNorm2d: input [B, C, H, W].
+    public static func twoD(_ numFeatures: Int, eps: Float = 1e-5, momentum: Float = 0.1, affine: Bool = true) -> BatchNorm {
+        BatchNorm(numFeatures, eps: eps, momentum: momentum, affine: affine, ranks: [4], kind: "BatchNorm2d")
+    }
+
+    public var localParameters: [(name: String, tensor: Tensor)] {
+        (weight.map { [("weight", $0)] } ?? []) + (bias.map { [("bias", $0)] } ?? [])
+    }
+
+    public var localBuffers: [(name: String, tensor: Tensor)] {
+        [("running_mean", runningMean), ("running_var", runningVar), ("num_batches_tracked", numBatchesTracked)]
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        guard ranks.contains(x.rank), x.shape[1] == numFeatures else {
+            shapeFailure(ShapeError("\(kind): input \(fmt(x.shape)) does not have \(numFeatures) channels on axis 1 with rank \(ranks.map(String.init).joined(separator: " or "))"))
+        }
+        if !isTraining {
+            return batchNormOp(x, gamma: weight, beta: bias, mean: runningMean.to(x.dtype), variance: runningVar.to(x.dtype),
+                               eps: Double(eps)).output
+        }
+        let y = batchNorm(x, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
+                          training: true, momentum: momentum, eps: eps)
+        numBatchesTracked.withUnsafeMutableFloats { $0[0] += 1 }
+        return y
+    }
+}
+
+/// Dropout (PyTorch's `nn.Dropout`): in training, zeroes each element with probability p and scales the rest by
+/// 1/(1−p); identity in evaluation. Its mask comes from its own seeded generator (saved with training state).
+public final class Dropout: Layer {
+    public let p: Float
+    public var generator: RandomGenerator
+    public var isTraining = true
+
+    public init(p: Float = 0.5, seed: UInt64 = 0) {
+        precondition(p >= 0 && p < 1, "Dropout: probability \(p) must be in [0, 1)")
+        self.p = p
+        generator = RandomGenerator(seed: seed)
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        guard isTraining && p > 0 else { return x }
+        let mask = Tensor.bernoulli(x.shape, p: 1 - p, dtype: x.dtype, using: &generator) / (1 - p)
+        return x * mask
+    }
+}
+
+/// Functional layer normalisation over the trailing `normalizedShape` dimensions (PyTorch's `F.layer_norm`).
+public func layerNorm(_ x: Tensor, normalizedShape: [Int], weight: Tensor? = nil, bias: Tensor? = nil, eps: Float = 1e-5) -> Tensor {
+    guard x.shape.suffix(normalizedShape.count).elementsEqual(normalizedShape) else {
+        shapeFailure(ShapeError("layerNorm: input \(fmt(x.shape)) does not end with normalized shape \(fmt(normalizedShape))"))
+    }
+    return layerNormOp(x, gamma: weight, beta: bias, normalizedCount: Shape.count(normalizedShape), eps: Double(eps))
+}
+
+/// Functional batch normalisation over axis 1 (PyTorch's `F.batch_norm`): with `training`, batch statistics
+/// (and the running statistics, if given, are updated with `momentum`); otherwise the running statistics.
+public func batchNorm(_ x: Tensor, runningMean: Tensor?, runningVar: Tensor?, weight: Tensor? = nil, bias: Tensor? = nil,
+                      training: Bool, momentum: Float = 0.1, eps: Float = 1e-5) -> Tensor {
+    if !training {
+        guard let runningMean, let runningVar else { preconditionFailure("batchNorm: evaluation mode needs running statistics") }
+        return batchNormOp(x, gamma: weight, beta: bias, mean: runningMean.to(x.dtype), variance: runningVar.to(x.dtype), eps: Double(eps)).output
+    }
+    let (y, mean, variance) = batchNormOp(x, gamma: weight, beta: bias, mean: nil, variance: nil, eps: Double(eps))
+    for (running, batch) in [(runningMean, mean), (runningVar, variance)] {
+        guard let running else { continue }
+        running.assign((running.detach() * (1 - momentum) + batch.to(running.dtype) * momentum))
+    }
+    return y
+}

@@ -1,0 +1,150 @@
+import RealModule
+
+/// How a per-element loss is reduced (PyTorch's `reduction=`).
+public enum Reduction: Sendable {
+    case mean, sum, none
+}
+
+/// Loss functions. Targets holding class indices are float tensors of integral values (shape [N] or [N, d…]).
+public enum Loss {
+    /// Cross-entropy from logits [N, C] (or [N, C, d…]) and class indices [N] (or [N, d…]), fused and stable.
+    ///
+    /// With label smoothing ε the target distribution is q = (1−ε)·onehot + ε/C, and per sample
+    /// ℓ = −Σ_c q_c·log softmax(x)_c. Samples whose target equals `ignoreIndex` contribute nothing; `.mean` divides by
+    /// the number of the others (as PyTorch). Backward: ∂x = (softmax(x) − q)·scale.
+    public static func crossEntropy(_ logits: Tensor, _ targets: Tensor, ignoreIndex: Int? = nil,
+                                    labelSmoothing: Float = 0, reduction: Reduction = .mean) -> Tensor {
+        precondition(labelSmoothing >= 0 && labelSmoothing <= 1, "crossEntropy: label smoothing \(labelSmoothing) is outside [0, 1]")
+        // Move classes last: [N, C, d…] → [N·d…, C].
+        let x: Tensor, outShape: [Int]
+        guard logits.rank >= 2 else {
+            shapeFailure(ShapeError("crossEntropy: logits \(fmt(logits.shape)) need shape [N, C] or [N, C, d…]"))
+        }
+        let c = logits.shape[1]
+        if logits.rank == 2 {
+            x = logits
+            outShape = [logits.shape[0]]
+        } else {
+            let order = [0] + Array(2..<logits.rank) + [1]
+            x = logits.permute(order).reshape([-1, c])
+            outShape = [logits.shape[0]] + Array(logits.shape[2...])
+        }
+        guard targets.shape == outShape else {
+            shapeFailure(ShapeError("crossEntropy: logits \(fmt(logits.shape)) and targets \(fmt(targets.shape)) do not match (targets should be \(fmt(outShape)))"))
+        }
+        let n = x.shape[0]
+        let t = targets.doubles.map { Int($0) }
+        for (i, ti) in t.enumerated() where ti != ignoreIndex && (ti < 0 || ti >= c) {
+            shapeFailure(ShapeError("crossEntropy: target \(ti) at position \(i) is not a class index in 0..<\(c)"))
+        }
+        let eps = Double(labelSmoothing)
+        let losses = Tensor(shape: [n], dtype: x.dtype, zeroed: true)
+        let probs = Tensor(shape: x.shape, dtype: x.dtype, zeroed: false)
+        var counted = 0
+        func forward<T: TensorScalar>(_: T.Type) {
+            let px = x.storage.pointer(T.self), pl = losses.storage.pointer(T.self), pp = probs.storage.pointer(T.self)
+            for i in 0..<n {
+                let row = px + i * c, p = pp + i * c
+                var m = -T.infinity
+                for j in 0..<c { m = Swift.max(m, row[j]) }
+                var z: T = 0
+                for j in 0..<c { let e = T.exp(row[j] - m); p[j] = e; z += e }
+                let logZ = T.log(z)
+                for j in 0..<c { p[j] /= z }
+                if t[i] == ignoreIndex { continue }
+                counted += 1
+                // −log p_t = logZ − (x_t − m); the smoothing term: −mean_c log p_c = logZ − mean_c (x_c − m)
+                var loss = (1 - T(eps)) * (logZ - (row[t[i]] - m))
+                if eps > 0 {
+                    var meanShifted: T = 0
+                    for j in 0..<c { meanShifted += row[j] - m }
+                    loss += T(eps) * (logZ - meanShifted / T(c))
+                }
+                pl[i] = loss
+            }
+        }
+        switch x.dtype {
+        case .float32: forward(Float.self)
+        case .float64: forward(Double.self)
+        }
+        let scale: Double
+        let out: Tensor
+        switch reduction {
+        case .none:
+            out = losses.reshape(outShape)
+            scale = 1
+        case .sum:
+            out = losses.reduceKernel([0], .sum, op: "crossEntropy").reshape([])
+            scale = 1
+        case .mean:
+            scale = 1 / Double(counted)   // 0 counted → nan, as PyTorch
+            out = (losses.reduceKernel([0], .sum, op: "crossEntropy") * Float(scale)).reshape([])
+        }
+        let xShape = x.shape
+        let result = record("crossEntropy", out, [x]) { g in
+            let dx = Tensor(shape: xShape, dtype: x.dtype, zeroed: false)
+            let gv = g.doubles
+            func backward<T: TensorScalar>(_: T.Type) {
+                let pp = probs.storage.pointer(T.self), pd = dx.storage.pointer(T.self)
+                for i in 0..<n {
+                    let d = pd + i * c, p = pp + i * c
+                    if t[i] == ignoreIndex { d.update(repeating: 0, count: c); continue }
+                    let w = T(reduction == .none ? gv[i] : gv[0] * scale)
+                    let off = T(eps) / T(c)
+                    for j in 0..<c { d[j] = (p[j] - off) * w }
+                    d[t[i]] -= (1 - T(eps)) * w
+                }
+            }
+            switch x.dtype {
+            case .float32: backward(Float.self)
+            case .float64: backward(Double.self)
+            }
+            return [dx]
+        }
+        return result
+    }
+
+    /// Negative log-likelihood from log-probabilities [N, C] and class indices [N]: −logp[i, t_i], reduced.
+    public static func nll(_ logProbs: Tensor, _ targets: Tensor, ignoreIndex: Int? = nil, reduction: Reduction = .mean) -> Tensor {
+        guard logProbs.rank == 2, targets.shape == [logProbs.shape[0]] else {
+            shapeFailure(ShapeError("nll: log-probabilities \(fmt(logProbs.shape)) and targets \(fmt(targets.shape)) do not match ([N, C] and [N])"))
+        }
+        let t = targets.doubles.map { Int($0) }
+        let keep = Tensor(t.map { $0 == ignoreIndex ? 0 : 1 }, shape: [t.count]).to(logProbs.dtype)
+        let safe = Tensor(t.map { Float($0 == ignoreIndex ? 0 : $0) }, shape: [t.count, 1]).to(logProbs.dtype)
+        let picked = -logProbs.gather(axis: 1, index: safe).reshape([t.count]) * keep
+        return reduce(picked, reduction, count: keep.sum().item())
+    }
+
+    /// Mean squared error: (ŷ − y)², reduced.
+    public static func mse(_ prediction: Tensor, _ target: Tensor, reduction: Reduction = .mean) -> Tensor {
+        checked { () throws(ShapeError) in try Shape.same(prediction.shape, target.shape, op: "mse") }
+        let d = prediction - target
+        return reduce(d * d, reduction, count: Float(d.count))
+    }
+
+    /// Binary cross-entropy from logits, stable: max(x, 0) − x·y + log(1 + e^{−|x|}), reduced.
+    /// `posWeight` multiplies the positive term as in PyTorch's `pos_weight`.
+    public static func binaryCrossEntropyWithLogits(_ logits: Tensor, _ target: Tensor, posWeight: Float? = nil,
+                                                    reduction: Reduction = .mean) -> Tensor {
+        checked { () throws(ShapeError) in try Shape.same(logits.shape, target.shape, op: "binaryCrossEntropyWithLogits") }
+        // log(1 + e^{−|x|}) + max(−x, 0) = −log σ(x);  loss = (1−y)·x + (1 + (pw−1)·y)·(−log σ(x))
+        let softplusNeg = (-logits.abs()).exp().log1pApprox() + (-logits).relu()   // −log σ(x)
+        let weight = posWeight.map { 1 + ($0 - 1) * target } ?? Tensor.ones(like: target)
+        let loss = (1 - target) * logits + weight * softplusNeg
+        return reduce(loss, reduction, count: Float(loss.count))
+    }
+
+    static func reduce(_ x: Tensor, _ r: Reduction, count: Float) -> Tensor {
+        switch r {
+        case .none: return x
+        case .sum: return x.sum()
+        case .mean: return x.sum() / count
+        }
+    }
+}
+
+extension Tensor {
+    /// log(1 + x) for x in [0, 1] (used on e^{−|x|}): accurate enough in float32 and differentiable.
+    func log1pApprox() -> Tensor { (self + 1).log() }
+}

@@ -1,0 +1,258 @@
+/// A set of parameters sharing optimizer options (PyTorch's param groups), e.g. no weight decay on norms and biases.
+public struct ParameterGroup {
+    public var parameters: [Tensor]
+    /// The learning rate schedules scale (nil: the optimizer's).
+    public var baseLearningRate: Float?
+    /// Weight decay for this group (nil: the optimizer's).
+    public var weightDecay: Float?
+    /// Current learning rate (set by the optimizer and by schedules).
+    public internal(set) var learningRate: Float = 0
+
+    public init(_ parameters: [Tensor], learningRate: Float? = nil, weightDecay: Float? = nil) {
+        self.parameters = parameters
+        baseLearningRate = learningRate
+        self.weightDecay = weightDecay
+    }
+}
+
+/// Shared machinery of the optimizers: parameter groups, per-parameter state tensors, step count, schedules,
+/// and state export for checkpoints. Subclasses implement `update`.
+public class Optimizer {
+    public private(set) var groups: [ParameterGroup]
+    /// Number of `step()` calls so far.
+    public internal(set) var stepCount = 0
+    /// Per-parameter state (e.g. "exp_avg"), indexed like `allParameters`.
+    var state: [[String: Tensor]]
+    let defaultWeightDecay: Float
+
+    init(groups: [ParameterGroup], learningRate: Float, weightDecay: Float) {
+        precondition(learningRate >= 0, "optimizer: negative learning rate \(learningRate)")
+        var gs = groups
+        for i in gs.indices {
+            if gs[i].baseLearningRate == nil { gs[i].baseLearningRate = learningRate }
+            gs[i].learningRate = gs[i].baseLearningRate!
+            for p in gs[i].parameters {
+                precondition(p.isLeaf && p.dtype == .float32, "optimizer: parameters must be float32 leaf tensors")
+            }
+        }
+        self.groups = gs
+        defaultWeightDecay = weightDecay
+        state = Array(repeating: [:], count: gs.reduce(0) { $0 + $1.parameters.count })
+    }
+
+    /// Every parameter, group by group.
+    public var allParameters: [Tensor] { groups.flatMap(\.parameters) }
+
+    /// Sets each group's learning rate to its base rate times `factor` (what schedules do).
+    public func setLearningRateFactor(_ factor: Float) {
+        for i in groups.indices { groups[i].learningRate = groups[i].baseLearningRate! * factor }
+    }
+
+    /// The first group's current learning rate.
+    public var learningRate: Float { groups.first?.learningRate ?? 0 }
+
+    /// Applies one update to every parameter that has a gradient.
+    public func step() {
+        stepCount += 1
+        var index = 0
+        for group in groups {
+            let wd = group.weightDecay ?? defaultWeightDecay
+            for p in group.parameters {
+                defer { index += 1 }
+                guard let g = p.grad else { continue }
+                update(p, grad: g, lr: group.learningRate, weightDecay: wd, state: &state[index])
+            }
+        }
+    }
+
+    /// Clears every parameter's gradient.
+    public func zeroGrad() { allParameters.forEach { $0.zeroGrad() } }
+
+    func update(_ p: Tensor, grad: Tensor, lr: Float, weightDecay: Float, state: inout [String: Tensor]) {
+        fatalError("Optimizer.update must be overridden")
+    }
+
+    /// State tensors for a checkpoint, named "state.INDEX.KEY" (INDEX as in `allParameters`).
+    public func stateTensors() -> [String: Tensor] {
+        var out: [String: Tensor] = [:]
+        for (i, s) in state.enumerated() { for (k, t) in s { out["state.\(i).\(k)"] = t } }
+        return out
+    }
+
+    /// Restores state written by `stateTensors()` and the step count.
+    public func loadState(_ tensors: [String: Tensor], stepCount: Int) throws {
+        var fresh = Array(repeating: [String: Tensor](), count: state.count)
+        let params = allParameters
+        for (name, t) in tensors {
+            let parts = name.split(separator: ".", maxSplits: 2).map(String.init)
+            guard parts.count == 3, parts[0] == "state", let i = Int(parts[1]), i >= 0, i < fresh.count else {
+                throw CheckpointError.invalidState("optimizer tensor '\(name)' is not state.INDEX.KEY for \(fresh.count) parameters")
+            }
+            guard t.shape == params[i].shape || t.shape == [] else {
+                throw CheckpointError.shapeMismatch(name: name, expected: params[i].shape, found: t.shape)
+            }
+            fresh[i][parts[2]] = t.to(.float32).copy()
+        }
+        state = fresh
+        self.stepCount = stepCount
+    }
+
+    /// A state tensor, created as zeros on first use.
+    func buffer(_ state: inout [String: Tensor], _ key: String, like p: Tensor) -> Tensor {
+        if let t = state[key] { return t }
+        let t = Tensor.zeros(like: p)
+        state[key] = t
+        return t
+    }
+}
+
+/// Runs `body` over the parameter, gradient and up to two state buffers as raw float pointers.
+@inline(__always)
+func withBuffers(_ p: Tensor, _ g: Tensor, _ a: Tensor?, _ b: Tensor?,
+                 _ body: (UnsafeMutablePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?, Int) -> Void) {
+    precondition(g.shape == p.shape, "optimizer: gradient \(fmt(g.shape)) does not match parameter \(fmt(p.shape))")
+    body(p.storage.pointer(Float.self), UnsafePointer(g.to(.float32).storage.pointer(Float.self)),
+         a?.storage.pointer(Float.self), b?.storage.pointer(Float.self), p.count)
+}
+
+/// SGD (PyTorch's `torch.optim.SGD`): g ← g + λθ; v ← μv + (1−τ)g (v = g at first); g ← g + μv (Nesterov) or v;
+/// θ ← θ − lr·g.
+public final class SGD: Optimizer {
+    public let momentum: Float, dampening: Float, nesterov: Bool
+
+    public init(_ groups: [ParameterGroup], learningRate: Float, momentum: Float = 0, dampening: Float = 0,
+                weightDecay: Float = 0, nesterov: Bool = false) {
+        precondition(!nesterov || (momentum > 0 && dampening == 0), "SGD: Nesterov momentum needs momentum > 0 and no dampening")
+        self.momentum = momentum
+        self.dampening = dampening
+        self.nesterov = nesterov
+        super.init(groups: groups, learningRate: learningRate, weightDecay: weightDecay)
+    }
+
+    public convenience init(parameters: [Tensor], learningRate: Float, momentum: Float = 0, dampening: Float = 0,
+                            weightDecay: Float = 0, nesterov: Bool = false) {
+        self.init([ParameterGroup(parameters)], learningRate: learningRate, momentum: momentum, dampening: dampening,
+                  weightDecay: weightDecay, nesterov: nesterov)
+    }
+
+    override func update(_ p: Tensor, grad: Tensor, lr: Float, weightDecay wd: Float, state: inout [String: Tensor]) {
+        let first = state["momentum_buffer"] == nil
+        let buf = momentum != 0 ? buffer(&state, "momentum_buffer", like: p) : nil
+        let (mu, damp, nest) = (momentum, dampening, nesterov)
+        withBuffers(p, grad, buf, nil) { pp, pg, pv, _, n in
+            for i in 0..<n {
+                var g = pg[i] + wd * pp[i]
+                if let pv {
+                    pv[i] = first ? g : mu * pv[i] + (1 - damp) * g
+                    g = nest ? g + mu * pv[i] : pv[i]
+                }
+                pp[i] -= lr * g
+            }
+        }
+    }
+}
+
+/// Adam (PyTorch's `torch.optim.Adam`, L2 weight decay added to the gradient) and, with `decoupled`, AdamW
+/// (θ ← θ·(1 − lr·λ) before the Adam step). m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g²,
+/// θ ← θ − (lr/(1−β₁ᵗ))·m / (√v/√(1−β₂ᵗ) + ε).
+public class Adam: Optimizer {
+    public let beta1: Float, beta2: Float, eps: Float
+    let decoupled: Bool
+
+    public init(_ groups: [ParameterGroup], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
+                eps: Float = 1e-8, weightDecay: Float = 0, decoupled: Bool = false) {
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
+        self.decoupled = decoupled
+        super.init(groups: groups, learningRate: learningRate, weightDecay: weightDecay)
+    }
+
+    public convenience init(parameters: [Tensor], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
+                            eps: Float = 1e-8, weightDecay: Float = 0) {
+        self.init([ParameterGroup(parameters)], learningRate: learningRate, beta1: beta1, beta2: beta2, eps: eps,
+                  weightDecay: weightDecay)
+    }
+
+    override func update(_ p: Tensor, grad: Tensor, lr: Float, weightDecay wd: Float, state: inout [String: Tensor]) {
+        let m = buffer(&state, "exp_avg", like: p), v = buffer(&state, "exp_avg_sq", like: p)
+        let t = Float(stepCount)
+        let bc1 = 1 - Float.pow(beta1, t), bc2 = 1 - Float.pow(beta2, t)
+        let stepSize = lr / bc1, bc2Sqrt = bc2.squareRoot()
+        let (b1, b2, e, dec) = (beta1, beta2, eps, decoupled)
+        withBuffers(p, grad, m, v) { pp, pg, pm, pv, n in
+            let pm = pm!, pv = pv!
+            for i in 0..<n {
+                var g = pg[i]
+                if dec { pp[i] *= 1 - lr * wd } else { g += wd * pp[i] }
+                pm[i] = b1 * pm[i] + (1 - b1) * g
+                pv[i] = b2 * pv[i] + (1 - b2) * g * g
+                pp[i] -= stepSize * pm[i] / (pv[i].squareRoot() / bc2Sqrt + e)
+            }
+        }
+    }
+}
+
+/// AdamW (PyTorch's `torch.optim.AdamW`): Adam with decoupled weight decay, default λ = 0.01.
+public final class AdamW: Adam {
+    public init(_ groups: [ParameterGroup], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
+                eps: Float = 1e-8, weightDecay: Float = 0.01) {
+        super.init(groups, learningRate: learningRate, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay, decoupled: true)
+    }
+
+    public convenience init(parameters: [Tensor], learningRate: Float = 1e-3, weightDecay: Float = 0.01) {
+        self.init([ParameterGroup(parameters)], learningRate: learningRate, weightDecay: weightDecay)
+    }
+}
+
+/// RMSProp (PyTorch's `torch.optim.RMSprop`, not centered, no momentum): v ← αv + (1−α)g², θ ← θ − lr·g/(√v + ε).
+public final class RMSProp: Optimizer {
+    public let alpha: Float, eps: Float
+
+    public init(_ groups: [ParameterGroup], learningRate: Float = 1e-2, alpha: Float = 0.99, eps: Float = 1e-8, weightDecay: Float = 0) {
+        self.alpha = alpha
+        self.eps = eps
+        super.init(groups: groups, learningRate: learningRate, weightDecay: weightDecay)
+    }
+
+    override func update(_ p: Tensor, grad: Tensor, lr: Float, weightDecay wd: Float, state: inout [String: Tensor]) {
+        let v = buffer(&state, "square_avg", like: p)
+        let (a, e) = (alpha, eps)
+        withBuffers(p, grad, v, nil) { pp, pg, pv, _, n in
+            let pv = pv!
+            for i in 0..<n {
+                let g = pg[i] + wd * pp[i]
+                pv[i] = a * pv[i] + (1 - a) * g * g
+                pp[i] -= lr * g / (pv[i].squareRoot() + e)
+            }
+        }
+    }
+}
+
+/// AdaGrad (PyTorch's `torch.optim.Adagrad`): s ← s + g², θ ← θ − lr_t·g/(√s + ε), lr_t = lr/(1 + (t−1)·decay).
+public final class AdaGrad: Optimizer {
+    public let eps: Float, lrDecay: Float, initialAccumulator: Float
+
+    public init(_ groups: [ParameterGroup], learningRate: Float = 1e-2, lrDecay: Float = 0, weightDecay: Float = 0,
+                initialAccumulator: Float = 0, eps: Float = 1e-10) {
+        self.eps = eps
+        self.lrDecay = lrDecay
+        self.initialAccumulator = initialAccumulator
+        super.init(groups: groups, learningRate: learningRate, weightDecay: weightDecay)
+    }
+
+    override func update(_ p: Tensor, grad: Tensor, lr: Float, weightDecay wd: Float, state: inout [String: Tensor]) {
+        if state["sum"] == nil { state["sum"] = Tensor.full(p.shape, initialAccumulator) }
+        let s = state["sum"]!
+        let clr = lr / (1 + Float(stepCount - 1) * lrDecay)
+        let e = eps
+        withBuffers(p, grad, s, nil) { pp, pg, ps, _, n in
+            let ps = ps!
+            for i in 0..<n {
+                let g = pg[i] + wd * pp[i]
+                ps[i] += g * g
+                pp[i] -= clr * g / (ps[i].squareRoot() + e)
+            }
+        }
+    }
+}

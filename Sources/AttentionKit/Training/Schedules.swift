@@ -1,0 +1,69 @@
+import RealModule
+
+/// A learning-rate schedule: the factor applied to each group's base learning rate at a given step (0-based).
+/// Apply it with `optimizer.setLearningRateFactor(schedule.factor(step: step))` before `optimizer.step()`.
+public protocol LRSchedule {
+    func factor(step: Int) -> Float
+}
+
+/// Step decay: γ^⌊step/stepSize⌋ (PyTorch's `StepLR`).
+public struct StepDecay: LRSchedule {
+    public let stepSize: Int, gamma: Float
+    public init(stepSize: Int, gamma: Float = 0.1) { precondition(stepSize > 0); self.stepSize = stepSize; self.gamma = gamma }
+    public func factor(step: Int) -> Float { Float.pow(gamma, Float(step / stepSize)) }
+}
+
+/// Exponential decay: γ^step (PyTorch's `ExponentialLR`).
+public struct ExponentialDecay: LRSchedule {
+    public let gamma: Float
+    public init(gamma: Float) { self.gamma = gamma }
+    public func factor(step: Int) -> Float { Float.pow(gamma, Float(step)) }
+}
+
+/// 1/t decay: 1/(1 + decay·step).
+public struct InverseTimeDecay: LRSchedule {
+    public let decay: Float
+    public init(decay: Float) { self.decay = decay }
+    public func factor(step: Int) -> Float { 1 / (1 + decay * Float(step)) }
+}
+
+/// Linear warmup from 0 over `warmupSteps`, then cosine decay to `minFactor` at `totalSteps`:
+/// f = (s+1)/w for s < w, else minFactor + (1−minFactor)·½(1 + cos(π·(s−w)/(T−w))).
+public struct WarmupCosine: LRSchedule {
+    public let warmupSteps: Int, totalSteps: Int, minFactor: Float
+    public init(warmupSteps: Int, totalSteps: Int, minFactor: Float = 0) {
+        precondition(totalSteps > warmupSteps && warmupSteps >= 0, "WarmupCosine: total steps must exceed warmup steps")
+        self.warmupSteps = warmupSteps
+        self.totalSteps = totalSteps
+        self.minFactor = minFactor
+    }
+    public func factor(step: Int) -> Float {
+        if step < warmupSteps { return Float(step + 1) / Float(warmupSteps) }
+        let progress = Swift.min(1, Float(step - warmupSteps) / Float(totalSteps - warmupSteps))
+        return minFactor + (1 - minFactor) * 0.5 * (1 + Float.cos(Float.pi * progress))
+    }
+}
+
+/// A non-finite gradient norm met while clipping.
+public struct NonFiniteGradientError: Error, CustomStringConvertible {
+    public let step: Int, norm: Float
+    public var description: String { "gradient norm is \(norm) at step \(step): training diverged (lower the learning rate)" }
+}
+
+/// Scales all gradients so their global L2 norm is at most `maxNorm` (PyTorch's `clip_grad_norm_`) and returns
+/// the norm before clipping. Throws, naming the step, if the norm is NaN or infinite.
+@discardableResult
+public func clipGradientNorm(_ parameters: [Tensor], maxNorm: Float, step: Int) throws -> Float {
+    var total: Double = 0
+    for p in parameters {
+        guard let g = p.grad else { continue }
+        for v in g.doubles { total += v * v }
+    }
+    let norm = Float(total.squareRoot())
+    guard norm.isFinite else { throw NonFiniteGradientError(step: step, norm: norm) }
+    let scale = maxNorm / (norm + 1e-6)
+    if scale < 1 {
+        for p in parameters { p.grad?.withUnsafeMutableFloats { b in for i in 0..<b.count { b[i] *= scale } } }
+    }
+    return norm
+}

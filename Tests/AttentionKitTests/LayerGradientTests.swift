@@ -1,0 +1,83 @@
+import AttentionKit
+import XCTest
+
+/// Finite-difference gradient checks (Double) for every layer's op and every loss.
+final class LayerGradientTests: XCTestCase {
+    func testConv2d() {
+        gradCheck("conv2d plain", [rand([2, 3, 5, 5]), rand([4, 3, 3, 3]), rand([4])]) {
+            conv2d($0[0], weight: $0[1], bias: $0[2])
+        }
+        gradCheck("conv2d stride 2 pad 1", [rand([1, 2, 6, 5]), rand([3, 2, 3, 3])]) {
+            conv2d($0[0], weight: $0[1], stride: (2, 2), padding: (1, 1))
+        }
+        gradCheck("conv2d dilation 2 pad (2,1) non-square kernel", [rand([2, 2, 7, 6]), rand([2, 2, 3, 2]), rand([2])]) {
+            conv2d($0[0], weight: $0[1], bias: $0[2], stride: (1, 2), padding: (2, 1), dilation: (2, 2))
+        }
+    }
+
+    func testPools() {
+        // distinct values so the max is unique (the max is not differentiable at ties)
+        let values: [Double] = (0..<100).map { (i: Int) -> Double in Double((i * 37) % 101) / 10 }
+        let x = Tensor(doubles: values, shape: [2, 2, 5, 5])
+        gradCheck("maxPool2d k2", [x]) { maxPool2d($0[0], kernel: (2, 2)) }
+        gradCheck("maxPool2d k3 s2 p1", [x]) { maxPool2d($0[0], kernel: (3, 3), stride: (2, 2), padding: (1, 1)) }
+        gradCheck("avgPool2d k2", [rand([2, 2, 4, 5])]) { avgPool2d($0[0], kernel: (2, 2)) }
+        gradCheck("avgPool2d k3 s2 p1", [rand([1, 2, 5, 5])]) { avgPool2d($0[0], kernel: (3, 3), stride: (2, 2), padding: (1, 1)) }
+        gradCheck("global average pool", [rand([2, 3, 4, 4])]) { GlobalAvgPool2d()($0[0]) }
+    }
+
+    func testLayerNorm() {
+        gradCheck("layerNorm affine", [rand([3, 5], -2, 2), rand([5], 0.5, 1.5), rand([5])]) {
+            layerNorm($0[0], normalizedShape: [5], weight: $0[1], bias: $0[2])
+        }
+        gradCheck("layerNorm over 2 dims, no affine", [rand([2, 3, 4], -2, 2)]) { layerNorm($0[0], normalizedShape: [3, 4]) }
+    }
+
+    func testBatchNorm() {
+        gradCheck("batchNorm2d train", [rand([3, 2, 2, 3], -2, 2), rand([2], 0.5, 1.5), rand([2])]) {
+            batchNorm($0[0], runningMean: nil, runningVar: nil, weight: $0[1], bias: $0[2], training: true)
+        }
+        gradCheck("batchNorm1d train [B, C]", [rand([5, 3], -2, 2), rand([3], 0.5, 1.5), rand([3])]) {
+            batchNorm($0[0], runningMean: nil, runningVar: nil, weight: $0[1], bias: $0[2], training: true)
+        }
+        let rm = Tensor(doubles: [0.1, -0.2], shape: [2]), rv = Tensor(doubles: [0.5, 2], shape: [2])
+        gradCheck("batchNorm eval", [rand([2, 2, 3], -2, 2), rand([2], 0.5, 1.5), rand([2])]) {
+            batchNorm($0[0], runningMean: rm, runningVar: rv, weight: $0[1], bias: $0[2], training: false)
+        }
+    }
+
+    func testDropoutWithFixedMask() {
+        let drop = Dropout(p: 0.3, seed: 5)
+        let saved = drop.generator
+        gradCheck("dropout", [rand([4, 5])]) { x in
+            drop.generator = saved   // the same mask on every evaluation
+            return drop(x[0])
+        }
+    }
+
+    func testCrossEntropy() {
+        let t = Tensor(doubles: [2, 0, 1, 2], shape: [4])
+        gradCheck("crossEntropy mean", [rand([4, 3], -2, 2), t], checkInputs: [0]) { Loss.crossEntropy($0[0], $0[1]) }
+        gradCheck("crossEntropy sum smoothing", [rand([4, 3], -2, 2), t], checkInputs: [0]) {
+            Loss.crossEntropy($0[0], $0[1], labelSmoothing: 0.1, reduction: .sum)
+        }
+        gradCheck("crossEntropy none ignoreIndex", [rand([4, 3], -2, 2), t], checkInputs: [0]) {
+            Loss.crossEntropy($0[0], $0[1], ignoreIndex: 0, reduction: .none)
+        }
+        let t3 = Tensor(doubles: [0, 2, 1, 1, 0, 2], shape: [2, 3])
+        gradCheck("crossEntropy [N, C, d]", [rand([2, 3, 3], -2, 2), t3], checkInputs: [0]) {
+            Loss.crossEntropy($0[0], $0[1], ignoreIndex: 1, labelSmoothing: 0.2)
+        }
+    }
+
+    func testOtherLosses() {
+        let t = Tensor(doubles: [1, 0, 2], shape: [3])
+        gradCheck("nll", [rand([3, 4], -3, -0.1), t], checkInputs: [0]) { Loss.nll($0[0], $0[1], ignoreIndex: 2) }
+        gradCheck("mse", [rand([3, 2]), rand([3, 2], seed: 4)]) { Loss.mse($0[0], $0[1]) }
+        let y = Tensor(doubles: [1, 0, 0.3, 1], shape: [4])
+        gradCheck("bce with logits", [rand([4], -4, 4), y], checkInputs: [0]) { Loss.binaryCrossEntropyWithLogits($0[0], $0[1]) }
+        gradCheck("bce with logits pos weight, sum", [rand([4], -4, 4), y], checkInputs: [0]) {
+            Loss.binaryCrossEntropyWithLogits($0[0], $0[1], posWeight: 2, reduction: .sum)
+        }
+    }
+}
