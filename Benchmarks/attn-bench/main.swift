@@ -104,7 +104,33 @@ func benchMLPTrain() {
           ("peak_rss_mb_step1000", procStatusMiB("VmHWM")), ("final_loss", Double(lastLoss))])
 }
 
-let workloads: [(String, () -> Void)] = [("matmul", benchMatmul), ("mlp_train", benchMLPTrain)]
+func benchCNNTrainStep() {
+    // conv3×3(3→32)+BN+ReLU+maxpool2, 32→64, 64→128, flatten, Linear 2048→256, ReLU, Linear 256→10;
+    // cross-entropy; SGD momentum 0.9; batch 128 of 3×32×32; median of 5 steps after 2 warm-up steps.
+    var rng = RandomGenerator(seed: 3)
+    let model = SmallCNN(using: &rng)
+    let opt = SGD(parameters: model.parameters, learningRate: 0.01, momentum: 0.9)
+    let x = Tensor.normal([128, 3, 32, 32], using: &rng)
+    let y = Tensor((0..<128).map { Float($0 % 10) }, shape: [128])
+    func step() {
+        let loss = Loss.crossEntropy(model(x), y)
+        opt.zeroGrad()
+        loss.backward()
+        opt.step()
+    }
+    for _ in 0..<2 { step() }
+    var times: [Double] = []
+    for _ in 0..<5 {
+        let t0 = now()
+        step()
+        times.append(now() - t0)
+    }
+    times.sort()
+    emit([("workload", "cnn_train_step_b128"), ("unit", "s"), ("median", times[2]), ("runs", 5),
+          ("peak_rss_mb", procStatusMiB("VmHWM"))])
+}
+
+let workloads: [(String, () -> Void)] = [("matmul", benchMatmul), ("mlp_train", benchMLPTrain), ("cnn_train_step_b128", benchCNNTrainStep)]
 var requested = Array(CommandLine.arguments.dropFirst())
 if requested.contains("--list") || requested.contains("--help") || requested.contains("-h") {
     print("usage: attn-bench [WORKLOAD…]\nworkloads: " + workloads.map(\.0).joined(separator: ", "))

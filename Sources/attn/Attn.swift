@@ -1,8 +1,8 @@
 import ArgumentParser
 import AttentionKit
 
-/// The `attn` command-line tool. Verbs (train, evaluate, translate, classify, attention, bench) arrive with the
-/// applications; for now it reports its version.
+/// The `attn` command-line tool: `attn train cnn`; more verbs (evaluate, translate, classify, attention) arrive with
+/// the applications.
 @main
 struct Attn: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -12,6 +12,7 @@ struct Attn: ParsableCommand {
         AttentionKit is a Swift library for transformer and attention-based models on the CPU:
         tensors on OpenBLAS, reverse-mode autograd, layers, tokenizers and models.
         """,
-        version: AttentionKit.version
+        version: AttentionKit.version,
+        subcommands: [Train.self]
     )
 }

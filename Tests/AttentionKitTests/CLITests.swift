@@ -47,3 +47,42 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(r.err.contains("--no-such-flag"), r.err)
     }
 }
+
+extension CLITests {
+    func testTrainCNNHelpExplainsFlags() throws {
+        let r = try run(["train", "cnn", "--help"])
+        XCTAssertEqual(r.status, 0)
+        for flag in ["--data", "--epochs", "--batch-size", "--lr", "--seed", "--resume", "--val-fraction"] {
+            XCTAssertTrue(r.out.contains(flag), "help lacks \(flag)")
+        }
+    }
+
+    func testTrainCNNRejectsBadInputWithClearErrors() throws {
+        let bad = try run(["train", "cnn", "--epochs", "0"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.err.contains("--epochs"), bad.err)
+        let missing = try run(["train", "cnn", "--data", "/nonexistent/cifar", "--out", NSTemporaryDirectory() + "ak-cli"])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.err.contains("/nonexistent/cifar"), missing.err)
+    }
+
+    func testTrainCNNSmokeRunAndResume() throws {
+        let sample = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("corpora/cifar10-sample").path
+        let out = NSTemporaryDirectory() + "ak-cnn-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let args = ["train", "cnn", "--data", sample, "--out", out, "--batch-size", "30", "--warmup-epochs", "0", "--seed", "3"]
+        let first = try run(args + ["--epochs", "1"])
+        XCTAssertEqual(first.status, 0, first.err)
+        XCTAssertTrue(first.out.contains("epoch 1/1"), first.out)
+        for f in ["metrics.jsonl", "metrics.csv", "best.safetensors", "resume.safetensors"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/" + f), f)
+        }
+        let resumed = try run(args + ["--epochs", "2", "--resume"])
+        XCTAssertEqual(resumed.status, 0, resumed.err)
+        XCTAssertTrue(resumed.out.contains("resumed"), resumed.out)
+        XCTAssertTrue(resumed.out.contains("epoch 2/2"), resumed.out)
+        let lines = try String(contentsOfFile: out + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, 2)
+    }
+}

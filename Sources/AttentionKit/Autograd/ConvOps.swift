@@ -14,10 +14,10 @@ struct Window2D {
 func im2col<T: TensorScalar>(_ x: UnsafePointer<T>, _ col: UnsafeMutablePointer<T>, b: Int, c: Int, h: Int, w: Int,
                              ho: Int, wo: Int, _ win: Window2D) {
     let cols = b * ho * wo
-    for ci in 0..<c {
-        for i in 0..<win.kh {
-            for j in 0..<win.kw {
-                let row = col + ((ci * win.kh + i) * win.kw + j) * cols
+    parallelFor(c * win.kh * win.kw, costPerItem: cols) { rows in
+        for r in rows {
+                let ci = r / (win.kh * win.kw), i = r / win.kw % win.kh, j = r % win.kw
+                let row = col + r * cols
                 for bi in 0..<b {
                     let img = x + (bi * c + ci) * h * w
                     let dst = row + bi * ho * wo
@@ -37,7 +37,6 @@ func im2col<T: TensorScalar>(_ x: UnsafePointer<T>, _ col: UnsafeMutablePointer<
                         }
                     }
                 }
-            }
         }
     }
 }
@@ -47,7 +46,9 @@ func im2col<T: TensorScalar>(_ x: UnsafePointer<T>, _ col: UnsafeMutablePointer<
 func col2im<T: TensorScalar>(_ col: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>, b: Int, c: Int, h: Int, w: Int,
                              ho: Int, wo: Int, _ win: Window2D) {
     let cols = b * ho * wo
-    for ci in 0..<c {
+    // each channel's planes are written by one thread only
+    parallelFor(c, costPerItem: win.kh * win.kw * cols) { channels in
+    for ci in channels {
         for i in 0..<win.kh {
             for j in 0..<win.kw {
                 let row = col + ((ci * win.kh + i) * win.kw + j) * cols
@@ -67,6 +68,7 @@ func col2im<T: TensorScalar>(_ col: UnsafePointer<T>, _ dx: UnsafeMutablePointer
                 }
             }
         }
+    }
     }
 }
 
@@ -96,18 +98,18 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (In
                b: col.storage.pointer(T.self), ldb: n, beta: 0, c: yT.storage.pointer(T.self), ldc: n)
         if let bias {
             let pb = bias.storage.pointer(T.self), py = yT.storage.pointer(T.self)
-            for oi in 0..<o { let v = pb[oi], row = py + oi * n; for i in 0..<n { row[i] += v } }
+            parallelFor(o, costPerItem: n) { rows in for oi in rows { let v = pb[oi], row = py + oi * n; for i in 0..<n { row[i] += v } } }
         }
     }
     switch x.dtype {
     case .float32: forward(Float.self)
     case .float64: forward(Double.self)
     }
-    let out = yT.reshape([o, b, ho * wo]).permuteKernel([1, 0, 2]).reshape([b, o, ho, wo])
+    let out = swapLeadingAxes(yT, o, b, ho * wo).reshape([b, o, ho, wo])
     var inputs = [x, weight]
     if let bias { inputs.append(bias) }
     return record("conv2d", out, inputs) { g in
-        let gT = g.reshape([b, o, ho * wo]).permuteKernel([1, 0, 2])   // [O, B, Ho·Wo] = [O, n]
+        let gT = swapLeadingAxes(g, b, o, ho * wo)   // [O, B, Ho·Wo] = [O, n]
         var dx: Tensor? = nil, dw: Tensor? = nil, db: Tensor? = nil
         func backward<T: GemmScalar>(_: T.Type) {
             let pg = gT.storage.pointer(T.self)
@@ -128,7 +130,7 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (In
             if let bias, bias.requiresGrad {
                 let d = Tensor(shape: [o], dtype: x.dtype, zeroed: false)
                 let pd = d.storage.pointer(T.self)
-                for oi in 0..<o { var s: T = 0; let row = pg + oi * n; for i in 0..<n { s += row[i] }; pd[oi] = s }
+                parallelFor(o, costPerItem: n) { rows in for oi in rows { var s: T = 0; let row = pg + oi * n; for i in 0..<n { s += row[i] }; pd[oi] = s } }
                 db = d
             }
         }
@@ -156,6 +158,28 @@ public func maxPool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil
     func forward<T: TensorScalar>(_: T.Type) {
         let px = x.storage.pointer(T.self), py = out.storage.pointer(T.self)
         argmax.withUnsafeMutableBufferPointer { am in
+            if win.kh == 2 && win.kw == 2 && win.sh == 2 && win.sw == 2 && win.ph == 0 && win.pw == 0 && win.dh == 1 && win.dw == 1 {
+                // fast path: 2×2 windows, stride 2, no padding (every window fully inside)
+                parallelFor(b * c, costPerItem: h * w) { planes in
+                for plane in planes {
+                    let img = px + plane * h * w
+                    for oh in 0..<ho {
+                        let r0 = img + 2 * oh * w, r1 = r0 + w
+                        let base = (plane * ho + oh) * wo
+                        for ow in 0..<wo {
+                            let x0 = 2 * ow
+                            var best = r0[x0], at = 2 * oh * w + x0
+                            if r0[x0 + 1] > best { best = r0[x0 + 1]; at = 2 * oh * w + x0 + 1 }
+                            if r1[x0] > best { best = r1[x0]; at = (2 * oh + 1) * w + x0 }
+                            if r1[x0 + 1] > best { best = r1[x0 + 1]; at = (2 * oh + 1) * w + x0 + 1 }
+                            py[base + ow] = best
+                            am[base + ow] = Int32(at)
+                        }
+                    }
+                }
+                }
+                return
+            }
             for plane in 0..<(b * c) {
                 let img = px + plane * h * w
                 for oh in 0..<ho {
@@ -188,10 +212,14 @@ public func maxPool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil
         func backward<T: TensorScalar>(_: T.Type) {
             let pg = g.storage.pointer(T.self), pd = dx.storage.pointer(T.self)
             let per = ho * wo
-            for plane in 0..<(b * c) {
-                for k in 0..<per {
-                    let o = plane * per + k
-                    pd[plane * h * w + Int(argmax[o])] += pg[o]
+            argmax.withUnsafeBufferPointer { am in
+                parallelFor(b * c, costPerItem: per) { planes in
+                    for plane in planes {
+                        for k in 0..<per {
+                            let o = plane * per + k
+                            pd[plane * h * w + Int(am[o])] += pg[o]
+                        }
+                    }
                 }
             }
         }
@@ -216,4 +244,21 @@ public func avgPool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil
     let planes = x.reshape([b * c, 1, h, w])
     let kernelT = Tensor.full([1, 1, kernel.0, kernel.1], 1 / Float(kernel.0 * kernel.1), dtype: x.dtype)
     return conv2d(planes, weight: kernelT, stride: st, padding: padding).reshape([b, c, ho, wo])
+}
+
+/// [A, B, C] → [B, A, C] as a contiguous copy (rows of C elements moved whole), split across threads.
+func swapLeadingAxes(_ x: Tensor, _ a: Int, _ b: Int, _ c: Int) -> Tensor {
+    precondition(x.count == a * b * c, "swapLeadingAxes: \(x.count) elements are not \(a)×\(b)×\(c)")
+    let out = Tensor(shape: [b, a, c], dtype: x.dtype, zeroed: false)
+    func run<T: TensorScalar>(_: T.Type) {
+        let s = x.storage.pointer(T.self), d = out.storage.pointer(T.self)
+        parallelFor(b, costPerItem: a * c) { rows in
+            for j in rows { for i in 0..<a { (d + (j * a + i) * c).update(from: s + (i * b + j) * c, count: c) } }
+        }
+    }
+    switch x.dtype {
+    case .float32: run(Float.self)
+    case .float64: run(Double.self)
+    }
+    return out
 }

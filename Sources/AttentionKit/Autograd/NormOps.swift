@@ -95,7 +95,9 @@ func batchNormOp(_ x: Tensor, gamma: Tensor?, beta: Tensor?, mean givenMean: Ten
         let pm = meanT.storage.pointer(T.self), pv = varT.storage.pointer(T.self)
         let pr = rstdT.storage.pointer(T.self), pmu = muT.storage.pointer(T.self)
         let pg = gamma?.storage.pointer(T.self), pb = beta?.storage.pointer(T.self)
-        for ch in 0..<c {
+        let gm = givenMean?.storage.pointer(T.self), gv = givenVar?.storage.pointer(T.self)
+        parallelFor(c, costPerItem: 3 * n) { channels in
+        for ch in channels {
             var mu: T, variance: T
             if useBatch {
                 var sum: T = 0
@@ -107,8 +109,8 @@ func batchNormOp(_ x: Tensor, gamma: Tensor?, beta: Tensor?, mean givenMean: Ten
                 pm[ch] = mu
                 pv[ch] = n > 1 ? sq / T(n - 1) : 0
             } else {
-                mu = givenMean!.storage.pointer(T.self)[ch]
-                variance = givenVar!.storage.pointer(T.self)[ch]
+                mu = gm![ch]
+                variance = gv![ch]
             }
             let rstd = 1 / (variance + T(eps)).squareRoot()
             pr[ch] = rstd
@@ -118,6 +120,7 @@ func batchNormOp(_ x: Tensor, gamma: Tensor?, beta: Tensor?, mean givenMean: Ten
                 let p = px + (bi * c + ch) * s, q = py + (bi * c + ch) * s
                 for k in 0..<s { q[k] = p[k] * scale + shift }
             }
+        }
         }
     }
     switch x.dtype {
@@ -134,15 +137,17 @@ func batchNormOp(_ x: Tensor, gamma: Tensor?, beta: Tensor?, mean givenMean: Ten
             let px = x.storage.pointer(T.self), pg = g.storage.pointer(T.self), pdx = dx.storage.pointer(T.self)
             let pr = rstdT.storage.pointer(T.self), pmu = muT.storage.pointer(T.self)
             let gam = gamma?.storage.pointer(T.self)
-            for ch in 0..<c {
+            let pdg = dgamma?.storage.pointer(T.self), pdb = dbeta?.storage.pointer(T.self)
+            parallelFor(c, costPerItem: 3 * n) { channels in
+            for ch in channels {
                 let mu = pmu[ch], rstd = pr[ch], gm = gam?[ch] ?? 1
                 var sumDy: T = 0, sumDyXhat: T = 0
                 for bi in 0..<b {
                     let p = px + (bi * c + ch) * s, dy = pg + (bi * c + ch) * s
                     for k in 0..<s { sumDy += dy[k]; sumDyXhat += dy[k] * (p[k] - mu) * rstd }
                 }
-                if let dgamma { dgamma.storage.pointer(T.self)[ch] = sumDyXhat }
-                if let dbeta { dbeta.storage.pointer(T.self)[ch] = sumDy }
+                pdg?[ch] = sumDyXhat
+                pdb?[ch] = sumDy
                 for bi in 0..<b {
                     let p = px + (bi * c + ch) * s, dy = pg + (bi * c + ch) * s, q = pdx + (bi * c + ch) * s
                     if useBatch {
@@ -152,6 +157,7 @@ func batchNormOp(_ x: Tensor, gamma: Tensor?, beta: Tensor?, mean givenMean: Ten
                         for k in 0..<s { q[k] = dy[k] * gm * rstd }
                     }
                 }
+            }
             }
         }
         switch x.dtype {

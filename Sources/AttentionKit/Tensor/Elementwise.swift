@@ -12,7 +12,7 @@ protocol BinaryKernel {
 @inline(__always)
 func unaryTyped<T: TensorScalar, K: UnaryKernel>(_: T.Type, _ x: Tensor, _ out: Tensor, _ k: K) {
     let s = x.storage.pointer(T.self), d = out.storage.pointer(T.self)
-    for i in 0..<x.count { d[i] = k(s[i]) }
+    parallelFor(x.count, costPerItem: 4) { r in for i in r { d[i] = k(s[i]) } }
 }
 
 /// Applies `k` to every element (no autograd; the differentiable ops wrap this).
@@ -31,16 +31,18 @@ func binaryTyped<T: TensorScalar, K: BinaryKernel>(_: T.Type, _ a: Tensor, _ b: 
     let n = out.count
     if n == 0 { return }
     if a.shape == b.shape {
-        for i in 0..<n { po[i] = k(pa[i], pb[i]) }
+        parallelFor(n, costPerItem: 4) { r in for i in r { po[i] = k(pa[i], pb[i]) } }
         return
     }
-    if b.count == 1 {
+    if b.count == 1 && a.count == n {
         let bv = pb.pointee
-        if a.count == n { for i in 0..<n { po[i] = k(pa[i], bv) }; return }
+        parallelFor(n, costPerItem: 4) { r in for i in r { po[i] = k(pa[i], bv) } }
+        return
     }
-    if a.count == 1 {
+    if a.count == 1 && b.count == n {
         let av = pa.pointee
-        if b.count == n { for i in 0..<n { po[i] = k(av, pb[i]) }; return }
+        parallelFor(n, costPerItem: 4) { r in for i in r { po[i] = k(av, pb[i]) } }
+        return
     }
     let (shape, views) = coalesce(out.shape, [Shape.broadcastStrides(a.shape, to: out.shape),
                                               Shape.broadcastStrides(b.shape, to: out.shape),

@@ -1,0 +1,244 @@
+import Foundation
+
+/// Why a CIFAR-10 directory or file was rejected; each case names the file (and record and byte offset).
+public enum DatasetError: Error, Equatable, CustomStringConvertible {
+    case missing(path: String, hint: String)
+    case unreadable(path: String, reason: String)
+    case truncatedRecord(file: String, record: Int, offset: Int, bytesLeft: Int)
+    case badLabel(file: String, record: Int, offset: Int, label: Int)
+    case badLine(file: String, line: Int, reason: String)
+
+    public var description: String {
+        switch self {
+        case .missing(let p, let h): return "\(p): not found (\(h))"
+        case .unreadable(let p, let r): return "\(p): cannot read: \(r)"
+        case .truncatedRecord(let f, let r, let o, let n):
+            return "\(f): record \(r) at byte offset \(o) is truncated (\(n) of 3073 bytes): file size is not a multiple of 3073"
+        case .badLabel(let f, let r, let o, let l): return "\(f): record \(r) at byte offset \(o) has label \(l), expected 0…9"
+        case .badLine(let f, let l, let r): return "\(f):\(l): \(r)"
+        }
+    }
+}
+
+/// CIFAR-10 in the official binary format: records of 1 label byte + 3072 pixel bytes (1024 R, 1024 G, 1024 B,
+/// row-major 32×32). Reads any number of records per file (the full set has 10,000 per batch file).
+public struct CIFAR10 {
+    /// Pixels, N×3×32×32 bytes.
+    public var pixels: [UInt8]
+    /// Class index per image.
+    public var labels: [Int]
+    /// Class names from `batches.meta.txt` (the standard ten if the file is absent).
+    public var classNames: [String]
+    public var count: Int { labels.count }
+    public static let recordBytes = 3073
+    public static let imageBytes = 3072
+
+    public enum Split: Sendable { case train, test }
+
+    /// Loads `data_batch_*.bin` (train) or `test_batch.bin` (test) from `directory`.
+    public init(directory: URL, split: Split = .train) throws {
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: directory.path, isDirectory: &isDir), isDir.boolValue else {
+            throw DatasetError.missing(path: directory.path, hint: "expected the cifar-10-batches-bin directory")
+        }
+        let names: [String]
+        switch split {
+        case .train:
+            let all = (try? fm.contentsOfDirectory(atPath: directory.path)) ?? []
+            names = all.filter { $0.hasPrefix("data_batch_") && $0.hasSuffix(".bin") }.sorted {
+                (Int($0.dropFirst(11).dropLast(4)) ?? 0, $0) < (Int($1.dropFirst(11).dropLast(4)) ?? 0, $1)
+            }
+            guard !names.isEmpty else { throw DatasetError.missing(path: directory.appendingPathComponent("data_batch_*.bin").path, hint: "no training batch files") }
+        case .test:
+            names = ["test_batch.bin"]
+        }
+        pixels = []
+        labels = []
+        for name in names {
+            try Self.appendRecords(from: directory.appendingPathComponent(name), pixels: &pixels, labels: &labels)
+        }
+        let meta = directory.appendingPathComponent("batches.meta.txt")
+        if let text = try? String(contentsOf: meta, encoding: .utf8) {
+            classNames = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        } else {
+            classNames = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+        }
+    }
+
+    /// Parses one batch file, validating size and labels.
+    public static func appendRecords(from url: URL, pixels: inout [UInt8], labels: inout [Int]) throws {
+        guard FileManager.default.fileExists(atPath: url.path) else { throw DatasetError.missing(path: url.path, hint: "CIFAR-10 batch file") }
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch { throw DatasetError.unreadable(path: url.path, reason: error.localizedDescription) }
+        let full = data.count / recordBytes
+        if data.count % recordBytes != 0 {
+            throw DatasetError.truncatedRecord(file: url.path, record: full, offset: full * recordBytes, bytesLeft: data.count % recordBytes)
+        }
+        pixels.reserveCapacity(pixels.count + full * imageBytes)
+        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            let b = raw.bindMemory(to: UInt8.self)
+            for r in 0..<full {
+                let off = r * recordBytes
+                labels.append(Int(b[off]))
+                pixels.append(contentsOf: b[(off + 1)..<(off + recordBytes)])
+            }
+        }
+        for r in (labels.count - full)..<labels.count where labels[r] > 9 {
+            let local = r - (labels.count - full)
+            throw DatasetError.badLabel(file: url.path, record: local, offset: local * recordBytes, label: labels[r])
+        }
+    }
+
+    /// Splits off a validation set: a seeded permutation, the last `fraction` of it held out.
+    public func split(validationFraction fraction: Double, seed: UInt64) -> (train: CIFAR10, validation: CIFAR10) {
+        var g = RandomGenerator(seed: seed)
+        var order = Array(0..<count)
+        order.shuffle(using: &g)
+        let nVal = Int((Double(count) * fraction).rounded())
+        return (subset(Array(order[..<(count - nVal)])), subset(Array(order[(count - nVal)...])))
+    }
+
+    /// The images at `indices`, in that order.
+    public func subset(_ indices: [Int]) -> CIFAR10 {
+        var p: [UInt8] = []
+        p.reserveCapacity(indices.count * Self.imageBytes)
+        for i in indices { p.append(contentsOf: pixels[(i * Self.imageBytes)..<((i + 1) * Self.imageBytes)]) }
+        var s = self
+        s.pixels = p
+        s.labels = indices.map { labels[$0] }
+        return s
+    }
+
+    /// Per-channel mean and standard deviation of the pixels scaled to [0, 1].
+    public func channelStatistics() -> (mean: [Float], std: [Float]) {
+        var sum = [Double](repeating: 0, count: 3), sq = [Double](repeating: 0, count: 3)
+        pixels.withUnsafeBufferPointer { p in
+            for i in 0..<count {
+                for c in 0..<3 {
+                    let base = i * Self.imageBytes + c * 1024
+                    for k in 0..<1024 { let v = Double(p[base + k]) / 255; sum[c] += v; sq[c] += v * v }
+                }
+            }
+        }
+        let n = Double(count * 1024)
+        let mean = sum.map { $0 / n }
+        return (mean.map(Float.init), (0..<3).map { Float((sq[$0] / n - mean[$0] * mean[$0]).squareRoot()) })
+    }
+}
+
+/// Image augmentation and normalisation for [3, 32, 32] images, seeded.
+public struct ImageAugmentation: Sendable {
+    /// Zero padding before a random 32×32 crop (0: no crop).
+    public var cropPadding: Int
+    /// Flip left–right with probability ½.
+    public var horizontalFlip: Bool
+    public init(cropPadding: Int = 4, horizontalFlip: Bool = true) {
+        self.cropPadding = cropPadding
+        self.horizontalFlip = horizontalFlip
+    }
+    public static let none = ImageAugmentation(cropPadding: 0, horizontalFlip: false)
+}
+
+/// Batches of (images [B, 3, 32, 32] normalised, labels [B]) in a seeded shuffled order, with augmentation.
+///
+/// The iterator's position (epoch, next index, generator state) can be saved and restored for resumable training.
+public struct CIFARBatches {
+    public let data: CIFAR10
+    public let batchSize: Int
+    public let mean: [Float], std: [Float]
+    public var augmentation: ImageAugmentation
+    public let shuffle: Bool
+    public let dropLast: Bool
+    /// Generator for shuffling and augmentation.
+    public var generator: RandomGenerator
+    public private(set) var epoch = 0
+    public private(set) var position = 0
+    private var order: [Int]
+
+    public init(_ data: CIFAR10, batchSize: Int, mean: [Float], std: [Float], augmentation: ImageAugmentation = .none,
+                shuffle: Bool = true, dropLast: Bool = false, seed: UInt64 = 0) {
+        precondition(batchSize > 0, "CIFARBatches: batch size must be positive")
+        self.data = data
+        self.batchSize = batchSize
+        self.mean = mean
+        self.std = std
+        self.augmentation = augmentation
+        self.shuffle = shuffle
+        self.dropLast = dropLast
+        generator = RandomGenerator(seed: seed)
+        order = Array(0..<data.count)
+        if shuffle { order.shuffle(using: &generator) }
+    }
+
+    /// Batches per epoch.
+    public var batchesPerEpoch: Int { dropLast ? data.count / batchSize : (data.count + batchSize - 1) / batchSize }
+
+    /// The next batch of this epoch, or nil at its end (then `startNextEpoch()`).
+    public mutating func next() -> (images: Tensor, labels: Tensor)? {
+        let remaining = data.count - position
+        guard remaining > 0, !(dropLast && remaining < batchSize) else { return nil }
+        let n = Swift.min(batchSize, remaining)
+        let idx = Array(order[position..<(position + n)])
+        position += n
+        return (images(idx), Tensor(idx.map { Float(data.labels[$0]) }, shape: [n]))
+    }
+
+    /// Reshuffles (if shuffling) and starts the next epoch.
+    public mutating func startNextEpoch() {
+        epoch += 1
+        position = 0
+        order = Array(0..<data.count)
+        if shuffle { order.shuffle(using: &generator) }
+    }
+
+    /// Saved position: "epoch,position,generator" (restored with `restore`).
+    public var savedState: String { "\(epoch),\(position),\(generator.serialized)|" + order.map(String.init).joined(separator: ",") }
+
+    /// Restores a state from `savedState`.
+    public mutating func restore(_ text: String) throws {
+        let halves = text.split(separator: "|", maxSplits: 1).map(String.init)
+        let head = halves.first?.split(separator: ",").map(String.init) ?? []
+        guard halves.count == 2, head.count == 3, let e = Int(head[0]), let p = Int(head[1]), let g = RandomGenerator(serialized: head[2]) else {
+            throw CheckpointError.invalidState("data position '\(text.prefix(80))' is malformed")
+        }
+        let o = halves[1].split(separator: ",").compactMap { Int($0) }
+        guard o.count == data.count, Set(o).count == data.count, p >= 0, p <= data.count else {
+            throw CheckpointError.invalidState("data order does not match a dataset of \(data.count) images")
+        }
+        epoch = e
+        position = p
+        generator = g
+        order = o
+    }
+
+    /// Normalised (and augmented) images for `indices`: [n, 3, 32, 32].
+    mutating func images(_ indices: [Int]) -> Tensor {
+        let n = indices.count
+        let out = Tensor.zeros([n, 3, 32, 32])
+        let pad = augmentation.cropPadding
+        let scale = (0..<3).map { 1 / (255 * std[$0]) }, shift = (0..<3).map { -mean[$0] / std[$0] }
+        out.withUnsafeMutableFloats { dst in
+            data.pixels.withUnsafeBufferPointer { src in
+                for (k, i) in indices.enumerated() {
+                    let dy = pad > 0 ? Int(generator.next() % UInt64(2 * pad + 1)) - pad : 0
+                    let dx = pad > 0 ? Int(generator.next() % UInt64(2 * pad + 1)) - pad : 0
+                    let flip = augmentation.horizontalFlip && generator.next() & 1 == 1
+                    for c in 0..<3 {
+                        let s = i * CIFAR10.imageBytes + c * 1024, d = (k * 3 + c) * 1024
+                        for y in 0..<32 {
+                            let sy = y + dy
+                            for x in 0..<32 {
+                                let sx = (flip ? 31 - x : x) + dx
+                                // outside the padded source: zero pixel, normalised like any other
+                                let v: Float = sy >= 0 && sy < 32 && sx >= 0 && sx < 32 ? Float(src[s + sy * 32 + sx]) : 0
+                                dst[d + y * 32 + x] = v * scale[c] + shift[c]
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,45 @@
+import Dispatch
+
+/// Splits `0..<count` into contiguous chunks and runs `body` on each, on up to `Parallel.threads` threads.
+/// Runs inline when the work is small (`count · costPerItem < Parallel.grain`), so tiny tensors pay nothing.
+/// `body` is called once per chunk (never per element) and must write only its own chunk's outputs.
+@inline(__always)
+func parallelFor(_ count: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
+    let threads = Parallel.threads
+    if threads <= 1 || count < 2 || count * costPerItem < Parallel.grain {
+        body(0..<count)
+        return
+    }
+    let chunks = Swift.min(threads, count)
+    withoutActuallyEscaping(body) { body in
+        // Chunks touch disjoint outputs by contract, so sharing the closure across threads is safe.
+        let shared = UncheckedSendable(body)
+        DispatchQueue.concurrentPerform(iterations: chunks) { k in
+            let lo = count * k / chunks, hi = count * (k + 1) / chunks
+            if lo < hi { shared.value(lo..<hi) }
+        }
+    }
+}
+
+/// Carries a value into `concurrentPerform` where the caller guarantees race freedom.
+struct UncheckedSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+/// Threading settings of AttentionKit's own kernels (GEMM threads are OpenBLAS's, set by `OPENBLAS_NUM_THREADS`).
+public enum Parallel {
+    /// Threads for elementwise, normalisation, pooling and im2col kernels: `ATTENTIONKIT_THREADS`, else the number of
+    /// active processors, at most 8.
+    public static let threads: Int = {
+        if let text = getenv("ATTENTIONKIT_THREADS"), let n = Int(String(cString: text)), n > 0 { return n }
+        return Swift.min(8, Swift.max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    }()
+
+    /// Minimum work (elements × cost) worth splitting across threads.
+    static let grain = 1 << 15
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
