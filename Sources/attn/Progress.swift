@@ -96,6 +96,6 @@ func writeCurves(metricsCSV: URL, to png: URL) throws {
     LineChart(title: "accuracy %", xLabel: "epoch", series: [
         .init(name: "train", x: epoch, y: column("train_accuracy").map { $0 * 100 }, color: p[0]),
         .init(name: "val", x: epoch, y: column("val_accuracy").map { $0 * 100 }, color: p[1]),
-    ]).draw(into: &image, x0: 480, y0: 0, width: 480, height: 360)
+    ], legendAtTop: false).draw(into: &image, x0: 480, y0: 0, width: 480, height: 360)
     try image.writePNG(to: png)
 }

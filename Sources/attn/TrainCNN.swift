@@ -18,7 +18,8 @@ struct TrainCNN: ParsableCommand {
         Reads data_batch_*.bin from --data, holds out --val-fraction of the images (seeded) for validation, and trains
         with SGD (momentum, weight decay on conv/linear weights only), linear warmup + cosine learning rate, random
         crop (pad 4) and horizontal flips. Writes metrics.jsonl/metrics.csv, best.safetensors (weights of the best
-        validation epoch), resume.safetensors (full training state, every epoch) and curves.png to --out.
+        validation epoch), resume.safetensors (full training state, every epoch), curves.png and split.json (the
+        indices of the training and validation images) to --out.
         """
     )
 
@@ -65,7 +66,11 @@ struct TrainCNN: ParsableCommand {
         try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
         var all = try CIFAR10(directory: URL(fileURLWithPath: data))
         if limit > 0 && limit < all.count { all = all.subset(Array(0..<limit)) }
-        let (trainSet, valSet) = all.split(validationFraction: valFraction, seed: seed)
+        let (trainIdx, valIdx) = all.splitIndices(validationFraction: valFraction, seed: seed)
+        let (trainSet, valSet) = (all.subset(trainIdx), all.subset(valIdx))
+        // the split, so other tools (e.g. the PyTorch twin in Benchmarks/torch) can use exactly the same images
+        let splitJSON = "{\"train\": [\(trainIdx.map(String.init).joined(separator: ","))], \"validation\": [\(valIdx.map(String.init).joined(separator: ","))]}\n"
+        try AtomicFile.write(Data(splitJSON.utf8), to: outDir.appendingPathComponent("split.json"))
         let (mean, std) = trainSet.channelStatistics()
         say("CIFAR-10: \(trainSet.count) training and \(valSet.count) validation images from \(data)")
 

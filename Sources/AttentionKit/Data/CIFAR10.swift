@@ -92,11 +92,17 @@ public struct CIFAR10 {
 
     /// Splits off a validation set: a seeded permutation, the last `fraction` of it held out.
     public func split(validationFraction fraction: Double, seed: UInt64) -> (train: CIFAR10, validation: CIFAR10) {
+        let (t, v) = splitIndices(validationFraction: fraction, seed: seed)
+        return (subset(t), subset(v))
+    }
+
+    /// The indices behind `split`: a seeded permutation, the last `fraction` held out for validation.
+    public func splitIndices(validationFraction fraction: Double, seed: UInt64) -> (train: [Int], validation: [Int]) {
         var g = RandomGenerator(seed: seed)
         var order = Array(0..<count)
         order.shuffle(using: &g)
         let nVal = Int((Double(count) * fraction).rounded())
-        return (subset(Array(order[..<(count - nVal)])), subset(Array(order[(count - nVal)...])))
+        return (Array(order[..<(count - nVal)]), Array(order[(count - nVal)...]))
     }
 
     /// The images at `indices`, in that order.

@@ -15,8 +15,10 @@ public struct LineChart {
     public var title: String
     public var xLabel: String
     public var series: [Series]
-    public init(title: String, xLabel: String, series: [Series]) {
-        self.title = title; self.xLabel = xLabel; self.series = series
+    /// Legend in the top-right corner (true) or the bottom-right one (false): put it where the lines are not.
+    public var legendAtTop: Bool
+    public init(title: String, xLabel: String, series: [Series], legendAtTop: Bool = true) {
+        self.title = title; self.xLabel = xLabel; self.series = series; self.legendAtTop = legendAtTop
     }
 
     /// Palette for successive series.
@@ -40,8 +42,11 @@ public struct LineChart {
             for x in left...right where x % 4 == 0 { image.set(x, y, (225, 225, 225)) }
             Glyphs.text(Glyphs.number(v), &image, x: x0 + 4, y: y - 5, color: (80, 80, 80))
         }
+        let integralX = xs.allSatisfy { $0 == $0.rounded() }
         for k in 0...4 {
-            let v = xmin + xspan * Double(k) / 4, x = px(v)
+            var v = xmin + xspan * Double(k) / 4
+            if integralX { v = v.rounded() }   // epochs and steps: integer ticks
+            let x = px(v)
             for y in top...bottom where y % 4 == 0 { image.set(x, y, (225, 225, 225)) }
             Glyphs.text(Glyphs.number(v), &image, x: x - 8, y: bottom + 6, color: (80, 80, 80))
         }
@@ -53,7 +58,7 @@ public struct LineChart {
             let pts = zip(s.x, s.y).filter { $0.0.isFinite && $0.1.isFinite }.map { (px($0.0), py($0.1)) }
             for (a, b) in zip(pts, pts.dropFirst()) { line(&image, a, b, s.color) }
             if pts.count == 1 { for d in -2...2 { image.set(pts[0].0 + d, pts[0].1, s.color) } }
-            let lx = right - 110, ly = top + 6 + 14 * k
+            let lx = right - 110, ly = legendAtTop ? top + 6 + 14 * k : bottom - 14 * (series.count - k) - 4
             for d in 0..<14 { image.set(lx + d, ly + 4, s.color); image.set(lx + d, ly + 5, s.color) }
             Glyphs.text(s.name.uppercased(), &image, x: lx + 18, y: ly, color: (30, 30, 30))
         }
