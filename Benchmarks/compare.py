@@ -18,7 +18,7 @@ def run(cmd):
 
 
 def main():
-    names = sys.argv[1:] or ["matmul", "mlp_train"]
+    names = sys.argv[1:] or ["matmul", "mlp_train", "cnn_train_step_b128"]
     ours = run([os.path.join(ROOT, ".build/release/attn-bench"), *names])
     theirs = run([sys.executable, os.path.join(ROOT, "Benchmarks/torch/bench_core.py"), *names])
     for workload, a in ours.items():

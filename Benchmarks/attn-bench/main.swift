@@ -59,7 +59,10 @@ func benchMatmul() {
         let a = Tensor.normal([n, n], using: &rng), b = Tensor.normal([n, n], using: &rng)
         let flops = 2 * Double(n) * Double(n) * Double(n)
         let ours = withNoGrad { medianTime { _ = matmul(a, b) } }
-        // Raw cblas_sgemm into a preallocated buffer: the ceiling.
+        // Raw cblas_sgemm into a preallocated buffer, with OpenBLAS's own threads (as a direct user would call it):
+        // the ceiling. AttentionKit runs OpenBLAS single-threaded and splits GEMMs itself, so restore that after.
+        openblas_set_num_threads(Int32(Parallel.threads))
+        defer { openblas_set_num_threads(1) }
         var c = [Float](repeating: 0, count: n * n)
         let raw = a.withUnsafeFloats { pa in
             b.withUnsafeFloats { pb in

@@ -70,7 +70,35 @@ def bench_mlp_train():
          final_loss=last)
 
 
-WORKLOADS = {"matmul": bench_matmul, "mlp_train": bench_mlp_train}
+def bench_cnn_train_step():
+    """Twin of attn-bench cnn_train_step_b128: median of 5 SGD steps after 2 warm-up steps."""
+    import torch.nn as nn
+    layers, c = [], 3
+    for out in (32, 64, 128):
+        layers += [nn.Conv2d(c, out, 3, padding=1), nn.BatchNorm2d(out), nn.ReLU(), nn.MaxPool2d(2)]
+        c = out
+    model = nn.Sequential(*layers, nn.Flatten(), nn.Linear(2048, 256), nn.ReLU(), nn.Linear(256, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x, y = torch.randn(128, 3, 32, 32), torch.arange(128) % 10
+
+    def step():
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    for _ in range(2):
+        step()
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    emit(workload="cnn_train_step_b128", unit="s", median=round(times[2], 4), runs=5, peak_rss_mb=rss_mb("VmHWM"))
+
+
+WORKLOADS = {"matmul": bench_matmul, "mlp_train": bench_mlp_train, "cnn_train_step_b128": bench_cnn_train_step}
 if __name__ == "__main__":
     names = sys.argv[1:] or list(WORKLOADS)
     for name in names:

@@ -43,6 +43,8 @@ struct TrainCNN: ParsableCommand {
     var valFraction = 0.1
     @Option(help: "Random seed (weights, split, shuffling, augmentation).")
     var seed: UInt64 = 0
+    @Option(name: .customLong("split-seed"), help: "Seed of the train/validation split (default: --seed), to vary the run on a fixed split.")
+    var splitSeed: UInt64?
     @Option(help: "Use only the first N images (quick runs; 0 = all).")
     var limit = 0
     @Flag(name: .customLong("no-augment"), help: "Disable random crops and flips.")
@@ -66,7 +68,7 @@ struct TrainCNN: ParsableCommand {
         try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
         var all = try CIFAR10(directory: URL(fileURLWithPath: data))
         if limit > 0 && limit < all.count { all = all.subset(Array(0..<limit)) }
-        let (trainIdx, valIdx) = all.splitIndices(validationFraction: valFraction, seed: seed)
+        let (trainIdx, valIdx) = all.splitIndices(validationFraction: valFraction, seed: splitSeed ?? seed)
         let (trainSet, valSet) = (all.subset(trainIdx), all.subset(valIdx))
         // the split, so other tools (e.g. the PyTorch twin in Benchmarks/torch) can use exactly the same images
         let splitJSON = "{\"train\": [\(trainIdx.map(String.init).joined(separator: ","))], \"validation\": [\(valIdx.map(String.init).joined(separator: ","))]}\n"

@@ -1,5 +1,10 @@
 // Fused normalisation ops with their backward passes (llm.c style: forward saves mean and 1/σ).
 
+/// Gradients in the order of the recorded inputs [x, γ?, β?] (the optional affine parameters only when present).
+private func affineGradients(_ dx: Tensor, _ dgamma: Tensor?, _ dbeta: Tensor?) -> [Tensor?] {
+    [dx] + [dgamma, dbeta].compactMap { $0 }
+}
+
 /// Layer normalisation over the last `d` elements of each row:
 /// y = (x − μ)·rstd·γ + β, μ and σ² the row's mean and biased variance, rstd = 1/√(σ² + ε).
 /// Backward: x̂ = (x−μ)·rstd, ∂β = Σ dy, ∂γ = Σ dy·x̂, ∂x = rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) with dx̂ = dy·γ.
@@ -33,9 +38,7 @@ func layerNormOp(_ x: Tensor, gamma: Tensor?, beta: Tensor?, normalizedCount d: 
     case .float32: forward(Float.self)
     case .float64: forward(Double.self)
     }
-    var inputs = [x]
-    if let gamma { inputs.append(gamma) }
-    if let beta { inputs.append(beta) }
+    let inputs = [x] + [gamma, beta].compactMap { $0 }
     return record("layerNorm", out, inputs) { g in
         let dx = Tensor(shape: x.shape, dtype: x.dtype, zeroed: false)
         let dgamma = gamma.map { Tensor.zeros(like: $0) }, dbeta = beta.map { Tensor.zeros(like: $0) }
@@ -68,10 +71,7 @@ func layerNormOp(_ x: Tensor, gamma: Tensor?, beta: Tensor?, normalizedCount d: 
         case .float32: backward(Float.self)
         case .float64: backward(Double.self)
         }
-        var grads: [Tensor?] = [dx]
-        if gamma != nil { grads.append(dgamma) }
-        if beta != nil { grads.append(dbeta) }
-        return grads
+        return affineGradients(dx, dgamma, dbeta)
     }
 }
 
@@ -127,9 +127,7 @@ func batchNormOp(_ x: Tensor, gamma: Tensor?, beta: Tensor?, mean givenMean: Ten
     case .float32: forward(Float.self)
     case .float64: forward(Double.self)
     }
-    var inputs = [x]
-    if let gamma { inputs.append(gamma) }
-    if let beta { inputs.append(beta) }
+    let inputs = [x] + [gamma, beta].compactMap { $0 }
     let result = record("batchNorm", out, inputs) { g in
         let dx = Tensor(shape: x.shape, dtype: x.dtype, zeroed: false)
         let dgamma = gamma.map { Tensor.zeros(like: $0) }, dbeta = beta.map { Tensor.zeros(like: $0) }
@@ -164,10 +162,7 @@ func batchNormOp(_ x: Tensor, gamma: Tensor?, beta: Tensor?, mean givenMean: Ten
         case .float32: backward(Float.self)
         case .float64: backward(Double.self)
         }
-        var grads: [Tensor?] = [dx]
-        if gamma != nil { grads.append(dgamma) }
-        if beta != nil { grads.append(dbeta) }
-        return grads
+        return affineGradients(dx, dgamma, dbeta)
     }
     return (result, meanT, varT)
 }

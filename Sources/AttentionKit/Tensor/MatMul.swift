@@ -1,15 +1,22 @@
 import COpenBLAS
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// GEMM dispatch for the two dtypes: C = op(A)·op(B) (+ beta·C), row-major, through OpenBLAS.
+///
+/// `gemm` splits large products across `Parallel.threads` (by columns of C, or by rows when C is narrow), each part
+/// a single-threaded OpenBLAS call. AttentionKit owns the threads: OpenBLAS's own pool is set to one thread on first
+/// use, so no OpenBLAS worker spin-waits on a core that our elementwise and im2col kernels need.
 protocol GemmScalar: TensorScalar {
-    static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+    static func gemmSerial(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
                      a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int,
                      beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
 }
 
 extension Float: GemmScalar {
     @inline(__always)
-    static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+    static func gemmSerial(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
                      b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
@@ -18,10 +25,44 @@ extension Float: GemmScalar {
 
 extension Double: GemmScalar {
     @inline(__always)
-    static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Double>, lda: Int,
+    static func gemmSerial(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Double>, lda: Int,
                      b: UnsafePointer<Double>, ldb: Int, beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int) {
         cblas_dgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+}
+
+/// Makes OpenBLAS single-threaded once (AttentionKit parallelises GEMM itself); honours OPENBLAS_NUM_THREADS if set.
+let configureBLASThreads: Void = {
+    if getenv("OPENBLAS_NUM_THREADS") == nil { openblas_set_num_threads(1) }
+}()
+
+extension GemmScalar {
+    /// C = op(A)·op(B) + beta·C, split across threads when m·n·k ≥ 2^18 (about 4 µs of work; the pool wakes in well under that).
+    @inline(__always)
+    static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Self>, lda: Int,
+                     b: UnsafePointer<Self>, ldb: Int, beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int) {
+        _ = configureBLASThreads
+        let threads = Parallel.threads
+        if threads <= 1 || m * n * k < 1 << 18 || getenv("OPENBLAS_NUM_THREADS") != nil {
+            gemmSerial(transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            return
+        }
+        if n >= 64 * threads {
+            // columns of C ↔ columns of op(B): rows of B when B is transposed
+            parallelFor(n, costPerItem: 1 << 20) { cols in
+                let off = cols.lowerBound, w = cols.count
+                let bp = transB ? b + off * ldb : b + off
+                gemmSerial(transA: transA, transB: transB, m: m, n: w, k: k, a: a, lda: lda, b: bp, ldb: ldb, beta: beta, c: c + off, ldc: ldc)
+            }
+        } else {
+            // rows of C ↔ rows of op(A): columns of A when A is transposed
+            parallelFor(m, costPerItem: 1 << 20) { rows in
+                let off = rows.lowerBound, h = rows.count
+                let ap = transA ? a + off : a + off * lda
+                gemmSerial(transA: transA, transB: transB, m: h, n: n, k: k, a: ap, lda: lda, b: b, ldb: ldb, beta: beta, c: c + off * ldc, ldc: ldc)
+            }
+        }
     }
 }
 
@@ -51,7 +92,7 @@ func matmulKernel(_ a: Tensor, _ b: Tensor, transposeA: Bool, transposeB: Bool) 
         let aStrides = Shape.broadcastStrides(aBatch, to: batchShape), bStrides = Shape.broadcastStrides(bBatch, to: batchShape)
         let bs = Shape.strides(batchShape)
         let aMat = ar * ac, bMat = br * bc
-        for i in 0..<batches {
+        func offsets(_ i: Int) -> (Int, Int) {
             var rem = i, ai = 0, bi = 0
             for d in 0..<batchShape.count {
                 let c = rem / bs[d]
@@ -59,8 +100,25 @@ func matmulKernel(_ a: Tensor, _ b: Tensor, transposeA: Bool, transposeB: Bool) 
                 ai += c * aStrides[d]
                 bi += c * bStrides[d]
             }
-            T.gemm(transA: transposeA, transB: transposeB, m: m, n: n, k: k, a: pa + ai * aMat, lda: ac,
-                   b: pb + bi * bMat, ldb: bc, beta: 0, c: pc + i * m * n, ldc: n)
+            return (ai, bi)
+        }
+        if m * n * k >= 1 << 21 {
+            // large matrices: each product is split across threads inside gemm
+            for i in 0..<batches {
+                let (ai, bi) = offsets(i)
+                T.gemm(transA: transposeA, transB: transposeB, m: m, n: n, k: k, a: pa + ai * aMat, lda: ac,
+                       b: pb + bi * bMat, ldb: bc, beta: 0, c: pc + i * m * n, ldc: n)
+            }
+        } else {
+            // many small products (attention heads): split the batch across threads
+            _ = configureBLASThreads
+            parallelFor(batches, costPerItem: m * n * k) { range in
+                for i in range {
+                    let (ai, bi) = offsets(i)
+                    T.gemmSerial(transA: transposeA, transB: transposeB, m: m, n: n, k: k, a: pa + ai * aMat, lda: ac,
+                                 b: pb + bi * bMat, ldb: bc, beta: 0, c: pc + i * m * n, ldc: n)
+                }
+            }
         }
     }
     switch a.dtype {

@@ -1,4 +1,3 @@
-import Dispatch
 
 /// Splits `0..<count` into contiguous chunks and runs `body` on each, on up to `Parallel.threads` threads.
 /// Runs inline when the work is small (`count · costPerItem < Parallel.grain`), so tiny tensors pay nothing.
@@ -10,14 +9,15 @@ func parallelFor(_ count: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Voi
         body(0..<count)
         return
     }
-    let chunks = Swift.min(threads, count)
+    let chunks = threads
     withoutActuallyEscaping(body) { body in
         // Chunks touch disjoint outputs by contract, so sharing the closure across threads is safe.
         let shared = UncheckedSendable(body)
-        DispatchQueue.concurrentPerform(iterations: chunks) { k in
+        let ran = WorkerPool.shared.run { k in
             let lo = count * k / chunks, hi = count * (k + 1) / chunks
             if lo < hi { shared.value(lo..<hi) }
         }
+        if !ran { body(0..<count) }   // pool busy (nested or concurrent call): run inline
     }
 }
 
@@ -37,7 +37,7 @@ public enum Parallel {
     }()
 
     /// Minimum work (elements × cost) worth splitting across threads.
-    static let grain = 1 << 15
+    static let grain = 1 << 17   // a thread hand-off costs a few µs: split only work well above that
 }
 
 #if canImport(Glibc)
