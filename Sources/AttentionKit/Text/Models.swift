@@ -1,0 +1,222 @@
+/// A token model: turns one pre-tokenized piece into token ids (Hugging Face `models`).
+public enum TokenModel: Sendable {
+    case wordLevel(WordLevel)
+    case characterLevel(WordLevel)   // the vocabulary holds single characters
+    case bpe(BPE)
+
+    public var vocabulary: [String: Int] {
+        switch self {
+        case .wordLevel(let m), .characterLevel(let m): return m.vocabulary
+        case .bpe(let m): return m.vocabulary
+        }
+    }
+}
+
+/// Whole-word vocabulary with an unknown token (HF `WordLevel`).
+public struct WordLevel: Sendable {
+    public var vocabulary: [String: Int]
+    public var unknownToken: String
+
+    public init(vocabulary: [String: Int], unknownToken: String = "[UNK]") {
+        self.vocabulary = vocabulary
+        self.unknownToken = unknownToken
+    }
+
+    /// Builds a vocabulary: special tokens first, then words by descending count (ties: by word), keeping those seen
+    /// at least `minFrequency` times, up to `maxSize` entries in all.
+    public static func train(pieces: [String], minFrequency: Int = 1, maxSize: Int? = nil,
+                             specialTokens: [String] = ["[UNK]"], unknownToken: String = "[UNK]") -> WordLevel {
+        var counts: [String: Int] = [:]
+        for p in pieces { counts[p, default: 0] += 1 }
+        var vocab: [String: Int] = [:]
+        for t in specialTokens where vocab[t] == nil { vocab[t] = vocab.count }
+        for (w, c) in counts.sorted(by: { ($1.value, $0.key) < ($0.value, $1.key) }) where c >= minFrequency && vocab[w] == nil {
+            if let maxSize, vocab.count >= maxSize { break }
+            vocab[w] = vocab.count
+        }
+        return WordLevel(vocabulary: vocab, unknownToken: unknownToken)
+    }
+
+    func encode(_ piece: String) -> [Int] {
+        if let id = vocabulary[piece] { return [id] }
+        return vocabulary[unknownToken].map { [$0] } ?? []
+    }
+}
+
+/// Byte-pair encoding (HF `BPE`): a vocabulary and ranked merges, applied lowest rank first within each piece.
+public struct BPE: @unchecked Sendable {
+    public var vocabulary: [String: Int]
+    /// Merges in rank order (rank = index).
+    public var merges: [(String, String)]
+    public var unknownToken: String?
+    /// Appended to the last symbol of every word during training and encoding (e.g. "</w>"), or nil.
+    public var endOfWordSuffix: String?
+    /// Prefixed to every symbol but the first of a word (e.g. "##"), or nil.
+    public var continuingSubwordPrefix: String?
+    let ranks: [PairKey: (rank: Int, merged: String)]
+    let cache = EncodeCache()
+
+    struct PairKey: Hashable { let a: String, b: String }
+
+    final class EncodeCache: @unchecked Sendable {
+        var entries: [String: [String]] = [:]
+        let lock = NSLockLike()
+    }
+
+    public init(vocabulary: [String: Int], merges: [(String, String)], unknownToken: String? = nil,
+                endOfWordSuffix: String? = nil, continuingSubwordPrefix: String? = nil) {
+        self.vocabulary = vocabulary
+        self.merges = merges
+        self.unknownToken = unknownToken
+        self.endOfWordSuffix = endOfWordSuffix
+        self.continuingSubwordPrefix = continuingSubwordPrefix
+        var r: [PairKey: (Int, String)] = [:]
+        let prefix = continuingSubwordPrefix ?? ""
+        for (i, (a, b)) in merges.enumerated() where r[PairKey(a: a, b: b)] == nil {
+            let merged = a + (b.hasPrefix(prefix) && !prefix.isEmpty ? String(b.dropFirst(prefix.count)) : b)
+            r[PairKey(a: a, b: b)] = (i, merged)
+        }
+        ranks = r
+    }
+
+    /// Initial symbols of a word: its characters, with the subword prefix and end-of-word suffix applied.
+    func symbols(_ word: String) -> [String] {
+        var out = word.unicodeScalars.map { String($0) }
+        if let p = continuingSubwordPrefix { for i in out.indices.dropFirst() { out[i] = p + out[i] } }
+        if let s = endOfWordSuffix, !out.isEmpty { out[out.count - 1] += s }
+        return out
+    }
+
+    /// Symbols of one piece after applying merges in rank order (lowest rank first, every occurrence left to right).
+    /// Cached per piece.
+    func mergedSymbols(_ piece: String) -> [String] {
+        if let hit = cache.lock.withLock({ cache.entries[piece] }) { return hit }
+        var syms = symbols(piece)
+        while syms.count > 1 {
+            var best: (rank: Int, at: Int, merged: String)? = nil
+            for i in 0..<(syms.count - 1) {
+                if let r = ranks[PairKey(a: syms[i], b: syms[i + 1])], best == nil || r.rank < best!.rank { best = (r.rank, i, r.merged) }
+            }
+            guard let b = best else { break }
+            let (x, y) = (syms[b.at], syms[b.at + 1])
+            var out: [String] = []
+            var i = 0
+            while i < syms.count {
+                if i + 1 < syms.count && syms[i] == x && syms[i + 1] == y { out.append(b.merged); i += 2 } else { out.append(syms[i]); i += 1 }
+            }
+            syms = out
+        }
+        cache.lock.withLock { if cache.entries.count < 100_000 { cache.entries[piece] = syms } }
+        return syms
+    }
+
+    /// Token ids of one piece: symbols missing from the vocabulary become the unknown token (not fused), or are
+    /// dropped when there is none.
+    func encode(_ piece: String) -> [Int] { encodeWithSymbols(piece).map(\.id) }
+
+    /// Ids with the symbol each came from (for offsets).
+    func encodeWithSymbols(_ piece: String) -> [(id: Int, symbol: String)] {
+        mergedSymbols(piece).compactMap { s in
+            if let id = vocabulary[s] { return (id, s) }
+            if let u = unknownToken, let id = vocabulary[u] { return (id, s) }
+            return nil
+        }
+    }
+
+    /// Number of characters of the piece that a symbol covers (without prefix and suffix markers).
+    func width(of symbol: String, first: Bool) -> Int {
+        var n = symbol.unicodeScalars.count
+        if let p = continuingSubwordPrefix, !first, symbol.hasPrefix(p) { n -= p.unicodeScalars.count }
+        if let s = endOfWordSuffix, symbol.hasSuffix(s) { n -= s.unicodeScalars.count }
+        return Swift.max(n, 0)
+    }
+    /// Trains merges on pre-tokenized pieces (HF `BpeTrainer` semantics).
+    ///
+    /// Ids: special tokens first, then every symbol of the alphabet sorted by code point, then one new token per
+    /// merge. Each step merges the most frequent adjacent pair (ties: the smallest pair of ids), stopping when the
+    /// vocabulary reaches `vocabularySize` or the best pair occurs fewer than `minFrequency` times.
+    public static func train(pieces: [String], vocabularySize: Int, minFrequency: Int = 0, specialTokens: [String] = [],
+                             unknownToken: String? = nil, endOfWordSuffix: String? = nil,
+                             continuingSubwordPrefix: String? = nil, initialAlphabet: [String] = []) -> BPE {
+        var wordCounts: [String: Int] = [:]
+        for p in pieces { wordCounts[p, default: 0] += 1 }
+        var vocab: [String: Int] = [:], idToToken: [String] = []
+        func add(_ t: String) { if vocab[t] == nil { vocab[t] = idToToken.count; idToToken.append(t) } }
+        for t in specialTokens { add(t) }
+        let template = BPE(vocabulary: [:], merges: [], endOfWordSuffix: endOfWordSuffix, continuingSubwordPrefix: continuingSubwordPrefix)
+        // alphabet: every character (as it appears in symbols), sorted by code point
+        var alphabet = Set(initialAlphabet.flatMap { $0.unicodeScalars.map { String($0) } })
+        for w in wordCounts.keys { for c in w.unicodeScalars { alphabet.insert(String(c)) } }
+        for c in alphabet.sorted(by: { $0.unicodeScalars.first!.value < $1.unicodeScalars.first!.value }) { add(c) }
+        // words as id sequences (prefix/suffix variants of alphabet symbols are added as needed)
+        let sortedWords = wordCounts.keys.sorted()
+        var words: [[Int]] = sortedWords.map { w in template.symbols(w).map { s in add(s); return vocab[s]! } }
+        let counts = sortedWords.map { wordCounts[$0]! }
+        struct Pair: Hashable, Comparable {
+            let a: Int, b: Int
+            static func < (l: Pair, r: Pair) -> Bool { (l.a, l.b) < (r.a, r.b) }
+        }
+        var pairCounts: [Pair: Int] = [:]
+        var where_: [Pair: Set<Int>] = [:]
+        for (wi, w) in words.enumerated() where w.count > 1 {
+            for i in 0..<(w.count - 1) {
+                let p = Pair(a: w[i], b: w[i + 1])
+                pairCounts[p, default: 0] += counts[wi]
+                where_[p, default: []].insert(wi)
+            }
+        }
+        var merges: [(String, String)] = []
+        let prefix = continuingSubwordPrefix ?? ""
+        while idToToken.count < vocabularySize {
+            var best: (pair: Pair, count: Int)? = nil
+            for (p, c) in pairCounts where c > 0 {
+                if best == nil || c > best!.count || (c == best!.count && p < best!.pair) { best = (p, c) }
+            }
+            guard let (pair, count) = best, count >= minFrequency, count > 0 else { break }
+            let left = idToToken[pair.a], right = idToToken[pair.b]
+            let merged = left + (!prefix.isEmpty && right.hasPrefix(prefix) ? String(right.dropFirst(prefix.count)) : right)
+            add(merged)
+            let newId = vocab[merged]!
+            merges.append((left, right))
+            for wi in where_[pair] ?? [] {
+                let w = words[wi], c = counts[wi]
+                guard w.count > 1 else { continue }
+                // remove this word's old pairs, merge, add its new pairs
+                for i in 0..<(w.count - 1) { pairCounts[Pair(a: w[i], b: w[i + 1])]! -= c }
+                var out: [Int] = []
+                var i = 0
+                while i < w.count {
+                    if i + 1 < w.count && w[i] == pair.a && w[i + 1] == pair.b { out.append(newId); i += 2 } else { out.append(w[i]); i += 1 }
+                }
+                words[wi] = out
+                if out.count > 1 {
+                    for k in 0..<(out.count - 1) {
+                        let p = Pair(a: out[k], b: out[k + 1])
+                        pairCounts[p, default: 0] += c
+                        where_[p, default: []].insert(wi)
+                    }
+                }
+            }
+            pairCounts[pair] = nil
+            where_[pair] = nil
+        }
+        return BPE(vocabulary: vocab, merges: merges, unknownToken: unknownToken, endOfWordSuffix: endOfWordSuffix,
+                   continuingSubwordPrefix: continuingSubwordPrefix)
+    }
+}
+
+/// A minimal mutex for the BPE cache (tokenizers may be shared across threads).
+final class NSLockLike: @unchecked Sendable {
+    private var m = pthread_mutex_t()
+    init() { pthread_mutex_init(&m, nil) }
+    deinit { pthread_mutex_destroy(&m) }
+    func withLock<R>(_ body: () -> R) -> R {
+        pthread_mutex_lock(&m)
+        defer { pthread_mutex_unlock(&m) }
+        return body()
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

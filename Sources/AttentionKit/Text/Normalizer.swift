@@ -1,0 +1,107 @@
+import CUTF8Proc
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One text normalisation step (the Hugging Face `normalizers` vocabulary).
+public enum NormalizationStep: Sendable, Equatable {
+    case nfc, nfd, nfkc, nfkd
+    /// Full lowercase mapping (utf8proc's, per code point).
+    case lowercase
+    /// Unicode case folding (for caseless matching; ß → ss).
+    case caseFold
+    /// Canonical decomposition, then drop combining marks (category Mn): "café" → "cafe".
+    case stripAccents
+    /// Drop control characters (category Cc and Cf, except tab, LF and CR, which become spaces).
+    case removeControl
+    /// Runs of whitespace become one space; leading and trailing whitespace is dropped.
+    case collapseWhitespace
+}
+
+/// A normalisation pipeline on utf8proc that keeps an alignment to the original text.
+///
+/// Each step works on one grapheme cluster at a time (combining sequences never cross clusters, so composition and
+/// decomposition are exact), which lets every output scalar remember the UTF-8 byte range of the original cluster
+/// it came from: the offsets of encodings point back into the user's string.
+public struct Normalizer: Sendable, Equatable {
+    public var steps: [NormalizationStep]
+    public init(_ steps: [NormalizationStep] = []) { self.steps = steps }
+
+    /// Normalised text.
+    public func normalize(_ text: String) -> String { normalizeAligned(text).text }
+
+    /// Normalised text and, for each of its Unicode scalars, the byte range in `text` it came from.
+    public func normalizeAligned(_ text: String) -> (text: String, offsets: [Range<Int>]) {
+        var pieces: [(scalars: [Unicode.Scalar], range: Range<Int>)] = []
+        var byte = 0
+        for ch in text {
+            let n = ch.utf8.count
+            pieces.append((Array(ch.unicodeScalars), byte..<(byte + n)))
+            byte += n
+        }
+        for step in steps {
+            if step == .collapseWhitespace {
+                var out: [(scalars: [Unicode.Scalar], range: Range<Int>)] = []
+                var pendingSpace: Range<Int>? = nil
+                for p in pieces {
+                    if p.scalars.allSatisfy({ $0.properties.isWhitespace }) {
+                        if !out.isEmpty && pendingSpace == nil { pendingSpace = p.range }
+                    } else {
+                        if let r = pendingSpace { out.append(([" "], r)); pendingSpace = nil }
+                        out.append(p)
+                    }
+                }
+                pieces = out
+                continue
+            }
+            pieces = pieces.compactMap { p in
+                let s = Self.apply(step, p.scalars)
+                return s.isEmpty ? nil : (s, p.range)
+            }
+        }
+        var view = String.UnicodeScalarView()
+        var offsets: [Range<Int>] = []
+        for p in pieces {
+            view.append(contentsOf: p.scalars)
+            offsets += Array(repeating: p.range, count: p.scalars.count)
+        }
+        return (String(view), offsets)
+    }
+
+    /// One step on one cluster's scalars.
+    static func apply(_ step: NormalizationStep, _ s: [Unicode.Scalar]) -> [Unicode.Scalar] {
+        switch step {
+        case .nfc: return map(s, UTF8PROC_STABLE.rawValue | UTF8PROC_COMPOSE.rawValue)
+        case .nfd: return map(s, UTF8PROC_STABLE.rawValue | UTF8PROC_DECOMPOSE.rawValue)
+        case .nfkc: return map(s, UTF8PROC_STABLE.rawValue | UTF8PROC_COMPOSE.rawValue | UTF8PROC_COMPAT.rawValue)
+        case .nfkd: return map(s, UTF8PROC_STABLE.rawValue | UTF8PROC_DECOMPOSE.rawValue | UTF8PROC_COMPAT.rawValue)
+        case .caseFold: return map(s, UTF8PROC_STABLE.rawValue | UTF8PROC_CASEFOLD.rawValue)
+        case .lowercase: return s.map { Unicode.Scalar(UInt32(utf8proc_tolower(Int32($0.value)))) ?? $0 }
+        case .stripAccents:
+            return map(s, UTF8PROC_STABLE.rawValue | UTF8PROC_DECOMPOSE.rawValue).filter {
+                utf8proc_category(Int32($0.value)) != UTF8PROC_CATEGORY_MN
+            }
+        case .removeControl:
+            return s.compactMap { c in
+                if c == "\t" || c == "\n" || c == "\r" { return " " }
+                let cat = utf8proc_category(Int32(c.value))
+                return cat == UTF8PROC_CATEGORY_CC || cat == UTF8PROC_CATEGORY_CF ? nil : c
+            }
+        case .collapseWhitespace: return s
+        }
+    }
+
+    /// utf8proc_map (decompose, canonical reordering, optional composition) on a scalar sequence.
+    static func map(_ s: [Unicode.Scalar], _ options: UInt32) -> [Unicode.Scalar] {
+        var view = String.UnicodeScalarView()
+        view.append(contentsOf: s)
+        var bytes = Array(String(view).utf8)
+        var dst: UnsafeMutablePointer<UInt8>? = nil
+        let n = bytes.withUnsafeMutableBufferPointer { b in
+            utf8proc_map(b.baseAddress, b.count, &dst, utf8proc_option_t(rawValue: options))
+        }
+        defer { free(dst) }
+        guard n >= 0, let dst else { return s }   // cannot happen for valid scalars; keep the input
+        return Array(String(decoding: UnsafeBufferPointer(start: dst, count: n), as: UTF8.self).unicodeScalars)
+    }
+}
