@@ -133,7 +133,33 @@ func benchCNNTrainStep() {
           ("peak_rss_mb", procStatusMiB("VmHWM"))])
 }
 
-let workloads: [(String, () -> Void)] = [("matmul", benchMatmul), ("mlp_train", benchMLPTrain), ("cnn_train_step_b128", benchCNNTrainStep)]
+func benchBPEEncode() {
+    // Encode Multi30k train.en + train.de (../shared) with the byte-level BPE that Benchmarks/torch/bench_tokenizers.py
+    // trains with Hugging Face and saves; one thread, each line encoded separately, as the twin does.
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let tokURL = root.appendingPathComponent(".build-bench/multi30k-bpe8000.json")
+    let files = ["train.en", "train.de"].map { root.deletingLastPathComponent().appendingPathComponent("shared/data/multi30k/\($0)") }
+    guard let tokenizer = try? Tokenizer.load(from: tokURL), let lines = try? files.flatMap({ try TextFile.lines(of: $0).map(\.text) }) else {
+        FileHandle.standardError.write("bpe_encode: needs ../shared/data/multi30k and \(tokURL.path) (run Benchmarks/torch/bench_tokenizers.py first)\n".data(using: .utf8)!)
+        return
+    }
+    let bytes = lines.reduce(0) { $0 + $1.utf8.count + 1 }
+    var tokens = 0
+    let t0 = now()
+    for l in lines { tokens += tokenizer.encode(l, addSpecialTokens: false).ids.count }
+    let cold = now() - t0
+    let warm = medianTime(minTime: 1, minRuns: 3) { for l in lines { _ = tokenizer.encode(l, addSpecialTokens: false) } }.median
+    // a single 1 MB line (the sample repeated): linear-time check
+    var big = "", bigBytes = 0, k = 0
+    while bigBytes < 1 << 20 { big += lines[k % lines.count] + " "; bigBytes += lines[k % lines.count].utf8.count + 1; k += 1 }
+    let t1 = now()
+    let bigTokens = tokenizer.encode(big, addSpecialTokens: false).ids.count
+    let bigSeconds = now() - t1
+    emit([("workload", "bpe_encode_multi30k"), ("mb_per_s", Double(bytes) / 1e6 / warm), ("cold_mb_per_s", Double(bytes) / 1e6 / cold),
+          ("lines", lines.count), ("tokens", tokens), ("threads", 1), ("one_mb_line_seconds", bigSeconds), ("one_mb_line_tokens", bigTokens)])
+}
+
+let workloads: [(String, () -> Void)] = [("bpe_encode", benchBPEEncode), ("matmul", benchMatmul), ("mlp_train", benchMLPTrain), ("cnn_train_step_b128", benchCNNTrainStep)]
 var requested = Array(CommandLine.arguments.dropFirst())
 if requested.contains("--list") || requested.contains("--help") || requested.contains("-h") {
     print("usage: attn-bench [WORKLOAD…]\nworkloads: " + workloads.map(\.0).joined(separator: ", "))

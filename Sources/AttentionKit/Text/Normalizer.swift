@@ -32,6 +32,16 @@ public struct Normalizer: Sendable, Equatable {
 
     /// Normalised text and, for each of its Unicode scalars, the byte range in `text` it came from.
     public func normalizeAligned(_ text: String) -> (text: String, offsets: [Range<Int>]) {
+        if steps.isEmpty {
+            var offsets: [Range<Int>] = []
+            var byte = 0
+            for c in text.unicodeScalars {
+                let n = UTF8.width(c)
+                offsets.append(byte..<(byte + n))
+                byte += n
+            }
+            return (text, offsets)
+        }
         var pieces: [(scalars: [Unicode.Scalar], range: Range<Int>)] = []
         var byte = 0
         for ch in text {
@@ -59,13 +69,15 @@ public struct Normalizer: Sendable, Equatable {
                 return s.isEmpty ? nil : (s, p.range)
             }
         }
-        var view = String.UnicodeScalarView()
+        var utf8: [UInt8] = []
+        utf8.reserveCapacity(byte)
         var offsets: [Range<Int>] = []
+        offsets.reserveCapacity(pieces.count)
         for p in pieces {
-            view.append(contentsOf: p.scalars)
-            offsets += Array(repeating: p.range, count: p.scalars.count)
+            for c in p.scalars { utf8.append(contentsOf: UTF8.encode(c)!) }
+            offsets += repeatElement(p.range, count: p.scalars.count)
         }
-        return (String(view), offsets)
+        return (String(decoding: utf8, as: UTF8.self), offsets)
     }
 
     /// One step on one cluster's scalars.

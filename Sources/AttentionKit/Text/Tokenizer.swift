@@ -27,7 +27,9 @@ public enum Padding: Sendable, Equatable {
 public struct Tokenizer: Sendable {
     public var normalizer: Normalizer
     public var preTokenizer: PreTokenizer
-    public var model: TokenModel
+    public var model: TokenModel { didSet { reverse = Tokenizer.reverseVocabulary(model) } }
+    /// id → token, kept in step with `model`.
+    private var reverse: [String]
     /// Tokens that are matched whole in the input and never split or normalised ([PAD], [UNK], [BOS], …).
     public var specialTokens: [String]
     /// Added around every sequence when `addSpecialTokens` is true (e.g. "[BOS]"/"[EOS]" or "[CLS]"/"[SEP]").
@@ -40,6 +42,7 @@ public struct Tokenizer: Sendable {
         self.normalizer = normalizer
         self.preTokenizer = preTokenizer
         self.model = model
+        reverse = Tokenizer.reverseVocabulary(model)
         self.specialTokens = specialTokens
         self.bosToken = bosToken
         self.eosToken = eosToken
@@ -52,8 +55,15 @@ public struct Tokenizer: Sendable {
     /// Id of a token, if known.
     public func id(of token: String) -> Int? { model.vocabulary[token] }
 
-    /// Token for each id (reverse vocabulary).
-    public var idToToken: [Int: String] { Dictionary(model.vocabulary.map { ($1, $0) }, uniquingKeysWith: { a, _ in a }) }
+    /// Token of an id, if any.
+    public func token(of id: Int) -> String? { id >= 0 && id < reverse.count && !reverse[id].isEmpty ? reverse[id] : nil }
+
+    static func reverseVocabulary(_ model: TokenModel) -> [String] {
+        let v = model.vocabulary
+        var r = [String](repeating: "", count: (v.values.max() ?? -1) + 1)
+        for (t, i) in v where r[i].isEmpty || t < r[i] { r[i] = t }
+        return r
+    }
 
     /// The model's pieces for `text` without special tokens (used by trainers): normalised, pre-tokenized.
     public func pieces(_ text: String) -> [String] {
@@ -63,10 +73,9 @@ public struct Tokenizer: Sendable {
     /// Encodes one text.
     public func encode(_ text: String, addSpecialTokens: Bool = true) -> Encoding {
         var enc = Encoding(ids: [], tokens: [], offsets: [], attentionMask: [], specialTokensMask: [])
-        let reverse = idToToken
         func append(_ id: Int, _ range: Range<Int>, special: Bool) {
             enc.ids.append(id)
-            enc.tokens.append(reverse[id] ?? "")
+            enc.tokens.append(token(of: id) ?? "")
             enc.offsets.append(range)
             enc.attentionMask.append(1)
             enc.specialTokensMask.append(special ? 1 : 0)
@@ -166,9 +175,8 @@ public struct Tokenizer: Sendable {
     /// end-of-word suffix becomes a space, a continuing-subword prefix glues to the previous token, and otherwise
     /// tokens are joined with spaces. Special tokens are skipped when `skipSpecialTokens`.
     public func decode(_ ids: [Int], skipSpecialTokens: Bool = true) -> String {
-        let reverse = idToToken
         let special = Set(specialTokens + [bosToken, eosToken, padToken].compactMap { $0 })
-        let tokens = ids.compactMap { reverse[$0] }.filter { !(skipSpecialTokens && special.contains($0)) }
+        let tokens = ids.compactMap { token(of: $0) }.filter { !(skipSpecialTokens && special.contains($0)) }
         if case .byteLevel = preTokenizer {
             var bytes: [UInt8] = []
             for t in tokens {
