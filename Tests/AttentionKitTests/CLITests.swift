@@ -86,3 +86,24 @@ extension CLITests {
         XCTAssertEqual(lines.count, 2)
     }
 }
+
+extension CLITests {
+    func testTokenizerTrainAndEncode() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let out = NSTemporaryDirectory() + "ak-tok-\(UUID().uuidString).json"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let train = try run(["tokenizer", "train", root.appendingPathComponent("corpora/multi30k-sample/train.en").path,
+                             "--vocab-size", "300", "--out", out])
+        XCTAssertEqual(train.status, 0, train.err)
+        XCTAssertTrue(train.out.contains("300 tokens"), train.out)
+        let enc = try run(["tokenizer", "encode", "--tokenizer", out, "A dog runs."])
+        XCTAssertEqual(enc.status, 0, enc.err)
+        XCTAssertTrue(enc.out.contains("decoded: A dog runs."), enc.out)
+        let bad = try run(["tokenizer", "train", "/nonexistent.txt", "--out", out])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.err.contains("/nonexistent.txt"), bad.err)
+        let badFlag = try run(["tokenizer", "train", "x", "--model", "unigram"])
+        XCTAssertNotEqual(badFlag.status, 0)
+        XCTAssertTrue(badFlag.err.contains("--model"), badFlag.err)
+    }
+}
