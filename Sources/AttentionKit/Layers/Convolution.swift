@@ -32,28 +32,30 @@ public final class Conv2d: Layer {
     }
 }
 
-/// 2-D max pooling (PyTorch's `nn.MaxPool2d`; stride defaults to the kernel size).
-public final class MaxPool2d: Layer {
+/// Window geometry shared by the pooling layers (square kernel; stride defaults to the kernel size).
+public struct PoolWindow: Sendable {
     public let kernel: (Int, Int), stride: (Int, Int)?, padding: (Int, Int)
-    public var isTraining = true
-    public init(_ kernel: Int, stride: Int? = nil, padding: Int = 0) {
+    public init(_ kernel: Int, stride: Int?, padding: Int) {
         self.kernel = (kernel, kernel)
         self.stride = stride.map { ($0, $0) }
         self.padding = (padding, padding)
     }
-    public func callAsFunction(_ x: Tensor) -> Tensor { maxPool2d(x, kernel: kernel, stride: stride, padding: padding) }
+}
+
+/// 2-D max pooling (PyTorch's `nn.MaxPool2d`; stride defaults to the kernel size).
+public final class MaxPool2d: Layer {
+    public let window: PoolWindow
+    public var isTraining = true
+    public init(_ kernel: Int, stride: Int? = nil, padding: Int = 0) { window = PoolWindow(kernel, stride: stride, padding: padding) }
+    public func callAsFunction(_ x: Tensor) -> Tensor { maxPool2d(x, kernel: window.kernel, stride: window.stride, padding: window.padding) }
 }
 
 /// 2-D average pooling (PyTorch's `nn.AvgPool2d`, `count_include_pad=True`).
 public final class AvgPool2d: Layer {
-    public let kernel: (Int, Int), stride: (Int, Int)?, padding: (Int, Int)
+    public let window: PoolWindow
     public var isTraining = true
-    public init(_ kernel: Int, stride: Int? = nil, padding: Int = 0) {
-        self.kernel = (kernel, kernel)
-        self.stride = stride.map { ($0, $0) }
-        self.padding = (padding, padding)
-    }
-    public func callAsFunction(_ x: Tensor) -> Tensor { avgPool2d(x, kernel: kernel, stride: stride, padding: padding) }
+    public init(_ kernel: Int, stride: Int? = nil, padding: Int = 0) { window = PoolWindow(kernel, stride: stride, padding: padding) }
+    public func callAsFunction(_ x: Tensor) -> Tensor { avgPool2d(x, kernel: window.kernel, stride: window.stride, padding: window.padding) }
 }
 
 /// Global average pooling: [B, C, H, W] → [B, C] (PyTorch's `AdaptiveAvgPool2d(1)` followed by flatten).

@@ -110,11 +110,8 @@ public struct BPE: @unchecked Sendable {
         return syms
     }
 
-    /// Token ids of one piece: symbols missing from the vocabulary become the unknown token (not fused), or are
-    /// dropped when there is none.
-    func encode(_ piece: String) -> [Int] { encodeWithSymbols(piece).map(\.id) }
-
-    /// Ids with the symbol each came from (for offsets).
+    /// Token ids of one piece with the symbol each came from (for offsets): symbols missing from the vocabulary
+    /// become the unknown token (not fused), or are dropped when there is none.
     func encodeWithSymbols(_ piece: String) -> [(id: Int, symbol: String)] {
         mergedSymbols(piece).compactMap { s in
             if let id = vocabulary[s] { return (id, s) }

@@ -103,7 +103,7 @@ enum CharClass {
 public enum ByteLevel {
     /// byte → printable scalar: printable Latin-1 bytes map to themselves, the others to U+0100 onwards.
     public static let byteToScalar: [Unicode.Scalar] = {
-        var keep = Array(33...126) + Array(161...172) + Array(174...255)
+        let keep = Array(33...126) + Array(161...172) + Array(174...255)
         var map = [Unicode.Scalar](repeating: " ", count: 256)
         for b in keep { map[b] = Unicode.Scalar(UInt8(b)) }
         var n = 0
@@ -111,7 +111,6 @@ public enum ByteLevel {
             map[b] = Unicode.Scalar(UInt32(256 + n))!
             n += 1
         }
-        keep.removeAll()
         return map
     }()
 
