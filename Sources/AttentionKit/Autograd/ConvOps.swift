@@ -94,12 +94,13 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (In
     let yT = Tensor(shape: [o, n], dtype: x.dtype, zeroed: false)   // [O, B·Ho·Wo]
     func forward<T: GemmScalar>(_: T.Type) {
         im2col(x.storage.pointer(T.self), col.storage.pointer(T.self), b: b, c: c, h: h, w: w, ho: ho, wo: wo, win)
-        T.gemm(transA: false, transB: false, m: o, n: n, k: k, a: weight.storage.pointer(T.self), lda: k,
-               b: col.storage.pointer(T.self), ldb: n, beta: 0, c: yT.storage.pointer(T.self), ldc: n)
         if let bias {
+            // C starts as the bias and the GEMM accumulates into it (beta = 1): no separate bias pass
             let pb = bias.storage.pointer(T.self), py = yT.storage.pointer(T.self)
-            parallelFor(o, costPerItem: n) { rows in for oi in rows { let v = pb[oi], row = py + oi * n; for i in 0..<n { row[i] += v } } }
+            parallelFor(o, costPerItem: n) { rows in for oi in rows { (py + oi * n).update(repeating: pb[oi], count: n) } }
         }
+        T.gemm(transA: false, transB: false, m: o, n: n, k: k, a: weight.storage.pointer(T.self), lda: k,
+               b: col.storage.pointer(T.self), ldb: n, beta: bias == nil ? 0 : 1, c: yT.storage.pointer(T.self), ldc: n)
     }
     switch x.dtype {
     case .float32: forward(Float.self)
@@ -154,10 +155,13 @@ public func maxPool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil
     let (ho, wo) = win.outSize(h, w)
     guard ho > 0 && wo > 0 else { shapeFailure(ShapeError("maxPool2d: input \(fmt(x.shape)) is too small for kernel \(kernel)")) }
     let out = Tensor(shape: [b, c, ho, wo], dtype: x.dtype, zeroed: false)
-    var argmax = [Int32](repeating: -1, count: b * c * ho * wo)
+    // position of each maximum within its plane; in a pooled buffer (a fresh array would page-fault every step)
+    let argmaxStorage = TensorStorage(count: b * c * ho * wo, dtype: .float32, zeroed: false)
+    let argmaxPointer = argmaxStorage.raw.bindMemory(to: Int32.self, capacity: argmaxStorage.count)
     func forward<T: TensorScalar>(_: T.Type) {
         let px = x.storage.pointer(T.self), py = out.storage.pointer(T.self)
-        argmax.withUnsafeMutableBufferPointer { am in
+        do {
+            let am = UnsafeMutableBufferPointer(start: argmaxPointer, count: argmaxStorage.count)
             if win.kh == 2 && win.kw == 2 && win.sh == 2 && win.sw == 2 && win.ph == 0 && win.pw == 0 && win.dh == 1 && win.dw == 1 {
                 // fast path: 2×2 windows, stride 2, no padding (every window fully inside)
                 parallelFor(b * c, costPerItem: h * w) { planes in
@@ -212,7 +216,8 @@ public func maxPool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil
         func backward<T: TensorScalar>(_: T.Type) {
             let pg = g.storage.pointer(T.self), pd = dx.storage.pointer(T.self)
             let per = ho * wo
-            argmax.withUnsafeBufferPointer { am in
+            withExtendedLifetime(argmaxStorage) {
+                let am = UnsafePointer(argmaxPointer)
                 parallelFor(b * c, costPerItem: per) { planes in
                     for plane in planes {
                         for k in 0..<per {
