@@ -9,7 +9,7 @@ struct Attn: ParsableCommand {
         commandName: "attn",
         abstract: "Train and inspect attention-based sequence models (AttentionKit).",
         discussion: """
-        AttentionKit is a Swift library for transformer and attention-based models on the CPU:
+        AttentionKit is a Swift library for transformer and attention-based models on the CPU: \
         tensors on OpenBLAS, reverse-mode autograd, layers, tokenizers and models.
         """,
         version: AttentionKit.version,

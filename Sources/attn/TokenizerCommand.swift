@@ -16,7 +16,7 @@ struct TokenizerTrain: ParsableCommand {
         commandName: "train",
         abstract: "Train a BPE or word-level tokenizer and save it as a Hugging Face tokenizer.json.",
         discussion: """
-        Lines are decoded as UTF-8 (invalid bytes become U+FFFD and are reported with file, line and byte offset) or
+        Lines are decoded as UTF-8 (invalid bytes become U+FFFD and are reported with file, line and byte offset) or \
         as Latin-1 with --latin1. Empty lines are skipped. The result loads in Hugging Face `tokenizers`.
         """
     )

@@ -15,10 +15,10 @@ struct TrainCNN: ParsableCommand {
         commandName: "cnn",
         abstract: "Train the small CNN (3 conv+BN+pool blocks, 2 linear) on CIFAR-10.",
         discussion: """
-        Reads data_batch_*.bin from --data, holds out --val-fraction of the images (seeded) for validation, and trains
-        with SGD (momentum, weight decay on conv/linear weights only), linear warmup + cosine learning rate, random
-        crop (pad 4) and horizontal flips. Writes metrics.jsonl/metrics.csv, best.safetensors (weights of the best
-        validation epoch), resume.safetensors (full training state, every epoch), curves.png and split.json (the
+        Reads data_batch_*.bin from --data, holds out --val-fraction of the images (seeded) for validation, and trains \
+        with SGD (momentum, weight decay on conv/linear weights only), linear warmup + cosine learning rate, random \
+        crop (pad 4) and horizontal flips. Writes metrics.jsonl/metrics.csv, best.safetensors (weights of the best \
+        validation epoch), resume.safetensors (full training state, every epoch), curves.png and split.json (the \
         indices of the training and validation images) to --out.
         """
     )
@@ -39,6 +39,10 @@ struct TrainCNN: ParsableCommand {
     var weightDecay: Float = 5e-4
     @Option(name: .customLong("warmup-epochs"), help: "Epochs of linear learning-rate warmup before the cosine decay.")
     var warmupEpochs = 1
+    @Option(help: "Dropout probability before the last linear layer (0: none).")
+    var dropout: Float = 0
+    @Option(name: .customLong("label-smoothing"), help: "Label smoothing ε of the cross-entropy loss (0: none).")
+    var labelSmoothing: Float = 0
     @Option(name: .customLong("val-fraction"), help: "Fraction of the images held out for validation.")
     var valFraction = 0.1
     @Option(help: "Random seed (weights, split, shuffling, augmentation).")
@@ -58,6 +62,8 @@ struct TrainCNN: ParsableCommand {
         guard lr > 0 else { throw ValidationError("--lr must be positive") }
         guard valFraction > 0 && valFraction < 1 else { throw ValidationError("--val-fraction must be in (0, 1)") }
         guard limit >= 0 else { throw ValidationError("--limit must be non-negative") }
+        guard dropout >= 0 && dropout < 1 else { throw ValidationError("--dropout must be in [0, 1)") }
+        guard labelSmoothing >= 0 && labelSmoothing < 1 else { throw ValidationError("--label-smoothing must be in [0, 1)") }
         guard warmupEpochs >= 0 && warmupEpochs < epochs else {
             throw ValidationError("--warmup-epochs (\(warmupEpochs)) must be at least 0 and less than --epochs (\(epochs))")
         }
@@ -77,7 +83,9 @@ struct TrainCNN: ParsableCommand {
         say("CIFAR-10: \(trainSet.count) training and \(valSet.count) validation images from \(data)")
 
         var g = RandomGenerator(seed: seed)
-        let model = SmallCNN(using: &g)
+        var config = SmallCNNConfig()
+        config.dropout = dropout
+        let model = SmallCNN(config, using: &g)
         let decay = model.namedParameters().filter { $0.tensor.rank >= 2 }.map(\.tensor)
         let noDecay = model.namedParameters().filter { $0.tensor.rank < 2 }.map(\.tensor)
         let optimizer = SGD([ParameterGroup(decay, weightDecay: weightDecay), ParameterGroup(noDecay, weightDecay: 0)],
@@ -111,7 +119,7 @@ struct TrainCNN: ParsableCommand {
             while let (x, y) = batches.next() {
                 optimizer.setLearningRateFactor(schedule.factor(step: optimizer.stepCount))
                 let logits = model(x)
-                let loss = Loss.crossEntropy(logits, y)
+                let loss = Loss.crossEntropy(logits, y, labelSmoothing: labelSmoothing)
                 optimizer.zeroGrad()
                 loss.backward()
                 optimizer.step()
