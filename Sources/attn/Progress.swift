@@ -1,3 +1,4 @@
+import AttentionKit
 import Foundation
 
 /// A terminal progress bar with ETA and throughput on stderr; plain periodic lines when stderr is not a terminal.
@@ -76,7 +77,6 @@ func say(_ line: String) {
     FileHandle.standardOutput.write((line + "\n").data(using: .utf8)!)
 }
 
-import AttentionKit
 
 /// Renders loss and accuracy curves (train and validation) from a metrics CSV to a PNG with two panels.
 func writeCurves(metricsCSV: URL, to png: URL) throws {

@@ -42,12 +42,10 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transpose
 /// Gradient of an operand whose batch dimensions were broadcast: when the target is a plain matrix and the
 /// other operands share one batch shape, fold the batch into the contraction (one GEMM, no per-batch sum).
 private func matmulGradShared(_ x: Tensor, _ y: Tensor, transposeA: Bool, transposeB: Bool, target: [Int]) -> Tensor {
-    if target.count == 2 && x.rank > 2 && x.shape.dropLast(2) == y.shape.dropLast(2) && !transposeB {
-        // Σ_batch op(X_i)·Y_i with op = ᵀ on X: stack the batch along the contraction axis.
-        if transposeA {
-            let xf = x.reshape([-1, x.shape[x.rank - 1]]), yf = y.reshape([-1, y.shape[y.rank - 1]])
-            return matmulKernel(xf, yf, transposeA: true, transposeB: false)
-        }
+    if transposeA && !transposeB && target.count == 2 && x.rank > 2 && x.shape.dropLast(2) == y.shape.dropLast(2) {
+        // Σ_batch X_iᵀ·Y_i: stack the batch along the contraction axis, one GEMM
+        let xf = x.reshape([-1, x.shape[x.rank - 1]]), yf = y.reshape([-1, y.shape[y.rank - 1]])
+        return matmulKernel(xf, yf, transposeA: true, transposeB: false)
     }
     return matmulKernel(x, y, transposeA: transposeA, transposeB: transposeB).sumCopy(to: target)
 }

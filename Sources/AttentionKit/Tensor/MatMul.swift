@@ -32,9 +32,12 @@ extension Double: GemmScalar {
     }
 }
 
-/// Makes OpenBLAS single-threaded once (AttentionKit parallelises GEMM itself); honours OPENBLAS_NUM_THREADS if set.
-let configureBLASThreads: Void = {
-    if getenv("OPENBLAS_NUM_THREADS") == nil { openblas_set_num_threads(1) }
+/// Whether AttentionKit splits GEMMs itself: true unless the user set OPENBLAS_NUM_THREADS, in which case OpenBLAS
+/// keeps its own threads. Evaluated once; when true, OpenBLAS is made single-threaded.
+let splitsGEMMItself: Bool = {
+    guard getenv("OPENBLAS_NUM_THREADS") == nil else { return false }
+    openblas_set_num_threads(1)
+    return true
 }()
 
 extension GemmScalar {
@@ -42,9 +45,8 @@ extension GemmScalar {
     @inline(__always)
     static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Self>, lda: Int,
                      b: UnsafePointer<Self>, ldb: Int, beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int) {
-        _ = configureBLASThreads
         let threads = Parallel.threads
-        if threads <= 1 || m * n * k < 1 << 18 || getenv("OPENBLAS_NUM_THREADS") != nil {
+        if !splitsGEMMItself || threads <= 1 || m * n * k < 1 << 18 {
             gemmSerial(transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
             return
         }
@@ -111,7 +113,7 @@ func matmulKernel(_ a: Tensor, _ b: Tensor, transposeA: Bool, transposeB: Bool) 
             }
         } else {
             // many small products (attention heads): split the batch across threads
-            _ = configureBLASThreads
+            _ = splitsGEMMItself   // OpenBLAS single-threaded before calling it from our threads
             parallelFor(batches, costPerItem: m * n * k) { range in
                 for i in range {
                     let (ai, bi) = offsets(i)

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A token model: turns one pre-tokenized piece into token ids (Hugging Face `models`).
 public enum TokenModel: Sendable {
     case wordLevel(WordLevel)
@@ -58,9 +60,9 @@ public struct BPE: @unchecked Sendable {
 
     struct PairKey: Hashable { let a: String, b: String }
 
-    final class EncodeCache: @unchecked Sendable {
-        var entries: [String: [String]] = [:]
-        let lock = NSLockLike()
+    /// Merged symbols per piece, shared by copies of the model and safe across threads.
+    final class EncodeCache: Sendable {
+        let entries = Mutex<[String: [String]]>([:])
     }
 
     public init(vocabulary: [String: Int], merges: [(String, String)], unknownToken: String? = nil,
@@ -90,7 +92,7 @@ public struct BPE: @unchecked Sendable {
     /// Symbols of one piece after applying merges in rank order (lowest rank first, every occurrence left to right).
     /// Cached per piece.
     func mergedSymbols(_ piece: String) -> [String] {
-        if let hit = cache.lock.withLock({ cache.entries[piece] }) { return hit }
+        if let hit = cache.entries.withLock({ $0[piece] }) { return hit }
         var syms = symbols(piece)
         while syms.count > 1 {
             var best: (rank: Int, at: Int, merged: String)? = nil
@@ -106,7 +108,7 @@ public struct BPE: @unchecked Sendable {
             }
             syms = out
         }
-        cache.lock.withLock { if cache.entries.count < 100_000 { cache.entries[piece] = syms } }
+        cache.entries.withLock { if $0.count < 100_000 { $0[piece] = syms } }
         return syms
     }
 
@@ -201,19 +203,3 @@ public struct BPE: @unchecked Sendable {
                    continuingSubwordPrefix: continuingSubwordPrefix)
     }
 }
-
-/// A minimal mutex for the BPE cache (tokenizers may be shared across threads).
-final class NSLockLike: @unchecked Sendable {
-    private var m = pthread_mutex_t()
-    init() { pthread_mutex_init(&m, nil) }
-    deinit { pthread_mutex_destroy(&m) }
-    func withLock<R>(_ body: () -> R) -> R {
-        pthread_mutex_lock(&m)
-        defer { pthread_mutex_unlock(&m) }
-        return body()
-    }
-}
-
-#if canImport(Glibc)
-import Glibc
-#endif

@@ -89,7 +89,7 @@ public enum TextFile {
             func emit(_ end: Int) {
                 var stop = end
                 if stop > start && b[stop - 1] == 0x0D { stop -= 1 }
-                let d = decode(UnsafeBufferPointer(rebasing: b[start..<stop]), encoding: encoding)
+                let d = TextDecoding.decode(UnsafeBufferPointer(rebasing: b[start..<stop]), encoding: encoding)
                 out.append(TextLine(number: number, text: d.text, replacedByteOffsets: d.replacedByteOffsets.map { $0 + start }))
             }
             for i in 0..<b.count where b[i] == 0x0A {
@@ -102,7 +102,4 @@ public enum TextFile {
         return out
     }
 
-    private static func decode(_ b: UnsafeBufferPointer<UInt8>, encoding: TextEncoding) -> DecodedText {
-        TextDecoding.decode(b, encoding: encoding)
-    }
 }

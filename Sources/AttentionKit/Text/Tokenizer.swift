@@ -112,12 +112,10 @@ public struct Tokenizer: Sendable {
             if case .byteLevel = preTokenizer {
                 // byte index within the piece → scalar index; bytes beyond the piece's scalars (a virtual prefix
                 // space) map to the piece start
-                var owner: [Int] = []
-                let pieceBytes = piece.unicodeScalars.count
                 var scalarBytes: [Int] = []
                 for k in range { for _ in 0..<String(scalars[k]).utf8.count { scalarBytes.append(k) } }
-                let lead = pieceBytes - scalarBytes.count
-                owner = Array(repeating: range.lowerBound, count: Swift.max(lead, 0)) + scalarBytes
+                let lead = piece.unicodeScalars.count - scalarBytes.count
+                let owner = Array(repeating: range.lowerBound, count: Swift.max(lead, 0)) + scalarBytes
                 var pos = 0
                 return tokens.map { t in
                     let n = t.symbol.unicodeScalars.count
