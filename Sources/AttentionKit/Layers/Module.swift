@@ -15,9 +15,21 @@ public protocol Module: AnyObject {
     var isTraining: Bool { get set }
 }
 
-/// A module that maps one tensor to one tensor.
+/// A module that maps one tensor to one tensor (what `Sequential` chains).
+///
+/// Modules with several inputs are ordinary `Module`s with their own `callAsFunction` signature:
+/// `MultiHeadAttention` takes query, key, value and a mask; `TransformerDecoderLayer` takes x, memory and masks.
 public protocol Layer: Module {
     func callAsFunction(_ input: Tensor) -> Tensor
+}
+
+/// A module that draws random numbers (Dropout, DropPath, attention dropout) from a generator of its own.
+///
+/// The generator is seeded from the caller's (`using: &g`) when the module is built, and checkpoints find every
+/// such module through this protocol (`randomModules()`), saving and restoring its state: a resumed run draws the
+/// same masks as an uninterrupted one.
+public protocol RandomModule: Module {
+    var generator: RandomGenerator { get set }
 }
 
 extension Module {
@@ -26,10 +38,33 @@ extension Module {
     public var children: [(name: String, module: any Module)] { [] }
 
     /// Every parameter with its full dotted path, depth first in declaration order.
-    public func namedParameters(prefix: String = "") -> [(name: String, tensor: Tensor)] {
+    ///
+    /// A tensor held by two modules (tied input/output embeddings) is listed once, under the first path that
+    /// reaches it, unless `removeDuplicates` is false (PyTorch's `named_parameters(remove_duplicate=...)`). So an
+    /// optimizer built from `parameters` updates a tied weight once and keeps one state slot for it.
+    public func namedParameters(prefix: String = "", removeDuplicates: Bool = true) -> [(name: String, tensor: Tensor)] {
+        let all = allNamedParameters(prefix: prefix)
+        guard removeDuplicates else { return all }
+        var seen = Set<ObjectIdentifier>()
+        return all.filter { seen.insert(ObjectIdentifier($0.tensor)).inserted }
+    }
+
+    private func allNamedParameters(prefix: String) -> [(name: String, tensor: Tensor)] {
         var out: [(name: String, tensor: Tensor)] = localParameters.map { (prefix + $0.name, $0.tensor) }
-        for c in children { out += c.module.namedParameters(prefix: prefix + c.name + ".") }
+        for c in children { out += c.module.allNamedParameters(prefix: prefix + c.name + ".") }
         return out
+    }
+
+    /// Every module in the tree with its dotted path ("" for self), depth first.
+    public func namedModules(prefix: String = "") -> [(path: String, module: any Module)] {
+        var out: [(path: String, module: any Module)] = [(prefix, self)]
+        for c in children { out += c.module.namedModules(prefix: prefix.isEmpty ? c.name : prefix + "." + c.name) }
+        return out
+    }
+
+    /// Every generator-owning module (Dropout, DropPath, attention dropout) with its dotted path.
+    public func randomModules() -> [(path: String, module: any RandomModule)] {
+        namedModules().compactMap { entry in (entry.module as? any RandomModule).map { (entry.path, $0) } }
     }
 
     /// Every buffer with its full dotted path.
@@ -39,10 +74,11 @@ extension Module {
         return out
     }
 
-    /// Parameters and buffers together: what a weights checkpoint holds (PyTorch's `state_dict()`).
-    public func stateDict() -> [(name: String, tensor: Tensor)] { namedParameters() + namedBuffers() }
+    /// Parameters and buffers together: what a weights checkpoint holds (PyTorch's `state_dict()`: a tied
+    /// tensor appears under each of its names, so a checkpoint loads into a model built with or without tying).
+    public func stateDict() -> [(name: String, tensor: Tensor)] { namedParameters(removeDuplicates: false) + namedBuffers() }
 
-    /// All parameters (including frozen ones).
+    /// All parameters (including frozen ones), each tensor once.
     public var parameters: [Tensor] { namedParameters().map(\.tensor) }
 
     /// Parameters that currently require gradients (what an optimizer should update).

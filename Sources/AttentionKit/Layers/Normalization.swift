@@ -94,13 +94,20 @@ public final class BatchNorm: Layer {
 }
 
 /// Dropout (PyTorch's `nn.Dropout`): in training, zeroes each element with probability p and scales the rest by
-/// 1/(1−p); identity in evaluation. Its mask comes from its own seeded generator (saved with training state).
-public final class Dropout: Layer {
+/// 1/(1−p); identity in evaluation. Its mask comes from its own generator, seeded from the caller's when the
+/// module is built (saved with training state through `RandomModule`).
+public final class Dropout: Layer, RandomModule {
     public let p: Float
     public var generator: RandomGenerator
     public var isTraining = true
 
-    public init(p: Float = 0.5, seed: UInt64 = 0) {
+    /// - Parameter g: the caller's generator; one draw from it seeds this module's own stream.
+    public convenience init(p: Float = 0.5, using g: inout RandomGenerator) {
+        self.init(p: p, seed: g.next())
+    }
+
+    /// A dropout whose stream starts from an explicit seed.
+    public init(p: Float, seed: UInt64) {
         precondition(p >= 0 && p < 1, "Dropout: probability \(p) must be in [0, 1)")
         self.p = p
         generator = RandomGenerator(seed: seed)

@@ -31,7 +31,7 @@ public final class SmallCNN: Layer {
         }
         features = Sequential(layers)
         var head: [any Layer] = [Flatten(), Linear(c * size * size, config.hidden, using: &g), ReLU()]
-        if config.dropout > 0 { head.append(Dropout(p: config.dropout, seed: g.next())) }
+        if config.dropout > 0 { head.append(Dropout(p: config.dropout, using: &g)) }
         head.append(Linear(config.hidden, config.classes, using: &g))
         classifier = Sequential(head)
     }

@@ -19,22 +19,12 @@ extension RandomGenerator {
     }
 }
 
-extension Module {
-    /// Every Dropout (or other generator-owning module) in the tree, with its dotted path.
-    func generatorModules(prefix: String = "") -> [(path: String, module: Dropout)] {
-        var out: [(path: String, module: Dropout)] = []
-        if let d = self as? Dropout { out.append((String(prefix.dropLast()), d)) }
-        for c in children { out += c.module.generatorModules(prefix: prefix + c.name + ".") }
-        return out
-    }
-}
-
 /// Model weights and resumable training state in safetensors files.
 ///
 /// - `saveWeights`/`loadWeights`: the model's parameters and buffers under their dotted names (loadable by
 ///   PyTorch's `safetensors.torch.load_file` + `load_state_dict`).
 /// - `saveTrainingState`/`loadTrainingState`: one file with the weights (`model.NAME`), the optimizer moments
-///   (`optimizer.state.I.KEY`), and metadata: optimizer step, the generators of Dropout modules, and whatever the
+///   (`optimizer.state.I.KEY`), and metadata: optimizer step, the generators of every `RandomModule` (Dropout, DropPath, attention dropout), and whatever the
 ///   caller adds (data RNG, epoch, position in the epoch, schedule step). Restoring it and continuing reproduces an
 ///   uninterrupted run bit for bit.
 public enum Checkpoint {
@@ -51,7 +41,7 @@ public enum Checkpoint {
         tensors += optimizer.stateTensors().sorted { $0.key < $1.key }.map { (name: "optimizer." + $0.key, tensor: $0.value) }
         var meta = metadata
         meta["optimizer.step"] = String(optimizer.stepCount)
-        for (path, d) in model.generatorModules() { meta["rng.module." + path] = d.generator.serialized }
+        for (path, d) in model.randomModules() { meta["rng.module." + path] = d.generator.serialized }
         try Safetensors.write(tensors, metadata: meta, to: url)
     }
 
@@ -70,7 +60,7 @@ public enum Checkpoint {
             throw CheckpointError.invalidState("\(url.path): metadata 'optimizer.step' is missing or not a count")
         }
         try optimizer.loadState(optimizerTensors, stepCount: step)
-        for (path, d) in model.generatorModules() {
+        for (path, d) in model.randomModules() {
             guard let text = meta["rng.module." + path], let g = RandomGenerator(serialized: text) else {
                 throw CheckpointError.invalidState("\(url.path): metadata 'rng.module.\(path)' is missing or malformed")
             }

@@ -1,0 +1,255 @@
+// Scaled dot-product attention as one fused differentiable op (llm.c's attention_forward / attention_backward).
+// Dimension key: B batch, H heads, Tq query length, Tk key length, Dh head width (Dv for values).
+//
+//   S = Q·Kᵀ·scale + masks        [B, H, Tq, Tk]
+//   P = softmax(S) (rows)          the one saved activation (and what attention capture hands out)
+//   P̃ = P ⊙ M / (1 − p)            attention dropout (M ~ Bernoulli(1 − p), saved)
+//   O = P̃·V                        [B, H, Tq, Dv]
+// Backward: dV = P̃ᵀ·dO, dP̃ = dO·Vᵀ, dP = dP̃ ⊙ M/(1−p), dS = P ⊙ (dP − rowsum(dP ⊙ P)),
+//           dQ = dS·K·scale, dK = dSᵀ·Q·scale.
+// A row whose keys are all masked has P = 0, so its output and all its gradients are 0 (never NaN).
+
+/// Which keys each query may attend to. Components combine (a key is excluded if any component excludes it).
+public struct AttentionMask {
+    /// [B·Tk] row-major, `true` = ignore this key (PyTorch's `key_padding_mask` convention).
+    public var keyPadding: [Bool]?
+    /// Query i may attend to keys j ≤ i + (Tk − Tq): the usual lower-triangular mask when Tq = Tk, and aligned
+    /// to the end of the keys when a cached decoder feeds fewer queries than keys.
+    public var causal: Bool
+    /// Added to the scores: [Tq, Tk] or [B or 1, H or 1, Tq, Tk]; −∞ excludes a key. A constant (no gradient).
+    public var additive: Tensor?
+
+    public init(keyPadding: [Bool]? = nil, causal: Bool = false, additive: Tensor? = nil) {
+        self.keyPadding = keyPadding
+        self.causal = causal
+        self.additive = additive
+    }
+
+    /// No masking.
+    public static var none: AttentionMask { AttentionMask() }
+
+    /// A key-padding mask from each sequence's true length: keys at positions ≥ lengths[b] are ignored.
+    public static func keyLengths(_ lengths: [Int], keyLength tk: Int) -> AttentionMask {
+        AttentionMask(keyPadding: lengths.flatMap { n in (0..<tk).map { $0 >= n } })
+    }
+
+    /// An additive mask from a boolean one (`true` = not allowed, as PyTorch's boolean `attn_mask`): −∞ / 0.
+    public static func additive(fromBool blocked: [Bool], shape: [Int]) -> Tensor {
+        Tensor(blocked.map { $0 ? -Float.infinity : 0 }, shape: shape)
+    }
+}
+
+/// One operand of attention read in place: element (b, h, t, d) lives at
+/// `offset + b·batchStride + h·headStride + t·rowStride + d`. A head of a [B, T, D] projection is then a [T, Dh]
+/// matrix with row stride D — passed to `cblas_sgemm` as its leading dimension, so no head is ever copied out.
+struct HeadView {
+    let base: Tensor
+    let offset: Int, batchStride: Int, headStride: Int, rowStride: Int
+    /// T (rows) and Dh (columns) of one head.
+    let length: Int, width: Int
+
+    /// Head h of `x` [B, T, W] occupies columns `column + h·Dh ..< column + (h+1)·Dh` (packed QKV: column 0, D, 2D).
+    static func merged(_ x: Tensor, column: Int, headWidth: Int, length: Int? = nil) -> HeadView {
+        let t = x.shape[1], w = x.shape[2]
+        return HeadView(base: x, offset: column, batchStride: t * w, headStride: headWidth, rowStride: w,
+                        length: length ?? t, width: headWidth)
+    }
+
+    /// x already split as [B, H, T, Dh].
+    static func split(_ x: Tensor) -> HeadView {
+        let (h, t, d) = (x.shape[1], x.shape[2], x.shape[3])
+        return HeadView(base: x, offset: 0, batchStride: h * t * d, headStride: t * d, rowStride: d, length: t, width: d)
+    }
+}
+
+/// What the fused op returns: the output and the saved probabilities.
+struct AttentionResult {
+    /// [B, Tq, H·Dv] (merged layout) or [B, H, Tq, Dv] (split layout), as requested.
+    let output: Tensor
+    /// P = softmax(S), [B, H, Tq, Tk], detached; before dropout.
+    let weights: Tensor
+}
+
+/// The fused attention op over B·H heads, parallel over heads on the project's worker pool.
+/// - Parameters:
+///   - mergedOutput: write O as [B, Tq, H·Dv] (heads side by side, ready for the output projection) rather than
+///     [B, H, Tq, Dv].
+///   - dropout: probability p of attention dropout; masks are drawn from `generator` (required when p > 0).
+func attentionOp(q: HeadView, k: HeadView, v: HeadView, batch b: Int, heads h: Int, mask: AttentionMask,
+                 scale: Double, dropout p: Float, generator: inout RandomGenerator?, mergedOutput: Bool) -> AttentionResult {
+    let tq = q.length, tk = k.length, dh = q.width, dv = v.width
+    precondition(k.width == dh, "attention: query head width \(dh) and key head width \(k.width) differ")
+    precondition(v.length == tk, "attention: \(tk) keys but \(v.length) values")
+    precondition(q.base.dtype == k.base.dtype && k.base.dtype == v.base.dtype, "attention: query, key and value dtypes differ")
+    let dtype = q.base.dtype
+    if let kp = mask.keyPadding {
+        precondition(kp.count == b * tk, "attention: key padding mask has \(kp.count) entries, expected B·Tk = \(b)·\(tk)")
+    }
+    // additive mask strides (broadcast over B and H when those dimensions are 1)
+    var addStrideB = 0, addStrideH = 0
+    let additive = mask.additive?.to(dtype)
+    if let a = additive {
+        let s = a.shape
+        let ok = (s == [tq, tk]) || (s.count == 4 && (s[0] == 1 || s[0] == b) && (s[1] == 1 || s[1] == h) && s[2] == tq && s[3] == tk)
+        guard ok else { shapeFailure(ShapeError("attention: additive mask \(fmt(s)) does not fit [B, H, Tq, Tk] = \(fmt([b, h, tq, tk]))")) }
+        if s.count == 4 {
+            addStrideB = s[0] == 1 ? 0 : s[1] * tq * tk
+            addStrideH = s[1] == 1 ? 0 : tq * tk
+        }
+    }
+    let weights = Tensor(shape: [b, h, tq, tk], dtype: dtype, zeroed: false)
+    // dropout multipliers M/(1−p), drawn serially so the stream does not depend on thread timing
+    var dropMask: Tensor? = nil
+    if p > 0 {
+        precondition(generator != nil, "attention: dropout \(p) needs a generator")
+        dropMask = Tensor.bernoulli([b, h, tq, tk], p: 1 - p, dtype: dtype, using: &generator!) * (1 / (1 - p))
+    }
+    let dropped = dropMask.map { _ in Tensor(shape: [b, h, tq, tk], dtype: dtype, zeroed: false) }   // P̃
+    let outShape = mergedOutput ? [b, tq, h * dv] : [b, h, tq, dv]
+    let out = Tensor(shape: outShape, dtype: dtype, zeroed: tk == 0)
+    // output strides (b, h, t)
+    let oB = tq * h * dv, oH = mergedOutput ? dv : tq * dv, oT = mergedOutput ? h * dv : dv
+    let causalShift = tk - tq
+    _ = splitsGEMMItself   // OpenBLAS single-threaded before calling it from our threads
+
+    func forward<T: GemmScalar>(_: T.Type) {
+        let pq = q.base.storage.pointer(T.self), pk = k.base.storage.pointer(T.self), pv = v.base.storage.pointer(T.self)
+        let pw = weights.storage.pointer(T.self), po = out.storage.pointer(T.self)
+        let pa = additive?.storage.pointer(T.self), pm = dropMask?.storage.pointer(T.self)
+        let pd = dropped?.storage.pointer(T.self)
+        let kp = mask.keyPadding, causal = mask.causal, sc = T(scale)
+        parallelFor(b * h, costPerItem: tq * tk * (dh + dv + 8)) { items in
+            for i in items {
+                let bi = i / h, hi = i % h
+                let qp = pq + q.offset + bi * q.batchStride + hi * q.headStride
+                let kpp = pk + k.offset + bi * k.batchStride + hi * k.headStride
+                let vp = pv + v.offset + bi * v.batchStride + hi * v.headStride
+                let s = pw + i * tq * tk
+                if tk == 0 { continue }
+                if tq > 0 {
+                    T.gemmSerial(transA: false, transB: true, m: tq, n: tk, k: dh, a: qp, lda: q.rowStride, b: kpp, ldb: k.rowStride,
+                                 beta: 0, c: s, ldc: tk)   // S = Q·Kᵀ
+                }
+                let addBase = pa.map { $0 + bi * addStrideB + hi * addStrideH }
+                for r in 0..<tq {
+                    let row = s + r * tk
+                    var m = -T.infinity
+                    for j in 0..<tk {
+                        var x = row[j] * sc
+                        if let addBase { x += addBase[r * tk + j] }
+                        if let kp, kp[bi * tk + j] { x = -T.infinity }
+                        if causal && j > r + causalShift { x = -T.infinity }
+                        row[j] = x
+                        if x > m { m = x }
+                    }
+                    if m == -T.infinity {   // every key masked: zero weights, zero output
+                        for j in 0..<tk { row[j] = 0 }
+                        continue
+                    }
+                    var z: T = 0
+                    for j in 0..<tk { let e = T.exp(row[j] - m); row[j] = e; z += e }
+                    let rz = 1 / z
+                    for j in 0..<tk { row[j] *= rz }
+                }
+                var pUsed = UnsafePointer(s)
+                if let pm, let pd {
+                    let md = pm + i * tq * tk, dd = pd + i * tq * tk
+                    for j in 0..<(tq * tk) { dd[j] = s[j] * md[j] }
+                    pUsed = UnsafePointer(dd)
+                }
+                if tq > 0 && dv > 0 {
+                    T.gemmSerial(transA: false, transB: false, m: tq, n: dv, k: tk, a: pUsed, lda: tk, b: vp, ldb: v.rowStride,
+                                 beta: 0, c: po + bi * oB + hi * oH, ldc: oT)   // O = P̃·V
+                }
+            }
+        }
+    }
+    switch dtype {
+    case .float32: forward(Float.self)
+    case .float64: forward(Double.self)
+    }
+
+    // inputs by identity: packed QKV (or K and V from one tensor) share one gradient buffer
+    var bases: [Tensor] = []
+    for t in [q.base, k.base, v.base] where !bases.contains(where: { $0 === t }) { bases.append(t) }
+    let output = record("attention", out, bases) { g in
+        let grads = bases.map { Tensor.zeros(like: $0) }
+        func gradOf(_ t: Tensor) -> Tensor { grads[bases.firstIndex { $0 === t }!] }
+        let dq = gradOf(q.base), dk = gradOf(k.base), dvT = gradOf(v.base)
+        func backward<T: GemmScalar>(_: T.Type) {
+            let pq = q.base.storage.pointer(T.self), pk = k.base.storage.pointer(T.self), pv = v.base.storage.pointer(T.self)
+            let pdq = dq.storage.pointer(T.self), pdk = dk.storage.pointer(T.self), pdv = dvT.storage.pointer(T.self)
+            let pw = weights.storage.pointer(T.self), pg = g.storage.pointer(T.self)
+            let pm = dropMask?.storage.pointer(T.self), pd = dropped?.storage.pointer(T.self)
+            let sc = T(scale)
+            if tq == 0 || tk == 0 { return }
+            parallelFor(b * h, costPerItem: tq * tk * (2 * dh + 2 * dv + 8)) { items in
+                let dP = UnsafeMutablePointer<T>.allocate(capacity: tq * tk)
+                defer { dP.deallocate() }
+                for i in items {
+                    let bi = i / h, hi = i % h
+                    let qo = q.offset + bi * q.batchStride + hi * q.headStride
+                    let ko = k.offset + bi * k.batchStride + hi * k.headStride
+                    let vo = v.offset + bi * v.batchStride + hi * v.headStride
+                    let P = pw + i * tq * tk
+                    let pUsed = pd.map { UnsafePointer($0 + i * tq * tk) } ?? UnsafePointer(P)
+                    let dO = pg + bi * oB + hi * oH
+                    if dv > 0 {
+                        T.gemmSerial(transA: true, transB: false, m: tk, n: dv, k: tq, a: pUsed, lda: tk, b: dO, ldb: oT,
+                                     beta: 1, c: pdv + vo, ldc: v.rowStride)   // dV += P̃ᵀ·dO
+                        T.gemmSerial(transA: false, transB: true, m: tq, n: tk, k: dv, a: dO, lda: oT, b: pv + vo, ldb: v.rowStride,
+                                     beta: 0, c: dP, ldc: tk)   // dP̃ = dO·Vᵀ
+                    } else {
+                        dP.update(repeating: 0, count: tq * tk)
+                    }
+                    if let pm { let md = pm + i * tq * tk; for j in 0..<(tq * tk) { dP[j] *= md[j] } }
+                    for r in 0..<tq {   // dS = P ⊙ (dP − rowsum(dP ⊙ P)), times the scale of S
+                        let pr = P + r * tk, dr = dP + r * tk
+                        var dot: T = 0
+                        for j in 0..<tk { dot += dr[j] * pr[j] }
+                        for j in 0..<tk { dr[j] = pr[j] * (dr[j] - dot) * sc }
+                    }
+                    if dh > 0 {
+                        T.gemmSerial(transA: false, transB: false, m: tq, n: dh, k: tk, a: dP, lda: tk, b: pk + ko, ldb: k.rowStride,
+                                     beta: 1, c: pdq + qo, ldc: q.rowStride)   // dQ += dS·K
+                        T.gemmSerial(transA: true, transB: false, m: tk, n: dh, k: tq, a: dP, lda: tk, b: pq + qo, ldb: q.rowStride,
+                                     beta: 1, c: pdk + ko, ldc: k.rowStride)   // dK += dSᵀ·Q
+                    }
+                }
+            }
+        }
+        switch g.dtype {
+        case .float32: backward(Float.self)
+        case .float64: backward(Double.self)
+        }
+        return grads
+    }
+    return AttentionResult(output: output, weights: weights)
+}
+
+/// Scaled dot-product attention on split heads (PyTorch's `F.scaled_dot_product_attention`):
+/// softmax(Q·Kᵀ/√Dh + masks)·V, one fused op with its own backward.
+/// - Parameters:
+///   - q: [B, H, Tq, Dh]; k: [B, H, Tk, Dh]; v: [B, H, Tk, Dv].
+///   - scale: defaults to 1/√Dh.
+///   - dropout: attention dropout probability (masks drawn from `generator`).
+/// - Returns: the output [B, H, Tq, Dv] and the attention weights P [B, H, Tq, Tk] (detached, before dropout).
+public func scaledDotProductAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, mask: AttentionMask = .none,
+                                      scale: Float? = nil, dropout: Float = 0,
+                                      generator: inout RandomGenerator?) -> (output: Tensor, weights: Tensor) {
+    guard q.rank == 4, k.rank == 4, v.rank == 4, q.shape[0] == k.shape[0], k.shape[0] == v.shape[0],
+          q.shape[1] == k.shape[1], k.shape[1] == v.shape[1], q.shape[3] == k.shape[3], k.shape[2] == v.shape[2] else {
+        shapeFailure(ShapeError("scaledDotProductAttention: shapes \(fmt(q.shape)), \(fmt(k.shape)), \(fmt(v.shape)) are not [B, H, Tq, Dh], [B, H, Tk, Dh], [B, H, Tk, Dv]"))
+    }
+    let r = attentionOp(q: .split(q), k: .split(k), v: .split(v), batch: q.shape[0], heads: q.shape[1], mask: mask,
+                        scale: Double(scale ?? 1 / Float(q.shape[3]).squareRoot()), dropout: dropout,
+                        generator: &generator, mergedOutput: false)
+    return (r.output, r.weights)
+}
+
+/// `scaledDotProductAttention` without dropout.
+public func scaledDotProductAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, mask: AttentionMask = .none,
+                                      scale: Float? = nil) -> (output: Tensor, weights: Tensor) {
+    var none: RandomGenerator? = nil
+    return scaledDotProductAttention(q, k, v, mask: mask, scale: scale, dropout: 0, generator: &none)
+}

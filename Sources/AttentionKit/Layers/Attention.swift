@@ -1,0 +1,252 @@
+// Multi-head attention, its key/value cache, and the scoped capture of attention maps.
+// Dimension key: B batch, T query length, S key/value length, D model width, H heads, Dh = D/H head width.
+
+/// Attention maps captured from a whole model: one [B, H, Tq, Tk] tensor per attention layer, keyed by the layer's
+/// module path (`encoder.layers.2.selfAttention`), in the order the layers first ran.
+public struct AttentionMaps {
+    /// (module path, weights [B, H, Tq, Tk]) in call order.
+    public internal(set) var entries: [(path: String, weights: Tensor)] = []
+
+    /// Module paths in call order.
+    public var paths: [String] { entries.map(\.path) }
+
+    /// The map of the layer at `path`, if it ran.
+    public subscript(path: String) -> Tensor? { entries.first { $0.path == path }?.weights }
+}
+
+/// Collects attention weights for one `withAttentionCapture` scope.
+final class AttentionRecorder: @unchecked Sendable {
+    let paths: [ObjectIdentifier: String]
+    /// per path: the weights of each call (several while decoding incrementally)
+    var calls: [(path: String, parts: [Tensor])] = []
+
+    init(model: any Module) {
+        var p: [ObjectIdentifier: String] = [:]
+        for (path, m) in model.namedModules() where p[ObjectIdentifier(m)] == nil { p[ObjectIdentifier(m)] = path }
+        paths = p
+    }
+
+    func record(_ module: AnyObject, _ weights: Tensor) {
+        let path = paths[ObjectIdentifier(module)] ?? "<attention outside the captured model>"
+        if let i = calls.firstIndex(where: { $0.path == path }) { calls[i].parts.append(weights) }
+        else { calls.append((path, [weights])) }
+    }
+
+    /// One tensor per layer; several calls (decoding steps) are joined along Tq, their Tk padded with zeros to the
+    /// longest (a step's query row covers only the keys that existed then).
+    func maps() -> AttentionMaps {
+        var out = AttentionMaps()
+        for (path, parts) in calls {
+            if parts.count == 1 { out.entries.append((path, parts[0])); continue }
+            let tk = parts.map { $0.shape[3] }.max()!
+            let padded = parts.map { $0.shape[3] == tk ? $0 : $0.pad([(0, 0), (0, 0), (0, 0), (0, tk - $0.shape[3])]) }
+            out.entries.append((path, Tensor.concat(padded, axis: 2)))
+        }
+        return out
+    }
+}
+
+/// Scoped state of attention capture (task-local, like `GradMode`: no global flag).
+enum AttentionCapture {
+    @TaskLocal static var recorder: AttentionRecorder?
+}
+
+/// Runs `body` with every attention layer of `model` handing out its weights, and returns them with body's result:
+/// `let (logits, maps) = withAttentionCapture(on: model) { model(x) }`.
+///
+/// The weights are the fused op's saved softmax probabilities P (before attention dropout), [B, H, Tq, Tk] per
+/// layer, never recomputed: outputs are bit-identical with capture on and off, and with capture off nothing is
+/// kept. Works during incremental decoding (each step's query row is appended; see `AttentionMaps`).
+public func withAttentionCapture<R>(on model: some Module, _ body: () throws -> R) rethrows -> (R, AttentionMaps) {
+    let recorder = AttentionRecorder(model: model)
+    let r = try AttentionCapture.$recorder.withValue(recorder) { try body() }
+    return (r, recorder.maps())
+}
+
+/// Keys and values of one attention layer kept across decoding steps, in [B, capacity, D] buffers.
+///
+/// Self-attention appends one step's key and value rows; cross-attention fills the buffers once from the source
+/// (memory). Attention reads the first `length` rows in place (the buffers' batch stride is capacity·D).
+public final class KeyValueCache {
+    public private(set) var keys: Tensor, values: Tensor
+    public private(set) var length: Int
+    public let capacity: Int
+
+    init(batch: Int, capacity: Int, keyWidth: Int, valueWidth: Int) {
+        keys = Tensor.zeros([batch, capacity, keyWidth])
+        values = Tensor.zeros([batch, capacity, valueWidth])
+        length = 0
+        self.capacity = capacity
+    }
+
+    /// Copies rows [B, n, D] of keys and values into positions length..<length+n.
+    func append(keys k: Tensor, values v: Tensor) {
+        let n = k.shape[1]
+        precondition(length + n <= capacity, "KeyValueCache: \(length + n) positions exceed the capacity \(capacity)")
+        for (dst, src) in [(keys, k), (values, v)] {
+            let w = src.shape[2], b = src.shape[0]
+            let pd = dst.storage.pointer(Float.self), ps = src.storage.pointer(Float.self)
+            for bi in 0..<b {
+                (pd + (bi * capacity + length) * w).update(from: ps + bi * n * w, count: n * w)
+            }
+        }
+        length += n
+    }
+
+    /// Keeps batch rows `rows` (beam search reorders hypotheses), in that order.
+    func reorder(_ rows: [Int]) {
+        keys = keys.indexSelect(axis: 0, indices: rows).detach()
+        values = values.indexSelect(axis: 0, indices: rows).detach()
+    }
+}
+
+/// Multi-head attention (PyTorch's `nn.MultiheadAttention` with `batch_first=True`):
+/// MultiHead(Q, K, V) = Concat(head₁…head_H)·W_Oᵀ + b_O, head_i = softmax(Q W_Qᵢᵀ (K W_Kᵢᵀ)ᵀ/√Dh + masks)·V W_Vᵢᵀ.
+///
+/// Projections are packed (`inProjection`: one [3D, D] weight, as PyTorch's `in_proj_weight`) or separate
+/// (`query`, `key`, `value`; required when keys/values have another width). Self-attention with packed weights is
+/// one GEMM to [B, T, 3D] whose heads the fused op reads in place; its output comes back merged as [B, T, D] for
+/// the output projection. Init as PyTorch: Xavier-uniform projections, zero biases, U(±1/√D) output weight.
+public final class MultiHeadAttention: Module, RandomModule {
+    public let dModel: Int, heads: Int, headDim: Int, keyDim: Int, valueDim: Int
+    public var inProjection: Linear?           // [3D, D] packed
+    public var query: Linear?, key: Linear?, value: Linear?
+    public var outProjection: Linear
+    /// Attention dropout probability on P.
+    public let dropout: Float
+    public var generator: RandomGenerator
+    public var isTraining = true
+
+    public init(dModel: Int, heads: Int, keyDim: Int? = nil, valueDim: Int? = nil, bias: Bool = true, packed: Bool = true,
+                dropout: Float = 0, using g: inout RandomGenerator) {
+        precondition(heads > 0 && dModel % heads == 0, "MultiHeadAttention: width \(dModel) is not divisible by \(heads) heads")
+        self.dModel = dModel
+        self.heads = heads
+        headDim = dModel / heads
+        self.keyDim = keyDim ?? dModel
+        self.valueDim = valueDim ?? dModel
+        self.dropout = dropout
+        generator = RandomGenerator(seed: g.next())
+        if packed && self.keyDim == dModel && self.valueDim == dModel {
+            let p = Linear(dModel, 3 * dModel, bias: bias, using: &g)
+            p.weight = Init.xavierUniform([3 * dModel, dModel], using: &g).requiringGrad()
+            p.bias = bias ? Tensor.zeros([3 * dModel]).requiringGrad() : nil
+            inProjection = p
+        } else {
+            func proj(_ inWidth: Int) -> Linear {
+                let p = Linear(inWidth, dModel, bias: bias, using: &g)
+                p.weight = Init.xavierUniform([dModel, inWidth], using: &g).requiringGrad()
+                p.bias = bias ? Tensor.zeros([dModel]).requiringGrad() : nil
+                return p
+            }
+            query = proj(dModel)
+            key = proj(self.keyDim)
+            value = proj(self.valueDim)
+        }
+        outProjection = Linear(dModel, dModel, bias: bias, using: &g)
+        if bias { outProjection.bias = Tensor.zeros([dModel]).requiringGrad() }
+    }
+
+    public var children: [(name: String, module: any Module)] {
+        if let inProjection { return [("inProjection", inProjection), ("outProjection", outProjection)] }
+        return [("query", query!), ("key", key!), ("value", value!), ("outProjection", outProjection)]
+    }
+
+    /// Rows `part` (0 = query, 1 = key, 2 = value) of the packed projection applied to x.
+    private func packedPart(_ x: Tensor, _ parts: Range<Int>) -> Tensor {
+        let p = inProjection!
+        let w = p.weight.slice(axis: 0, start: parts.lowerBound * dModel, end: parts.upperBound * dModel)
+        let y = matmul(x, w, transposeB: true)
+        return p.bias.map { y + $0.slice(axis: 0, start: parts.lowerBound * dModel, end: parts.upperBound * dModel) } ?? y
+    }
+
+    /// Projects query, key and value and returns their head views (sharing storage when packed).
+    private func project(_ q: Tensor, _ k: Tensor, _ v: Tensor) -> (HeadView, HeadView, HeadView) {
+        if let inProjection {
+            if q === k && k === v {
+                let qkv = inProjection(q)   // [B, T, 3D]
+                return (.merged(qkv, column: 0, headWidth: headDim), .merged(qkv, column: dModel, headWidth: headDim),
+                        .merged(qkv, column: 2 * dModel, headWidth: headDim))
+            }
+            let qp = packedPart(q, 0..<1)   // [B, T, D]
+            if k === v {
+                let kv = packedPart(k, 1..<3)   // [B, S, 2D]
+                return (.merged(qp, column: 0, headWidth: headDim), .merged(kv, column: 0, headWidth: headDim),
+                        .merged(kv, column: dModel, headWidth: headDim))
+            }
+            return (.merged(qp, column: 0, headWidth: headDim), .merged(packedPart(k, 1..<2), column: 0, headWidth: headDim),
+                    .merged(packedPart(v, 2..<3), column: 0, headWidth: headDim))
+        }
+        return (.merged(query!(q), column: 0, headWidth: headDim), .merged(key!(k), column: 0, headWidth: headDim),
+                .merged(value!(v), column: 0, headWidth: headDim))
+    }
+
+    /// Runs the fused op on head views, hands the weights to an active capture, projects the merged output.
+    private func attend(_ q: HeadView, _ k: HeadView, _ v: HeadView, batch: Int, mask: AttentionMask) -> (Tensor, Tensor) {
+        var g: RandomGenerator? = (isTraining && dropout > 0) ? generator : nil
+        let r = attentionOp(q: q, k: k, v: v, batch: batch, heads: heads, mask: mask, scale: 1 / Double(headDim).squareRoot(),
+                            dropout: isTraining ? dropout : 0, generator: &g, mergedOutput: true)   // [B, T, D]
+        if let g { generator = g }
+        AttentionCapture.recorder?.record(self, r.weights)
+        return (outProjection(r.output), r.weights)
+    }
+
+    /// Attention of `query` [B, T, D] over `key` [B, S, kdim] and `value` [B, S, vdim] (pass the same tensor three
+    /// times for self-attention: that takes the one-GEMM packed path).
+    /// - Parameters:
+    ///   - needWeights: also return the attention weights (PyTorch's `need_weights`);
+    ///   - averageWeights: average them over heads to [B, T, S] (PyTorch's `average_attn_weights`), else [B, H, T, S].
+    /// - Returns: output [B, T, D] and, if asked, the weights (before attention dropout).
+    public func callAsFunction(query: Tensor, key: Tensor, value: Tensor, mask: AttentionMask = .none,
+                               needWeights: Bool = false, averageWeights: Bool = true) -> (output: Tensor, weights: Tensor?) {
+        guard query.rank == 3, key.rank == 3, value.rank == 3, query.shape[2] == dModel, key.shape[2] == keyDim,
+              value.shape[2] == valueDim, query.shape[0] == key.shape[0], key.shape[0] == value.shape[0], key.shape[1] == value.shape[1] else {
+            shapeFailure(ShapeError("MultiHeadAttention: query \(fmt(query.shape)), key \(fmt(key.shape)), value \(fmt(value.shape)) do not fit [B, T, \(dModel)], [B, S, \(keyDim)], [B, S, \(valueDim)]"))
+        }
+        let (q, k, v) = project(query, key, value)
+        let (out, w) = attend(q, k, v, batch: query.shape[0], mask: mask)
+        guard needWeights else { return (out, nil) }
+        return (out, averageWeights ? w.mean(axes: [1]) : w)
+    }
+
+    /// Self-attention: x [B, T, D] → [B, T, D].
+    public func callAsFunction(_ x: Tensor, mask: AttentionMask = .none) -> Tensor {
+        self(query: x, key: x, value: x, mask: mask).output
+    }
+
+    /// One decoding step of self-attention: x [B, n, D] holds the newest n positions; their keys and values are
+    /// appended to `cache` and the queries attend to every cached position (causally within the n new ones).
+    public func step(_ x: Tensor, cache: KeyValueCache) -> Tensor {
+        let (q, k, v) = project(x, x, x)
+        let kr = rows(k), vr = rows(v)
+        cache.append(keys: kr, values: vr)
+        let n = x.shape[1]
+        let kc = HeadView.merged(cache.keys, column: 0, headWidth: headDim, length: cache.length)
+        let vc = HeadView.merged(cache.values, column: 0, headWidth: headDim, length: cache.length)
+        return attend(q, kc, vc, batch: x.shape[0], mask: AttentionMask(causal: n > 1)).0
+    }
+
+    /// A cache for cross-attention over `memory` [B, S, D]: keys and values projected once.
+    public func crossCache(memory: Tensor) -> KeyValueCache {
+        let (_, k, v) = project(memory, memory, memory)
+        let c = KeyValueCache(batch: memory.shape[0], capacity: memory.shape[1], keyWidth: dModel, valueWidth: dModel)
+        c.append(keys: rows(k), values: rows(v))
+        return c
+    }
+
+    /// Cross-attention of x [B, n, D] over a filled `crossCache`.
+    public func step(_ x: Tensor, crossCache c: KeyValueCache, mask: AttentionMask = .none) -> Tensor {
+        let q: HeadView = inProjection != nil ? .merged(packedPart(x, 0..<1), column: 0, headWidth: headDim)
+                                              : .merged(query!(x), column: 0, headWidth: headDim)
+        let kc = HeadView.merged(c.keys, column: 0, headWidth: headDim, length: c.length)
+        let vc = HeadView.merged(c.values, column: 0, headWidth: headDim, length: c.length)
+        return attend(q, kc, vc, batch: x.shape[0], mask: mask).0
+    }
+
+    /// A contiguous [B, T, D] copy of the columns a head view covers (for the cache).
+    private func rows(_ v: HeadView) -> Tensor {
+        let w = v.base.shape[2]
+        if w == dModel && v.offset == 0 { return v.base }
+        return v.base.slice(axis: 2, start: v.offset, end: v.offset + dModel)
+    }
+}
