@@ -1,0 +1,265 @@
+import Foundation
+
+// An encoder-decoder translation model with greedy and beam-search decoding over a key/value cache.
+// Dimension key: B batch, S source length, T target length, D model width, V vocabulary, K beam size.
+
+/// How token positions are encoded.
+public enum PositionKind: String, Codable, Sendable {
+    /// The fixed sinusoidal table (a buffer).
+    case sinusoidal
+    /// A trained table of absolute positions.
+    case learned
+}
+
+/// Configuration of `Seq2SeqTransformer`; saved beside the weights (`ModelFile`) so a checkpoint rebuilds its model.
+public struct Seq2SeqConfig: Codable, Sendable, Equatable {
+    public var sourceVocabulary: Int
+    public var targetVocabulary: Int
+    public var dModel = 256
+    public var heads = 4
+    public var encoderLayers = 3
+    public var decoderLayers = 3
+    public var feedForward = 1024
+    public var dropout: Float = 0.1
+    public var activation: FeedForwardActivation = .relu
+    public var normFirst = true
+    public var positions: PositionKind = .sinusoidal
+    /// Longest source or target sequence (the position tables' length).
+    public var maxLength = 256
+    /// One embedding table for source and target (a joint vocabulary; the sizes must match).
+    public var sharedEmbeddings = false
+    /// The output projection reuses the target embedding matrix (Press & Wolf 2017).
+    public var tieOutput = false
+    /// Multiply embeddings by √D before adding positions.
+    public var scaleEmbeddings = true
+    public var padID = 0, bosID = 1, eosID = 2
+
+    public init(sourceVocabulary: Int, targetVocabulary: Int) {
+        self.sourceVocabulary = sourceVocabulary
+        self.targetVocabulary = targetVocabulary
+    }
+
+    var layer: TransformerLayerConfig {
+        TransformerLayerConfig(dModel: dModel, heads: heads, feedForward: feedForward, dropout: dropout, activation: activation,
+                               normFirst: normFirst)
+    }
+}
+
+/// Embeds token ids and adds positions: ids [B, T] → [B, T, D] (scaled by √D when asked, then dropout).
+public final class TokenEmbedding: Module {
+    public var embedding: Embedding
+    public var positions: (any Module)
+    public var dropout: Dropout
+    let scale: Float?
+    public var isTraining = true
+
+    init(_ embedding: Embedding, positions kind: PositionKind, maxLength: Int, dropout p: Float, scale: Bool, using g: inout RandomGenerator) {
+        self.embedding = embedding
+        let d = embedding.weight.shape[1]
+        positions = kind == .sinusoidal ? SinusoidalPositionalEncoding(dim: d, maxLength: maxLength)
+                                        : LearnedPositionalEmbedding(dim: d, maxLength: maxLength, using: &g)
+        dropout = Dropout(p: p, using: &g)
+        self.scale = scale ? Float(d).squareRoot() : nil
+    }
+
+    public var children: [(name: String, module: any Module)] {
+        [("embedding", embedding), ("positions", positions), ("dropout", dropout)]
+    }
+
+    /// - Parameter offset: position of the first column (incremental decoding).
+    public func callAsFunction(_ ids: [[Int]], offset: Int = 0) -> Tensor {
+        let b = ids.count, t = ids.first?.count ?? 0
+        precondition(ids.allSatisfy { $0.count == t }, "TokenEmbedding: rows of different lengths (pad the batch first)")
+        var x = embedding(ids.flatMap { $0 }, shape: [b, t])   // [B, T, D]
+        if let scale { x = x * scale }
+        if let p = positions as? SinusoidalPositionalEncoding { x = p(x, offset: offset) }
+        else if let p = positions as? LearnedPositionalEmbedding { x = p(x, offset: offset) }
+        return dropout(x)
+    }
+}
+
+/// A hypothesis of beam search: tokens (without BOS and EOS), summed log-probability and the length-normalised score
+/// log P / lp, lp = ((5 + |Y|)/6)^α (GNMT; |Y| counts the EOS when one was produced).
+public struct Hypothesis: Sendable, Equatable {
+    public var tokens: [Int]
+    public var logProbability: Float
+    public var score: Float
+    public var finished: Bool
+}
+
+/// The encoder-decoder transformer for translation (Vaswani et al. 2017): source and target embeddings with
+/// positions, an encoder and a decoder stack (final layer norms when pre-norm), and an output projection to target
+/// logits. Parameter paths: `sourceEmbedding.embedding.weight`, `encoder.layers.0.selfAttention.inProjection.weight`,
+/// `decoder.layers.0.crossAttention…`, `outputProjection.weight`.
+public final class Seq2SeqTransformer: Module, ConfigurableModel {
+    public let config: Seq2SeqConfig
+    public var sourceEmbedding: TokenEmbedding, targetEmbedding: TokenEmbedding
+    public var encoder: TransformerEncoder, decoder: TransformerDecoder
+    public var outputProjection: Linear
+    public var isTraining = true
+
+    public init(_ c: Seq2SeqConfig, using g: inout RandomGenerator) {
+        config = c
+        let d = c.dModel
+        let src = Embedding(c.sourceVocabulary, d, paddingIndex: c.padID, using: &g)
+        src.weight = (src.weight.detach() * (1 / Float(d).squareRoot())).requiringGrad()   // N(0, 1/D): Vaswani's scale keeps √D·e at unit size
+        let tgt: Embedding
+        if c.sharedEmbeddings {
+            precondition(c.sourceVocabulary == c.targetVocabulary, "Seq2SeqTransformer: shared embeddings need one vocabulary size")
+            tgt = src
+        } else {
+            tgt = Embedding(c.targetVocabulary, d, paddingIndex: c.padID, using: &g)
+            tgt.weight = (tgt.weight.detach() * (1 / Float(d).squareRoot())).requiringGrad()
+        }
+        sourceEmbedding = TokenEmbedding(src, positions: c.positions, maxLength: c.maxLength, dropout: c.dropout, scale: c.scaleEmbeddings, using: &g)
+        targetEmbedding = TokenEmbedding(tgt, positions: c.positions, maxLength: c.maxLength, dropout: c.dropout, scale: c.scaleEmbeddings, using: &g)
+        encoder = TransformerEncoder(c.layer, layers: c.encoderLayers, finalNorm: c.normFirst, using: &g)
+        decoder = TransformerDecoder(c.layer, layers: c.decoderLayers, finalNorm: c.normFirst, using: &g)
+        outputProjection = Linear(d, c.targetVocabulary, using: &g)
+        if c.tieOutput { outputProjection.weight = tgt.weight }
+    }
+
+    public convenience init(config: Seq2SeqConfig, using g: inout RandomGenerator) { self.init(config, using: &g) }
+
+    public var children: [(name: String, module: any Module)] {
+        [("sourceEmbedding", sourceEmbedding), ("targetEmbedding", targetEmbedding), ("encoder", encoder), ("decoder", decoder),
+         ("outputProjection", outputProjection)]
+    }
+
+    /// Source ids [B, S] (right-padded with `padID`) → memory [B, S, D] and the key-padding mask over the source.
+    public func encode(_ source: [[Int]]) -> (memory: Tensor, mask: AttentionMask) {
+        let mask = AttentionMask(keyPadding: source.flatMap { $0.map { $0 == config.padID } })
+        return (encoder(sourceEmbedding(source), mask: mask), mask)
+    }
+
+    /// Teacher-forced decoding: target input ids [B, T] (starting with BOS) → logits [B, T, V].
+    public func decode(_ targetInput: [[Int]], memory: Tensor, memoryMask: AttentionMask) -> Tensor {
+        let targetMask = AttentionMask(keyPadding: targetInput.flatMap { $0.map { $0 == config.padID } }, causal: true)
+        return outputProjection(decoder(targetEmbedding(targetInput), memory: memory, targetMask: targetMask, memoryMask: memoryMask))
+    }
+
+    /// Logits [B, T, V] for source [B, S] and target input [B, T] (teacher forcing).
+    public func callAsFunction(source: [[Int]], targetInput: [[Int]]) -> Tensor {
+        let (memory, mask) = encode(source)
+        return decode(targetInput, memory: memory, memoryMask: mask)
+    }
+
+    /// Step-by-step decoding state over a cache (greedy and beam search share it).
+    final class DecodingState {
+        let caches: [DecoderLayerCache]
+        var memoryMask: AttentionMask
+        var position = 0
+        init(caches: [DecoderLayerCache], memoryMask: AttentionMask) { self.caches = caches; self.memoryMask = memoryMask }
+    }
+
+    func startDecoding(memory: Tensor, memoryMask: AttentionMask, maxLength: Int) -> DecodingState {
+        DecodingState(caches: decoder.makeCache(memory: memory, maxLength: maxLength), memoryMask: memoryMask)
+    }
+
+    /// Feeds one token per row and returns log-probabilities of the next token, [N, V].
+    func stepLogProbabilities(_ tokens: [Int], _ state: DecodingState) -> Tensor {
+        let x = targetEmbedding(tokens.map { [$0] }, offset: state.position)   // [N, 1, D]
+        state.position += 1
+        let h = decoder.step(x, caches: state.caches, memoryMask: state.memoryMask)
+        return outputProjection(h).reshape([tokens.count, config.targetVocabulary]).logSoftmax(axis: -1)
+    }
+
+    /// Greedy decoding (argmax each step) with the key/value cache, batched; stops a row at EOS.
+    /// - Returns: one hypothesis per source sentence.
+    public func greedyDecode(_ source: [[Int]], maxLength: Int = 100) -> [Hypothesis] {
+        beamSearch(source, beamSize: 1, maxLength: maxLength, lengthPenalty: 0).map { $0[0] }
+    }
+
+    /// Beam search with the key/value cache, batched over sentences (B·K rows decoded together).
+    ///
+    /// Each step extends every live hypothesis by every token, keeps the 2K best continuations per sentence,
+    /// moves those ending in EOS to the finished list and the best K others on. A sentence is done when it has K
+    /// finished hypotheses or reaches `maxLength` (then its live ones count as finished). Results are ordered by
+    /// the length-normalised score, best first. Beam size 1 is exactly greedy decoding.
+    /// - Parameters:
+    ///   - lengthPenalty: α of GNMT's lp = ((5 + |Y|)/6)^α (0: raw log-probability).
+    ///   - nBest: hypotheses returned per sentence (≤ beamSize).
+    public func beamSearch(_ source: [[Int]], beamSize k: Int, maxLength: Int = 100, lengthPenalty alpha: Float = 0.6,
+                           nBest: Int? = nil) -> [[Hypothesis]] {
+        precondition(k >= 1 && maxLength >= 1, "beamSearch: beam size \(k) and maxLength \(maxLength) must be positive")
+        let keep = min(nBest ?? k, k)
+        return withNoGrad {
+            let b = source.count, v = config.targetVocabulary
+            let (memory, mask) = encode(source)
+            let rows = (0..<(b * k)).map { $0 / k }   // row → sentence
+            let mem = k == 1 ? memory : memory.indexSelect(axis: 0, indices: rows)
+            var memMask = mask
+            if k > 1, let kp = mask.keyPadding {
+                let s = source.first?.count ?? 0
+                memMask.keyPadding = rows.flatMap { kp[($0 * s)..<($0 * s + s)] }
+            }
+            let state = startDecoding(memory: mem, memoryMask: memMask, maxLength: maxLength)
+            func lp(_ n: Int) -> Float { alpha == 0 ? 1 : Float.pow((5 + Float(n)) / 6, alpha) }
+            var tokens = [[Int]](repeating: [], count: b * k)
+            var scores = (0..<(b * k)).map { $0 % k == 0 ? Float(0) : -Float.infinity }   // only beam 0 live at first
+            var finished = [[Hypothesis]](repeating: [], count: b)
+            var done = [Bool](repeating: false, count: b)
+            var last = [Int](repeating: config.bosID, count: b * k)
+            for step in 0..<maxLength {
+                let logp = stepLogProbabilities(last, state).scalars   // [N·V]
+                var newRows: [Int] = [], newTokens: [[Int]] = [], newScores: [Float] = [], newLast: [Int] = []
+                for s in 0..<b {
+                    if done[s] {
+                        for j in 0..<k { newRows.append(s * k + j); newTokens.append(tokens[s * k + j]); newScores.append(-.infinity); newLast.append(config.padID) }
+                        continue
+                    }
+                    // the 2K best (score, row, token) over this sentence's K rows
+                    var cand: [(Float, Int, Int)] = []
+                    for j in 0..<k {
+                        let r = s * k + j
+                        guard scores[r] > -.infinity else { continue }
+                        var best: [(Float, Int, Int)] = []
+                        for t in 0..<v {
+                            let c = scores[r] + logp[r * v + t]
+                            if best.count < 2 * k || c > best[best.count - 1].0 {
+                                let at = best.firstIndex { $0.0 < c } ?? best.count
+                                best.insert((c, r, t), at: at)
+                                if best.count > 2 * k { best.removeLast() }
+                            }
+                        }
+                        cand += best
+                    }
+                    cand.sort { $0.0 != $1.0 ? $0.0 > $1.0 : ($0.1, $0.2) < ($1.1, $1.2) }
+                    var live: [(Float, Int, Int)] = []
+                    for c in cand.prefix(2 * k) {
+                        if c.2 == config.eosID {
+                            let n = tokens[c.1].count + 1
+                            finished[s].append(Hypothesis(tokens: tokens[c.1], logProbability: c.0, score: c.0 / lp(n), finished: true))
+                        } else if live.count < k {
+                            live.append(c)
+                        }
+                        if finished[s].count >= k { break }
+                    }
+                    if finished[s].count >= k || step == maxLength - 1 || live.isEmpty {
+                        if finished[s].count < k {
+                            for c in live { let t = tokens[c.1] + [c.2]; finished[s].append(Hypothesis(tokens: t, logProbability: c.0, score: c.0 / lp(t.count), finished: false)) }
+                        }
+                        done[s] = true
+                    }
+                    for j in 0..<k {
+                        if !done[s] && j < live.count {
+                            let c = live[j]
+                            newRows.append(c.1); newTokens.append(tokens[c.1] + [c.2]); newScores.append(c.0); newLast.append(c.2)
+                        } else {
+                            newRows.append(s * k + j); newTokens.append(tokens[s * k + j]); newScores.append(-.infinity); newLast.append(config.padID)
+                        }
+                    }
+                }
+                if done.allSatisfy({ $0 }) { break }
+                if newRows != Array(0..<(b * k)) { for c in state.caches { c.reorder(newRows) } }
+                tokens = newTokens
+                scores = newScores
+                last = newLast
+            }
+            return finished.map { hs in
+                Array(hs.enumerated().sorted { $0.element.score != $1.element.score ? $0.element.score > $1.element.score : $0.offset < $1.offset }
+                        .map(\.element).prefix(keep))
+            }
+        }
+    }
+}

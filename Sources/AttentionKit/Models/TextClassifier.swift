@@ -1,0 +1,77 @@
+// A transformer encoder text classifier. Dimension key: B batch, T tokens, D model width, C classes.
+
+/// How a sequence of encoder states becomes one vector.
+public enum Pooling: String, Codable, Sendable {
+    /// A learned classification token is prepended; its final state is used (BERT, ViT).
+    case cls
+    /// The mean over non-padding positions (over all patches for images).
+    case mean
+}
+
+/// Configuration of `TextClassifier`.
+public struct TextClassifierConfig: Codable, Sendable, Equatable {
+    public var vocabulary: Int
+    public var classes: Int
+    public var dModel = 128
+    public var heads = 4
+    public var layers = 2
+    public var feedForward = 512
+    public var dropout: Float = 0.1
+    public var activation: FeedForwardActivation = .gelu
+    public var normFirst = true
+    public var positions: PositionKind = .sinusoidal
+    public var maxLength = 256
+    public var pooling: Pooling = .cls
+    public var padID = 0
+
+    public init(vocabulary: Int, classes: Int) {
+        self.vocabulary = vocabulary
+        self.classes = classes
+    }
+}
+
+/// Embeddings + positions + transformer encoder + pooling (CLS token or masked mean) + linear head.
+/// ids [B, T] (right-padded with `padID`) → logits [B, C].
+public final class TextClassifier: Module, ConfigurableModel {
+    public let config: TextClassifierConfig
+    public var embedding: TokenEmbedding
+    /// [1, 1, D], prepended when pooling is `.cls`.
+    public var classToken: Tensor?
+    public var encoder: TransformerEncoder
+    public var head: Linear
+    public var isTraining = true
+
+    public init(config c: TextClassifierConfig, using g: inout RandomGenerator) {
+        config = c
+        let e = Embedding(c.vocabulary, c.dModel, paddingIndex: c.padID, using: &g)
+        e.weight = (e.weight.detach() * (1 / Float(c.dModel).squareRoot())).requiringGrad()
+        embedding = TokenEmbedding(e, positions: c.positions, maxLength: c.maxLength + 1, dropout: c.dropout, scale: true, using: &g)
+        classToken = c.pooling == .cls ? Tensor.normal([1, 1, c.dModel], std: 0.02, using: &g).requiringGrad() : nil
+        let lc = TransformerLayerConfig(dModel: c.dModel, heads: c.heads, feedForward: c.feedForward, dropout: c.dropout,
+                                        activation: c.activation, normFirst: c.normFirst)
+        encoder = TransformerEncoder(lc, layers: c.layers, finalNorm: c.normFirst, using: &g)
+        head = Linear(c.dModel, c.classes, using: &g)
+    }
+
+    public var localParameters: [(name: String, tensor: Tensor)] { classToken.map { [("classToken", $0)] } ?? [] }
+    public var children: [(name: String, module: any Module)] { [("embedding", embedding), ("encoder", encoder), ("head", head)] }
+
+    public func callAsFunction(_ ids: [[Int]]) -> Tensor {
+        let b = ids.count, t = ids.first?.count ?? 0
+        var padding = ids.flatMap { $0.map { $0 == config.padID } }   // [B·T]
+        var x = embedding(ids)                                        // [B, T, D]
+        if let classToken {
+            x = Tensor.concat([classToken.expand([b, 1, config.dModel]), x], axis: 1)   // [B, 1+T, D]
+            padding = (0..<b).flatMap { [false] + padding[($0 * t)..<($0 * t + t)] }
+        }
+        let h = encoder(x, mask: AttentionMask(keyPadding: padding))
+        switch config.pooling {
+        case .cls:
+            return head(h.select(axis: 1, index: 0))   // [B, D] → [B, C]
+        case .mean:
+            let keep = Tensor(padding.map { $0 ? 0 : 1 }, shape: [b, t, 1])
+            let counts = keep.sum(axis: 1).maximum(Tensor(scalar: 1))   // [B, 1]
+            return head((h * keep).sum(axis: 1) / counts)
+        }
+    }
+}

@@ -1,0 +1,157 @@
+// The Vision Transformer (Dosovitskiy et al. 2021) and attention rollout (Abnar & Zuidema 2020).
+// Dimension key: B batch, C channels, N patches, T = N (+1 with a class token), D model width, H heads.
+
+/// Configuration of `VisionTransformer` (defaults: a small ViT for 32×32 CIFAR images, 4×4 patches).
+public struct ViTConfig: Codable, Sendable, Equatable {
+    public var imageSize = 32
+    public var patchSize = 4
+    public var channels = 3
+    public var classes = 10
+    public var dModel = 192
+    public var depth = 6
+    public var heads = 3
+    /// Feed-forward width = mlpRatio · D.
+    public var mlpRatio: Float = 4
+    public var dropout: Float = 0
+    public var attentionDropout: Float = 0
+    /// Stochastic depth: the last block's drop-path rate (rising linearly from 0).
+    public var dropPath: Float = 0.1
+    public var pooling: Pooling = .cls
+    /// `.learned` (trained, N(0, 0.02²)) or `.sinusoidal` (fixed 2-D sin-cos, MAE style).
+    public var positions: PositionKind = .learned
+    public var layerNormEps: Float = 1e-6
+    public var qkvBias = true
+
+    public init() {}
+
+    public var patchesPerSide: Int { imageSize / patchSize }
+    public var patchCount: Int { patchesPerSide * patchesPerSide }
+}
+
+/// Cuts an image into non-overlapping p×p patches and projects each to D: a Conv2d with kernel = stride = p.
+/// images [B, C, H, W] → tokens [B, N, D], patches row-major.
+public final class PatchEmbedding: Layer {
+    public var projection: Conv2d
+    public let patchSize: Int
+    public var isTraining = true
+
+    public init(channels: Int, dModel: Int, patchSize: Int, using g: inout RandomGenerator) {
+        self.patchSize = patchSize
+        projection = Conv2d(channels, dModel, kernelSize: patchSize, stride: patchSize, using: &g)
+    }
+
+    public var children: [(name: String, module: any Module)] { [("projection", projection)] }
+
+    public func callAsFunction(_ images: Tensor) -> Tensor {
+        guard images.rank == 4, images.shape[2] % patchSize == 0, images.shape[3] % patchSize == 0 else {
+            shapeFailure(ShapeError("PatchEmbedding: images \(fmt(images.shape)) are not [B, C, H, W] with H and W multiples of \(patchSize)"))
+        }
+        let y = projection(images)                                       // [B, D, H/p, W/p]
+        return y.flatten(from: 2).permute([0, 2, 1])                     // [B, N, D]
+    }
+}
+
+/// ViT: patch embedding, class token (or global average pooling), learned or 2-D sin-cos positions, a pre-norm
+/// GELU encoder with drop-path, a final layer norm and a linear head. images [B, C, H, W] → logits [B, classes].
+/// Parameter paths follow ours (`encoder.layers.N.selfAttention.inProjection.weight`); `PyTorchWeights` maps timm's.
+public final class VisionTransformer: Module, ConfigurableModel {
+    public let config: ViTConfig
+    public var patchEmbedding: PatchEmbedding
+    /// [1, 1, D] when pooling is `.cls`.
+    public var classToken: Tensor?
+    /// [1, T, D]: a parameter when learned, a buffer when sin-cos.
+    public var positionEmbedding: Tensor
+    public var positionDropout: Dropout
+    public var encoder: TransformerEncoder
+    public var head: Linear
+    public var isTraining = true
+
+    public init(config c: ViTConfig, using g: inout RandomGenerator) {
+        precondition(c.imageSize % c.patchSize == 0, "ViT: image size \(c.imageSize) is not a multiple of the patch size \(c.patchSize)")
+        config = c
+        patchEmbedding = PatchEmbedding(channels: c.channels, dModel: c.dModel, patchSize: c.patchSize, using: &g)
+        let cls = c.pooling == .cls
+        classToken = cls ? Tensor.normal([1, 1, c.dModel], std: 0.02, using: &g).requiringGrad() : nil
+        let tokens = c.patchCount + (cls ? 1 : 0)
+        switch c.positions {
+        case .learned: positionEmbedding = Tensor.normal([1, tokens, c.dModel], std: 0.02, using: &g).requiringGrad()
+        case .sinusoidal:
+            positionEmbedding = sinusoidalTable2D(rows: c.patchesPerSide, columns: c.patchesPerSide, dim: c.dModel, classToken: cls)
+                .reshape([1, tokens, c.dModel])
+        }
+        positionDropout = Dropout(p: c.dropout, using: &g)
+        let lc = TransformerLayerConfig(dModel: c.dModel, heads: c.heads, feedForward: Int(Float(c.dModel) * c.mlpRatio),
+                                        dropout: c.dropout, attentionDropout: c.attentionDropout, activation: .gelu,
+                                        normFirst: true, layerNormEps: c.layerNormEps, bias: c.qkvBias)
+        encoder = TransformerEncoder(lc, layers: c.depth, finalNorm: true, dropPath: c.dropPath, using: &g)
+        head = Linear(c.dModel, c.classes, using: &g)
+    }
+
+    public var localParameters: [(name: String, tensor: Tensor)] {
+        (classToken.map { [("classToken", $0)] } ?? []) + (config.positions == .learned ? [("positionEmbedding", positionEmbedding)] : [])
+    }
+    public var localBuffers: [(name: String, tensor: Tensor)] {
+        config.positions == .learned ? [] : [("positionEmbedding", positionEmbedding)]
+    }
+    public var children: [(name: String, module: any Module)] {
+        [("patchEmbedding", patchEmbedding), ("positionDropout", positionDropout), ("encoder", encoder), ("head", head)]
+    }
+
+    /// Encoder states after the final norm, [B, T, D] (the class token first when there is one).
+    public func features(_ images: Tensor) -> Tensor {
+        var x = patchEmbedding(images)                                   // [B, N, D]
+        if let classToken { x = Tensor.concat([classToken.expand([x.shape[0], 1, config.dModel]), x], axis: 1) }
+        return encoder(positionDropout(x + positionEmbedding))
+    }
+
+    public func callAsFunction(_ images: Tensor) -> Tensor {
+        let h = features(images)
+        return head(config.pooling == .cls ? h.select(axis: 1, index: 0) : h.mean(axis: 1))
+    }
+}
+
+/// How attention rollout fuses the heads of a layer.
+public enum HeadFusion: String, Codable, Sendable { case mean, max, min }
+
+/// Attention rollout (Abnar & Zuidema 2020): per layer, fuse the heads of A [B, H, T, T] (mean, max or min), zero
+/// the lowest `discardRatio` of each map (never the class token's own entry), add the identity for the residual
+/// path, renormalise rows — Â = (A + I)/rowsum — and multiply through the layers, R = Â_L ⋯ Â_1.
+/// - Parameter maps: per layer in forward order (`AttentionMaps.entries` of a ViT).
+/// - Returns: R [B, T, T]; its row 0 from column 1 on is the class token's map over the patches (`classTokenRollout`).
+public func attentionRollout(_ maps: [Tensor], headFusion: HeadFusion = .mean, discardRatio: Float = 0) -> Tensor {
+    precondition(!maps.isEmpty, "attentionRollout: no attention maps")
+    precondition(discardRatio >= 0 && discardRatio < 1, "attentionRollout: discard ratio \(discardRatio) must be in [0, 1)")
+    return withNoGrad {
+        let b = maps[0].shape[0], t = maps[0].shape[2]
+        var result = Tensor.eye(t).expand([b, t, t]).copy()
+        for a in maps {
+            precondition(a.rank == 4 && a.shape[0] == b && a.shape[2] == t && a.shape[3] == t,
+                         "attentionRollout: map \(fmt(a.shape)) is not [B, H, T, T] = [\(b), _, \(t), \(t)]")
+            let fused: Tensor
+            switch headFusion {
+            case .mean: fused = a.to(.float32).mean(axis: 1)
+            case .max: fused = a.to(.float32).max(axis: 1)
+            case .min: fused = a.to(.float32).min(axis: 1)
+            }
+            var vals = fused.scalars                                    // [B·T·T]
+            let drop = Int(Float(t * t) * discardRatio)
+            if drop > 0 {
+                for bi in 0..<b {
+                    let base = bi * t * t
+                    let order = (1..<(t * t)).sorted { vals[base + $0] != vals[base + $1] ? vals[base + $0] < vals[base + $1] : $0 < $1 }
+                    for j in order.prefix(drop) { vals[base + j] = 0 }
+                }
+            }
+            let withResidual = Tensor(vals, shape: [b, t, t]) + Tensor.eye(t)
+            let normalised = withResidual / withResidual.sum(axis: -1, keepDims: true)
+            result = matmul(normalised, result)
+        }
+        return result
+    }
+}
+
+/// The class token's rolled-out attention over the patches: R[:, 0, 1:], [B, N] (reshape to the patch grid to draw).
+public func classTokenRollout(_ maps: [Tensor], headFusion: HeadFusion = .mean, discardRatio: Float = 0) -> Tensor {
+    let r = attentionRollout(maps, headFusion: headFusion, discardRatio: discardRatio)
+    return r.select(axis: 1, index: 0).slice(axis: 1, start: 1)
+}
