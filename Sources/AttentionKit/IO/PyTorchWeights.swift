@@ -13,6 +13,7 @@ import Foundation
 /// | `in_proj_weight`, `in_proj_bias` | `inProjection.weight`, `inProjection.bias` |
 /// | `q_proj_weight`, `k_proj_weight`, `v_proj_weight` | `query.weight`, `key.weight`, `value.weight` |
 /// | `out_proj` | `outProjection` |
+/// | `in_proj_bias` with separate projections | split in three: `query.bias`, `key.bias`, `value.bias` |
 /// | `linear1`, `linear2`, `norm1…3`, `layers.N`, `encoder.norm`, `decoder.norm` | unchanged |
 ///
 /// timm `VisionTransformer` (`timmViTName`): `patch_embed.proj` → `patchEmbedding.projection`, `cls_token` →
@@ -61,6 +62,14 @@ public enum PyTorchWeights {
         }
         let own = model.stateDict()
         let ownNames = Set(own.map(\.name))
+        // separate query/key/value projections: PyTorch still packs their biases into one in_proj_bias
+        for name in Array(renamed.keys) where name.hasSuffix("inProjection.bias") && !ownNames.contains(name) {
+            let stem = String(name.dropLast("inProjection.bias".count))
+            guard ownNames.contains(stem + "query.bias"), let t = renamed[name], t.rank == 1, t.shape[0] % 3 == 0 else { continue }
+            let parts = t.split([t.shape[0] / 3, t.shape[0] / 3, t.shape[0] / 3])
+            for (part, key) in zip(parts, ["query", "key", "value"]) { renamed[stem + key + ".bias"] = part; origin[stem + key + ".bias"] = origin[name] }
+            renamed[name] = nil
+        }
         var err = WeightImportError(source: source)
         err.unexpected = renamed.keys.filter { !ownNames.contains($0) }.map { origin[$0]! + " (→ \($0))" }.sorted()
         for (name, t) in own {
