@@ -47,7 +47,7 @@ public final class Embedding: Module {
         var out = rows.reshape(shape + [weight.shape[1]])
         if let p = paddingIndex, ids.contains(p) {
             // zero the gradient of the padding row: mask the looked-up rows that are padding
-            let keep = Tensor(ids.map { $0 == p ? 0 : 1 }, shape: shape + [1])
+            let keep = Tensor(ids.map { $0 == p ? 0 : 1 }, shape: shape + [1]).to(out.dtype)
             out = out * keep
         }
         return out

@@ -104,6 +104,17 @@ extension Module {
     /// Lets gradients flow to every parameter again.
     public func unfreeze() { for p in parameters { p.requiringGrad(true) } }
 
+    /// Converts every parameter and buffer to `dtype` in place (PyTorch's `model.double()` / `model.float()`):
+    /// the tensors keep their identity, so optimizers and tied weights still see them; gradients are cleared.
+    /// Float64 models exist for finite-difference gradient checks.
+    public func to(_ dtype: DType) {
+        var seen = Set<ObjectIdentifier>()
+        for (_, t) in stateDict() where t.dtype != dtype && seen.insert(ObjectIdentifier(t)).inserted {
+            t.storage = withNoGrad { t.to(dtype) }.storage
+            t.grad = nil
+        }
+    }
+
     /// Clears every parameter's gradient.
     public func zeroGrad() { for p in parameters { p.zeroGrad() } }
 

@@ -69,8 +69,8 @@ public final class TextClassifier: Module, ConfigurableModel {
         case .cls:
             return head(h.select(axis: 1, index: 0))   // [B, D] → [B, C]
         case .mean:
-            let keep = Tensor(padding.map { $0 ? 0 : 1 }, shape: [b, t, 1])
-            let counts = keep.sum(axis: 1).maximum(Tensor(scalar: 1))   // [B, 1]
+            let keep = Tensor(padding.map { $0 ? 0 : 1 }, shape: [b, h.shape[1], 1]).to(h.dtype)
+            let counts = keep.sum(axis: 1).maximum(Tensor(scalar: 1, dtype: h.dtype))   // [B, 1]
             return head((h * keep).sum(axis: 1) / counts)
         }
     }

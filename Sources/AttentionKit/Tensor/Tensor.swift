@@ -8,8 +8,8 @@ import Foundation
 public final class Tensor {
     /// Dimensions, outermost first. `[]` is a scalar.
     public let shape: [Int]
-    /// The elements.
-    public let storage: TensorStorage
+    /// The elements. Replaced only by `Module.to(_:)` (a dtype change that keeps the parameter's identity).
+    public internal(set) var storage: TensorStorage
 
     // MARK: autograd state (see Autograd/Engine.swift)
 
