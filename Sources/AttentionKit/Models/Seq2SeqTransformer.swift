@@ -172,8 +172,8 @@ public final class Seq2SeqTransformer: Module, ConfigurableModel {
 
     /// Beam search with the key/value cache, batched over sentences (B·K rows decoded together).
     ///
-    /// Each step extends every live hypothesis by every token, keeps the 2K best continuations per sentence,
-    /// moves those ending in EOS to the finished list and the best K others on. A sentence is done when it has K
+    /// Each step extends every live hypothesis by every token and ranks the 2K best continuations per sentence:
+    /// those ending in EOS within the top K are finished, and the best K others stay live (Hugging Face's rule). A sentence is done when it has K
     /// finished hypotheses or reaches `maxLength` (then its live ones count as finished). Results are ordered by
     /// the length-normalised score, best first. Beam size 1 is exactly greedy decoding.
     /// - Parameters:
@@ -226,8 +226,9 @@ public final class Seq2SeqTransformer: Module, ConfigurableModel {
                     }
                     cand.sort { $0.0 != $1.0 ? $0.0 > $1.0 : ($0.1, $0.2) < ($1.1, $1.2) }
                     var live: [(Float, Int, Int)] = []
-                    for c in cand.prefix(2 * k) {
+                    for (rank, c) in cand.prefix(2 * k).enumerated() {
                         if c.2 == config.eosID {
+                            guard rank < k else { continue }   // an EOS below the K best does not end a hypothesis
                             let n = tokens[c.1].count + 1
                             finished[s].append(Hypothesis(tokens: tokens[c.1], logProbability: c.0, score: c.0 / lp(n), finished: true))
                         } else if live.count < k {

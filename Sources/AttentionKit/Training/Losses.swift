@@ -12,6 +12,13 @@ public enum Loss {
     /// With label smoothing ε the target distribution is q = (1−ε)·onehot + ε/C, and per sample
     /// ℓ = −Σ_c q_c·log softmax(x)_c. Samples whose target equals `ignoreIndex` contribute nothing; `.mean` divides by
     /// the number of the others (as PyTorch). Backward: ∂x = (softmax(x) − q)·scale.
+    /// `crossEntropy` with class indices given as integers (token ids, labels): [N] for logits [N, C].
+    public static func crossEntropy(_ logits: Tensor, _ targets: [Int], ignoreIndex: Int? = nil,
+                                    labelSmoothing: Float = 0, reduction: Reduction = .mean) -> Tensor {
+        crossEntropy(logits, Tensor(targets.map(Float.init), shape: [targets.count]), ignoreIndex: ignoreIndex,
+                     labelSmoothing: labelSmoothing, reduction: reduction)
+    }
+
     public static func crossEntropy(_ logits: Tensor, _ targets: Tensor, ignoreIndex: Int? = nil,
                                     labelSmoothing: Float = 0, reduction: Reduction = .mean) -> Tensor {
         precondition(labelSmoothing >= 0 && labelSmoothing <= 1, "crossEntropy: label smoothing \(labelSmoothing) is outside [0, 1]")
