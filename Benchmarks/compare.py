@@ -9,7 +9,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 THROUGHPUT = {"gflops", "steps_per_s", "mb_per_s"}
-TIMES = {"median"}
+TIMES = {"median", "composed_median", "mha_layer_median"}
 
 
 def run(cmd):
@@ -18,7 +18,7 @@ def run(cmd):
 
 
 def main():
-    names = sys.argv[1:] or ["matmul", "mlp_train", "cnn_train_step_b128"]
+    names = sys.argv[1:] or ["matmul", "mlp_train", "cnn_train_step_b128", "attention_b128"]
     ours = run([os.path.join(ROOT, ".build/release/attn-bench"), *names])
     theirs = run([sys.executable, os.path.join(ROOT, "Benchmarks/torch/bench_core.py"), *names])
     for workload, a in ours.items():

@@ -98,7 +98,42 @@ def bench_cnn_train_step():
     emit(workload="cnn_train_step_b128", unit="s", median=round(times[2], 4), runs=5, peak_rss_mb=rss_mb("VmHWM"))
 
 
-WORKLOADS = {"matmul": bench_matmul, "mlp_train": bench_mlp_train, "cnn_train_step_b128": bench_cnn_train_step}
+def bench_attention():
+    """Twin of attn-bench attention_b128: F.scaled_dot_product_attention forward + backward on [128, 4, 65, 32],
+    the same math composed from matmul/softmax, and nn.MultiheadAttention(128, 4) on [128, 65, 128]."""
+    import torch.nn.functional as F
+    b, h, t, dh = 128, 4, 65, 32
+    q, k, v = (torch.randn(b, h, t, dh, requires_grad=True) for _ in range(3))
+    g = torch.ones(b, h, t, dh)
+
+    def fused():
+        for x in (q, k, v):
+            x.grad = None
+        F.scaled_dot_product_attention(q, k, v).backward(g)
+
+    def composed():
+        for x in (q, k, v):
+            x.grad = None
+        p = torch.softmax(q @ k.transpose(-2, -1) / dh ** 0.5, dim=-1)
+        (p @ v).backward(g)
+
+    mha = torch.nn.MultiheadAttention(h * dh, h, batch_first=True)
+    x = torch.randn(b, t, h * dh, requires_grad=True)
+    gm = torch.ones(b, t, h * dh)
+
+    def module():
+        x.grad = None
+        mha.zero_grad()
+        mha(x, x, x, need_weights=False)[0].backward(gm)
+
+    tf, runs = median_time(fused, min_time=1)
+    tc, _ = median_time(composed, min_time=1)
+    tm, _ = median_time(module, min_time=1, min_runs=5)
+    emit(workload="attention_b128", unit="s", median=round(tf, 5), composed_median=round(tc, 5),
+         mha_layer_median=round(tm, 5), runs=runs, shape="B128 H4 T65 Dh32")
+
+
+WORKLOADS = {"attention_b128": bench_attention, "matmul": bench_matmul, "mlp_train": bench_mlp_train, "cnn_train_step_b128": bench_cnn_train_step}
 if __name__ == "__main__":
     names = sys.argv[1:] or list(WORKLOADS)
     for name in names:

@@ -311,6 +311,15 @@ final class TransformerModelTests: XCTestCase {
         XCTAssertEqual(one[0, 0, 1], (1.0 / 3) / 2, accuracy: 1e-6)
     }
 
+    func testValidationNamesTheRowAndPosition() {
+        var g = RandomGenerator(seed: 0)
+        let model = Seq2SeqTransformer(seq2seqConfig(), using: &g)
+        XCTAssertNoThrow(try model.validate(source: source, targetInput: targetIn))
+        XCTAssertThrowsError(try model.validate(source: [[3, 4], [5]])) { XCTAssertTrue("\($0)".contains("row 1 has 1 ids"), "\($0)") }
+        XCTAssertThrowsError(try model.validate(source: [[3, 40]])) { XCTAssertTrue("\($0)".contains("row 0, position 1: id 40"), "\($0)") }
+        XCTAssertThrowsError(try model.validate(source: [Array(repeating: 3, count: 33)])) { XCTAssertTrue("\($0)".contains("maxLength 32"), "\($0)") }
+    }
+
     func testPositionalTables() {
         let pe = SinusoidalPositionalEncoding(dim: 6, maxLength: 10)
         XCTAssertEqual(pe.namedBuffers().map(\.name), ["pe"])

@@ -82,6 +82,7 @@ public final class KeyValueCache {
     /// Copies rows [B, n, D] of keys and values into positions length..<length+n.
     func append(keys k: Tensor, values v: Tensor) {
         let n = k.shape[1]
+        precondition(k.dtype == .float32 && v.dtype == .float32, "KeyValueCache: decoding runs in float32")
         precondition(length + n <= capacity, "KeyValueCache: \(length + n) positions exceed the capacity \(capacity)")
         for (dst, src) in [(keys, k), (values, v)] {
             let w = src.shape[2], b = src.shape[0]

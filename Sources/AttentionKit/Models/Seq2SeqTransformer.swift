@@ -78,6 +78,27 @@ public final class TokenEmbedding: Module {
     }
 }
 
+/// A batch of token ids that a model cannot take, with the row and column at fault.
+public struct SequenceError: Error, CustomStringConvertible, Equatable {
+    public let message: String
+    public var description: String { message }
+}
+
+/// Checks a batch of ids against a vocabulary size and a position table before a forward pass:
+/// rows of one length (pad them), ids in 0..<vocabulary, at most `maxLength` positions.
+func validateIDs(_ ids: [[Int]], vocabulary: Int, maxLength: Int, what: String) throws(SequenceError) {
+    let t = ids.first?.count ?? 0
+    for (r, row) in ids.enumerated() {
+        guard row.count == t else { throw SequenceError(message: "\(what) row \(r) has \(row.count) ids, row 0 has \(t): pad the batch to one length") }
+        if let c = row.firstIndex(where: { $0 < 0 || $0 >= vocabulary }) {
+            throw SequenceError(message: "\(what) row \(r), position \(c): id \(row[c]) is outside the vocabulary 0..<\(vocabulary)")
+        }
+    }
+    guard t <= maxLength else {
+        throw SequenceError(message: "\(what) has \(t) positions, more than the model's maxLength \(maxLength) (truncate, or build the model with a larger maxLength)")
+    }
+}
+
 /// A hypothesis of beam search: tokens (without BOS and EOS), summed log-probability and the length-normalised score
 /// log P / lp, lp = ((5 + |Y|)/6)^α (GNMT; |Y| counts the EOS when one was produced).
 public struct Hypothesis: Sendable, Equatable {
@@ -124,6 +145,13 @@ public final class Seq2SeqTransformer: Module, ConfigurableModel {
     public var children: [(name: String, module: any Module)] {
         [("sourceEmbedding", sourceEmbedding), ("targetEmbedding", targetEmbedding), ("encoder", encoder), ("decoder", decoder),
          ("outputProjection", outputProjection)]
+    }
+
+    /// Throws a `SequenceError` naming the row and position if `source` (or `targetInput`) cannot go through this
+    /// model: ragged rows, ids outside the vocabulary, or more positions than the position tables hold.
+    public func validate(source: [[Int]], targetInput: [[Int]]? = nil) throws(SequenceError) {
+        try validateIDs(source, vocabulary: config.sourceVocabulary, maxLength: config.maxLength, what: "source")
+        if let targetInput { try validateIDs(targetInput, vocabulary: config.targetVocabulary, maxLength: config.maxLength, what: "target") }
     }
 
     /// Source ids [B, S] (right-padded with `padID`) → memory [B, S, D] and the key-padding mask over the source.
@@ -182,6 +210,7 @@ public final class Seq2SeqTransformer: Module, ConfigurableModel {
     public func beamSearch(_ source: [[Int]], beamSize k: Int, maxLength: Int = 100, lengthPenalty alpha: Float = 0.6,
                            nBest: Int? = nil) -> [[Hypothesis]] {
         precondition(k >= 1 && maxLength >= 1, "beamSearch: beam size \(k) and maxLength \(maxLength) must be positive")
+        precondition(maxLength <= config.maxLength, "beamSearch: maxLength \(maxLength) exceeds the model's position table (\(config.maxLength))")
         let keep = min(nBest ?? k, k)
         return withNoGrad {
             let b = source.count, v = config.targetVocabulary

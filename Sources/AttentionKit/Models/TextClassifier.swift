@@ -56,6 +56,12 @@ public final class TextClassifier: Module, ConfigurableModel {
     public var localParameters: [(name: String, tensor: Tensor)] { classToken.map { [("classToken", $0)] } ?? [] }
     public var children: [(name: String, module: any Module)] { [("embedding", embedding), ("encoder", encoder), ("head", head)] }
 
+    /// Throws a `SequenceError` naming the row and position if `ids` cannot go through this model.
+    public func validate(_ ids: [[Int]]) throws(SequenceError) {
+        try validateIDs(ids, vocabulary: config.vocabulary, maxLength: config.maxLength, what: "input")
+    }
+
+    /// ids [B, T] → logits [B, C].
     public func callAsFunction(_ ids: [[Int]]) -> Tensor {
         let b = ids.count, t = ids.first?.count ?? 0
         var padding = ids.flatMap { $0.map { $0 == config.padID } }   // [B·T]
