@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "attn", targets: ["attn"]),
         .executable(name: "attn-bench", targets: ["attn-bench"]),
         .executable(name: "mlp-demo", targets: ["MLPDemo"]),
+        .executable(name: "attention-demo", targets: ["AttentionDemo"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -49,6 +50,11 @@ let package = Package(
             name: "MLPDemo",
             dependencies: ["AttentionKit"],
             path: "Examples/MLPDemo"
+        ),
+        .executableTarget(
+            name: "AttentionDemo",
+            dependencies: ["AttentionKit"],
+            path: "Examples/AttentionDemo"
         ),
         .testTarget(
             name: "AttentionKitTests",
