@@ -5,7 +5,7 @@ import Foundation
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a model.",
-        subcommands: [TrainCNN.self]
+        subcommands: [TrainCNN.self, TrainTranslation.self]
     )
 }
 

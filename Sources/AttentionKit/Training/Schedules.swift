@@ -27,6 +27,20 @@ public struct InverseTimeDecay: LRSchedule {
     public func factor(step: Int) -> Float { 1 / (1 + decay * Float(step)) }
 }
 
+/// The transformer schedule of Vaswani et al. ("Noam"), as a factor of the peak rate: linear warmup over
+/// `warmupSteps`, then decay with the inverse square root of the step: f = min((s+1)/w, √(w/(s+1))).
+public struct WarmupInverseSqrt: LRSchedule {
+    public let warmupSteps: Int
+    public init(warmupSteps: Int) {
+        precondition(warmupSteps > 0, "WarmupInverseSqrt: warmup steps must be positive")
+        self.warmupSteps = warmupSteps
+    }
+    public func factor(step: Int) -> Float {
+        let s = Float(step + 1), w = Float(warmupSteps)
+        return Swift.min(s / w, (w / s).squareRoot())
+    }
+}
+
 /// Linear warmup from 0 over `warmupSteps`, then cosine decay to `minFactor` at `totalSteps`:
 /// f = (s+1)/w for s < w, else minFactor + (1−minFactor)·½(1 + cos(π·(s−w)/(T−w))).
 public struct WarmupCosine: LRSchedule {
@@ -57,7 +71,11 @@ public func clipGradientNorm(_ parameters: [Tensor], maxNorm: Float, step: Int) 
     var total: Double = 0
     for p in parameters {
         guard let g = p.grad else { continue }
-        for v in g.doubles { total += v * v }
+        if g.dtype == .float32 {
+            g.withUnsafeFloats { b in var s: Float = 0; for v in b { s += v * v }; total += Double(s) }
+        } else {
+            for v in g.doubles { total += v * v }
+        }
     }
     let norm = Float(total.squareRoot())
     guard norm.isFinite else { throw NonFiniteGradientError(step: step, norm: norm) }

@@ -1,0 +1,178 @@
+import Foundation
+
+/// A problem in a parallel corpus, naming the file and line.
+public struct CorpusError: Error, CustomStringConvertible, Equatable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// A sentence pair with the line it came from (1-based).
+public struct SentencePair: Sendable, Equatable {
+    public var source: String, target: String, line: Int
+    public init(source: String, target: String, line: Int) { self.source = source; self.target = target; self.line = line }
+}
+
+/// What to do with a bad line (empty side, invalid UTF-8, over-long).
+public enum BadLinePolicy: String, Sendable, CaseIterable { case skip, stop }
+
+/// Reading line-aligned parallel text: two files, or one TSV with chosen columns.
+public enum ParallelCorpus {
+    /// Pairs from two line-aligned files. Mismatched line counts are an error naming both files and counts;
+    /// lines with an empty side, invalid UTF-8 or more than `maxCharacters` characters are skipped and counted, or
+    /// stop the read, by `policy`.
+    public static func read(source: URL, target: URL, policy: BadLinePolicy = .skip, maxCharacters: Int = 1000)
+        throws -> (pairs: [SentencePair], skipped: [String]) {
+        let s = try TextFile.lines(of: source), t = try TextFile.lines(of: target)
+        guard s.count == t.count else {
+            throw CorpusError("\(source.path) has \(s.count) lines but \(target.path) has \(t.count): the files must be line-aligned")
+        }
+        var pairs: [SentencePair] = [], skipped: [String] = []
+        for (a, b) in zip(s, t) {
+            if let problem = check(a, source) ?? check(b, target) ?? length(a, source, maxCharacters) ?? length(b, target, maxCharacters) {
+                if policy == .stop { throw CorpusError(problem) }
+                skipped.append(problem)
+                continue
+            }
+            pairs.append(SentencePair(source: a.text, target: b.text, line: a.number))
+        }
+        return (pairs, skipped)
+    }
+
+    /// Pairs from a tab-separated file (e.g. Tatoeba's `english<TAB>french<TAB>attribution`), taking the 0-based
+    /// `columns` (source, target).
+    public static func readTSV(_ url: URL, columns: (Int, Int), policy: BadLinePolicy = .skip, maxCharacters: Int = 1000)
+        throws -> (pairs: [SentencePair], skipped: [String]) {
+        var pairs: [SentencePair] = [], skipped: [String] = []
+        for line in try TextFile.lines(of: url) {
+            let fields = line.text.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            var problem: String? = nil
+            if fields.count <= max(columns.0, columns.1) {
+                problem = "\(url.path):\(line.number): \(fields.count) tab-separated columns, need column \(max(columns.0, columns.1) + 1)"
+            } else {
+                let (a, b) = (fields[columns.0].trimmingCharacters(in: .whitespaces), fields[columns.1].trimmingCharacters(in: .whitespaces))
+                if !line.replacedByteOffsets.isEmpty {
+                    problem = "\(url.path):\(line.number): invalid UTF-8 at byte offset \(line.replacedByteOffsets[0])"
+                } else if a.isEmpty || b.isEmpty {
+                    problem = "\(url.path):\(line.number): empty sentence"
+                } else if a.count > maxCharacters || b.count > maxCharacters {
+                    problem = "\(url.path):\(line.number): longer than \(maxCharacters) characters"
+                } else {
+                    pairs.append(SentencePair(source: a, target: b, line: line.number))
+                }
+            }
+            if let problem {
+                if policy == .stop { throw CorpusError(problem) }
+                skipped.append(problem)
+            }
+        }
+        return (pairs, skipped)
+    }
+
+    private static func check(_ l: TextLine, _ url: URL) -> String? {
+        if !l.replacedByteOffsets.isEmpty { return "\(url.path):\(l.number): invalid UTF-8 at byte offset \(l.replacedByteOffsets[0])" }
+        if l.text.trimmingCharacters(in: .whitespaces).isEmpty { return "\(url.path):\(l.number): empty line" }
+        return nil
+    }
+
+    private static func length(_ l: TextLine, _ url: URL, _ max: Int) -> String? {
+        l.text.count > max ? "\(url.path):\(l.number): \(l.text.count) characters, more than \(max)" : nil
+    }
+
+    /// A seeded split: `fraction` of the pairs (at least one) for validation, the rest for training.
+    public static func split(_ pairs: [SentencePair], validationFraction fraction: Double, seed: UInt64) -> (train: [SentencePair], validation: [SentencePair]) {
+        var g = RandomGenerator(seed: seed)
+        var order = Array(pairs.indices)
+        order.shuffle(using: &g)
+        let n = max(1, Int((Double(pairs.count) * fraction).rounded()))
+        let val = Set(order.prefix(n))
+        return (pairs.indices.filter { !val.contains($0) }.map { pairs[$0] }, order.prefix(n).sorted().map { pairs[$0] })
+    }
+}
+
+/// A tokenized pair: source ids end with EOS; target ids are BOS … EOS.
+public struct TokenPair: Sendable {
+    public var source: [Int], target: [Int]
+    public init(source: [Int], target: [Int]) { self.source = source; self.target = target }
+}
+
+/// A padded batch for teacher forcing: source [B, S]; decoder input [B, T] (BOS …); decoder output [B·T] (… EOS).
+public struct TranslationBatch {
+    public var source: [[Int]], targetInput: [[Int]], targetOutput: [Int]
+    /// Non-padding target tokens.
+    public var tokens: Int
+}
+
+/// Length-bucketed batches under a token budget (fairseq/OpenNMT style): pairs sorted by length with a little
+/// seeded noise, cut into batches whose padded size (rows × longest side) stays within `maxTokens`, the batch order
+/// shuffled every epoch. The generator state at the start of the epoch and the index into it are the resume state.
+public struct TokenBudgetBatches {
+    public let pairs: [TokenPair]
+    public let maxTokens: Int, padID: Int
+    private var generator: RandomGenerator
+    private var epochStart: RandomGenerator
+    private var order: [[Int]] = []
+    public private(set) var index = 0
+
+    public init(_ pairs: [TokenPair], maxTokens: Int, padID: Int, seed: UInt64) {
+        self.pairs = pairs
+        self.maxTokens = maxTokens
+        self.padID = padID
+        generator = RandomGenerator(seed: seed)
+        epochStart = generator
+        order = makeOrder()
+    }
+
+    public var batchesPerEpoch: Int { order.count }
+
+    private mutating func makeOrder() -> [[Int]] {
+        let keyed = pairs.indices.map { i in (i, Double(max(pairs[i].source.count, pairs[i].target.count)) + generator.nextUnit()) }
+        let sorted = keyed.sorted { $0.1 < $1.1 }.map(\.0)
+        var batches: [[Int]] = [], cur: [Int] = [], longest = 0
+        for i in sorted {
+            let l = max(pairs[i].source.count, pairs[i].target.count)
+            if !cur.isEmpty && max(longest, l) * (cur.count + 1) > maxTokens { batches.append(cur); cur = []; longest = 0 }
+            cur.append(i)
+            longest = max(longest, l)
+        }
+        if !cur.isEmpty { batches.append(cur) }
+        batches.shuffle(using: &generator)
+        return batches
+    }
+
+    public mutating func next() -> TranslationBatch? {
+        guard index < order.count else { return nil }
+        defer { index += 1 }
+        return Self.batch(order[index].map { pairs[$0] }, padID: padID)
+    }
+
+    public mutating func startNextEpoch() {
+        epochStart = generator
+        order = makeOrder()
+        index = 0
+    }
+
+    /// Pads pairs into one batch.
+    public static func batch(_ ps: [TokenPair], padID: Int) -> TranslationBatch {
+        let s = ps.map(\.source.count).max() ?? 0, t = (ps.map(\.target.count).max() ?? 1) - 1
+        let src = ps.map { $0.source + Array(repeating: padID, count: s - $0.source.count) }
+        let tin = ps.map { Array($0.target.dropLast()) + Array(repeating: padID, count: t - ($0.target.count - 1)) }
+        let tout = ps.flatMap { Array($0.target.dropFirst()) + Array(repeating: padID, count: t - ($0.target.count - 1)) }
+        return TranslationBatch(source: src, targetInput: tin, targetOutput: tout, tokens: ps.reduce(0) { $0 + $1.target.count - 1 })
+    }
+
+    /// Generator state at the start of this epoch and the batch index.
+    public var savedState: String { "\(epochStart.serialized):\(index)" }
+
+    public mutating func restore(_ text: String) throws {
+        let parts = text.split(separator: ":")
+        guard parts.count == 2, let g = RandomGenerator(serialized: String(parts[0])), let i = Int(parts[1]) else {
+            throw CheckpointError.invalidState("data position '\(text)' is malformed")
+        }
+        generator = g
+        epochStart = g
+        order = makeOrder()
+        guard i >= 0 && i <= order.count else { throw CheckpointError.invalidState("data position \(i) is past the epoch's \(order.count) batches") }
+        index = i
+    }
+}

@@ -1,0 +1,110 @@
+import ArgumentParser
+import AttentionKit
+import Foundation
+
+/// Reads the lines of a UTF-8 file, failing with the file and byte offset of the first invalid byte.
+func readLines(_ path: String, what: String) throws -> [String] {
+    let lines: [TextLine]
+    do { lines = try TextFile.lines(of: URL(fileURLWithPath: path)) } catch { throw CLIError("\(what) \(path): \(error)") }
+    if let bad = lines.first(where: { !$0.replacedByteOffsets.isEmpty }) {
+        throw CLIError("\(path):\(bad.number): invalid UTF-8 at byte offset \(bad.replacedByteOffsets[0])")
+    }
+    return lines.map(\.text)
+}
+
+/// `attn evaluate`.
+struct Evaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Score a trained model on data in the format it was trained on.",
+        discussion: """
+        Translation: --source FILE --reference FILE [--beam N]. Prints a readable report and, as its last line, one \
+        JSON object: {"task": "translation", "metric": "bleu", "value": X, "n": N, "bleu_lowercase_tokens": Y, \
+        "chrf": Z, "beam": B}. `value` is corpus BLEU as sacreBLEU computes it by default (13a tokenization, \
+        exponential smoothing, cased); `bleu_lowercase_tokens` is the same on lowercased text (sacreBLEU -lc), as \
+        older Multi30k papers report; `chrf` is sacreBLEU's chrF2.
+        """
+    )
+    @Option(help: "Run directory written by `attn train`.")
+    var checkpoint: String
+    @Option(help: "Source sentences, one per line.")
+    var source: String
+    @Option(help: "Reference translations, line-aligned with --source.")
+    var reference: String
+    @Option(help: "Beam size (1: greedy).")
+    var beam = 5
+    @Option(name: .customLong("length-penalty"), help: "GNMT length penalty α.")
+    var lengthPenalty: Float = 0.6
+    @Option(help: "Write the translations to this file.")
+    var output: String?
+    @Option(help: "Weights in the run directory to use.")
+    var weights = "best.safetensors"
+
+    func validate() throws { guard beam >= 1 else { throw ValidationError("--beam must be at least 1") } }
+
+    func run() throws {
+        let translator: Translator
+        do { translator = try Translator.load(from: URL(fileURLWithPath: checkpoint), weights: weights) } catch { throw CLIError("\(error)") }
+        let src = try readLines(source, what: "source"), refs = try readLines(reference, what: "reference")
+        guard src.count == refs.count else { throw CLIError("\(source) has \(src.count) lines but \(reference) has \(refs.count)") }
+        guard !src.isEmpty else { throw CLIError("\(source) is empty") }
+        let t0 = Date()
+        let hyps = translator.translate(src, beam: beam, lengthPenalty: lengthPenalty).map { $0.first?.text ?? "" }
+        let seconds = Date().timeIntervalSince(t0)
+        if let output { try AtomicFile.write(Data((hyps.joined(separator: "\n") + "\n").utf8), to: URL(fileURLWithPath: output)) }
+        let bleu = corpusBLEU(hypotheses: hyps, references: refs), lower = corpusBLEU(hypotheses: hyps, references: refs, lowercase: true)
+        let chrf = corpusChrF(hypotheses: hyps, references: refs)
+        for i in 0..<min(3, src.count) { say("source:     \(src[i])\nreference:  \(refs[i])\ntranslation: \(hyps[i])\n") }
+        say("sacreBLEU (13a, cased): \(bleu)")
+        say("lowercased: \(lower)")
+        say(String(format: "chrF2 %.2f; %d sentences, beam %d, %.1f s", chrf, src.count, beam, seconds))
+        say(String(format: "{\"task\": \"translation\", \"metric\": \"bleu\", \"value\": %.4f, \"n\": %d, \"bleu_lowercase_tokens\": %.4f, \"chrf\": %.4f, \"beam\": %d}",
+                   bleu.score, src.count, lower.score, chrf, beam))
+    }
+}
+
+/// `attn translate`.
+struct Translate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Translate sentences with a trained model (stdin or --text to stdout).",
+        discussion: "One translation per input line; with --n-best K, K lines per input: `rank<TAB>score<TAB>translation`, then a blank line."
+    )
+    @Option(help: "Run directory written by `attn train translation`.")
+    var checkpoint: String
+    @Option(help: "A sentence to translate (repeatable); without it, lines are read from standard input.")
+    var text: [String] = []
+    @Option(help: "Beam size (1: greedy).")
+    var beam = 5
+    @Option(name: .customLong("n-best"), help: "Hypotheses to print per sentence, with their scores.")
+    var nBest = 1
+    @Option(name: .customLong("batch-size"), help: "Sentences translated together.")
+    var batchSize = 64
+    @Option(help: "Weights in the run directory to use.")
+    var weights = "best.safetensors"
+
+    func validate() throws {
+        guard beam >= 1 else { throw ValidationError("--beam must be at least 1") }
+        guard nBest >= 1 && nBest <= beam else { throw ValidationError("--n-best must be between 1 and --beam (\(beam))") }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be positive") }
+    }
+
+    func run() throws {
+        let translator: Translator
+        do { translator = try Translator.load(from: URL(fileURLWithPath: checkpoint), weights: weights) } catch { throw CLIError("\(error)") }
+        var inputs = text
+        if inputs.isEmpty {
+            let data = FileHandle.standardInput.readDataToEndOfFile()
+            let decoded = TextDecoding.decode(data)
+            if let bad = decoded.replacedByteOffsets.first { throw CLIError("standard input: invalid UTF-8 at byte offset \(bad)") }
+            inputs = decoded.text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            if inputs.last == "" { inputs.removeLast() }
+        }
+        let results = translator.translate(inputs, beam: beam, nBest: nBest, batchSize: batchSize)
+        for (i, r) in results.enumerated() {
+            if inputs[i].trimmingCharacters(in: .whitespaces).isEmpty { print(""); continue }
+            if nBest == 1 { print(r.first?.text ?? "") } else {
+                for (k, h) in r.enumerated() { print("\(k + 1)\t\(String(format: "%.4f", h.score))\t\(h.text)") }
+                print("")
+            }
+        }
+    }
+}
