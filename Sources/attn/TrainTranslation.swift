@@ -70,7 +70,7 @@ struct TrainTranslation: ParsableCommand {
         a peak 1e-3 after 400 warmup steps with cosine decay, gradient clipping at 1, length-bucketed batches of \
         about 4,000 padded tokens, 12 epochs; the best epoch by validation BLEU (greedy) is kept.
 
-        Writes to --out: config.json, source-tokenizer.json, target-tokenizer.json, best.safetensors, \
+        Writes to --out: config.json, validation.source and validation.target (when split from training), source-tokenizer.json, target-tokenizer.json, best.safetensors, \
         last.safetensors, resume.safetensors, metrics.jsonl, metrics.csv, curves.png. Ctrl-C saves a resumable \
         checkpoint and exits 130; --resume continues.
         """
@@ -145,8 +145,8 @@ struct TrainTranslation: ParsableCommand {
     }
 
     func train() throws {
-        guard (source != nil) != (tsv != nil) else { throw ValidationError("give either --source/--target or --tsv (see attn train translation --help)") }
         let dir = URL(fileURLWithPath: common.out ?? "runs/translation")
+        guard (source != nil) != (tsv != nil) else { throw ValidationError("give either --source/--target or --tsv (see attn train translation --help)") }
         let epochs = common.epochs ?? Self.defaultEpochs, lr = common.lr ?? Self.defaultLR
         let policy = BadLinePolicy(rawValue: badLines)!
         var pairs: [SentencePair], skipped: [String]
@@ -162,6 +162,11 @@ struct TrainTranslation: ParsableCommand {
             skipped += vs
         } else {
             (pairs, validation) = ParallelCorpus.split(pairs, validationFraction: valFraction, seed: common.seed)
+            if !common.resume {   // the held-out pairs as files, so `attn evaluate` can score them
+                try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+                try AtomicFile.write(Data((validation.map(\.source).joined(separator: "\n") + "\n").utf8), to: dir.appendingPathComponent("validation.source"))
+                try AtomicFile.write(Data((validation.map(\.target).joined(separator: "\n") + "\n").utf8), to: dir.appendingPathComponent("validation.target"))
+            }
         }
         guard !pairs.isEmpty, !validation.isEmpty else { throw CLIError("no usable training or validation pairs (\(skipped.count) lines skipped)") }
         say("data: \(pairs.count) training pairs, \(validation.count) validation pairs" + (skipped.isEmpty ? "" : "; skipped \(skipped.count) lines, first: \(skipped[0])"))

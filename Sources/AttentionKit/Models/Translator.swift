@@ -45,9 +45,28 @@ public struct Translator {
             let maxLength = min(model.config.maxLength, s * 3 / 2 + 10)
             let hyps = model.beamSearch(src, beamSize: beam, maxLength: maxLength, lengthPenalty: lengthPenalty, nBest: nBest)
             for (k, i) in chunk.enumerated() {
-                out[i] = hyps[k].map { (targetTokenizer.decode($0.tokens), $0.score) }
+                out[i] = hyps[k].map { (detokenize(targetTokenizer.decode($0.tokens)), $0.score) }
             }
         }
+        return out
+    }
+
+    /// Undoes word-level splitting where sacreBLEU's 13a tokenizer would not split: no spaces around apostrophes and
+    /// hyphens ("c ' est" → "c'est", "vas - y" → "vas-y"), none before . , ! ? ; : ) and after (, and — when the
+    /// target vocabulary is lowercased — a capital first letter. Byte-level and BPE decodings pass through unchanged.
+    public func detokenize(_ text: String) -> String {
+        guard case .wordLevel = targetTokenizer.model else { return text }
+        var words: [String] = []
+        for w in text.split(separator: " ").map(String.init) {
+            if let last = words.last, ["'", "-", "’"].contains(w) || ["'", "-", "’", "("].contains(where: { last.hasSuffix($0) })
+                || [".", ",", "!", "?", ";", ":", ")"].contains(w) {
+                words[words.count - 1] = last + w
+            } else {
+                words.append(w)
+            }
+        }
+        var out = words.joined(separator: " ")
+        if targetTokenizer.normalizer.steps.contains(.lowercase), let first = out.first { out = first.uppercased() + out.dropFirst() }
         return out
     }
 
