@@ -9,6 +9,8 @@ let package = Package(
         .executable(name: "attn-bench", targets: ["attn-bench"]),
         .executable(name: "mlp-demo", targets: ["MLPDemo"]),
         .executable(name: "attention-demo", targets: ["AttentionDemo"]),
+        .executable(name: "translate-from-run", targets: ["TranslateFromRun"]),
+        .executable(name: "sentence-attention", targets: ["SentenceAttention"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -56,6 +58,8 @@ let package = Package(
             dependencies: ["AttentionKit"],
             path: "Examples/AttentionDemo"
         ),
+        .executableTarget(name: "TranslateFromRun", dependencies: ["AttentionKit"], path: "Examples/TranslateFromRun"),
+        .executableTarget(name: "SentenceAttention", dependencies: ["AttentionKit"], path: "Examples/SentenceAttention"),
         .testTarget(
             name: "AttentionKitTests",
             dependencies: ["AttentionKit"],
