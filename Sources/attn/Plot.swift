@@ -1,4 +1,5 @@
 import ArgumentParser
+import AttentionKit
 import Foundation
 
 /// `attn plot`: loss and accuracy curves from a training run's metrics.csv.
@@ -20,7 +21,8 @@ struct Plot: ParsableCommand {
         }
         guard FileManager.default.fileExists(atPath: url.path) else { throw ValidationError("\(url.path): no such metrics file") }
         let png = out.map { URL(fileURLWithPath: $0) } ?? url.deletingLastPathComponent().appendingPathComponent("curves.png")
-        try writeCurves(metricsCSV: url, to: png)
+        let header = (try String(contentsOf: url, encoding: .utf8)).prefix { $0 != "\n" }.split(separator: ",").map(String.init)
+        try TrainingCurves.write(metricsCSV: url, to: png, metric: ["bleu", "val_accuracy"].first { header.contains($0) })
         say("wrote \(png.path)")
     }
 }

@@ -10,14 +10,14 @@ struct CommonTrainingOptions: ParsableArguments {
     var epochs: Int?
     @Option(help: "Peak learning rate (default: the verb's recipe).")
     var lr: Float?
-    @Option(name: .customLong("warmup-steps"), help: "Optimizer steps of linear warmup before the decay.")
-    var warmupSteps = 400
+    @Option(name: .customLong("warmup-steps"), help: "Optimizer steps of linear warmup before the decay (default: the verb's recipe).")
+    var warmupSteps: Int?
     @Option(help: "Learning-rate decay after warmup: cosine (to 0 at the last step) or inverse-sqrt (Vaswani et al.).")
     var schedule = "cosine"
-    @Option(name: .customLong("weight-decay"), help: "AdamW weight decay (not applied to biases, norms and position tables).")
-    var weightDecay: Float = 0.01
-    @Option(name: .customLong("clip-norm"), help: "Clip the global gradient norm to this value (0: no clipping).")
-    var clipNorm: Float = 1
+    @Option(name: .customLong("weight-decay"), help: "Weight decay, not applied to biases, norms and position tables (default: the verb's recipe).")
+    var weightDecay: Float?
+    @Option(name: .customLong("clip-norm"), help: "Clip the global gradient norm to this value, 0: no clipping (default: the verb's recipe).")
+    var clipNorm: Float?
     @Option(name: .customLong("accumulate"), help: "Batches whose gradients are summed before one optimizer step.")
     var accumulate = 1
     @Option(help: "Stop after this many epochs without improvement of the validation metric (0: never).")
@@ -30,23 +30,26 @@ struct CommonTrainingOptions: ParsableArguments {
     func validate() throws {
         guard (epochs ?? 1) > 0 else { throw ValidationError("--epochs must be positive") }
         guard (lr ?? 1) > 0 else { throw ValidationError("--lr must be positive") }
-        guard warmupSteps >= 0 else { throw ValidationError("--warmup-steps must be non-negative") }
+        guard (warmupSteps ?? 0) >= 0 else { throw ValidationError("--warmup-steps must be non-negative") }
         guard ["cosine", "inverse-sqrt"].contains(schedule) else { throw ValidationError("--schedule must be cosine or inverse-sqrt, not '\(schedule)'") }
         guard accumulate > 0 else { throw ValidationError("--accumulate must be positive") }
         guard patience >= 0 else { throw ValidationError("--patience must be non-negative") }
-        guard clipNorm >= 0 else { throw ValidationError("--clip-norm must be non-negative") }
+        guard (clipNorm ?? 0) >= 0 else { throw ValidationError("--clip-norm must be non-negative") }
+        guard (weightDecay ?? 0) >= 0 else { throw ValidationError("--weight-decay must be non-negative") }
     }
 
     func makeSchedule(stepsPerEpoch: Int, epochs: Int) -> any LRSchedule {
         let total = max(1, epochs * ((stepsPerEpoch + accumulate - 1) / accumulate))
-        if schedule == "inverse-sqrt" { return WarmupInverseSqrt(warmupSteps: max(1, warmupSteps)) }
-        return WarmupCosine(warmupSteps: min(warmupSteps, total - 1), totalSteps: total)
+        let warmup = warmupSteps ?? 400
+        if schedule == "inverse-sqrt" { return WarmupInverseSqrt(warmupSteps: max(1, warmup)) }
+        return WarmupCosine(warmupSteps: min(warmup, total - 1), totalSteps: total)
     }
 
-    func options(epochs: Int, bestMetric: String, higherIsBetter: Bool) -> TrainerOptions {
+    func options(epochs: Int, clipNorm defaultClip: Float, bestMetric: String, higherIsBetter: Bool) -> TrainerOptions {
         var o = TrainerOptions(epochs: epochs)
         o.accumulationSteps = accumulate
-        o.clipNorm = clipNorm > 0 ? clipNorm : nil
+        let clip = clipNorm ?? defaultClip
+        o.clipNorm = clip > 0 ? clip : nil
         o.bestMetric = bestMetric
         o.higherIsBetter = higherIsBetter
         o.patience = patience > 0 ? patience : nil
@@ -147,7 +150,7 @@ struct TrainTranslation: ParsableCommand {
     func train() throws {
         let dir = URL(fileURLWithPath: common.out ?? "runs/translation")
         guard (source != nil) != (tsv != nil) else { throw ValidationError("give either --source/--target or --tsv (see attn train translation --help)") }
-        let epochs = common.epochs ?? Self.defaultEpochs, lr = common.lr ?? Self.defaultLR
+        let epochs = common.epochs ?? Self.defaultEpochs, lr = common.lr ?? Self.defaultLR, weightDecay = common.weightDecay ?? 0.01
         let policy = BadLinePolicy(rawValue: badLines)!
         var pairs: [SentencePair], skipped: [String]
         if let tsv {
@@ -189,8 +192,8 @@ struct TrainTranslation: ParsableCommand {
                 "task": "translation", "model": try JSONSerialization.jsonObject(with: JSONEncoder().encode(c)),
                 "data": ["source": source ?? NSNull(), "target": target ?? NSNull(), "tsv": tsv ?? NSNull(), "columns": columns,
                          "valid_source": validSource ?? NSNull(), "valid_target": validTarget ?? NSNull(), "val_fraction": valFraction],
-                "training": ["epochs": epochs, "lr": lr, "warmup_steps": common.warmupSteps, "schedule": common.schedule,
-                             "weight_decay": common.weightDecay, "clip_norm": common.clipNorm, "accumulate": common.accumulate,
+                "training": ["epochs": epochs, "lr": lr, "warmup_steps": common.warmupSteps ?? 400, "schedule": common.schedule,
+                             "weight_decay": weightDecay, "clip_norm": common.clipNorm ?? 1, "accumulate": common.accumulate,
                              "seed": common.seed, "max_tokens": maxTokens, "label_smoothing": labelSmoothing, "min_frequency": minFrequency,
                              "lowercase": !cased],
             ]
@@ -201,10 +204,10 @@ struct TrainTranslation: ParsableCommand {
         say("model: \(model.parameterCount()) parameters; vocabularies \(model.config.sourceVocabulary) → \(model.config.targetVocabulary)")
         let task = TranslationTask(translator: translator, train: pairs, validation: validation, maxTokens: maxTokens,
                                    labelSmoothing: labelSmoothing, seed: common.seed &+ 1, bleuSentences: bleuSentences > 0 ? bleuSentences : nil)
-        let optimizer = AdamW(ParameterGroup.weightDecayGroups(model, weightDecay: common.weightDecay), learningRate: lr,
-                              beta2: 0.98, weightDecay: common.weightDecay)
+        let optimizer = AdamW(ParameterGroup.weightDecayGroups(model, weightDecay: weightDecay), learningRate: lr,
+                              beta2: 0.98, weightDecay: weightDecay)
         let trainer = Trainer(task: task, optimizer: optimizer, schedule: common.makeSchedule(stepsPerEpoch: task.batchesPerEpoch, epochs: epochs),
-                              options: common.options(epochs: epochs, bestMetric: "bleu", higherIsBetter: true), directory: dir)
+                              options: common.options(epochs: epochs, clipNorm: 1, bestMetric: "bleu", higherIsBetter: true), directory: dir)
         trainer.log = say
         let summary = try trainer.run(resume: common.resume)
         if summary.interrupted { throw ExitCode(130) }
