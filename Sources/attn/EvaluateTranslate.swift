@@ -80,6 +80,8 @@ struct Translate: ParsableCommand {
     var batchSize = 64
     @Option(help: "Weights in the run directory to use.")
     var weights = "best.safetensors"
+    @Option(name: .customLong("attention-out"), help: "Also write the first sentence's attention maps here: LAYER.npy per layer ([heads, queries, keys] float32) and maps.json (tokens, layers, shapes).")
+    var attentionOut: String?
 
     func validate() throws {
         guard beam >= 1 else { throw ValidationError("--beam must be at least 1") }
@@ -99,6 +101,10 @@ struct Translate: ParsableCommand {
             if inputs.last == "" { inputs.removeLast() }
         }
         let results = translator.translate(inputs, beam: beam, nBest: nBest, batchSize: batchSize)
+        if let attentionOut, let first = inputs.first {
+            try translator.writeAttention(of: first, to: URL(fileURLWithPath: attentionOut))
+            FileHandle.standardError.write("attention maps of \"\(first)\" in \(attentionOut)/maps.json\n".data(using: .utf8)!)
+        }
         for (i, r) in results.enumerated() {
             if inputs[i].trimmingCharacters(in: .whitespaces).isEmpty { print(""); continue }
             if nBest == 1 { print(r.first?.text ?? "") } else {
