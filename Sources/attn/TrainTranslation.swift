@@ -96,7 +96,17 @@ struct TrainTranslation: ParsableCommand {
     var valFraction = 0.1
     @Option(name: .customLong("bad-lines"), help: "Lines with an empty side, invalid UTF-8 or over 1,000 characters: skip (and count) or stop.")
     var badLines = "skip"
-    @Option(name: .customLong("min-frequency"), help: "Keep words seen at least this often in training (others become [UNK]).")
+    @Option(help: "Vocabulary: word (word level, HF Whitespace splitting) or bpe (byte-level BPE, exact round trip of case and spacing).")
+    var tokenizer = "word"
+    @Option(name: .customLong("vocab-size"), help: "With --tokenizer bpe: tokens per vocabulary (or in the joint one).")
+    var vocabSize = 8000
+    @Flag(name: .customLong("joint-vocabulary"), help: "With --tokenizer bpe: one vocabulary for both languages, shared source/target embeddings.")
+    var jointVocabulary = false
+    @Option(name: .customLong("source-tokenizer"), help: "Use this tokenizer.json for the source side instead of training one (needs [PAD], [BOS], [EOS]).")
+    var sourceTokenizer: String?
+    @Option(name: .customLong("target-tokenizer"), help: "Use this tokenizer.json for the target side instead of training one.")
+    var targetTokenizer: String?
+    @Option(name: .customLong("min-frequency"), help: "With --tokenizer word: keep words seen at least this often in training (others become [UNK]).")
     var minFrequency = 2
     @Flag(name: .customLong("cased"), help: "Keep case in the vocabularies (default: lowercase).")
     var cased = false
@@ -132,6 +142,10 @@ struct TrainTranslation: ParsableCommand {
         }
         guard dropout >= 0 && dropout < 1, labelSmoothing >= 0 && labelSmoothing < 1 else { throw ValidationError("--dropout and --label-smoothing must be in [0, 1)") }
         guard minFrequency >= 1 else { throw ValidationError("--min-frequency must be at least 1") }
+        guard ["word", "bpe"].contains(tokenizer) else { throw ValidationError("--tokenizer must be word or bpe, not '\(tokenizer)'") }
+        guard vocabSize >= 300 else { throw ValidationError("--vocab-size must be at least 300 (the byte alphabet and specials)") }
+        guard !jointVocabulary || tokenizer == "bpe" else { throw ValidationError("--joint-vocabulary needs --tokenizer bpe") }
+        guard (sourceTokenizer == nil) == (targetTokenizer == nil) else { throw ValidationError("--source-tokenizer and --target-tokenizer go together") }
         _ = try parsedColumns()
     }
 
@@ -179,9 +193,29 @@ struct TrainTranslation: ParsableCommand {
             translator = try Translator.rebuild(from: dir)   // weights, optimizer and data position come from resume.safetensors
         } else {
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            let srcTok = Translator.trainWordLevel(pairs.map(\.source), lowercase: !cased, minFrequency: minFrequency)
-            let tgtTok = Translator.trainWordLevel(pairs.map(\.target), lowercase: !cased, minFrequency: minFrequency)
+            let srcTok: Tokenizer, tgtTok: Tokenizer
+            var special = (pad: 0, bos: 1, eos: 2)
+            if let sourceTokenizer, let targetTokenizer {
+                do {
+                    srcTok = try Tokenizer.load(from: URL(fileURLWithPath: sourceTokenizer))
+                    tgtTok = try Tokenizer.load(from: URL(fileURLWithPath: targetTokenizer))
+                } catch { throw CLIError("\(error)") }
+                let s = try Translator.specialIDs(of: srcTok, file: sourceTokenizer), t = try Translator.specialIDs(of: tgtTok, file: targetTokenizer)
+                guard s == t else { throw CLIError("\(sourceTokenizer) and \(targetTokenizer) give [PAD], [BOS], [EOS] different ids") }
+                special = t
+            } else if tokenizer == "bpe" && jointVocabulary {
+                srcTok = Translator.trainByteLevelBPE(pairs.map(\.source) + pairs.map(\.target), vocabularySize: vocabSize, lowercase: false)
+                tgtTok = srcTok
+            } else if tokenizer == "bpe" {
+                srcTok = Translator.trainByteLevelBPE(pairs.map(\.source), vocabularySize: vocabSize, lowercase: false)
+                tgtTok = Translator.trainByteLevelBPE(pairs.map(\.target), vocabularySize: vocabSize, lowercase: false)
+            } else {
+                srcTok = Translator.trainWordLevel(pairs.map(\.source), lowercase: !cased, minFrequency: minFrequency)
+                tgtTok = Translator.trainWordLevel(pairs.map(\.target), lowercase: !cased, minFrequency: minFrequency)
+            }
             var c = Seq2SeqConfig(sourceVocabulary: srcTok.vocabularySize, targetVocabulary: tgtTok.vocabularySize)
+            (c.padID, c.bosID, c.eosID) = special
+            c.sharedEmbeddings = jointVocabulary
             c.dModel = dModel; c.heads = heads; c.encoderLayers = layers; c.decoderLayers = layers; c.feedForward = feedForward
             c.dropout = dropout; c.maxLength = maxLength; c.tieOutput = true; c.normFirst = true
             var g = RandomGenerator(seed: common.seed)
@@ -195,7 +229,7 @@ struct TrainTranslation: ParsableCommand {
                 "training": ["epochs": epochs, "lr": lr, "warmup_steps": common.warmupSteps ?? 400, "schedule": common.schedule,
                              "weight_decay": weightDecay, "clip_norm": common.clipNorm ?? 1, "accumulate": common.accumulate,
                              "seed": common.seed, "max_tokens": maxTokens, "label_smoothing": labelSmoothing, "min_frequency": minFrequency,
-                             "lowercase": !cased],
+                             "lowercase": !cased && tokenizer == "word", "tokenizer": sourceTokenizer == nil ? tokenizer : "given", "vocab_size": vocabSize, "joint_vocabulary": jointVocabulary],
             ]
             try AtomicFile.write(try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]),
                                  to: dir.appendingPathComponent("config.json"))

@@ -82,6 +82,24 @@ final class TranslationCLITests: XCTestCase {
         XCTAssertEqual(try columns("straight/metrics.csv"), try columns("split/metrics.csv"))
     }
 
+    func testBPEAndGivenTokenizers() throws {
+        let bpe = try run(trainArgs("bpe", epochs: 1) + ["--tokenizer", "bpe", "--vocab-size", "400", "--joint-vocabulary"])
+        XCTAssertEqual(bpe.status, 0, bpe.err)
+        let tok = try Tokenizer.load(from: URL(fileURLWithPath: path("bpe/source-tokenizer.json")))
+        XCTAssertEqual(tok.decode(tok.encode("Ein Mann fährt.").ids), " Ein Mann fährt.", "byte-level BPE round trip (with HF's prefix space)")
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("bpe/source-tokenizer.json"))),
+                       try Data(contentsOf: URL(fileURLWithPath: path("bpe/target-tokenizer.json"))), "joint vocabulary")
+        let given = try run(trainArgs("given", epochs: 1) + ["--source-tokenizer", path("bpe/source-tokenizer.json"),
+                                                               "--target-tokenizer", path("bpe/target-tokenizer.json")])
+        XCTAssertEqual(given.status, 0, given.err)
+        XCTAssertTrue(given.out.contains("vocabularies \(tok.vocabularySize) → \(tok.vocabularySize)"), given.out)
+        let noSpecials = Tokenizer(model: .wordLevel(WordLevel(vocabulary: ["a": 0, "b": 1, "[UNK]": 2])))
+        try noSpecials.save(to: tmp.appendingPathComponent("plain.json"))
+        let bad = try run(trainArgs("bad", epochs: 1) + ["--source-tokenizer", path("plain.json"), "--target-tokenizer", path("plain.json")])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.err.contains("plain.json") && bad.err.contains("[PAD]"), bad.err)
+    }
+
     func testHelpExplainsEveryVerb() throws {
         for (verb, flags) in [(["train", "translation"], ["--source", "--target", "--tsv", "--valid-source", "--epochs", "--lr", "--resume", "--seed", "--max-tokens"]),
                               (["evaluate"], ["--checkpoint", "--source", "--reference", "--beam"]),

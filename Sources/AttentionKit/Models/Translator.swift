@@ -55,7 +55,7 @@ public struct Translator {
     /// hyphens ("c ' est" → "c'est", "vas - y" → "vas-y"), none before . , ! ? ; : ) and after (, and — when the
     /// target vocabulary is lowercased — a capital first letter. Byte-level and BPE decodings pass through unchanged.
     public func detokenize(_ text: String) -> String {
-        guard case .wordLevel = targetTokenizer.model else { return text }
+        guard case .wordLevel = targetTokenizer.model else { return text.trimmingCharacters(in: .whitespaces) }
         var words: [String] = []
         for w in text.split(separator: " ").map(String.init) {
             if let last = words.last, ["'", "-", "’"].contains(w) || ["'", "-", "’", "("].contains(where: { last.hasSuffix($0) })
@@ -111,6 +111,30 @@ public struct Translator {
         return Translator(model: Seq2SeqTransformer(config, using: &g),
                           sourceTokenizer: try Tokenizer.load(from: directory.appendingPathComponent("source-tokenizer.json")),
                           targetTokenizer: try Tokenizer.load(from: directory.appendingPathComponent("target-tokenizer.json")))
+    }
+
+    /// A byte-level BPE tokenizer (GPT-2 style: decodes back to the exact text, case and spacing included) trained on
+    /// `texts` to `vocabularySize` tokens, with [PAD]=0, [BOS]=1, [EOS]=2, [UNK]=3.
+    public static func trainByteLevelBPE(_ texts: [String], vocabularySize: Int, lowercase: Bool = false) -> Tokenizer {
+        let specials = ["[PAD]", "[BOS]", "[EOS]", "[UNK]"]
+        var t = Tokenizer(normalizer: Normalizer(lowercase ? [.nfc, .lowercase] : [.nfc]), preTokenizer: .byteLevel(addPrefixSpace: true),
+                          model: .wordLevel(WordLevel(vocabulary: [:])), specialTokens: specials, bosToken: "[BOS]", eosToken: "[EOS]", padToken: "[PAD]")
+        let pieces = texts.flatMap { t.pieces($0) }
+        t.model = .bpe(BPE.train(pieces: pieces, vocabularySize: vocabularySize, specialTokens: specials, unknownToken: nil,
+                                 initialAlphabet: ByteLevel.byteToScalar.map { String($0) }))
+        return t
+    }
+
+    /// The ids of [PAD], [BOS] and [EOS] in a tokenizer brought by the user, or an error naming what is missing.
+    public static func specialIDs(of t: Tokenizer, file: String) throws -> (pad: Int, bos: Int, eos: Int) {
+        var ids: [Int] = []
+        for name in ["[PAD]", "[BOS]", "[EOS]"] {
+            guard let id = t.id(of: name) else {
+                throw RunDirectoryError(message: "\(file): the tokenizer has no \(name) token (translation needs [PAD], [BOS] and [EOS])")
+            }
+            ids.append(id)
+        }
+        return (ids[0], ids[1], ids[2])
     }
 
     /// A word-level tokenizer trained on `texts` (lowercased when asked, HF `Whitespace` splitting punctuation off),
