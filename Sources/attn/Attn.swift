@@ -13,6 +13,6 @@ struct Attn: ParsableCommand {
         tensors on OpenBLAS, reverse-mode autograd, layers, tokenizers and models.
         """,
         version: AttentionKit.version,
-        subcommands: [Train.self, Evaluate.self, Translate.self, Plot.self, TokenizerCommand.self]
+        subcommands: [Train.self, Evaluate.self, Translate.self, Classify.self, Plot.self, TokenizerCommand.self]
     )
 }

@@ -17,6 +17,10 @@ struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Score a trained model on data in the format it was trained on.",
         discussion: """
+        Classification: --data FILE in the format the model was trained on. Prints per-class precision, recall, F1 \
+        and the confusion matrix, then as the last line {"task": "classification", "metric": "accuracy", "value": X, \
+        "n": N, "macro_f1": F, "per_class": {LABEL: {"precision": …, "recall": …, "f1": …, "support": …}}}.
+
         Translation: --source FILE --reference FILE [--beam N]. Prints a readable report and, as its last line, one \
         JSON object: {"task": "translation", "metric": "bleu", "value": X, "n": N, "bleu_lowercase_tokens": Y, \
         "chrf": Z, "beam": B}. `value` is corpus BLEU as sacreBLEU computes it by default (13a tokenization, \
@@ -26,10 +30,12 @@ struct Evaluate: ParsableCommand {
     )
     @Option(help: "Run directory written by `attn train`.")
     var checkpoint: String
-    @Option(help: "Source sentences, one per line.")
-    var source: String
-    @Option(help: "Reference translations, line-aligned with --source.")
-    var reference: String
+    @Option(help: "Translation: source sentences, one per line.")
+    var source: String?
+    @Option(help: "Translation: reference translations, line-aligned with --source.")
+    var reference: String?
+    @Option(help: "Classification: labelled data in the training format.")
+    var data: String?
     @Option(help: "Beam size (1: greedy).")
     var beam = 5
     @Option(name: .customLong("length-penalty"), help: "GNMT length penalty α.")
@@ -42,8 +48,12 @@ struct Evaluate: ParsableCommand {
     func validate() throws { guard beam >= 1 else { throw ValidationError("--beam must be at least 1") } }
 
     func run() throws {
+        let dir = URL(fileURLWithPath: checkpoint)
+        let root = (try? Data(contentsOf: dir.appendingPathComponent("config.json"))).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+        if root?["task"] as? String == "classification" { return try evaluateClassifier(dir, root!) }
+        guard let source, let reference else { throw ValidationError("a translation run needs --source and --reference") }
         let translator: Translator
-        do { translator = try Translator.load(from: URL(fileURLWithPath: checkpoint), weights: weights) } catch { throw CLIError("\(error)") }
+        do { translator = try Translator.load(from: dir, weights: weights) } catch { throw CLIError("\(error)") }
         let src = try readLines(source, what: "source"), refs = try readLines(reference, what: "reference")
         guard src.count == refs.count else { throw CLIError("\(source) has \(src.count) lines but \(reference) has \(refs.count)") }
         guard !src.isEmpty else { throw CLIError("\(source) is empty") }
@@ -59,6 +69,33 @@ struct Evaluate: ParsableCommand {
         say(String(format: "chrF2 %.2f; %d sentences, beam %d, %.1f s", chrf, src.count, beam, seconds))
         say(String(format: "{\"task\": \"translation\", \"metric\": \"bleu\", \"value\": %.4f, \"n\": %d, \"bleu_lowercase_tokens\": %.4f, \"chrf\": %.4f, \"beam\": %d}",
                    bleu.score, src.count, lower.score, chrf, beam))
+    }
+}
+
+extension Evaluate {
+    func evaluateClassifier(_ dir: URL, _ root: [String: Any]) throws {
+        guard let data else { throw ValidationError("a classification run needs --data FILE") }
+        guard let f = root["format"], let fmt = try? JSONDecoder().decode(TextFormat.self, from: JSONSerialization.data(withJSONObject: f)) else {
+            throw CLIError("\(dir.path)/config.json: no readable \"format\" entry")
+        }
+        let c: TextClassification
+        do { c = try TextClassification.load(from: dir, weights: weights) } catch { throw CLIError("\(error)") }
+        let report: ClassificationReport
+        do {
+            let (examples, notes) = try fmt.read(data)
+            for n in notes { FileHandle.standardError.write("note: \(n)\n".data(using: .utf8)!) }
+            guard !examples.isEmpty else { throw CLIError("\(data): no labelled texts") }
+            report = try c.evaluate(examples)
+        } catch let e as CorpusError { throw CLIError(e.message.hasPrefix("line ") ? "\(data):\(e.message.dropFirst(5))" : e.message) }
+        say(report.table)
+        var perClass: [String: Any] = [:]
+        for (k, l) in c.labels.enumerated() {
+            let p = report.perClass(k)
+            perClass[l] = ["precision": p.precision, "recall": p.recall, "f1": p.f1, "support": p.support]
+        }
+        let json: [String: Any] = ["task": "classification", "metric": "accuracy", "value": report.accuracy, "n": report.count,
+                                   "macro_f1": report.macroF1, "per_class": perClass]
+        say(String(decoding: try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]), as: UTF8.self))
     }
 }
 

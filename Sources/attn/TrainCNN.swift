@@ -5,7 +5,7 @@ import Foundation
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a model.",
-        subcommands: [TrainCNN.self, TrainTranslation.self]
+        subcommands: [TrainCNN.self, TrainTranslation.self, TrainClassifier.self]
     )
 }
 

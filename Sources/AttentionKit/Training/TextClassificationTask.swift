@@ -1,0 +1,176 @@
+import Foundation
+
+/// A trained text classifier with its tokenizer and label names: strings in, labels and probabilities out.
+public struct TextClassification {
+    public let model: TextClassifier
+    public let tokenizer: Tokenizer
+    public let labels: [String]
+
+    public init(model: TextClassifier, tokenizer: Tokenizer, labels: [String]) {
+        self.model = model
+        self.tokenizer = tokenizer
+        self.labels = labels
+    }
+
+    /// Token ids of a text, cut to the model's maxLength (at least one token: [UNK] for an empty text).
+    public func ids(_ text: String) -> [Int] {
+        let ids = Array(tokenizer.encode(text, addSpecialTokens: false).ids.prefix(model.config.maxLength))
+        return ids.isEmpty ? [tokenizer.id(of: "[UNK]") ?? 0] : ids
+    }
+
+    /// Pads a batch of id rows with the model's padding id.
+    func padded(_ rows: [[Int]]) -> [[Int]] {
+        let t = rows.map(\.count).max() ?? 0
+        return rows.map { $0 + Array(repeating: model.config.padID, count: t - $0.count) }
+    }
+
+    /// Class probabilities [N, C] of `texts`, `batchSize` at a time.
+    public func probabilities(_ texts: [String], batchSize: Int = 128) -> [[Float]] {
+        model.eval()
+        var out: [[Float]] = []
+        withNoGrad {
+            for start in stride(from: 0, to: texts.count, by: batchSize) {
+                let chunk = texts[start..<min(start + batchSize, texts.count)].map(ids)
+                let p = model(padded(chunk)).softmax(axis: -1).scalars
+                let c = labels.count
+                for r in 0..<chunk.count { out.append(Array(p[(r * c)..<(r * c + c)])) }
+            }
+        }
+        return out
+    }
+
+    /// The top `k` labels of each text with their probabilities.
+    public func classify(_ texts: [String], top k: Int = 1) -> [[(label: String, probability: Float)]] {
+        probabilities(texts).map { p in
+            p.indices.sorted { p[$0] != p[$1] ? p[$0] > p[$1] : $0 < $1 }.prefix(k).map { (labels[$0], p[$0]) }
+        }
+    }
+
+    /// Writes `tokenizer.json` and `labels.json` into a run directory (the weights are written by training).
+    public func saveVocabularies(to directory: URL) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try tokenizer.save(to: directory.appendingPathComponent("tokenizer.json"))
+        try AtomicFile.write(try JSONSerialization.data(withJSONObject: labels), to: directory.appendingPathComponent("labels.json"))
+    }
+
+    /// Loads a run directory written by `attn train classifier`.
+    public static func load(from directory: URL, weights: String = "best.safetensors") throws -> TextClassification {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDir), isDir.boolValue else {
+            throw RunDirectoryError(message: "\(directory.path) is not a directory (pass the run directory that training wrote)")
+        }
+        for f in [weights, "tokenizer.json", "labels.json"] where !FileManager.default.fileExists(atPath: directory.appendingPathComponent(f).path) {
+            throw RunDirectoryError(message: "\(directory.path) has no \(f): not a classifier run directory, or training has not finished an epoch")
+        }
+        guard let labels = try? JSONSerialization.jsonObject(with: Data(contentsOf: directory.appendingPathComponent("labels.json"))) as? [String] else {
+            throw RunDirectoryError(message: "\(directory.appendingPathComponent("labels.json").path) is not a JSON list of label names")
+        }
+        let model = try ModelFile.load(TextClassifier.self, from: directory.appendingPathComponent(weights))
+        guard model.config.classes == labels.count else {
+            throw RunDirectoryError(message: "\(directory.path): the model has \(model.config.classes) classes but labels.json lists \(labels.count)")
+        }
+        return TextClassification(model: model, tokenizer: try Tokenizer.load(from: directory.appendingPathComponent("tokenizer.json")), labels: labels)
+    }
+
+    /// The report on labelled examples (labels must be among the model's).
+    public func evaluate(_ examples: [LabelledText]) throws -> ClassificationReport {
+        let index = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, $0) })
+        let truth = try examples.map { e -> Int in
+            guard let k = index[e.label] else { throw CorpusError("line \(e.line): label '\(e.label)' is not one the model knows (\(labels.joined(separator: ", ")))") }
+            return k
+        }
+        let predicted = probabilities(examples.map(\.text)).map { p in p.indices.max { p[$0] < p[$1] }! }
+        return ClassificationReport(labels: labels, truth: truth, predicted: predicted)
+    }
+}
+
+/// Seeded shuffled batches of indices; the generator state at the start of the epoch and the position are the resume state.
+public struct ShuffledBatches {
+    public let count: Int, batchSize: Int
+    private var generator: RandomGenerator, epochStart: RandomGenerator
+    private var order: [Int] = []
+    public private(set) var index = 0
+
+    public init(count: Int, batchSize: Int, seed: UInt64) {
+        self.count = count
+        self.batchSize = batchSize
+        generator = RandomGenerator(seed: seed)
+        epochStart = generator
+        order = Array(0..<count)
+        order.shuffle(using: &generator)
+    }
+
+    public var batchesPerEpoch: Int { (count + batchSize - 1) / batchSize }
+
+    public mutating func next() -> [Int]? {
+        guard index < batchesPerEpoch else { return nil }
+        defer { index += 1 }
+        return Array(order[(index * batchSize)..<min(count, (index + 1) * batchSize)])
+    }
+
+    public mutating func startNextEpoch() {
+        epochStart = generator
+        order = Array(0..<count)
+        order.shuffle(using: &generator)
+        index = 0
+    }
+
+    public var savedState: String { "\(epochStart.serialized):\(index)" }
+
+    public mutating func restore(_ text: String) throws {
+        let parts = text.split(separator: ":")
+        guard parts.count == 2, let g = RandomGenerator(serialized: String(parts[0])), let i = Int(parts[1]), i >= 0 && i <= batchesPerEpoch else {
+            throw CheckpointError.invalidState("data position '\(text)' is malformed")
+        }
+        generator = g
+        epochStart = g
+        order = Array(0..<count)
+        order.shuffle(using: &generator)
+        index = i
+    }
+}
+
+/// Training a `TextClassifier`: label-smoothed cross-entropy; validation loss, accuracy and macro-F1 every epoch.
+public final class TextClassificationTask: TrainingTask {
+    public let classification: TextClassification
+    let train: [(ids: [Int], label: Int)]
+    let validation: [LabelledText]
+    var batches: ShuffledBatches
+    public let labelSmoothing: Float
+
+    public init(classification: TextClassification, train: [LabelledText], validation: [LabelledText], batchSize: Int,
+                labelSmoothing: Float, seed: UInt64) throws {
+        self.classification = classification
+        let index = Dictionary(uniqueKeysWithValues: classification.labels.enumerated().map { ($1, $0) })
+        self.train = try train.map { e in
+            guard let k = index[e.label] else { throw CorpusError("line \(e.line): unknown label '\(e.label)'") }
+            return (classification.ids(e.text), k)
+        }
+        self.validation = validation
+        batches = ShuffledBatches(count: train.count, batchSize: batchSize, seed: seed)
+        self.labelSmoothing = labelSmoothing
+    }
+
+    public var model: any Module { classification.model }
+    public var itemName: String { "ex" }
+    public var batchesPerEpoch: Int { batches.batchesPerEpoch }
+    public var metricNames: [String] { ["val_loss", "val_accuracy", "macro_f1"] }
+    public func nextBatch() -> [Int]? { batches.next() }
+    public func startNextEpoch() { batches.startNextEpoch() }
+    public var dataState: String { batches.savedState }
+    public func restoreDataState(_ text: String) throws { try batches.restore(text) }
+    public func saveModel(to url: URL) throws { try ModelFile.save(classification.model, to: url) }
+
+    public func loss(_ batch: [Int]) -> (loss: Tensor, items: Int) {
+        let logits = classification.model(classification.padded(batch.map { train[$0].ids }))
+        return (Loss.crossEntropy(logits, batch.map { train[$0].label }, labelSmoothing: labelSmoothing), batch.count)
+    }
+
+    public func evaluate() throws -> [String: Double] {
+        let report = try classification.evaluate(validation)
+        let p = classification.probabilities(validation.map(\.text))
+        let index = Dictionary(uniqueKeysWithValues: classification.labels.enumerated().map { ($1, $0) })
+        let nll = zip(p, validation).map { -Double(Foundation.log(max($0.0[index[$0.1.label]!], 1e-12))) }.reduce(0, +)
+        return ["val_loss": nll / Double(max(validation.count, 1)), "val_accuracy": report.accuracy, "macro_f1": report.macroF1]
+    }
+}

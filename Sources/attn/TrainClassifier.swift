@@ -1,0 +1,201 @@
+import ArgumentParser
+import AttentionKit
+import Foundation
+
+/// How a labelled-text file is read; recorded in config.json so `attn evaluate` reads test data the same way.
+struct TextFormat: Codable {
+    var format: String            // "trec" or "tsv"
+    var fine: Bool = false        // TREC: fine labels
+    var labelColumn = 0, textColumn = 1
+
+    func read(_ path: String) throws -> (examples: [LabelledText], notes: [String]) {
+        let url = URL(fileURLWithPath: path)
+        return format == "trec" ? try LabelledCorpus.readTREC(url, fine: fine)
+                                : try LabelledCorpus.readTSV(url, labelColumn: labelColumn, textColumn: textColumn)
+    }
+}
+
+/// `attn train classifier`.
+struct TrainClassifier: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "classifier",
+        abstract: "Train a transformer text classifier (TREC questions, SMS spam, any label<TAB>text file).",
+        discussion: """
+        Formats: --format trec (`COARSE:fine question`, --label coarse|fine; a line that is not UTF-8 is read as \
+        Latin-1 and reported) or --format tsv (label and text columns by --columns, 1-based, default 1,2). \
+        Validation: --valid-data, or a seeded, stratified --val-fraction (each label keeps its share).
+
+        The default recipe: lowercased word-level vocabulary (words seen twice), a pre-norm encoder of 2 layers, \
+        d 128, 4 heads, feed-forward 256, dropout 0.2, masked-mean pooling, label smoothing 0.1, AdamW (weight decay \
+        0.05) at a peak 1e-3 after 100 warmup steps with cosine decay, batches of 32, 20 epochs; the epoch with the \
+        best validation accuracy is kept.
+
+        Writes to --out (default runs/classifier): config.json, tokenizer.json, labels.json, best/last/resume \
+        .safetensors, metrics.jsonl/csv, curves.png and report.txt (per-class precision/recall/F1 and the \
+        confusion matrix of the best model on the validation data).
+        """
+    )
+
+    @OptionGroup var common: CommonTrainingOptions
+    @Option(help: "Training data.")
+    var data: String
+    @Option(help: "trec or tsv.")
+    var format = "tsv"
+    @Option(help: "TREC: coarse (6 classes) or fine (50).")
+    var label = "coarse"
+    @Option(help: "TSV: the 1-based label and text columns.")
+    var columns = "1,2"
+    @Option(name: .customLong("valid-data"), help: "Validation data in the same format (default: a stratified --val-fraction of --data).")
+    var validData: String?
+    @Option(name: .customLong("val-fraction"), help: "Without --valid-data: the fraction of each label held out (seeded).")
+    var valFraction = 0.1
+    @Option(name: .customLong("min-frequency"), help: "Keep words seen at least this often in training.")
+    var minFrequency = 2
+    @Option(name: .customLong("batch-size"), help: "Texts per step.")
+    var batchSize = 32
+    @Option(name: .customLong("d-model"), help: "Model width.")
+    var dModel = 128
+    @Option(help: "Attention heads.")
+    var heads = 4
+    @Option(help: "Encoder layers.")
+    var layers = 2
+    @Option(name: .customLong("feed-forward"), help: "Feed-forward hidden width.")
+    var feedForward = 256
+    @Option(help: "Dropout.")
+    var dropout: Float = 0.2
+    @Option(help: "Pooling: cls or mean.")
+    var pooling = "mean"
+    @Option(name: .customLong("label-smoothing"), help: "Label smoothing of the cross-entropy.")
+    var labelSmoothing: Float = 0.1
+    @Option(name: .customLong("max-length"), help: "Longest text in tokens (longer ones are cut).")
+    var maxLength = 128
+
+    func validate() throws {
+        guard ["trec", "tsv"].contains(format) else { throw ValidationError("--format must be trec or tsv, not '\(format)'") }
+        guard ["coarse", "fine"].contains(label) else { throw ValidationError("--label must be coarse or fine, not '\(label)'") }
+        guard ["cls", "mean"].contains(pooling) else { throw ValidationError("--pooling must be cls or mean, not '\(pooling)'") }
+        guard valFraction > 0 && valFraction < 1 else { throw ValidationError("--val-fraction must be in (0, 1)") }
+        guard batchSize > 0, dModel > 0, heads > 0, dModel % heads == 0, layers > 0, feedForward > 0, maxLength > 0, minFrequency >= 1 else {
+            throw ValidationError("sizes must be positive and --d-model a multiple of --heads")
+        }
+        guard dropout >= 0 && dropout < 1, labelSmoothing >= 0 && labelSmoothing < 1 else { throw ValidationError("--dropout and --label-smoothing must be in [0, 1)") }
+        _ = try textFormat()
+    }
+
+    func textFormat() throws -> TextFormat {
+        let c = columns.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard c.count == 2, c.allSatisfy({ $0 >= 1 }), c[0] != c[1] else { throw ValidationError("--columns must be two different 1-based column numbers, e.g. 1,2") }
+        return TextFormat(format: format, fine: label == "fine", labelColumn: c[0] - 1, textColumn: c[1] - 1)
+    }
+
+    func run() throws {
+        do { try train() } catch let e as ValidationError { throw e } catch let e as ExitCode { throw e } catch { throw CLIError("\(error)") }
+    }
+
+    func train() throws {
+        let dir = URL(fileURLWithPath: common.out ?? "runs/classifier")
+        let epochs = common.epochs ?? 20, lr = common.lr ?? 1e-3, weightDecay = common.weightDecay ?? 0.05
+        let fmt = try textFormat()
+        var (examples, notes) = try fmt.read(data)
+        var validation: [LabelledText]
+        if let validData {
+            let (v, vn) = try fmt.read(validData)
+            validation = v
+            notes += vn
+        } else {
+            (examples, validation) = LabelledCorpus.stratifiedSplit(examples, validationFraction: valFraction, seed: common.seed)
+        }
+        for n in notes { FileHandle.standardError.write("note: \(n)\n".data(using: .utf8)!) }
+        guard !examples.isEmpty, !validation.isEmpty else { throw CLIError("no training or validation examples in \(data)") }
+        let labels = Array(Set(examples.map(\.label))).sorted()
+        say("data: \(examples.count) training and \(validation.count) validation texts, \(labels.count) labels: " +
+            labels.map { l in "\(l) \(examples.filter { $0.label == l }.count)" }.joined(separator: ", "))
+
+        let classification: TextClassification
+        if common.resume {
+            classification = try rebuild(dir)
+        } else {
+            let tok = Translator.trainWordLevel(examples.map(\.text), lowercase: true, minFrequency: minFrequency)
+            var c = TextClassifierConfig(vocabulary: tok.vocabularySize, classes: labels.count)
+            c.dModel = dModel; c.heads = heads; c.layers = layers; c.feedForward = feedForward; c.dropout = dropout
+            c.pooling = pooling == "cls" ? .cls : .mean; c.maxLength = maxLength; c.padID = tok.id(of: "[PAD]") ?? 0
+            var g = RandomGenerator(seed: common.seed)
+            classification = TextClassification(model: TextClassifier(config: c, using: &g), tokenizer: tok, labels: labels)
+            try classification.saveVocabularies(to: dir)
+            let config: [String: Any] = [
+                "task": "classification", "model": try JSONSerialization.jsonObject(with: JSONEncoder().encode(c)),
+                "format": try JSONSerialization.jsonObject(with: JSONEncoder().encode(fmt)),
+                "data": ["data": data, "valid_data": validData ?? NSNull(), "val_fraction": valFraction],
+                "training": ["epochs": epochs, "lr": lr, "weight_decay": weightDecay, "batch_size": batchSize, "seed": common.seed,
+                             "label_smoothing": labelSmoothing, "min_frequency": minFrequency],
+            ]
+            try AtomicFile.write(try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]),
+                                 to: dir.appendingPathComponent("config.json"))
+        }
+        let model = classification.model
+        say("model: TextClassifier, \(model.parameterCount()) parameters; vocabulary \(classification.tokenizer.vocabularySize)")
+        let task = try TextClassificationTask(classification: classification, train: examples, validation: validation,
+                                              batchSize: batchSize, labelSmoothing: labelSmoothing, seed: common.seed &+ 1)
+        let optimizer = AdamW(ParameterGroup.weightDecayGroups(model, weightDecay: weightDecay), learningRate: lr, weightDecay: weightDecay)
+        var common = self.common
+        if common.warmupSteps == nil { common.warmupSteps = 100 }
+        let trainer = Trainer(task: task, optimizer: optimizer, schedule: common.makeSchedule(stepsPerEpoch: task.batchesPerEpoch, epochs: epochs),
+                              options: common.options(epochs: epochs, clipNorm: 1, bestMetric: "val_accuracy", higherIsBetter: true), directory: dir)
+        trainer.log = say
+        let summary = try trainer.run(resume: common.resume)
+        if summary.interrupted { throw ExitCode(130) }
+        let best = try TextClassification.load(from: dir)
+        let report = try best.evaluate(validation)
+        try AtomicFile.write(Data((report.table + "\n").utf8), to: dir.appendingPathComponent("report.txt"))
+        say(report.table)
+        say(String(format: "best validation accuracy %.2f%% at epoch %d; %.0f s; run directory %@", summary.bestValue * 100, summary.bestEpoch, summary.seconds, dir.path))
+    }
+
+    /// The untrained model of a run directory (weights come from resume.safetensors).
+    func rebuild(_ dir: URL) throws -> TextClassification {
+        let url = dir.appendingPathComponent("config.json")
+        guard let data = try? Data(contentsOf: url), let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let m = root["model"], let c = try? JSONDecoder().decode(TextClassifierConfig.self, from: JSONSerialization.data(withJSONObject: m)) else {
+            throw CLIError("\(url.path): missing or not a classifier configuration: nothing to resume")
+        }
+        guard let labels = try? JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("labels.json"))) as? [String] else {
+            throw CLIError("\(dir.path)/labels.json is missing or malformed")
+        }
+        var g = RandomGenerator(seed: 0)
+        return TextClassification(model: TextClassifier(config: c, using: &g), tokenizer: try Tokenizer.load(from: dir.appendingPathComponent("tokenizer.json")), labels: labels)
+    }
+}
+
+/// `attn classify`.
+struct Classify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Classify texts with a trained classifier (stdin lines or --text) to stdout.",
+        discussion: "One line per input: `label<TAB>probability`, or with --top K the K best as `label:probability` separated by tabs."
+    )
+    @Option(help: "Run directory written by `attn train classifier`.")
+    var checkpoint: String
+    @Option(help: "A text to classify (repeatable); without it, lines are read from standard input.")
+    var text: [String] = []
+    @Option(help: "Labels to print per text, best first.")
+    var top = 1
+    @Option(help: "Weights in the run directory to use.")
+    var weights = "best.safetensors"
+
+    func validate() throws { guard top >= 1 else { throw ValidationError("--top must be at least 1") } }
+
+    func run() throws {
+        let c: TextClassification
+        do { c = try TextClassification.load(from: URL(fileURLWithPath: checkpoint), weights: weights) } catch { throw CLIError("\(error)") }
+        var inputs = text
+        if inputs.isEmpty {
+            let decoded = TextDecoding.decode(FileHandle.standardInput.readDataToEndOfFile())
+            if let bad = decoded.replacedByteOffsets.first { throw CLIError("standard input: invalid UTF-8 at byte offset \(bad)") }
+            inputs = decoded.text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            if inputs.last == "" { inputs.removeLast() }
+        }
+        for r in c.classify(inputs, top: min(top, c.labels.count)) {
+            if top == 1 { print("\(r[0].label)\t\(String(format: "%.4f", r[0].probability))") }
+            else { print(r.map { "\($0.label):\(String(format: "%.4f", $0.probability))" }.joined(separator: "\t")) }
+        }
+    }
+}

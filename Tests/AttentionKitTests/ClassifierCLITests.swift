@@ -1,0 +1,88 @@
+import AttentionKit
+import Foundation
+import XCTest
+
+/// `attn train classifier`, `attn evaluate --data`, `attn classify` on the shipped samples, and the readers behind them.
+final class ClassifierCLITests: XCTestCase {
+    let root = fixturesDirectory.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    var tmp: URL!
+    override func setUpWithError() throws {
+        tmp = FileManager.default.temporaryDirectory.appendingPathComponent("ak-cls-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+    }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
+    func path(_ n: String) -> String { tmp.appendingPathComponent(n).path }
+    var trec: String { root.appendingPathComponent("corpora/trec-sample/train.label").path }
+    var sms: String { root.appendingPathComponent("corpora/sms-spam-sample/SMSSpamCollection").path }
+    let small = ["--epochs", "2", "--d-model", "16", "--heads", "2", "--layers", "1", "--feed-forward", "16", "--seed", "1"]
+
+    func testTRECReaderHandlesTheLatin1LineAndReportsIt() throws {
+        let (examples, notes) = try LabelledCorpus.readTREC(URL(fileURLWithPath: trec))
+        XCTAssertEqual(examples.count, 500)
+        XCTAssertEqual(Set(examples.map(\.label)), ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"])
+        XCTAssertEqual(notes.count, 1)
+        XCTAssertTrue(notes[0].contains("train.label:66") && notes[0].contains("Latin-1"), notes[0])
+        XCTAssertFalse(examples[65].text.contains("\u{FFFD}"), "decoded as Latin-1, not replaced")
+        XCTAssertEqual(try LabelledCorpus.readTREC(URL(fileURLWithPath: trec), fine: true).examples[0].label, "DESC:manner")
+    }
+
+    func testStratifiedSplitKeepsClassRatios() throws {
+        let (examples, _) = try LabelledCorpus.readTSV(URL(fileURLWithPath: sms))
+        let (train, val) = LabelledCorpus.stratifiedSplit(examples, validationFraction: 0.2, seed: 4)
+        XCTAssertEqual(train.count + val.count, examples.count)
+        for label in ["ham", "spam"] {
+            let all = examples.filter { $0.label == label }.count, v = val.filter { $0.label == label }.count
+            XCTAssertEqual(Double(v), Double(all) * 0.2, accuracy: 1, "\(label) keeps its share")
+        }
+        XCTAssertEqual(LabelledCorpus.stratifiedSplit(examples, validationFraction: 0.2, seed: 4).validation, val, "seeded")
+    }
+
+    func testClassificationReportMatchesHandComputedValues() {
+        let r = ClassificationReport(labels: ["a", "b"], truth: [0, 0, 0, 1, 1], predicted: [0, 0, 1, 1, 0])
+        XCTAssertEqual(r.accuracy, 0.6, accuracy: 1e-12)
+        XCTAssertEqual(r.perClass(0).precision, 2.0 / 3, accuracy: 1e-12)
+        XCTAssertEqual(r.perClass(0).recall, 2.0 / 3, accuracy: 1e-12)
+        XCTAssertEqual(r.perClass(1).f1, 0.5, accuracy: 1e-12)
+        XCTAssertEqual(r.macroF1, (2.0 / 3 + 0.5) / 2, accuracy: 1e-12)
+        XCTAssertEqual(r.confusion, [[2, 1], [1, 1]])
+    }
+
+    func testTrainEvaluateClassifyEndToEnd() throws {
+        let t = try runAttn(["train", "classifier", "--data", sms, "--out", path("run")] + small)
+        XCTAssertEqual(t.status, 0, t.err)
+        for f in ["config.json", "tokenizer.json", "labels.json", "best.safetensors", "report.txt", "metrics.csv", "curves.png"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: path("run/" + f)), f)
+        }
+        let e = try runAttn(["evaluate", "--checkpoint", path("run"), "--data", sms])
+        XCTAssertEqual(e.status, 0, e.err)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(e.out.split(separator: "\n").last!.utf8)) as? [String: Any])
+        XCTAssertEqual(json["task"] as? String, "classification")
+        XCTAssertEqual(json["metric"] as? String, "accuracy")
+        XCTAssertEqual(json["n"] as? Int, 600)
+        XCTAssertNotNil(json["macro_f1"] as? Double)
+        XCTAssertNotNil((json["per_class"] as? [String: Any])?["spam"])
+        let c = try runAttn(["classify", "--checkpoint", path("run"), "--text", "WINNER! claim your prize now", "--text", "see you at lunch", "--top", "2"])
+        XCTAssertEqual(c.status, 0, c.err)
+        XCTAssertEqual(c.out.split(separator: "\n").count, 2)
+        XCTAssertTrue(c.out.contains("spam:") && c.out.contains("ham:"), c.out)
+    }
+
+    func testClearErrorsNameFileAndLine() throws {
+        try "ham\thello\nspam no tab here\n".write(toFile: path("bad.tsv"), atomically: true, encoding: .utf8)
+        let bad = try runAttn(["train", "classifier", "--data", path("bad.tsv"), "--out", path("x")] + small)
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.err.contains("bad.tsv:2"), bad.err)
+        try "DESC:manner How ?\nbroken line without label\n".write(toFile: path("bad.label"), atomically: true, encoding: .utf8)
+        let badTrec = try runAttn(["train", "classifier", "--format", "trec", "--data", path("bad.label"), "--out", path("y")] + small)
+        XCTAssertNotEqual(badTrec.status, 0)
+        XCTAssertTrue(badTrec.err.contains("bad.label:2"), badTrec.err)
+        XCTAssertEqual(try runAttn(["train", "classifier", "--data", sms, "--out", path("run")] + small).status, 0)
+        try "ham\thello\neggs\tan unknown label\n".write(toFile: path("unknown.tsv"), atomically: true, encoding: .utf8)
+        let unknown = try runAttn(["evaluate", "--checkpoint", path("run"), "--data", path("unknown.tsv")])
+        XCTAssertNotEqual(unknown.status, 0)
+        XCTAssertTrue(unknown.err.contains("unknown.tsv:2") && unknown.err.contains("eggs"), unknown.err)
+        let help = try runAttn(["train", "classifier", "--help"])
+        for f in ["--data", "--format", "--label", "--valid-data", "--val-fraction", "--pooling", "--epochs"] { XCTAssertTrue(help.out.contains(f), f) }
+        XCTAssertTrue(try runAttn(["classify", "--help"]).out.contains("--top"))
+    }
+}
