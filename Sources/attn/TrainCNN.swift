@@ -5,7 +5,7 @@ import Foundation
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a model.",
-        subcommands: [TrainCNN.self, TrainTranslation.self, TrainClassifier.self]
+        subcommands: [TrainCNN.self, TrainViT.self, TrainTranslation.self, TrainClassifier.self]
     )
 }
 
@@ -65,15 +65,8 @@ struct TrainCNN: ParsableCommand {
         let epochs = common.epochs ?? Self.defaultEpochs, lr = common.lr ?? Self.defaultLR
         let weightDecay = common.weightDecay ?? Self.defaultWeightDecay
         try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
-        var all = try CIFAR10(directory: URL(fileURLWithPath: data))
-        if limit > 0 && limit < all.count { all = all.subset(Array(0..<limit)) }
-        let (trainIdx, valIdx) = all.splitIndices(validationFraction: valFraction, seed: splitSeed ?? common.seed)
-        let (trainSet, valSet) = (all.subset(trainIdx), all.subset(valIdx))
-        // the split, so other tools (e.g. the PyTorch twin in Benchmarks/torch) can use exactly the same images
-        let splitJSON = "{\"train\": [\(trainIdx.map(String.init).joined(separator: ","))], \"validation\": [\(valIdx.map(String.init).joined(separator: ","))]}\n"
-        try AtomicFile.write(Data(splitJSON.utf8), to: outDir.appendingPathComponent("split.json"))
-        let (mean, std) = trainSet.channelStatistics()
-        say("CIFAR-10: \(trainSet.count) training and \(valSet.count) validation images from \(data)")
+        let (trainSet, valSet, mean, std) = try loadCIFARSplit(data: data, limit: limit, valFraction: valFraction,
+                                                               seed: splitSeed ?? common.seed, outDir: outDir)
 
         var g = RandomGenerator(seed: common.seed)
         var config = SmallCNNConfig()
@@ -95,4 +88,20 @@ struct TrainCNN: ParsableCommand {
         say(String(format: "best validation accuracy %.2f%% at epoch %d; %.1f s training; outputs in %@", summary.bestValue * 100,
                    summary.bestEpoch, summary.seconds, outDir.path))
     }
+}
+
+/// Reads a CIFAR-10 binary directory, holds out a seeded validation fraction, writes `split.json` (the indices, so
+/// other tools such as the PyTorch twin can use exactly the same images) and returns the two sets with the training
+/// set's channel statistics.
+func loadCIFARSplit(data: String, limit: Int, valFraction: Double, seed: UInt64, outDir: URL)
+    throws -> (train: CIFAR10, validation: CIFAR10, mean: [Float], std: [Float]) {
+    var all = try CIFAR10(directory: URL(fileURLWithPath: data))
+    if limit > 0 && limit < all.count { all = all.subset(Array(0..<limit)) }
+    let (trainIdx, valIdx) = all.splitIndices(validationFraction: valFraction, seed: seed)
+    let (trainSet, valSet) = (all.subset(trainIdx), all.subset(valIdx))
+    let splitJSON = "{\"train\": [\(trainIdx.map(String.init).joined(separator: ","))], \"validation\": [\(valIdx.map(String.init).joined(separator: ","))]}\n"
+    try AtomicFile.write(Data(splitJSON.utf8), to: outDir.appendingPathComponent("split.json"))
+    let (mean, std) = trainSet.channelStatistics()
+    say("CIFAR-10: \(trainSet.count) training and \(valSet.count) validation images from \(data)")
+    return (trainSet, valSet, mean, std)
 }

@@ -85,4 +85,16 @@ final class ClassifierCLITests: XCTestCase {
         for f in ["--data", "--format", "--label", "--valid-data", "--val-fraction", "--pooling", "--epochs"] { XCTAssertTrue(help.out.contains(f), f) }
         XCTAssertTrue(try runAttn(["classify", "--help"]).out.contains("--top"))
     }
+
+    func testTrainViTSmokeRunWritesARunDirectoryThatRebuildsTheModel() throws {
+        let cifar = root.appendingPathComponent("corpora/cifar10-sample").path
+        let r = try runAttn(["train", "vit", "--data", cifar, "--out", path("vit"), "--epochs", "2", "--batch-size", "16", "--d-model", "16",
+                             "--heads", "2", "--depth", "1", "--patch-size", "8", "--warmup-epochs", "1"])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(r.out.contains("epoch 2/2"), r.out)
+        let vit = try ModelFile.load(VisionTransformer.self, from: URL(fileURLWithPath: path("vit/best.safetensors")))
+        XCTAssertEqual(vit.config.patchSize, 8)
+        XCTAssertEqual(vit.config.positions, .sinusoidal)
+        XCTAssertTrue(try runAttn(["train", "vit", "--help"]).out.contains("--drop-path"))
+    }
 }

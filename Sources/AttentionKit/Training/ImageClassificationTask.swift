@@ -9,9 +9,12 @@ public final class ImageClassificationTask: TrainingTask {
     let validation: CIFAR10
     let mean: [Float], std: [Float]
     public let labelSmoothing: Float
+    let save: ((URL) throws -> Void)?
 
+    /// - Parameter save: how to write the model (default: its weights; pass `ModelFile.save` to keep the config).
     public init(model: any Module, forward: @escaping (Tensor) -> Tensor, batches: CIFARBatches, validation: CIFAR10,
-                mean: [Float], std: [Float], labelSmoothing: Float = 0) {
+                mean: [Float], std: [Float], labelSmoothing: Float = 0, save: ((URL) throws -> Void)? = nil) {
+        self.save = save
         self.model = model
         self.forward = forward
         self.batches = batches
@@ -27,6 +30,9 @@ public final class ImageClassificationTask: TrainingTask {
     public func nextBatch() -> (images: Tensor, labels: Tensor)? { batches.next() }
     public func startNextEpoch() { batches.startNextEpoch() }
     public var dataState: String { batches.savedState }
+    public func saveModel(to url: URL) throws {
+        if let save { try save(url) } else { try Checkpoint.saveWeights(model, to: url) }
+    }
     public func restoreDataState(_ text: String) throws { try batches.restore(text) }
 
     public func loss(_ b: (images: Tensor, labels: Tensor)) -> (loss: Tensor, items: Int) {
