@@ -54,8 +54,16 @@ struct Evaluate: ParsableCommand {
         guard let source, let reference else { throw ValidationError("a translation run needs --source and --reference") }
         let translator: Translator
         do { translator = try Translator.load(from: dir, weights: weights) } catch { throw CLIError("\(error)") }
-        let src = try readLines(source, what: "source"), refs = try readLines(reference, what: "reference")
+        var src = try readLines(source, what: "source"), refs = try readLines(reference, what: "reference")
         guard src.count == refs.count else { throw CLIError("\(source) has \(src.count) lines but \(reference) has \(refs.count)") }
+        let blank = { (s: String) in s.trimmingCharacters(in: .whitespaces).isEmpty }
+        let empty = zip(src, refs).enumerated().filter { blank($0.element.0) && blank($0.element.1) }.map(\.offset)
+        if !empty.isEmpty {   // e.g. the blank last line of Multi30k's files: not a sentence pair
+            FileHandle.standardError.write("note: skipped \(empty.count) line(s) empty in both files (first: line \(empty[0] + 1))\n".data(using: .utf8)!)
+            let drop = Set(empty)
+            src = src.enumerated().filter { !drop.contains($0.offset) }.map(\.element)
+            refs = refs.enumerated().filter { !drop.contains($0.offset) }.map(\.element)
+        }
         guard !src.isEmpty else { throw CLIError("\(source) is empty") }
         let t0 = Date()
         let hyps = translator.translate(src, beam: beam, lengthPenalty: lengthPenalty).map { $0.first?.text ?? "" }

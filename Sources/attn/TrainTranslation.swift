@@ -40,7 +40,7 @@ struct CommonTrainingOptions: ParsableArguments {
 
     func makeSchedule(stepsPerEpoch: Int, epochs: Int) -> any LRSchedule {
         let total = max(1, epochs * ((stepsPerEpoch + accumulate - 1) / accumulate))
-        let warmup = warmupSteps ?? 400
+        let warmup = warmupSteps ?? min(400, total / 5)   // short runs reach their peak rate too
         if schedule == "inverse-sqrt" { return WarmupInverseSqrt(warmupSteps: max(1, warmup)) }
         return WarmupCosine(warmupSteps: min(warmup, total - 1), totalSteps: total)
     }
@@ -70,7 +70,7 @@ struct TrainTranslation: ParsableCommand {
 
         The default recipe: a pre-norm encoder-decoder, 3+3 layers, d 256, 8 heads, feed-forward 512, dropout 0.1, \
         tied target embedding and output projection, label smoothing 0.1, AdamW (β 0.9/0.98, weight decay 0.01) at \
-        a peak 1e-3 after 400 warmup steps with cosine decay, gradient clipping at 1, length-bucketed batches of \
+        a peak 1e-3 after 400 warmup steps (a fifth of the run if shorter) with cosine decay, gradient clipping at 1, length-bucketed batches of \
         about 4,000 padded tokens, 12 epochs; the best epoch by validation BLEU (greedy) is kept.
 
         Writes to --out: config.json, validation.source and validation.target (when split from training), source-tokenizer.json, target-tokenizer.json, best.safetensors, \
@@ -226,7 +226,7 @@ struct TrainTranslation: ParsableCommand {
                 "task": "translation", "model": try JSONSerialization.jsonObject(with: JSONEncoder().encode(c)),
                 "data": ["source": source ?? NSNull(), "target": target ?? NSNull(), "tsv": tsv ?? NSNull(), "columns": columns,
                          "valid_source": validSource ?? NSNull(), "valid_target": validTarget ?? NSNull(), "val_fraction": valFraction],
-                "training": ["epochs": epochs, "lr": lr, "warmup_steps": common.warmupSteps ?? 400, "schedule": common.schedule,
+                "training": ["epochs": epochs, "lr": lr, "warmup_steps": common.warmupSteps.map { $0 as Any } ?? "min(400, total steps / 5)", "schedule": common.schedule,
                              "weight_decay": weightDecay, "clip_norm": common.clipNorm ?? 1, "accumulate": common.accumulate,
                              "seed": common.seed, "max_tokens": maxTokens, "label_smoothing": labelSmoothing, "min_frequency": minFrequency,
                              "lowercase": !cased && tokenizer == "word", "tokenizer": sourceTokenizer == nil ? tokenizer : "given", "vocab_size": vocabSize, "joint_vocabulary": jointVocabulary],
