@@ -12,6 +12,15 @@ func readLines(_ path: String, what: String) throws -> [String] {
     return lines.map(\.text)
 }
 
+/// The lines of standard input (UTF-8; an invalid byte is an error naming its offset).
+func standardInputLines() throws -> [String] {
+    let decoded = TextDecoding.decode(FileHandle.standardInput.readDataToEndOfFile())
+    if let bad = decoded.replacedByteOffsets.first { throw CLIError("standard input: invalid UTF-8 at byte offset \(bad)") }
+    var lines = decoded.text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    if lines.last == "" { lines.removeLast() }
+    return lines
+}
+
 /// `attn evaluate`.
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -137,14 +146,7 @@ struct Translate: ParsableCommand {
     func run() throws {
         let translator: Translator
         do { translator = try Translator.load(from: URL(fileURLWithPath: checkpoint), weights: weights) } catch { throw CLIError("\(error)") }
-        var inputs = text
-        if inputs.isEmpty {
-            let data = FileHandle.standardInput.readDataToEndOfFile()
-            let decoded = TextDecoding.decode(data)
-            if let bad = decoded.replacedByteOffsets.first { throw CLIError("standard input: invalid UTF-8 at byte offset \(bad)") }
-            inputs = decoded.text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-            if inputs.last == "" { inputs.removeLast() }
-        }
+        let inputs = try text.isEmpty ? standardInputLines() : text
         let results = translator.translate(inputs, beam: beam, nBest: nBest, batchSize: batchSize)
         if let attentionOut, let first = inputs.first {
             try translator.writeAttention(of: first, to: URL(fileURLWithPath: attentionOut))

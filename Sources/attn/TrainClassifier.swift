@@ -186,13 +186,7 @@ struct Classify: ParsableCommand {
     func run() throws {
         let c: TextClassification
         do { c = try TextClassification.load(from: URL(fileURLWithPath: checkpoint), weights: weights) } catch { throw CLIError("\(error)") }
-        var inputs = text
-        if inputs.isEmpty {
-            let decoded = TextDecoding.decode(FileHandle.standardInput.readDataToEndOfFile())
-            if let bad = decoded.replacedByteOffsets.first { throw CLIError("standard input: invalid UTF-8 at byte offset \(bad)") }
-            inputs = decoded.text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-            if inputs.last == "" { inputs.removeLast() }
-        }
+        let inputs = try text.isEmpty ? standardInputLines() : text
         for r in c.classify(inputs, top: min(top, c.labels.count)) {
             if top == 1 { print("\(r[0].label)\t\(String(format: "%.4f", r[0].probability))") }
             else { print(r.map { "\($0.label):\(String(format: "%.4f", $0.probability))" }.joined(separator: "\t")) }

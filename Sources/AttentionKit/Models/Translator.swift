@@ -4,6 +4,17 @@ import Foundation
 public struct RunDirectoryError: Error, CustomStringConvertible {
     public let message: String
     public var description: String { message }
+
+    /// Throws unless `directory` is a directory holding `files` (a `kind` run directory written by training).
+    static func check(_ directory: URL, holds files: [String], kind: String) throws {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDir), isDir.boolValue else {
+            throw RunDirectoryError(message: "\(directory.path) is not a directory (pass the run directory that training wrote)")
+        }
+        for f in files where !FileManager.default.fileExists(atPath: directory.appendingPathComponent(f).path) {
+            throw RunDirectoryError(message: "\(directory.path) has no \(f): not a \(kind) run directory, or training has not finished an epoch")
+        }
+    }
 }
 
 /// A translation model with its two tokenizers: strings in, strings out (batched, length-sorted).
@@ -81,13 +92,7 @@ public struct Translator {
     /// Loads a run directory: `best.safetensors` (or `weights`), `source-tokenizer.json`, `target-tokenizer.json`.
     /// - Throws: an error naming the directory and the missing or unreadable file.
     public static func load(from directory: URL, weights: String = "best.safetensors") throws -> Translator {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDir), isDir.boolValue else {
-            throw RunDirectoryError(message: "\(directory.path) is not a directory (pass the run directory that training wrote)")
-        }
-        for f in [weights, "source-tokenizer.json", "target-tokenizer.json"] where !FileManager.default.fileExists(atPath: directory.appendingPathComponent(f).path) {
-            throw RunDirectoryError(message: "\(directory.path) has no \(f): not a translation run directory, or training has not finished an epoch")
-        }
+        try RunDirectoryError.check(directory, holds: [weights, "source-tokenizer.json", "target-tokenizer.json"], kind: "translation")
         let model = try ModelFile.load(Seq2SeqTransformer.self, from: directory.appendingPathComponent(weights))
         return Translator(model: model, sourceTokenizer: try Tokenizer.load(from: directory.appendingPathComponent("source-tokenizer.json")),
                           targetTokenizer: try Tokenizer.load(from: directory.appendingPathComponent("target-tokenizer.json")))

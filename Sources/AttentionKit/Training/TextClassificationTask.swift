@@ -55,13 +55,7 @@ public struct TextClassification {
 
     /// Loads a run directory written by `attn train classifier`.
     public static func load(from directory: URL, weights: String = "best.safetensors") throws -> TextClassification {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDir), isDir.boolValue else {
-            throw RunDirectoryError(message: "\(directory.path) is not a directory (pass the run directory that training wrote)")
-        }
-        for f in [weights, "tokenizer.json", "labels.json"] where !FileManager.default.fileExists(atPath: directory.appendingPathComponent(f).path) {
-            throw RunDirectoryError(message: "\(directory.path) has no \(f): not a classifier run directory, or training has not finished an epoch")
-        }
+        try RunDirectoryError.check(directory, holds: [weights, "tokenizer.json", "labels.json"], kind: "classifier")
         guard let labels = try? JSONSerialization.jsonObject(with: Data(contentsOf: directory.appendingPathComponent("labels.json"))) as? [String] else {
             throw RunDirectoryError(message: "\(directory.appendingPathComponent("labels.json").path) is not a JSON list of label names")
         }
