@@ -28,11 +28,17 @@ let package = Package(
             pkgConfig: "libutf8proc",
             providers: [.apt(["libutf8proc-dev"])]
         ),
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         .target(
             name: "AttentionKit",
             dependencies: [
                 "COpenBLAS",
                 "CUTF8Proc",
+                "CZlib",
                 .product(name: "RealModule", package: "swift-numerics"),
             ]
         ),
@@ -62,7 +68,7 @@ let package = Package(
         .executableTarget(name: "SentenceAttention", dependencies: ["AttentionKit"], path: "Examples/SentenceAttention"),
         .testTarget(
             name: "AttentionKitTests",
-            dependencies: ["AttentionKit"],
+            dependencies: ["AttentionKit", "CZlib"],
             exclude: ["Fixtures"]
         ),
     ]

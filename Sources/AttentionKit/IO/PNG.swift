@@ -1,6 +1,7 @@
+import CZlib
 import Foundation
 
-/// An 8-bit RGB image with a PNG encoder (no compression library needed: deflate "stored" blocks).
+/// An 8-bit RGB image with a PNG encoder (image data deflated by zlib at level 9; PNG filter 0 per row).
 public struct RGBImage {
     public let width: Int, height: Int
     /// Row-major RGB bytes.
@@ -33,7 +34,7 @@ public struct RGBImage {
         var ihdr = [UInt8]()
         ihdr += PNGCodec.be32(UInt32(width)) + PNGCodec.be32(UInt32(height)) + [8, 2, 0, 0, 0]   // 8-bit RGB
         PNGCodec.chunk("IHDR", ihdr, into: &out)
-        PNGCodec.chunk("IDAT", PNGCodec.zlibStored(raw), into: &out)
+        PNGCodec.chunk("IDAT", PNGCodec.zlibCompressed(raw), into: &out)
         PNGCodec.chunk("IEND", [], into: &out)
         return out
     }
@@ -64,6 +65,18 @@ enum PNGCodec {
         out.append(contentsOf: typeBytes)
         out.append(contentsOf: body)
         out.append(contentsOf: be32(crc32(typeBytes + body)))
+    }
+
+    /// A zlib stream (RFC 1950: header, deflate data, Adler-32) of `data` from zlib's `compress2` at level 9; falls
+    /// back to stored blocks if zlib reports an error (it cannot for an in-memory buffer of sufficient bound).
+    static func zlibCompressed(_ data: [UInt8]) -> [UInt8] {
+        var size = compressBound(uLong(data.count))
+        var out = [UInt8](repeating: 0, count: Int(size))
+        let rc = data.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in compress2(dst.baseAddress, &size, src.baseAddress, uLong(data.count), 9) }
+        }
+        guard rc == Z_OK else { return zlibStored(data) }
+        return Array(out.prefix(Int(size)))
     }
 
     /// A zlib stream of deflate "stored" (uncompressed) blocks of at most 65,535 bytes, with its Adler-32.
