@@ -71,7 +71,7 @@ struct TrainTranslation: ParsableCommand {
         The default recipe: a pre-norm encoder-decoder, 3+3 layers, d 256, 8 heads, feed-forward 512, dropout 0.1, \
         tied target embedding and output projection, label smoothing 0.1, AdamW (β 0.9/0.98, weight decay 0.01) at \
         a peak 1e-3 after 400 warmup steps (a fifth of the run if shorter) with cosine decay, gradient clipping at 1, length-bucketed batches of \
-        about 4,000 padded tokens, 12 epochs; the best epoch by validation BLEU (greedy) is kept.
+        about 2,000 padded tokens, 12 epochs; the best epoch by validation BLEU (greedy) is kept.
 
         Writes to --out: config.json, validation.source and validation.target (when split from training), source-tokenizer.json, target-tokenizer.json, best.safetensors, \
         last.safetensors, resume.safetensors, metrics.jsonl, metrics.csv, curves.png. Ctrl-C saves a resumable \
@@ -111,7 +111,7 @@ struct TrainTranslation: ParsableCommand {
     @Flag(name: .customLong("cased"), help: "Keep case in the vocabularies (default: lowercase).")
     var cased = false
     @Option(name: .customLong("max-tokens"), help: "Padded tokens per batch (rows × longest sentence).")
-    var maxTokens = 4000
+    var maxTokens = 2000
     @Option(name: .customLong("d-model"), help: "Model width.")
     var dModel = 256
     @Option(help: "Attention heads.")
