@@ -103,29 +103,69 @@ public struct TranslationBatch {
     public var tokens: Int
 }
 
+/// Batches of indices drawn anew each epoch by `make` from a seeded generator. The generator state at the start of
+/// the epoch and the position in it are the whole resume state: `restore` redraws the same epoch and skips ahead.
+struct EpochBatches {
+    private let make: (inout RandomGenerator) -> [[Int]]
+    private var generator: RandomGenerator, epochStart: RandomGenerator
+    private(set) var batches: [[Int]]
+    private(set) var index = 0
+
+    init(seed: UInt64, make: @escaping (inout RandomGenerator) -> [[Int]]) {
+        self.make = make
+        generator = RandomGenerator(seed: seed)
+        epochStart = generator
+        batches = make(&generator)
+    }
+
+    /// The next batch of this epoch, or nil at its end.
+    mutating func next() -> [Int]? {
+        guard index < batches.count else { return nil }
+        defer { index += 1 }
+        return batches[index]
+    }
+
+    mutating func startNextEpoch() {
+        epochStart = generator
+        batches = make(&generator)
+        index = 0
+    }
+
+    /// Generator state at the start of this epoch and the batch index.
+    var savedState: String { "\(epochStart.serialized):\(index)" }
+
+    mutating func restore(_ text: String) throws {
+        let parts = text.split(separator: ":")
+        guard parts.count == 2, let g = RandomGenerator(serialized: String(parts[0])), let i = Int(parts[1]) else {
+            throw CheckpointError.invalidState("data position '\(text)' is malformed")
+        }
+        generator = g
+        epochStart = g
+        batches = make(&generator)
+        guard i >= 0 && i <= batches.count else { throw CheckpointError.invalidState("data position \(i) is past the epoch's \(batches.count) batches") }
+        index = i
+    }
+}
+
 /// Length-bucketed batches under a token budget (fairseq/OpenNMT style): pairs sorted by length with a little
 /// seeded noise, cut into batches whose padded size (rows × longest side) stays within `maxTokens`, the batch order
-/// shuffled every epoch. The generator state at the start of the epoch and the index into it are the resume state.
+/// shuffled every epoch. Resumable through `savedState`/`restore` (see `EpochBatches`).
 public struct TokenBudgetBatches {
     public let pairs: [TokenPair]
     public let maxTokens: Int, padID: Int
-    private var generator: RandomGenerator
-    private var epochStart: RandomGenerator
-    private var order: [[Int]] = []
-    public private(set) var index = 0
+    private var epochs: EpochBatches
 
     public init(_ pairs: [TokenPair], maxTokens: Int, padID: Int, seed: UInt64) {
         self.pairs = pairs
         self.maxTokens = maxTokens
         self.padID = padID
-        generator = RandomGenerator(seed: seed)
-        epochStart = generator
-        order = makeOrder()
+        epochs = EpochBatches(seed: seed) { g in Self.bucket(pairs, maxTokens: maxTokens, using: &g) }
     }
 
-    public var batchesPerEpoch: Int { order.count }
+    public var batchesPerEpoch: Int { epochs.batches.count }
+    public var index: Int { epochs.index }
 
-    private mutating func makeOrder() -> [[Int]] {
+    private static func bucket(_ pairs: [TokenPair], maxTokens: Int, using generator: inout RandomGenerator) -> [[Int]] {
         let keyed = pairs.indices.map { i in (i, Double(max(pairs[i].source.count, pairs[i].target.count)) + generator.nextUnit()) }
         let sorted = keyed.sorted { $0.1 < $1.1 }.map(\.0)
         var batches: [[Int]] = [], cur: [Int] = [], longest = 0
@@ -141,16 +181,10 @@ public struct TokenBudgetBatches {
     }
 
     public mutating func next() -> TranslationBatch? {
-        guard index < order.count else { return nil }
-        defer { index += 1 }
-        return Self.batch(order[index].map { pairs[$0] }, padID: padID)
+        epochs.next().map { Self.batch($0.map { pairs[$0] }, padID: padID) }
     }
 
-    public mutating func startNextEpoch() {
-        epochStart = generator
-        order = makeOrder()
-        index = 0
-    }
+    public mutating func startNextEpoch() { epochs.startNextEpoch() }
 
     /// Pads pairs into one batch.
     public static func batch(_ ps: [TokenPair], padID: Int) -> TranslationBatch {
@@ -161,18 +195,6 @@ public struct TokenBudgetBatches {
         return TranslationBatch(source: src, targetInput: tin, targetOutput: tout, tokens: ps.reduce(0) { $0 + $1.target.count - 1 })
     }
 
-    /// Generator state at the start of this epoch and the batch index.
-    public var savedState: String { "\(epochStart.serialized):\(index)" }
-
-    public mutating func restore(_ text: String) throws {
-        let parts = text.split(separator: ":")
-        guard parts.count == 2, let g = RandomGenerator(serialized: String(parts[0])), let i = Int(parts[1]) else {
-            throw CheckpointError.invalidState("data position '\(text)' is malformed")
-        }
-        generator = g
-        epochStart = g
-        order = makeOrder()
-        guard i >= 0 && i <= order.count else { throw CheckpointError.invalidState("data position \(i) is past the epoch's \(order.count) batches") }
-        index = i
-    }
+    public var savedState: String { epochs.savedState }
+    public mutating func restore(_ text: String) throws { try epochs.restore(text) }
 }

@@ -78,50 +78,27 @@ public struct TextClassification {
     }
 }
 
-/// Seeded shuffled batches of indices; the generator state at the start of the epoch and the position are the resume state.
+/// Seeded shuffled batches of indices, reshuffled every epoch; resumable through `savedState`/`restore`.
 public struct ShuffledBatches {
     public let count: Int, batchSize: Int
-    private var generator: RandomGenerator, epochStart: RandomGenerator
-    private var order: [Int] = []
-    public private(set) var index = 0
+    private var epochs: EpochBatches
 
     public init(count: Int, batchSize: Int, seed: UInt64) {
         self.count = count
         self.batchSize = batchSize
-        generator = RandomGenerator(seed: seed)
-        epochStart = generator
-        order = Array(0..<count)
-        order.shuffle(using: &generator)
+        epochs = EpochBatches(seed: seed) { g in
+            var order = Array(0..<count)
+            order.shuffle(using: &g)
+            return stride(from: 0, to: count, by: batchSize).map { Array(order[$0..<min(count, $0 + batchSize)]) }
+        }
     }
 
     public var batchesPerEpoch: Int { (count + batchSize - 1) / batchSize }
-
-    public mutating func next() -> [Int]? {
-        guard index < batchesPerEpoch else { return nil }
-        defer { index += 1 }
-        return Array(order[(index * batchSize)..<min(count, (index + 1) * batchSize)])
-    }
-
-    public mutating func startNextEpoch() {
-        epochStart = generator
-        order = Array(0..<count)
-        order.shuffle(using: &generator)
-        index = 0
-    }
-
-    public var savedState: String { "\(epochStart.serialized):\(index)" }
-
-    public mutating func restore(_ text: String) throws {
-        let parts = text.split(separator: ":")
-        guard parts.count == 2, let g = RandomGenerator(serialized: String(parts[0])), let i = Int(parts[1]), i >= 0 && i <= batchesPerEpoch else {
-            throw CheckpointError.invalidState("data position '\(text)' is malformed")
-        }
-        generator = g
-        epochStart = g
-        order = Array(0..<count)
-        order.shuffle(using: &generator)
-        index = i
-    }
+    public var index: Int { epochs.index }
+    public mutating func next() -> [Int]? { epochs.next() }
+    public mutating func startNextEpoch() { epochs.startNextEpoch() }
+    public var savedState: String { epochs.savedState }
+    public mutating func restore(_ text: String) throws { try epochs.restore(text) }
 }
 
 /// Training a `TextClassifier`: label-smoothed cross-entropy; validation loss, accuracy and macro-F1 every epoch.
