@@ -58,8 +58,9 @@ struct Evaluate: ParsableCommand {
 
     func run() throws {
         let dir = URL(fileURLWithPath: checkpoint)
-        let root = (try? Data(contentsOf: dir.appendingPathComponent("config.json"))).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
-        if root?["task"] as? String == "classification" { return try evaluateClassifier(dir, root!) }
+        if (try? RunDirectoryError.configEntry("task", as: String.self, in: dir, describing: "a task name")) == "classification" {
+            return try evaluateClassifier(dir)
+        }
         guard let source, let reference else { throw ValidationError("a translation run needs --source and --reference") }
         let translator: Translator
         do { translator = try Translator.load(from: dir, weights: weights) } catch { throw CLIError("\(error)") }
@@ -90,11 +91,10 @@ struct Evaluate: ParsableCommand {
 }
 
 extension Evaluate {
-    func evaluateClassifier(_ dir: URL, _ root: [String: Any]) throws {
+    func evaluateClassifier(_ dir: URL) throws {
         guard let data else { throw ValidationError("a classification run needs --data FILE") }
-        guard let f = root["format"], let fmt = try? JSONDecoder().decode(TextFormat.self, from: JSONSerialization.data(withJSONObject: f)) else {
-            throw CLIError("\(dir.path)/config.json: no readable \"format\" entry")
-        }
+        let fmt: TextFormat
+        do { fmt = try RunDirectoryError.configEntry("format", as: TextFormat.self, in: dir, describing: "a text format") } catch { throw CLIError("\(error)") }
         let c: TextClassification
         do { c = try TextClassification.load(from: dir, weights: weights) } catch { throw CLIError("\(error)") }
         let report: ClassificationReport

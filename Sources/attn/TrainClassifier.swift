@@ -113,7 +113,7 @@ struct TrainClassifier: ParsableCommand {
 
         let classification: TextClassification
         if common.resume {
-            classification = try rebuild(dir)
+            classification = try TextClassification.rebuild(from: dir)   // weights come from resume.safetensors
         } else {
             let tok = Translator.trainWordLevel(examples.map(\.text), lowercase: true, minFrequency: minFrequency)
             var c = TextClassifierConfig(vocabulary: tok.vocabularySize, classes: labels.count)
@@ -149,20 +149,6 @@ struct TrainClassifier: ParsableCommand {
         try AtomicFile.write(Data((report.table + "\n").utf8), to: dir.appendingPathComponent("report.txt"))
         say(report.table)
         say(String(format: "best validation accuracy %.2f%% at epoch %d; %.0f s; run directory %@", summary.bestValue * 100, summary.bestEpoch, summary.seconds, dir.path))
-    }
-
-    /// The untrained model of a run directory (weights come from resume.safetensors).
-    func rebuild(_ dir: URL) throws -> TextClassification {
-        let url = dir.appendingPathComponent("config.json")
-        guard let data = try? Data(contentsOf: url), let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let m = root["model"], let c = try? JSONDecoder().decode(TextClassifierConfig.self, from: JSONSerialization.data(withJSONObject: m)) else {
-            throw CLIError("\(url.path): missing or not a classifier configuration: nothing to resume")
-        }
-        guard let labels = try? JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("labels.json"))) as? [String] else {
-            throw CLIError("\(dir.path)/labels.json is missing or malformed")
-        }
-        var g = RandomGenerator(seed: 0)
-        return TextClassification(model: TextClassifier(config: c, using: &g), tokenizer: try Tokenizer.load(from: dir.appendingPathComponent("tokenizer.json")), labels: labels)
     }
 }
 

@@ -5,6 +5,30 @@ public struct RunDirectoryError: Error, CustomStringConvertible {
     public let message: String
     public var description: String { message }
 
+    /// Decodes the entry `key` of the run directory's `config.json` as `T` (a model configuration, a data format),
+    /// or throws naming the file and what is missing or wrong.
+    public static func configEntry<T: Decodable>(_ key: String, as type: T.Type, in directory: URL, describing what: String) throws -> T {
+        let url = directory.appendingPathComponent("config.json")
+        guard let data = try? Data(contentsOf: url), let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw RunDirectoryError(message: "\(url.path) is missing or not a JSON object")
+        }
+        guard let entry = root[key] else { throw RunDirectoryError(message: "\(url.path): no \"\(key)\" entry") }
+        do {
+            return try JSONDecoder().decode(T.self, from: JSONSerialization.data(withJSONObject: entry, options: [.fragmentsAllowed]))
+        } catch {
+            throw RunDirectoryError(message: "\(url.path): the \"\(key)\" entry is not \(what): \(error)")
+        }
+    }
+
+    /// The label names in a run directory's `labels.json`.
+    static func labels(in directory: URL) throws -> [String] {
+        let url = directory.appendingPathComponent("labels.json")
+        guard let labels = try? JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String] else {
+            throw RunDirectoryError(message: "\(url.path) is missing or not a JSON list of label names")
+        }
+        return labels
+    }
+
     /// Throws unless `directory` is a directory holding `files` (a `kind` run directory written by training).
     static func check(_ directory: URL, holds files: [String], kind: String) throws {
         var isDir: ObjCBool = false
@@ -101,17 +125,7 @@ public struct Translator {
     /// Rebuilds the untrained model of a run directory from its `config.json` (key "model") and tokenizers, for
     /// resuming a run that was interrupted before it wrote any weights.
     public static func rebuild(from directory: URL) throws -> Translator {
-        let url = directory.appendingPathComponent("config.json")
-        guard let data = try? Data(contentsOf: url) else { throw RunDirectoryError(message: "\(directory.path) has no readable config.json: nothing to resume") }
-        let config: Seq2SeqConfig
-        do {
-            guard let root = try JSONSerialization.jsonObject(with: data) as? [String: Any], let m = root["model"] else {
-                throw RunDirectoryError(message: "\(url.path): no \"model\" entry")
-            }
-            config = try JSONDecoder().decode(Seq2SeqConfig.self, from: JSONSerialization.data(withJSONObject: m))
-        } catch let e as RunDirectoryError { throw e } catch {
-            throw RunDirectoryError(message: "\(url.path): the \"model\" entry is not a translation model configuration: \(error)")
-        }
+        let config = try RunDirectoryError.configEntry("model", as: Seq2SeqConfig.self, in: directory, describing: "a translation model configuration")
         var g = RandomGenerator(seed: 0)
         return Translator(model: Seq2SeqTransformer(config, using: &g),
                           sourceTokenizer: try Tokenizer.load(from: directory.appendingPathComponent("source-tokenizer.json")),

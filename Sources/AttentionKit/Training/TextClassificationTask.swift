@@ -56,14 +56,22 @@ public struct TextClassification {
     /// Loads a run directory written by `attn train classifier`.
     public static func load(from directory: URL, weights: String = "best.safetensors") throws -> TextClassification {
         try RunDirectoryError.check(directory, holds: [weights, "tokenizer.json", "labels.json"], kind: "classifier")
-        guard let labels = try? JSONSerialization.jsonObject(with: Data(contentsOf: directory.appendingPathComponent("labels.json"))) as? [String] else {
-            throw RunDirectoryError(message: "\(directory.appendingPathComponent("labels.json").path) is not a JSON list of label names")
-        }
+        let labels = try RunDirectoryError.labels(in: directory)
         let model = try ModelFile.load(TextClassifier.self, from: directory.appendingPathComponent(weights))
         guard model.config.classes == labels.count else {
             throw RunDirectoryError(message: "\(directory.path): the model has \(model.config.classes) classes but labels.json lists \(labels.count)")
         }
         return TextClassification(model: model, tokenizer: try Tokenizer.load(from: directory.appendingPathComponent("tokenizer.json")), labels: labels)
+    }
+
+    /// Rebuilds the untrained model of a run directory from its `config.json` ("model"), tokenizer and labels, for
+    /// resuming a run (the weights come from resume.safetensors).
+    public static func rebuild(from directory: URL) throws -> TextClassification {
+        let config = try RunDirectoryError.configEntry("model", as: TextClassifierConfig.self, in: directory, describing: "a classifier configuration")
+        var g = RandomGenerator(seed: 0)
+        return TextClassification(model: TextClassifier(config: config, using: &g),
+                                  tokenizer: try Tokenizer.load(from: directory.appendingPathComponent("tokenizer.json")),
+                                  labels: try RunDirectoryError.labels(in: directory))
     }
 
     /// The report on labelled examples (labels must be among the model's).
