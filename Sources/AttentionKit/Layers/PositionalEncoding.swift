@@ -56,11 +56,16 @@ public func sinusoidalTable2D(rows: Int, columns: Int, dim d: Int, classToken: B
     return Tensor(out, shape: [out.count / d, d])
 }
 
+/// A module that adds position information to [B, T, D] inputs whose first row is position `offset`.
+public protocol PositionEncoding: Module {
+    func callAsFunction(_ x: Tensor, offset: Int) -> Tensor
+}
+
 /// Adds the fixed sinusoidal table to token embeddings: y = x·(√D if `scaleInput`) + p_{offset…offset+T−1}.
 ///
 /// The table is precomputed once for `maxLength` positions and held as a buffer (`pe`), not a parameter: it is
 /// saved with the weights but never trained. Input [B, T, D] → [B, T, D].
-public final class SinusoidalPositionalEncoding: Module {
+public final class SinusoidalPositionalEncoding: PositionEncoding {
     /// [maxLength, D]
     public let table: Tensor
     public let maxLength: Int, dim: Int
@@ -93,7 +98,7 @@ public final class SinusoidalPositionalEncoding: Module {
 
 /// Learned absolute position embeddings (BERT / GPT-2 / ViT): a trainable [maxLength, D] table added to the input,
 /// initialised N(0, 0.02²). Input [B, T, D] → [B, T, D].
-public final class LearnedPositionalEmbedding: Module {
+public final class LearnedPositionalEmbedding: PositionEncoding {
     /// [maxLength, D]
     public var weight: Tensor
     public let maxLength: Int, dim: Int

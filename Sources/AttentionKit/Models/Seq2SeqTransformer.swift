@@ -48,7 +48,7 @@ public struct Seq2SeqConfig: Codable, Sendable, Equatable {
 /// Embeds token ids and adds positions: ids [B, T] → [B, T, D] (scaled by √D when asked, then dropout).
 public final class TokenEmbedding: Module {
     public var embedding: Embedding
-    public var positions: (any Module)
+    public var positions: any PositionEncoding
     public var dropout: Dropout
     let scale: Float?
     public var isTraining = true
@@ -72,9 +72,7 @@ public final class TokenEmbedding: Module {
         precondition(ids.allSatisfy { $0.count == t }, "TokenEmbedding: rows of different lengths (pad the batch first)")
         var x = embedding(ids.flatMap { $0 }, shape: [b, t])   // [B, T, D]
         if let scale { x = x * scale }
-        if let p = positions as? SinusoidalPositionalEncoding { x = p(x, offset: offset) }
-        else if let p = positions as? LearnedPositionalEmbedding { x = p(x, offset: offset) }
-        return dropout(x)
+        return dropout(positions(x, offset: offset))
     }
 }
 

@@ -76,13 +76,20 @@ public struct TextClassification {
 
     /// The report on labelled examples (labels must be among the model's).
     public func evaluate(_ examples: [LabelledText]) throws -> ClassificationReport {
+        try evaluateWithLoss(examples).report
+    }
+
+    /// The report and the mean negative log-likelihood of the true labels, from one pass over the examples.
+    public func evaluateWithLoss(_ examples: [LabelledText]) throws -> (report: ClassificationReport, loss: Double) {
         let index = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, $0) })
         let truth = try examples.map { e -> Int in
             guard let k = index[e.label] else { throw CorpusError("line \(e.line): label '\(e.label)' is not one the model knows (\(labels.joined(separator: ", ")))") }
             return k
         }
-        let predicted = probabilities(examples.map(\.text)).map { p in p.indices.max { p[$0] < p[$1] }! }
-        return ClassificationReport(labels: labels, truth: truth, predicted: predicted)
+        let p = probabilities(examples.map(\.text))
+        let predicted = p.map { row in row.indices.max { row[$0] < row[$1] }! }
+        let nll = zip(p, truth).map { -Double(Foundation.log(max($0.0[$0.1], 1e-12))) }.reduce(0, +)
+        return (ClassificationReport(labels: labels, truth: truth, predicted: predicted), nll / Double(max(examples.count, 1)))
     }
 }
 
@@ -146,10 +153,7 @@ public final class TextClassificationTask: TrainingTask {
     }
 
     public func evaluate() throws -> [String: Double] {
-        let report = try classification.evaluate(validation)
-        let p = classification.probabilities(validation.map(\.text))
-        let index = Dictionary(uniqueKeysWithValues: classification.labels.enumerated().map { ($1, $0) })
-        let nll = zip(p, validation).map { -Double(Foundation.log(max($0.0[index[$0.1.label]!], 1e-12))) }.reduce(0, +)
-        return ["val_loss": nll / Double(max(validation.count, 1)), "val_accuracy": report.accuracy, "macro_f1": report.macroF1]
+        let (report, loss) = try classification.evaluateWithLoss(validation)
+        return ["val_loss": loss, "val_accuracy": report.accuracy, "macro_f1": report.macroF1]
     }
 }
