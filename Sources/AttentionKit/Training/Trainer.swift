@@ -137,7 +137,6 @@ public final class Trainer<Task: TrainingTask> {
 
         let started = Date()
         var last: [String: Double] = [:]
-        var stoppedEarly = false
         for epoch in startEpoch..<options.epochs {
             model.train()
             let t0 = Date()
@@ -204,12 +203,11 @@ public final class Trainer<Task: TrainingTask> {
             try saveResume(epoch: epoch + 1, batch: 0)
             if let patience = options.patience, badEpochs >= patience {
                 log("early stopping: \(options.bestMetric) has not improved for \(patience) epochs (best \(String(format: "%.4g", best)) at epoch \(bestEpoch))")
-                stoppedEarly = true
                 return TrainingSummary(epochsCompleted: epoch + 1, bestValue: best, bestEpoch: bestEpoch, stoppedEarly: true,
                                        interrupted: false, seconds: Date().timeIntervalSince(started), lastMetrics: last)
             }
         }
-        return TrainingSummary(epochsCompleted: options.epochs, bestValue: best, bestEpoch: bestEpoch, stoppedEarly: stoppedEarly,
+        return TrainingSummary(epochsCompleted: options.epochs, bestValue: best, bestEpoch: bestEpoch, stoppedEarly: false,
                                interrupted: false, seconds: Date().timeIntervalSince(started), lastMetrics: last)
     }
 }
