@@ -33,12 +33,24 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        .systemLibrary(
+            name: "CPNG",
+            pkgConfig: "libpng",
+            providers: [.apt(["libpng-dev"])]
+        ),
+        .systemLibrary(
+            name: "CTurboJPEG",
+            pkgConfig: "libturbojpeg",
+            providers: [.apt(["libturbojpeg0-dev"])]
+        ),
         .target(
             name: "AttentionKit",
             dependencies: [
                 "COpenBLAS",
                 "CUTF8Proc",
                 "CZlib",
+                "CPNG",
+                "CTurboJPEG",
                 .product(name: "RealModule", package: "swift-numerics"),
             ]
         ),

@@ -1,8 +1,7 @@
 import ArgumentParser
 import AttentionKit
 
-/// The `attn` command-line tool: `attn train cnn`; more verbs (evaluate, translate, classify, attention) arrive with
-/// the applications.
+/// The `attn` command-line tool: train, evaluate, translate, classify, predict, plot, tokenizer.
 @main
 struct Attn: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,6 +12,6 @@ struct Attn: ParsableCommand {
         tensors on OpenBLAS, reverse-mode autograd, layers, tokenizers and models.
         """,
         version: AttentionKit.version,
-        subcommands: [Train.self, Evaluate.self, Translate.self, Classify.self, Plot.self, TokenizerCommand.self]
+        subcommands: [Train.self, Evaluate.self, Translate.self, Classify.self, Predict.self, Plot.self, TokenizerCommand.self]
     )
 }

@@ -26,7 +26,8 @@ struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Score a trained model on data in the format it was trained on.",
         discussion: """
-        Classification: --data FILE in the format the model was trained on. Prints per-class precision, recall, F1 \
+        Classification: --data FILE in the format the model was trained on (text), or for an image model a CIFAR-10 \
+        .bin file or a directory (its test_batch.bin, else its data_batch_*.bin). Prints per-class precision, recall, F1 \
         and the confusion matrix, then as the last line {"task": "classification", "metric": "accuracy", "value": X, \
         "n": N, "macro_f1": F, "per_class": {LABEL: {"precision": …, "recall": …, "f1": …, "support": …}}}.
 
@@ -43,7 +44,7 @@ struct Evaluate: ParsableCommand {
     var source: String?
     @Option(help: "Translation: reference translations, line-aligned with --source.")
     var reference: String?
-    @Option(help: "Classification: labelled data in the training format.")
+    @Option(help: "Classification: labelled data in the training format; images: a CIFAR-10 .bin file or directory.")
     var data: String?
     @Option(help: "Beam size (1: greedy).")
     var beam = 5
@@ -58,8 +59,10 @@ struct Evaluate: ParsableCommand {
 
     func run() throws {
         let dir = URL(fileURLWithPath: checkpoint)
-        if (try? RunDirectoryError.configEntry("task", as: String.self, in: dir, describing: "a task name")) == "classification" {
-            return try evaluateClassifier(dir)
+        switch try? RunDirectoryError.configEntry("task", as: String.self, in: dir, describing: "a task name") {
+        case "classification": return try evaluateClassifier(dir)
+        case "image-classification": return try evaluateImages(dir)
+        default: break
         }
         guard let source, let reference else { throw ValidationError("a translation run needs --source and --reference") }
         let translator: Translator
@@ -104,9 +107,25 @@ extension Evaluate {
             guard !examples.isEmpty else { throw CLIError("\(data): no labelled texts") }
             report = try c.evaluate(examples)
         } catch let e as CorpusError { throw CLIError(e.message.hasPrefix("line ") ? "\(data):\(e.message.dropFirst(5))" : e.message) }
+        try printClassificationResult(report)
+    }
+
+    func evaluateImages(_ dir: URL) throws {
+        guard let data else { throw ValidationError("an image classification run needs --data (a CIFAR-10 .bin file or directory)") }
+        let c: ImageClassification
+        do { c = try ImageClassification.load(from: dir, weights: weights) } catch { throw CLIError("\(error)") }
+        let images: CIFAR10
+        do { images = try CIFAR10.read(path: data) { FileHandle.standardError.write("note: \($0)\n".data(using: .utf8)!) } } catch { throw CLIError("\(error)") }
+        let report: ClassificationReport
+        do { report = try c.evaluate(images) } catch { throw CLIError("\(data): \(error)") }
+        try printClassificationResult(report)
+    }
+
+    /// The report table, then the JSON last line.
+    func printClassificationResult(_ report: ClassificationReport) throws {
         say(report.table)
         var perClass: [String: Any] = [:]
-        for (k, l) in c.labels.enumerated() {
+        for (k, l) in report.labels.enumerated() {
             let p = report.perClass(k)
             perClass[l] = ["precision": p.precision, "recall": p.recall, "f1": p.f1, "support": p.support]
         }

@@ -37,6 +37,7 @@ struct TrainClassifier: ParsableCommand {
     )
 
     @OptionGroup var common: CommonTrainingOptions
+    @OptionGroup var transfer: TransferOptions
     @Option(help: "Training data.")
     var data: String
     @Option(help: "trec or tsv.")
@@ -115,10 +116,23 @@ struct TrainClassifier: ParsableCommand {
         if common.resume {
             classification = try TextClassification.rebuild(from: dir)   // weights come from resume.safetensors
         } else {
-            let tok = Translator.trainWordLevel(examples.map(\.text), lowercase: true, minFrequency: minFrequency)
-            var c = TextClassifierConfig(vocabulary: tok.vocabularySize, classes: labels.count)
-            c.dModel = dModel; c.heads = heads; c.layers = layers; c.feedForward = feedForward; c.dropout = dropout
-            c.pooling = pooling == "cls" ? .cls : .mean; c.maxLength = maxLength; c.padID = tok.id(of: "[PAD]") ?? 0
+            let tok: Tokenizer
+            var c: TextClassifierConfig
+            if let from = transfer.initFrom {
+                // Fine-tuning keeps the trained model's vocabulary and architecture; only the head follows the new labels.
+                let source: TextClassification
+                do { source = try TextClassification.load(from: URL(fileURLWithPath: from)) } catch { throw CLIError("--init-from: \(error)") }
+                tok = source.tokenizer
+                c = source.model.config
+                c.classes = labels.count
+                say("fine-tuning from \(from): its tokenizer (\(tok.vocabularySize) tokens) and architecture; --d-model, --heads, --layers, --feed-forward, --max-length and --min-frequency are not used")
+            } else {
+                tok = Translator.trainWordLevel(examples.map(\.text), lowercase: true, minFrequency: minFrequency)
+                c = TextClassifierConfig(vocabulary: tok.vocabularySize, classes: labels.count)
+                c.dModel = dModel; c.heads = heads; c.layers = layers; c.feedForward = feedForward
+                c.maxLength = maxLength; c.padID = tok.id(of: "[PAD]") ?? 0
+            }
+            c.dropout = dropout; c.pooling = pooling == "cls" ? .cls : .mean
             var g = RandomGenerator(seed: common.seed)
             classification = TextClassification(model: TextClassifier(config: c, using: &g), tokenizer: tok, labels: labels)
             try classification.saveVocabularies(to: dir)
@@ -127,12 +141,14 @@ struct TrainClassifier: ParsableCommand {
                 "format": try JSONSerialization.jsonObject(with: JSONEncoder().encode(fmt)),
                 "data": ["data": data, "valid_data": validData ?? NSNull(), "val_fraction": valFraction],
                 "training": ["epochs": epochs, "lr": lr, "weight_decay": weightDecay, "batch_size": batchSize, "seed": common.seed,
-                             "label_smoothing": labelSmoothing, "min_frequency": minFrequency],
+                             "label_smoothing": labelSmoothing, "min_frequency": minFrequency,
+                             "init_from": transfer.initFrom ?? NSNull(), "freeze": transfer.prefixes],
             ]
             try AtomicFile.write(try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]),
                                  to: dir.appendingPathComponent("config.json"))
         }
         let model = classification.model
+        try transfer.apply(to: model, resuming: common.resume, head: "head", labels: labels)
         say("model: TextClassifier, \(model.parameterCount()) parameters; vocabulary \(classification.tokenizer.vocabularySize)")
         let task = try TextClassificationTask(classification: classification, train: examples, validation: validation,
                                               batchSize: batchSize, labelSmoothing: labelSmoothing, seed: common.seed &+ 1)

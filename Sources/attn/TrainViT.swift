@@ -17,8 +17,8 @@ struct TrainViT: ParsableCommand {
     )
 
     @OptionGroup var common: CommonTrainingOptions
-    @Option(help: "CIFAR-10 binary directory (data_batch_*.bin, batches.meta.txt).")
-    var data = "../shared/data/cifar-10-batches-bin"
+    @OptionGroup var images: ImageDataOptions
+    @OptionGroup var transfer: TransferOptions
     @Option(name: .customLong("batch-size"), help: "Images per training step.")
     var batchSize = 128
     @Option(name: .customLong("warmup-epochs"), help: "Epochs of linear learning-rate warmup (instead of --warmup-steps).")
@@ -43,12 +43,8 @@ struct TrainViT: ParsableCommand {
     var pooling = "mean"
     @Option(name: .customLong("label-smoothing"), help: "Label smoothing of the cross-entropy.")
     var labelSmoothing: Float = 0.1
-    @Option(name: .customLong("val-fraction"), help: "Fraction of the images held out for validation.")
-    var valFraction = 0.1
-    @Option(help: "Use only the first N images (quick runs; 0 = all).")
-    var limit = 0
-    @Flag(name: .customLong("no-augment"), help: "Disable random crops and flips.")
-    var noAugment = false
+
+    static let defaultMixup: Float = 0, defaultCutmix: Float = 0
 
     func validate() throws {
         guard batchSize > 0, patchSize > 0, 32 % patchSize == 0 else { throw ValidationError("--patch-size must divide 32 and --batch-size be positive") }
@@ -58,39 +54,39 @@ struct TrainViT: ParsableCommand {
         guard dropPath >= 0 && dropPath < 1, dropout >= 0 && dropout < 1, labelSmoothing >= 0 && labelSmoothing < 1 else {
             throw ValidationError("--drop-path, --dropout and --label-smoothing must be in [0, 1)")
         }
-        guard valFraction > 0 && valFraction < 1, limit >= 0, warmupEpochs >= 0 else { throw ValidationError("--val-fraction must be in (0, 1); --limit and --warmup-epochs non-negative") }
+        guard warmupEpochs >= 0 else { throw ValidationError("--warmup-epochs must be non-negative") }
     }
 
     func run() throws {
         let outDir = URL(fileURLWithPath: common.out ?? "runs/vit")
         let epochs = common.epochs ?? 60, lr = common.lr ?? 1e-3, weightDecay = common.weightDecay ?? 0.05
         try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
-        let (trainSet, valSet, mean, std) = try loadCIFARSplit(data: data, limit: limit, valFraction: valFraction, seed: common.seed, outDir: outDir)
+        let (trainSet, valSet, mean, std) = try images.load(seed: common.seed, outDir: outDir)
         var c = ViTConfig()
         c.patchSize = patchSize; c.dModel = dModel; c.depth = depth; c.heads = heads; c.mlpRatio = mlpRatio; c.dropPath = dropPath
         c.dropout = dropout; c.positions = positions == "sincos" ? .sinusoidal : .learned; c.pooling = pooling == "cls" ? .cls : .mean
+        c.classes = trainSet.classNames.count
         var g = RandomGenerator(seed: common.seed)
         let model = VisionTransformer(config: c, using: &g)
+        try transfer.apply(to: model, resuming: common.resume, head: "head", labels: trainSet.classNames)
+        let mixing = images.mixing(defaultMixup: Self.defaultMixup, defaultCutmix: Self.defaultCutmix)
         let optimizer = AdamW(ParameterGroup.weightDecayGroups(model, weightDecay: weightDecay), learningRate: lr, weightDecay: weightDecay)
-        let batches = CIFARBatches(trainSet, batchSize: batchSize, mean: mean, std: std,
-                                   augmentation: noAugment ? .none : ImageAugmentation(), shuffle: true, dropLast: true, seed: common.seed &+ 1)
+        let batches = CIFARBatches(trainSet, batchSize: batchSize, mean: mean, std: std, augmentation: images.noAugment ? .none : ImageAugmentation(),
+                                   shuffle: true, dropLast: trainSet.count >= batchSize, seed: common.seed &+ 1)
         let steps = epochs * batches.batchesPerEpoch
         let schedule = WarmupCosine(warmupSteps: min(steps - 1, common.warmupSteps ?? warmupEpochs * batches.batchesPerEpoch), totalSteps: steps)
         say("model: VisionTransformer, \(model.parameterCount()) parameters, \(c.patchCount) patches; \(epochs) epochs × \(batches.batchesPerEpoch) steps of \(batchSize)")
-        try AtomicFile.write(try JSONSerialization.data(withJSONObject: [
-            "task": "image-classification", "model": try JSONSerialization.jsonObject(with: JSONEncoder().encode(c)),
-            "data": ["data": data, "val_fraction": valFraction, "limit": limit],
-            "training": ["epochs": epochs, "lr": lr, "weight_decay": weightDecay, "batch_size": batchSize, "seed": common.seed,
-                         "label_smoothing": labelSmoothing, "augment": !noAugment]] as [String: Any], options: [.prettyPrinted, .sortedKeys]),
-                             to: outDir.appendingPathComponent("config.json"))
-        let task = ImageClassificationTask(model: model, forward: { model($0) }, batches: batches, validation: valSet,
-                                           mean: mean, std: std, labelSmoothing: labelSmoothing, save: { try ModelFile.save(model, to: $0) })
+        try writeImageRunFiles(to: outDir, modelType: "VisionTransformer", modelConfig: c, mean: mean, std: std, classNames: trainSet.classNames, data: images,
+                               training: ["epochs": epochs, "lr": lr, "weight_decay": weightDecay, "batch_size": batchSize, "seed": common.seed,
+                                          "label_smoothing": labelSmoothing, "augment": !images.noAugment, "mixup": mixing.mixupAlpha,
+                                          "cutmix": mixing.cutmixAlpha, "init_from": transfer.initFrom ?? NSNull(), "freeze": transfer.prefixes])
+        let task = ImageClassificationTask(model: model, forward: { model($0) }, batches: batches, validation: valSet, mean: mean, std: std,
+                                           labelSmoothing: labelSmoothing, mixing: mixing, save: { try ModelFile.save(model, to: $0) })
         let trainer = Trainer(task: task, optimizer: optimizer, schedule: schedule,
                               options: common.options(epochs: epochs, clipNorm: 1, bestMetric: "val_accuracy", higherIsBetter: true), directory: outDir)
         trainer.log = say
         let summary = try trainer.run(resume: common.resume)
         if summary.interrupted { throw ExitCode(130) }
-        say(String(format: "best validation accuracy %.2f%% at epoch %d; %.1f s training; outputs in %@", summary.bestValue * 100,
-                   summary.bestEpoch, summary.seconds, outDir.path))
+        reportImageRun(summary, hasValidation: valSet.count > 0, dir: outDir)
     }
 }

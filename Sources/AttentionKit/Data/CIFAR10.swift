@@ -59,11 +59,45 @@ public struct CIFAR10 {
             try Self.appendRecords(from: directory.appendingPathComponent(name), pixels: &pixels, labels: &labels)
         }
         let meta = directory.appendingPathComponent("batches.meta.txt")
-        if let text = try? String(contentsOf: meta, encoding: .utf8) {
-            classNames = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        } else {
-            classNames = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+        classNames = (try? String(contentsOf: meta, encoding: .utf8)).map(Self.parseClassNames) ?? Self.standardClassNames
+    }
+
+    /// Images already in memory: `pixels` holds `labels.count` planar 32×32 RGB images (3,072 bytes each).
+    public init(pixels: [UInt8], labels: [Int], classNames: [String] = CIFAR10.standardClassNames) {
+        precondition(pixels.count == labels.count * Self.imageBytes, "CIFAR10: \(pixels.count) pixel bytes for \(labels.count) images")
+        self.pixels = pixels
+        self.labels = labels
+        self.classNames = classNames
+    }
+
+    public static let standardClassNames = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+    /// Reads labelled images from a path a user gives: one `.bin` batch file (e.g. `test_batch.bin`), or a
+    /// directory, whose `test_batch.bin` is read when present and otherwise its `data_batch_*.bin` files
+    /// (`note` says which). Class names come from `batches.meta.txt` beside the files.
+    public static func read(path: String, note: ((String) -> Void)? = nil) throws -> CIFAR10 {
+        let url = URL(fileURLWithPath: path)
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw DatasetError.missing(path: path, hint: "expected a CIFAR-10 .bin file or a cifar-10-batches-bin directory")
         }
+        if isDir.boolValue {
+            if FileManager.default.fileExists(atPath: url.appendingPathComponent("test_batch.bin").path) {
+                note?("reading \(url.appendingPathComponent("test_batch.bin").path)")
+                return try CIFAR10(directory: url, split: .test)
+            }
+            note?("\(path) has no test_batch.bin: reading its data_batch_*.bin files")
+            return try CIFAR10(directory: url, split: .train)
+        }
+        var pixels: [UInt8] = [], labels: [Int] = []
+        try appendRecords(from: url, pixels: &pixels, labels: &labels)
+        guard !labels.isEmpty else { throw DatasetError.unreadable(path: path, reason: "the file holds no records") }
+        let meta = url.deletingLastPathComponent().appendingPathComponent("batches.meta.txt")
+        return CIFAR10(pixels: pixels, labels: labels, classNames: (try? String(contentsOf: meta, encoding: .utf8)).map(parseClassNames) ?? standardClassNames)
+    }
+
+    static func parseClassNames(_ text: String) -> [String] {
+        text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
     /// Parses one batch file, validating size and labels.

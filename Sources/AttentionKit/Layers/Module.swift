@@ -104,6 +104,43 @@ extension Module {
     /// Lets gradients flow to every parameter again.
     public func unfreeze() { for p in parameters { p.requiringGrad(true) } }
 
+    /// Freezes the parameters whose path is one of `prefixes` or lies under one (`encoder` freezes
+    /// `encoder.layers.0.…`; `patchEmbedding.projection.weight` names one tensor), as `requires_grad_(False)` on a
+    /// submodule does in PyTorch. Returns the frozen names.
+    /// - Throws: `CheckpointError.invalidState` naming a prefix that matches no parameter (and the top-level names).
+    @discardableResult
+    public func freeze(prefixes: [String]) throws -> [String] {
+        let named = namedParameters()
+        var frozen: [String] = []
+        for prefix in prefixes {
+            let hits = named.filter { $0.name == prefix || $0.name.hasPrefix(prefix + ".") }
+            guard !hits.isEmpty else {
+                let tops = Array(Set(named.map { String($0.name.split(separator: ".").first ?? "") })).sorted()
+                throw CheckpointError.invalidState("'\(prefix)' matches no parameter; the model's top-level modules are \(tops.joined(separator: ", "))")
+            }
+            for (name, p) in hits { p.requiringGrad(false); frozen.append(name) }
+        }
+        return frozen
+    }
+
+    /// Copies every tensor of `tensors` whose name and shape match one of this module's parameters or buffers
+    /// (fine-tuning from a trained model: a classification head with another class count keeps its fresh
+    /// initialisation). Returns what was loaded, what was kept because its shape differs, and the names found on
+    /// one side only.
+    public func initialize(from tensors: [String: Tensor]) -> TransferReport {
+        var report = TransferReport()
+        let own = stateDict()
+        for (name, t) in own {
+            guard let src = tensors[name] else { report.missing.append(name); continue }
+            guard src.shape == t.shape else { report.reinitialised.append((name, src.shape, t.shape)); continue }
+            t.assign(src.to(t.dtype))
+            report.loaded.append(name)
+        }
+        let ownNames = Set(own.map(\.name))
+        report.unused = tensors.keys.filter { !ownNames.contains($0) }.sorted()
+        return report
+    }
+
     /// Converts every parameter and buffer to `dtype` in place (PyTorch's `model.double()` / `model.float()`):
     /// the tensors keep their identity, so optimizers and tied weights still see them; gradients are cleared.
     /// Float64 models exist for finite-difference gradient checks.
@@ -137,6 +174,30 @@ extension Module {
             }
             t.assign(src.to(t.dtype))
         }
+    }
+}
+
+/// What `Module.initialize(from:)` took from a trained model.
+public struct TransferReport {
+    /// Tensors copied (same name and shape).
+    public var loaded: [String] = []
+    /// Same name, other shape (e.g. a head for another number of classes): kept as initialised.
+    public var reinitialised: [(name: String, source: [Int], target: [Int])] = []
+    /// In this model only (left as initialised).
+    public var missing: [String] = []
+    /// In the source only (ignored).
+    public var unused: [String] = []
+    public init() {}
+
+    /// One paragraph for a log.
+    public var summary: String {
+        var s = "loaded \(loaded.count) tensors"
+        if !reinitialised.isEmpty {
+            s += "; re-initialised \(reinitialised.count) whose shape differs (" + reinitialised.map { "\($0.name) \(fmt($0.source)) → \(fmt($0.target))" }.joined(separator: ", ") + ")"
+        }
+        if !missing.isEmpty { s += "; \(missing.count) not in the source (" + missing.prefix(6).joined(separator: ", ") + (missing.count > 6 ? ", …" : "") + ")" }
+        if !unused.isEmpty { s += "; \(unused.count) of the source unused (" + unused.prefix(6).joined(separator: ", ") + (unused.count > 6 ? ", …" : "") + ")" }
+        return s
     }
 }
 

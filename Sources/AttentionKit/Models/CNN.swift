@@ -1,5 +1,5 @@
 /// Configuration of `SmallCNN`.
-public struct SmallCNNConfig: Sendable {
+public struct SmallCNNConfig: Codable, Sendable, Equatable {
     /// Output channels of each conv block (each: conv3×3 pad 1 → BatchNorm2d → ReLU → maxpool 2).
     public var channels: [Int] = [32, 64, 128]
     public var inputChannels = 3
@@ -14,7 +14,7 @@ public struct SmallCNNConfig: Sendable {
 /// A small CNN for 32×32 images: conv blocks (conv3×3 + BN + ReLU + maxpool2), flatten, Linear → ReLU → Linear.
 /// With the default config: 3→32→64→128 channels, 2048 → 256 → 10, 620,810 parameters.
 /// Parameter names match the equivalent PyTorch `nn.Sequential` layout: `features.N.*`, `classifier.N.*`.
-public final class SmallCNN: Layer {
+public final class SmallCNN: Layer, ConfigurableModel {
     public let config: SmallCNNConfig
     public let features: Sequential
     public var classifier: Sequential
@@ -35,6 +35,8 @@ public final class SmallCNN: Layer {
         head.append(Linear(config.hidden, config.classes, using: &g))
         classifier = Sequential(head)
     }
+
+    public convenience init(config: SmallCNNConfig, using g: inout RandomGenerator) { self.init(config, using: &g) }
 
     public var children: [(name: String, module: any Module)] { [("features", features), ("classifier", classifier)] }
 

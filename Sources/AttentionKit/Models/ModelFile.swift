@@ -12,10 +12,21 @@ public protocol ConfigurableModel: Module {
 public enum ModelFile {
     public static func save<M: ConfigurableModel>(_ model: M, to url: URL, metadata: [String: String] = [:]) throws {
         var meta = metadata
-        let json = try JSONEncoder().encode(model.config)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys   // the same model gives the same bytes
+        let json = try encoder.encode(model.config)
         meta["attentionkit.model"] = String(describing: M.self)
         meta["attentionkit.config"] = String(decoding: json, as: UTF8.self)
         try Checkpoint.saveWeights(model, to: url, metadata: meta)
+    }
+
+    /// The model type a checkpoint written by `save` holds (its `attentionkit.model` metadata).
+    public static func modelName(in url: URL) throws -> String {
+        let (_, _, meta) = try Safetensors.read(from: url)
+        guard let name = meta["attentionkit.model"] else {
+            throw CheckpointError.invalidState("\(url.path): no model configuration in the metadata (not written by ModelFile.save)")
+        }
+        return name
     }
 
     /// Rebuilds a model of type `M` from its saved configuration and loads its weights.

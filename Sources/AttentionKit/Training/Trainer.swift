@@ -38,7 +38,8 @@ public struct TrainerOptions: Sendable {
     public var accumulationSteps = 1
     /// Global gradient-norm clipping (nil: none; the norm is still checked for NaN/Inf).
     public var clipNorm: Float? = 1
-    /// The validation metric that picks `best.safetensors` and drives early stopping.
+    /// The validation metric that picks `best.safetensors` and drives early stopping. A task that does not report it
+    /// (no validation set) keeps its last epoch as `best.safetensors`.
     public var bestMetric = "val_loss"
     public var higherIsBetter = false
     /// Stop after this many epochs without improvement of `bestMetric` (nil: never).
@@ -188,8 +189,9 @@ public final class Trainer<Task: TrainingTask> {
             }.joined(separator: "  "))
             try TrainingCurves.write(metricsCSV: metrics.csv, to: directory.appendingPathComponent("curves.png"),
                                      metric: options.bestMetric == "val_loss" ? task.metricNames.first { $0 != "val_loss" } : options.bestMetric)
+            // Without validation (e.g. `--val-fraction 0`) there is no metric to choose by: the last epoch is kept.
             let current = values[options.bestMetric] ?? .nan
-            let improved = options.higherIsBetter ? current > best : current < best
+            let improved = task.metricNames.contains(options.bestMetric) ? (options.higherIsBetter ? current > best : current < best) : true
             if improved {
                 best = current
                 bestEpoch = epoch + 1

@@ -1,0 +1,221 @@
+import ArgumentParser
+import AttentionKit
+import Foundation
+
+/// Data flags shared by `attn train cnn` and `attn train vit`.
+struct ImageDataOptions: ParsableArguments {
+    @Option(help: "CIFAR-10 binary directory (data_batch_*.bin, batches.meta.txt).")
+    var data = "../shared/data/cifar-10-batches-bin"
+    @Option(name: .customLong("valid-data"), help: "Validation images: a CIFAR-10 .bin file or directory (default: a seeded --val-fraction of --data).")
+    var validData: String?
+    @Option(name: .customLong("val-fraction"), help: "Without --valid-data: the fraction of the images held out for validation; 0 trains on everything and keeps the last epoch.")
+    var valFraction = 0.1
+    @Option(name: .customLong("split-seed"), help: "Seed of the train/validation split (default: --seed), to vary the run on a fixed split.")
+    var splitSeed: UInt64?
+    @Option(help: "Use only the first N images (quick runs; 0 = all).")
+    var limit = 0
+    @Option(help: "Train only on these classes (comma-separated names or indices, e.g. airplane,automobile or 0,1); the model's classes are these, in this order.")
+    var classes: String?
+    @Option(name: .customLong("train-fraction"), help: "Keep this fraction of each class's training images (seeded; e.g. 0.1 to fine-tune on few labels).")
+    var trainFraction = 1.0
+    @Flag(name: .customLong("no-augment"), help: "Disable random crops and flips.")
+    var noAugment = false
+    @Option(help: "Mixup α (Beta(α, α) mixing of image pairs; 0: off; default: the verb's recipe).")
+    var mixup: Float?
+    @Option(help: "CutMix α (paste a box of another image; 0: off; default: the verb's recipe).")
+    var cutmix: Float?
+    @Option(name: .customLong("mix-probability"), help: "Chance that a batch is mixed when --mixup or --cutmix is on.")
+    var mixProbability: Float = 1
+
+    func validate() throws {
+        guard valFraction >= 0 && valFraction < 1 else { throw ValidationError("--val-fraction must be in [0, 1)") }
+        guard limit >= 0 else { throw ValidationError("--limit must be non-negative") }
+        guard trainFraction > 0 && trainFraction <= 1 else { throw ValidationError("--train-fraction must be in (0, 1]") }
+        guard (mixup ?? 0) >= 0, (cutmix ?? 0) >= 0, mixProbability >= 0 && mixProbability <= 1 else {
+            throw ValidationError("--mixup and --cutmix must be non-negative and --mix-probability in [0, 1]")
+        }
+    }
+
+    func mixing(defaultMixup: Float, defaultCutmix: Float) -> ImageMixing {
+        ImageMixing(mixupAlpha: mixup ?? defaultMixup, cutmixAlpha: cutmix ?? defaultCutmix, probability: mixProbability)
+    }
+
+    /// Reads the data, keeps the chosen classes, splits off (or reads) the validation set, writes `split.json`
+    /// and returns both sets with the training set's channel statistics.
+    func load(seed: UInt64, outDir: URL) throws -> (train: CIFAR10, validation: CIFAR10, mean: [Float], std: [Float]) {
+        var all: CIFAR10
+        do { all = try CIFAR10(directory: URL(fileURLWithPath: data)) } catch { throw CLIError("\(error)") }
+        if limit > 0 && limit < all.count { all = all.subset(Array(0..<limit)) }
+        var external: CIFAR10? = nil
+        if let validData {
+            do { external = try CIFAR10.read(path: validData) { say("validation data: \($0)") } } catch { throw CLIError("\(error)") }
+        }
+        let keep = try classSelection(names: all.classNames)
+        if let keep {
+            all = Self.relabelled(all, keep: keep)
+            external = external.map { Self.relabelled($0, keep: keep) }
+        }
+        let (trainIdx0, valIdx) = external == nil ? all.splitIndices(validationFraction: valFraction, seed: splitSeed ?? seed)
+                                                   : (Array(0..<all.count), [])
+        let trainIdx = trainFraction < 1 ? Self.perClassFraction(trainIdx0, labels: all.labels, fraction: trainFraction, seed: (splitSeed ?? seed) &+ 7) : trainIdx0
+        let trainSet = all.subset(trainIdx), valSet = external ?? all.subset(valIdx)
+        guard trainSet.count > 0 else { throw CLIError("\(data): no training images left (after --limit, --classes and --train-fraction)") }
+        let splitJSON = "{\"train\": [\(trainIdx.map(String.init).joined(separator: ","))], \"validation\": [\(valIdx.map(String.init).joined(separator: ","))]}\n"
+        try AtomicFile.write(Data(splitJSON.utf8), to: outDir.appendingPathComponent("split.json"))
+        let (mean, std) = trainSet.channelStatistics()
+        say("CIFAR-10: \(trainSet.count) training and \(valSet.count) validation images from \(data)" +
+            (validData.map { " (validation: \($0))" } ?? "") + (valSet.count == 0 ? "; no validation: the last epoch is kept" : ""))
+        return (trainSet, valSet, mean, std)
+    }
+
+    /// The class indices `--classes` keeps, in its order (nil: all).
+    func classSelection(names: [String]) throws -> [Int]? {
+        guard let classes else { return nil }
+        let picked = try classes.split(separator: ",").map { raw -> Int in
+            let s = raw.trimmingCharacters(in: .whitespaces)
+            if let i = Int(s), i >= 0, i < names.count { return i }
+            guard let i = names.firstIndex(of: s) else { throw CLIError("--classes: '\(s)' is not a class (\(names.joined(separator: ", ")) or 0…\(names.count - 1))") }
+            return i
+        }
+        guard !picked.isEmpty, Set(picked).count == picked.count else { throw CLIError("--classes: give each class once") }
+        return picked
+    }
+
+    /// The images of the kept classes, labelled 0..<keep.count in `keep`'s order.
+    static func relabelled(_ d: CIFAR10, keep: [Int]) -> CIFAR10 {
+        let newLabel = Dictionary(uniqueKeysWithValues: keep.enumerated().map { ($1, $0) })
+        let idx = d.labels.indices.filter { newLabel[d.labels[$0]] != nil }
+        var s = d.subset(idx)
+        s.labels = s.labels.map { newLabel[$0]! }
+        s.classNames = keep.map { $0 < d.classNames.count ? d.classNames[$0] : String($0) }
+        return s
+    }
+
+    /// A seeded `fraction` of each class's indices (at least one per class), in the original order.
+    static func perClassFraction(_ indices: [Int], labels: [Int], fraction: Double, seed: UInt64) -> [Int] {
+        var g = RandomGenerator(seed: seed)
+        var kept = Set<Int>()
+        for c in Set(indices.map { labels[$0] }).sorted() {
+            var mine = indices.filter { labels[$0] == c }
+            mine.shuffle(using: &g)
+            kept.formUnion(mine.prefix(max(1, Int((Double(mine.count) * fraction).rounded()))))
+        }
+        return indices.filter { kept.contains($0) }
+    }
+}
+
+/// Transfer-learning flags of the classification verbs.
+struct TransferOptions: ParsableArguments {
+    @Option(name: .customLong("init-from"), help: "Start from a trained run directory's best.safetensors: every tensor with a matching name and shape is loaded; a head with another class count is re-initialised.")
+    var initFrom: String?
+    @Option(help: "Freeze parameters under these module paths (comma-separated or repeated, e.g. features, encoder or patchEmbedding,encoder.layers); only the rest is trained.")
+    var freeze: [String] = []
+
+    var prefixes: [String] { freeze.flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }.filter { !$0.isEmpty } }
+
+    /// Loads matching weights (unless resuming: then resume.safetensors holds them) and freezes; logs both.
+    /// - Parameters: head: the module path of the classification head; labels: the new run's classes. When the
+    ///   source run's labels.json lists other classes, its head is not loaded even if the shapes agree.
+    func apply(to model: some Module, resuming: Bool, head: String, labels: [String]) throws {
+        if let initFrom, !resuming {
+            let dir = URL(fileURLWithPath: initFrom), url = dir.appendingPathComponent("best.safetensors")
+            guard FileManager.default.fileExists(atPath: url.path) else { throw CLIError("--init-from \(initFrom): no best.safetensors (not a run directory of `attn train`)") }
+            var tensors: [String: Tensor]
+            do { tensors = try Safetensors.read(from: url).tensors } catch { throw CLIError("\(error)") }
+            let sourceLabels = (try? Data(contentsOf: dir.appendingPathComponent("labels.json"))).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String] }
+            if sourceLabels != labels {
+                let dropped = tensors.keys.filter { $0 == head || $0.hasPrefix(head + ".") }
+                for k in dropped { tensors[k] = nil }
+                say("the labels differ from \(initFrom)'s (\((sourceLabels ?? []).joined(separator: ", "))): \(head) keeps its fresh initialisation")
+            }
+            let report = model.initialize(from: tensors)
+            guard !report.loaded.isEmpty else { throw CLIError("--init-from \(url.path): no tensor matches this model (\(report.summary))") }
+            say("init from \(url.path): \(report.summary)")
+        }
+        if !prefixes.isEmpty {
+            let frozen: [String]
+            do { frozen = try model.freeze(prefixes: prefixes) } catch { throw CLIError("--freeze: \(error)") }
+            let n = model.namedParameters().filter { !$0.tensor.requiresGrad }.map { $0.tensor.count }.reduce(0, +)
+            say("frozen: \(frozen.count) tensors (\(n) of \(model.parameterCount()) parameters) under \(prefixes.joined(separator: ", "))")
+        }
+    }
+}
+
+/// Writes config.json (task, model kind and configuration, normalisation, data and training settings) and
+/// labels.json (class names) into an image run directory.
+func writeImageRunFiles(to dir: URL, modelType: String, modelConfig: some Encodable, mean: [Float], std: [Float], classNames: [String],
+                        data: ImageDataOptions, training: [String: Any]) throws {
+    let config: [String: Any] = [
+        "task": "image-classification", "model_type": modelType,
+        "model": try JSONSerialization.jsonObject(with: JSONEncoder().encode(modelConfig)),
+        "normalization": ["mean": mean.map(Double.init), "std": std.map(Double.init)],
+        "data": ["data": data.data, "valid_data": data.validData ?? NSNull(), "val_fraction": data.valFraction, "limit": data.limit,
+                 "classes": data.classes ?? NSNull(), "train_fraction": data.trainFraction],
+        "training": training,
+    ]
+    try AtomicFile.write(try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]), to: dir.appendingPathComponent("config.json"))
+    try AtomicFile.write(try JSONSerialization.data(withJSONObject: classNames), to: dir.appendingPathComponent("labels.json"))
+}
+
+/// The closing line of an image training run.
+func reportImageRun(_ summary: TrainingSummary, hasValidation: Bool, dir: URL) {
+    if hasValidation {
+        say(String(format: "best validation accuracy %.2f%% at epoch %d; %.1f s training; outputs in %@", summary.bestValue * 100,
+                   summary.bestEpoch, summary.seconds, dir.path))
+    } else {
+        say(String(format: "no validation set: best.safetensors is the last epoch (%d); %.1f s training; outputs in %@",
+                   summary.epochsCompleted, summary.seconds, dir.path))
+    }
+}
+
+/// `attn predict`.
+struct Predict: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Classify pictures with a trained image model (attn train vit|cnn).",
+        discussion: """
+        --image takes a PNG or JPEG file of any size (resized to the model's input with an antialiasing filter; \
+        transparency is composited onto white) or FILE.bin:INDEX for record INDEX (0-based) of a CIFAR-10 batch \
+        file. One line per image: `FILE<TAB>label<TAB>probability`, or with --top K the K best as label:probability \
+        separated by tabs; the last line is a JSON array of the same results.
+        """
+    )
+    @Option(help: "Run directory written by `attn train vit` or `attn train cnn`.")
+    var checkpoint: String
+    @Option(help: "A PNG or JPEG file, or FILE.bin:INDEX (repeatable).")
+    var image: [String] = []
+    @Option(help: "Labels to print per image, best first.")
+    var top = 1
+    @Option(help: "Weights in the run directory to use.")
+    var weights = "best.safetensors"
+
+    func validate() throws {
+        guard top >= 1 else { throw ValidationError("--top must be at least 1") }
+        guard !image.isEmpty else { throw ValidationError("give at least one --image") }
+    }
+
+    /// A picture from a PNG/JPEG path or a `FILE.bin:INDEX` record.
+    static func picture(_ spec: String) throws -> RGBImage {
+        if let colon = spec.lastIndex(of: ":"), spec[..<colon].hasSuffix(".bin") {
+            let path = String(spec[..<colon]), indexText = String(spec[spec.index(after: colon)...])
+            guard let index = Int(indexText), index >= 0 else { throw CLIError("\(spec): '\(indexText)' is not a record index (0, 1, …)") }
+            var pixels: [UInt8] = [], labels: [Int] = []
+            do { try CIFAR10.appendRecords(from: URL(fileURLWithPath: path), pixels: &pixels, labels: &labels) } catch { throw CLIError("\(error)") }
+            guard index < labels.count else { throw CLIError("\(path): record \(index) does not exist (the file holds \(labels.count) records, 0…\(labels.count - 1))") }
+            return RGBImage(planar: Array(pixels[(index * CIFAR10.imageBytes)..<((index + 1) * CIFAR10.imageBytes)]), width: 32, height: 32)
+        }
+        do { return try ImageDecoding.read(contentsOf: URL(fileURLWithPath: spec)) } catch { throw CLIError("\(error)") }
+    }
+
+    func run() throws {
+        let c: ImageClassification
+        do { c = try ImageClassification.load(from: URL(fileURLWithPath: checkpoint), weights: weights) } catch { throw CLIError("\(error)") }
+        var all: [[String: Any]] = []
+        for spec in image {
+            let r = c.classify(try Self.picture(spec), top: min(top, c.labels.count))
+            if top == 1 { print("\(spec)\t\(r[0].label)\t\(String(format: "%.4f", r[0].probability))") }
+            else { print(spec + "\t" + r.map { "\($0.label):\(String(format: "%.4f", $0.probability))" }.joined(separator: "\t")) }
+            all.append(["image": spec, "top": r.map { ["label": $0.label, "probability": Double($0.probability)] }])
+        }
+        print(String(decoding: try JSONSerialization.data(withJSONObject: all, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
+    }
+}
