@@ -52,8 +52,8 @@ struct Evaluate: ParsableCommand {
     var lengthPenalty: Float = 0.6
     @Option(help: "Write the translations to this file.")
     var output: String?
-    @Option(help: "Weights in the run directory to use.")
-    var weights = "best.safetensors"
+    @Option(help: "Weights in the run directory: best, last, or a file name in it.")
+    var weights = "best"
 
     func validate() throws { guard beam >= 1 else { throw ValidationError("--beam must be at least 1") } }
 
@@ -66,7 +66,7 @@ struct Evaluate: ParsableCommand {
         }
         guard let source, let reference else { throw ValidationError("a translation run needs --source and --reference") }
         let translator: Translator
-        do { translator = try Translator.load(from: dir, weights: weights) } catch { throw CLIError("\(error)") }
+        do { translator = try Translator.load(from: dir, weights: weightsFile(weights)) } catch { throw CLIError("\(error)") }
         var src = try readLines(source, what: "source"), refs = try readLines(reference, what: "reference")
         guard src.count == refs.count else { throw CLIError("\(source) has \(src.count) lines but \(reference) has \(refs.count)") }
         let blank = { (s: String) in s.trimmingCharacters(in: .whitespaces).isEmpty }
@@ -99,7 +99,7 @@ extension Evaluate {
         let fmt: TextFormat
         do { fmt = try RunDirectoryError.configEntry("format", as: TextFormat.self, in: dir, describing: "a text format") } catch { throw CLIError("\(error)") }
         let c: TextClassification
-        do { c = try TextClassification.load(from: dir, weights: weights) } catch { throw CLIError("\(error)") }
+        do { c = try TextClassification.load(from: dir, weights: weightsFile(weights)) } catch { throw CLIError("\(error)") }
         let report: ClassificationReport
         do {
             let (examples, notes) = try fmt.read(data)
@@ -113,7 +113,7 @@ extension Evaluate {
     func evaluateImages(_ dir: URL) throws {
         guard let data else { throw ValidationError("an image classification run needs --data (a CIFAR-10 .bin file or directory)") }
         let c: ImageClassification
-        do { c = try ImageClassification.load(from: dir, weights: weights) } catch { throw CLIError("\(error)") }
+        do { c = try ImageClassification.load(from: dir, weights: weightsFile(weights)) } catch { throw CLIError("\(error)") }
         let images: CIFAR10
         do { images = try CIFAR10.read(path: data) { FileHandle.standardError.write("note: \($0)\n".data(using: .utf8)!) } } catch { throw CLIError("\(error)") }
         let report: ClassificationReport
@@ -151,8 +151,8 @@ struct Translate: ParsableCommand {
     var nBest = 1
     @Option(name: .customLong("batch-size"), help: "Sentences translated together.")
     var batchSize = 64
-    @Option(help: "Weights in the run directory to use.")
-    var weights = "best.safetensors"
+    @Option(help: "Weights in the run directory: best, last, or a file name in it.")
+    var weights = "best"
     @Option(name: .customLong("attention-out"), help: "Also write the first sentence's attention maps here: LAYER.npy per layer ([heads, queries, keys] float32) and maps.json (tokens, layers, shapes).")
     var attentionOut: String?
 
@@ -164,7 +164,7 @@ struct Translate: ParsableCommand {
 
     func run() throws {
         let translator: Translator
-        do { translator = try Translator.load(from: URL(fileURLWithPath: checkpoint), weights: weights) } catch { throw CLIError("\(error)") }
+        do { translator = try Translator.load(from: URL(fileURLWithPath: checkpoint), weights: weightsFile(weights)) } catch { throw CLIError("\(error)") }
         let inputs = try text.isEmpty ? standardInputLines() : text
         let results = translator.translate(inputs, beam: beam, nBest: nBest, batchSize: batchSize)
         if let attentionOut, let first = inputs.first {

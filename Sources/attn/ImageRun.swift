@@ -185,8 +185,8 @@ struct Predict: ParsableCommand {
     var image: [String] = []
     @Option(help: "Labels to print per image, best first.")
     var top = 1
-    @Option(help: "Weights in the run directory to use.")
-    var weights = "best.safetensors"
+    @Option(help: "Weights in the run directory: best, last, or a file name in it.")
+    var weights = "best"
 
     func validate() throws {
         guard top >= 1 else { throw ValidationError("--top must be at least 1") }
@@ -208,7 +208,7 @@ struct Predict: ParsableCommand {
 
     func run() throws {
         let c: ImageClassification
-        do { c = try ImageClassification.load(from: URL(fileURLWithPath: checkpoint), weights: weights) } catch { throw CLIError("\(error)") }
+        do { c = try ImageClassification.load(from: URL(fileURLWithPath: checkpoint), weights: weightsFile(weights)) } catch { throw CLIError("\(error)") }
         var all: [[String: Any]] = []
         for spec in image {
             let r = c.classify(try Self.picture(spec), top: min(top, c.labels.count))
@@ -219,3 +219,6 @@ struct Predict: ParsableCommand {
         print(String(decoding: try JSONSerialization.data(withJSONObject: all, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
     }
 }
+
+/// `--weights best|last|FILE`: the weights file in a run directory.
+func weightsFile(_ choice: String) -> String { choice == "best" || choice == "last" ? choice + ".safetensors" : choice }

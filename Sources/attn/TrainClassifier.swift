@@ -68,12 +68,15 @@ struct TrainClassifier: ParsableCommand {
     var pooling = "mean"
     @Option(name: .customLong("label-smoothing"), help: "Label smoothing of the cross-entropy.")
     var labelSmoothing: Float = 0.1
+    @Option(name: .customLong("class-weights"), help: "Loss weight per class: none, or balanced (n / (classes · n_class), for skewed labels such as SMS spam).")
+    var classWeights = "none"
     @Option(name: .customLong("max-length"), help: "Longest text in tokens (longer ones are cut).")
     var maxLength = 128
 
     func validate() throws {
         guard ["trec", "tsv"].contains(format) else { throw ValidationError("--format must be trec or tsv, not '\(format)'") }
         guard ["coarse", "fine"].contains(label) else { throw ValidationError("--label must be coarse or fine, not '\(label)'") }
+        guard ["none", "balanced"].contains(classWeights) else { throw ValidationError("--class-weights must be none or balanced, not '\(classWeights)'") }
         guard ["cls", "mean"].contains(pooling) else { throw ValidationError("--pooling must be cls or mean, not '\(pooling)'") }
         guard valFraction > 0 && valFraction < 1 else { throw ValidationError("--val-fraction must be in (0, 1)") }
         guard batchSize > 0, dModel > 0, heads > 0, dModel % heads == 0, layers > 0, feedForward > 0, maxLength > 0, minFrequency >= 1 else {
@@ -141,7 +144,7 @@ struct TrainClassifier: ParsableCommand {
                 "format": try JSONSerialization.jsonObject(with: JSONEncoder().encode(fmt)),
                 "data": ["data": data, "valid_data": validData ?? NSNull(), "val_fraction": valFraction],
                 "training": ["epochs": epochs, "lr": lr, "weight_decay": weightDecay, "batch_size": batchSize, "seed": common.seed,
-                             "label_smoothing": labelSmoothing, "min_frequency": minFrequency,
+                             "label_smoothing": labelSmoothing, "min_frequency": minFrequency, "class_weights": classWeights,
                              "init_from": transfer.initFrom ?? NSNull(), "freeze": transfer.prefixes],
             ]
             try AtomicFile.write(try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]),
@@ -150,8 +153,15 @@ struct TrainClassifier: ParsableCommand {
         let model = classification.model
         try transfer.apply(to: model, resuming: common.resume, head: "head", labels: labels)
         say("model: TextClassifier, \(model.parameterCount()) parameters; vocabulary \(classification.tokenizer.vocabularySize)")
-        let task = try TextClassificationTask(classification: classification, train: examples, validation: validation,
-                                              batchSize: batchSize, labelSmoothing: labelSmoothing, seed: common.seed &+ 1)
+        var weights: [Float]? = nil
+        if classWeights == "balanced" {
+            let index = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, $0) })
+            let w = balancedClassWeights(examples.map { index[$0.label]! }, classes: labels.count)
+            weights = w
+            say("class weights: " + zip(labels, w).map { "\($0) \(String(format: "%.3f", $1))" }.joined(separator: ", "))
+        }
+        let task = try TextClassificationTask(classification: classification, train: examples, validation: validation, batchSize: batchSize,
+                                              labelSmoothing: labelSmoothing, classWeights: weights, seed: common.seed &+ 1)
         let optimizer = AdamW(ParameterGroup.weightDecayGroups(model, weightDecay: weightDecay), learningRate: lr, weightDecay: weightDecay)
         var common = self.common
         if common.warmupSteps == nil { common.warmupSteps = 100 }
@@ -180,14 +190,14 @@ struct Classify: ParsableCommand {
     var text: [String] = []
     @Option(help: "Labels to print per text, best first.")
     var top = 1
-    @Option(help: "Weights in the run directory to use.")
-    var weights = "best.safetensors"
+    @Option(help: "Weights in the run directory: best, last, or a file name in it.")
+    var weights = "best"
 
     func validate() throws { guard top >= 1 else { throw ValidationError("--top must be at least 1") } }
 
     func run() throws {
         let c: TextClassification
-        do { c = try TextClassification.load(from: URL(fileURLWithPath: checkpoint), weights: weights) } catch { throw CLIError("\(error)") }
+        do { c = try TextClassification.load(from: URL(fileURLWithPath: checkpoint), weights: weightsFile(weights)) } catch { throw CLIError("\(error)") }
         let inputs = try text.isEmpty ? standardInputLines() : text
         for r in c.classify(inputs, top: min(top, c.labels.count)) {
             if top == 1 { print("\(r[0].label)\t\(String(format: "%.4f", r[0].probability))") }

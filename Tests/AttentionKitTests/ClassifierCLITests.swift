@@ -65,6 +65,25 @@ final class ClassifierCLITests: XCTestCase {
         XCTAssertEqual(c.status, 0, c.err)
         XCTAssertEqual(c.out.split(separator: "\n").count, 2)
         XCTAssertTrue(c.out.contains("spam:") && c.out.contains("ham:"), c.out)
+
+        // Fine-tuning from this run with balanced class weights: same vocabulary, frozen encoder bit-identical.
+        let ft = try runAttn(["train", "classifier", "--data", sms, "--out", path("ft"), "--init-from", path("run"), "--freeze", "embedding,encoder",
+                              "--class-weights", "balanced", "--epochs", "1", "--seed", "3"])
+        XCTAssertEqual(ft.status, 0, ft.err)
+        XCTAssertTrue(ft.out.contains("class weights: ham 0.5") && ft.out.contains("spam 3."), ft.out)
+        XCTAssertTrue(ft.out.contains("frozen:"), ft.out)
+        let a = try Safetensors.read(from: URL(fileURLWithPath: path("run/best.safetensors"))).tensors
+        let b = try Safetensors.read(from: URL(fileURLWithPath: path("ft/last.safetensors"))).tensors
+        for (name, tensor) in b where name.hasPrefix("encoder.") && !name.contains("running") { XCTAssertEqual(tensor.scalars, a[name]?.scalars, name) }
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("ft/tokenizer.json"))), try Data(contentsOf: URL(fileURLWithPath: path("run/tokenizer.json"))))
+    }
+
+    func testClassWeightedLossIsPyTorchsForm() {
+        // Two classes, weights (1, 3): mean over the summed target weights.
+        let logits = Tensor([0, 0, 0, 0], shape: [2, 2])
+        let l = Loss.crossEntropy(logits, [0, 1], weight: [1, 3]).item()
+        XCTAssertEqual(l, Float(log(2.0)), accuracy: 1e-6)
+        XCTAssertEqual(balancedClassWeights([0, 0, 0, 1], classes: 2), [4 / 6, 2])
     }
 
     func testClearErrorsNameFileAndLine() throws {

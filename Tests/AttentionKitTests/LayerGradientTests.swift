@@ -65,6 +65,9 @@ final class LayerGradientTests: XCTestCase {
             Loss.crossEntropy($0[0], $0[1], ignoreIndex: 0, reduction: .none)
         }
         let t3 = Tensor(doubles: [0, 2, 1, 1, 0, 2], shape: [2, 3])
+        gradCheck("crossEntropy weighted smoothing", [rand([4, 3], -2, 2), t], checkInputs: [0]) {
+            Loss.crossEntropy($0[0], $0[1], ignoreIndex: 2, labelSmoothing: 0.15, weight: [0.5, 2, 1.5])
+        }
         gradCheck("crossEntropy [N, C, d]", [rand([2, 3, 3], -2, 2), t3], checkInputs: [0]) {
             Loss.crossEntropy($0[0], $0[1], ignoreIndex: 1, labelSmoothing: 0.2)
         }

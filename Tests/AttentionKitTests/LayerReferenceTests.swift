@@ -84,6 +84,10 @@ final class LayerReferenceTests: XCTestCase {
         try checkLoss("cross_entropy_smooth_ignore") { Loss.crossEntropy($0, $1, ignoreIndex: 2, labelSmoothing: 0.1) }
         try checkLoss("cross_entropy_sum") { Loss.crossEntropy($0, $1, reduction: .sum) }
         try checkLoss("cross_entropy_none") { Loss.crossEntropy($0, $1, labelSmoothing: 0.2, reduction: .none) }
+        let w: [Float] = [0.5, 2.0, 1.0, 3.0, 0.25]
+        try checkLoss("cross_entropy_weighted") { Loss.crossEntropy($0, $1, weight: w) }
+        try checkLoss("cross_entropy_weighted_smooth_ignore") { Loss.crossEntropy($0, $1, ignoreIndex: 2, labelSmoothing: 0.1, weight: w) }
+        try checkLoss("cross_entropy_weighted_none_smooth") { Loss.crossEntropy($0, $1, labelSmoothing: 0.2, weight: w, reduction: .none) }
         try checkLoss("nll_mean") { Loss.nll($0, $1) }
         try checkLoss("mse_mean") { Loss.mse($0, $1) }
         try checkLoss("bce_logits_pos_weight") { Loss.binaryCrossEntropyWithLogits($0, $1, posWeight: 2) }
@@ -111,6 +115,6 @@ final class LayerReferenceTests: XCTestCase {
     }
 
     func testEveryFixtureCaseIsUsed() {
-        XCTAssertEqual(Self.cases.count, 23, "update this test when cases are added to generate_layer_fixtures.py")
+        XCTAssertEqual(Self.cases.count, 26, "update this test when cases are added to generate_layer_fixtures.py")
     }
 }

@@ -14,13 +14,15 @@ public enum Loss {
     /// the number of the others (as PyTorch). Backward: ∂x = (softmax(x) − q)·scale.
     /// `crossEntropy` with class indices given as integers (token ids, labels): [N] for logits [N, C].
     public static func crossEntropy(_ logits: Tensor, _ targets: [Int], ignoreIndex: Int? = nil,
-                                    labelSmoothing: Float = 0, reduction: Reduction = .mean) -> Tensor {
+                                    labelSmoothing: Float = 0, weight: [Float]? = nil, reduction: Reduction = .mean) -> Tensor {
         crossEntropy(logits, Tensor(targets.map(Float.init), shape: [targets.count]), ignoreIndex: ignoreIndex,
-                     labelSmoothing: labelSmoothing, reduction: reduction)
+                     labelSmoothing: labelSmoothing, weight: weight, reduction: reduction)
     }
 
+    /// - Parameter weight: a weight per class (PyTorch's `weight=`): each target's loss is scaled by its class's
+    ///   weight, the smoothing term by each class's, and `.mean` divides by the summed weights of the targets.
     public static func crossEntropy(_ logits: Tensor, _ targets: Tensor, ignoreIndex: Int? = nil,
-                                    labelSmoothing: Float = 0, reduction: Reduction = .mean) -> Tensor {
+                                    labelSmoothing: Float = 0, weight: [Float]? = nil, reduction: Reduction = .mean) -> Tensor {
         precondition(labelSmoothing >= 0 && labelSmoothing <= 1, "crossEntropy: label smoothing \(labelSmoothing) is outside [0, 1]")
         // Move classes last: [N, C, d…] → [N·d…, C].
         let x: Tensor, outShape: [Int]
@@ -44,10 +46,15 @@ public enum Loss {
         for (i, ti) in t.enumerated() where ti != ignoreIndex && (ti < 0 || ti >= c) {
             shapeFailure(ShapeError("crossEntropy: target \(ti) at position \(i) is not a class index in 0..<\(c)"))
         }
+        if let weight, weight.count != c {
+            shapeFailure(ShapeError("crossEntropy: \(weight.count) class weights for \(c) classes"))
+        }
+        let w = weight.map { $0.map(Double.init) } ?? [Double](repeating: 1, count: c)
+        let wSum = w.reduce(0, +)
         let eps = Double(labelSmoothing)
         let losses = Tensor(shape: [n], dtype: x.dtype, zeroed: true)
         let probs = Tensor(shape: x.shape, dtype: x.dtype, zeroed: false)
-        var counted = 0
+        var counted = 0.0   // the summed weights of the counted targets
         func forward<T: TensorScalar>(_: T.Type) {
             let px = x.storage.pointer(T.self), pl = losses.storage.pointer(T.self), pp = probs.storage.pointer(T.self)
             for i in 0..<n {
@@ -59,13 +66,13 @@ public enum Loss {
                 let logZ = T.log(z)
                 for j in 0..<c { p[j] /= z }
                 if t[i] == ignoreIndex { continue }
-                counted += 1
-                // −log p_t = logZ − (x_t − m); the smoothing term: −mean_c log p_c = logZ − mean_c (x_c − m)
-                var loss = (1 - T(eps)) * (logZ - (row[t[i]] - m))
+                counted += w[t[i]]
+                // −log p_t = logZ − (x_t − m); the smoothing term: −(1/C) Σ_c w_c log p_c = (1/C) Σ_c w_c (logZ − (x_c − m))
+                var loss = (1 - T(eps)) * T(w[t[i]]) * (logZ - (row[t[i]] - m))
                 if eps > 0 {
-                    var meanShifted: T = 0
-                    for j in 0..<c { meanShifted += row[j] - m }
-                    loss += T(eps) * (logZ - meanShifted / T(c))
+                    var smooth: T = 0
+                    for j in 0..<c { smooth += T(w[j]) * (logZ - (row[j] - m)) }
+                    loss += T(eps) * smooth / T(c)
                 }
                 pl[i] = loss
             }
@@ -84,7 +91,7 @@ public enum Loss {
             out = losses.reduceKernel([0], .sum, op: "crossEntropy").reshape([])
             scale = 1
         case .mean:
-            scale = 1 / Double(counted)   // 0 counted → nan, as PyTorch
+            scale = 1 / counted   // 0 counted → nan, as PyTorch
             out = (losses.reduceKernel([0], .sum, op: "crossEntropy") * Float(scale)).reshape([])
         }
         let xShape = x.shape
@@ -96,10 +103,11 @@ public enum Loss {
                 for i in 0..<n {
                     let d = pd + i * c, p = pp + i * c
                     if t[i] == ignoreIndex { d.update(repeating: 0, count: c); continue }
-                    let w = T(reduction == .none ? gv[i] : gv[0] * scale)
-                    let off = T(eps) / T(c)
-                    for j in 0..<c { d[j] = (p[j] - off) * w }
-                    d[t[i]] -= (1 - T(eps)) * w
+                    // ∂/∂x_j = (1 − ε) w_t (p_j − δ_jt) + (ε/C) (W p_j − w_j), W = Σ_c w_c
+                    let g = T(reduction == .none ? gv[i] : gv[0] * scale)
+                    let a = (1 - T(eps)) * T(w[t[i]]), b = T(eps) / T(c)
+                    for j in 0..<c { d[j] = (a * p[j] + b * (T(wSum) * p[j] - T(w[j]))) * g }
+                    d[t[i]] -= a * g
                 }
             }
             switch x.dtype {

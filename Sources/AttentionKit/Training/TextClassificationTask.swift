@@ -124,8 +124,13 @@ public final class TextClassificationTask: TrainingTask {
     var batches: ShuffledBatches
     public let labelSmoothing: Float
 
+    /// Per-class weights of the training loss (nil: all 1).
+    public let classWeights: [Float]?
+
+    /// - Parameter classWeights: per-class loss weights, e.g. `balancedClassWeights` for skewed labels.
     public init(classification: TextClassification, train: [LabelledText], validation: [LabelledText], batchSize: Int,
-                labelSmoothing: Float, seed: UInt64) throws {
+                labelSmoothing: Float, classWeights: [Float]? = nil, seed: UInt64) throws {
+        self.classWeights = classWeights
         self.classification = classification
         let index = Dictionary(uniqueKeysWithValues: classification.labels.enumerated().map { ($1, $0) })
         self.train = try train.map { e in
@@ -149,11 +154,19 @@ public final class TextClassificationTask: TrainingTask {
 
     public func loss(_ batch: [Int]) -> (loss: Tensor, items: Int) {
         let logits = classification.model(classification.padded(batch.map { train[$0].ids }))
-        return (Loss.crossEntropy(logits, batch.map { train[$0].label }, labelSmoothing: labelSmoothing), batch.count)
+        return (Loss.crossEntropy(logits, batch.map { train[$0].label }, labelSmoothing: labelSmoothing, weight: classWeights), batch.count)
     }
 
     public func evaluate() throws -> [String: Double] {
         let (report, loss) = try classification.evaluateWithLoss(validation)
         return ["val_loss": loss, "val_accuracy": report.accuracy, "macro_f1": report.macroF1]
     }
+}
+
+/// Weights that make every class count as much in the loss (scikit-learn's "balanced"): n / (classes · n_c) for a
+/// class with n_c of the n examples; a class absent from `labels` gets weight 1.
+public func balancedClassWeights(_ labels: [Int], classes: Int) -> [Float] {
+    var counts = [Int](repeating: 0, count: classes)
+    for l in labels where l >= 0 && l < classes { counts[l] += 1 }
+    return counts.map { $0 == 0 ? 1 : Float(labels.count) / Float(classes * $0) }
 }

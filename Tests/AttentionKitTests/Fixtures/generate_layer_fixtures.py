@@ -100,6 +100,14 @@ for name, make in optims.items():
     p.grad = g2.clone(); opt.step()
     put("optim_" + name, p0=p0, g1=g1, g2=g2, after1=after1, after2=p.detach())
 
+# class-weighted cross-entropy (drawn last so that the cases above keep their values)
+class_weight = torch.tensor([0.5, 2.0, 1.0, 3.0, 0.25])
+loss_case("cross_entropy_weighted", lambda x, t: F.cross_entropy(x, t, weight=class_weight), logits, targets)
+loss_case("cross_entropy_weighted_smooth_ignore",
+          lambda x, t: F.cross_entropy(x, t, weight=class_weight, ignore_index=2, label_smoothing=0.1), logits, targets)
+loss_case("cross_entropy_weighted_none_smooth",
+          lambda x, t: F.cross_entropy(x, t, weight=class_weight, reduction="none", label_smoothing=0.2), logits, targets)
+
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "layers.json")
 with open(path, "w") as fh:
     json.dump({"generator": "generate_layer_fixtures.py", "torch": torch.__version__, "cases": cases}, fh, separators=(",", ":"))
