@@ -43,6 +43,12 @@ let package = Package(
             pkgConfig: "libturbojpeg",
             providers: [.apt(["libturbojpeg0-dev"])]
         ),
+        // FreeType renders glyphs; fontconfig finds a font that has each character (fallback for CJK, emoji).
+        .systemLibrary(
+            name: "CFreeType",
+            pkgConfig: "freetype2",
+            providers: [.apt(["libfreetype-dev", "libfontconfig-dev"])]
+        ),
         .target(
             name: "AttentionKit",
             dependencies: [
@@ -51,6 +57,7 @@ let package = Package(
                 "CZlib",
                 "CPNG",
                 "CTurboJPEG",
+                "CFreeType",
                 .product(name: "RealModule", package: "swift-numerics"),
             ]
         ),

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian packages AttentionKit builds against (OpenBLAS, utf8proc, zlib, libpng, libjpeg-turbo, pkg-config).
+# Installs the Debian packages AttentionKit builds against (OpenBLAS, utf8proc, zlib, libpng,
+# libjpeg-turbo, FreeType + fontconfig with the DejaVu fonts, pkg-config).
 # Uses sudo when not run as root. Safe to run repeatedly.
 set -euo pipefail
-pkgs=(libopenblas-dev libutf8proc-dev zlib1g-dev libpng-dev libturbojpeg0-dev pkg-config)
+pkgs=(libopenblas-dev libutf8proc-dev zlib1g-dev libpng-dev libturbojpeg0-dev libfreetype-dev libfontconfig-dev fonts-dejavu-core pkg-config)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -48,6 +48,8 @@ struct Evaluate: ParsableCommand {
     var data: String?
     @Option(help: "Beam size (1: greedy).")
     var beam = 5
+    @Option(name: .customLong("confusion-png"), help: "Classification: also draw the confusion matrix into this PNG file.")
+    var confusionPNG: String?
     @Option(name: .customLong("length-penalty"), help: "GNMT length penalty α.")
     var lengthPenalty: Float = 0.6
     @Option(help: "Write the translations to this file.")
@@ -124,6 +126,10 @@ extension Evaluate {
     /// The report table, then the JSON last line.
     func printClassificationResult(_ report: ClassificationReport) throws {
         say(report.table)
+        if let confusionPNG {
+            try report.confusionMatrixImage(title: data.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "evaluation")
+                .writePNG(to: URL(fileURLWithPath: confusionPNG))
+        }
         var perClass: [String: Any] = [:]
         for (k, l) in report.labels.enumerated() {
             let p = report.perClass(k)

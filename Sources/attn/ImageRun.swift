@@ -157,9 +157,14 @@ func writeImageRunFiles(to dir: URL, modelType: String, modelConfig: some Encoda
     try AtomicFile.write(try JSONSerialization.data(withJSONObject: classNames), to: dir.appendingPathComponent("labels.json"))
 }
 
-/// The closing line of an image training run.
-func reportImageRun(_ summary: TrainingSummary, hasValidation: Bool, dir: URL) {
-    if hasValidation {
+/// The closing lines of an image training run: with validation data, the best model's report (report.txt,
+/// confusion.png) and accuracy.
+func reportImageRun(_ summary: TrainingSummary, validation: CIFAR10, dir: URL) throws {
+    if validation.count > 0 {
+        let report = try ImageClassification.load(from: dir).evaluate(validation)
+        try AtomicFile.write(Data((report.table + "\n").utf8), to: dir.appendingPathComponent("report.txt"))
+        try report.confusionMatrixImage(title: "validation").writePNG(to: dir.appendingPathComponent("confusion.png"))
+        say(report.table)
         say(String(format: "best validation accuracy %.2f%% at epoch %d; %.1f s training; outputs in %@", summary.bestValue * 100,
                    summary.bestEpoch, summary.seconds, dir.path))
     } else {

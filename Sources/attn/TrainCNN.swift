@@ -91,6 +91,6 @@ struct TrainCNN: ParsableCommand {
         trainer.log = say
         let summary = try trainer.run(resume: common.resume)
         if summary.interrupted { throw ExitCode(130) }
-        reportImageRun(summary, hasValidation: valSet.count > 0, dir: outDir)
+        try reportImageRun(summary, validation: valSet, dir: outDir)
     }
 }

@@ -31,8 +31,8 @@ struct TrainClassifier: ParsableCommand {
         best validation accuracy is kept.
 
         Writes to --out (default runs/classifier): config.json, tokenizer.json, labels.json, best/last/resume \
-        .safetensors, metrics.jsonl/csv, curves.png and report.txt (per-class precision/recall/F1 and the \
-        confusion matrix of the best model on the validation data).
+        .safetensors, metrics.jsonl/csv, curves.png, report.txt (per-class precision/recall/F1 and the \
+        confusion matrix of the best model on the validation data) and confusion.png (the same matrix drawn).
         """
     )
 
@@ -173,6 +173,7 @@ struct TrainClassifier: ParsableCommand {
         let best = try TextClassification.load(from: dir)
         let report = try best.evaluate(validation)
         try AtomicFile.write(Data((report.table + "\n").utf8), to: dir.appendingPathComponent("report.txt"))
+        try report.confusionMatrixImage(title: "validation").writePNG(to: dir.appendingPathComponent("confusion.png"))
         say(report.table)
         say(String(format: "best validation accuracy %.2f%% at epoch %d; %.0f s; run directory %@", summary.bestValue * 100, summary.bestEpoch, summary.seconds, dir.path))
     }

@@ -71,6 +71,23 @@ final class ImageClassificationTests: XCTestCase {
         }
     }
 
+    func testTextRendererDrawsGlyphsWithARealFont() throws {
+        let font = try XCTUnwrap(TextRenderer.standard, "fontconfig found no font (scripts/install-deps.sh installs fonts-dejavu-core)")
+        XCTAssertGreaterThan(font.lineHeight, 10)
+        func ink(_ text: String) -> (RGBImage, Int) {
+            var img = RGBImage(width: 120, height: 24)
+            font.draw(text, into: &img, x: 2, baseline: 18)
+            return (img, stride(from: 0, to: img.pixels.count, by: 3).filter { img.pixels[$0] < 128 }.count)
+        }
+        let (u, inkU) = ink("Gruße"), (umlaut, inkUmlaut) = ink("Grüße")
+        XCTAssertGreaterThan(inkU, 40, "text leaves ink")
+        XCTAssertGreaterThan(inkUmlaut, inkU, "the umlaut's dots are drawn")
+        XCTAssertNotEqual(u.pixels, umlaut.pixels)
+        XCTAssertEqual(font.width(of: "ab"), font.width(of: "a") + font.width(of: "b"))
+        // Anti-aliased: grey levels between ink and paper.
+        XCTAssertTrue(umlaut.pixels.contains { $0 > 40 && $0 < 215 })
+    }
+
     func testMixupAndCutMixMixWithTheReversedBatch() {
         let b = 4, per = 3 * 4 * 4
         let x = Tensor((0..<(b * per)).map { Float($0 / per) }, shape: [b, 3, 4, 4])   // image i is all i
@@ -175,6 +192,10 @@ final class ImageClassificationTests: XCTestCase {
         let v = try runAttn(["train", "cnn", "--data", cifar, "--out", path("valid"), "--valid-data", cifar + "/data_batch_1.bin"] + tiny)
         XCTAssertEqual(v.status, 0, v.err)
         XCTAssertTrue(v.out.contains("100 training and 100 validation images"), v.out)
+        let png = try ImageDecoding.read(contentsOf: URL(fileURLWithPath: path("valid/confusion.png")))
+        XCTAssertGreaterThan(png.width, 10 * 30)
+        XCTAssertGreaterThan(png.height, 10 * 30)
+        XCTAssertTrue(try String(contentsOf: URL(fileURLWithPath: path("valid/report.txt")), encoding: .utf8).contains("airplane"))
         let bad = try runAttn(["train", "cnn", "--data", cifar, "--out", path("bad"), "--valid-data", path("absent.bin")] + tiny)
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.err.contains("absent.bin"), bad.err)
