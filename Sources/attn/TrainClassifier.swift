@@ -50,7 +50,11 @@ struct TrainClassifier: ParsableCommand {
     var validData: String?
     @Option(name: .customLong("val-fraction"), help: "Without --valid-data: the fraction of each label held out (seeded).")
     var valFraction = 0.1
-    @Option(name: .customLong("min-frequency"), help: "Keep words seen at least this often in training.")
+    @Option(help: "Tokenizer trained on the training texts: word (lowercased words) or bpe (byte-level BPE, lowercased; subwords share what rare words have in common).")
+    var tokenizer = "word"
+    @Option(name: .customLong("vocab-size"), help: "BPE: vocabulary size.")
+    var vocabSize = 4000
+    @Option(name: .customLong("min-frequency"), help: "Word tokenizer: keep words seen at least this often in training.")
     var minFrequency = 2
     @Option(name: .customLong("batch-size"), help: "Texts per step.")
     var batchSize = 32
@@ -76,6 +80,8 @@ struct TrainClassifier: ParsableCommand {
     func validate() throws {
         guard ["trec", "tsv"].contains(format) else { throw ValidationError("--format must be trec or tsv, not '\(format)'") }
         guard ["coarse", "fine"].contains(label) else { throw ValidationError("--label must be coarse or fine, not '\(label)'") }
+        guard ["word", "bpe"].contains(tokenizer) else { throw ValidationError("--tokenizer must be word or bpe, not '\(tokenizer)'") }
+        guard vocabSize >= 300 else { throw ValidationError("--vocab-size must be at least 300 (256 bytes, special tokens and merges)") }
         guard ["none", "balanced"].contains(classWeights) else { throw ValidationError("--class-weights must be none or balanced, not '\(classWeights)'") }
         guard ["cls", "mean"].contains(pooling) else { throw ValidationError("--pooling must be cls or mean, not '\(pooling)'") }
         guard valFraction > 0 && valFraction < 1 else { throw ValidationError("--val-fraction must be in (0, 1)") }
@@ -130,7 +136,8 @@ struct TrainClassifier: ParsableCommand {
                 c.classes = labels.count
                 say("fine-tuning from \(from): its tokenizer (\(tok.vocabularySize) tokens) and architecture; --d-model, --heads, --layers, --feed-forward, --max-length and --min-frequency are not used")
             } else {
-                tok = Translator.trainWordLevel(examples.map(\.text), lowercase: true, minFrequency: minFrequency)
+                tok = tokenizer == "bpe" ? Translator.trainByteLevelBPE(examples.map(\.text), vocabularySize: vocabSize, lowercase: true)
+                                         : Translator.trainWordLevel(examples.map(\.text), lowercase: true, minFrequency: minFrequency)
                 c = TextClassifierConfig(vocabulary: tok.vocabularySize, classes: labels.count)
                 c.dModel = dModel; c.heads = heads; c.layers = layers; c.feedForward = feedForward
                 c.maxLength = maxLength; c.padID = tok.id(of: "[PAD]") ?? 0
@@ -145,6 +152,7 @@ struct TrainClassifier: ParsableCommand {
                 "data": ["data": data, "valid_data": validData ?? NSNull(), "val_fraction": valFraction],
                 "training": ["epochs": epochs, "lr": lr, "weight_decay": weightDecay, "batch_size": batchSize, "seed": common.seed,
                              "label_smoothing": labelSmoothing, "min_frequency": minFrequency, "class_weights": classWeights,
+                             "tokenizer": tokenizer, "vocab_size": vocabSize,
                              "init_from": transfer.initFrom ?? NSNull(), "freeze": transfer.prefixes],
             ]
             try AtomicFile.write(try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]),
