@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages AttentionKit builds against (OpenBLAS, utf8proc, zlib, libpng,
-# libjpeg-turbo, FreeType + fontconfig with the DejaVu fonts, pkg-config).
+# libjpeg-turbo, FreeType + fontconfig with the DejaVu and WenQuanYi (CJK) fonts, pkg-config).
+# With --browser, also Chromium (for the headless-browser test of attention reports; CI uses it).
 # Uses sudo when not run as root. Safe to run repeatedly.
 set -euo pipefail
-pkgs=(libopenblas-dev libutf8proc-dev zlib1g-dev libpng-dev libturbojpeg0-dev libfreetype-dev libfontconfig-dev fonts-dejavu-core pkg-config)
+pkgs=(libopenblas-dev libutf8proc-dev zlib1g-dev libpng-dev libturbojpeg0-dev libfreetype-dev libfontconfig-dev fonts-dejavu-core fonts-wqy-microhei pkg-config)
+if [ "${1:-}" = "--browser" ]; then pkgs+=(chromium); fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -64,4 +64,139 @@ final class AttentionExportTests: XCTestCase {
             for r in 0..<(2 * q) { XCTAssertEqual(values[(r * k)..<(r * k + k)].reduce(0, +), 1, accuracy: 1e-5, "\(file) row \(r) sums to 1") }
         }
     }
+
+    // MARK: reports (pictures and the page)
+
+    var tmp: URL { FileManager.default.temporaryDirectory.appendingPathComponent("ak-rep-\(UInt32.random(in: 0...UInt32.max))") }
+
+    func smallClassifier() -> TextClassification {
+        var g = RandomGenerator(seed: 4)
+        let tok = Translator.trainWordLevel(["how many people live in tokyo", "who wrote hamlet", "grüße aus köln"], lowercase: true, minFrequency: 1)
+        var c = TextClassifierConfig(vocabulary: tok.vocabularySize, classes: 3)
+        c.dModel = 16; c.heads = 2; c.layers = 2; c.feedForward = 16; c.dropout = 0; c.pooling = .cls
+        return TextClassification(model: TextClassifier(config: c, using: &g), tokenizer: tok, labels: ["NUM", "HUM", "LOC"])
+    }
+
+    func smallViT() -> ImageClassification {
+        var g = RandomGenerator(seed: 5)
+        var c = ViTConfig()
+        c.dModel = 16; c.heads = 2; c.depth = 2; c.patchSize = 8; c.mlpRatio = 2; c.dropPath = 0; c.classes = 3
+        let vit = VisionTransformer(config: c, using: &g)
+        return ImageClassification(model: vit, forward: { vit($0) }, labels: ["cat", "dog", "ship"], mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25])
+    }
+
+    /// Checks a report directory: maps.json ↔ NPY files (shapes, rows sum to 1) ↔ PNGs (decode, stated sizes).
+    func checkReport(_ dir: URL, layers expected: Int) throws -> [String: Any] {
+        let index = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("maps.json"))) as? [String: Any])
+        let layers = try XCTUnwrap(index["layers"] as? [[String: Any]])
+        XCTAssertEqual(layers.count, expected)
+        for layer in layers {
+            let (shape, values) = try parseNPY(Data(contentsOf: dir.appendingPathComponent(layer["file"] as! String)))
+            XCTAssertEqual(shape, layer["shape"] as? [Int])
+            let k = shape[2]
+            for r in 0..<(shape[0] * shape[1]) { XCTAssertEqual(values[(r * k)..<(r * k + k)].reduce(0, +), 1, accuracy: 1e-4) }
+            let png = try ImageDecoding.read(contentsOf: dir.appendingPathComponent(try XCTUnwrap(layer["png"] as? String)))
+            XCTAssertEqual([png.width, png.height], layer["pngSize"] as? [Int], "the PNG has the size maps.json states")
+        }
+        let html = try String(contentsOf: dir.appendingPathComponent("index.html"), encoding: .utf8)
+        XCTAssertFalse(html.contains("http://") && html.contains("<script src"), "no network resources")
+        for layer in layers { XCTAssertTrue(html.contains(layer["path"] as! String)) }
+        return index
+    }
+
+    func testTextClassifierReportMatchesCapturedMaps() throws {
+        let c = smallClassifier(), dir = tmp
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let text = "Grüße aus Köln: how many people live in Tokyo?"
+        let (label, p) = try c.writeAttention(of: text, to: dir)
+        XCTAssertTrue(c.labels.contains(label) && p > 0 && p <= 1)
+        let index = try checkReport(dir, layers: 2)
+        let tokens = try XCTUnwrap((index["tokens"] as? [String: [[String: Any]]])?["tokens"])
+        XCTAssertEqual(tokens[0]["text"] as? String, "[CLS]")
+        XCTAssertTrue(tokens.contains { $0["original"] as? String == "Grüße" }, "original spans kept")
+        XCTAssertTrue(tokens.contains { $0["text"] as? String == "[UNK]" && $0["original"] as? String == "Köln:" } || tokens.contains { $0["original"] as? String == "Köln" })
+        XCTAssertTrue((index["prediction"] as? String)?.hasPrefix(label) ?? false)
+        let (_, maps) = withAttentionCapture(on: c.model) { withNoGrad { c.model([c.ids(text)]) } }
+        for layer in index["layers"] as! [[String: Any]] {
+            let (_, values) = try parseNPY(Data(contentsOf: dir.appendingPathComponent(layer["file"] as! String)))
+            XCTAssertEqual(values, maps[layer["path"] as! String]!.select(axis: 0, index: 0).copy().scalars)
+        }
+    }
+
+    func testViTReportWritesOverlaysAndEqualsCapturedMaps() throws {
+        let c = smallViT(), dir = tmp
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var picture = RGBImage(width: 40, height: 30)
+        for y in 0..<30 { for x in 0..<40 { picture.set(x, y, (UInt8(x * 6), UInt8(y * 8), 100)) } }
+        _ = try c.writeAttention(of: picture, name: "gradient.png", to: dir)
+        let index = try checkReport(dir, layers: 2)
+        let image = try XCTUnwrap(index["image"] as? [String: Any])
+        XCTAssertEqual(image["patchSide"] as? Int, 4)
+        let strip = try ImageDecoding.read(contentsOf: dir.appendingPathComponent("attention-overlay.png"))
+        XCTAssertGreaterThan(strip.width, 4 * 160, "input, two layers and the rollout side by side")
+        let tokens = try XCTUnwrap((index["tokens"] as? [String: [[String: Any]]])?["patches"])
+        XCTAssertEqual(tokens.count, 17, "class token + 16 patches")
+        // The same forward pass, captured directly.
+        var loader = CIFARBatches(CIFAR10(pixels: picture.resized(width: 32, height: 32).planar, labels: [0]), batchSize: 1, mean: c.mean, std: c.std, shuffle: false)
+        let x = loader.next()!.images
+        let (_, maps) = withAttentionCapture(on: c.model) { withNoGrad { (c.model as! VisionTransformer)(x) } }
+        let (_, values) = try parseNPY(Data(contentsOf: dir.appendingPathComponent("encoder.layers.1.selfAttention.npy")))
+        XCTAssertEqual(values, maps["encoder.layers.1.selfAttention"]!.select(axis: 0, index: 0).copy().scalars)
+    }
+
+    func testTranslationReportWithAGivenTarget() throws {
+        var c = Seq2SeqConfig(sourceVocabulary: 12, targetVocabulary: 12)
+        c.dModel = 16; c.heads = 2; c.encoderLayers = 1; c.decoderLayers = 1; c.feedForward = 16; c.dropout = 0
+        var g = RandomGenerator(seed: 1)
+        let tok = Translator.trainWordLevel(["ein", "hund", "läuft", "a", "dog", "runs"], lowercase: true, minFrequency: 1)
+        let t = Translator(model: Seq2SeqTransformer(c, using: &g), sourceTokenizer: tok, targetTokenizer: tok)
+        let dir = tmp
+        defer { try? FileManager.default.removeItem(at: dir) }
+        XCTAssertEqual(try t.writeAttention(of: "Ein Hund läuft", target: "a dog runs", to: dir), "a dog runs")
+        let index = try checkReport(dir, layers: 3)
+        let target = try XCTUnwrap((index["tokens"] as? [String: [[String: Any]]])?["target"])
+        XCTAssertEqual(target.map { $0["text"] as? String }, ["[BOS]", "a", "dog", "runs"])
+        let cross = (index["layers"] as! [[String: Any]]).first { ($0["path"] as! String).hasSuffix("crossAttention") }!
+        XCTAssertEqual(cross["shape"] as? [Int], [2, 4, 4], "target rows (BOS + 3) × source keys (3 + EOS)")
+    }
+
+    /// The page in a real browser: headless Chromium loads index.html, runs its script and the DOM shows every layer
+    /// and a token; a screenshot is taken. Skipped with a message where Chromium is absent (CI installs it).
+    func testReportPageRendersInHeadlessChromium() throws {
+        guard let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw XCTSkip("Chromium is not installed (apt-get install chromium; scripts/install-deps.sh --browser does it)")
+        }
+        let root = tmp
+        defer { try? FileManager.default.removeItem(at: root) }
+        _ = try smallClassifier().writeAttention(of: "who wrote Hamlet ?", to: root.appendingPathComponent("text"))
+        var picture = RGBImage(width: 32, height: 32)
+        for y in 0..<32 { for x in 0..<32 { picture.set(x, y, (UInt8(x * 8), 50, UInt8(y * 8))) } }
+        _ = try smallViT().writeAttention(of: picture, name: "picture", to: root.appendingPathComponent("image"))
+        func browse(_ args: [String]) throws -> String {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: chromium)
+            p.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=5000"] + args
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return String(decoding: data, as: UTF8.self)
+        }
+        for (name, token) in [("text", "Hamlet"), ("image", "p0")] {
+            let page = root.appendingPathComponent(name).appendingPathComponent("index.html")
+            let dom = try browse(["--dump-dom", page.absoluteString])
+            XCTAssertTrue(dom.contains("data-ready=\"1\""), "\(name): the script ran to the end")
+            XCTAssertFalse(dom.contains("data-errors"), "\(name): script errors: \(dom.components(separatedBy: "data-errors=").dropFirst().first?.prefix(200) ?? "")")
+            let index = try JSONSerialization.jsonObject(with: Data(contentsOf: page.deletingLastPathComponent().appendingPathComponent("maps.json"))) as! [String: Any]
+            for layer in index["layers"] as! [[String: Any]] { XCTAssertTrue(dom.contains("<option value=") && dom.contains(layer["path"] as! String)) }
+            if name == "text" { XCTAssertTrue(dom.contains(">\(token)<") || dom.contains(">\(token)"), "a token label is on the page") }
+            let shot = page.deletingLastPathComponent().appendingPathComponent("screenshot.png")
+            _ = try browse(["--window-size=1200,900", "--screenshot=\(shot.path)", page.absoluteString])
+            let image = try ImageDecoding.read(contentsOf: shot)
+            XCTAssertEqual([image.width, image.height], [1200, 900])
+            XCTAssertTrue(image.pixels.contains { $0 < 100 }, "the screenshot is not blank")
+        }
+    }
 }

@@ -81,7 +81,7 @@ let layer = 0, head = -1, selected = -1;
 
 function tokensOf(axis, n) {
   const t = INDEX.tokens[axis] || [];
-  return Array.from({length: n}, (_, i) => i < t.length ? t[i].text.replace(/\u0120/g, "\u2581") : String(i));
+  return Array.from({length: n}, (_, i) => i < t.length ? (t[i].original || t[i].text.replace(/\u0120/g, "\u2581")) : String(i));
 }
 function matrix() {
   const m = MAPS[layer];

@@ -32,12 +32,18 @@ public enum AttentionExport {
     /// A token as shown on an axis: its text and, for input tokens, the UTF-8 byte range of the input it covers
     /// (`bytes`: [start, end), the tokenizer's offsets).
     public struct Token: Encodable, Sendable {
+        /// The token as the tokenizer has it (e.g. "[UNK]", "Ġworld").
         public var text: String
+        /// The UTF-8 byte range [start, end) of the input it covers.
         public var bytes: [Int]?
+        /// The input text at `bytes` (filled in by `write`): what pictures and the page show.
+        public var original: String?
         public init(text: String, bytes: Range<Int>? = nil) { self.text = text; self.bytes = bytes.map { [$0.lowerBound, $0.upperBound] } }
+        /// The label to draw: the original text where known, else the token.
+        public var label: String { original.flatMap { $0.isEmpty ? nil : $0 } ?? text }
     }
 
-    struct Layer: Encodable { let path: String; let file: String; let png: String?; let heads: Int; let shape: [Int]; let queries: String; let keys: String }
+    struct Layer: Encodable { let path: String; let file: String; let png: String?; let pngSize: [Int]?; let heads: Int; let shape: [Int]; let queries: String; let keys: String }
     struct ImageInfo: Encodable { let file: String; let overlays: String; let patchSide: Int; let classToken: Bool; let size: Int }
     struct Index: Encodable {
         let kind: String
@@ -74,6 +80,17 @@ public enum AttentionExport {
                              tokens: [String: [Token]], axes: (String) -> (queries: String, keys: String), image: ImageInput? = nil,
                              pictures: Bool = true, to directory: URL) throws -> [URL] {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var tokens = tokens
+        let inputBytes = Array(input.utf8)
+        for (axis, list) in tokens {
+            tokens[axis] = list.map { t in
+                var t = t
+                if let b = t.bytes, b.count == 2, b[0] >= 0, b[0] <= b[1], b[1] <= inputBytes.count {
+                    t.original = String(decoding: inputBytes[b[0]..<b[1]], as: UTF8.self).trimmingCharacters(in: .whitespaces)
+                }
+                return t
+            }
+        }
         var layers: [Layer] = [], files: [URL] = [], arrays: [Tensor] = []
         for (path, w) in maps.entries {
             let (q, k) = axes(path)
@@ -84,18 +101,19 @@ public enum AttentionExport {
             let url = directory.appendingPathComponent(stem + ".npy")
             try NPY.write(m, to: url)
             files.append(url)
-            var png: String? = nil
+            var png: String? = nil, pngSize: [Int]? = nil
             if pictures {
-                let labels = { (axis: String, n: Int) in (0..<n).map { i in tokens[axis].flatMap { i < $0.count ? $0[i].text : nil } ?? String(i) } }
+                let labels = { (axis: String, n: Int) in (0..<n).map { i in tokens[axis].flatMap { i < $0.count ? $0[i].label : nil } ?? String(i) } }
                 let picture = try AttentionPlot.layerGrid(m, queries: labels(q, m.shape[1]), keys: labels(k, m.shape[2]),
                                                           title: "\(stem) — \(m.shape[0]) heads, \(q) × \(k)")
                 let pngURL = directory.appendingPathComponent(stem + ".png")
                 try picture.writePNG(to: pngURL)
                 files.append(pngURL)
                 png = stem + ".png"
+                pngSize = [picture.width, picture.height]
             }
             arrays.append(m)
-            layers.append(Layer(path: path, file: stem + ".npy", png: png, heads: m.shape[0], shape: m.shape, queries: q, keys: k))
+            layers.append(Layer(path: path, file: stem + ".npy", png: png, pngSize: pngSize, heads: m.shape[0], shape: m.shape, queries: q, keys: k))
         }
         var imageInfo: ImageInfo? = nil
         if let image, pictures {
