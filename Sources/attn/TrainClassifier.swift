@@ -68,7 +68,7 @@ struct TrainClassifier: ParsableCommand {
     var feedForward = 256
     @Option(help: "Dropout.")
     var dropout: Float = 0.2
-    @Option(help: "Pooling: cls or mean.")
+    @Option(help: "Pooling: cls, mean or max (max-over-time).")
     var pooling = "mean"
     @Option(name: .customLong("label-smoothing"), help: "Label smoothing of the cross-entropy.")
     var labelSmoothing: Float = 0.1
@@ -83,7 +83,7 @@ struct TrainClassifier: ParsableCommand {
         guard ["word", "bpe"].contains(tokenizer) else { throw ValidationError("--tokenizer must be word or bpe, not '\(tokenizer)'") }
         guard vocabSize >= 300 else { throw ValidationError("--vocab-size must be at least 300 (256 bytes, special tokens and merges)") }
         guard ["none", "balanced"].contains(classWeights) else { throw ValidationError("--class-weights must be none or balanced, not '\(classWeights)'") }
-        guard ["cls", "mean"].contains(pooling) else { throw ValidationError("--pooling must be cls or mean, not '\(pooling)'") }
+        guard ["cls", "mean", "max"].contains(pooling) else { throw ValidationError("--pooling must be cls, mean or max, not '\(pooling)'") }
         guard valFraction > 0 && valFraction < 1 else { throw ValidationError("--val-fraction must be in (0, 1)") }
         guard batchSize > 0, dModel > 0, heads > 0, dModel % heads == 0, layers > 0, feedForward > 0, maxLength > 0, minFrequency >= 1 else {
             throw ValidationError("sizes must be positive and --d-model a multiple of --heads")
@@ -142,7 +142,7 @@ struct TrainClassifier: ParsableCommand {
                 c.dModel = dModel; c.heads = heads; c.layers = layers; c.feedForward = feedForward
                 c.maxLength = maxLength; c.padID = tok.id(of: "[PAD]") ?? 0
             }
-            c.dropout = dropout; c.pooling = pooling == "cls" ? .cls : .mean
+            c.dropout = dropout; c.pooling = Pooling(rawValue: pooling) ?? .mean
             var g = RandomGenerator(seed: common.seed)
             classification = TextClassification(model: TextClassifier(config: c, using: &g), tokenizer: tok, labels: labels)
             try classification.saveVocabularies(to: dir)

@@ -272,7 +272,7 @@ final class TransformerModelTests: XCTestCase {
     }
 
     func testTextClassifierPoolings() {
-        for pooling in [Pooling.cls, .mean] {
+        for pooling in [Pooling.cls, .mean, .max] {
             var c = TextClassifierConfig(vocabulary: 12, classes: 2)
             c.dModel = 16; c.heads = 2; c.layers = 1; c.feedForward = 16; c.dropout = 0; c.pooling = pooling
             var g = RandomGenerator(seed: 8)

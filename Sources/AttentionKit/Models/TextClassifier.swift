@@ -6,6 +6,8 @@ public enum Pooling: String, Codable, Sendable {
     case cls
     /// The mean over non-padding positions (over all patches for images).
     case mean
+    /// The maximum of each feature over non-padding positions (max-over-time, as Kim's text CNN pools).
+    case max
 }
 
 /// Configuration of `TextClassifier`.
@@ -78,6 +80,10 @@ public final class TextClassifier: Module, ConfigurableModel {
             let keep = Tensor(padding.map { $0 ? 0 : 1 }, shape: [b, h.shape[1], 1]).to(h.dtype)
             let counts = keep.sum(axis: 1).maximum(Tensor(scalar: 1, dtype: h.dtype))   // [B, 1]
             return head((h * keep).sum(axis: 1) / counts)
+        case .max:
+            // Padding positions get −1e9 so that they never win (every text has at least one token).
+            let shift = Tensor(padding.map { $0 ? -1e9 : 0 }, shape: [b, h.shape[1], 1]).to(h.dtype)
+            return head((h + shift).max(axis: 1))
         }
     }
 }

@@ -106,7 +106,11 @@ public final class VisionTransformer: Module, ConfigurableModel {
 
     public func callAsFunction(_ images: Tensor) -> Tensor {
         let h = features(images)
-        return head(config.pooling == .cls ? h.select(axis: 1, index: 0) : h.mean(axis: 1))
+        switch config.pooling {
+        case .cls: return head(h.select(axis: 1, index: 0))
+        case .mean: return head(h.mean(axis: 1))
+        case .max: return head(h.max(axis: 1))
+        }
     }
 }
 
