@@ -20,9 +20,11 @@ paste "$out/validation.source" "$out/validation.target" "$out/validation.transla
   awk -F'\t' '{ printf "  %-28s  reference: %-30s  ours: %s\n", $1, $2, $3 }'
 echo
 echo "== new sentences"
-$attn translate --checkpoint "$out" --attention-out "$out/attention" --text "I love you." --text "Where is the station?" --text "We are happy." \
+$attn translate --checkpoint "$out" --text "I love you." --text "Where is the station?" --text "We are happy." \
   --text "The cat is sleeping." | paste <(printf '%s\n' "I love you." "Where is the station?" "We are happy." "The cat is sleeping.") - |
   awk -F'\t' '{ printf "  %-28s → %s\n", $1, $2 }'
+$attn attention --checkpoint "$out" --text "I love you." --out "$out/attention" > /dev/null
 echo
 echo "attention maps of \"I love you.\": $out/attention/maps.json (one LAYER.npy per layer, numpy.load reads them)"
+echo "attention report (open in a browser): $out/attention/index.html"
 echo "run directory: $out (metrics.csv, curves.png, best.safetensors, tokenizers; attn translate --checkpoint $out)"

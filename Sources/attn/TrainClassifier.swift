@@ -38,6 +38,8 @@ struct TrainClassifier: ParsableCommand {
 
     @OptionGroup var common: CommonTrainingOptions
     @OptionGroup var transfer: TransferOptions
+    @Option(name: .customLong("attention-example"), help: "After training, write the attention report (attn attention) of this text to RUN/attention.")
+    var attentionExample: String?
     @Option(help: "Training data.")
     var data: String
     @Option(help: "trec or tsv.")
@@ -184,6 +186,11 @@ struct TrainClassifier: ParsableCommand {
         try report.confusionMatrixImage(title: "validation").writePNG(to: dir.appendingPathComponent("confusion.png"))
         say(report.table)
         say(String(format: "best validation accuracy %.2f%% at epoch %d; %.0f s; run directory %@", summary.bestValue * 100, summary.bestEpoch, summary.seconds, dir.path))
+        if let attentionExample {
+            let out = dir.appendingPathComponent("attention")
+            let (label, p) = try best.writeAttention(of: attentionExample, to: out)
+            say(String(format: "attention report of \"%@\" (%@, %.3f): %@", attentionExample, label, p, out.appendingPathComponent("index.html").path))
+        }
     }
 }
 

@@ -80,6 +80,8 @@ struct TrainTranslation: ParsableCommand {
     )
 
     @OptionGroup var common: CommonTrainingOptions
+    @Option(name: .customLong("attention-example"), help: "After training, write the attention report (attn attention) of this sentence to RUN/attention.")
+    var attentionExample: String?
     @Option(help: "Source-language training file (one sentence per line).")
     var source: String?
     @Option(help: "Target-language training file, line-aligned with --source.")
@@ -246,6 +248,11 @@ struct TrainTranslation: ParsableCommand {
         let summary = try trainer.run(resume: common.resume)
         if summary.interrupted { throw ExitCode(130) }
         say(String(format: "best validation BLEU %.2f at epoch %d; %.0f s; run directory %@", summary.bestValue, summary.bestEpoch, summary.seconds, dir.path))
+        if let attentionExample {
+            let out = dir.appendingPathComponent("attention")
+            let text = try Translator.load(from: dir).writeAttention(of: attentionExample, to: out)
+            say("attention report of \"\(attentionExample)\" → \"\(text)\": \(out.appendingPathComponent("index.html").path)")
+        }
     }
 }
 

@@ -19,6 +19,8 @@ struct TrainViT: ParsableCommand {
     @OptionGroup var common: CommonTrainingOptions
     @OptionGroup var images: ImageDataOptions
     @OptionGroup var transfer: TransferOptions
+    @Option(name: .customLong("attention-example"), help: "After training, write the attention report (attn attention) of this image (PNG, JPEG or FILE.bin:INDEX) to RUN/attention.")
+    var attentionExample: String?
     @Option(name: .customLong("batch-size"), help: "Images per training step.")
     var batchSize = 128
     @Option(name: .customLong("warmup-epochs"), help: "Epochs of linear learning-rate warmup (instead of --warmup-steps).")
@@ -88,5 +90,10 @@ struct TrainViT: ParsableCommand {
         let summary = try trainer.run(resume: common.resume)
         if summary.interrupted { throw ExitCode(130) }
         try reportImageRun(summary, validation: valSet, dir: outDir)
+        if let attentionExample {
+            let out = outDir.appendingPathComponent("attention")
+            let (label, p) = try ImageClassification.load(from: outDir).writeAttention(of: try Predict.picture(attentionExample), name: attentionExample, to: out)
+            say(String(format: "attention report of %@ (%@, %.3f): %@", attentionExample, label, p, out.appendingPathComponent("index.html").path))
+        }
     }
 }

@@ -48,8 +48,16 @@ final class ClassifierCLITests: XCTestCase {
     }
 
     func testTrainEvaluateClassifyEndToEnd() throws {
-        let t = try runAttn(["train", "classifier", "--data", sms, "--out", path("run")] + small)
+        let t = try runAttn(["train", "classifier", "--data", sms, "--out", path("run"), "--attention-example", "WINNER! claim your prize"] + small)
         XCTAssertEqual(t.status, 0, t.err)
+        XCTAssertTrue(t.out.contains("attention report of \"WINNER! claim your prize\""), t.out)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: path("run/attention/index.html")))
+        let report = try runAttn(["attention", "--checkpoint", path("run"), "--text", "see you at lunch", "--out", path("att")])
+        XCTAssertEqual(report.status, 0, report.err)
+        XCTAssertEqual(report.out.split(separator: "\n").last.map(String.init), path("att/index.html"), "the last line is the page's path")
+        let noText = try runAttn(["attention", "--checkpoint", path("run"), "--out", path("att2")])
+        XCTAssertNotEqual(noText.status, 0)
+        XCTAssertTrue(noText.err.contains("--text"), noText.err)
         for f in ["config.json", "tokenizer.json", "labels.json", "best.safetensors", "report.txt", "metrics.csv", "curves.png"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: path("run/" + f)), f)
         }

@@ -176,6 +176,11 @@ final class ImageClassificationTests: XCTestCase {
         XCTAssertNotEqual(cut.status, 0)
         XCTAssertTrue(cut.err.contains("cut.bin") && cut.err.contains("record 3") && cut.err.contains("truncated"), cut.err)
         XCTAssertTrue(try runAttn(["predict", "--help"]).out.contains("FILE.bin:INDEX"))
+        let att = try runAttn(["attention", "--checkpoint", path("vit"), "--image", images.appendingPathComponent("record0.jpg").path, "--out", path("att")])
+        XCTAssertEqual(att.status, 0, att.err)
+        for f in ["maps.json", "input.png", "attention-overlay.png", "index.html", "encoder.layers.0.selfAttention.png"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: path("att/" + f)), f)
+        }
     }
 
     func testValFractionZeroKeepsTheLastEpochAndValidDataIsUsed() throws {
@@ -200,6 +205,9 @@ final class ImageClassificationTests: XCTestCase {
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.err.contains("absent.bin"), bad.err)
         XCTAssertNotEqual(try runAttn(["train", "cnn", "--val-fraction", "1"]).status, 0)
+        let noAttention = try runAttn(["attention", "--checkpoint", path("all"), "--image", cifar + "/data_batch_1.bin:0", "--out", path("a")])
+        XCTAssertNotEqual(noAttention.status, 0)
+        XCTAssertTrue(noAttention.err.contains("no attention layers"), noAttention.err)
     }
 
     func testFineTuningLoadsAndFreezesWhatItSays() throws {
