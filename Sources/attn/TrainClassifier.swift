@@ -60,7 +60,13 @@ struct TrainClassifier: ParsableCommand {
     var minFrequency = 2
     @Option(name: .customLong("batch-size"), help: "Texts per step.")
     var batchSize = 32
-    @Option(name: .customLong("d-model"), help: "Model width.")
+    @Option(help: "transformer (the TextClassifier encoder) or cnn (Kim's CNN-rand: parallel convolutions, max over time).")
+    var model = "transformer"
+    @Option(help: "CNN: window widths of the parallel convolutions.")
+    var kernels = "3,4,5"
+    @Option(help: "CNN: filters per width.")
+    var filters = 100
+    @Option(name: .customLong("d-model"), help: "Model width (the CNN's embedding width).")
     var dModel = 128
     @Option(help: "Attention heads.")
     var heads = 4
@@ -82,6 +88,10 @@ struct TrainClassifier: ParsableCommand {
     func validate() throws {
         guard ["trec", "tsv"].contains(format) else { throw ValidationError("--format must be trec or tsv, not '\(format)'") }
         guard ["coarse", "fine"].contains(label) else { throw ValidationError("--label must be coarse or fine, not '\(label)'") }
+        guard ["transformer", "cnn"].contains(model) else { throw ValidationError("--model must be transformer or cnn, not '\(model)'") }
+        guard !kernelList.isEmpty, kernelList.allSatisfy({ $0 > 0 && $0 <= 16 }), filters > 0 else {
+            throw ValidationError("--kernels must be widths from 1 to 16 (e.g. 3,4,5) and --filters positive")
+        }
         guard ["word", "bpe"].contains(tokenizer) else { throw ValidationError("--tokenizer must be word or bpe, not '\(tokenizer)'") }
         guard vocabSize >= 300 else { throw ValidationError("--vocab-size must be at least 300 (256 bytes, special tokens and merges)") }
         guard ["none", "balanced"].contains(classWeights) else { throw ValidationError("--class-weights must be none or balanced, not '\(classWeights)'") }
@@ -93,6 +103,8 @@ struct TrainClassifier: ParsableCommand {
         guard dropout >= 0 && dropout < 1, labelSmoothing >= 0 && labelSmoothing < 1 else { throw ValidationError("--dropout and --label-smoothing must be in [0, 1)") }
         _ = try textFormat()
     }
+
+    var kernelList: [Int] { kernels.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) ?? -1 } }
 
     func textFormat() throws -> TextFormat {
         let c = columns.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
@@ -128,28 +140,45 @@ struct TrainClassifier: ParsableCommand {
             classification = try TextClassification.rebuild(from: dir)   // weights come from resume.safetensors
         } else {
             let tok: Tokenizer
-            var c: TextClassifierConfig
+            let model: any TextClassificationModel
+            let modelConfig: Data
+            var g = RandomGenerator(seed: common.seed)
             if let from = transfer.initFrom {
                 // Fine-tuning keeps the trained model's vocabulary and architecture; only the head follows the new labels.
                 let source: TextClassification
                 do { source = try TextClassification.load(from: URL(fileURLWithPath: from)) } catch { throw CLIError("--init-from: \(error)") }
                 tok = source.tokenizer
-                c = source.model.config
-                c.classes = labels.count
-                say("fine-tuning from \(from): its tokenizer (\(tok.vocabularySize) tokens) and architecture; --d-model, --heads, --layers, --feed-forward, --max-length and --min-frequency are not used")
+                if let cnn = source.model as? TextCNN {
+                    var c = cnn.config
+                    c.classes = labels.count; c.dropout = dropout
+                    model = TextCNN(config: c, using: &g); modelConfig = try JSONEncoder().encode(c)
+                } else {
+                    var c = (source.model as! TextClassifier).config
+                    c.classes = labels.count; c.dropout = dropout; c.pooling = Pooling(rawValue: pooling) ?? .mean
+                    model = TextClassifier(config: c, using: &g); modelConfig = try JSONEncoder().encode(c)
+                }
+                say("fine-tuning from \(from): its tokenizer (\(tok.vocabularySize) tokens) and architecture; --model, --d-model, --heads, --layers, --feed-forward, --max-length and --min-frequency are not used")
             } else {
                 tok = tokenizer == "bpe" ? Translator.trainByteLevelBPE(examples.map(\.text), vocabularySize: vocabSize, lowercase: true)
                                          : Translator.trainWordLevel(examples.map(\.text), lowercase: true, minFrequency: minFrequency)
-                c = TextClassifierConfig(vocabulary: tok.vocabularySize, classes: labels.count)
-                c.dModel = dModel; c.heads = heads; c.layers = layers; c.feedForward = feedForward
-                c.maxLength = maxLength; c.padID = tok.id(of: "[PAD]") ?? 0
+                if self.model == "cnn" {
+                    var c = TextCNNConfig(vocabulary: tok.vocabularySize, classes: labels.count)
+                    c.embeddingDim = dModel; c.filters = filters; c.kernelSizes = kernelList; c.dropout = dropout
+                    c.maxLength = maxLength; c.padID = tok.id(of: "[PAD]") ?? 0
+                    model = TextCNN(config: c, using: &g); modelConfig = try JSONEncoder().encode(c)
+                } else {
+                    var c = TextClassifierConfig(vocabulary: tok.vocabularySize, classes: labels.count)
+                    c.dModel = dModel; c.heads = heads; c.layers = layers; c.feedForward = feedForward
+                    c.maxLength = maxLength; c.padID = tok.id(of: "[PAD]") ?? 0
+                    c.dropout = dropout; c.pooling = Pooling(rawValue: pooling) ?? .mean
+                    model = TextClassifier(config: c, using: &g); modelConfig = try JSONEncoder().encode(c)
+                }
             }
-            c.dropout = dropout; c.pooling = Pooling(rawValue: pooling) ?? .mean
-            var g = RandomGenerator(seed: common.seed)
-            classification = TextClassification(model: TextClassifier(config: c, using: &g), tokenizer: tok, labels: labels)
+            classification = TextClassification(model: model, tokenizer: tok, labels: labels)
             try classification.saveVocabularies(to: dir)
             let config: [String: Any] = [
-                "task": "classification", "model": try JSONSerialization.jsonObject(with: JSONEncoder().encode(c)),
+                "task": "classification", "model_type": String(describing: type(of: model)),
+                "model": try JSONSerialization.jsonObject(with: modelConfig),
                 "format": try JSONSerialization.jsonObject(with: JSONEncoder().encode(fmt)),
                 "data": ["data": data, "valid_data": validData ?? NSNull(), "val_fraction": valFraction],
                 "training": ["epochs": epochs, "lr": lr, "weight_decay": weightDecay, "batch_size": batchSize, "seed": common.seed,
@@ -162,7 +191,7 @@ struct TrainClassifier: ParsableCommand {
         }
         let model = classification.model
         try transfer.apply(to: model, resuming: common.resume, head: "head", labels: labels)
-        say("model: TextClassifier, \(model.parameterCount()) parameters; vocabulary \(classification.tokenizer.vocabularySize)")
+        say("model: \(type(of: model)), \(model.parameterCount()) parameters; vocabulary \(classification.tokenizer.vocabularySize)")
         var weights: [Float]? = nil
         if classWeights == "balanced" {
             let index = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, $0) })

@@ -86,6 +86,20 @@ final class ClassifierCLITests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("ft/tokenizer.json"))), try Data(contentsOf: URL(fileURLWithPath: path("run/tokenizer.json"))))
     }
 
+    func testTextCNNTrainsEvaluatesAndClassifies() throws {
+        let t = try runAttn(["train", "classifier", "--format", "trec", "--data", trec, "--out", path("cnn"), "--model", "cnn", "--epochs", "2",
+                             "--d-model", "16", "--filters", "8", "--kernels", "2,3", "--seed", "1"])
+        XCTAssertEqual(t.status, 0, t.err)
+        XCTAssertTrue(t.out.contains("model: TextCNN"), t.out)
+        let e = try runAttn(["evaluate", "--checkpoint", path("cnn"), "--data", trec])
+        XCTAssertEqual(e.status, 0, e.err)
+        XCTAssertTrue(e.out.split(separator: "\n").last?.contains("\"task\":\"classification\"") ?? false, e.out)
+        let c = try runAttn(["classify", "--checkpoint", path("cnn"), "--text", "Who wrote Hamlet ?"])
+        XCTAssertEqual(c.status, 0, c.err)
+        XCTAssertEqual(c.out.split(separator: "\n").count, 1)
+        XCTAssertNotEqual(try runAttn(["train", "classifier", "--data", sms, "--model", "rnn"]).status, 0)
+    }
+
     func testClassWeightedLossIsPyTorchsForm() {
         // Two classes, weights (1, 3): mean over the summed target weights.
         let logits = Tensor([0, 0, 0, 0], shape: [2, 2])

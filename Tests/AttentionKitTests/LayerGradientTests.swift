@@ -3,6 +3,25 @@ import XCTest
 
 /// Finite-difference gradient checks (Double) for every layer's op and every loss.
 final class LayerGradientTests: XCTestCase {
+    func testConv1dAndTextCNN() {
+        var g = RandomGenerator(seed: 3)
+        let conv = Conv1d(3, 2, kernelSize: 3, stride: 2, padding: 2, dilation: 2, using: &g)
+        gradCheck("conv1d", [rand([2, 3, 9]), rand([2, 3, 3]), rand([2])]) { conv.weight = $0[1]; conv.bias = $0[2]; return conv($0[0]) }
+        // Kim's CNN: parameter count as PyTorch's nn.Embedding + 3 × nn.Conv1d + nn.Linear; padding does not change
+        // a text's logits; the gradient reaches every part.
+        var c = TextCNNConfig(vocabulary: 20, classes: 3)
+        c.embeddingDim = 6; c.filters = 4; c.kernelSizes = [2, 3, 4]; c.dropout = 0
+        let cnn = TextCNN(config: c, using: &g)
+        XCTAssertEqual(cnn.parameterCount(), 20 * 6 + (4 * 6 * 2 + 4) + (4 * 6 * 3 + 4) + (4 * 6 * 4 + 4) + (12 * 3 + 3))
+        cnn.eval()
+        let a = cnn([[5, 6, 7]]).scalars, b = cnn([[5, 6, 7, 0, 0, 0]]).scalars
+        for (u, v) in zip(a, b) { XCTAssertEqual(u, v, accuracy: 1e-5, "padding is masked") }
+        XCTAssertEqual(cnn([[5]]).shape, [1, 3], "a text shorter than the widest window")
+        let loss = Loss.crossEntropy(cnn([[5, 6, 7, 8], [9, 10, 0, 0]]), [0, 2])
+        loss.backward()
+        for (name, p) in cnn.namedParameters() { XCTAssertNotNil(p.grad, name) }
+    }
+
     func testConv2d() {
         gradCheck("conv2d plain", [rand([2, 3, 5, 5]), rand([4, 3, 3, 3]), rand([4])]) {
             conv2d($0[0], weight: $0[1], bias: $0[2])

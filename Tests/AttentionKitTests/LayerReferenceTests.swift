@@ -43,6 +43,12 @@ final class LayerReferenceTests: XCTestCase {
         for (k, b) in module.namedBuffers() where f["after." + k] != nil { close(b, f["after." + k], "\(name) buffer \(k)", file: file, line: line) }
     }
 
+    func testConv1d() throws {
+        var g = RandomGenerator(seed: 0)
+        try checkModule("conv1d_s2_p1_d2", Conv1d(4, 3, kernelSize: 3, stride: 2, padding: 1, dilation: 2, using: &g))
+        try checkModule("conv1d_plain", Conv1d(5, 6, kernelSize: 4, using: &g))
+    }
+
     func testLinear() throws {
         var g = RandomGenerator(seed: 0)
         try checkModule("linear", Linear(5, 3, using: &g))
@@ -115,6 +121,6 @@ final class LayerReferenceTests: XCTestCase {
     }
 
     func testEveryFixtureCaseIsUsed() {
-        XCTAssertEqual(Self.cases.count, 26, "update this test when cases are added to generate_layer_fixtures.py")
+        XCTAssertEqual(Self.cases.count, 28, "update this test when cases are added to generate_layer_fixtures.py")
     }
 }

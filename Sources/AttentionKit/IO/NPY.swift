@@ -180,6 +180,9 @@ extension TextClassification {
     /// - Returns: the predicted label and its probability.
     @discardableResult
     public func writeAttention(of text: String, to directory: URL, pictures: Bool = true) throws -> (label: String, probability: Float) {
+        guard let model = model as? TextClassifier else {
+            throw RunDirectoryError(message: "this run's model (\(type(of: self.model))) has no attention layers; attention reports need the transformer classifier")
+        }
         model.eval()
         let encoding = tokenizer.encode(text, addSpecialTokens: false)
         let ids = self.ids(text)

@@ -67,3 +67,38 @@ public final class GlobalAvgPool2d: Layer {
         return x.mean(axes: [2, 3])
     }
 }
+
+/// 1-D convolution layer (PyTorch's `nn.Conv1d`, groups = 1): x [B, C, T] → [B, O, To], weight [O, C, k].
+/// Default init: U(±1/√(C·k)) for weight and bias (PyTorch's). Runs as the 2-D convolution over [B, C, 1, T]
+/// (the same im2col + GEMM forward and backward), the weight viewed as [O, C, 1, k].
+public final class Conv1d: Layer {
+    public var weight: Tensor
+    public var bias: Tensor?
+    public let stride: Int, padding: Int, dilation: Int
+    public var isTraining = true
+
+    public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0, dilation: Int = 1,
+                bias: Bool = true, using g: inout RandomGenerator) {
+        precondition(kernelSize > 0 && stride > 0 && padding >= 0 && dilation > 0, "Conv1d: kernel, stride and dilation must be positive, padding non-negative")
+        let fanIn = inChannels * kernelSize
+        weight = Init.torchDefault([outChannels, inChannels, kernelSize], fanIn: fanIn, using: &g).requiringGrad()
+        self.bias = bias ? Init.torchDefault([outChannels], fanIn: fanIn, using: &g).requiringGrad() : nil
+        self.stride = stride
+        self.padding = padding
+        self.dilation = dilation
+    }
+
+    public var localParameters: [(name: String, tensor: Tensor)] {
+        [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        guard x.rank == 3, x.shape[1] == weight.shape[1] else {
+            shapeFailure(ShapeError("Conv1d: input \(fmt(x.shape)) does not match weight \(fmt(weight.shape)) (expected [B, \(weight.shape[1]), T])"))
+        }
+        let (o, c, k) = (weight.shape[0], weight.shape[1], weight.shape[2])
+        let y = conv2d(x.reshape([x.shape[0], c, 1, x.shape[2]]), weight: weight.reshape([o, c, 1, k]), bias: bias,
+                       stride: (1, stride), padding: (0, padding), dilation: (1, dilation))
+        return y.reshape([x.shape[0], o, y.shape[3]])
+    }
+}

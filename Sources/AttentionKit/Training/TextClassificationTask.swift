@@ -2,11 +2,12 @@ import Foundation
 
 /// A trained text classifier with its tokenizer and label names: strings in, labels and probabilities out.
 public struct TextClassification {
-    public let model: TextClassifier
+    /// The transformer `TextClassifier` or Kim's `TextCNN`.
+    public let model: any TextClassificationModel
     public let tokenizer: Tokenizer
     public let labels: [String]
 
-    public init(model: TextClassifier, tokenizer: Tokenizer, labels: [String]) {
+    public init(model: any TextClassificationModel, tokenizer: Tokenizer, labels: [String]) {
         self.model = model
         self.tokenizer = tokenizer
         self.labels = labels
@@ -14,14 +15,14 @@ public struct TextClassification {
 
     /// Token ids of a text, cut to the model's maxLength (at least one token: [UNK] for an empty text).
     public func ids(_ text: String) -> [Int] {
-        let ids = Array(tokenizer.encode(text, addSpecialTokens: false).ids.prefix(model.config.maxLength))
+        let ids = Array(tokenizer.encode(text, addSpecialTokens: false).ids.prefix(model.maxLength))
         return ids.isEmpty ? [tokenizer.id(of: "[UNK]") ?? 0] : ids
     }
 
     /// Pads a batch of id rows with the model's padding id.
     func padded(_ rows: [[Int]]) -> [[Int]] {
         let t = rows.map(\.count).max() ?? 0
-        return rows.map { $0 + Array(repeating: model.config.padID, count: t - $0.count) }
+        return rows.map { $0 + Array(repeating: model.padID, count: t - $0.count) }
     }
 
     /// Class probabilities [N, C] of `texts`, `batchSize` at a time.
@@ -46,6 +47,13 @@ public struct TextClassification {
         }
     }
 
+    /// Writes the weights with the configuration that rebuilds the model (`ModelFile`).
+    public func saveModel(to url: URL) throws {
+        if let m = model as? TextCNN { try ModelFile.save(m, to: url) }
+        else if let m = model as? TextClassifier { try ModelFile.save(m, to: url) }
+        else { throw CheckpointError.invalidState("cannot save a \(type(of: model)): not a TextClassifier or TextCNN") }
+    }
+
     /// Writes `tokenizer.json` and `labels.json` into a run directory (the weights are written by training).
     public func saveVocabularies(to directory: URL) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -57,9 +65,14 @@ public struct TextClassification {
     public static func load(from directory: URL, weights: String = "best.safetensors") throws -> TextClassification {
         try RunDirectoryError.check(directory, holds: [weights, "tokenizer.json", "labels.json"], kind: "classifier")
         let labels = try RunDirectoryError.labels(in: directory)
-        let model = try ModelFile.load(TextClassifier.self, from: directory.appendingPathComponent(weights))
-        guard model.config.classes == labels.count else {
-            throw RunDirectoryError(message: "\(directory.path): the model has \(model.config.classes) classes but labels.json lists \(labels.count)")
+        let url = directory.appendingPathComponent(weights)
+        let model: any TextClassificationModel
+        switch try ModelFile.modelName(in: url) {
+        case String(describing: TextCNN.self): model = try ModelFile.load(TextCNN.self, from: url)
+        default: model = try ModelFile.load(TextClassifier.self, from: url)
+        }
+        guard model.classes == labels.count else {
+            throw RunDirectoryError(message: "\(directory.path): the model has \(model.classes) classes but labels.json lists \(labels.count)")
         }
         return TextClassification(model: model, tokenizer: try Tokenizer.load(from: directory.appendingPathComponent("tokenizer.json")), labels: labels)
     }
@@ -67,9 +80,14 @@ public struct TextClassification {
     /// Rebuilds the untrained model of a run directory from its `config.json` ("model"), tokenizer and labels, for
     /// resuming a run (the weights come from resume.safetensors).
     public static func rebuild(from directory: URL) throws -> TextClassification {
-        let config = try RunDirectoryError.configEntry("model", as: TextClassifierConfig.self, in: directory, describing: "a classifier configuration")
         var g = RandomGenerator(seed: 0)
-        return TextClassification(model: TextClassifier(config: config, using: &g),
+        let model: any TextClassificationModel
+        if (try? RunDirectoryError.configEntry("model_type", as: String.self, in: directory, describing: "a model type")) == "TextCNN" {
+            model = TextCNN(config: try RunDirectoryError.configEntry("model", as: TextCNNConfig.self, in: directory, describing: "a TextCNN configuration"), using: &g)
+        } else {
+            model = TextClassifier(config: try RunDirectoryError.configEntry("model", as: TextClassifierConfig.self, in: directory, describing: "a classifier configuration"), using: &g)
+        }
+        return TextClassification(model: model,
                                   tokenizer: try Tokenizer.load(from: directory.appendingPathComponent("tokenizer.json")),
                                   labels: try RunDirectoryError.labels(in: directory))
     }
@@ -150,7 +168,7 @@ public final class TextClassificationTask: TrainingTask {
     public func startNextEpoch() { batches.startNextEpoch() }
     public var dataState: String { batches.savedState }
     public func restoreDataState(_ text: String) throws { try batches.restore(text) }
-    public func saveModel(to url: URL) throws { try ModelFile.save(classification.model, to: url) }
+    public func saveModel(to url: URL) throws { try classification.saveModel(to: url) }
 
     public func loss(_ batch: [Int]) -> (loss: Tensor, items: Int) {
         let logits = classification.model(classification.padded(batch.map { train[$0].ids }))

@@ -108,6 +108,10 @@ loss_case("cross_entropy_weighted_smooth_ignore",
 loss_case("cross_entropy_weighted_none_smooth",
           lambda x, t: F.cross_entropy(x, t, weight=class_weight, reduction="none", label_smoothing=0.2), logits, targets)
 
+# Conv1d (drawn after the cases above so that they keep their values)
+module_case("conv1d_s2_p1_d2", torch.nn.Conv1d(4, 3, kernel_size=3, stride=2, padding=1, dilation=2), torch.randn(2, 4, 11))
+module_case("conv1d_plain", torch.nn.Conv1d(5, 6, kernel_size=4), torch.randn(3, 5, 9))
+
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "layers.json")
 with open(path, "w") as fh:
     json.dump({"generator": "generate_layer_fixtures.py", "torch": torch.__version__, "cases": cases}, fh, separators=(",", ":"))
