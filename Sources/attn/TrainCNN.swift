@@ -13,14 +13,16 @@ struct Train: ParsableCommand {
 struct TrainCNN: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cnn",
-        abstract: "Train the small CNN (3 conv+BN+pool blocks, 2 linear) on CIFAR-10.",
+        abstract: "Train the small CNN (conv+BN+ReLU+pool blocks, 2 linear layers) on CIFAR-10.",
         discussion: """
-        Reads data_batch_*.bin from --data, holds out --val-fraction of the images (seeded) for validation, and trains \
-        with SGD (momentum, weight decay on conv/linear weights only), linear warmup + cosine learning rate, random \
-        crop (pad 4) and horizontal flips. Writes metrics.jsonl/metrics.csv, best.safetensors (weights of the best \
-        validation epoch), last.safetensors, resume.safetensors (full training state, every epoch and on Ctrl-C), \
-        curves.png and split.json (the indices of the training and validation images) to --out (default runs/cnn). \
-        Defaults: 40 epochs, learning rate 0.05, weight decay 5e-4, no gradient clipping.
+        Reads data_batch_*.bin from --data, holds out --val-fraction of the images (seeded; 0: none, the last epoch \
+        is kept) or reads --valid-data, and trains with SGD (Nesterov momentum, weight decay on conv/linear weights \
+        only), linear warmup + cosine learning rate, random crop (pad 4) and horizontal flips (--mixup/--cutmix \
+        optional). Writes config.json, labels.json, metrics.jsonl/metrics.csv, best.safetensors (the best validation \
+        epoch, with the configuration that rebuilds the model), last.safetensors, resume.safetensors (full training \
+        state, every epoch and on Ctrl-C), curves.png, split.json (the indices of the training and validation \
+        images), report.txt and confusion.png to --out (default runs/cnn). Defaults: 40 epochs, learning rate 0.05, \
+        weight decay 5e-4, no gradient clipping.
         """
     )
 
