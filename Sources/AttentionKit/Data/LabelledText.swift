@@ -130,3 +130,11 @@ public struct ClassificationReport: Sendable {
         return lines.joined(separator: "\n")
     }
 }
+
+/// The `k` most probable classes of a probability row with their probabilities, best first (ties: lower index first).
+public func topLabels(_ p: [Float], labels: [String], k: Int) -> [(label: String, probability: Float)] {
+    p.indices.sorted { p[$0] != p[$1] ? p[$0] > p[$1] : $0 < $1 }.prefix(k).map { (labels[$0], p[$0]) }
+}
+
+/// The index of the largest value of each row (the first on ties).
+func argmaxRows(_ rows: [[Float]]) -> [Int] { rows.map { row in row.indices.max { row[$0] < row[$1] } ?? 0 } }

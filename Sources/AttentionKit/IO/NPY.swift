@@ -188,7 +188,7 @@ extension TextClassification {
         let ids = self.ids(text)
         let (logits, maps) = withAttentionCapture(on: model) { withNoGrad { model([ids]) } }
         let p = logits.softmax(axis: -1).scalars
-        let best = p.indices.max { p[$0] < p[$1] }!
+        let best = argmaxRows([p])[0]
         var tokens = encoding.ids.isEmpty ? [AttentionExport.Token(text: "[UNK]")]
             : zip(encoding.tokens, encoding.offsets).prefix(ids.count).map { AttentionExport.Token(text: $0.0, bytes: $0.1) }
         if model.config.pooling == .cls { tokens.insert(AttentionExport.Token(text: "[CLS]"), at: 0) }
@@ -215,7 +215,7 @@ extension ImageClassification {
         let x = loader.next()!.images
         let (logits, maps) = withAttentionCapture(on: vit) { withNoGrad { vit(x) } }
         let p = logits.softmax(axis: -1).scalars
-        let best = p.indices.max { p[$0] < p[$1] }!
+        let best = argmaxRows([p])[0]
         let cls = vit.config.pooling == .cls, side = vit.config.patchesPerSide, n = side * side, off = cls ? 1 : 0
         let tokens = (cls ? [AttentionExport.Token(text: "[CLS]")] : []) + (0..<n).map { AttentionExport.Token(text: "p\($0)") }
         // The heat over patches of a [T, T] map: the class token's row, or each patch's mean received attention.

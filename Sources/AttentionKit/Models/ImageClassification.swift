@@ -71,7 +71,7 @@ public final class ImageClassification {
     public func classify(_ image: RGBImage, top k: Int = 1) -> [(label: String, probability: Float)] {
         let small = image.resized(width: imageSize, height: imageSize)
         let p = probabilities(CIFAR10(pixels: small.planar, labels: [0], classNames: labels))[0]
-        return p.indices.sorted { p[$0] != p[$1] ? p[$0] > p[$1] : $0 < $1 }.prefix(k).map { (labels[$0], p[$0]) }
+        return topLabels(p, labels: labels, k: k)
     }
 
     /// The report on labelled images (their labels index this model's classes).
@@ -80,7 +80,7 @@ public final class ImageClassification {
             throw RunDirectoryError(message: "record \(bad) has label \(data.labels[bad]); the model knows \(labels.count) classes")
         }
         let p = probabilities(data)
-        let predicted = p.map { row in row.indices.max { row[$0] < row[$1] }! }
+        let predicted = argmaxRows(p)
         return ClassificationReport(labels: labels, truth: data.labels, predicted: predicted)
     }
 }

@@ -43,7 +43,7 @@ public struct TextClassification {
     /// The top `k` labels of each text with their probabilities.
     public func classify(_ texts: [String], top k: Int = 1) -> [[(label: String, probability: Float)]] {
         probabilities(texts).map { p in
-            p.indices.sorted { p[$0] != p[$1] ? p[$0] > p[$1] : $0 < $1 }.prefix(k).map { (labels[$0], p[$0]) }
+            topLabels(p, labels: labels, k: k)
         }
     }
 
@@ -105,7 +105,7 @@ public struct TextClassification {
             return k
         }
         let p = probabilities(examples.map(\.text))
-        let predicted = p.map { row in row.indices.max { row[$0] < row[$1] }! }
+        let predicted = argmaxRows(p)
         let nll = zip(p, truth).map { -Double(Foundation.log(max($0.0[$0.1], 1e-12))) }.reduce(0, +)
         return (ClassificationReport(labels: labels, truth: truth, predicted: predicted), nll / Double(max(examples.count, 1)))
     }
