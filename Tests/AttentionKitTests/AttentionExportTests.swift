@@ -180,8 +180,12 @@ final class AttentionExportTests: XCTestCase {
             p.standardOutput = out
             p.standardError = FileHandle.nullDevice
             try p.run()
+            // A browser that hangs must not hang the suite: stop it after a minute (the test then fails).
+            let watchdog = DispatchWorkItem { if p.isRunning { p.terminate() } }
+            DispatchQueue.global().asyncAfter(deadline: .now() + 60, execute: watchdog)
             let data = out.fileHandleForReading.readDataToEndOfFile()
             p.waitUntilExit()
+            watchdog.cancel()
             return String(decoding: data, as: UTF8.self)
         }
         for (name, token) in [("text", "Hamlet"), ("image", "p0")] {
