@@ -8,8 +8,8 @@ struct AttentionCommand: ParsableCommand {
         commandName: "attention",
         abstract: "Write the attention maps of one input as arrays, pictures and an HTML page.",
         discussion: """
-        For a translator (--text, optionally --target: without it the model translates first and shows the \
-        attention of its own output), a text classifier (--text) or a ViT (--image FILE: PNG, JPEG or FILE.bin:INDEX). \
+        For a translator (--text, optionally --target: without it the model translates first, with the beam search of \
+        attn translate (--beam), and shows the attention of its own output), a text classifier (--text) or a ViT (--image FILE: PNG, JPEG or FILE.bin:INDEX). \
         Writes to --out: maps.json (model kind, tokens with their byte spans in the input, layers by module path, \
         heads, shapes, files), LAYER.npy per attention layer ([heads, queries, keys] float32, numpy.load reads it), \
         LAYER.png (one heatmap per head and their mean, token labels, colour bar), for images input.png and \
@@ -23,12 +23,16 @@ struct AttentionCommand: ParsableCommand {
     var text: String?
     @Option(help: "Translators: a translation of --text to show the attention of (default: the model's own).")
     var target: String?
+    @Option(help: "Translators without --target: the beam size of the translation shown (as attn translate; 1: greedy).")
+    var beam = 5
     @Option(help: "Image models: a PNG or JPEG file, or FILE.bin:INDEX.")
     var image: String?
     @Option(help: "Output directory.")
     var out: String
     @Option(help: "Weights in the run directory: best, last, or a file name in it.")
     var weights = "best"
+
+    func validate() throws { guard beam >= 1 else { throw ValidationError("--beam must be at least 1") } }
 
     func run() throws {
         let dir = URL(fileURLWithPath: checkpoint), outDir = URL(fileURLWithPath: out)
@@ -39,7 +43,7 @@ struct AttentionCommand: ParsableCommand {
             case "translation":
                 guard let text else { throw ValidationError("a translation run needs --text") }
                 let t = try Translator.load(from: dir, weights: weightsFile(weights))
-                let output = try t.writeAttention(of: text, target: target, to: outDir)
+                let output = try t.writeAttention(of: text, target: target, beam: beam, to: outDir)
                 say("translation: \(output)")
             case "classification":
                 guard let text else { throw ValidationError("a text classification run needs --text") }

@@ -250,7 +250,7 @@ struct TrainTranslation: ParsableCommand {
         say(String(format: "best validation BLEU %.2f at epoch %d; %.0f s; run directory %@", summary.bestValue, summary.bestEpoch, summary.seconds, dir.path))
         if let attentionExample {
             let out = dir.appendingPathComponent("attention")
-            let text = try Translator.load(from: dir).writeAttention(of: attentionExample, to: out)
+            let text = try Translator.load(from: dir).writeAttention(of: attentionExample, beam: 5, to: out)
             say("attention report of \"\(attentionExample)\" → \"\(text)\": \(out.appendingPathComponent("index.html").path)")
         }
     }

@@ -158,6 +158,12 @@ final class AttentionExportTests: XCTestCase {
         XCTAssertEqual(target.map { $0["text"] as? String }, ["[BOS]", "a", "dog", "runs"])
         let cross = (index["layers"] as! [[String: Any]]).first { ($0["path"] as! String).hasSuffix("crossAttention") }!
         XCTAssertEqual(cross["shape"] as? [Int], [2, 4, 4], "target rows (BOS + 3) × source keys (3 + EOS)")
+        // Without a target and with a beam: the page shows what `translate` gives with that beam.
+        let beamDir = dir.appendingPathComponent("beam")
+        let shown = try t.writeAttention(of: "Ein Hund läuft", beam: 3, to: beamDir)
+        XCTAssertEqual(shown, t.translate(["Ein Hund läuft"], beam: 3)[0][0].text)
+        let beamIndex = try checkReport(beamDir, layers: 3)
+        XCTAssertEqual((beamIndex["tokens"] as? [String: [[String: Any]]])?["target"]?.first?["text"] as? String, "[BOS]")
     }
 
     /// The page in a real browser: headless Chromium loads index.html, runs its script and the DOM shows every layer

@@ -146,8 +146,10 @@ extension Translator {
     /// - Parameter target: a translation to show the attention of (teacher forcing: its tokens are the decoder's
     ///   input after BOS); nil translates greedily and shows the attention of the model's own output.
     @discardableResult
-    public func writeAttention(of sentence: String, target: String? = nil, to directory: URL, maxLength: Int = 64,
-                               pictures: Bool = true) throws -> String {
+    /// - Parameter beam: without `target`: 1 decodes greedily with capture (rows are the output tokens); more runs
+    ///   the beam search `translate` runs and shows the attention of its best translation (rows: [BOS] + its tokens).
+    public func writeAttention(of sentence: String, target: String? = nil, beam: Int = 1, lengthPenalty: Float = 0.6,
+                               to directory: URL, maxLength: Int = 64, pictures: Bool = true) throws -> String {
         let encoding = sourceTokenizer.encode(sentence, addSpecialTokens: false)
         let ids = Array(encoding.ids.prefix(model.config.maxLength - 1)) + [model.config.eosID]
         let source = zip(encoding.tokens, encoding.offsets).prefix(ids.count - 1).map { AttentionExport.Token(text: $0.0, bytes: $0.1) }
@@ -160,6 +162,15 @@ extension Translator {
             // query row i is the decoder input at i: BOS, then the target's tokens
             output = [AttentionExport.Token(text: "[BOS]")] + zip(t.tokens, t.offsets).prefix(tids.count).map { AttentionExport.Token(text: $0.0, bytes: $0.1) }
             text = target
+        } else if beam > 1 {
+            // The translation `translate` gives (beam search), then its attention by teacher forcing on its tokens:
+            // row i is the decoder at step i, exactly the state that chose token i.
+            model.eval()
+            let hyp = model.beamSearch([ids], beamSize: beam, maxLength: min(model.config.maxLength, ids.count * 3 / 2 + 10),
+                                       lengthPenalty: lengthPenalty, nBest: 1)[0][0]
+            (_, maps) = withAttentionCapture(on: model) { withNoGrad { model(source: [ids], targetInput: [[model.config.bosID] + hyp.tokens]) } }
+            output = [AttentionExport.Token(text: "[BOS]")] + hyp.tokens.map { AttentionExport.Token(text: targetTokenizer.token(of: $0) ?? "?") }
+            text = detokenize(targetTokenizer.decode(hyp.tokens))
         } else {
             let (hyps, m) = withAttentionCapture(on: model) { model.greedyDecode([ids], maxLength: min(maxLength, model.config.maxLength)) }
             maps = m
