@@ -21,8 +21,10 @@ struct TrainCNN: ParsableCommand {
         optional). Writes config.json, labels.json, metrics.jsonl/metrics.csv, best.safetensors (the best validation \
         epoch, with the configuration that rebuilds the model), last.safetensors, resume.safetensors (full training \
         state, every epoch and on Ctrl-C), curves.png, split.json (the indices of the training and validation \
-        images), report.txt and confusion.png to --out (default runs/cnn). Defaults: 40 epochs, learning rate 0.05, \
-        weight decay 5e-4, no gradient clipping.
+        images), report.txt and confusion.png to --out (default runs/cnn). Defaults (75.6% on the 5,085-image subset \
+        in 14 minutes on 2 cores): channels 64-128-256, hidden 256, dropout 0.3, label smoothing 0.1, 60 epochs, \
+        batches of 128, learning rate 0.05 after 1 warmup epoch, weight decay 5e-4, no gradient clipping; \
+        --channels 32,64,128 --dropout 0 --label-smoothing 0 --epochs 40 is the earlier small recipe (71.5%, 3.5 min).
         """
     )
 
@@ -36,15 +38,15 @@ struct TrainCNN: ParsableCommand {
     @Option(name: .customLong("warmup-epochs"), help: "Epochs of linear learning-rate warmup before the cosine decay (instead of --warmup-steps).")
     var warmupEpochs = 1
     @Option(help: "Output channels of the conv blocks, comma-separated (each block: conv3×3 + BN + ReLU + maxpool 2).")
-    var channels = "32,64,128"
+    var channels = "64,128,256"
     @Option(help: "Width of the hidden linear layer.")
     var hidden = 256
     @Option(help: "Dropout probability before the last linear layer (0: none).")
-    var dropout: Float = 0
+    var dropout: Float = 0.3
     @Option(name: .customLong("label-smoothing"), help: "Label smoothing ε of the cross-entropy loss (0: none).")
-    var labelSmoothing: Float = 0
+    var labelSmoothing: Float = 0.1
 
-    static let defaultEpochs = 40, defaultLR: Float = 0.05, defaultWeightDecay: Float = 5e-4
+    static let defaultEpochs = 60, defaultLR: Float = 0.05, defaultWeightDecay: Float = 5e-4
 
     func validate() throws {
         let epochs = common.epochs ?? Self.defaultEpochs
