@@ -20,9 +20,9 @@ struct ImageDataOptions: ParsableArguments {
     var trainFraction = 1.0
     @Flag(name: .customLong("no-augment"), help: "Disable random crops and flips.")
     var noAugment = false
-    @Option(help: "Mixup α (Beta(α, α) mixing of image pairs; 0: off; default: the verb's recipe).")
+    @Option(help: "Mixup α (Beta(α, α) mixing of image pairs; default 0: off).")
     var mixup: Float?
-    @Option(help: "CutMix α (paste a box of another image; 0: off; default: the verb's recipe).")
+    @Option(help: "CutMix α (paste a box of another image; default 0: off).")
     var cutmix: Float?
     @Option(name: .customLong("mix-probability"), help: "Chance that a batch is mixed when --mixup or --cutmix is on.")
     var mixProbability: Float = 1
@@ -36,9 +36,8 @@ struct ImageDataOptions: ParsableArguments {
         }
     }
 
-    func mixing(defaultMixup: Float, defaultCutmix: Float) -> ImageMixing {
-        ImageMixing(mixupAlpha: mixup ?? defaultMixup, cutmixAlpha: cutmix ?? defaultCutmix, probability: mixProbability)
-    }
+    /// Mixup/CutMix as the flags ask (off unless --mixup or --cutmix is given).
+    var mixing: ImageMixing { ImageMixing(mixupAlpha: mixup ?? 0, cutmixAlpha: cutmix ?? 0, probability: mixProbability) }
 
     /// Reads the data, keeps the chosen classes, splits off (or reads) the validation set, writes `split.json`
     /// and returns both sets with the training set's channel statistics.
@@ -122,7 +121,7 @@ struct TransferOptions: ParsableArguments {
             guard FileManager.default.fileExists(atPath: url.path) else { throw CLIError("--init-from \(initFrom): no best.safetensors (not a run directory of `attn train`)") }
             var tensors: [String: Tensor]
             do { tensors = try Safetensors.read(from: url).tensors } catch { throw CLIError("\(error)") }
-            let sourceLabels = (try? Data(contentsOf: dir.appendingPathComponent("labels.json"))).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String] }
+            let sourceLabels = try? RunDirectoryError.labels(in: dir)
             if sourceLabels != labels {
                 let dropped = tensors.keys.filter { $0 == head || $0.hasPrefix(head + ".") }
                 for k in dropped { tensors[k] = nil }
@@ -155,6 +154,42 @@ func writeImageRunFiles(to dir: URL, modelType: String, modelConfig: some Encoda
     ]
     try AtomicFile.write(try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]), to: dir.appendingPathComponent("config.json"))
     try AtomicFile.write(try JSONSerialization.data(withJSONObject: classNames), to: dir.appendingPathComponent("labels.json"))
+}
+
+/// The settings of an image training run that the shared loop needs.
+struct ImageRecipe {
+    var epochs: Int, lr: Float, weightDecay: Float, batchSize: Int, warmupEpochs: Int, labelSmoothing: Float, clipNorm: Float
+}
+
+/// What `attn train cnn` and `attn train vit` share once the model and its optimizer exist: seeded augmented batches,
+/// warmup + cosine schedule, config.json/labels.json, the Trainer (ModelFile checkpoints) and the closing report.
+/// - Parameters: settings: the verb's own entries for config.json's "training"; detail: appended to the "model:" line.
+func trainImageClassifier<M: ConfigurableModel>(_ model: M, forward: @escaping (Tensor) -> Tensor, optimizer: Optimizer, recipe r: ImageRecipe,
+                                                data: (train: CIFAR10, validation: CIFAR10, mean: [Float], std: [Float]),
+                                                common: CommonTrainingOptions, images: ImageDataOptions, transfer: TransferOptions,
+                                                settings: [String: Any] = [:], detail: String = "", outDir: URL) throws {
+    let mixing = images.mixing
+    let batches = CIFARBatches(data.train, batchSize: r.batchSize, mean: data.mean, std: data.std,
+                               augmentation: images.noAugment ? .none : ImageAugmentation(),
+                               shuffle: true, dropLast: data.train.count >= r.batchSize, seed: common.seed &+ 1)
+    let steps = r.epochs * batches.batchesPerEpoch
+    let schedule = WarmupCosine(warmupSteps: min(steps - 1, common.warmupSteps ?? r.warmupEpochs * batches.batchesPerEpoch), totalSteps: steps)
+    say("model: \(M.self), \(model.parameterCount()) parameters\(detail); \(r.epochs) epochs × \(batches.batchesPerEpoch) steps of \(r.batchSize)")
+    let training: [String: Any] = settings.merging([
+        "epochs": r.epochs, "lr": r.lr, "weight_decay": r.weightDecay, "batch_size": r.batchSize, "seed": common.seed,
+        "label_smoothing": r.labelSmoothing, "augment": !images.noAugment, "mixup": mixing.mixupAlpha, "cutmix": mixing.cutmixAlpha,
+        "init_from": transfer.initFrom ?? NSNull(), "freeze": transfer.prefixes,
+    ]) { own, _ in own }
+    try writeImageRunFiles(to: outDir, modelType: String(describing: M.self), modelConfig: model.config, mean: data.mean, std: data.std,
+                           classNames: data.train.classNames, data: images, training: training)
+    let task = ImageClassificationTask(model: model, forward: forward, batches: batches, validation: data.validation, mean: data.mean, std: data.std,
+                                       labelSmoothing: r.labelSmoothing, mixing: mixing, save: { try ModelFile.save(model, to: $0) })
+    let trainer = Trainer(task: task, optimizer: optimizer, schedule: schedule,
+                          options: common.options(epochs: r.epochs, clipNorm: r.clipNorm, bestMetric: "val_accuracy", higherIsBetter: true), directory: outDir)
+    trainer.log = say
+    let summary = try trainer.run(resume: common.resume)
+    if summary.interrupted { throw ExitCode(130) }
+    try reportImageRun(summary, validation: data.validation, dir: outDir)
 }
 
 /// The closing lines of an image training run: with validation data, the best model's report (report.txt,

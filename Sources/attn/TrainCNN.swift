@@ -69,32 +69,17 @@ struct TrainCNN: ParsableCommand {
         let epochs = common.epochs ?? Self.defaultEpochs, lr = common.lr ?? Self.defaultLR
         let weightDecay = common.weightDecay ?? Self.defaultWeightDecay
         try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
-        let (trainSet, valSet, mean, std) = try images.load(seed: common.seed, outDir: outDir)
+        let data = try images.load(seed: common.seed, outDir: outDir)
 
         var g = RandomGenerator(seed: common.seed)
         var config = SmallCNNConfig()
-        config.channels = channelList; config.hidden = hidden; config.dropout = dropout; config.classes = trainSet.classNames.count
+        config.channels = channelList; config.hidden = hidden; config.dropout = dropout; config.classes = data.train.classNames.count
         let model = SmallCNN(config, using: &g)
-        try transfer.apply(to: model, resuming: common.resume, head: "classifier.\(model.classifier.layers.count - 1)", labels: trainSet.classNames)
-        let mixing = images.mixing(defaultMixup: 0, defaultCutmix: 0)
-        try writeImageRunFiles(to: outDir, modelType: "SmallCNN", modelConfig: config, mean: mean, std: std, classNames: trainSet.classNames, data: images,
-                               training: ["epochs": epochs, "lr": lr, "weight_decay": weightDecay, "batch_size": batchSize, "seed": common.seed,
-                                          "momentum": momentum, "label_smoothing": labelSmoothing, "augment": !images.noAugment,
-                                          "mixup": mixing.mixupAlpha, "cutmix": mixing.cutmixAlpha, "init_from": transfer.initFrom ?? NSNull(),
-                                          "freeze": transfer.prefixes])
+        try transfer.apply(to: model, resuming: common.resume, head: "classifier.\(model.classifier.layers.count - 1)", labels: data.train.classNames)
         let optimizer = SGD(ParameterGroup.weightDecayGroups(model, weightDecay: weightDecay), learningRate: lr, momentum: momentum, nesterov: true)
-        let batches = CIFARBatches(trainSet, batchSize: batchSize, mean: mean, std: std, augmentation: images.noAugment ? .none : ImageAugmentation(),
-                                   shuffle: true, dropLast: trainSet.count >= batchSize, seed: common.seed &+ 1)
-        let steps = epochs * batches.batchesPerEpoch
-        let schedule = WarmupCosine(warmupSteps: min(steps - 1, common.warmupSteps ?? warmupEpochs * batches.batchesPerEpoch), totalSteps: steps)
-        say("model: SmallCNN, \(model.parameterCount()) parameters; \(epochs) epochs × \(batches.batchesPerEpoch) steps of \(batchSize)")
-        let task = ImageClassificationTask(model: model, forward: { model($0) }, batches: batches, validation: valSet, mean: mean, std: std,
-                                           labelSmoothing: labelSmoothing, mixing: mixing, save: { try ModelFile.save(model, to: $0) })
-        let trainer = Trainer(task: task, optimizer: optimizer, schedule: schedule,
-                              options: common.options(epochs: epochs, clipNorm: 0, bestMetric: "val_accuracy", higherIsBetter: true), directory: outDir)
-        trainer.log = say
-        let summary = try trainer.run(resume: common.resume)
-        if summary.interrupted { throw ExitCode(130) }
-        try reportImageRun(summary, validation: valSet, dir: outDir)
+        try trainImageClassifier(model, forward: { model($0) }, optimizer: optimizer,
+                                 recipe: ImageRecipe(epochs: epochs, lr: lr, weightDecay: weightDecay, batchSize: batchSize, warmupEpochs: warmupEpochs,
+                                                     labelSmoothing: labelSmoothing, clipNorm: 0),
+                                 data: data, common: common, images: images, transfer: transfer, settings: ["momentum": momentum], outDir: outDir)
     }
 }

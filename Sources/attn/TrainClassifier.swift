@@ -146,7 +146,8 @@ struct TrainClassifier: ParsableCommand {
             if let from = transfer.initFrom {
                 // Fine-tuning keeps the trained model's vocabulary and architecture; only the head follows the new labels.
                 let source: TextClassification
-                do { source = try TextClassification.load(from: URL(fileURLWithPath: from)) } catch { throw CLIError("--init-from: \(error)") }
+                // Its configuration and tokenizer only: `transfer.apply` below loads its weights.
+                do { source = try TextClassification.rebuild(from: URL(fileURLWithPath: from)) } catch { throw CLIError("--init-from: \(error)") }
                 tok = source.tokenizer
                 if let cnn = source.model as? TextCNN {
                     var c = cnn.config

@@ -48,8 +48,6 @@ struct TrainViT: ParsableCommand {
     @Option(name: .customLong("label-smoothing"), help: "Label smoothing of the cross-entropy.")
     var labelSmoothing: Float = 0.1
 
-    static let defaultMixup: Float = 0, defaultCutmix: Float = 0
-
     func validate() throws {
         guard batchSize > 0, patchSize > 0, 32 % patchSize == 0 else { throw ValidationError("--patch-size must divide 32 and --batch-size be positive") }
         guard dModel > 0, heads > 0, dModel % heads == 0, depth > 0, mlpRatio > 0 else { throw ValidationError("--d-model must be a positive multiple of --heads; --depth and --mlp-ratio positive") }
@@ -65,33 +63,19 @@ struct TrainViT: ParsableCommand {
         let outDir = URL(fileURLWithPath: common.out ?? "runs/vit")
         let epochs = common.epochs ?? 60, lr = common.lr ?? 1e-3, weightDecay = common.weightDecay ?? 0.05
         try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
-        let (trainSet, valSet, mean, std) = try images.load(seed: common.seed, outDir: outDir)
+        let data = try images.load(seed: common.seed, outDir: outDir)
         var c = ViTConfig()
         c.patchSize = patchSize; c.dModel = dModel; c.depth = depth; c.heads = heads; c.mlpRatio = mlpRatio; c.dropPath = dropPath
         c.dropout = dropout; c.positions = positions == "sincos" ? .sinusoidal : .learned; c.pooling = pooling == "cls" ? .cls : .mean
-        c.classes = trainSet.classNames.count
+        c.classes = data.train.classNames.count
         var g = RandomGenerator(seed: common.seed)
         let model = VisionTransformer(config: c, using: &g)
-        try transfer.apply(to: model, resuming: common.resume, head: "head", labels: trainSet.classNames)
-        let mixing = images.mixing(defaultMixup: Self.defaultMixup, defaultCutmix: Self.defaultCutmix)
+        try transfer.apply(to: model, resuming: common.resume, head: "head", labels: data.train.classNames)
         let optimizer = AdamW(ParameterGroup.weightDecayGroups(model, weightDecay: weightDecay), learningRate: lr, weightDecay: weightDecay)
-        let batches = CIFARBatches(trainSet, batchSize: batchSize, mean: mean, std: std, augmentation: images.noAugment ? .none : ImageAugmentation(),
-                                   shuffle: true, dropLast: trainSet.count >= batchSize, seed: common.seed &+ 1)
-        let steps = epochs * batches.batchesPerEpoch
-        let schedule = WarmupCosine(warmupSteps: min(steps - 1, common.warmupSteps ?? warmupEpochs * batches.batchesPerEpoch), totalSteps: steps)
-        say("model: VisionTransformer, \(model.parameterCount()) parameters, \(c.patchCount) patches; \(epochs) epochs × \(batches.batchesPerEpoch) steps of \(batchSize)")
-        try writeImageRunFiles(to: outDir, modelType: "VisionTransformer", modelConfig: c, mean: mean, std: std, classNames: trainSet.classNames, data: images,
-                               training: ["epochs": epochs, "lr": lr, "weight_decay": weightDecay, "batch_size": batchSize, "seed": common.seed,
-                                          "label_smoothing": labelSmoothing, "augment": !images.noAugment, "mixup": mixing.mixupAlpha,
-                                          "cutmix": mixing.cutmixAlpha, "init_from": transfer.initFrom ?? NSNull(), "freeze": transfer.prefixes])
-        let task = ImageClassificationTask(model: model, forward: { model($0) }, batches: batches, validation: valSet, mean: mean, std: std,
-                                           labelSmoothing: labelSmoothing, mixing: mixing, save: { try ModelFile.save(model, to: $0) })
-        let trainer = Trainer(task: task, optimizer: optimizer, schedule: schedule,
-                              options: common.options(epochs: epochs, clipNorm: 1, bestMetric: "val_accuracy", higherIsBetter: true), directory: outDir)
-        trainer.log = say
-        let summary = try trainer.run(resume: common.resume)
-        if summary.interrupted { throw ExitCode(130) }
-        try reportImageRun(summary, validation: valSet, dir: outDir)
+        try trainImageClassifier(model, forward: { model($0) }, optimizer: optimizer,
+                                 recipe: ImageRecipe(epochs: epochs, lr: lr, weightDecay: weightDecay, batchSize: batchSize, warmupEpochs: warmupEpochs,
+                                                     labelSmoothing: labelSmoothing, clipNorm: 1),
+                                 data: data, common: common, images: images, transfer: transfer, detail: ", \(c.patchCount) patches", outDir: outDir)
         if let attentionExample {
             let out = outDir.appendingPathComponent("attention")
             let (label, p) = try ImageClassification.load(from: outDir).writeAttention(of: try Predict.picture(attentionExample), name: attentionExample, to: out)

@@ -58,8 +58,7 @@ public struct CIFAR10 {
         for name in names {
             try Self.appendRecords(from: directory.appendingPathComponent(name), pixels: &pixels, labels: &labels)
         }
-        let meta = directory.appendingPathComponent("batches.meta.txt")
-        classNames = (try? String(contentsOf: meta, encoding: .utf8)).map(Self.parseClassNames) ?? Self.standardClassNames
+        classNames = Self.classNames(in: directory)
     }
 
     /// Images already in memory: `pixels` holds `labels.count` planar 32×32 RGB images (3,072 bytes each).
@@ -92,12 +91,13 @@ public struct CIFAR10 {
         var pixels: [UInt8] = [], labels: [Int] = []
         try appendRecords(from: url, pixels: &pixels, labels: &labels)
         guard !labels.isEmpty else { throw DatasetError.unreadable(path: path, reason: "the file holds no records") }
-        let meta = url.deletingLastPathComponent().appendingPathComponent("batches.meta.txt")
-        return CIFAR10(pixels: pixels, labels: labels, classNames: (try? String(contentsOf: meta, encoding: .utf8)).map(parseClassNames) ?? standardClassNames)
+        return CIFAR10(pixels: pixels, labels: labels, classNames: classNames(in: url.deletingLastPathComponent()))
     }
 
-    static func parseClassNames(_ text: String) -> [String] {
-        text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    /// The class names of `batches.meta.txt` in `directory`, one per line (the standard ten if it is absent).
+    static func classNames(in directory: URL) -> [String] {
+        guard let text = try? String(contentsOf: directory.appendingPathComponent("batches.meta.txt"), encoding: .utf8) else { return standardClassNames }
+        return text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
     /// Parses one batch file, validating size and labels.

@@ -21,7 +21,7 @@ public enum AttentionPlot {
     /// Token labels on both axes when cells are large enough to hold them (else every k-th index), one colour scale
     /// 0…max for the whole layer with its colour bar, and the title on top.
     public static func layerGrid(_ maps: Tensor, queries: [String], keys: [String], title: String) throws -> RGBImage {
-        guard let font = TextRenderer.standard else { throw TextRenderer.FontError(description: "no font installed for text in pictures (fonts-dejavu-core)") }
+        let font = try TextRenderer.required()
         precondition(maps.rank == 3, "AttentionPlot.layerGrid: maps must be [H, Tq, Tk]")
         let (h, tq, tk) = (maps.shape[0], maps.shape[1], maps.shape[2])
         let v = maps.scalars.map(Double.init)
@@ -103,7 +103,7 @@ public enum AttentionPlot {
 
     /// One strip: the image, then each layer's attention over patches, then the rollout, each labelled.
     public static func overlayStrip(_ image: RGBImage, layers: [(title: String, heat: [Float])], side: Int, size: Int = 160) throws -> RGBImage {
-        guard let font = TextRenderer.standard else { throw TextRenderer.FontError(description: "no font installed for text in pictures (fonts-dejavu-core)") }
+        let font = try TextRenderer.required()
         let n = layers.count + 1, gap = 8, label = font.lineHeight + 8
         var strip = RGBImage(width: n * (size + gap) + gap, height: size + label + gap)
         let panels = [("input", image.resized(width: size, height: size))] + layers.map { ($0.title, overlay(image, heat: $0.heat, side: side, size: size)) }

@@ -5,7 +5,7 @@ extension ClassificationReport {
     /// count and is shaded by its share of the row (white 0 → dark blue 1, so the diagonal is per-class recall);
     /// class names along both axes, a title with accuracy and macro-F1, and a colour bar. Text through FreeType.
     public func confusionMatrixImage(title: String = "confusion matrix") throws -> RGBImage {
-        guard let font = TextRenderer.standard else { throw TextRenderer.FontError(description: "no font installed for text in pictures (fonts-dejavu-core)") }
+        let font = try TextRenderer.required()
         let k = labels.count
         let cell = max(30, font.width(of: String(confusion.joined().max() ?? 0)) + 10)
         let nameWidth = labels.map { font.width(of: $0) }.max() ?? 0

@@ -221,9 +221,7 @@ extension ImageClassification {
             throw RunDirectoryError(message: "this run's model (\(type(of: model))) has no attention layers; attention reports need a ViT (attn train vit)")
         }
         vit.eval()
-        let small = picture.resized(width: imageSize, height: imageSize)
-        var loader = CIFARBatches(CIFAR10(pixels: small.planar, labels: [0], classNames: labels), batchSize: 1, mean: mean, std: std, shuffle: false)
-        let x = loader.next()!.images
+        let x = input(picture)
         let (logits, maps) = withAttentionCapture(on: vit) { withNoGrad { vit(x) } }
         let p = logits.softmax(axis: -1).scalars
         let best = argmaxRows([p])[0]

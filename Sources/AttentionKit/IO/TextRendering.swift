@@ -50,6 +50,12 @@ public final class TextRenderer: @unchecked Sendable {
     /// A shared renderer at the default size (nil if no font is installed).
     public static let standard: TextRenderer? = try? TextRenderer()
 
+    /// `standard`, or an error saying what to install.
+    public static func required() throws -> TextRenderer {
+        guard let standard else { throw FontError(description: "no font installed for text in pictures (fonts-dejavu-core)") }
+        return standard
+    }
+
     static func setSize(_ face: FT_Face, _ px: Int) {
         if FT_Set_Pixel_Sizes(face, 0, FT_UInt(px)) != 0, face.pointee.num_fixed_sizes > 0 {
             FT_Select_Size(face, 0)   // bitmap-only fonts (colour emoji) have fixed strikes; scaled when drawn

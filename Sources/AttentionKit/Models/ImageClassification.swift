@@ -21,15 +21,15 @@ public final class ImageClassification {
     }
 
     /// Builds a model of the type named by a `ModelFile` checkpoint and loads its weights.
-    public static func loadModel(from url: URL) throws -> (model: any Module, forward: (Tensor) -> Tensor, imageSize: Int) {
+    public static func loadModel(from url: URL) throws -> (model: any Module, forward: (Tensor) -> Tensor, imageSize: Int, classes: Int) {
         let name = try ModelFile.modelName(in: url)
         switch name {
         case String(describing: VisionTransformer.self):
             let m = try ModelFile.load(VisionTransformer.self, from: url)
-            return (m, { m($0) }, m.config.imageSize)
+            return (m, { m($0) }, m.config.imageSize, m.config.classes)
         case String(describing: SmallCNN.self):
             let m = try ModelFile.load(SmallCNN.self, from: url)
-            return (m, { m($0) }, m.config.imageSize)
+            return (m, { m($0) }, m.config.imageSize, m.config.classes)
         default:
             throw CheckpointError.invalidState("\(url.path): holds a \(name), not an image classifier (VisionTransformer or SmallCNN)")
         }
@@ -45,10 +45,9 @@ public final class ImageClassification {
         guard let mean = norm["mean"], let std = norm["std"], mean.count == 3, std.count == 3, std.allSatisfy({ $0 > 0 }) else {
             throw RunDirectoryError(message: "\(directory.appendingPathComponent("config.json").path): \"normalization\" needs three means and three positive standard deviations")
         }
-        let (model, forward, size) = try loadModel(from: directory.appendingPathComponent(weights))
-        let probe = withNoGrad { () -> Int in model.eval(); return forward(Tensor.zeros([1, 3, size, size])).shape[1] }
-        guard probe == labels.count else {
-            throw RunDirectoryError(message: "\(directory.path): the model has \(probe) classes but labels.json lists \(labels.count)")
+        let (model, forward, size, classes) = try loadModel(from: directory.appendingPathComponent(weights))
+        guard classes == labels.count else {
+            throw RunDirectoryError(message: "\(directory.path): the model has \(classes) classes but labels.json lists \(labels.count)")
         }
         return ImageClassification(model: model, forward: forward, labels: labels, mean: mean, std: std, imageSize: size)
     }
@@ -67,10 +66,17 @@ public final class ImageClassification {
         return out
     }
 
+    /// One picture of any size as the model's input: resized to `imageSize`, normalised, [1, 3, S, S].
+    public func input(_ picture: RGBImage) -> Tensor {
+        let small = picture.resized(width: imageSize, height: imageSize)
+        var loader = CIFARBatches(CIFAR10(pixels: small.planar, labels: [0], classNames: labels), batchSize: 1, mean: mean, std: std, shuffle: false)
+        return loader.next()!.images
+    }
+
     /// The top `k` labels of one picture of any size (resized to the model's input).
     public func classify(_ image: RGBImage, top k: Int = 1) -> [(label: String, probability: Float)] {
-        let small = image.resized(width: imageSize, height: imageSize)
-        let p = probabilities(CIFAR10(pixels: small.planar, labels: [0], classNames: labels))[0]
+        model.eval()
+        let p = withNoGrad { forward(input(image)).softmax(axis: -1).scalars }
         return topLabels(p, labels: labels, k: k)
     }
 

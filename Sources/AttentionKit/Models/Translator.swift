@@ -21,7 +21,7 @@ public struct RunDirectoryError: Error, CustomStringConvertible {
     }
 
     /// The label names in a run directory's `labels.json`.
-    static func labels(in directory: URL) throws -> [String] {
+    public static func labels(in directory: URL) throws -> [String] {
         let url = directory.appendingPathComponent("labels.json")
         guard let labels = try? JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String] else {
             throw RunDirectoryError(message: "\(url.path) is missing or not a JSON list of label names")
