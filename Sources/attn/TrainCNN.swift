@@ -13,7 +13,7 @@ struct Train: ParsableCommand {
 struct TrainCNN: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cnn",
-        abstract: "Train the small CNN (conv+BN+ReLU+pool blocks, 2 linear layers) on CIFAR-10.",
+        abstract: "Train a CNN on CIFAR-10: the small CNN (default), LeNet-5, VGG-11, ResNet-20/56 or PreActResNet-18.",
         discussion: """
         Reads data_batch_*.bin from --data, holds out --val-fraction of the images (seeded; 0: none, the last epoch \
         is kept) or reads --valid-data, and trains with SGD (Nesterov momentum, weight decay on conv/linear weights \
@@ -24,7 +24,11 @@ struct TrainCNN: ParsableCommand {
         images), report.txt and confusion.png to --out (default runs/cnn). Defaults (75.6% on the 5,085-image subset \
         in 14 minutes on 2 cores): channels 64-128-256, hidden 256, dropout 0.3, label smoothing 0.1, 60 epochs, \
         batches of 128, learning rate 0.05 after 1 warmup epoch, weight decay 5e-4, no gradient clipping; \
-        --channels 32,64,128 --dropout 0 --label-smoothing 0 --epochs 40 is the earlier small recipe (71.5%, 3.5 min).
+        --channels 32,64,128 --dropout 0 --label-smoothing 0 --epochs 40 is the earlier small recipe (71.5%, 3.5 min). \
+        --arch picks another model from the course (same data, recipe and outputs): lenet5 (LeCun 1998 adapted to \
+        32×32×3), vgg11 (VGG-11 at half width, BatchNorm, global average pooling), resnet20 / resnet56 (He et al. \
+        2016 §4.2, option-B projection shortcuts), preact18 (PreActResNet-18); --width sets their first-stage width. \
+        attn evaluate, predict and attention rebuild whichever model a run directory holds.
         """
     )
 
@@ -37,12 +41,16 @@ struct TrainCNN: ParsableCommand {
     var momentum: Float = 0.9
     @Option(name: .customLong("warmup-epochs"), help: "Epochs of linear learning-rate warmup before the cosine decay (instead of --warmup-steps).")
     var warmupEpochs = 1
-    @Option(help: "Output channels of the conv blocks, comma-separated (each block: conv3×3 + BN + ReLU + maxpool 2).")
-    var channels = "64,128,256"
-    @Option(help: "Width of the hidden linear layer.")
-    var hidden = 256
-    @Option(help: "Dropout probability before the last linear layer (0: none).")
-    var dropout: Float = 0.3
+    @Option(help: "Model: \(ImageArchitecture.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var arch = "small"
+    @Option(help: "First-stage width of --arch vgg11 (default 32), resnet20/resnet56 (16) or preact18 (64).")
+    var width: Int?
+    @Option(help: "--arch small: output channels of the conv blocks, comma-separated (each block: conv3×3 + BN + ReLU + maxpool 2; default 64,128,256).")
+    var channels: String?
+    @Option(help: "--arch small: width of the hidden linear layer (default 256).")
+    var hidden: Int?
+    @Option(help: "Dropout probability before the last linear layer (--arch small: default 0.3; vgg11: default 0).")
+    var dropout: Float?
     @Option(name: .customLong("label-smoothing"), help: "Label smoothing ε of the cross-entropy loss (0: none).")
     var labelSmoothing: Float = 0.1
 
@@ -51,35 +59,52 @@ struct TrainCNN: ParsableCommand {
     func validate() throws {
         let epochs = common.epochs ?? Self.defaultEpochs
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
-        guard dropout >= 0 && dropout < 1 else { throw ValidationError("--dropout must be in [0, 1)") }
+        guard let architecture = ImageArchitecture(rawValue: arch) else {
+            throw ValidationError("--arch \(arch) is not one of \(ImageArchitecture.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if architecture != .small && (channels != nil || hidden != nil) { throw ValidationError("--channels and --hidden are for --arch small only") }
+        if let dropout, !(architecture == .small || architecture == .vgg11) { throw ValidationError("--dropout \(dropout) is for --arch small and vgg11 only") }
+        if width != nil && (architecture == .small || architecture == .lenet5) { throw ValidationError("--width is for --arch vgg11, resnet20, resnet56 and preact18 (--arch small takes --channels)") }
+        guard (width ?? 1) > 0 && (width ?? 1) <= 1024 else { throw ValidationError("--width must be in 1...1024") }
+        guard dropoutValue >= 0 && dropoutValue < 1 else { throw ValidationError("--dropout must be in [0, 1)") }
         guard labelSmoothing >= 0 && labelSmoothing < 1 else { throw ValidationError("--label-smoothing must be in [0, 1)") }
         guard warmupEpochs >= 0 && warmupEpochs < epochs else {
             throw ValidationError("--warmup-epochs (\(warmupEpochs)) must be at least 0 and less than --epochs (\(epochs))")
         }
         let c = channelList
-        guard !c.isEmpty, c.count <= 5, c.allSatisfy({ $0 > 0 }), hidden > 0 else {
+        guard !c.isEmpty, c.count <= 5, c.allSatisfy({ $0 > 0 }), (hidden ?? 1) > 0 else {
             throw ValidationError("--channels must be 1 to 5 positive widths (e.g. 32,64,128) and --hidden positive")
         }
     }
 
-    var channelList: [Int] { channels.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) ?? -1 } }
+    var dropoutValue: Float { dropout ?? (arch == "small" ? 0.3 : 0) }
+    var channelList: [Int] { (channels ?? "64,128,256").split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) ?? -1 } }
 
     func run() throws {
         let outDir = URL(fileURLWithPath: common.out ?? "runs/cnn")
-        let epochs = common.epochs ?? Self.defaultEpochs, lr = common.lr ?? Self.defaultLR
-        let weightDecay = common.weightDecay ?? Self.defaultWeightDecay
         try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
         let data = try images.load(seed: common.seed, outDir: outDir)
 
         var g = RandomGenerator(seed: common.seed)
-        var config = SmallCNNConfig()
-        config.channels = channelList; config.hidden = hidden; config.dropout = dropout; config.classes = data.train.classNames.count
-        let model = SmallCNN(config, using: &g)
-        try transfer.apply(to: model, resuming: common.resume, head: "classifier.\(model.classifier.layers.count - 1)", labels: data.train.classNames)
+        let architecture = ImageArchitecture(rawValue: arch)!   // checked in validate()
+        let classes = data.train.classNames.count
+        if architecture == .small {
+            var config = SmallCNNConfig()
+            config.channels = channelList; config.hidden = hidden ?? 256; config.dropout = dropoutValue; config.classes = classes
+            try train(SmallCNN(config, using: &g), data: data, outDir: outDir)
+        } else {
+            try train(architecture.build(classes: classes, width: width, dropout: dropoutValue, using: &g), data: data, outDir: outDir)
+        }
+    }
+
+    private func train(_ model: some ImageClassifierModel, data: (train: CIFAR10, validation: CIFAR10, mean: [Float], std: [Float]), outDir: URL) throws {
+        let epochs = common.epochs ?? Self.defaultEpochs, lr = common.lr ?? Self.defaultLR
+        let weightDecay = common.weightDecay ?? Self.defaultWeightDecay
+        try transfer.apply(to: model, resuming: common.resume, head: model.headPath, labels: data.train.classNames)
         let optimizer = SGD(ParameterGroup.weightDecayGroups(model, weightDecay: weightDecay), learningRate: lr, momentum: momentum, nesterov: true)
         try trainImageClassifier(model, forward: { model($0) }, optimizer: optimizer,
                                  recipe: ImageRecipe(epochs: epochs, lr: lr, weightDecay: weightDecay, batchSize: batchSize, warmupEpochs: warmupEpochs,
                                                      labelSmoothing: labelSmoothing, clipNorm: 0),
-                                 data: data, common: common, images: images, transfer: transfer, settings: ["momentum": momentum], outDir: outDir)
+                                 data: data, common: common, images: images, transfer: transfer, settings: ["momentum": momentum, "arch": arch], outDir: outDir)
     }
 }

@@ -3,6 +3,25 @@ import XCTest
 
 /// Finite-difference gradient checks (Double) for every layer's op and every loss.
 final class LayerGradientTests: XCTestCase {
+    func testCourseZooLayerGradients() {
+        let pool = MaxPool1d(3, stride: 2, padding: 1)
+        gradCheck("maxPool1d", [randAwayFromZero([2, 3, 9])]) { pool($0[0]) }
+        gradCheck("globalMaxPool1d", [randAwayFromZero([2, 3, 6])]) { GlobalMaxPool1d()($0[0]) }
+        let gn = GroupNorm(groups: 2, channels: 4)
+        gradCheck("groupNorm", [rand([3, 4, 3, 2]), rand([4], 0.5, 1.5), rand([4])]) { gn.weight = $0[1]; gn.bias = $0[2]; return gn($0[0]) }
+        let inorm = InstanceNorm2d(3, affine: true, trackRunningStats: true)
+        inorm.to(.float64)
+        gradCheck("instanceNorm2d", [rand([2, 3, 3, 4]), rand([3], 0.5, 1.5), rand([3])]) { inorm.weight = $0[1]; inorm.bias = $0[2]; return inorm($0[0]) }
+        // the residual blocks as wholes (BatchNorm in training mode, projection shortcut)
+        var g = RandomGenerator(seed: 4)
+        let block = BasicBlock(2, 3, stride: 2, using: &g)
+        block.to(.float64)
+        gradCheck("basicBlock", [rand([2, 2, 4, 4])]) { block($0[0]) }
+        let pre = PreActBlock(2, 3, stride: 2, using: &g)
+        pre.to(.float64)
+        gradCheck("preActBlock", [rand([2, 2, 4, 4])]) { pre($0[0]) }
+    }
+
     func testConv1dAndTextCNN() {
         var g = RandomGenerator(seed: 3)
         let conv = Conv1d(3, 2, kernelSize: 3, stride: 2, padding: 2, dilation: 2, using: &g)

@@ -49,6 +49,17 @@ final class LayerReferenceTests: XCTestCase {
         try checkModule("conv1d_plain", Conv1d(5, 6, kernelSize: 4, using: &g))
     }
 
+    func testCourseZooLayers() throws {
+        try checkModule("maxpool1d_k3_s2_p1", MaxPool1d(3, stride: 2, padding: 1))
+        try checkModule("maxpool1d_k2_d2", MaxPool1d(2, dilation: 2))
+        try checkModule("global_maxpool1d", GlobalMaxPool1d())
+        try checkModule("groupnorm_2x6", GroupNorm(groups: 2, channels: 6))
+        try checkModule("groupnorm_1d_noaffine", GroupNorm(groups: 3, channels: 3, affine: false))
+        try checkModule("instancenorm2d", InstanceNorm2d(3))
+        try checkModule("instancenorm2d_affine_tracked_train", InstanceNorm2d(3, affine: true, trackRunningStats: true), train: true)
+        try checkModule("instancenorm2d_affine_tracked_eval", InstanceNorm2d(3, affine: true, trackRunningStats: true), train: false)
+    }
+
     func testLinear() throws {
         var g = RandomGenerator(seed: 0)
         try checkModule("linear", Linear(5, 3, using: &g))
@@ -121,6 +132,6 @@ final class LayerReferenceTests: XCTestCase {
     }
 
     func testEveryFixtureCaseIsUsed() {
-        XCTAssertEqual(Self.cases.count, 28, "update this test when cases are added to generate_layer_fixtures.py")
+        XCTAssertEqual(Self.cases.count, 36, "update this test when cases are added to generate_layer_fixtures.py")
     }
 }

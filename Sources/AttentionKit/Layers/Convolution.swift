@@ -102,3 +102,36 @@ public final class Conv1d: Layer {
         return y.reshape([x.shape[0], o, y.shape[3]])
     }
 }
+
+/// 1-D max pooling over x [B, C, T] (PyTorch's `nn.MaxPool1d`; stride defaults to the kernel size; padding counts
+/// as −∞). Runs as the 2-D pooling over [B, C, 1, T] with a 1×k window, whose backward routes each gradient to its
+/// window's maximum.
+public final class MaxPool1d: Layer {
+    public let kernel: Int, stride: Int, padding: Int, dilation: Int
+    public var isTraining = true
+    public init(_ kernel: Int, stride: Int? = nil, padding: Int = 0, dilation: Int = 1) {
+        precondition(kernel > 0 && (stride ?? kernel) > 0 && dilation > 0 && padding >= 0 && 2 * padding <= kernel,
+                     "MaxPool1d: kernel, stride and dilation must be positive and padding at most half the kernel")
+        self.kernel = kernel
+        self.stride = stride ?? kernel
+        self.padding = padding
+        self.dilation = dilation
+    }
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        guard x.rank == 3 else { shapeFailure(ShapeError("MaxPool1d: input \(fmt(x.shape)) is not [B, C, T]")) }
+        let (b, c, t) = (x.shape[0], x.shape[1], x.shape[2])
+        let y = maxPool2d(x.reshape([b, c, 1, t]), kernel: (1, kernel), stride: (1, stride), padding: (0, padding), dilation: (1, dilation))
+        return y.reshape([b, c, y.shape[3]])
+    }
+}
+
+/// Global max pooling over time, Kim's "max-over-time": [B, C, T] → [B, C] (PyTorch's `AdaptiveMaxPool1d(1)`
+/// followed by flatten). The gradient goes to each row's maximum.
+public final class GlobalMaxPool1d: Layer {
+    public var isTraining = true
+    public init() {}
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        guard x.rank == 3, x.shape[2] > 0 else { shapeFailure(ShapeError("GlobalMaxPool1d: input \(fmt(x.shape)) is not [B, C, T] with T > 0")) }
+        return x.max(axis: 2)
+    }
+}

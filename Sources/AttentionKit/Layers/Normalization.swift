@@ -88,7 +88,7 @@ public final class BatchNorm: Layer {
         }
         let y = batchNorm(x, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
                           training: true, momentum: momentum, eps: eps)
-        numBatchesTracked.withUnsafeMutableFloats { $0[0] += 1 }
+        countBatch(numBatchesTracked)
         return y
     }
 }
@@ -142,4 +142,113 @@ public func batchNorm(_ x: Tensor, runningMean: Tensor?, runningVar: Tensor?, we
         running.assign((running.detach() * (1 - momentum) + batch.to(running.dtype) * momentum))
     }
     return y
+}
+
+/// Group normalisation (PyTorch's `nn.GroupNorm`, Wu & He 2018): the channels of x [B, C, *] are split into
+/// `groups` groups; each sample's group is normalised with its own mean and biased variance (no batch statistics,
+/// so it behaves the same in training and evaluation and for any batch size), then a per-channel affine γ·x̂ + β.
+/// γ starts at 1, β at 0. The normalisation is the fused layer-norm op over each [C/G · spatial] row (its backward
+/// beside it in NormOps); the per-channel affine is broadcast multiply-add.
+public final class GroupNorm: Layer {
+    public var weight: Tensor?   // γ [C]
+    public var bias: Tensor?     // β [C]
+    public let groups: Int, channels: Int
+    public let eps: Float
+    public var isTraining = true
+
+    public init(groups: Int, channels: Int, eps: Float = 1e-5, affine: Bool = true) {
+        precondition(groups > 0 && channels > 0 && channels % groups == 0, "GroupNorm: \(channels) channels are not divisible into \(groups) groups")
+        self.groups = groups
+        self.channels = channels
+        self.eps = eps
+        weight = affine ? Tensor.ones([channels]).requiringGrad() : nil
+        bias = affine ? Tensor.zeros([channels]).requiringGrad() : nil
+    }
+
+    public var localParameters: [(name: String, tensor: Tensor)] {
+        (weight.map { [("weight", $0)] } ?? []) + (bias.map { [("bias", $0)] } ?? [])
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        guard x.rank >= 2, x.shape[1] == channels else {
+            shapeFailure(ShapeError("GroupNorm: input \(fmt(x.shape)) does not have \(channels) channels on axis 1"))
+        }
+        return groupNormalized(x, groups: groups, eps: eps, weight: weight, bias: bias)
+    }
+}
+
+/// x [B, C, *] normalised per sample over groups of C/G channels (and all positions), then the optional per-channel
+/// affine: the shared body of GroupNorm and InstanceNorm2d.
+func groupNormalized(_ x: Tensor, groups: Int, eps: Float, weight: Tensor?, bias: Tensor?) -> Tensor {
+    let (b, c) = (x.shape[0], x.shape[1]), spatial = x.count / max(1, b * c)
+    let rowLength = c / groups * spatial
+    var y = layerNormOp(x.reshape([b, groups, rowLength]), gamma: nil, beta: nil, normalizedCount: rowLength, eps: Double(eps))
+        .reshape([b, c, spatial])
+    if let weight { y = y * weight.to(x.dtype).reshape([1, c, 1]) }
+    if let bias { y = y + bias.to(x.dtype).reshape([1, c, 1]) }
+    return y.reshape(x.shape)
+}
+
+/// Instance normalisation over [B, C, H, W] (PyTorch's `nn.InstanceNorm2d`): each sample's each channel normalised
+/// over its H×W positions. As PyTorch: no affine parameters and no running statistics by default; with
+/// `trackRunningStats`, training also updates running mean/variance (momentum, unbiased variance, averaged over the
+/// batch) and evaluation normalises with them.
+public final class InstanceNorm2d: Layer {
+    public var weight: Tensor?
+    public var bias: Tensor?
+    public var runningMean: Tensor?
+    public var runningVar: Tensor?
+    public var numBatchesTracked: Tensor?
+    public let channels: Int
+    public let eps: Float, momentum: Float
+    public var isTraining = true
+
+    public init(_ channels: Int, eps: Float = 1e-5, momentum: Float = 0.1, affine: Bool = false, trackRunningStats: Bool = false) {
+        precondition(channels > 0, "InstanceNorm2d: channels must be positive")
+        self.channels = channels
+        self.eps = eps
+        self.momentum = momentum
+        weight = affine ? Tensor.ones([channels]).requiringGrad() : nil
+        bias = affine ? Tensor.zeros([channels]).requiringGrad() : nil
+        if trackRunningStats {
+            runningMean = Tensor.zeros([channels])
+            runningVar = Tensor.ones([channels])
+            numBatchesTracked = Tensor.zeros([])
+        }
+    }
+
+    public var localParameters: [(name: String, tensor: Tensor)] {
+        (weight.map { [("weight", $0)] } ?? []) + (bias.map { [("bias", $0)] } ?? [])
+    }
+
+    public var localBuffers: [(name: String, tensor: Tensor)] {
+        guard let runningMean, let runningVar, let numBatchesTracked else { return [] }
+        return [("running_mean", runningMean), ("running_var", runningVar), ("num_batches_tracked", numBatchesTracked)]
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        guard x.rank == 4, x.shape[1] == channels else {
+            shapeFailure(ShapeError("InstanceNorm2d: input \(fmt(x.shape)) is not [B, \(channels), H, W]"))
+        }
+        let (b, c) = (x.shape[0], x.shape[1])
+        if let runningMean, let runningVar {
+            if !isTraining {
+                // the running statistics for every sample: BatchNorm's evaluation op
+                return batchNormOp(x, gamma: weight, beta: bias, mean: runningMean.to(x.dtype), variance: runningVar.to(x.dtype), eps: Double(eps)).output
+            }
+            withNoGrad {
+                let planes = x.detach().reshape([b, c, x.count / (b * c)])
+                let mean = planes.mean(axis: 2).mean(axis: 0), variance = planes.variance(axis: 2, correction: 1).mean(axis: 0)
+                runningMean.assign(runningMean * (1 - momentum) + mean.to(runningMean.dtype) * momentum)
+                runningVar.assign(runningVar * (1 - momentum) + variance.to(runningVar.dtype) * momentum)
+                // (PyTorch's instance norm keeps num_batches_tracked at 0: only BatchNorm counts)
+            }
+        }
+        return groupNormalized(x, groups: c, eps: eps, weight: weight, bias: bias)
+    }
+}
+
+/// Adds one to a `num_batches_tracked` counter, whatever its dtype (a model moved to float64 moves it too).
+private func countBatch(_ counter: Tensor) {
+    withNoGrad { counter.assign(counter.detach() + 1) }
 }

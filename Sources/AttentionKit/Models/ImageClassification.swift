@@ -1,6 +1,6 @@
 import Foundation
 
-/// A trained image classifier (the ViT or the small CNN) with its input normalisation and class names: images in,
+/// A trained image classifier (the ViT or any of the CNNs in `imageClassifierModelTypes`) with its input normalisation and class names: images in,
 /// labels and probabilities out. Loads the run directories `attn train vit|cnn` write.
 public final class ImageClassification {
     public let model: any Module
@@ -23,16 +23,15 @@ public final class ImageClassification {
     /// Builds a model of the type named by a `ModelFile` checkpoint and loads its weights.
     public static func loadModel(from url: URL) throws -> (model: any Module, forward: (Tensor) -> Tensor, imageSize: Int, classes: Int) {
         let name = try ModelFile.modelName(in: url)
-        switch name {
-        case String(describing: VisionTransformer.self):
-            let m = try ModelFile.load(VisionTransformer.self, from: url)
-            return (m, { m($0) }, m.config.imageSize, m.config.classes)
-        case String(describing: SmallCNN.self):
-            let m = try ModelFile.load(SmallCNN.self, from: url)
-            return (m, { m($0) }, m.config.imageSize, m.config.classes)
-        default:
-            throw CheckpointError.invalidState("\(url.path): holds a \(name), not an image classifier (VisionTransformer or SmallCNN)")
+        guard let type = imageClassifierModelTypes.first(where: { String(describing: $0) == name }) else {
+            let known = imageClassifierModelTypes.map { String(describing: $0) }.joined(separator: ", ")
+            throw CheckpointError.invalidState("\(url.path): holds a \(name), not an image classifier (\(known))")
         }
+        func open<M: ImageClassifierModel>(_ t: M.Type) throws -> (model: any Module, forward: (Tensor) -> Tensor, imageSize: Int, classes: Int) {
+            let m = try ModelFile.load(t, from: url)
+            return (m, { m($0) }, m.imageSize, m.classes)
+        }
+        return try open(type)
     }
 
     /// Loads a run directory written by `attn train vit` or `attn train cnn`: `weights`, `labels.json` and the

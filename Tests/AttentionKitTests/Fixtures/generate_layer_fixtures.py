@@ -112,6 +112,26 @@ loss_case("cross_entropy_weighted_none_smooth",
 module_case("conv1d_s2_p1_d2", torch.nn.Conv1d(4, 3, kernel_size=3, stride=2, padding=1, dilation=2), torch.randn(2, 4, 11))
 module_case("conv1d_plain", torch.nn.Conv1d(5, 6, kernel_size=4), torch.randn(3, 5, 9))
 
+# The course zoo's layers (drawn after the cases above so that they keep their values)
+module_case("maxpool1d_k3_s2_p1", nn.MaxPool1d(3, stride=2, padding=1), torch.randn(2, 3, 10))
+module_case("maxpool1d_k2_d2", nn.MaxPool1d(2, dilation=2), torch.randn(2, 2, 9))
+module_case("global_maxpool1d", nn.Sequential(nn.AdaptiveMaxPool1d(1), nn.Flatten()), torch.randn(3, 4, 7))
+gn = nn.GroupNorm(2, 6)
+with torch.no_grad():
+    gn.weight.uniform_(0.5, 1.5); gn.bias.uniform_(-0.5, 0.5)
+module_case("groupnorm_2x6", gn, torch.randn(3, 6, 4, 5) * 2 + 1)
+module_case("groupnorm_1d_noaffine", nn.GroupNorm(3, 3, affine=False), torch.randn(4, 3, 7))
+module_case("instancenorm2d", nn.InstanceNorm2d(3), torch.randn(2, 3, 5, 4) * 3 - 1)
+inn = nn.InstanceNorm2d(3, affine=True, track_running_stats=True)
+with torch.no_grad():
+    inn.weight.uniform_(0.5, 1.5); inn.bias.uniform_(-0.5, 0.5)
+module_case("instancenorm2d_affine_tracked_train", inn, torch.randn(4, 3, 5, 5) * 2 + 1, train=True)
+inn = nn.InstanceNorm2d(3, affine=True, track_running_stats=True)
+with torch.no_grad():
+    inn.weight.uniform_(0.5, 1.5); inn.bias.uniform_(-0.5, 0.5)
+    inn.running_mean.uniform_(-1, 1); inn.running_var.uniform_(0.5, 2)
+module_case("instancenorm2d_affine_tracked_eval", inn, torch.randn(2, 3, 5, 5), train=False)
+
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "layers.json")
 with open(path, "w") as fh:
     json.dump({"generator": "generate_layer_fixtures.py", "torch": torch.__version__, "cases": cases}, fh, separators=(",", ":"))

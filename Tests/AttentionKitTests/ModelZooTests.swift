@@ -1,0 +1,135 @@
+import AttentionKit
+import Foundation
+import XCTest
+
+/// The course's image models against their PyTorch twins (`Fixtures/zoo.json`, written by
+/// `Fixtures/generate_zoo_fixtures.py`): the same state-dict names and shapes and parameter counts, and for small
+/// configs the same eval and train outputs and gradients from the same weights; residual shortcuts carry the
+/// gradient; and every `attn train cnn --arch` end to end on the committed CIFAR sample.
+final class ModelZooTests: XCTestCase {
+    nonisolated(unsafe) static let cases: [String: [String: Any]] = {   // read-only after load
+        guard let data = try? Data(contentsOf: fixturesDirectory.appendingPathComponent("zoo.json")),
+              let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
+        return root["cases"] as? [String: [String: Any]] ?? [:]
+    }()
+
+    func fixture(_ name: String) throws -> [String: Any] { try XCTUnwrap(Self.cases[name], "zoo.json case \(name) missing") }
+
+    static func tensor(_ t: Any?) -> Tensor {
+        let t = t as! [String: Any]
+        return Tensor((t["data"] as! [Double]).map { Float($0) }, shape: t["shape"] as! [Int])
+    }
+
+    /// The model's state dict (parameters and buffers) has PyTorch's names and shapes, and its parameter count.
+    func checkStructure(_ name: String, _ model: some Module, file: StaticString = #filePath, line: UInt = #line) throws {
+        let f = try fixture(name)
+        let theirs = f["state"] as! [String: [Int]]
+        let ours = Dictionary(uniqueKeysWithValues: model.stateDict().map { ($0.name, $0.tensor.shape) })
+        XCTAssertEqual(Set(ours.keys).symmetricDifference(theirs.keys).sorted(), [], "\(name): names that only one side has", file: file, line: line)
+        for (k, shape) in theirs where ours[k] != nil { XCTAssertEqual(ours[k], shape, "\(name) \(k)", file: file, line: line) }
+        XCTAssertEqual(model.parameterCount(), f["parameters"] as? Int, "\(name): parameter count", file: file, line: line)
+    }
+
+    func testStateDictsAndParameterCountsEqualPyTorch() throws {
+        var g = RandomGenerator(seed: 0)
+        try checkStructure("lenet5", LeNet5(config: LeNet5Config(), using: &g))
+        try checkStructure("vgg11_w32", VGG(config: .vgg11(width: 32), using: &g))
+        try checkStructure("vgg11_w64", VGG(config: .vgg11(width: 64), using: &g))
+        try checkStructure("resnet20", ResNet(config: ResNetConfig(depth: 20), using: &g))
+        try checkStructure("resnet56", ResNet(config: ResNetConfig(depth: 56), using: &g))
+        try checkStructure("preact18", PreActResNet(config: PreActResNetConfig(), using: &g))
+        var w32 = PreActResNetConfig(); w32.width = 32
+        try checkStructure("preact18_w32", PreActResNet(config: w32, using: &g))
+        // the CLI's names build the same models
+        for (arch, name) in [(ImageArchitecture.lenet5, "lenet5"), (.vgg11, "vgg11_w32"), (.resnet20, "resnet20"), (.resnet56, "resnet56"), (.preact18, "preact18")] {
+            XCTAssertEqual(arch.build(classes: 10, using: &g).parameterCount(), try fixture(name)["parameters"] as? Int, arch.rawValue)
+        }
+    }
+
+    /// Same weights, same input: eval output, train output (batch statistics), input and parameter gradients.
+    func checkNumerics(_ name: String, _ model: some Layer, file: StaticString = #filePath, line: UInt = #line) throws {
+        try checkStructure(name, model, file: file, line: line)
+        let f = try fixture(name)
+        try model.loadStateDict((f["state_values"] as! [String: Any]).mapValues(Self.tensor))
+        model.eval()
+        let yEval = withNoGrad { model(Self.tensor(f["x"])) }
+        assertClose(yEval.doubles, Self.tensor(f["y_eval"]).doubles, atol: 1e-5, rtol: 1e-4, "\(name) eval output", file: file, line: line)
+        model.train()
+        let x = Self.tensor(f["x"]).requiringGrad()
+        let y = model(x)
+        assertClose(y.doubles, Self.tensor(f["y_train"]).doubles, atol: 1e-5, rtol: 1e-4, "\(name) train output", file: file, line: line)
+        y.backward(Self.tensor(f["g"]))
+        assertClose(x.grad!.doubles, Self.tensor(f["dx"]).doubles, atol: 1e-5, rtol: 1e-4, "\(name) input gradient", file: file, line: line)
+        let grads = f["grads"] as! [String: Any]
+        for (k, p) in model.namedParameters() {
+            assertClose((p.grad ?? Tensor.zeros(like: p)).doubles, Self.tensor(grads[k]).doubles, atol: 1e-5, rtol: 1e-4, "\(name) grad \(k)", file: file, line: line)
+        }
+    }
+
+    func testSmallModelsMatchPyTorchNumerically() throws {
+        var g = RandomGenerator(seed: 1)
+        var r = ResNetConfig(depth: 8, classes: 3); r.widths = [4, 8, 16]
+        try checkNumerics("resnet8_tiny", ResNet(config: r, using: &g))
+        var p = PreActResNetConfig(); p.blocks = [1, 2]; p.width = 4; p.classes = 3
+        try checkNumerics("preact_tiny", PreActResNet(config: p, using: &g))
+        var v = VGGConfig(); v.stages = [[4], [8, 8]]; v.classes = 3
+        try checkNumerics("vgg_tiny", VGG(config: v, using: &g))
+    }
+
+    /// With the residual branch silenced (its last conv zeroed), a block is its shortcut: the gradient still reaches
+    /// the input through it, exactly as the shortcut alone would pass it, and nothing reaches the branch's first conv.
+    func testGradientFlowsThroughTheShortcutWhenTheBranchIsZero() {
+        var g = RandomGenerator(seed: 2)
+        let x = rand([2, 4, 5, 5]).to(.float32)
+        let upstream = rand([2, 4, 5, 5], seed: 9).to(.float32)
+
+        let basic = BasicBlock(4, 4, stride: 1, using: &g)
+        basic.conv2.weight.assign(Tensor.zeros(basic.conv2.weight.shape))
+        let xb = x.copy().requiringGrad()
+        basic(xb).backward(upstream)   // y = relu(bn2(0) + x) = relu(x): β starts at 0
+        let expected = zip(x.scalars, upstream.scalars).map { $0 > 0 ? $1 : 0 }
+        assertClose(xb.grad!.doubles, expected.map(Double.init), atol: 1e-6, rtol: 0, "basic block shortcut gradient")
+        XCTAssertEqual(basic.conv1.weight.grad?.scalars.map(abs).max() ?? 0, 0, "no gradient into the silenced branch")
+
+        let pre = PreActBlock(4, 4, stride: 1, using: &g)
+        pre.conv2.weight.assign(Tensor.zeros(pre.conv2.weight.shape))
+        let xp = x.copy().requiringGrad()
+        pre(xp).backward(upstream)     // y = 0 + x
+        assertClose(xp.grad!.doubles, upstream.doubles, atol: 1e-6, rtol: 0, "pre-activation block identity gradient")
+
+        // a projection shortcut (stride 2, more channels) carries the gradient too
+        let down = BasicBlock(4, 8, stride: 2, using: &g)
+        down.conv2.weight.assign(Tensor.zeros(down.conv2.weight.shape))
+        let xd = x.copy().requiringGrad()
+        down(xd).sum().backward()
+        XCTAssertGreaterThan(xd.grad!.scalars.map(abs).max()!, 0)
+        XCTAssertGreaterThan(down.shortcut.namedParameters().first!.tensor.grad!.scalars.map(abs).max()!, 0)
+    }
+
+    /// Every `--arch` trains for one epoch on the committed sample; evaluate and predict rebuild the model the run holds.
+    func testEveryArchitectureTrainsEndToEnd() throws {
+        let root = fixturesDirectory.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let cifar = root.appendingPathComponent("corpora/cifar10-sample").path
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("ak-zoo-\(UInt32.random(in: 0...UInt32.max))")
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        for arch in ImageArchitecture.allCases {
+            let out = tmp.appendingPathComponent(arch.rawValue).path
+            let width = [.small, .lenet5].contains(arch) ? [] : ["--width", "4"]
+            let r = try runAttn(["train", "cnn", "--arch", arch.rawValue, "--data", cifar, "--out", out, "--epochs", "1",
+                                 "--batch-size", "40", "--warmup-epochs", "0"] + width)
+            XCTAssertEqual(r.status, 0, "\(arch): \(r.err)")
+            XCTAssertTrue(r.out.contains("best validation accuracy"), "\(arch): \(r.out)")
+            let e = try runAttn(["evaluate", "--checkpoint", out, "--data", cifar + "/data_batch_1.bin"])
+            XCTAssertEqual(e.status, 0, "\(arch) evaluate: \(e.err)")
+            XCTAssertTrue(e.out.split(separator: "\n").last?.hasPrefix("{") ?? false, e.out)
+            let p = try runAttn(["predict", "--checkpoint", out, "--image", cifar + "/data_batch_1.bin:3"])
+            XCTAssertEqual(p.status, 0, "\(arch) predict: \(p.err)")
+        }
+        let wrong = try runAttn(["train", "cnn", "--arch", "resnet18", "--data", cifar, "--out", tmp.appendingPathComponent("x").path])
+        XCTAssertNotEqual(wrong.status, 0)
+        XCTAssertTrue(wrong.err.contains("resnet20"), wrong.err)
+        let mixed = try runAttn(["train", "cnn", "--arch", "resnet20", "--channels", "8,16", "--data", cifar])
+        XCTAssertNotEqual(mixed.status, 0)
+        XCTAssertTrue(mixed.err.contains("--arch small only"), mixed.err)
+    }
+}
