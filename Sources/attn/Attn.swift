@@ -12,6 +12,6 @@ struct Attn: ParsableCommand {
         tensors on OpenBLAS, reverse-mode autograd, layers, tokenizers and models.
         """,
         version: AttentionKit.version,
-        subcommands: [Train.self, Evaluate.self, Translate.self, Classify.self, Predict.self, AttentionCommand.self, Plot.self, TokenizerCommand.self]
+        subcommands: [Train.self, Evaluate.self, Translate.self, Classify.self, Predict.self, AttentionCommand.self, Compare.self, Plot.self, TokenizerCommand.self]
     )
 }

@@ -106,6 +106,18 @@ final class ModelZooTests: XCTestCase {
         XCTAssertGreaterThan(down.shortcut.namedParameters().first!.tensor.grad!.scalars.map(abs).max()!, 0)
     }
 
+    func testComparisonSummaryNamesTheBadLine() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("ak-metrics-\(UInt32.random(in: 0...UInt32.max)).jsonl")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try Data("{\"epoch\": 1, \"epoch_seconds\": 2.5, \"val_accuracy\": 0.5}\n{\"epoch\": 2, \"epoch_seconds\": 3, \"val_accuracy\": 0.75}\n".utf8).write(to: url)
+        let s = try ModelComparison.summarize(metricsJSONL: url)
+        XCTAssertEqual(s.accuracy, 0.75); XCTAssertEqual(s.bestEpoch, 2); XCTAssertEqual(s.epochs, 2); XCTAssertEqual(s.seconds, 5.5)
+        try Data("{\"epoch\": 1, \"val_accuracy\": 0.5}\n{\"epoch\": 2,\n".utf8).write(to: url)
+        XCTAssertThrowsError(try ModelComparison.summarize(metricsJSONL: url)) { XCTAssertTrue("\($0)".contains(url.path + ":2:"), "\($0)") }
+        try Data("{\"epoch\": 1, \"train_loss\": 0.5}\n".utf8).write(to: url)
+        XCTAssertThrowsError(try ModelComparison.summarize(metricsJSONL: url)) { XCTAssertTrue("\($0)".contains("no epoch with a finite val_accuracy"), "\($0)") }
+    }
+
     /// Every `--arch` trains for one epoch on the committed sample; evaluate and predict rebuild the model the run holds.
     func testEveryArchitectureTrainsEndToEnd() throws {
         let root = fixturesDirectory.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -125,6 +137,23 @@ final class ModelZooTests: XCTestCase {
             let p = try runAttn(["predict", "--checkpoint", out, "--image", cifar + "/data_batch_1.bin:3"])
             XCTAssertEqual(p.status, 0, "\(arch) predict: \(p.err)")
         }
+        // the course comparison of the runs just trained: table, CSV, chart, JSON last line
+        let cmp = try runAttn(["compare", tmp.appendingPathComponent("small").path, "res=" + tmp.appendingPathComponent("resnet20").path,
+                               "--out", tmp.appendingPathComponent("cmp").path, "--batch-size", "8"])
+        XCTAssertEqual(cmp.status, 0, cmp.err)
+        let rows = try JSONSerialization.jsonObject(with: Data(cmp.out.split(separator: "\n").last!.utf8)) as! [[String: Any]]
+        XCTAssertEqual(rows.map { $0["name"] as? String }, ["small", "res"])
+        XCTAssertEqual(rows[1]["model"] as? String, "ResNet (resnet20)")
+        XCTAssertGreaterThan(rows[1]["parameters"] as? Int ?? 0, 0)
+        XCTAssertGreaterThan(rows[1]["inferencePerSecond"] as? Double ?? 0, 0)
+        let chart = try ImageDecoding.read(contentsOf: tmp.appendingPathComponent("cmp/comparison.png"))
+        XCTAssertGreaterThan(chart.width, 400)
+        let table = try String(contentsOf: tmp.appendingPathComponent("cmp/comparison.md"), encoding: .utf8)
+        XCTAssertTrue(table.contains("| res | image | ResNet (resnet20) |"), table)
+        let notRun = try runAttn(["compare", tmp.path, "--out", tmp.appendingPathComponent("cmp2").path])
+        XCTAssertNotEqual(notRun.status, 0)
+        XCTAssertTrue(notRun.err.contains(tmp.appendingPathComponent("config.json").path), notRun.err)
+
         let wrong = try runAttn(["train", "cnn", "--arch", "resnet18", "--data", cifar, "--out", tmp.appendingPathComponent("x").path])
         XCTAssertNotEqual(wrong.status, 0)
         XCTAssertTrue(wrong.err.contains("resnet20"), wrong.err)
