@@ -28,7 +28,8 @@ struct TrainClassifier: ParsableCommand {
         The default recipe: lowercased word-level vocabulary (words seen twice), a pre-norm encoder of 2 layers, \
         d 128, 4 heads, feed-forward 256, dropout 0.2, masked-mean pooling, label smoothing 0.1, AdamW (weight decay \
         0.05) at a peak 1e-3 after 100 warmup steps with cosine decay, batches of 32, 20 epochs; the epoch with the \
-        best validation accuracy is kept.
+        best validation accuracy is kept. --model cnn is Kim's CNN-rand (2014): embeddings of width 300, convolutions \
+        of widths 3, 4, 5 × 100 filters, ReLU, max over time, dropout 0.5, linear.
 
         Writes to --out (default runs/classifier): config.json, tokenizer.json, labels.json, best/last/resume \
         .safetensors, metrics.jsonl/csv, curves.png, report.txt (per-class precision/recall/F1 and the \
@@ -66,16 +67,16 @@ struct TrainClassifier: ParsableCommand {
     var kernels = "3,4,5"
     @Option(help: "CNN: filters per width.")
     var filters = 100
-    @Option(name: .customLong("d-model"), help: "Model width (the CNN's embedding width).")
-    var dModel = 128
+    @Option(name: .customLong("d-model"), help: "Model width (default 128), or the CNN's embedding width (default 300, Kim's).")
+    var dModelOption: Int?
     @Option(help: "Attention heads.")
     var heads = 4
     @Option(help: "Encoder layers.")
     var layers = 2
     @Option(name: .customLong("feed-forward"), help: "Feed-forward hidden width.")
     var feedForward = 256
-    @Option(help: "Dropout.")
-    var dropout: Float = 0.2
+    @Option(name: .customLong("dropout"), help: "Dropout (default 0.2; --model cnn: 0.5 before the linear layer, Kim's).")
+    var dropoutOption: Float?
     @Option(help: "Pooling: cls, mean or max (max-over-time).")
     var pooling = "mean"
     @Option(name: .customLong("label-smoothing"), help: "Label smoothing of the cross-entropy.")
@@ -97,13 +98,15 @@ struct TrainClassifier: ParsableCommand {
         guard ["none", "balanced"].contains(classWeights) else { throw ValidationError("--class-weights must be none or balanced, not '\(classWeights)'") }
         guard ["cls", "mean", "max"].contains(pooling) else { throw ValidationError("--pooling must be cls, mean or max, not '\(pooling)'") }
         guard valFraction > 0 && valFraction < 1 else { throw ValidationError("--val-fraction must be in (0, 1)") }
-        guard batchSize > 0, dModel > 0, heads > 0, dModel % heads == 0, layers > 0, feedForward > 0, maxLength > 0, minFrequency >= 1 else {
+        guard batchSize > 0, dModel > 0, heads > 0, model == "cnn" || dModel % heads == 0, layers > 0, feedForward > 0, maxLength > 0, minFrequency >= 1 else {
             throw ValidationError("sizes must be positive and --d-model a multiple of --heads")
         }
         guard dropout >= 0 && dropout < 1, labelSmoothing >= 0 && labelSmoothing < 1 else { throw ValidationError("--dropout and --label-smoothing must be in [0, 1)") }
         _ = try textFormat()
     }
 
+    var dModel: Int { dModelOption ?? (model == "cnn" ? 300 : 128) }
+    var dropout: Float { dropoutOption ?? (model == "cnn" ? 0.5 : 0.2) }
     var kernelList: [Int] { kernels.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) ?? -1 } }
 
     func textFormat() throws -> TextFormat {
