@@ -51,6 +51,15 @@ struct TokenizerTrain: ParsableCommand {
 
     func run() throws {
         let specials = specialTokens.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        if let twice = specials.first(where: { s in specials.filter { $0 == s }.count > 1 }) {
+            throw ValidationError("--special-tokens lists '\(twice)' more than once")
+        }
+        if model == "bpe" && preTokenizer == "byte-level" && vocabSize < 256 + specials.count {
+            throw ValidationError("--vocab-size \(vocabSize) is below the byte-level alphabet (256 tokens) plus \(specials.count) special tokens: at least \(256 + specials.count)")
+        }
+        if vocabSize < specials.count + 1 {
+            throw ValidationError("--vocab-size \(vocabSize) leaves no room beside \(specials.count) special tokens")
+        }
         let pre: PreTokenizer = preTokenizer == "byte-level" ? .byteLevel(addPrefixSpace: false) : preTokenizer == "whitespace" ? .whitespace : .whitespaceSplit
         var tokenizer = Tokenizer(normalizer: Normalizer(lowercase ? [.nfc, .lowercase] : [.nfc]), preTokenizer: pre,
                                   model: .wordLevel(WordLevel(vocabulary: [:])), specialTokens: specials,
@@ -63,6 +72,9 @@ struct TokenizerTrain: ParsableCommand {
             }
             for l in lines where !l.text.isEmpty { pieces += tokenizer.pieces(l.text); count += 1 }
         }
+        guard count > 0 else {
+            throw CLIError("\(inputs.joined(separator: ", ")): no non-empty lines to train a tokenizer on")
+        }
         let unk = specials.contains("[UNK]") ? "[UNK]" : nil
         if model == "bpe" {
             let alphabet = preTokenizer == "byte-level" ? ByteLevel.byteToScalar.map { String($0) } : []
@@ -71,6 +83,9 @@ struct TokenizerTrain: ParsableCommand {
         } else {
             tokenizer.model = .wordLevel(WordLevel.train(pieces: pieces, minFrequency: minFrequency, maxSize: vocabSize,
                                                          specialTokens: specials, unknownToken: unk ?? "[UNK]"))
+        }
+        if tokenizer.vocabularySize < vocabSize {
+            FileHandle.standardError.write(Data("note: \(tokenizer.vocabularySize) tokens, fewer than --vocab-size \(vocabSize): the data has no more \(model == "bpe" ? "merges" : "words") seen at least --min-frequency (\(minFrequency)) times\n".utf8))
         }
         try tokenizer.save(to: URL(fileURLWithPath: out))
         say("trained \(model) tokenizer on \(count) lines (\(pieces.count) pieces): \(tokenizer.vocabularySize) tokens; wrote \(out)")

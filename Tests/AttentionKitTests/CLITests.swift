@@ -84,6 +84,27 @@ extension CLITests {
         let badFlag = try run(["tokenizer", "train", "x", "--model", "unigram"])
         XCTAssertNotEqual(badFlag.status, 0)
         XCTAssertTrue(badFlag.err.contains("--model"), badFlag.err)
+
+        // bad requests are errors (exit 64 for flags, 1 for data), not a silently different tokenizer
+        let sample = root.appendingPathComponent("corpora/multi30k-sample/train.en").path
+        let small = try run(["tokenizer", "train", sample, "--vocab-size", "10", "--out", out + ".small"])
+        XCTAssertEqual(small.status, 64, small.err)
+        XCTAssertTrue(small.err.hasPrefix("attn: error: --vocab-size 10 is below the byte-level alphabet"), small.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out + ".small"))
+        let twice = try run(["tokenizer", "train", sample, "--special-tokens", "[PAD],[UNK],[PAD]", "--out", out + ".twice"])
+        XCTAssertEqual(twice.status, 64, twice.err)
+        XCTAssertTrue(twice.err.contains("'[PAD]' more than once"), twice.err)
+        let empty = NSTemporaryDirectory() + "ak-empty-\(UUID().uuidString).txt"
+        defer { try? FileManager.default.removeItem(atPath: empty) }
+        try Data("\n\n".utf8).write(to: URL(fileURLWithPath: empty))
+        let none = try run(["tokenizer", "train", empty, "--out", out + ".none"])
+        XCTAssertEqual(none.status, 1, none.err)
+        XCTAssertTrue(none.err.contains(empty + ": no non-empty lines"), none.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out + ".none"))
+        let few = try run(["tokenizer", "train", sample, "--model", "word", "--vocab-size", "100000", "--out", out + ".few"])
+        defer { try? FileManager.default.removeItem(atPath: out + ".few") }
+        XCTAssertEqual(few.status, 0, few.err)
+        XCTAssertTrue(few.err.contains("fewer than --vocab-size 100000"), few.err)
     }
 }
 
