@@ -59,6 +59,7 @@ struct TrainCNN: ParsableCommand {
     func validate() throws {
         let epochs = common.epochs ?? Self.defaultEpochs
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
+        guard momentum >= 0 && momentum < 1 else { throw ValidationError("--momentum must be in [0, 1)") }
         guard let architecture = ImageArchitecture(rawValue: arch) else {
             throw ValidationError("--arch \(arch) is not one of \(ImageArchitecture.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -101,7 +102,7 @@ struct TrainCNN: ParsableCommand {
         let epochs = common.epochs ?? Self.defaultEpochs, lr = common.lr ?? Self.defaultLR
         let weightDecay = common.weightDecay ?? Self.defaultWeightDecay
         try transfer.apply(to: model, resuming: common.resume, head: model.headPath, labels: data.train.classNames)
-        let optimizer = SGD(ParameterGroup.weightDecayGroups(model, weightDecay: weightDecay), learningRate: lr, momentum: momentum, nesterov: true)
+        let optimizer = SGD(ParameterGroup.weightDecayGroups(model, weightDecay: weightDecay), learningRate: lr, momentum: momentum, nesterov: momentum > 0)
         try trainImageClassifier(model, forward: { model($0) }, optimizer: optimizer,
                                  recipe: ImageRecipe(epochs: epochs, lr: lr, weightDecay: weightDecay, batchSize: batchSize, warmupEpochs: warmupEpochs,
                                                      labelSmoothing: labelSmoothing, clipNorm: 0),

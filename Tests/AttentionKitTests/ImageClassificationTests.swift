@@ -183,6 +183,27 @@ final class ImageClassificationTests: XCTestCase {
         }
     }
 
+    /// Flags that used to trap: plain SGD (--momentum 0) trains; a resume asked to stop before where the run already
+    /// is fails with the file and the fix, and leaves the run directory's files as they were.
+    func testMomentumZeroAndAResumeBelowTheSavedEpoch() throws {
+        let tiny = ["--batch-size", "32", "--channels", "4,8", "--hidden", "8", "--warmup-epochs", "0"]
+        let plain = try runAttn(["train", "cnn", "--data", cifar, "--out", path("m0"), "--momentum", "0", "--epochs", "2"] + tiny)
+        XCTAssertEqual(plain.status, 0, plain.err)
+        let before = try FileManager.default.contentsOfDirectory(atPath: path("m0")).sorted()
+        let metrics = try Data(contentsOf: URL(fileURLWithPath: path("m0/metrics.jsonl")))
+        let resume = try Data(contentsOf: URL(fileURLWithPath: path("m0/resume.safetensors")))
+        let back = try runAttn(["train", "cnn", "--data", cifar, "--out", path("m0"), "--momentum", "0", "--epochs", "1", "--resume"] + tiny)
+        XCTAssertEqual(back.status, 1, back.err)
+        XCTAssertTrue(back.err.hasPrefix("attn: error: "), back.err)
+        XCTAssertTrue(back.err.contains("resume.safetensors: the run has finished 2 epochs, more than --epochs 1"), back.err)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: path("m0")).sorted(), before)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("m0/metrics.jsonl"))), metrics)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("m0/resume.safetensors"))), resume)
+        let negative = try runAttn(["train", "cnn", "--data", cifar, "--momentum", "1.5"])
+        XCTAssertEqual(negative.status, 64, negative.err)
+        XCTAssertTrue(negative.err.contains("--momentum must be in [0, 1)"), negative.err)
+    }
+
     func testValFractionZeroKeepsTheLastEpochAndValidDataIsUsed() throws {
         let tiny = ["--epochs", "2", "--batch-size", "32", "--channels", "4,8", "--hidden", "8", "--warmup-epochs", "0"]
         let r = try runAttn(["train", "cnn", "--data", cifar, "--out", path("all"), "--val-fraction", "0"] + tiny)

@@ -116,9 +116,20 @@ public final class Trainer<Task: TrainingTask> {
                 }
                 return v
             }
-            startEpoch = Int(try number("epoch")); batchInEpoch = Int(try number("batch"))
-            best = try number("best"); bestEpoch = Int(try number("best_epoch")); badEpochs = Int(try number("bad_epochs"))
-            lossSum = try number("loss_sum"); items = Int(try number("items"))
+            /// A count: a whole number in 0...2⁴⁰ (a corrupt value must not trap in Int(_:)).
+            func count(_ k: String) throws -> Int {
+                let v = try number(k)
+                guard v.isFinite, v >= 0, v <= 1_099_511_627_776, v == v.rounded() else {
+                    throw CheckpointError.invalidState("\(resumeURL.path): metadata 'trainer.\(k)' = \(v) is not a count")
+                }
+                return Int(v)
+            }
+            startEpoch = try count("epoch"); batchInEpoch = try count("batch")
+            best = try number("best"); bestEpoch = try count("best_epoch"); badEpochs = try count("bad_epochs")
+            lossSum = try number("loss_sum"); items = try count("items")
+            guard startEpoch <= options.epochs else {
+                throw CheckpointError.invalidState("\(resumeURL.path): the run has finished \(startEpoch) epochs, more than --epochs \(options.epochs); resume with --epochs \(startEpoch) or more")
+            }
             log("resumed from \(resumeURL.path) at epoch \(startEpoch + 1), batch \(batchInEpoch)")
         }
         let keys = ["epoch", "step", "lr", "train_loss", "\(task.itemName)_per_s", "epoch_seconds"] + task.metricNames
