@@ -23,6 +23,17 @@ struct Plot: ParsableCommand {
         let png = out.map { URL(fileURLWithPath: $0) } ?? url.deletingLastPathComponent().appendingPathComponent("curves.png")
         let header = (try String(contentsOf: url, encoding: .utf8)).prefix { $0 != "\n" }.split(separator: ",").map(String.init)
         try TrainingCurves.write(metricsCSV: url, to: png, metric: ["bleu", "val_accuracy"].first { header.contains($0) })
+        // the chart leaves out values that are not finite or absurd (|v| ≥ 1e12): say which
+        let text = try String(contentsOf: url, encoding: .utf8)
+        var skipped: [String] = []
+        for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated().dropFirst() {
+            for (field, name) in zip(line.split(separator: ",", omittingEmptySubsequences: false), header) {
+                if let v = Double(field.trimmingCharacters(in: .whitespaces)), !(v.isFinite && abs(v) < 1e12) { skipped.append("line \(n + 1) \(name)=\(field)") }
+            }
+        }
+        if !skipped.isEmpty {
+            FileHandle.standardError.write(Data("note: \(url.path): left out \(skipped.count) non-finite or absurd value(s): \(skipped.prefix(5).joined(separator: ", "))\(skipped.count > 5 ? ", …" : "")\n".utf8))
+        }
         say("wrote \(png.path)")
     }
 }

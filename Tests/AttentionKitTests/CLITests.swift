@@ -67,6 +67,20 @@ extension CLITests {
 }
 
 extension CLITests {
+    /// Values that used to trap the chart (1e308, −1e308, nan) are left out and named; the PNG is written.
+    func testPlotLeavesOutAbsurdValuesAndSaysSo() throws {
+        let dir = NSTemporaryDirectory() + "ak-plot-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Data("epoch,train_loss,val_accuracy\n1,2.0,0.5\n2,1e308,0.6\n3,-1e308,0.7\n4,nan,0.8\n".utf8)
+            .write(to: URL(fileURLWithPath: dir + "/metrics.csv"))
+        let r = try run(["plot", dir])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(r.err.contains("left out 3 non-finite or absurd value(s): line 3 train_loss=1e308"), r.err)
+        let png = try ImageDecoding.read(contentsOf: URL(fileURLWithPath: dir + "/curves.png"))
+        XCTAssertGreaterThan(png.width, 100)
+    }
+
     func testTokenizerTrainAndEncode() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let out = NSTemporaryDirectory() + "ak-tok-\(UUID().uuidString).json"

@@ -27,14 +27,16 @@ public struct LineChart {
     /// Draws the chart into `image` inside the rectangle (x0, y0, width, height).
     public func draw(into image: inout RGBImage, x0: Int, y0: Int, width: Int, height: Int) {
         let left = x0 + 56, right = x0 + width - 12, top = y0 + 28, bottom = y0 + height - 36
-        let xs = series.flatMap(\.x).filter(\.isFinite), ys = series.flatMap(\.y).filter(\.isFinite)
+        // non-finite and absurd values (|v| ≥ 1e12, e.g. a diverged loss) are left out: they would flatten the rest
+        let usable = { (v: Double) in v.isFinite && abs(v) < 1e12 }
+        let xs = series.flatMap(\.x).filter(usable), ys = series.flatMap(\.y).filter(usable)
         guard let xmin = xs.min(), let xmax = xs.max(), var ymin = ys.min(), var ymax = ys.max() else { return }
         if ymax - ymin < 1e-12 { ymin -= 0.5; ymax += 0.5 }
         let pad = (ymax - ymin) * 0.05
         ymin -= pad; ymax += pad
         let xspan = max(xmax - xmin, 1e-12)
-        func px(_ x: Double) -> Int { left + Int((x - xmin) / xspan * Double(right - left)) }
-        func py(_ y: Double) -> Int { bottom - Int((y - ymin) / (ymax - ymin) * Double(bottom - top)) }
+        func px(_ x: Double) -> Int { left + Int(max(-1, min(2, (x - xmin) / xspan)) * Double(right - left)) }
+        func py(_ y: Double) -> Int { bottom - Int(max(-1, min(2, (y - ymin) / (ymax - ymin))) * Double(bottom - top)) }
         Glyphs.text(title.uppercased(), &image, x: left, y: y0 + 6, color: (30, 30, 30))
         // grid and ticks
         for k in 0...4 {
@@ -55,7 +57,7 @@ public struct LineChart {
         for y in top...bottom { image.set(left, y, (60, 60, 60)) }
         // lines (2 px wide) and legend
         for (k, s) in series.enumerated() {
-            let pts = zip(s.x, s.y).filter { $0.0.isFinite && $0.1.isFinite }.map { (px($0.0), py($0.1)) }
+            let pts = zip(s.x, s.y).filter { usable($0.0) && usable($0.1) }.map { (px($0.0), py($0.1)) }
             for (a, b) in zip(pts, pts.dropFirst()) { line(&image, a, b, s.color) }
             if pts.count == 1 { for d in -2...2 { image.set(pts[0].0 + d, pts[0].1, s.color) } }
             let lx = right - 110, ly = legendAtTop ? top + 6 + 14 * k : bottom - 14 * (series.count - k) - 4
