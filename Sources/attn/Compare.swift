@@ -64,16 +64,14 @@ struct Compare: ParsableCommand {
         let modelType = config["model_type"] as? String ?? (task == "classification" ? "TextClassifier" : "?")   // runs from before model_type was written
         let arch = (config["training"] as? [String: Any])?["arch"] as? String
         let model = arch.map { "\(modelType) (\($0))" } ?? modelType
+        let kind: String, parameters: Int, batchesPerSecond: Double
         switch task {
         case "image-classification":
-            let (m, forward, size, _) = try ImageClassification.loadModel(from: directory.appendingPathComponent("best.safetensors"))
+            let m = try ImageClassification.loadModel(from: directory.appendingPathComponent("best.safetensors"))
             m.eval()
             var g = RandomGenerator(seed: 0)
-            let images = Tensor.normal([batchSize, 3, size, size], using: &g)
-            let rate = throughput { _ = forward(images) } * Double(batchSize)
-            return ModelComparison.Entry(name: label, task: "image", model: model, validationAccuracy: summary.accuracy, bestEpoch: summary.bestEpoch,
-                                         epochs: summary.epochs, parameters: m.parameterCount(), trainingSeconds: summary.seconds,
-                                         inferencePerSecond: rate, inferenceBatch: batchSize)
+            let images = Tensor.normal([batchSize, 3, m.imageSize, m.imageSize], using: &g)
+            (kind, parameters, batchesPerSecond) = ("image", m.parameterCount(), throughput { _ = m(images) })
         case "classification":
             let classifier = try TextClassification.load(from: directory)
             let vocabulary = max(2, classifier.tokenizer.vocabularySize), pad = classifier.model.padID
@@ -83,13 +81,13 @@ struct Compare: ParsableCommand {
                 return id == pad ? (id + 1) % vocabulary : id
             } }
             classifier.model.eval()
-            let rate = throughput { _ = classifier.model(ids) } * Double(batchSize)
-            return ModelComparison.Entry(name: label, task: "text", model: model, validationAccuracy: summary.accuracy, bestEpoch: summary.bestEpoch,
-                                         epochs: summary.epochs, parameters: classifier.model.parameterCount(), trainingSeconds: summary.seconds,
-                                         inferencePerSecond: rate, inferenceBatch: batchSize)
+            (kind, parameters, batchesPerSecond) = ("text", classifier.model.parameterCount(), throughput { _ = classifier.model(ids) })
         default:
             throw CLIError("\(configURL.path): task \"\(task)\" is not a classification run (attn train cnn|vit|classifier)")
         }
+        return ModelComparison.Entry(name: label, task: kind, model: model, validationAccuracy: summary.accuracy, bestEpoch: summary.bestEpoch,
+                                     epochs: summary.epochs, parameters: parameters, trainingSeconds: summary.seconds,
+                                     inferencePerSecond: batchesPerSecond * Double(batchSize), inferenceBatch: batchSize)
     }
 
     /// Batches per second of `body` in evaluation mode without the graph: one warm-up call, then calls until a

@@ -164,7 +164,7 @@ struct ImageRecipe {
 /// What `attn train cnn` and `attn train vit` share once the model and its optimizer exist: seeded augmented batches,
 /// warmup + cosine schedule, config.json/labels.json, the Trainer (ModelFile checkpoints) and the closing report.
 /// - Parameters: settings: the verb's own entries for config.json's "training"; detail: appended to the "model:" line.
-func trainImageClassifier<M: ConfigurableModel>(_ model: M, forward: @escaping (Tensor) -> Tensor, optimizer: Optimizer, recipe r: ImageRecipe,
+func trainImageClassifier<M: ImageClassifierModel>(_ model: M, optimizer: Optimizer, recipe r: ImageRecipe,
                                                 data: (train: CIFAR10, validation: CIFAR10, mean: [Float], std: [Float]),
                                                 common: CommonTrainingOptions, images: ImageDataOptions, transfer: TransferOptions,
                                                 settings: [String: Any] = [:], detail: String = "", outDir: URL) throws {
@@ -182,7 +182,7 @@ func trainImageClassifier<M: ConfigurableModel>(_ model: M, forward: @escaping (
     ]) { own, _ in own }
     try writeImageRunFiles(to: outDir, modelType: String(describing: M.self), modelConfig: model.config, mean: data.mean, std: data.std,
                            classNames: data.train.classNames, data: images, training: training)
-    let task = ImageClassificationTask(model: model, forward: forward, batches: batches, validation: data.validation, mean: data.mean, std: data.std,
+    let task = ImageClassificationTask(model: model, forward: { model($0) }, batches: batches, validation: data.validation, mean: data.mean, std: data.std,
                                        labelSmoothing: r.labelSmoothing, mixing: mixing, save: { try ModelFile.save(model, to: $0) })
     let trainer = Trainer(task: task, optimizer: optimizer, schedule: schedule,
                           options: common.options(epochs: r.epochs, clipNorm: r.clipNorm, bestMetric: "val_accuracy", higherIsBetter: true), directory: outDir)

@@ -23,12 +23,12 @@ struct Plot: ParsableCommand {
         let png = out.map { URL(fileURLWithPath: $0) } ?? url.deletingLastPathComponent().appendingPathComponent("curves.png")
         let header = (try String(contentsOf: url, encoding: .utf8)).prefix { $0 != "\n" }.split(separator: ",").map(String.init)
         try TrainingCurves.write(metricsCSV: url, to: png, metric: ["bleu", "val_accuracy"].first { header.contains($0) })
-        // the chart leaves out values that are not finite or absurd (|v| ≥ 1e12): say which
+        // the chart leaves out values that are not plottable (non-finite or absurd): say which
         let text = try String(contentsOf: url, encoding: .utf8)
         var skipped: [String] = []
         for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated().dropFirst() {
             for (field, name) in zip(line.split(separator: ",", omittingEmptySubsequences: false), header) {
-                if let v = Double(field.trimmingCharacters(in: .whitespaces)), !(v.isFinite && abs(v) < 1e12) { skipped.append("line \(n + 1) \(name)=\(field)") }
+                if let v = Double(field.trimmingCharacters(in: .whitespaces)), !LineChart.isPlottable(v) { skipped.append("line \(n + 1) \(name)=\(field)") }
             }
         }
         if !skipped.isEmpty {

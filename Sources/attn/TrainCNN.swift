@@ -103,7 +103,7 @@ struct TrainCNN: ParsableCommand {
         let weightDecay = common.weightDecay ?? Self.defaultWeightDecay
         try transfer.apply(to: model, resuming: common.resume, head: model.headPath, labels: data.train.classNames)
         let optimizer = SGD(ParameterGroup.weightDecayGroups(model, weightDecay: weightDecay), learningRate: lr, momentum: momentum, nesterov: momentum > 0)
-        try trainImageClassifier(model, forward: { model($0) }, optimizer: optimizer,
+        try trainImageClassifier(model, optimizer: optimizer,
                                  recipe: ImageRecipe(epochs: epochs, lr: lr, weightDecay: weightDecay, batchSize: batchSize, warmupEpochs: warmupEpochs,
                                                      labelSmoothing: labelSmoothing, clipNorm: 0),
                                  data: data, common: common, images: images, transfer: transfer, settings: ["momentum": momentum, "arch": arch], outDir: outDir)

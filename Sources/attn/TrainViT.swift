@@ -70,9 +70,9 @@ struct TrainViT: ParsableCommand {
         c.classes = data.train.classNames.count
         var g = RandomGenerator(seed: common.seed)
         let model = VisionTransformer(config: c, using: &g)
-        try transfer.apply(to: model, resuming: common.resume, head: "head", labels: data.train.classNames)
+        try transfer.apply(to: model, resuming: common.resume, head: model.headPath, labels: data.train.classNames)
         let optimizer = AdamW(ParameterGroup.weightDecayGroups(model, weightDecay: weightDecay), learningRate: lr, weightDecay: weightDecay)
-        try trainImageClassifier(model, forward: { model($0) }, optimizer: optimizer,
+        try trainImageClassifier(model, optimizer: optimizer,
                                  recipe: ImageRecipe(epochs: epochs, lr: lr, weightDecay: weightDecay, batchSize: batchSize, warmupEpochs: warmupEpochs,
                                                      labelSmoothing: labelSmoothing, clipNorm: 1),
                                  data: data, common: common, images: images, transfer: transfer, detail: ", \(c.patchCount) patches", outDir: outDir)

@@ -21,14 +21,16 @@ public struct LineChart {
         self.title = title; self.xLabel = xLabel; self.series = series; self.legendAtTop = legendAtTop
     }
 
+    /// Whether a value is drawn: finite and not absurd (|v| < 1e12; a diverged loss would flatten every other point).
+    public static func isPlottable(_ v: Double) -> Bool { v.isFinite && abs(v) < 1e12 }
+
     /// Palette for successive series.
     public static let palette: [(UInt8, UInt8, UInt8)] = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40)]
 
     /// Draws the chart into `image` inside the rectangle (x0, y0, width, height).
     public func draw(into image: inout RGBImage, x0: Int, y0: Int, width: Int, height: Int) {
         let left = x0 + 56, right = x0 + width - 12, top = y0 + 28, bottom = y0 + height - 36
-        // non-finite and absurd values (|v| ≥ 1e12, e.g. a diverged loss) are left out: they would flatten the rest
-        let usable = { (v: Double) in v.isFinite && abs(v) < 1e12 }
+        let usable = Self.isPlottable
         let xs = series.flatMap(\.x).filter(usable), ys = series.flatMap(\.y).filter(usable)
         guard let xmin = xs.min(), let xmax = xs.max(), var ymin = ys.min(), var ymax = ys.max() else { return }
         if ymax - ymin < 1e-12 { ymin -= 0.5; ymax += 0.5 }

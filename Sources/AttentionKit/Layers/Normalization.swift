@@ -17,7 +17,7 @@ public final class LayerNorm: Layer {
     public convenience init(_ dim: Int, eps: Float = 1e-5) { self.init([dim], eps: eps) }
 
     public var localParameters: [(name: String, tensor: Tensor)] {
-        (weight.map { [("weight", $0)] } ?? []) + (bias.map { [("bias", $0)] } ?? [])
+        affineParameters(weight, bias)
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
@@ -71,7 +71,7 @@ public final class BatchNorm: Layer {
     }
 
     public var localParameters: [(name: String, tensor: Tensor)] {
-        (weight.map { [("weight", $0)] } ?? []) + (bias.map { [("bias", $0)] } ?? [])
+        affineParameters(weight, bias)
     }
 
     public var localBuffers: [(name: String, tensor: Tensor)] {
@@ -166,7 +166,7 @@ public final class GroupNorm: Layer {
     }
 
     public var localParameters: [(name: String, tensor: Tensor)] {
-        (weight.map { [("weight", $0)] } ?? []) + (bias.map { [("bias", $0)] } ?? [])
+        affineParameters(weight, bias)
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
@@ -218,7 +218,7 @@ public final class InstanceNorm2d: Layer {
     }
 
     public var localParameters: [(name: String, tensor: Tensor)] {
-        (weight.map { [("weight", $0)] } ?? []) + (bias.map { [("bias", $0)] } ?? [])
+        affineParameters(weight, bias)
     }
 
     public var localBuffers: [(name: String, tensor: Tensor)] {
@@ -251,4 +251,9 @@ public final class InstanceNorm2d: Layer {
 /// Adds one to a `num_batches_tracked` counter, whatever its dtype (a model moved to float64 moves it too).
 private func countBatch(_ counter: Tensor) {
     withNoGrad { counter.assign(counter.detach() + 1) }
+}
+
+/// The optional γ/β of a normalisation layer as named parameters ("weight", "bias"; absent ones left out).
+func affineParameters(_ weight: Tensor?, _ bias: Tensor?) -> [(name: String, tensor: Tensor)] {
+    (weight.map { [("weight", $0)] } ?? []) + (bias.map { [("bias", $0)] } ?? [])
 }

@@ -21,16 +21,13 @@ public final class ImageClassification {
     }
 
     /// Builds a model of the type named by a `ModelFile` checkpoint and loads its weights.
-    public static func loadModel(from url: URL) throws -> (model: any Module, forward: (Tensor) -> Tensor, imageSize: Int, classes: Int) {
+    public static func loadModel(from url: URL) throws -> any ImageClassifierModel {
         let name = try ModelFile.modelName(in: url)
         guard let type = imageClassifierModelTypes.first(where: { String(describing: $0) == name }) else {
             let known = imageClassifierModelTypes.map { String(describing: $0) }.joined(separator: ", ")
             throw CheckpointError.invalidState("\(url.path): holds a \(name), not an image classifier (\(known))")
         }
-        func open<M: ImageClassifierModel>(_ t: M.Type) throws -> (model: any Module, forward: (Tensor) -> Tensor, imageSize: Int, classes: Int) {
-            let m = try ModelFile.load(t, from: url)
-            return (m, { m($0) }, m.imageSize, m.classes)
-        }
+        func open<M: ImageClassifierModel>(_ t: M.Type) throws -> any ImageClassifierModel { try ModelFile.load(t, from: url) }
         return try open(type)
     }
 
@@ -44,11 +41,11 @@ public final class ImageClassification {
         guard let mean = norm["mean"], let std = norm["std"], mean.count == 3, std.count == 3, std.allSatisfy({ $0 > 0 }) else {
             throw RunDirectoryError(message: "\(directory.appendingPathComponent("config.json").path): \"normalization\" needs three means and three positive standard deviations")
         }
-        let (model, forward, size, classes) = try loadModel(from: directory.appendingPathComponent(weights))
-        guard classes == labels.count else {
-            throw RunDirectoryError(message: "\(directory.path): the model has \(classes) classes but labels.json lists \(labels.count)")
+        let model = try loadModel(from: directory.appendingPathComponent(weights))
+        guard model.classes == labels.count else {
+            throw RunDirectoryError(message: "\(directory.path): the model has \(model.classes) classes but labels.json lists \(labels.count)")
         }
-        return ImageClassification(model: model, forward: forward, labels: labels, mean: mean, std: std, imageSize: size)
+        return ImageClassification(model: model, forward: { model($0) }, labels: labels, mean: mean, std: std, imageSize: model.imageSize)
     }
 
     /// Class probabilities [N, C] of images in the CIFAR-10 layout (planar RGB, `imageSize`² per plane).

@@ -141,6 +141,18 @@ public final class VGG: Module, ImageClassifierModel {
 
 // MARK: - ResNet for CIFAR
 
+/// The stages of a residual net: `counts[s]` blocks of `widths[s]` channels each, the first block of every stage after
+/// the first with stride 2; `channels` goes in as the stem's width and comes out as the last stage's.
+private func residualStages<Block: Module>(_ counts: [Int], widths: [Int], channels: inout Int,
+                                           _ block: (_ from: Int, _ to: Int, _ stride: Int) -> Block) -> [ModuleList<Block>] {
+    zip(counts, widths).enumerated().map { s, stage in
+        ModuleList((0..<stage.0).map { i in
+            defer { channels = stage.1 }
+            return block(channels, stage.1, s > 0 && i == 0 ? 2 : 1)
+        })
+    }
+}
+
 /// The residual blocks' shortcut: identity, or (when the shape changes) a strided 1×1 projection (option B).
 /// An empty `Sequential` is the identity, as in the PyTorch layout (`shortcut = nn.Sequential()`).
 private func projection(_ from: Int, _ to: Int, stride: Int, batchNorm: Bool, using g: inout RandomGenerator) -> Sequential {
@@ -205,16 +217,10 @@ public final class ResNet: Module, ImageClassifierModel {
         config = c
         conv1 = Conv2d(c.inputChannels, c.widths[0], kernelSize: 3, padding: 1, bias: false, using: &g)
         bn1 = BatchNorm.twoD(c.widths[0])
-        var stages: [ModuleList<BasicBlock>] = [], channels = c.widths[0]
-        for (s, width) in c.widths.enumerated() {
-            var blocks: [BasicBlock] = []
-            for i in 0..<c.blocksPerStage {
-                blocks.append(BasicBlock(channels, width, stride: s > 0 && i == 0 ? 2 : 1, using: &g))
-                channels = width
-            }
-            stages.append(ModuleList(blocks))
+        var channels = c.widths[0]
+        layers = residualStages(Array(repeating: c.blocksPerStage, count: c.widths.count), widths: c.widths, channels: &channels) {
+            BasicBlock($0, $1, stride: $2, using: &g)
         }
-        layers = stages
         linear = Linear(channels, c.classes, using: &g)
         if c.zeroInitResidual { for stage in layers { for b in stage.modules { b.bn2.weight?.assign(Tensor.zeros([b.bn2.numFeatures])) } } }
     }
@@ -289,17 +295,10 @@ public final class PreActResNet: Module, ImageClassifierModel {
         precondition(!c.blocks.isEmpty && c.blocks.allSatisfy { $0 > 0 } && c.width > 0, "PreActResNet: blocks and width must be positive")
         config = c
         conv1 = Conv2d(c.inputChannels, c.width, kernelSize: 3, padding: 1, bias: false, using: &g)
-        var stages: [ModuleList<PreActBlock>] = [], channels = c.width
-        for (s, count) in c.blocks.enumerated() {
-            let width = c.width << s
-            var blocks: [PreActBlock] = []
-            for i in 0..<count {
-                blocks.append(PreActBlock(channels, width, stride: s > 0 && i == 0 ? 2 : 1, using: &g))
-                channels = width
-            }
-            stages.append(ModuleList(blocks))
+        var channels = c.width
+        layers = residualStages(c.blocks, widths: c.blocks.indices.map { c.width << $0 }, channels: &channels) {
+            PreActBlock($0, $1, stride: $2, using: &g)
         }
-        layers = stages
         bn = BatchNorm.twoD(channels)
         linear = Linear(channels, c.classes, using: &g)
     }
