@@ -1,4 +1,4 @@
-// 2-D convolution by im2col + one GEMM over the whole batch, and 2-D max/average pooling, with backward passes.
+// 2-D convolution by im2col + GEMM, image by image on per-thread column buffers, and 2-D max/average pooling, with backward passes.
 // Dimension key: B batch, C in channels, O out channels, H×W input, Ho×Wo output, K = C·kh·kw.
 
 /// Geometry of a 2-D sliding window.
@@ -312,21 +312,4 @@ public func avgPool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil
     let planes = x.reshape([b * c, 1, h, w])
     let kernelT = Tensor.full([1, 1, kernel.0, kernel.1], 1 / Float(kernel.0 * kernel.1), dtype: x.dtype)
     return conv2d(planes, weight: kernelT, stride: st, padding: padding).reshape([b, c, ho, wo])
-}
-
-/// [A, B, C] → [B, A, C] as a contiguous copy (rows of C elements moved whole), split across threads.
-func swapLeadingAxes(_ x: Tensor, _ a: Int, _ b: Int, _ c: Int) -> Tensor {
-    precondition(x.count == a * b * c, "swapLeadingAxes: \(x.count) elements are not \(a)×\(b)×\(c)")
-    let out = Tensor(shape: [b, a, c], dtype: x.dtype, zeroed: false)
-    func run<T: TensorScalar>(_: T.Type) {
-        let s = x.storage.pointer(T.self), d = out.storage.pointer(T.self)
-        parallelFor(b, costPerItem: a * c) { rows in
-            for j in rows { for i in 0..<a { (d + (j * a + i) * c).update(from: s + (i * b + j) * c, count: c) } }
-        }
-    }
-    switch x.dtype {
-    case .float32: run(Float.self)
-    case .float64: run(Double.self)
-    }
-    return out
 }
