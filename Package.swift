@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 let package = Package(
@@ -11,6 +11,11 @@ let package = Package(
         .executable(name: "attention-demo", targets: ["AttentionDemo"]),
         .executable(name: "translate-from-run", targets: ["TranslateFromRun"]),
         .executable(name: "sentence-attention", targets: ["SentenceAttention"]),
+    ],
+    traits: [
+        // `swift build --traits MPI`: data-parallel training on Open MPI (`mpirun -np N attn train … --distributed`).
+        // Off by default, so a plain build needs no MPI installed.
+        .trait(name: "MPI", description: "Data-parallel training across processes on Open MPI (Debian: libopenmpi-dev)"),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -49,6 +54,11 @@ let package = Package(
             pkgConfig: "freetype2",
             providers: [.apt(["libfreetype-dev", "libfontconfig-dev"])]
         ),
+        .systemLibrary(
+            name: "CMPI",
+            pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]
+        ),
         .target(
             name: "AttentionKit",
             dependencies: [
@@ -58,6 +68,7 @@ let package = Package(
                 "CPNG",
                 "CTurboJPEG",
                 "CFreeType",
+                .target(name: "CMPI", condition: .when(traits: ["MPI"])),
                 .product(name: "RealModule", package: "swift-numerics"),
             ]
         ),

@@ -24,17 +24,26 @@ enum Main {
         do {
             var command = try Attn.parseAsRoot()
             try command.run()
+            DistributedRuntime.finish()
         } catch {
             let code = Attn.exitCode(for: error)
-            if code == .success || error is ExitCode { Attn.exit(withError: error) }   // help, version, explicit exit codes
+            if code == .success || error is ExitCode {   // help, version, explicit exit codes (130: every process was interrupted)
+                DistributedRuntime.finish()
+                Attn.exit(withError: error)
+            }
             let message = Attn.message(for: error)
-            var text = "attn: error: " + (message.isEmpty ? String(describing: error) : message) + "\n"
+            let process = DistributedRuntime.current.map { $0.size > 1 ? "process \($0.rank) of \($0.size): " : "" } ?? ""
+            var text = "attn: error: " + process + (message.isEmpty ? String(describing: error) : message) + "\n"
             if code == .validationFailure {
                 let usage = Attn.fullMessage(for: error).components(separatedBy: "\n").filter { $0.hasPrefix("Usage:") || $0.hasPrefix("  See ") }
                 if !usage.isEmpty && !usage[0].contains("<subcommand>") { text += usage.joined(separator: "\n") + "\n" }
             }
             FileHandle.standardError.write(Data(text.utf8))
-            Foundation.exit(code == .validationFailure ? 64 : 1)
+            let status: Int32 = code == .validationFailure ? 64 : 1
+            // The other processes of a distributed run would wait for this one forever: end them all.
+            if let c = DistributedRuntime.current, c.size > 1 { c.abort(code: status) }
+            DistributedRuntime.finish()
+            Foundation.exit(status)
         }
     }
 }

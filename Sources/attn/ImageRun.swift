@@ -59,8 +59,10 @@ struct ImageDataOptions: ParsableArguments {
         let trainIdx = trainFraction < 1 ? Self.perClassFraction(trainIdx0, labels: all.labels, fraction: trainFraction, seed: (splitSeed ?? seed) &+ 7) : trainIdx0
         let trainSet = all.subset(trainIdx), valSet = external ?? all.subset(valIdx)
         guard trainSet.count > 0 else { throw CLIError("\(data): no training images left (after --limit, --classes and --train-fraction)") }
+        if isLeadProcess {
         let splitJSON = "{\"train\": [\(trainIdx.map(String.init).joined(separator: ","))], \"validation\": [\(valIdx.map(String.init).joined(separator: ","))]}\n"
         try AtomicFile.write(Data(splitJSON.utf8), to: outDir.appendingPathComponent("split.json"))
+        }
         let (mean, std) = trainSet.channelStatistics()
         say("CIFAR-10: \(trainSet.count) training and \(valSet.count) validation images from \(data)" +
             (validData.map { " (validation: \($0))" } ?? "") + (valSet.count == 0 ? "; no validation: the last epoch is kept" : ""))
@@ -169,26 +171,32 @@ func trainImageClassifier<M: ImageClassifierModel>(_ model: M, optimizer: Optimi
                                                 common: CommonTrainingOptions, images: ImageDataOptions, transfer: TransferOptions,
                                                 settings: [String: Any] = [:], detail: String = "", outDir: URL) throws {
     let mixing = images.mixing
-    let batches = CIFARBatches(data.train, batchSize: r.batchSize, mean: data.mean, std: data.std,
+    let dp = try common.dataParallel()
+    var batches = CIFARBatches(data.train, batchSize: r.batchSize, mean: data.mean, std: data.std,
                                augmentation: images.noAugment ? .none : ImageAugmentation(),
-                               shuffle: true, dropLast: data.train.count >= r.batchSize, seed: common.seed &+ 1)
+                               shuffle: true, dropLast: data.train.count >= r.batchSize * (dp?.size ?? 1), seed: common.seed &+ 1)
+    batches.shard = dp?.shard ?? .whole
     let steps = r.epochs * batches.batchesPerEpoch
     let schedule = WarmupCosine(warmupSteps: min(steps - 1, common.warmupSteps ?? r.warmupEpochs * batches.batchesPerEpoch), totalSteps: steps)
-    say("model: \(M.self), \(model.parameterCount()) parameters\(detail); \(r.epochs) epochs × \(batches.batchesPerEpoch) steps of \(r.batchSize)")
+    say("model: \(M.self), \(model.parameterCount()) parameters\(detail); \(r.epochs) epochs × \(batches.batchesPerEpoch) steps of \(r.batchSize)" + (dp.map { " × \($0.size) processes" } ?? ""))
     let training: [String: Any] = settings.merging([
         "epochs": r.epochs, "lr": r.lr, "weight_decay": r.weightDecay, "batch_size": r.batchSize, "seed": common.seed,
         "label_smoothing": r.labelSmoothing, "augment": !images.noAugment, "mixup": mixing.mixupAlpha, "cutmix": mixing.cutmixAlpha,
         "init_from": transfer.initFrom ?? NSNull(), "freeze": transfer.prefixes,
     ]) { own, _ in own }
+    if isLeadProcess {
     try writeImageRunFiles(to: outDir, modelType: String(describing: M.self), modelConfig: model.config, mean: data.mean, std: data.std,
                            classNames: data.train.classNames, data: images, training: training)
+    }
     let task = ImageClassificationTask(model: model, forward: { model($0) }, batches: batches, validation: data.validation, mean: data.mean, std: data.std,
                                        labelSmoothing: r.labelSmoothing, mixing: mixing, save: { try ModelFile.save(model, to: $0) })
     let trainer = Trainer(task: task, optimizer: optimizer, schedule: schedule,
                           options: common.options(epochs: r.epochs, clipNorm: r.clipNorm, bestMetric: "val_accuracy", higherIsBetter: true), directory: outDir)
     trainer.log = say
+    trainer.dataParallel = dp
     let summary = try trainer.run(resume: common.resume)
     if summary.interrupted { throw ExitCode(130) }
+    guard isLeadProcess else { return }
     try reportImageRun(summary, validation: data.validation, dir: outDir)
 }
 

@@ -83,6 +83,7 @@ struct TrainCNN: ParsableCommand {
 
     func run() throws {
         let outDir = URL(fileURLWithPath: common.out ?? "runs/cnn")
+        _ = try common.dataParallel()   // before any file is written: only the lead process writes
         try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
         let data = try images.load(seed: common.seed, outDir: outDir)
 

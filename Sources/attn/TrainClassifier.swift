@@ -121,6 +121,7 @@ struct TrainClassifier: ParsableCommand {
 
     func train() throws {
         let dir = URL(fileURLWithPath: common.out ?? "runs/classifier")
+        let dp = try common.dataParallel()
         let epochs = common.epochs ?? 20, lr = common.lr ?? 1e-3, weightDecay = common.weightDecay ?? 0.05
         let fmt = try textFormat()
         var (examples, notes) = try fmt.read(data)
@@ -179,6 +180,7 @@ struct TrainClassifier: ParsableCommand {
                 }
             }
             classification = TextClassification(model: model, tokenizer: tok, labels: labels)
+            if isLeadProcess {
             try classification.saveVocabularies(to: dir)
             let config: [String: Any] = [
                 "task": "classification", "model_type": String(describing: type(of: model)),
@@ -192,6 +194,7 @@ struct TrainClassifier: ParsableCommand {
             ]
             try AtomicFile.write(try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]),
                                  to: dir.appendingPathComponent("config.json"))
+            }
         }
         let model = classification.model
         try transfer.apply(to: model, resuming: common.resume, head: "head", labels: labels)
@@ -204,15 +207,18 @@ struct TrainClassifier: ParsableCommand {
             say("class weights: " + zip(labels, w).map { "\($0) \(String(format: "%.3f", $1))" }.joined(separator: ", "))
         }
         let task = try TextClassificationTask(classification: classification, train: examples, validation: validation, batchSize: batchSize,
-                                              labelSmoothing: labelSmoothing, classWeights: weights, seed: common.seed &+ 1)
+                                              labelSmoothing: labelSmoothing, classWeights: weights, seed: common.seed &+ 1,
+                                              shard: dp?.shard ?? .whole)
         let optimizer = AdamW(ParameterGroup.weightDecayGroups(model, weightDecay: weightDecay), learningRate: lr, weightDecay: weightDecay)
         var common = self.common
         if common.warmupSteps == nil { common.warmupSteps = 100 }
         let trainer = Trainer(task: task, optimizer: optimizer, schedule: common.makeSchedule(stepsPerEpoch: task.batchesPerEpoch, epochs: epochs),
                               options: common.options(epochs: epochs, clipNorm: 1, bestMetric: "val_accuracy", higherIsBetter: true), directory: dir)
         trainer.log = say
+        trainer.dataParallel = dp
         let summary = try trainer.run(resume: common.resume)
         if summary.interrupted { throw ExitCode(130) }
+        guard isLeadProcess else { return }
         let best = try TextClassification.load(from: dir)
         let report = try best.evaluate(validation)
         try AtomicFile.write(Data((report.table + "\n").utf8), to: dir.appendingPathComponent("report.txt"))

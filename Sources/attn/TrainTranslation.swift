@@ -26,6 +26,12 @@ struct CommonTrainingOptions: ParsableArguments {
     var seed: UInt64 = 0
     @Flag(help: "Continue the run in --out from resume.safetensors, bit for bit.")
     var resume = false
+    @Flag(help: """
+        Data-parallel training under an MPI launcher (`mpirun -np N attn train … --distributed`): each process takes \
+        its slice of every global batch (--batch-size or the token budget is per process), gradients are averaged \
+        before each step, process 0 prints, validates and writes the run directory. Needs a build with `--traits MPI`.
+        """)
+    var distributed = false
 
     func validate() throws {
         guard (epochs ?? 1) > 0 else { throw ValidationError("--epochs must be positive") }
@@ -36,6 +42,20 @@ struct CommonTrainingOptions: ParsableArguments {
         guard patience >= 0 else { throw ValidationError("--patience must be non-negative") }
         guard (clipNorm ?? 0) >= 0 else { throw ValidationError("--clip-norm must be non-negative") }
         guard (weightDecay ?? 0) >= 0 else { throw ValidationError("--weight-decay must be non-negative") }
+    }
+
+    /// The data-parallel context of this run (nil without --distributed); starts MPI once. A run started by an MPI
+    /// launcher as several processes without --distributed is refused: each would train alone and write the same files.
+    func dataParallel() throws -> DataParallel? {
+        guard distributed else {
+            let n = DistributedRuntime.launchedProcesses
+            if n > 1 { throw CLIError("started by an MPI launcher as \(n) processes but without --distributed: add --distributed, or run a single process") }
+            return nil
+        }
+        let dp: DataParallel
+        do { dp = DataParallel(try DistributedRuntime.start()) } catch { throw CLIError("--distributed: \(error)") }
+        isLeadProcess = dp.isLead
+        return dp
     }
 
     func makeSchedule(stepsPerEpoch: Int, epochs: Int) -> any LRSchedule {
@@ -165,6 +185,7 @@ struct TrainTranslation: ParsableCommand {
 
     func train() throws {
         let dir = URL(fileURLWithPath: common.out ?? "runs/translation")
+        let dp = try common.dataParallel()
         guard (source != nil) != (tsv != nil) else { throw ValidationError("give either --source/--target or --tsv (see attn train translation --help)") }
         let epochs = common.epochs ?? Self.defaultEpochs, lr = common.lr ?? Self.defaultLR, weightDecay = common.weightDecay ?? 0.01
         let policy = BadLinePolicy(rawValue: badLines)!
@@ -181,7 +202,7 @@ struct TrainTranslation: ParsableCommand {
             skipped += vs
         } else {
             (pairs, validation) = ParallelCorpus.split(pairs, validationFraction: valFraction, seed: common.seed)
-            if !common.resume {   // the held-out pairs as files, so `attn evaluate` can score them
+            if !common.resume && isLeadProcess {   // the held-out pairs as files, so `attn evaluate` can score them
                 try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
                 try AtomicFile.write(Data((validation.map(\.source).joined(separator: "\n") + "\n").utf8), to: dir.appendingPathComponent("validation.source"))
                 try AtomicFile.write(Data((validation.map(\.target).joined(separator: "\n") + "\n").utf8), to: dir.appendingPathComponent("validation.target"))
@@ -222,6 +243,7 @@ struct TrainTranslation: ParsableCommand {
             c.dropout = dropout; c.maxLength = maxLength; c.tieOutput = true; c.normFirst = true
             var g = RandomGenerator(seed: common.seed)
             translator = Translator(model: Seq2SeqTransformer(c, using: &g), sourceTokenizer: srcTok, targetTokenizer: tgtTok)
+            if isLeadProcess {
             try srcTok.save(to: dir.appendingPathComponent("source-tokenizer.json"))
             try tgtTok.save(to: dir.appendingPathComponent("target-tokenizer.json"))
             let config: [String: Any] = [
@@ -235,18 +257,21 @@ struct TrainTranslation: ParsableCommand {
             ]
             try AtomicFile.write(try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]),
                                  to: dir.appendingPathComponent("config.json"))
+            }
         }
         let model = translator.model
         say("model: \(model.parameterCount()) parameters; vocabularies \(model.config.sourceVocabulary) → \(model.config.targetVocabulary)")
         let task = TranslationTask(translator: translator, train: pairs, validation: validation, maxTokens: maxTokens,
-                                   labelSmoothing: labelSmoothing, seed: common.seed &+ 1, bleuSentences: bleuSentences > 0 ? bleuSentences : nil)
+                                   labelSmoothing: labelSmoothing, seed: common.seed &+ 1, bleuSentences: bleuSentences > 0 ? bleuSentences : nil, shard: dp?.shard ?? .whole)
         let optimizer = AdamW(ParameterGroup.weightDecayGroups(model, weightDecay: weightDecay), learningRate: lr,
                               beta2: 0.98, weightDecay: weightDecay)
         let trainer = Trainer(task: task, optimizer: optimizer, schedule: common.makeSchedule(stepsPerEpoch: task.batchesPerEpoch, epochs: epochs),
                               options: common.options(epochs: epochs, clipNorm: 1, bestMetric: "bleu", higherIsBetter: true), directory: dir)
         trainer.log = say
+        trainer.dataParallel = dp
         let summary = try trainer.run(resume: common.resume)
         if summary.interrupted { throw ExitCode(130) }
+        guard isLeadProcess else { return }
         say(String(format: "best validation BLEU %.2f at epoch %d; %.0f s; run directory %@", summary.bestValue, summary.bestEpoch, summary.seconds, dir.path))
         if let attentionExample {
             let out = dir.appendingPathComponent("attention")

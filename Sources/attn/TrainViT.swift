@@ -61,6 +61,7 @@ struct TrainViT: ParsableCommand {
 
     func run() throws {
         let outDir = URL(fileURLWithPath: common.out ?? "runs/vit")
+        _ = try common.dataParallel()   // before any file is written: only the lead process writes
         let epochs = common.epochs ?? 60, lr = common.lr ?? 1e-3, weightDecay = common.weightDecay ?? 0.05
         try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
         let data = try images.load(seed: common.seed, outDir: outDir)

@@ -195,6 +195,9 @@ public struct CIFARBatches {
     public private(set) var epoch = 0
     public private(set) var position = 0
     private var order: [Int]
+    /// Data-parallel training: global batches of `batchSize` × processes, this process's slice of each. The
+    /// augmentation of the whole global batch is drawn on every process (the generators stay equal everywhere).
+    public var shard = Shard.whole
 
     public init(_ data: CIFAR10, batchSize: Int, mean: [Float], std: [Float], augmentation: ImageAugmentation = .none,
                 shuffle: Bool = true, dropLast: Bool = false, seed: UInt64 = 0) {
@@ -212,16 +215,20 @@ public struct CIFARBatches {
     }
 
     /// Batches per epoch.
-    public var batchesPerEpoch: Int { dropLast ? data.count / batchSize : (data.count + batchSize - 1) / batchSize }
+    public var batchesPerEpoch: Int {
+        let global = batchSize * shard.count, full = data.count / global, rest = data.count % global
+        return full + (!dropLast && rest >= shard.count ? 1 : 0)
+    }
 
     /// The next batch of this epoch, or nil at its end (then `startNextEpoch()`).
     public mutating func next() -> (images: Tensor, labels: Tensor)? {
-        let remaining = data.count - position
-        guard remaining > 0, !(dropLast && remaining < batchSize) else { return nil }
-        let n = Swift.min(batchSize, remaining)
+        let remaining = data.count - position, global = batchSize * shard.count
+        guard remaining > 0, !(dropLast && remaining < global), remaining >= shard.count else { return nil }
+        let n = Swift.min(global, remaining)
         let idx = Array(order[position..<(position + n)])
         position += n
-        return (images(idx), Tensor(idx.map { Float(data.labels[$0]) }, shape: [n]))
+        let mine = shard.range(of: n)
+        return (images(idx, keeping: mine), Tensor(idx[mine].map { Float(data.labels[$0]) }, shape: [mine.count]))
     }
 
     /// Reshuffles (if shuffling) and starts the next epoch.
@@ -252,10 +259,11 @@ public struct CIFARBatches {
         order = o
     }
 
-    /// Normalised (and augmented) images for `indices`: [n, 3, 32, 32].
-    mutating func images(_ indices: [Int]) -> Tensor {
-        let n = indices.count
-        let out = Tensor.zeros([n, 3, 32, 32])
+    /// Normalised (and augmented) images for `indices`: [n, 3, 32, 32]; with `keeping`, only those positions'
+    /// images [keeping.count, 3, 32, 32] (the augmentation of every index is still drawn).
+    mutating func images(_ indices: [Int], keeping: Range<Int>? = nil) -> Tensor {
+        let kept = keeping ?? 0..<indices.count
+        let out = Tensor.zeros([kept.count, 3, 32, 32])
         let pad = augmentation.cropPadding
         let scale = (0..<3).map { 1 / (255 * std[$0]) }, shift = (0..<3).map { -mean[$0] / std[$0] }
         out.withUnsafeMutableFloats { dst in
@@ -264,8 +272,9 @@ public struct CIFARBatches {
                     let dy = pad > 0 ? Int(generator.next() % UInt64(2 * pad + 1)) - pad : 0
                     let dx = pad > 0 ? Int(generator.next() % UInt64(2 * pad + 1)) - pad : 0
                     let flip = augmentation.horizontalFlip && generator.next() & 1 == 1
+                    guard kept.contains(k) else { continue }
                     for c in 0..<3 {
-                        let s = i * CIFAR10.imageBytes + c * 1024, d = (k * 3 + c) * 1024
+                        let s = i * CIFAR10.imageBytes + c * 1024, d = ((k - kept.lowerBound) * 3 + c) * 1024
                         for y in 0..<32 {
                             let sy = y + dy
                             for x in 0..<32 {

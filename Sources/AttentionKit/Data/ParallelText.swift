@@ -105,14 +105,36 @@ public struct TranslationBatch {
 
 /// Batches of indices drawn anew each epoch by `make` from a seeded generator. The generator state at the start of
 /// the epoch and the position in it are the whole resume state: `restore` redraws the same epoch and skips ahead.
+/// One process's part of every global batch in data-parallel training: process `rank` of `count` takes the
+/// `rank`-th of `count` contiguous slices (sizes differing by at most one). Every process draws the same global
+/// batches from the same seeded generator, so the slices are disjoint and together cover each global batch.
+public struct Shard: Sendable, Equatable {
+    public let rank: Int, count: Int
+    public init(rank: Int, of count: Int) {
+        precondition(count >= 1 && rank >= 0 && rank < count, "Shard: rank \(rank) of \(count)")
+        self.rank = rank
+        self.count = count
+    }
+    /// The whole batch (a single process).
+    public static let whole = Shard(rank: 0, of: 1)
+    /// This process's items of a global batch of `n`.
+    public func range(of n: Int) -> Range<Int> { (rank * n / count)..<((rank + 1) * n / count) }
+    /// This process's slices of an epoch's global batches; a last global batch too small to give every process an
+    /// item is left out (it is reshuffled into the next epoch).
+    func slices(_ batches: [[Int]]) -> [[Int]] {
+        count == 1 ? batches : batches.filter { $0.count >= count }.map { Array($0[range(of: $0.count)]) }
+    }
+}
+
 struct EpochBatches {
     private let make: (inout RandomGenerator) -> [[Int]]
     private var generator: RandomGenerator, epochStart: RandomGenerator
     private(set) var batches: [[Int]]
     private(set) var index = 0
 
-    init(seed: UInt64, make: @escaping (inout RandomGenerator) -> [[Int]]) {
-        self.make = make
+    /// - Parameter make: an epoch's (global) batches; with a `shard`, this process keeps its slice of each.
+    init(seed: UInt64, shard: Shard = .whole, make: @escaping (inout RandomGenerator) -> [[Int]]) {
+        self.make = { g in shard.slices(make(&g)) }
         generator = RandomGenerator(seed: seed)
         epochStart = generator
         batches = make(&generator)
@@ -155,11 +177,13 @@ public struct TokenBudgetBatches {
     public let maxTokens: Int, padID: Int
     private var epochs: EpochBatches
 
-    public init(_ pairs: [TokenPair], maxTokens: Int, padID: Int, seed: UInt64) {
+    /// - Parameter shard: data-parallel training: global batches of `maxTokens` × processes, this process's slice
+    ///   of each (about `maxTokens`).
+    public init(_ pairs: [TokenPair], maxTokens: Int, padID: Int, seed: UInt64, shard: Shard = .whole) {
         self.pairs = pairs
         self.maxTokens = maxTokens
         self.padID = padID
-        epochs = EpochBatches(seed: seed) { g in Self.bucket(pairs, maxTokens: maxTokens, using: &g) }
+        epochs = EpochBatches(seed: seed, shard: shard) { g in Self.bucket(pairs, maxTokens: maxTokens * shard.count, using: &g) }
     }
 
     public var batchesPerEpoch: Int { epochs.batches.count }

@@ -179,11 +179,11 @@ public final class TranslationTask: TrainingTask {
     public let bleuSentences: Int?
 
     public init(translator: Translator, train: [SentencePair], validation: [SentencePair], maxTokens: Int, labelSmoothing: Float,
-                seed: UInt64, bleuSentences: Int? = nil) {
+                seed: UInt64, bleuSentences: Int? = nil, shard: Shard = .whole) {
         self.translator = translator
         let pad = translator.model.config.padID
         batches = TokenBudgetBatches(train.map { TokenPair(source: translator.sourceIDs($0.source), target: translator.targetIDs($0.target)) },
-                                     maxTokens: maxTokens, padID: pad, seed: seed)
+                                     maxTokens: maxTokens, padID: pad, seed: seed, shard: shard)
         self.validation = validation.map { TokenPair(source: translator.sourceIDs($0.source), target: translator.targetIDs($0.target)) }
         validationReferences = validation.map(\.target)
         validationSources = validation.map(\.source)

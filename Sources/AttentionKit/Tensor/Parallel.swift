@@ -30,10 +30,12 @@ struct UncheckedSendable<T>: @unchecked Sendable {
 /// Threading settings of AttentionKit's own kernels (GEMM threads are OpenBLAS's, set by `OPENBLAS_NUM_THREADS`).
 public enum Parallel {
     /// Threads for elementwise, normalisation, pooling and im2col kernels: `ATTENTIONKIT_THREADS`, else the number of
-    /// active processors, at most 8.
+    /// active processors, at most 8, shared among the processes an MPI launcher started on this machine (so that
+    /// `mpirun -np 2` on 2 cores gives each process one thread instead of oversubscribing).
     public static let threads: Int = {
         if let text = getenv("ATTENTIONKIT_THREADS"), let n = Int(String(cString: text)), n > 0 { return n }
-        return Swift.min(8, Swift.max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        let cores = Swift.max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        return Swift.min(8, Swift.max(1, cores / DistributedRuntime.localProcesses))
     }()
 
     /// Minimum work (elements × cost) worth splitting across threads.

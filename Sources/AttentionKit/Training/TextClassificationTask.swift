@@ -116,17 +116,20 @@ public struct ShuffledBatches {
     public let count: Int, batchSize: Int
     private var epochs: EpochBatches
 
-    public init(count: Int, batchSize: Int, seed: UInt64) {
+    /// - Parameter shard: data-parallel training: global batches of `batchSize` × processes, this process's slice of
+    ///   each (`batchSize` examples).
+    public init(count: Int, batchSize: Int, seed: UInt64, shard: Shard = .whole) {
         self.count = count
         self.batchSize = batchSize
-        epochs = EpochBatches(seed: seed) { g in
+        let global = batchSize * shard.count
+        epochs = EpochBatches(seed: seed, shard: shard) { g in
             var order = Array(0..<count)
             order.shuffle(using: &g)
-            return stride(from: 0, to: count, by: batchSize).map { Array(order[$0..<min(count, $0 + batchSize)]) }
+            return stride(from: 0, to: count, by: global).map { Array(order[$0..<min(count, $0 + global)]) }
         }
     }
 
-    public var batchesPerEpoch: Int { (count + batchSize - 1) / batchSize }
+    public var batchesPerEpoch: Int { epochs.batches.count }
     public var index: Int { epochs.index }
     public mutating func next() -> [Int]? { epochs.next() }
     public mutating func startNextEpoch() { epochs.startNextEpoch() }
@@ -146,8 +149,9 @@ public final class TextClassificationTask: TrainingTask {
     public let classWeights: [Float]?
 
     /// - Parameter classWeights: per-class loss weights, e.g. `balancedClassWeights` for skewed labels.
+    /// - Parameter shard: this process's part of each global batch in data-parallel training.
     public init(classification: TextClassification, train: [LabelledText], validation: [LabelledText], batchSize: Int,
-                labelSmoothing: Float, classWeights: [Float]? = nil, seed: UInt64) throws {
+                labelSmoothing: Float, classWeights: [Float]? = nil, seed: UInt64, shard: Shard = .whole) throws {
         self.classWeights = classWeights
         self.classification = classification
         let index = Dictionary(uniqueKeysWithValues: classification.labels.enumerated().map { ($1, $0) })
@@ -156,7 +160,7 @@ public final class TextClassificationTask: TrainingTask {
             return (classification.ids(e.text), k)
         }
         self.validation = validation
-        batches = ShuffledBatches(count: train.count, batchSize: batchSize, seed: seed)
+        batches = ShuffledBatches(count: train.count, batchSize: batchSize, seed: seed, shard: shard)
         self.labelSmoothing = labelSmoothing
     }
 

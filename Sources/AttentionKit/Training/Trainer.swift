@@ -82,8 +82,13 @@ public final class Trainer<Task: TrainingTask> {
     public let schedule: (any LRSchedule)?
     public let options: TrainerOptions
     public let directory: URL
-    /// Called before each optimizer step with the parameters (data-parallel training averages gradients here).
+    /// Called before each optimizer step with the parameters (after the data-parallel gradient average, if any).
     public var beforeOptimizerStep: ((Optimizer) throws -> Void)?
+    /// Data-parallel training (`DataParallel`): gradients averaged over the processes before each step, BatchNorm
+    /// statistics averaged before each evaluation; the lead process alone validates, logs and writes files; an
+    /// interrupt on any process stops all of them at the same step. The task must give each process its own slice of
+    /// every global batch (`shard` of the batch iterators).
+    public var dataParallel: DataParallel?
     /// Receives one line per epoch (and resume/stop notices).
     public var log: (String) -> Void = { print($0) }
     /// Show a progress bar on stderr.
@@ -100,15 +105,30 @@ public final class Trainer<Task: TrainingTask> {
     var resumeURL: URL { directory.appendingPathComponent("resume.safetensors") }
 
     public func run(resume: Bool = false) throws -> TrainingSummary {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let dp = dataParallel, lead = dp?.isLead ?? true
+        if lead { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) }
         let model = task.model
         var startEpoch = 0, batchInEpoch = 0, best = options.higherIsBetter ? -Double.infinity : Double.infinity
         var bestEpoch = 0, badEpochs = 0, lossSum = 0.0, items = 0
         if resume {
-            guard FileManager.default.fileExists(atPath: resumeURL.path) else {
-                throw CheckpointError.invalidState("\(resumeURL.path) does not exist: nothing to resume")
+            if lead {
+                guard FileManager.default.fileExists(atPath: resumeURL.path) else {
+                    throw CheckpointError.invalidState("\(resumeURL.path) does not exist: nothing to resume")
+                }
             }
-            let meta = try Checkpoint.loadTrainingState(model: model, optimizer: optimizer, from: resumeURL)
+            let meta: [String: String]
+            if let dp {
+                // The lead reads the checkpoint and sends its bytes: the other processes need no shared filesystem.
+                let bytes = try dp.broadcast(lead ? Data(contentsOf: resumeURL) : Data())
+                let local = lead ? resumeURL : FileManager.default.temporaryDirectory
+                    .appendingPathComponent("attentionkit-resume-\(getpid())-\(dp.rank).safetensors")
+                if !lead { try bytes.write(to: local) }
+                defer { if !lead { try? FileManager.default.removeItem(at: local) } }
+                meta = try Checkpoint.loadTrainingState(model: model, optimizer: optimizer, from: local)
+                try restoreProcessStreams(meta, dp: dp)
+            } else {
+                meta = try Checkpoint.loadTrainingState(model: model, optimizer: optimizer, from: resumeURL)
+            }
             try task.restoreDataState(meta["trainer.data"] ?? "")
             func number(_ k: String) throws -> Double {
                 guard let t = meta["trainer." + k], let v = Double(t) else {
@@ -127,18 +147,33 @@ public final class Trainer<Task: TrainingTask> {
             startEpoch = try count("epoch"); batchInEpoch = try count("batch")
             best = try number("best"); bestEpoch = try count("best_epoch"); badEpochs = try count("bad_epochs")
             lossSum = try number("loss_sum"); items = try count("items")
+            if !lead { lossSum = 0; items = 0 }   // the checkpoint holds the sums over every process
+            // The rate of the last step taken, as the uninterrupted run has it (logged if the epoch ends at once).
+            if let schedule, optimizer.stepCount > 0 { optimizer.setLearningRateFactor(schedule.factor(step: optimizer.stepCount - 1)) }
             guard startEpoch <= options.epochs else {
                 throw CheckpointError.invalidState("\(resumeURL.path): the run has finished \(startEpoch) epochs, more than --epochs \(options.epochs); resume with --epochs \(startEpoch) or more")
             }
-            log("resumed from \(resumeURL.path) at epoch \(startEpoch + 1), batch \(batchInEpoch)")
+            if lead { log("resumed from \(resumeURL.path) at epoch \(startEpoch + 1), batch \(batchInEpoch)") }
+        } else if let dp {
+            try dp.broadcastState(of: model)
+            dp.decorrelateRandomModules(of: model)
         }
         let keys = ["epoch", "step", "lr", "train_loss", "\(task.itemName)_per_s", "epoch_seconds"] + task.metricNames
-        let metrics = try MetricsLog(directory: directory, keys: keys, append: resume)
+        let metrics = lead ? try MetricsLog(directory: directory, keys: keys, append: resume) : nil
+        /// Saves resume.safetensors (lead only). With data parallelism every process calls it at the same point: the
+        /// loss sums are summed over the processes and every process's dropout streams are gathered.
         func saveResume(epoch: Int, batch: Int) throws {
+            var sums = (lossSum, items), streams: [String: String] = [:]
+            if let dp {
+                let s = try dp.sum([lossSum, Double(items)])
+                sums = (s[0], Int(s[1].rounded()))
+                streams = try gatherProcessStreams(dp)
+            }
+            guard lead else { return }
             try Checkpoint.saveTrainingState(model: model, optimizer: optimizer, metadata: [
                 "trainer.epoch": String(epoch), "trainer.batch": String(batch), "trainer.best": String(best),
-                "trainer.best_epoch": String(bestEpoch), "trainer.bad_epochs": String(badEpochs), "trainer.loss_sum": String(lossSum),
-                "trainer.items": String(items), "trainer.data": task.dataState], to: resumeURL)
+                "trainer.best_epoch": String(bestEpoch), "trainer.bad_epochs": String(badEpochs), "trainer.loss_sum": String(sums.0),
+                "trainer.items": String(sums.1), "trainer.data": task.dataState].merging(streams) { a, _ in a }, to: resumeURL)
         }
         var previousHandler: sig_t? = nil
         if options.handleInterrupts {
@@ -153,7 +188,8 @@ public final class Trainer<Task: TrainingTask> {
             model.train()
             let t0 = Date()
             var bar = ProgressBar(total: task.batchesPerEpoch, label: "epoch \(epoch + 1)/\(options.epochs)", unit: task.itemName)
-            var pending = 0   // batches accumulated since the last step
+            var pending = 0, pendingItems = 0   // batches (and their items) accumulated since the last step
+            var stopRequested = false
             while let batch = task.nextBatch() {
                 let (loss, n) = task.loss(batch)
                 let value = loss.item()
@@ -163,42 +199,66 @@ public final class Trainer<Task: TrainingTask> {
                 items += n
                 batchInEpoch += 1
                 pending += 1
+                pendingItems += n
                 if pending == options.accumulationSteps || batchInEpoch == task.batchesPerEpoch {
+                    if let dp {
+                        stopRequested = try dp.averageGradients(optimizer.allParameters, items: pendingItems,
+                                                                flag: interruptRequested.load(ordering: .relaxed)).flag
+                    } else {
+                        stopRequested = interruptRequested.load(ordering: .relaxed)
+                    }
                     try beforeOptimizerStep?(optimizer)
                     try clipGradientNorm(optimizer.allParameters, maxNorm: options.clipNorm ?? .infinity, step: optimizer.stepCount + 1)
                     if let schedule { optimizer.setLearningRateFactor(schedule.factor(step: optimizer.stepCount)) }
                     optimizer.step()
                     optimizer.zeroGrad()
                     pending = 0
+                    pendingItems = 0
                 }
-                if showProgress {
+                if showProgress && lead {
                     bar.update(batchInEpoch, items: items, suffix: String(format: "loss %.4f  lr %.2e", lossSum / Double(max(items, 1)), optimizer.learningRate))
                 }
-                if interruptRequested.load(ordering: .relaxed) && pending == 0 {
-                    if showProgress { bar.finish() }
+                if stopRequested && pending == 0 {
+                    if showProgress && lead { bar.finish() }
                     try saveResume(epoch: epoch, batch: batchInEpoch)
-                    log("interrupted at epoch \(epoch + 1), batch \(batchInEpoch): \(resumeURL.path) resumes the run")
+                    if lead { log("interrupted at epoch \(epoch + 1), batch \(batchInEpoch): \(resumeURL.path) resumes the run") }
                     return TrainingSummary(epochsCompleted: epoch, bestValue: best, bestEpoch: bestEpoch, stoppedEarly: false,
                                            interrupted: true, seconds: Date().timeIntervalSince(started), lastMetrics: last)
                 }
             }
-            if showProgress { bar.finish() }
+            if showProgress && lead { bar.finish() }
             task.startNextEpoch()
             let seconds = Date().timeIntervalSince(t0)
             model.eval()
+            var epochLoss = lossSum, epochItems = items
+            if let dp {
+                try dp.averageBuffers(of: model)
+                let s = try dp.sum([lossSum, Double(items)])
+                (epochLoss, epochItems) = (s[0], Int(s[1].rounded()))
+            }
+            guard lead else {
+                // The other processes wait for the lead's verdict on early stopping.
+                lossSum = 0; items = 0; batchInEpoch = 0
+                try saveResume(epoch: epoch + 1, batch: 0)
+                if try dp!.broadcast(Data()).first == 1 {
+                    return TrainingSummary(epochsCompleted: epoch + 1, bestValue: best, bestEpoch: bestEpoch, stoppedEarly: true,
+                                           interrupted: false, seconds: Date().timeIntervalSince(started), lastMetrics: last)
+                }
+                continue
+            }
             var values = try withNoGrad { try task.evaluate() }
             values["epoch"] = Double(epoch + 1)
             values["step"] = Double(optimizer.stepCount)
             values["lr"] = Double(optimizer.learningRate)
-            values["train_loss"] = lossSum / Double(max(items, 1))
-            values["\(task.itemName)_per_s"] = Double(items) / max(seconds, 1e-9)
+            values["train_loss"] = epochLoss / Double(max(epochItems, 1))
+            values["\(task.itemName)_per_s"] = Double(epochItems) / max(seconds, 1e-9)
             values["epoch_seconds"] = seconds
-            try metrics.write(values)
+            try metrics!.write(values)
             last = values
             log("epoch \(epoch + 1)/\(options.epochs)  " + keys.dropFirst(3).map { k in
                 String(format: "%@ %.4g", k, values[k] ?? .nan)
-            }.joined(separator: "  "))
-            try TrainingCurves.write(metricsCSV: metrics.csv, to: directory.appendingPathComponent("curves.png"),
+            }.joined(separator: "  ") + (dp.map { String(format: "  (%d processes; allreduce %.2f ms/step)", $0.size, 1000 * $0.allreduceSeconds / Double(max($0.allreduceCalls, 1))) } ?? ""))
+            try TrainingCurves.write(metricsCSV: metrics!.csv, to: directory.appendingPathComponent("curves.png"),
                                      metric: options.bestMetric == "val_loss" ? task.metricNames.first { $0 != "val_loss" } : options.bestMetric)
             // Without validation (e.g. `--val-fraction 0`) there is no metric to choose by: the last epoch is kept.
             let current = values[options.bestMetric] ?? .nan
@@ -214,7 +274,9 @@ public final class Trainer<Task: TrainingTask> {
             try task.saveModel(to: directory.appendingPathComponent("last.safetensors"))
             lossSum = 0; items = 0; batchInEpoch = 0
             try saveResume(epoch: epoch + 1, batch: 0)
-            if let patience = options.patience, badEpochs >= patience {
+            let stop = options.patience.map { badEpochs >= $0 } ?? false
+            if let dp { _ = try dp.broadcast(Data([stop ? 1 : 0])) }
+            if stop, let patience = options.patience {
                 log("early stopping: \(options.bestMetric) has not improved for \(patience) epochs (best \(String(format: "%.4g", best)) at epoch \(bestEpoch))")
                 return TrainingSummary(epochsCompleted: epoch + 1, bestValue: best, bestEpoch: bestEpoch, stoppedEarly: true,
                                        interrupted: false, seconds: Date().timeIntervalSince(started), lastMetrics: last)
@@ -222,6 +284,58 @@ public final class Trainer<Task: TrainingTask> {
         }
         return TrainingSummary(epochsCompleted: options.epochs, bestValue: best, bestEpoch: bestEpoch, stoppedEarly: false,
                                interrupted: false, seconds: Date().timeIntervalSince(started), lastMetrics: last)
+    }
+
+    /// Every process's own state as checkpoint metadata, so that a resumed distributed run continues each process
+    /// exactly: its dropout streams ("rng.process.R.module.PATH" for processes R > 0; the lead's are the usual
+    /// "rng.module.PATH") and, mid-epoch, its BatchNorm running statistics ("buffers.process.R", base64 of the float
+    /// buffers in `namedBuffers` order; they are averaged over the processes only at the end of each epoch).
+    func gatherProcessStreams(_ dp: DataParallel) throws -> [String: String] {
+        var out: [String: String] = [:]
+        for r in 1..<max(dp.size, 1) {
+            var bytes: [UInt8] = []
+            if dp.rank == r {
+                var mine = Dictionary(uniqueKeysWithValues: task.model.randomModules().map { ("rng.process.\(r).module.\($0.path)", $0.module.generator.serialized) })
+                var flat = Data()
+                for b in task.model.namedBuffers().map(\.tensor) where b.dtype == .float32 { b.withUnsafeFloats { flat.append(Data(buffer: $0)) } }
+                if !flat.isEmpty { mine["buffers.process.\(r)"] = flat.base64EncodedString() }
+                bytes = [UInt8](try JSONEncoder().encode(mine))
+            }
+            try dp.communicator.broadcast(&bytes, root: r)
+            guard dp.isLead else { continue }
+            out.merge(try JSONDecoder().decode([String: String].self, from: Data(bytes))) { a, _ in a }
+        }
+        return out
+    }
+
+    /// Restores this process's dropout streams from a checkpoint's metadata (the lead's were restored with the
+    /// model); a checkpoint written with fewer processes gives the others streams derived from the lead's.
+    func restoreProcessStreams(_ meta: [String: String], dp: DataParallel) throws {
+        guard dp.rank > 0 else { return }
+        let modules = task.model.randomModules()
+        if modules.allSatisfy({ meta["rng.process.\(dp.rank).module.\($0.path)"] != nil }) {
+            for (path, m) in modules {
+                guard let g = RandomGenerator(serialized: meta["rng.process.\(dp.rank).module.\(path)"]!) else {
+                    throw CheckpointError.invalidState("\(resumeURL.path): metadata 'rng.process.\(dp.rank).module.\(path)' is malformed")
+                }
+                m.generator = g
+            }
+        } else {
+            dp.decorrelateRandomModules(of: task.model)
+        }
+        let buffers = task.model.namedBuffers().map(\.tensor).filter { $0.dtype == .float32 }
+        if let text = meta["buffers.process.\(dp.rank)"] {
+            guard let flat = Data(base64Encoded: text), flat.count == buffers.reduce(0, { $0 + $1.count }) * 4 else {
+                throw CheckpointError.invalidState("\(resumeURL.path): metadata 'buffers.process.\(dp.rank)' does not fit the model's buffers")
+            }
+            var offset = 0
+            for b in buffers {
+                b.withUnsafeMutableFloats { dst in flat.withUnsafeBytes { src in
+                    UnsafeMutableRawBufferPointer(dst).copyMemory(from: UnsafeRawBufferPointer(rebasing: src[offset..<(offset + dst.count * 4)]))
+                } }
+                offset += b.count * 4
+            }
+        }
     }
 }
 
