@@ -2,10 +2,17 @@
 # Installs the Debian packages AttentionKit builds against (OpenBLAS, utf8proc, zlib, libpng,
 # libjpeg-turbo, FreeType + fontconfig with the DejaVu and WenQuanYi (CJK) fonts, pkg-config).
 # With --browser, also Chromium (for the headless-browser test of attention reports; CI uses it).
+# With --mpi, also Open MPI (libopenmpi-dev, mpirun) for data-parallel training: build with `--traits MPI`.
 # Uses sudo when not run as root. Safe to run repeatedly.
 set -euo pipefail
 pkgs=(libopenblas-dev libutf8proc-dev zlib1g-dev libpng-dev libturbojpeg0-dev libfreetype-dev libfontconfig-dev fonts-dejavu-core fonts-wqy-microhei pkg-config)
-if [ "${1:-}" = "--browser" ]; then pkgs+=(chromium); fi
+for arg in "$@"; do
+  case "$arg" in
+    --browser) pkgs+=(chromium) ;;
+    --mpi) pkgs+=(libopenmpi-dev openmpi-bin) ;;
+    *) echo "install-deps.sh: unknown option '$arg' (use --browser and/or --mpi)" >&2; exit 64 ;;
+  esac
+done
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -134,10 +134,11 @@ struct EpochBatches {
 
     /// - Parameter make: an epoch's (global) batches; with a `shard`, this process keeps its slice of each.
     init(seed: UInt64, shard: Shard = .whole, make: @escaping (inout RandomGenerator) -> [[Int]]) {
-        self.make = { g in shard.slices(make(&g)) }
+        let sliced = { (g: inout RandomGenerator) in shard.slices(make(&g)) }
+        self.make = sliced
         generator = RandomGenerator(seed: seed)
         epochStart = generator
-        batches = make(&generator)
+        batches = sliced(&generator)
     }
 
     /// The next batch of this epoch, or nil at its end.

@@ -11,6 +11,8 @@ public protocol Communicator: AnyObject {
     /// The element-wise sum over every process, in place.
     func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws
     func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws
+    /// Returns when every process has called it.
+    func barrier() throws
     /// `root`'s bytes to every process (the others' `bytes` are replaced).
     func broadcast(_ bytes: inout [UInt8], root: Int) throws
     /// Ends every process of the run with `code` (after an error on one of them, so the others do not wait forever).
@@ -39,6 +41,9 @@ public final class DataParallel {
     /// Time spent in the gradient allreduce, and how many there were (for the overhead in the run's log).
     public private(set) var allreduceSeconds = 0.0
     public private(set) var allreduceCalls = 0
+    /// Time spent before each allreduce waiting for the slowest process (load imbalance, not communication): a barrier
+    /// first separates the two.
+    public private(set) var waitSeconds = 0.0
     private var buffer: [Float] = []
 
     public init(_ communicator: any Communicator) { self.communicator = communicator }
@@ -71,8 +76,11 @@ public final class DataParallel {
             buf[total] = weight
             buf[total + 1] = flag ? 1 : 0
             let t0 = DispatchTime.now().uptimeNanoseconds
+            try communicator.barrier()
+            let t1 = DispatchTime.now().uptimeNanoseconds
             try communicator.allReduceSum(buf)
-            allreduceSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            waitSeconds += Double(t1 - t0) / 1e9
+            allreduceSeconds += Double(DispatchTime.now().uptimeNanoseconds - t1) / 1e9
             allreduceCalls += 1
             let all = buf[total]
             guard all > 0 else { throw DistributedError("no process had items in this step") }
@@ -129,6 +137,25 @@ public final class DataParallel {
         let scale = 1 / Float(size)
         offset = 0
         for b in buffers { b.withUnsafeMutableFloats { dst in for i in 0..<dst.count { dst[i] = flat[offset + i] * scale } }; offset += b.count }
+    }
+
+    /// Checks that every process holds the lead's weights (bit for bit: a 64-bit FNV-1a hash of the parameters and
+    /// buffers, compared on every process); throws on every process if one differs. The trainer runs it after each
+    /// epoch, so a replica that drifted (a nondeterministic kernel, a different binary) stops the run early and loudly.
+    public func verifyReplicas(of model: any Module) throws {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for (_, t) in model.stateDict() where t.dtype == .float32 {
+            t.withUnsafeFloats { b in
+                for v in b { hash = (hash ^ UInt64(v.bitPattern)) &* 0x0000_0100_0000_01B3 }
+            }
+        }
+        var bytes = withUnsafeBytes(of: hash) { Array($0) }
+        try communicator.broadcast(&bytes, root: 0)
+        let lead = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+        let differing = try sum([lead == hash ? 0 : 1])[0]
+        guard differing == 0 else {
+            throw DistributedError("the weights of \(Int(differing)) of \(size) processes differ from process 0's: the replicas drifted apart (is every process running the same attn build?)")
+        }
     }
 
     /// Gives each process its own dropout streams: process r > 0 reseeds every random module from the module's state
@@ -249,6 +276,8 @@ public final class MPICommunicator: Communicator {
             }
         }
     }
+
+    public func barrier() throws { try Self.check(MPI_Barrier(cmpi_comm_world()), "MPI_Barrier") }
 
     public func abort(code: Int32) -> Never {
         MPI_Abort(cmpi_comm_world(), code)

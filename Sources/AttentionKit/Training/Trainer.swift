@@ -76,6 +76,7 @@ let interruptRequested = Atomic<Bool>(false)
 /// (weights, optimizer, generators, data position, best so far). Early stopping by patience; a NaN/Inf loss or
 /// gradient stops with the step named; Ctrl-C finishes the step, saves `resume.safetensors` and reports
 /// `interrupted` (the CLI exits 130). `run(resume: true)` continues from `resume.safetensors` bit for bit.
+/// With `dataParallel` set, the same loop runs on every process of a distributed run (see `DataParallel`).
 public final class Trainer<Task: TrainingTask> {
     public let task: Task
     public let optimizer: Optimizer
@@ -175,12 +176,15 @@ public final class Trainer<Task: TrainingTask> {
                 "trainer.best_epoch": String(bestEpoch), "trainer.bad_epochs": String(badEpochs), "trainer.loss_sum": String(sums.0),
                 "trainer.items": String(sums.1), "trainer.data": task.dataState].merging(streams) { a, _ in a }, to: resumeURL)
         }
-        var previousHandler: sig_t? = nil
+        // Ctrl-C; in a distributed run also SIGTERM, which is what `mpirun` sends every process when it is interrupted
+        // (followed by SIGKILL after its `odls_base_sigkill_timeout`).
+        let signals = dp == nil ? [SIGINT] : [SIGINT, SIGTERM]
+        var previousHandlers: [sig_t?] = []
         if options.handleInterrupts {
             interruptRequested.store(false, ordering: .relaxed)
-            previousHandler = signal(SIGINT) { _ in interruptRequested.store(true, ordering: .relaxed) }
+            previousHandlers = signals.map { signal($0) { _ in interruptRequested.store(true, ordering: .relaxed) } }
         }
-        defer { if options.handleInterrupts { signal(SIGINT, previousHandler) } }
+        defer { if options.handleInterrupts { for (s, h) in zip(signals, previousHandlers) { signal(s, h) } } }
 
         let started = Date()
         var last: [String: Double] = [:]
@@ -216,7 +220,8 @@ public final class Trainer<Task: TrainingTask> {
                     pendingItems = 0
                 }
                 if showProgress && lead {
-                    bar.update(batchInEpoch, items: items, suffix: String(format: "loss %.4f  lr %.2e", lossSum / Double(max(items, 1)), optimizer.learningRate))
+                    // items × processes: about the global batches' items
+                    bar.update(batchInEpoch, items: items * (dp?.size ?? 1), suffix: String(format: "loss %.4f  lr %.2e", lossSum / Double(max(items, 1)), optimizer.learningRate))
                 }
                 if stopRequested && pending == 0 {
                     if showProgress && lead { bar.finish() }
@@ -233,6 +238,7 @@ public final class Trainer<Task: TrainingTask> {
             var epochLoss = lossSum, epochItems = items
             if let dp {
                 try dp.averageBuffers(of: model)
+                try dp.verifyReplicas(of: model)
                 let s = try dp.sum([lossSum, Double(items)])
                 (epochLoss, epochItems) = (s[0], Int(s[1].rounded()))
             }
@@ -257,7 +263,8 @@ public final class Trainer<Task: TrainingTask> {
             last = values
             log("epoch \(epoch + 1)/\(options.epochs)  " + keys.dropFirst(3).map { k in
                 String(format: "%@ %.4g", k, values[k] ?? .nan)
-            }.joined(separator: "  ") + (dp.map { String(format: "  (%d processes; allreduce %.2f ms/step)", $0.size, 1000 * $0.allreduceSeconds / Double(max($0.allreduceCalls, 1))) } ?? ""))
+            }.joined(separator: "  ") + (dp.map { String(format: "  (%d processes; per step: allreduce %.2f ms, waiting for the slowest %.2f ms)", $0.size,
+                                     1000 * $0.allreduceSeconds / Double(max($0.allreduceCalls, 1)), 1000 * $0.waitSeconds / Double(max($0.allreduceCalls, 1))) } ?? ""))
             try TrainingCurves.write(metricsCSV: metrics!.csv, to: directory.appendingPathComponent("curves.png"),
                                      metric: options.bestMetric == "val_loss" ? task.metricNames.first { $0 != "val_loss" } : options.bestMetric)
             // Without validation (e.g. `--val-fraction 0`) there is no metric to choose by: the last epoch is kept.
