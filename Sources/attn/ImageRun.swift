@@ -40,8 +40,16 @@ struct ImageDataOptions: ParsableArguments {
     var mixing: ImageMixing { ImageMixing(mixupAlpha: mixup ?? 0, cutmixAlpha: cutmix ?? 0, probability: mixProbability) }
 
     /// Reads the data, keeps the chosen classes, splits off (or reads) the validation set, writes `split.json`
-    /// and returns both sets with the training set's channel statistics.
-    func load(seed: UInt64, outDir: URL) throws -> (train: CIFAR10, validation: CIFAR10, mean: [Float], std: [Float]) {
+    /// and returns both sets with the training set's channel statistics. On `resume`, the data flags are checked
+    /// against the run's config.json and the split against its split.json instead (nothing is written).
+    func load(seed: UInt64, outDir: URL, resume: Bool = false) throws -> (train: CIFAR10, validation: CIFAR10, mean: [Float], std: [Float]) {
+        if resume {
+            try ResumeCheck.config(in: outDir, [
+                .init("data.data", data, "--data"), .init("data.valid_data", validData ?? NSNull(), "--valid-data"),
+                .init("data.val_fraction", valFraction, "--val-fraction"), .init("data.limit", limit, "--limit"),
+                .init("data.classes", classes ?? NSNull(), "--classes"), .init("data.train_fraction", trainFraction, "--train-fraction"),
+            ])
+        }
         var all: CIFAR10
         do { all = try CIFAR10(directory: URL(fileURLWithPath: data)) } catch { throw CLIError("\(error)") }
         if limit > 0 && limit < all.count { all = all.subset(Array(0..<limit)) }
@@ -59,9 +67,11 @@ struct ImageDataOptions: ParsableArguments {
         let trainIdx = trainFraction < 1 ? Self.perClassFraction(trainIdx0, labels: all.labels, fraction: trainFraction, seed: (splitSeed ?? seed) &+ 7) : trainIdx0
         let trainSet = all.subset(trainIdx), valSet = external ?? all.subset(valIdx)
         guard trainSet.count > 0 else { throw CLIError("\(data): no training images left (after --limit, --classes and --train-fraction)") }
-        if isLeadProcess {
         let splitJSON = "{\"train\": [\(trainIdx.map(String.init).joined(separator: ","))], \"validation\": [\(valIdx.map(String.init).joined(separator: ","))]}\n"
-        try AtomicFile.write(Data(splitJSON.utf8), to: outDir.appendingPathComponent("split.json"))
+        if resume {
+            try ResumeCheck.file("split.json", in: outDir, equals: Data(splitJSON.utf8), flags: "--seed, --split-seed, --limit, --classes, --val-fraction, --train-fraction")
+        } else if isLeadProcess {
+            try AtomicFile.write(Data(splitJSON.utf8), to: outDir.appendingPathComponent("split.json"))
         }
         let (mean, std) = trainSet.channelStatistics()
         say("CIFAR-10: \(trainSet.count) training and \(valSet.count) validation images from \(data)" +
@@ -184,7 +194,13 @@ func trainImageClassifier<M: ImageClassifierModel>(_ model: M, optimizer: Optimi
         "label_smoothing": r.labelSmoothing, "augment": !images.noAugment, "mixup": mixing.mixupAlpha, "cutmix": mixing.cutmixAlpha,
         "init_from": transfer.initFrom ?? NSNull(), "freeze": transfer.prefixes,
     ]) { own, _ in own }
-    if isLeadProcess {
+    if common.resume {
+        try ResumeCheck.config(in: outDir, [
+            .init("model_type", String(describing: M.self), "--arch"),
+            .init("model", try JSONSerialization.jsonObject(with: JSONEncoder().encode(model.config)), "the model's flags (--arch, --width, --channels, --hidden, --dropout, --d-model, --depth, …)"),
+            .init("training.batch_size", r.batchSize, "--batch-size"), .init("training.seed", common.seed, "--seed"),
+        ])
+    } else if isLeadProcess {
     try writeImageRunFiles(to: outDir, modelType: String(describing: M.self), modelConfig: model.config, mean: data.mean, std: data.std,
                            classNames: data.train.classNames, data: images, training: training)
     }

@@ -85,7 +85,7 @@ struct TrainCNN: ParsableCommand {
         let outDir = URL(fileURLWithPath: common.out ?? "runs/cnn")
         _ = try common.dataParallel()   // before any file is written: only the lead process writes
         try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
-        let data = try images.load(seed: common.seed, outDir: outDir)
+        let data = try images.load(seed: common.seed, outDir: outDir, resume: common.resume)
 
         var g = RandomGenerator(seed: common.seed)
         let architecture = ImageArchitecture(rawValue: arch)!   // checked in validate()

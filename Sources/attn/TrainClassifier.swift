@@ -124,6 +124,14 @@ struct TrainClassifier: ParsableCommand {
         let dp = try common.dataParallel()
         let epochs = common.epochs ?? 20, lr = common.lr ?? 1e-3, weightDecay = common.weightDecay ?? 0.05
         let fmt = try textFormat()
+        if common.resume {
+            try ResumeCheck.config(in: dir, [
+                .init("data.data", data, "--data"), .init("data.valid_data", validData ?? NSNull(), "--valid-data"),
+                .init("data.val_fraction", valFraction, "--val-fraction"),
+                .init("format", try JSONSerialization.jsonObject(with: JSONEncoder().encode(fmt)), "--format/--label/--columns"),
+                .init("training.batch_size", batchSize, "--batch-size"), .init("training.seed", common.seed, "--seed"),
+            ])
+        }
         var (examples, notes) = try fmt.read(data)
         var validation: [LabelledText]
         if let validData {

@@ -187,6 +187,15 @@ struct TrainTranslation: ParsableCommand {
         let dir = URL(fileURLWithPath: common.out ?? "runs/translation")
         let dp = try common.dataParallel()
         guard (source != nil) != (tsv != nil) else { throw ValidationError("give either --source/--target or --tsv (see attn train translation --help)") }
+        if common.resume {
+            try ResumeCheck.config(in: dir, [
+                .init("data.source", source ?? NSNull(), "--source"), .init("data.target", target ?? NSNull(), "--target"),
+                .init("data.tsv", tsv ?? NSNull(), "--tsv"), .init("data.columns", columns, "--columns"),
+                .init("data.valid_source", validSource ?? NSNull(), "--valid-source"), .init("data.valid_target", validTarget ?? NSNull(), "--valid-target"),
+                .init("data.val_fraction", valFraction, "--val-fraction"),
+                .init("training.seed", common.seed, "--seed"), .init("training.max_tokens", maxTokens, "--max-tokens"),
+            ])
+        }
         let epochs = common.epochs ?? Self.defaultEpochs, lr = common.lr ?? Self.defaultLR, weightDecay = common.weightDecay ?? 0.01
         let policy = BadLinePolicy(rawValue: badLines)!
         var pairs: [SentencePair], skipped: [String]

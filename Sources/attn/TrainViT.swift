@@ -64,7 +64,7 @@ struct TrainViT: ParsableCommand {
         _ = try common.dataParallel()   // before any file is written: only the lead process writes
         let epochs = common.epochs ?? 60, lr = common.lr ?? 1e-3, weightDecay = common.weightDecay ?? 0.05
         try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
-        let data = try images.load(seed: common.seed, outDir: outDir)
+        let data = try images.load(seed: common.seed, outDir: outDir, resume: common.resume)
         var c = ViTConfig()
         c.patchSize = patchSize; c.dModel = dModel; c.depth = depth; c.heads = heads; c.mlpRatio = mlpRatio; c.dropPath = dropPath
         c.dropout = dropout; c.positions = positions == "sincos" ? .sinusoidal : .learned; c.pooling = pooling == "cls" ? .cls : .mean

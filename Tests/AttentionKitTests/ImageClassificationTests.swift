@@ -204,6 +204,52 @@ final class ImageClassificationTests: XCTestCase {
         XCTAssertTrue(negative.err.contains("--momentum must be in [0, 1)"), negative.err)
     }
 
+    /// `--resume` with flags that select other data (or another model) fails naming the flag before any file of the run
+    /// changes; a run killed between logging an epoch and writing its checkpoint resumes with that epoch logged once,
+    /// and temporary files of interrupted writes are removed.
+    func testResumeChecksTheFlagsAndRepairsTheRunDirectory() throws {
+        let tiny = ["--batch-size", "32", "--channels", "4,8", "--hidden", "8", "--warmup-epochs", "0"]
+        let args = ["train", "cnn", "--data", cifar, "--out", path("r")] + tiny
+        XCTAssertEqual(try runAttn(args + ["--epochs", "2"]).status, 0)
+        func snapshot() throws -> [String: Data] {
+            Dictionary(uniqueKeysWithValues: try FileManager.default.contentsOfDirectory(atPath: path("r")).map {
+                ($0, try Data(contentsOf: URL(fileURLWithPath: path("r/" + $0))))
+            })
+        }
+        let before = try snapshot()
+        for (flags, named) in [(["--limit", "50"], "--limit"), (["--val-fraction", "0.2"], "--val-fraction"),
+                               (["--split-seed", "9"], "split.json"), (["--batch-size", "16"], "--batch-size"),
+                               (["--hidden", "16"], "the model's flags")] {
+            var a = args + ["--epochs", "3", "--resume"]
+            if let i = a.firstIndex(of: flags[0]) { a[i + 1] = flags[1] } else { a += flags }
+            let r = try runAttn(a)
+            XCTAssertEqual(r.status, 1, "\(flags): " + r.err)
+            XCTAssertTrue(r.err.contains(named) && (r.err.contains("config.json") || r.err.contains("split.json")), "\(flags): " + r.err)
+            XCTAssertEqual(try snapshot(), before, "\(flags): the run directory is as it was")
+        }
+        // As if killed after logging epoch 3 (and in the middle of a line) but before its checkpoint was written.
+        let jsonl = URL(fileURLWithPath: path("r/metrics.jsonl")), csv = URL(fileURLWithPath: path("r/metrics.csv"))
+        let lines = try String(contentsOf: jsonl, encoding: .utf8).split(separator: "\n")
+        try (lines.joined(separator: "\n") + "\n" + lines[1].replacingOccurrences(of: "\"epoch\": 2", with: "\"epoch\": 3") + "\n{\"epoch\": 4, \"st")
+            .write(to: jsonl, atomically: true, encoding: .utf8)
+        let csvText = try String(contentsOf: csv, encoding: .utf8)
+        try (csvText + "3" + csvText.split(separator: "\n")[2].dropFirst() + "\n").write(to: csv, atomically: true, encoding: .utf8)
+        let gone = Process()
+        gone.executableURL = URL(fileURLWithPath: "/bin/true")
+        try gone.run(); gone.waitUntilExit()
+        let stale = path("r/.last.safetensors.tmp-\(gone.processIdentifier)-7")
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: stale))
+        let resumed = try runAttn(args + ["--epochs", "3", "--resume"])
+        XCTAssertEqual(resumed.status, 0, resumed.err)
+        XCTAssertTrue(resumed.out.contains("metrics: 2 row(s) logged after the checkpoint"), resumed.out)
+        let epochs = try String(contentsOf: jsonl, encoding: .utf8).split(separator: "\n").map {
+            (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["epoch"] as! Int
+        }
+        XCTAssertEqual(epochs, [1, 2, 3], "each epoch once")
+        XCTAssertEqual(try String(contentsOf: csv, encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",")[0] }, ["epoch", "1", "2", "3"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: stale), "the interrupted write's temporary file is removed")
+    }
+
     func testValFractionZeroKeepsTheLastEpochAndValidDataIsUsed() throws {
         let tiny = ["--epochs", "2", "--batch-size", "32", "--channels", "4,8", "--hidden", "8", "--warmup-epochs", "0"]
         let r = try runAttn(["train", "cnn", "--data", cifar, "--out", path("all"), "--val-fraction", "0"] + tiny)

@@ -55,14 +55,49 @@ public struct MetricsLog {
     public let csv: URL
     public let keys: [String]
 
-    public init(directory: URL, keys: [String], append: Bool) throws {
+    /// Rows dropped on opening because they were logged after the checkpoint being resumed (or were cut short).
+    public private(set) var droppedRows = 0
+
+    /// - Parameters:
+    ///   - append: continue the files (a resumed run); otherwise they start empty.
+    ///   - keepingEpochs: when appending, keep only the complete rows of epochs up to this one: a run killed after
+    ///     logging an epoch but before its checkpoint was written resumes from the earlier checkpoint, and must not
+    ///     log that epoch twice. A line cut short by the kill is dropped too.
+    public init(directory: URL, keys: [String], append: Bool, keepingEpochs: Int? = nil) throws {
         jsonl = directory.appendingPathComponent("metrics.jsonl")
         csv = directory.appendingPathComponent("metrics.csv")
         self.keys = keys
-        if !append || !FileManager.default.fileExists(atPath: csv.path) {
-            try Data().write(to: jsonl)
-            try (keys.joined(separator: ",") + "\n").data(using: .utf8)!.write(to: csv)
+        let fm = FileManager.default
+        guard append, fm.fileExists(atPath: csv.path), fm.fileExists(atPath: jsonl.path) else {
+            try AtomicFile.write(Data(), to: jsonl)
+            try AtomicFile.write(Data((keys.joined(separator: ",") + "\n").utf8), to: csv)
+            return
         }
+        guard let keep = keepingEpochs else { return }
+        func read(_ url: URL) throws -> String {
+            do { return try String(contentsOf: url, encoding: .utf8) } catch {
+                throw CheckpointError.invalidState("\(url.path): cannot be read as UTF-8 text (\(error.localizedDescription))")
+            }
+        }
+        func epoch(ofJSON line: Substring) -> Double? {
+            guard line.hasSuffix("}"), let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
+            return o["epoch"] as? Double
+        }
+        let jsonText = try read(jsonl), csvText = try read(csv)
+        let jsonLines = jsonText.split(separator: "\n", omittingEmptySubsequences: false)
+        // complete lines only: the last piece (after the final newline) is empty unless a write was cut short
+        let keptJSON = jsonLines.dropLast().filter { epoch(ofJSON: $0).map { $0 <= Double(keep) } ?? false }
+        let csvLines = csvText.split(separator: "\n", omittingEmptySubsequences: false)
+        let header = keys.joined(separator: ",")
+        let keptCSV = csvLines.dropLast().dropFirst().filter { row in
+            let cells = row.split(separator: ",", omittingEmptySubsequences: false)
+            return cells.count == keys.count && (Double(cells[0]).map { $0 <= Double(keep) } ?? false)
+        }
+        let jsonRows = jsonLines.filter { !$0.isEmpty }.count, csvRows = csvLines.dropFirst().filter { !$0.isEmpty }.count
+        droppedRows = max(jsonRows - keptJSON.count, csvRows - keptCSV.count, 0)
+        let newJSON = keptJSON.map { $0 + "\n" }.joined(), newCSV = ([Substring(header)] + keptCSV).map { $0 + "\n" }.joined()
+        if newJSON != jsonText { try AtomicFile.write(Data(newJSON.utf8), to: jsonl) }
+        if newCSV != csvText { try AtomicFile.write(Data(newCSV.utf8), to: csv) }
     }
 
     public func write(_ values: [String: Double]) throws {

@@ -184,6 +184,22 @@ public enum Safetensors {
 /// Atomic file replacement: write a temporary file beside the target, fsync it, rename it over the target and
 /// fsync the directory. Readers see the old file or the new one, never a partial one.
 public enum AtomicFile {
+    /// Removes the temporary files (`.NAME.tmp-PID-N`) that writes interrupted by a kill left in `directory`; files of
+    /// processes that are still running are left alone. Returns the names removed.
+    @discardableResult
+    public static func removeStaleTemporaries(in directory: URL) -> [String] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else { return [] }
+        var removed: [String] = []
+        for name in names where name.hasPrefix(".") {
+            guard let r = name.range(of: ".tmp-", options: .backwards) else { continue }
+            let parts = name[r.upperBound...].split(separator: "-")
+            guard parts.count == 2, let pid = Int32(parts[0]), UInt32(parts[1]) != nil else { continue }
+            if kill(pid, 0) == 0 || errno == EPERM { continue }   // its writer is alive (this process included)
+            if unlink(directory.appendingPathComponent(name).path) == 0 { removed.append(name) }
+        }
+        return removed
+    }
+
     public static func write(_ data: Data, to url: URL) throws {
         let dir = url.deletingLastPathComponent()
         let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")

@@ -160,7 +160,11 @@ public final class Trainer<Task: TrainingTask> {
             dp.decorrelateRandomModules(of: model)
         }
         let keys = ["epoch", "step", "lr", "train_loss", "\(task.itemName)_per_s", "epoch_seconds"] + task.metricNames
-        let metrics = lead ? try MetricsLog(directory: directory, keys: keys, append: resume) : nil
+        let metrics = lead ? try MetricsLog(directory: directory, keys: keys, append: resume, keepingEpochs: startEpoch) : nil
+        if let dropped = metrics?.droppedRows, dropped > 0 {
+            log("metrics: \(dropped) row(s) logged after the checkpoint (or cut short) removed; the resumed epochs log them again")
+        }
+        if lead { AtomicFile.removeStaleTemporaries(in: directory) }
         /// Saves resume.safetensors (lead only). With data parallelism every process calls it at the same point: the
         /// loss sums are summed over the processes and every process's dropout streams are gathered.
         func saveResume(epoch: Int, batch: Int) throws {
