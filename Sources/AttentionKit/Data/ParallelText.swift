@@ -162,10 +162,12 @@ struct EpochBatches {
         guard parts.count == 2, let g = RandomGenerator(serialized: String(parts[0])), let i = Int(parts[1]) else {
             throw CheckpointError.invalidState("data position '\(text)' is malformed")
         }
-        generator = g
+        var next = g
+        let epoch = make(&next)
+        guard i >= 0 && i <= epoch.count else { throw CheckpointError.invalidState("data position \(i) is past the epoch's \(epoch.count) batches") }
+        generator = next   // only now: a failed restore changes nothing
         epochStart = g
-        batches = make(&generator)
-        guard i >= 0 && i <= batches.count else { throw CheckpointError.invalidState("data position \(i) is past the epoch's \(batches.count) batches") }
+        batches = epoch
         index = i
     }
 }

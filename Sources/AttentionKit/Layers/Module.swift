@@ -159,6 +159,12 @@ extension Module {
     /// - Parameter strict: require every name to be present and no extra names (PyTorch's `strict=True`).
     /// - Throws: `CheckpointError.missingTensor`, `.unexpectedTensor` or `.shapeMismatch`.
     public func loadStateDict(_ tensors: [String: Tensor], strict: Bool = true) throws {
+        try checkStateDict(tensors, strict: strict)
+        assignStateDict(tensors)
+    }
+
+    /// Checks `tensors` against this module's state dict (every name and shape) without changing anything.
+    public func checkStateDict(_ tensors: [String: Tensor], strict: Bool = true) throws {
         let own = stateDict()
         let ownNames = Set(own.map(\.name))
         if strict, let extra = tensors.keys.sorted().first(where: { !ownNames.contains($0) }) {
@@ -172,8 +178,12 @@ extension Module {
             guard src.shape == t.shape else {
                 throw CheckpointError.shapeMismatch(name: name, expected: t.shape, found: src.shape)
             }
-            t.assign(src.to(t.dtype))
         }
+    }
+
+    /// Copies the tensors `checkStateDict` accepted into the module.
+    func assignStateDict(_ tensors: [String: Tensor]) {
+        for (name, t) in stateDict() { if let src = tensors[name], src.shape == t.shape { t.assign(src.to(t.dtype)) } }
     }
 }
 
@@ -207,9 +217,12 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     case unexpectedTensor(name: String)
     case shapeMismatch(name: String, expected: [Int], found: [Int])
     case invalidState(String)
+    /// Any of the above, in a file.
+    indirect case inFile(String, CheckpointError)
 
     public var description: String {
         switch self {
+        case .inFile(let file, let e): return "\(file): \(e)"
         case .missingTensor(let n): return "checkpoint has no tensor '\(n)'"
         case .unexpectedTensor(let n): return "checkpoint has an unexpected tensor '\(n)'"
         case .shapeMismatch(let n, let e, let f): return "tensor '\(n)' has shape \(fmt(f)) in the checkpoint, expected \(fmt(e))"

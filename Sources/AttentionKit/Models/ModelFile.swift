@@ -2,7 +2,7 @@ import Foundation
 
 /// A model built from a value-type configuration, so that a checkpoint can rebuild it.
 public protocol ConfigurableModel: Module {
-    associatedtype Config: Codable
+    associatedtype Config: ModelConfiguration
     var config: Config { get }
     init(config: Config, using g: inout RandomGenerator)
 }
@@ -44,9 +44,14 @@ public enum ModelFile {
         do { config = try JSONDecoder().decode(M.Config.self, from: Data(text.utf8)) } catch {
             throw CheckpointError.invalidState("\(url.path): metadata 'attentionkit.config' is not a valid \(M.self) configuration: \(error)")
         }
+        // At most a few times the weights the file holds (and a small allowance): nothing absurd gets allocated.
+        let held = tensors.values.reduce(0.0) { $0 + Double($1.count) }
+        do { try config.validate(maxParameters: 4 * held + 1_000_000) } catch {
+            throw CheckpointError.invalidState("\(url.path): metadata 'attentionkit.config': \(error)")
+        }
         var g = RandomGenerator(seed: 0)
         let model = M(config: config, using: &g)
-        try model.loadStateDict(tensors)
+        do { try model.loadStateDict(tensors) } catch let e as CheckpointError { throw CheckpointError.inFile(url.path, e) }
         return model
     }
 }

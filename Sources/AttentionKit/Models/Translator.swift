@@ -13,11 +13,17 @@ public struct RunDirectoryError: Error, CustomStringConvertible {
             throw RunDirectoryError(message: "\(url.path) is missing or not a JSON object")
         }
         guard let entry = root[key] else { throw RunDirectoryError(message: "\(url.path): no \"\(key)\" entry") }
+        let value: T
         do {
-            return try JSONDecoder().decode(T.self, from: JSONSerialization.data(withJSONObject: entry, options: [.fragmentsAllowed]))
+            value = try JSONDecoder().decode(T.self, from: JSONSerialization.data(withJSONObject: entry, options: [.fragmentsAllowed]))
         } catch {
             throw RunDirectoryError(message: "\(url.path): the \"\(key)\" entry is not \(what): \(error)")
         }
+        if let config = value as? any ModelConfiguration {
+            // A run directory's model is rebuilt before its weights are read: at most 2·10⁹ parameters (8 GB).
+            do { try config.validate(maxParameters: 2e9) } catch { throw RunDirectoryError(message: "\(url.path): \(key).\(error)") }
+        }
+        return value
     }
 
     /// The label names in a run directory's `labels.json`.

@@ -106,6 +106,7 @@ extension Tokenizer {
             }
             vocab[k] = n.intValue
         }
+        if vocab.isEmpty { throw fail("$.model.vocab", "is empty: every text would encode to nothing") }
         if Set(vocab.values).count != vocab.count { throw fail("$.model.vocab", "two tokens share an id") }
         func optString(_ key: String) throws -> String? {
             guard let v = m[key], !(v is NSNull) else { return nil }
@@ -193,10 +194,24 @@ extension Tokenizer {
         if let added = root["added_tokens"] as? [[String: Any]] {
             for (i, a) in added.enumerated() {
                 guard let content = a["content"] as? String else { throw fail("$.added_tokens[\(i)].content", "missing") }
-                guard vocab[content] != nil || (a["id"] as? Int) != nil else { throw fail("$.added_tokens[\(i)]", "no id") }
-                if vocab[content] == nil, let id = a["id"] as? Int { vocab[content] = id }
+                let given = (a["id"] as? NSNumber).flatMap { String(cString: $0.objCType) != "c" && $0.doubleValue == $0.doubleValue.rounded() && $0.doubleValue >= 0 ? $0.intValue : nil }
+                if a["id"] != nil && given == nil { throw fail("$.added_tokens[\(i)].id", "must be a non-negative integer") }
+                guard vocab[content] != nil || given != nil else { throw fail("$.added_tokens[\(i)]", "no id") }
+                if let own = vocab[content], let given, own != given {
+                    throw fail("$.added_tokens[\(i)].id", "\(given) clashes with the vocabulary, where '\(content)' is \(own)")
+                }
+                if vocab[content] == nil, let id = given {
+                    if let other = vocab.first(where: { $0.value == id }) {
+                        throw fail("$.added_tokens[\(i)].id", "\(id) for '\(content)' is already '\(other.key)' in the vocabulary")
+                    }
+                    vocab[content] = id
+                }
                 specials.append(content)
             }
+        }
+        // Ids index the embedding table: they must be 0…N−1 (a stray large id would size a huge table).
+        if let top = vocab.values.max(), top != vocab.count - 1 {
+            throw fail("$.model.vocab", "ids must be 0…\(vocab.count - 1) for \(vocab.count) tokens, but one is \(top)")
         }
         var bos: String? = nil, eos: String? = nil
         if let pp = root["post_processor"], !(pp is NSNull) {

@@ -33,7 +33,8 @@ public enum Checkpoint {
     }
 
     public static func loadWeights(_ model: some Module, from url: URL, strict: Bool = true) throws {
-        try model.loadStateDict(try Safetensors.read(from: url).tensors, strict: strict)
+        let tensors = try Safetensors.read(from: url).tensors
+        do { try model.loadStateDict(tensors, strict: strict) } catch let e as CheckpointError { throw CheckpointError.inFile(url.path, e) }
     }
 
     public static func saveTrainingState(model: some Module, optimizer: Optimizer, metadata: [String: String] = [:], to url: URL) throws {
@@ -45,27 +46,43 @@ public enum Checkpoint {
         try Safetensors.write(tensors, metadata: meta, to: url)
     }
 
-    /// Restores model, optimizer and module generators; returns the metadata (for the caller's own state).
+    /// Restores model, optimizer and module generators; returns the metadata (for the caller's own state). Nothing
+    /// changes unless the whole file fits (see `prepareTrainingState`).
     @discardableResult
     public static func loadTrainingState(model: some Module, optimizer: Optimizer, from url: URL) throws -> [String: String] {
+        let prepared = try prepareTrainingState(model: model, optimizer: optimizer, from: url)
+        prepared.apply()
+        return prepared.metadata
+    }
+
+    /// Reads a training state and checks all of it against the model and optimizer — every model and optimizer
+    /// tensor's name and shape, the optimizer step, every random module's generator — without changing anything;
+    /// `apply` then installs it. Errors name the file and the tensor or metadata entry.
+    public static func prepareTrainingState(model: some Module, optimizer: Optimizer, from url: URL) throws -> (metadata: [String: String], apply: () -> Void) {
         let (tensors, _, meta) = try Safetensors.read(from: url)
         var modelTensors: [String: Tensor] = [:], optimizerTensors: [String: Tensor] = [:]
         for (name, t) in tensors {
             if name.hasPrefix("model.") { modelTensors[String(name.dropFirst(6))] = t }
             else if name.hasPrefix("optimizer.") { optimizerTensors[String(name.dropFirst(10))] = t }
-            else { throw CheckpointError.unexpectedTensor(name: name) }
+            else { throw CheckpointError.inFile(url.path, .unexpectedTensor(name: name)) }
         }
-        try model.loadStateDict(modelTensors)
+        do { try model.checkStateDict(modelTensors) } catch let e as CheckpointError { throw CheckpointError.inFile(url.path, e) }
         guard let stepText = meta["optimizer.step"], let step = Int(stepText), step >= 0 else {
             throw CheckpointError.invalidState("\(url.path): metadata 'optimizer.step' is missing or not a count")
         }
-        try optimizer.loadState(optimizerTensors, stepCount: step)
+        let state: [[String: Tensor]]
+        do { state = try optimizer.checkedState(optimizerTensors) } catch let e as CheckpointError { throw CheckpointError.inFile(url.path, e) }
+        var generators: [(any RandomModule, RandomGenerator)] = []
         for (path, d) in model.randomModules() {
             guard let text = meta["rng.module." + path], let g = RandomGenerator(serialized: text) else {
                 throw CheckpointError.invalidState("\(url.path): metadata 'rng.module.\(path)' is missing or malformed")
             }
-            d.generator = g
+            generators.append((d, g))
         }
-        return meta
+        return (meta, {
+            model.assignStateDict(modelTensors)
+            optimizer.install(state, stepCount: step)
+            for (d, g) in generators { d.generator = g }
+        })
     }
 }

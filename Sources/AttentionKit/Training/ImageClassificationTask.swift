@@ -46,8 +46,8 @@ public final class ImageClassificationTask: TrainingTask {
               let g = RandomGenerator(serialized: String(text[text.index(text.startIndex, offsetBy: 4)..<semi])) else {
             throw CheckpointError.invalidState("data position '\(text.prefix(80))' has no mixing generator state")
         }
+        try batches.restore(String(text[text.index(after: semi)...]))   // checks before it changes anything
         mixGenerator = g
-        try batches.restore(String(text[text.index(after: semi)...]))
     }
 
     public func loss(_ b: (images: Tensor, labels: Tensor)) -> (loss: Tensor, items: Int) {

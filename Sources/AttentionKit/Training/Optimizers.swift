@@ -79,20 +79,40 @@ public class Optimizer {
         return out
     }
 
-    /// Restores state written by `stateTensors()` and the step count.
+    /// The state keys the optimizers keep, each a tensor of its parameter's shape.
+    static let stateKeys: Set<String> = ["momentum_buffer", "exp_avg", "exp_avg_sq", "square_avg", "sum"]
+
+    /// Restores state written by `stateTensors()` and the step count; everything is checked first (names, keys,
+    /// shapes: an update reads each state tensor as its parameter's size), and nothing changes on an error.
     public func loadState(_ tensors: [String: Tensor], stepCount: Int) throws {
+        let fresh = try checkedState(tensors)
+        guard stepCount >= 0 else { throw CheckpointError.invalidState("optimizer step \(stepCount) is negative") }
+        state = fresh
+        self.stepCount = stepCount
+    }
+
+    /// The state `loadState` would install, after checking every tensor.
+    func checkedState(_ tensors: [String: Tensor]) throws -> [[String: Tensor]] {
         var fresh = Array(repeating: [String: Tensor](), count: state.count)
         let params = allParameters
-        for (name, t) in tensors {
+        for (name, t) in tensors.sorted(by: { $0.key < $1.key }) {
             let parts = name.split(separator: ".", maxSplits: 2).map(String.init)
             guard parts.count == 3, parts[0] == "state", let i = Int(parts[1]), i >= 0, i < fresh.count else {
                 throw CheckpointError.invalidState("optimizer tensor '\(name)' is not state.INDEX.KEY for \(fresh.count) parameters")
             }
-            guard t.shape == params[i].shape || t.shape == [] else {
+            guard Self.stateKeys.contains(parts[2]) else {
+                throw CheckpointError.invalidState("optimizer tensor '\(name)': '\(parts[2])' is not an optimizer state (\(Self.stateKeys.sorted().joined(separator: ", ")))")
+            }
+            guard t.shape == params[i].shape else {
                 throw CheckpointError.shapeMismatch(name: name, expected: params[i].shape, found: t.shape)
             }
             fresh[i][parts[2]] = t.to(.float32).copy()
         }
+        return fresh
+    }
+
+    /// Installs state from `checkedState`.
+    func install(_ fresh: [[String: Tensor]], stepCount: Int) {
         state = fresh
         self.stepCount = stepCount
     }

@@ -117,7 +117,7 @@ public final class Trainer<Task: TrainingTask> {
                     throw CheckpointError.invalidState("\(resumeURL.path) does not exist: nothing to resume")
                 }
             }
-            let meta: [String: String]
+            let meta: [String: String], apply: () -> Void
             if let dp {
                 // The lead reads the checkpoint and sends its bytes: the other processes need no shared filesystem.
                 let bytes = try dp.broadcast(lead ? Data(contentsOf: resumeURL) : Data())
@@ -125,12 +125,12 @@ public final class Trainer<Task: TrainingTask> {
                     .appendingPathComponent("attentionkit-resume-\(getpid())-\(dp.rank).safetensors")
                 if !lead { try bytes.write(to: local) }
                 defer { if !lead { try? FileManager.default.removeItem(at: local) } }
-                meta = try Checkpoint.loadTrainingState(model: model, optimizer: optimizer, from: local)
-                try restoreProcessStreams(meta, dp: dp)
+                (meta, apply) = try Checkpoint.prepareTrainingState(model: model, optimizer: optimizer, from: local)
             } else {
-                meta = try Checkpoint.loadTrainingState(model: model, optimizer: optimizer, from: resumeURL)
+                (meta, apply) = try Checkpoint.prepareTrainingState(model: model, optimizer: optimizer, from: resumeURL)
             }
-            try task.restoreDataState(meta["trainer.data"] ?? "")
+            // Everything is checked before anything changes: the file's tensors and generators (above), the counts
+            // (below), the data position (restoreDataState checks before it assigns); then it is all installed.
             func number(_ k: String) throws -> Double {
                 guard let t = meta["trainer." + k], let v = Double(t) else {
                     throw CheckpointError.invalidState("\(resumeURL.path): metadata 'trainer.\(k)' is missing or not a number")
@@ -148,12 +148,18 @@ public final class Trainer<Task: TrainingTask> {
             startEpoch = try count("epoch"); batchInEpoch = try count("batch")
             best = try number("best"); bestEpoch = try count("best_epoch"); badEpochs = try count("bad_epochs")
             lossSum = try number("loss_sum"); items = try count("items")
+            guard batchInEpoch <= task.batchesPerEpoch else {
+                throw CheckpointError.invalidState("\(resumeURL.path): batch \(batchInEpoch) is past the epoch's \(task.batchesPerEpoch) batches (was --batch-size or the data changed?)")
+            }
             if !lead { lossSum = 0; items = 0 }   // the checkpoint holds the sums over every process
             // The rate of the last step taken, as the uninterrupted run has it (logged if the epoch ends at once).
             if let schedule, optimizer.stepCount > 0 { optimizer.setLearningRateFactor(schedule.factor(step: optimizer.stepCount - 1)) }
             guard startEpoch <= options.epochs else {
                 throw CheckpointError.invalidState("\(resumeURL.path): the run has finished \(startEpoch) epochs, more than --epochs \(options.epochs); resume with --epochs \(startEpoch) or more")
             }
+            do { try task.restoreDataState(meta["trainer.data"] ?? "") } catch let e as CheckpointError { throw CheckpointError.inFile(resumeURL.path, e) }
+            apply()
+            if let dp { try restoreProcessStreams(meta, dp: dp) }
             if lead { log("resumed from \(resumeURL.path) at epoch \(startEpoch + 1), batch \(batchInEpoch)") }
         } else if let dp {
             try dp.broadcastState(of: model)
