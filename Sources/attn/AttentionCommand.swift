@@ -23,7 +23,7 @@ struct AttentionCommand: ParsableCommand {
     var text: String?
     @Option(help: "Translators: a translation of --text to show the attention of (default: the model's own).")
     var target: String?
-    @Option(help: "Translators without --target: the beam size of the translation shown (as attn translate; 1: greedy).")
+    @Option(parsing: .unconditional, help: "Translators without --target: the beam size of the translation shown (as attn translate; 1: greedy).")
     var beam = 5
     @Option(help: "Image models: a PNG or JPEG file, or FILE.bin:INDEX.")
     var image: String?

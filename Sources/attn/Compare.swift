@@ -21,9 +21,9 @@ struct Compare: ParsableCommand {
     var runs: [String]
     @Option(help: "Directory for comparison.md, comparison.csv and comparison.png.")
     var out = "runs/comparison"
-    @Option(name: .customLong("batch-size"), help: "Inference batch size.")
+    @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Inference batch size.")
     var batchSize = 256
-    @Option(help: "Tokens per sentence for text models' inference timing.")
+    @Option(parsing: .unconditional, help: "Tokens per sentence for text models' inference timing.")
     var tokens = 16
     @Option(help: "Chart title.")
     var title = "Models compared"

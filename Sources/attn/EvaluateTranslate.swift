@@ -46,11 +46,11 @@ struct Evaluate: ParsableCommand {
     var reference: String?
     @Option(help: "Classification: labelled data in the training format; images: a CIFAR-10 .bin file or directory.")
     var data: String?
-    @Option(help: "Beam size (1: greedy).")
+    @Option(parsing: .unconditional, help: "Beam size (1: greedy).")
     var beam = 5
     @Option(name: .customLong("confusion-png"), help: "Classification: also draw the confusion matrix into this PNG file.")
     var confusionPNG: String?
-    @Option(name: .customLong("length-penalty"), help: "GNMT length penalty α.")
+    @Option(name: .customLong("length-penalty"), parsing: .unconditional, help: "GNMT length penalty α.")
     var lengthPenalty: Float = 0.6
     @Option(help: "Write the translations to this file.")
     var output: String?
@@ -151,11 +151,11 @@ struct Translate: ParsableCommand {
     var checkpoint: String
     @Option(help: "A sentence to translate (repeatable); without it, lines are read from standard input.")
     var text: [String] = []
-    @Option(help: "Beam size (1: greedy).")
+    @Option(parsing: .unconditional, help: "Beam size (1: greedy).")
     var beam = 5
-    @Option(name: .customLong("n-best"), help: "Hypotheses to print per sentence, with their scores.")
+    @Option(name: .customLong("n-best"), parsing: .unconditional, help: "Hypotheses to print per sentence, with their scores.")
     var nBest = 1
-    @Option(name: .customLong("batch-size"), help: "Sentences translated together.")
+    @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Sentences translated together.")
     var batchSize = 64
     @Option(help: "Weights in the run directory: best, last, or a file name in it.")
     var weights = "best"

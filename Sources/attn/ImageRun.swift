@@ -8,23 +8,23 @@ struct ImageDataOptions: ParsableArguments {
     var data = "../shared/data/cifar-10-batches-bin"
     @Option(name: .customLong("valid-data"), help: "Validation images: a CIFAR-10 .bin file or directory (default: a seeded --val-fraction of --data).")
     var validData: String?
-    @Option(name: .customLong("val-fraction"), help: "Without --valid-data: the fraction of the images held out for validation; 0 trains on everything and keeps the last epoch.")
+    @Option(name: .customLong("val-fraction"), parsing: .unconditional, help: "Without --valid-data: the fraction of the images held out for validation; 0 trains on everything and keeps the last epoch.")
     var valFraction = 0.1
-    @Option(name: .customLong("split-seed"), help: "Seed of the train/validation split (default: --seed), to vary the run on a fixed split.")
+    @Option(name: .customLong("split-seed"), parsing: .unconditional, help: "Seed of the train/validation split (default: --seed), to vary the run on a fixed split.")
     var splitSeed: UInt64?
-    @Option(help: "Use only the first N images (quick runs; 0 = all).")
+    @Option(parsing: .unconditional, help: "Use only the first N images (quick runs; 0 = all).")
     var limit = 0
     @Option(help: "Train only on these classes (comma-separated names or indices, e.g. airplane,automobile or 0,1); the model's classes are these, in this order.")
     var classes: String?
-    @Option(name: .customLong("train-fraction"), help: "Keep this fraction of each class's training images (seeded; e.g. 0.1 to fine-tune on few labels).")
+    @Option(name: .customLong("train-fraction"), parsing: .unconditional, help: "Keep this fraction of each class's training images (seeded; e.g. 0.1 to fine-tune on few labels).")
     var trainFraction = 1.0
     @Flag(name: .customLong("no-augment"), help: "Disable random crops and flips.")
     var noAugment = false
-    @Option(help: "Mixup α (Beta(α, α) mixing of image pairs; default 0: off).")
+    @Option(parsing: .unconditional, help: "Mixup α (Beta(α, α) mixing of image pairs; default 0: off).")
     var mixup: Float?
-    @Option(help: "CutMix α (paste a box of another image; default 0: off).")
+    @Option(parsing: .unconditional, help: "CutMix α (paste a box of another image; default 0: off).")
     var cutmix: Float?
-    @Option(name: .customLong("mix-probability"), help: "Chance that a batch is mixed when --mixup or --cutmix is on.")
+    @Option(name: .customLong("mix-probability"), parsing: .unconditional, help: "Chance that a batch is mixed when --mixup or --cutmix is on.")
     var mixProbability: Float = 1
 
     func validate() throws {
@@ -66,6 +66,9 @@ struct ImageDataOptions: ParsableArguments {
                                                    : (Array(0..<all.count), [])
         let trainIdx = trainFraction < 1 ? Self.perClassFraction(trainIdx0, labels: all.labels, fraction: trainFraction, seed: (splitSeed ?? seed) &+ 7) : trainIdx0
         let trainSet = all.subset(trainIdx), valSet = external ?? all.subset(valIdx)
+        if external == nil && valFraction > 0 && valIdx.isEmpty {
+            throw CLIError("--val-fraction \(valFraction) of \(all.count) images holds out none: use a larger fraction, --valid-data, or --val-fraction 0 to train without validation")
+        }
         guard trainSet.count > 0 else { throw CLIError("\(data): no training images left (after --limit, --classes and --train-fraction)") }
         let splitJSON = "{\"train\": [\(trainIdx.map(String.init).joined(separator: ","))], \"validation\": [\(valIdx.map(String.init).joined(separator: ","))]}\n"
         if resume {
@@ -186,7 +189,13 @@ func trainImageClassifier<M: ImageClassifierModel>(_ model: M, optimizer: Optimi
                                augmentation: images.noAugment ? .none : ImageAugmentation(),
                                shuffle: true, dropLast: data.train.count >= r.batchSize * (dp?.size ?? 1), seed: common.seed &+ 1)
     batches.shard = dp?.shard ?? .whole
+    guard batches.batchesPerEpoch > 0 else {
+        throw CLIError("\(data.train.count) training images give no batch per epoch" + (dp.map { " for \($0.size) processes" } ?? ""))
+    }
     let steps = r.epochs * batches.batchesPerEpoch
+    if let w = common.warmupSteps, w >= steps {
+        throw CLIError("--warmup-steps \(w) is not shorter than the run's \(steps) optimizer steps (\(r.epochs) epochs × \(batches.batchesPerEpoch) batches): lower it or train longer")
+    }
     let schedule = WarmupCosine(warmupSteps: min(steps - 1, common.warmupSteps ?? r.warmupEpochs * batches.batchesPerEpoch), totalSteps: steps)
     say("model: \(M.self), \(model.parameterCount()) parameters\(detail); \(r.epochs) epochs × \(batches.batchesPerEpoch) steps of \(r.batchSize)" + (dp.map { " × \($0.size) processes" } ?? ""))
     let training: [String: Any] = settings.merging([
@@ -247,7 +256,7 @@ struct Predict: ParsableCommand {
     var checkpoint: String
     @Option(help: "A PNG or JPEG file, or FILE.bin:INDEX (repeatable).")
     var image: [String] = []
-    @Option(help: "Labels to print per image, best first.")
+    @Option(parsing: .unconditional, help: "Labels to print per image, best first.")
     var top = 1
     @Option(help: "Weights in the run directory: best, last, or a file name in it.")
     var weights = "best"

@@ -15,8 +15,8 @@ enum ResumeCheck {
     static func config(in dir: URL, _ entries: [Entry]) throws {
         let url = dir.appendingPathComponent("config.json")
         let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw CLIError("\(url.path): cannot be read, so --resume cannot check the run's settings (\(error.localizedDescription))")
+        do { data = try UserFile.read(url, maxBytes: 1 << 30) } catch {
+            throw CLIError("\(url.path): cannot be read, so --resume cannot check the run's settings (\(UserFile.reason(for: error)))")
         }
         guard let saved = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw CLIError("\(url.path): not a JSON object; --resume needs the run's settings")
@@ -37,7 +37,8 @@ enum ResumeCheck {
     /// The run's `name` file must hold exactly `expected` (e.g. split.json: the images these flags select).
     static func file(_ name: String, in dir: URL, equals expected: Data, flags: String) throws {
         let url = dir.appendingPathComponent(name)
-        guard let saved = try? Data(contentsOf: url) else { throw CLIError("\(url.path): missing or unreadable; --resume needs it") }
+        let saved: Data
+        do { saved = try UserFile.read(url, maxBytes: 1 << 30) } catch { throw CLIError("\(url.path): \(UserFile.reason(for: error)); --resume needs it") }
         guard saved == expected else {
             throw CLIError("\(url.path): these flags select other data than the run did (check \(flags)); resume with the run's flags, or start a new run in another --out")
         }

@@ -27,9 +27,9 @@ struct TokenizerTrain: ParsableCommand {
     var out = "tokenizer.json"
     @Option(help: "Model: bpe or word.")
     var model = "bpe"
-    @Option(name: .customLong("vocab-size"), help: "Vocabulary size, special tokens included.")
+    @Option(name: .customLong("vocab-size"), parsing: .unconditional, help: "Vocabulary size, special tokens included.")
     var vocabSize = 8000
-    @Option(name: .customLong("min-frequency"), help: "Minimum count of a merge (BPE) or a word (word-level).")
+    @Option(name: .customLong("min-frequency"), parsing: .unconditional, help: "Minimum count of a merge (BPE) or a word (word-level).")
     var minFrequency = 2
     @Option(name: .customLong("pre-tokenizer"), help: "byte-level, whitespace or whitespace-split.")
     var preTokenizer = "byte-level"

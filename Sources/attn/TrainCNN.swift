@@ -35,23 +35,23 @@ struct TrainCNN: ParsableCommand {
     @OptionGroup var common: CommonTrainingOptions
     @OptionGroup var images: ImageDataOptions
     @OptionGroup var transfer: TransferOptions
-    @Option(name: .customLong("batch-size"), help: "Images per training step.")
+    @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Images per training step.")
     var batchSize = 128
-    @Option(help: "SGD momentum.")
+    @Option(parsing: .unconditional, help: "SGD momentum.")
     var momentum: Float = 0.9
-    @Option(name: .customLong("warmup-epochs"), help: "Epochs of linear learning-rate warmup before the cosine decay (instead of --warmup-steps).")
+    @Option(name: .customLong("warmup-epochs"), parsing: .unconditional, help: "Epochs of linear learning-rate warmup before the cosine decay (instead of --warmup-steps).")
     var warmupEpochs = 1
     @Option(help: "Model: \(ImageArchitecture.allCases.map(\.rawValue).joined(separator: ", ")).")
     var arch = "small"
-    @Option(help: "First-stage width of --arch vgg11 (default 32), resnet20/resnet56 (16) or preact18 (64).")
+    @Option(parsing: .unconditional, help: "First-stage width of --arch vgg11 (default 32), resnet20/resnet56 (16) or preact18 (64).")
     var width: Int?
     @Option(help: "--arch small: output channels of the conv blocks, comma-separated (each block: conv3×3 + BN + ReLU + maxpool 2; default 64,128,256).")
     var channels: String?
-    @Option(help: "--arch small: width of the hidden linear layer (default 256).")
+    @Option(parsing: .unconditional, help: "--arch small: width of the hidden linear layer (default 256).")
     var hidden: Int?
-    @Option(help: "Dropout probability before the last linear layer (--arch small: default 0.3; vgg11: default 0).")
+    @Option(parsing: .unconditional, help: "Dropout probability before the last linear layer (--arch small: default 0.3; vgg11: default 0).")
     var dropout: Float?
-    @Option(name: .customLong("label-smoothing"), help: "Label smoothing ε of the cross-entropy loss (0: none).")
+    @Option(name: .customLong("label-smoothing"), parsing: .unconditional, help: "Label smoothing ε of the cross-entropy loss (0: none).")
     var labelSmoothing: Float = 0.1
 
     static let defaultEpochs = 60, defaultLR: Float = 0.05, defaultWeightDecay: Float = 5e-4

@@ -51,39 +51,39 @@ struct TrainClassifier: ParsableCommand {
     var columns = "1,2"
     @Option(name: .customLong("valid-data"), help: "Validation data in the same format (default: a stratified --val-fraction of --data).")
     var validData: String?
-    @Option(name: .customLong("val-fraction"), help: "Without --valid-data: the fraction of each label held out (seeded).")
+    @Option(name: .customLong("val-fraction"), parsing: .unconditional, help: "Without --valid-data: the fraction of each label held out (seeded).")
     var valFraction = 0.1
     @Option(help: "Tokenizer trained on the training texts: word (lowercased words) or bpe (byte-level BPE, lowercased; subwords share what rare words have in common).")
     var tokenizer = "word"
-    @Option(name: .customLong("vocab-size"), help: "BPE: vocabulary size.")
+    @Option(name: .customLong("vocab-size"), parsing: .unconditional, help: "BPE: vocabulary size.")
     var vocabSize = 4000
-    @Option(name: .customLong("min-frequency"), help: "Word tokenizer: keep words seen at least this often in training.")
+    @Option(name: .customLong("min-frequency"), parsing: .unconditional, help: "Word tokenizer: keep words seen at least this often in training.")
     var minFrequency = 2
-    @Option(name: .customLong("batch-size"), help: "Texts per step.")
+    @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Texts per step.")
     var batchSize = 32
     @Option(help: "transformer (the TextClassifier encoder) or cnn (Kim's CNN-rand: parallel convolutions, max over time).")
     var model = "transformer"
     @Option(help: "CNN: window widths of the parallel convolutions.")
     var kernels = "3,4,5"
-    @Option(help: "CNN: filters per width.")
+    @Option(parsing: .unconditional, help: "CNN: filters per width.")
     var filters = 100
-    @Option(name: .customLong("d-model"), help: "Model width (default 128), or the CNN's embedding width (default 300, Kim's).")
+    @Option(name: .customLong("d-model"), parsing: .unconditional, help: "Model width (default 128), or the CNN's embedding width (default 300, Kim's).")
     var dModelOption: Int?
-    @Option(help: "Attention heads.")
+    @Option(parsing: .unconditional, help: "Attention heads.")
     var heads = 4
-    @Option(help: "Encoder layers.")
+    @Option(parsing: .unconditional, help: "Encoder layers.")
     var layers = 2
-    @Option(name: .customLong("feed-forward"), help: "Feed-forward hidden width.")
+    @Option(name: .customLong("feed-forward"), parsing: .unconditional, help: "Feed-forward hidden width.")
     var feedForward = 256
-    @Option(name: .customLong("dropout"), help: "Dropout (default 0.2; --model cnn: 0.5 before the linear layer, Kim's).")
+    @Option(name: .customLong("dropout"), parsing: .unconditional, help: "Dropout (default 0.2; --model cnn: 0.5 before the linear layer, Kim's).")
     var dropoutOption: Float?
     @Option(help: "Pooling: cls, mean or max (max-over-time).")
     var pooling = "mean"
-    @Option(name: .customLong("label-smoothing"), help: "Label smoothing of the cross-entropy.")
+    @Option(name: .customLong("label-smoothing"), parsing: .unconditional, help: "Label smoothing of the cross-entropy.")
     var labelSmoothing: Float = 0.1
     @Option(name: .customLong("class-weights"), help: "Loss weight per class: none, or balanced (n / (classes · n_class), for skewed labels such as SMS spam).")
     var classWeights = "none"
-    @Option(name: .customLong("max-length"), help: "Longest text in tokens (longer ones are cut).")
+    @Option(name: .customLong("max-length"), parsing: .unconditional, help: "Longest text in tokens (longer ones are cut).")
     var maxLength = 128
 
     func validate() throws {
@@ -218,9 +218,7 @@ struct TrainClassifier: ParsableCommand {
                                               labelSmoothing: labelSmoothing, classWeights: weights, seed: common.seed &+ 1,
                                               shard: dp?.shard ?? .whole)
         let optimizer = AdamW(ParameterGroup.weightDecayGroups(model, weightDecay: weightDecay), learningRate: lr, weightDecay: weightDecay)
-        var common = self.common
-        if common.warmupSteps == nil { common.warmupSteps = 100 }
-        let trainer = Trainer(task: task, optimizer: optimizer, schedule: common.makeSchedule(stepsPerEpoch: task.batchesPerEpoch, epochs: epochs),
+        let trainer = Trainer(task: task, optimizer: optimizer, schedule: try common.makeSchedule(stepsPerEpoch: task.batchesPerEpoch, epochs: epochs, defaultWarmup: 100),
                               options: common.options(epochs: epochs, clipNorm: 1, bestMetric: "val_accuracy", higherIsBetter: true), directory: dir)
         trainer.log = say
         trainer.dataParallel = dp
@@ -251,7 +249,7 @@ struct Classify: ParsableCommand {
     var checkpoint: String
     @Option(help: "A text to classify (repeatable); without it, lines are read from standard input.")
     var text: [String] = []
-    @Option(help: "Labels to print per text, best first.")
+    @Option(parsing: .unconditional, help: "Labels to print per text, best first.")
     var top = 1
     @Option(help: "Weights in the run directory: best, last, or a file name in it.")
     var weights = "best"

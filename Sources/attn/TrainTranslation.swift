@@ -6,23 +6,23 @@ import Foundation
 struct CommonTrainingOptions: ParsableArguments {
     @Option(help: "Run directory: metrics, curves, checkpoints, config and tokenizers (default: runs/TASK).")
     var out: String?
-    @Option(help: "Number of epochs (default: the verb's recipe).")
+    @Option(parsing: .unconditional, help: "Number of epochs (default: the verb's recipe).")
     var epochs: Int?
-    @Option(help: "Peak learning rate (default: the verb's recipe).")
+    @Option(parsing: .unconditional, help: "Peak learning rate (default: the verb's recipe).")
     var lr: Float?
-    @Option(name: .customLong("warmup-steps"), help: "Optimizer steps of linear warmup before the decay (default: the verb's recipe).")
+    @Option(name: .customLong("warmup-steps"), parsing: .unconditional, help: "Optimizer steps of linear warmup before the decay (default: the verb's recipe).")
     var warmupSteps: Int?
     @Option(help: "Learning-rate decay after warmup: cosine (to 0 at the last step) or inverse-sqrt (Vaswani et al.).")
     var schedule = "cosine"
-    @Option(name: .customLong("weight-decay"), help: "Weight decay, not applied to biases, norms and position tables (default: the verb's recipe).")
+    @Option(name: .customLong("weight-decay"), parsing: .unconditional, help: "Weight decay, not applied to biases, norms and position tables (default: the verb's recipe).")
     var weightDecay: Float?
-    @Option(name: .customLong("clip-norm"), help: "Clip the global gradient norm to this value, 0: no clipping (default: the verb's recipe).")
+    @Option(name: .customLong("clip-norm"), parsing: .unconditional, help: "Clip the global gradient norm to this value, 0: no clipping (default: the verb's recipe).")
     var clipNorm: Float?
-    @Option(name: .customLong("accumulate"), help: "Batches whose gradients are summed before one optimizer step.")
+    @Option(name: .customLong("accumulate"), parsing: .unconditional, help: "Batches whose gradients are summed before one optimizer step.")
     var accumulate = 1
-    @Option(help: "Stop after this many epochs without improvement of the validation metric (0: never).")
+    @Option(parsing: .unconditional, help: "Stop after this many epochs without improvement of the validation metric (0: never).")
     var patience = 0
-    @Option(help: "Random seed (weights, dropout, batch order).")
+    @Option(parsing: .unconditional, help: "Random seed (weights, dropout, batch order).")
     var seed: UInt64 = 0
     @Flag(help: "Continue the run in --out from resume.safetensors, bit for bit.")
     var resume = false
@@ -58,9 +58,18 @@ struct CommonTrainingOptions: ParsableArguments {
         return dp
     }
 
-    func makeSchedule(stepsPerEpoch: Int, epochs: Int) -> any LRSchedule {
+    /// The warmup + decay schedule; checks against the data that an epoch has a batch and --warmup-steps is shorter
+    /// than the run.
+    /// - Parameter defaultWarmup: the verb's warmup without --warmup-steps (cut to the run's length); nil: 400 steps or a fifth of the run.
+    func makeSchedule(stepsPerEpoch: Int, epochs: Int, defaultWarmup: Int? = nil) throws -> any LRSchedule {
+        guard stepsPerEpoch > 0 else {
+            throw CLIError("the training data gives no batch per epoch" + (distributed ? " (fewer examples than processes?)" : ""))
+        }
         let total = max(1, epochs * ((stepsPerEpoch + accumulate - 1) / accumulate))
-        let warmup = warmupSteps ?? min(400, total / 5)   // short runs reach their peak rate too
+        if let warmupSteps, warmupSteps >= total, schedule == "cosine" {
+            throw CLIError("--warmup-steps \(warmupSteps) is not shorter than the run's \(total) optimizer steps (\(epochs) epochs × \(stepsPerEpoch) batches\(accumulate > 1 ? " / --accumulate \(accumulate)" : "")): lower it or train longer")
+        }
+        let warmup = warmupSteps ?? defaultWarmup.map { min($0, total - 1) } ?? min(400, total / 5)   // short runs reach their peak rate too
         if schedule == "inverse-sqrt" { return WarmupInverseSqrt(warmupSteps: max(1, warmup)) }
         return WarmupCosine(warmupSteps: min(warmup, total - 1), totalSteps: total)
     }
@@ -114,13 +123,13 @@ struct TrainTranslation: ParsableCommand {
     var validSource: String?
     @Option(name: .customLong("valid-target"), help: "Target side of the validation pairs.")
     var validTarget: String?
-    @Option(name: .customLong("val-fraction"), help: "Without --valid-*: the fraction of training pairs held out (seeded).")
+    @Option(name: .customLong("val-fraction"), parsing: .unconditional, help: "Without --valid-*: the fraction of training pairs held out (seeded).")
     var valFraction = 0.1
     @Option(name: .customLong("bad-lines"), help: "Lines with an empty side, invalid UTF-8 or over 1,000 characters: skip (and count) or stop.")
     var badLines = "skip"
     @Option(help: "Vocabulary: word (word level, HF Whitespace splitting) or bpe (byte-level BPE, exact round trip of case and spacing).")
     var tokenizer = "word"
-    @Option(name: .customLong("vocab-size"), help: "With --tokenizer bpe: tokens per vocabulary (or in the joint one).")
+    @Option(name: .customLong("vocab-size"), parsing: .unconditional, help: "With --tokenizer bpe: tokens per vocabulary (or in the joint one).")
     var vocabSize = 8000
     @Flag(name: .customLong("joint-vocabulary"), help: "With --tokenizer bpe: one vocabulary for both languages, shared source/target embeddings.")
     var jointVocabulary = false
@@ -128,27 +137,27 @@ struct TrainTranslation: ParsableCommand {
     var sourceTokenizer: String?
     @Option(name: .customLong("target-tokenizer"), help: "Use this tokenizer.json for the target side instead of training one.")
     var targetTokenizer: String?
-    @Option(name: .customLong("min-frequency"), help: "With --tokenizer word: keep words seen at least this often in training (others become [UNK]).")
+    @Option(name: .customLong("min-frequency"), parsing: .unconditional, help: "With --tokenizer word: keep words seen at least this often in training (others become [UNK]).")
     var minFrequency = 2
     @Flag(name: .customLong("cased"), help: "Keep case in the vocabularies (default: lowercase).")
     var cased = false
-    @Option(name: .customLong("max-tokens"), help: "Padded tokens per batch (rows × longest sentence).")
+    @Option(name: .customLong("max-tokens"), parsing: .unconditional, help: "Padded tokens per batch (rows × longest sentence).")
     var maxTokens = 2000
-    @Option(name: .customLong("d-model"), help: "Model width.")
+    @Option(name: .customLong("d-model"), parsing: .unconditional, help: "Model width.")
     var dModel = 256
-    @Option(help: "Attention heads.")
+    @Option(parsing: .unconditional, help: "Attention heads.")
     var heads = 8
-    @Option(help: "Encoder and decoder layers (each).")
+    @Option(parsing: .unconditional, help: "Encoder and decoder layers (each).")
     var layers = 3
-    @Option(name: .customLong("feed-forward"), help: "Feed-forward hidden width.")
+    @Option(name: .customLong("feed-forward"), parsing: .unconditional, help: "Feed-forward hidden width.")
     var feedForward = 512
-    @Option(help: "Dropout.")
+    @Option(parsing: .unconditional, help: "Dropout.")
     var dropout: Float = 0.1
-    @Option(name: .customLong("label-smoothing"), help: "Label smoothing of the cross-entropy.")
+    @Option(name: .customLong("label-smoothing"), parsing: .unconditional, help: "Label smoothing of the cross-entropy.")
     var labelSmoothing: Float = 0.1
-    @Option(name: .customLong("max-length"), help: "Longest sentence in tokens (longer ones are cut).")
+    @Option(name: .customLong("max-length"), parsing: .unconditional, help: "Longest sentence in tokens (longer ones are cut).")
     var maxLength = 128
-    @Option(name: .customLong("bleu-sentences"), help: "Validation sentences decoded for the per-epoch BLEU (0: all).")
+    @Option(name: .customLong("bleu-sentences"), parsing: .unconditional, help: "Validation sentences decoded for the per-epoch BLEU (0: all).")
     var bleuSentences = 0
 
     static let defaultEpochs = 12, defaultLR: Float = 1e-3
@@ -274,7 +283,7 @@ struct TrainTranslation: ParsableCommand {
                                    labelSmoothing: labelSmoothing, seed: common.seed &+ 1, bleuSentences: bleuSentences > 0 ? bleuSentences : nil, shard: dp?.shard ?? .whole)
         let optimizer = AdamW(ParameterGroup.weightDecayGroups(model, weightDecay: weightDecay), learningRate: lr,
                               beta2: 0.98, weightDecay: weightDecay)
-        let trainer = Trainer(task: task, optimizer: optimizer, schedule: common.makeSchedule(stepsPerEpoch: task.batchesPerEpoch, epochs: epochs),
+        let trainer = Trainer(task: task, optimizer: optimizer, schedule: try common.makeSchedule(stepsPerEpoch: task.batchesPerEpoch, epochs: epochs),
                               options: common.options(epochs: epochs, clipNorm: 1, bestMetric: "bleu", higherIsBetter: true), directory: dir)
         trainer.log = say
         trainer.dataParallel = dp

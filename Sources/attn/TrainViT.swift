@@ -23,29 +23,29 @@ struct TrainViT: ParsableCommand {
     @OptionGroup var transfer: TransferOptions
     @Option(name: .customLong("attention-example"), help: "After training, write the attention report (attn attention) of this image (PNG, JPEG or FILE.bin:INDEX) to RUN/attention.")
     var attentionExample: String?
-    @Option(name: .customLong("batch-size"), help: "Images per training step.")
+    @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Images per training step.")
     var batchSize = 128
-    @Option(name: .customLong("warmup-epochs"), help: "Epochs of linear learning-rate warmup (instead of --warmup-steps).")
+    @Option(name: .customLong("warmup-epochs"), parsing: .unconditional, help: "Epochs of linear learning-rate warmup (instead of --warmup-steps).")
     var warmupEpochs = 5
-    @Option(name: .customLong("patch-size"), help: "Patch side in pixels.")
+    @Option(name: .customLong("patch-size"), parsing: .unconditional, help: "Patch side in pixels.")
     var patchSize = 4
-    @Option(name: .customLong("d-model"), help: "Model width.")
+    @Option(name: .customLong("d-model"), parsing: .unconditional, help: "Model width.")
     var dModel = 128
-    @Option(help: "Encoder blocks.")
+    @Option(parsing: .unconditional, help: "Encoder blocks.")
     var depth = 6
-    @Option(help: "Attention heads.")
+    @Option(parsing: .unconditional, help: "Attention heads.")
     var heads = 4
-    @Option(name: .customLong("mlp-ratio"), help: "Feed-forward width as a multiple of --d-model.")
+    @Option(name: .customLong("mlp-ratio"), parsing: .unconditional, help: "Feed-forward width as a multiple of --d-model.")
     var mlpRatio: Float = 2
-    @Option(name: .customLong("drop-path"), help: "Stochastic depth of the last block (rising linearly from 0).")
+    @Option(name: .customLong("drop-path"), parsing: .unconditional, help: "Stochastic depth of the last block (rising linearly from 0).")
     var dropPath: Float = 0.1
-    @Option(help: "Dropout after attention and MLP.")
+    @Option(parsing: .unconditional, help: "Dropout after attention and MLP.")
     var dropout: Float = 0
     @Option(help: "Positions: sincos (fixed 2-D) or learned.")
     var positions = "sincos"
     @Option(help: "Pooling: mean (global average) or cls.")
     var pooling = "mean"
-    @Option(name: .customLong("label-smoothing"), help: "Label smoothing of the cross-entropy.")
+    @Option(name: .customLong("label-smoothing"), parsing: .unconditional, help: "Label smoothing of the cross-entropy.")
     var labelSmoothing: Float = 0.1
 
     func validate() throws {

@@ -23,7 +23,7 @@ final class TranslationCLITests: XCTestCase {
 
     func trainArgs(_ out: String, epochs: Int = 2) -> [String] {
         ["train", "translation", "--source", path("train.de"), "--target", path("train.en"), "--out", path(out), "--epochs", "\(epochs)",
-         "--d-model", "16", "--heads", "2", "--layers", "1", "--feed-forward", "16", "--warmup-steps", "2", "--max-tokens", "400",
+         "--d-model", "16", "--heads", "2", "--layers", "1", "--feed-forward", "16", "--warmup-steps", "1", "--max-tokens", "400",
          "--min-frequency", "1", "--seed", "3"]
     }
 

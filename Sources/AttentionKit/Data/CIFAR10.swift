@@ -39,8 +39,11 @@ public struct CIFAR10 {
     public init(directory: URL, split: Split = .train) throws {
         let fm = FileManager.default
         var isDir: ObjCBool = false
-        guard fm.fileExists(atPath: directory.path, isDirectory: &isDir), isDir.boolValue else {
+        guard fm.fileExists(atPath: directory.path, isDirectory: &isDir) else {
             throw DatasetError.missing(path: directory.path, hint: "expected the cifar-10-batches-bin directory")
+        }
+        guard isDir.boolValue else {
+            throw DatasetError.unreadable(path: directory.path, reason: "not a directory (expected the cifar-10-batches-bin directory of data_batch_*.bin files)")
         }
         let names: [String]
         switch split {
@@ -104,7 +107,7 @@ public struct CIFAR10 {
     public static func appendRecords(from url: URL, pixels: inout [UInt8], labels: inout [Int]) throws {
         guard FileManager.default.fileExists(atPath: url.path) else { throw DatasetError.missing(path: url.path, hint: "CIFAR-10 batch file") }
         let data: Data
-        do { data = try Data(contentsOf: url) } catch { throw DatasetError.unreadable(path: url.path, reason: error.localizedDescription) }
+        do { data = try UserFile.read(url) } catch { throw DatasetError.unreadable(path: url.path, reason: UserFile.reason(for: error)) }
         let full = data.count / recordBytes
         if data.count % recordBytes != 0 {
             throw DatasetError.truncatedRecord(file: url.path, record: full, offset: full * recordBytes, bytesLeft: data.count % recordBytes)

@@ -11,7 +11,7 @@ public enum LabelledCorpus {
     /// The lines of a file; a line that is not valid UTF-8 is decoded as Latin-1 and reported (file, line, byte offset).
     public static func lines(of url: URL) throws -> (lines: [(number: Int, text: String)], notes: [String]) {
         let data: Data
-        do { data = try Data(contentsOf: url) } catch { throw CorpusError("\(url.path): cannot read (\(error.localizedDescription))") }
+        do { data = try UserFile.read(url) } catch { throw CorpusError("\(url.path): cannot read (\(UserFile.reason(for: error)))") }
         var out: [(Int, String)] = [], notes: [String] = []
         var start = data.startIndex, number = 1, offset = 0
         while start < data.endIndex {

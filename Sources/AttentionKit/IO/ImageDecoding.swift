@@ -25,8 +25,8 @@ public enum ImageDecoding {
     /// Reads and decodes a PNG or JPEG file.
     public static func read(contentsOf url: URL) throws -> RGBImage {
         let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw ImageDecodingError(path: url.path, reason: FileManager.default.fileExists(atPath: url.path) ? "cannot read the file" : "no such file")
+        do { data = try UserFile.read(url, maxBytes: 1 << 30) } catch {
+            throw ImageDecodingError(path: url.path, reason: UserFile.reason(for: error))
         }
         return try decode(data, path: url.path)
     }

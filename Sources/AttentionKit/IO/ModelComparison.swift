@@ -38,8 +38,8 @@ public struct ModelComparison {
     /// - Throws: a message naming the file and line when a line is not a JSON object or no epoch has an accuracy.
     public static func summarize(metricsJSONL url: URL) throws -> (accuracy: Double, bestEpoch: Int, epochs: Int, seconds: Double) {
         let text: String
-        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
-            throw ComparisonError("\(url.path): cannot be read as UTF-8 text (\(error.localizedDescription))")
+        do { text = try UserFile.text(url) } catch {
+            throw ComparisonError("\(url.path): cannot be read as UTF-8 text (\(UserFile.reason(for: error)))")
         }
         var best = -1.0, bestEpoch = 0, epochs = 0, seconds = 0.0
         for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {

@@ -75,8 +75,8 @@ public struct MetricsLog {
         }
         guard let keep = keepingEpochs else { return }
         func read(_ url: URL) throws -> String {
-            do { return try String(contentsOf: url, encoding: .utf8) } catch {
-                throw CheckpointError.invalidState("\(url.path): cannot be read as UTF-8 text (\(error.localizedDescription))")
+            do { return try UserFile.text(url) } catch {
+                throw CheckpointError.invalidState("\(url.path): cannot be read as UTF-8 text (\(UserFile.reason(for: error)))")
             }
         }
         func epoch(ofJSON line: Substring) -> Double? {

@@ -79,8 +79,8 @@ public enum Safetensors {
     public static func read(from url: URL) throws -> (tensors: [String: Tensor], order: [String], metadata: [String: String]) {
         let file = url.path
         let data: Data
-        do { data = try Data(contentsOf: url, options: .mappedIfSafe) } catch {
-            throw SafetensorsError.cannotRead(file: file, reason: error.localizedDescription)
+        do { data = try UserFile.read(url, mapped: true) } catch {
+            throw SafetensorsError.cannotRead(file: file, reason: UserFile.reason(for: error))
         }
         guard data.count >= 8 else { throw SafetensorsError.headerTooSmall(file: file, size: data.count) }
         let n = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }

@@ -9,9 +9,11 @@ public struct RunDirectoryError: Error, CustomStringConvertible {
     /// or throws naming the file and what is missing or wrong.
     public static func configEntry<T: Decodable>(_ key: String, as type: T.Type, in directory: URL, describing what: String) throws -> T {
         let url = directory.appendingPathComponent("config.json")
-        guard let data = try? Data(contentsOf: url), let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw RunDirectoryError(message: "\(url.path) is missing or not a JSON object")
+        let parsed: Any
+        do { parsed = try UserFile.json(try UserFile.read(url, maxBytes: 1 << 30), path: url.path) } catch {
+            throw RunDirectoryError(message: "\(url.path): \(UserFile.reason(for: error))")
         }
+        guard let root = parsed as? [String: Any] else { throw RunDirectoryError(message: "\(url.path): not a JSON object") }
         guard let entry = root[key] else { throw RunDirectoryError(message: "\(url.path): no \"\(key)\" entry") }
         let value: T
         do {
@@ -29,8 +31,15 @@ public struct RunDirectoryError: Error, CustomStringConvertible {
     /// The label names in a run directory's `labels.json`.
     public static func labels(in directory: URL) throws -> [String] {
         let url = directory.appendingPathComponent("labels.json")
-        guard let labels = try? JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String] else {
-            throw RunDirectoryError(message: "\(url.path) is missing or not a JSON list of label names")
+        let parsed: Any
+        do { parsed = try UserFile.json(try UserFile.read(url, maxBytes: 1 << 26), path: url.path) } catch {
+            throw RunDirectoryError(message: "\(url.path): \(UserFile.reason(for: error))")
+        }
+        guard let labels = parsed as? [String], !labels.isEmpty else {
+            throw RunDirectoryError(message: "\(url.path): not a non-empty JSON list of label names")
+        }
+        if let twice = Dictionary(grouping: labels, by: { $0 }).first(where: { $0.value.count > 1 })?.key {
+            throw RunDirectoryError(message: "\(url.path): the label '\(twice)' is listed twice")
         }
         return labels
     }

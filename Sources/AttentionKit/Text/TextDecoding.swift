@@ -79,8 +79,8 @@ public struct TextLine: Sendable {
 public enum TextFile {
     public static func lines(of url: URL, encoding: TextEncoding = .utf8Replacing) throws -> [TextLine] {
         let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw DatasetError.unreadable(path: url.path, reason: error.localizedDescription)
+        do { data = try UserFile.read(url) } catch {
+            throw DatasetError.unreadable(path: url.path, reason: UserFile.reason(for: error))
         }
         var out: [TextLine] = []
         data.withUnsafeBytes { raw in

@@ -87,12 +87,10 @@ extension Tokenizer {
     public static func load(from url: URL) throws -> Tokenizer {
         let file = url.path
         func fail(_ path: String, _ reason: String) -> TokenizerFileError { TokenizerFileError(file: file, path: path, reason: reason) }
-        let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? nil
-        guard let size else { throw fail("$", "cannot read the file") }
-        guard size <= maxFileBytes else { throw fail("$", "file of \(size) bytes exceeds the \(maxFileBytes)-byte limit") }
-        let data = try Data(contentsOf: url)
+        let data: Data
+        do { data = try UserFile.read(url, maxBytes: maxFileBytes) } catch { throw fail("$", UserFile.reason(for: error)) }
         let parsed: Any
-        do { parsed = try JSONSerialization.jsonObject(with: data) } catch { throw fail("$", "not valid JSON (\(error.localizedDescription))") }
+        do { parsed = try UserFile.json(data, path: file) } catch { throw fail("$", UserFile.reason(for: error)) }
         guard let root = parsed as? [String: Any] else { throw fail("$", "top level is not an object") }
         try checkKeys(root, ["version", "truncation", "padding", "added_tokens", "normalizer", "pre_tokenizer", "post_processor", "decoder", "model"], "$", fail)
 

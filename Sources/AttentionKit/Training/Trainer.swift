@@ -152,14 +152,14 @@ public final class Trainer<Task: TrainingTask> {
                 throw CheckpointError.invalidState("\(resumeURL.path): batch \(batchInEpoch) is past the epoch's \(task.batchesPerEpoch) batches (was --batch-size or the data changed?)")
             }
             if !lead { lossSum = 0; items = 0 }   // the checkpoint holds the sums over every process
-            // The rate of the last step taken, as the uninterrupted run has it (logged if the epoch ends at once).
-            if let schedule, optimizer.stepCount > 0 { optimizer.setLearningRateFactor(schedule.factor(step: optimizer.stepCount - 1)) }
             guard startEpoch <= options.epochs else {
                 throw CheckpointError.invalidState("\(resumeURL.path): the run has finished \(startEpoch) epochs, more than --epochs \(options.epochs); resume with --epochs \(startEpoch) or more")
             }
             do { try task.restoreDataState(meta["trainer.data"] ?? "") } catch let e as CheckpointError { throw CheckpointError.inFile(resumeURL.path, e) }
             apply()
             if let dp { try restoreProcessStreams(meta, dp: dp) }
+            // The rate of the last step taken, as the uninterrupted run has it (logged if the epoch ends at once).
+            if let schedule, optimizer.stepCount > 0 { optimizer.setLearningRateFactor(schedule.factor(step: optimizer.stepCount - 1)) }
             if lead { log("resumed from \(resumeURL.path) at epoch \(startEpoch + 1), batch \(batchInEpoch)") }
         } else if let dp {
             try dp.broadcastState(of: model)

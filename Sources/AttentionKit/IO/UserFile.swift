@@ -1,0 +1,116 @@
+import Foundation
+
+/// A file a user named that cannot be used, with a plain reason: `PATH: reason`.
+public struct UserFileError: Error, CustomStringConvertible {
+    public let path: String, reason: String
+    public init(path: String, reason: String) { (self.path, self.reason) = (path, reason) }
+    public var description: String { "\(path): \(reason)" }
+}
+
+/// Reading files users name, with plain reasons instead of Foundation's error dumps (`NSCocoaErrorDomain Code=4 …`):
+/// not found, is a directory, not a regular file (a FIFO would block a read forever), permission denied, too large;
+/// and JSON errors with their byte offset, line and column.
+public enum UserFile {
+    /// The bytes of the file at `url` (memory-mapped when `mapped`), after checking that it is a readable regular
+    /// file of at most `maxBytes`.
+    public static func read(_ url: URL, maxBytes: Int = 1 << 36, mapped: Bool = false) throws -> Data {
+        let path = url.path
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw UserFileError(path: path, reason: reason(errno: errno)) }
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: throw UserFileError(path: path, reason: "is a directory, not a file")
+        case S_IFIFO: throw UserFileError(path: path, reason: "is a FIFO (named pipe), not a regular file")
+        default: throw UserFileError(path: path, reason: "is not a regular file (a device or socket)")
+        }
+        guard access(path, R_OK) == 0 else { throw UserFileError(path: path, reason: reason(errno: errno)) }
+        guard Int(st.st_size) <= maxBytes else {
+            throw UserFileError(path: path, reason: "is \(st.st_size) bytes, more than the \(maxBytes)-byte limit")
+        }
+        do { return try Data(contentsOf: url, options: mapped ? .mappedIfSafe : []) } catch {
+            throw UserFileError(path: path, reason: reason(for: error))
+        }
+    }
+
+    /// A file's text as UTF-8; invalid UTF-8 is an error naming the byte offset of the first bad sequence.
+    public static func text(_ url: URL, maxBytes: Int = 1 << 32) throws -> String {
+        let data = try read(url, maxBytes: maxBytes)
+        if let s = String(validatingUTF8Data: data) { return s }
+        throw UserFileError(path: url.path, reason: "byte \(firstInvalidUTF8(data) ?? 0): not valid UTF-8")
+    }
+
+    /// A JSON document; a syntax error names the byte offset, line and column.
+    public static func json(_ data: Data, path: String) throws -> Any {
+        do { return try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) } catch {
+            let ns = error as NSError
+            if let index = ns.userInfo["NSJSONSerializationErrorIndex"] as? Int {
+                let before = data.prefix(index)
+                let line = before.reduce(1) { $0 + ($1 == 0x0A ? 1 : 0) }
+                let column = index - (before.lastIndex(of: 0x0A).map { $0 - data.startIndex + 1 } ?? 0) + 1
+                throw UserFileError(path: path, reason: "byte \(index) (line \(line), column \(column)): not valid JSON")
+            }
+            throw UserFileError(path: path, reason: "not valid JSON (\(ns.localizedDescription))")
+        }
+    }
+
+    /// A plain reason for a POSIX error number.
+    public static func reason(errno code: Int32) -> String {
+        switch code {
+        case ENOENT: return "not found"
+        case EACCES, EPERM: return "permission denied"
+        case ENOTDIR: return "a part of the path is not a directory"
+        case EISDIR: return "is a directory, not a file"
+        case ENOSPC: return "disk full"
+        case EDQUOT: return "disk quota exceeded"
+        case EROFS: return "read-only file system"
+        case ENAMETOOLONG: return "path too long"
+        case ELOOP: return "too many symbolic links"
+        case EIO: return "input/output error"
+        default: return String(cString: strerror(code))
+        }
+    }
+
+    /// A plain reason for a Foundation or POSIX error.
+    public static func reason(for error: Error) -> String {
+        if let e = error as? UserFileError { return e.reason }
+        let ns = error as NSError
+        if ns.domain == NSPOSIXErrorDomain { return reason(errno: Int32(ns.code)) }
+        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+            return reason(errno: Int32(underlying.code))
+        }
+        if ns.domain == NSCocoaErrorDomain {
+            switch ns.code {
+            case NSFileNoSuchFileError, NSFileReadNoSuchFileError: return "not found"
+            case NSFileReadNoPermissionError, NSFileWriteNoPermissionError: return "permission denied"
+            case NSFileWriteOutOfSpaceError: return "disk full"
+            case NSFileWriteVolumeReadOnlyError: return "read-only file system"
+            case NSFileReadInapplicableStringEncodingError, NSFileReadCorruptFileError: return "not valid text in the expected encoding"
+            case NSFileReadTooLargeError: return "too large to read"
+            default: break
+            }
+        }
+        return ns.localizedDescription
+    }
+
+    /// The offset of the first byte that does not start or continue a valid UTF-8 sequence.
+    static func firstInvalidUTF8(_ data: Data) -> Int? {
+        var iterator = data.makeIterator()
+        var offset = 0, decoder = UTF8()
+        var consumed = 0
+        while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue(let s): consumed += UTF8.width(s); offset = consumed
+            case .emptyInput: return nil
+            case .error: return offset
+            }
+        }
+    }
+}
+
+extension String {
+    /// The text of `data` if it is valid UTF-8, else nil (no replacement characters).
+    init?(validatingUTF8Data data: Data) {
+        guard let s = String(bytes: data, encoding: .utf8) else { return nil }
+        self = s
+    }
+}
