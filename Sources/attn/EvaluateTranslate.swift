@@ -61,6 +61,7 @@ struct Evaluate: ParsableCommand {
 
     func run() throws {
         let dir = URL(fileURLWithPath: checkpoint)
+        do { try RunDirectoryError.check(dir, holds: ["config.json"], kind: "training") } catch { throw CLIError("\(error)") }
         switch try? RunDirectoryError.configEntry("task", as: String.self, in: dir, describing: "a task name") {
         case "classification": return try evaluateClassifier(dir)
         case "image-classification": return try evaluateImages(dir)

@@ -18,7 +18,9 @@ enum ResumeCheck {
         do { data = try UserFile.read(url, maxBytes: 1 << 30) } catch {
             throw CLIError("\(url.path): cannot be read, so --resume cannot check the run's settings (\(UserFile.reason(for: error)))")
         }
-        guard let saved = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+        let parsed: Any
+        do { parsed = try UserFile.json(data, path: url.path) } catch { throw CLIError("\(error); --resume needs the run's settings") }
+        guard let saved = parsed as? [String: Any] else {
             throw CLIError("\(url.path): not a JSON object; --resume needs the run's settings")
         }
         for e in entries {

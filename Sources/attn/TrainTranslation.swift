@@ -226,7 +226,10 @@ struct TrainTranslation: ParsableCommand {
                 try AtomicFile.write(Data((validation.map(\.target).joined(separator: "\n") + "\n").utf8), to: dir.appendingPathComponent("validation.target"))
             }
         }
-        guard !pairs.isEmpty, !validation.isEmpty else { throw CLIError("no usable training or validation pairs (\(skipped.count) lines skipped)") }
+        guard !pairs.isEmpty, !validation.isEmpty else {
+            let files = tsv.map { [$0] } ?? [source, target, validSource, validTarget].compactMap { $0 }
+            throw CLIError("\(files.joined(separator: ", ")): no usable \(pairs.isEmpty ? "training" : "validation") pairs (\(skipped.count) lines skipped\(skipped.first.map { "; first: \($0)" } ?? ""))")
+        }
         say("data: \(pairs.count) training pairs, \(validation.count) validation pairs" + (skipped.isEmpty ? "" : "; skipped \(skipped.count) lines, first: \(skipped[0])"))
 
         let translator: Translator

@@ -43,11 +43,21 @@ public enum UserFile {
     public static func json(_ data: Data, path: String) throws -> Any {
         do { return try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) } catch {
             let ns = error as NSError
-            if let index = ns.userInfo["NSJSONSerializationErrorIndex"] as? Int {
+            // Where the parser stopped: Apple's Foundation gives the index, swift-corelibs says "around character N"
+            // or that the data ended.
+            let debug = ns.userInfo["NSDebugDescription"] as? String ?? ""
+            var index = ns.userInfo["NSJSONSerializationErrorIndex"] as? Int
+            if index == nil, let r = debug.range(of: "around character ") {
+                index = Int(debug[r.upperBound...].prefix { $0.isNumber })
+            }
+            if index == nil && debug.contains("end of file") { index = data.count }
+            let what = debug.isEmpty ? "not valid JSON" : "not valid JSON (" + debug.replacingOccurrences(of: #" around character \d+"#, with: "", options: .regularExpression)
+                .trimmingCharacters(in: CharacterSet(charactersIn: ". ")) + ")"
+            if let index {
                 let before = data.prefix(index)
                 let line = before.reduce(1) { $0 + ($1 == 0x0A ? 1 : 0) }
                 let column = index - (before.lastIndex(of: 0x0A).map { $0 - data.startIndex + 1 } ?? 0) + 1
-                throw UserFileError(path: path, reason: "byte \(index) (line \(line), column \(column)): not valid JSON")
+                throw UserFileError(path: path, reason: "byte \(index) (line \(line), column \(column)): \(what)")
             }
             throw UserFileError(path: path, reason: "not valid JSON (\(ns.localizedDescription))")
         }

@@ -18,6 +18,8 @@ public struct RunDirectoryError: Error, CustomStringConvertible {
         let value: T
         do {
             value = try JSONDecoder().decode(T.self, from: JSONSerialization.data(withJSONObject: entry, options: [.fragmentsAllowed]))
+        } catch let e as DecodingError {
+            throw RunDirectoryError(message: "\(url.path): the \"\(key)\" entry is not \(what): \(Self.describe(e, under: key))")
         } catch {
             throw RunDirectoryError(message: "\(url.path): the \"\(key)\" entry is not \(what): \(error)")
         }
@@ -26,6 +28,20 @@ public struct RunDirectoryError: Error, CustomStringConvertible {
             do { try config.validate(maxParameters: 2e9) } catch { throw RunDirectoryError(message: "\(url.path): \(key).\(error)") }
         }
         return value
+    }
+
+    /// A decoding error as its JSON path and a plain reason.
+    static func describe(_ e: DecodingError, under key: String) -> String {
+        func path(_ keys: [any CodingKey]) -> String {
+            ([key] + keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }).joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+        }
+        switch e {
+        case .keyNotFound(let k, let c): return "\(path(c.codingPath + [k])) is missing"
+        case .typeMismatch(let t, let c): return "\(path(c.codingPath)) is not a \(t)"
+        case .valueNotFound(let t, let c): return "\(path(c.codingPath)) is null, expected a \(t)"
+        case .dataCorrupted(let c): return "\(path(c.codingPath)): \(c.debugDescription)"
+        @unknown default: return "\(e)"
+        }
     }
 
     /// The label names in a run directory's `labels.json`.
@@ -45,7 +61,7 @@ public struct RunDirectoryError: Error, CustomStringConvertible {
     }
 
     /// Throws unless `directory` is a directory holding `files` (a `kind` run directory written by training).
-    static func check(_ directory: URL, holds files: [String], kind: String) throws {
+    public static func check(_ directory: URL, holds files: [String], kind: String) throws {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDir), isDir.boolValue else {
             throw RunDirectoryError(message: "\(directory.path) is not a directory (pass the run directory that training wrote)")

@@ -80,6 +80,10 @@ public struct TextClassification {
     /// Rebuilds the untrained model of a run directory from its `config.json` ("model"), tokenizer and labels, for
     /// resuming a run (the weights come from resume.safetensors).
     public static func rebuild(from directory: URL) throws -> TextClassification {
+        let task = try RunDirectoryError.configEntry("task", as: String.self, in: directory, describing: "a task name")
+        guard task == "classification" else {
+            throw RunDirectoryError(message: "\(directory.path): config.json says it is a '\(task)' run, not a text classification run")
+        }
         var g = RandomGenerator(seed: 0)
         let model: any TextClassificationModel
         if (try? RunDirectoryError.configEntry("model_type", as: String.self, in: directory, describing: "a model type")) == "TextCNN" {
