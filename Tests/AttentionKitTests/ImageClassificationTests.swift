@@ -250,6 +250,46 @@ final class ImageClassificationTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: stale), "the interrupted write's temporary file is removed")
     }
 
+    /// SIGKILL at seeded random moments, again and again (mid-epoch, mid-write, before the first checkpoint): the run
+    /// directory always resumes (or restarts when nothing was saved yet), the metrics hold each epoch once, and the
+    /// end result equals an uninterrupted run's bit for bit.
+    func testRepeatedSIGKILLAlwaysResumes() throws {
+        let args = ["train", "cnn", "--data", cifar, "--batch-size", "32", "--channels", "4,8", "--hidden", "8", "--warmup-epochs", "0",
+                    "--epochs", "10", "--seed", "5"]
+        XCTAssertEqual(try runAttn(args + ["--out", path("straight")]).status, 0)
+        var g = RandomGenerator(seed: 77)
+        var kills = 0, resumes = 0
+        for _ in 0..<8 {
+            let canResume = FileManager.default.fileExists(atPath: path("killed/resume.safetensors"))
+            let p = Process()
+            p.executableURL = try builtBinary("attn")
+            p.arguments = args + ["--out", path("killed")] + (canResume ? ["--resume"] : [])
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            usleep(UInt32(50_000 + g.next() % 900_000))
+            if !p.isRunning { p.waitUntilExit(); if p.terminationStatus == 0 { break } else { continue } }
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            kills += 1
+            if canResume { resumes += 1 }
+        }
+        let canResume = FileManager.default.fileExists(atPath: path("killed/resume.safetensors"))
+        let last = try runAttn(args + ["--out", path("killed")] + (canResume ? ["--resume"] : []))
+        XCTAssertEqual(last.status, 0, last.err)
+        XCTAssertGreaterThan(kills, 2, "the runs were killed, not finished")
+        print("SIGKILL test: \(kills) kills (\(resumes) of them during resumed runs), then resumed to the end")
+        let epochs = try String(contentsOf: URL(fileURLWithPath: path("killed/metrics.jsonl")), encoding: .utf8).split(separator: "\n").map {
+            (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["epoch"] as! Int
+        }
+        XCTAssertEqual(epochs, Array(1...10), "each epoch logged once after \(kills) kills (\(resumes) of resumed runs)")
+        let a = try Safetensors.read(from: URL(fileURLWithPath: path("straight/last.safetensors"))).tensors
+        let b = try Safetensors.read(from: URL(fileURLWithPath: path("killed/last.safetensors"))).tensors
+        for (k, t) in a { XCTAssertEqual(t.scalars, b[k]?.scalars, "\(k) differs after \(kills) kills") }
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: path("killed")).filter { $0.contains(".tmp-") }
+        XCTAssertEqual(leftovers, [], "no temporary files left")
+    }
+
     func testValFractionZeroKeepsTheLastEpochAndValidDataIsUsed() throws {
         let tiny = ["--epochs", "2", "--batch-size", "32", "--channels", "4,8", "--hidden", "8", "--warmup-epochs", "0"]
         let r = try runAttn(["train", "cnn", "--data", cifar, "--out", path("all"), "--val-fraction", "0"] + tiny)
