@@ -66,9 +66,12 @@ final class BadInputMatrixTests: XCTestCase {
         XCTAssertEqual(try attn(translation + ["--out", path("tr")]).status, 0)
 
         // Bad files.
-        let missing = path("missing.txt"), dir = path("adir"), fifo = path("fifo"), empty = path("empty.txt"), garbage = path("garbage.bin")
+        let missing = path("missing.txt"), dir = path("adir"), fifo = path("fifo"), emptyFifo = path("empty-fifo"), empty = path("empty.txt"), garbage = path("garbage.bin")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        // FIFOs are read to their end like pipes (`--data <(zcat …)`): a writer feeds each case a line of garbage, or nothing.
         XCTAssertEqual(mkfifo(fifo, 0o644), 0)
+        XCTAssertEqual(mkfifo(emptyFifo, 0o644), 0)
+        let feeds = [fifo: "printf 'garbage line\\n' > \"$0\"", emptyFifo: ": > \"$0\""]
         try Data().write(to: URL(fileURLWithPath: empty))
         var g = RandomGenerator(seed: 9)
         try Data((0..<5000).map { _ in UInt8(truncatingIfNeeded: g.next()) }).write(to: URL(fileURLWithPath: garbage))
@@ -120,7 +123,7 @@ final class BadInputMatrixTests: XCTestCase {
             // train classifier
             (["train", "classifier", "--data", missing, "--out", path("o8")], [missing, "not found"], false, nil),
             (["train", "classifier", "--data", dir, "--out", path("o8")], [dir, "is a directory"], false, nil),
-            (["train", "classifier", "--data", fifo, "--out", path("o8")], [fifo, "FIFO"], false, nil),
+            (["train", "classifier", "--data", fifo, "--out", path("o8")], [fifo + ":1:", "column"], false, nil),
             (["train", "classifier", "--data", empty, "--out", path("o8")], [empty], false, nil),
             (["train", "classifier", "--format", "trec", "--data", garbage, "--out", path("o8")], [garbage], false, nil),
             (["train", "classifier", "--format", "bogus", "--data", trec], ["--format"], true, nil),
@@ -148,7 +151,7 @@ final class BadInputMatrixTests: XCTestCase {
             (["classify", "--checkpoint", path("cls"), "--text", "x", "--top", "0"], ["--top"], true, nil),
             (["predict", "--checkpoint", path("cnn"), "--image", missing], [missing, "not found"], false, nil),
             (["predict", "--checkpoint", path("cnn"), "--image", garbage], [garbage], false, nil),
-            (["predict", "--checkpoint", path("cnn"), "--image", fifo], [fifo, "FIFO"], false, nil),
+            (["predict", "--checkpoint", path("cnn"), "--image", fifo], [fifo, "not a PNG or JPEG"], false, nil),
             (["predict", "--checkpoint", path("cnn"), "--image", bin + ":99999"], ["record 99999 does not exist"], false, nil),
             (["predict", "--checkpoint", path("cnn"), "--image", bin + ":-1"], ["'-1' is not a record index"], false, nil),
             (["predict", "--checkpoint", path("cnn-cut"), "--image", bin + ":0"], ["best.safetensors"], false, nil),
@@ -158,7 +161,7 @@ final class BadInputMatrixTests: XCTestCase {
             (["compare", missing], [missing], false, nil),
             (["compare", path("cnn-empty-metrics")], ["metrics.jsonl"], false, nil),
             (["plot", missing], [missing], true, nil),
-            (["plot", fifo], [fifo, "FIFO"], false, nil),
+            (["plot", fifo], [fifo, "no 'epoch' column"], false, nil),
             (["plot", empty], [empty], false, nil),
             (["plot", path("header-only.csv")], ["header-only.csv", "nothing to plot"], false, nil),
             (["plot", garbage], [garbage], false, nil),
@@ -169,13 +172,21 @@ final class BadInputMatrixTests: XCTestCase {
             (["tokenizer", "encode", "--tokenizer", dir, "hello"], [dir, "is a directory"], false, nil),
             (["tokenizer", "train", empty, "--out", path("t1.json")], [empty], false, nil),
             (["tokenizer", "train", dir, "--out", path("t1.json")], [dir, "is a directory"], false, nil),
-            (["tokenizer", "train", fifo, "--out", path("t1.json")], [fifo, "FIFO"], false, nil),
+            (["tokenizer", "train", emptyFifo, "--out", path("t1.json")], [emptyFifo], false, nil),
             (["tokenizer", "train", corpus("multi30k-sample/train.en"), "--vocab-size", "10", "--out", path("t1.json")], ["--vocab-size"], true, nil),
         ]
         var verdicts = (ok: 0, crash: 0, zero: 0, unclear: 0)
         for (args, fragments, usage, keep) in cases {
             let before = try keep.map(snapshot)
+            let writers = try feeds.filter { args.contains($0.key) }.map { fifo, script -> Process in
+                let w = Process()
+                w.executableURL = URL(fileURLWithPath: "/bin/sh")
+                w.arguments = ["-c", script, fifo]
+                try w.run()
+                return w
+            }
             let r = try attn(args)
+            for w in writers where w.isRunning { w.terminate(); w.waitUntilExit() }   // a case that never opened its FIFO
             let name = args.prefix(3).joined(separator: " ")
             XCTAssertFalse(r.timedOut, "\(name): hung")
             if r.status == 0 { verdicts.zero += 1; XCTFail("\(args): exit 0\n\(r.out)"); continue }

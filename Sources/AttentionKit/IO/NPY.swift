@@ -166,11 +166,13 @@ extension Translator {
             // The translation `translate` gives (beam search), then its attention by teacher forcing on its tokens:
             // row i is the decoder at step i, exactly the state that chose token i.
             model.eval()
-            let hyp = model.beamSearch([ids], beamSize: beam, maxLength: min(model.config.maxLength, ids.count * 3 / 2 + 10),
+            // [BOS] + tokens must fit the position table: at most maxLength − 1 tokens
+            let hyp = model.beamSearch([ids], beamSize: beam, maxLength: min(model.config.maxLength - 1, ids.count * 3 / 2 + 10),
                                        lengthPenalty: lengthPenalty, nBest: 1)[0][0]
-            (_, maps) = withAttentionCapture(on: model) { withNoGrad { model(source: [ids], targetInput: [[model.config.bosID] + hyp.tokens]) } }
-            output = [AttentionExport.Token(text: "[BOS]")] + hyp.tokens.map { AttentionExport.Token(text: targetTokenizer.token(of: $0) ?? "?") }
-            text = detokenize(targetTokenizer.decode(hyp.tokens))
+            let tokens = Array(hyp.tokens.prefix(model.config.maxLength - 1))
+            (_, maps) = withAttentionCapture(on: model) { withNoGrad { model(source: [ids], targetInput: [[model.config.bosID] + tokens]) } }
+            output = [AttentionExport.Token(text: "[BOS]")] + tokens.map { AttentionExport.Token(text: targetTokenizer.token(of: $0) ?? "?") }
+            text = detokenize(targetTokenizer.decode(tokens))
         } else {
             let (hyps, m) = withAttentionCapture(on: model) { model.greedyDecode([ids], maxLength: min(maxLength, model.config.maxLength)) }
             maps = m

@@ -8,7 +8,7 @@ public struct UserFileError: Error, CustomStringConvertible {
 }
 
 /// Reading files users name, with plain reasons instead of Foundation's error dumps (`NSCocoaErrorDomain Code=4 …`):
-/// not found, is a directory, not a regular file (a FIFO would block a read forever), permission denied, too large;
+/// not found, is a directory, not a regular file, permission denied, too large (pipes and FIFOs are read to the end);
 /// and JSON errors with their byte offset, line and column.
 public enum UserFile {
     /// The bytes of the file at `url` (memory-mapped when `mapped`), after checking that it is a readable regular
@@ -19,9 +19,11 @@ public enum UserFile {
         guard stat(path, &st) == 0 else { throw UserFileError(path: path, reason: reason(errno: errno)) }
         switch st.st_mode & S_IFMT {
         case S_IFREG: break
+        case S_IFIFO, S_IFCHR:
+            // A pipe (`--source <(zcat corpus.gz)`, /dev/stdin) is read to its end, as any Unix tool reads it.
+            return try readStream(path, maxBytes: maxBytes)
         case S_IFDIR: throw UserFileError(path: path, reason: "is a directory, not a file")
-        case S_IFIFO: throw UserFileError(path: path, reason: "is a FIFO (named pipe), not a regular file")
-        default: throw UserFileError(path: path, reason: "is not a regular file (a device or socket)")
+        default: throw UserFileError(path: path, reason: "is not a regular file (a socket or block device)")
         }
         guard access(path, R_OK) == 0 else { throw UserFileError(path: path, reason: reason(errno: errno)) }
         guard Int(st.st_size) <= maxBytes else {
@@ -30,6 +32,20 @@ public enum UserFile {
         do { return try Data(contentsOf: url, options: mapped ? .mappedIfSafe : []) } catch {
             throw UserFileError(path: path, reason: reason(for: error))
         }
+    }
+
+    static func readStream(_ path: String, maxBytes: Int) throws -> Data {
+        guard access(path, R_OK) == 0 else { throw UserFileError(path: path, reason: reason(errno: errno)) }
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw UserFileError(path: path, reason: "cannot be opened for reading") }
+        defer { try? handle.close() }
+        var data = Data()
+        do {
+            while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+                data.append(chunk)
+                guard data.count <= maxBytes else { throw UserFileError(path: path, reason: "more than the \(maxBytes)-byte limit came through the pipe") }
+            }
+        } catch let e as UserFileError { throw e } catch { throw UserFileError(path: path, reason: reason(for: error)) }
+        return data
     }
 
     /// A file's text as UTF-8; invalid UTF-8 is an error naming the byte offset of the first bad sequence.
