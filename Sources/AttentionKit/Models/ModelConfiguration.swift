@@ -170,7 +170,6 @@ extension TextClassifierConfig: ModelConfiguration {
         try ConfigCheck.size("vocabulary", vocabulary, max: ConfigCheck.maxVocabulary)
         try ConfigCheck.size("classes", classes)
         try ConfigCheck.heads(dModel, heads)
-        if positions == .sinusoidal && dModel % 2 != 0 { throw ConfigurationError("dModel", "sinusoidal positions need an even width, not \(dModel)") }
         try ConfigCheck.size("layers", layers, max: ConfigCheck.maxLayers)
         try ConfigCheck.size("feedForward", feedForward)
         try ConfigCheck.probability("dropout", dropout)
@@ -211,7 +210,6 @@ extension Seq2SeqConfig: ModelConfiguration {
             throw ConfigurationError("sharedEmbeddings", "needs one vocabulary, but there are \(sourceVocabulary) source and \(targetVocabulary) target tokens")
         }
         try ConfigCheck.heads(dModel, heads)
-        if positions == .sinusoidal && dModel % 2 != 0 { throw ConfigurationError("dModel", "sinusoidal positions need an even width, not \(dModel)") }
         try ConfigCheck.size("encoderLayers", encoderLayers, max: ConfigCheck.maxLayers)
         try ConfigCheck.size("decoderLayers", decoderLayers, max: ConfigCheck.maxLayers)
         try ConfigCheck.size("feedForward", feedForward)
