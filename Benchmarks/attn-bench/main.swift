@@ -216,7 +216,133 @@ func benchSeq2SeqStep() {
           ("runs", 5), ("peak_rss_mb", procStatusMiB("VmHWM"))])
 }
 
-let workloads: [(String, () -> Void)] = [("seq2seq_train_step_b128", benchSeq2SeqStep), ("attention_b128", benchAttention), ("bpe_encode", benchBPEEncode), ("matmul", benchMatmul), ("mlp_train", benchMLPTrain), ("cnn_train_step_b128", benchCNNTrainStep)]
+// MARK: issue 12's model workloads (each has a twin in Benchmarks/torch/bench_models.py; Benchmarks/run.py runs both)
+
+/// Median seconds of `runs` calls of `step` after `warmup` calls.
+func stepMedian(warmup: Int = 2, runs: Int = 5, _ step: () -> Void) -> Double {
+    for _ in 0..<warmup { step() }
+    var times: [Double] = []
+    for _ in 0..<runs { let t0 = now(); step(); times.append(now() - t0) }
+    times.sort()
+    return times[times.count / 2]
+}
+
+/// The benchmark ViT: 32×32, patch 4, d 128, 6 pre-norm layers, 4 heads, MLP 512, GELU, no dropout, CLS token.
+func benchViT(using rng: inout RandomGenerator) -> VisionTransformer {
+    var c = ViTConfig()
+    c.dModel = 128; c.depth = 6; c.heads = 4; c.mlpRatio = 4; c.dropout = 0; c.attentionDropout = 0; c.dropPath = 0
+    return VisionTransformer(config: c, using: &rng)
+}
+
+/// Forward FLOPs of that ViT per image (multiply-adds × 2): patch embedding, per layer QKV, scores, weighted
+/// values, output projection and MLP, and the head.
+let vitForwardFLOPs: Double = {
+    let t = 65.0, d = 128.0, n = 64.0
+    let layer = 2 * t * d * 3 * d + 2 * 2 * t * t * d + 2 * t * d * d + 2 * 2 * t * d * 4 * d
+    return 2 * n * 48 * d + 6 * layer + 2 * d * 10
+}()
+
+func benchViTTrainStep() {
+    var rng = RandomGenerator(seed: 6)
+    let model = benchViT(using: &rng)
+    let opt = AdamW(ParameterGroup.weightDecayGroups(model, weightDecay: 0.05), learningRate: 1e-3, weightDecay: 0.05)
+    let x = Tensor.normal([128, 3, 32, 32], using: &rng), y = Tensor((0..<128).map { Float($0 % 10) }, shape: [128])
+    let t = stepMedian {
+        let loss = Loss.crossEntropy(model(x), y)
+        opt.zeroGrad(); loss.backward(); opt.step()
+    }
+    emit([("workload", "vit_train_step_b128"), ("unit", "s"), ("median", t), ("runs", 5), ("peak_rss_mb", procStatusMiB("VmHWM")),
+          ("gflops", 3 * vitForwardFLOPs * 128 / t / 1e9)])
+}
+
+func benchViTInfer(batch: Int) {
+    var rng = RandomGenerator(seed: 7)
+    let model = benchViT(using: &rng)
+    model.eval()
+    let x = Tensor.normal([batch, 3, 32, 32], using: &rng)
+    if batch == 1 {
+        let t = withNoGrad { medianTime(minTime: 1, minRuns: 20) { _ = model(x) } }
+        emit([("workload", "vit_infer_b1"), ("unit", "ms"), ("median", t.median * 1000), ("runs", t.runs), ("peak_rss_mb", procStatusMiB("VmHWM"))])
+    } else {
+        let t = withNoGrad { medianTime(minTime: 1, minRuns: 5) { _ = model(x) } }
+        emit([("workload", "vit_infer_b\(batch)"), ("unit", "img/s"), ("median", Double(batch) / t.median), ("runs", t.runs),
+              ("peak_rss_mb", procStatusMiB("VmHWM"))])
+    }
+}
+
+/// The benchmark translator: d 256, 3+3 post-norm layers, 8 heads, ff 512, dropout 0.1, vocabularies 8,000 / 6,000,
+/// sinusoidal positions (embeddings scaled by √d), untied output; pad 0, BOS 1, EOS 2.
+func benchSeq2Seq(using rng: inout RandomGenerator) -> Seq2SeqTransformer {
+    var c = Seq2SeqConfig(sourceVocabulary: 8000, targetVocabulary: 6000)
+    c.dModel = 256; c.heads = 8; c.encoderLayers = 3; c.decoderLayers = 3; c.feedForward = 512; c.dropout = 0.1
+    c.normFirst = false; c.positions = .sinusoidal; c.maxLength = 64; c.activation = .relu
+    return Seq2SeqTransformer(c, using: &rng)
+}
+
+/// Rows of ids in 3..<vocabulary with seeded lengths in [length/2, length], right-padded with 0 to `length`.
+func paddedRows(_ n: Int, length: Int, vocabulary: Int, using rng: inout RandomGenerator) -> [[Int]] {
+    (0..<n).map { _ in
+        let l = length / 2 + Int(rng.next() % UInt64(length / 2 + 1))
+        return (0..<l).map { _ in 3 + Int(rng.next() % UInt64(vocabulary - 3)) } + Array(repeating: 0, count: length - l)
+    }
+}
+
+func benchSeq2SeqTrainStep() {
+    var rng = RandomGenerator(seed: 8)
+    let model = benchSeq2Seq(using: &rng)
+    let opt = Adam(parameters: model.parameters, learningRate: 5e-4)
+    let src = paddedRows(64, length: 24, vocabulary: 8000, using: &rng), tgt = paddedRows(64, length: 25, vocabulary: 6000, using: &rng)
+    let tin = tgt.map { Array($0.dropLast()) }, tout = tgt.flatMap { $0.dropFirst() }
+    let t = stepMedian {
+        let loss = Loss.crossEntropy(model(source: src, targetInput: tin).reshape([-1, 6000]), tout, ignoreIndex: 0)
+        opt.zeroGrad(); loss.backward(); opt.step()
+    }
+    emit([("workload", "seq2seq_train_step_b64"), ("unit", "s"), ("median", t), ("runs", 5), ("peak_rss_mb", procStatusMiB("VmHWM"))])
+}
+
+func benchTextClassifierTrainStep() {
+    var rng = RandomGenerator(seed: 9)
+    var c = TextClassifierConfig(vocabulary: 10000, classes: 6)
+    c.dModel = 128; c.heads = 4; c.layers = 2; c.feedForward = 256; c.dropout = 0.1; c.normFirst = false
+    c.pooling = .mean; c.maxLength = 32; c.positions = .sinusoidal; c.activation = .relu
+    let model = TextClassifier(config: c, using: &rng)
+    let opt = Adam(parameters: model.parameters, learningRate: 5e-4)
+    let ids = paddedRows(64, length: 32, vocabulary: 10000, using: &rng), y = (0..<64).map { $0 % 6 }
+    let t = stepMedian {
+        let loss = Loss.crossEntropy(model(ids), y)
+        opt.zeroGrad(); loss.backward(); opt.step()
+    }
+    emit([("workload", "textcls_train_step_b64"), ("unit", "s"), ("median", t), ("runs", 5), ("peak_rss_mb", procStatusMiB("VmHWM"))])
+}
+
+func benchTranslateBeam5() {
+    var rng = RandomGenerator(seed: 10)
+    let model = benchSeq2Seq(using: &rng)
+    model.eval()
+    // 64 sentences of 24 source tokens (23 + EOS), beam 5, at most 24 output tokens
+    let src = (0..<64).map { _ in (0..<23).map { _ in 3 + Int(rng.next() % 7997) } + [2] }
+    let t = stepMedian(warmup: 1, runs: 3) { _ = model.beamSearch(src, beamSize: 5, maxLength: 24, lengthPenalty: 0.6, nBest: 1) }
+    emit([("workload", "translate_beam5"), ("unit", "sent/s"), ("median", 64 / t), ("runs", 3), ("peak_rss_mb", procStatusMiB("VmHWM"))])
+}
+
+func benchBPETrain() {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let files = ["train.en", "train.de"].map { root.deletingLastPathComponent().appendingPathComponent("shared/data/multi30k/\($0)") }
+    guard let lines = try? files.flatMap({ try TextFile.lines(of: $0).map(\.text) }) else {
+        FileHandle.standardError.write("bpe_train_multi30k: needs ../shared/data/multi30k\n".data(using: .utf8)!)
+        return
+    }
+    let t0 = now()
+    let tok = Translator.trainByteLevelBPE(lines, vocabularySize: 8000)
+    let t = now() - t0
+    emit([("workload", "bpe_train_multi30k"), ("unit", "s"), ("median", t), ("runs", 1), ("vocabulary", tok.vocabularySize),
+          ("peak_rss_mb", procStatusMiB("VmHWM"))])
+}
+
+let workloads: [(String, () -> Void)] = [("vit_train_step_b128", benchViTTrainStep), ("vit_infer_b1", { benchViTInfer(batch: 1) }),
+    ("vit_infer_b256", { benchViTInfer(batch: 256) }), ("seq2seq_train_step_b64", benchSeq2SeqTrainStep),
+    ("textcls_train_step_b64", benchTextClassifierTrainStep), ("translate_beam5", benchTranslateBeam5), ("bpe_train_multi30k", benchBPETrain),
+    ("seq2seq_train_step_b128", benchSeq2SeqStep), ("attention_b128", benchAttention), ("bpe_encode", benchBPEEncode), ("matmul", benchMatmul), ("mlp_train", benchMLPTrain), ("cnn_train_step_b128", benchCNNTrainStep)]
 var requested = Array(CommandLine.arguments.dropFirst())
 if requested.contains("--list") || requested.contains("--help") || requested.contains("-h") {
     print("usage: attn-bench [WORKLOAD…]\nworkloads: " + workloads.map(\.0).joined(separator: ", "))

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Issue 12's runner: each workload of attn-bench beside its PyTorch twin (Benchmarks/torch/bench_models.py, or
+bench_core.py for cnn_train_step_b128), every run in its own process (so that peak RSS is the workload's), both on 2
+threads, alternating which goes first, ROUNDS times; prints a Markdown table of medians, ratios (>1: AttentionKit is
+faster) and goals, then the ViT training step's GFLOP/s as a fraction of the sgemm peak measured here.
+
+Usage: python3 Benchmarks/run.py [--rounds N] [WORKLOAD…]
+Needs: swift build -c release --product attn-bench; pip install torch tokenizers (in a virtual environment), and
+../shared/data/multi30k for bpe_train_multi30k."""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GOALS = {"vit_train_step_b128": 1.25, "cnn_train_step_b128": 1.25, "seq2seq_train_step_b64": 1.25, "textcls_train_step_b64": 1.25,
+         "vit_infer_b1": 2.5, "vit_infer_b256": 1.25, "translate_beam5": 3.0, "bpe_train_multi30k": 1.0}
+HIGHER_IS_BETTER = {"img/s", "sent/s"}
+
+
+def run(cmd):
+    env = dict(os.environ, OMP_NUM_THREADS="2", BENCH_THREADS="2", RAYON_NUM_THREADS="1")
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
+    lines = [json.loads(l) for l in out.stdout.splitlines() if l.startswith("{")]
+    if out.returncode != 0 or not lines:
+        sys.exit(f"{' '.join(cmd)} failed:\n{out.stderr[-2000:]}")
+    return lines[-1]
+
+
+def ours(w):
+    return run([os.path.join(ROOT, ".build/release/attn-bench"), w])
+
+
+def theirs(w):
+    script = "bench_core.py" if w == "cnn_train_step_b128" else "bench_models.py"
+    return run([sys.executable, os.path.join(ROOT, "Benchmarks/torch", script), w])
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("workloads", nargs="*", default=list(GOALS))
+    args = p.parse_args()
+    rows, extra = [], {}
+    for w in args.workloads:
+        a_runs, b_runs = [], []
+        for r in range(args.rounds):
+            pair = (ours, theirs) if r % 2 == 0 else (theirs, ours)
+            for fn in pair:
+                (a_runs if fn is ours else b_runs).append(fn(w))
+        a = statistics.median(x["median"] for x in a_runs)
+        b = statistics.median(x["median"] for x in b_runs)
+        unit = a_runs[0].get("unit", "s")
+        ratio = a / b if unit in HIGHER_IS_BETTER else b / a
+        rss_a = max(x.get("peak_rss_mb", -1) for x in a_runs)
+        rss_b = max(x.get("peak_rss_mb", -1) for x in b_runs)
+        spread_a = (min(x["median"] for x in a_runs), max(x["median"] for x in a_runs))
+        rows.append((w, unit, a, b, ratio, GOALS.get(w), rss_a, rss_b, spread_a))
+        if "gflops" in a_runs[0]:
+            extra[w] = statistics.median(x["gflops"] for x in a_runs)
+        print(json.dumps({"workload": w, "unit": unit, "attentionkit": a, "pytorch": b, "ratio": round(ratio, 3),
+                          "goal": GOALS.get(w), "peak_rss_mb": rss_a, "pytorch_peak_rss_mb": rss_b}), flush=True)
+    print()
+    print("| workload | unit | AttentionKit | PyTorch | ratio | goal | met | peak RSS (MB) AK / PyTorch |")
+    print("|---|---|---|---|---|---|---|---|")
+    for w, unit, a, b, ratio, goal, ra, rb, _ in rows:
+        met = "—" if goal is None else ("yes" if ratio >= goal else "no")
+        print(f"| `{w}` | {unit} | {a:.4g} | {b:.4g} | {ratio:.2f}× | {'' if goal is None else f'≥ {goal}×'} | {met} | {ra:.0f} / {rb:.0f} |")
+    if extra:
+        peak = max(x.get("cblas_gflops", 0) for x in [run([os.path.join(ROOT, ".build/release/attn-bench"), "matmul"])])
+        for w, g in extra.items():
+            print(f"\n`{w}`: {g:.1f} GFLOP/s ({3}× forward FLOPs), {100 * g / peak:.0f}% of the {peak:.0f} GFLOP/s sgemm peak "
+                  "(2048² cblas_sgemm on 2 threads, measured now)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""PyTorch twins of attn-bench's model workloads (issue 12): the same models, settings, batch shapes and timing
+rules, one JSON line each: {"workload", "unit", "median", "runs", "peak_rss_mb"}. CPU, fp32, 2 threads.
+Usage: python3 Benchmarks/torch/bench_models.py WORKLOAD   (Benchmarks/run.py runs each in its own process)"""
+import json
+import math
+import os
+import sys
+import time
+
+os.environ.setdefault("RAYON_NUM_THREADS", "1")
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
+torch.manual_seed(0)
+
+
+def peak_rss_mb():
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return -1
+
+
+def emit(**fields):
+    fields["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    print(json.dumps(fields), flush=True)
+
+
+def step_median(step, warmup=2, runs=5):
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def median_time(fn, min_time=1.0, min_runs=5):
+    fn()
+    times, start = [], time.perf_counter()
+    while len(times) < min_runs or time.perf_counter() - start < min_time:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return times[len(times) // 2], len(times)
+
+
+# ViT: 32×32, patch 4, d 128, 6 pre-norm layers, 4 heads, MLP 512, GELU, no dropout, CLS token, learned positions,
+# LayerNorm eps 1e-6 (timm's), as AttentionKit's ViTConfig in attn-bench.
+class Block(nn.Module):
+    def __init__(self, d, heads, mlp):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(d, eps=1e-6)
+        self.attn = nn.MultiheadAttention(d, heads, batch_first=True)
+        self.norm2 = nn.LayerNorm(d, eps=1e-6)
+        self.mlp = nn.Sequential(nn.Linear(d, mlp), nn.GELU(), nn.Linear(mlp, d))
+
+    def forward(self, x):
+        h = self.norm1(x)
+        x = x + self.attn(h, h, h, need_weights=False)[0]
+        return x + self.mlp(self.norm2(x))
+
+
+class ViT(nn.Module):
+    def __init__(self, d=128, depth=6, heads=4, mlp=512, patch=4, classes=10):
+        super().__init__()
+        self.patch = nn.Conv2d(3, d, patch, patch)
+        self.cls = nn.Parameter(torch.randn(1, 1, d) * 0.02)
+        self.pos = nn.Parameter(torch.randn(1, (32 // patch) ** 2 + 1, d) * 0.02)
+        self.blocks = nn.Sequential(*[Block(d, heads, mlp) for _ in range(depth)])
+        self.norm = nn.LayerNorm(d, eps=1e-6)
+        self.head = nn.Linear(d, classes)
+
+    def forward(self, x):
+        x = self.patch(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1) + self.pos
+        return self.head(self.norm(self.blocks(x))[:, 0])
+
+
+def vit_train_step_b128():
+    model = ViT()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
+    x, y = torch.randn(128, 3, 32, 32), torch.arange(128) % 10
+
+    def step():
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    emit(workload="vit_train_step_b128", unit="s", median=step_median(step), runs=5)
+
+
+def vit_infer(batch):
+    model = ViT().eval()
+    x = torch.randn(batch, 3, 32, 32)
+    with torch.inference_mode():
+        if batch == 1:
+            t, runs = median_time(lambda: model(x), min_runs=20)
+            emit(workload="vit_infer_b1", unit="ms", median=t * 1000, runs=runs)
+        else:
+            t, runs = median_time(lambda: model(x))
+            emit(workload=f"vit_infer_b{batch}", unit="img/s", median=batch / t, runs=runs)
+
+
+# Translation model: d 256, 3+3 post-norm layers, 8 heads, ff 512 (ReLU), dropout 0.1, vocabularies 8,000 / 6,000,
+# sinusoidal positions, embeddings × √d, untied output; pad 0, BOS 1, EOS 2; padding and causal masks.
+def sinusoids(length, d):
+    pos = torch.arange(length).unsqueeze(1)
+    div = torch.exp(torch.arange(0, d, 2) * (-math.log(10000.0) / d))
+    pe = torch.zeros(length, d)
+    pe[:, 0::2], pe[:, 1::2] = torch.sin(pos * div), torch.cos(pos * div)
+    return pe
+
+
+class Seq2Seq(nn.Module):
+    def __init__(self, src_vocab=8000, tgt_vocab=6000, d=256, heads=8, layers=3, ff=512, dropout=0.1):
+        super().__init__()
+        self.d = d
+        self.src_emb = nn.Embedding(src_vocab, d, padding_idx=0)
+        self.tgt_emb = nn.Embedding(tgt_vocab, d, padding_idx=0)
+        self.register_buffer("pe", sinusoids(64, d))
+        self.drop = nn.Dropout(dropout)
+        self.transformer = nn.Transformer(d, heads, layers, layers, ff, dropout, batch_first=True, norm_first=False)
+        self.out = nn.Linear(d, tgt_vocab)
+
+    def embed(self, emb, ids):
+        return self.drop(emb(ids) * math.sqrt(self.d) + self.pe[: ids.shape[1]])
+
+    def encode(self, src):
+        mask = src == 0
+        return self.transformer.encoder(self.embed(self.src_emb, src), src_key_padding_mask=mask), mask
+
+    def decode(self, tin, memory, memory_mask):
+        causal = nn.Transformer.generate_square_subsequent_mask(tin.shape[1], dtype=torch.bool)
+        h = self.transformer.decoder(self.embed(self.tgt_emb, tin), memory, tgt_mask=causal, tgt_key_padding_mask=tin == 0,
+                                     memory_key_padding_mask=memory_mask)
+        return self.out(h)
+
+    def forward(self, src, tin):
+        memory, mask = self.encode(src)
+        return self.decode(tin, memory, mask)
+
+
+def padded_rows(n, length, vocab, gen):
+    rows = torch.zeros(n, length, dtype=torch.long)
+    for i in range(n):
+        l = length // 2 + int(torch.randint(0, length // 2 + 1, (1,), generator=gen))
+        rows[i, :l] = torch.randint(3, vocab, (l,), generator=gen)
+    return rows
+
+
+def seq2seq_train_step_b64():
+    gen = torch.Generator().manual_seed(8)
+    model = Seq2Seq()
+    opt = torch.optim.Adam(model.parameters(), lr=5e-4)
+    src, tgt = padded_rows(64, 24, 8000, gen), padded_rows(64, 25, 6000, gen)
+    tin, tout = tgt[:, :-1], tgt[:, 1:]
+
+    def step():
+        loss = F.cross_entropy(model(src, tin).reshape(-1, 6000), tout.reshape(-1), ignore_index=0)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    emit(workload="seq2seq_train_step_b64", unit="s", median=step_median(step), runs=5)
+
+
+class TextClassifier(nn.Module):
+    # encoder d 128, 2 post-norm layers, 4 heads, ff 256 (ReLU), dropout 0.1, vocab 10,000, masked mean pool, 6 classes
+    def __init__(self, vocab=10000, d=128, heads=4, layers=2, ff=256, dropout=0.1, classes=6):
+        super().__init__()
+        self.d = d
+        self.emb = nn.Embedding(vocab, d, padding_idx=0)
+        self.register_buffer("pe", sinusoids(32, d))
+        self.drop = nn.Dropout(dropout)
+        layer = nn.TransformerEncoderLayer(d, heads, ff, dropout, batch_first=True, norm_first=False)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.head = nn.Linear(d, classes)
+
+    def forward(self, ids):
+        pad = ids == 0
+        h = self.encoder(self.drop(self.emb(ids) * math.sqrt(self.d) + self.pe[: ids.shape[1]]), src_key_padding_mask=pad)
+        keep = (~pad).unsqueeze(-1).float()
+        return self.head((h * keep).sum(1) / keep.sum(1).clamp(min=1))
+
+
+def textcls_train_step_b64():
+    gen = torch.Generator().manual_seed(9)
+    model = TextClassifier()
+    opt = torch.optim.Adam(model.parameters(), lr=5e-4)
+    ids, y = padded_rows(64, 32, 10000, gen), torch.arange(64) % 6
+
+    def step():
+        loss = F.cross_entropy(model(ids), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    emit(workload="textcls_train_step_b64", unit="s", median=step_median(step), runs=5)
+
+
+@torch.inference_mode()
+def beam_search(model, src, k=5, max_len=24, alpha=0.6, bos=1, eos=2, pad=0):
+    """The beam search PyTorch users write over nn.Transformer: encode once, then at every step run the decoder over
+    the whole prefix of every beam (no cache), top-k over beam × vocabulary, GNMT length penalty at the end."""
+    b = src.shape[0]
+    memory, mask = model.encode(src)
+    memory, mask = memory.repeat_interleave(k, 0), mask.repeat_interleave(k, 0)
+    prefix = torch.full((b * k, 1), bos, dtype=torch.long)
+    scores = torch.full((b, k), float("-inf"))
+    scores[:, 0] = 0
+    done = torch.zeros(b * k, dtype=torch.bool)
+    for _ in range(max_len):
+        logp = F.log_softmax(model.decode(prefix, memory, mask)[:, -1], dim=-1)      # [B·k, V]
+        v = logp.shape[-1]
+        logp[done] = float("-inf")
+        logp[done, pad] = 0                                                       # finished beams only pad
+        total = (scores.reshape(-1, 1) + logp).reshape(b, k * v)
+        scores, idx = total.topk(k, dim=1)
+        beam, token = idx // v, idx % v
+        rows = (torch.arange(b).unsqueeze(1) * k + beam).reshape(-1)
+        prefix = torch.cat([prefix[rows], token.reshape(-1, 1)], dim=1)
+        done = done[rows] | (token.reshape(-1) == eos)
+        if bool(done.all()):
+            break
+    lengths = ((prefix[:, 1:] != pad) & (prefix[:, 1:] != eos)).sum(1).float().reshape(b, k) + 1
+    best = (scores / ((5 + lengths) / 6) ** alpha).argmax(1)
+    return prefix.reshape(b, k, -1)[torch.arange(b), best]
+
+
+def translate_beam5():
+    gen = torch.Generator().manual_seed(10)
+    model = Seq2Seq().eval()
+    src = torch.cat([torch.randint(3, 8000, (64, 23), generator=gen), torch.full((64, 1), 2)], dim=1)
+    t = step_median(lambda: beam_search(model, src), warmup=1, runs=3)
+    emit(workload="translate_beam5", unit="sent/s", median=64 / t, runs=3)
+
+
+def bpe_train_multi30k():
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    lines = []
+    for name in ("train.en", "train.de"):
+        with open(os.path.join(os.path.dirname(root), "shared/data/multi30k", name), encoding="utf-8") as fh:
+            lines += [l for l in fh.read().split("\n")]
+    if lines and lines[-1] == "":
+        lines.pop()
+    tok = Tokenizer(models.BPE())
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
+    tok.decoder = decoders.ByteLevel()
+    t0 = time.perf_counter()
+    tok.train_from_iterator(lines, trainers.BpeTrainer(vocab_size=8000, special_tokens=["[PAD]", "[BOS]", "[EOS]", "[UNK]"],
+                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+    emit(workload="bpe_train_multi30k", unit="s", median=time.perf_counter() - t0, runs=1, vocabulary=tok.get_vocab_size(),
+         threads=os.environ["RAYON_NUM_THREADS"])
+
+
+WORKLOADS = {"vit_train_step_b128": vit_train_step_b128, "vit_infer_b1": lambda: vit_infer(1),
+             "vit_infer_b256": lambda: vit_infer(256), "seq2seq_train_step_b64": seq2seq_train_step_b64,
+             "textcls_train_step_b64": textcls_train_step_b64, "translate_beam5": translate_beam5,
+             "bpe_train_multi30k": bpe_train_multi30k}
+
+if __name__ == "__main__":
+    for name in sys.argv[1:] or list(WORKLOADS):
+        if name not in WORKLOADS:
+            sys.exit(f"bench_models.py: unknown workload '{name}' (known: {', '.join(WORKLOADS)})")
+        WORKLOADS[name]()
