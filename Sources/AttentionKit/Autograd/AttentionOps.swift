@@ -147,7 +147,7 @@ func attentionOp(q: HeadView, k: HeadView, v: HeadView, batch b: Int, heads h: I
                         continue
                     }
                     var z: T = 0
-                    for j in 0..<tk { let e = T.exp(row[j] - m); row[j] = e; z += e }
+                    for j in 0..<tk { let e = T.expFast(row[j] - m); row[j] = e; z += e }
                     let rz = 1 / z
                     for j in 0..<tk { row[j] *= rz }
                 }

@@ -65,7 +65,7 @@ struct EluK: UnaryKernel {
 }
 /// GELU, exact form: x·Φ(x) = ½x(1 + erf(x/√2)).
 struct GeluErfK: UnaryKernel {
-    @inline(__always) func callAsFunction<T: TensorScalar>(_ x: T) -> T { x * (1 + T.erf(x * T(0.7071067811865476))) / 2 }
+    @inline(__always) func callAsFunction<T: TensorScalar>(_ x: T) -> T { T.geluErf(x) }
 }
 /// GELU, tanh form: ½x(1 + tanh(√(2/π)(x + 0.044715x³))).
 struct GeluTanhK: UnaryKernel {
@@ -93,11 +93,7 @@ struct TanhGradK: BinaryKernel { @inline(__always) func callAsFunction<T: Tensor
 struct SigmoidGradK: BinaryKernel { @inline(__always) func callAsFunction<T: TensorScalar>(_ g: T, _ y: T) -> T { g * y * (1 - y) } }
 /// d/dx [xΦ(x)] = Φ(x) + x·φ(x).
 struct GeluErfGradK: BinaryKernel {
-    @inline(__always) func callAsFunction<T: TensorScalar>(_ g: T, _ x: T) -> T {
-        let cdf = (1 + T.erf(x * T(0.7071067811865476))) / 2
-        let pdf = T.exp(-x * x / 2) * T(0.3989422804014327)
-        return g * (cdf + x * pdf)
-    }
+    @inline(__always) func callAsFunction<T: TensorScalar>(_ g: T, _ x: T) -> T { T.geluErfGrad(g, x) }
 }
 /// d/dx of the tanh form: ½(1+t) + ½x(1−t²)·√(2/π)(1 + 3·0.044715x²), t = tanh(√(2/π)(x + 0.044715x³)).
 struct GeluTanhGradK: BinaryKernel {

@@ -16,7 +16,7 @@ func layerNormOp(_ x: Tensor, gamma: Tensor?, beta: Tensor?, normalizedCount d: 
     func forward<T: TensorScalar>(_: T.Type) {
         let px = x.storage.pointer(T.self), py = out.storage.pointer(T.self), ps = stats.storage.pointer(T.self)
         let pg = gamma?.storage.pointer(T.self), pb = beta?.storage.pointer(T.self)
-        for r in 0..<rows {
+        parallelFor(rows, costPerItem: 4 * d) { range in for r in range {
             let row = px + r * d, y = py + r * d
             var mean: T = 0
             for i in 0..<d { mean += row[i] }
@@ -32,7 +32,7 @@ func layerNormOp(_ x: Tensor, gamma: Tensor?, beta: Tensor?, normalizedCount d: 
                 if let pb { n += pb[i] }
                 y[i] = n
             }
-        }
+        } }
     }
     switch x.dtype {
     case .float32: forward(Float.self)
@@ -47,24 +47,37 @@ func layerNormOp(_ x: Tensor, gamma: Tensor?, beta: Tensor?, normalizedCount d: 
             let pdx = dx.storage.pointer(T.self)
             let gam = gamma?.storage.pointer(T.self)
             let dgam = dgamma?.storage.pointer(T.self), dbet = dbeta?.storage.pointer(T.self)
-            for r in 0..<rows {
-                let row = px + r * d, dy = pg + r * d, out = pdx + r * d
-                let mean = ps[2 * r], rstd = ps[2 * r + 1]
-                var sumD: T = 0, sumDX: T = 0
-                for i in 0..<d {
-                    let xhat = (row[i] - mean) * rstd
-                    let dxhat = gam.map { dy[i] * $0[i] } ?? dy[i]
-                    sumD += dxhat
-                    sumDX += dxhat * xhat
-                    if let dgam { dgam[i] += dy[i] * xhat }
-                    if let dbet { dbet[i] += dy[i] }
+            // Rows in one contiguous block per thread, each with its own ∂γ/∂β partial sums, added in block order
+            // afterwards (deterministic for a given thread count).
+            let blocks = max(1, min(Parallel.threads, rows))
+            let partial = UnsafeMutablePointer<T>.allocate(capacity: blocks * 2 * d)
+            partial.initialize(repeating: 0, count: blocks * 2 * d)
+            defer { partial.deallocate() }
+            parallelFor(blocks, costPerItem: max(1, rows / blocks) * 8 * d) { range in for block in range {
+                let pdg = partial + block * 2 * d, pdb = partial + block * 2 * d + d
+                for r in (block * rows / blocks)..<((block + 1) * rows / blocks) {
+                    let row = px + r * d, dy = pg + r * d, out = pdx + r * d
+                    let mean = ps[2 * r], rstd = ps[2 * r + 1]
+                    var sumD: T = 0, sumDX: T = 0
+                    for i in 0..<d {
+                        let xhat = (row[i] - mean) * rstd
+                        let dxhat = gam.map { dy[i] * $0[i] } ?? dy[i]
+                        sumD += dxhat
+                        sumDX += dxhat * xhat
+                        pdg[i] += dy[i] * xhat
+                        pdb[i] += dy[i]
+                    }
+                    let meanD = sumD / T(d), meanDX = sumDX / T(d)
+                    for i in 0..<d {
+                        let xhat = (row[i] - mean) * rstd
+                        let dxhat = gam.map { dy[i] * $0[i] } ?? dy[i]
+                        out[i] = rstd * (dxhat - meanD - xhat * meanDX)
+                    }
                 }
-                let meanD = sumD / T(d), meanDX = sumDX / T(d)
-                for i in 0..<d {
-                    let xhat = (row[i] - mean) * rstd
-                    let dxhat = gam.map { dy[i] * $0[i] } ?? dy[i]
-                    out[i] = rstd * (dxhat - meanD - xhat * meanDX)
-                }
+            } }
+            for block in 0..<blocks {
+                if let dgam { for i in 0..<d { dgam[i] += partial[block * 2 * d + i] } }
+                if let dbet { for i in 0..<d { dbet[i] += partial[block * 2 * d + d + i] } }
             }
         }
         switch x.dtype {

@@ -14,7 +14,7 @@ func softmaxTyped<T: TensorScalar>(_: T.Type, _ x: Tensor, _ out: Tensor, outer:
             if m == -T.infinity { m = 0 }   // a row of all -inf: softmax gives nan (as PyTorch), log-softmax -inf
             var z: T = 0
             for j in 0..<n {
-                let e = T.exp(s[base + j * inner] - m)
+                let e = T.expFast(s[base + j * inner] - m)
                 if !log { d[base + j * inner] = e }
                 z += e
             }

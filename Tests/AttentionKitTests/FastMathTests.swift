@@ -1,0 +1,41 @@
+@testable import AttentionKit
+import Foundation
+import XCTest
+
+/// The vectorizable float32 exp and erf (Tensor/FastMath.swift) against libm, and the GELU kernels built on them
+/// against their readable references.
+final class FastMathTests: XCTestCase {
+    func testExpMatchesLibm() {
+        var worst = 0.0
+        for i in 0...400_000 {
+            let x = Float(-87 + 175.0 * Double(i) / 400_000)
+            let rel = abs(Double(fastExp(x)) / Foundation.exp(Double(x)) - 1)
+            worst = max(worst, rel)
+        }
+        XCTAssertLessThan(worst, 3e-7, "relative error of fastExp")
+        XCTAssertEqual(fastExp(-.infinity), 0)
+        XCTAssertEqual(fastExp(-100), 0)
+        XCTAssertEqual(fastExp(0), 1)
+        XCTAssertTrue(fastExp(.nan).isNaN)
+    }
+
+    func testErfMatchesLibm() {
+        var worst = 0.0
+        for i in 0...400_000 {
+            let x = Float(-6 + 12.0 * Double(i) / 400_000)
+            worst = max(worst, abs(Double(fastErf(x)) - Foundation.erf(Double(x))))
+        }
+        XCTAssertLessThan(worst, 5e-7, "absolute error of fastErf")
+        XCTAssertTrue(fastErf(.nan).isNaN)
+    }
+
+    func testGeluKernelsMatchTheirReferences() {
+        for i in 0...20_000 {
+            let x = Float(-10 + 20.0 * Double(i) / 20_000), g: Float = 0.75
+            let y = Float.geluErf(x), yRef = Double.geluErfReference(Double(x))
+            XCTAssertEqual(Double(y), yRef, accuracy: 1e-6 * max(1, abs(yRef)), "gelu(\(x))")
+            let d = Float.geluErfGrad(g, x), dRef = Double.geluErfGradReference(Double(g), Double(x))
+            XCTAssertEqual(Double(d), dRef, accuracy: 2e-6, "gelu'(\(x))")
+        }
+    }
+}
