@@ -131,23 +131,31 @@ func attentionOp(q: HeadView, k: HeadView, v: HeadView, batch b: Int, heads h: I
                                  beta: 0, c: s, ldc: tk)   // S = Q·Kᵀ
                 }
                 let addBase = pa.map { $0 + bi * addStrideB + hi * addStrideH }
+                let masked = addBase != nil || kp != nil || causal
                 for r in 0..<tq {
                     let row = s + r * tk
                     var m = -T.infinity
-                    for j in 0..<tk {
-                        var x = row[j] * sc
-                        if let addBase { x += addBase[r * tk + j] }
-                        if let kp, kp[bi * tk + j] { x = -T.infinity }
-                        if causal && j > r + causalShift { x = -T.infinity }
-                        row[j] = x
-                        if x > m { m = x }
+                    if masked {
+                        for j in 0..<tk {
+                            var x = row[j] * sc
+                            if let addBase { x += addBase[r * tk + j] }
+                            if let kp, kp[bi * tk + j] { x = -T.infinity }
+                            if causal && j > r + causalShift { x = -T.infinity }
+                            row[j] = x
+                            if x > m { m = x }
+                        }
+                    } else {   // no mask (a ViT): a plain scale the compiler vectorizes
+                        for j in 0..<tk { row[j] *= sc }
+                        for j in 0..<tk { m = Swift.max(m, row[j]) }
                     }
                     if m == -T.infinity {   // every key masked: zero weights, zero output
                         for j in 0..<tk { row[j] = 0 }
                         continue
                     }
+                    // exponentials in one vectorizable pass, their (ordered) sum in another
+                    for j in 0..<tk { row[j] = T.expFast(row[j] - m) }
                     var z: T = 0
-                    for j in 0..<tk { let e = T.expFast(row[j] - m); row[j] = e; z += e }
+                    for j in 0..<tk { z += row[j] }
                     let rz = 1 / z
                     for j in 0..<tk { row[j] *= rz }
                 }

@@ -41,6 +41,37 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transpose
 
 /// Gradient of an operand whose batch dimensions were broadcast: when the target is a plain matrix and the
 /// other operands share one batch shape, fold the batch into the contraction (one GEMM, no per-batch sum).
+/// The fully connected op y = x·Wᵀ + b in one GEMM: the output is first filled with the bias rows and the GEMM adds
+/// x·Wᵀ onto it (β = 1), which saves the separate bias pass and the zeroing that GEMM does for β = 0.
+/// x [..., in], W [out, in], b [out] → y [..., out]. Backward: ∂x = ∂y·W, ∂W = ∂yᵀ·x (batch folded into the
+/// contraction), ∂b = Σ ∂y over the leading axes.
+func linearOp(_ x: Tensor, weight: Tensor, bias: Tensor) -> Tensor {
+    let inF = weight.shape[1], outF = weight.shape[0]
+    guard x.rank >= 1, x.shape[x.rank - 1] == inF, bias.shape == [outF], x.dtype == weight.dtype, bias.dtype == weight.dtype else {
+        return matmul(x, weight, transposeB: true) + bias   // shapes the GEMM path does not take: the composed ops report them
+    }
+    let rows = x.count / max(inF, 1)
+    let out = Tensor(shape: Array(x.shape.dropLast()) + [outF], dtype: x.dtype, zeroed: false)
+    func forward<T: GemmScalar>(_: T.Type) {
+        let px = x.storage.pointer(T.self), pw = weight.storage.pointer(T.self), pb = bias.storage.pointer(T.self)
+        let po = out.storage.pointer(T.self)
+        parallelFor(rows, costPerItem: outF) { r in for i in r { (po + i * outF).update(from: pb, count: outF) } }
+        if rows > 0 && inF > 0 {
+            T.gemm(transA: false, transB: true, m: rows, n: outF, k: inF, a: px, lda: inF, b: pw, ldb: inF, beta: 1, c: po, ldc: outF)
+        }
+    }
+    switch x.dtype {
+    case .float32: forward(Float.self)
+    case .float64: forward(Double.self)
+    }
+    return record("linear", out, [x, weight, bias]) { g in
+        let gx = x.requiresGrad ? matmulKernel(g, weight, transposeA: false, transposeB: false) : nil          // ∂y·W
+        let gw = weight.requiresGrad ? matmulGradShared(g, x, transposeA: true, transposeB: false, target: weight.shape) : nil   // ∂yᵀ·x
+        let gb = bias.requiresGrad ? g.sumCopy(to: bias.shape) : nil
+        return [gx, gw, gb]
+    }
+}
+
 private func matmulGradShared(_ x: Tensor, _ y: Tensor, transposeA: Bool, transposeB: Bool, target: [Int]) -> Tensor {
     if transposeA && !transposeB && target.count == 2 && x.rank > 2 && x.shape.dropLast(2) == y.shape.dropLast(2) {
         // Σ_batch X_iᵀ·Y_i: stack the batch along the contraction axis, one GEMM

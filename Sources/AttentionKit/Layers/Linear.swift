@@ -18,6 +18,7 @@ public final class Linear: Layer {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
+        if let bias, x.rank >= 2 { return linearOp(x, weight: weight, bias: bias) }   // bias added inside the GEMM
         let y = matmul(x, weight, transposeB: true)   // the transpose is a GEMM flag, no copy
         return bias.map { y + $0 } ?? y
     }

@@ -1,4 +1,7 @@
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A cache of large freed tensor buffers, reused for allocations of the same byte size.
 ///
@@ -58,6 +61,25 @@ public final class BufferCache: Sendable {
         }
         pointer.deallocate()
     }
+
+    /// Frees every cached buffer and hands the allocator's free memory back to the system: at a change of phase
+    /// (training ↔ evaluation, whose batches have other sizes), so that a run's peak memory is the larger phase's
+    /// working set rather than both phases' buffers kept side by side. The `Trainer` calls it around evaluation.
+    public func releaseForPhaseChange() {
+        releaseAll()
+        mallocTrim?(0)
+    }
+
+    /// glibc's `malloc_trim` (malloc.h is not in Swift's Glibc module), looked up once; nil elsewhere.
+    private static let trimFunction: (@convention(c) (Int) -> Int32)? = {
+        #if canImport(Glibc)
+        guard let symbol = dlsym(nil, "malloc_trim") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (Int) -> Int32).self)
+        #else
+        return nil
+        #endif
+    }()
+    private var mallocTrim: (@convention(c) (Int) -> Int32)? { Self.trimFunction }
 
     /// Frees every cached buffer (PyTorch's `empty_cache()`).
     public func releaseAll() {

@@ -262,7 +262,11 @@ public final class Trainer<Task: TrainingTask> {
                 }
                 continue
             }
+            // Evaluation batches have other sizes than training's: start and end it without the other phase's
+            // cached buffers, so the run's peak memory stays near one phase's working set.
+            BufferCache.shared.releaseForPhaseChange()
             var values = try withNoGrad { try task.evaluate() }
+            BufferCache.shared.releaseForPhaseChange()
             values["epoch"] = Double(epoch + 1)
             values["step"] = Double(optimizer.stepCount)
             values["lr"] = Double(optimizer.learningRate)
