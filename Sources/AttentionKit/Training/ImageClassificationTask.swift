@@ -66,7 +66,9 @@ public final class ImageClassificationTask: TrainingTask {
 
     public func evaluate() throws -> [String: Double] {
         guard validation.count > 0 else { return [:] }
-        var loader = CIFARBatches(validation, batchSize: 500, mean: mean, std: std, shuffle: false)
+        // Validation in training-sized batches: without a graph they need less memory than a training step, so the
+        // run's peak stays the step's (batches of 500 added their own, larger working set).
+        var loader = CIFARBatches(validation, batchSize: batches.batchSize, mean: mean, std: std, shuffle: false)
         var loss = 0.0, correct = 0
         while let (x, y) = loader.next() {
             let logits = forward(x)
