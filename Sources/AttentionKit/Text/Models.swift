@@ -166,10 +166,17 @@ public struct BPE: @unchecked Sendable {
         }
         var merges: [(String, String)] = []
         let prefix = continuingSubwordPrefix ?? ""
+        // The most frequent pair (ties: the smallest ids) from a max-heap with lazy deletion: every pair whose count
+        // changed is pushed again with its new count, and popped entries whose count is no longer current are
+        // skipped — the same choice as scanning every pair, without the scan per merge.
+        var heap = PairHeap()
+        for (p, c) in pairCounts where c > 0 { heap.push(count: c, a: p.a, b: p.b) }
+        var changed = Set<Pair>()
         while idToToken.count < vocabularySize {
             var best: (pair: Pair, count: Int)? = nil
-            for (p, c) in pairCounts where c > 0 {
-                if best == nil || c > best!.count || (c == best!.count && p < best!.pair) { best = (p, c) }
+            while let top = heap.pop() {
+                let p = Pair(a: top.a, b: top.b)
+                if let c = pairCounts[p], c == top.count, c > 0 { best = (p, c); break }
             }
             guard let (pair, count) = best, count >= minFrequency, count > 0 else { break }
             let left = idToToken[pair.a], right = idToToken[pair.b]
@@ -181,7 +188,7 @@ public struct BPE: @unchecked Sendable {
                 let w = words[wi], c = counts[wi]
                 guard w.count > 1 else { continue }
                 // remove this word's old pairs, merge, add its new pairs
-                for i in 0..<(w.count - 1) { pairCounts[Pair(a: w[i], b: w[i + 1])]! -= c }
+                for i in 0..<(w.count - 1) { let p = Pair(a: w[i], b: w[i + 1]); pairCounts[p]! -= c; changed.insert(p) }
                 var out: [Int] = []
                 var i = 0
                 while i < w.count {
@@ -193,13 +200,55 @@ public struct BPE: @unchecked Sendable {
                         let p = Pair(a: out[k], b: out[k + 1])
                         pairCounts[p, default: 0] += c
                         where_[p, default: []].insert(wi)
+                        changed.insert(p)
                     }
                 }
             }
             pairCounts[pair] = nil
             where_[pair] = nil
+            for p in changed { if let c = pairCounts[p], c > 0 { heap.push(count: c, a: p.a, b: p.b) } }
+            changed.removeAll(keepingCapacity: true)
         }
         return BPE(vocabulary: vocab, merges: merges, unknownToken: unknownToken, endOfWordSuffix: endOfWordSuffix,
                    continuingSubwordPrefix: continuingSubwordPrefix)
+    }
+}
+
+/// A binary max-heap of (count, pair) for BPE training: higher count first, ties broken by the smaller (a, b).
+struct PairHeap {
+    private var items: [(count: Int, a: Int, b: Int)] = []
+
+    @inline(__always) private static func above(_ x: (count: Int, a: Int, b: Int), _ y: (count: Int, a: Int, b: Int)) -> Bool {
+        x.count != y.count ? x.count > y.count : (x.a, x.b) < (y.a, y.b)
+    }
+
+    mutating func push(count: Int, a: Int, b: Int) {
+        items.append((count, a, b))
+        var i = items.count - 1
+        while i > 0 {
+            let parent = (i - 1) / 2
+            guard Self.above(items[i], items[parent]) else { break }
+            items.swapAt(i, parent)
+            i = parent
+        }
+    }
+
+    mutating func pop() -> (count: Int, a: Int, b: Int)? {
+        guard let top = items.first else { return nil }
+        let last = items.removeLast()
+        if !items.isEmpty {
+            items[0] = last
+            var i = 0
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var best = i
+                if l < items.count && Self.above(items[l], items[best]) { best = l }
+                if r < items.count && Self.above(items[r], items[best]) { best = r }
+                if best == i { break }
+                items.swapAt(i, best)
+                i = best
+            }
+        }
+        return top
     }
 }

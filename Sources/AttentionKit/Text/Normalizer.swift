@@ -28,7 +28,14 @@ public struct Normalizer: Sendable, Equatable {
     public init(_ steps: [NormalizationStep] = []) { self.steps = steps }
 
     /// Normalised text.
-    public func normalize(_ text: String) -> String { normalizeAligned(text).text }
+    public func normalize(_ text: String) -> String {
+        // ASCII text through steps that leave ASCII as it is (or only lowercase it): no per-cluster work.
+        if steps.allSatisfy({ [.nfc, .nfd, .nfkc, .nfkd, .stripAccents, .lowercase, .caseFold].contains($0) }), text.utf8.allSatisfy({ $0 < 0x80 }) {
+            guard steps.contains(.lowercase) || steps.contains(.caseFold) else { return text }
+            return String(decoding: text.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }, as: UTF8.self)
+        }
+        return normalizeAligned(text).text
+    }
 
     /// Normalised text and, for each of its Unicode scalars, the byte range in `text` it came from.
     public func normalizeAligned(_ text: String) -> (text: String, offsets: [Range<Int>]) {
@@ -82,6 +89,8 @@ public struct Normalizer: Sendable, Equatable {
 
     /// One step on one cluster's scalars.
     static func apply(_ step: NormalizationStep, _ s: [Unicode.Scalar]) -> [Unicode.Scalar] {
+        // ASCII clusters are their own NFC/NFD/NFKC/NFKD and have no accents: no utf8proc round trip for them.
+        if step == .nfc || step == .nfd || step == .nfkc || step == .nfkd || step == .stripAccents, s.allSatisfy({ $0.isASCII }) { return s }
         switch step {
         case .nfc: return map(s, UTF8PROC_STABLE.rawValue | UTF8PROC_COMPOSE.rawValue)
         case .nfd: return map(s, UTF8PROC_STABLE.rawValue | UTF8PROC_DECOMPOSE.rawValue)
