@@ -56,10 +56,13 @@ public enum PreTokenizer: Sendable, Equatable {
         case .byteLevel(let addPrefixSpace):
             let shift = addPrefixSpace && !(s.first.map(CharClass.isSpace) ?? true) ? 1 : 0
             let t = shift == 1 ? [" "] + s : s
+            let table = ByteLevel.byteToUTF8
+            var utf8: [UInt8] = []
             for r in ByteLevel.gpt2Split(t) {
-                var bytes: [UInt8] = []
-                for k in r { bytes += Array(String(t[k]).utf8) }
-                let mapped = String(String.UnicodeScalarView(bytes.map { ByteLevel.byteToScalar[Int($0)] }))
+                // each scalar's UTF-8 bytes, each byte as its stand-in character's UTF-8: no String per scalar
+                utf8.removeAll(keepingCapacity: true)
+                for k in r { UTF8.encode(t[k]) { byte in utf8.append(contentsOf: table[Int(byte)]) } }
+                let mapped = String(decoding: utf8, as: UTF8.self)
                 let lo = Swift.max(r.lowerBound - shift, 0), hi = Swift.max(r.upperBound - shift, 0)
                 out.append((mapped, lo..<hi))
             }
@@ -102,6 +105,9 @@ enum CharClass {
 /// GPT-2's byte-level alphabet and regex split.
 public enum ByteLevel {
     /// byte → printable scalar: printable Latin-1 bytes map to themselves, the others to U+0100 onwards.
+    /// The UTF-8 bytes of each byte's stand-in character (`byteToScalar`), for building pieces without Strings.
+    static let byteToUTF8: [[UInt8]] = byteToScalar.map { Array(String($0).utf8) }
+
     public static let byteToScalar: [Unicode.Scalar] = {
         let keep = Array(33...126) + Array(161...172) + Array(174...255)
         var map = [Unicode.Scalar](repeating: " ", count: 256)
