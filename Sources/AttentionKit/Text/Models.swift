@@ -151,17 +151,16 @@ public struct BPE: @unchecked Sendable {
         let sortedWords = wordCounts.keys.sorted()
         var words: [[Int]] = sortedWords.map { w in template.symbols(w).map { s in add(s); return vocab[s]! } }
         let counts = sortedWords.map { wordCounts[$0]! }
-        struct Pair: Hashable, Comparable {
-            let a: Int, b: Int
-            static func < (l: Pair, r: Pair) -> Bool { (l.a, l.b) < (r.a, r.b) }
-        }
-        var pairCounts: [Pair: Int] = [:]
-        var where_: [Pair: Set<Int>] = [:]
+        // A pair of symbol ids packed into one key (a in the high half): one hash per lookup, and its order is (a, b).
+        @inline(__always) func key(_ a: Int, _ b: Int) -> UInt64 { UInt64(a) << 32 | UInt64(b) }
+        var pairCounts: [UInt64: Int] = [:]
+        // pair → the words that held it when it was counted (may repeat, may be stale: checked when used)
+        var where_: [UInt64: [Int32]] = [:]
         for (wi, w) in words.enumerated() where w.count > 1 {
             for i in 0..<(w.count - 1) {
-                let p = Pair(a: w[i], b: w[i + 1])
+                let p = key(w[i], w[i + 1])
                 pairCounts[p, default: 0] += counts[wi]
-                where_[p, default: []].insert(wi)
+                where_[p, default: []].append(Int32(wi))
             }
         }
         var merges: [(String, String)] = []
@@ -170,44 +169,53 @@ public struct BPE: @unchecked Sendable {
         // changed is pushed again with its new count, and popped entries whose count is no longer current are
         // skipped — the same choice as scanning every pair, without the scan per merge.
         var heap = PairHeap()
-        for (p, c) in pairCounts where c > 0 { heap.push(count: c, a: p.a, b: p.b) }
-        var changed = Set<Pair>()
+        for (p, c) in pairCounts where c > 0 { heap.push(count: c, a: Int(p >> 32), b: Int(p & 0xFFFF_FFFF)) }
+        var touched = Set<UInt64>()   // pairs whose count changed in this merge: pushed once each
+        var seen = [Int](repeating: -1, count: words.count)   // the merge that last visited each word
         while idToToken.count < vocabularySize {
-            var best: (pair: Pair, count: Int)? = nil
+            var best: (a: Int, b: Int, count: Int)? = nil
             while let top = heap.pop() {
-                let p = Pair(a: top.a, b: top.b)
-                if let c = pairCounts[p], c == top.count, c > 0 { best = (p, c); break }
+                if let c = pairCounts[key(top.a, top.b)], c == top.count, c > 0 { best = (top.a, top.b, c); break }
             }
-            guard let (pair, count) = best, count >= minFrequency, count > 0 else { break }
-            let left = idToToken[pair.a], right = idToToken[pair.b]
+            guard let (pa, pb, count) = best, count >= minFrequency, count > 0 else { break }
+            let pairKey = key(pa, pb)
+            let left = idToToken[pa], right = idToToken[pb]
             let merged = left + (!prefix.isEmpty && right.hasPrefix(prefix) ? String(right.dropFirst(prefix.count)) : right)
             add(merged)
             let newId = vocab[merged]!
+            let mergeIndex = merges.count
             merges.append((left, right))
-            for wi in where_[pair] ?? [] {
+            for wi32 in where_[pairKey] ?? [] {
+                let wi = Int(wi32)
+                guard seen[wi] != mergeIndex else { continue }
+                seen[wi] = mergeIndex
                 let w = words[wi], c = counts[wi]
                 guard w.count > 1 else { continue }
+                var holds = false
+                for i in 0..<(w.count - 1) where w[i] == pa && w[i + 1] == pb { holds = true; break }
+                guard holds else { continue }   // an entry from before an earlier merge changed this word
                 // remove this word's old pairs, merge, add its new pairs
-                for i in 0..<(w.count - 1) { let p = Pair(a: w[i], b: w[i + 1]); pairCounts[p]! -= c; changed.insert(p) }
+                for i in 0..<(w.count - 1) { let p = key(w[i], w[i + 1]); pairCounts[p]! -= c; touched.insert(p) }
                 var out: [Int] = []
+                out.reserveCapacity(w.count)
                 var i = 0
                 while i < w.count {
-                    if i + 1 < w.count && w[i] == pair.a && w[i + 1] == pair.b { out.append(newId); i += 2 } else { out.append(w[i]); i += 1 }
+                    if i + 1 < w.count && w[i] == pa && w[i + 1] == pb { out.append(newId); i += 2 } else { out.append(w[i]); i += 1 }
                 }
                 words[wi] = out
                 if out.count > 1 {
                     for k in 0..<(out.count - 1) {
-                        let p = Pair(a: out[k], b: out[k + 1])
+                        let p = key(out[k], out[k + 1])
                         pairCounts[p, default: 0] += c
-                        where_[p, default: []].insert(wi)
-                        changed.insert(p)
+                        if out[k] == newId || out[k + 1] == newId { where_[p, default: []].append(wi32) }   // new pairs only
+                        touched.insert(p)
                     }
                 }
             }
-            pairCounts[pair] = nil
-            where_[pair] = nil
-            for p in changed { if let c = pairCounts[p], c > 0 { heap.push(count: c, a: p.a, b: p.b) } }
-            changed.removeAll(keepingCapacity: true)
+            pairCounts[pairKey] = nil
+            where_[pairKey] = nil
+            for p in touched { if let c = pairCounts[p], c > 0 { heap.push(count: c, a: Int(p >> 32), b: Int(p & 0xFFFF_FFFF)) } }
+            touched.removeAll(keepingCapacity: true)
         }
         return BPE(vocabulary: vocab, merges: merges, unknownToken: unknownToken, endOfWordSuffix: endOfWordSuffix,
                    continuingSubwordPrefix: continuingSubwordPrefix)
