@@ -57,16 +57,19 @@ public enum Loss {
         var counted = 0.0   // the summed weights of the counted targets
         func forward<T: TensorScalar>(_: T.Type) {
             let px = x.storage.pointer(T.self), pl = losses.storage.pointer(T.self), pp = probs.storage.pointer(T.self)
-            for i in 0..<n {
+            for i in 0..<n where t[i] != ignoreIndex { counted += w[t[i]] }
+            // rows on the thread pool; per row: max, exponentials (a vectorizable pass), their sum, normalise
+            parallelFor(n, costPerItem: 8 * c) { rows in for i in rows {
                 let row = px + i * c, p = pp + i * c
                 var m = -T.infinity
                 for j in 0..<c { m = Swift.max(m, row[j]) }
+                for j in 0..<c { p[j] = T.expFast(row[j] - m) }
                 var z: T = 0
-                for j in 0..<c { let e = T.exp(row[j] - m); p[j] = e; z += e }
+                for j in 0..<c { z += p[j] }
                 let logZ = T.log(z)
-                for j in 0..<c { p[j] /= z }
+                let rz = 1 / z
+                for j in 0..<c { p[j] *= rz }
                 if t[i] == ignoreIndex { continue }
-                counted += w[t[i]]
                 // −log p_t = logZ − (x_t − m); the smoothing term: −(1/C) Σ_c w_c log p_c = (1/C) Σ_c w_c (logZ − (x_c − m))
                 var loss = (1 - T(eps)) * T(w[t[i]]) * (logZ - (row[t[i]] - m))
                 if eps > 0 {
@@ -75,7 +78,7 @@ public enum Loss {
                     loss += T(eps) * smooth / T(c)
                 }
                 pl[i] = loss
-            }
+            } }
         }
         switch x.dtype {
         case .float32: forward(Float.self)
@@ -100,7 +103,7 @@ public enum Loss {
             let gv = g.doubles
             func backward<T: TensorScalar>(_: T.Type) {
                 let pp = probs.storage.pointer(T.self), pd = dx.storage.pointer(T.self)
-                for i in 0..<n {
+                parallelFor(n, costPerItem: 4 * c) { rows in for i in rows {
                     let d = pd + i * c, p = pp + i * c
                     if t[i] == ignoreIndex { d.update(repeating: 0, count: c); continue }
                     // ∂/∂x_j = (1 − ε) w_t (p_j − δ_jt) + (ε/C) (W p_j − w_j), W = Σ_c w_c
@@ -108,7 +111,7 @@ public enum Loss {
                     let a = (1 - T(eps)) * T(w[t[i]]), b = T(eps) / T(c)
                     for j in 0..<c { d[j] = (a * p[j] + b * (T(wSum) * p[j] - T(w[j]))) * g }
                     d[t[i]] -= a * g
-                }
+                } }
             }
             switch x.dtype {
             case .float32: backward(Float.self)
