@@ -12,6 +12,7 @@ os.environ.setdefault("RAYON_NUM_THREADS", "1")
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from bench_core import median_time as core_median_time  # noqa: E402  (this directory is on sys.path)
 
 torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
 torch.manual_seed(0)
@@ -43,14 +44,8 @@ def step_median(step, warmup=2, runs=5):
 
 
 def median_time(fn, min_time=1.0, min_runs=5):
-    fn()
-    times, start = [], time.perf_counter()
-    while len(times) < min_runs or time.perf_counter() - start < min_time:
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    return times[len(times) // 2], len(times)
+    """bench_core's timing rule with attn-bench's model-workload settings (≥ 1 s and ≥ 5 runs after a warm-up)."""
+    return core_median_time(fn, min_time=min_time, min_runs=min_runs)
 
 
 # ViT: 32×32, patch 4, d 128, 6 pre-norm layers, 4 heads, MLP 512, GELU, no dropout, CLS token, learned positions,

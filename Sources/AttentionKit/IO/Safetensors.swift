@@ -77,11 +77,18 @@ public enum Safetensors {
     /// Reads every tensor (F32/F64 as they are; F16/BF16 converted to float32) and the metadata.
     /// Rejects, with a `SafetensorsError`, every malformed file the reference implementation rejects.
     public static func read(from url: URL) throws -> (tensors: [String: Tensor], order: [String], metadata: [String: String]) {
-        let file = url.path
-        let data: Data
-        do { data = try UserFile.read(url, mapped: true) } catch {
-            throw SafetensorsError.cannotRead(file: file, reason: UserFile.reason(for: error))
+        try decode(bytes(of: url), file: url.path)
+    }
+
+    /// The bytes of a safetensors file (memory-mapped), with the reader's error when it cannot be read.
+    public static func bytes(of url: URL) throws -> Data {
+        do { return try UserFile.read(url, mapped: true) } catch {
+            throw SafetensorsError.cannotRead(file: url.path, reason: UserFile.reason(for: error))
         }
+    }
+
+    /// `read` on bytes already in memory (e.g. a checkpoint received from another process); `file` names them in errors.
+    public static func decode(_ data: Data, file: String) throws -> (tensors: [String: Tensor], order: [String], metadata: [String: String]) {
         guard data.count >= 8 else { throw SafetensorsError.headerTooSmall(file: file, size: data.count) }
         let n = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
         guard n <= maxHeaderBytes else { throw SafetensorsError.headerTooLarge(file: file, headerBytes: n) }

@@ -59,7 +59,12 @@ public enum Checkpoint {
     /// tensor's name and shape, the optimizer step, every random module's generator — without changing anything;
     /// `apply` then installs it. Errors name the file and the tensor or metadata entry.
     public static func prepareTrainingState(model: some Module, optimizer: Optimizer, from url: URL) throws -> (metadata: [String: String], apply: () -> Void) {
-        let (tensors, _, meta) = try Safetensors.read(from: url)
+        try prepareTrainingState(model: model, optimizer: optimizer, bytes: Safetensors.bytes(of: url), file: url)
+    }
+
+    /// `prepareTrainingState` on a file's bytes already in memory (`file` names it in errors).
+    public static func prepareTrainingState(model: some Module, optimizer: Optimizer, bytes: Data, file url: URL) throws -> (metadata: [String: String], apply: () -> Void) {
+        let (tensors, _, meta) = try Safetensors.decode(bytes, file: url.path)
         var modelTensors: [String: Tensor] = [:], optimizerTensors: [String: Tensor] = [:]
         for (name, t) in tensors {
             if name.hasPrefix("model.") { modelTensors[String(name.dropFirst(6))] = t }

@@ -127,16 +127,32 @@ public final class DataParallel {
     /// each process gathered from its own slices (the statistics of the global batch's halves, averaged), so that
     /// evaluation and checkpoints see one set everywhere. Run before evaluation.
     public func averageBuffers(of model: any Module) throws {
-        let buffers = model.namedBuffers().map(\.tensor).filter { $0.dtype == .float32 }
-        let total = buffers.reduce(0) { $0 + $1.count }
-        guard total > 0, size > 1 else { return }
-        var flat = [Float](repeating: 0, count: total)
-        var offset = 0
-        for b in buffers { b.withUnsafeFloats { src in for i in 0..<src.count { flat[offset + i] = src[i] } }; offset += b.count }
+        let buffers = Self.floatBuffers(of: model)
+        var flat = Self.flatten(buffers)
+        guard !flat.isEmpty, size > 1 else { return }
         try flat.withUnsafeMutableBufferPointer { try communicator.allReduceSum($0) }
-        let scale = 1 / Float(size)
-        offset = 0
-        for b in buffers { b.withUnsafeMutableFloats { dst in for i in 0..<dst.count { dst[i] = flat[offset + i] * scale } }; offset += b.count }
+        flat.withUnsafeBufferPointer { Self.scatter($0, into: buffers, scale: 1 / Float(size)) }
+    }
+
+    /// The model's float32 buffers (BatchNorm's running statistics), in `namedBuffers` order: what each process keeps
+    /// of its own between the epoch-end averages.
+    static func floatBuffers(of model: any Module) -> [Tensor] { model.namedBuffers().map(\.tensor).filter { $0.dtype == .float32 } }
+
+    /// The values of float32 `tensors`, end to end.
+    static func flatten(_ tensors: [Tensor]) -> [Float] {
+        var flat: [Float] = []
+        flat.reserveCapacity(tensors.reduce(0) { $0 + $1.count })
+        for t in tensors { t.withUnsafeFloats { flat.append(contentsOf: $0) } }
+        return flat
+    }
+
+    /// Writes `flat` (as `flatten` laid it out) back into `tensors`, each value × `scale`.
+    static func scatter(_ flat: UnsafeBufferPointer<Float>, into tensors: [Tensor], scale: Float = 1) {
+        var offset = 0
+        for t in tensors {
+            t.withUnsafeMutableFloats { dst in for i in 0..<dst.count { dst[i] = flat[offset + i] * scale } }
+            offset += t.count
+        }
     }
 
     /// Checks that every process holds the lead's weights (bit for bit: a 64-bit FNV-1a hash of the parameters and

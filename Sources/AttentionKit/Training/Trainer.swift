@@ -117,18 +117,11 @@ public final class Trainer<Task: TrainingTask> {
                     throw CheckpointError.invalidState("\(resumeURL.path) does not exist: nothing to resume")
                 }
             }
-            let meta: [String: String], apply: () -> Void
-            if let dp {
-                // The lead reads the checkpoint and sends its bytes: the other processes need no shared filesystem.
-                let bytes = try dp.broadcast(lead ? Data(contentsOf: resumeURL) : Data())
-                let local = lead ? resumeURL : FileManager.default.temporaryDirectory
-                    .appendingPathComponent("attentionkit-resume-\(getpid())-\(dp.rank).safetensors")
-                if !lead { try bytes.write(to: local) }
-                defer { if !lead { try? FileManager.default.removeItem(at: local) } }
-                (meta, apply) = try Checkpoint.prepareTrainingState(model: model, optimizer: optimizer, from: local)
-            } else {
-                (meta, apply) = try Checkpoint.prepareTrainingState(model: model, optimizer: optimizer, from: resumeURL)
-            }
+            // The lead reads the checkpoint; in a distributed run it sends the bytes, so the other processes need no
+            // shared filesystem.
+            var bytes = lead ? try Safetensors.bytes(of: resumeURL) : Data()
+            if let dp { bytes = try dp.broadcast(bytes) }
+            let (meta, apply) = try Checkpoint.prepareTrainingState(model: model, optimizer: optimizer, bytes: bytes, file: resumeURL)
             // Everything is checked before anything changes: the file's tensors and generators (above), the counts
             // (below), the data position (restoreDataState checks before it assigns); then it is all installed.
             func number(_ k: String) throws -> Double {
@@ -155,9 +148,10 @@ public final class Trainer<Task: TrainingTask> {
             guard startEpoch <= options.epochs else {
                 throw CheckpointError.invalidState("\(resumeURL.path): the run has finished \(startEpoch) epochs, more than --epochs \(options.epochs); resume with --epochs \(startEpoch) or more")
             }
+            let applyProcessState = try dp.map { try prepareProcessState(meta, dp: $0) }
             do { try task.restoreDataState(meta["trainer.data"] ?? "") } catch let e as CheckpointError { throw CheckpointError.inFile(resumeURL.path, e) }
             apply()
-            if let dp { try restoreProcessStreams(meta, dp: dp) }
+            applyProcessState?()
             // The rate of the last step taken, as the uninterrupted run has it (logged if the epoch ends at once).
             if let schedule, optimizer.stepCount > 0 { optimizer.setLearningRateFactor(schedule.factor(step: optimizer.stepCount - 1)) }
             if lead { log("resumed from \(resumeURL.path) at epoch \(startEpoch + 1), batch \(batchInEpoch)") }
@@ -198,6 +192,7 @@ public final class Trainer<Task: TrainingTask> {
 
         let started = Date()
         var last: [String: Double] = [:]
+        let showBar = showProgress && lead
         for epoch in startEpoch..<options.epochs {
             model.train()
             let t0 = Date()
@@ -229,19 +224,19 @@ public final class Trainer<Task: TrainingTask> {
                     pending = 0
                     pendingItems = 0
                 }
-                if showProgress && lead {
+                if showBar {
                     // items × processes: about the global batches' items
                     bar.update(batchInEpoch, items: items * (dp?.size ?? 1), suffix: String(format: "loss %.4f  lr %.2e", lossSum / Double(max(items, 1)), optimizer.learningRate))
                 }
                 if stopRequested && pending == 0 {
-                    if showProgress && lead { bar.finish() }
+                    if showBar { bar.finish() }
                     try saveResume(epoch: epoch, batch: batchInEpoch)
                     if lead { log("interrupted at epoch \(epoch + 1), batch \(batchInEpoch): \(resumeURL.path) resumes the run") }
                     return TrainingSummary(epochsCompleted: epoch, bestValue: best, bestEpoch: bestEpoch, stoppedEarly: false,
                                            interrupted: true, seconds: Date().timeIntervalSince(started), lastMetrics: last)
                 }
             }
-            if showProgress && lead { bar.finish() }
+            if showBar { bar.finish() }
             task.startNextEpoch()
             let seconds = Date().timeIntervalSince(t0)
             model.eval()
@@ -252,53 +247,50 @@ public final class Trainer<Task: TrainingTask> {
                 let s = try dp.sum([lossSum, Double(items)])
                 (epochLoss, epochItems) = (s[0], Int(s[1].rounded()))
             }
-            guard lead else {
-                // The other processes wait for the lead's verdict on early stopping.
-                lossSum = 0; items = 0; batchInEpoch = 0
-                try saveResume(epoch: epoch + 1, batch: 0)
-                if try dp!.broadcast(Data()).first == 1 {
-                    return TrainingSummary(epochsCompleted: epoch + 1, bestValue: best, bestEpoch: bestEpoch, stoppedEarly: true,
-                                           interrupted: false, seconds: Date().timeIntervalSince(started), lastMetrics: last)
+            // The lead alone validates, logs and writes the epoch's files; every process then saves the resume state
+            // together (it gathers their streams) and follows the lead's verdict on early stopping.
+            var stop = false
+            if lead {
+                // Evaluation batches have other sizes than training's: start and end it without the other phase's
+                // cached buffers, so the run's peak memory stays near one phase's working set.
+                BufferCache.shared.releaseForPhaseChange()
+                var values = try withNoGrad { try task.evaluate() }
+                BufferCache.shared.releaseForPhaseChange()
+                values["epoch"] = Double(epoch + 1)
+                values["step"] = Double(optimizer.stepCount)
+                values["lr"] = Double(optimizer.learningRate)
+                values["train_loss"] = epochLoss / Double(max(epochItems, 1))
+                values["\(task.itemName)_per_s"] = Double(epochItems) / max(seconds, 1e-9)
+                values["epoch_seconds"] = seconds
+                try metrics!.write(values)
+                last = values
+                log("epoch \(epoch + 1)/\(options.epochs)  " + keys.dropFirst(3).map { k in
+                    String(format: "%@ %.4g", k, values[k] ?? .nan)
+                }.joined(separator: "  ") + (dp.map { String(format: "  (%d processes; per step: allreduce %.2f ms, waiting for the slowest %.2f ms)", $0.size,
+                                         1000 * $0.allreduceSeconds / Double(max($0.allreduceCalls, 1)), 1000 * $0.waitSeconds / Double(max($0.allreduceCalls, 1))) } ?? ""))
+                try TrainingCurves.write(metricsCSV: metrics!.csv, to: directory.appendingPathComponent("curves.png"),
+                                         metric: options.bestMetric == "val_loss" ? task.metricNames.first { $0 != "val_loss" } : options.bestMetric)
+                // Without validation (e.g. `--val-fraction 0`) there is no metric to choose by: the last epoch is kept.
+                let current = values[options.bestMetric] ?? .nan
+                let improved = task.metricNames.contains(options.bestMetric) ? (options.higherIsBetter ? current > best : current < best) : true
+                if improved {
+                    best = current
+                    bestEpoch = epoch + 1
+                    badEpochs = 0
+                    try task.saveModel(to: directory.appendingPathComponent("best.safetensors"))
+                } else {
+                    badEpochs += 1
                 }
-                continue
+                try task.saveModel(to: directory.appendingPathComponent("last.safetensors"))
+                stop = options.patience.map { badEpochs >= $0 } ?? false
             }
-            // Evaluation batches have other sizes than training's: start and end it without the other phase's
-            // cached buffers, so the run's peak memory stays near one phase's working set.
-            BufferCache.shared.releaseForPhaseChange()
-            var values = try withNoGrad { try task.evaluate() }
-            BufferCache.shared.releaseForPhaseChange()
-            values["epoch"] = Double(epoch + 1)
-            values["step"] = Double(optimizer.stepCount)
-            values["lr"] = Double(optimizer.learningRate)
-            values["train_loss"] = epochLoss / Double(max(epochItems, 1))
-            values["\(task.itemName)_per_s"] = Double(epochItems) / max(seconds, 1e-9)
-            values["epoch_seconds"] = seconds
-            try metrics!.write(values)
-            last = values
-            log("epoch \(epoch + 1)/\(options.epochs)  " + keys.dropFirst(3).map { k in
-                String(format: "%@ %.4g", k, values[k] ?? .nan)
-            }.joined(separator: "  ") + (dp.map { String(format: "  (%d processes; per step: allreduce %.2f ms, waiting for the slowest %.2f ms)", $0.size,
-                                     1000 * $0.allreduceSeconds / Double(max($0.allreduceCalls, 1)), 1000 * $0.waitSeconds / Double(max($0.allreduceCalls, 1))) } ?? ""))
-            try TrainingCurves.write(metricsCSV: metrics!.csv, to: directory.appendingPathComponent("curves.png"),
-                                     metric: options.bestMetric == "val_loss" ? task.metricNames.first { $0 != "val_loss" } : options.bestMetric)
-            // Without validation (e.g. `--val-fraction 0`) there is no metric to choose by: the last epoch is kept.
-            let current = values[options.bestMetric] ?? .nan
-            let improved = task.metricNames.contains(options.bestMetric) ? (options.higherIsBetter ? current > best : current < best) : true
-            if improved {
-                best = current
-                bestEpoch = epoch + 1
-                badEpochs = 0
-                try task.saveModel(to: directory.appendingPathComponent("best.safetensors"))
-            } else {
-                badEpochs += 1
-            }
-            try task.saveModel(to: directory.appendingPathComponent("last.safetensors"))
             lossSum = 0; items = 0; batchInEpoch = 0
             try saveResume(epoch: epoch + 1, batch: 0)
-            let stop = options.patience.map { badEpochs >= $0 } ?? false
-            if let dp { _ = try dp.broadcast(Data([stop ? 1 : 0])) }
-            if stop, let patience = options.patience {
-                log("early stopping: \(options.bestMetric) has not improved for \(patience) epochs (best \(String(format: "%.4g", best)) at epoch \(bestEpoch))")
+            if let dp { stop = try dp.broadcast(Data([stop ? 1 : 0])).first == 1 }
+            if stop {
+                if lead, let patience = options.patience {
+                    log("early stopping: \(options.bestMetric) has not improved for \(patience) epochs (best \(String(format: "%.4g", best)) at epoch \(bestEpoch))")
+                }
                 return TrainingSummary(epochsCompleted: epoch + 1, bestValue: best, bestEpoch: bestEpoch, stoppedEarly: true,
                                        interrupted: false, seconds: Date().timeIntervalSince(started), lastMetrics: last)
             }
@@ -317,9 +309,8 @@ public final class Trainer<Task: TrainingTask> {
             var bytes: [UInt8] = []
             if dp.rank == r {
                 var mine = Dictionary(uniqueKeysWithValues: task.model.randomModules().map { ("rng.process.\(r).module.\($0.path)", $0.module.generator.serialized) })
-                var flat = Data()
-                for b in task.model.namedBuffers().map(\.tensor) where b.dtype == .float32 { b.withUnsafeFloats { flat.append(Data(buffer: $0)) } }
-                if !flat.isEmpty { mine["buffers.process.\(r)"] = flat.base64EncodedString() }
+                let flat = DataParallel.flatten(DataParallel.floatBuffers(of: task.model))
+                if !flat.isEmpty { mine["buffers.process.\(r)"] = flat.withUnsafeBytes { Data($0) }.base64EncodedString() }
                 bytes = [UInt8](try JSONEncoder().encode(mine))
             }
             try dp.communicator.broadcast(&bytes, root: r)
@@ -329,33 +320,34 @@ public final class Trainer<Task: TrainingTask> {
         return out
     }
 
-    /// Restores this process's dropout streams from a checkpoint's metadata (the lead's were restored with the
-    /// model); a checkpoint written with fewer processes gives the others streams derived from the lead's.
-    func restoreProcessStreams(_ meta: [String: String], dp: DataParallel) throws {
-        guard dp.rank > 0 else { return }
+    /// This process's dropout streams and mid-epoch buffers from a checkpoint's metadata (the lead's come with the
+    /// model), checked now and installed by the returned closure after the model state; a checkpoint written with
+    /// fewer processes gives the others streams derived from the lead's.
+    func prepareProcessState(_ meta: [String: String], dp: DataParallel) throws -> () -> Void {
+        guard dp.rank > 0 else { return {} }
         let modules = task.model.randomModules()
+        var generators: [(any RandomModule, RandomGenerator)]? = nil
         if modules.allSatisfy({ meta["rng.process.\(dp.rank).module.\($0.path)"] != nil }) {
-            for (path, m) in modules {
+            generators = try modules.map { path, m in
                 guard let g = RandomGenerator(serialized: meta["rng.process.\(dp.rank).module.\(path)"]!) else {
                     throw CheckpointError.invalidState("\(resumeURL.path): metadata 'rng.process.\(dp.rank).module.\(path)' is malformed")
                 }
-                m.generator = g
+                return (m, g)
             }
-        } else {
-            dp.decorrelateRandomModules(of: task.model)
         }
-        let buffers = task.model.namedBuffers().map(\.tensor).filter { $0.dtype == .float32 }
+        let buffers = DataParallel.floatBuffers(of: task.model)
+        var values: [Float]? = nil
         if let text = meta["buffers.process.\(dp.rank)"] {
             guard let flat = Data(base64Encoded: text), flat.count == buffers.reduce(0, { $0 + $1.count }) * 4 else {
                 throw CheckpointError.invalidState("\(resumeURL.path): metadata 'buffers.process.\(dp.rank)' does not fit the model's buffers")
             }
-            var offset = 0
-            for b in buffers {
-                b.withUnsafeMutableFloats { dst in flat.withUnsafeBytes { src in
-                    UnsafeMutableRawBufferPointer(dst).copyMemory(from: UnsafeRawBufferPointer(rebasing: src[offset..<(offset + dst.count * 4)]))
-                } }
-                offset += b.count * 4
-            }
+            var v = [Float](repeating: 0, count: flat.count / 4)
+            _ = v.withUnsafeMutableBytes { flat.copyBytes(to: $0) }
+            values = v
+        }
+        return { [model = task.model] in
+            if let generators { for (m, g) in generators { m.generator = g } } else { dp.decorrelateRandomModules(of: model) }
+            values?.withUnsafeBufferPointer { DataParallel.scatter($0, into: buffers) }
         }
     }
 }
