@@ -51,7 +51,7 @@ public enum UserFile {
     /// A file's text as UTF-8; invalid UTF-8 is an error naming the byte offset of the first bad sequence.
     public static func text(_ url: URL, maxBytes: Int = 1 << 32) throws -> String {
         let data = try read(url, maxBytes: maxBytes)
-        if let s = String(validatingUTF8Data: data) { return s }
+        if let s = String(bytes: data, encoding: .utf8) { return s }   // nil for invalid UTF-8 (no replacement)
         throw UserFileError(path: url.path, reason: "byte \(firstInvalidUTF8(data) ?? 0): not valid UTF-8")
     }
 
@@ -130,13 +130,5 @@ public enum UserFile {
             case .error: return offset
             }
         }
-    }
-}
-
-extension String {
-    /// The text of `data` if it is valid UTF-8, else nil (no replacement characters).
-    init?(validatingUTF8Data data: Data) {
-        guard let s = String(bytes: data, encoding: .utf8) else { return nil }
-        self = s
     }
 }
