@@ -69,6 +69,11 @@ final class LayerGradientTests: XCTestCase {
             layerNorm($0[0], normalizedShape: [5], weight: $0[1], bias: $0[2])
         }
         gradCheck("layerNorm over 2 dims, no affine", [rand([2, 3, 4], -2, 2)]) { layerNorm($0[0], normalizedShape: [3, 4]) }
+        // rows of 37: the 16-wide vector loops and their tails
+        gradCheck("layerNorm affine, rows of 37", [rand([3, 37], -2, 2), rand([37], 0.5, 1.5), rand([37])]) {
+            layerNorm($0[0], normalizedShape: [37], weight: $0[1], bias: $0[2])
+        }
+        gradCheck("layerNorm rows of 37, no affine", [rand([2, 37], -2, 2)]) { layerNorm($0[0], normalizedShape: [37]) }
     }
 
     func testBatchNorm() {
@@ -78,10 +83,45 @@ final class LayerGradientTests: XCTestCase {
         gradCheck("batchNorm1d train [B, C]", [rand([5, 3], -2, 2), rand([3], 0.5, 1.5), rand([3])]) {
             batchNorm($0[0], runningMean: nil, runningVar: nil, weight: $0[1], bias: $0[2], training: true)
         }
+        // planes of 35 values: the 16-wide vector loops and their tails; then with the fused ReLU (away from its kink)
+        gradCheck("batchNorm2d train, 5×7 planes", [rand([3, 2, 5, 7], -2, 2), rand([2], 0.5, 1.5), rand([2])]) {
+            batchNorm($0[0], runningMean: nil, runningVar: nil, weight: $0[1], bias: $0[2], training: true)
+        }
+        gradCheck("batchNorm2d + fused ReLU train", [rand([3, 2, 5, 7], -2, 2), rand([2], 0.5, 1.5), rand([2], -0.3, 0.3)]) {
+            batchNorm($0[0], runningMean: nil, runningVar: nil, weight: $0[1], bias: $0[2], training: true, relu: true)
+        }
         let rm = Tensor(doubles: [0.1, -0.2], shape: [2]), rv = Tensor(doubles: [0.5, 2], shape: [2])
         gradCheck("batchNorm eval", [rand([2, 2, 3], -2, 2), rand([2], 0.5, 1.5), rand([2])]) {
             batchNorm($0[0], runningMean: rm, runningVar: rv, weight: $0[1], bias: $0[2], training: false)
         }
+    }
+
+    /// A Sequential's BatchNorm → ReLU runs fused: the same outputs, gradients and running statistics as the two
+    /// layers applied one after the other (float32, training and evaluation).
+    func testSequentialFusesBatchNormAndReLU() {
+        var g = RandomGenerator(seed: 21)
+        let x = Tensor.normal([4, 3, 6, 5], using: &g)
+        let fusedBN = BatchNorm.twoD(3), plainBN = BatchNorm.twoD(3)
+        for bn in [fusedBN, plainBN] {
+            bn.weight = Tensor([0.5, 1.5, -1], shape: [3]).requiringGrad()
+            bn.bias = Tensor([0.1, -0.2, 0.3], shape: [3]).requiringGrad()
+        }
+        let fused = Sequential([fusedBN, ReLU()])
+        for training in [true, false] {
+            fused.isTraining = training; fusedBN.isTraining = training; plainBN.isTraining = training
+            let xf = x.detach().requiringGrad(), xp = x.detach().requiringGrad()
+            let yf = fused(xf), yp = plainBN(xp).relu()
+            XCTAssertEqual(yf.scalars, yp.scalars, "outputs (training: \(training))")
+            let w = Tensor.normal(x.shape, using: &g)
+            (yf * w).sum().backward()
+            (yp * w).sum().backward()
+            assertClose(xf.grad!.doubles, xp.grad!.doubles, atol: 1e-5, "∂x (training: \(training))")
+            assertClose(fusedBN.weight!.grad!.doubles, plainBN.weight!.grad!.doubles, atol: 1e-4, "∂γ")
+            assertClose(fusedBN.bias!.grad!.doubles, plainBN.bias!.grad!.doubles, atol: 1e-4, "∂β")
+            fusedBN.weight!.grad = nil; plainBN.weight!.grad = nil; fusedBN.bias!.grad = nil; plainBN.bias!.grad = nil
+        }
+        XCTAssertEqual(fusedBN.runningMean.scalars, plainBN.runningMean.scalars)
+        XCTAssertEqual(fusedBN.runningVar.scalars, plainBN.runningVar.scalars)
     }
 
     func testDropoutWithFixedMask() {

@@ -192,8 +192,13 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (In
             if let bias, bias.requiresGrad {
                 let d = Tensor.zeros([o], dtype: x.dtype)
                 let pd = d.storage.pointer(T.self)
-                for bi in 0..<b {
-                    for oi in 0..<o { var s: T = 0; let row = pg + (bi * o + oi) * hw; for i in 0..<hw { s += row[i] }; pd[oi] += s }
+                // each output channel's sum over images and positions on one thread (vectorised row sums)
+                parallelFor(o, costPerItem: b * hw) { channels in
+                    for oi in channels {
+                        var s: T = 0
+                        for bi in 0..<b { s += vectorSum(pg + (bi * o + oi) * hw, hw) }
+                        pd[oi] = s
+                    }
                 }
                 db = d
             }
@@ -233,14 +238,18 @@ public func maxPool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil
                     for oh in 0..<ho {
                         let r0 = img + 2 * oh * w, r1 = r0 + w
                         let base = (plane * ho + oh) * wo
+                        let top = Int32(2 * oh * w), bottom = Int32((2 * oh + 1) * w)
                         for ow in 0..<wo {
+                            // selects instead of branches (the comparisons are data-dependent coin flips); the first
+                            // maximum in the order top-left, top-right, bottom-left, bottom-right wins, as before
                             let x0 = 2 * ow
-                            var best = r0[x0], at = 2 * oh * w + x0
-                            if r0[x0 + 1] > best { best = r0[x0 + 1]; at = 2 * oh * w + x0 + 1 }
-                            if r1[x0] > best { best = r1[x0]; at = (2 * oh + 1) * w + x0 }
-                            if r1[x0 + 1] > best { best = r1[x0 + 1]; at = (2 * oh + 1) * w + x0 + 1 }
-                            py[base + ow] = best
-                            am[base + ow] = Int32(at)
+                            let a = r0[x0], b = r0[x0 + 1], c = r1[x0], d = r1[x0 + 1]
+                            let ab = b > a, cd = d > c
+                            let m1 = ab ? b : a, m2 = cd ? d : c
+                            let i1 = top + Int32(x0) + (ab ? 1 : 0), i2 = bottom + Int32(x0) + (cd ? 1 : 0)
+                            let lower = m2 > m1
+                            py[base + ow] = lower ? m2 : m1
+                            am[base + ow] = lower ? i2 : i1
                         }
                     }
                 }

@@ -18,19 +18,19 @@ func layerNormOp(_ x: Tensor, gamma: Tensor?, beta: Tensor?, normalizedCount d: 
         let pg = gamma?.storage.pointer(T.self), pb = beta?.storage.pointer(T.self)
         parallelFor(rows, costPerItem: 4 * d) { range in for r in range {
             let row = px + r * d, y = py + r * d
-            var mean: T = 0
-            for i in 0..<d { mean += row[i] }
-            mean /= T(d)
-            var v: T = 0
-            for i in 0..<d { let c = row[i] - mean; v += c * c }
+            let mean = vectorSum(row, d) / T(d)
+            let v = vectorSumSquaredDeviations(row, d, mean: mean)
             let rstd = 1 / (v / T(d) + T(eps)).squareRoot()
             ps[2 * r] = mean
             ps[2 * r + 1] = rstd
-            for i in 0..<d {
-                var n = (row[i] - mean) * rstd
-                if let pg { n *= pg[i] }
-                if let pb { n += pb[i] }
-                y[i] = n
+            if let pg, let pb {
+                for i in 0..<d { y[i] = (row[i] - mean) * rstd * pg[i] + pb[i] }
+            } else if let pg {
+                for i in 0..<d { y[i] = (row[i] - mean) * rstd * pg[i] }
+            } else if let pb {
+                for i in 0..<d { y[i] = (row[i] - mean) * rstd + pb[i] }
+            } else {
+                for i in 0..<d { y[i] = (row[i] - mean) * rstd }
             }
         } }
     }
@@ -58,20 +58,19 @@ func layerNormOp(_ x: Tensor, gamma: Tensor?, beta: Tensor?, normalizedCount d: 
                 for r in (block * rows / blocks)..<((block + 1) * rows / blocks) {
                     let row = px + r * d, dy = pg + r * d, out = pdx + r * d
                     let mean = ps[2 * r], rstd = ps[2 * r + 1]
-                    var sumD: T = 0, sumDX: T = 0
+                    // Σ dx̂ and Σ dx̂·x̂ (= rstd·Σ dx̂·(x − μ)), vectorised; then the elementwise passes
+                    let sums = gam.map { vectorWeightedSumAndCenteredDot(dy, $0, row, d, mean: mean) }
+                        ?? vectorSumAndCenteredDot(dy, row, d, mean: mean)
+                    let meanD = sums.sum / T(d), meanDX = sums.dot * rstd / T(d)
                     for i in 0..<d {
                         let xhat = (row[i] - mean) * rstd
-                        let dxhat = gam.map { dy[i] * $0[i] } ?? dy[i]
-                        sumD += dxhat
-                        sumDX += dxhat * xhat
                         pdg[i] += dy[i] * xhat
                         pdb[i] += dy[i]
                     }
-                    let meanD = sumD / T(d), meanDX = sumDX / T(d)
-                    for i in 0..<d {
-                        let xhat = (row[i] - mean) * rstd
-                        let dxhat = gam.map { dy[i] * $0[i] } ?? dy[i]
-                        out[i] = rstd * (dxhat - meanD - xhat * meanDX)
+                    if let gam {
+                        for i in 0..<d { out[i] = rstd * (dy[i] * gam[i] - meanD - (row[i] - mean) * rstd * meanDX) }
+                    } else {
+                        for i in 0..<d { out[i] = rstd * (dy[i] - meanD - (row[i] - mean) * rstd * meanDX) }
                     }
                 }
             } }
@@ -93,8 +92,10 @@ func layerNormOp(_ x: Tensor, gamma: Tensor?, beta: Tensor?, normalizedCount d: 
 /// Training (`batchStats`): μ, σ² (biased) from the batch; y = (x−μ)·rstd·γ + β; the batch μ and unbiased σ² are
 /// returned for the running-statistics update. Backward: ∂x = (γ·rstd/N)·(N·dy − Σdy − x̂·Σ dy·x̂).
 /// Evaluation: μ, σ² given (running statistics), treated as constants: ∂x = dy·γ·rstd.
+/// `relu`: the ReLU that follows in a conv → BN → ReLU block, fused (y = max(0, ·), one pass instead of two; backward
+/// masks dy by y > 0 first).
 func batchNormOp(_ x: Tensor, gamma: Tensor?, beta: Tensor?, mean givenMean: Tensor?, variance givenVar: Tensor?,
-                 eps: Double) -> (output: Tensor, batchMean: Tensor, batchVariance: Tensor) {
+                 eps: Double, relu: Bool = false) -> (output: Tensor, batchMean: Tensor, batchVariance: Tensor) {
     precondition(x.rank >= 2, "batchNorm: input shape \(fmt(x.shape)) needs a channel axis 1")
     let b = x.shape[0], c = x.shape[1], s = x.shape.dropFirst(2).reduce(1, *)
     let n = b * s
@@ -114,10 +115,10 @@ func batchNormOp(_ x: Tensor, gamma: Tensor?, beta: Tensor?, mean givenMean: Ten
             var mu: T, variance: T
             if useBatch {
                 var sum: T = 0
-                for bi in 0..<b { let p = px + (bi * c + ch) * s; for k in 0..<s { sum += p[k] } }
+                for bi in 0..<b { sum += vectorSum(px + (bi * c + ch) * s, s) }
                 mu = sum / T(n)
                 var sq: T = 0
-                for bi in 0..<b { let p = px + (bi * c + ch) * s; for k in 0..<s { let d = p[k] - mu; sq += d * d } }
+                for bi in 0..<b { sq += vectorSumSquaredDeviations(px + (bi * c + ch) * s, s, mean: mu) }
                 variance = sq / T(n)
                 pm[ch] = mu
                 pv[ch] = n > 1 ? sq / T(n - 1) : 0
@@ -131,7 +132,11 @@ func batchNormOp(_ x: Tensor, gamma: Tensor?, beta: Tensor?, mean givenMean: Ten
             let scale = (pg?[ch] ?? 1) * rstd, shift = (pb?[ch] ?? 0) - mu * scale
             for bi in 0..<b {
                 let p = px + (bi * c + ch) * s, q = py + (bi * c + ch) * s
-                for k in 0..<s { q[k] = p[k] * scale + shift }
+                if relu {
+                    for k in 0..<s { q[k] = Swift.max(p[k] * scale + shift, 0) }
+                } else {
+                    for k in 0..<s { q[k] = p[k] * scale + shift }
+                }
             }
         }
         }
@@ -141,29 +146,40 @@ func batchNormOp(_ x: Tensor, gamma: Tensor?, beta: Tensor?, mean givenMean: Ten
     case .float64: forward(Double.self)
     }
     let inputs = [x] + [gamma, beta].compactMap { $0 }
-    let result = record("batchNorm", out, inputs) { g in
+    let outStorage = out.storage   // the fused ReLU's mask (the storage, not the tensor: no cycle through its node)
+    let result = record(relu ? "batchNormReLU" : "batchNorm", out, inputs) { g in
         let dx = Tensor(shape: x.shape, dtype: x.dtype, zeroed: false)
         let dgamma = gamma.map { Tensor.zeros(like: $0) }, dbeta = beta.map { Tensor.zeros(like: $0) }
         func backward<T: TensorScalar>(_: T.Type) {
-            let px = x.storage.pointer(T.self), pg = g.storage.pointer(T.self), pdx = dx.storage.pointer(T.self)
+            let px = x.storage.pointer(T.self), pdx = dx.storage.pointer(T.self)
             let pr = rstdT.storage.pointer(T.self), pmu = muT.storage.pointer(T.self)
             let gam = gamma?.storage.pointer(T.self)
             let pdg = dgamma?.storage.pointer(T.self), pdb = dbeta?.storage.pointer(T.self)
+            // with the fused ReLU, the upstream gradient masked by y > 0 goes first into dx (rewritten in place below)
+            let pg = relu ? UnsafeMutablePointer(pdx) : g.storage.pointer(T.self)
             parallelFor(c, costPerItem: 3 * n) { channels in
             for ch in channels {
                 let mu = pmu[ch], rstd = pr[ch], gm = gam?[ch] ?? 1
-                var sumDy: T = 0, sumDyXhat: T = 0
-                for bi in 0..<b {
-                    let p = px + (bi * c + ch) * s, dy = pg + (bi * c + ch) * s
-                    for k in 0..<s { sumDy += dy[k]; sumDyXhat += dy[k] * (p[k] - mu) * rstd }
+                if relu {
+                    let gy = g.storage.pointer(T.self), py = outStorage.pointer(T.self)
+                    for bi in 0..<b { let o = (bi * c + ch) * s; vectorMaskByPositive(pdx + o, gy + o, py + o, s) }
                 }
+                var sumDy: T = 0, sumDyXc: T = 0
+                for bi in 0..<b {
+                    let o = (bi * c + ch) * s
+                    let r = vectorSumAndCenteredDot(pg + o, px + o, s, mean: mu)
+                    sumDy += r.sum
+                    sumDyXc += r.dot
+                }
+                let sumDyXhat = sumDyXc * rstd
                 pdg?[ch] = sumDyXhat
                 pdb?[ch] = sumDy
                 for bi in 0..<b {
                     let p = px + (bi * c + ch) * s, dy = pg + (bi * c + ch) * s, q = pdx + (bi * c + ch) * s
                     if useBatch {
-                        let k1 = gm * rstd / T(n), mDy = sumDy, mDyX = sumDyXhat
-                        for k in 0..<s { q[k] = k1 * (T(n) * dy[k] - mDy - (p[k] - mu) * rstd * mDyX) }
+                        // k1·(n·dy − Σdy − (x − μ)·rstd·Σdy·x̂), k1 = γ·rstd/n
+                        let k1 = gm * rstd / T(n)
+                        vectorNormalizationBackward(q, dy, p, s, a: k1 * T(n), b: k1 * rstd * sumDyXhat, c: k1 * sumDy, mean: mu)
                     } else {
                         for k in 0..<s { q[k] = dy[k] * gm * rstd }
                     }

@@ -57,5 +57,19 @@ public final class Sequential: Layer {
         layers.enumerated().map { (String($0.offset), $0.element as any Module) }
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor { layers.reduce(x) { $1($0) } }
+    /// Applies the layers in order. A BatchNorm directly followed by a ReLU runs as one fused op (the same values and
+    /// gradients, one pass over the activations instead of two).
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        var y = x, i = 0
+        while i < layers.count {
+            if let bn = layers[i] as? BatchNorm, i + 1 < layers.count, type(of: layers[i + 1]) == ReLU.self {
+                y = bn.forward(y, relu: true)
+                i += 2
+            } else {
+                y = layers[i](y)
+                i += 1
+            }
+        }
+        return y
+    }
 }

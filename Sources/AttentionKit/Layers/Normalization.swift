@@ -78,16 +78,19 @@ public final class BatchNorm: Layer {
         [("running_mean", runningMean), ("running_var", runningVar), ("num_batches_tracked", numBatchesTracked)]
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor {
+    public func callAsFunction(_ x: Tensor) -> Tensor { forward(x, relu: false) }
+
+    /// BatchNorm followed by ReLU in one pass (`Sequential` calls this for a BatchNorm directly followed by a ReLU).
+    func forward(_ x: Tensor, relu: Bool) -> Tensor {
         guard ranks.contains(x.rank), x.shape[1] == numFeatures else {
             shapeFailure(ShapeError("\(kind): input \(fmt(x.shape)) does not have \(numFeatures) channels on axis 1 with rank \(ranks.map(String.init).joined(separator: " or "))"))
         }
         if !isTraining {
             return batchNormOp(x, gamma: weight, beta: bias, mean: runningMean.to(x.dtype), variance: runningVar.to(x.dtype),
-                               eps: Double(eps)).output
+                               eps: Double(eps), relu: relu).output
         }
         let y = batchNorm(x, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
-                          training: true, momentum: momentum, eps: eps)
+                          training: true, momentum: momentum, eps: eps, relu: relu)
         countBatch(numBatchesTracked)
         return y
     }
@@ -131,12 +134,13 @@ public func layerNorm(_ x: Tensor, normalizedShape: [Int], weight: Tensor? = nil
 /// Functional batch normalisation over axis 1 (PyTorch's `F.batch_norm`): with `training`, batch statistics
 /// (and the running statistics, if given, are updated with `momentum`); otherwise the running statistics.
 public func batchNorm(_ x: Tensor, runningMean: Tensor?, runningVar: Tensor?, weight: Tensor? = nil, bias: Tensor? = nil,
-                      training: Bool, momentum: Float = 0.1, eps: Float = 1e-5) -> Tensor {
+                      training: Bool, momentum: Float = 0.1, eps: Float = 1e-5, relu: Bool = false) -> Tensor {
     if !training {
         guard let runningMean, let runningVar else { preconditionFailure("batchNorm: evaluation mode needs running statistics") }
-        return batchNormOp(x, gamma: weight, beta: bias, mean: runningMean.to(x.dtype), variance: runningVar.to(x.dtype), eps: Double(eps)).output
+        return batchNormOp(x, gamma: weight, beta: bias, mean: runningMean.to(x.dtype), variance: runningVar.to(x.dtype),
+                           eps: Double(eps), relu: relu).output
     }
-    let (y, mean, variance) = batchNormOp(x, gamma: weight, beta: bias, mean: nil, variance: nil, eps: Double(eps))
+    let (y, mean, variance) = batchNormOp(x, gamma: weight, beta: bias, mean: nil, variance: nil, eps: Double(eps), relu: relu)
     for (running, batch) in [(runningMean, mean), (runningVar, variance)] {
         guard let running else { continue }
         running.assign((running.detach() * (1 - momentum) + batch.to(running.dtype) * momentum))

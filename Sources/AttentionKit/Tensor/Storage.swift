@@ -13,7 +13,7 @@ public enum DType: String, Sendable, CustomStringConvertible {
 
 /// Scalar types the kernels are written for (generic code, specialised by the compiler for `Float` and `Double`).
 @usableFromInline
-protocol TensorScalar: BinaryFloatingPoint & Real {
+protocol TensorScalar: BinaryFloatingPoint & Real & SIMDScalar {
     static var dtype: DType { get }
 }
 
