@@ -234,6 +234,39 @@ final class TransformerModelTests: XCTestCase {
         }
     }
 
+    /// The class-token path (the last layer computes row 0 only) gives the logits and gradients of the whole encoder
+    /// followed by row 0, for pre-norm and post-norm layers, in training and evaluation.
+    func testViTClassTokenPathEqualsTheWholeEncoder() {
+        for normFirst in [true, false] {
+            var g = RandomGenerator(seed: 8)
+            var c = vitConfig()
+            c.dropPath = 0
+            let vit = VisionTransformer(config: c, using: &g)
+            if !normFirst {
+                var lc = vit.encoder.layers.modules[0].config
+                lc.normFirst = false
+                vit.encoder = TransformerEncoder(lc, layers: 2, finalNorm: false, using: &g)
+            }
+            let x = Tensor.normal([3, 3, 8, 8], using: &g)
+            for training in [true, false] {
+                if training { vit.train() } else { vit.eval() }
+                let fast = vit(x)
+                let whole = vit.head(vit.features(x).select(axis: 1, index: 0))
+                assertClose(fast.doubles, whole.doubles, atol: 1e-5, "logits (pre-norm: \(normFirst), training: \(training))")
+                guard training else { continue }
+                let w = Tensor.normal(fast.shape, using: &g)
+                (fast * w).sum().backward()
+                let fastGrads = vit.namedParameters().map { $0.tensor.grad?.doubles ?? [] }
+                vit.zeroGrad()
+                (whole * w).sum().backward()
+                for (p, fg) in zip(vit.namedParameters(), fastGrads) {
+                    assertClose(fg, p.tensor.grad?.doubles ?? [], atol: 1e-5, "∂\(p.name)")
+                }
+                vit.zeroGrad()
+            }
+        }
+    }
+
     func testTwoLayerViTOverfitsATinyBatch() {
         var g = RandomGenerator(seed: 6)
         let vit = VisionTransformer(config: vitConfig(), using: &g)

@@ -121,6 +121,23 @@ public final class TransformerEncoderLayer: Module {
         let h = norm1(x + dropPath(dropout1(selfAttention(x, mask: mask))))
         return norm2(h + dropPath(dropout2(ff(h))))
     }
+
+    /// The layer's output for the first `rows` positions only, [B, rows, D]: those rows equal the same rows of
+    /// `self(x)` (their queries still attend over every position's keys and values), and the work of every other row
+    /// — its query, output projection and feed-forward — is skipped. A class-token model's last layer needs only row 0.
+    /// Only for unmasked attention (a [T, T] mask would need its rows cut too).
+    public func callAsFunction(_ x: Tensor, firstRows rows: Int) -> Tensor {
+        let ff = { (y: Tensor) in feedForward(y, self.linear1, self.linear2, self.dropout, self.config.activation) }
+        let xq = x.slice(axis: 1, start: 0, end: rows)
+        if config.normFirst {
+            let n = norm1(x)
+            let a = selfAttention(query: n.slice(axis: 1, start: 0, end: rows), key: n, value: n).output
+            let h = xq + dropPath(dropout1(a))
+            return h + dropPath(dropout2(ff(norm2(h))))
+        }
+        let h = norm1(xq + dropPath(dropout1(selfAttention(query: xq, key: x, value: x).output)))
+        return norm2(h + dropPath(dropout2(ff(h))))
+    }
 }
 
 /// Decoder layer: masked self-attention, cross-attention over the encoder's output (memory), feed-forward; each a
@@ -216,6 +233,14 @@ public final class TransformerEncoder: Module {
 
     public func callAsFunction(_ x: Tensor, mask: AttentionMask = .none) -> Tensor {
         let h = layers.modules.reduce(x) { $1($0, mask: mask) }
+        return norm.map { $0(h) } ?? h
+    }
+
+    /// The encoder's output for the first `rows` positions only, [B, rows, D], equal to those rows of `self(x)`: the
+    /// last layer computes only them (see `TransformerEncoderLayer.callAsFunction(_:firstRows:)`). Unmasked only.
+    public func callAsFunction(_ x: Tensor, firstRows rows: Int) -> Tensor {
+        guard let last = layers.modules.last else { return (norm.map { $0(x) } ?? x).slice(axis: 1, start: 0, end: rows) }
+        let h = last(layers.modules.dropLast().reduce(x) { $1($0) }, firstRows: rows)
         return norm.map { $0(h) } ?? h
     }
 }

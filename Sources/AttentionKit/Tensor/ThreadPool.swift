@@ -6,7 +6,7 @@ import Glibc
 /// AttentionKit's worker pool: `Parallel.threads − 1` workers that, after a job, spin for a short window before
 /// parking on a condition variable. Back-to-back kernels (a GEMM, then a bias add, then an activation) then start
 /// without a thread wake-up (tens of µs), as OpenBLAS's and OpenMP's pools do; an idle process parks within
-/// about `spinIterations` pauses. One job runs at a time; a `parallelFor` issued while a job is running (from
+/// `spinNanoseconds`. One job runs at a time; a `parallelFor` issued while a job is running (from
 /// another thread, or nested inside a chunk) runs inline on its caller.
 final class WorkerPool: @unchecked Sendable {
     static let shared = WorkerPool(workers: Parallel.threads - 1)
@@ -18,7 +18,10 @@ final class WorkerPool: @unchecked Sendable {
     private var job: ((Int) -> Void)?          // chunk index → work; set before `generation` is bumped
     private var mutex = pthread_mutex_t()
     private var cond = pthread_cond_t()
-    private let spinIterations = 20_000
+    /// How long an idle worker spins before parking: 1 ms, as libgomp's default spin count (~300,000 polls) gives.
+    /// A batch-1 transformer runs a GEMM every few tens of µs with small single-threaded ops between them; with the
+    /// earlier 20,000 polls (~10 µs) the worker parked in every gap and each GEMM waited for a futex wake-up.
+    private let spinNanoseconds: UInt64 = 1_000_000
 
     private init(workers: Int) {
         self.workers = Swift.max(0, workers)
@@ -47,10 +50,13 @@ final class WorkerPool: @unchecked Sendable {
         var seen = 0
         while true {
             // spin briefly for the next job, then park
-            var spins = 0
+            var spins = 0, deadline: UInt64 = 0
             while generation.load(ordering: .acquiring) == seen {
-                spins += 1
-                if spins > spinIterations {
+                spins &+= 1
+                if spins & 1023 != 0 { continue }
+                let now = monotonicNanoseconds()
+                if deadline == 0 { deadline = now + spinNanoseconds; continue }
+                if now > deadline {
                     pthread_mutex_lock(&mutex)
                     while generation.load(ordering: .acquiring) == seen { pthread_cond_wait(&cond, &mutex) }
                     pthread_mutex_unlock(&mutex)
@@ -78,4 +84,12 @@ final class WorkerPool: @unchecked Sendable {
         busy.store(false, ordering: .releasing)
         return true
     }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds.
+@inline(__always)
+private func monotonicNanoseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
 }
