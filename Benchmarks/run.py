@@ -4,7 +4,7 @@ bench_core.py for cnn_train_step_b128), every run in its own process (so that pe
 threads, alternating which goes first, ROUNDS times; prints a Markdown table of medians, ratios (>1: AttentionKit is
 faster) and goals, then the ViT training step's GFLOP/s as a fraction of the sgemm peak measured here.
 
-Usage: python3 Benchmarks/run.py [--rounds N] [WORKLOAD…]
+Usage: python3 Benchmarks/run.py [--rounds N] [--steps S] [WORKLOAD…]   (S timed training steps per run, both sides)
 Needs: swift build -c release --product attn-bench; pip install torch tokenizers (in a virtual environment), and
 ../shared/data/multi30k for bpe_train_multi30k."""
 import argparse
@@ -20,8 +20,11 @@ GOALS = {"vit_train_step_b128": 1.25, "cnn_train_step_b128": 1.25, "seq2seq_trai
 HIGHER_IS_BETTER = {"img/s", "sent/s"}
 
 
+STEPS = "15"  # timed steps of the training workloads on both sides (--steps)
+
+
 def run(cmd):
-    env = dict(os.environ, OMP_NUM_THREADS="2", BENCH_THREADS="2", RAYON_NUM_THREADS="1")
+    env = dict(os.environ, OMP_NUM_THREADS="2", BENCH_THREADS="2", RAYON_NUM_THREADS="1", BENCH_STEPS=STEPS)
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     lines = [json.loads(l) for l in out.stdout.splitlines() if l.startswith("{")]
     if out.returncode != 0 or not lines:
@@ -41,8 +44,11 @@ def theirs(w):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--steps", type=int, default=15, help="timed steps per training workload, both sides (default 15)")
     p.add_argument("workloads", nargs="*", default=list(GOALS))
     args = p.parse_args()
+    global STEPS
+    STEPS = str(args.steps)
     rows, extra = [], {}
     for w in args.workloads:
         a_runs, b_runs = [], []

@@ -121,15 +121,7 @@ func benchCNNTrainStep() {
         loss.backward()
         opt.step()
     }
-    for _ in 0..<2 { step() }
-    var times: [Double] = []
-    for _ in 0..<5 {
-        let t0 = now()
-        step()
-        times.append(now() - t0)
-    }
-    times.sort()
-    emit([("workload", "cnn_train_step_b128"), ("unit", "s"), ("median", times[2]), ("runs", 5),
+    emit([("workload", "cnn_train_step_b128"), ("unit", "s"), ("median", stepMedian(step)), ("runs", timedSteps),
           ("peak_rss_mb", procStatusMiB("VmHWM"))])
 }
 
@@ -219,7 +211,11 @@ func benchSeq2SeqStep() {
 // MARK: issue 12's model workloads (each has a twin in Benchmarks/torch/bench_models.py; Benchmarks/run.py runs both)
 
 /// Median seconds of `runs` calls of `step` after `warmup` calls.
-func stepMedian(warmup: Int = 2, runs: Int = 5, _ step: () -> Void) -> Double {
+/// Timed steps of the training workloads (after 2 warm-up steps): `BENCH_STEPS`, default 5. The twins read the same
+/// variable; `Benchmarks/run.py` sets it (15) for both sides.
+let timedSteps: Int = { if let t = getenv("BENCH_STEPS"), let n = Int(String(cString: t)), n > 0 { return n }; return 5 }()
+
+func stepMedian(warmup: Int = 2, runs: Int = timedSteps, _ step: () -> Void) -> Double {
     for _ in 0..<warmup { step() }
     var times: [Double] = []
     for _ in 0..<runs { let t0 = now(); step(); times.append(now() - t0) }
@@ -236,10 +232,14 @@ func benchViT(using rng: inout RandomGenerator) -> VisionTransformer {
 
 /// Forward FLOPs of that ViT per image (multiply-adds × 2): patch embedding, per layer QKV, scores, weighted
 /// values, output projection and MLP, and the head.
+/// The last layer computes only the class token's row (VisionTransformer's class-token path): keys and values of all
+/// 65 positions, and the query, attention, projection and MLP of one row — counted as performed.
 let vitForwardFLOPs: Double = {
     let t = 65.0, d = 128.0, n = 64.0
-    let layer = 2 * t * d * 3 * d + 2 * 2 * t * t * d + 2 * t * d * d + 2 * 2 * t * d * 4 * d
-    return 2 * n * 48 * d + 6 * layer + 2 * d * 10
+    func layer(queries q: Double) -> Double {
+        2 * t * d * 2 * d + 2 * q * d * d + 2 * 2 * q * t * d + 2 * q * d * d + 2 * 2 * q * d * 4 * d
+    }
+    return 2 * n * 48 * d + 5 * layer(queries: t) + layer(queries: 1) + 2 * d * 10
 }()
 
 func benchViTTrainStep() {
@@ -251,7 +251,7 @@ func benchViTTrainStep() {
         let loss = Loss.crossEntropy(model(x), y)
         opt.zeroGrad(); loss.backward(); opt.step()
     }
-    emit([("workload", "vit_train_step_b128"), ("unit", "s"), ("median", t), ("runs", 5), ("peak_rss_mb", procStatusMiB("VmHWM")),
+    emit([("workload", "vit_train_step_b128"), ("unit", "s"), ("median", t), ("runs", timedSteps), ("peak_rss_mb", procStatusMiB("VmHWM")),
           ("gflops", 3 * vitForwardFLOPs * 128 / t / 1e9)])
 }
 
@@ -297,7 +297,7 @@ func benchSeq2SeqTrainStep() {
         let loss = Loss.crossEntropy(model(source: src, targetInput: tin).reshape([-1, 6000]), tout, ignoreIndex: 0)
         opt.zeroGrad(); loss.backward(); opt.step()
     }
-    emit([("workload", "seq2seq_train_step_b64"), ("unit", "s"), ("median", t), ("runs", 5), ("peak_rss_mb", procStatusMiB("VmHWM"))])
+    emit([("workload", "seq2seq_train_step_b64"), ("unit", "s"), ("median", t), ("runs", timedSteps), ("peak_rss_mb", procStatusMiB("VmHWM"))])
 }
 
 func benchTextClassifierTrainStep() {
@@ -312,7 +312,7 @@ func benchTextClassifierTrainStep() {
         let loss = Loss.crossEntropy(model(ids), y)
         opt.zeroGrad(); loss.backward(); opt.step()
     }
-    emit([("workload", "textcls_train_step_b64"), ("unit", "s"), ("median", t), ("runs", 5), ("peak_rss_mb", procStatusMiB("VmHWM"))])
+    emit([("workload", "textcls_train_step_b64"), ("unit", "s"), ("median", t), ("runs", timedSteps), ("peak_rss_mb", procStatusMiB("VmHWM"))])
 }
 
 func benchTranslateBeam5() {

@@ -2,6 +2,7 @@
 """PyTorch twins of attn-bench's core workloads (same sizes, same JSON lines). CPU, fp32, 2 threads.
 Usage: python3 Benchmarks/torch/bench_core.py [matmul] [mlp_train]"""
 import json
+import os
 import resource
 import sys
 import time
@@ -71,7 +72,7 @@ def bench_mlp_train():
 
 
 def bench_cnn_train_step():
-    """Twin of attn-bench cnn_train_step_b128: median of 5 SGD steps after 2 warm-up steps."""
+    """Twin of attn-bench cnn_train_step_b128: median of BENCH_STEPS (default 5) SGD steps after 2 warm-up steps."""
     import torch.nn as nn
     layers, c = [], 3
     for out in (32, 64, 128):
@@ -89,13 +90,13 @@ def bench_cnn_train_step():
 
     for _ in range(2):
         step()
-    times = []
-    for _ in range(5):
+    times, steps = [], int(os.environ.get("BENCH_STEPS", "5"))
+    for _ in range(steps):
         t0 = time.perf_counter()
         step()
         times.append(time.perf_counter() - t0)
     times.sort()
-    emit(workload="cnn_train_step_b128", unit="s", median=round(times[2], 4), runs=5, peak_rss_mb=rss_mb("VmHWM"))
+    emit(workload="cnn_train_step_b128", unit="s", median=round(times[steps // 2], 4), runs=steps, peak_rss_mb=rss_mb("VmHWM"))
 
 
 def bench_attention():

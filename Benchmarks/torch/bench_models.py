@@ -31,7 +31,11 @@ def emit(**fields):
     print(json.dumps(fields), flush=True)
 
 
-def step_median(step, warmup=2, runs=5):
+STEPS = int(os.environ.get("BENCH_STEPS", "5"))  # timed training steps, as attn-bench (run.py sets it for both)
+
+
+def step_median(step, warmup=2, runs=None):
+    runs = runs or STEPS
     for _ in range(warmup):
         step()
     times = []
@@ -90,7 +94,7 @@ def vit_train_step_b128():
         opt.zero_grad()
         loss.backward()
         opt.step()
-    emit(workload="vit_train_step_b128", unit="s", median=step_median(step), runs=5)
+    emit(workload="vit_train_step_b128", unit="s", median=step_median(step), runs=STEPS)
 
 
 def vit_infer(batch):
@@ -164,7 +168,7 @@ def seq2seq_train_step_b64():
         opt.zero_grad()
         loss.backward()
         opt.step()
-    emit(workload="seq2seq_train_step_b64", unit="s", median=step_median(step), runs=5)
+    emit(workload="seq2seq_train_step_b64", unit="s", median=step_median(step), runs=STEPS)
 
 
 class TextClassifier(nn.Module):
@@ -197,7 +201,7 @@ def textcls_train_step_b64():
         opt.zero_grad()
         loss.backward()
         opt.step()
-    emit(workload="textcls_train_step_b64", unit="s", median=step_median(step), runs=5)
+    emit(workload="textcls_train_step_b64", unit="s", median=step_median(step), runs=STEPS)
 
 
 @torch.inference_mode()

@@ -94,22 +94,29 @@ final class AutogradTests: XCTestCase {
         assertClose(x.grad!, [1])
     }
 
-    func testGraphIsFreedAfterBackward() {
+    /// The graph keeps only what a backward reads, and frees that once backward has run: `x * 2`'s result feeds only
+    /// tanh, whose backward reads tanh's output, so the product is freed at once and tanh's output storage lives
+    /// until backward.
+    func testGraphKeepsOnlyWhatBackwardReadsAndFreesItAfterwards() {
         let x = Tensor.ones([64, 64]).requiringGrad()
-        weak var weakIntermediate: Tensor?
+        weak var weakProduct: Tensor?
+        weak var weakSaved: TensorStorage?
         var loss: Tensor
         do {
-            let h = (x * 2).tanh()
-            weakIntermediate = h
-            loss = h.sum()
+            let h = x * 2
+            weakProduct = h
+            let y = h.tanh()
+            weakSaved = y.storage
+            loss = (y + 1).sum()
         }
-        XCTAssertNotNil(weakIntermediate, "intermediate is held by the graph before backward")
-        XCTAssertEqual(loss.graphSize, 3)
+        XCTAssertNil(weakProduct, "an input no backward reads is not held by the graph")
+        XCTAssertNotNil(weakSaved, "tanh's output is saved for its backward")
+        XCTAssertEqual(loss.graphSize, 4)
         loss.backward()
-        XCTAssertNil(weakIntermediate, "intermediate must be released once backward has run")
+        XCTAssertNil(weakSaved, "saved values must be released once backward has run")
         XCTAssertEqual(loss.graphSize, 0)
         XCTAssertNil(loss.gradFunctionName)
-        _ = loss
+        assertClose(x.grad!, [Float](repeating: 2 * (1 - Float(Foundation.tanh(2.0)) * Float(Foundation.tanh(2.0))), count: 64 * 64), atol: 1e-6)
     }
 
     func testFloat64GradientsStayFloat64() {

@@ -45,6 +45,13 @@ final class LayerGradientTests: XCTestCase {
         gradCheck("conv2d plain", [rand([2, 3, 5, 5]), rand([4, 3, 3, 3]), rand([4])]) {
             conv2d($0[0], weight: $0[1], bias: $0[2])
         }
+        // 5 images of 4×3: several images per GEMM (uneven groups across the threads' runs), with and without bias
+        gradCheck("conv2d grouped images, pad 1", [rand([5, 2, 4, 3]), rand([3, 2, 3, 3]), rand([3])]) {
+            conv2d($0[0], weight: $0[1], bias: $0[2], padding: (1, 1))
+        }
+        gradCheck("conv2d grouped images, stride 2, no bias", [rand([7, 2, 5, 5]), rand([2, 2, 3, 3])]) {
+            conv2d($0[0], weight: $0[1], stride: (2, 2))
+        }
         gradCheck("conv2d stride 2 pad 1", [rand([1, 2, 6, 5]), rand([3, 2, 3, 3])]) {
             conv2d($0[0], weight: $0[1], stride: (2, 2), padding: (1, 1))
         }

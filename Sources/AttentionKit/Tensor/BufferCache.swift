@@ -18,11 +18,18 @@ public final class BufferCache: Sendable {
     private struct State {
         var free: [Int: [UInt]] = [:]   // byte size -> addresses of cached buffers
         var cachedBytes = 0
-        var capacityBytes = 1 << 30
+        var capacityBytes = BufferCache.defaultCapacityBytes
     }
+
+    /// 1 GiB, or `ATTENTIONKIT_CACHE_MB` megabytes (0 turns the cache off: every freed buffer goes back to malloc).
+    static let defaultCapacityBytes: Int = {
+        if let text = getenv("ATTENTIONKIT_CACHE_MB"), let mb = Int(String(cString: text)), mb >= 0 { return mb << 20 }
+        return 1 << 30
+    }()
     private let state = Mutex(State())
 
-    /// Upper bound on the bytes held in the cache (default 1 GiB). Lowering it releases buffers beyond it.
+    /// Upper bound on the bytes held in the cache (default 1 GiB, or `ATTENTIONKIT_CACHE_MB`). Lowering it releases
+    /// buffers beyond it.
     public var capacityBytes: Int {
         get { state.withLock { $0.capacityBytes } }
         set {

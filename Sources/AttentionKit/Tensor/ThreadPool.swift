@@ -21,7 +21,11 @@ final class WorkerPool: @unchecked Sendable {
     /// How long an idle worker spins before parking: 1 ms, as libgomp's default spin count (~300,000 polls) gives.
     /// A batch-1 transformer runs a GEMM every few tens of µs with small single-threaded ops between them; with the
     /// earlier 20,000 polls (~10 µs) the worker parked in every gap and each GEMM waited for a futex wake-up.
-    private let spinNanoseconds: UInt64 = 1_000_000
+    /// `ATTENTIONKIT_SPIN_US` sets it in microseconds (0: park at once, as `OMP_WAIT_POLICY=passive`).
+    private let spinNanoseconds: UInt64 = {
+        if let text = getenv("ATTENTIONKIT_SPIN_US"), let us = UInt64(String(cString: text)) { return us * 1000 }
+        return 1_000_000
+    }()
 
     private init(workers: Int) {
         self.workers = Swift.max(0, workers)
