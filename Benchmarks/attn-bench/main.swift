@@ -251,7 +251,7 @@ func benchViTTrainStep() {
         let loss = Loss.crossEntropy(model(x), y)
         opt.zeroGrad(); loss.backward(); opt.step()
     }
-    emit([("workload", "vit_train_step_b128"), ("unit", "s"), ("median", t), ("runs", timedSteps), ("peak_rss_mb", procStatusMiB("VmHWM")),
+    emit([("workload", "vit_train_step_b128"), ("unit", "s"), ("median", t), ("runs", timedSteps), ("peak_rss_mb", procStatusMiB("VmHWM")), ("peak_tensor_mb", Double(BufferCache.shared.peakLiveBytes) / 1048576),
           ("gflops", 3 * vitForwardFLOPs * 128 / t / 1e9)])
 }
 
@@ -297,7 +297,7 @@ func benchSeq2SeqTrainStep() {
         let loss = Loss.crossEntropy(model(source: src, targetInput: tin).reshape([-1, 6000]), tout, ignoreIndex: 0)
         opt.zeroGrad(); loss.backward(); opt.step()
     }
-    emit([("workload", "seq2seq_train_step_b64"), ("unit", "s"), ("median", t), ("runs", timedSteps), ("peak_rss_mb", procStatusMiB("VmHWM"))])
+    emit([("workload", "seq2seq_train_step_b64"), ("unit", "s"), ("median", t), ("runs", timedSteps), ("peak_rss_mb", procStatusMiB("VmHWM")), ("peak_tensor_mb", Double(BufferCache.shared.peakLiveBytes) / 1048576)])
 }
 
 func benchTextClassifierTrainStep() {
@@ -312,7 +312,7 @@ func benchTextClassifierTrainStep() {
         let loss = Loss.crossEntropy(model(ids), y)
         opt.zeroGrad(); loss.backward(); opt.step()
     }
-    emit([("workload", "textcls_train_step_b64"), ("unit", "s"), ("median", t), ("runs", timedSteps), ("peak_rss_mb", procStatusMiB("VmHWM"))])
+    emit([("workload", "textcls_train_step_b64"), ("unit", "s"), ("median", t), ("runs", timedSteps), ("peak_rss_mb", procStatusMiB("VmHWM")), ("peak_tensor_mb", Double(BufferCache.shared.peakLiveBytes) / 1048576)])
 }
 
 func benchTranslateBeam5() {

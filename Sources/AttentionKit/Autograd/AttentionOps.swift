@@ -104,7 +104,8 @@ func attentionOp(q: HeadView, k: HeadView, v: HeadView, batch b: Int, heads h: I
         precondition(generator != nil, "attention: dropout \(p) needs a generator")
         dropMask = Tensor.bernoulli([b, h, tq, tk], p: 1 - p, dtype: dtype, using: &generator!) * (1 / (1 - p))
     }
-    let dropped = dropMask.map { _ in Tensor(shape: [b, h, tq, tk], dtype: dtype, zeroed: false) }   // P̃
+    // P̃ = P ⊙ M lives only in a per-thread scratch row block, in forward and again in backward (recomputed: one
+    // multiply per weight, instead of keeping a third [B, H, Tq, Tk] tensor from forward to backward)
     let outShape = mergedOutput ? [b, tq, h * dv] : [b, h, tq, dv]
     let out = Tensor(shape: outShape, dtype: dtype, zeroed: tk == 0)
     // output strides (b, h, t)
@@ -116,9 +117,10 @@ func attentionOp(q: HeadView, k: HeadView, v: HeadView, batch b: Int, heads h: I
         let pq = q.base.storage.pointer(T.self), pk = k.base.storage.pointer(T.self), pv = v.base.storage.pointer(T.self)
         let pw = weights.storage.pointer(T.self), po = out.storage.pointer(T.self)
         let pa = additive?.storage.pointer(T.self), pm = dropMask?.storage.pointer(T.self)
-        let pd = dropped?.storage.pointer(T.self)
         let kp = mask.keyPadding, causal = mask.causal, sc = T(scale)
         parallelFor(b * h, costPerItem: tq * tk * (dh + dv + 8)) { items in
+            let scratch = pm == nil ? nil : UnsafeMutablePointer<T>.allocate(capacity: tq * tk)
+            defer { scratch?.deallocate() }
             for i in items {
                 let bi = i / h, hi = i % h
                 let qp = pq + q.offset + bi * q.batchStride + hi * q.headStride
@@ -154,16 +156,15 @@ func attentionOp(q: HeadView, k: HeadView, v: HeadView, batch b: Int, heads h: I
                     }
                     // exponentials in one vectorizable pass, their (ordered) sum in another
                     for j in 0..<tk { row[j] = T.expFast(row[j] - m) }
-                    var z: T = 0
-                    for j in 0..<tk { z += row[j] }
+                    let z = vectorSum(row, tk)
                     let rz = 1 / z
                     for j in 0..<tk { row[j] *= rz }
                 }
                 var pUsed = UnsafePointer(s)
-                if let pm, let pd {
-                    let md = pm + i * tq * tk, dd = pd + i * tq * tk
-                    for j in 0..<(tq * tk) { dd[j] = s[j] * md[j] }
-                    pUsed = UnsafePointer(dd)
+                if let pm, let scratch {
+                    let md = pm + i * tq * tk
+                    for j in 0..<(tq * tk) { scratch[j] = s[j] * md[j] }
+                    pUsed = UnsafePointer(scratch)
                 }
                 if tq > 0 && dv > 0 {
                     T.gemmSerial(transA: false, transB: false, m: tq, n: dv, k: tk, a: pUsed, lda: tk, b: vp, ldb: v.rowStride,
@@ -188,19 +189,25 @@ func attentionOp(q: HeadView, k: HeadView, v: HeadView, batch b: Int, heads h: I
             let pq = q.base.storage.pointer(T.self), pk = k.base.storage.pointer(T.self), pv = v.base.storage.pointer(T.self)
             let pdq = dq.storage.pointer(T.self), pdk = dk.storage.pointer(T.self), pdv = dvT.storage.pointer(T.self)
             let pw = weights.storage.pointer(T.self), pg = g.storage.pointer(T.self)
-            let pm = dropMask?.storage.pointer(T.self), pd = dropped?.storage.pointer(T.self)
+            let pm = dropMask?.storage.pointer(T.self)
             let sc = T(scale)
             if tq == 0 || tk == 0 { return }
             parallelFor(b * h, costPerItem: tq * tk * (2 * dh + 2 * dv + 8)) { items in
                 let dP = UnsafeMutablePointer<T>.allocate(capacity: tq * tk)
-                defer { dP.deallocate() }
+                let scratch = pm == nil ? nil : UnsafeMutablePointer<T>.allocate(capacity: tq * tk)
+                defer { dP.deallocate(); scratch?.deallocate() }
                 for i in items {
                     let bi = i / h, hi = i % h
                     let qo = q.offset + bi * q.batchStride + hi * q.headStride
                     let ko = k.offset + bi * k.batchStride + hi * k.headStride
                     let vo = v.offset + bi * v.batchStride + hi * v.headStride
                     let P = pw + i * tq * tk
-                    let pUsed = pd.map { UnsafePointer($0 + i * tq * tk) } ?? UnsafePointer(P)
+                    var pUsed = UnsafePointer(P)
+                    if let pm, let scratch {   // P̃ again
+                        let md = pm + i * tq * tk
+                        for j in 0..<(tq * tk) { scratch[j] = P[j] * md[j] }
+                        pUsed = UnsafePointer(scratch)
+                    }
                     let dO = pg + bi * oB + hi * oH
                     if dv > 0 {
                         T.gemmSerial(transA: true, transB: false, m: tk, n: dv, k: tq, a: pUsed, lda: tk, b: dO, ldb: oT,
@@ -213,8 +220,7 @@ func attentionOp(q: HeadView, k: HeadView, v: HeadView, batch b: Int, heads h: I
                     if let pm { let md = pm + i * tq * tk; for j in 0..<(tq * tk) { dP[j] *= md[j] } }
                     for r in 0..<tq {   // dS = P ⊙ (dP − rowsum(dP ⊙ P)), times the scale of S
                         let pr = P + r * tk, dr = dP + r * tk
-                        var dot: T = 0
-                        for j in 0..<tk { dot += dr[j] * pr[j] }
+                        let dot = vectorDot(dr, pr, tk)
                         for j in 0..<tk { dr[j] = pr[j] * (dr[j] - dot) * sc }
                     }
                     if dh > 0 {

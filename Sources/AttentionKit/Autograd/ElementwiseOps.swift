@@ -133,20 +133,25 @@ public func - (a: Tensor, b: Tensor) -> Tensor {
     return record("sub", out, [a, b]) { g in [g.sumCopy(to: sa), mapUnary(g.sumCopy(to: sb), NegK())] }
 }
 
-/// a ⊙ b with broadcasting.  ∂/∂a = g⊙b, ∂/∂b = g⊙a.
+/// a ⊙ b with broadcasting.  ∂/∂a = g⊙b, ∂/∂b = g⊙a. The backward keeps only the factor it reads: a dropout's
+/// x ⊙ mask saves the mask, not x.
 public func * (a: Tensor, b: Tensor) -> Tensor {
     let out = mapBinary(a, b, MulK(), op: "mul")
+    let sa = a.shape, sb = b.shape
+    let forA = a.requiresGrad ? b : nil, forB = b.requiresGrad ? a : nil
     return record("mul", out, [a, b]) { g in
-        [a.requiresGrad ? (g * b).sumCopy(to: a.shape) : nil, b.requiresGrad ? (g * a).sumCopy(to: b.shape) : nil]
+        [forA.map { (g * $0).sumCopy(to: sa) }, forB.map { (g * $0).sumCopy(to: sb) }]
     }
 }
 
-/// a ÷ b with broadcasting.  ∂/∂a = g/b, ∂/∂b = −g·a/b².
+/// a ÷ b with broadcasting.  ∂/∂a = g/b, ∂/∂b = −g·a/b² (a is kept only when b needs its gradient).
 public func / (a: Tensor, b: Tensor) -> Tensor {
     let out = mapBinary(a, b, DivK(), op: "div")
+    let sa = a.shape, sb = b.shape, needA = a.requiresGrad
+    let numerator = b.requiresGrad ? a : nil
     return record("div", out, [a, b]) { g in
-        [a.requiresGrad ? (g / b).sumCopy(to: a.shape) : nil,
-         b.requiresGrad ? (-(g * a) / (b * b)).sumCopy(to: b.shape) : nil]
+        [needA ? (g / b).sumCopy(to: sa) : nil,
+         numerator.map { (-(g * $0) / (b * b)).sumCopy(to: sb) }]
     }
 }
 
@@ -321,5 +326,37 @@ extension Tensor {
     public func maskedFill(_ mask: Tensor, _ value: Float) -> Tensor {
         let m = mask.broadcastCopy(to: shape)
         return Tensor.where(m, scalarLike(value), self)
+    }
+}
+
+/// Dropout in training: y = x ⊙ m / (1 − p), m ~ Bernoulli(1 − p) drawn in element order from `generator` (the same
+/// draws and values as `x * (Tensor.bernoulli(x.shape, p: 1 − p, using: &g) / (1 − p))`). The mask is saved as one
+/// byte per element (a float mask, a quarter of the memory, was a transformer's largest saved tensor after its
+/// activations) and x is not saved. Backward: ∂x = g ⊙ m / (1 − p).
+func dropoutOp(_ x: Tensor, p: Float, using generator: inout RandomGenerator) -> Tensor {
+    let n = x.count, keep = Double(1 - p)
+    let maskStorage = TensorStorage(count: (n + 3) / 4, dtype: .float32, zeroed: false)   // n bytes
+    let mask = maskStorage.raw.bindMemory(to: UInt8.self, capacity: n)
+    for i in 0..<n { mask[i] = generator.nextUnit() < keep ? 1 : 0 }
+    let out = Tensor(shape: x.shape, dtype: x.dtype, zeroed: false)
+    func apply<T: TensorScalar>(_: T.Type, _ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>) {
+        let s = T(1) / T(1 - p)
+        parallelFor(n, costPerItem: 2) { r in
+            for i in r { let v = src[i]; dst[i] = v * (mask[i] != 0 ? s : 0) }
+        }
+    }
+    switch x.dtype {
+    case .float32: apply(Float.self, x.storage.pointer(Float.self), out.storage.pointer(Float.self))
+    case .float64: apply(Double.self, x.storage.pointer(Double.self), out.storage.pointer(Double.self))
+    }
+    return record("dropout", out, [x]) { g in
+        let gx = Tensor(shape: g.shape, dtype: g.dtype, zeroed: false)
+        withExtendedLifetime(maskStorage) {
+            switch g.dtype {
+            case .float32: apply(Float.self, g.storage.pointer(Float.self), gx.storage.pointer(Float.self))
+            case .float64: apply(Double.self, g.storage.pointer(Double.self), gx.storage.pointer(Double.self))
+            }
+        }
+        return [gx]
     }
 }

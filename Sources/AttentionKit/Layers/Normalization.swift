@@ -118,8 +118,7 @@ public final class Dropout: Layer, RandomModule {
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         guard isTraining && p > 0 else { return x }
-        let mask = Tensor.bernoulli(x.shape, p: 1 - p, dtype: x.dtype, using: &generator) / (1 - p)
-        return x * mask
+        return dropoutOp(x, p: p, using: &generator)
     }
 }
 

@@ -77,9 +77,12 @@ public final class ModuleList<Element: Module>: Module {
     public var count: Int { modules.count }
 }
 
-/// The position-wise feed-forward network linear2(dropout(act(linear1(x)))), shared by both layer kinds.
+/// The position-wise feed-forward network linear2(dropout(act(linear1(x)))), shared by both layer kinds. Without an
+/// active dropout it is one op that recomputes act in its backward (`feedForwardOp`: the same values, one [rows, F]
+/// tensor less kept per layer).
 private func feedForward(_ x: Tensor, _ l1: Linear, _ l2: Linear, _ d: Dropout, _ act: FeedForwardActivation) -> Tensor {
-    l2(d(act.apply(l1(x))))
+    if GradMode.enabled && (!d.isTraining || d.p == 0) && x.rank >= 2 { return feedForwardOp(x, l1, l2, activation: act) }
+    return l2(d(act.apply(l1(x))))
 }
 
 /// Encoder layer: self-attention and feed-forward, each in a residual branch with layer norm (post- or pre-norm)

@@ -41,8 +41,24 @@ public final class BufferCache: Sendable {
     /// Bytes currently held by the cache.
     public var cachedBytes: Int { state.withLock { $0.cachedBytes } }
 
+    private let live = Atomic<Int>(0), peak = Atomic<Int>(0)
+
+    /// Bytes of tensor buffers alive now (PyTorch's `memory_allocated`; cached free buffers are not counted).
+    public var liveBytes: Int { live.load(ordering: .relaxed) }
+    /// Highest `liveBytes` since the start or the last `resetPeak()` (PyTorch's `max_memory_allocated`).
+    public var peakLiveBytes: Int { peak.load(ordering: .relaxed) }
+    /// Starts a new peak measurement from the current live bytes.
+    public func resetPeak() { peak.store(live.load(ordering: .relaxed), ordering: .relaxed) }
+
     /// A buffer of `bytes` bytes, 64-byte aligned: reused from the cache when one of that size is free.
     func allocate(bytes: Int) -> UnsafeMutableRawPointer {
+        let now = live.add(bytes, ordering: .relaxed).newValue
+        var seen = peak.load(ordering: .relaxed)
+        while now > seen {
+            let r = peak.compareExchange(expected: seen, desired: now, ordering: .relaxed)
+            if r.exchanged { break }
+            seen = r.original
+        }
         if bytes >= minimumBytes {
             let reused: UInt? = state.withLock { s in
                 guard var list = s.free[bytes], let address = list.popLast() else { return nil }
@@ -57,6 +73,7 @@ public final class BufferCache: Sendable {
 
     /// Returns a buffer: cached if large and there is room, otherwise freed.
     func deallocate(_ pointer: UnsafeMutableRawPointer, bytes: Int) {
+        live.subtract(bytes, ordering: .relaxed)
         if bytes >= minimumBytes {
             let kept = state.withLock { s -> Bool in
                 guard s.cachedBytes + bytes <= s.capacityBytes else { return false }

@@ -97,12 +97,14 @@ public enum Loss {
             scale = 1 / counted   // 0 counted → nan, as PyTorch
             out = (losses.reduceKernel([0], .sum, op: "crossEntropy") * Float(scale)).reshape([])
         }
-        let xShape = x.shape
+        // The backward reads only the probabilities (not the logits, which are freed once nobody else holds them)
+        // and writes ∂x over them in place: the graph runs it once, and the probabilities are needed by nothing else.
+        let xShape = x.shape, dtype = x.dtype
         let result = record("crossEntropy", out, [x]) { g in
-            let dx = Tensor(shape: xShape, dtype: x.dtype, zeroed: false)
+            let dx = Tensor(shape: xShape, storage: probs.storage)
             let gv = g.doubles
             func backward<T: TensorScalar>(_: T.Type) {
-                let pp = probs.storage.pointer(T.self), pd = dx.storage.pointer(T.self)
+                let pp = probs.storage.pointer(T.self), pd = pp
                 parallelFor(n, costPerItem: 4 * c) { rows in for i in rows {
                     let d = pd + i * c, p = pp + i * c
                     if t[i] == ignoreIndex { d.update(repeating: 0, count: c); continue }
@@ -113,7 +115,7 @@ public enum Loss {
                     d[t[i]] -= a * g
                 } }
             }
-            switch x.dtype {
+            switch dtype {
             case .float32: backward(Float.self)
             case .float64: backward(Double.self)
             }
