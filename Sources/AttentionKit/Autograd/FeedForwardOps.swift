@@ -1,6 +1,24 @@
 // The transformer feed-forward block linear2(act(linear1(x))) as one differentiable op that recomputes act.
 
 extension FeedForwardActivation {
+    /// (act(h), ∂act/∂h ⊙ g): for GELU in one pass that evaluates erf once per element.
+    func valueAndGradient(_ g: Tensor, input h: Tensor) -> (value: Tensor, gradient: Tensor) {
+        guard self == .gelu, g.shape == h.shape, g.dtype == h.dtype else { return (apply(h), gradient(g, input: h)) }
+        let a = Tensor(shape: h.shape, dtype: h.dtype, zeroed: false), gh = Tensor(shape: h.shape, dtype: h.dtype, zeroed: false)
+        func run<T: TensorScalar>(_: T.Type) {
+            let ph = h.storage.pointer(T.self), pg = g.storage.pointer(T.self)
+            let pa = a.storage.pointer(T.self), pgh = gh.storage.pointer(T.self)
+            parallelFor(h.count, costPerItem: 40) { r in
+                for i in r { let (v, d) = T.geluErfAndGrad(pg[i], ph[i]); pa[i] = v; pgh[i] = d }
+            }
+        }
+        switch h.dtype {
+        case .float32: run(Float.self)
+        case .float64: run(Double.self)
+        }
+        return (a, gh)
+    }
+
     /// ∂act/∂h ⊙ g, from the activation's input h.
     func gradient(_ g: Tensor, input h: Tensor) -> Tensor {
         switch self {
@@ -24,14 +42,14 @@ func feedForwardOp(_ x: Tensor, _ l1: Linear, _ l2: Linear, activation: FeedForw
     let inputs = [x, w1] + [b1].compactMap { $0 } + [w2] + [b2].compactMap { $0 }
     return record("feedForward", y, inputs) { g in
         let f = h.shape[h.rank - 1], d = g.shape[g.rank - 1], din = x.shape[x.rank - 1]
-        let a = activation.apply(h)   // recomputed
         let g2 = g.reshape([-1, d])
+        let ga = matmul(g, w2)                                                             // [.., F]
+        let (a, gh) = activation.valueAndGradient(ga, input: h)   // act(h) recomputed, and ∂h
         let gw2 = w2.requiresGrad ? matmul(g2, a.reshape([-1, f]), transposeA: true) : nil   // [D, F]
-        let gb2 = b2.map { $0.requiresGrad ? g2.sum(axis: 0) : nil } ?? nil
-        let gh = activation.gradient(matmul(g, w2), input: h)                              // [.., F]
+        let gb2 = b2.map { $0.requiresGrad ? g2.sumCopy(to: $0.shape) : nil } ?? nil
         let gh2 = gh.reshape([-1, f])
         let gw1 = w1.requiresGrad ? matmul(gh2, x.reshape([-1, din]), transposeA: true) : nil   // [F, Din]
-        let gb1 = b1.map { $0.requiresGrad ? gh2.sum(axis: 0) : nil } ?? nil
+        let gb1 = b1.map { $0.requiresGrad ? gh2.sumCopy(to: $0.shape) : nil } ?? nil
         let gx = x.requiresGrad ? matmul(gh, w1) : nil                                      // [.., Din]
         var grads: [Tensor?] = [gx, gw1]
         if b1 != nil { grads.append(gb1) }

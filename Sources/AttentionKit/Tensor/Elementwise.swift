@@ -115,6 +115,10 @@ extension Tensor {
     /// Sums a (broadcast) tensor back down to `target` (no autograd): the adjoint of broadcasting.
     func sumCopy(to target: [Int]) -> Tensor {
         if shape == target { return self }
+        // a bias gradient, [R, C] → [C] (or [1, C]…): column sums, vectorised along the rows, columns split over threads
+        if let c = target.last, target.count <= rank, Shape.count(target) == c, shape.last == c, c > 0 {
+            return columnSums(columns: c).reshape(target)
+        }
         guard rank >= target.count, Shape.broadcast2(target, shape) else {
             shapeFailure(ShapeError("sumToShape: shape \(fmt(shape)) cannot be summed to \(fmt(target))"))
         }
@@ -122,6 +126,34 @@ extension Tensor {
         stridedCopy(src: storage, srcView: StridedView(offset: 0, strides: Shape.strides(shape)),
                     dst: out.storage, dstView: StridedView(offset: 0, strides: Shape.broadcastStrides(target, to: shape)),
                     shape: shape, accumulate: true)
+        return out
+    }
+}
+
+extension Tensor {
+    /// Σ over rows of self viewed as [count / c, c] → [c]; each column's sum in row order (deterministic).
+    func columnSums(columns c: Int) -> Tensor {
+        let rows = count / c
+        let out = Tensor(shape: [c], dtype: dtype, zeroed: true)
+        func run<T: TensorScalar>(_: T.Type) {
+            let src = storage.pointer(T.self), dst = out.storage.pointer(T.self)
+            // blocks of 64 columns (a cache line of floats per row, four vector registers of sums) per task
+            let blocks = (c + 63) / 64
+            parallelFor(blocks, costPerItem: rows * 64) { range in
+                for blk in range {
+                    let c0 = blk * 64, w = Swift.min(64, c - c0)
+                    let acc = dst + c0
+                    for r in 0..<rows {
+                        let row = src + r * c + c0
+                        for j in 0..<w { acc[j] += row[j] }
+                    }
+                }
+            }
+        }
+        switch dtype {
+        case .float32: run(Float.self)
+        case .float64: run(Double.self)
+        }
         return out
     }
 }

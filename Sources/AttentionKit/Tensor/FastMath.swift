@@ -61,6 +61,15 @@ extension TensorScalar {
         if let f = x as? Float { return Self(f * (1 + fastErf(f * 0.707_106_78)) * 0.5) }
         return geluErfReference(x)
     }
+    /// (GELU(x), g·GELU′(x)) sharing one erf: the feed-forward op's backward, which recomputes the activation.
+    @inline(__always) static func geluErfAndGrad(_ g: Self, _ x: Self) -> (value: Self, grad: Self) {
+        if let f = x as? Float, let gf = g as? Float {
+            let cdf = (1 + fastErf(f * 0.707_106_78)) * 0.5
+            let pdf = fastExp(-0.5 * f * f) * 0.398_942_28
+            return (Self(f * cdf), Self(gf * (cdf + f * pdf)))
+        }
+        return (geluErfReference(x), geluErfGradReference(g, x))
+    }
     @inline(__always) static func geluErfGrad(_ g: Self, _ x: Self) -> Self {
         if let f = x as? Float, let gf = g as? Float {
             let cdf = (1 + fastErf(f * 0.707_106_78)) * 0.5
