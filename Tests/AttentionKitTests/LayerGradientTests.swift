@@ -65,6 +65,8 @@ final class LayerGradientTests: XCTestCase {
         let values: [Double] = (0..<100).map { (i: Int) -> Double in Double((i * 37) % 101) / 10 }
         let x = Tensor(doubles: values, shape: [2, 2, 5, 5])
         gradCheck("maxPool2d k2", [x]) { maxPool2d($0[0], kernel: (2, 2)) }
+        // even planes: 2×2 windows tile the input (the backward that writes every position without a zero fill)
+        gradCheck("maxPool2d k2, tiled 4×6 planes", [rand([2, 3, 4, 6], -2, 2)]) { maxPool2d($0[0], kernel: (2, 2)) }
         gradCheck("maxPool2d k3 s2 p1", [x]) { maxPool2d($0[0], kernel: (3, 3), stride: (2, 2), padding: (1, 1)) }
         gradCheck("avgPool2d k2", [rand([2, 2, 4, 5])]) { avgPool2d($0[0], kernel: (2, 2)) }
         gradCheck("avgPool2d k3 s2 p1", [rand([1, 2, 5, 5])]) { avgPool2d($0[0], kernel: (3, 3), stride: (2, 2), padding: (1, 1)) }

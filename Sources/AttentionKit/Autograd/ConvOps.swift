@@ -283,13 +283,37 @@ public func maxPool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil
     case .float32: forward(Float.self)
     case .float64: forward(Double.self)
     }
+    // 2×2 windows tiling the plane exactly: the backward writes every input position once (the gradient at the
+    // window's maximum, zeros elsewhere), so dx needs no zero fill first
+    let tiles = win.kh == 2 && win.kw == 2 && win.sh == 2 && win.sw == 2 && win.ph == 0 && win.pw == 0
+        && win.dh == 1 && win.dw == 1 && h == 2 * ho && w == 2 * wo
+    let xShape = x.shape, dtype = x.dtype
     return record("maxPool2d", out, [x]) { g in
-        let dx = Tensor.zeros(x.shape, dtype: x.dtype)
+        let dx = Tensor(shape: xShape, dtype: dtype, zeroed: !tiles)
         func backward<T: TensorScalar>(_: T.Type) {
             let pg = g.storage.pointer(T.self), pd = dx.storage.pointer(T.self)
             let per = ho * wo
             withExtendedLifetime(argmaxStorage) {
                 let am = UnsafePointer(argmaxPointer)
+                if tiles {
+                    parallelFor(b * c, costPerItem: 4 * per) { planes in
+                        for plane in planes {
+                            let d = pd + plane * h * w
+                            for oh in 0..<ho {
+                                let r0 = d + 2 * oh * w, r1 = r0 + w
+                                for ow in 0..<wo {
+                                    let o = plane * per + oh * wo + ow, at = Int(am[o]), gv = pg[o]
+                                    let i00 = 2 * oh * w + 2 * ow
+                                    r0[2 * ow] = at == i00 ? gv : 0
+                                    r0[2 * ow + 1] = at == i00 + 1 ? gv : 0
+                                    r1[2 * ow] = at == i00 + w ? gv : 0
+                                    r1[2 * ow + 1] = at == i00 + w + 1 ? gv : 0
+                                }
+                            }
+                        }
+                    }
+                    return
+                }
                 parallelFor(b * c, costPerItem: per) { planes in
                     for plane in planes {
                         for k in 0..<per {
@@ -300,7 +324,7 @@ public func maxPool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil
                 }
             }
         }
-        switch x.dtype {
+        switch dtype {
         case .float32: backward(Float.self)
         case .float64: backward(Double.self)
         }
