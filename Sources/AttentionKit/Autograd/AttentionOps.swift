@@ -98,12 +98,18 @@ func attentionOp(q: HeadView, k: HeadView, v: HeadView, batch b: Int, heads h: I
         }
     }
     let weights = Tensor(shape: [b, h, tq, tk], dtype: dtype, zeroed: false)
-    // dropout multipliers M/(1−p), drawn serially so the stream does not depend on thread timing
-    var dropMask: Tensor? = nil
+    // dropout mask M, one byte per weight, drawn serially so the stream does not depend on thread timing (the same
+    // draws as Tensor.bernoulli); the kept weights are scaled by 1/(1−p)
+    var dropMask: TensorStorage? = nil
     if p > 0 {
         precondition(generator != nil, "attention: dropout \(p) needs a generator")
-        dropMask = Tensor.bernoulli([b, h, tq, tk], p: 1 - p, dtype: dtype, using: &generator!) * (1 / (1 - p))
+        let n = b * h * tq * tk, keep = Double(1 - p)
+        let storage = TensorStorage(count: (n + 3) / 4, dtype: .float32, zeroed: false)
+        let bytes = storage.raw.bindMemory(to: UInt8.self, capacity: n)
+        for i in 0..<n { bytes[i] = generator!.nextUnit() < keep ? 1 : 0 }
+        dropMask = storage
     }
+    let dropScale = 1 / (1 - p)
     // P̃ = P ⊙ M lives only in a per-thread scratch row block, in forward and again in backward (recomputed: one
     // multiply per weight, instead of keeping a third [B, H, Tq, Tk] tensor from forward to backward)
     let outShape = mergedOutput ? [b, tq, h * dv] : [b, h, tq, dv]
@@ -116,7 +122,8 @@ func attentionOp(q: HeadView, k: HeadView, v: HeadView, batch b: Int, heads h: I
     func forward<T: GemmScalar>(_: T.Type) {
         let pq = q.base.storage.pointer(T.self), pk = k.base.storage.pointer(T.self), pv = v.base.storage.pointer(T.self)
         let pw = weights.storage.pointer(T.self), po = out.storage.pointer(T.self)
-        let pa = additive?.storage.pointer(T.self), pm = dropMask?.storage.pointer(T.self)
+        let pa = additive?.storage.pointer(T.self), pm = dropMask.map { UnsafePointer($0.raw.assumingMemoryBound(to: UInt8.self)) }
+        let ms = T(dropScale)
         let kp = mask.keyPadding, causal = mask.causal, sc = T(scale)
         parallelFor(b * h, costPerItem: tq * tk * (dh + dv + 8)) { items in
             let scratch = pm == nil ? nil : UnsafeMutablePointer<T>.allocate(capacity: tq * tk)
@@ -163,7 +170,7 @@ func attentionOp(q: HeadView, k: HeadView, v: HeadView, batch b: Int, heads h: I
                 var pUsed = UnsafePointer(s)
                 if let pm, let scratch {
                     let md = pm + i * tq * tk
-                    for j in 0..<(tq * tk) { scratch[j] = s[j] * md[j] }
+                    for j in 0..<(tq * tk) { let v = s[j]; scratch[j] = v * (md[j] != 0 ? ms : 0) }
                     pUsed = UnsafePointer(scratch)
                 }
                 if tq > 0 && dv > 0 {
@@ -189,7 +196,8 @@ func attentionOp(q: HeadView, k: HeadView, v: HeadView, batch b: Int, heads h: I
             let pq = q.base.storage.pointer(T.self), pk = k.base.storage.pointer(T.self), pv = v.base.storage.pointer(T.self)
             let pdq = dq.storage.pointer(T.self), pdk = dk.storage.pointer(T.self), pdv = dvT.storage.pointer(T.self)
             let pw = weights.storage.pointer(T.self), pg = g.storage.pointer(T.self)
-            let pm = dropMask?.storage.pointer(T.self)
+            let pm = dropMask.map { UnsafePointer($0.raw.assumingMemoryBound(to: UInt8.self)) }
+            let ms = T(dropScale)
             let sc = T(scale)
             if tq == 0 || tk == 0 { return }
             parallelFor(b * h, costPerItem: tq * tk * (2 * dh + 2 * dv + 8)) { items in
@@ -205,7 +213,7 @@ func attentionOp(q: HeadView, k: HeadView, v: HeadView, batch b: Int, heads h: I
                     var pUsed = UnsafePointer(P)
                     if let pm, let scratch {   // P̃ again
                         let md = pm + i * tq * tk
-                        for j in 0..<(tq * tk) { scratch[j] = P[j] * md[j] }
+                        for j in 0..<(tq * tk) { let v = P[j]; scratch[j] = v * (md[j] != 0 ? ms : 0) }
                         pUsed = UnsafePointer(scratch)
                     }
                     let dO = pg + bi * oB + hi * oH
@@ -217,7 +225,7 @@ func attentionOp(q: HeadView, k: HeadView, v: HeadView, batch b: Int, heads h: I
                     } else {
                         dP.update(repeating: 0, count: tq * tk)
                     }
-                    if let pm { let md = pm + i * tq * tk; for j in 0..<(tq * tk) { dP[j] *= md[j] } }
+                    if let pm { let md = pm + i * tq * tk; for j in 0..<(tq * tk) { dP[j] *= md[j] != 0 ? ms : 0 } }
                     for r in 0..<tq {   // dS = P ⊙ (dP − rowsum(dP ⊙ P)), times the scale of S
                         let pr = P + r * tk, dr = dP + r * tk
                         let dot = vectorDot(dr, pr, tk)
