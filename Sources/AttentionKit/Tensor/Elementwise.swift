@@ -131,24 +131,28 @@ extension Tensor {
 }
 
 extension Tensor {
-    /// Σ over rows of self viewed as [count / c, c] → [c]; each column's sum in row order (deterministic).
+    /// Σ over rows of self viewed as [count / c, c] → [c]: each thread adds a contiguous block of rows into its own
+    /// [c] partial (sequential reads, a vectorised row add), and the partials are added in block order afterwards
+    /// (deterministic for a given thread count, as layer norm's ∂γ).
     func columnSums(columns c: Int) -> Tensor {
         let rows = count / c
         let out = Tensor(shape: [c], dtype: dtype, zeroed: true)
+        let parts = Swift.max(1, Swift.min(Parallel.threads, rows))
         func run<T: TensorScalar>(_: T.Type) {
             let src = storage.pointer(T.self), dst = out.storage.pointer(T.self)
-            // blocks of 64 columns (a cache line of floats per row, four vector registers of sums) per task
-            let blocks = (c + 63) / 64
-            parallelFor(blocks, costPerItem: rows * 64) { range in
-                for blk in range {
-                    let c0 = blk * 64, w = Swift.min(64, c - c0)
-                    let acc = dst + c0
-                    for r in 0..<rows {
-                        let row = src + r * c + c0
-                        for j in 0..<w { acc[j] += row[j] }
+            let partial = UnsafeMutablePointer<T>.allocate(capacity: parts * c)
+            partial.initialize(repeating: 0, count: parts * c)
+            defer { partial.deallocate() }
+            parallelFor(parts, costPerItem: Swift.max(1, rows / parts) * c) { range in
+                for p in range {
+                    let acc = partial + p * c
+                    for r in (rows * p / parts)..<(rows * (p + 1) / parts) {
+                        let row = src + r * c
+                        for j in 0..<c { acc[j] += row[j] }
                     }
                 }
             }
+            for p in 0..<parts { let acc = partial + p * c; for j in 0..<c { dst[j] += acc[j] } }
         }
         switch dtype {
         case .float32: run(Float.self)
