@@ -103,11 +103,7 @@ func attentionOp(q: HeadView, k: HeadView, v: HeadView, batch b: Int, heads h: I
     var dropMask: TensorStorage? = nil
     if p > 0 {
         precondition(generator != nil, "attention: dropout \(p) needs a generator")
-        let n = b * h * tq * tk, keep = Double(1 - p)
-        let storage = TensorStorage(count: (n + 3) / 4, dtype: .float32, zeroed: false)
-        let bytes = storage.raw.bindMemory(to: UInt8.self, capacity: n)
-        for i in 0..<n { bytes[i] = generator!.nextUnit() < keep ? 1 : 0 }
-        dropMask = storage
+        dropMask = drawDropoutMask(count: b * h * tq * tk, p: p, using: &generator!)
     }
     let dropScale = 1 / (1 - p)
     // P̃ = P ⊙ M lives only in a per-thread scratch row block, in forward and again in backward (recomputed: one
@@ -122,7 +118,7 @@ func attentionOp(q: HeadView, k: HeadView, v: HeadView, batch b: Int, heads h: I
     func forward<T: GemmScalar>(_: T.Type) {
         let pq = q.base.storage.pointer(T.self), pk = k.base.storage.pointer(T.self), pv = v.base.storage.pointer(T.self)
         let pw = weights.storage.pointer(T.self), po = out.storage.pointer(T.self)
-        let pa = additive?.storage.pointer(T.self), pm = dropMask.map { UnsafePointer($0.raw.assumingMemoryBound(to: UInt8.self)) }
+        let pa = additive?.storage.pointer(T.self), pm = dropMask.map(dropoutMaskBytes)
         let ms = T(dropScale)
         let kp = mask.keyPadding, causal = mask.causal, sc = T(scale)
         parallelFor(b * h, costPerItem: tq * tk * (dh + dv + 8)) { items in
@@ -169,8 +165,7 @@ func attentionOp(q: HeadView, k: HeadView, v: HeadView, batch b: Int, heads h: I
                 }
                 var pUsed = UnsafePointer(s)
                 if let pm, let scratch {
-                    let md = pm + i * tq * tk
-                    for j in 0..<(tq * tk) { let v = s[j]; scratch[j] = v * (md[j] != 0 ? ms : 0) }
+                    applyDropoutMask(scratch, s, pm + i * tq * tk, tq * tk, scale: ms)
                     pUsed = UnsafePointer(scratch)
                 }
                 if tq > 0 && dv > 0 {
@@ -196,7 +191,7 @@ func attentionOp(q: HeadView, k: HeadView, v: HeadView, batch b: Int, heads h: I
             let pq = q.base.storage.pointer(T.self), pk = k.base.storage.pointer(T.self), pv = v.base.storage.pointer(T.self)
             let pdq = dq.storage.pointer(T.self), pdk = dk.storage.pointer(T.self), pdv = dvT.storage.pointer(T.self)
             let pw = weights.storage.pointer(T.self), pg = g.storage.pointer(T.self)
-            let pm = dropMask.map { UnsafePointer($0.raw.assumingMemoryBound(to: UInt8.self)) }
+            let pm = dropMask.map(dropoutMaskBytes)
             let ms = T(dropScale)
             let sc = T(scale)
             if tq == 0 || tk == 0 { return }
@@ -212,8 +207,7 @@ func attentionOp(q: HeadView, k: HeadView, v: HeadView, batch b: Int, heads h: I
                     let P = pw + i * tq * tk
                     var pUsed = UnsafePointer(P)
                     if let pm, let scratch {   // P̃ again
-                        let md = pm + i * tq * tk
-                        for j in 0..<(tq * tk) { let v = P[j]; scratch[j] = v * (md[j] != 0 ? ms : 0) }
+                        applyDropoutMask(scratch, P, pm + i * tq * tk, tq * tk, scale: ms)
                         pUsed = UnsafePointer(scratch)
                     }
                     let dO = pg + bi * oB + hi * oH
@@ -225,7 +219,7 @@ func attentionOp(q: HeadView, k: HeadView, v: HeadView, batch b: Int, heads h: I
                     } else {
                         dP.update(repeating: 0, count: tq * tk)
                     }
-                    if let pm { let md = pm + i * tq * tk; for j in 0..<(tq * tk) { dP[j] *= md[j] != 0 ? ms : 0 } }
+                    if let pm { applyDropoutMask(dP, dP, pm + i * tq * tk, tq * tk, scale: ms) }
                     for r in 0..<tq {   // dS = P ⊙ (dP − rowsum(dP ⊙ P)), times the scale of S
                         let pr = P + r * tk, dr = dP + r * tk
                         let dot = vectorDot(dr, pr, tk)

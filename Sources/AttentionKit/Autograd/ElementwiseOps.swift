@@ -329,21 +329,40 @@ extension Tensor {
     }
 }
 
+/// A dropout mask of `n` bytes, m_i ~ Bernoulli(1 − p) drawn in element order from `generator` (the same draws as
+/// `Tensor.bernoulli(_, p: 1 − p, …)`), in a tensor buffer so that it counts in `BufferCache.liveBytes`.
+func drawDropoutMask(count n: Int, p: Float, using generator: inout RandomGenerator) -> TensorStorage {
+    let keep = Double(1 - p)
+    let storage = TensorStorage(count: (n + 3) / 4, dtype: .float32, zeroed: false)   // n bytes
+    let mask = storage.raw.bindMemory(to: UInt8.self, capacity: n)
+    for i in 0..<n { mask[i] = generator.nextUnit() < keep ? 1 : 0 }
+    return storage
+}
+
+/// The mask's bytes.
+@inline(__always)
+func dropoutMaskBytes(_ storage: TensorStorage) -> UnsafePointer<UInt8> { UnsafePointer(storage.raw.assumingMemoryBound(to: UInt8.self)) }
+
+/// dst[i] = src[i] · (mask[i] ≠ 0 ? scale : 0) for i < n (dst may be src); the load comes before the select, so the
+/// loop vectorises.
+@inline(__always)
+func applyDropoutMask<T: TensorScalar>(_ dst: UnsafeMutablePointer<T>, _ src: UnsafePointer<T>, _ mask: UnsafePointer<UInt8>,
+                                       _ n: Int, scale: T) {
+    for i in 0..<n { let v = src[i]; dst[i] = v * (mask[i] != 0 ? scale : 0) }
+}
+
 /// Dropout in training: y = x ⊙ m / (1 − p), m ~ Bernoulli(1 − p) drawn in element order from `generator` (the same
 /// draws and values as `x * (Tensor.bernoulli(x.shape, p: 1 − p, using: &g) / (1 − p))`). The mask is saved as one
 /// byte per element (a float mask, a quarter of the memory, was a transformer's largest saved tensor after its
 /// activations) and x is not saved. Backward: ∂x = g ⊙ m / (1 − p).
 func dropoutOp(_ x: Tensor, p: Float, using generator: inout RandomGenerator) -> Tensor {
-    let n = x.count, keep = Double(1 - p)
-    let maskStorage = TensorStorage(count: (n + 3) / 4, dtype: .float32, zeroed: false)   // n bytes
-    let mask = maskStorage.raw.bindMemory(to: UInt8.self, capacity: n)
-    for i in 0..<n { mask[i] = generator.nextUnit() < keep ? 1 : 0 }
+    let n = x.count
+    let maskStorage = drawDropoutMask(count: n, p: p, using: &generator)
+    let mask = dropoutMaskBytes(maskStorage)
     let out = Tensor(shape: x.shape, dtype: x.dtype, zeroed: false)
     func apply<T: TensorScalar>(_: T.Type, _ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>) {
         let s = T(1) / T(1 - p)
-        parallelFor(n, costPerItem: 2) { r in
-            for i in r { let v = src[i]; dst[i] = v * (mask[i] != 0 ? s : 0) }
-        }
+        parallelFor(n, costPerItem: 2) { r in applyDropoutMask(dst + r.lowerBound, src + r.lowerBound, mask + r.lowerBound, r.count, scale: s) }
     }
     switch x.dtype {
     case .float32: apply(Float.self, x.storage.pointer(Float.self), out.storage.pointer(Float.self))

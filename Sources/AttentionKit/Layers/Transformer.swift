@@ -115,30 +115,26 @@ public final class TransformerEncoderLayer: Module {
     }
 
     /// - Parameter mask: the self-attention mask (key padding of the source, optionally causal).
-    public func callAsFunction(_ x: Tensor, mask: AttentionMask = .none) -> Tensor {
-        let ff = { (y: Tensor) in feedForward(y, self.linear1, self.linear2, self.dropout, self.config.activation) }
-        if config.normFirst {
-            let h = x + dropPath(dropout1(selfAttention(norm1(x), mask: mask)))
-            return h + dropPath(dropout2(ff(norm2(h))))
-        }
-        let h = norm1(x + dropPath(dropout1(selfAttention(x, mask: mask))))
-        return norm2(h + dropPath(dropout2(ff(h))))
-    }
+    public func callAsFunction(_ x: Tensor, mask: AttentionMask = .none) -> Tensor { forward(x, firstRows: nil, mask: mask) }
 
     /// The layer's output for the first `rows` positions only, [B, rows, D]: those rows equal the same rows of
     /// `self(x)` (their queries still attend over every position's keys and values), and the work of every other row
     /// — its query, output projection and feed-forward — is skipped. A class-token model's last layer needs only row 0.
     /// Only for unmasked attention (a [T, T] mask would need its rows cut too).
-    public func callAsFunction(_ x: Tensor, firstRows rows: Int) -> Tensor {
+    public func callAsFunction(_ x: Tensor, firstRows rows: Int) -> Tensor { forward(x, firstRows: rows, mask: .none) }
+
+    /// Both: the residual branches over the query rows (all of them when `rows` is nil: then query, key and value are
+    /// one tensor and attention takes its packed-projection path).
+    private func forward(_ x: Tensor, firstRows rows: Int?, mask: AttentionMask) -> Tensor {
         let ff = { (y: Tensor) in feedForward(y, self.linear1, self.linear2, self.dropout, self.config.activation) }
-        let xq = x.slice(axis: 1, start: 0, end: rows)
+        func queries(_ t: Tensor) -> Tensor { rows.map { t.slice(axis: 1, start: 0, end: $0) } ?? t }
+        let xq = queries(x)
         if config.normFirst {
             let n = norm1(x)
-            let a = selfAttention(query: n.slice(axis: 1, start: 0, end: rows), key: n, value: n).output
-            let h = xq + dropPath(dropout1(a))
+            let h = xq + dropPath(dropout1(selfAttention(query: queries(n), key: n, value: n, mask: mask).output))
             return h + dropPath(dropout2(ff(norm2(h))))
         }
-        let h = norm1(xq + dropPath(dropout1(selfAttention(query: xq, key: x, value: x).output)))
+        let h = norm1(xq + dropPath(dropout1(selfAttention(query: xq, key: x, value: x, mask: mask).output)))
         return norm2(h + dropPath(dropout2(ff(h))))
     }
 }

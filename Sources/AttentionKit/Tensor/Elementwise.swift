@@ -115,7 +115,7 @@ extension Tensor {
     /// Sums a (broadcast) tensor back down to `target` (no autograd): the adjoint of broadcasting.
     func sumCopy(to target: [Int]) -> Tensor {
         if shape == target { return self }
-        // a bias gradient, [R, C] → [C] (or [1, C]…): column sums, vectorised along the rows, columns split over threads
+        // a bias gradient, [R, C] → [C] (or [1, C]…): column sums, blocks of rows on the threads (`columnSums`)
         if let c = target.last, target.count <= rank, Shape.count(target) == c, shape.last == c, c > 0 {
             return columnSums(columns: c).reshape(target)
         }

@@ -47,6 +47,12 @@ func fastErf(_ x: Float) -> Float {
     return xc * p / q
 }
 
+/// Φ(x) and φ(x), the standard normal CDF and density, through `fastErf`/`fastExp` (the float32 GELU derivatives).
+@inline(__always)
+private func normalCDFAndPDF(_ x: Float) -> (cdf: Float, pdf: Float) {
+    ((1 + fastErf(x * 0.707_106_78)) * 0.5, fastExp(-0.5 * x * x) * 0.398_942_28)
+}
+
 extension TensorScalar {
     /// GELU x·Φ(x) = ½x(1 + erf(x/√2)) — the readable reference (libm).
     @inline(__always) static func geluErfReference(_ x: Self) -> Self { x * (1 + Self.erf(x * Self(0.7071067811865476))) / 2 }
@@ -64,16 +70,14 @@ extension TensorScalar {
     /// (GELU(x), g·GELU′(x)) sharing one erf: the feed-forward op's backward, which recomputes the activation.
     @inline(__always) static func geluErfAndGrad(_ g: Self, _ x: Self) -> (value: Self, grad: Self) {
         if let f = x as? Float, let gf = g as? Float {
-            let cdf = (1 + fastErf(f * 0.707_106_78)) * 0.5
-            let pdf = fastExp(-0.5 * f * f) * 0.398_942_28
+            let (cdf, pdf) = normalCDFAndPDF(f)
             return (Self(f * cdf), Self(gf * (cdf + f * pdf)))
         }
         return (geluErfReference(x), geluErfGradReference(g, x))
     }
     @inline(__always) static func geluErfGrad(_ g: Self, _ x: Self) -> Self {
         if let f = x as? Float, let gf = g as? Float {
-            let cdf = (1 + fastErf(f * 0.707_106_78)) * 0.5
-            let pdf = fastExp(-0.5 * f * f) * 0.398_942_28
+            let (cdf, pdf) = normalCDFAndPDF(f)
             return Self(gf * (cdf + f * pdf))
         }
         return geluErfGradReference(g, x)

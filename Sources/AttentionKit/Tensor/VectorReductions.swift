@@ -42,6 +42,18 @@ func vectorSumAndCenteredDot<T: TensorScalar>(_ g: UnsafePointer<T>, _ x: Unsafe
     return (s, d)
 }
 
+/// (Σ g[i]·w[i], Σ g[i]·w[i]·(x[i] − mean)), i < n: layer norm's backward sums with γ = w.
+@inline(__always)
+func vectorWeightedSumAndCenteredDot<T: TensorScalar>(_ g: UnsafePointer<T>, _ w: UnsafePointer<T>, _ x: UnsafePointer<T>,
+                                                      _ n: Int, mean: T) -> (sum: T, dot: T) {
+    var a = SIMD16<T>(repeating: 0), b = SIMD16<T>(repeating: 0), i = 0
+    let m = SIMD16<T>(repeating: mean)
+    while i + 16 <= n { let gw = load16(g + i) * load16(w + i); a += gw; b += gw * (load16(x + i) - m); i += 16 }
+    var s = a.sum(), d = b.sum()
+    while i < n { let gw = g[i] * w[i]; s += gw; d += gw * (x[i] - mean); i += 1 }
+    return (s, d)
+}
+
 /// Σ a[i]·b[i], i < n.
 @inline(__always)
 func vectorDot<T: TensorScalar>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ n: Int) -> T {
@@ -78,26 +90,16 @@ func vectorDotReference<T: TensorScalar>(_ a: UnsafePointer<T>, _ b: UnsafePoint
     return s
 }
 
-/// (Σ g[i]·w[i], Σ g[i]·w[i]·(x[i] − mean)), i < n: layer norm's backward sums with γ = w.
-@inline(__always)
-func vectorWeightedSumAndCenteredDot<T: TensorScalar>(_ g: UnsafePointer<T>, _ w: UnsafePointer<T>, _ x: UnsafePointer<T>,
-                                                      _ n: Int, mean: T) -> (sum: T, dot: T) {
-    var a = SIMD16<T>(repeating: 0), b = SIMD16<T>(repeating: 0), i = 0
-    let m = SIMD16<T>(repeating: mean)
-    while i + 16 <= n { let gw = load16(g + i) * load16(w + i); a += gw; b += gw * (load16(x + i) - m); i += 16 }
-    var s = a.sum(), d = b.sum()
-    while i < n { let gw = g[i] * w[i]; s += gw; d += gw * (x[i] - mean); i += 1 }
-    return (s, d)
-}
+// Elementwise row kernels that vectorize without data-dependent branches, also when the destination is one of the
+// sources (the compiler's own vectorization gives up on possibly-aliasing pointers, hence SIMD16 where that matters).
 
-// Elementwise row kernels written on SIMD16 so that they vectorize even when the destination is one of the sources
-// (the compiler's own vectorization gives up on possibly-aliasing pointers) and without data-dependent branches.
-
-/// dst[i] = y[i] > 0 ? g[i] : 0 (a ReLU's backward from its output y). Both values are loaded before the select, so
-/// the compiler emits a vector blend rather than a branch per element (SIMDMask's `replacing` lowers lane by lane).
+/// dst[i] = y[i] > 0 ? g[i] : 0: a ReLU's backward (`ReluGradK`) from its output y, which is positive exactly where its
+/// input is. Both values are loaded before the select, so the compiler emits a vector blend rather than a branch per
+/// element (SIMDMask's `replacing` lowers lane by lane).
 @inline(__always)
 func vectorMaskByPositive<T: TensorScalar>(_ dst: UnsafeMutablePointer<T>, _ g: UnsafePointer<T>, _ y: UnsafePointer<T>, _ n: Int) {
-    for i in 0..<n { let gv = g[i], yv = y[i]; dst[i] = yv > 0 ? gv : 0 }
+    let relu = ReluGradK()
+    for i in 0..<n { dst[i] = relu(g[i], y[i]) }
 }
 
 /// dst[i] = a·g[i] − b·(x[i] − mean) − c (batch norm's ∂x with its per-channel constants); dst may be g.

@@ -104,14 +104,14 @@ public enum Loss {
             let dx = Tensor(shape: xShape, storage: probs.storage)
             let gv = g.doubles
             func backward<T: TensorScalar>(_: T.Type) {
-                let pp = probs.storage.pointer(T.self), pd = pp
+                let pp = probs.storage.pointer(T.self)
                 parallelFor(n, costPerItem: 4 * c) { rows in for i in rows {
-                    let d = pd + i * c, p = pp + i * c
+                    let d = pp + i * c   // p_j on entry, ∂x_j on exit
                     if t[i] == ignoreIndex { d.update(repeating: 0, count: c); continue }
                     // ∂/∂x_j = (1 − ε) w_t (p_j − δ_jt) + (ε/C) (W p_j − w_j), W = Σ_c w_c
                     let g = T(reduction == .none ? gv[i] : gv[0] * scale)
                     let a = (1 - T(eps)) * T(w[t[i]]), b = T(eps) / T(c)
-                    for j in 0..<c { d[j] = (a * p[j] + b * (T(wSum) * p[j] - T(w[j]))) * g }
+                    for j in 0..<c { d[j] = (a * d[j] + b * (T(wSum) * d[j] - T(w[j]))) * g }
                     d[t[i]] -= a * g
                 } }
             }
