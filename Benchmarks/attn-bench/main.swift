@@ -12,6 +12,9 @@ func now() -> Double {
 }
 
 /// Reads a `VmRSS`/`VmHWM`-style field of /proc/self/status, in MiB.
+/// Tensor buffers alive at the peak so far, MiB (`BufferCache.peakLiveBytes`).
+func peakTensorMiB() -> Double { Double(BufferCache.shared.peakLiveBytes) / 1_048_576 }
+
 func procStatusMiB(_ field: String) -> Double {
     guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return -1 }
     for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
@@ -200,11 +203,8 @@ func benchSeq2SeqStep() {
         let loss = Loss.crossEntropy(model(source: src, targetInput: tin).reshape([-1, 8000]), tout, labelSmoothing: 0.1)
         opt.zeroGrad(); loss.backward(); opt.step()
     }
-    for _ in 0..<2 { step() }
-    var times: [Double] = []
-    for _ in 0..<5 { let t0 = now(); step(); times.append(now() - t0) }
-    times.sort()
-    emit([("workload", "seq2seq_train_step_b128"), ("unit", "s"), ("median", times[2]), ("target_tokens_per_s", Double(b * t) / times[2]),
+    let median = stepMedian(runs: 5, step)
+    emit([("workload", "seq2seq_train_step_b128"), ("unit", "s"), ("median", median), ("target_tokens_per_s", Double(b * t) / median),
           ("runs", 5), ("peak_rss_mb", procStatusMiB("VmHWM"))])
 }
 
@@ -251,7 +251,7 @@ func benchViTTrainStep() {
         let loss = Loss.crossEntropy(model(x), y)
         opt.zeroGrad(); loss.backward(); opt.step()
     }
-    emit([("workload", "vit_train_step_b128"), ("unit", "s"), ("median", t), ("runs", timedSteps), ("peak_rss_mb", procStatusMiB("VmHWM")), ("peak_tensor_mb", Double(BufferCache.shared.peakLiveBytes) / 1048576),
+    emit([("workload", "vit_train_step_b128"), ("unit", "s"), ("median", t), ("runs", timedSteps), ("peak_rss_mb", procStatusMiB("VmHWM")), ("peak_tensor_mb", peakTensorMiB()),
           ("gflops", 3 * vitForwardFLOPs * 128 / t / 1e9)])
 }
 
@@ -297,7 +297,7 @@ func benchSeq2SeqTrainStep() {
         let loss = Loss.crossEntropy(model(source: src, targetInput: tin).reshape([-1, 6000]), tout, ignoreIndex: 0)
         opt.zeroGrad(); loss.backward(); opt.step()
     }
-    emit([("workload", "seq2seq_train_step_b64"), ("unit", "s"), ("median", t), ("runs", timedSteps), ("peak_rss_mb", procStatusMiB("VmHWM")), ("peak_tensor_mb", Double(BufferCache.shared.peakLiveBytes) / 1048576)])
+    emit([("workload", "seq2seq_train_step_b64"), ("unit", "s"), ("median", t), ("runs", timedSteps), ("peak_rss_mb", procStatusMiB("VmHWM")), ("peak_tensor_mb", peakTensorMiB())])
 }
 
 func benchTextClassifierTrainStep() {
@@ -312,7 +312,7 @@ func benchTextClassifierTrainStep() {
         let loss = Loss.crossEntropy(model(ids), y)
         opt.zeroGrad(); loss.backward(); opt.step()
     }
-    emit([("workload", "textcls_train_step_b64"), ("unit", "s"), ("median", t), ("runs", timedSteps), ("peak_rss_mb", procStatusMiB("VmHWM")), ("peak_tensor_mb", Double(BufferCache.shared.peakLiveBytes) / 1048576)])
+    emit([("workload", "textcls_train_step_b64"), ("unit", "s"), ("median", t), ("runs", timedSteps), ("peak_rss_mb", procStatusMiB("VmHWM")), ("peak_tensor_mb", peakTensorMiB())])
 }
 
 func benchTranslateBeam5() {

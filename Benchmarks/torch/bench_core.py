@@ -29,6 +29,33 @@ def median_time(fn, min_time=0.5, min_runs=7):
     return times[len(times) // 2], len(times)
 
 
+STEPS = int(os.environ.get("BENCH_STEPS", "5"))  # timed training steps, as attn-bench (run.py sets it for both)
+
+
+def step_median(step, warmup=2, runs=None):
+    """Median seconds of `runs` (default BENCH_STEPS) calls of `step` after `warmup` calls."""
+    runs = runs or STEPS
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def train_step_median(opt, loss_fn):
+    """step_median of one training step: the loss, then zero_grad, backward and the optimizer step (attn-bench's order)."""
+    def step():
+        loss = loss_fn()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return step_median(step)
+
+
 def rss_mb(field):
     with open("/proc/self/status") as fh:
         for line in fh:
@@ -82,21 +109,8 @@ def bench_cnn_train_step():
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x, y = torch.randn(128, 3, 32, 32), torch.arange(128) % 10
 
-    def step():
-        loss = torch.nn.functional.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    for _ in range(2):
-        step()
-    times, steps = [], int(os.environ.get("BENCH_STEPS", "5"))
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    emit(workload="cnn_train_step_b128", unit="s", median=round(times[steps // 2], 4), runs=steps, peak_rss_mb=rss_mb("VmHWM"))
+    median = train_step_median(opt, lambda: torch.nn.functional.cross_entropy(model(x), y))
+    emit(workload="cnn_train_step_b128", unit="s", median=round(median, 4), runs=STEPS, peak_rss_mb=rss_mb("VmHWM"))
 
 
 def bench_attention():

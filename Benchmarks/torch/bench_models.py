@@ -12,7 +12,7 @@ os.environ.setdefault("RAYON_NUM_THREADS", "1")
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from bench_core import median_time as core_median_time  # noqa: E402  (this directory is on sys.path)
+from bench_core import STEPS, median_time as core_median_time, step_median, train_step_median  # noqa: E402  (this directory is on sys.path)
 
 torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
 torch.manual_seed(0)
@@ -29,22 +29,6 @@ def peak_rss_mb():
 def emit(**fields):
     fields["peak_rss_mb"] = round(peak_rss_mb(), 1)
     print(json.dumps(fields), flush=True)
-
-
-STEPS = int(os.environ.get("BENCH_STEPS", "5"))  # timed training steps, as attn-bench (run.py sets it for both)
-
-
-def step_median(step, warmup=2, runs=None):
-    runs = runs or STEPS
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    return times[len(times) // 2]
 
 
 def median_time(fn, min_time=1.0, min_runs=5):
@@ -89,12 +73,7 @@ def vit_train_step_b128():
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
     x, y = torch.randn(128, 3, 32, 32), torch.arange(128) % 10
 
-    def step():
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    emit(workload="vit_train_step_b128", unit="s", median=step_median(step), runs=STEPS)
+    emit(workload="vit_train_step_b128", unit="s", median=train_step_median(opt, lambda: F.cross_entropy(model(x), y)), runs=STEPS)
 
 
 def vit_infer(batch):
@@ -163,12 +142,8 @@ def seq2seq_train_step_b64():
     src, tgt = padded_rows(64, 24, 8000, gen), padded_rows(64, 25, 6000, gen)
     tin, tout = tgt[:, :-1], tgt[:, 1:]
 
-    def step():
-        loss = F.cross_entropy(model(src, tin).reshape(-1, 6000), tout.reshape(-1), ignore_index=0)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    emit(workload="seq2seq_train_step_b64", unit="s", median=step_median(step), runs=STEPS)
+    median = train_step_median(opt, lambda: F.cross_entropy(model(src, tin).reshape(-1, 6000), tout.reshape(-1), ignore_index=0))
+    emit(workload="seq2seq_train_step_b64", unit="s", median=median, runs=STEPS)
 
 
 class TextClassifier(nn.Module):
@@ -196,12 +171,7 @@ def textcls_train_step_b64():
     opt = torch.optim.Adam(model.parameters(), lr=5e-4)
     ids, y = padded_rows(64, 32, 10000, gen), torch.arange(64) % 6
 
-    def step():
-        loss = F.cross_entropy(model(ids), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    emit(workload="textcls_train_step_b64", unit="s", median=step_median(step), runs=STEPS)
+    emit(workload="textcls_train_step_b64", unit="s", median=train_step_median(opt, lambda: F.cross_entropy(model(ids), y)), runs=STEPS)
 
 
 @torch.inference_mode()
