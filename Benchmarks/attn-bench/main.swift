@@ -333,7 +333,7 @@ func benchBPETrain() {
         return
     }
     let t0 = now()
-    let tok = Translator.trainByteLevelBPE(lines, vocabularySize: 8000)
+    let tok = TokenizerRecipe.byteLevelBPE(vocabularySize: 8000).train(on: lines)
     let t = now() - t0
     emit([("workload", "bpe_train_multi30k"), ("unit", "s"), ("median", t), ("runs", 1), ("vocabulary", tok.vocabularySize),
           ("peak_rss_mb", procStatusMiB("VmHWM"))])

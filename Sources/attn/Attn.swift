@@ -2,7 +2,7 @@ import ArgumentParser
 import AttentionKit
 import Foundation
 
-/// The `attn` command-line tool: train, evaluate, translate, classify, predict, plot, tokenizer.
+/// The `attn` command-line tool: train, evaluate, translate, classify, predict, attention, compare, plot, tokenizer.
 struct Attn: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "attn",
@@ -31,15 +31,17 @@ enum Main {
                 DistributedRuntime.finish()
                 Attn.exit(withError: error)
             }
-            let message = Attn.message(for: error)
+            let usage = code == .validationFailure || error is TaskUsageError
+            // ArgumentParser words its own errors; the library's errors describe themselves (file, line, reason).
+            let message = code == .validationFailure ? Attn.message(for: error) : String(describing: error)
             let process = DistributedRuntime.current.map { $0.size > 1 ? "process \($0.rank) of \($0.size): " : "" } ?? ""
             var text = "attn: error: " + process + (message.isEmpty ? String(describing: error) : message) + "\n"
             if code == .validationFailure {
-                let usage = Attn.fullMessage(for: error).components(separatedBy: "\n").filter { $0.hasPrefix("Usage:") || $0.hasPrefix("  See ") }
-                if !usage.isEmpty && !usage[0].contains("<subcommand>") { text += usage.joined(separator: "\n") + "\n" }
+                let lines = Attn.fullMessage(for: error).components(separatedBy: "\n").filter { $0.hasPrefix("Usage:") || $0.hasPrefix("  See ") }
+                if !lines.isEmpty && !lines[0].contains("<subcommand>") { text += lines.joined(separator: "\n") + "\n" }
             }
             FileHandle.standardError.write(Data(text.utf8))
-            let status: Int32 = code == .validationFailure ? 64 : 1
+            let status: Int32 = usage ? 64 : 1
             // The other processes of a distributed run would wait for this one forever: end them all.
             if let c = DistributedRuntime.current, c.size > 1 { c.abort(code: status) }
             DistributedRuntime.finish()

@@ -1,15 +1,7 @@
 import ArgumentParser
 import AttentionKit
-import Foundation
 
-struct Train: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Train a model.",
-        subcommands: [TrainCNN.self, TrainViT.self, TrainTranslation.self, TrainClassifier.self]
-    )
-}
-
-/// `attn train cnn`: the small CNN on CIFAR-10 (official binary format) with a held-out validation split.
+/// `attn train cnn`: the small CNN or one of the course's CNNs on CIFAR-10 → `ImageClassificationTask.run`.
 struct TrainCNN: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cnn",
@@ -17,18 +9,18 @@ struct TrainCNN: ParsableCommand {
         discussion: """
         Reads data_batch_*.bin from --data, holds out --val-fraction of the images (seeded; 0: none, the last epoch \
         is kept) or reads --valid-data, and trains with SGD (Nesterov momentum, weight decay on conv/linear weights \
-        only), linear warmup + cosine learning rate, random crop (pad 4) and horizontal flips (--mixup/--cutmix \
-        optional). Writes config.json, labels.json, metrics.jsonl/metrics.csv, best.safetensors (the best validation \
-        epoch, with the configuration that rebuilds the model), last.safetensors, resume.safetensors (full training \
-        state, every epoch and on Ctrl-C), curves.png, split.json (the indices of the training and validation \
-        images), report.txt and confusion.png to --out (default runs/cnn). Defaults (75.6% on the 5,085-image subset \
-        in 14 minutes on 2 cores): channels 64-128-256, hidden 256, dropout 0.3, label smoothing 0.1, 60 epochs, \
-        batches of 128, learning rate 0.05 after 1 warmup epoch, weight decay 5e-4, no gradient clipping; \
-        --channels 32,64,128 --dropout 0 --label-smoothing 0 --epochs 40 is the earlier small recipe (71.5%, 3.5 min). \
-        --arch picks another model from the course (same data, recipe and outputs): lenet5 (LeCun 1998 adapted to \
-        32×32×3), vgg11 (VGG-11 at half width, BatchNorm, global average pooling), resnet20 / resnet56 (He et al. \
-        2016 §4.2, option-B projection shortcuts), preact18 (PreActResNet-18); --width sets their first-stage width. \
-        attn evaluate, predict and attention rebuild whichever model a run directory holds.
+        only), linear warmup + cosine learning rate (--schedule, --accumulate as for every verb), random crop (pad 4) \
+        and horizontal flips (--mixup/--cutmix optional). Writes config.json, labels.json, metrics.jsonl/metrics.csv, \
+        best.safetensors (the best validation epoch, with the configuration that rebuilds the model), last.safetensors, \
+        resume.safetensors (full training state, every epoch and on Ctrl-C), curves.png, split.json (the indices of the \
+        training and validation images), report.txt and confusion.png to --out (default runs/cnn). Defaults (75.6% on \
+        the 5,085-image subset in 14 minutes on 2 cores): channels 64-128-256, hidden 256, dropout 0.3, label smoothing \
+        0.1, 60 epochs, batches of 128, learning rate 0.05 after 1 warmup epoch, weight decay 5e-4, no gradient \
+        clipping; --channels 32,64,128 --dropout 0 --label-smoothing 0 --epochs 40 is the earlier small recipe (71.5%, \
+        3.5 min). --arch picks another model from the course (same data, recipe and outputs): lenet5 (LeCun 1998 \
+        adapted to 32×32×3), vgg11 (VGG-11 at half width, BatchNorm, global average pooling), resnet20 / resnet56 (He \
+        et al. 2016 §4.2, option-B projection shortcuts), preact18 (PreActResNet-18); --width sets their first-stage \
+        width. attn evaluate, predict and attention rebuild whichever model a run directory holds.
         """
     )
 
@@ -42,7 +34,7 @@ struct TrainCNN: ParsableCommand {
     @Option(name: .customLong("warmup-epochs"), parsing: .unconditional, help: "Epochs of linear learning-rate warmup before the cosine decay (instead of --warmup-steps).")
     var warmupEpochs = 1
     @Option(help: "Model: \(ImageArchitecture.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var arch = "small"
+    var arch: ImageArchitecture = .small
     @Option(parsing: .unconditional, help: "First-stage width of --arch vgg11 (default 32), resnet20/resnet56 (16) or preact18 (64).")
     var width: Int?
     @Option(help: "--arch small: output channels of the conv blocks, comma-separated (each block: conv3×3 + BN + ReLU + maxpool 2; default 64,128,256).")
@@ -54,18 +46,16 @@ struct TrainCNN: ParsableCommand {
     @Option(name: .customLong("label-smoothing"), parsing: .unconditional, help: "Label smoothing ε of the cross-entropy loss (0: none).")
     var labelSmoothing: Float = 0.1
 
-    static let defaultEpochs = 60, defaultLR: Float = 0.05, defaultWeightDecay: Float = 5e-4
+    var dropoutValue: Float { dropout ?? (arch == .small ? 0.3 : 0) }
+    var channelList: [Int] { integerList(channels ?? "64,128,256") }
 
     func validate() throws {
-        let epochs = common.epochs ?? Self.defaultEpochs
+        let epochs = common.epochs ?? 60
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
         guard momentum >= 0 && momentum < 1 else { throw ValidationError("--momentum must be in [0, 1)") }
-        guard let architecture = ImageArchitecture(rawValue: arch) else {
-            throw ValidationError("--arch \(arch) is not one of \(ImageArchitecture.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        if architecture != .small && (channels != nil || hidden != nil) { throw ValidationError("--channels and --hidden are for --arch small only") }
-        if let dropout, !(architecture == .small || architecture == .vgg11) { throw ValidationError("--dropout \(dropout) is for --arch small and vgg11 only") }
-        if width != nil && (architecture == .small || architecture == .lenet5) { throw ValidationError("--width is for --arch vgg11, resnet20, resnet56 and preact18 (--arch small takes --channels)") }
+        if arch != .small && (channels != nil || hidden != nil) { throw ValidationError("--channels and --hidden are for --arch small only") }
+        if let dropout, !(arch == .small || arch == .vgg11) { throw ValidationError("--dropout \(dropout) is for --arch small and vgg11 only") }
+        if width != nil && (arch == .small || arch == .lenet5) { throw ValidationError("--width is for --arch vgg11, resnet20, resnet56 and preact18 (--arch small takes --channels)") }
         guard (width ?? 1) > 0 && (width ?? 1) <= 1024 else { throw ValidationError("--width must be in 1...1024") }
         guard dropoutValue >= 0 && dropoutValue < 1 else { throw ValidationError("--dropout must be in [0, 1)") }
         guard labelSmoothing >= 0 && labelSmoothing < 1 else { throw ValidationError("--label-smoothing must be in [0, 1)") }
@@ -78,35 +68,24 @@ struct TrainCNN: ParsableCommand {
         }
     }
 
-    var dropoutValue: Float { dropout ?? (arch == "small" ? 0.3 : 0) }
-    var channelList: [Int] { (channels ?? "64,128,256").split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) ?? -1 } }
-
-    func run() throws {
-        let outDir = URL(fileURLWithPath: common.out ?? "runs/cnn")
-        _ = try common.dataParallel()   // before any file is written: only the lead process writes
-        try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
-        let data = try images.load(seed: common.seed, outDir: outDir, resume: common.resume)
-
-        var g = RandomGenerator(seed: common.seed)
-        let architecture = ImageArchitecture(rawValue: arch)!   // checked in validate()
-        let classes = data.train.classNames.count
-        if architecture == .small {
-            var config = SmallCNNConfig()
-            config.channels = channelList; config.hidden = hidden ?? 256; config.dropout = dropoutValue; config.classes = classes
-            try train(SmallCNN(config, using: &g), data: data, outDir: outDir)
+    /// The run configuration these flags describe (the class count comes from the data).
+    var config: ImageClassificationConfig {
+        let architecture: ImageModelRecipe
+        if arch == .small {
+            var c = SmallCNNConfig()
+            (c.channels, c.hidden, c.dropout) = (channelList, hidden ?? 256, dropoutValue)
+            architecture = .small(c)
         } else {
-            try train(architecture.build(classes: classes, width: width, dropout: dropoutValue, using: &g), data: data, outDir: outDir)
+            architecture = .zoo(arch, width: width, dropout: dropoutValue)
         }
+        var training = common.applied(to: TrainingRecipe(epochs: 60, lr: 0.05, optimizer: .sgd(momentum: momentum), weightDecay: 5e-4, clipNorm: 0))
+        (training.warmupEpochs, training.labelSmoothing, training.batchSize) = (warmupEpochs, labelSmoothing, batchSize)
+        var c = ImageClassificationConfig(architecture: architecture, data: images.selection, training: training)
+        (c.augmentation, c.transfer) = (images.augmentation, transfer.recipe)
+        return c
     }
 
-    private func train(_ model: some ImageClassifierModel, data: (train: CIFAR10, validation: CIFAR10, mean: [Float], std: [Float]), outDir: URL) throws {
-        let epochs = common.epochs ?? Self.defaultEpochs, lr = common.lr ?? Self.defaultLR
-        let weightDecay = common.weightDecay ?? Self.defaultWeightDecay
-        try transfer.apply(to: model, resuming: common.resume, head: model.headPath, labels: data.train.classNames)
-        let optimizer = SGD(ParameterGroup.weightDecayGroups(model, weightDecay: weightDecay), learningRate: lr, momentum: momentum, nesterov: momentum > 0)
-        try trainImageClassifier(model, optimizer: optimizer,
-                                 recipe: ImageRecipe(epochs: epochs, lr: lr, weightDecay: weightDecay, batchSize: batchSize, warmupEpochs: warmupEpochs,
-                                                     labelSmoothing: labelSmoothing, clipNorm: 0),
-                                 data: data, common: common, images: images, transfer: transfer, settings: ["momentum": momentum, "arch": arch], outDir: outDir)
+    func run() throws {
+        try finish(try ImageClassificationTask.run(config, in: try common.context(task: "cnn")))
     }
 }

@@ -1,8 +1,7 @@
 import ArgumentParser
 import AttentionKit
-import Foundation
 
-/// `attn train vit`: a Vision Transformer on CIFAR-10, with a recipe for small data.
+/// `attn train vit`: a Vision Transformer on CIFAR-10 → `ImageClassificationTask.run`.
 struct TrainViT: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vit",
@@ -42,45 +41,36 @@ struct TrainViT: ParsableCommand {
     @Option(parsing: .unconditional, help: "Dropout after attention and MLP.")
     var dropout: Float = 0
     @Option(help: "Positions: sincos (fixed 2-D) or learned.")
-    var positions = "sincos"
+    var positions: PositionsFlag = .sincos
     @Option(help: "Pooling: mean (global average) or cls.")
-    var pooling = "mean"
+    var pooling: Pooling = .mean
     @Option(name: .customLong("label-smoothing"), parsing: .unconditional, help: "Label smoothing of the cross-entropy.")
     var labelSmoothing: Float = 0.1
 
     func validate() throws {
         guard batchSize > 0, patchSize > 0, 32 % patchSize == 0 else { throw ValidationError("--patch-size must divide 32 and --batch-size be positive") }
         guard dModel > 0, heads > 0, dModel % heads == 0, depth > 0, mlpRatio > 0 else { throw ValidationError("--d-model must be a positive multiple of --heads; --depth and --mlp-ratio positive") }
-        guard positions == "learned" || (positions == "sincos" && dModel % 4 == 0) else { throw ValidationError("--positions must be learned, or sincos with --d-model a multiple of 4") }
-        guard ["mean", "cls"].contains(pooling) else { throw ValidationError("--pooling must be mean or cls") }
+        guard positions == .learned || dModel % 4 == 0 else { throw ValidationError("--positions must be learned, or sincos with --d-model a multiple of 4") }
+        guard pooling != .max else { throw ValidationError("--pooling must be mean or cls") }
         guard dropPath >= 0 && dropPath < 1, dropout >= 0 && dropout < 1, labelSmoothing >= 0 && labelSmoothing < 1 else {
             throw ValidationError("--drop-path, --dropout and --label-smoothing must be in [0, 1)")
         }
         guard warmupEpochs >= 0 else { throw ValidationError("--warmup-epochs must be non-negative") }
     }
 
+    /// The run configuration these flags describe (the class count comes from the data).
+    var config: ImageClassificationConfig {
+        var v = ViTConfig()
+        (v.patchSize, v.dModel, v.depth, v.heads, v.mlpRatio, v.dropPath) = (patchSize, dModel, depth, heads, mlpRatio, dropPath)
+        (v.dropout, v.positions, v.pooling) = (dropout, positions.kind, pooling)
+        var training = common.applied(to: TrainingRecipe(epochs: 60, lr: 1e-3, optimizer: .adamw(beta2: 0.999), weightDecay: 0.05, clipNorm: 1))
+        (training.warmupEpochs, training.labelSmoothing, training.batchSize) = (warmupEpochs, labelSmoothing, batchSize)
+        var c = ImageClassificationConfig(architecture: .vit(v), data: images.selection, training: training)
+        (c.augmentation, c.transfer) = (images.augmentation, transfer.recipe)
+        return c
+    }
+
     func run() throws {
-        let outDir = URL(fileURLWithPath: common.out ?? "runs/vit")
-        _ = try common.dataParallel()   // before any file is written: only the lead process writes
-        let epochs = common.epochs ?? 60, lr = common.lr ?? 1e-3, weightDecay = common.weightDecay ?? 0.05
-        try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
-        let data = try images.load(seed: common.seed, outDir: outDir, resume: common.resume)
-        var c = ViTConfig()
-        c.patchSize = patchSize; c.dModel = dModel; c.depth = depth; c.heads = heads; c.mlpRatio = mlpRatio; c.dropPath = dropPath
-        c.dropout = dropout; c.positions = positions == "sincos" ? .sinusoidal : .learned; c.pooling = pooling == "cls" ? .cls : .mean
-        c.classes = data.train.classNames.count
-        var g = RandomGenerator(seed: common.seed)
-        let model = VisionTransformer(config: c, using: &g)
-        try transfer.apply(to: model, resuming: common.resume, head: model.headPath, labels: data.train.classNames)
-        let optimizer = AdamW(ParameterGroup.weightDecayGroups(model, weightDecay: weightDecay), learningRate: lr, weightDecay: weightDecay)
-        try trainImageClassifier(model, optimizer: optimizer,
-                                 recipe: ImageRecipe(epochs: epochs, lr: lr, weightDecay: weightDecay, batchSize: batchSize, warmupEpochs: warmupEpochs,
-                                                     labelSmoothing: labelSmoothing, clipNorm: 1),
-                                 data: data, common: common, images: images, transfer: transfer, detail: ", \(c.patchCount) patches", outDir: outDir)
-        if let attentionExample {
-            let out = outDir.appendingPathComponent("attention")
-            let (label, p) = try ImageClassification.load(from: outDir).writeAttention(of: try Predict.picture(attentionExample), name: attentionExample, to: out)
-            say(String(format: "attention report of %@ (%@, %.3f): %@", attentionExample, label, p, out.appendingPathComponent("index.html").path))
-        }
+        try finish(try ImageClassificationTask.run(config, in: try common.context(task: "vit"), attentionExample: attentionExample))
     }
 }

@@ -38,7 +38,7 @@ final class AttentionExportTests: XCTestCase {
         c.dModel = 16; c.heads = 2; c.encoderLayers = 1; c.decoderLayers = 1; c.feedForward = 16; c.dropout = 0
         var g = RandomGenerator(seed: 1)
         let words = ["ein", "hund", "läuft", "im", "schnee", "a", "dog", "runs"]
-        let tok = Translator.trainWordLevel(words, lowercase: true, minFrequency: 1)
+        let tok = TokenizerRecipe.wordLevel(lowercase: true, minFrequency: 1).train(on: words)
         let translator = Translator(model: Seq2SeqTransformer(c, using: &g), sourceTokenizer: tok, targetTokenizer: tok)
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ak-att-\(UInt32.random(in: 0...UInt32.max))")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -71,7 +71,7 @@ final class AttentionExportTests: XCTestCase {
 
     func smallClassifier() -> TextClassification {
         var g = RandomGenerator(seed: 4)
-        let tok = Translator.trainWordLevel(["how many people live in tokyo", "who wrote hamlet", "grüße aus köln"], lowercase: true, minFrequency: 1)
+        let tok = TokenizerRecipe.wordLevel(lowercase: true, minFrequency: 1).train(on: ["how many people live in tokyo", "who wrote hamlet", "grüße aus köln"])
         var c = TextClassifierConfig(vocabulary: tok.vocabularySize, classes: 3)
         c.dModel = 16; c.heads = 2; c.layers = 2; c.feedForward = 16; c.dropout = 0; c.pooling = .cls
         return TextClassification(model: TextClassifier(config: c, using: &g), tokenizer: tok, labels: ["NUM", "HUM", "LOC"])
@@ -148,7 +148,7 @@ final class AttentionExportTests: XCTestCase {
         var c = Seq2SeqConfig(sourceVocabulary: 12, targetVocabulary: 12)
         c.dModel = 16; c.heads = 2; c.encoderLayers = 1; c.decoderLayers = 1; c.feedForward = 16; c.dropout = 0
         var g = RandomGenerator(seed: 1)
-        let tok = Translator.trainWordLevel(["ein", "hund", "läuft", "a", "dog", "runs"], lowercase: true, minFrequency: 1)
+        let tok = TokenizerRecipe.wordLevel(lowercase: true, minFrequency: 1).train(on: ["ein", "hund", "läuft", "a", "dog", "runs"])
         let t = Translator(model: Seq2SeqTransformer(c, using: &g), sourceTokenizer: tok, targetTokenizer: tok)
         let dir = tmp
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -205,7 +205,7 @@ final class FuzzTests: XCTestCase {
             let t = try Tokenizer.load(from: url)
             _ = t.decode(t.encode("Ein Mann fährt 3 Räder. 😀").ids)
         }
-        let word = Translator.trainWordLevel(["a small corpus of words", "words again"], lowercase: true, minFrequency: 1)
+        let word = TokenizerRecipe.wordLevel(lowercase: true, minFrequency: 1).train(on: ["a small corpus of words", "words again"])
         let url = tmp.appendingPathComponent("word.json")
         try word.save(to: url)
         _ = try fuzz("tokenizer.json (WordLevel)", [UInt8](try Data(contentsOf: url)), file: "w.json", salt: 6) { url in

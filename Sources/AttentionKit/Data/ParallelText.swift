@@ -14,7 +14,7 @@ public struct SentencePair: Sendable, Equatable {
 }
 
 /// What to do with a bad line (empty side, invalid UTF-8, over-long).
-public enum BadLinePolicy: String, Sendable, CaseIterable { case skip, stop }
+public enum BadLinePolicy: String, Codable, Sendable, CaseIterable { case skip, stop }
 
 /// Reading line-aligned parallel text: two files, or one TSV with chosen columns.
 public enum ParallelCorpus {

@@ -95,6 +95,18 @@ public struct ModelComparison {
 
     /// Four horizontal bar panels (validation accuracy, parameters, training time, inference throughput), each bar
     /// labelled with its value; models grouped by task, each task in its own colour. Text through FreeType.
+    /// Writes comparison.md, comparison.csv and comparison.png into `directory` (created if needed); returns the
+    /// path of comparison.md.
+    @discardableResult
+    public func write(to directory: URL, title: String = "Models compared") throws -> URL {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let md = directory.appendingPathComponent("comparison.md")
+        try AtomicFile.write(Data((markdown + "\n").utf8), to: md)
+        try AtomicFile.write(Data(csv.utf8), to: directory.appendingPathComponent("comparison.csv"))
+        try chart(title: title).writePNG(to: directory.appendingPathComponent("comparison.png"))
+        return md
+    }
+
     public func chart(title: String = "Models compared") throws -> RGBImage {
         let font = try TextRenderer.required()
         let nameWidth = (entries.map { font.width(of: "\($0.name) (\($0.task))") }.max() ?? 40) + 16

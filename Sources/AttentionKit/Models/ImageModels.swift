@@ -321,7 +321,7 @@ public final class PreActResNet: Module, ImageClassifierModel {
 // MARK: - Architectures by name
 
 /// The image architectures `attn train cnn --arch` offers, each built for a class count and image size.
-public enum ImageArchitecture: String, CaseIterable, Sendable {
+public enum ImageArchitecture: String, Codable, CaseIterable, Sendable {
     case small, lenet5, vgg11, resnet20, resnet56, preact18
 
     /// Builds the architecture; `width` overrides its first-stage width where it has one (VGG 32, ResNet 16,

@@ -103,3 +103,16 @@ public enum TextFile {
     }
 
 }
+
+extension TextFile {
+    /// The lines of a UTF-8 file `path` (`what` names it in errors: "source", "reference"); an invalid byte is an
+    /// error naming the file, the line and the byte offset.
+    public static func strictLines(_ path: String, what: String) throws -> [String] {
+        let lines: [TextLine]
+        do { lines = try TextFile.lines(of: URL(fileURLWithPath: path)) } catch { throw RunSetupError("\(what) \(path): \(error)") }
+        if let bad = lines.first(where: { !$0.replacedByteOffsets.isEmpty }) {
+            throw RunSetupError("\(path):\(bad.number): invalid UTF-8 at byte offset \(bad.replacedByteOffsets[0])")
+        }
+        return lines.map(\.text)
+    }
+}

@@ -104,199 +104,246 @@ public final class Trainer<Task: TrainingTask> {
     }
 
     var resumeURL: URL { directory.appendingPathComponent("resume.safetensors") }
+    var isLead: Bool { dataParallel?.isLead ?? true }
 
+    /// Where the run is: the epoch and batch, the running loss sums, the best epoch so far.
+    struct Progress {
+        var epoch = 0, batchInEpoch = 0
+        var best: Double, bestEpoch = 0, badEpochs = 0
+        var lossSum = 0.0, items = 0
+        var last: [String: Double] = [:]
+        let started = Date()
+    }
+
+    /// Runs the training loop (restore, then per epoch: steps, validate, save, stop) and reports how it ended.
     public func run(resume: Bool = false) throws -> TrainingSummary {
-        let dp = dataParallel, lead = dp?.isLead ?? true
-        if lead { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) }
-        let model = task.model
-        var startEpoch = 0, batchInEpoch = 0, best = options.higherIsBetter ? -Double.infinity : Double.infinity
-        var bestEpoch = 0, badEpochs = 0, lossSum = 0.0, items = 0
-        if resume {
-            if lead {
-                guard FileManager.default.fileExists(atPath: resumeURL.path) else {
-                    throw CheckpointError.invalidState("\(resumeURL.path) does not exist: nothing to resume")
-                }
-            }
-            // The lead reads the checkpoint; in a distributed run it sends the bytes, so the other processes need no
-            // shared filesystem.
-            var bytes = lead ? try Safetensors.bytes(of: resumeURL) : Data()
-            if let dp { bytes = try dp.broadcast(bytes) }
-            let (meta, apply) = try Checkpoint.prepareTrainingState(model: model, optimizer: optimizer, bytes: bytes, file: resumeURL)
-            // Everything is checked before anything changes: the file's tensors and generators (above), the counts
-            // (below), the data position (restoreDataState checks before it assigns); then it is all installed.
-            func number(_ k: String) throws -> Double {
-                guard let t = meta["trainer." + k], let v = Double(t) else {
-                    throw CheckpointError.invalidState("\(resumeURL.path): metadata 'trainer.\(k)' is missing or not a number")
-                }
-                return v
-            }
-            /// A count: a whole number in 0...2⁴⁰ (a corrupt value must not trap in Int(_:)).
-            func count(_ k: String) throws -> Int {
-                let v = try number(k)
-                guard v.isFinite, v >= 0, v <= 1_099_511_627_776, v == v.rounded() else {
-                    throw CheckpointError.invalidState("\(resumeURL.path): metadata 'trainer.\(k)' = \(v) is not a count")
-                }
-                return Int(v)
-            }
-            startEpoch = try count("epoch"); batchInEpoch = try count("batch")
-            best = try number("best"); bestEpoch = try count("best_epoch"); badEpochs = try count("bad_epochs")
-            lossSum = try number("loss_sum"); items = try count("items")
-            guard batchInEpoch <= task.batchesPerEpoch else {
-                throw CheckpointError.invalidState("\(resumeURL.path): batch \(batchInEpoch) is past the epoch's \(task.batchesPerEpoch) batches (was --batch-size or the data changed?)")
-            }
-            if !lead { lossSum = 0; items = 0 }   // the checkpoint holds the sums over every process
-            guard startEpoch <= options.epochs else {
-                throw CheckpointError.invalidState("\(resumeURL.path): the run has finished \(startEpoch) epochs, more than --epochs \(options.epochs); resume with --epochs \(startEpoch) or more")
-            }
-            let applyProcessState = try dp.map { try prepareProcessState(meta, dp: $0) }
-            do { try task.restoreDataState(meta["trainer.data"] ?? "") } catch let e as CheckpointError { throw CheckpointError.inFile(resumeURL.path, e) }
-            apply()
-            applyProcessState?()
-            // The rate of the last step taken, as the uninterrupted run has it (logged if the epoch ends at once).
-            if let schedule, optimizer.stepCount > 0 { optimizer.setLearningRateFactor(schedule.factor(step: optimizer.stepCount - 1)) }
-            if lead { log("resumed from \(resumeURL.path) at epoch \(startEpoch + 1), batch \(batchInEpoch)") }
-        } else if let dp {
-            try dp.broadcastState(of: model)
-            dp.decorrelateRandomModules(of: model)
-        }
+        if isLead { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) }
+        var progress = try restore(resume: resume)
         let keys = ["epoch", "step", "lr", "train_loss", "\(task.itemName)_per_s", "epoch_seconds"] + task.metricNames
-        let metrics = lead ? try MetricsLog(directory: directory, keys: keys, append: resume, keepingEpochs: startEpoch) : nil
+        let metrics = isLead ? try MetricsLog(directory: directory, keys: keys, append: resume, keepingEpochs: progress.epoch) : nil
         if let dropped = metrics?.droppedRows, dropped > 0 {
             log("metrics: \(dropped) row(s) logged after the checkpoint (or cut short) removed; the resumed epochs log them again")
         }
-        if lead { AtomicFile.removeStaleTemporaries(in: directory) }
-        /// Saves resume.safetensors (lead only). With data parallelism every process calls it at the same point: the
-        /// loss sums are summed over the processes and every process's dropout streams are gathered.
-        func saveResume(epoch: Int, batch: Int) throws {
-            var sums = (lossSum, items), streams: [String: String] = [:]
-            if let dp {
-                let s = try dp.sum([lossSum, Double(items)])
-                sums = (s[0], Int(s[1].rounded()))
-                streams = try gatherProcessStreams(dp)
-            }
-            guard lead else { return }
-            try Checkpoint.saveTrainingState(model: model, optimizer: optimizer, metadata: [
-                "trainer.epoch": String(epoch), "trainer.batch": String(batch), "trainer.best": String(best),
-                "trainer.best_epoch": String(bestEpoch), "trainer.bad_epochs": String(badEpochs), "trainer.loss_sum": String(sums.0),
-                "trainer.items": String(sums.1), "trainer.data": task.dataState].merging(streams) { a, _ in a }, to: resumeURL)
-        }
-        // Ctrl-C; in a distributed run also SIGTERM, which is what `mpirun` sends every process when it is interrupted
-        // (followed by SIGKILL after its `odls_base_sigkill_timeout`).
-        let signals = dp == nil ? [SIGINT] : [SIGINT, SIGTERM]
-        var previousHandlers: [sig_t?] = []
-        if options.handleInterrupts {
-            interruptRequested.store(false, ordering: .relaxed)
-            previousHandlers = signals.map { signal($0) { _ in interruptRequested.store(true, ordering: .relaxed) } }
-        }
-        defer { if options.handleInterrupts { for (s, h) in zip(signals, previousHandlers) { signal(s, h) } } }
+        if isLead { AtomicFile.removeStaleTemporaries(in: directory) }
+        let restoreSignals = installInterruptHandlers()
+        defer { restoreSignals() }
 
-        let started = Date()
-        var last: [String: Double] = [:]
-        let showBar = showProgress && lead
-        for epoch in startEpoch..<options.epochs {
-            model.train()
-            let t0 = Date()
-            var bar = ProgressBar(total: task.batchesPerEpoch, label: "epoch \(epoch + 1)/\(options.epochs)", unit: task.itemName)
-            var pending = 0, pendingItems = 0   // batches (and their items) accumulated since the last step
-            var stopRequested = false
-            while let batch = task.nextBatch() {
-                let (loss, n) = task.loss(batch)
-                let value = loss.item()
-                guard value.isFinite else { throw NonFiniteLossError(step: optimizer.stepCount + 1, loss: value) }
-                (options.accumulationSteps > 1 ? loss / Float(options.accumulationSteps) : loss).backward()
-                lossSum += Double(value) * Double(n)
-                items += n
-                batchInEpoch += 1
-                pending += 1
-                pendingItems += n
-                if pending == options.accumulationSteps || batchInEpoch == task.batchesPerEpoch {
-                    if let dp {
-                        stopRequested = try dp.averageGradients(optimizer.allParameters, items: pendingItems,
-                                                                flag: interruptRequested.load(ordering: .relaxed)).flag
-                    } else {
-                        stopRequested = interruptRequested.load(ordering: .relaxed)
-                    }
-                    try beforeOptimizerStep?(optimizer)
-                    try clipGradientNorm(optimizer.allParameters, maxNorm: options.clipNorm ?? .infinity, step: optimizer.stepCount + 1)
-                    if let schedule { optimizer.setLearningRateFactor(schedule.factor(step: optimizer.stepCount)) }
-                    optimizer.step()
-                    optimizer.zeroGrad()
-                    pending = 0
-                    pendingItems = 0
-                }
-                if showBar {
-                    // items × processes: about the global batches' items
-                    bar.update(batchInEpoch, items: items * (dp?.size ?? 1), suffix: String(format: "loss %.4f  lr %.2e", lossSum / Double(max(items, 1)), optimizer.learningRate))
-                }
-                if stopRequested && pending == 0 {
-                    if showBar { bar.finish() }
-                    try saveResume(epoch: epoch, batch: batchInEpoch)
-                    if lead { log("interrupted at epoch \(epoch + 1), batch \(batchInEpoch): \(resumeURL.path) resumes the run") }
-                    return TrainingSummary(epochsCompleted: epoch, bestValue: best, bestEpoch: bestEpoch, stoppedEarly: false,
-                                           interrupted: true, seconds: Date().timeIntervalSince(started), lastMetrics: last)
-                }
+        for epoch in progress.epoch..<options.epochs {
+            progress.epoch = epoch
+            guard case .finished(let seconds) = try trainEpoch(&progress) else {   // resume.safetensors holds the position
+                return summary(progress, epochsCompleted: epoch, interrupted: true)
             }
-            if showBar { bar.finish() }
-            task.startNextEpoch()
-            let seconds = Date().timeIntervalSince(t0)
-            model.eval()
-            var epochLoss = lossSum, epochItems = items
-            if let dp {
-                try dp.averageBuffers(of: model)
-                try dp.verifyReplicas(of: model)
-                let s = try dp.sum([lossSum, Double(items)])
-                (epochLoss, epochItems) = (s[0], Int(s[1].rounded()))
-            }
-            // The lead alone validates, logs and writes the epoch's files; every process then saves the resume state
-            // together (it gathers their streams) and follows the lead's verdict on early stopping.
-            var stop = false
-            if lead {
-                // Evaluation batches have other sizes than training's: start and end it without the other phase's
-                // cached buffers, so the run's peak memory stays near one phase's working set.
-                BufferCache.shared.releaseForPhaseChange()
-                var values = try withNoGrad { try task.evaluate() }
-                BufferCache.shared.releaseForPhaseChange()
-                values["epoch"] = Double(epoch + 1)
-                values["step"] = Double(optimizer.stepCount)
-                values["lr"] = Double(optimizer.learningRate)
-                values["train_loss"] = epochLoss / Double(max(epochItems, 1))
-                values["\(task.itemName)_per_s"] = Double(epochItems) / max(seconds, 1e-9)
-                values["epoch_seconds"] = seconds
-                try metrics!.write(values)
-                last = values
-                log("epoch \(epoch + 1)/\(options.epochs)  " + keys.dropFirst(3).map { k in
-                    String(format: "%@ %.4g", k, values[k] ?? .nan)
-                }.joined(separator: "  ") + (dp.map { String(format: "  (%d processes; per step: allreduce %.2f ms, waiting for the slowest %.2f ms)", $0.size,
-                                         1000 * $0.allreduceSeconds / Double(max($0.allreduceCalls, 1)), 1000 * $0.waitSeconds / Double(max($0.allreduceCalls, 1))) } ?? ""))
-                try TrainingCurves.write(metricsCSV: metrics!.csv, to: directory.appendingPathComponent("curves.png"),
-                                         metric: options.bestMetric == "val_loss" ? task.metricNames.first { $0 != "val_loss" } : options.bestMetric)
-                // Without validation (e.g. `--val-fraction 0`) there is no metric to choose by: the last epoch is kept.
-                let current = values[options.bestMetric] ?? .nan
-                let improved = task.metricNames.contains(options.bestMetric) ? (options.higherIsBetter ? current > best : current < best) : true
-                if improved {
-                    best = current
-                    bestEpoch = epoch + 1
-                    badEpochs = 0
-                    try task.saveModel(to: directory.appendingPathComponent("best.safetensors"))
-                } else {
-                    badEpochs += 1
-                }
-                try task.saveModel(to: directory.appendingPathComponent("last.safetensors"))
-                stop = options.patience.map { badEpochs >= $0 } ?? false
-            }
-            lossSum = 0; items = 0; batchInEpoch = 0
-            try saveResume(epoch: epoch + 1, batch: 0)
-            if let dp { stop = try dp.broadcast(Data([stop ? 1 : 0])).first == 1 }
-            if stop {
-                if lead, let patience = options.patience {
-                    log("early stopping: \(options.bestMetric) has not improved for \(patience) epochs (best \(String(format: "%.4g", best)) at epoch \(bestEpoch))")
-                }
-                return TrainingSummary(epochsCompleted: epoch + 1, bestValue: best, bestEpoch: bestEpoch, stoppedEarly: true,
-                                       interrupted: false, seconds: Date().timeIntervalSince(started), lastMetrics: last)
+            if try endEpoch(&progress, seconds: seconds, metrics: metrics, keys: keys) {
+                return summary(progress, epochsCompleted: epoch + 1, stoppedEarly: true)
             }
         }
-        return TrainingSummary(epochsCompleted: options.epochs, bestValue: best, bestEpoch: bestEpoch, stoppedEarly: false,
-                               interrupted: false, seconds: Date().timeIntervalSince(started), lastMetrics: last)
+        return summary(progress, epochsCompleted: options.epochs)
+    }
+
+    func summary(_ p: Progress, epochsCompleted: Int, stoppedEarly: Bool = false, interrupted: Bool = false) -> TrainingSummary {
+        TrainingSummary(epochsCompleted: epochsCompleted, bestValue: p.best, bestEpoch: p.bestEpoch, stoppedEarly: stoppedEarly,
+                        interrupted: interrupted, seconds: Date().timeIntervalSince(p.started), lastMetrics: p.last)
+    }
+
+    /// The starting point: fresh (every process gets the lead's weights), or from resume.safetensors (weights,
+    /// optimizer, generators, data position, loss sums and best so far), everything checked before anything changes.
+    func restore(resume: Bool) throws -> Progress {
+        let model = task.model, dp = dataParallel
+        var p = Progress(best: options.higherIsBetter ? -Double.infinity : Double.infinity)
+        guard resume else {
+            if let dp {
+                try dp.broadcastState(of: model)
+                dp.decorrelateRandomModules(of: model)
+            }
+            return p
+        }
+        if isLead {
+            guard FileManager.default.fileExists(atPath: resumeURL.path) else {
+                throw CheckpointError.invalidState("\(resumeURL.path) does not exist: nothing to resume")
+            }
+        }
+        // The lead reads the checkpoint; in a distributed run it sends the bytes, so the other processes need no
+        // shared filesystem.
+        var bytes = isLead ? try Safetensors.bytes(of: resumeURL) : Data()
+        if let dp { bytes = try dp.broadcast(bytes) }
+        let (meta, apply) = try Checkpoint.prepareTrainingState(model: model, optimizer: optimizer, bytes: bytes, file: resumeURL)
+        // Everything is checked before anything changes: the file's tensors and generators (above), the counts
+        // (below), the data position (restoreDataState checks before it assigns); then it is all installed.
+        func number(_ k: String) throws -> Double {
+            guard let t = meta["trainer." + k], let v = Double(t) else {
+                throw CheckpointError.invalidState("\(resumeURL.path): metadata 'trainer.\(k)' is missing or not a number")
+            }
+            return v
+        }
+        /// A count: a whole number in 0...2⁴⁰ (a corrupt value must not trap in Int(_:)).
+        func count(_ k: String) throws -> Int {
+            let v = try number(k)
+            guard v.isFinite, v >= 0, v <= 1_099_511_627_776, v == v.rounded() else {
+                throw CheckpointError.invalidState("\(resumeURL.path): metadata 'trainer.\(k)' = \(v) is not a count")
+            }
+            return Int(v)
+        }
+        p.epoch = try count("epoch"); p.batchInEpoch = try count("batch")
+        p.best = try number("best"); p.bestEpoch = try count("best_epoch"); p.badEpochs = try count("bad_epochs")
+        p.lossSum = try number("loss_sum"); p.items = try count("items")
+        guard p.batchInEpoch <= task.batchesPerEpoch else {
+            throw CheckpointError.invalidState("\(resumeURL.path): batch \(p.batchInEpoch) is past the epoch's \(task.batchesPerEpoch) batches (was --batch-size or the data changed?)")
+        }
+        if !isLead { p.lossSum = 0; p.items = 0 }   // the checkpoint holds the sums over every process
+        guard p.epoch <= options.epochs else {
+            throw CheckpointError.invalidState("\(resumeURL.path): the run has finished \(p.epoch) epochs, more than --epochs \(options.epochs); resume with --epochs \(p.epoch) or more")
+        }
+        let applyProcessState = try dp.map { try prepareProcessState(meta, dp: $0) }
+        do { try task.restoreDataState(meta["trainer.data"] ?? "") } catch let e as CheckpointError { throw CheckpointError.inFile(resumeURL.path, e) }
+        apply()
+        applyProcessState?()
+        // The rate of the last step taken, as the uninterrupted run has it (logged if the epoch ends at once).
+        if let schedule, optimizer.stepCount > 0 { optimizer.setLearningRateFactor(schedule.factor(step: optimizer.stepCount - 1)) }
+        if isLead { log("resumed from \(resumeURL.path) at epoch \(p.epoch + 1), batch \(p.batchInEpoch)") }
+        return p
+    }
+
+    /// Ctrl-C (and, in a distributed run, SIGTERM: what `mpirun` sends every process when it is interrupted) sets
+    /// the flag read after every step. Returns what puts the previous handlers back.
+    func installInterruptHandlers() -> () -> Void {
+        guard options.handleInterrupts else { return {} }
+        let signals = dataParallel == nil ? [SIGINT] : [SIGINT, SIGTERM]
+        interruptRequested.store(false, ordering: .relaxed)
+        let previous = signals.map { signal($0) { _ in interruptRequested.store(true, ordering: .relaxed) } }
+        return { for (s, h) in zip(signals, previous) { signal(s, h) } }
+    }
+
+    /// How an epoch of steps ended.
+    enum EpochEnd { case finished(seconds: Double), interrupted }
+
+    /// One epoch of steps from where `p` stands; an interrupt saves resume.safetensors and ends it early.
+    func trainEpoch(_ p: inout Progress) throws -> EpochEnd {
+        task.model.train()
+        let t0 = Date(), showBar = showProgress && isLead
+        var bar = ProgressBar(total: task.batchesPerEpoch, label: "epoch \(p.epoch + 1)/\(options.epochs)", unit: task.itemName)
+        var pending = 0, pendingItems = 0   // batches (and their items) accumulated since the last step
+        while let batch = task.nextBatch() {
+            let (loss, n) = task.loss(batch)
+            let value = loss.item()
+            guard value.isFinite else { throw NonFiniteLossError(step: optimizer.stepCount + 1, loss: value) }
+            (options.accumulationSteps > 1 ? loss / Float(options.accumulationSteps) : loss).backward()
+            p.lossSum += Double(value) * Double(n)
+            p.items += n
+            p.batchInEpoch += 1
+            pending += 1
+            pendingItems += n
+            var stopRequested = false
+            if pending == options.accumulationSteps || p.batchInEpoch == task.batchesPerEpoch {
+                stopRequested = try step(items: pendingItems)
+                pending = 0
+                pendingItems = 0
+            }
+            if showBar {
+                // items × processes: about the global batches' items
+                bar.update(p.batchInEpoch, items: p.items * (dataParallel?.size ?? 1),
+                           suffix: String(format: "loss %.4f  lr %.2e", p.lossSum / Double(max(p.items, 1)), optimizer.learningRate))
+            }
+            if stopRequested {
+                if showBar { bar.finish() }
+                try saveResume(p, batch: p.batchInEpoch)
+                if isLead { log("interrupted at epoch \(p.epoch + 1), batch \(p.batchInEpoch): \(resumeURL.path) resumes the run") }
+                return .interrupted
+            }
+        }
+        if showBar { bar.finish() }
+        task.startNextEpoch()
+        return .finished(seconds: Date().timeIntervalSince(t0))
+    }
+
+    /// One optimizer step over the accumulated gradients: the data-parallel average, the hook, clipping, the
+    /// scheduled rate, the update. Returns whether an interrupt asks the run to stop (on any process).
+    func step(items: Int) throws -> Bool {
+        let stop: Bool
+        if let dp = dataParallel {
+            stop = try dp.averageGradients(optimizer.allParameters, items: items, flag: interruptRequested.load(ordering: .relaxed)).flag
+        } else {
+            stop = interruptRequested.load(ordering: .relaxed)
+        }
+        try beforeOptimizerStep?(optimizer)
+        try clipGradientNorm(optimizer.allParameters, maxNorm: options.clipNorm ?? .infinity, step: optimizer.stepCount + 1)
+        if let schedule { optimizer.setLearningRateFactor(schedule.factor(step: optimizer.stepCount)) }
+        optimizer.step()
+        optimizer.zeroGrad()
+        return stop
+    }
+
+    /// The end of an epoch: validation, the metrics row and log line, curves.png, best/last.safetensors (the lead),
+    /// then resume.safetensors (every process) and the early-stopping verdict. Returns true to stop.
+    func endEpoch(_ p: inout Progress, seconds: Double, metrics: MetricsLog?, keys: [String]) throws -> Bool {
+        let model = task.model, dp = dataParallel
+        model.eval()
+        var epochLoss = p.lossSum, epochItems = p.items
+        if let dp {
+            try dp.averageBuffers(of: model)
+            try dp.verifyReplicas(of: model)
+            let s = try dp.sum([p.lossSum, Double(p.items)])
+            (epochLoss, epochItems) = (s[0], Int(s[1].rounded()))
+        }
+        // The lead alone validates, logs and writes the epoch's files; every process then saves the resume state
+        // together (it gathers their streams) and follows the lead's verdict on early stopping.
+        var stop = false
+        if isLead, let metrics {
+            // Evaluation batches have other sizes than training's: start and end it without the other phase's
+            // cached buffers, so the run's peak memory stays near one phase's working set.
+            BufferCache.shared.releaseForPhaseChange()
+            var values = try withNoGrad { try task.evaluate() }
+            BufferCache.shared.releaseForPhaseChange()
+            values["epoch"] = Double(p.epoch + 1)
+            values["step"] = Double(optimizer.stepCount)
+            values["lr"] = Double(optimizer.learningRate)
+            values["train_loss"] = epochLoss / Double(max(epochItems, 1))
+            values["\(task.itemName)_per_s"] = Double(epochItems) / max(seconds, 1e-9)
+            values["epoch_seconds"] = seconds
+            try metrics.write(values)
+            p.last = values
+            log("epoch \(p.epoch + 1)/\(options.epochs)  " + keys.dropFirst(3).map { k in
+                String(format: "%@ %.4g", k, values[k] ?? .nan)
+            }.joined(separator: "  ") + (dp.map { String(format: "  (%d processes; per step: allreduce %.2f ms, waiting for the slowest %.2f ms)", $0.size,
+                                     1000 * $0.allreduceSeconds / Double(max($0.allreduceCalls, 1)), 1000 * $0.waitSeconds / Double(max($0.allreduceCalls, 1))) } ?? ""))
+            try TrainingCurves.write(metricsCSV: metrics.csv, to: directory.appendingPathComponent("curves.png"),
+                                     metric: options.bestMetric == "val_loss" ? task.metricNames.first { $0 != "val_loss" } : options.bestMetric)
+            // Without validation (e.g. `--val-fraction 0`) there is no metric to choose by: the last epoch is kept.
+            let current = values[options.bestMetric] ?? .nan
+            let improved = task.metricNames.contains(options.bestMetric) ? (options.higherIsBetter ? current > p.best : current < p.best) : true
+            if improved {
+                p.best = current
+                p.bestEpoch = p.epoch + 1
+                p.badEpochs = 0
+                try task.saveModel(to: directory.appendingPathComponent("best.safetensors"))
+            } else {
+                p.badEpochs += 1
+            }
+            try task.saveModel(to: directory.appendingPathComponent("last.safetensors"))
+            stop = options.patience.map { p.badEpochs >= $0 } ?? false
+        }
+        p.lossSum = 0; p.items = 0; p.batchInEpoch = 0
+        try saveResume(p, epoch: p.epoch + 1, batch: 0)
+        if let dp { stop = try dp.broadcast(Data([stop ? 1 : 0])).first == 1 }
+        if stop, isLead, let patience = options.patience {
+            log("early stopping: \(options.bestMetric) has not improved for \(patience) epochs (best \(String(format: "%.4g", p.best)) at epoch \(p.bestEpoch))")
+        }
+        return stop
+    }
+
+    /// Saves resume.safetensors (lead only). With data parallelism every process calls it at the same point: the
+    /// loss sums are summed over the processes and every process's dropout streams are gathered.
+    func saveResume(_ p: Progress, epoch: Int? = nil, batch: Int) throws {
+        var sums = (p.lossSum, p.items), streams: [String: String] = [:]
+        if let dp = dataParallel {
+            let s = try dp.sum([p.lossSum, Double(p.items)])
+            sums = (s[0], Int(s[1].rounded()))
+            streams = try gatherProcessStreams(dp)
+        }
+        guard isLead else { return }
+        try Checkpoint.saveTrainingState(model: task.model, optimizer: optimizer, metadata: [
+            "trainer.epoch": String(epoch ?? p.epoch), "trainer.batch": String(batch), "trainer.best": String(p.best),
+            "trainer.best_epoch": String(p.bestEpoch), "trainer.bad_epochs": String(p.badEpochs), "trainer.loss_sum": String(sums.0),
+            "trainer.items": String(sums.1), "trainer.data": task.dataState].merging(streams) { a, _ in a }, to: resumeURL)
     }
 
     /// Every process's own state as checkpoint metadata, so that a resumed distributed run continues each process
@@ -349,30 +396,5 @@ public final class Trainer<Task: TrainingTask> {
             if let generators { for (m, g) in generators { m.generator = g } } else { dp.decorrelateRandomModules(of: model) }
             values?.withUnsafeBufferPointer { DataParallel.scatter($0, into: buffers) }
         }
-    }
-}
-
-/// Training curves from a metrics CSV: loss (train and validation) and, optionally, one validation metric.
-public enum TrainingCurves {
-    public static func write(metricsCSV: URL, to png: URL, metric: String?) throws {
-        let lines = try String(contentsOf: metricsCSV, encoding: .utf8).split(separator: "\n")
-            .map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
-        guard let header = lines.first, lines.count > 1 else { return }
-        func column(_ name: String) -> [Double] {
-            guard let i = header.firstIndex(of: name) else { return [] }
-            return lines.dropFirst().map { i < $0.count ? Double($0[i]) ?? .nan : .nan }
-        }
-        let epoch = column("epoch"), p = LineChart.palette
-        let panels = metric.map { header.contains($0) } ?? false ? 2 : 1
-        var image = RGBImage(width: 480 * panels, height: 360)
-        LineChart(title: "loss", xLabel: "epoch", series: [
-            .init(name: "train", x: epoch, y: column("train_loss"), color: p[0]),
-            .init(name: "val", x: epoch, y: column("val_loss"), color: p[1]),
-        ]).draw(into: &image, x0: 0, y0: 0, width: 480, height: 360)
-        if panels == 2, let metric {
-            LineChart(title: metric, xLabel: "epoch", series: [.init(name: "val", x: epoch, y: column(metric), color: p[1])],
-                      legendAtTop: false).draw(into: &image, x0: 480, y0: 0, width: 480, height: 360)
-        }
-        try image.writePNG(to: png)
     }
 }

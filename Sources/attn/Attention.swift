@@ -2,7 +2,7 @@ import ArgumentParser
 import AttentionKit
 import Foundation
 
-/// `attn attention`: the attention report of one input for any trained model.
+/// `attn attention`: the attention report of one input for whichever task the run holds.
 struct AttentionCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "attention",
@@ -35,30 +35,10 @@ struct AttentionCommand: ParsableCommand {
     func validate() throws { guard beam >= 1 else { throw ValidationError("--beam must be at least 1") } }
 
     func run() throws {
-        let dir = URL(fileURLWithPath: checkpoint), outDir = URL(fileURLWithPath: out)
-        let task: String
-        do { task = try RunDirectoryError.configEntry("task", as: String.self, in: dir, describing: "a task name") } catch { throw CLIError("\(error)") }
-        do {
-            switch task {
-            case "translation":
-                guard let text else { throw ValidationError("a translation run needs --text") }
-                let t = try Translator.load(from: dir, weights: weightsFile(weights))
-                let output = try t.writeAttention(of: text, target: target, beam: beam, to: outDir)
-                say("translation: \(output)")
-            case "classification":
-                guard let text else { throw ValidationError("a text classification run needs --text") }
-                let c = try TextClassification.load(from: dir, weights: weightsFile(weights))
-                let (label, p) = try c.writeAttention(of: text, to: outDir)
-                say(String(format: "prediction: %@ (%.4f)", label, p))
-            case "image-classification":
-                guard let image else { throw ValidationError("an image classification run needs --image") }
-                let c = try ImageClassification.load(from: dir, weights: weightsFile(weights))
-                let (label, p) = try c.writeAttention(of: try Predict.picture(image), name: image, to: outDir)
-                say(String(format: "prediction: %@ (%.4f)", label, p))
-            default:
-                throw CLIError("\(dir.appendingPathComponent("config.json").path): unknown task '\(task)'")
-            }
-        } catch let e as ValidationError { throw e } catch let e as CLIError { throw e } catch { throw CLIError("\(error)") }
+        let run = RunDirectory(path: checkpoint), outDir = URL(fileURLWithPath: out)
+        var request = AttentionRequest()
+        (request.text, request.target, request.beam, request.image) = (text, target, beam, image)
+        say(try RunTasks.load(run, weights: RunDirectory.weightsFile(weights)).writeAttentionReport(request, to: outDir))
         print(outDir.appendingPathComponent("index.html").path)
     }
 }

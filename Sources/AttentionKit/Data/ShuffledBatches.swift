@@ -1,0 +1,27 @@
+import Foundation
+
+/// Seeded shuffled batches of indices, reshuffled every epoch; resumable through `savedState`/`restore`.
+public struct ShuffledBatches {
+    public let count: Int, batchSize: Int
+    private var epochs: EpochBatches
+
+    /// - Parameter shard: data-parallel training: global batches of `batchSize` × processes, this process's slice of
+    ///   each (`batchSize` examples).
+    public init(count: Int, batchSize: Int, seed: UInt64, shard: Shard = .whole) {
+        self.count = count
+        self.batchSize = batchSize
+        let global = batchSize * shard.count
+        epochs = EpochBatches(seed: seed, shard: shard) { g in
+            var order = Array(0..<count)
+            order.shuffle(using: &g)
+            return stride(from: 0, to: count, by: global).map { Array(order[$0..<min(count, $0 + global)]) }
+        }
+    }
+
+    public var batchesPerEpoch: Int { epochs.batches.count }
+    public var index: Int { epochs.index }
+    public mutating func next() -> [Int]? { epochs.next() }
+    public mutating func startNextEpoch() { epochs.startNextEpoch() }
+    public var savedState: String { epochs.savedState }
+    public mutating func restore(_ text: String) throws { try epochs.restore(text) }
+}

@@ -1,0 +1,125 @@
+import Foundation
+
+/// What `evaluate` may be given; each task reads the fields it needs and names the ones it misses.
+public struct EvaluationRequest {
+    /// Labelled data in the run's format (text classification) or CIFAR-10 images (.bin file or directory).
+    public var data: String?
+    /// Translation: source sentences and their references, line-aligned.
+    public var source: String?, reference: String?
+    /// Translation: beam size (1: greedy) and GNMT length penalty α.
+    public var beam = 5
+    public var lengthPenalty: Float = 0.6
+    /// Translation: write the hypotheses here too.
+    public var output: URL?
+    /// Classification: draw the confusion matrix into this PNG too.
+    public var confusionPNG: URL?
+    /// Notes about the data (skipped lines, encodings); stderr by default.
+    public var note: (String) -> Void = { FileHandle.standardError.write(Data("note: \($0)\n".utf8)) }
+    public init() {}
+}
+
+/// What `evaluate` found: the readable report, then one JSON line (`{"task": …, "metric": …, "value": …}`).
+public struct Evaluation {
+    public var report: [String]
+    /// The machine-readable last line.
+    public var json: String
+    public init(report: [String], json: String) { (self.report, self.json) = (report, json) }
+}
+
+/// The input whose attention a report shows.
+public struct AttentionRequest {
+    /// Text tasks: the input text.
+    public var text: String?
+    /// Translation: a translation of `text` to show (teacher-forced); nil: the model's own (beam search of `beam`).
+    public var target: String?
+    public var beam = 5
+    /// Image tasks: a PNG/JPEG path or `FILE.bin:INDEX`.
+    public var image: String?
+    public init() {}
+}
+
+/// A trained run loaded for inference: one per task, each in its own file in `Tasks/`. `attn evaluate` and
+/// `attn attention` load a run through `RunTasks.load`, which picks the type by config.json's `task`.
+public protocol TrainedRun {
+    /// The task name this type loads (config.json's `task`).
+    static var taskName: String { get }
+    /// What the run is called in messages ("translation", "text classification", …).
+    static var displayName: String { get }
+    /// Loads a run directory with the weights file `weights` (e.g. best.safetensors).
+    static func load(from run: RunDirectory, weights: String) throws -> Self
+    /// Scores the model on the request's data.
+    func evaluate(_ request: EvaluationRequest) throws -> Evaluation
+    /// Writes the attention report of one input into `directory`; returns the line to print (the prediction).
+    func writeAttentionReport(_ request: AttentionRequest, to directory: URL) throws -> String
+}
+
+/// A classification run that `attn compare` can put beside others.
+public protocol ComparableRun: TrainedRun {
+    /// Parameters, the model's name and inference throughput (items per second over batches of `batchSize`;
+    /// text models: sentences of `tokens` tokens), measured on this CPU.
+    func measure(batchSize: Int, tokens: Int) -> (kind: String, model: String, parameters: Int, itemsPerSecond: Double)
+}
+
+/// The tasks the library knows: translation, text and image classification, and whatever a library user registers.
+public enum RunTasks {
+    /// The registered types behind a lock (metatypes of a non-Sendable protocol cannot sit in a `Mutex`).
+    private final class Registry: @unchecked Sendable {
+        let lock = NSLock()
+        var types: [any TrainedRun.Type] = [Translator.self, TextClassification.self, ImageClassification.self]
+    }
+    private static let registry = Registry()
+
+    /// The registered run types.
+    public static var all: [any TrainedRun.Type] { registry.lock.withLock { registry.types } }
+
+    /// Adds a task (a type whose `taskName` is already registered is not added again).
+    public static func register(_ type: any TrainedRun.Type) {
+        registry.lock.withLock {
+            if !registry.types.contains(where: { $0.taskName == type.taskName }) { registry.types.append(type) }
+        }
+    }
+
+    /// The run type of a directory, by its config.json's `task`.
+    public static func runType(of run: RunDirectory) throws -> any TrainedRun.Type {
+        try run.check(holds: ["config.json"], kind: "training")
+        let task = try run.task()
+        let known = all
+        for t in known where t.taskName == task { return t }
+        throw RunDirectoryError(message: "\(run.configURL.path): unknown task '\(task)' (known: \(known.map { $0.taskName }.joined(separator: ", ")))")
+    }
+
+    /// Loads a run directory for inference, whichever task trained it.
+    public static func load(_ run: RunDirectory, weights: String = "best.safetensors") throws -> any TrainedRun {
+        try runType(of: run).load(from: run, weights: weights)
+    }
+}
+
+/// Batches per second of `body` in evaluation mode without the graph: one warm-up call, then calls until a second
+/// has passed (at least 3).
+func measureThroughput(_ body: () -> Void) -> Double {
+    withNoGrad {
+        body()
+        let start = Date()
+        var calls = 0
+        repeat { body(); calls += 1 } while calls < 3 || Date().timeIntervalSince(start) < 1
+        return Double(calls) / Date().timeIntervalSince(start)
+    }
+}
+
+/// The classification evaluation's JSON last line: accuracy, count, macro-F1 and per-class precision/recall/F1.
+func classificationJSON(_ report: ClassificationReport) throws -> String {
+    var perClass: [String: Any] = [:]
+    for (k, l) in report.labels.enumerated() {
+        let p = report.perClass(k)
+        perClass[l] = ["precision": p.precision, "recall": p.recall, "f1": p.f1, "support": p.support]
+    }
+    let json: [String: Any] = ["task": "classification", "metric": "accuracy", "value": report.accuracy, "n": report.count,
+                               "macro_f1": report.macroF1, "per_class": perClass]
+    return String(decoding: try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]), as: UTF8.self)
+}
+
+/// The classification evaluation of `report`: its table, the optional confusion PNG, the JSON line.
+func classificationEvaluation(_ report: ClassificationReport, request: EvaluationRequest, title: String) throws -> Evaluation {
+    if let png = request.confusionPNG { try report.confusionMatrixImage(title: title).writePNG(to: png) }
+    return Evaluation(report: [report.table], json: try classificationJSON(report))
+}

@@ -1,0 +1,480 @@
+import Foundation
+
+// The text classification task: its run configuration, its TrainingTask, training a run, and a trained run's
+// classification, evaluation, comparison and attention report.
+
+/// How a labelled-text file is read; recorded in config.json so that `attn evaluate` reads test data the same way.
+public struct TextFormat: Codable, Sendable, Equatable {
+    /// The file layouts a classifier reads.
+    public enum Layout: String, Codable, CaseIterable, Sendable {
+        /// TREC questions: `COARSE:fine question` (a line that is not UTF-8 is read as Latin-1 and reported).
+        case trec
+        /// Label and text columns separated by tabs.
+        case tsv
+    }
+    public var format: Layout
+    /// TREC: the fine labels (50) instead of the coarse ones (6).
+    public var fine = false
+    /// TSV: the 0-based label and text columns.
+    public var labelColumn = 0, textColumn = 1
+
+    public init(format: Layout, fine: Bool = false, labelColumn: Int = 0, textColumn: Int = 1) {
+        self.format = format
+        self.fine = fine
+        self.labelColumn = labelColumn
+        self.textColumn = textColumn
+    }
+
+    /// The labelled texts of `path` and notes about lines read unusually.
+    public func read(_ path: String) throws -> (examples: [LabelledText], notes: [String]) {
+        let url = URL(fileURLWithPath: path)
+        do {
+            return format == .trec ? try LabelledCorpus.readTREC(url, fine: fine)
+                                   : try LabelledCorpus.readTSV(url, labelColumn: labelColumn, textColumn: textColumn)
+        } catch let e as CorpusError {   // "line N: …" becomes "FILE:N: …"
+            throw RunSetupError(e.message.hasPrefix("line ") ? "\(path):\(e.message.dropFirst(5))" : e.message)
+        }
+    }
+}
+
+/// The model of a text classification run: the transformer `TextClassifier` or Kim's `TextCNN`.
+public enum TextModelConfig: Sendable, Equatable {
+    case transformer(TextClassifierConfig)
+    case cnn(TextCNNConfig)
+
+    /// config.json's `model_type`.
+    public var typeName: String {
+        switch self {
+        case .transformer: return String(describing: TextClassifier.self)
+        case .cnn: return String(describing: TextCNN.self)
+        }
+    }
+
+    /// The untrained model.
+    public func build(using g: inout RandomGenerator) -> any TextClassificationModel {
+        switch self {
+        case .transformer(let c): return TextClassifier(config: c, using: &g)
+        case .cnn(let c): return TextCNN(config: c, using: &g)
+        }
+    }
+}
+
+/// Where a text classification run's examples come from.
+public struct LabelledTextData: Codable, Sendable, Equatable {
+    public var data: String
+    /// Validation data in the same format; without it a seeded, stratified `valFraction` of `data` is held out.
+    public var validData: String?
+    public var valFraction = 0.1
+
+    public init(data: String, validData: String? = nil, valFraction: Double = 0.1) {
+        self.data = data
+        self.validData = validData
+        self.valFraction = valFraction
+    }
+
+    enum CodingKeys: String, CodingKey { case data, validData = "valid_data", valFraction = "val_fraction" }
+}
+
+/// Per-class loss weights of a classification run.
+public enum ClassWeighting: String, Codable, CaseIterable, Sendable {
+    case none
+    /// n / (classes · n_class) (scikit-learn's "balanced"), for skewed labels.
+    case balanced
+}
+
+/// A text classification run's configuration (config.json).
+public struct TextClassificationConfig: RunConfiguration, Equatable {
+    public static let task = "classification"
+    /// The model; vocabulary, classes and padding id are set from the data when the run starts.
+    public var model: TextModelConfig
+    public var format: TextFormat
+    public var data: LabelledTextData
+    /// How the vocabulary is trained on the training texts (unused when fine-tuning: the source run's tokenizer).
+    public var tokenizer: TokenizerRecipe
+    public var training: TrainingRecipe
+    public var classWeights: ClassWeighting = .none
+    public var transfer = TransferRecipe()
+
+    public init(model: TextModelConfig, format: TextFormat, data: LabelledTextData, tokenizer: TokenizerRecipe, training: TrainingRecipe) {
+        self.model = model
+        self.format = format
+        self.data = data
+        self.tokenizer = tokenizer
+        self.training = training
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case modelType = "model_type", model, format, data, tokenizer, training, classWeights = "class_weights", transfer
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        switch try c.decode(String.self, forKey: .modelType) {
+        case String(describing: TextCNN.self): model = .cnn(try c.decode(TextCNNConfig.self, forKey: .model))
+        default: model = .transformer(try c.decode(TextClassifierConfig.self, forKey: .model))
+        }
+        format = try c.decode(TextFormat.self, forKey: .format)
+        data = try c.decode(LabelledTextData.self, forKey: .data)
+        tokenizer = try c.decode(TokenizerRecipe.self, forKey: .tokenizer)
+        training = try c.decode(TrainingRecipe.self, forKey: .training)
+        classWeights = try c.decode(ClassWeighting.self, forKey: .classWeights)
+        transfer = try c.decode(TransferRecipe.self, forKey: .transfer)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(model.typeName, forKey: .modelType)
+        switch model {
+        case .transformer(let m): try c.encode(m, forKey: .model)
+        case .cnn(let m): try c.encode(m, forKey: .model)
+        }
+        try c.encode(format, forKey: .format)
+        try c.encode(data, forKey: .data)
+        try c.encode(tokenizer, forKey: .tokenizer)
+        try c.encode(training, forKey: .training)
+        try c.encode(classWeights, forKey: .classWeights)
+        try c.encode(transfer, forKey: .transfer)
+    }
+
+    public func resumeSettings() throws -> [RunSetting] {
+        [try RunSetting("data.data", data.data, flag: "--data"), try RunSetting("data.valid_data", data.validData, flag: "--valid-data"),
+         try RunSetting("data.val_fraction", data.valFraction, flag: "--val-fraction"),
+         try RunSetting("format", format, flag: "--format/--label/--columns")] + (try training.resumeSettings())
+    }
+}
+
+extension TextClassificationTask {
+    /// Trains a text classification run as `config` says, in `context`'s directory: reads and splits the data,
+    /// trains the vocabulary (or, fine-tuning, takes the source run's tokenizer and architecture), builds the model
+    /// (resuming: rebuilds it from the run), trains keeping the best epoch by validation accuracy, writes the best
+    /// model's report (report.txt, confusion.png) and the attention report of `attentionExample` when given.
+    public static func run(_ config: TextClassificationConfig, in context: RunContext, attentionExample: String? = nil) throws -> RunOutcome {
+        let dir = context.directory, seed = config.training.seed
+        if context.resume { try dir.checkResume(config) }
+        var (examples, notes) = try config.format.read(config.data.data)
+        var validation: [LabelledText]
+        if let validData = config.data.validData {
+            let (v, vn) = try config.format.read(validData)
+            validation = v
+            notes += vn
+        } else {
+            (examples, validation) = LabelledCorpus.stratifiedSplit(examples, validationFraction: config.data.valFraction, seed: seed)
+        }
+        for n in notes { context.note(n) }
+        guard !examples.isEmpty, !validation.isEmpty else { throw RunSetupError("no training or validation examples in \(config.data.data)") }
+        let labels = Array(Set(examples.map(\.label))).sorted()
+        context.log("data: \(examples.count) training and \(validation.count) validation texts, \(labels.count) labels: " +
+                    labels.map { l in "\(l) \(examples.filter { $0.label == l }.count)" }.joined(separator: ", "))
+
+        let classification: TextClassification
+        if context.resume {
+            classification = try TextClassification.rebuild(from: dir)   // weights come from resume.safetensors
+        } else {
+            var saved = config
+            let tokenizer: Tokenizer
+            if let from = config.transfer.initFrom {
+                // Fine-tuning keeps the trained model's vocabulary and architecture; only the head follows the new labels.
+                // Its configuration and tokenizer only: the transfer recipe below loads its weights.
+                let source: TextClassification
+                do { source = try TextClassification.rebuild(from: RunDirectory(path: from)) } catch { throw RunSetupError("--init-from: \(error)") }
+                tokenizer = source.tokenizer
+                if let cnn = source.model as? TextCNN {
+                    var c = cnn.config
+                    c.classes = labels.count
+                    if case .cnn(let mine) = config.model { c.dropout = mine.dropout }
+                    saved.model = .cnn(c)
+                } else {
+                    var c = (source.model as! TextClassifier).config
+                    c.classes = labels.count
+                    switch config.model {
+                    case .transformer(let mine): c.dropout = mine.dropout; c.pooling = mine.pooling
+                    case .cnn(let mine): c.dropout = mine.dropout
+                    }
+                    saved.model = .transformer(c)
+                }
+                context.log("fine-tuning from \(from): its tokenizer (\(tokenizer.vocabularySize) tokens) and architecture; --model, --d-model, --heads, --layers, --feed-forward, --max-length and --min-frequency are not used")
+            } else {
+                tokenizer = config.tokenizer.train(on: examples.map(\.text))
+                let pad = tokenizer.id(of: "[PAD]") ?? 0
+                switch config.model {
+                case .transformer(var c): c.vocabulary = tokenizer.vocabularySize; c.classes = labels.count; c.padID = pad; saved.model = .transformer(c)
+                case .cnn(var c): c.vocabulary = tokenizer.vocabularySize; c.classes = labels.count; c.padID = pad; saved.model = .cnn(c)
+                }
+            }
+            var g = RandomGenerator(seed: seed)
+            classification = TextClassification(model: saved.model.build(using: &g), tokenizer: tokenizer, labels: labels)
+            if context.isLead {
+                try dir.create()
+                try tokenizer.save(to: dir.file("tokenizer.json"))
+                try dir.writeLabels(labels)
+                try dir.writeConfig(saved)
+            }
+        }
+        let model = classification.model
+        try config.transfer.apply(to: model, resuming: context.resume, head: "head", labels: labels, log: context.log)
+        context.log("model: \(type(of: model)), \(model.parameterCount()) parameters; vocabulary \(classification.tokenizer.vocabularySize)")
+        var weights: [Float]? = nil
+        if config.classWeights == .balanced {
+            let index = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, $0) })
+            let w = balancedClassWeights(examples.map { index[$0.label]! }, classes: labels.count)
+            weights = w
+            context.log("class weights: " + zip(labels, w).map { "\($0) \(String(format: "%.3f", $1))" }.joined(separator: ", "))
+        }
+        let recipe = config.training
+        let task = try TextClassificationTask(classification: classification, train: examples, validation: validation, batchSize: recipe.batchSize ?? 32,
+                                              labelSmoothing: recipe.labelSmoothing, classWeights: weights, seed: seed &+ 1, shard: context.shard)
+        let summary = try context.train(task, optimizer: recipe.makeOptimizer(for: model), recipe: recipe, bestMetric: "val_accuracy")
+        var outcome = RunOutcome(summary: summary, message: "")
+        guard !summary.interrupted, context.isLead else { return outcome }
+        let best = try TextClassification.load(from: dir, weights: "best.safetensors")
+        try context.writeReport(try best.evaluate(validation))
+        outcome.message = String(format: "best validation accuracy %.2f%% at epoch %d; %.0f s; run directory %@", summary.bestValue * 100, summary.bestEpoch, summary.seconds, dir.path)
+        context.log(outcome.message)
+        if let attentionExample {
+            let out = dir.file("attention")
+            let (label, p) = try best.writeAttention(of: attentionExample, to: out)
+            context.log(String(format: "attention report of \"%@\" (%@, %.3f): %@", attentionExample, label, p, out.appendingPathComponent("index.html").path))
+        }
+        return outcome
+    }
+}
+
+extension TextClassification: TrainedRun, ComparableRun {
+    public static var taskName: String { TextClassificationConfig.task }
+    public static var displayName: String { "text classification" }
+
+    /// Loads a run directory written by `attn train classifier`: `weights`, tokenizer.json, labels.json.
+    public static func load(from run: RunDirectory, weights: String) throws -> TextClassification {
+        try run.check(holds: [weights, "tokenizer.json", "labels.json"], kind: "classifier")
+        let labels = try run.labels()
+        let url = run.file(weights)
+        let model: any TextClassificationModel
+        switch try ModelFile.modelName(in: url) {
+        case String(describing: TextCNN.self): model = try ModelFile.load(TextCNN.self, from: url)
+        default: model = try ModelFile.load(TextClassifier.self, from: url)
+        }
+        guard model.classes == labels.count else {
+            throw RunDirectoryError(message: "\(run.path): the model has \(model.classes) classes but labels.json lists \(labels.count)")
+        }
+        var loaded = TextClassification(model: model, tokenizer: try Tokenizer.load(from: run.file("tokenizer.json")), labels: labels)
+        loaded.run = run
+        loaded.format = try? run.entry("format", as: TextFormat.self, describing: "a text format")
+        return loaded
+    }
+
+    /// Loads a run directory written by `attn train classifier`.
+    public static func load(from directory: URL, weights: String = "best.safetensors") throws -> TextClassification {
+        try load(from: RunDirectory(directory), weights: weights)
+    }
+
+    /// Rebuilds the untrained model of a run directory from its `config.json` ("model_type", "model"), tokenizer and
+    /// labels, for resuming a run or fine-tuning from it (the weights come from a checkpoint).
+    public static func rebuild(from run: RunDirectory) throws -> TextClassification {
+        let task = try run.task()
+        guard task == TextClassificationConfig.task else {
+            throw RunDirectoryError(message: "\(run.path): config.json says it is a '\(task)' run, not a text classification run")
+        }
+        var g = RandomGenerator(seed: 0)
+        let model: any TextClassificationModel
+        if (try? run.entry("model_type", as: String.self, describing: "a model type")) == "TextCNN" {
+            model = TextCNN(config: try run.entry("model", as: TextCNNConfig.self, describing: "a TextCNN configuration"), using: &g)
+        } else {
+            model = TextClassifier(config: try run.entry("model", as: TextClassifierConfig.self, describing: "a classifier configuration"), using: &g)
+        }
+        return TextClassification(model: model, tokenizer: try Tokenizer.load(from: run.file("tokenizer.json")), labels: try run.labels())
+    }
+
+    /// Scores the labelled texts of `request.data`, read in the run's format (config.json's "format"): the report
+    /// table and the classification JSON line.
+    public func evaluate(_ request: EvaluationRequest) throws -> Evaluation {
+        guard let data = request.data else { throw TaskUsageError("a classification run needs --data FILE") }
+        guard let format = try format ?? run?.entry("format", as: TextFormat.self, describing: "a text format") else {
+            throw RunSetupError("this classifier was not loaded from a run directory: its data format is unknown")
+        }
+        let (examples, notes) = try format.read(data)
+        for n in notes { request.note(n) }
+        guard !examples.isEmpty else { throw RunSetupError("\(data): no labelled texts") }
+        let report: ClassificationReport
+        do { report = try evaluate(examples) } catch let e as CorpusError {
+            throw RunSetupError(e.message.hasPrefix("line ") ? "\(data):\(e.message.dropFirst(5))" : e.message)
+        }
+        return try classificationEvaluation(report, request: request, title: URL(fileURLWithPath: data).lastPathComponent)
+    }
+
+    public func writeAttentionReport(_ request: AttentionRequest, to directory: URL) throws -> String {
+        guard let text = request.text else { throw TaskUsageError("a text classification run needs --text") }
+        let (label, p) = try writeAttention(of: text, to: directory)
+        return String(format: "prediction: %@ (%.4f)", label, p)
+    }
+
+    public func measure(batchSize: Int, tokens: Int) -> (kind: String, model: String, parameters: Int, itemsPerSecond: Double) {
+        let vocabulary = max(2, tokenizer.vocabularySize), pad = model.padID
+        let length = min(tokens, model.maxLength)
+        let ids = (0..<batchSize).map { s in (0..<length).map { t -> Int in
+            let id = (s * 7919 + t * 104_729) % vocabulary
+            return id == pad ? (id + 1) % vocabulary : id
+        } }
+        model.eval()
+        return ("text", String(describing: type(of: model)), model.parameterCount(), measureThroughput { _ = model(ids) } * Double(batchSize))
+    }
+}
+
+import Foundation
+
+/// A trained text classifier with its tokenizer and label names: strings in, labels and probabilities out.
+public struct TextClassification {
+    /// The transformer `TextClassifier` or Kim's `TextCNN`.
+    public let model: any TextClassificationModel
+    public let tokenizer: Tokenizer
+    public let labels: [String]
+    /// How the run's data files are read (from config.json when loaded from a run directory).
+    public var format: TextFormat?
+    /// The run directory this classifier was loaded from.
+    public var run: RunDirectory?
+
+    public init(model: any TextClassificationModel, tokenizer: Tokenizer, labels: [String]) {
+        self.model = model
+        self.tokenizer = tokenizer
+        self.labels = labels
+    }
+
+    /// Token ids of a text, cut to the model's maxLength (at least one token: [UNK] for an empty text).
+    public func ids(_ text: String) -> [Int] {
+        let ids = Array(tokenizer.encode(text, addSpecialTokens: false).ids.prefix(model.maxLength))
+        return ids.isEmpty ? [tokenizer.id(of: "[UNK]") ?? 0] : ids
+    }
+
+    /// Pads a batch of id rows with the model's padding id.
+    func padded(_ rows: [[Int]]) -> [[Int]] {
+        let t = rows.map(\.count).max() ?? 0
+        return rows.map { $0 + Array(repeating: model.padID, count: t - $0.count) }
+    }
+
+    /// Class probabilities [N, C] of `texts`, `batchSize` at a time.
+    public func probabilities(_ texts: [String], batchSize: Int = 128) -> [[Float]] {
+        model.eval()
+        var out: [[Float]] = []
+        withNoGrad {
+            for start in stride(from: 0, to: texts.count, by: batchSize) {
+                let chunk = texts[start..<min(start + batchSize, texts.count)].map(ids)
+                let p = model(padded(chunk)).softmax(axis: -1).scalars
+                let c = labels.count
+                for r in 0..<chunk.count { out.append(Array(p[(r * c)..<(r * c + c)])) }
+            }
+        }
+        return out
+    }
+
+    /// The top `k` labels of each text with their probabilities.
+    public func classify(_ texts: [String], top k: Int = 1) -> [[(label: String, probability: Float)]] {
+        probabilities(texts).map { p in
+            topLabels(p, labels: labels, k: k)
+        }
+    }
+
+    /// Writes the weights with the configuration that rebuilds the model (`ModelFile`).
+    public func saveModel(to url: URL) throws {
+        if let m = model as? TextCNN { try ModelFile.save(m, to: url) }
+        else if let m = model as? TextClassifier { try ModelFile.save(m, to: url) }
+        else { throw CheckpointError.invalidState("cannot save a \(type(of: model)): not a TextClassifier or TextCNN") }
+    }
+
+    /// The report on labelled examples (labels must be among the model's).
+    public func evaluate(_ examples: [LabelledText]) throws -> ClassificationReport {
+        try evaluateWithLoss(examples).report
+    }
+
+    /// The report and the mean negative log-likelihood of the true labels, from one pass over the examples.
+    public func evaluateWithLoss(_ examples: [LabelledText]) throws -> (report: ClassificationReport, loss: Double) {
+        let index = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, $0) })
+        let truth = try examples.map { e -> Int in
+            guard let k = index[e.label] else { throw CorpusError("line \(e.line): label '\(e.label)' is not one the model knows (\(labels.joined(separator: ", ")))") }
+            return k
+        }
+        let p = probabilities(examples.map(\.text))
+        let predicted = argmaxRows(p)
+        let nll = zip(p, truth).map { -Double(Foundation.log(max($0.0[$0.1], 1e-12))) }.reduce(0, +)
+        return (ClassificationReport(labels: labels, truth: truth, predicted: predicted), nll / Double(max(examples.count, 1)))
+    }
+}
+
+/// Training a `TextClassifier`: label-smoothed cross-entropy; validation loss, accuracy and macro-F1 every epoch.
+public final class TextClassificationTask: TrainingTask {
+    public let classification: TextClassification
+    let train: [(ids: [Int], label: Int)]
+    let validation: [LabelledText]
+    var batches: ShuffledBatches
+    public let labelSmoothing: Float
+
+    /// Per-class weights of the training loss (nil: all 1).
+    public let classWeights: [Float]?
+
+    /// - Parameter classWeights: per-class loss weights, e.g. `balancedClassWeights` for skewed labels.
+    /// - Parameter shard: this process's part of each global batch in data-parallel training.
+    public init(classification: TextClassification, train: [LabelledText], validation: [LabelledText], batchSize: Int,
+                labelSmoothing: Float, classWeights: [Float]? = nil, seed: UInt64, shard: Shard = .whole) throws {
+        self.classWeights = classWeights
+        self.classification = classification
+        let index = Dictionary(uniqueKeysWithValues: classification.labels.enumerated().map { ($1, $0) })
+        self.train = try train.map { e in
+            guard let k = index[e.label] else { throw CorpusError("line \(e.line): unknown label '\(e.label)'") }
+            return (classification.ids(e.text), k)
+        }
+        self.validation = validation
+        batches = ShuffledBatches(count: train.count, batchSize: batchSize, seed: seed, shard: shard)
+        self.labelSmoothing = labelSmoothing
+    }
+
+    public var model: any Module { classification.model }
+    public var itemName: String { "ex" }
+    public var batchesPerEpoch: Int { batches.batchesPerEpoch }
+    public var metricNames: [String] { ["val_loss", "val_accuracy", "macro_f1"] }
+    public func nextBatch() -> [Int]? { batches.next() }
+    public func startNextEpoch() { batches.startNextEpoch() }
+    public var dataState: String { batches.savedState }
+    public func restoreDataState(_ text: String) throws { try batches.restore(text) }
+    public func saveModel(to url: URL) throws { try classification.saveModel(to: url) }
+
+    public func loss(_ batch: [Int]) -> (loss: Tensor, items: Int) {
+        let logits = classification.model(classification.padded(batch.map { train[$0].ids }))
+        return (Loss.crossEntropy(logits, batch.map { train[$0].label }, labelSmoothing: labelSmoothing, weight: classWeights), batch.count)
+    }
+
+    public func evaluate() throws -> [String: Double] {
+        let (report, loss) = try classification.evaluateWithLoss(validation)
+        return ["val_loss": loss, "val_accuracy": report.accuracy, "macro_f1": report.macroF1]
+    }
+}
+
+/// Weights that make every class count as much in the loss (scikit-learn's "balanced"): n / (classes · n_c) for a
+/// class with n_c of the n examples; a class absent from `labels` gets weight 1.
+public func balancedClassWeights(_ labels: [Int], classes: Int) -> [Float] {
+    var counts = [Int](repeating: 0, count: classes)
+    for l in labels where l >= 0 && l < classes { counts[l] += 1 }
+    return counts.map { $0 == 0 ? 1 : Float(labels.count) / Float(classes * $0) }
+}
+extension TextClassification {
+    /// Classifies `text` with attention capture and writes its report (`AttentionExport`): every encoder layer's
+    /// self-attention over the tokens (the class token first when the model pools by it).
+    /// - Returns: the predicted label and its probability.
+    @discardableResult
+    public func writeAttention(of text: String, to directory: URL, pictures: Bool = true) throws -> (label: String, probability: Float) {
+        guard let model = model as? TextClassifier else {
+            throw RunDirectoryError(message: "this run's model (\(type(of: self.model))) has no attention layers; attention reports need the transformer classifier")
+        }
+        model.eval()
+        let encoding = tokenizer.encode(text, addSpecialTokens: false)
+        let ids = self.ids(text)
+        let (logits, maps) = withAttentionCapture(on: model) { withNoGrad { model([ids]) } }
+        let p = logits.softmax(axis: -1).scalars
+        let best = argmaxRows([p])[0]
+        var tokens = encoding.ids.isEmpty ? [AttentionExport.Token(text: "[UNK]")]
+            : zip(encoding.tokens, encoding.offsets).prefix(ids.count).map { AttentionExport.Token(text: $0.0, bytes: $0.1) }
+        if model.config.pooling == .cls { tokens.insert(AttentionExport.Token(text: "[CLS]"), at: 0) }
+        let prediction = "\(labels[best]) (\(String(format: "%.1f", p[best] * 100))%)"
+        try AttentionExport.write(maps, kind: "classification", input: text, output: nil, prediction: prediction, tokens: ["tokens": tokens],
+                                  axes: { _ in ("tokens", "tokens") }, pictures: pictures, to: directory)
+        return (labels[best], p[best])
+    }
+}
+

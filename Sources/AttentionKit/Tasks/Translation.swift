@@ -1,0 +1,382 @@
+import Foundation
+
+// The translation task: its run configuration, its TrainingTask, training a run, and a trained run's evaluation
+// (sacreBLEU-exact BLEU and chrF) and attention report.
+
+/// Where a translation run's pairs come from: two line-aligned files or a TSV, and its validation pairs.
+public struct TranslationData: Codable, Sendable, Equatable {
+    /// Source and target training files, line-aligned (or `tsv`).
+    public var source: String?, target: String?
+    /// A tab-separated file of pairs and the 1-based columns of source and target ("1,2").
+    public var tsv: String?
+    public var columns = "1,2"
+    /// Validation pairs; without them a seeded `valFraction` of the training pairs is held out.
+    public var validSource: String?, validTarget: String?
+    public var valFraction = 0.1
+    /// Lines with an empty side, invalid UTF-8 or over 1,000 characters: skipped (and counted) or an error.
+    public var badLines: BadLinePolicy = .skip
+    /// Validation sentences decoded for the per-epoch BLEU (0: all).
+    public var bleuSentences = 0
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case source, target, tsv, columns
+        case validSource = "valid_source", validTarget = "valid_target", valFraction = "val_fraction"
+        case badLines = "bad_lines", bleuSentences = "bleu_sentences"
+    }
+
+    /// The 0-based (source, target) columns of `columns`.
+    public func parsedColumns() throws -> (Int, Int) {
+        let parts = columns.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 2, parts.allSatisfy({ $0 >= 1 }), parts[0] != parts[1] else {
+            throw TaskUsageError("--columns must be two different 1-based column numbers, e.g. 1,2")
+        }
+        return (parts[0] - 1, parts[1] - 1)
+    }
+
+    /// The training and validation pairs and the lines skipped (validation split off when no files are given).
+    func read(seed: UInt64) throws -> (train: [SentencePair], validation: [SentencePair], skipped: [String], split: Bool) {
+        var pairs: [SentencePair], skipped: [String]
+        if let tsv {
+            (pairs, skipped) = try ParallelCorpus.readTSV(URL(fileURLWithPath: tsv), columns: try parsedColumns(), policy: badLines)
+        } else if let source, let target {
+            (pairs, skipped) = try ParallelCorpus.read(source: URL(fileURLWithPath: source), target: URL(fileURLWithPath: target), policy: badLines)
+        } else {
+            throw TaskUsageError("give either --source/--target or --tsv (see attn train translation --help)")
+        }
+        var validation: [SentencePair]
+        if let validSource, let validTarget {
+            let (v, vs) = try ParallelCorpus.read(source: URL(fileURLWithPath: validSource), target: URL(fileURLWithPath: validTarget), policy: badLines)
+            validation = v
+            skipped += vs
+        } else {
+            (pairs, validation) = ParallelCorpus.split(pairs, validationFraction: valFraction, seed: seed)
+        }
+        guard !pairs.isEmpty, !validation.isEmpty else {
+            let files = tsv.map { [$0] } ?? [source, target, validSource, validTarget].compactMap { $0 }
+            throw RunSetupError("\(files.joined(separator: ", ")): no usable \(pairs.isEmpty ? "training" : "validation") pairs (\(skipped.count) lines skipped\(skipped.first.map { "; first: \($0)" } ?? ""))")
+        }
+        return (pairs, validation, skipped, validSource == nil)
+    }
+}
+
+/// The vocabularies of a translation run: trained on the training side (word level or byte-level BPE, one joint
+/// vocabulary or two) or given as tokenizer.json files.
+public struct TranslationVocabulary: Codable, Sendable, Equatable {
+    public var kind: TokenizerKind = .word
+    /// BPE: tokens per vocabulary (or in the joint one).
+    public var vocabSize = 8000
+    /// BPE: one vocabulary for both languages and shared embeddings.
+    public var joint = false
+    /// Word level: keep words seen at least this often.
+    public var minFrequency = 2
+    /// Word level: lowercase (the default recipe).
+    public var lowercase = true
+    /// Given tokenizer.json files (they need [PAD], [BOS] and [EOS]).
+    public var sourceTokenizer: String?, targetTokenizer: String?
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case kind, joint, lowercase
+        case vocabSize = "vocab_size", minFrequency = "min_frequency"
+        case sourceTokenizer = "source_tokenizer", targetTokenizer = "target_tokenizer"
+    }
+
+    /// The source and target tokenizers for `pairs`, and the ids of [PAD], [BOS], [EOS].
+    func make(for pairs: [SentencePair]) throws -> (source: Tokenizer, target: Tokenizer, special: (pad: Int, bos: Int, eos: Int)) {
+        if let sourceTokenizer, let targetTokenizer {
+            let src = try Tokenizer.load(from: URL(fileURLWithPath: sourceTokenizer))
+            let tgt = try Tokenizer.load(from: URL(fileURLWithPath: targetTokenizer))
+            let s = try Translator.specialIDs(of: src, file: sourceTokenizer), t = try Translator.specialIDs(of: tgt, file: targetTokenizer)
+            guard s == t else { throw RunSetupError("\(sourceTokenizer) and \(targetTokenizer) give [PAD], [BOS], [EOS] different ids") }
+            return (src, tgt, t)
+        }
+        let recipe: TokenizerRecipe = kind == .bpe ? .byteLevelBPE(vocabularySize: vocabSize)
+                                                   : .wordLevel(lowercase: lowercase, minFrequency: minFrequency)
+        if kind == .bpe && joint {
+            let tok = recipe.train(on: pairs.map(\.source) + pairs.map(\.target))
+            return (tok, tok, (0, 1, 2))
+        }
+        return (recipe.train(on: pairs.map(\.source)), recipe.train(on: pairs.map(\.target)), (0, 1, 2))
+    }
+}
+
+/// A translation run's configuration (config.json): the model, the data, the vocabularies and the recipe.
+public struct TranslationConfig: RunConfiguration, Equatable {
+    public static let task = "translation"
+    /// The model; its vocabulary sizes and special ids are set from the tokenizers when the run starts.
+    public var model: Seq2SeqConfig
+    public var data: TranslationData
+    public var vocabulary: TranslationVocabulary
+    public var training: TrainingRecipe
+
+    public init(model: Seq2SeqConfig, data: TranslationData, vocabulary: TranslationVocabulary, training: TrainingRecipe) {
+        self.model = model
+        self.data = data
+        self.vocabulary = vocabulary
+        self.training = training
+    }
+
+    enum CodingKeys: String, CodingKey { case model, data, vocabulary, training }
+
+    /// The default recipe: pre-norm 3+3 layers, d 256, 8 heads, feed-forward 512, dropout 0.1, tied output, label
+    /// smoothing 0.1, AdamW (β₂ 0.98, weight decay 0.01) at 1e-3, warmup min(400, a fifth of the run), cosine,
+    /// clipping at 1, batches of about 2,000 padded tokens, 12 epochs.
+    public static var recipe: TranslationConfig {
+        var m = Seq2SeqConfig(sourceVocabulary: 0, targetVocabulary: 0)
+        m.dModel = 256; m.heads = 8; m.encoderLayers = 3; m.decoderLayers = 3; m.feedForward = 512
+        m.dropout = 0.1; m.maxLength = 128; m.tieOutput = true; m.normFirst = true
+        var t = TrainingRecipe(epochs: 12, lr: 1e-3, optimizer: .adamw(beta2: 0.98), weightDecay: 0.01, clipNorm: 1)
+        t.labelSmoothing = 0.1
+        t.maxTokens = 2000
+        return TranslationConfig(model: m, data: TranslationData(), vocabulary: TranslationVocabulary(), training: t)
+    }
+
+    public func resumeSettings() throws -> [RunSetting] {
+        [try RunSetting("data.source", data.source, flag: "--source"), try RunSetting("data.target", data.target, flag: "--target"),
+         try RunSetting("data.tsv", data.tsv, flag: "--tsv"), try RunSetting("data.columns", data.columns, flag: "--columns"),
+         try RunSetting("data.valid_source", data.validSource, flag: "--valid-source"),
+         try RunSetting("data.valid_target", data.validTarget, flag: "--valid-target"),
+         try RunSetting("data.val_fraction", data.valFraction, flag: "--val-fraction")] + (try training.resumeSettings())
+    }
+}
+
+extension TranslationTask {
+    /// Trains a translation run as `config` says, in `context`'s directory: reads and splits the data (writing the
+    /// held-out pairs as validation.source/target), trains or loads the vocabularies, builds the model (or, resuming,
+    /// rebuilds it from the run), trains with the recipe keeping the best epoch by validation BLEU, and writes the
+    /// attention report of `attentionExample` when given.
+    public static func run(_ config: TranslationConfig, in context: RunContext, attentionExample: String? = nil) throws -> RunOutcome {
+        let dir = context.directory
+        if context.resume { try dir.checkResume(config) }
+        let seed = config.training.seed
+        let (pairs, validation, skipped, split) = try config.data.read(seed: seed)
+        if split && !context.resume && context.isLead {   // the held-out pairs as files, so `attn evaluate` can score them
+            try dir.create()
+            try dir.write(text: validation.map(\.source).joined(separator: "\n") + "\n", to: "validation.source")
+            try dir.write(text: validation.map(\.target).joined(separator: "\n") + "\n", to: "validation.target")
+        }
+        context.log("data: \(pairs.count) training pairs, \(validation.count) validation pairs" + (skipped.isEmpty ? "" : "; skipped \(skipped.count) lines, first: \(skipped[0])"))
+
+        let translator: Translator
+        if context.resume {
+            translator = try Translator.rebuild(from: dir)   // weights, optimizer and data position come from resume.safetensors
+        } else {
+            try dir.create()
+            let (srcTok, tgtTok, special) = try config.vocabulary.make(for: pairs)
+            var saved = config
+            saved.model.sourceVocabulary = srcTok.vocabularySize
+            saved.model.targetVocabulary = tgtTok.vocabularySize
+            (saved.model.padID, saved.model.bosID, saved.model.eosID) = special
+            saved.model.sharedEmbeddings = config.vocabulary.kind == .bpe && config.vocabulary.joint
+            var g = RandomGenerator(seed: seed)
+            translator = Translator(model: Seq2SeqTransformer(saved.model, using: &g), sourceTokenizer: srcTok, targetTokenizer: tgtTok)
+            if context.isLead {
+                try srcTok.save(to: dir.file("source-tokenizer.json"))
+                try tgtTok.save(to: dir.file("target-tokenizer.json"))
+                try dir.writeConfig(saved)
+            }
+        }
+        let model = translator.model
+        context.log("model: \(model.parameterCount()) parameters; vocabularies \(model.config.sourceVocabulary) → \(model.config.targetVocabulary)")
+        let recipe = config.training
+        let task = TranslationTask(translator: translator, train: pairs, validation: validation, maxTokens: recipe.maxTokens ?? 2000,
+                                   labelSmoothing: recipe.labelSmoothing, seed: seed &+ 1,
+                                   bleuSentences: config.data.bleuSentences > 0 ? config.data.bleuSentences : nil, shard: context.shard)
+        let summary = try context.train(task, optimizer: recipe.makeOptimizer(for: model), recipe: recipe, bestMetric: "bleu")
+        var outcome = RunOutcome(summary: summary, message: "")
+        guard !summary.interrupted, context.isLead else { return outcome }
+        outcome.message = String(format: "best validation BLEU %.2f at epoch %d; %.0f s; run directory %@", summary.bestValue, summary.bestEpoch, summary.seconds, dir.path)
+        context.log(outcome.message)
+        if let attentionExample {
+            let out = dir.file("attention")
+            let text = try Translator.load(from: dir.url).writeAttention(of: attentionExample, beam: 5, to: out)
+            context.log("attention report of \"\(attentionExample)\" → \"\(text)\": \(out.appendingPathComponent("index.html").path)")
+        }
+        return outcome
+    }
+}
+
+extension Translator: TrainedRun {
+    public static var taskName: String { TranslationConfig.task }
+    public static var displayName: String { "translation" }
+
+    /// Loads a run directory for inference: `weights`, `source-tokenizer.json`, `target-tokenizer.json`.
+    public static func load(from run: RunDirectory, weights: String) throws -> Translator {
+        try run.check(holds: [weights, "source-tokenizer.json", "target-tokenizer.json"], kind: "translation")
+        let model = try ModelFile.load(Seq2SeqTransformer.self, from: run.file(weights))
+        return Translator(model: model, sourceTokenizer: try Tokenizer.load(from: run.file("source-tokenizer.json")),
+                          targetTokenizer: try Tokenizer.load(from: run.file("target-tokenizer.json")))
+    }
+
+    /// Loads a run directory: `best.safetensors` (or `weights`), `source-tokenizer.json`, `target-tokenizer.json`.
+    /// - Throws: an error naming the directory and the missing or unreadable file.
+    public static func load(from directory: URL, weights: String = "best.safetensors") throws -> Translator {
+        try load(from: RunDirectory(directory), weights: weights)
+    }
+
+    /// Rebuilds the untrained model of a run directory from its `config.json` (key "model") and tokenizers, for
+    /// resuming a run (its weights come from resume.safetensors).
+    public static func rebuild(from directory: RunDirectory) throws -> Translator {
+        let config = try directory.entry("model", as: Seq2SeqConfig.self, describing: "a translation model configuration")
+        var g = RandomGenerator(seed: 0)
+        return Translator(model: Seq2SeqTransformer(config, using: &g),
+                          sourceTokenizer: try Tokenizer.load(from: directory.file("source-tokenizer.json")),
+                          targetTokenizer: try Tokenizer.load(from: directory.file("target-tokenizer.json")))
+    }
+
+    /// The ids of [PAD], [BOS] and [EOS] in a tokenizer brought by the user, or an error naming what is missing.
+    public static func specialIDs(of t: Tokenizer, file: String) throws -> (pad: Int, bos: Int, eos: Int) {
+        var ids: [Int] = []
+        for name in ["[PAD]", "[BOS]", "[EOS]"] {
+            guard let id = t.id(of: name) else {
+                throw RunDirectoryError(message: "\(file): the tokenizer has no \(name) token (translation needs [PAD], [BOS] and [EOS])")
+            }
+            ids.append(id)
+        }
+        return (ids[0], ids[1], ids[2])
+    }
+
+    /// Translates `request.source` (a blank line in both files is not a pair) and scores it against
+    /// `request.reference`: the first three translations beside their references, sacreBLEU's BLEU (13a, cased),
+    /// lowercased BLEU and chrF2; the JSON line `{"task": "translation", "metric": "bleu", "value": …}`.
+    public func evaluate(_ request: EvaluationRequest) throws -> Evaluation {
+        guard let source = request.source, let reference = request.reference else { throw TaskUsageError("a translation run needs --source and --reference") }
+        var src = try TextFile.strictLines(source, what: "source"), refs = try TextFile.strictLines(reference, what: "reference")
+        guard src.count == refs.count else { throw RunSetupError("\(source) has \(src.count) lines but \(reference) has \(refs.count)") }
+        let blank = { (s: String) in s.trimmingCharacters(in: .whitespaces).isEmpty }
+        let empty = zip(src, refs).enumerated().filter { blank($0.element.0) && blank($0.element.1) }.map(\.offset)
+        if !empty.isEmpty {   // e.g. the blank last line of Multi30k's files: not a sentence pair
+            request.note("skipped \(empty.count) line(s) empty in both files (first: line \(empty[0] + 1))")
+            let drop = Set(empty)
+            src = src.enumerated().filter { !drop.contains($0.offset) }.map(\.element)
+            refs = refs.enumerated().filter { !drop.contains($0.offset) }.map(\.element)
+        }
+        guard !src.isEmpty else { throw RunSetupError("\(source) is empty") }
+        let t0 = Date()
+        let hyps = translate(src, beam: request.beam, lengthPenalty: request.lengthPenalty).map { $0.first?.text ?? "" }
+        let seconds = Date().timeIntervalSince(t0)
+        if let output = request.output { try AtomicFile.write(Data((hyps.joined(separator: "\n") + "\n").utf8), to: output) }
+        let bleu = corpusBLEU(hypotheses: hyps, references: refs), lower = corpusBLEU(hypotheses: hyps, references: refs, lowercase: true)
+        let chrf = corpusChrF(hypotheses: hyps, references: refs)
+        var report = (0..<min(3, src.count)).map { "source:     \(src[$0])\nreference:  \(refs[$0])\ntranslation: \(hyps[$0])\n" }
+        report += ["sacreBLEU (13a, cased): \(bleu)", "lowercased: \(lower)",
+                   String(format: "chrF2 %.2f; %d sentences, beam %d, %.1f s", chrf, src.count, request.beam, seconds)]
+        let json = String(format: "{\"task\": \"translation\", \"metric\": \"bleu\", \"value\": %.4f, \"n\": %d, \"bleu_lowercase_tokens\": %.4f, \"chrf\": %.4f, \"beam\": %d}",
+                          bleu.score, src.count, lower.score, chrf, request.beam)
+        return Evaluation(report: report, json: json)
+    }
+
+    public func writeAttentionReport(_ request: AttentionRequest, to directory: URL) throws -> String {
+        guard let text = request.text else { throw TaskUsageError("a translation run needs --text") }
+        return "translation: " + (try writeAttention(of: text, target: request.target, beam: request.beam, to: directory))
+    }
+}
+
+/// Training a `Seq2SeqTransformer` on parallel text: teacher-forced, label-smoothed cross-entropy over target tokens;
+/// validation loss and BLEU (greedy decoding) every epoch.
+public final class TranslationTask: TrainingTask {
+    public let translator: Translator
+    var batches: TokenBudgetBatches
+    let validation: [TokenPair], validationReferences: [String], validationSources: [String]
+    public let labelSmoothing: Float
+    /// Decode at most this many validation sentences for the per-epoch BLEU (nil: all).
+    public let bleuSentences: Int?
+
+    public init(translator: Translator, train: [SentencePair], validation: [SentencePair], maxTokens: Int, labelSmoothing: Float,
+                seed: UInt64, bleuSentences: Int? = nil, shard: Shard = .whole) {
+        self.translator = translator
+        let pad = translator.model.config.padID
+        batches = TokenBudgetBatches(train.map { TokenPair(source: translator.sourceIDs($0.source), target: translator.targetIDs($0.target)) },
+                                     maxTokens: maxTokens, padID: pad, seed: seed, shard: shard)
+        self.validation = validation.map { TokenPair(source: translator.sourceIDs($0.source), target: translator.targetIDs($0.target)) }
+        validationReferences = validation.map(\.target)
+        validationSources = validation.map(\.source)
+        self.labelSmoothing = labelSmoothing
+        self.bleuSentences = bleuSentences
+    }
+
+    public var model: any Module { translator.model }
+    public var itemName: String { "tok" }
+    public var batchesPerEpoch: Int { batches.batchesPerEpoch }
+    public var metricNames: [String] { ["val_loss", "val_ppl", "bleu", "bleu_lowercase_tokens"] }
+    public func nextBatch() -> TranslationBatch? { batches.next() }
+    public func startNextEpoch() { batches.startNextEpoch() }
+    public var dataState: String { batches.savedState }
+    public func restoreDataState(_ text: String) throws { try batches.restore(text) }
+    public func saveModel(to url: URL) throws { try ModelFile.save(translator.model, to: url) }
+
+    public func loss(_ b: TranslationBatch) -> (loss: Tensor, items: Int) {
+        let v = translator.model.config.targetVocabulary
+        let logits = translator.model(source: b.source, targetInput: b.targetInput)   // [B, T, V]
+        return (Loss.crossEntropy(logits.reshape([-1, v]), b.targetOutput, ignoreIndex: translator.model.config.padID,
+                                  labelSmoothing: labelSmoothing), b.tokens)
+    }
+
+    public func evaluate() throws -> [String: Double] {
+        let v = translator.model.config.targetVocabulary, pad = translator.model.config.padID
+        var sum = 0.0, tokens = 0
+        for start in stride(from: 0, to: validation.count, by: 64) {
+            let b = TokenBudgetBatches.batch(Array(validation[start..<min(start + 64, validation.count)]), padID: pad)
+            let logits = translator.model(source: b.source, targetInput: b.targetInput)
+            sum += Double(Loss.crossEntropy(logits.reshape([-1, v]), b.targetOutput, ignoreIndex: pad, reduction: .sum).item())
+            tokens += b.tokens
+        }
+        let n = min(bleuSentences ?? validationSources.count, validationSources.count)
+        let hyps = translator.translate(Array(validationSources.prefix(n)), beam: 1).map { $0.first?.text ?? "" }
+        let refs = Array(validationReferences.prefix(n))
+        let loss = sum / Double(max(tokens, 1))
+        return ["val_loss": loss, "val_ppl": Foundation.exp(loss), "bleu": corpusBLEU(hypotheses: hyps, references: refs).score,
+                "bleu_lowercase_tokens": corpusBLEU(hypotheses: hyps, references: refs, lowercase: true).score]
+    }
+}
+extension Translator {
+    /// Translates `sentence` greedily with attention capture and writes its maps (`AttentionExport`): encoder
+    /// self-attention over source tokens, decoder self-attention over output tokens, cross-attention output × source.
+    /// - Returns: the translation.
+    /// - Parameter target: a translation to show the attention of (teacher forcing: its tokens are the decoder's
+    ///   input after BOS); nil translates greedily and shows the attention of the model's own output.
+    @discardableResult
+    /// - Parameter beam: without `target`: 1 decodes greedily with capture (rows are the output tokens); more runs
+    ///   the beam search `translate` runs and shows the attention of its best translation (rows: [BOS] + its tokens).
+    public func writeAttention(of sentence: String, target: String? = nil, beam: Int = 1, lengthPenalty: Float = 0.6,
+                               to directory: URL, maxLength: Int = 64, pictures: Bool = true) throws -> String {
+        let encoding = sourceTokenizer.encode(sentence, addSpecialTokens: false)
+        let ids = Array(encoding.ids.prefix(model.config.maxLength - 1)) + [model.config.eosID]
+        let source = zip(encoding.tokens, encoding.offsets).prefix(ids.count - 1).map { AttentionExport.Token(text: $0.0, bytes: $0.1) }
+            + [AttentionExport.Token(text: "[EOS]")]
+        let maps: AttentionMaps, output: [AttentionExport.Token], text: String
+        if let target {
+            let t = targetTokenizer.encode(target, addSpecialTokens: false)
+            let tids = Array(t.ids.prefix(model.config.maxLength - 1))
+            (_, maps) = withAttentionCapture(on: model) { withNoGrad { model(source: [ids], targetInput: [[model.config.bosID] + tids]) } }
+            // query row i is the decoder input at i: BOS, then the target's tokens
+            output = [AttentionExport.Token(text: "[BOS]")] + zip(t.tokens, t.offsets).prefix(tids.count).map { AttentionExport.Token(text: $0.0, bytes: $0.1) }
+            text = target
+        } else if beam > 1 {
+            // The translation `translate` gives (beam search), then its attention by teacher forcing on its tokens:
+            // row i is the decoder at step i, exactly the state that chose token i.
+            model.eval()
+            // [BOS] + tokens must fit the position table: at most maxLength − 1 tokens
+            let hyp = model.beamSearch([ids], beamSize: beam, maxLength: min(model.config.maxLength - 1, ids.count * 3 / 2 + 10),
+                                       lengthPenalty: lengthPenalty, nBest: 1)[0][0]
+            let tokens = Array(hyp.tokens.prefix(model.config.maxLength - 1))
+            (_, maps) = withAttentionCapture(on: model) { withNoGrad { model(source: [ids], targetInput: [[model.config.bosID] + tokens]) } }
+            output = [AttentionExport.Token(text: "[BOS]")] + tokens.map { AttentionExport.Token(text: targetTokenizer.token(of: $0) ?? "?") }
+            text = detokenize(targetTokenizer.decode(tokens))
+        } else {
+            let (hyps, m) = withAttentionCapture(on: model) { model.greedyDecode([ids], maxLength: min(maxLength, model.config.maxLength)) }
+            maps = m
+            let out = hyps[0].tokens + (hyps[0].finished ? [model.config.eosID] : [])   // one query row per decoding step
+            output = out.map { AttentionExport.Token(text: targetTokenizer.token(of: $0) ?? "?") }
+            text = detokenize(targetTokenizer.decode(hyps[0].tokens))
+        }
+        try AttentionExport.write(maps, kind: "translation", input: sentence, output: text, tokens: ["source": source, "target": output],
+                                  axes: { $0.hasPrefix("encoder") ? ("source", "source") : $0.hasSuffix("crossAttention") ? ("target", "source") : ("target", "target") },
+                                  pictures: pictures, to: directory)
+        return text
+    }
+}
+

@@ -1,0 +1,208 @@
+import Foundation
+
+/// The learning-rate decay after warmup.
+public enum ScheduleKind: String, Codable, CaseIterable, Sendable {
+    /// Cosine to 0 at the last optimizer step (`WarmupCosine`).
+    case cosine
+    /// Vaswani et al.'s inverse square root of the step (`WarmupInverseSqrt`).
+    case inverseSqrt = "inverse-sqrt"
+}
+
+/// The optimizer of a recipe, with the hyperparameters that differ between tasks.
+public enum OptimizerChoice: Codable, Sendable, Equatable {
+    /// AdamW (β₁ 0.9, this β₂, decoupled weight decay).
+    case adamw(beta2: Float)
+    /// SGD with this momentum (Nesterov when momentum > 0).
+    case sgd(momentum: Float)
+}
+
+/// The training recipe every task shares: epochs, optimizer, learning-rate schedule, clipping, accumulation, early
+/// stopping, seed. The task's batch shape (`batchSize` or `maxTokens`) lives here too, so that a resume can check it.
+public struct TrainingRecipe: Codable, Sendable, Equatable {
+    public var epochs: Int
+    /// The peak learning rate.
+    public var lr: Float
+    public var optimizer: OptimizerChoice
+    public var weightDecay: Float
+    public var schedule: ScheduleKind = .cosine
+    /// Optimizer steps of linear warmup; nil: `warmupEpochs`, else `defaultWarmupSteps`, else min(400, total / 5).
+    public var warmupSteps: Int? = nil
+    /// Warmup in epochs (of optimizer steps), when `warmupSteps` is nil.
+    public var warmupEpochs: Int? = nil
+    /// The task's warmup without either (cut to the run's length).
+    public var defaultWarmupSteps: Int? = nil
+    /// Global gradient-norm clipping; 0: none.
+    public var clipNorm: Float
+    /// Batches whose gradients are summed before one optimizer step.
+    public var accumulate = 1
+    /// Stop after this many epochs without improvement of the validation metric; 0: never.
+    public var patience = 0
+    /// Weights, dropout and batch order come from this seed.
+    public var seed: UInt64 = 0
+    public var labelSmoothing: Float = 0
+    /// Examples per batch (classification tasks).
+    public var batchSize: Int? = nil
+    /// Padded tokens per batch (translation).
+    public var maxTokens: Int? = nil
+
+    public init(epochs: Int, lr: Float, optimizer: OptimizerChoice, weightDecay: Float, clipNorm: Float) {
+        self.epochs = epochs
+        self.lr = lr
+        self.optimizer = optimizer
+        self.weightDecay = weightDecay
+        self.clipNorm = clipNorm
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case epochs, lr, optimizer, schedule, seed, patience, accumulate
+        case weightDecay = "weight_decay", warmupSteps = "warmup_steps", warmupEpochs = "warmup_epochs"
+        case defaultWarmupSteps = "default_warmup_steps", clipNorm = "clip_norm", labelSmoothing = "label_smoothing"
+        case batchSize = "batch_size", maxTokens = "max_tokens"
+    }
+
+    /// The settings of the recipe a resume must keep: the seed and the batch shape.
+    public func resumeSettings() throws -> [RunSetting] {
+        var s = [try RunSetting("training.seed", seed, flag: "--seed")]
+        if let batchSize { s.append(try RunSetting("training.batch_size", batchSize, flag: "--batch-size")) }
+        if let maxTokens { s.append(try RunSetting("training.max_tokens", maxTokens, flag: "--max-tokens")) }
+        return s
+    }
+
+    /// Checks the values (positive epochs and rate, non-negative decay, warmup, clipping, patience).
+    public func validate() throws {
+        func fail(_ m: String) -> RunSetupError { RunSetupError(m) }
+        guard epochs > 0 else { throw fail("--epochs must be positive") }
+        guard lr > 0, lr.isFinite else { throw fail("--lr must be positive") }
+        guard (warmupSteps ?? 0) >= 0, (warmupEpochs ?? 0) >= 0 else { throw fail("--warmup-steps must be non-negative") }
+        guard accumulate > 0 else { throw fail("--accumulate must be positive") }
+        guard patience >= 0 else { throw fail("--patience must be non-negative") }
+        guard clipNorm >= 0 else { throw fail("--clip-norm must be non-negative") }
+        guard weightDecay >= 0 else { throw fail("--weight-decay must be non-negative") }
+    }
+
+    /// Optimizer steps in an epoch of `batches` batches: ⌈batches / accumulate⌉.
+    public func optimizerSteps(perEpochOf batches: Int) -> Int { (batches + accumulate - 1) / accumulate }
+
+    /// The warmup + decay schedule for epochs of `batchesPerEpoch` batches: cosine over the whole run's optimizer
+    /// steps (accumulation counted) or inverse square root; the warmup is `warmupSteps`, else `warmupEpochs` epochs,
+    /// else the task's default, cut to the run's length.
+    /// - Throws: when an epoch has no batch, or an explicit `warmupSteps` is not shorter than a cosine run.
+    public func makeSchedule(batchesPerEpoch: Int) throws -> any LRSchedule {
+        guard batchesPerEpoch > 0 else { throw RunSetupError("the training data gives no batch per epoch") }
+        let perEpoch = optimizerSteps(perEpochOf: batchesPerEpoch)
+        let total = max(1, epochs * perEpoch)
+        if let warmupSteps, warmupSteps >= total, schedule == .cosine {
+            throw RunSetupError("--warmup-steps \(warmupSteps) is not shorter than the run's \(total) optimizer steps (\(epochs) epochs × \(batchesPerEpoch) batches\(accumulate > 1 ? " / --accumulate \(accumulate)" : "")): lower it or train longer")
+        }
+        let fallback = (warmupEpochs.map { $0 * perEpoch } ?? defaultWarmupSteps).map { min($0, total - 1) } ?? min(400, total / 5)
+        let warmup = warmupSteps ?? fallback
+        switch schedule {
+        case .inverseSqrt: return WarmupInverseSqrt(warmupSteps: max(1, warmup))
+        case .cosine: return WarmupCosine(warmupSteps: min(warmup, total - 1), totalSteps: total)
+        }
+    }
+
+    /// The optimizer over `model`'s parameters, weight decay on weights only (not biases, norms, position tables).
+    public func makeOptimizer(for model: some Module) -> Optimizer {
+        let groups = ParameterGroup.weightDecayGroups(model, weightDecay: weightDecay)
+        switch optimizer {
+        case .adamw(let beta2): return AdamW(groups, learningRate: lr, beta2: beta2, weightDecay: weightDecay)
+        case .sgd(let momentum): return SGD(groups, learningRate: lr, momentum: momentum, nesterov: momentum > 0)
+        }
+    }
+
+    /// The Trainer's options for this recipe, choosing `best.safetensors` by `bestMetric`.
+    public func trainerOptions(bestMetric: String, higherIsBetter: Bool) -> TrainerOptions {
+        var o = TrainerOptions(epochs: epochs)
+        o.accumulationSteps = accumulate
+        o.clipNorm = clipNorm > 0 ? clipNorm : nil
+        o.bestMetric = bestMetric
+        o.higherIsBetter = higherIsBetter
+        o.patience = patience > 0 ? patience : nil
+        return o
+    }
+}
+
+/// A run that cannot be set up as asked (a recipe that does not fit the data, a flag that contradicts the run).
+public struct RunSetupError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Input that does not fit the run's task (e.g. `--image` for a translation run): a usage error, exit 64 in the CLI.
+public struct TaskUsageError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Where and how one training run executes: its directory, whether it resumes, the data-parallel group, and where
+/// its lines go. Only the lead process of a distributed run logs and writes files; `log` is silent on the others.
+public final class RunContext {
+    public let directory: RunDirectory
+    public let resume: Bool
+    public let dataParallel: DataParallel?
+    /// Show the progress bar (stderr) while training.
+    public var showProgress = true
+    private let sink: (String) -> Void
+    /// Notes about the data (skipped lines, encodings) go here: stderr by default.
+    public var note: (String) -> Void = { FileHandle.standardError.write(Data("note: \($0)\n".utf8)) }
+
+    /// - Parameters: log: receives the run's lines (the lead process's only).
+    public init(directory: RunDirectory, resume: Bool = false, dataParallel: DataParallel? = nil, log: @escaping (String) -> Void = { print($0) }) {
+        self.directory = directory
+        self.resume = resume
+        self.dataParallel = dataParallel
+        sink = log
+    }
+
+    /// True on the process that validates, logs and writes the run directory (the only one without data parallelism).
+    public var isLead: Bool { dataParallel?.isLead ?? true }
+    /// This process's part of every global batch.
+    public var shard: Shard { dataParallel?.shard ?? .whole }
+    /// Logs a line (on the lead process only).
+    public func log(_ line: String) { if isLead { sink(line) } }
+
+    /// The data-parallel group of a `--distributed` run (nil without it; starts MPI once). A run that an MPI launcher
+    /// started as several processes without `distributed` is refused: each would train alone and write the same files.
+    public static func dataParallel(distributed: Bool) throws -> DataParallel? {
+        guard distributed else {
+            let n = DistributedRuntime.launchedProcesses
+            if n > 1 { throw RunSetupError("started by an MPI launcher as \(n) processes but without --distributed: add --distributed, or run a single process") }
+            return nil
+        }
+        do { return DataParallel(try DistributedRuntime.start()) } catch { throw RunSetupError("--distributed: \(error)") }
+    }
+
+    /// Trains `task` by `recipe` in this run's directory — the one Trainer wiring every task uses: the recipe's
+    /// schedule, optimizer options and clipping, this context's log, progress and data parallelism, and `--resume`.
+    /// - Parameters: bestMetric: the validation metric that picks `best.safetensors` (higher is better unless told).
+    public func train<T: TrainingTask>(_ task: T, optimizer: Optimizer, recipe: TrainingRecipe, bestMetric: String,
+                                       higherIsBetter: Bool = true) throws -> TrainingSummary {
+        let schedule: any LRSchedule
+        do { schedule = try recipe.makeSchedule(batchesPerEpoch: task.batchesPerEpoch) } catch let e as RunSetupError where task.batchesPerEpoch == 0 && dataParallel != nil {
+            throw RunSetupError(e.description + " (fewer examples than processes?)")
+        }
+        let trainer = Trainer(task: task, optimizer: optimizer, schedule: schedule,
+                              options: recipe.trainerOptions(bestMetric: bestMetric, higherIsBetter: higherIsBetter), directory: directory.url)
+        trainer.log = { [weak self] in self?.log($0) }
+        trainer.dataParallel = dataParallel
+        trainer.showProgress = showProgress
+        return try trainer.run(resume: resume)
+    }
+
+    /// Writes the best model's report on the validation data (report.txt, confusion.png) and logs its table.
+    public func writeReport(_ report: ClassificationReport) throws {
+        guard isLead else { return }
+        try directory.write(text: report.table + "\n", to: "report.txt")
+        try report.confusionMatrixImage(title: "validation").writePNG(to: directory.file("confusion.png"))
+        log(report.table)
+    }
+}
+
+/// How a training run ended, for the verb's closing line.
+public struct RunOutcome {
+    public var summary: TrainingSummary
+    /// The closing line ("best validation accuracy … at epoch …; run directory …").
+    public var message: String
+    public var interrupted: Bool { summary.interrupted }
+}

@@ -1,0 +1,30 @@
+import ArgumentParser
+import AttentionKit
+
+// The library's enums as flag values: `--schedule inverse-sqrt`, `--arch resnet20`, … (--help lists the choices).
+extension ScheduleKind: ExpressibleByArgument {}
+extension BadLinePolicy: ExpressibleByArgument {}
+extension TokenizerKind: ExpressibleByArgument {}
+extension PreTokenizerKind: ExpressibleByArgument {}
+extension TextFormat.Layout: ExpressibleByArgument {}
+extension ClassWeighting: ExpressibleByArgument {}
+extension Pooling: ExpressibleByArgument, CaseIterable {
+    public static var allCases: [Pooling] { [.cls, .mean, .max] }
+}
+extension ImageArchitecture: ExpressibleByArgument {}
+
+/// `--model` of `attn train classifier`.
+enum TextModelKind: String, CaseIterable, ExpressibleByArgument {
+    case transformer, cnn
+}
+
+/// `--label` of TREC data.
+enum TRECLabel: String, CaseIterable, ExpressibleByArgument {
+    case coarse, fine
+}
+
+/// `--positions` of the ViT.
+enum PositionsFlag: String, CaseIterable, ExpressibleByArgument {
+    case sincos, learned
+    var kind: PositionKind { self == .sincos ? .sinusoidal : .learned }
+}

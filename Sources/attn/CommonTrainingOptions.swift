@@ -1,0 +1,67 @@
+import ArgumentParser
+import AttentionKit
+import Foundation
+
+/// Flags every training verb shares: the recipe's overrides, the run directory, resume and data parallelism.
+struct CommonTrainingOptions: ParsableArguments {
+    @Option(help: "Run directory: metrics, curves, checkpoints, config and tokenizers (default: runs/TASK).")
+    var out: String?
+    @Option(parsing: .unconditional, help: "Number of epochs (default: the verb's recipe).")
+    var epochs: Int?
+    @Option(parsing: .unconditional, help: "Peak learning rate (default: the verb's recipe).")
+    var lr: Float?
+    @Option(name: .customLong("warmup-steps"), parsing: .unconditional, help: "Optimizer steps of linear warmup before the decay (default: the verb's recipe).")
+    var warmupSteps: Int?
+    @Option(help: "Learning-rate decay after warmup: cosine (to 0 at the last step) or inverse-sqrt (Vaswani et al.).")
+    var schedule: ScheduleKind = .cosine
+    @Option(name: .customLong("weight-decay"), parsing: .unconditional, help: "Weight decay, not applied to biases, norms and position tables (default: the verb's recipe).")
+    var weightDecay: Float?
+    @Option(name: .customLong("clip-norm"), parsing: .unconditional, help: "Clip the global gradient norm to this value, 0: no clipping (default: the verb's recipe).")
+    var clipNorm: Float?
+    @Option(name: .customLong("accumulate"), parsing: .unconditional, help: "Batches whose gradients are summed before one optimizer step.")
+    var accumulate = 1
+    @Option(parsing: .unconditional, help: "Stop after this many epochs without improvement of the validation metric (0: never).")
+    var patience = 0
+    @Option(parsing: .unconditional, help: "Random seed (weights, dropout, batch order).")
+    var seed: UInt64 = 0
+    @Flag(help: "Continue the run in --out from resume.safetensors, bit for bit.")
+    var resume = false
+    @Flag(help: """
+        Data-parallel training under an MPI launcher (`mpirun -np N attn train … --distributed`): each process takes \
+        its slice of every global batch (--batch-size or the token budget is per process), gradients are averaged \
+        before each step, process 0 prints, validates and writes the run directory. Needs a build with `--traits MPI`.
+        """)
+    var distributed = false
+
+    func validate() throws {
+        do { try applied(to: TrainingRecipe(epochs: 1, lr: 1, optimizer: .adamw(beta2: 0.999), weightDecay: 0, clipNorm: 0)).validate() } catch {
+            throw ValidationError("\(error)")
+        }
+    }
+
+    /// The verb's default recipe with these flags applied (each flag given replaces the default).
+    func applied(to defaults: TrainingRecipe) -> TrainingRecipe {
+        var r = defaults
+        if let epochs { r.epochs = epochs }
+        if let lr { r.lr = lr }
+        if let warmupSteps { r.warmupSteps = warmupSteps }
+        if let weightDecay { r.weightDecay = weightDecay }
+        if let clipNorm { r.clipNorm = clipNorm }
+        r.schedule = schedule
+        r.accumulate = accumulate
+        r.patience = patience
+        r.seed = seed
+        return r
+    }
+
+    /// The run's context: --out (or `runs/TASK`), --resume, --distributed; lines go to stdout on the lead process.
+    func context(task: String) throws -> RunContext {
+        let dp = try RunContext.dataParallel(distributed: distributed)
+        return RunContext(directory: RunDirectory(path: out ?? "runs/\(task)"), resume: resume, dataParallel: dp, log: say)
+    }
+}
+
+/// Runs a training verb's library call; an interrupted run exits 130 (resume.safetensors continues it).
+func finish(_ outcome: RunOutcome) throws {
+    if outcome.interrupted { throw ExitCode(130) }
+}

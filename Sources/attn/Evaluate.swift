@@ -1,0 +1,53 @@
+import ArgumentParser
+import AttentionKit
+import Foundation
+
+/// `attn evaluate`: loads whichever task the run holds and prints its report, then one JSON line.
+struct Evaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Score a trained model on data in the format it was trained on.",
+        discussion: """
+        Classification: --data FILE in the format the model was trained on (text), or for an image model a CIFAR-10 \
+        .bin file or a directory (its test_batch.bin, else its data_batch_*.bin). Prints per-class precision, recall, F1 \
+        and the confusion matrix, then as the last line {"task": "classification", "metric": "accuracy", "value": X, \
+        "n": N, "macro_f1": F, "per_class": {LABEL: {"precision": …, "recall": …, "f1": …, "support": …}}}.
+
+        Translation: --source FILE --reference FILE [--beam N]. Prints a readable report and, as its last line, one \
+        JSON object: {"task": "translation", "metric": "bleu", "value": X, "n": N, "bleu_lowercase_tokens": Y, \
+        "chrf": Z, "beam": B}. `value` is corpus BLEU as sacreBLEU computes it by default (13a tokenization, \
+        exponential smoothing, cased); `bleu_lowercase_tokens` is the same on lowercased text (sacreBLEU -lc), as \
+        older Multi30k papers report; `chrf` is sacreBLEU's chrF2.
+        """
+    )
+    @Option(help: "Run directory written by `attn train`.")
+    var checkpoint: String
+    @Option(help: "Translation: source sentences, one per line.")
+    var source: String?
+    @Option(help: "Translation: reference translations, line-aligned with --source.")
+    var reference: String?
+    @Option(help: "Classification: labelled data in the training format; images: a CIFAR-10 .bin file or directory.")
+    var data: String?
+    @Option(parsing: .unconditional, help: "Beam size (1: greedy).")
+    var beam = 5
+    @Option(name: .customLong("confusion-png"), help: "Classification: also draw the confusion matrix into this PNG file.")
+    var confusionPNG: String?
+    @Option(name: .customLong("length-penalty"), parsing: .unconditional, help: "GNMT length penalty α.")
+    var lengthPenalty: Float = 0.6
+    @Option(help: "Write the translations to this file.")
+    var output: String?
+    @Option(help: "Weights in the run directory: best, last, or a file name in it.")
+    var weights = "best"
+
+    func validate() throws { guard beam >= 1 else { throw ValidationError("--beam must be at least 1") } }
+
+    func run() throws {
+        var request = EvaluationRequest()
+        (request.data, request.source, request.reference, request.beam, request.lengthPenalty) = (data, source, reference, beam, lengthPenalty)
+        request.output = output.map { URL(fileURLWithPath: $0) }
+        request.confusionPNG = confusionPNG.map { URL(fileURLWithPath: $0) }
+        let run = try RunTasks.load(RunDirectory(path: checkpoint), weights: RunDirectory.weightsFile(weights))
+        let result = try run.evaluate(request)
+        for line in result.report { say(line) }
+        say(result.json)
+    }
+}

@@ -1,0 +1,49 @@
+import ArgumentParser
+import AttentionKit
+
+/// Data and augmentation flags shared by `attn train cnn` and `attn train vit`.
+struct ImageDataOptions: ParsableArguments {
+    @Option(help: "CIFAR-10 binary directory (data_batch_*.bin, batches.meta.txt).")
+    var data = "../shared/data/cifar-10-batches-bin"
+    @Option(name: .customLong("valid-data"), help: "Validation images: a CIFAR-10 .bin file or directory (default: a seeded --val-fraction of --data).")
+    var validData: String?
+    @Option(name: .customLong("val-fraction"), parsing: .unconditional, help: "Without --valid-data: the fraction of the images held out for validation; 0 trains on everything and keeps the last epoch.")
+    var valFraction = 0.1
+    @Option(name: .customLong("split-seed"), parsing: .unconditional, help: "Seed of the train/validation split (default: --seed), to vary the run on a fixed split.")
+    var splitSeed: UInt64?
+    @Option(parsing: .unconditional, help: "Use only the first N images (quick runs; 0 = all).")
+    var limit = 0
+    @Option(help: "Train only on these classes (comma-separated names or indices, e.g. airplane,automobile or 0,1); the model's classes are these, in this order.")
+    var classes: String?
+    @Option(name: .customLong("train-fraction"), parsing: .unconditional, help: "Keep this fraction of each class's training images (seeded; e.g. 0.1 to fine-tune on few labels).")
+    var trainFraction = 1.0
+    @Flag(name: .customLong("no-augment"), help: "Disable random crops and flips.")
+    var noAugment = false
+    @Option(parsing: .unconditional, help: "Mixup α (Beta(α, α) mixing of image pairs; default 0: off).")
+    var mixup: Float?
+    @Option(parsing: .unconditional, help: "CutMix α (paste a box of another image; default 0: off).")
+    var cutmix: Float?
+    @Option(name: .customLong("mix-probability"), parsing: .unconditional, help: "Chance that a batch is mixed when --mixup or --cutmix is on.")
+    var mixProbability: Float = 1
+
+    func validate() throws {
+        guard valFraction >= 0 && valFraction < 1 else { throw ValidationError("--val-fraction must be in [0, 1)") }
+        guard limit >= 0 else { throw ValidationError("--limit must be non-negative") }
+        guard trainFraction > 0 && trainFraction <= 1 else { throw ValidationError("--train-fraction must be in (0, 1]") }
+        guard (mixup ?? 0) >= 0, (cutmix ?? 0) >= 0, mixProbability >= 0 && mixProbability <= 1 else {
+            throw ValidationError("--mixup and --cutmix must be non-negative and --mix-probability in [0, 1]")
+        }
+    }
+
+    /// The images these flags select.
+    var selection: ImageDataSelection {
+        var s = ImageDataSelection(data: data)
+        (s.validData, s.valFraction, s.splitSeed, s.limit, s.classes, s.trainFraction) = (validData, valFraction, splitSeed, limit, classes, trainFraction)
+        return s
+    }
+
+    /// Crops and flips (unless --no-augment) and Mixup/CutMix as the flags ask.
+    var augmentation: ImageAugmentationRecipe {
+        ImageAugmentationRecipe(augment: !noAugment, mixing: ImageMixing(mixupAlpha: mixup ?? 0, cutmixAlpha: cutmix ?? 0, probability: mixProbability))
+    }
+}

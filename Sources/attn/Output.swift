@@ -1,0 +1,36 @@
+import ArgumentParser
+import AttentionKit
+import Foundation
+
+/// Prints a line to stdout immediately (stdout is block-buffered when redirected; progress lines must not wait).
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+/// Prints a note to stderr.
+func note(_ line: String) {
+    FileHandle.standardError.write(Data("note: \(line)\n".utf8))
+}
+
+/// The lines of standard input (UTF-8; an invalid byte is an error naming its offset).
+func standardInputLines() throws -> [String] {
+    let decoded = TextDecoding.decode(FileHandle.standardInput.readDataToEndOfFile())
+    if let bad = decoded.replacedByteOffsets.first { throw RunSetupError("standard input: invalid UTF-8 at byte offset \(bad)") }
+    var lines = decoded.text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    if lines.last == "" { lines.removeLast() }
+    return lines
+}
+
+/// Parses "a,b" into two different 1-based column numbers, returned 0-based.
+func columnPair(_ text: String) throws -> (Int, Int) {
+    let parts = text.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+    guard parts.count == 2, parts.allSatisfy({ $0 >= 1 }), parts[0] != parts[1] else {
+        throw ValidationError("--columns must be two different 1-based column numbers, e.g. 1,2")
+    }
+    return (parts[0] - 1, parts[1] - 1)
+}
+
+/// A comma-separated list of integers (-1 where an item is not one).
+func integerList(_ text: String) -> [Int] {
+    text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) ?? -1 }
+}

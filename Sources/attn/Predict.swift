@@ -1,0 +1,41 @@
+import ArgumentParser
+import AttentionKit
+import Foundation
+
+/// `attn predict`.
+struct Predict: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Classify pictures with a trained image model (attn train vit|cnn).",
+        discussion: """
+        --image takes a PNG or JPEG file of any size (resized to the model's input with an antialiasing filter; \
+        transparency is composited onto white) or FILE.bin:INDEX for record INDEX (0-based) of a CIFAR-10 batch \
+        file. One line per image: `FILE<TAB>label<TAB>probability`, or with --top K the K best as label:probability \
+        separated by tabs; the last line is a JSON array of the same results.
+        """
+    )
+    @Option(help: "Run directory written by `attn train vit` or `attn train cnn`.")
+    var checkpoint: String
+    @Option(help: "A PNG or JPEG file, or FILE.bin:INDEX (repeatable).")
+    var image: [String] = []
+    @Option(parsing: .unconditional, help: "Labels to print per image, best first.")
+    var top = 1
+    @Option(help: "Weights in the run directory: best, last, or a file name in it.")
+    var weights = "best"
+
+    func validate() throws {
+        guard top >= 1 else { throw ValidationError("--top must be at least 1") }
+        guard !image.isEmpty else { throw ValidationError("give at least one --image") }
+    }
+
+    func run() throws {
+        let c = try ImageClassification.load(from: RunDirectory(path: checkpoint), weights: RunDirectory.weightsFile(weights))
+        var all: [[String: Any]] = []
+        for spec in image {
+            let r = c.classify(try ImageClassification.picture(spec), top: min(top, c.labels.count))
+            if top == 1 { print("\(spec)\t\(r[0].label)\t\(String(format: "%.4f", r[0].probability))") }
+            else { print(spec + "\t" + r.map { "\($0.label):\(String(format: "%.4f", $0.probability))" }.joined(separator: "\t")) }
+            all.append(["image": spec, "top": r.map { ["label": $0.label, "probability": Double($0.probability)] }])
+        }
+        print(String(decoding: try JSONSerialization.data(withJSONObject: all, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
+    }
+}

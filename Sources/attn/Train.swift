@@ -1,0 +1,9 @@
+import ArgumentParser
+
+/// `attn train`: one subcommand per task.
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a model.",
+        subcommands: [TrainCNN.self, TrainViT.self, TrainTranslation.self, TrainClassifier.self]
+    )
+}

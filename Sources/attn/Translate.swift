@@ -1,0 +1,48 @@
+import ArgumentParser
+import AttentionKit
+import Foundation
+
+/// `attn translate`.
+struct Translate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Translate sentences with a trained model (stdin or --text to stdout).",
+        discussion: "One translation per input line; with --n-best K, K lines per input: `rank<TAB>score<TAB>translation`, then a blank line."
+    )
+    @Option(help: "Run directory written by `attn train translation`.")
+    var checkpoint: String
+    @Option(help: "A sentence to translate (repeatable); without it, lines are read from standard input.")
+    var text: [String] = []
+    @Option(parsing: .unconditional, help: "Beam size (1: greedy).")
+    var beam = 5
+    @Option(name: .customLong("n-best"), parsing: .unconditional, help: "Hypotheses to print per sentence, with their scores.")
+    var nBest = 1
+    @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Sentences translated together.")
+    var batchSize = 64
+    @Option(help: "Weights in the run directory: best, last, or a file name in it.")
+    var weights = "best"
+    @Option(name: .customLong("attention-out"), help: "Also write the first sentence's attention maps here: LAYER.npy per layer ([heads, queries, keys] float32) and maps.json (tokens, layers, shapes).")
+    var attentionOut: String?
+
+    func validate() throws {
+        guard beam >= 1 else { throw ValidationError("--beam must be at least 1") }
+        guard nBest >= 1 && nBest <= beam else { throw ValidationError("--n-best must be between 1 and --beam (\(beam))") }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be positive") }
+    }
+
+    func run() throws {
+        let translator = try Translator.load(from: RunDirectory(path: checkpoint), weights: RunDirectory.weightsFile(weights))
+        let inputs = try text.isEmpty ? standardInputLines() : text
+        let results = translator.translate(inputs, beam: beam, nBest: nBest, batchSize: batchSize)
+        if let attentionOut, let first = inputs.first {
+            try translator.writeAttention(of: first, to: URL(fileURLWithPath: attentionOut))
+            FileHandle.standardError.write(Data("attention maps of \"\(first)\" in \(attentionOut)/maps.json\n".utf8))
+        }
+        for (i, r) in results.enumerated() {
+            if inputs[i].trimmingCharacters(in: .whitespaces).isEmpty { print(""); continue }
+            if nBest == 1 { print(r.first?.text ?? "") } else {
+                for (k, h) in r.enumerated() { print("\(k + 1)\t\(String(format: "%.4f", h.score))\t\(h.text)") }
+                print("")
+            }
+        }
+    }
+}
