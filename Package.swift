@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "attention-demo", targets: ["AttentionDemo"]),
         .executable(name: "translate-from-run", targets: ["TranslateFromRun"]),
         .executable(name: "sentence-attention", targets: ["SentenceAttention"]),
+        .executable(name: "classify-text", targets: ["ClassifyText"]),
     ],
     traits: [
         // `swift build --traits MPI`: data-parallel training on Open MPI (`mpirun -np N attn train … --distributed`).
@@ -96,6 +97,7 @@ let package = Package(
         ),
         .executableTarget(name: "TranslateFromRun", dependencies: ["AttentionKit"], path: "Examples/TranslateFromRun"),
         .executableTarget(name: "SentenceAttention", dependencies: ["AttentionKit"], path: "Examples/SentenceAttention"),
+        .executableTarget(name: "ClassifyText", dependencies: ["AttentionKit"], path: "Examples/ClassifyText"),
         .testTarget(
             name: "AttentionKitTests",
             dependencies: ["AttentionKit", "CZlib"],

@@ -1,0 +1,148 @@
+import AttentionKit
+import Foundation
+import XCTest
+
+/// The task layer: typed run configurations and `RunDirectory` (format_version, resume checks before any write), one
+/// schedule for every verb, resumable classifier and ViT runs, and run directories written before the task layer
+/// (`Fixtures/legacy-runs`, written by 161346e's `attn train`) still loading for inference.
+final class TaskLayerTests: XCTestCase {
+    var tmp: URL!
+    override func setUpWithError() throws {
+        tmp = FileManager.default.temporaryDirectory.appendingPathComponent("ak-tasks-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+    }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
+    func path(_ n: String) -> String { tmp.appendingPathComponent(n).path }
+    let corpora = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../corpora").standardized.path
+    let legacy = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/legacy-runs").path
+
+    /// The (lr, step) of every epoch in a run's metrics.csv.
+    func learningRates(_ run: String) throws -> [(lr: Double, step: Int)] {
+        let rows = try String(contentsOfFile: run + "/metrics.csv", encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",").map(String.init) }
+        let lr = rows[0].firstIndex(of: "lr")!, step = rows[0].firstIndex(of: "step")!
+        return rows.dropFirst().map { (Double($0[lr])!, Int($0[step])!) }
+    }
+
+    /// Each epoch's logged rate is the schedule's rate at the last optimizer step of that epoch.
+    func assertRates(_ run: String, peak: Double, _ schedule: (Int) -> any LRSchedule, file: StaticString = #filePath, line: UInt = #line) throws {
+        let rates = try learningRates(run)
+        let total = rates.last!.step
+        let s = schedule(total)
+        for (lr, step) in rates {
+            XCTAssertEqual(lr, peak * Double(s.factor(step: step - 1)), accuracy: 1e-7 + 1e-4 * lr, "\(run): step \(step)", file: file, line: line)
+        }
+    }
+
+    /// `--accumulate` and `--schedule` mean the same for the image verbs as for the text verbs: the cosine ends at
+    /// the run's last optimizer step (before the task layer the image verbs counted batches, so with --accumulate 2
+    /// it ended half-way) and inverse-sqrt is honoured (the image verbs ignored it).
+    func testImageAndTextVerbsBuildTheSameScheduleFromTheSameFlags() throws {
+        let flags = ["--epochs", "3", "--lr", "0.01", "--accumulate", "2", "--warmup-steps", "2", "--seed", "3"]
+        let cnn = try runAttn(["train", "cnn", "--data", corpora + "/cifar10-sample", "--out", path("cnn"), "--batch-size", "16",
+                               "--channels", "4,8", "--hidden", "8"] + flags)
+        XCTAssertEqual(cnn.status, 0, cnn.err)
+        let text = try runAttn(["train", "classifier", "--data", corpora + "/trec-sample/train.label", "--format", "trec", "--out", path("text"),
+                                "--batch-size", "16", "--d-model", "16", "--heads", "2", "--layers", "1", "--feed-forward", "16"] + flags)
+        XCTAssertEqual(text.status, 0, text.err)
+        for run in [path("cnn"), path("text")] {
+            try assertRates(run, peak: 0.01) { WarmupCosine(warmupSteps: 2, totalSteps: $0) }
+            XCTAssertLessThan(try learningRates(run).last!.lr, 0.01 * 0.1, "\(run): the cosine reaches its end at the last step")
+        }
+        let sqrt = try runAttn(["train", "cnn", "--data", corpora + "/cifar10-sample", "--out", path("cnn-sqrt"), "--batch-size", "16",
+                                "--channels", "4,8", "--hidden", "8", "--schedule", "inverse-sqrt"] + flags)
+        XCTAssertEqual(sqrt.status, 0, sqrt.err)
+        try assertRates(path("cnn-sqrt"), peak: 0.01) { _ in WarmupInverseSqrt(warmupSteps: 2) }
+    }
+
+    /// `train classifier --resume` and `train vit --resume` continue their own runs (before the task layer both
+    /// refused undamaged runs: "format is {…} but … gives {…}" with equal values).
+    func testClassifierAndViTResumeTheirOwnRuns() throws {
+        let text = ["train", "classifier", "--data", corpora + "/trec-sample/train.label", "--format", "trec", "--out", path("cls"),
+                    "--d-model", "16", "--heads", "2", "--layers", "1", "--feed-forward", "16"]
+        let vit = ["train", "vit", "--data", corpora + "/cifar10-sample", "--out", path("vit"), "--batch-size", "32", "--d-model", "16",
+                   "--heads", "2", "--depth", "1", "--patch-size", "8", "--warmup-epochs", "0"]
+        for args in [text, vit] {
+            let first = try runAttn(args + ["--epochs", "1"])
+            XCTAssertEqual(first.status, 0, first.err)
+            let resumed = try runAttn(args + ["--epochs", "2", "--resume"])
+            XCTAssertEqual(resumed.status, 0, resumed.err)
+            XCTAssertTrue(resumed.out.contains("resumed from"), resumed.out)
+            XCTAssertTrue(resumed.out.contains("epoch 2/2"), resumed.out)
+            // and a flag that selects other data is refused naming the field and the flag
+            let other = try runAttn(args + ["--epochs", "3", "--resume", "--val-fraction", "0.3"])
+            XCTAssertEqual(other.status, 1, other.err)
+            XCTAssertTrue(other.err.contains("data.val_fraction is 0.1 but --val-fraction gives 0.3"), other.err)
+        }
+    }
+
+    /// config.json holds the typed configuration with `format_version` and `task`; it reads back equal; a resume with
+    /// another seed is refused naming `training.seed` and `--seed` before anything is written.
+    func testRunDirectoryWritesTypedConfigAndChecksAResumeBeforeWriting() throws {
+        let run = RunDirectory(path: path("typed"))
+        try run.create()
+        var training = TrainingRecipe(epochs: 3, lr: 1e-3, optimizer: .adamw(beta2: 0.98), weightDecay: 0.01, clipNorm: 1)
+        training.maxTokens = 500
+        var config = TranslationConfig.recipe
+        config.data.source = "a.de"; config.data.target = "a.en"
+        config.training = training
+        try run.writeConfig(config)
+        XCTAssertEqual(try run.formatVersion(), RunDirectory.formatVersion)
+        XCTAssertEqual(try run.task(), "translation")
+        XCTAssertEqual(try run.readConfig(TranslationConfig.self), config)
+        XCTAssertNoThrow(try run.checkResume(config))
+        let before = try Data(contentsOf: run.configURL)
+        var other = config
+        other.training.seed = 7
+        XCTAssertThrowsError(try run.checkResume(other)) { e in
+            XCTAssertTrue("\(e)".contains("training.seed is 0 but --seed gives 7"), "\(e)")
+        }
+        XCTAssertThrowsError(try run.readConfig(TextClassificationConfig.self)) { e in
+            XCTAssertTrue("\(e)".contains("not a classification run"), "\(e)")
+        }
+        XCTAssertEqual(try Data(contentsOf: run.configURL), before)
+
+        var image = ImageClassificationConfig(architecture: .zoo(.resnet20, width: 8, dropout: 0), data: ImageDataSelection(data: "cifar"), training: training)
+        image.transfer = TransferRecipe(initFrom: "runs/a", freeze: ["features"])
+        let imageRun = RunDirectory(path: path("image"))
+        try imageRun.create()
+        try imageRun.writeConfig(image)
+        XCTAssertEqual(try imageRun.readConfig(ImageClassificationConfig.self), image)
+        let textConfig = TextClassificationConfig(model: .cnn(TextCNNConfig(vocabulary: 10, classes: 2)), format: TextFormat(format: .trec, fine: true),
+                                                  data: LabelledTextData(data: "t.label"), tokenizer: .byteLevelBPE(vocabularySize: 300), training: training)
+        let textRun = RunDirectory(path: path("text"))
+        try textRun.create()
+        try textRun.writeConfig(textConfig)
+        XCTAssertEqual(try textRun.readConfig(TextClassificationConfig.self), textConfig)
+        XCTAssertEqual(try RunTasks.runType(of: textRun).taskName, "classification")
+    }
+
+    /// Run directories written before the task layer (format 1, committed fixtures) still load: evaluate, translate,
+    /// classify, predict, attention and compare.
+    func testRunsWrittenBeforeTheTaskLayerStillLoad() throws {
+        let tr = legacy + "/translation", cls = legacy + "/classifier", vit = legacy + "/vit"
+        for run in [tr, cls, vit] { XCTAssertEqual(try RunDirectory(path: run).formatVersion(), 1) }
+        let checks: [[String]] = [
+            ["evaluate", "--checkpoint", tr, "--source", tr + "/validation.source", "--reference", tr + "/validation.target", "--beam", "1"],
+            ["translate", "--checkpoint", tr, "--text", "Ein Hund läuft."],
+            ["attention", "--checkpoint", tr, "--text", "Ein Hund läuft.", "--beam", "1", "--out", path("tr-att")],
+            ["evaluate", "--checkpoint", cls, "--data", corpora + "/trec-sample/train.label"],
+            ["classify", "--checkpoint", cls, "--text", "Who wrote Hamlet ?"],
+            ["attention", "--checkpoint", cls, "--text", "Who wrote Hamlet ?", "--out", path("cls-att")],
+            ["evaluate", "--checkpoint", vit, "--data", corpora + "/cifar10-sample/data_batch_1.bin"],
+            ["predict", "--checkpoint", vit, "--image", corpora + "/cifar10-sample/data_batch_1.bin:3"],
+            ["attention", "--checkpoint", vit, "--image", corpora + "/cifar10-sample/data_batch_1.bin:3", "--out", path("vit-att")],
+            ["compare", cls, vit, "--out", path("cmp"), "--batch-size", "8"],
+        ]
+        for args in checks {
+            let r = try runAttn(args)
+            XCTAssertEqual(r.status, 0, "\(args): \(r.err)")
+            let last = r.out.split(separator: "\n").last.map(String.init) ?? ""
+            switch args[0] {
+            case "evaluate": XCTAssertTrue(last.hasPrefix("{") && last.contains("\"metric\""), "\(args): \(last)")
+            case "attention": XCTAssertTrue(last.hasSuffix("index.html"), "\(args): \(last)")
+            case "compare": XCTAssertTrue(last.contains("\"TextClassifier\"") && last.contains("\"VisionTransformer\""), last)
+            default: XCTAssertFalse(last.isEmpty, "\(args)")
+            }
+        }
+    }
+}
