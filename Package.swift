@@ -29,9 +29,10 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        // No pkgConfig: libutf8proc.pc adds -DUTF8PROC_EXPORTS, a flag SwiftPM refuses with a warning on every
+        // build; the header is in /usr/include and the module map links utf8proc.
         .systemLibrary(
             name: "CUTF8Proc",
-            pkgConfig: "libutf8proc",
             providers: [.apt(["libutf8proc-dev"])]
         ),
         .systemLibrary(

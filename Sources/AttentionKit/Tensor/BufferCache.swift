@@ -91,7 +91,7 @@ public final class BufferCache: Sendable {
     /// working set rather than both phases' buffers kept side by side. The `Trainer` calls it around evaluation.
     public func releaseForPhaseChange() {
         releaseAll()
-        mallocTrim?(0)
+        _ = mallocTrim?(0)
     }
 
     /// glibc's `malloc_trim` (malloc.h is not in Swift's Glibc module), looked up once; nil elsewhere.

@@ -13,7 +13,7 @@ public enum DType: String, Sendable, CustomStringConvertible {
 
 /// Scalar types the kernels are written for (generic code, specialised by the compiler for `Float` and `Double`).
 @usableFromInline
-protocol TensorScalar: BinaryFloatingPoint & Real & SIMDScalar {
+protocol TensorScalar: BinaryFloatingPoint & Real & SIMDScalar & Codable {
     static var dtype: DType { get }
 }
 

@@ -261,7 +261,7 @@ public final class MPICommunicator: Communicator {
         var text = [CChar](repeating: 0, count: Int(MPI_MAX_ERROR_STRING) + 1)
         var length: Int32 = 0
         MPI_Error_string(code, &text, &length)
-        throw DistributedError("\(call) failed: \(String(cString: text))")
+        throw DistributedError("\(call) failed: \(String(decoding: text.prefix(Int(max(length, 0))).map { UInt8(bitPattern: $0) }, as: UTF8.self))")
     }
 
     /// Buffers go in pieces of at most 2³⁰ elements (MPI counts are 32-bit).
