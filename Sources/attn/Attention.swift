@@ -17,8 +17,7 @@ struct AttentionCommand: ParsableCommand {
         no network, with layer and head selectors. The last line printed is the path of index.html.
         """
     )
-    @Option(help: "Run directory written by `attn train`.")
-    var checkpoint: String
+    @OptionGroup var trained: RunOptions
     @Option(help: "The input text (translators and text classifiers).")
     var text: String?
     @Option(help: "Translators: a translation of --text to show the attention of (default: the model's own).")
@@ -29,16 +28,14 @@ struct AttentionCommand: ParsableCommand {
     var image: String?
     @Option(help: "Output directory.")
     var out: String
-    @Option(help: "Weights in the run directory: best, last, or a file name in it.")
-    var weights = "best"
 
     func validate() throws { guard beam >= 1 else { throw ValidationError("--beam must be at least 1") } }
 
     func run() throws {
-        let run = RunDirectory(path: checkpoint), outDir = URL(fileURLWithPath: out)
+        let outDir = URL(fileURLWithPath: out)
         var request = AttentionRequest()
         (request.text, request.target, request.beam, request.image) = (text, target, beam, image)
-        say(try RunTasks.load(run, weights: RunDirectory.weightsFile(weights)).writeAttentionReport(request, to: outDir))
+        say(try RunTasks.load(trained.directory, weights: trained.weightsFile).writeAttentionReport(request, to: outDir))
         print(outDir.appendingPathComponent("index.html").path)
     }
 }

@@ -8,19 +8,16 @@ struct Classify: ParsableCommand {
         abstract: "Classify texts with a trained classifier (stdin lines or --text) to stdout.",
         discussion: "One line per input: `label<TAB>probability`, or with --top K the K best as `label:probability` separated by tabs."
     )
-    @Option(help: "Run directory written by `attn train classifier`.")
-    var checkpoint: String
+    @OptionGroup var trained: RunOptions
     @Option(help: "A text to classify (repeatable); without it, lines are read from standard input.")
     var text: [String] = []
     @Option(parsing: .unconditional, help: "Labels to print per text, best first.")
     var top = 1
-    @Option(help: "Weights in the run directory: best, last, or a file name in it.")
-    var weights = "best"
 
     func validate() throws { guard top >= 1 else { throw ValidationError("--top must be at least 1") } }
 
     func run() throws {
-        let c = try TextClassification.load(from: RunDirectory(path: checkpoint), weights: RunDirectory.weightsFile(weights))
+        let c = try TextClassification.load(from: trained.directory, weights: trained.weightsFile)
         let inputs = try text.isEmpty ? standardInputLines() : text
         for r in c.classify(inputs, top: min(top, c.labels.count)) {
             if top == 1 { print("\(r[0].label)\t\(String(format: "%.4f", r[0].probability))") }

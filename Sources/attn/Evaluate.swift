@@ -19,8 +19,7 @@ struct Evaluate: ParsableCommand {
         older Multi30k papers report; `chrf` is sacreBLEU's chrF2.
         """
     )
-    @Option(help: "Run directory written by `attn train`.")
-    var checkpoint: String
+    @OptionGroup var trained: RunOptions
     @Option(help: "Translation: source sentences, one per line.")
     var source: String?
     @Option(help: "Translation: reference translations, line-aligned with --source.")
@@ -35,8 +34,6 @@ struct Evaluate: ParsableCommand {
     var lengthPenalty: Float = 0.6
     @Option(help: "Write the translations to this file.")
     var output: String?
-    @Option(help: "Weights in the run directory: best, last, or a file name in it.")
-    var weights = "best"
 
     func validate() throws { guard beam >= 1 else { throw ValidationError("--beam must be at least 1") } }
 
@@ -45,8 +42,7 @@ struct Evaluate: ParsableCommand {
         (request.data, request.source, request.reference, request.beam, request.lengthPenalty) = (data, source, reference, beam, lengthPenalty)
         request.output = output.map { URL(fileURLWithPath: $0) }
         request.confusionPNG = confusionPNG.map { URL(fileURLWithPath: $0) }
-        let run = try RunTasks.load(RunDirectory(path: checkpoint), weights: RunDirectory.weightsFile(weights))
-        let result = try run.evaluate(request)
+        let result = try RunTasks.load(trained.directory, weights: trained.weightsFile).evaluate(request)
         for line in result.report { say(line) }
         say(result.json)
     }

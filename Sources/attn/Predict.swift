@@ -13,14 +13,11 @@ struct Predict: ParsableCommand {
         separated by tabs; the last line is a JSON array of the same results.
         """
     )
-    @Option(help: "Run directory written by `attn train vit` or `attn train cnn`.")
-    var checkpoint: String
+    @OptionGroup var trained: RunOptions
     @Option(help: "A PNG or JPEG file, or FILE.bin:INDEX (repeatable).")
     var image: [String] = []
     @Option(parsing: .unconditional, help: "Labels to print per image, best first.")
     var top = 1
-    @Option(help: "Weights in the run directory: best, last, or a file name in it.")
-    var weights = "best"
 
     func validate() throws {
         guard top >= 1 else { throw ValidationError("--top must be at least 1") }
@@ -28,7 +25,7 @@ struct Predict: ParsableCommand {
     }
 
     func run() throws {
-        let c = try ImageClassification.load(from: RunDirectory(path: checkpoint), weights: RunDirectory.weightsFile(weights))
+        let c = try ImageClassification.load(from: trained.directory, weights: trained.weightsFile)
         var all: [[String: Any]] = []
         for spec in image {
             let r = c.classify(try ImageClassification.picture(spec), top: min(top, c.labels.count))

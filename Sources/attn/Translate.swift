@@ -8,8 +8,7 @@ struct Translate: ParsableCommand {
         abstract: "Translate sentences with a trained model (stdin or --text to stdout).",
         discussion: "One translation per input line; with --n-best K, K lines per input: `rank<TAB>score<TAB>translation`, then a blank line."
     )
-    @Option(help: "Run directory written by `attn train translation`.")
-    var checkpoint: String
+    @OptionGroup var trained: RunOptions
     @Option(help: "A sentence to translate (repeatable); without it, lines are read from standard input.")
     var text: [String] = []
     @Option(parsing: .unconditional, help: "Beam size (1: greedy).")
@@ -18,8 +17,6 @@ struct Translate: ParsableCommand {
     var nBest = 1
     @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Sentences translated together.")
     var batchSize = 64
-    @Option(help: "Weights in the run directory: best, last, or a file name in it.")
-    var weights = "best"
     @Option(name: .customLong("attention-out"), help: "Also write the first sentence's attention maps here: LAYER.npy per layer ([heads, queries, keys] float32) and maps.json (tokens, layers, shapes).")
     var attentionOut: String?
 
@@ -30,7 +27,7 @@ struct Translate: ParsableCommand {
     }
 
     func run() throws {
-        let translator = try Translator.load(from: RunDirectory(path: checkpoint), weights: RunDirectory.weightsFile(weights))
+        let translator = try Translator.load(from: trained.directory, weights: trained.weightsFile)
         let inputs = try text.isEmpty ? standardInputLines() : text
         let results = translator.translate(inputs, beam: beam, nBest: nBest, batchSize: batchSize)
         if let attentionOut, let first = inputs.first {

@@ -267,23 +267,20 @@ extension ImageClassificationTask {
         let task = ImageClassificationTask(model: model, forward: { model($0) }, batches: batches, validation: data.validation, mean: data.mean, std: data.std,
                                            labelSmoothing: recipe.labelSmoothing, mixing: config.augmentation.mixing, save: { try ModelFile.save(model, to: $0) })
         let summary = try context.train(task, optimizer: optimizer, recipe: recipe, bestMetric: "val_accuracy")
-        var outcome = RunOutcome(summary: summary, message: "")
-        guard !summary.interrupted, context.isLead else { return outcome }
+        guard !summary.interrupted, context.isLead else { return RunOutcome(summary: summary, message: "") }
+        let message: String
         if data.validation.count > 0 {
             try context.writeReport(try ImageClassification.load(from: dir.url).evaluate(data.validation))
-            outcome.message = String(format: "best validation accuracy %.2f%% at epoch %d; %.1f s training; outputs in %@", summary.bestValue * 100,
-                                     summary.bestEpoch, summary.seconds, dir.path)
+            message = String(format: "best validation accuracy %.2f%% at epoch %d; %.1f s training; outputs in %@", summary.bestValue * 100,
+                             summary.bestEpoch, summary.seconds, dir.path)
         } else {
-            outcome.message = String(format: "no validation set: best.safetensors is the last epoch (%d); %.1f s training; outputs in %@",
-                                     summary.epochsCompleted, summary.seconds, dir.path)
+            message = String(format: "no validation set: best.safetensors is the last epoch (%d); %.1f s training; outputs in %@",
+                             summary.epochsCompleted, summary.seconds, dir.path)
         }
-        context.log(outcome.message)
-        if let attentionExample {
-            let out = dir.file("attention")
-            let (label, p) = try ImageClassification.load(from: dir.url).writeAttention(of: try ImageClassification.picture(attentionExample), name: attentionExample, to: out)
-            context.log(String(format: "attention report of %@ (%@, %.3f): %@", attentionExample, label, p, out.appendingPathComponent("index.html").path))
+        return try context.finish(summary, message: message, attentionExample: attentionExample) { example, out in
+            let (label, p) = try ImageClassification.load(from: dir.url).writeAttention(of: try ImageClassification.picture(example), name: example, to: out)
+            return String(format: "%@ (%@, %.3f)", example, label, p)
         }
-        return outcome
     }
 }
 

@@ -224,18 +224,14 @@ extension TextClassificationTask {
         let task = try TextClassificationTask(classification: classification, train: examples, validation: validation, batchSize: recipe.batchSize ?? 32,
                                               labelSmoothing: recipe.labelSmoothing, classWeights: weights, seed: seed &+ 1, shard: context.shard)
         let summary = try context.train(task, optimizer: recipe.makeOptimizer(for: model), recipe: recipe, bestMetric: "val_accuracy")
-        var outcome = RunOutcome(summary: summary, message: "")
-        guard !summary.interrupted, context.isLead else { return outcome }
+        guard !summary.interrupted, context.isLead else { return RunOutcome(summary: summary, message: "") }
         let best = try TextClassification.load(from: dir, weights: "best.safetensors")
         try context.writeReport(try best.evaluate(validation))
-        outcome.message = String(format: "best validation accuracy %.2f%% at epoch %d; %.0f s; run directory %@", summary.bestValue * 100, summary.bestEpoch, summary.seconds, dir.path)
-        context.log(outcome.message)
-        if let attentionExample {
-            let out = dir.file("attention")
-            let (label, p) = try best.writeAttention(of: attentionExample, to: out)
-            context.log(String(format: "attention report of \"%@\" (%@, %.3f): %@", attentionExample, label, p, out.appendingPathComponent("index.html").path))
+        let message = String(format: "best validation accuracy %.2f%% at epoch %d; %.0f s; run directory %@", summary.bestValue * 100, summary.bestEpoch, summary.seconds, dir.path)
+        return try context.finish(summary, message: message, attentionExample: attentionExample) { example, out in
+            let (label, p) = try best.writeAttention(of: example, to: out)
+            return String(format: "\"%@\" (%@, %.3f)", example, label, p)
         }
-        return outcome
     }
 }
 

@@ -186,16 +186,11 @@ extension TranslationTask {
                                    labelSmoothing: recipe.labelSmoothing, seed: seed &+ 1,
                                    bleuSentences: config.data.bleuSentences > 0 ? config.data.bleuSentences : nil, shard: context.shard)
         let summary = try context.train(task, optimizer: recipe.makeOptimizer(for: model), recipe: recipe, bestMetric: "bleu")
-        var outcome = RunOutcome(summary: summary, message: "")
-        guard !summary.interrupted, context.isLead else { return outcome }
-        outcome.message = String(format: "best validation BLEU %.2f at epoch %d; %.0f s; run directory %@", summary.bestValue, summary.bestEpoch, summary.seconds, dir.path)
-        context.log(outcome.message)
-        if let attentionExample {
-            let out = dir.file("attention")
-            let text = try Translator.load(from: dir.url).writeAttention(of: attentionExample, beam: 5, to: out)
-            context.log("attention report of \"\(attentionExample)\" → \"\(text)\": \(out.appendingPathComponent("index.html").path)")
+        let message = String(format: "best validation BLEU %.2f at epoch %d; %.0f s; run directory %@", summary.bestValue, summary.bestEpoch, summary.seconds, dir.path)
+        return try context.finish(summary, message: message, attentionExample: attentionExample) { example, out in
+            let text = try Translator.load(from: dir.url).writeAttention(of: example, beam: 5, to: out)
+            return "\"\(example)\" → \"\(text)\""
         }
-        return outcome
     }
 }
 

@@ -190,6 +190,22 @@ public final class RunContext {
         return try trainer.run(resume: resume)
     }
 
+    /// The end of a finished run: the closing line and, when asked, the attention report of an example written to
+    /// RUN/attention by `attention(example, directory)`, which returns how the example reads in the log line
+    /// (`"text" → "translation"`, `"text" (label, p)`). Only the lead process logs and writes.
+    public func finish(_ summary: TrainingSummary, message: String, attentionExample: String?,
+                       attention: (String, URL) throws -> String) throws -> RunOutcome {
+        let outcome = RunOutcome(summary: summary, message: message)
+        guard isLead, !summary.interrupted else { return outcome }
+        log(message)
+        if let attentionExample {
+            let out = directory.file("attention")
+            let what = try attention(attentionExample, out)
+            log("attention report of \(what): \(out.appendingPathComponent("index.html").path)")
+        }
+        return outcome
+    }
+
     /// Writes the best model's report on the validation data (report.txt, confusion.png) and logs its table.
     public func writeReport(_ report: ClassificationReport) throws {
         guard isLead else { return }

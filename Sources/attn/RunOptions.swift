@@ -1,0 +1,14 @@
+import ArgumentParser
+import AttentionKit
+
+/// The trained run a verb uses: `--checkpoint RUN` and `--weights best|last|FILE`.
+struct RunOptions: ParsableArguments {
+    @Option(help: "Run directory written by `attn train`.")
+    var checkpoint: String
+    @Option(help: "Weights in the run directory: best, last, or a file name in it.")
+    var weights = "best"
+
+    var directory: RunDirectory { RunDirectory(path: checkpoint) }
+    /// The weights file `--weights` names.
+    var weightsFile: String { RunDirectory.weightsFile(weights) }
+}
