@@ -2,7 +2,7 @@ import ArgumentParser
 import AttentionKit
 import Foundation
 
-/// The `attn` command-line tool: train, evaluate, translate, classify, predict, attention, compare, plot, tokenizer.
+/// The `attn` command-line tool: train, evaluate, translate, classify, predict, generate, attention, compare, plot, tokenizer.
 struct Attn: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "attn",
@@ -12,7 +12,7 @@ struct Attn: ParsableCommand {
         tensors on OpenBLAS, reverse-mode autograd, layers, tokenizers and models.
         """,
         version: AttentionKit.version,
-        subcommands: [Train.self, Evaluate.self, Translate.self, Classify.self, Predict.self, AttentionCommand.self, Compare.self, Plot.self, TokenizerCommand.self]
+        subcommands: [Train.self, Evaluate.self, Translate.self, Classify.self, Predict.self, Generate.self, AttentionCommand.self, Compare.self, Plot.self, TokenizerCommand.self]
     )
 }
 

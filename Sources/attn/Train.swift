@@ -4,6 +4,6 @@ import ArgumentParser
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a model.",
-        subcommands: [TrainCNN.self, TrainViT.self, TrainTranslation.self, TrainClassifier.self]
+        subcommands: [TrainCNN.self, TrainViT.self, TrainTranslation.self, TrainClassifier.self, TrainLM.self]
     )
 }

@@ -123,18 +123,28 @@ public final class TransformerEncoderLayer: Module {
     /// Only for unmasked attention (a [T, T] mask would need its rows cut too).
     public func callAsFunction(_ x: Tensor, firstRows rows: Int) -> Tensor { forward(x, firstRows: rows, mask: .none) }
 
+    /// One incremental step of a causal stack (a decoder-only model): x [B, n, D] are the newest n positions; their
+    /// keys and values join `cache` and their queries attend to every cached position (causally among the n).
+    public func step(_ x: Tensor, cache: KeyValueCache) -> Tensor {
+        block(x, residual: x) { self.selfAttention.step($0, cache: cache) }
+    }
+
     /// Both: the residual branches over the query rows (all of them when `rows` is nil: then query, key and value are
     /// one tensor and attention takes its packed-projection path).
     private func forward(_ x: Tensor, firstRows rows: Int?, mask: AttentionMask) -> Tensor {
-        let ff = { (y: Tensor) in feedForward(y, self.linear1, self.linear2, self.dropout, self.config.activation) }
         func queries(_ t: Tensor) -> Tensor { rows.map { t.slice(axis: 1, start: 0, end: $0) } ?? t }
-        let xq = queries(x)
+        return block(x, residual: queries(x)) { n in self.selfAttention(query: queries(n), key: n, value: n, mask: mask).output }
+    }
+
+    /// The two residual branches around a self-attention given as a closure of the (normalised, when pre-norm) input,
+    /// so the full pass and the cached step share one definition of the block. `xq`: the rows the branches add to.
+    private func block(_ x: Tensor, residual xq: Tensor, _ sa: (Tensor) -> Tensor) -> Tensor {
+        let ff = { (y: Tensor) in feedForward(y, self.linear1, self.linear2, self.dropout, self.config.activation) }
         if config.normFirst {
-            let n = norm1(x)
-            let h = xq + dropPath(dropout1(selfAttention(query: queries(n), key: n, value: n, mask: mask).output))
+            let h = xq + dropPath(dropout1(sa(norm1(x))))
             return h + dropPath(dropout2(ff(norm2(h))))
         }
-        let h = norm1(xq + dropPath(dropout1(selfAttention(query: xq, key: x, value: x, mask: mask).output)))
+        let h = norm1(xq + dropPath(dropout1(sa(x))))
         return norm2(h + dropPath(dropout2(ff(h))))
     }
 }

@@ -60,12 +60,13 @@ public protocol ComparableRun: TrainedRun {
     func measure(batchSize: Int, tokens: Int) -> (kind: String, model: String, parameters: Int, itemsPerSecond: Double)
 }
 
-/// The tasks the library knows: translation, text and image classification, and whatever a library user registers.
+/// The tasks the library knows: translation, text and image classification, language modelling, and whatever a
+/// library user registers.
 public enum RunTasks {
     /// The registered types behind a lock (metatypes of a non-Sendable protocol cannot sit in a `Mutex`).
     private final class Registry: @unchecked Sendable {
         let lock = NSLock()
-        var types: [any TrainedRun.Type] = [Translator.self, TextClassification.self, ImageClassification.self]
+        var types: [any TrainedRun.Type] = [Translator.self, TextClassification.self, ImageClassification.self, LanguageModel.self]
     }
     private static let registry = Registry()
 

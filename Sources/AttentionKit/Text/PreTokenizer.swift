@@ -12,6 +12,9 @@ public enum PreTokenizer: Sendable, Equatable {
     /// GPT-2 byte level: the GPT-2 regex split, then every UTF-8 byte mapped to a printable character, so any input
     /// is representable with a 256-symbol alphabet (HF `ByteLevel`).
     case byteLevel(addPrefixSpace: Bool)
+    /// Every Unicode scalar is a piece, spaces and newlines included (HF `Split` on `(?s).`, isolated): the
+    /// pre-tokenizer of character-level language models.
+    case characters
 
     /// Pieces with their ranges in Unicode scalar indices of `text`.
     public func split(_ text: String) -> [(piece: String, range: Range<Int>)] {
@@ -24,6 +27,8 @@ public enum PreTokenizer: Sendable, Equatable {
             out.append((String(v), r))
         }
         switch self {
+        case .characters:
+            for i in 0..<s.count { emit(i..<(i + 1)) }
         case .whitespaceSplit:
             var start: Int? = nil
             for i in 0..<s.count {

@@ -43,6 +43,7 @@ extension Tokenizer {
         case .whitespaceSplit: root["pre_tokenizer"] = ["type": "WhitespaceSplit"]
         case .byteLevel(let p): root["pre_tokenizer"] = ["type": "ByteLevel", "add_prefix_space": p, "trim_offsets": true, "use_regex": true]
         case .unicodeCategories: throw fail("pre_tokenizer", "the Unicode-category pre-tokenizer has no tokenizer.json equivalent")
+        case .characters: root["pre_tokenizer"] = ["type": "Split", "pattern": ["Regex": "(?s)."], "behavior": "Isolated", "invert": false] as [String: Any]
         }
         if bosToken != nil || eosToken != nil {
             var single: [[String: Any]] = []
@@ -74,8 +75,11 @@ extension Tokenizer {
         case .wordLevel(let m):
             root["model"] = ["type": "WordLevel", "vocab": m.vocabulary, "unk_token": m.unknownToken]
             root["decoder"] = NSNull()
-        case .characterLevel:
-            throw fail("model", "character-level models have no tokenizer.json equivalent (use WordLevel)")
+        case .characterLevel(let m):
+            // HF: WordLevel over the pieces of the per-character Split, decoded by joining (Fuse).
+            guard case .characters = preTokenizer else { throw fail("model", "a character-level model is saved with the character pre-tokenizer only") }
+            root["model"] = ["type": "WordLevel", "vocab": m.vocabulary, "unk_token": m.unknownToken]
+            root["decoder"] = ["type": "Fuse"]
         }
         let data = try JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys])
         try AtomicFile.write(data, to: url)
@@ -180,6 +184,12 @@ extension Tokenizer {
             switch t {
             case "Whitespace": pre = .whitespace
             case "WhitespaceSplit": pre = .whitespaceSplit
+            case "Split":
+                guard (obj["pattern"] as? [String: Any])?["Regex"] as? String == "(?s).", obj["behavior"] as? String == "Isolated",
+                      (obj["invert"] as? Bool ?? false) == false else {
+                    throw fail("$.pre_tokenizer", "Split is supported on every character only ({\"Regex\": \"(?s).\"}, Isolated)")
+                }
+                pre = .characters
             case "ByteLevel":
                 if (obj["use_regex"] as? Bool) == false { throw fail("$.pre_tokenizer.use_regex", "ByteLevel without the regex is not supported") }
                 pre = .byteLevel(addPrefixSpace: obj["add_prefix_space"] as? Bool ?? true)
@@ -229,7 +239,10 @@ extension Tokenizer {
         switch tokenModel {
         case .bpe(let b): model = .bpe(BPE(vocabulary: vocab, merges: b.merges, unknownToken: b.unknownToken,
                                            endOfWordSuffix: b.endOfWordSuffix, continuingSubwordPrefix: b.continuingSubwordPrefix))
-        case .wordLevel(let w): model = .wordLevel(WordLevel(vocabulary: vocab, unknownToken: w.unknownToken))
+        case .wordLevel(let w):
+            // a WordLevel model over single characters is a character-level model (decoded by joining)
+            let word = WordLevel(vocabulary: vocab, unknownToken: w.unknownToken)
+            if case .characters = pre { model = .characterLevel(word) } else { model = .wordLevel(word) }
         case .characterLevel: model = tokenModel
         }
         let pad = specials.first(where: { $0 == "[PAD]" || $0 == "<pad>" }) ?? "[PAD]"

@@ -6,6 +6,8 @@ public enum TokenizerKind: String, Codable, CaseIterable, Sendable {
     case word
     /// Byte-pair encoding: merges learned from pair counts.
     case bpe
+    /// Single characters (Unicode scalars), spaces and newlines included: character-level language models.
+    case char
 }
 
 /// How text is split before the vocabulary model sees it.
@@ -16,6 +18,8 @@ public enum PreTokenizerKind: String, Codable, CaseIterable, Sendable {
     case whitespace
     /// Hugging Face `WhitespaceSplit`: on whitespace only.
     case whitespaceSplit = "whitespace-split"
+    /// Every character is a piece (HF `Split` on `(?s).`).
+    case characters
 }
 
 /// Everything that trains a tokenizer: model, pre-tokenizer, normalisation, size limits and special tokens. The one
@@ -76,7 +80,15 @@ public struct TokenizerRecipe: Codable, Sendable, Equatable {
         case .byteLevel: return .byteLevel(addPrefixSpace: addPrefixSpace)
         case .whitespace: return .whitespace
         case .whitespaceSplit: return .whitespaceSplit
+        case .characters: return .characters
         }
+    }
+
+    /// Characters (Unicode scalars, whitespace included) seen at least `minFrequency` times, with [UNK] for the others:
+    /// character-level language models.
+    public static func characters(minFrequency: Int = 1, specialTokens: [String] = ["[UNK]"]) -> TokenizerRecipe {
+        TokenizerRecipe(model: .char, preTokenizer: .characters, vocabularySize: nil, minFrequency: minFrequency,
+                        lowercase: false, specialTokens: specialTokens, unknownToken: "[UNK]", padToken: specialTokens.first ?? "[UNK]")
     }
 
     /// Checks the sizes against the specials and the byte alphabet.
@@ -110,6 +122,9 @@ public struct TokenizerRecipe: Codable, Sendable, Equatable {
         case .word:
             t.model = .wordLevel(WordLevel.train(pieces: pieces, minFrequency: minFrequency ?? 1, maxSize: vocabularySize,
                                                  specialTokens: specialTokens, unknownToken: unknownToken ?? "[UNK]"))
+        case .char:
+            t.model = .characterLevel(WordLevel.train(pieces: pieces, minFrequency: minFrequency ?? 1, maxSize: vocabularySize,
+                                                      specialTokens: specialTokens, unknownToken: unknownToken ?? "[UNK]"))
         }
         return t
     }

@@ -1,0 +1,195 @@
+import Foundation
+
+// A GPT-style decoder-only transformer (Radford et al. 2019; nanoGPT's model.py) and text generation from it with
+// a key/value cache. Dimension key: B batch, T tokens, D model width, V vocabulary, L layers.
+
+/// Configuration of `GPT`.
+public struct GPTConfig: Codable, Sendable, Equatable {
+    public var vocabulary: Int
+    /// The context length: positions the model sees at once (nanoGPT's `block_size`).
+    public var blockSize = 256
+    public var layers = 4
+    public var heads = 4
+    public var dModel = 128
+    public var dropout: Float = 0
+    /// Learned absolute positions (GPT-2) or the fixed sinusoidal table.
+    public var positions: PositionKind = .learned
+    /// Biases in the linear layers and layer norms' shift (nanoGPT's `bias`).
+    public var bias = true
+
+    public init(vocabulary: Int) { self.vocabulary = vocabulary }
+
+    /// A block: pre-norm, causal self-attention, MLP of width 4D with exact GELU.
+    var layer: TransformerLayerConfig {
+        TransformerLayerConfig(dModel: dModel, heads: heads, feedForward: 4 * dModel, dropout: dropout, activation: .gelu,
+                               normFirst: true, layerNormEps: 1e-5, bias: bias)
+    }
+}
+
+extension GPTConfig: ModelConfiguration {
+    public var parameterLowerBound: Double {
+        let d = Double(dModel)
+        return Double(vocabulary) * d + Double(layers) * 12 * d * d
+    }
+
+    public func validate() throws {
+        try ConfigCheck.size("vocabulary", vocabulary, max: 1 << 24)
+        try ConfigCheck.size("blockSize", blockSize, max: 1 << 16)
+        try ConfigCheck.size("layers", layers, max: 512)
+        try ConfigCheck.size("dModel", dModel)
+        try ConfigCheck.heads(dModel, heads)
+        try ConfigCheck.probability("dropout", dropout)
+    }
+}
+
+/// How the next token is drawn from the model's logits.
+public struct Sampling: Sendable, Equatable {
+    /// Logits are divided by it; 0 takes the most probable token (greedy).
+    public var temperature: Float = 1
+    /// Keep only the k most probable tokens (nil: all).
+    public var topK: Int? = nil
+    /// Keep the smallest set of most probable tokens whose probability reaches p (nucleus sampling; nil: all).
+    public var topP: Float? = nil
+    public init(temperature: Float = 1, topK: Int? = nil, topP: Float? = nil) {
+        self.temperature = temperature
+        self.topK = topK
+        self.topP = topP
+    }
+
+    /// The token drawn from `logits` [V] with `g`: softmax(logits / temperature) restricted to the top k and to the
+    /// nucleus p, renormalised (ties in the ranking: the lower id first).
+    public func draw(_ logits: UnsafeBufferPointer<Float>, using g: inout RandomGenerator) -> Int {
+        let v = logits.count
+        if temperature <= 0 {
+            var best = 0
+            for i in 1..<v where logits[i] > logits[best] { best = i }
+            return best
+        }
+        var order = Array(0..<v)
+        order.sort { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
+        if let topK, topK < v { order.removeLast(v - max(topK, 1)) }
+        let top = logits[order[0]]
+        var p = order.map { Double(Foundation.exp(Double((logits[$0] - top) / temperature))) }
+        let total = p.reduce(0, +)
+        p = p.map { $0 / total }
+        if let topP, topP < 1 {
+            var sum = 0.0, keep = 0
+            while keep < p.count { sum += p[keep]; keep += 1; if sum >= Double(topP) { break } }
+            order.removeLast(order.count - keep)
+            p.removeLast(p.count - keep)
+        }
+        let mass = p.reduce(0, +)
+        var u = g.nextUnit() * mass
+        for (i, id) in order.enumerated() {
+            u -= p[i]
+            if u < 0 { return id }
+        }
+        return order[order.count - 1]
+    }
+}
+
+/// A decoder-only transformer language model: token embedding + positions → L pre-norm blocks of causal
+/// self-attention and MLP → final layer norm → output head tied to the token embedding. ids [B, T] → logits [B, T, V].
+/// Init as GPT-2/nanoGPT: N(0, 0.02) weights, zero biases, residual projections (attention output, MLP output)
+/// N(0, 0.02/√(2L)).
+public final class GPT: Module, ConfigurableModel {
+    public let config: GPTConfig
+    public var embedding: TokenEmbedding
+    public var blocks: TransformerEncoder
+    public var head: Linear
+    public var isTraining = true
+
+    public init(config c: GPTConfig, using g: inout RandomGenerator) {
+        config = c
+        let tokens = Embedding(c.vocabulary, c.dModel, using: &g)
+        tokens.weight = Tensor.normal([c.vocabulary, c.dModel], std: 0.02, using: &g).requiringGrad()
+        embedding = TokenEmbedding(tokens, positions: c.positions, maxLength: c.blockSize, dropout: c.dropout, scale: false, using: &g)
+        blocks = TransformerEncoder(c.layer, layers: c.layers, finalNorm: true, using: &g)
+        head = Linear(c.dModel, c.vocabulary, bias: false, using: &g)
+        head.weight = tokens.weight   // tied (Press & Wolf 2017)
+        let residualStd = 0.02 / Float(2 * c.layers).squareRoot()
+        for block in blocks.layers.modules {
+            for linear in [block.selfAttention.inProjection!, block.selfAttention.outProjection, block.linear1, block.linear2] {
+                let residual = linear === block.selfAttention.outProjection || linear === block.linear2
+                linear.weight = Tensor.normal(linear.weight.shape, std: residual ? residualStd : 0.02, using: &g).requiringGrad()
+                if let b = linear.bias { linear.bias = Tensor.zeros(b.shape).requiringGrad() }
+            }
+        }
+    }
+
+    public var children: [(name: String, module: any Module)] { [("embedding", embedding), ("blocks", blocks), ("head", head)] }
+
+    /// Throws a `SequenceError` naming the row and position if `ids` cannot go through this model.
+    public func validate(_ ids: [[Int]]) throws(SequenceError) {
+        try validateIDs(ids, vocabulary: config.vocabulary, maxLength: config.blockSize, what: "input")
+    }
+
+    /// ids [B, T] (T ≤ blockSize) → logits [B, T, V]; position t sees tokens 0…t.
+    public func callAsFunction(_ ids: [[Int]]) -> Tensor {
+        let h = blocks(embedding(ids), mask: AttentionMask(causal: true))   // [B, T, D]
+        return head(h)                                                       // [B, T, V]
+    }
+
+    /// The mean next-token cross-entropy of `inputs` [B, T] against `targets` [B, T] (targets = inputs shifted by one).
+    public func loss(_ inputs: [[Int]], targets: [[Int]]) -> Tensor {
+        Loss.crossEntropy(self(inputs).reshape([-1, config.vocabulary]), targets.flatMap { $0 })
+    }
+
+    /// Empty key/value caches for `batch` rows of up to blockSize positions, one per block.
+    public func makeCaches(batch: Int) -> [KeyValueCache] {
+        blocks.layers.modules.map { _ in KeyValueCache(batch: batch, capacity: config.blockSize, keyWidth: config.dModel, valueWidth: config.dModel) }
+    }
+
+    /// Feeds the newest positions `ids` [B, n] through the cached blocks and returns the logits of the last one
+    /// [B, V]: equal to the last row of `self(prefix + ids)` (proven in the tests), at the cost of n positions.
+    public func step(_ ids: [[Int]], caches: [KeyValueCache]) -> Tensor {
+        let offset = caches.first?.length ?? 0
+        var h = embedding(ids, offset: offset)   // [B, n, D]
+        for (block, cache) in zip(blocks.layers.modules, caches) { h = block.step(h, cache: cache) }
+        let n = h.shape[1]
+        let last = h.slice(axis: 1, start: n - 1, end: n)   // [B, 1, D]
+        return head(blocks.norm.map { $0(last) } ?? last).reshape([ids.count, config.vocabulary])
+    }
+
+    /// Continues each prompt (rows of one length) by up to `maxNewTokens` tokens drawn by `sampling`, with the key/value
+    /// cache. A row that draws `stopToken` is finished (its later tokens are not reported); generation ends when every
+    /// row has finished. When the context is full, the window slides: the caches restart from the newest blockSize/2
+    /// tokens (`onSlide` is called). `onToken(row, id)` receives each token as it is drawn.
+    /// - Returns: the new tokens of each row (up to and without its stop token).
+    public func generate(_ prompts: [[Int]], maxNewTokens: Int, sampling: Sampling = Sampling(), stopToken: Int? = nil,
+                         using g: inout RandomGenerator, onSlide: () -> Void = {}, onToken: (Int, Int) -> Void = { _, _ in }) -> [[Int]] {
+        precondition(!prompts.isEmpty && prompts.allSatisfy { !$0.isEmpty && $0.count == prompts[0].count }, "GPT.generate: prompts must be non-empty rows of one length")
+        eval()
+        return withNoGrad {
+            var rows = prompts
+            if rows[0].count > config.blockSize {
+                rows = rows.map { Array($0.suffix(config.blockSize)) }
+                onSlide()
+            }
+            var caches = makeCaches(batch: rows.count)
+            var logits = step(rows, caches: caches)   // [B, V]
+            var new = [[Int]](repeating: [], count: rows.count), finished = [Bool](repeating: false, count: rows.count)
+            for _ in 0..<maxNewTokens {
+                let v = config.vocabulary
+                let drawn = logits.withUnsafeFloats { p in
+                    (0..<rows.count).map { r in sampling.draw(UnsafeBufferPointer(rebasing: p[(r * v)..<((r + 1) * v)]), using: &g) }
+                }
+                for (r, id) in drawn.enumerated() where !finished[r] {
+                    if id == stopToken { finished[r] = true; continue }
+                    new[r].append(id)
+                    onToken(r, id)
+                }
+                if finished.allSatisfy({ $0 }) { break }
+                for r in rows.indices { rows[r].append(drawn[r]) }
+                if caches[0].length >= config.blockSize {
+                    caches = makeCaches(batch: rows.count)
+                    logits = step(rows.map { Array($0.suffix(max(1, config.blockSize / 2))) }, caches: caches)
+                    onSlide()
+                } else {
+                    logits = step(drawn.map { [$0] }, caches: caches)
+                }
+            }
+            return new
+        }
+    }
+}

@@ -1,0 +1,319 @@
+import Foundation
+
+// The language-model task: a decoder-only transformer (`GPT`) trained to predict the next token of a text, its run
+// configuration and TrainingTask, and a trained run's generation, evaluation (perplexity, bits per character) and
+// attention report. Dimension key: B batch, T block (context) length, V vocabulary.
+
+/// The text a language model learns: one or more UTF-8 files, read as one stream; its last `valFraction` (by
+/// characters) is held out for validation, and the tokenizer is trained on the rest.
+public struct LanguageModelData: Codable, Sendable, Equatable {
+    public var files: [String]
+    public var valFraction = 0.1
+    public init(files: [String], valFraction: Double = 0.1) {
+        self.files = files
+        self.valFraction = valFraction
+    }
+    enum CodingKeys: String, CodingKey { case files, valFraction = "val_fraction" }
+
+    /// The text of every file, joined; an unreadable or non-UTF-8 file is an error naming it (and the byte offset).
+    public func text() throws -> String {
+        var parts: [String] = []
+        for f in files {
+            let t = try UserFile.text(URL(fileURLWithPath: f), maxBytes: 1 << 30)
+            if t.contains("\0") { throw RunSetupError("\(f): holds NUL bytes (a binary file, not text)") }
+            parts.append(t)
+        }
+        let all = parts.joined(separator: parts.allSatisfy { $0.hasSuffix("\n") } ? "" : "\n")
+        guard !all.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw RunSetupError("\(files.joined(separator: ", ")): no text") }
+        return all
+    }
+
+    /// The training text and the held-out tail.
+    func split(_ text: String) -> (train: String, validation: String) {
+        let scalars = Array(text.unicodeScalars)
+        let cut = scalars.count - Int((Double(scalars.count) * valFraction).rounded())
+        var a = String.UnicodeScalarView(), b = String.UnicodeScalarView()
+        a.append(contentsOf: scalars[..<cut])
+        b.append(contentsOf: scalars[cut...])
+        return (String(a), String(b))
+    }
+}
+
+/// A language-model run's configuration (config.json).
+public struct LanguageModelConfig: RunConfiguration, Equatable {
+    public static let task = "language-model"
+    /// The model; its vocabulary comes from the tokenizer when the run starts.
+    public var model: GPTConfig
+    public var data: LanguageModelData
+    /// How the vocabulary is trained on the training text (character, word or byte-level BPE).
+    public var tokenizer: TokenizerRecipe
+    /// A tokenizer.json to use instead of training one.
+    public var tokenizerFile: String?
+    public var training: TrainingRecipe
+    /// Stop after this many optimizer steps (nanoGPT's `max_iters`; rounded up to whole epochs of equal length).
+    public var maxSteps: Int?
+    /// The prompt of the sample printed after every epoch, and its length in tokens.
+    public var samplePrompt = "\n"
+    public var sampleTokens = 200
+
+    public init(model: GPTConfig, data: LanguageModelData, tokenizer: TokenizerRecipe, training: TrainingRecipe) {
+        self.model = model
+        self.data = data
+        self.tokenizer = tokenizer
+        self.training = training
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case model, data, tokenizer, training
+        case tokenizerFile = "tokenizer_file", maxSteps = "max_steps", samplePrompt = "sample_prompt", sampleTokens = "sample_tokens"
+    }
+
+    /// nanoGPT's CPU recipe for characters: block 64, batch 12, 4 layers, 4 heads, width 128, no dropout, AdamW
+    /// (β₂ 0.99, weight decay 0.1) at 1e-3 with 100 warmup steps and cosine decay, clipping at 1.
+    public static func recipe(files: [String]) -> LanguageModelConfig {
+        var m = GPTConfig(vocabulary: 0)
+        (m.blockSize, m.layers, m.heads, m.dModel, m.dropout) = (64, 4, 4, 128, 0)
+        var t = TrainingRecipe(epochs: 1, lr: 1e-3, optimizer: .adamw(beta2: 0.99), weightDecay: 0.1, clipNorm: 1)
+        (t.batchSize, t.defaultWarmupSteps) = (12, 100)
+        return LanguageModelConfig(model: m, data: LanguageModelData(files: files), tokenizer: .characters(), training: t)
+    }
+
+    public func resumeSettings() throws -> [RunSetting] {
+        [try RunSetting("data.files", data.files, flag: "--data"), try RunSetting("data.val_fraction", data.valFraction, flag: "--val-fraction"),
+         try RunSetting("model.blockSize", model.blockSize, flag: "--block-size")] + (try training.resumeSettings())
+    }
+}
+
+/// A trained language model with its tokenizer: text in, continuations and scores out.
+public final class LanguageModel {
+    public let model: GPT
+    public let tokenizer: Tokenizer
+
+    public init(model: GPT, tokenizer: Tokenizer) {
+        self.model = model
+        self.tokenizer = tokenizer
+    }
+
+    /// The ids of `text` (characters outside the vocabulary become [UNK]) and those characters, for a note.
+    public func encode(_ text: String) -> (ids: [Int], unknown: [String]) {
+        let e = tokenizer.encode(text, addSpecialTokens: false)
+        let unk = tokenizer.id(of: "[UNK]")
+        var unknown: [String] = []
+        if let unk {
+            let bytes = Array(text.utf8)
+            for (id, r) in zip(e.ids, e.offsets) where id == unk && r.upperBound <= bytes.count {
+                let s = String(decoding: bytes[r], as: UTF8.self)
+                if !unknown.contains(s) { unknown.append(s) }
+            }
+        }
+        return (e.ids, unknown)
+    }
+
+    /// The token that ends a text, if the tokenizer has one ([EOS]).
+    public var stopToken: Int? { tokenizer.eosToken.flatMap { tokenizer.id(of: $0) } ?? tokenizer.id(of: "[EOS]") }
+
+    /// `samples` continuations of `prompt`, `maxNewTokens` tokens each at most, drawn with `sampling` from a generator
+    /// seeded by `seed` (the same seed gives the same text). `onText(sample, piece)` receives each piece of text as it
+    /// is produced (streaming); `onSlide` is told when the context window slides.
+    public func generate(_ prompt: String, maxNewTokens: Int, sampling: Sampling = Sampling(), samples: Int = 1, seed: UInt64 = 0,
+                         onSlide: () -> Void = {}, onText: (Int, String) -> Void = { _, _ in }) throws -> [String] {
+        var ids = encode(prompt).ids
+        if ids.isEmpty { ids = [tokenizer.id(of: "\n") ?? 0] }
+        var g = RandomGenerator(seed: seed)
+        var produced = [[Int]](repeating: [], count: samples), shown = [String](repeating: "", count: samples)
+        let rows = model.generate(Array(repeating: ids, count: samples), maxNewTokens: maxNewTokens, sampling: sampling,
+                                  stopToken: stopToken, using: &g, onSlide: onSlide) { r, id in
+            produced[r].append(id)
+            let text = tokenizer.decode(produced[r])
+            // a byte-level token may end inside a character: show the text once it decodes cleanly
+            guard !text.hasSuffix("\u{FFFD}"), text.hasPrefix(shown[r]) else { return }
+            onText(r, String(text.dropFirst(shown[r].count)))
+            shown[r] = text
+        }
+        return rows.map { tokenizer.decode($0) }
+    }
+
+    /// The summed next-token loss (nats) and the token count over `ids`, in non-overlapping blocks (each block's first
+    /// token is predicted from nothing before it within the block, as nanoGPT's estimate_loss does with its windows).
+    public func summedLoss(_ ids: [Int], batchSize: Int = 16) -> (nats: Double, tokens: Int) {
+        let t = model.config.blockSize
+        var starts = Array(stride(from: 0, to: max(ids.count - 1, 0), by: t))
+        var nats = 0.0, tokens = 0
+        model.eval()
+        withNoGrad {
+            while !starts.isEmpty {
+                let chunk = Array(starts.prefix(batchSize))
+                starts.removeFirst(chunk.count)
+                // rows of one length: group by length (only the last block may be shorter)
+                for length in Set(chunk.map { min(t, ids.count - 1 - $0) }) where length > 0 {
+                    let rows = chunk.filter { min(t, ids.count - 1 - $0) == length }
+                    let x = rows.map { Array(ids[$0..<($0 + length)]) }, y = rows.map { Array(ids[($0 + 1)...($0 + length)]) }
+                    nats += Double(model.loss(x, targets: y).item()) * Double(rows.count * length)
+                    tokens += rows.count * length
+                }
+            }
+        }
+        return (nats, tokens)
+    }
+
+    /// Perplexity and bits per character of `text` (the loss in bits over its characters).
+    public func score(_ text: String) -> (loss: Double, perplexity: Double, bitsPerChar: Double, tokens: Int, characters: Int) {
+        let ids = encode(text).ids
+        let (nats, n) = summedLoss(ids)
+        let chars = max(1, text.unicodeScalars.count - 1)
+        let loss = nats / Double(max(n, 1))
+        return (loss, Foundation.exp(loss), nats / Foundation.log(2.0) / Double(chars), n, chars)
+    }
+}
+
+/// Training a `GPT` on a token stream: random windows of blockSize + 1 tokens (nanoGPT's `get_batch`), an epoch as
+/// many windows as the stream holds blocks; validation loss, perplexity and bits per character over the whole
+/// held-out stream, and a sample from a fixed prompt after every epoch.
+public final class LanguageModelTask: TrainingTask {
+    public let language: LanguageModel
+    let train: [Int], validationIDs: [Int], validationCharacters: Int
+    var batches: EpochBatches
+    public let batchesPerEpoch: Int
+    let sample: (prompt: String, tokens: Int)?
+    let log: (String) -> Void
+
+    /// - Parameters: batchesPerEpoch: nil: ⌈(training tokens / blockSize) / batchSize⌉; sample: the prompt and length
+    ///   of the sample logged after each validation (nil: none).
+    public init(language: LanguageModel, train: [Int], validation: [Int], validationCharacters: Int, batchSize: Int, seed: UInt64,
+                batchesPerEpoch: Int? = nil, sample: (prompt: String, tokens: Int)? = nil, shard: Shard = .whole, log: @escaping (String) -> Void = { _ in }) {
+        self.language = language
+        self.train = train
+        validationIDs = validation
+        self.validationCharacters = validationCharacters
+        let t = language.model.config.blockSize
+        let perEpoch = batchesPerEpoch ?? max(1, (train.count / t + batchSize - 1) / batchSize)
+        self.batchesPerEpoch = perEpoch
+        let maxStart = max(0, train.count - t - 1), global = batchSize * shard.count
+        batches = EpochBatches(seed: seed, shard: shard) { g in
+            (0..<perEpoch).map { _ in (0..<global).map { _ in Int(g.next() % UInt64(maxStart + 1)) } }
+        }
+        self.sample = sample
+        self.log = log
+    }
+
+    public var model: any Module { language.model }
+    public var itemName: String { "tok" }
+    public var metricNames: [String] { ["val_loss", "val_ppl", "bits_per_char"] }
+    public func nextBatch() -> [Int]? { batches.next() }
+    public func startNextEpoch() { batches.startNextEpoch() }
+    public var dataState: String { batches.savedState }
+    public func restoreDataState(_ text: String) throws { try batches.restore(text) }
+    public func saveModel(to url: URL) throws { try ModelFile.save(language.model, to: url) }
+
+    public func loss(_ starts: [Int]) -> (loss: Tensor, items: Int) {
+        let t = language.model.config.blockSize
+        let x = starts.map { Array(train[$0..<($0 + t)]) }, y = starts.map { Array(train[($0 + 1)...($0 + t)]) }   // [B, T]
+        return (language.model.loss(x, targets: y), starts.count * t)
+    }
+
+    public func evaluate() throws -> [String: Double] {
+        let (nats, n) = language.summedLoss(validationIDs)
+        let loss = nats / Double(max(n, 1))
+        if let sample {
+            let text = try language.generate(sample.prompt, maxNewTokens: sample.tokens, sampling: Sampling(temperature: 0.8, topK: 40), seed: 0)[0]
+            log("sample: " + (sample.prompt + text).replacingOccurrences(of: "\n", with: "⏎ "))
+        }
+        return ["val_loss": loss, "val_ppl": Foundation.exp(loss), "bits_per_char": nats / Foundation.log(2.0) / Double(max(validationCharacters, 1))]
+    }
+
+    /// Trains a language model as `config` says, in `context`'s directory: reads the text, holds out its tail, trains
+    /// (or loads) the tokenizer on the rest, builds the GPT (resuming: from the run), trains with the recipe keeping
+    /// the best epoch by validation loss, logging a sample after every epoch.
+    public static func run(_ config: LanguageModelConfig, in context: RunContext) throws -> RunOutcome {
+        let dir = context.directory, recipe = config.training
+        if context.resume { try dir.checkResume(config) }
+        let (trainText, validText) = config.data.split(try config.data.text())
+        guard !validText.isEmpty else { throw RunSetupError("--val-fraction \(config.data.valFraction) holds out no text: use a larger fraction") }
+        let tokenizer: Tokenizer
+        if context.resume { tokenizer = try Tokenizer.load(from: dir.file("tokenizer.json")) }
+        else if let file = config.tokenizerFile { tokenizer = try Tokenizer.load(from: URL(fileURLWithPath: file)) }
+        else { tokenizer = config.tokenizer.train(on: [trainText]) }
+        var modelConfig = config.model
+        modelConfig.vocabulary = tokenizer.vocabularySize
+        var g = RandomGenerator(seed: recipe.seed)   // resuming: the weights come from resume.safetensors
+        let model = GPT(config: context.resume ? try dir.entry("model", as: GPTConfig.self, describing: "a GPT configuration") : modelConfig, using: &g)
+        let language = LanguageModel(model: model, tokenizer: tokenizer)
+        let train = language.encode(trainText).ids, validation = language.encode(validText).ids
+        let t = model.config.blockSize
+        guard train.count > t + 1 else {
+            throw RunSetupError("\(config.data.files.joined(separator: ", ")): the training text is \(train.count) tokens, shorter than one block of --block-size \(t) + 1: lower --block-size or give more text")
+        }
+        guard validation.count > 1 else { throw RunSetupError("the validation text holds \(validation.count) token(s): raise --val-fraction") }
+        if !context.resume && context.isLead {
+            try dir.create()
+            try tokenizer.save(to: dir.file("tokenizer.json"))
+            var saved = config
+            saved.model = modelConfig
+            try dir.writeConfig(saved)
+        }
+        context.log("data: \(train.count) training and \(validation.count) validation tokens (\(tokenizer.vocabularySize)-token \(config.tokenizer.model.rawValue) vocabulary)")
+        let batchSize = recipe.batchSize ?? 12
+        let natural = max(1, (train.count / t + batchSize - 1) / batchSize)
+        var run = recipe, perEpoch: Int? = nil
+        if let maxSteps = config.maxSteps {   // whole epochs of equal length, about maxSteps steps in all
+            run.epochs = max(1, (maxSteps + natural - 1) / natural)
+            perEpoch = (maxSteps + run.epochs - 1) / run.epochs
+        }
+        let task = LanguageModelTask(language: language, train: train, validation: validation, validationCharacters: max(1, validText.unicodeScalars.count - 1),
+                                     batchSize: batchSize, seed: recipe.seed &+ 1, batchesPerEpoch: perEpoch,
+                                     sample: config.sampleTokens > 0 ? (config.samplePrompt, config.sampleTokens) : nil, shard: context.shard, log: context.log)
+        context.log("model: GPT, \(model.parameterCount()) parameters; \(run.epochs) epochs × \(task.batchesPerEpoch) steps of \(batchSize) × \(t) tokens")
+        let summary = try context.train(task, optimizer: run.makeOptimizer(for: model), recipe: run, bestMetric: "val_loss", higherIsBetter: false)
+        let message = String(format: "best validation loss %.4f (%.3f bits per character) at epoch %d; %.0f s; run directory %@",
+                             summary.bestValue, summary.lastMetrics["bits_per_char"] ?? .nan, summary.bestEpoch, summary.seconds, dir.path)
+        return try context.finish(summary, message: message, attentionExample: nil) { _, _ in "" }
+    }
+}
+
+extension LanguageModel: TrainedRun {
+    public static var taskName: String { LanguageModelConfig.task }
+    public static var displayName: String { "language model" }
+
+    /// Loads a run directory written by `attn train lm`: `weights` and tokenizer.json.
+    public static func load(from run: RunDirectory, weights: String) throws -> LanguageModel {
+        try run.check(holds: [weights, "tokenizer.json"], kind: "language model")
+        let model = try ModelFile.load(GPT.self, from: run.file(weights))
+        let tokenizer = try Tokenizer.load(from: run.file("tokenizer.json"))
+        guard tokenizer.vocabularySize <= model.config.vocabulary else {
+            throw RunDirectoryError(message: "\(run.path): tokenizer.json has \(tokenizer.vocabularySize) tokens but the model's vocabulary is \(model.config.vocabulary)")
+        }
+        return LanguageModel(model: model, tokenizer: tokenizer)
+    }
+
+    /// Scores the text of `request.data`: `{"task": "language-model", "metric": "perplexity", "value": …,
+    /// "bits_per_char": …, "loss": …, "n_tokens": …}`.
+    public func evaluate(_ request: EvaluationRequest) throws -> Evaluation {
+        guard let data = request.data else { throw TaskUsageError("a language-model run needs --data FILE (UTF-8 text)") }
+        let text = try LanguageModelData(files: [data]).text()
+        let s = score(text)
+        guard s.tokens > 0 else { throw RunSetupError("\(data): too short to score (one token)") }
+        let report = [String(format: "%@: %d tokens, %d characters; loss %.4f, perplexity %.3f, %.4f bits per character", data, s.tokens, s.characters, s.loss, s.perplexity, s.bitsPerChar)]
+        let json = String(format: "{\"task\": \"language-model\", \"metric\": \"perplexity\", \"value\": %.6f, \"bits_per_char\": %.6f, \"loss\": %.6f, \"n_tokens\": %d}",
+                          s.perplexity, s.bitsPerChar, s.loss, s.tokens)
+        return Evaluation(report: report, json: json)
+    }
+
+    /// The causal self-attention of every layer and head over the tokens of `request.text` (its last blockSize).
+    public func writeAttentionReport(_ request: AttentionRequest, to directory: URL) throws -> String {
+        guard let text = request.text else { throw TaskUsageError("a language-model run needs --text") }
+        let e = tokenizer.encode(text, addSpecialTokens: false)
+        guard !e.ids.isEmpty else { throw TaskUsageError("--text has no tokens") }
+        let keep = min(e.ids.count, model.config.blockSize), from = e.ids.count - keep
+        let ids = Array(e.ids[from...])
+        model.eval()
+        let (logits, maps) = withAttentionCapture(on: model) { withNoGrad { model([ids]) } }
+        let v = model.config.vocabulary
+        let last = logits.reshape([-1, v]).slice(axis: 0, start: keep - 1, end: keep).softmax(axis: -1).scalars
+        let next = last.indices.max { last[$0] < last[$1] } ?? 0
+        let tokens = zip(e.tokens, e.offsets).dropFirst(from).map { AttentionExport.Token(text: $0.0, bytes: $0.1) }
+        let prediction = "next: \(tokenizer.token(of: next) ?? "?") (\(String(format: "%.1f", last[next] * 100))%)"
+        try AttentionExport.write(maps, kind: "language-model", input: text, output: nil, prediction: prediction, tokens: ["tokens": tokens],
+                                  axes: { _ in ("tokens", "tokens") }, to: directory)
+        return "prediction: " + prediction
+    }
+}

@@ -1,0 +1,91 @@
+import ArgumentParser
+import AttentionKit
+
+/// `attn train lm`: a decoder-only transformer on text → `LanguageModelTask.run`.
+struct TrainLM: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lm",
+        abstract: "Train a GPT-style language model (next-token prediction) on text files.",
+        discussion: """
+        Reads --data (UTF-8 text, repeatable), holds out its last --val-fraction for validation and trains a \
+        tokenizer on the rest (characters by default; --tokenizer word|bpe, or --tokenizer-file). Training batches \
+        are random windows of --block-size tokens (nanoGPT's get_batch); an epoch is as many windows as the \
+        training text holds blocks; --max-steps caps the run in optimizer steps (rounded up to whole epochs of \
+        equal length). The default recipe is nanoGPT's CPU one: block 64, batch 12, 4 layers, 4 heads, width 128, \
+        dropout 0, AdamW (β₂ 0.99, weight decay 0.1) at 1e-3, 100 warmup steps, cosine decay, clipping at 1, \
+        2,000 steps. After every epoch: validation loss, perplexity and bits per character over the whole held-out \
+        text, and a sample from --sample-prompt. Writes config.json, tokenizer.json, best/last/resume.safetensors, \
+        metrics.jsonl/csv and curves.png to --out (default runs/lm); `attn generate` continues a prompt with it.
+        """
+    )
+
+    @OptionGroup var common: CommonTrainingOptions
+    @Option(help: "Training text: a UTF-8 file (repeatable; read as one stream).")
+    var data: [String] = []
+    @Option(name: .customLong("val-fraction"), parsing: .unconditional, help: "The fraction of the text (its end) held out for validation.")
+    var valFraction = 0.1
+    @Option(help: "Tokenizer trained on the training text: char (characters), word or bpe (byte-level BPE).")
+    var tokenizer: TokenizerKind = .char
+    @Option(name: .customLong("vocab-size"), parsing: .unconditional, help: "BPE: vocabulary size; word: the most words kept.")
+    var vocabSize = 2000
+    @Option(name: .customLong("tokenizer-file"), help: "Use this tokenizer.json instead of training one.")
+    var tokenizerFile: String?
+    @Option(name: .customLong("block-size"), parsing: .unconditional, help: "Context length in tokens.")
+    var blockSize = 64
+    @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Windows per step.")
+    var batchSize = 12
+    @Option(parsing: .unconditional, help: "Transformer blocks.")
+    var layers = 4
+    @Option(parsing: .unconditional, help: "Attention heads.")
+    var heads = 4
+    @Option(name: .customLong("d-model"), parsing: .unconditional, help: "Model width.")
+    var dModel = 128
+    @Option(parsing: .unconditional, help: "Dropout.")
+    var dropout: Float = 0
+    @Option(help: "Positions: learned or sincos.")
+    var positions: PositionsFlag = .learned
+    @Option(name: .customLong("max-steps"), parsing: .unconditional, help: "Optimizer steps in all (default 2000 unless --epochs is given).")
+    var maxSteps: Int?
+    @Option(name: .customLong("sample-prompt"), help: "Prompt of the sample logged after every epoch.")
+    var samplePrompt = "\n"
+    @Option(name: .customLong("sample-tokens"), parsing: .unconditional, help: "Length of that sample in tokens (0: none).")
+    var sampleTokens = 200
+
+    func validate() throws {
+        guard !data.isEmpty else { throw ValidationError("give at least one --data file") }
+        guard valFraction > 0 && valFraction < 1 else { throw ValidationError("--val-fraction must be in (0, 1)") }
+        guard blockSize >= 2 && blockSize <= 8192 else { throw ValidationError("--block-size must be in 2...8192") }
+        guard batchSize > 0 && batchSize <= 4096 else { throw ValidationError("--batch-size must be in 1...4096") }
+        guard layers > 0 && layers <= 64, heads > 0, dModel > 0 && dModel <= 8192, dModel % heads == 0 else {
+            throw ValidationError("--layers must be in 1...64, --d-model in 1...8192 and a multiple of --heads")
+        }
+        guard positions == .learned || dModel % 2 == 0 else { throw ValidationError("--positions sincos needs an even --d-model") }
+        guard dropout >= 0 && dropout < 1 else { throw ValidationError("--dropout must be in [0, 1)") }
+        guard (maxSteps ?? 1) > 0 else { throw ValidationError("--max-steps must be positive") }
+        guard sampleTokens >= 0 && sampleTokens <= 100_000 else { throw ValidationError("--sample-tokens must be in 0...100000") }
+        guard tokenizer != .bpe || vocabSize >= 260 else { throw ValidationError("--vocab-size must be at least 260 with --tokenizer bpe") }
+    }
+
+    /// The run configuration these flags describe (the vocabulary size comes from the tokenizer).
+    var config: LanguageModelConfig {
+        var c = LanguageModelConfig.recipe(files: data)
+        c.data.valFraction = valFraction
+        switch tokenizer {
+        case .char: c.tokenizer = .characters()
+        case .word: c.tokenizer = .wordLevel(lowercase: false, minFrequency: 1, maxSize: vocabSize)
+        case .bpe: c.tokenizer = .byteLevelBPE(vocabularySize: vocabSize)
+        }
+        c.tokenizerFile = tokenizerFile
+        (c.model.blockSize, c.model.layers, c.model.heads, c.model.dModel, c.model.dropout) = (blockSize, layers, heads, dModel, dropout)
+        c.model.positions = positions.kind
+        c.training = common.applied(to: c.training)
+        c.training.batchSize = batchSize
+        c.maxSteps = maxSteps ?? (common.epochs == nil ? 2000 : nil)
+        (c.samplePrompt, c.sampleTokens) = (samplePrompt, sampleTokens)
+        return c
+    }
+
+    func run() throws {
+        try finish(try LanguageModelTask.run(config, in: try common.context(task: "lm")))
+    }
+}
