@@ -1,0 +1,148 @@
+import AttentionKit
+import Foundation
+import XCTest
+
+/// The language model: cached decoding equals recomputing the prefix, sampling's knobs, the character tokenizer's
+/// tokenizer.json round trip, and `attn train lm` / `generate` / `evaluate` / `attention` / `--resume` on the binary.
+final class LanguageModelTests: XCTestCase {
+    var tmp: URL!
+    override func setUpWithError() throws {
+        tmp = FileManager.default.temporaryDirectory.appendingPathComponent("ak-lm-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+    }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
+    func path(_ n: String) -> String { tmp.appendingPathComponent(n).path }
+    let sample = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../corpora/shakespeare-sample/input.txt").standardized.path
+
+    func smallGPT(positions: PositionKind = .learned) -> GPT {
+        var c = GPTConfig(vocabulary: 11)
+        (c.blockSize, c.layers, c.heads, c.dModel, c.positions) = (12, 2, 2, 8, positions)
+        var g = RandomGenerator(seed: 3)
+        return GPT(config: c, using: &g)
+    }
+
+    /// The logits of each new position fed through the key/value cache (one at a time, or a prefix at once) equal
+    /// the full causal pass's logits at that position.
+    func testCachedDecodingEqualsRecomputingThePrefix() throws {
+        for positions in [PositionKind.learned, .sinusoidal] {
+            let model = smallGPT(positions: positions)
+            model.eval()
+            let ids = [[1, 4, 2, 9, 3, 3, 7, 0, 5, 10], [2, 2, 8, 1, 6, 4, 0, 9, 1, 3]]
+            let full = withNoGrad { model(ids) }.scalars   // [B, T, V]
+            let (b, t, v) = (2, 10, 11)
+            func row(_ r: Int, _ pos: Int) -> [Double] { (0..<v).map { Double(full[(r * t + pos) * v + $0]) } }
+            let caches = model.makeCaches(batch: b)
+            let prefix = withNoGrad { model.step(ids.map { Array($0[0..<4]) }, caches: caches) }.scalars   // position 3
+            for r in 0..<b { assertClose(Array(prefix[(r * v)..<((r + 1) * v)]).map(Double.init), row(r, 3), atol: 1e-5, rtol: 1e-4, "prefix, row \(r)") }
+            for pos in 4..<t {
+                let step = withNoGrad { model.step(ids.map { [$0[pos]] }, caches: caches) }.scalars
+                for r in 0..<b { assertClose(Array(step[(r * v)..<((r + 1) * v)]).map(Double.init), row(r, pos), atol: 1e-5, rtol: 1e-4, "\(positions) step \(pos), row \(r)") }
+            }
+        }
+    }
+
+    /// The causal mask: changing a later token leaves earlier positions' logits unchanged; the loss trains (it falls
+    /// on a repeated pattern within a few Adam steps) and every parameter gets a gradient.
+    func testCausalityAndTraining() throws {
+        let model = smallGPT()
+        model.eval()
+        let a = withNoGrad { model([[1, 2, 3, 4, 5]]) }.scalars, b = withNoGrad { model([[1, 2, 3, 9, 9]]) }.scalars
+        XCTAssertEqual(Array(a[0..<(3 * 11)]), Array(b[0..<(3 * 11)]), "positions 0…2 do not see positions 3, 4")
+        model.train()
+        let x = [[1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2]], y = [[2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3]]
+        let opt = AdamW(ParameterGroup.weightDecayGroups(model, weightDecay: 0), learningRate: 1e-2, weightDecay: 0)
+        let first = model.loss(x, targets: y)
+        first.backward()
+        for (name, p) in model.namedParameters() { XCTAssertNotNil(p.grad, "\(name) has no gradient") }
+        opt.step(); opt.zeroGrad()
+        for _ in 0..<30 { let l = model.loss(x, targets: y); l.backward(); opt.step(); opt.zeroGrad() }
+        XCTAssertLessThan(model.loss(x, targets: y).item(), first.item() * 0.3)
+        XCTAssertTrue(model.head.weight === model.embedding.embedding.weight, "the head is tied to the token embedding")
+    }
+
+    /// Temperature 0 and top-k 1 take the most probable token; top-p keeps the nucleus only; the same seed draws
+    /// the same tokens; a draw follows the softmax (frequencies within a few percent).
+    func testSamplingKnobs() {
+        let logits: [Float] = [0.5, 2.0, 1.0, -1.0]
+        logits.withUnsafeBufferPointer { p in
+            var g = RandomGenerator(seed: 1)
+            XCTAssertEqual(Sampling(temperature: 0).draw(p, using: &g), 1)
+            XCTAssertEqual((0..<50).map { _ in Sampling(topK: 1).draw(p, using: &g) }, Array(repeating: 1, count: 50))
+            XCTAssertEqual(Set((0..<200).map { _ in Sampling(topP: 0.5).draw(p, using: &g) }), [1], "p(1) ≈ 0.61 ≥ 0.5: the nucleus is token 1")
+            XCTAssertEqual(Set((0..<400).map { _ in Sampling(topK: 2).draw(p, using: &g) }), [1, 2])
+            var a = RandomGenerator(seed: 9), b = RandomGenerator(seed: 9)
+            XCTAssertEqual((0..<20).map { _ in Sampling().draw(p, using: &a) }, (0..<20).map { _ in Sampling().draw(p, using: &b) })
+            var counts = [0, 0, 0, 0]
+            for _ in 0..<20_000 { counts[Sampling().draw(p, using: &g)] += 1 }
+            let e = logits.map { Foundation.exp(Double($0)) }, z = e.reduce(0, +)
+            for k in 0..<4 { XCTAssertEqual(Double(counts[k]) / 20_000, e[k] / z, accuracy: 0.015, "token \(k)") }
+        }
+    }
+
+    /// A character tokenizer keeps spaces and newlines, decodes by joining, and survives tokenizer.json.
+    func testCharacterTokenizerRoundTrip() throws {
+        let text = "First Citizen:\nBefore we proceed, hear me.\n"
+        let tok = TokenizerRecipe.characters().train(on: [text])
+        let e = tok.encode("hear me\n", addSpecialTokens: false)
+        XCTAssertEqual(e.tokens, ["h", "e", "a", "r", " ", "m", "e", "\n"])
+        XCTAssertEqual(tok.decode(e.ids), "hear me\n")
+        XCTAssertEqual(tok.encode("hear Zed", addSpecialTokens: false).tokens.filter { $0 == "[UNK]" }.count, 1, "Z is unknown; e and d are not")
+        let url = tmp.appendingPathComponent("char.json")
+        try tok.save(to: url)
+        let back = try Tokenizer.load(from: url)
+        XCTAssertEqual(back.encode(text, addSpecialTokens: false).ids, tok.encode(text, addSpecialTokens: false).ids)
+        XCTAssertEqual(back.decode(tok.encode(text, addSpecialTokens: false).ids), text)
+    }
+
+    /// The verbs on the built binary: train (samples logged), generate (same seed, same text; greedy is
+    /// deterministic), evaluate's JSON line, the attention report, another task's run refused, and `--resume`
+    /// continuing bit for bit (an inverse-sqrt schedule does not depend on the run's length).
+    func testTrainGenerateEvaluateAttentionResume() throws {
+        let text = String(try String(contentsOfFile: sample, encoding: .utf8).prefix(6000))
+        try text.write(toFile: path("small.txt"), atomically: true, encoding: .utf8)
+        let args = ["train", "lm", "--data", path("small.txt"), "--block-size", "16", "--batch-size", "8", "--layers", "1", "--heads", "2",
+                    "--d-model", "16", "--sample-tokens", "20", "--schedule", "inverse-sqrt", "--warmup-steps", "5", "--seed", "2"]
+        let straight = try runAttn(args + ["--out", path("straight"), "--epochs", "2"])
+        XCTAssertEqual(straight.status, 0, straight.err)
+        XCTAssertTrue(straight.out.contains("sample: "), straight.out)
+        XCTAssertTrue(straight.out.contains("bits per character"), straight.out)
+        let first = try runAttn(args + ["--out", path("split"), "--epochs", "1"])
+        XCTAssertEqual(first.status, 0, first.err)
+        let resumed = try runAttn(args + ["--out", path("split"), "--epochs", "2", "--resume"])
+        XCTAssertEqual(resumed.status, 0, resumed.err)
+        let a = try Safetensors.read(from: URL(fileURLWithPath: path("straight/last.safetensors"))).tensors
+        let b = try Safetensors.read(from: URL(fileURLWithPath: path("split/last.safetensors"))).tensors
+        XCTAssertEqual(Set(a.keys), Set(b.keys))
+        for (k, t) in a { XCTAssertEqual(t.scalars, b[k]?.scalars, "\(k) differs after resume") }
+
+        let gen = ["generate", "--checkpoint", path("straight"), "--prompt", "First", "--max-new-tokens", "30", "--seed", "7", "--top-k", "10"]
+        let g1 = try runAttn(gen), g2 = try runAttn(gen)
+        XCTAssertEqual(g1.status, 0, g1.err)
+        XCTAssertEqual(g1.out, g2.out, "the same seed gives the same text")
+        XCTAssertTrue(g1.out.hasPrefix("First"), g1.out)
+        let other = try runAttn(Array(gen.dropLast(4)) + ["--seed", "8"])
+        XCTAssertEqual(other.status, 0, other.err)
+        let unknown = try runAttn(["generate", "--checkpoint", path("straight"), "--prompt", "Zébra", "--max-new-tokens", "5", "--temperature", "0"])
+        XCTAssertEqual(unknown.status, 0, unknown.err)
+        XCTAssertTrue(unknown.err.contains("became [UNK]"), unknown.err)
+        let bad = try runAttn(["generate", "--checkpoint", path("straight"), "--top-p", "1.5"])
+        XCTAssertEqual(bad.status, 64, bad.err)
+
+        let eval = try runAttn(["evaluate", "--checkpoint", path("straight"), "--data", path("small.txt")])
+        XCTAssertEqual(eval.status, 0, eval.err)
+        let last = eval.out.split(separator: "\n").last.map(String.init) ?? ""
+        let json = try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any]
+        XCTAssertEqual(json?["task"] as? String, "language-model")
+        XCTAssertEqual(json?["metric"] as? String, "perplexity")
+        XCTAssertGreaterThan(json?["value"] as? Double ?? 0, 1)
+        XCTAssertNotNil(json?["bits_per_char"] as? Double)
+
+        let att = try runAttn(["attention", "--checkpoint", path("straight"), "--text", "First Citizen", "--out", path("att")])
+        XCTAssertEqual(att.status, 0, att.err)
+        XCTAssertEqual(att.out.split(separator: "\n").last.map(String.init), path("att/index.html"))
+        let maps = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("att/maps.json")))) as? [String: Any]
+        XCTAssertEqual((maps?["layers"] as? [Any])?.count, 1)
+        let npy = try Data(contentsOf: URL(fileURLWithPath: path("att/blocks.layers.0.selfAttention.npy")))
+        XCTAssertGreaterThan(npy.count, 2 * 13 * 13 * 4, "[heads 2, 13, 13] float32")
+    }
+}
