@@ -41,6 +41,36 @@ final class LanguageModelTests: XCTestCase {
         }
     }
 
+    /// Logits, loss and every parameter's gradient equal a PyTorch twin's (`Fixtures/gpt.json`, written by
+    /// `Fixtures/generate_gpt_fixtures.py`: nanoGPT's layout with our names, tied head, causal SDPA, exact GELU).
+    func testGPTEqualsPyTorchTwin() throws {
+        let data = try Data(contentsOf: fixturesDirectory.appendingPathComponent("gpt.json"))
+        let f = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        func tensor(_ t: Any?) -> Tensor {
+            let t = t as! [String: Any]
+            return Tensor((t["data"] as! [Double]).map { Float($0) }, shape: t["shape"] as! [Int])
+        }
+        let c = f["config"] as! [String: Int]
+        var config = GPTConfig(vocabulary: c["vocabulary"]!)
+        (config.blockSize, config.layers, config.heads, config.dModel) = (c["blockSize"]!, c["layers"]!, c["heads"]!, c["dModel"]!)
+        var g = RandomGenerator(seed: 0)
+        let model = GPT(config: config, using: &g)
+        try model.loadStateDict((f["weights"] as! [String: Any]).mapValues(tensor))
+        model.train()   // no dropout in this config: train and eval agree
+        let ids = f["ids"] as! [[Int]], targets = f["targets"] as! [[Int]]
+        let logits = model(ids)
+        assertClose(logits, tensor(f["logits"]).scalars, atol: 2e-5, rtol: 1e-4, "logits")
+        let loss = Loss.crossEntropy(logits.reshape([-1, config.vocabulary]), targets.flatMap { $0 })
+        XCTAssertEqual(Double(loss.item()), f["loss"] as! Double, accuracy: 1e-5)
+        loss.backward()
+        let grads = f["grads"] as! [String: Any]
+        for (name, p) in model.namedParameters() {
+            let expected = try XCTUnwrap(grads[name], "no PyTorch gradient for \(name)")
+            assertClose(try XCTUnwrap(p.grad, name), tensor(expected).scalars, atol: 1e-6, rtol: 1e-3, "∂loss/∂\(name)")
+        }
+        XCTAssertEqual(Set(model.namedParameters().map(\.name)), Set(grads.keys))
+    }
+
     /// The causal mask: changing a later token leaves earlier positions' logits unchanged; the loss trains (it falls
     /// on a repeated pattern within a few Adam steps) and every parameter gets a gradient.
     func testCausalityAndTraining() throws {
