@@ -339,10 +339,50 @@ func benchBPETrain() {
           ("peak_rss_mb", procStatusMiB("VmHWM"))])
 }
 
+/// nanoGPT's CPU character model (shakespeare_char with --block_size=64 --batch_size=12 --n_layer=4 --n_head=4
+/// --n_embd=128 --dropout=0.0 --bias=True): vocabulary 65, learned positions, tied head.
+func benchGPT(blockSize: Int = 64, using rng: inout RandomGenerator) -> GPT {
+    var c = GPTConfig(vocabulary: 65)
+    (c.blockSize, c.layers, c.heads, c.dModel, c.dropout) = (blockSize, 4, 4, 128, 0)
+    return GPT(config: c, using: &rng)
+}
+
+/// One nanoGPT training iteration: forward and loss on 12 random windows of 64 tokens, backward, clipping at 1,
+/// AdamW (β₂ 0.99, weight decay 0.1).
+func benchLMTrainStep() {
+    var rng = RandomGenerator(seed: 12)
+    let model = benchGPT(using: &rng)
+    let opt = AdamW(ParameterGroup.weightDecayGroups(model, weightDecay: 0.1), learningRate: 1e-3, beta2: 0.99, weightDecay: 0.1)
+    let rows = (0..<12).map { _ in (0..<65).map { _ in Int(rng.next() % 65) } }
+    let x = rows.map { Array($0.dropLast()) }, y = rows.map { Array($0.dropFirst()) }
+    let t = stepMedian {
+        let loss = model.loss(x, targets: y)
+        opt.zeroGrad(); loss.backward()
+        _ = try? clipGradientNorm(opt.allParameters, maxNorm: 1, step: 1)
+        opt.step()
+    }
+    emit([("workload", "lm_train_step"), ("unit", "s"), ("median", t), ("runs", timedSteps), ("peak_rss_mb", procStatusMiB("VmHWM")), ("peak_tensor_mb", peakTensorMiB())])
+}
+
+/// 256 new tokens after a one-token prompt, greedy, with the key/value cache, for `batch` rows (a context of 512
+/// positions, so that no window slides).
+func benchLMGenerate(batch: Int) {
+    var rng = RandomGenerator(seed: 13)
+    let model = benchGPT(blockSize: 512, using: &rng)
+    let prompts = (0..<batch).map { [$0 % 65] }
+    let t = medianTime(minTime: 1, minRuns: 3) {
+        var g = RandomGenerator(seed: 0)
+        _ = model.generate(prompts, maxNewTokens: 256, sampling: Sampling(temperature: 0), using: &g)
+    }
+    emit([("workload", "lm_generate_b\(batch)"), ("unit", "tok/s"), ("median", Double(batch * 256) / t.median), ("runs", t.runs),
+          ("peak_rss_mb", procStatusMiB("VmHWM"))])
+}
+
 let workloads: [(String, () -> Void)] = [("vit_train_step_b128", benchViTTrainStep), ("vit_infer_b1", { benchViTInfer(batch: 1) }),
     ("vit_infer_b256", { benchViTInfer(batch: 256) }), ("seq2seq_train_step_b64", benchSeq2SeqTrainStep),
     ("textcls_train_step_b64", benchTextClassifierTrainStep), ("translate_beam5", benchTranslateBeam5), ("bpe_train_multi30k", benchBPETrain),
-    ("seq2seq_train_step_b128", benchSeq2SeqStep), ("attention_b128", benchAttention), ("bpe_encode", benchBPEEncode), ("matmul", benchMatmul), ("mlp_train", benchMLPTrain), ("cnn_train_step_b128", benchCNNTrainStep)]
+    ("seq2seq_train_step_b128", benchSeq2SeqStep), ("attention_b128", benchAttention), ("bpe_encode", benchBPEEncode), ("matmul", benchMatmul), ("mlp_train", benchMLPTrain), ("cnn_train_step_b128", benchCNNTrainStep),
+    ("lm_train_step", benchLMTrainStep), ("lm_generate_b1", { benchLMGenerate(batch: 1) }), ("lm_generate_b8", { benchLMGenerate(batch: 8) })]
 var requested = Array(CommandLine.arguments.dropFirst())
 if requested.contains("--list") || requested.contains("--help") || requested.contains("-h") {
     print("usage: attn-bench [WORKLOAD…]\nworkloads: " + workloads.map(\.0).joined(separator: ", "))

@@ -231,10 +231,76 @@ def bpe_train_multi30k():
          threads=os.environ["RAYON_NUM_THREADS"])
 
 
+# The language model: nanoGPT's CPU character model (vocabulary 65, block 64, 4 pre-norm layers, 4 heads, width 128,
+# GELU MLP of 512, biases, no dropout, tied head), written here as PyTorch users write it (causal SDPA).
+class GPTBlock(nn.Module):
+    def __init__(self, d=128, heads=4):
+        super().__init__()
+        self.heads = heads
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+        self.fc, self.out = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
+
+    def forward(self, x):
+        b, t, d = x.shape
+        q, k, v = (z.view(b, t, self.heads, d // self.heads).transpose(1, 2) for z in self.qkv(self.ln1(x)).split(d, dim=2))
+        x = x + self.proj(F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(b, t, d))
+        return x + self.out(F.gelu(self.fc(self.ln2(x))))
+
+
+class CharGPT(nn.Module):
+    def __init__(self, vocab=65, block=64, d=128, layers=4, heads=4):
+        super().__init__()
+        self.wte, self.wpe = nn.Embedding(vocab, d), nn.Embedding(block, d)
+        self.blocks = nn.ModuleList(GPTBlock(d, heads) for _ in range(layers))
+        self.ln = nn.LayerNorm(d)
+
+    def forward(self, ids):
+        x = self.wte(ids) + self.wpe(torch.arange(ids.shape[1]))
+        for blk in self.blocks:
+            x = blk(x)
+        return self.ln(x) @ self.wte.weight.T
+
+
+def lm_train_step():
+    gen = torch.Generator().manual_seed(12)
+    model = CharGPT()
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    rest = [p for p in model.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}], lr=1e-3, betas=(0.9, 0.99))
+    rows = torch.randint(0, 65, (12, 65), generator=gen)
+    x, y = rows[:, :-1], rows[:, 1:]
+
+    def step():
+        loss = F.cross_entropy(model(x).reshape(-1, 65), y.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+    emit(workload="lm_train_step", unit="s", median=step_median(step), runs=STEPS)
+
+
+@torch.inference_mode()
+def lm_generate(batch):
+    """Hugging Face's GPT2LMHeadModel of the same size (randomly initialised, nothing downloaded), generate() with its
+    key/value cache, greedy, 256 new tokens after a one-token prompt."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+    import transformers
+    transformers.logging.set_verbosity_error()
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=65, n_positions=512, n_embd=128, n_layer=4, n_head=4, resid_pdrop=0, embd_pdrop=0,
+                                       attn_pdrop=0)).eval()
+    prompt = (torch.arange(batch) % 65).unsqueeze(1)
+    run = lambda: model.generate(prompt, max_new_tokens=256, min_new_tokens=256, do_sample=False, use_cache=True,
+                                 pad_token_id=0, eos_token_id=None, attention_mask=torch.ones_like(prompt))
+    t, n = median_time(run, min_time=1.0, min_runs=3)
+    emit(workload=f"lm_generate_b{batch}", unit="tok/s", median=batch * 256 / t, runs=n)
+
+
 WORKLOADS = {"vit_train_step_b128": vit_train_step_b128, "vit_infer_b1": lambda: vit_infer(1),
              "vit_infer_b256": lambda: vit_infer(256), "seq2seq_train_step_b64": seq2seq_train_step_b64,
              "textcls_train_step_b64": textcls_train_step_b64, "translate_beam5": translate_beam5,
-             "bpe_train_multi30k": bpe_train_multi30k}
+             "bpe_train_multi30k": bpe_train_multi30k, "lm_train_step": lm_train_step,
+             "lm_generate_b1": lambda: lm_generate(1), "lm_generate_b8": lambda: lm_generate(8)}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or list(WORKLOADS):

@@ -14,6 +14,8 @@ struct CommonTrainingOptions: ParsableArguments {
     var warmupSteps: Int?
     @Option(help: "Learning-rate decay after warmup: cosine (to 0 at the last step) or inverse-sqrt (Vaswani et al.).")
     var schedule: ScheduleKind = .cosine
+    @Option(name: .customLong("min-lr-factor"), parsing: .unconditional, help: "With cosine: the rate at the last step as a fraction of the peak (default: the verb's recipe; 0 unless said).")
+    var minLRFactor: Float?
     @Option(name: .customLong("weight-decay"), parsing: .unconditional, help: "Weight decay, not applied to biases, norms and position tables (default: the verb's recipe).")
     var weightDecay: Float?
     @Option(name: .customLong("clip-norm"), parsing: .unconditional, help: "Clip the global gradient norm to this value, 0: no clipping (default: the verb's recipe).")
@@ -47,6 +49,7 @@ struct CommonTrainingOptions: ParsableArguments {
         if let warmupSteps { r.warmupSteps = warmupSteps }
         if let weightDecay { r.weightDecay = weightDecay }
         if let clipNorm { r.clipNorm = clipNorm }
+        if let minLRFactor { r.minLRFactor = minLRFactor }
         r.schedule = schedule
         r.accumulate = accumulate
         r.patience = patience

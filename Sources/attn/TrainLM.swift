@@ -12,7 +12,7 @@ struct TrainLM: ParsableCommand {
         are random windows of --block-size tokens (nanoGPT's get_batch); an epoch is as many windows as the \
         training text holds blocks; --max-steps caps the run in optimizer steps (rounded up to whole epochs of \
         equal length). The default recipe is nanoGPT's CPU one: block 64, batch 12, 4 layers, 4 heads, width 128, \
-        dropout 0, AdamW (β₂ 0.99, weight decay 0.1) at 1e-3, 100 warmup steps, cosine decay, clipping at 1, \
+        dropout 0, AdamW (β₂ 0.99, weight decay 0.1) at 1e-3, 100 warmup steps, cosine decay to 1e-4, clipping at 1, \
         2,000 steps. After every epoch: validation loss, perplexity and bits per character over the whole held-out \
         text, and a sample from --sample-prompt. Writes config.json, tokenizer.json, best/last/resume.safetensors, \
         metrics.jsonl/csv and curves.png to --out (default runs/lm); `attn generate` continues a prompt with it.

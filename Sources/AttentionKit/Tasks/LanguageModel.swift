@@ -69,12 +69,12 @@ public struct LanguageModelConfig: RunConfiguration, Equatable {
     }
 
     /// nanoGPT's CPU recipe for characters: block 64, batch 12, 4 layers, 4 heads, width 128, no dropout, AdamW
-    /// (β₂ 0.99, weight decay 0.1) at 1e-3 with 100 warmup steps and cosine decay, clipping at 1.
+    /// (β₂ 0.99, weight decay 0.1) at 1e-3 with 100 warmup steps and cosine decay to 1e-4, clipping at 1.
     public static func recipe(files: [String]) -> LanguageModelConfig {
         var m = GPTConfig(vocabulary: 0)
         (m.blockSize, m.layers, m.heads, m.dModel, m.dropout) = (64, 4, 4, 128, 0)
         var t = TrainingRecipe(epochs: 1, lr: 1e-3, optimizer: .adamw(beta2: 0.99), weightDecay: 0.1, clipNorm: 1)
-        (t.batchSize, t.defaultWarmupSteps) = (12, 100)
+        (t.batchSize, t.defaultWarmupSteps, t.minLRFactor) = (12, 100, 0.1)
         return LanguageModelConfig(model: m, data: LanguageModelData(files: files), tokenizer: .characters(), training: t)
     }
 

@@ -31,6 +31,8 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
     public var warmupEpochs: Int? = nil
     /// The task's warmup without either (cut to the run's length).
     public var defaultWarmupSteps: Int? = nil
+    /// The cosine ends at this fraction of the peak rate (nanoGPT's min_lr / learning_rate); nil: 0.
+    public var minLRFactor: Float? = nil
     /// Global gradient-norm clipping; 0: none.
     public var clipNorm: Float
     /// Batches whose gradients are summed before one optimizer step.
@@ -57,7 +59,7 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
         case epochs, lr, optimizer, schedule, seed, patience, accumulate
         case weightDecay = "weight_decay", warmupSteps = "warmup_steps", warmupEpochs = "warmup_epochs"
         case defaultWarmupSteps = "default_warmup_steps", clipNorm = "clip_norm", labelSmoothing = "label_smoothing"
-        case batchSize = "batch_size", maxTokens = "max_tokens"
+        case batchSize = "batch_size", maxTokens = "max_tokens", minLRFactor = "min_lr_factor"
     }
 
     /// The settings of the recipe a resume must keep: the seed and the batch shape.
@@ -78,6 +80,7 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
         guard patience >= 0 else { throw fail("--patience must be non-negative") }
         guard clipNorm >= 0 else { throw fail("--clip-norm must be non-negative") }
         guard weightDecay >= 0 else { throw fail("--weight-decay must be non-negative") }
+        guard (minLRFactor ?? 0) >= 0 && (minLRFactor ?? 0) <= 1 else { throw fail("--min-lr-factor must be in [0, 1]") }
     }
 
     /// Optimizer steps in an epoch of `batches` batches: ⌈batches / accumulate⌉.
@@ -98,7 +101,7 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
         let warmup = warmupSteps ?? fallback
         switch schedule {
         case .inverseSqrt: return WarmupInverseSqrt(warmupSteps: max(1, warmup))
-        case .cosine: return WarmupCosine(warmupSteps: min(warmup, total - 1), totalSteps: total)
+        case .cosine: return WarmupCosine(warmupSteps: min(warmup, total - 1), totalSteps: total, minFactor: minLRFactor ?? 0)
         }
     }
 
