@@ -7,7 +7,8 @@ struct TrainLM: ParsableCommand {
         commandName: "lm",
         abstract: "Train a GPT-style language model (next-token prediction) on text files.",
         discussion: """
-        Reads --data (UTF-8 text, repeatable), holds out its last --val-fraction for validation and trains a \
+        Reads --data (UTF-8 text, repeatable), holds out its last --val-fraction for validation (or reads \
+        --valid-data) and trains a \
         tokenizer on the rest (characters by default; --tokenizer word|bpe, or --tokenizer-file). Training batches \
         are random windows of --block-size tokens (nanoGPT's get_batch); an epoch is as many windows as the \
         training text holds blocks; --max-steps caps the run in optimizer steps (rounded up to whole epochs of \
@@ -22,8 +23,10 @@ struct TrainLM: ParsableCommand {
     @OptionGroup var common: CommonTrainingOptions
     @Option(help: "Training text: a UTF-8 file (repeatable; read as one stream).")
     var data: [String] = []
-    @Option(name: .customLong("val-fraction"), parsing: .unconditional, help: "The fraction of the text (its end) held out for validation.")
+    @Option(name: .customLong("val-fraction"), parsing: .unconditional, help: "Without --valid-data: the fraction of the text (its end) held out for validation.")
     var valFraction = 0.1
+    @Option(name: .customLong("valid-data"), help: "Validation text in a file of its own (repeatable; then all of --data trains).")
+    var validData: [String] = []
     @Option(help: "Tokenizer trained on the training text: char (characters), word or bpe (byte-level BPE).")
     var tokenizer: TokenizerKind = .char
     @Option(name: .customLong("vocab-size"), parsing: .unconditional, help: "BPE: vocabulary size; word: the most words kept.")
@@ -70,6 +73,7 @@ struct TrainLM: ParsableCommand {
     var config: LanguageModelConfig {
         var c = LanguageModelConfig.recipe(files: data)
         c.data.valFraction = valFraction
+        c.data.validFiles = validData.isEmpty ? nil : validData
         switch tokenizer {
         case .char: c.tokenizer = .characters()
         case .word: c.tokenizer = .wordLevel(lowercase: false, minFrequency: 1, maxSize: vocabSize)

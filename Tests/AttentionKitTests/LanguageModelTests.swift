@@ -175,4 +175,38 @@ final class LanguageModelTests: XCTestCase {
         let npy = try Data(contentsOf: URL(fileURLWithPath: path("att/blocks.layers.0.selfAttention.npy")))
         XCTAssertGreaterThan(npy.count, 2 * 13 * 13 * 4, "[heads 2, 13, 13] float32")
     }
+
+    /// Bad input is refused with the file or flag named, non-zero exit, and the run directory untouched: an empty, a
+    /// binary and a non-UTF-8 file, a text shorter than one block, generation flags out of range, and a run of another
+    /// task given to `generate`.
+    func testBadInputIsRefusedClearly() throws {
+        try Data().write(to: URL(fileURLWithPath: path("empty.txt")))
+        try Data([0x00, 0x01, 0x02, 0x00, 0x41]).write(to: URL(fileURLWithPath: path("binary.txt")))
+        try Data([0x41, 0x42, 0xFF, 0x43]).write(to: URL(fileURLWithPath: path("latin.txt")))
+        try "a short text".write(toFile: path("short.txt"), atomically: true, encoding: .utf8)
+        let tiny = ["--block-size", "16", "--layers", "1", "--heads", "2", "--d-model", "16", "--max-steps", "2", "--sample-tokens", "0"]
+        let cases: [([String], [String], Int32)] = [
+            (["train", "lm", "--data", path("empty.txt"), "--out", path("o")] + tiny, ["empty.txt", "no text"], 1),
+            (["train", "lm", "--data", path("binary.txt"), "--out", path("o")] + tiny, ["binary.txt"], 1),
+            (["train", "lm", "--data", path("latin.txt"), "--out", path("o")] + tiny, ["latin.txt", "byte 2"], 1),
+            (["train", "lm", "--data", path("short.txt"), "--out", path("o")] + tiny, ["short.txt", "shorter than one block", "--block-size"], 1),
+            (["train", "lm", "--data", path("missing.txt"), "--out", path("o")] + tiny, ["missing.txt"], 1),
+            (["train", "lm", "--data", sample, "--block-size", "1"], ["--block-size"], 64),
+            (["generate", "--checkpoint", path("nothing"), "--prompt", "x"], [path("nothing")], 1),
+            (["generate", "--checkpoint", legacyClassifier, "--prompt", "x"], ["text classification run, not a language model"], 64),
+            (["generate", "--checkpoint", legacyClassifier, "--max-new-tokens", "0"], ["--max-new-tokens"], 64),
+            (["generate", "--checkpoint", legacyClassifier, "--temperature", "-1"], ["--temperature"], 64),
+            (["generate", "--checkpoint", legacyClassifier, "--top-k", "0"], ["--top-k"], 64),
+            (["evaluate", "--checkpoint", legacyClassifier.replacingOccurrences(of: "classifier", with: "vit")], ["--data"], 64),
+        ]
+        for (args, fragments, status) in cases {
+            let r = try runAttn(args)
+            XCTAssertEqual(r.status, status, "\(args): \(r.err)")
+            for f in fragments { XCTAssertTrue(r.err.contains(f), "\(args): the message should name \(f):\n\(r.err)") }
+            XCTAssertFalse(r.err.contains("Fatal error") || r.err.contains("NSCocoaErrorDomain"), r.err)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("o/config.json")), "a failed run leaves no config.json")
+    }
+
+    let legacyClassifier = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/legacy-runs/classifier").path
 }

@@ -5,15 +5,24 @@ import Foundation
 // attention report. Dimension key: B batch, T block (context) length, V vocabulary.
 
 /// The text a language model learns: one or more UTF-8 files, read as one stream; its last `valFraction` (by
-/// characters) is held out for validation, and the tokenizer is trained on the rest.
+/// characters) is held out for validation — or `validFiles` are — and the tokenizer is trained on the rest.
 public struct LanguageModelData: Codable, Sendable, Equatable {
     public var files: [String]
     public var valFraction = 0.1
-    public init(files: [String], valFraction: Double = 0.1) {
+    /// Validation text in files of its own (then nothing of `files` is held out).
+    public var validFiles: [String]? = nil
+    public init(files: [String], valFraction: Double = 0.1, validFiles: [String]? = nil) {
         self.files = files
         self.valFraction = valFraction
+        self.validFiles = validFiles
     }
-    enum CodingKeys: String, CodingKey { case files, valFraction = "val_fraction" }
+    enum CodingKeys: String, CodingKey { case files, valFraction = "val_fraction", validFiles = "valid_files" }
+
+    /// The training text and the validation text.
+    func trainingAndValidation() throws -> (train: String, validation: String) {
+        if let validFiles { return (try text(), try LanguageModelData(files: validFiles).text()) }
+        return split(try text())
+    }
 
     /// The text of every file, joined; an unreadable or non-UTF-8 file is an error naming it (and the byte offset).
     public func text() throws -> String {
@@ -80,6 +89,7 @@ public struct LanguageModelConfig: RunConfiguration, Equatable {
 
     public func resumeSettings() throws -> [RunSetting] {
         [try RunSetting("data.files", data.files, flag: "--data"), try RunSetting("data.val_fraction", data.valFraction, flag: "--val-fraction"),
+         try RunSetting("data.valid_files", data.validFiles, flag: "--valid-data"),
          try RunSetting("model.blockSize", model.blockSize, flag: "--block-size")] + (try training.resumeSettings())
     }
 }
@@ -227,7 +237,7 @@ public final class LanguageModelTask: TrainingTask {
     public static func run(_ config: LanguageModelConfig, in context: RunContext) throws -> RunOutcome {
         let dir = context.directory, recipe = config.training
         if context.resume { try dir.checkResume(config) }
-        let (trainText, validText) = config.data.split(try config.data.text())
+        let (trainText, validText) = try config.data.trainingAndValidation()
         guard !validText.isEmpty else { throw RunSetupError("--val-fraction \(config.data.valFraction) holds out no text: use a larger fraction") }
         let tokenizer: Tokenizer
         if context.resume { tokenizer = try Tokenizer.load(from: dir.file("tokenizer.json")) }
