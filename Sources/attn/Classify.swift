@@ -18,7 +18,7 @@ struct Classify: ParsableCommand {
 
     func run() throws {
         let c = try TextClassification.load(from: trained.directory, weights: trained.weightsFile)
-        let inputs = try text.isEmpty ? standardInputLines() : text
+        let inputs = try text.isEmpty ? TextFile.standardInputLines() : text
         for r in c.classify(inputs, top: min(top, c.labels.count)) {
             if top == 1 { print("\(r[0].label)\t\(String(format: "%.4f", r[0].probability))") }
             else { print(r.map { "\($0.label):\(String(format: "%.4f", $0.probability))" }.joined(separator: "\t")) }

@@ -12,15 +12,6 @@ func note(_ line: String) {
     FileHandle.standardError.write(Data("note: \(line)\n".utf8))
 }
 
-/// The lines of standard input (UTF-8; an invalid byte is an error naming its offset).
-func standardInputLines() throws -> [String] {
-    let decoded = TextDecoding.decode(FileHandle.standardInput.readDataToEndOfFile())
-    if let bad = decoded.replacedByteOffsets.first { throw RunSetupError("standard input: invalid UTF-8 at byte offset \(bad)") }
-    var lines = decoded.text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-    if lines.last == "" { lines.removeLast() }
-    return lines
-}
-
 /// Parses "a,b" into two different 1-based column numbers, returned 0-based.
 func columnPair(_ text: String) throws -> (Int, Int) {
     let parts = text.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }

@@ -28,7 +28,7 @@ struct Translate: ParsableCommand {
 
     func run() throws {
         let translator = try Translator.load(from: trained.directory, weights: trained.weightsFile)
-        let inputs = try text.isEmpty ? standardInputLines() : text
+        let inputs = try text.isEmpty ? TextFile.standardInputLines() : text
         let results = translator.translate(inputs, beam: beam, nBest: nBest, batchSize: batchSize)
         if let attentionOut, let first = inputs.first {
             try translator.writeAttention(of: first, to: URL(fileURLWithPath: attentionOut))

@@ -145,4 +145,21 @@ final class TaskLayerTests: XCTestCase {
             }
         }
     }
+
+    /// Lines on standard input end in LF or CRLF (a Windows file piped in): one output line per input line, as for
+    /// files (before, "\r\n" was one Swift Character and three CRLF lines came out as one).
+    func testStandardInputLinesEndInLFOrCRLF() throws {
+        let p = Process()
+        p.executableURL = try builtBinary("attn")
+        p.arguments = ["classify", "--checkpoint", legacy + "/classifier"]
+        let input = Pipe(), out = Pipe(), err = Pipe()
+        (p.standardInput, p.standardOutput, p.standardError) = (input, out, err)
+        try p.run()
+        input.fileHandleForWriting.write(Data("Who wrote Hamlet ?\r\nWhere is Tokyo ?\r\nHow many people live in Tokyo ?\n".utf8))
+        try input.fileHandleForWriting.close()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0, String(decoding: e, as: UTF8.self))
+        XCTAssertEqual(String(decoding: o, as: UTF8.self).split(separator: "\n").count, 3, String(decoding: o, as: UTF8.self))
+    }
 }

@@ -105,6 +105,16 @@ public enum TextFile {
 }
 
 extension TextFile {
+    /// The lines of standard input (LF or CRLF, as files), UTF-8; an invalid byte is an error naming the line and the
+    /// byte offset. A final line without a newline counts; an empty input has no lines.
+    public static func standardInputLines() throws -> [String] {
+        let lines = try TextFile.lines(of: URL(fileURLWithPath: "/dev/stdin"))
+        if let bad = lines.first(where: { !$0.replacedByteOffsets.isEmpty }) {
+            throw RunSetupError("standard input:\(bad.number): invalid UTF-8 at byte offset \(bad.replacedByteOffsets[0])")
+        }
+        return lines.map(\.text)
+    }
+
     /// The lines of a UTF-8 file `path` (`what` names it in errors: "source", "reference"); an invalid byte is an
     /// error naming the file, the line and the byte offset.
     public static func strictLines(_ path: String, what: String) throws -> [String] {
