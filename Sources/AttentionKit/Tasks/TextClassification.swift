@@ -25,15 +25,11 @@ public struct TextFormat: Codable, Sendable, Equatable {
         self.textColumn = textColumn
     }
 
-    /// The labelled texts of `path` and notes about lines read unusually.
+    /// The labelled texts of `path` and notes about lines read unusually (the readers' errors name the file and line).
     public func read(_ path: String) throws -> (examples: [LabelledText], notes: [String]) {
         let url = URL(fileURLWithPath: path)
-        do {
-            return format == .trec ? try LabelledCorpus.readTREC(url, fine: fine)
-                                   : try LabelledCorpus.readTSV(url, labelColumn: labelColumn, textColumn: textColumn)
-        } catch let e as CorpusError {   // "line N: …" becomes "FILE:N: …"
-            throw RunSetupError(e.message.hasPrefix("line ") ? "\(path):\(e.message.dropFirst(5))" : e.message)
-        }
+        return format == .trec ? try LabelledCorpus.readTREC(url, fine: fine)
+                               : try LabelledCorpus.readTSV(url, labelColumn: labelColumn, textColumn: textColumn)
     }
 }
 
@@ -291,7 +287,7 @@ extension TextClassification: TrainedRun, ComparableRun {
         for n in notes { request.note(n) }
         guard !examples.isEmpty else { throw RunSetupError("\(data): no labelled texts") }
         let report: ClassificationReport
-        do { report = try evaluate(examples) } catch let e as CorpusError {
+        do { report = try evaluate(examples) } catch let e as CorpusError {   // "line N: unknown label" becomes "FILE:N: …"
             throw RunSetupError(e.message.hasPrefix("line ") ? "\(data):\(e.message.dropFirst(5))" : e.message)
         }
         return try classificationEvaluation(report, request: request, title: URL(fileURLWithPath: data).lastPathComponent)

@@ -6,20 +6,6 @@ public struct RunDirectoryError: Error, CustomStringConvertible {
     public init(message: String) { self.message = message }
     public var description: String { message }
 
-    /// Decodes the entry `key` of the run directory's `config.json` as `T` (a model configuration, a data format),
-    /// or throws naming the file and what is missing or wrong.
-    public static func configEntry<T: Decodable>(_ key: String, as type: T.Type, in directory: URL, describing what: String) throws -> T {
-        try RunDirectory(directory).entry(key, as: type, describing: what)
-    }
-
-    /// The label names in a run directory's `labels.json`.
-    public static func labels(in directory: URL) throws -> [String] { try RunDirectory(directory).labels() }
-
-    /// Throws unless `directory` is a directory holding `files` (a `kind` run directory written by training).
-    public static func check(_ directory: URL, holds files: [String], kind: String) throws {
-        try RunDirectory(directory).check(holds: files, kind: kind)
-    }
-
     /// A decoding error as its JSON path and a plain reason.
     static func describe(_ e: DecodingError, under key: String?) -> String {
         func path(_ keys: [any CodingKey]) -> String {
@@ -78,11 +64,11 @@ public enum JSONValue: Codable, Equatable, Sendable, CustomStringConvertible {
         return node
     }
 
-    /// Compact JSON, cut to 120 characters.
+    /// Compact JSON (sorted keys, no spaces), cut to 120 characters.
     public var description: String {
-        let text = (try? RunDirectory.encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "?"
-        let compact = text.replacingOccurrences(of: "\n", with: "").replacingOccurrences(of: "  ", with: "")
-            .replacingOccurrences(of: " : ", with: ":")
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let compact = (try? e.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "?"
         return compact.count > 120 ? String(compact.prefix(117)) + "…" : compact
     }
 }
