@@ -109,6 +109,23 @@ final class LanguageModelTests: XCTestCase {
         }
     }
 
+    /// The text streamed piece by piece equals the whole sample decoded at once, for character, word-level (spaces
+    /// between tokens) and byte-level BPE (characters split over tokens) tokenizers.
+    func testStreamedTextEqualsTheDecodedSample() throws {
+        let text = "Où est la gare ? Ça va très bien, merci. Über alles — naïve café.\n"
+        for recipe in [TokenizerRecipe.characters(), .wordLevel(lowercase: false, minFrequency: 1), .byteLevelBPE(vocabularySize: 300)] {
+            let tok = recipe.train(on: [text, text])
+            var c = GPTConfig(vocabulary: tok.vocabularySize)
+            (c.blockSize, c.layers, c.heads, c.dModel) = (16, 1, 2, 8)
+            var g = RandomGenerator(seed: 4)
+            let lm = LanguageModel(model: GPT(config: c, using: &g), tokenizer: tok)
+            var streamed = ["", ""]
+            let samples = try lm.generate("Où", maxNewTokens: 40, samples: 2, seed: 3, onText: { r, piece in streamed[r] += piece })
+            XCTAssertEqual(streamed, samples, "\(recipe.model)")
+            XCTAssertFalse(samples[0].isEmpty, "\(recipe.model)")
+        }
+    }
+
     /// A character tokenizer keeps spaces and newlines, decodes by joining, and survives tokenizer.json.
     func testCharacterTokenizerRoundTrip() throws {
         let text = "First Citizen:\nBefore we proceed, hear me.\n"

@@ -130,16 +130,27 @@ public final class LanguageModel {
         var ids = encode(prompt).ids
         if ids.isEmpty { ids = [tokenizer.id(of: "\n") ?? 0] }
         var g = RandomGenerator(seed: seed)
-        var produced = [[Int]](repeating: [], count: samples), shown = [String](repeating: "", count: samples)
+        // Each sample's new text is decoded from its pending tokens after a few tokens already shown (as context:
+        // word-level decoding puts a space between tokens, byte-level may need several tokens for one character;
+        // special tokens decode to nothing and are left out of the context), so streaming costs the same per token
+        // however long the text grows. What is still pending at the end is shown as it decodes.
+        let specials = Set(tokenizer.specialTokens.compactMap { tokenizer.id(of: $0) })
+        var context = [[Int]](repeating: [], count: samples), pending = [[Int]](repeating: [], count: samples)
+        func show(_ r: Int, final: Bool) {
+            let before = tokenizer.decode(context[r])
+            let text = tokenizer.decode(context[r] + pending[r])
+            // a byte-level token may end inside a character: show the text once it decodes cleanly
+            guard final || !text.hasSuffix("\u{FFFD}"), text.hasPrefix(before) else { return }
+            onText(r, String(text.dropFirst(before.count)))
+            context[r] = Array((context[r] + pending[r].filter { !specials.contains($0) }).suffix(8))
+            pending[r] = []
+        }
         let rows = model.generate(Array(repeating: ids, count: samples), maxNewTokens: maxNewTokens, sampling: sampling,
                                   stopToken: stopToken, using: &g, onSlide: onSlide) { r, id in
-            produced[r].append(id)
-            let text = tokenizer.decode(produced[r])
-            // a byte-level token may end inside a character: show the text once it decodes cleanly
-            guard !text.hasSuffix("\u{FFFD}"), text.hasPrefix(shown[r]) else { return }
-            onText(r, String(text.dropFirst(shown[r].count)))
-            shown[r] = text
+            pending[r].append(id)
+            show(r, final: false)
         }
+        for r in 0..<samples where !pending[r].isEmpty { show(r, final: true) }
         return rows.map { tokenizer.decode($0) }
     }
 
@@ -196,7 +207,7 @@ public final class LanguageModelTask: TrainingTask {
         validationIDs = validation
         self.validationCharacters = validationCharacters
         let t = language.model.config.blockSize
-        let perEpoch = batchesPerEpoch ?? max(1, (train.count / t + batchSize - 1) / batchSize)
+        let perEpoch = batchesPerEpoch ?? Self.naturalBatches(tokens: train.count, blockSize: t, batchSize: batchSize)
         self.batchesPerEpoch = perEpoch
         let maxStart = max(0, train.count - t - 1), global = batchSize * shard.count
         batches = EpochBatches(seed: seed, shard: shard) { g in
@@ -204,6 +215,11 @@ public final class LanguageModelTask: TrainingTask {
         }
         self.sample = sample
         self.log = log
+    }
+
+    /// Batches in an epoch of as many windows as `tokens` hold blocks: ⌈(tokens / blockSize) / batchSize⌉, at least 1.
+    public static func naturalBatches(tokens: Int, blockSize: Int, batchSize: Int) -> Int {
+        max(1, (tokens / blockSize + batchSize - 1) / batchSize)
     }
 
     public var model: any Module { language.model }
@@ -263,7 +279,7 @@ public final class LanguageModelTask: TrainingTask {
         }
         context.log("data: \(train.count) training and \(validation.count) validation tokens (\(tokenizer.vocabularySize)-token \(config.tokenizer.model.rawValue) vocabulary)")
         let batchSize = recipe.batchSize ?? 12
-        let natural = max(1, (train.count / t + batchSize - 1) / batchSize)
+        let natural = naturalBatches(tokens: train.count, blockSize: t, batchSize: batchSize)
         var run = recipe, perEpoch: Int? = nil
         if let maxSteps = config.maxSteps {   // whole epochs of equal length, about maxSteps steps in all
             run.epochs = max(1, (maxSteps + natural - 1) / natural)
