@@ -49,11 +49,12 @@ struct TokenizerTrain: ParsableCommand {
         let recipe = self.recipe
         let texts = try TokenizerRecipe.lines(of: inputs, latin1: latin1) { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) }
         guard !texts.isEmpty else { throw RunSetupError("\(inputs.joined(separator: ", ")): no non-empty lines to train a tokenizer on") }
-        let tokenizer = recipe.train(on: texts)
+        let pieces = recipe.pieces(of: texts)
+        let tokenizer = recipe.train(pieces: pieces)
         if tokenizer.vocabularySize < vocabSize {
             note("\(tokenizer.vocabularySize) tokens, fewer than --vocab-size \(vocabSize): the data has no more \(model == .bpe ? "merges" : "words") seen at least --min-frequency (\(minFrequency)) times")
         }
         try tokenizer.save(to: URL(fileURLWithPath: out))
-        say("trained \(model) tokenizer on \(texts.count) lines (\(recipe.pieceCount(texts)) pieces): \(tokenizer.vocabularySize) tokens; wrote \(out)")
+        say("trained \(model) tokenizer on \(texts.count) lines (\(pieces.count) pieces): \(tokenizer.vocabularySize) tokens; wrote \(out)")
     }
 }

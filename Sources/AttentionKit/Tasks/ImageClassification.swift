@@ -268,9 +268,10 @@ extension ImageClassificationTask {
                                            labelSmoothing: recipe.labelSmoothing, mixing: config.augmentation.mixing, save: { try ModelFile.save(model, to: $0) })
         let summary = try context.train(task, optimizer: optimizer, recipe: recipe, bestMetric: "val_accuracy")
         guard !summary.interrupted, context.isLead else { return RunOutcome(summary: summary, message: "") }
+        let best = try ImageClassification.load(from: dir.url)
         let message: String
         if data.validation.count > 0 {
-            try context.writeReport(try ImageClassification.load(from: dir.url).evaluate(data.validation))
+            try context.writeReport(try best.evaluate(data.validation))
             message = String(format: "best validation accuracy %.2f%% at epoch %d; %.1f s training; outputs in %@", summary.bestValue * 100,
                              summary.bestEpoch, summary.seconds, dir.path)
         } else {
@@ -278,7 +279,7 @@ extension ImageClassificationTask {
                              summary.epochsCompleted, summary.seconds, dir.path)
         }
         return try context.finish(summary, message: message, attentionExample: attentionExample) { example, out in
-            let (label, p) = try ImageClassification.load(from: dir.url).writeAttention(of: try ImageClassification.picture(example), name: example, to: out)
+            let (label, p) = try best.writeAttention(of: try ImageClassification.picture(example), name: example, to: out)
             return String(format: "%@ (%@, %.3f)", example, label, p)
         }
     }

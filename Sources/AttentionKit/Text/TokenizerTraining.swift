@@ -111,9 +111,17 @@ public struct TokenizerRecipe: Codable, Sendable, Equatable {
     }
 
     /// Trains the tokenizer on `texts` (each normalised and pre-tokenized; empty texts add nothing).
-    public func train(on texts: [String]) -> Tokenizer {
+    public func train(on texts: [String]) -> Tokenizer { train(pieces: pieces(of: texts)) }
+
+    /// The pieces training counts in `texts`: each normalised and pre-tokenized by this recipe.
+    public func pieces(of texts: [String]) -> [String] {
+        let t = emptyTokenizer()
+        return texts.flatMap { t.pieces($0) }
+    }
+
+    /// Trains the tokenizer on pieces from `pieces(of:)`.
+    public func train(pieces: [String]) -> Tokenizer {
         var t = emptyTokenizer()
-        let pieces = texts.flatMap { t.pieces($0) }
         switch model {
         case .bpe:
             let alphabet = preTokenizer == .byteLevel ? ByteLevel.byteToScalar.map { String($0) } : []
@@ -127,12 +135,6 @@ public struct TokenizerRecipe: Codable, Sendable, Equatable {
                                                       specialTokens: specialTokens, unknownToken: unknownToken ?? "[UNK]"))
         }
         return t
-    }
-
-    /// The pieces training would count in `texts` (for reporting their number).
-    public func pieceCount(_ texts: [String]) -> Int {
-        let t = emptyTokenizer()
-        return texts.reduce(0) { $0 + t.pieces($1).count }
     }
 
     /// The non-empty lines of text files for training: UTF-8 (invalid bytes become U+FFFD; each such line is passed
