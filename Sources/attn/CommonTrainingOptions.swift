@@ -28,6 +28,8 @@ struct CommonTrainingOptions: ParsableArguments {
     var seed: UInt64 = 0
     @Flag(help: "Continue the run in --out from resume.safetensors, bit for bit.")
     var resume = false
+    @Flag(help: "Start anew in an --out that already holds a run of this task, replacing its files (without it, such an --out is refused).")
+    var overwrite = false
     @Flag(help: """
         Data-parallel training under an MPI launcher (`mpirun -np N attn train … --distributed`): each process takes \
         its slice of every global batch (--batch-size or the token budget is per process), gradients are averaged \
@@ -36,6 +38,7 @@ struct CommonTrainingOptions: ParsableArguments {
     var distributed = false
 
     func validate() throws {
+        if resume && overwrite { throw ValidationError("--resume continues the run in --out and --overwrite replaces it: give one") }
         do { try applied(to: TrainingRecipe(epochs: 1, lr: 1, optimizer: .adamw(beta2: 0.999), weightDecay: 0, clipNorm: 0)).validate() } catch {
             throw ValidationError("\(error)")
         }
@@ -60,7 +63,7 @@ struct CommonTrainingOptions: ParsableArguments {
     /// The run's context: --out (or `runs/TASK`), --resume, --distributed; lines go to stdout on the lead process.
     func context(task: String) throws -> RunContext {
         let dp = try RunContext.dataParallel(distributed: distributed)
-        return RunContext(directory: RunDirectory(path: out ?? "runs/\(task)"), resume: resume, dataParallel: dp, log: say)
+        return RunContext(directory: RunDirectory(path: out ?? "runs/\(task)"), resume: resume, overwrite: overwrite, dataParallel: dp, log: say)
     }
 }
 

@@ -42,6 +42,12 @@ struct Evaluate: ParsableCommand {
         (request.data, request.source, request.reference, request.beam, request.lengthPenalty) = (data, source, reference, beam, lengthPenalty)
         request.output = output.map { URL(fileURLWithPath: $0) }
         request.confusionPNG = confusionPNG.map { URL(fileURLWithPath: $0) }
+        // Outputs must not be inputs (the data, or a file of the run): writing them would destroy what is read.
+        let inputs = [data, source, reference].compactMap { $0 }.map { URL(fileURLWithPath: $0) } +
+            ((try? FileManager.default.contentsOfDirectory(atPath: trained.directory.path)) ?? []).map { trained.directory.file($0) }
+        for (flag, url) in [("--output", request.output), ("--confusion-png", request.confusionPNG)] {
+            if let url { _ = try AtomicFile.target(url); try AtomicFile.checkDistinct(url, from: inputs, flag: flag) }
+        }
         let result = try RunTasks.load(trained.directory, weights: trained.weightsFile).evaluate(request)
         for line in result.report { say(line) }
         say(result.json)

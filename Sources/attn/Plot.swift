@@ -21,6 +21,7 @@ struct Plot: ParsableCommand {
         }
         guard FileManager.default.fileExists(atPath: url.path) else { throw ValidationError("\(url.path): no such metrics file") }
         let png = out.map { URL(fileURLWithPath: $0) } ?? url.deletingLastPathComponent().appendingPathComponent("curves.png")
+        try AtomicFile.checkDistinct(png, from: [url], flag: "--out")
         let skipped = try TrainingCurves.plot(metricsCSV: url, to: png)
         if !skipped.isEmpty {
             note("\(url.path): left out \(skipped.count) non-finite or absurd value(s): \(skipped.prefix(5).joined(separator: ", "))\(skipped.count > 5 ? ", …" : "")")

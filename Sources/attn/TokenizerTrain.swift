@@ -47,6 +47,9 @@ struct TokenizerTrain: ParsableCommand {
 
     func run() throws {
         let recipe = self.recipe
+        let output = URL(fileURLWithPath: out)
+        _ = try AtomicFile.target(output)
+        try AtomicFile.checkDistinct(output, from: inputs.map { URL(fileURLWithPath: $0) }, flag: "--out")
         let texts = try TokenizerRecipe.lines(of: inputs, latin1: latin1) { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) }
         guard !texts.isEmpty else { throw RunSetupError("\(inputs.joined(separator: ", ")): no non-empty lines to train a tokenizer on") }
         let pieces = recipe.pieces(of: texts)
@@ -54,7 +57,7 @@ struct TokenizerTrain: ParsableCommand {
         if tokenizer.vocabularySize < vocabSize {
             note("\(tokenizer.vocabularySize) tokens, fewer than --vocab-size \(vocabSize): the data has no more \(model == .bpe ? "merges" : "words") seen at least --min-frequency (\(minFrequency)) times")
         }
-        try tokenizer.save(to: URL(fileURLWithPath: out))
+        try tokenizer.save(to: output)
         say("trained \(model) tokenizer on \(texts.count) lines (\(pieces.count) pieces): \(tokenizer.vocabularySize) tokens; wrote \(out)")
     }
 }

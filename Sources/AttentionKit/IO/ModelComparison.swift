@@ -99,7 +99,7 @@ public struct ModelComparison {
     /// path of comparison.md.
     @discardableResult
     public func write(to directory: URL, title: String = "Models compared") throws -> URL {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try OutputDirectory.prepare(directory, marker: "comparison.csv", holding: "a comparison")
         let md = directory.appendingPathComponent("comparison.md")
         try AtomicFile.write(Data((markdown + "\n").utf8), to: md)
         try AtomicFile.write(Data(csv.utf8), to: directory.appendingPathComponent("comparison.csv"))

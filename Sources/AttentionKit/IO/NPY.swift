@@ -79,7 +79,7 @@ public enum AttentionExport {
     public static func write(_ maps: AttentionMaps, kind: String, input: String, output: String?, prediction: String? = nil,
                              tokens: [String: [Token]], axes: (String) -> (queries: String, keys: String), image: ImageInput? = nil,
                              pictures: Bool = true, to directory: URL) throws -> [URL] {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try OutputDirectory.prepare(directory, marker: "maps.json", holding: "an attention report")
         var tokens = tokens
         let inputBytes = Array(input.utf8)
         for (axis, list) in tokens {

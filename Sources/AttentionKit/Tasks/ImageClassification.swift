@@ -237,8 +237,12 @@ extension ImageClassificationTask {
     /// batches keeping the best epoch by validation accuracy, and writes the best model's report (report.txt,
     /// confusion.png) and, for a ViT, the attention report of `attentionExample` (PNG, JPEG or FILE.bin:INDEX).
     public static func run(_ config: ImageClassificationConfig, in context: RunContext, attentionExample: String? = nil) throws -> RunOutcome {
+        try context.execute(task: ImageClassificationConfig.task) { try train(config, in: context, attentionExample: attentionExample) }
+    }
+
+    private static func train(_ config: ImageClassificationConfig, in context: RunContext, attentionExample: String? = nil) throws -> RunOutcome {
         let dir = context.directory, recipe = config.training, seed = recipe.seed
-        if context.resume { try dir.checkResume(config) } else if context.isLead { try dir.create() }
+        if context.resume { try dir.checkResume(config) }
         let data = try config.data.load(seed: seed, in: context)
         var g = RandomGenerator(seed: seed)
         let model = config.architecture.build(classes: data.train.classNames.count, using: &g)

@@ -251,6 +251,10 @@ public final class LanguageModelTask: TrainingTask {
     /// (or loads) the tokenizer on the rest, builds the GPT (resuming: from the run), trains with the recipe keeping
     /// the best epoch by validation loss, logging a sample after every epoch.
     public static func run(_ config: LanguageModelConfig, in context: RunContext) throws -> RunOutcome {
+        try context.execute(task: LanguageModelConfig.task) { try train(config, in: context) }
+    }
+
+    private static func train(_ config: LanguageModelConfig, in context: RunContext) throws -> RunOutcome {
         let dir = context.directory, recipe = config.training
         if context.resume { try dir.checkResume(config) }
         let (trainText, validText) = try config.data.trainingAndValidation()
@@ -271,7 +275,6 @@ public final class LanguageModelTask: TrainingTask {
         }
         guard validation.count > 1 else { throw RunSetupError("the validation text holds \(validation.count) token(s): raise --val-fraction") }
         if !context.resume && context.isLead {
-            try dir.create()
             try tokenizer.save(to: dir.file("tokenizer.json"))
             var saved = config
             saved.model = modelConfig

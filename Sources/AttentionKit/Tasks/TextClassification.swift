@@ -145,6 +145,10 @@ extension TextClassificationTask {
     /// (resuming: rebuilds it from the run), trains keeping the best epoch by validation accuracy, writes the best
     /// model's report (report.txt, confusion.png) and the attention report of `attentionExample` when given.
     public static func run(_ config: TextClassificationConfig, in context: RunContext, attentionExample: String? = nil) throws -> RunOutcome {
+        try context.execute(task: TextClassificationConfig.task) { try train(config, in: context, attentionExample: attentionExample) }
+    }
+
+    private static func train(_ config: TextClassificationConfig, in context: RunContext, attentionExample: String? = nil) throws -> RunOutcome {
         let dir = context.directory, seed = config.training.seed
         if context.resume { try dir.checkResume(config) }
         var (examples, notes) = try config.format.read(config.data.data)
@@ -200,7 +204,6 @@ extension TextClassificationTask {
             var g = RandomGenerator(seed: seed)
             classification = TextClassification(model: saved.model.build(using: &g), tokenizer: tokenizer, labels: labels)
             if context.isLead {
-                try dir.create()
                 try tokenizer.save(to: dir.file("tokenizer.json"))
                 try dir.writeLabels(labels)
                 try dir.writeConfig(saved)

@@ -149,12 +149,15 @@ extension TranslationTask {
     /// rebuilds it from the run), trains with the recipe keeping the best epoch by validation BLEU, and writes the
     /// attention report of `attentionExample` when given.
     public static func run(_ config: TranslationConfig, in context: RunContext, attentionExample: String? = nil) throws -> RunOutcome {
+        try context.execute(task: TranslationConfig.task) { try train(config, in: context, attentionExample: attentionExample) }
+    }
+
+    private static func train(_ config: TranslationConfig, in context: RunContext, attentionExample: String? = nil) throws -> RunOutcome {
         let dir = context.directory
         if context.resume { try dir.checkResume(config) }
         let seed = config.training.seed
         let (pairs, validation, skipped, split) = try config.data.read(seed: seed)
         if split && !context.resume && context.isLead {   // the held-out pairs as files, so `attn evaluate` can score them
-            try dir.create()
             try dir.write(text: validation.map(\.source).joined(separator: "\n") + "\n", to: "validation.source")
             try dir.write(text: validation.map(\.target).joined(separator: "\n") + "\n", to: "validation.target")
         }
@@ -164,7 +167,6 @@ extension TranslationTask {
         if context.resume {
             translator = try Translator.rebuild(from: dir)   // weights, optimizer and data position come from resume.safetensors
         } else {
-            try dir.create()
             let (srcTok, tgtTok, special) = try config.vocabulary.make(for: pairs)
             var saved = config
             saved.model.sourceVocabulary = srcTok.vocabularySize

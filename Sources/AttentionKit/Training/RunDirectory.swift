@@ -117,6 +117,12 @@ public struct RunDirectory: Sendable {
         return e
     }
 
+    /// The files (besides `*.safetensors`) and folders a training run writes; `--overwrite` removes them.
+    public static let runFiles: Set<String> = [
+        "config.json", "labels.json", "tokenizer.json", "source-tokenizer.json", "target-tokenizer.json", "split.json",
+        "metrics.jsonl", "metrics.csv", "curves.png", "report.txt", "confusion.png", "validation.source", "validation.target", "attention",
+    ]
+
     /// Creates the directory (and its parents).
     public func create() throws {
         do { try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) } catch {

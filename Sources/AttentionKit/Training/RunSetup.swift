@@ -150,12 +150,76 @@ public final class RunContext {
     /// Notes about the data (skipped lines, encodings) go here: stderr by default.
     public var note: (String) -> Void = { FileHandle.standardError.write(Data("note: \($0)\n".utf8)) }
 
+    /// Start anew in a directory that already holds a run of the same task, replacing its files (without it, such a
+    /// directory is refused: nothing a user had is replaced unless they said so).
+    public let overwrite: Bool
+    /// The directory did not exist before this run made it: a run that fails before its first checkpoint removes it.
+    private var createdDirectory = false
+    private var prepared = false
+
     /// - Parameters: log: receives the run's lines (the lead process's only).
-    public init(directory: RunDirectory, resume: Bool = false, dataParallel: DataParallel? = nil, log: @escaping (String) -> Void = { print($0) }) {
+    public init(directory: RunDirectory, resume: Bool = false, overwrite: Bool = false, dataParallel: DataParallel? = nil,
+                log: @escaping (String) -> Void = { print($0) }) {
         self.directory = directory
         self.resume = resume
+        self.overwrite = overwrite
         self.dataParallel = dataParallel
         sink = log
+    }
+
+    /// Runs a task's training in this context: prepares the directory first (`prepareDirectory`) and, when the body
+    /// fails before the run wrote its first checkpoint, removes the directory it made (no half-made run stays behind;
+    /// an interrupted or resumable run is kept).
+    public func execute<T>(task: String, _ body: () throws -> T) throws -> T {
+        try prepareDirectory(task: task)
+        do { return try body() } catch {
+            abandon()
+            throw error
+        }
+    }
+
+    /// Checks and creates the run directory before anything is written to it (lead process; once).
+    /// - resume: the directory must hold a run of `task` (checked by `checkResume`).
+    /// - new: the directory must not exist, be empty, or (with `overwrite`) hold a run of the same task, whose files
+    ///   are then removed. A file, a directory holding other things or a run of another task is refused, naming it.
+    public func prepareDirectory(task: String) throws {
+        guard !prepared, isLead, !resume else { return }
+        prepared = true
+        let fm = FileManager.default, path = directory.path
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: path, isDirectory: &isDir) else {
+            try directory.create()
+            createdDirectory = true
+            return
+        }
+        guard isDir.boolValue else { throw RunSetupError("\(path) exists and is not a directory: choose another --out") }
+        let entries: [String]
+        do { entries = try fm.contentsOfDirectory(atPath: path) } catch {
+            throw RunSetupError("\(path): cannot read the directory (\(UserFile.reason(for: error)))")
+        }
+        let visible = entries.filter { !$0.hasPrefix(".") }
+        if visible.isEmpty { return }
+        guard visible.contains("config.json"), let found = try? directory.task() else {
+            throw RunSetupError("\(path) exists and holds \(visible.count) file(s) that are not an attn run (\(visible.sorted().prefix(3).joined(separator: ", "))\(visible.count > 3 ? ", …" : "")): choose another --out (nothing was written)")
+        }
+        guard found == task else {
+            throw RunSetupError("\(path) holds a \(found) run, not a \(task) run: choose another --out (nothing was written)")
+        }
+        guard overwrite else {
+            throw RunSetupError("\(path) already holds a \(task) run: --resume continues it, --overwrite starts it anew (replacing its files), or choose another --out")
+        }
+        for name in visible where RunDirectory.runFiles.contains(name) || name.hasSuffix(".safetensors") {
+            do { try fm.removeItem(atPath: directory.file(name).path) } catch {
+                throw RunSetupError("\(directory.file(name).path): cannot remove it to start anew (\(UserFile.reason(for: error)))")
+            }
+        }
+    }
+
+    /// Removes the directory this run made when the run failed before writing resume.safetensors.
+    func abandon() {
+        guard createdDirectory, isLead, !FileManager.default.fileExists(atPath: directory.file("resume.safetensors").path) else { return }
+        try? FileManager.default.removeItem(at: directory.url)
+        createdDirectory = false
     }
 
     /// True on the process that validates, logs and writes the run directory (the only one without data parallelism).

@@ -203,11 +203,11 @@ public final class Trainer<Task: TrainingTask> {
         return p
     }
 
-    /// Ctrl-C (and, in a distributed run, SIGTERM: what `mpirun` sends every process when it is interrupted) sets
-    /// the flag read after every step. Returns what puts the previous handlers back.
+    /// Ctrl-C and SIGTERM (what `kill`, `timeout`, a job scheduler and `mpirun` send to stop a process) set the flag
+    /// read after every step. Returns what puts the previous handlers back.
     func installInterruptHandlers() -> () -> Void {
         guard options.handleInterrupts else { return {} }
-        let signals = dataParallel == nil ? [SIGINT] : [SIGINT, SIGTERM]
+        let signals = [SIGINT, SIGTERM]
         interruptRequested.store(false, ordering: .relaxed)
         let previous = signals.map { signal($0) { _ in interruptRequested.store(true, ordering: .relaxed) } }
         return { for (s, h) in zip(signals, previous) { signal(s, h) } }
