@@ -29,7 +29,7 @@ struct AttentionCommand: ParsableCommand {
     @Option(help: "Output directory.")
     var out: String
 
-    func validate() throws { guard beam >= 1 else { throw ValidationError("--beam must be at least 1") } }
+    func validate() throws { try checkBeam(beam) }
 
     func run() throws {
         let outDir = URL(fileURLWithPath: out)

@@ -23,6 +23,7 @@ enum Main {
     static func main() {
         do {
             var command = try Attn.parseAsRoot()
+            try FlagBounds.check(command)
             try command.run()
             DistributedRuntime.finish()
         } catch {
@@ -33,9 +34,9 @@ enum Main {
             }
             let usage = code == .validationFailure || error is TaskUsageError
             // ArgumentParser words its own errors; the library's errors describe themselves (file, line, reason).
-            let message = code == .validationFailure ? Attn.message(for: error) : String(describing: error)
+            let message = code == .validationFailure ? Attn.message(for: error) : ErrorText.message(for: error)
             let process = DistributedRuntime.current.map { $0.size > 1 ? "process \($0.rank) of \($0.size): " : "" } ?? ""
-            var text = "attn: error: " + process + (message.isEmpty ? String(describing: error) : message) + "\n"
+            var text = "attn: error: " + process + (message.isEmpty ? ErrorText.message(for: error) : message) + "\n"
             if code == .validationFailure {
                 let lines = Attn.fullMessage(for: error).components(separatedBy: "\n").filter { $0.hasPrefix("Usage:") || $0.hasPrefix("  See ") }
                 if !lines.isEmpty && !lines[0].contains("<subcommand>") { text += lines.joined(separator: "\n") + "\n" }

@@ -35,7 +35,7 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Write the translations to this file.")
     var output: String?
 
-    func validate() throws { guard beam >= 1 else { throw ValidationError("--beam must be at least 1") } }
+    func validate() throws { try checkBeam(beam) }
 
     func run() throws {
         var request = EvaluationRequest()

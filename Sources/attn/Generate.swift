@@ -40,10 +40,7 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try RunTasks.load(trained.directory, weights: trained.weightsFile)
-        guard let lm = loaded as? LanguageModel else {
-            throw TaskUsageError("\(trained.checkpoint) is a \(type(of: loaded).displayName) run, not a language model (attn train lm)")
-        }
+        let lm = try RunTasks.load(trained.directory, as: LanguageModel.self, weights: trained.weightsFile, verb: "attn generate")
         let unknown = lm.encode(prompt).unknown
         if !unknown.isEmpty { note("characters of --prompt outside the vocabulary became [UNK]: \(unknown.map { "\"\($0)\"" }.joined(separator: ", "))") }
         let sampling = Sampling(temperature: temperature, topK: topK, topP: topP)

@@ -25,3 +25,14 @@ func columnPair(_ text: String) throws -> (Int, Int) {
 func integerList(_ text: String) -> [Int] {
     text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) ?? -1 }
 }
+
+/// `--beam` in 1…256: wider beams cost memory and time in proportion and, on a small model, only find worse
+/// (shorter) translations.
+func checkBeam(_ beam: Int) throws {
+    guard (1...256).contains(beam) else { throw ValidationError("--beam must be in 1…256 (got \(beam))") }
+}
+
+/// Throws a usage error with `message` unless `condition` holds (one flag per message, with the value given).
+func require(_ condition: Bool, _ message: @autoclosure () -> String) throws {
+    guard condition else { throw ValidationError(message()) }
+}

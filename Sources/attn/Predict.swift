@@ -25,7 +25,7 @@ struct Predict: ParsableCommand {
     }
 
     func run() throws {
-        let c = try ImageClassification.load(from: trained.directory, weights: trained.weightsFile)
+        let c = try RunTasks.load(trained.directory, as: ImageClassification.self, weights: trained.weightsFile, verb: "attn predict")
         var all: [[String: Any]] = []
         for spec in image {
             let r = c.classify(try ImageClassification.picture(spec), top: min(top, c.labels.count))

@@ -77,15 +77,20 @@ struct TrainClassifier: ParsableCommand {
 
     func validate() throws {
         let kernelList = integerList(kernels)
-        guard !kernelList.isEmpty, kernelList.allSatisfy({ $0 > 0 && $0 <= 16 }), filters > 0 else {
-            throw ValidationError("--kernels must be widths from 1 to 16 (e.g. 3,4,5) and --filters positive")
-        }
-        guard vocabSize >= 300 else { throw ValidationError("--vocab-size must be at least 300 (256 bytes, special tokens and merges)") }
-        guard valFraction > 0 && valFraction < 1 else { throw ValidationError("--val-fraction must be in (0, 1)") }
-        guard batchSize > 0, dModel > 0, heads > 0, model == .cnn || dModel % heads == 0, layers > 0, feedForward > 0, maxLength > 0, minFrequency >= 1 else {
-            throw ValidationError("sizes must be positive and --d-model a multiple of --heads")
-        }
-        guard dropout >= 0 && dropout < 1, labelSmoothing >= 0 && labelSmoothing < 1 else { throw ValidationError("--dropout and --label-smoothing must be in [0, 1)") }
+        try require(!kernelList.isEmpty && kernelList.count <= 16 && kernelList.allSatisfy({ $0 > 0 && $0 <= 16 }), "--kernels must be 1 to 16 widths from 1 to 16 (e.g. 3,4,5), got '\(kernels)'")
+        try require((1...65536).contains(filters), "--filters must be in 1…65536 (got \(filters))")
+        try require((300...4_194_304).contains(vocabSize), "--vocab-size must be in 300…4194304 (256 bytes, special tokens and merges; got \(vocabSize))")
+        try require(valFraction > 0 && valFraction < 1, "--val-fraction must be in (0, 1) (got \(valFraction))")
+        try require(batchSize > 0, "--batch-size must be positive (got \(batchSize))")
+        try require(dModel > 0, "--d-model must be positive (got \(dModel))")
+        try require(heads > 0, "--heads must be positive (got \(heads))")
+        try require(model == .cnn || dModel % heads == 0, "--d-model \(dModel) must be a multiple of --heads \(heads)")
+        try require(layers > 0, "--layers must be positive (got \(layers))")
+        try require(feedForward > 0, "--feed-forward must be positive (got \(feedForward))")
+        try require(maxLength > 0, "--max-length must be positive (got \(maxLength))")
+        try require(minFrequency >= 1, "--min-frequency must be at least 1 (got \(minFrequency))")
+        try require(dropout >= 0 && dropout < 1, "--dropout must be in [0, 1) (got \(dropout))")
+        try require(labelSmoothing >= 0 && labelSmoothing < 1, "--label-smoothing must be in [0, 1) (got \(labelSmoothing))")
         _ = try columnPair(columns)
     }
 

@@ -48,8 +48,13 @@ struct TrainViT: ParsableCommand {
     var labelSmoothing: Float = 0.1
 
     func validate() throws {
-        guard batchSize > 0, patchSize > 0, 32 % patchSize == 0 else { throw ValidationError("--patch-size must divide 32 and --batch-size be positive") }
-        guard dModel > 0, heads > 0, dModel % heads == 0, depth > 0, mlpRatio > 0 else { throw ValidationError("--d-model must be a positive multiple of --heads; --depth and --mlp-ratio positive") }
+        try require(batchSize > 0, "--batch-size must be positive (got \(batchSize))")
+        try require(patchSize > 0 && 32 % patchSize == 0, "--patch-size must divide the 32-pixel image: 1, 2, 4, 8, 16 or 32 (got \(patchSize))")
+        try require(dModel > 0, "--d-model must be positive (got \(dModel))")
+        try require(heads > 0, "--heads must be positive (got \(heads))")
+        try require(dModel % heads == 0, "--d-model \(dModel) must be a multiple of --heads \(heads)")
+        try require(depth > 0, "--depth must be positive (got \(depth))")
+        try require(mlpRatio > 0, "--mlp-ratio must be positive (got \(mlpRatio))")
         guard positions == .learned || dModel % 4 == 0 else { throw ValidationError("--positions must be learned, or sincos with --d-model a multiple of 4") }
         guard pooling != .max else { throw ValidationError("--pooling must be mean or cls") }
         guard dropPath >= 0 && dropPath < 1, dropout >= 0 && dropout < 1, labelSmoothing >= 0 && labelSmoothing < 1 else {

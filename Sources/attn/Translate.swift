@@ -21,13 +21,13 @@ struct Translate: ParsableCommand {
     var attentionOut: String?
 
     func validate() throws {
-        guard beam >= 1 else { throw ValidationError("--beam must be at least 1") }
+        try checkBeam(beam)
         guard nBest >= 1 && nBest <= beam else { throw ValidationError("--n-best must be between 1 and --beam (\(beam))") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be positive") }
     }
 
     func run() throws {
-        let translator = try Translator.load(from: trained.directory, weights: trained.weightsFile)
+        let translator = try RunTasks.load(trained.directory, as: Translator.self, weights: trained.weightsFile, verb: "attn translate")
         let inputs = try text.isEmpty ? TextFile.standardInputLines() : text
         let results = translator.translate(inputs, beam: beam, nBest: nBest, batchSize: batchSize)
         if let attentionOut, let first = inputs.first {

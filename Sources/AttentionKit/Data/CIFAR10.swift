@@ -61,7 +61,7 @@ public struct CIFAR10 {
         for name in names {
             try Self.appendRecords(from: directory.appendingPathComponent(name), pixels: &pixels, labels: &labels)
         }
-        classNames = Self.classNames(in: directory)
+        classNames = try Self.classNames(in: directory)
     }
 
     /// Images already in memory: `pixels` holds `labels.count` planar 32×32 RGB images (3,072 bytes each).
@@ -94,13 +94,26 @@ public struct CIFAR10 {
         var pixels: [UInt8] = [], labels: [Int] = []
         try appendRecords(from: url, pixels: &pixels, labels: &labels)
         guard !labels.isEmpty else { throw DatasetError.unreadable(path: path, reason: "the file holds no records") }
-        return CIFAR10(pixels: pixels, labels: labels, classNames: classNames(in: url.deletingLastPathComponent()))
+        return CIFAR10(pixels: pixels, labels: labels, classNames: try classNames(in: url.deletingLastPathComponent()))
     }
 
-    /// The class names of `batches.meta.txt` in `directory`, one per line (the standard ten if it is absent).
-    static func classNames(in directory: URL) -> [String] {
-        guard let text = try? String(contentsOf: directory.appendingPathComponent("batches.meta.txt"), encoding: .utf8) else { return standardClassNames }
-        return text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    /// The class names of `batches.meta.txt` in `directory`, one per line (the standard ten if it is absent): ten
+    /// different names, one per label 0…9, or an error naming the file.
+    static func classNames(in directory: URL) throws -> [String] {
+        let url = directory.appendingPathComponent("batches.meta.txt")
+        guard FileManager.default.fileExists(atPath: url.path) else { return standardClassNames }
+        let text: String
+        do { text = try UserFile.text(url, maxBytes: 1 << 20) } catch {
+            throw DatasetError.unreadable(path: url.path, reason: UserFile.reason(for: error))
+        }
+        let names = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard names.count == standardClassNames.count else {
+            throw DatasetError.unreadable(path: url.path, reason: "lists \(names.count) class names; CIFAR-10's labels 0…9 need ten, one per line")
+        }
+        if let twice = Dictionary(grouping: names, by: { $0 }).first(where: { $0.value.count > 1 })?.key {
+            throw DatasetError.unreadable(path: url.path, reason: "lists the class name '\(twice)' twice")
+        }
+        return names
     }
 
     /// Parses one batch file, validating size and labels.

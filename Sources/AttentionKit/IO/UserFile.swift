@@ -13,7 +13,9 @@ public struct UserFileError: Error, CustomStringConvertible {
 public enum UserFile {
     /// The bytes of the file at `url` (memory-mapped when `mapped`), after checking that it is a readable regular
     /// file of at most `maxBytes`.
-    public static func read(_ url: URL, maxBytes: Int = 1 << 36, mapped: Bool = false) throws -> Data {
+    /// Pipes, FIFOs and devices are read up to `min(maxBytes, streamLimit)` (`/dev/zero` or `/dev/urandom` given as
+    /// a file end with an error, not with the machine's memory).
+    public static func read(_ url: URL, maxBytes: Int = 1 << 34, mapped: Bool = false) throws -> Data {
         let path = url.path
         var st = stat()
         guard stat(path, &st) == 0 else { throw UserFileError(path: path, reason: reason(errno: errno)) }
@@ -21,7 +23,7 @@ public enum UserFile {
         case S_IFREG: break
         case S_IFIFO, S_IFCHR:
             // A pipe (`--source <(zcat corpus.gz)`, /dev/stdin) is read to its end, as any Unix tool reads it.
-            return try readStream(path, maxBytes: maxBytes)
+            return try readStream(path, maxBytes: min(maxBytes, streamLimit))
         case S_IFDIR: throw UserFileError(path: path, reason: "is a directory, not a file")
         default: throw UserFileError(path: path, reason: "is not a regular file (a socket or block device)")
         }
@@ -33,6 +35,9 @@ public enum UserFile {
             throw UserFileError(path: path, reason: reason(for: error))
         }
     }
+
+    /// The most a pipe, FIFO or device is read to (1 GiB).
+    public static let streamLimit = 1 << 30
 
     static func readStream(_ path: String, maxBytes: Int) throws -> Data {
         guard access(path, R_OK) == 0 else { throw UserFileError(path: path, reason: reason(errno: errno)) }
@@ -130,5 +135,31 @@ public enum UserFile {
             case .error: return offset
             }
         }
+    }
+}
+
+/// How an error reads to a person: the library's errors describe themselves (file, line, reason); Foundation's and
+/// the standard library's are rendered without their type dumps (`Error Domain=NSCocoaErrorDomain Code=…`,
+/// `keyNotFound(CodingKeys(…))`).
+public enum ErrorText {
+    public static func message(for error: Error) -> String {
+        switch error {
+        case let e as DecodingError: return RunDirectoryError.describe(e, under: nil)
+        case let e as EncodingError:
+            if case .invalidValue(let v, let c) = e { return "cannot write \(v) at \(c.codingPath.map(\.stringValue).joined(separator: ".")) as JSON" }
+            return "cannot encode a value as JSON"
+        default:
+            let text = String(describing: error)
+            if !looksLikeADump(text) { return text }
+        }
+        let ns = error as NSError
+        let path = (ns.userInfo[NSFilePathErrorKey] as? String) ?? (ns.userInfo[NSURLErrorKey] as? URL)?.path
+        let reason = UserFile.reason(for: error)
+        return (path.map { "\($0): " } ?? "") + (looksLikeADump(reason) ? "operation failed (\(ns.domain) \(ns.code))" : reason)
+    }
+
+    /// Whether `text` shows a type's internals rather than a sentence.
+    public static func looksLikeADump(_ text: String) -> Bool {
+        ["Error Domain=", "CodingKeys(", "NSUnderlyingError", "Swift.DecodingError", "UserInfo={", "debugDescription:"].contains { text.contains($0) }
     }
 }

@@ -217,6 +217,8 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     case unexpectedTensor(name: String)
     case shapeMismatch(name: String, expected: [Int], found: [Int])
     case invalidState(String)
+    /// A weights file that cannot be used (its own message names the file and the reason).
+    case invalidFile(String)
     /// Any of the above, in a file.
     indirect case inFile(String, CheckpointError)
 
@@ -227,6 +229,7 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
         case .unexpectedTensor(let n): return "checkpoint has an unexpected tensor '\(n)'"
         case .shapeMismatch(let n, let e, let f): return "tensor '\(n)' has shape \(fmt(f)) in the checkpoint, expected \(fmt(e))"
         case .invalidState(let m): return "invalid training state: \(m)"
+        case .invalidFile(let m): return m
         }
     }
 }

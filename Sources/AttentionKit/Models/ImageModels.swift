@@ -324,29 +324,41 @@ public final class PreActResNet: Module, ImageClassifierModel {
 public enum ImageArchitecture: String, Codable, CaseIterable, Sendable {
     case small, lenet5, vgg11, resnet20, resnet56, preact18
 
-    /// Builds the architecture; `width` overrides its first-stage width where it has one (VGG 32, ResNet 16,
-    /// PreActResNet 64).
-    public func build(classes: Int, imageSize: Int = 32, width: Int? = nil, dropout: Float = 0,
-                      using g: inout RandomGenerator) -> any ImageClassifierModel {
+    /// The architecture's configuration; `width` overrides its first-stage width where it has one (VGG 32,
+    /// ResNet 16, PreActResNet 64).
+    public func configuration(classes: Int, imageSize: Int = 32, width: Int? = nil, dropout: Float = 0) -> any ModelConfiguration {
         switch self {
         case .small:
             var c = SmallCNNConfig(); c.classes = classes; c.imageSize = imageSize; c.dropout = dropout
             if let width { c.channels = [width, 2 * width, 4 * width] }
-            return SmallCNN(c, using: &g)
+            return c
         case .lenet5:
             var c = LeNet5Config(); c.classes = classes; c.imageSize = imageSize
-            return LeNet5(config: c, using: &g)
+            return c
         case .vgg11:
             var c = VGGConfig.vgg11(width: width ?? 32); c.classes = classes; c.imageSize = imageSize; c.dropout = dropout
-            return VGG(config: c, using: &g)
+            return c
         case .resnet20, .resnet56:
             var c = ResNetConfig(depth: self == .resnet20 ? 20 : 56, classes: classes); c.imageSize = imageSize
             if let width { c.widths = [width, 2 * width, 4 * width] }
-            return ResNet(config: c, using: &g)
+            return c
         case .preact18:
             var c = PreActResNetConfig(); c.classes = classes; c.imageSize = imageSize
             if let width { c.width = width }
-            return PreActResNet(config: c, using: &g)
+            return c
+        }
+    }
+
+    /// Builds the architecture (see `configuration`).
+    public func build(classes: Int, imageSize: Int = 32, width: Int? = nil, dropout: Float = 0,
+                      using g: inout RandomGenerator) -> any ImageClassifierModel {
+        switch configuration(classes: classes, imageSize: imageSize, width: width, dropout: dropout) {
+        case let c as SmallCNNConfig: return SmallCNN(c, using: &g)
+        case let c as LeNet5Config: return LeNet5(config: c, using: &g)
+        case let c as VGGConfig: return VGG(config: c, using: &g)
+        case let c as ResNetConfig: return ResNet(config: c, using: &g)
+        case let c as PreActResNetConfig: return PreActResNet(config: c, using: &g)
+        case let c: fatalError("no image model for \(type(of: c))")
         }
     }
 }

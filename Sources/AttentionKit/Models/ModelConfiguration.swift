@@ -22,6 +22,31 @@ extension ModelConfiguration {
     }
 }
 
+extension ModelConfiguration {
+    /// The configuration fields that come from the data (a vocabulary, the classes), not from a flag.
+    static var dataFields: Set<String> { ["vocabulary", "sourceVocabulary", "targetVocabulary", "classes", "padID", "bosID", "eosID", "inputChannels", "imageSize"] }
+
+    /// Refuses, before anything is allocated, a configuration that cannot be built or cannot be trained on this
+    /// machine: invalid fields (named with their flag, e.g. `--feed-forward`), more than 2·10⁹ parameters, or more
+    /// memory for the weights, their gradients and Adam's two moments (16 bytes per parameter) than 80% of `memory`.
+    public func checkTrainable(memory: UInt64 = ProcessInfo.processInfo.physicalMemory) throws {
+        do { try validate() } catch let e as ConfigurationError {
+            let field = e.field.split(separator: "[").first.map(String.init) ?? e.field
+            if Self.dataFields.contains(field) { throw TaskUsageError("the data gives the model's \(e.field) \(e.reason)") }
+            let flag = "--" + field.replacingOccurrences(of: "([a-z0-9])([A-Z])", with: "$1-$2", options: .regularExpression).lowercased()
+            throw TaskUsageError("\(flag): \(e.reason)" + (e.field == field ? "" : " (\(e.field))"))
+        }
+        let parameters = parameterLowerBound, bytes = parameters * 16
+        guard parameters <= 2e9 else {
+            throw TaskUsageError(String(format: "the model has at least %.3g parameters, more than the 2e+09 AttentionKit trains: lower the size flags", parameters))
+        }
+        guard bytes <= Double(memory) * 0.8 else {
+            throw TaskUsageError(String(format: "the model has at least %.3g parameters: training needs at least %.1f GiB for its weights, gradients and Adam's moments, more than 80%% of this machine's %.1f GiB; lower the size flags",
+                                        parameters, bytes / 1_073_741_824, Double(memory) / 1_073_741_824))
+        }
+    }
+}
+
 /// A configuration field that cannot build a model.
 public struct ConfigurationError: Error, CustomStringConvertible {
     public let field: String, reason: String

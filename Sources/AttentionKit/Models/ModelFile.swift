@@ -24,9 +24,25 @@ public enum ModelFile {
     public static func modelName(in url: URL) throws -> String {
         let (_, _, meta) = try Safetensors.read(from: url)
         guard let name = meta["attentionkit.model"] else {
-            throw CheckpointError.invalidState("\(url.path): no model configuration in the metadata (not written by ModelFile.save)")
+            throw CheckpointError.invalidFile("\(url.path): no model configuration in the metadata (not written by ModelFile.save)")
         }
         return name
+    }
+
+    /// Throws naming the first tensor (in name order) that holds NaN or an infinity: a diverged or damaged checkpoint
+    /// would otherwise give empty translations and `nan` probabilities without a word.
+    public static func checkFinite(_ tensors: [String: Tensor], file: String) throws {
+        for name in tensors.keys.sorted() {
+            let t = tensors[name]!.to(.float32)
+            let bad: Int? = t.withUnsafeFloats { p in
+                var sum: Float = 0
+                for i in 0..<p.count { sum += p[i] * 0 }   // NaN or ±inf make the sum NaN (vectorises; no branch per element)
+                return sum.isNaN ? (0..<p.count).first { !p[$0].isFinite } : nil
+            }
+            if let bad {
+                throw CheckpointError.invalidFile("\(file): tensor '\(name)' holds \(t.withUnsafeFloats { $0[bad] }) at flat index \(bad) (a diverged or damaged checkpoint)")
+            }
+        }
     }
 
     /// Rebuilds a model of type `M` from its saved configuration and loads its weights.
@@ -35,23 +51,24 @@ public enum ModelFile {
     public static func load<M: ConfigurableModel>(_ type: M.Type, from url: URL) throws -> M {
         let (tensors, _, meta) = try Safetensors.read(from: url)
         guard let name = meta["attentionkit.model"], let text = meta["attentionkit.config"] else {
-            throw CheckpointError.invalidState("\(url.path): no model configuration in the metadata (not written by ModelFile.save)")
+            throw CheckpointError.invalidFile("\(url.path): no model configuration in the metadata (not written by ModelFile.save)")
         }
         guard name == String(describing: M.self) else {
-            throw CheckpointError.invalidState("\(url.path): holds a \(name), not a \(M.self)")
+            throw CheckpointError.invalidFile("\(url.path): holds a \(name), not a \(M.self)")
         }
         let config: M.Config
         do { config = try JSONDecoder().decode(M.Config.self, from: Data(text.utf8)) } catch {
-            throw CheckpointError.invalidState("\(url.path): metadata 'attentionkit.config' is not a valid \(M.self) configuration: \(error)")
+            throw CheckpointError.invalidFile("\(url.path): metadata 'attentionkit.config' is not a valid \(M.self) configuration: \(error)")
         }
         // At most a few times the weights the file holds (and a small allowance): nothing absurd gets allocated.
         let held = tensors.values.reduce(0.0) { $0 + Double($1.count) }
         do { try config.validate(maxParameters: 4 * held + 1_000_000) } catch {
-            throw CheckpointError.invalidState("\(url.path): metadata 'attentionkit.config': \(error)")
+            throw CheckpointError.invalidFile("\(url.path): metadata 'attentionkit.config': \(error)")
         }
         var g = RandomGenerator(seed: 0)
         let model = M(config: config, using: &g)
         do { try model.loadStateDict(tensors) } catch let e as CheckpointError { throw CheckpointError.inFile(url.path, e) }
+        try checkFinite(tensors, file: url.path)
         return model
     }
 }

@@ -205,9 +205,13 @@ public final class Seq2SeqTransformer: Module, ConfigurableModel {
     /// - Parameters:
     ///   - lengthPenalty: α of GNMT's lp = ((5 + |Y|)/6)^α (0: raw log-probability).
     ///   - nBest: hypotheses returned per sentence (≤ beamSize).
-    public func beamSearch(_ source: [[Int]], beamSize k: Int, maxLength: Int = 100, lengthPenalty alpha: Float = 0.6,
-                           nBest: Int? = nil) -> [[Hypothesis]] {
-        precondition(k >= 1 && maxLength >= 1, "beamSearch: beam size \(k) and maxLength \(maxLength) must be positive")
+    ///   - minLength: tokens before EOS may end a hypothesis (fairseq's `min_len`, 1 by default: no empty output —
+    ///     with wide beams on a weak model the empty hypothesis would otherwise win).
+    /// A beam wider than the target vocabulary searches as wide as the vocabulary.
+    public func beamSearch(_ source: [[Int]], beamSize requested: Int, maxLength: Int = 100, lengthPenalty alpha: Float = 0.6,
+                           nBest: Int? = nil, minLength: Int = 1) -> [[Hypothesis]] {
+        precondition(requested >= 1 && maxLength >= 1, "beamSearch: beam size \(requested) and maxLength \(maxLength) must be positive")
+        let k = min(requested, config.targetVocabulary)
         precondition(maxLength <= config.maxLength, "beamSearch: maxLength \(maxLength) exceeds the model's position table (\(config.maxLength))")
         let keep = min(nBest ?? k, k)
         return withNoGrad {
@@ -241,7 +245,7 @@ public final class Seq2SeqTransformer: Module, ConfigurableModel {
                         let r = s * k + j
                         guard scores[r] > -.infinity else { continue }
                         var best: [(Float, Int, Int)] = []
-                        for t in 0..<v {
+                        for t in 0..<v where step >= minLength || t != config.eosID {
                             let c = scores[r] + logp[r * v + t]
                             if best.count < 2 * k || c > best[best.count - 1].0 {
                                 let at = best.firstIndex { $0.0 < c } ?? best.count

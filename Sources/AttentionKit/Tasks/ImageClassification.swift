@@ -154,6 +154,15 @@ public enum ImageModelRecipe: Codable, Sendable, Equatable {
         }
     }
 
+    /// The model's configuration for `classes` classes.
+    public func configuration(classes: Int) -> any ModelConfiguration {
+        switch self {
+        case .vit(var c): c.classes = classes; return c
+        case .small(var c): c.classes = classes; return c
+        case .zoo(let a, let width, let dropout): return a.configuration(classes: classes, width: width, dropout: dropout)
+        }
+    }
+
     /// The untrained model for `classes` classes.
     public func build(classes: Int, using g: inout RandomGenerator) -> any ImageClassifierModel {
         switch self {
@@ -244,6 +253,7 @@ extension ImageClassificationTask {
         let dir = context.directory, recipe = config.training, seed = recipe.seed
         if context.resume { try dir.checkResume(config) }
         let data = try config.data.load(seed: seed, in: context)
+        try config.architecture.configuration(classes: data.train.classNames.count).checkTrainable()
         var g = RandomGenerator(seed: seed)
         let model = config.architecture.build(classes: data.train.classNames.count, using: &g)
         try config.transfer.apply(to: model, resuming: context.resume, head: model.headPath, labels: data.train.classNames, log: context.log)
@@ -265,7 +275,7 @@ extension ImageClassificationTask {
         if context.resume {
             try dir.checkResume(saved)
         } else if context.isLead {
-            try dir.writeConfig(saved)
+            try dir.writeConfig(saved, labels: data.train.classNames)
             try dir.writeLabels(data.train.classNames)
         }
         let task = ImageClassificationTask(model: model, forward: { model($0) }, batches: batches, validation: data.validation, mean: data.mean, std: data.std,
@@ -303,6 +313,8 @@ extension ImageClassification: TrainedRun, ComparableRun {
             throw RunDirectoryError(message: "\(run.configURL.path): \"normalization\" needs three means and three positive standard deviations")
         }
         let model = try loadModel(from: run.file(weights))
+        func check<M: ImageClassifierModel>(_ m: M) throws { try run.checkModel(typeName: String(describing: M.self), config: m.config, weights: weights) }
+        try check(model)
         guard model.classes == labels.count else {
             throw RunDirectoryError(message: "\(run.path): the model has \(model.classes) classes but labels.json lists \(labels.count)")
         }
@@ -377,7 +389,7 @@ public final class ImageClassification {
         let name = try ModelFile.modelName(in: url)
         guard let type = imageClassifierModelTypes.first(where: { String(describing: $0) == name }) else {
             let known = imageClassifierModelTypes.map { String(describing: $0) }.joined(separator: ", ")
-            throw CheckpointError.invalidState("\(url.path): holds a \(name), not an image classifier (\(known))")
+            throw CheckpointError.invalidFile("\(url.path): holds a \(name), not an image classifier (\(known))")
         }
         func open<M: ImageClassifierModel>(_ t: M.Type) throws -> any ImageClassifierModel { try ModelFile.load(t, from: url) }
         return try open(type)

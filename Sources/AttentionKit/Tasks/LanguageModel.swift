@@ -265,6 +265,7 @@ public final class LanguageModelTask: TrainingTask {
         else { tokenizer = config.tokenizer.train(on: [trainText]) }
         var modelConfig = config.model
         modelConfig.vocabulary = tokenizer.vocabularySize
+        if !context.resume { try modelConfig.checkTrainable() }
         var g = RandomGenerator(seed: recipe.seed)   // resuming: the weights come from resume.safetensors
         let model = GPT(config: context.resume ? try dir.entry("model", as: GPTConfig.self, describing: "a GPT configuration") : modelConfig, using: &g)
         let language = LanguageModel(model: model, tokenizer: tokenizer)
@@ -307,10 +308,9 @@ extension LanguageModel: TrainedRun {
     public static func load(from run: RunDirectory, weights: String) throws -> LanguageModel {
         try run.check(holds: [weights, "tokenizer.json"], kind: "language model")
         let model = try ModelFile.load(GPT.self, from: run.file(weights))
+        try run.checkModel(typeName: "GPT", config: model.config, weights: weights)
         let tokenizer = try Tokenizer.load(from: run.file("tokenizer.json"))
-        guard tokenizer.vocabularySize <= model.config.vocabulary else {
-            throw RunDirectoryError(message: "\(run.path): tokenizer.json has \(tokenizer.vocabularySize) tokens but the model's vocabulary is \(model.config.vocabulary)")
-        }
+        try run.checkVocabulary(of: tokenizer, file: "tokenizer.json", model: model.config.vocabulary)
         return LanguageModel(model: model, tokenizer: tokenizer)
     }
 

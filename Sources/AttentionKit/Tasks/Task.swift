@@ -89,6 +89,17 @@ public enum RunTasks {
         throw RunDirectoryError(message: "\(run.configURL.path): unknown task '\(task)' (known: \(known.map { $0.taskName }.joined(separator: ", ")))")
     }
 
+    /// Loads a run directory of task `T` for a verb that needs it (`attn predict` an image classifier, …); a run of
+    /// another task is a usage error naming both tasks and the verb that fits the run.
+    public static func load<T: TrainedRun>(_ run: RunDirectory, as type: T.Type, weights: String = "best.safetensors", verb: String) throws -> T {
+        let found = try runType(of: run)
+        guard found == T.self else {
+            let fitting = ["translation": "attn translate", "classification": "attn classify", "image-classification": "attn predict", "language-model": "attn generate"][found.taskName]
+            throw TaskUsageError("\(run.path) is \(RunDirectory.article(found.displayName)) run, not \(RunDirectory.article(T.displayName)) run: `\(verb)` needs one" + (fitting.map { " (\($0) fits this run)" } ?? ""))
+        }
+        return try T.load(from: run, weights: weights)
+    }
+
     /// Loads a run directory for inference, whichever task trained it.
     public static func load(_ run: RunDirectory, weights: String = "best.safetensors") throws -> any TrainedRun {
         try runType(of: run).load(from: run, weights: weights)

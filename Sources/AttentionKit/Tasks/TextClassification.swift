@@ -46,6 +46,14 @@ public enum TextModelConfig: Sendable, Equatable {
         }
     }
 
+    /// The model's configuration.
+    public var configuration: any ModelConfiguration {
+        switch self {
+        case .transformer(let c): return c
+        case .cnn(let c): return c
+        }
+    }
+
     /// The untrained model.
     public func build(using g: inout RandomGenerator) -> any TextClassificationModel {
         switch self {
@@ -163,6 +171,9 @@ extension TextClassificationTask {
         for n in notes { context.note(n) }
         guard !examples.isEmpty, !validation.isEmpty else { throw RunSetupError("no training or validation examples in \(config.data.data)") }
         let labels = Array(Set(examples.map(\.label))).sorted()
+        guard labels.count >= 2 else {
+            throw RunSetupError("\(config.data.data): every training example has the label '\(labels[0])': a classifier needs at least two labels")
+        }
         context.log("data: \(examples.count) training and \(validation.count) validation texts, \(labels.count) labels: " +
                     labels.map { l in "\(l) \(examples.filter { $0.label == l }.count)" }.joined(separator: ", "))
 
@@ -201,12 +212,13 @@ extension TextClassificationTask {
                 case .cnn(var c): c.vocabulary = tokenizer.vocabularySize; c.classes = labels.count; c.padID = pad; saved.model = .cnn(c)
                 }
             }
+            try saved.model.configuration.checkTrainable()
             var g = RandomGenerator(seed: seed)
             classification = TextClassification(model: saved.model.build(using: &g), tokenizer: tokenizer, labels: labels)
             if context.isLead {
                 try tokenizer.save(to: dir.file("tokenizer.json"))
                 try dir.writeLabels(labels)
-                try dir.writeConfig(saved)
+                try dir.writeConfig(saved, labels: labels)
             }
         }
         let model = classification.model
@@ -243,15 +255,23 @@ extension TextClassification: TrainedRun, ComparableRun {
         try run.check(holds: [weights, "tokenizer.json", "labels.json"], kind: "classifier")
         let labels = try run.labels()
         let url = run.file(weights)
-        let model: any TextClassificationModel
+        let model: any TextClassificationModel, vocabulary: Int
         switch try ModelFile.modelName(in: url) {
-        case String(describing: TextCNN.self): model = try ModelFile.load(TextCNN.self, from: url)
-        default: model = try ModelFile.load(TextClassifier.self, from: url)
+        case String(describing: TextCNN.self):
+            let m = try ModelFile.load(TextCNN.self, from: url)
+            try run.checkModel(typeName: "TextCNN", config: m.config, weights: weights)
+            (model, vocabulary) = (m, m.config.vocabulary)
+        default:
+            let m = try ModelFile.load(TextClassifier.self, from: url)
+            try run.checkModel(typeName: "TextClassifier", config: m.config, weights: weights)
+            (model, vocabulary) = (m, m.config.vocabulary)
         }
         guard model.classes == labels.count else {
             throw RunDirectoryError(message: "\(run.path): the model has \(model.classes) classes but labels.json lists \(labels.count)")
         }
-        var loaded = TextClassification(model: model, tokenizer: try Tokenizer.load(from: run.file("tokenizer.json")), labels: labels)
+        let tokenizer = try Tokenizer.load(from: run.file("tokenizer.json"))
+        try run.checkVocabulary(of: tokenizer, file: "tokenizer.json", model: vocabulary)
+        var loaded = TextClassification(model: model, tokenizer: tokenizer, labels: labels)
         loaded.run = run
         loaded.format = try? run.entry("format", as: TextFormat.self, describing: "a text format")
         return loaded

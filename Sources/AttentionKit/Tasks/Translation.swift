@@ -173,6 +173,7 @@ extension TranslationTask {
             saved.model.targetVocabulary = tgtTok.vocabularySize
             (saved.model.padID, saved.model.bosID, saved.model.eosID) = special
             saved.model.sharedEmbeddings = config.vocabulary.kind == .bpe && config.vocabulary.joint
+            try saved.model.checkTrainable()
             var g = RandomGenerator(seed: seed)
             translator = Translator(model: Seq2SeqTransformer(saved.model, using: &g), sourceTokenizer: srcTok, targetTokenizer: tgtTok)
             if context.isLead {
@@ -204,8 +205,15 @@ extension Translator: TrainedRun {
     public static func load(from run: RunDirectory, weights: String) throws -> Translator {
         try run.check(holds: [weights, "source-tokenizer.json", "target-tokenizer.json"], kind: "translation")
         let model = try ModelFile.load(Seq2SeqTransformer.self, from: run.file(weights))
-        return Translator(model: model, sourceTokenizer: try Tokenizer.load(from: run.file("source-tokenizer.json")),
-                          targetTokenizer: try Tokenizer.load(from: run.file("target-tokenizer.json")))
+        try run.checkModel(typeName: "Seq2SeqTransformer", config: model.config, weights: weights)
+        let source = try Tokenizer.load(from: run.file("source-tokenizer.json")), target = try Tokenizer.load(from: run.file("target-tokenizer.json"))
+        try run.checkVocabulary(of: source, file: "source-tokenizer.json", model: model.config.sourceVocabulary)
+        try run.checkVocabulary(of: target, file: "target-tokenizer.json", model: model.config.targetVocabulary)
+        let (pad, bos, eos) = try specialIDs(of: target, file: run.file("target-tokenizer.json").path)
+        guard (pad, bos, eos) == (model.config.padID, model.config.bosID, model.config.eosID) else {
+            throw RunDirectoryError(message: "\(run.file("target-tokenizer.json").path): [PAD], [BOS], [EOS] are ids \(pad), \(bos), \(eos) but the model uses \(model.config.padID), \(model.config.bosID), \(model.config.eosID): the tokenizer belongs to another run")
+        }
+        return Translator(model: model, sourceTokenizer: source, targetTokenizer: target)
     }
 
     /// Loads a run directory: `best.safetensors` (or `weights`), `source-tokenizer.json`, `target-tokenizer.json`.

@@ -123,6 +123,11 @@ public struct RunDirectory: Sendable {
         "metrics.jsonl", "metrics.csv", "curves.png", "report.txt", "confusion.png", "validation.source", "validation.target", "attention",
     ]
 
+    /// "a translation", "an image-classification": a task name with its article, for messages.
+    public static func article(_ task: String) -> String {
+        (task.first.map { "aeiou".contains($0) } ?? false ? "an " : "a ") + task
+    }
+
     /// Creates the directory (and its parents).
     public func create() throws {
         do { try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) } catch {
@@ -138,13 +143,15 @@ public struct RunDirectory: Sendable {
 
     // MARK: config.json
 
-    /// Writes `config` as config.json: its fields plus `format_version` and `task`.
-    public func writeConfig<C: RunConfiguration>(_ config: C) throws {
+    /// Writes `config` as config.json: its fields plus `format_version` and `task` (and, for a classifier, the
+    /// `labels` in the order of the model's outputs, which loading checks labels.json against).
+    public func writeConfig<C: RunConfiguration>(_ config: C, labels: [String]? = nil) throws {
         guard case .object(var fields) = try JSONValue(config) else {
             throw RunDirectoryError(message: "\(C.self) does not encode as a JSON object")
         }
         fields["format_version"] = .number(Double(Self.formatVersion))
         fields["task"] = .string(C.task)
+        if let labels { fields["labels"] = .array(labels.map { .string($0) }) }
         try write(try Self.encoder.encode(JSONValue.object(fields)), to: "config.json")
     }
 
@@ -253,7 +260,54 @@ public struct RunDirectory: Sendable {
         if let twice = Dictionary(grouping: labels, by: { $0 }).first(where: { $0.value.count > 1 })?.key {
             throw RunDirectoryError(message: "\(url.path): the label '\(twice)' is listed twice")
         }
+        // Training wrote the same list into config.json: a labels.json reordered or changed since would name every
+        // prediction and every metric with another class's name.
+        if case .array(let saved)? = try? configJSON()[path: "labels"] {
+            let names = saved.map { v -> String in if case .string(let s) = v { return s }; return v.description }
+            if names != labels {
+                let at = zip(names, labels).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(names.count, labels.count)
+                throw RunDirectoryError(message: "\(url.path): lists \(labels.count) labels that disagree with config.json's \"labels\" (\(names.count), the order of the model's outputs) at position \(at): " +
+                                        "'\(at < labels.count ? labels[at] : "nothing")' where the model has '\(at < names.count ? names[at] : "nothing")'")
+            }
+        }
         return labels
+    }
+
+    /// Checks a model loaded from `weights` against config.json: its type (`model_type`, when given) and, in runs of
+    /// the current format, its configuration (`model`); the error names the file and the first field that differs
+    /// (a CNN's weights in a ViT run, a checkpoint of another run).
+    public func checkModel(typeName: String, config: some Encodable, weights: String) throws {
+        let json = try configJSON()
+        if case .string(let saved)? = json[path: "model_type"], saved != typeName {
+            throw RunDirectoryError(message: "\(file(weights).path): holds a \(typeName), but config.json's model_type is \(saved): the weights belong to another run")
+        }
+        guard (try? formatVersion()) ?? 1 >= Self.formatVersion, let saved = json[path: "model"] else { return }
+        let mine = try JSONValue(config)
+        if let field = Self.firstDifference(saved, mine, at: "model") {
+            throw RunDirectoryError(message: "\(file(weights).path): its model configuration differs from config.json's at \(field.path) (\(field.saved) in config.json, \(field.weights) in the weights): the weights belong to another run")
+        }
+    }
+
+    /// Checks that a tokenizer file of the run has exactly the vocabulary the model's embedding was built for.
+    public func checkVocabulary(of tokenizer: Tokenizer, file name: String, model size: Int) throws {
+        guard tokenizer.vocabularySize == size else {
+            throw RunDirectoryError(message: "\(file(name).path): has \(tokenizer.vocabularySize) tokens but the model's embedding has \(size) rows: the tokenizer belongs to another run")
+        }
+    }
+
+    static func firstDifference(_ a: JSONValue, _ b: JSONValue, at path: String) -> (path: String, saved: String, weights: String)? {
+        switch (a, b) {
+        case (.object(let x), .object(let y)):
+            for key in Set(x.keys).union(y.keys).sorted() {
+                if let d = firstDifference(x[key] ?? .null, y[key] ?? .null, at: path + "." + key) { return d }
+            }
+            return nil
+        case (.array(let x), .array(let y)) where x.count == y.count:
+            for (i, (u, v)) in zip(x, y).enumerated() { if let d = firstDifference(u, v, at: "\(path)[\(i)]") { return d } }
+            return nil
+        default:
+            return a == b ? nil : (path, a.description, b.description)
+        }
     }
 
     /// Throws unless the directory exists and holds `files` (a `kind` run directory written by training).

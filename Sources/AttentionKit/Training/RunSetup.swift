@@ -74,12 +74,16 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
     public func validate() throws {
         func fail(_ m: String) -> RunSetupError { RunSetupError(m) }
         guard epochs > 0 else { throw fail("--epochs must be positive") }
-        guard lr > 0, lr.isFinite else { throw fail("--lr must be positive") }
-        guard (warmupSteps ?? 0) >= 0, (warmupEpochs ?? 0) >= 0 else { throw fail("--warmup-steps must be non-negative") }
-        guard accumulate > 0 else { throw fail("--accumulate must be positive") }
+        guard epochs <= 1_000_000 else { throw fail("--epochs must be at most 1000000 (got \(epochs))") }
+        guard lr > 0, lr.isFinite, lr <= 1e3 else { throw fail("--lr must be a positive number up to 1000 (got \(lr))") }
+        guard (0...100_000_000).contains(warmupSteps ?? 0) else { throw fail("--warmup-steps must be in 0…100000000 (got \(warmupSteps ?? 0))") }
+        guard (0...1_000_000).contains(warmupEpochs ?? 0) else { throw fail("--warmup-epochs must be in 0…1000000 (got \(warmupEpochs ?? 0))") }
+        guard (1...1_000_000).contains(accumulate) else { throw fail("--accumulate must be in 1…1000000 (got \(accumulate))") }
+        if let b = batchSize { guard (1...1_000_000).contains(b) else { throw fail("--batch-size must be in 1…1000000 (got \(b))") } }
+        if let t = maxTokens { guard (1...100_000_000).contains(t) else { throw fail("--max-tokens must be in 1…100000000 (got \(t))") } }
         guard patience >= 0 else { throw fail("--patience must be non-negative") }
-        guard clipNorm >= 0 else { throw fail("--clip-norm must be non-negative") }
-        guard weightDecay >= 0 else { throw fail("--weight-decay must be non-negative") }
+        guard clipNorm >= 0, clipNorm.isFinite else { throw fail("--clip-norm must be a finite number ≥ 0 (got \(clipNorm))") }
+        guard weightDecay >= 0, weightDecay.isFinite else { throw fail("--weight-decay must be a finite number ≥ 0 (got \(weightDecay))") }
         guard (minLRFactor ?? 0) >= 0 && (minLRFactor ?? 0) <= 1 else { throw fail("--min-lr-factor must be in [0, 1]") }
     }
 
@@ -203,10 +207,10 @@ public final class RunContext {
             throw RunSetupError("\(path) exists and holds \(visible.count) file(s) that are not an attn run (\(visible.sorted().prefix(3).joined(separator: ", "))\(visible.count > 3 ? ", …" : "")): choose another --out (nothing was written)")
         }
         guard found == task else {
-            throw RunSetupError("\(path) holds a \(found) run, not a \(task) run: choose another --out (nothing was written)")
+            throw RunSetupError("\(path) holds \(RunDirectory.article(found)) run, not \(RunDirectory.article(task)) run: choose another --out (nothing was written)")
         }
         guard overwrite else {
-            throw RunSetupError("\(path) already holds a \(task) run: --resume continues it, --overwrite starts it anew (replacing its files), or choose another --out")
+            throw RunSetupError("\(path) already holds \(RunDirectory.article(task)) run: --resume continues it, --overwrite starts it anew (replacing its files), or choose another --out")
         }
         for name in visible where RunDirectory.runFiles.contains(name) || name.hasSuffix(".safetensors") {
             do { try fm.removeItem(atPath: directory.file(name).path) } catch {
