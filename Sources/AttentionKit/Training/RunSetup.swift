@@ -184,8 +184,8 @@ public final class RunContext {
 
     /// Checks and creates the run directory before anything is written to it (lead process; once).
     /// - resume: the directory must hold a run of `task` (checked by `checkResume`).
-    /// - new: the directory must not exist, be empty, or (with `overwrite`) hold a run of the same task, whose files
-    ///   are then removed. A file, a directory holding other things or a run of another task is refused, naming it.
+    /// - new: the directory must not exist, be empty, hold a run of the same task that never wrote a checkpoint (one
+    ///   killed while starting), or (with `overwrite`) any run of the same task; that run's files are then removed. A file, a directory holding other things or a run of another task is refused, naming it.
     public func prepareDirectory(task: String) throws {
         guard !prepared, isLead, !resume else { return }
         prepared = true
@@ -209,7 +209,9 @@ public final class RunContext {
         guard found == task else {
             throw RunSetupError("\(path) holds \(RunDirectory.article(found)) run, not \(RunDirectory.article(task)) run: choose another --out (nothing was written)")
         }
-        guard overwrite else {
+        // A run killed before its first checkpoint left only its configuration: starting it again loses nothing.
+        let checkpoints = visible.filter { $0.hasSuffix(".safetensors") }
+        guard overwrite || checkpoints.isEmpty else {
             throw RunSetupError("\(path) already holds \(RunDirectory.article(task)) run: --resume continues it, --overwrite starts it anew (replacing its files), or choose another --out")
         }
         for name in visible where RunDirectory.runFiles.contains(name) || name.hasSuffix(".safetensors") {
