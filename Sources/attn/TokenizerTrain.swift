@@ -40,7 +40,7 @@ struct TokenizerTrain: ParsableCommand {
     }
 
     func validate() throws {
-        guard vocabSize > 0 else { throw ValidationError("--vocab-size must be positive") }
+        guard (1...4_194_304).contains(vocabSize) else { throw ValidationError("--vocab-size must be in 1…4194304 (got \(vocabSize))") }
         guard !inputs.isEmpty else { throw ValidationError("give at least one input file") }
         do { try recipe.validate() } catch { throw ValidationError("\(error)") }
     }

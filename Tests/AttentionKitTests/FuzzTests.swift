@@ -258,4 +258,34 @@ final class FuzzTests: XCTestCase {
             }
         }
     }
+
+    /// config.json and labels.json of real run directories (a text classifier, a CNN), mutated: loading the run for
+    /// inference reads them or refuses them with an error naming the file; never a trap, never a silently
+    /// mislabelled model (a labels.json that still parses but disagrees with config.json is refused).
+    func testRunDirectoryFiles() throws {
+        let trec = root.appendingPathComponent("corpora/trec-sample/train.label").path
+        let cifar = root.appendingPathComponent("corpora/cifar10-sample").path
+        for (name, args) in [("cls", ["train", "classifier", "--format", "trec", "--data", trec, "--d-model", "8", "--heads", "2", "--layers", "1", "--feed-forward", "8", "--epochs", "1"]),
+                             ("cnn", ["train", "cnn", "--data", cifar, "--limit", "200", "--channels", "4,8", "--hidden", "8", "--epochs", "1", "--warmup-epochs", "0", "--batch-size", "32"])] {
+            let out = tmp.appendingPathComponent(name).path
+            let r = try runAttn(args + ["--out", out])
+            XCTAssertEqual(r.status, 0, r.err)
+            let labels = try Data(contentsOf: URL(fileURLWithPath: out + "/labels.json"))
+            for (file, salt) in [("config.json", UInt64(15)), ("labels.json", 16)] {
+                let original = try Data(contentsOf: URL(fileURLWithPath: out + "/" + file))
+                var silentlyOther = 0
+                _ = try fuzz("\(name) \(file)", [UInt8](original), file: "\(name)/\(file)", salt: salt ^ UInt64(name.count)) { _ in
+                    let run = try RunTasks.load(RunDirectory(path: out))
+                    if let c = run as? TextClassification { _ = c.classify(["What is it ?"], top: 1) }
+                    let now = try Data(contentsOf: URL(fileURLWithPath: out + "/labels.json"))
+                    if file == "labels.json", now != labels,
+                       let a = try? JSONSerialization.jsonObject(with: now) as? [String], let b = try? JSONSerialization.jsonObject(with: labels) as? [String], a != b {
+                        silentlyOther += 1   // loaded with other label names than training wrote
+                    }
+                }
+                XCTAssertEqual(silentlyOther, 0, "\(name): a labels.json with other names was accepted")
+                try original.write(to: URL(fileURLWithPath: out + "/" + file))
+            }
+        }
+    }
 }

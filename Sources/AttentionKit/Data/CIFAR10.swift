@@ -7,6 +7,8 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
     case truncatedRecord(file: String, record: Int, offset: Int, bytesLeft: Int)
     case badLabel(file: String, record: Int, offset: Int, label: Int)
     case badLine(file: String, line: Int, reason: String)
+    /// A file that was read but holds something unusable (the reason says what).
+    case invalid(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -16,6 +18,7 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
             return "\(f): record \(r) at byte offset \(o) is truncated (\(n) of 3073 bytes): file size is not a multiple of 3073"
         case .badLabel(let f, let r, let o, let l): return "\(f): record \(r) at byte offset \(o) has label \(l), expected 0…9"
         case .badLine(let f, let l, let r): return "\(f):\(l): \(r)"
+        case .invalid(let p, let r): return "\(p): \(r)"
         }
     }
 }
@@ -108,10 +111,10 @@ public struct CIFAR10 {
         }
         let names = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         guard names.count == standardClassNames.count else {
-            throw DatasetError.unreadable(path: url.path, reason: "lists \(names.count) class names; CIFAR-10's labels 0…9 need ten, one per line")
+            throw DatasetError.invalid(path: url.path, reason: "lists \(names.count) class names; CIFAR-10's labels 0…9 need ten, one per line")
         }
         if let twice = Dictionary(grouping: names, by: { $0 }).first(where: { $0.value.count > 1 })?.key {
-            throw DatasetError.unreadable(path: url.path, reason: "lists the class name '\(twice)' twice")
+            throw DatasetError.invalid(path: url.path, reason: "lists the class name '\(twice)' twice")
         }
         return names
     }

@@ -124,7 +124,7 @@ public enum OutputDirectory {
         guard !path.isEmpty else { throw UserFileError(path: "''", reason: "an empty path names no directory") }
         var isDir: ObjCBool = false
         if fm.fileExists(atPath: path, isDirectory: &isDir) {
-            guard isDir.boolValue else { throw UserFileError(path: path, reason: "exists and is not a directory; name a directory for the \(what) (nothing was written)") }
+            guard isDir.boolValue else { throw UserFileError(path: path, reason: "exists and is not a directory; name a directory for \(what) (nothing was written)") }
             let visible: [String]
             do { visible = try fm.contentsOfDirectory(atPath: path).filter { !$0.hasPrefix(".") } } catch {
                 throw UserFileError(path: path, reason: "cannot read the directory (\(UserFile.reason(for: error)))")

@@ -54,6 +54,10 @@ public struct ImageDataSelection: Codable, Sendable, Equatable {
             throw RunSetupError("--val-fraction \(valFraction) of \(all.count) images holds out none: use a larger fraction, --valid-data, or --val-fraction 0 to train without validation")
         }
         guard trainSet.count > 0 else { throw RunSetupError("\(data): no training images left (after --limit, --classes and --train-fraction)") }
+        let present = Set(trainSet.labels)
+        guard present.count >= 2 else {
+            throw RunSetupError("\(data): the training images are all of one class (\(present.first.map { all.classNames.indices.contains($0) ? all.classNames[$0] : String($0) } ?? "none")): a classifier needs at least two (check --classes and --limit)")
+        }
         let splitJSON = "{\"train\": [\(trainIdx.map(String.init).joined(separator: ","))], \"validation\": [\(valIdx.map(String.init).joined(separator: ","))]}\n"
         if context.resume {
             try context.directory.checkResume(file: "split.json", equals: Data(splitJSON.utf8), flags: "--seed, --split-seed, --limit, --classes, --val-fraction, --train-fraction")

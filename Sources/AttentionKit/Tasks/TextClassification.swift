@@ -287,7 +287,7 @@ extension TextClassification: TrainedRun, ComparableRun {
     public static func rebuild(from run: RunDirectory) throws -> TextClassification {
         let task = try run.task()
         guard task == TextClassificationConfig.task else {
-            throw RunDirectoryError(message: "\(run.path): config.json says it is a '\(task)' run, not a text classification run")
+            throw RunDirectoryError(message: "\(run.path): config.json says it is \(RunDirectory.article(task)) run, not a text classification run")
         }
         var g = RandomGenerator(seed: 0)
         let model: any TextClassificationModel

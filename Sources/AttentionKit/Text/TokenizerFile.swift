@@ -5,7 +5,7 @@ public struct TokenizerFileError: Error, Equatable, CustomStringConvertible {
     public let file: String
     public let path: String
     public let reason: String
-    public var description: String { "\(file): \(path): \(reason)" }
+    public var description: String { path == "$" ? "\(file): \(reason)" : "\(file): \(path): \(reason)" }
 }
 
 /// Hugging Face `tokenizer.json` reading and writing for BPE and WordLevel tokenizers.

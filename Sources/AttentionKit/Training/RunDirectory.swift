@@ -222,8 +222,10 @@ public struct RunDirectory: Sendable {
         for s in try config.resumeSettings() {
             let saved = json[path: s.field]
             if (saved ?? .null) == s.value { continue }   // an absent optional is null
+            // objects (a model configuration): the first field that differs, not the whole object
+            let (field, was, now) = Self.firstDifference(saved ?? .null, s.value, at: s.field) ?? (s.field, saved?.description ?? "missing", s.value.description)
             throw RunDirectoryError(message: """
-                \(configURL.path): \(s.field) is \(saved?.description ?? "missing") but \(s.flag) gives \(s.value): \
+                \(configURL.path): \(field) is \(was) but \(s.flag) gives \(now): \
                 resume with the run's \(s.flag) (a resumed run must read the same data), or start a new run in another --out
                 """)
         }
