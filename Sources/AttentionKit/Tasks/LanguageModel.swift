@@ -268,6 +268,7 @@ public final class LanguageModelTask: TrainingTask {
         if !context.resume { try modelConfig.checkTrainable() }
         var g = RandomGenerator(seed: recipe.seed)   // resuming: the weights come from resume.safetensors
         let model = GPT(config: context.resume ? try dir.entry("model", as: GPTConfig.self, describing: "a GPT configuration") : modelConfig, using: &g)
+        if context.resume { try dir.checkVocabulary(of: tokenizer, file: "tokenizer.json", model: model.config.vocabulary) }
         let language = LanguageModel(model: model, tokenizer: tokenizer)
         let train = language.encode(trainText).ids, validation = language.encode(validText).ids
         let t = model.config.blockSize

@@ -169,7 +169,10 @@ extension TextClassificationTask {
             (examples, validation) = LabelledCorpus.stratifiedSplit(examples, validationFraction: config.data.valFraction, seed: seed)
         }
         for n in notes { context.note(n) }
-        guard !examples.isEmpty, !validation.isEmpty else { throw RunSetupError("no training or validation examples in \(config.data.data)") }
+        guard !examples.isEmpty else { throw RunSetupError("\(config.data.data): no training examples") }
+        guard !validation.isEmpty else {
+            throw RunSetupError(config.data.validData.map { "\($0): no validation examples" } ?? "\(config.data.data): --val-fraction \(config.data.valFraction) holds out no example: use a larger fraction")
+        }
         let labels = Array(Set(examples.map(\.label))).sorted()
         guard labels.count >= 2 else {
             throw RunSetupError("\(config.data.data): every training example has the label '\(labels[0])': a classifier needs at least two labels")
@@ -290,13 +293,21 @@ extension TextClassification: TrainedRun, ComparableRun {
             throw RunDirectoryError(message: "\(run.path): config.json says it is \(RunDirectory.article(task)) run, not a text classification run")
         }
         var g = RandomGenerator(seed: 0)
-        let model: any TextClassificationModel
+        let model: any TextClassificationModel, vocabulary: Int
         if (try? run.entry("model_type", as: String.self, describing: "a model type")) == "TextCNN" {
-            model = TextCNN(config: try run.entry("model", as: TextCNNConfig.self, describing: "a TextCNN configuration"), using: &g)
+            let c = try run.entry("model", as: TextCNNConfig.self, describing: "a TextCNN configuration")
+            (model, vocabulary) = (TextCNN(config: c, using: &g), c.vocabulary)
         } else {
-            model = TextClassifier(config: try run.entry("model", as: TextClassifierConfig.self, describing: "a classifier configuration"), using: &g)
+            let c = try run.entry("model", as: TextClassifierConfig.self, describing: "a classifier configuration")
+            (model, vocabulary) = (TextClassifier(config: c, using: &g), c.vocabulary)
         }
-        return TextClassification(model: model, tokenizer: try Tokenizer.load(from: run.file("tokenizer.json")), labels: try run.labels())
+        let tokenizer = try Tokenizer.load(from: run.file("tokenizer.json"))
+        try run.checkVocabulary(of: tokenizer, file: "tokenizer.json", model: vocabulary)
+        let labels = try run.labels()
+        guard model.classes == labels.count else {
+            throw RunDirectoryError(message: "\(run.file("labels.json").path): lists \(labels.count) labels but the model has \(model.classes) outputs")
+        }
+        return TextClassification(model: model, tokenizer: tokenizer, labels: labels)
     }
 
     /// Scores the labelled texts of `request.data`, read in the run's format (config.json's "format"): the report

@@ -226,10 +226,11 @@ extension Translator: TrainedRun {
     /// resuming a run (its weights come from resume.safetensors).
     public static func rebuild(from directory: RunDirectory) throws -> Translator {
         let config = try directory.entry("model", as: Seq2SeqConfig.self, describing: "a translation model configuration")
+        let source = try Tokenizer.load(from: directory.file("source-tokenizer.json")), target = try Tokenizer.load(from: directory.file("target-tokenizer.json"))
+        try directory.checkVocabulary(of: source, file: "source-tokenizer.json", model: config.sourceVocabulary)
+        try directory.checkVocabulary(of: target, file: "target-tokenizer.json", model: config.targetVocabulary)
         var g = RandomGenerator(seed: 0)
-        return Translator(model: Seq2SeqTransformer(config, using: &g),
-                          sourceTokenizer: try Tokenizer.load(from: directory.file("source-tokenizer.json")),
-                          targetTokenizer: try Tokenizer.load(from: directory.file("target-tokenizer.json")))
+        return Translator(model: Seq2SeqTransformer(config, using: &g), sourceTokenizer: source, targetTokenizer: target)
     }
 
     /// The ids of [PAD], [BOS] and [EOS] in a tokenizer brought by the user, or an error naming what is missing.

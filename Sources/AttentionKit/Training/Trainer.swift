@@ -161,6 +161,13 @@ public final class Trainer<Task: TrainingTask> {
             guard FileManager.default.fileExists(atPath: resumeURL.path) else {
                 throw CheckpointError.invalidState("\(resumeURL.path) does not exist: nothing to resume")
             }
+            // A resumed run keeps best.safetensors until an epoch beats it: a damaged one would outlive the resume.
+            let best = directory.appendingPathComponent("best.safetensors")
+            if FileManager.default.fileExists(atPath: best.path) {
+                do { try ModelFile.checkFinite(try Safetensors.read(from: best).tensors, file: best.path) } catch {
+                    throw CheckpointError.invalidFile("\(ErrorText.message(for: error)); a resumed run would keep it as its best model: restore it, or start the run anew with --overwrite")
+                }
+            }
         }
         // The lead reads the checkpoint; in a distributed run it sends the bytes, so the other processes need no
         // shared filesystem.
