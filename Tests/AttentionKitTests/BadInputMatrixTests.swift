@@ -136,7 +136,7 @@ final class BadInputMatrixTests: XCTestCase {
             (["train", "classifier", "--columns", "1,1", "--data", trec], ["--columns"], true, nil),
             (["train", "classifier", "--out", path("cls"), "--resume", "--val-fraction", "0.3"] + tinyText, ["config.json", "--val-fraction"], false, path("cls")),
             (["train", "classifier", "--out", path("cls-config"), "--resume"] + tinyText, ["cls-config/config.json", "not valid JSON"], false, path("cls-config")),
-            (["train", "classifier", "--out", path("o9"), "--init-from", path("cnn")] + tinyText, [path("cnn"), "'image-classification' run, not a text classification run"], false, nil),
+            (["train", "classifier", "--out", path("o9"), "--init-from", path("cnn")] + tinyText, [path("cnn"), "an image-classification run, not a text classification run"], false, nil),
             // train translation
             (["train", "translation", "--source", missing, "--target", path("train.en"), "--out", path("o10")], [missing, "not found"], false, nil),
             (["train", "translation", "--source", path("train.de"), "--target", path("short.en"), "--out", path("o10")], ["short.en has 30"], false, nil),
@@ -211,22 +211,18 @@ final class BadInputMatrixTests: XCTestCase {
         try JSONSerialization.data(withJSONObject: order).write(to: URL(fileURLWithPath: path("cls-order/labels.json")))
         try copy(path("cnn"), path("cnn-nine"))
         try JSONSerialization.data(withJSONObject: Array(CIFAR10.standardClassNames.prefix(9))).write(to: URL(fileURLWithPath: path("cnn-nine/labels.json")))
-        try copy(path("vit"), path("vit-cnn"))
-        try FileManager.default.removeItem(atPath: path("vit-cnn/best.safetensors"))
-        try copy(path("cnn/best.safetensors"), path("vit-cnn/best.safetensors"))
-        try copy(path("tr"), path("tr-other"))
-        try FileManager.default.removeItem(atPath: path("tr-other/best.safetensors"))
-        try copy(path("tr16/best.safetensors"), path("tr-other/best.safetensors"))
+        /// A copy of `run` whose `file` is `other`'s.
+        func transplant(_ run: String, _ file: String, from other: String, as name: String) throws {
+            try copy(path(run), path(name))
+            try FileManager.default.removeItem(atPath: path(name + "/" + file))
+            try copy(other, path(name + "/" + file))
+        }
+        try transplant("vit", "best.safetensors", from: path("cnn/best.safetensors"), as: "vit-cnn")
+        try transplant("tr", "best.safetensors", from: path("tr16/best.safetensors"), as: "tr-other")
         XCTAssertEqual(try attn(["tokenizer", "train", path("train.en"), "--out", path("big-tok.json"), "--vocab-size", "2000", "--min-frequency", "1"]).status, 0)
-        try copy(path("cls"), path("cls-tok"))
-        try FileManager.default.removeItem(atPath: path("cls-tok/tokenizer.json"))
-        try copy(path("big-tok.json"), path("cls-tok/tokenizer.json"))
-        try copy(path("tr"), path("tr-tok"))
-        try FileManager.default.removeItem(atPath: path("tr-tok/target-tokenizer.json"))
-        try copy(path("big-tok.json"), path("tr-tok/target-tokenizer.json"))
-        try copy(path("lm"), path("lm-tok"))
-        try FileManager.default.removeItem(atPath: path("lm-tok/tokenizer.json"))
-        try copy(path("big-tok.json"), path("lm-tok/tokenizer.json"))
+        try transplant("cls", "tokenizer.json", from: path("big-tok.json"), as: "cls-tok")
+        try transplant("tr", "target-tokenizer.json", from: path("big-tok.json"), as: "tr-tok")
+        try transplant("lm", "tokenizer.json", from: path("big-tok.json"), as: "lm-tok")
         try copy(path("cls"), path("cls-nolabels")); try FileManager.default.removeItem(atPath: path("cls-nolabels/labels.json"))
         try copy(path("cls"), path("cls-objlabels")); try "{}".write(toFile: path("cls-objlabels/labels.json"), atomically: true, encoding: .utf8)
         try copy(path("vit"), path("vit-typed"))
