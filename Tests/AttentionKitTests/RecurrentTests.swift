@@ -1,0 +1,119 @@
+import AttentionKit
+import Foundation
+import XCTest
+
+/// RNN, LSTM and GRU: finite-difference gradient checks in Double for every input of the fused op (both directions,
+/// variable lengths), parity with PyTorch's nn.RNN/LSTM/GRU on committed fixtures (outputs, final states, every
+/// gradient; packed sequences), and a padded batch equal to its sequences run one by one.
+final class RecurrentTests: XCTestCase {
+    func tensor(_ t: Any?) -> Tensor {
+        let t = t as! [String: Any]
+        return Tensor(doubles: t["data"] as! [Double], shape: t["shape"] as! [Int])
+    }
+
+    func network(_ cell: RecurrentCell, input: Int, hidden: Int, layers: Int, bidirectional: Bool, seed: UInt64 = 1) -> RecurrentNetwork {
+        var g = RandomGenerator(seed: seed)
+        let net = RecurrentNetwork(cell: cell, inputSize: input, hiddenSize: hidden, layers: layers, bidirectional: bidirectional, using: &g)
+        net.to(.float64)
+        return net
+    }
+
+    func testGradientsOfEveryInput() {
+        for cell in RecurrentCell.allCases {
+            for (bidirectional, lengths) in [(false, nil), (true, [4, 2, 3] as [Int]?)] {
+                let net = network(cell, input: 3, hidden: 2, layers: 2, bidirectional: bidirectional)
+                let d = net.directions
+                var inputs = [rand([3, 4, 3], seed: 3), rand([2 * d, 3, 2], seed: 4)]
+                if cell.hasCellState { inputs.append(rand([2 * d, 3, 2], seed: 5)) }
+                let first = inputs.count
+                for w in net.weights { inputs += [w.ih, w.hh, w.biasIH!, w.biasHH!] }
+                gradCheck("\(cell.rawValue) bidirectional \(bidirectional) lengths \(lengths ?? [])", inputs, atol: 1e-6, rtol: 1e-5) { xs in
+                    net.weights = (0..<net.weights.count).map { i in (xs[first + 4 * i], xs[first + 4 * i + 1], xs[first + 4 * i + 2], xs[first + 4 * i + 3]) }
+                    let (out, state) = net(xs[0], initial: RecurrentState(h: xs[1], c: cell.hasCellState ? xs[2] : nil), lengths: lengths)
+                    // one output carrying the outputs and both final states
+                    var parts = [out.reshape([-1]), state.h.reshape([-1])]
+                    if let c = state.c { parts.append(c.reshape([-1])) }
+                    return Tensor.concat(parts, axis: 0)
+                }
+            }
+        }
+    }
+
+    func testEqualsPyTorch() throws {
+        let data = try Data(contentsOf: fixturesDirectory.appendingPathComponent("recurrent.json"))
+        let f = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let cases = f["cases"] as! [[String: Any]]
+        XCTAssertEqual(cases.count, 16)
+        for c in cases {
+            let cell = RecurrentCell(rawValue: c["cell"] as! String)!, bidirectional = c["bidirectional"] as! Bool
+            let lengths = c["lengths"] as? [Int]
+            let name = "\(cell.rawValue) bidirectional \(bidirectional) packed \(lengths != nil)"
+            let net = network(cell, input: f["I"] as! Int, hidden: f["H"] as! Int, layers: 2, bidirectional: bidirectional, seed: 9)
+            try net.loadStateDict((c["weights"] as! [String: Any]).mapValues(tensor))   // strict: PyTorch's names, every one
+            let x = tensor(c["x"]).requiringGrad(), h0 = tensor(c["h0"]).requiringGrad()
+            let c0 = cell.hasCellState ? tensor(c["c0"]).requiringGrad() : nil
+            let (out, state) = net(x, initial: RecurrentState(h: h0, c: c0), lengths: lengths)
+            assertClose(out.doubles, tensor(c["output"]).doubles, atol: 1e-12, rtol: 1e-10, "\(name): output")
+            assertClose(state.h.doubles, tensor(c["h_n"]).doubles, atol: 1e-12, rtol: 1e-10, "\(name): h_n")
+            var loss = (out * tensor(c["w_out"])).sum() + (state.h * tensor(c["w_h"])).sum()
+            if let cn = state.c {
+                assertClose(cn.doubles, tensor(c["c_n"]).doubles, atol: 1e-12, rtol: 1e-10, "\(name): c_n")
+                loss = loss + (cn * tensor(c["w_c"])).sum()
+            }
+            XCTAssertEqual(loss.itemDouble(), c["loss"] as! Double, accuracy: 1e-10, name)
+            loss.backward()
+            let grads = c["grads"] as! [String: Any]
+            for (pname, p) in net.namedParameters() {
+                assertClose(try XCTUnwrap(p.grad, "\(name): \(pname)").doubles, tensor(grads[pname]).doubles, atol: 1e-11, rtol: 1e-9, "\(name): ∂\(pname)")
+            }
+            assertClose(x.grad!.doubles, tensor(c["grad_x"]).doubles, atol: 1e-11, rtol: 1e-9, "\(name): ∂x")
+            assertClose(h0.grad!.doubles, tensor(c["grad_h0"]).doubles, atol: 1e-11, rtol: 1e-9, "\(name): ∂h0")
+            if let c0 { assertClose(c0.grad!.doubles, tensor(c["grad_c0"]).doubles, atol: 1e-11, rtol: 1e-9, "\(name): ∂c0") }
+        }
+    }
+
+    /// A padded batch with lengths gives, row by row, what each sequence gives alone (outputs past a row's length
+    /// are 0); gradients too: the padded steps' inputs get none.
+    func testPaddedBatchEqualsSequencesOneByOne() {
+        for cell in RecurrentCell.allCases {
+            var g = RandomGenerator(seed: 2)
+            let net = RecurrentNetwork(cell: cell, inputSize: 3, hiddenSize: 4, layers: 2, bidirectional: true, using: &g)
+            let lengths = [6, 1, 3, 6], x = Tensor.normal([4, 6, 3], using: &g).requiringGrad()
+            let (out, state) = net(x, lengths: lengths)
+            out.sum().backward()
+            let gx = x.grad!.scalars
+            for (r, n) in lengths.enumerated() {
+                let row = withNoGrad { x.select(axis: 0, index: r).slice(axis: 0, start: 0, end: n).unsqueeze(0) }.detach().requiringGrad()
+                let (alone, s) = net(row)
+                assertClose(out.select(axis: 0, index: r).slice(axis: 0, start: 0, end: n).detach(), alone.reshape([n, -1]).scalars, atol: 1e-6, "\(cell.rawValue) row \(r)")
+                if n < 6 { XCTAssertTrue(out.select(axis: 0, index: r).slice(axis: 0, start: n, end: 6).scalars.allSatisfy { $0 == 0 }, "padded outputs are 0") }
+                assertClose(state.h.select(axis: 1, index: r).detach(), s.h.reshape([4, 4]).scalars, atol: 1e-6, "\(cell.rawValue) row \(r): h_n")
+                if let c = state.c { assertClose(c.select(axis: 1, index: r).detach(), s.c!.reshape([4, 4]).scalars, atol: 1e-6, "\(cell.rawValue) row \(r): c_n") }
+                alone.sum().backward()
+                let mine = Array(gx[(r * 18)..<(r * 18 + n * 3)])
+                assertClose(Tensor(mine), row.grad!.scalars, atol: 1e-5, "\(cell.rawValue) row \(r): ∂x")
+                XCTAssertTrue(gx[(r * 18 + n * 3)..<(r * 18 + 18)].allSatisfy { $0 == 0 }, "padded steps get no gradient")
+            }
+        }
+    }
+
+    /// PyTorch's parameter names, shapes and count.
+    func testParameterNamesAndShapes() {
+        var g = RandomGenerator(seed: 1)
+        let lstm = LSTM(10, 20, layers: 2, bidirectional: true, using: &g)
+        XCTAssertEqual(lstm.namedParameters().map(\.name), ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0",
+            "weight_ih_l0_reverse", "weight_hh_l0_reverse", "bias_ih_l0_reverse", "bias_hh_l0_reverse",
+            "weight_ih_l1", "weight_hh_l1", "bias_ih_l1", "bias_hh_l1", "weight_ih_l1_reverse", "weight_hh_l1_reverse", "bias_ih_l1_reverse", "bias_hh_l1_reverse"])
+        XCTAssertEqual(lstm.weights[2].ih.shape, [80, 40], "layer 1 reads both directions")
+        XCTAssertEqual(lstm.parameterCount(), 2 * (80 * 10 + 80 * 20 + 160) + 2 * (80 * 40 + 80 * 20 + 160))   // torch: 26,880
+        let gru = GRU(5, 7, using: &g), rnn = RNN(5, 7, nonlinearity: .relu, bias: false, using: &g)
+        XCTAssertEqual(gru.parameterCount(), 3 * 7 * (5 + 7 + 2))
+        XCTAssertEqual(rnn.namedParameters().map(\.name), ["weight_ih_l0", "weight_hh_l0"])
+        let bound = 1 / Float(20).squareRoot()
+        XCTAssertTrue(lstm.parameters.allSatisfy { $0.scalars.allSatisfy { abs($0) <= bound } }, "U(±1/√H)")
+        let (y, s) = lstm(Tensor.normal([3, 7, 10], using: &g))
+        XCTAssertEqual(y.shape, [3, 7, 40])
+        XCTAssertEqual(s.h.shape, [4, 3, 20])
+        XCTAssertEqual(s.c?.shape, [4, 3, 20])
+    }
+}
