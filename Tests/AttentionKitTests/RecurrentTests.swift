@@ -117,3 +117,47 @@ final class RecurrentTests: XCTestCase {
         XCTAssertEqual(s.c?.shape, [4, 3, 20])
     }
 }
+
+/// Bahdanau's and Luong's attention: gradients, masking, and the weights seen by `withAttentionCapture`.
+final class RecurrentAttentionTests: XCTestCase {
+    func testGradientsMaskingAndCapture() {
+        for score in AlignmentScore.allCases {
+            var g = RandomGenerator(seed: 5)
+            let attention = RecurrentAttention(score, queryWidth: 4, keyWidth: score == .dot ? 4 : 3, hidden: 5, using: &g)
+            attention.to(.float64)
+            let kw = attention.keyWidth
+            var inputs = [rand([2, 3, 4], seed: 1), rand([2, 5, kw], seed: 2), rand([2, 5, 2], seed: 3)]
+            var setters: [(Tensor) -> Void] = []   // the check's leaves become the layer's parameters
+            for l in [attention.queryProjection, attention.keyProjection, attention.energy].compactMap({ $0 }) {
+                inputs.append(l.weight); setters.append { l.weight = $0 }
+                if let b = l.bias { inputs.append(b); setters.append { l.bias = $0 } }
+            }
+            XCTAssertEqual(setters.count, attention.parameters.count)
+            gradCheck("\(score.rawValue) attention", inputs) { xs in
+                for (set, x) in zip(setters, xs[3...]) { set(x) }
+                return attention(query: xs[0], keys: xs[1], values: xs[2], keyLengths: [5, 2]).context
+            }
+            let (out, maps) = withAttentionCapture(on: attention) {
+                attention(query: rand([2, 3, 4], seed: 1), keys: rand([2, 5, kw], seed: 2), values: rand([2, 5, 2], seed: 3), keyLengths: [5, 2])
+            }
+            let w = out.weights
+            XCTAssertEqual(w.shape, [2, 3, 5])
+            for r in 0..<2 { for i in 0..<3 {
+                let row = w.select(axis: 0, index: r).select(axis: 0, index: i).doubles
+                XCTAssertEqual(row.reduce(0, +), 1, accuracy: 1e-12, "\(score): weights sum to 1")
+                if r == 1 { XCTAssertEqual(row[2...].reduce(0, +), 0, "\(score): padded keys get no weight") }
+            } }
+            XCTAssertEqual(maps.entries.count, 1)
+            XCTAssertEqual(maps.entries.first?.weights.shape, [2, 1, 3, 5], "captured as one head")
+        }
+        // Bahdanau's score by hand: vᵀ tanh(W q + U k + b)
+        var g = RandomGenerator(seed: 1)
+        let a = RecurrentAttention(.additive, queryWidth: 1, keyWidth: 1, hidden: 1, using: &g)
+        a.queryProjection!.weight = Tensor([2], shape: [1, 1]); a.keyProjection!.weight = Tensor([3], shape: [1, 1])
+        a.keyProjection!.bias = Tensor([0.5]); a.energy!.weight = Tensor([1.5], shape: [1, 1])
+        let (_, w) = a(query: Tensor([0.2], shape: [1, 1, 1]), keys: Tensor([0.1, -0.4], shape: [1, 2, 1]), values: Tensor([1, 2], shape: [1, 2, 1]))
+        let e = [1.5 * Foundation.tanh(0.4 + 0.3 + 0.5), 1.5 * Foundation.tanh(0.4 - 1.2 + 0.5)]
+        let z = Foundation.exp(e[0]) + Foundation.exp(e[1])
+        assertClose(w, [Float(Foundation.exp(e[0]) / z), Float(Foundation.exp(e[1]) / z)], atol: 1e-6)
+    }
+}
