@@ -378,11 +378,29 @@ func benchLMGenerate(batch: Int) {
           ("peak_rss_mb", procStatusMiB("VmHWM"))])
 }
 
+/// A 2-layer LSTM (input and hidden 256) over 64 sequences of 32 steps, a linear head to 32 classes per step,
+/// cross-entropy, backward through time and an Adam step (PyTorch's nn.LSTM on oneDNN/its CPU kernels as the twin).
+func benchLSTMTrainStep() {
+    var rng = RandomGenerator(seed: 14)
+    let lstm = LSTM(256, 256, layers: 2, using: &rng), head = Linear(256, 32, using: &rng)
+    let opt = Adam([ParameterGroup(lstm.parameters + head.parameters)], learningRate: 1e-3)
+    let x = Tensor.normal([64, 32, 256], using: &rng)
+    let targets = (0..<(64 * 32)).map { _ in Int(rng.next() % 32) }
+    let t = stepMedian {
+        let (y, _) = lstm(x)
+        let loss = Loss.crossEntropy(head(y).reshape([64 * 32, 32]), targets)
+        opt.zeroGrad(); loss.backward()
+        opt.step()
+    }
+    emit([("workload", "lstm_train_step"), ("unit", "s"), ("median", t), ("runs", timedSteps), ("peak_rss_mb", procStatusMiB("VmHWM")), ("peak_tensor_mb", peakTensorMiB())])
+}
+
 let workloads: [(String, () -> Void)] = [("vit_train_step_b128", benchViTTrainStep), ("vit_infer_b1", { benchViTInfer(batch: 1) }),
     ("vit_infer_b256", { benchViTInfer(batch: 256) }), ("seq2seq_train_step_b64", benchSeq2SeqTrainStep),
     ("textcls_train_step_b64", benchTextClassifierTrainStep), ("translate_beam5", benchTranslateBeam5), ("bpe_train_multi30k", benchBPETrain),
     ("seq2seq_train_step_b128", benchSeq2SeqStep), ("attention_b128", benchAttention), ("bpe_encode", benchBPEEncode), ("matmul", benchMatmul), ("mlp_train", benchMLPTrain), ("cnn_train_step_b128", benchCNNTrainStep),
-    ("lm_train_step", benchLMTrainStep), ("lm_generate_b1", { benchLMGenerate(batch: 1) }), ("lm_generate_b8", { benchLMGenerate(batch: 8) })]
+    ("lm_train_step", benchLMTrainStep), ("lm_generate_b1", { benchLMGenerate(batch: 1) }), ("lm_generate_b8", { benchLMGenerate(batch: 8) }),
+    ("lstm_train_step", benchLSTMTrainStep)]
 var requested = Array(CommandLine.arguments.dropFirst())
 if requested.contains("--list") || requested.contains("--help") || requested.contains("-h") {
     print("usage: attn-bench [WORKLOAD…]\nworkloads: " + workloads.map(\.0).joined(separator: ", "))

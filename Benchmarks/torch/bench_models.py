@@ -296,11 +296,28 @@ def lm_generate(batch):
     emit(workload=f"lm_generate_b{batch}", unit="tok/s", median=batch * 256 / t, runs=n)
 
 
+def lstm_train_step():
+    """nn.LSTM(256, 256, num_layers=2, batch_first=True) over 64 × 32 steps, Linear(256, 32), cross-entropy, Adam."""
+    gen = torch.Generator().manual_seed(14)
+    lstm, head = nn.LSTM(256, 256, num_layers=2, batch_first=True), nn.Linear(256, 32)
+    opt = torch.optim.Adam(list(lstm.parameters()) + list(head.parameters()), lr=1e-3)
+    x = torch.randn(64, 32, 256, generator=gen)
+    targets = torch.randint(0, 32, (64 * 32,), generator=gen)
+
+    def step():
+        y, _ = lstm(x)
+        loss = F.cross_entropy(head(y).reshape(-1, 32), targets)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    emit(workload="lstm_train_step", unit="s", median=step_median(step), runs=STEPS)
+
+
 WORKLOADS = {"vit_train_step_b128": vit_train_step_b128, "vit_infer_b1": lambda: vit_infer(1),
              "vit_infer_b256": lambda: vit_infer(256), "seq2seq_train_step_b64": seq2seq_train_step_b64,
              "textcls_train_step_b64": textcls_train_step_b64, "translate_beam5": translate_beam5,
              "bpe_train_multi30k": bpe_train_multi30k, "lm_train_step": lm_train_step,
-             "lm_generate_b1": lambda: lm_generate(1), "lm_generate_b8": lambda: lm_generate(8)}
+             "lm_generate_b1": lambda: lm_generate(1), "lm_generate_b8": lambda: lm_generate(8), "lstm_train_step": lstm_train_step}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or list(WORKLOADS):
