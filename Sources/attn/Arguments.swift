@@ -15,7 +15,7 @@ extension ImageArchitecture: ExpressibleByArgument {}
 
 /// `--model` of `attn train classifier`.
 enum TextModelKind: String, CaseIterable, ExpressibleByArgument {
-    case transformer, cnn
+    case transformer, cnn, lstm, gru
 }
 
 /// `--label` of TREC data.

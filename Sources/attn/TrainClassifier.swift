@@ -47,7 +47,7 @@ struct TrainClassifier: ParsableCommand {
     var minFrequency = 2
     @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Texts per step.")
     var batchSize = 32
-    @Option(help: "transformer (the TextClassifier encoder) or cnn (Kim's CNN-rand: parallel convolutions, max over time).")
+    @Option(help: "transformer (the TextClassifier encoder), cnn (Kim's CNN-rand: parallel convolutions, max over time), lstm or gru (a bidirectional recurrent network, max or mean over time).")
     var model: TextModelKind = .transformer
     @Option(help: "CNN: window widths of the parallel convolutions.")
     var kernels = "3,4,5"
@@ -57,14 +57,18 @@ struct TrainClassifier: ParsableCommand {
     var dModelOption: Int?
     @Option(parsing: .unconditional, help: "Attention heads.")
     var heads = 4
-    @Option(parsing: .unconditional, help: "Encoder layers.")
-    var layers = 2
+    @Option(name: .customLong("layers"), parsing: .unconditional, help: "Encoder layers (default 2), or recurrent layers (default 1).")
+    var layersOption: Int?
+    @Option(parsing: .unconditional, help: "LSTM/GRU: hidden units per direction.")
+    var hidden = 150
+    @Flag(help: "LSTM/GRU: one direction instead of both.")
+    var unidirectional = false
     @Option(name: .customLong("feed-forward"), parsing: .unconditional, help: "Feed-forward hidden width.")
     var feedForward = 256
     @Option(name: .customLong("dropout"), parsing: .unconditional, help: "Dropout (default 0.2; --model cnn: 0.5 before the linear layer, Kim's).")
     var dropoutOption: Float?
-    @Option(help: "Pooling: cls, mean or max (max-over-time).")
-    var pooling: Pooling = .mean
+    @Option(name: .customLong("pooling"), help: "Pooling: cls, mean or max (max-over-time); default mean, max for lstm and gru.")
+    var poolingOption: Pooling?
     @Option(name: .customLong("label-smoothing"), parsing: .unconditional, help: "Label smoothing of the cross-entropy.")
     var labelSmoothing: Float = 0.1
     @Option(name: .customLong("class-weights"), help: "Loss weight per class: none, or balanced (n / (classes · n_class), for skewed labels such as SMS spam).")
@@ -72,8 +76,11 @@ struct TrainClassifier: ParsableCommand {
     @Option(name: .customLong("max-length"), parsing: .unconditional, help: "Longest text in tokens (longer ones are cut).")
     var maxLength = 128
 
-    var dModel: Int { dModelOption ?? (model == .cnn ? 300 : 128) }
-    var dropout: Float { dropoutOption ?? (model == .cnn ? 0.5 : 0.2) }
+    var recurrent: Bool { model == .lstm || model == .gru }
+    var dModel: Int { dModelOption ?? (model == .transformer ? 128 : 300) }
+    var dropout: Float { dropoutOption ?? (model == .transformer ? 0.2 : 0.5) }
+    var layers: Int { layersOption ?? (recurrent ? 1 : 2) }
+    var pooling: Pooling { poolingOption ?? (recurrent ? .max : .mean) }
 
     func validate() throws {
         let kernelList = integerList(kernels)
@@ -84,7 +91,9 @@ struct TrainClassifier: ParsableCommand {
         try require(batchSize > 0, "--batch-size must be positive (got \(batchSize))")
         try require(dModel > 0, "--d-model must be positive (got \(dModel))")
         try require(heads > 0, "--heads must be positive (got \(heads))")
-        try require(model == .cnn || dModel % heads == 0, "--d-model \(dModel) must be a multiple of --heads \(heads)")
+        try require(model != .transformer || dModel % heads == 0, "--d-model \(dModel) must be a multiple of --heads \(heads)")
+        try require(!recurrent || pooling != .cls, "--pooling cls is for the transformer: a recurrent classifier pools with max or mean")
+        try require(hidden > 0, "--hidden must be positive (got \(hidden))")
         try require(layers > 0, "--layers must be positive (got \(layers))")
         try require(feedForward > 0, "--feed-forward must be positive (got \(feedForward))")
         try require(maxLength > 0, "--max-length must be positive (got \(maxLength))")
@@ -103,6 +112,11 @@ struct TrainClassifier: ParsableCommand {
             var c = TextCNNConfig(vocabulary: 0, classes: 0)
             (c.embeddingDim, c.filters, c.kernelSizes, c.dropout, c.maxLength) = (dModel, filters, integerList(kernels), dropout, maxLength)
             textModel = .cnn(c)
+        case .lstm, .gru:
+            var c = RecurrentTextClassifierConfig(vocabulary: 0, classes: 0)
+            (c.cell, c.embeddingDim, c.hidden, c.layers, c.bidirectional) = (model == .lstm ? .lstm : .gru, dModel, hidden, layers, !unidirectional)
+            (c.pooling, c.dropout, c.maxLength) = (pooling, dropout, maxLength)
+            textModel = .recurrent(c)
         case .transformer:
             var c = TextClassifierConfig(vocabulary: 0, classes: 0)
             (c.dModel, c.heads, c.layers, c.feedForward, c.maxLength, c.dropout, c.pooling) = (dModel, heads, layers, feedForward, maxLength, dropout, pooling)

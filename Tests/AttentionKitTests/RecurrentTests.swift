@@ -161,3 +161,53 @@ final class RecurrentAttentionTests: XCTestCase {
         assertClose(w, [Float(Foundation.exp(e[0]) / z), Float(Foundation.exp(e[1]) / z)], atol: 1e-6)
     }
 }
+
+/// The BiLSTM text classifier: padding does not change a text's logits, it learns a small batch, and
+/// `attn train classifier --model lstm` trains, saves, classifies, evaluates and resumes like the other models.
+final class RecurrentTextClassifierTests: XCTestCase {
+    func testPaddingInvarianceAndLearning() {
+        for (cell, pooling) in [(RecurrentCell.lstm, Pooling.max), (.gru, .mean)] {
+            var c = RecurrentTextClassifierConfig(vocabulary: 20, classes: 3)
+            (c.cell, c.embeddingDim, c.hidden, c.layers, c.pooling, c.dropout) = (cell, 8, 6, 2, pooling, 0.1)
+            var g = RandomGenerator(seed: 3)
+            let model = RecurrentTextClassifier(config: c, using: &g)
+            model.eval()
+            let a = model([[5, 6, 7]]).scalars, b = model([[5, 6, 7, 0, 0, 0]]).scalars
+            for (u, v) in zip(a, b) { XCTAssertEqual(u, v, accuracy: 1e-6, "\(cell): padding is skipped") }
+            model.train()
+            let opt = Adam([ParameterGroup(model.parameters)], learningRate: 0.02)
+            let batch = [[3, 4, 5, 0], [6, 7, 0, 0], [8, 9, 10, 11], [12, 0, 0, 0]], labels = [0, 1, 2, 1]
+            var first = 0.0, last = 0.0
+            for step in 0..<60 {
+                let loss = Loss.crossEntropy(model(batch), labels)
+                if step == 0 { first = loss.itemDouble() }
+                last = loss.itemDouble()
+                opt.zeroGrad(); loss.backward(); opt.step()
+            }
+            XCTAssertLessThan(last, first * 0.1, "\(cell): overfits a batch (\(first) → \(last))")
+        }
+    }
+
+    func testTrainClassifyEvaluateResume() throws {
+        let root = fixturesDirectory.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let trec = root.appendingPathComponent("corpora/trec-sample/train.label").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ak-lstm-\(UInt32.random(in: 0...UInt32.max))").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let args = ["train", "classifier", "--format", "trec", "--data", trec, "--model", "lstm", "--d-model", "16", "--hidden", "8", "--out", dir]
+        let r = try runAttn(args + ["--epochs", "2"])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(r.out.contains("RecurrentTextClassifier"), r.out)
+        let c = try runAttn(["classify", "--checkpoint", dir, "--text", "Who wrote Hamlet ?", "--top", "2"])
+        XCTAssertEqual(c.status, 0, c.err)
+        XCTAssertEqual(c.out.split(separator: "\t").count, 2, c.out)
+        let e = try runAttn(["evaluate", "--checkpoint", dir, "--data", trec])
+        XCTAssertEqual(e.status, 0, e.err)
+        XCTAssertTrue(e.out.split(separator: "\n").last?.contains("\"accuracy\"") ?? false, e.out)
+        let resumed = try runAttn(args + ["--epochs", "3", "--resume"])
+        XCTAssertEqual(resumed.status, 0, resumed.err)
+        XCTAssertTrue(resumed.out.contains("epoch 3/3"), resumed.out)
+        let bad = try runAttn(args + ["--pooling", "cls", "--epochs", "1", "--overwrite"])
+        XCTAssertEqual(bad.status, 64)
+        XCTAssertTrue(bad.err.contains("--pooling cls"), bad.err)
+    }
+}

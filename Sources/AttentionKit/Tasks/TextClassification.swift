@@ -33,16 +33,19 @@ public struct TextFormat: Codable, Sendable, Equatable {
     }
 }
 
-/// The model of a text classification run: the transformer `TextClassifier` or Kim's `TextCNN`.
+/// The model of a text classification run: the transformer `TextClassifier`, Kim's `TextCNN` or the recurrent
+/// `RecurrentTextClassifier` (a BiLSTM).
 public enum TextModelConfig: Sendable, Equatable {
     case transformer(TextClassifierConfig)
     case cnn(TextCNNConfig)
+    case recurrent(RecurrentTextClassifierConfig)
 
     /// config.json's `model_type`.
     public var typeName: String {
         switch self {
         case .transformer: return String(describing: TextClassifier.self)
         case .cnn: return String(describing: TextCNN.self)
+        case .recurrent: return String(describing: RecurrentTextClassifier.self)
         }
     }
 
@@ -51,6 +54,7 @@ public enum TextModelConfig: Sendable, Equatable {
         switch self {
         case .transformer(let c): return c
         case .cnn(let c): return c
+        case .recurrent(let c): return c
         }
     }
 
@@ -59,6 +63,7 @@ public enum TextModelConfig: Sendable, Equatable {
         switch self {
         case .transformer(let c): return TextClassifier(config: c, using: &g)
         case .cnn(let c): return TextCNN(config: c, using: &g)
+        case .recurrent(let c): return RecurrentTextClassifier(config: c, using: &g)
         }
     }
 }
@@ -115,6 +120,7 @@ public struct TextClassificationConfig: RunConfiguration, Equatable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         switch try c.decode(String.self, forKey: .modelType) {
         case String(describing: TextCNN.self): model = .cnn(try c.decode(TextCNNConfig.self, forKey: .model))
+        case String(describing: RecurrentTextClassifier.self): model = .recurrent(try c.decode(RecurrentTextClassifierConfig.self, forKey: .model))
         default: model = .transformer(try c.decode(TextClassifierConfig.self, forKey: .model))
         }
         format = try c.decode(TextFormat.self, forKey: .format)
@@ -131,6 +137,7 @@ public struct TextClassificationConfig: RunConfiguration, Equatable {
         switch model {
         case .transformer(let m): try c.encode(m, forKey: .model)
         case .cnn(let m): try c.encode(m, forKey: .model)
+        case .recurrent(let m): try c.encode(m, forKey: .model)
         }
         try c.encode(format, forKey: .format)
         try c.encode(data, forKey: .data)
@@ -192,7 +199,12 @@ extension TextClassificationTask {
                 let source: TextClassification
                 do { source = try TextClassification.rebuild(from: RunDirectory(path: from)) } catch { throw RunSetupError("--init-from: \(error)") }
                 tokenizer = source.tokenizer
-                if let cnn = source.model as? TextCNN {
+                if let rnn = source.model as? RecurrentTextClassifier {
+                    var c = rnn.config
+                    c.classes = labels.count
+                    if case .recurrent(let mine) = config.model { c.dropout = mine.dropout; c.pooling = mine.pooling }
+                    saved.model = .recurrent(c)
+                } else if let cnn = source.model as? TextCNN {
                     var c = cnn.config
                     c.classes = labels.count
                     if case .cnn(let mine) = config.model { c.dropout = mine.dropout }
@@ -203,6 +215,7 @@ extension TextClassificationTask {
                     switch config.model {
                     case .transformer(let mine): c.dropout = mine.dropout; c.pooling = mine.pooling
                     case .cnn(let mine): c.dropout = mine.dropout
+                    case .recurrent(let mine): c.dropout = mine.dropout
                     }
                     saved.model = .transformer(c)
                 }
@@ -213,6 +226,7 @@ extension TextClassificationTask {
                 switch config.model {
                 case .transformer(var c): c.vocabulary = tokenizer.vocabularySize; c.classes = labels.count; c.padID = pad; saved.model = .transformer(c)
                 case .cnn(var c): c.vocabulary = tokenizer.vocabularySize; c.classes = labels.count; c.padID = pad; saved.model = .cnn(c)
+                case .recurrent(var c): c.vocabulary = tokenizer.vocabularySize; c.classes = labels.count; c.padID = pad; saved.model = .recurrent(c)
                 }
             }
             try saved.model.configuration.checkTrainable()
@@ -264,6 +278,10 @@ extension TextClassification: TrainedRun, ComparableRun {
             let m = try ModelFile.load(TextCNN.self, from: url)
             try run.checkModel(typeName: "TextCNN", config: m.config, weights: weights)
             (model, vocabulary) = (m, m.config.vocabulary)
+        case String(describing: RecurrentTextClassifier.self):
+            let m = try ModelFile.load(RecurrentTextClassifier.self, from: url)
+            try run.checkModel(typeName: "RecurrentTextClassifier", config: m.config, weights: weights)
+            (model, vocabulary) = (m, m.config.vocabulary)
         default:
             let m = try ModelFile.load(TextClassifier.self, from: url)
             try run.checkModel(typeName: "TextClassifier", config: m.config, weights: weights)
@@ -294,9 +312,13 @@ extension TextClassification: TrainedRun, ComparableRun {
         }
         var g = RandomGenerator(seed: 0)
         let model: any TextClassificationModel, vocabulary: Int
-        if (try? run.entry("model_type", as: String.self, describing: "a model type")) == "TextCNN" {
+        let type = try? run.entry("model_type", as: String.self, describing: "a model type")
+        if type == "TextCNN" {
             let c = try run.entry("model", as: TextCNNConfig.self, describing: "a TextCNN configuration")
             (model, vocabulary) = (TextCNN(config: c, using: &g), c.vocabulary)
+        } else if type == "RecurrentTextClassifier" {
+            let c = try run.entry("model", as: RecurrentTextClassifierConfig.self, describing: "a recurrent classifier configuration")
+            (model, vocabulary) = (RecurrentTextClassifier(config: c, using: &g), c.vocabulary)
         } else {
             let c = try run.entry("model", as: TextClassifierConfig.self, describing: "a classifier configuration")
             (model, vocabulary) = (TextClassifier(config: c, using: &g), c.vocabulary)
@@ -400,9 +422,10 @@ public struct TextClassification {
 
     /// Writes the weights with the configuration that rebuilds the model (`ModelFile`).
     public func saveModel(to url: URL) throws {
-        if let m = model as? TextCNN { try ModelFile.save(m, to: url) }
-        else if let m = model as? TextClassifier { try ModelFile.save(m, to: url) }
-        else { throw CheckpointError.invalidState("cannot save a \(type(of: model)): not a TextClassifier or TextCNN") }
+        guard let m = model as? any ConfigurableModel else {
+            throw CheckpointError.invalidState("cannot save a \(type(of: model)): its configuration is unknown (not a ConfigurableModel)")
+        }
+        try ModelFile.save(m, to: url)
     }
 
     /// The report on labelled examples (labels must be among the model's).

@@ -1,0 +1,93 @@
+import Foundation
+
+/// Configuration of `RecurrentTextClassifier`.
+public struct RecurrentTextClassifierConfig: Codable, Sendable, Equatable {
+    public var vocabulary: Int
+    public var classes: Int
+    /// `.lstm` or `.gru` (or a plain RNN).
+    public var cell: RecurrentCell = .lstm
+    public var embeddingDim = 128
+    /// Hidden units per direction.
+    public var hidden = 128
+    public var layers = 1
+    public var bidirectional = true
+    /// How the outputs of the real (unpadded) steps become one vector: `.max` or `.mean` over time.
+    public var pooling: Pooling = .max
+    /// On the embeddings, between recurrent layers and before the head.
+    public var dropout: Float = 0.3
+    public var maxLength = 256
+    public var padID = 0
+
+    public init(vocabulary: Int, classes: Int) {
+        self.vocabulary = vocabulary
+        self.classes = classes
+    }
+}
+
+/// A recurrent text classifier (the course's BiLSTM): embeddings → dropout → a bidirectional LSTM (or GRU) over each
+/// text's real tokens (padded steps are skipped, as a packed sequence) → max or mean over the real steps → dropout →
+/// linear. Parameter names: `embedding.weight`, `rnn.weight_ih_l0…` (PyTorch's nn.LSTM names), `head.weight/bias`.
+public final class RecurrentTextClassifier: Module, ConfigurableModel, TextClassificationModel {
+    public let config: RecurrentTextClassifierConfig
+    public var embedding: Embedding
+    public var rnn: RecurrentNetwork
+    public var dropout: Dropout
+    public var head: Linear
+    public var isTraining = true
+
+    public init(config c: RecurrentTextClassifierConfig, using g: inout RandomGenerator) {
+        precondition(c.pooling == .max || c.pooling == .mean, "RecurrentTextClassifier: pooling must be max or mean")
+        config = c
+        embedding = Embedding(c.vocabulary, c.embeddingDim, paddingIndex: c.padID, using: &g)
+        rnn = RecurrentNetwork(cell: c.cell, inputSize: c.embeddingDim, hiddenSize: c.hidden, layers: c.layers, bidirectional: c.bidirectional,
+                               dropout: c.dropout, using: &g)
+        dropout = Dropout(p: c.dropout, using: &g)
+        head = Linear(c.hidden * (c.bidirectional ? 2 : 1), c.classes, using: &g)
+    }
+
+    public var children: [(name: String, module: any Module)] {
+        [("embedding", embedding), ("rnn", rnn), ("dropout", dropout), ("head", head)]
+    }
+
+    public var classes: Int { config.classes }
+    public var maxLength: Int { config.maxLength }
+    public var padID: Int { config.padID }
+
+    public func callAsFunction(_ ids: [[Int]]) -> Tensor {
+        let b = ids.count, t = max(1, ids.map(\.count).max() ?? 1)
+        // each row's real tokens (right padding removed; an empty text reads one pad token)
+        let lengths = ids.map { row in max(1, (row.lastIndex { $0 != config.padID }.map { $0 + 1 }) ?? 0) }
+        let padded = ids.map { $0 + [Int](repeating: config.padID, count: t - $0.count) }
+        let x = dropout(embedding(padded.flatMap { $0 }, shape: [b, t]))
+        let (out, _) = rnn(x, lengths: lengths)                                   // [B, T, D·H], 0 past each length
+        let pooled: Tensor
+        switch config.pooling {
+        case .mean:
+            let scale = Tensor(doubles: lengths.map { 1 / Double($0) }, shape: [b, 1]).to(out.dtype)
+            pooled = out.sum(axis: 1) * scale
+        default:
+            let shift = Tensor(doubles: (0..<b).flatMap { r in (0..<t).map { $0 < lengths[r] ? 0 : -1e9 } }, shape: [b, t, 1]).to(out.dtype)
+            pooled = (out + shift).max(axis: 1)
+        }
+        return head(dropout(pooled))
+    }
+}
+
+extension RecurrentTextClassifierConfig: ModelConfiguration {
+    public var parameterLowerBound: Double {
+        let e = Double(embeddingDim), h = Double(hidden), d = bidirectional ? 2.0 : 1.0, gates = Double(cell.gates)
+        return Double(vocabulary) * e + d * gates * h * (e + h) + Double(layers - 1) * d * gates * h * (d * h + h) + d * h * Double(classes)
+    }
+
+    public func validate() throws {
+        try ConfigCheck.size("vocabulary", vocabulary, max: ConfigCheck.maxVocabulary)
+        try ConfigCheck.size("classes", classes)
+        try ConfigCheck.size("embeddingDim", embeddingDim)
+        try ConfigCheck.size("hidden", hidden)
+        try ConfigCheck.size("layers", layers, max: 64)
+        try ConfigCheck.size("maxLength", maxLength, max: ConfigCheck.maxLength)
+        try ConfigCheck.id("padID", padID, below: vocabulary)
+        try ConfigCheck.probability("dropout", dropout)
+        guard pooling == .max || pooling == .mean else { throw ConfigurationError("pooling", "\(pooling.rawValue) is not max or mean (a recurrent classifier has no [CLS] token)") }
+    }
+}
