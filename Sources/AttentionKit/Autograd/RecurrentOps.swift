@@ -209,8 +209,10 @@ func recurrentLayerOp(_ cell: RecurrentCell, x: Tensor, h0: Tensor, c0: Tensor?,
             T.gemm(transA: true, transB: false, m: g, n: h, k: steps * b, a: pdhh, lda: g, b: pprev, ldb: h, beta: 0, c: gwhh.storage.pointer(T.self), ldc: h)
             T.gemm(transA: true, transB: false, m: g, n: inSize, k: b * steps, a: pdxp, lda: g, b: x.storage.pointer(T.self), ldb: inSize, beta: 0,
                    c: gwih.storage.pointer(T.self), ldc: inSize)
-            T.gemm(transA: false, transB: false, m: b * steps, n: inSize, k: g, a: pdxp, lda: g, b: weightIH.storage.pointer(T.self), ldb: inSize, beta: 0,
-                   c: gx.storage.pointer(T.self), ldc: inSize)
+            if x.requiresGrad {   // the first layer's input (embeddings aside) usually needs none: one GEMM in six saved
+                T.gemm(transA: false, transB: false, m: b * steps, n: inSize, k: g, a: pdxp, lda: g, b: weightIH.storage.pointer(T.self), ldb: inSize, beta: 0,
+                       c: gx.storage.pointer(T.self), ldc: inSize)
+            }
             let pbi = gbih.storage.pointer(T.self), pbh = gbhh.storage.pointer(T.self)
             for r in 0..<(b * steps) { let row = pdxp + r * g; for j in 0..<g { pbi[j] += row[j] } }
             for r in 0..<(steps * b) { let row = pdhh + r * g; for j in 0..<g { pbh[j] += row[j] } }
