@@ -407,6 +407,9 @@ final class BadInputMatrixTests: XCTestCase {
             (["classify", "--checkpoint", path("cls")], "What is it ?\r\n\r\nWho is he ?\r\n", { $0.split(separator: "\n", omittingEmptySubsequences: false).count == 4 && $0.split(separator: "\n", omittingEmptySubsequences: false)[1].isEmpty }, "CRLF and a blank line on stdin"),
             (["translate", "--checkpoint", path("tr")], "ein Hund\r\nzwei Katzen\r\n", { $0.split(separator: "\n", omittingEmptySubsequences: false).count == 3 }, "CRLF on stdin"),
             (["classify", "--checkpoint", path("cls")], "", { $0.isEmpty }, "empty stdin"),
+            (["tokenizer", "encode", "--tokenizer", path("big-tok.json"), "--json"], "a dog\r\ntwo dogs\n", { out in
+                let rows = out.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+                return rows.count == 2 && rows[1]["text"] as? String == "two dogs" && (rows[0]["ids"] as? [Int])?.isEmpty == false }, "tokenizer encode: stdin lines as JSON"),
             (["translate", "--checkpoint", path("tr"), "--text", "ein Hund", "--beam", "256"], nil, { !$0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }, "a beam wider than the vocabulary gives a translation"),
         ]
         for (args, stdin, check, what) in fine {
