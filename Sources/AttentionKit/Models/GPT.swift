@@ -32,6 +32,14 @@ extension GPTConfig: ModelConfiguration {
         return Double(vocabulary) * d + Double(layers) * 12 * d * d
     }
 
+    /// The elements a training step on `batch` windows of `blockSize` tokens keeps for its backward pass, roughly:
+    /// per layer and token the normalised input, q/k/v, the attention output, the MLP's two 4·d activations and
+    /// the residuals (≈ 16·d), the attention probabilities (heads · T), and the logits with their softmax (2·V).
+    public func activationElements(batch: Int) -> Double {
+        let tokens = Double(batch) * Double(blockSize), d = Double(dModel)
+        return tokens * (Double(layers) * (16 * d + Double(heads) * Double(blockSize)) + 2 * Double(vocabulary))
+    }
+
     public func validate() throws {
         try ConfigCheck.size("vocabulary", vocabulary, max: 1 << 24)
         try ConfigCheck.size("blockSize", blockSize, max: 1 << 16)

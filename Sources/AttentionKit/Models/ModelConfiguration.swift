@@ -29,7 +29,11 @@ extension ModelConfiguration {
     /// Refuses, before anything is allocated, a configuration that cannot be built or cannot be trained on this
     /// machine: invalid fields (named with their flag, e.g. `--feed-forward`), more than 2·10⁹ parameters, or more
     /// memory for the weights, their gradients and Adam's two moments (16 bytes per parameter) than 80% of `memory`.
-    public func checkTrainable(memory: UInt64 = ProcessInfo.processInfo.physicalMemory) throws {
+    /// - Parameters:
+    ///   - activations: the elements a training step keeps for its backward pass (a task's estimate from its batch
+    ///     shape, e.g. `GPTConfig.activationElements(batch:)`), counted at 4 bytes; `shrink` names the flags that lower it.
+    public func checkTrainable(memory: UInt64 = ProcessInfo.processInfo.physicalMemory, activations: Double = 0,
+                               shrink: String = "--batch-size") throws {
         do { try validate() } catch let e as ConfigurationError {
             let field = e.field.split(separator: "[").first.map(String.init) ?? e.field
             if Self.dataFields.contains(field) { throw TaskUsageError("the data gives the model's \(e.field) \(e.reason)") }
@@ -43,6 +47,11 @@ extension ModelConfiguration {
         guard bytes <= Double(memory) * 0.8 else {
             throw TaskUsageError(String(format: "the model has at least %.3g parameters: training needs at least %.1f GiB for its weights, gradients and Adam's moments, more than 80%% of this machine's %.1f GiB; lower the size flags",
                                         parameters, bytes / 1_073_741_824, Double(memory) / 1_073_741_824))
+        }
+        let activationBytes = activations * 4
+        guard bytes + activationBytes <= Double(memory) * 0.8 else {
+            throw TaskUsageError(String(format: "a training step keeps about %.1f GiB of activations for the backward pass, with %.1f GiB for the weights, gradients and Adam's moments: more than 80%% of this machine's %.1f GiB; lower %@",
+                                        activationBytes / 1_073_741_824, bytes / 1_073_741_824, Double(memory) / 1_073_741_824, shrink))
         }
     }
 }
@@ -160,6 +169,13 @@ extension PreActResNetConfig: ModelConfiguration {
 }
 
 extension ViTConfig: ModelConfiguration {
+    /// The elements a training step on `batch` images keeps for its backward pass, roughly: per block and token
+    /// ≈ (8 + 2·mlpRatio)·d (norms, q/k/v, outputs, the MLP's hidden activations) and the attention probabilities.
+    public func activationElements(batch: Int) -> Double {
+        let tokens = Double(patchCount + 1), d = Double(dModel)
+        return Double(batch) * tokens * Double(depth) * ((8 + 2 * Double(mlpRatio)) * d + Double(heads) * tokens)
+    }
+
     public var parameterLowerBound: Double {
         let d = Double(dModel)
         return Double(channels * patchSize * patchSize) * d + Double(depth) * (4 * d * d + 2 * d * d * Double(mlpRatio)) + d * Double(classes)

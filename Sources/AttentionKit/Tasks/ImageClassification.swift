@@ -257,7 +257,10 @@ extension ImageClassificationTask {
         let dir = context.directory, recipe = config.training, seed = recipe.seed
         if context.resume { try dir.checkResume(config) }
         let data = try config.data.load(seed: seed, in: context)
-        try config.architecture.configuration(classes: data.train.classNames.count).checkTrainable()
+        let modelConfiguration = config.architecture.configuration(classes: data.train.classNames.count)
+        let perStep = min(recipe.batchSize ?? 128, data.train.count)
+        try modelConfiguration.checkTrainable(activations: (modelConfiguration as? ViTConfig)?.activationElements(batch: perStep) ?? 0,
+                                              shrink: "--batch-size, --d-model, --depth or --patch-size")
         var g = RandomGenerator(seed: seed)
         let model = config.architecture.build(classes: data.train.classNames.count, using: &g)
         try config.transfer.apply(to: model, resuming: context.resume, head: model.headPath, labels: data.train.classNames, log: context.log)

@@ -265,7 +265,9 @@ public final class LanguageModelTask: TrainingTask {
         else { tokenizer = config.tokenizer.train(on: [trainText]) }
         var modelConfig = config.model
         modelConfig.vocabulary = tokenizer.vocabularySize
-        if !context.resume { try modelConfig.checkTrainable() }
+        if !context.resume {
+            try modelConfig.checkTrainable(activations: modelConfig.activationElements(batch: recipe.batchSize ?? 12), shrink: "--batch-size or --block-size")
+        }
         var g = RandomGenerator(seed: recipe.seed)   // resuming: the weights come from resume.safetensors
         let model = GPT(config: context.resume ? try dir.entry("model", as: GPTConfig.self, describing: "a GPT configuration") : modelConfig, using: &g)
         if context.resume { try dir.checkVocabulary(of: tokenizer, file: "tokenizer.json", model: model.config.vocabulary) }
