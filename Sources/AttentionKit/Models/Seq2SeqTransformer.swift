@@ -225,73 +225,89 @@ public final class Seq2SeqTransformer: Module, ConfigurableModel {
                 memMask.keyPadding = rows.flatMap { kp[($0 * s)..<($0 * s + s)] }
             }
             let state = startDecoding(memory: mem, memoryMask: memMask, maxLength: maxLength)
-            func lp(_ n: Int) -> Float { alpha == 0 ? 1 : Float.pow((5 + Float(n)) / 6, alpha) }
-            var tokens = [[Int]](repeating: [], count: b * k)
-            var scores = (0..<(b * k)).map { $0 % k == 0 ? Float(0) : -Float.infinity }   // only beam 0 live at first
-            var finished = [[Hypothesis]](repeating: [], count: b)
-            var done = [Bool](repeating: false, count: b)
-            var last = [Int](repeating: config.bosID, count: b * k)
-            for step in 0..<maxLength {
-                let logp = stepLogProbabilities(last, state).scalars   // [N·V]
-                var newRows: [Int] = [], newTokens: [[Int]] = [], newScores: [Float] = [], newLast: [Int] = []
-                for s in 0..<b {
-                    if done[s] {
-                        for j in 0..<k { newRows.append(s * k + j); newTokens.append(tokens[s * k + j]); newScores.append(-.infinity); newLast.append(config.padID) }
-                        continue
-                    }
-                    // the 2K best (score, row, token) over this sentence's K rows
-                    var cand: [(Float, Int, Int)] = []
-                    for j in 0..<k {
-                        let r = s * k + j
-                        guard scores[r] > -.infinity else { continue }
-                        var best: [(Float, Int, Int)] = []
-                        for t in 0..<v where step >= minLength || t != config.eosID {
-                            let c = scores[r] + logp[r * v + t]
-                            if best.count < 2 * k || c > best[best.count - 1].0 {
-                                let at = best.firstIndex { $0.0 < c } ?? best.count
-                                best.insert((c, r, t), at: at)
-                                if best.count > 2 * k { best.removeLast() }
-                            }
-                        }
-                        cand += best
-                    }
-                    cand.sort { $0.0 != $1.0 ? $0.0 > $1.0 : ($0.1, $0.2) < ($1.1, $1.2) }
-                    var live: [(Float, Int, Int)] = []
-                    for (rank, c) in cand.prefix(2 * k).enumerated() {
-                        if c.2 == config.eosID {
-                            guard rank < k else { continue }   // an EOS below the K best does not end a hypothesis
-                            let n = tokens[c.1].count + 1
-                            finished[s].append(Hypothesis(tokens: tokens[c.1], logProbability: c.0, score: c.0 / lp(n), finished: true))
-                        } else if live.count < k {
-                            live.append(c)
-                        }
-                        if finished[s].count >= k { break }
-                    }
-                    if finished[s].count >= k || step == maxLength - 1 || live.isEmpty {
-                        if finished[s].count < k {
-                            for c in live { let t = tokens[c.1] + [c.2]; finished[s].append(Hypothesis(tokens: t, logProbability: c.0, score: c.0 / lp(t.count), finished: false)) }
-                        }
-                        done[s] = true
-                    }
-                    for j in 0..<k {
-                        if !done[s] && j < live.count {
-                            let c = live[j]
-                            newRows.append(c.1); newTokens.append(tokens[c.1] + [c.2]); newScores.append(c.0); newLast.append(c.2)
-                        } else {
-                            newRows.append(s * k + j); newTokens.append(tokens[s * k + j]); newScores.append(-.infinity); newLast.append(config.padID)
-                        }
+            return searchBeams(sentences: b, beam: k, vocabulary: v, bos: config.bosID, eos: config.eosID, pad: config.padID, maxLength: maxLength,
+                               lengthPenalty: alpha, keep: keep, minLength: minLength,
+                               step: { stepLogProbabilities($0, state).scalars },
+                               reorder: { rows in for c in state.caches { c.reorder(rows) } })
+        }
+    }
+}
+
+/// The beam search both translation decoders share (Hugging Face's rule): each step extends every live hypothesis by
+/// every token and ranks the 2K best continuations per sentence; those ending in EOS within the top K are finished,
+/// the best K others stay live. A sentence is done with K finished hypotheses or at `maxLength` (its live ones then
+/// count as finished). EOS may not end a hypothesis before `minLength` tokens. Scores are GNMT-length-normalised.
+/// - Parameters:
+///   - step: the log-probabilities [N·V] of the next token of each of the N = sentences·beam rows, given each row's
+///     last token (the decoder keeps its own state per row);
+///   - reorder: makes row i of the decoder's state the old row `rows[i]` (called when beams move).
+func searchBeams(sentences b: Int, beam k: Int, vocabulary v: Int, bos: Int, eos: Int, pad: Int, maxLength: Int, lengthPenalty alpha: Float,
+                 keep: Int, minLength: Int, step stepLogProbabilities: ([Int]) -> [Float], reorder: ([Int]) -> Void) -> [[Hypothesis]] {
+    func lp(_ n: Int) -> Float { alpha == 0 ? 1 : Float.pow((5 + Float(n)) / 6, alpha) }
+    var tokens = [[Int]](repeating: [], count: b * k)
+    var scores = (0..<(b * k)).map { $0 % k == 0 ? Float(0) : -Float.infinity }   // only beam 0 live at first
+    var finished = [[Hypothesis]](repeating: [], count: b)
+    var done = [Bool](repeating: false, count: b)
+    var last = [Int](repeating: bos, count: b * k)
+    for step in 0..<maxLength {
+        let logp = stepLogProbabilities(last)   // [N·V]
+        var newRows: [Int] = [], newTokens: [[Int]] = [], newScores: [Float] = [], newLast: [Int] = []
+        for s in 0..<b {
+            if done[s] {
+                for j in 0..<k { newRows.append(s * k + j); newTokens.append(tokens[s * k + j]); newScores.append(-.infinity); newLast.append(pad) }
+                continue
+            }
+            // the 2K best (score, row, token) over this sentence's K rows
+            var cand: [(Float, Int, Int)] = []
+            for j in 0..<k {
+                let r = s * k + j
+                guard scores[r] > -.infinity else { continue }
+                var best: [(Float, Int, Int)] = []
+                for t in 0..<v where step >= minLength || t != eos {
+                    let c = scores[r] + logp[r * v + t]
+                    if best.count < 2 * k || c > best[best.count - 1].0 {
+                        let at = best.firstIndex { $0.0 < c } ?? best.count
+                        best.insert((c, r, t), at: at)
+                        if best.count > 2 * k { best.removeLast() }
                     }
                 }
-                if done.allSatisfy({ $0 }) { break }
-                if newRows != Array(0..<(b * k)) { for c in state.caches { c.reorder(newRows) } }
-                tokens = newTokens
-                scores = newScores
-                last = newLast
+                cand += best
             }
-            return finished.map { hs in
-                Array(hs.enumerated().sorted { $0.element.score != $1.element.score ? $0.element.score > $1.element.score : $0.offset < $1.offset }
-                        .map(\.element).prefix(keep))
+            cand.sort { $0.0 != $1.0 ? $0.0 > $1.0 : ($0.1, $0.2) < ($1.1, $1.2) }
+            var live: [(Float, Int, Int)] = []
+            for (rank, c) in cand.prefix(2 * k).enumerated() {
+                if c.2 == eos {
+                    guard rank < k else { continue }   // an EOS below the K best does not end a hypothesis
+                    let n = tokens[c.1].count + 1
+                    finished[s].append(Hypothesis(tokens: tokens[c.1], logProbability: c.0, score: c.0 / lp(n), finished: true))
+                } else if live.count < k {
+                    live.append(c)
+                }
+                if finished[s].count >= k { break }
+            }
+            if finished[s].count >= k || step == maxLength - 1 || live.isEmpty {
+                if finished[s].count < k {
+                    for c in live { let t = tokens[c.1] + [c.2]; finished[s].append(Hypothesis(tokens: t, logProbability: c.0, score: c.0 / lp(t.count), finished: false)) }
+                }
+                done[s] = true
+            }
+            for j in 0..<k {
+                if !done[s] && j < live.count {
+                    let c = live[j]
+                    newRows.append(c.1); newTokens.append(tokens[c.1] + [c.2]); newScores.append(c.0); newLast.append(c.2)
+                } else {
+                    newRows.append(s * k + j); newTokens.append(tokens[s * k + j]); newScores.append(-.infinity); newLast.append(pad)
+                }
             }
         }
+        if done.allSatisfy({ $0 }) { break }
+        if newRows != Array(0..<(b * k)) { reorder(newRows) }
+        tokens = newTokens
+        scores = newScores
+        last = newLast
+    }
+    return finished.map { hs in
+        Array(hs.enumerated().sorted { $0.element.score != $1.element.score ? $0.element.score > $1.element.score : $0.offset < $1.offset }
+                .map(\.element).prefix(keep))
     }
 }
