@@ -211,3 +211,47 @@ final class RecurrentTextClassifierTests: XCTestCase {
         XCTAssertTrue(bad.err.contains("--pooling cls"), bad.err)
     }
 }
+
+/// The recurrent encoder–decoder: it learns to copy, its beam of one is greedy decoding, padding changes nothing, and
+/// its attention is captured step by step.
+final class RecurrentTranslatorTests: XCTestCase {
+    func testLearnsToCopyAndDecodes() {
+        for (cell, score) in [(RecurrentCell.gru, AlignmentScore.additive), (.lstm, .general)] {
+            var c = RecurrentTranslatorConfig(sourceVocabulary: 12, targetVocabulary: 12)
+            (c.cell, c.attention, c.embeddingDim, c.hidden, c.dropout) = (cell, score, 16, 24, 0)
+            var g = RandomGenerator(seed: 7)
+            let model = RecurrentTranslator(config: c, using: &g)
+            let sources: [[Int]] = [[3, 4, 5, 2], [6, 7, 2], [8, 9, 10, 11, 2], [4, 3, 2], [11, 10, 9, 2], [5, 6, 7, 8, 2], [9, 3, 2], [7, 11, 4, 6, 2]]
+            let targets = sources.map { Array($0.dropLast()) }
+            let width = sources.map(\.count).max()!
+            let padded = sources.map { $0 + [Int](repeating: 0, count: width - $0.count) }
+            let input = targets.map { [1] + $0 + [Int](repeating: 0, count: width - 1 - $0.count) }
+            let gold = targets.flatMap { $0 + [2] + [Int](repeating: 0, count: width - 1 - $0.count) }
+            let opt = Adam([ParameterGroup(model.parameters)], learningRate: 0.02)
+            var last = 0.0
+            for _ in 0..<150 {
+                let logits = model(source: padded, targetInput: input)
+                let loss = Loss.crossEntropy(logits.reshape([-1, 12]), gold, ignoreIndex: 0)
+                last = loss.itemDouble()
+                opt.zeroGrad(); loss.backward(); opt.step()
+            }
+            XCTAssertLessThan(last, 0.05, "\(cell): learns to copy")
+            model.eval()
+            let greedy = model.greedyDecode(padded, maxLength: 8)
+            XCTAssertEqual(greedy.map(\.tokens), targets, "\(cell): copies")
+            let beam1 = model.beamSearch(padded, beamSize: 1, maxLength: 8, lengthPenalty: 0).map { $0[0].tokens }
+            XCTAssertEqual(beam1, greedy.map(\.tokens), "\(cell): a beam of one is greedy")
+            let beams = model.beamSearch(padded, beamSize: 4, maxLength: 8, nBest: 2)
+            XCTAssertEqual(beams.map { $0[0].tokens }, targets, "\(cell): the best beam copies")
+            // padding: one sentence alone gives the logits it gives in the padded batch
+            let alone = withNoGrad { model(source: [sources[1]], targetInput: [input[1]]) }
+            let batch = withNoGrad { model(source: padded, targetInput: input) }
+            assertClose(batch.select(axis: 0, index: 1).slice(axis: 0, start: 0, end: 3).detach(),
+                        alone.select(axis: 0, index: 0).slice(axis: 0, start: 0, end: 3).scalars, atol: 1e-4, "\(cell): padding")
+            let (_, maps) = withAttentionCapture(on: model) { model.greedyDecode([sources[2]], maxLength: 8) }
+            XCTAssertEqual(maps["attention"]?.shape.prefix(2), [1, 1], "\(cell): one head")
+            XCTAssertEqual(maps["attention"]?.shape.last, 5, "\(cell): over the source")
+            XCTAssertGreaterThanOrEqual(maps["attention"]?.shape[2] ?? 0, 4, "\(cell): a row per decoding step")
+        }
+    }
+}
