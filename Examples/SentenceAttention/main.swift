@@ -13,10 +13,11 @@ do {
     let t = try Translator.load(from: URL(fileURLWithPath: args[0]))
     let source = t.sourceIDs(args[1])                                   // tokens + EOS
     let (hypotheses, maps) = withAttentionCapture(on: t.model) { t.model.greedyDecode([source], maxLength: 40) }
-    let output = hypotheses[0].tokens + [t.model.config.eosID]
+    let output = hypotheses[0].tokens + [t.model.spec.eosID]
     print("translation: \(t.detokenize(t.targetTokenizer.decode(hypotheses[0].tokens)))")
     print("captured: " + maps.paths.joined(separator: ", "))
-    let last = "decoder.layers.\(t.model.config.decoderLayers - 1).crossAttention"
+    // the last layer's attention over the source (a transformer's last cross-attention, or a recurrent decoder's)
+    let last = maps.paths.last { $0.hasSuffix("crossAttention") || $0 == "attention" }!
     let cross = maps[last]!.mean(axis: 1)                               // [1, output steps, source tokens]
     for (i, id) in output.enumerated() {
         let row = (0..<source.count).map { cross[0, i, $0] }

@@ -28,3 +28,15 @@ enum PositionsFlag: String, CaseIterable, ExpressibleByArgument {
     case sincos, learned
     var kind: PositionKind { self == .sincos ? .sinusoidal : .learned }
 }
+
+/// `--model` of `attn train translation`.
+enum TranslationModelKind: String, CaseIterable, ExpressibleByArgument {
+    case transformer, rnn
+}
+
+/// `--cell` of a recurrent translator.
+enum RecurrentCellFlag: String, CaseIterable, ExpressibleByArgument {
+    case gru, lstm
+}
+
+extension AlignmentScore: ExpressibleByArgument {}

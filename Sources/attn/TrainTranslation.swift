@@ -62,12 +62,22 @@ struct TrainTranslation: ParsableCommand {
     var dModel = 256
     @Option(parsing: .unconditional, help: "Attention heads.")
     var heads = 8
-    @Option(parsing: .unconditional, help: "Encoder and decoder layers (each).")
-    var layers = 3
+    @Option(help: "transformer (Vaswani et al.) or rnn (a bidirectional recurrent encoder and an attention decoder: Bahdanau et al., Luong et al.).")
+    var model: TranslationModelKind = .transformer
+    @Option(name: .customLong("layers"), parsing: .unconditional, help: "Encoder and decoder layers, each (default 3); rnn: encoder layers (default 1).")
+    var layersOption: Int?
+    @Option(help: "rnn: the recurrent cell.")
+    var cell: RecurrentCellFlag = .gru
+    @Option(parsing: .unconditional, help: "rnn: hidden units of the decoder and of each encoder direction.")
+    var hidden = 256
+    @Option(help: "rnn: the alignment score (additive: Bahdanau's; dot, general: Luong's).")
+    var attention: AlignmentScore = .additive
+    @Flag(name: .customLong("no-input-feeding"), help: "rnn: do not feed the previous attentional vector to the decoder (Luong's input feeding is on by default).")
+    var noInputFeeding = false
     @Option(name: .customLong("feed-forward"), parsing: .unconditional, help: "Feed-forward hidden width.")
     var feedForward = 512
-    @Option(parsing: .unconditional, help: "Dropout.")
-    var dropout: Float = 0.1
+    @Option(name: .customLong("dropout"), parsing: .unconditional, help: "Dropout (default 0.1; rnn: 0.2).")
+    var dropoutOption: Float?
     @Option(name: .customLong("label-smoothing"), parsing: .unconditional, help: "Label smoothing of the cross-entropy.")
     var labelSmoothing: Float = 0.1
     @Option(name: .customLong("max-length"), parsing: .unconditional, help: "Longest sentence in tokens (longer ones are cut).")
@@ -75,7 +85,11 @@ struct TrainTranslation: ParsableCommand {
     @Option(name: .customLong("bleu-sentences"), parsing: .unconditional, help: "Validation sentences decoded for the per-epoch BLEU (0: all).")
     var bleuSentences = 0
 
+    var layers: Int { layersOption ?? (model == .rnn ? 1 : 3) }
+    var dropout: Float { dropoutOption ?? (model == .rnn ? 0.2 : 0.1) }
+
     func validate() throws {
+        try require(hidden > 0, "--hidden must be positive (got \(hidden))")
         guard (source == nil) == (target == nil) else { throw ValidationError("--source and --target go together") }
         guard (validSource == nil) == (validTarget == nil) else { throw ValidationError("--valid-source and --valid-target go together") }
         guard valFraction > 0 && valFraction < 1 else { throw ValidationError("--val-fraction must be in (0, 1)") }
@@ -100,8 +114,17 @@ struct TrainTranslation: ParsableCommand {
         (c.vocabulary.kind, c.vocabulary.vocabSize, c.vocabulary.joint) = (tokenizer, vocabSize, jointVocabulary)
         (c.vocabulary.minFrequency, c.vocabulary.lowercase) = (minFrequency, !cased && tokenizer == .word)
         (c.vocabulary.sourceTokenizer, c.vocabulary.targetTokenizer) = (sourceTokenizer, targetTokenizer)
-        (c.model.dModel, c.model.heads, c.model.encoderLayers, c.model.decoderLayers) = (dModel, heads, layers, layers)
-        (c.model.feedForward, c.model.dropout, c.model.maxLength) = (feedForward, dropout, maxLength)
+        switch (model, c.model) {
+        case (.transformer, .transformer(var m)):
+            (m.dModel, m.heads, m.encoderLayers, m.decoderLayers) = (dModel, heads, layers, layers)
+            (m.feedForward, m.dropout, m.maxLength) = (feedForward, dropout, maxLength)
+            c.model = .transformer(m)
+        default:
+            var m = RecurrentTranslatorConfig(sourceVocabulary: 0, targetVocabulary: 0)
+            (m.cell, m.embeddingDim, m.hidden, m.encoderLayers) = (cell == .lstm ? .lstm : .gru, dModel, hidden, layers)
+            (m.attention, m.inputFeeding, m.dropout, m.maxLength) = (attention, !noInputFeeding, dropout, maxLength)
+            c.model = .recurrent(m)
+        }
         c.training = common.applied(to: c.training)
         (c.training.labelSmoothing, c.training.maxTokens) = (labelSmoothing, maxTokens)
         return c

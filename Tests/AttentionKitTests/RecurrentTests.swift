@@ -255,3 +255,43 @@ final class RecurrentTranslatorTests: XCTestCase {
         }
     }
 }
+
+/// `attn train translation --model rnn`: trains, translates, evaluates, draws its attention (target × source) and
+/// resumes like the transformer.
+final class RecurrentTranslationCLITests: XCTestCase {
+    func testTrainTranslateEvaluateAttentionResume() throws {
+        let root = fixturesDirectory.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ak-rnn-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (side, name) in [("de", "train.de"), ("en", "train.en")] {
+            let lines = try String(contentsOf: root.appendingPathComponent("corpora/multi30k-sample/train.\(side)"), encoding: .utf8).split(separator: "\n").prefix(40)
+            try (lines.joined(separator: "\n") + "\n").write(to: dir.appendingPathComponent(name), atomically: true, encoding: .utf8)
+        }
+        let run = dir.appendingPathComponent("run").path
+        let args = ["train", "translation", "--model", "rnn", "--cell", "lstm", "--attention", "general", "--source", dir.appendingPathComponent("train.de").path,
+                    "--target", dir.appendingPathComponent("train.en").path, "--d-model", "16", "--hidden", "16", "--min-frequency", "1",
+                    "--max-tokens", "400", "--warmup-steps", "1", "--out", run]
+        let r = try runAttn(args + ["--epochs", "2"])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(r.out.contains("RecurrentTranslator"), r.out)
+        let config = try String(contentsOfFile: run + "/config.json", encoding: .utf8)
+        XCTAssertTrue(config.contains("\"model_type\" : \"RecurrentTranslator\"") && config.contains("\"cell\" : \"lstm\""), config)
+        let t = try runAttn(["translate", "--checkpoint", run, "--text", "Ein Hund.", "--beam", "3"])
+        XCTAssertEqual(t.status, 0, t.err)
+        XCTAssertFalse(t.out.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty)
+        let e = try runAttn(["evaluate", "--checkpoint", run, "--source", dir.appendingPathComponent("train.de").path, "--reference", dir.appendingPathComponent("train.en").path])
+        XCTAssertEqual(e.status, 0, e.err)
+        XCTAssertTrue(e.out.split(separator: "\n").last?.contains("\"metric\": \"bleu\"") ?? false, e.out)
+        let a = try runAttn(["attention", "--checkpoint", run, "--text", "Ein Hund läuft.", "--out", dir.appendingPathComponent("att").path])
+        XCTAssertEqual(a.status, 0, a.err)
+        let maps = try String(contentsOf: dir.appendingPathComponent("att/maps.json"), encoding: .utf8)
+        XCTAssertTrue(maps.contains("\"attention\""), "the decoder's attention over the source is in the report")
+        let resumed = try runAttn(args + ["--epochs", "3", "--resume"])
+        XCTAssertEqual(resumed.status, 0, resumed.err)
+        XCTAssertTrue(resumed.out.contains("epoch 3/3"), resumed.out)
+        let dot = try runAttn(args.map { $0 == "general" ? "dot" : $0 } + ["--epochs", "1", "--overwrite"])
+        XCTAssertEqual(dot.status, 64, dot.err)
+        XCTAssertTrue(dot.err.contains("--attention") && dot.err.contains("general"), dot.err)
+    }
+}

@@ -39,6 +39,7 @@ public final class RecurrentTranslator: Module, ConfigurableModel {
     public var isTraining = true
 
     public init(config c: RecurrentTranslatorConfig, using g: inout RandomGenerator) {
+        precondition(c.attention != .dot, "RecurrentTranslator: dot attention needs equal widths; use additive or general")
         config = c
         let h = c.hidden
         sourceEmbedding = Embedding(c.sourceVocabulary, c.embeddingDim, paddingIndex: c.padID, using: &g)
@@ -159,5 +160,8 @@ extension RecurrentTranslatorConfig: ModelConfiguration {
             try ConfigCheck.id(field, id, below: min(sourceVocabulary, targetVocabulary))
         }
         try ConfigCheck.probability("dropout", dropout)
+        guard attention != .dot else {
+            throw ConfigurationError("attention", "dot compares a decoder state (hidden) with encoder outputs of twice its width (both directions): use additive or general")
+        }
     }
 }

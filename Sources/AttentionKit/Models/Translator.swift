@@ -2,10 +2,10 @@ import Foundation
 
 /// A translation model with its two tokenizers: strings in, strings out (batched, length-sorted).
 public struct Translator {
-    public let model: Seq2SeqTransformer
+    public let model: any TranslationModel
     public let sourceTokenizer: Tokenizer, targetTokenizer: Tokenizer
 
-    public init(model: Seq2SeqTransformer, sourceTokenizer: Tokenizer, targetTokenizer: Tokenizer) {
+    public init(model: any TranslationModel, sourceTokenizer: Tokenizer, targetTokenizer: Tokenizer) {
         self.model = model
         self.sourceTokenizer = sourceTokenizer
         self.targetTokenizer = targetTokenizer
@@ -13,12 +13,12 @@ public struct Translator {
 
     /// Source ids of a sentence: its tokens (cut to the model's maxLength − 1), then EOS.
     public func sourceIDs(_ text: String) -> [Int] {
-        Array(sourceTokenizer.encode(text, addSpecialTokens: false).ids.prefix(model.config.maxLength - 1)) + [model.config.eosID]
+        Array(sourceTokenizer.encode(text, addSpecialTokens: false).ids.prefix(model.spec.maxLength - 1)) + [model.spec.eosID]
     }
 
     /// Target ids: BOS, tokens (cut to maxLength − 2), EOS.
     public func targetIDs(_ text: String) -> [Int] {
-        [model.config.bosID] + Array(targetTokenizer.encode(text, addSpecialTokens: false).ids.prefix(model.config.maxLength - 2)) + [model.config.eosID]
+        [model.spec.bosID] + Array(targetTokenizer.encode(text, addSpecialTokens: false).ids.prefix(model.spec.maxLength - 2)) + [model.spec.eosID]
     }
 
     /// Translates `sentences` with beam search (`beam` 1: greedy), `batchSize` sentences at a time, longest first.
@@ -35,8 +35,8 @@ public struct Translator {
             let chunk = Array(order[start..<min(start + batchSize, order.count)])
             start += batchSize
             let s = chunk.map { ids[$0].count }.max()!
-            let src = chunk.map { ids[$0] + Array(repeating: model.config.padID, count: s - ids[$0].count) }
-            let maxLength = min(model.config.maxLength, s * 3 / 2 + 10)
+            let src = chunk.map { ids[$0] + Array(repeating: model.spec.padID, count: s - ids[$0].count) }
+            let maxLength = min(model.spec.maxLength, s * 3 / 2 + 10)
             let hyps = model.beamSearch(src, beamSize: beam, maxLength: maxLength, lengthPenalty: lengthPenalty, nBest: nBest)
             for (k, i) in chunk.enumerated() {
                 out[i] = hyps[k].map { (detokenize(targetTokenizer.decode($0.tokens)), $0.score) }
@@ -67,7 +67,7 @@ public struct Translator {
     /// Writes the model (with its config) and both tokenizers into `directory`.
     public func save(to directory: URL) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try ModelFile.save(model, to: directory.appendingPathComponent("best.safetensors"))
+        try model.save(to: directory.appendingPathComponent("best.safetensors"))
         try sourceTokenizer.save(to: directory.appendingPathComponent("source-tokenizer.json"))
         try targetTokenizer.save(to: directory.appendingPathComponent("target-tokenizer.json"))
     }

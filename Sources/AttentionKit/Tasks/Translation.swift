@@ -107,19 +107,44 @@ public struct TranslationVocabulary: Codable, Sendable, Equatable {
 public struct TranslationConfig: RunConfiguration, Equatable {
     public static let task = "translation"
     /// The model; its vocabulary sizes and special ids are set from the tokenizers when the run starts.
-    public var model: Seq2SeqConfig
+    public var model: TranslationModelConfig
     public var data: TranslationData
     public var vocabulary: TranslationVocabulary
     public var training: TrainingRecipe
 
-    public init(model: Seq2SeqConfig, data: TranslationData, vocabulary: TranslationVocabulary, training: TrainingRecipe) {
+    public init(model: TranslationModelConfig, data: TranslationData, vocabulary: TranslationVocabulary, training: TrainingRecipe) {
         self.model = model
         self.data = data
         self.vocabulary = vocabulary
         self.training = training
     }
 
-    enum CodingKeys: String, CodingKey { case model, data, vocabulary, training }
+    enum CodingKeys: String, CodingKey { case modelType = "model_type", model, data, vocabulary, training }
+
+    /// `model_type` picks the model ("RecurrentTranslator"; absent or "Seq2SeqTransformer": the transformer).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        switch try c.decodeIfPresent(String.self, forKey: .modelType) {
+        case "RecurrentTranslator": model = .recurrent(try c.decode(RecurrentTranslatorConfig.self, forKey: .model))
+        case nil, "Seq2SeqTransformer": model = .transformer(try c.decode(Seq2SeqConfig.self, forKey: .model))
+        case let other?: throw DecodingError.dataCorruptedError(forKey: .modelType, in: c, debugDescription: "'\(other)' is not Seq2SeqTransformer or RecurrentTranslator")
+        }
+        data = try c.decode(TranslationData.self, forKey: .data)
+        vocabulary = try c.decode(TranslationVocabulary.self, forKey: .vocabulary)
+        training = try c.decode(TrainingRecipe.self, forKey: .training)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(model.typeName, forKey: .modelType)
+        switch model {
+        case .transformer(let m): try c.encode(m, forKey: .model)
+        case .recurrent(let m): try c.encode(m, forKey: .model)
+        }
+        try c.encode(data, forKey: .data)
+        try c.encode(vocabulary, forKey: .vocabulary)
+        try c.encode(training, forKey: .training)
+    }
 
     /// The default recipe: pre-norm 3+3 layers, d 256, 8 heads, feed-forward 512, dropout 0.1, tied output, label
     /// smoothing 0.1, AdamW (β₂ 0.98, weight decay 0.01) at 1e-3, warmup min(400, a fifth of the run), cosine,
@@ -131,7 +156,7 @@ public struct TranslationConfig: RunConfiguration, Equatable {
         var t = TrainingRecipe(epochs: 12, lr: 1e-3, optimizer: .adamw(beta2: 0.98), weightDecay: 0.01, clipNorm: 1)
         t.labelSmoothing = 0.1
         t.maxTokens = 2000
-        return TranslationConfig(model: m, data: TranslationData(), vocabulary: TranslationVocabulary(), training: t)
+        return TranslationConfig(model: .transformer(m), data: TranslationData(), vocabulary: TranslationVocabulary(), training: t)
     }
 
     public func resumeSettings() throws -> [RunSetting] {
@@ -169,13 +194,11 @@ extension TranslationTask {
         } else {
             let (srcTok, tgtTok, special) = try config.vocabulary.make(for: pairs)
             var saved = config
-            saved.model.sourceVocabulary = srcTok.vocabularySize
-            saved.model.targetVocabulary = tgtTok.vocabularySize
-            (saved.model.padID, saved.model.bosID, saved.model.eosID) = special
-            saved.model.sharedEmbeddings = config.vocabulary.kind == .bpe && config.vocabulary.joint
-            try saved.model.checkTrainable()
+            saved.model.setVocabularies(source: srcTok.vocabularySize, target: tgtTok.vocabularySize, special: special,
+                                        sharedEmbeddings: config.vocabulary.kind == .bpe && config.vocabulary.joint)
+            try saved.model.configuration.checkTrainable()
             var g = RandomGenerator(seed: seed)
-            translator = Translator(model: Seq2SeqTransformer(saved.model, using: &g), sourceTokenizer: srcTok, targetTokenizer: tgtTok)
+            translator = Translator(model: saved.model.build(using: &g), sourceTokenizer: srcTok, targetTokenizer: tgtTok)
             if context.isLead {
                 try srcTok.save(to: dir.file("source-tokenizer.json"))
                 try tgtTok.save(to: dir.file("target-tokenizer.json"))
@@ -183,7 +206,7 @@ extension TranslationTask {
             }
         }
         let model = translator.model
-        context.log("model: \(model.parameterCount()) parameters; vocabularies \(model.config.sourceVocabulary) → \(model.config.targetVocabulary)")
+        context.log("model: \(type(of: model)), \(model.parameterCount()) parameters; vocabularies \(model.spec.sourceVocabulary) → \(model.spec.targetVocabulary)")
         let recipe = config.training
         let task = TranslationTask(translator: translator, train: pairs, validation: validation, maxTokens: recipe.maxTokens ?? 2000,
                                    labelSmoothing: recipe.labelSmoothing, seed: seed &+ 1,
@@ -204,14 +227,24 @@ extension Translator: TrainedRun {
     /// Loads a run directory for inference: `weights`, `source-tokenizer.json`, `target-tokenizer.json`.
     public static func load(from run: RunDirectory, weights: String) throws -> Translator {
         try run.check(holds: [weights, "source-tokenizer.json", "target-tokenizer.json"], kind: "translation")
-        let model = try ModelFile.load(Seq2SeqTransformer.self, from: run.file(weights))
-        try run.checkModel(typeName: "Seq2SeqTransformer", config: model.config, weights: weights)
+        let url = run.file(weights)
+        let model: any TranslationModel
+        switch try ModelFile.modelName(in: url) {
+        case "RecurrentTranslator":
+            let m = try ModelFile.load(RecurrentTranslator.self, from: url)
+            try run.checkModel(typeName: "RecurrentTranslator", config: m.config, weights: weights)
+            model = m
+        default:
+            let m = try ModelFile.load(Seq2SeqTransformer.self, from: url)
+            try run.checkModel(typeName: "Seq2SeqTransformer", config: m.config, weights: weights)
+            model = m
+        }
         let source = try Tokenizer.load(from: run.file("source-tokenizer.json")), target = try Tokenizer.load(from: run.file("target-tokenizer.json"))
-        try run.checkVocabulary(of: source, file: "source-tokenizer.json", model: model.config.sourceVocabulary)
-        try run.checkVocabulary(of: target, file: "target-tokenizer.json", model: model.config.targetVocabulary)
+        try run.checkVocabulary(of: source, file: "source-tokenizer.json", model: model.spec.sourceVocabulary)
+        try run.checkVocabulary(of: target, file: "target-tokenizer.json", model: model.spec.targetVocabulary)
         let (pad, bos, eos) = try specialIDs(of: target, file: run.file("target-tokenizer.json").path)
-        guard (pad, bos, eos) == (model.config.padID, model.config.bosID, model.config.eosID) else {
-            throw RunDirectoryError(message: "\(run.file("target-tokenizer.json").path): [PAD], [BOS], [EOS] are ids \(pad), \(bos), \(eos) but the model uses \(model.config.padID), \(model.config.bosID), \(model.config.eosID): the tokenizer belongs to another run")
+        guard (pad, bos, eos) == (model.spec.padID, model.spec.bosID, model.spec.eosID) else {
+            throw RunDirectoryError(message: "\(run.file("target-tokenizer.json").path): [PAD], [BOS], [EOS] are ids \(pad), \(bos), \(eos) but the model uses \(model.spec.padID), \(model.spec.bosID), \(model.spec.eosID): the tokenizer belongs to another run")
         }
         return Translator(model: model, sourceTokenizer: source, targetTokenizer: target)
     }
@@ -225,12 +258,16 @@ extension Translator: TrainedRun {
     /// Rebuilds the untrained model of a run directory from its `config.json` (key "model") and tokenizers, for
     /// resuming a run (its weights come from resume.safetensors).
     public static func rebuild(from directory: RunDirectory) throws -> Translator {
-        let config = try directory.entry("model", as: Seq2SeqConfig.self, describing: "a translation model configuration")
+        let config = try directory.readConfig(TranslationConfig.self).model
+        do { try config.configuration.validate(maxParameters: 2e9) } catch {
+            throw RunDirectoryError(message: "\(directory.configURL.path): model.\(error)")
+        }
         let source = try Tokenizer.load(from: directory.file("source-tokenizer.json")), target = try Tokenizer.load(from: directory.file("target-tokenizer.json"))
-        try directory.checkVocabulary(of: source, file: "source-tokenizer.json", model: config.sourceVocabulary)
-        try directory.checkVocabulary(of: target, file: "target-tokenizer.json", model: config.targetVocabulary)
         var g = RandomGenerator(seed: 0)
-        return Translator(model: Seq2SeqTransformer(config, using: &g), sourceTokenizer: source, targetTokenizer: target)
+        let model = config.build(using: &g)
+        try directory.checkVocabulary(of: source, file: "source-tokenizer.json", model: model.spec.sourceVocabulary)
+        try directory.checkVocabulary(of: target, file: "target-tokenizer.json", model: model.spec.targetVocabulary)
+        return Translator(model: model, sourceTokenizer: source, targetTokenizer: target)
     }
 
     /// The ids of [PAD], [BOS] and [EOS] in a tokenizer brought by the user, or an error naming what is missing.
@@ -294,7 +331,7 @@ public final class TranslationTask: TrainingTask {
     public init(translator: Translator, train: [SentencePair], validation: [SentencePair], maxTokens: Int, labelSmoothing: Float,
                 seed: UInt64, bleuSentences: Int? = nil, shard: Shard = .whole) {
         self.translator = translator
-        let pad = translator.model.config.padID
+        let pad = translator.model.spec.padID
         batches = TokenBudgetBatches(train.map { TokenPair(source: translator.sourceIDs($0.source), target: translator.targetIDs($0.target)) },
                                      maxTokens: maxTokens, padID: pad, seed: seed, shard: shard)
         self.validation = validation.map { TokenPair(source: translator.sourceIDs($0.source), target: translator.targetIDs($0.target)) }
@@ -312,17 +349,17 @@ public final class TranslationTask: TrainingTask {
     public func startNextEpoch() { batches.startNextEpoch() }
     public var dataState: String { batches.savedState }
     public func restoreDataState(_ text: String) throws { try batches.restore(text) }
-    public func saveModel(to url: URL) throws { try ModelFile.save(translator.model, to: url) }
+    public func saveModel(to url: URL) throws { try translator.model.save(to: url) }
 
     public func loss(_ b: TranslationBatch) -> (loss: Tensor, items: Int) {
-        let v = translator.model.config.targetVocabulary
+        let v = translator.model.spec.targetVocabulary
         let logits = translator.model(source: b.source, targetInput: b.targetInput)   // [B, T, V]
-        return (Loss.crossEntropy(logits.reshape([-1, v]), b.targetOutput, ignoreIndex: translator.model.config.padID,
+        return (Loss.crossEntropy(logits.reshape([-1, v]), b.targetOutput, ignoreIndex: translator.model.spec.padID,
                                   labelSmoothing: labelSmoothing), b.tokens)
     }
 
     public func evaluate() throws -> [String: Double] {
-        let v = translator.model.config.targetVocabulary, pad = translator.model.config.padID
+        let v = translator.model.spec.targetVocabulary, pad = translator.model.spec.padID
         var sum = 0.0, tokens = 0
         for start in stride(from: 0, to: validation.count, by: 64) {
             let b = TokenBudgetBatches.batch(Array(validation[start..<min(start + 64, validation.count)]), padID: pad)
@@ -350,14 +387,14 @@ extension Translator {
     public func writeAttention(of sentence: String, target: String? = nil, beam: Int = 1, lengthPenalty: Float = 0.6,
                                to directory: URL, maxLength: Int = 64, pictures: Bool = true) throws -> String {
         let encoding = sourceTokenizer.encode(sentence, addSpecialTokens: false)
-        let ids = Array(encoding.ids.prefix(model.config.maxLength - 1)) + [model.config.eosID]
+        let ids = Array(encoding.ids.prefix(model.spec.maxLength - 1)) + [model.spec.eosID]
         let source = zip(encoding.tokens, encoding.offsets).prefix(ids.count - 1).map { AttentionExport.Token(text: $0.0, bytes: $0.1) }
             + [AttentionExport.Token(text: "[EOS]")]
         let maps: AttentionMaps, output: [AttentionExport.Token], text: String
         if let target {
             let t = targetTokenizer.encode(target, addSpecialTokens: false)
-            let tids = Array(t.ids.prefix(model.config.maxLength - 1))
-            (_, maps) = withAttentionCapture(on: model) { withNoGrad { model(source: [ids], targetInput: [[model.config.bosID] + tids]) } }
+            let tids = Array(t.ids.prefix(model.spec.maxLength - 1))
+            (_, maps) = withAttentionCapture(on: model) { withNoGrad { model(source: [ids], targetInput: [[model.spec.bosID] + tids]) } }
             // query row i is the decoder input at i: BOS, then the target's tokens
             output = [AttentionExport.Token(text: "[BOS]")] + zip(t.tokens, t.offsets).prefix(tids.count).map { AttentionExport.Token(text: $0.0, bytes: $0.1) }
             text = target
@@ -366,21 +403,21 @@ extension Translator {
             // row i is the decoder at step i, exactly the state that chose token i.
             model.eval()
             // [BOS] + tokens must fit the position table: at most maxLength − 1 tokens
-            let hyp = model.beamSearch([ids], beamSize: beam, maxLength: min(model.config.maxLength - 1, ids.count * 3 / 2 + 10),
+            let hyp = model.beamSearch([ids], beamSize: beam, maxLength: min(model.spec.maxLength - 1, ids.count * 3 / 2 + 10),
                                        lengthPenalty: lengthPenalty, nBest: 1)[0][0]
-            let tokens = Array(hyp.tokens.prefix(model.config.maxLength - 1))
-            (_, maps) = withAttentionCapture(on: model) { withNoGrad { model(source: [ids], targetInput: [[model.config.bosID] + tokens]) } }
+            let tokens = Array(hyp.tokens.prefix(model.spec.maxLength - 1))
+            (_, maps) = withAttentionCapture(on: model) { withNoGrad { model(source: [ids], targetInput: [[model.spec.bosID] + tokens]) } }
             output = [AttentionExport.Token(text: "[BOS]")] + tokens.map { AttentionExport.Token(text: targetTokenizer.token(of: $0) ?? "?") }
             text = detokenize(targetTokenizer.decode(tokens))
         } else {
-            let (hyps, m) = withAttentionCapture(on: model) { model.greedyDecode([ids], maxLength: min(maxLength, model.config.maxLength)) }
+            let (hyps, m) = withAttentionCapture(on: model) { model.greedyDecode([ids], maxLength: min(maxLength, model.spec.maxLength)) }
             maps = m
-            let out = hyps[0].tokens + (hyps[0].finished ? [model.config.eosID] : [])   // one query row per decoding step
+            let out = hyps[0].tokens + (hyps[0].finished ? [model.spec.eosID] : [])   // one query row per decoding step
             output = out.map { AttentionExport.Token(text: targetTokenizer.token(of: $0) ?? "?") }
             text = detokenize(targetTokenizer.decode(hyps[0].tokens))
         }
         try AttentionExport.write(maps, kind: "translation", input: sentence, output: text, tokens: ["source": source, "target": output],
-                                  axes: { $0.hasPrefix("encoder") ? ("source", "source") : $0.hasSuffix("crossAttention") ? ("target", "source") : ("target", "target") },
+                                  axes: { $0.hasPrefix("encoder") ? ("source", "source") : ($0.hasSuffix("crossAttention") || $0 == "attention") ? ("target", "source") : ("target", "target") },
                                   pictures: pictures, to: directory)
         return text
     }
