@@ -28,6 +28,10 @@ final class ResumeTests: XCTestCase {
         return [
             ("translation", ["train", "translation", "--source", path("train.de"), "--target", path("train.en"), "--d-model", "16", "--heads", "2",
                              "--layers", "1", "--feed-forward", "16", "--warmup-steps", "2", "--max-tokens", "300", "--min-frequency", "1", "--epochs", "6"], 6),
+            ("translation-rnn", ["train", "translation", "--model", "rnn", "--source", path("train.de"), "--target", path("train.en"), "--d-model", "16",
+                                 "--hidden", "16", "--warmup-steps", "2", "--max-tokens", "300", "--min-frequency", "1", "--epochs", "6"], 6),
+            ("classifier-lstm", ["train", "classifier", "--model", "lstm", "--format", "trec", "--data", corpus("trec-sample/train.label"), "--d-model", "16",
+                                 "--hidden", "8", "--epochs", "6"], 6),
             ("classifier", ["train", "classifier", "--format", "trec", "--data", corpus("trec-sample/train.label"), "--d-model", "16", "--heads", "2",
                             "--layers", "1", "--feed-forward", "16", "--epochs", "6"], 6),
             ("cnn", ["train", "cnn", "--data", cifar, "--limit", "300", "--channels", "4,8", "--hidden", "8", "--warmup-epochs", "0", "--batch-size", "32", "--epochs", "5"], 5),
