@@ -39,4 +39,7 @@ enum RecurrentCellFlag: String, CaseIterable, ExpressibleByArgument {
     case gru, lstm
 }
 
-extension AlignmentScore: ExpressibleByArgument {}
+/// `--attention` of a recurrent translator (Luong's dot needs the decoder and encoder widths equal: not offered).
+enum TranslatorAttentionFlag: String, CaseIterable, ExpressibleByArgument {
+    case additive, general
+}

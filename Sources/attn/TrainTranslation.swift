@@ -70,8 +70,8 @@ struct TrainTranslation: ParsableCommand {
     var cell: RecurrentCellFlag = .gru
     @Option(parsing: .unconditional, help: "rnn: hidden units of the decoder and of each encoder direction.")
     var hidden = 256
-    @Option(help: "rnn: the alignment score (additive: Bahdanau's; dot, general: Luong's).")
-    var attention: AlignmentScore = .additive
+    @Option(help: "rnn: the alignment score (additive: Bahdanau's vᵀtanh(Wq + Uk); general: Luong's qᵀWk).")
+    var attention: TranslatorAttentionFlag = .additive
     @Flag(name: .customLong("no-input-feeding"), help: "rnn: do not feed the previous attentional vector to the decoder (Luong's input feeding is on by default).")
     var noInputFeeding = false
     @Option(name: .customLong("feed-forward"), parsing: .unconditional, help: "Feed-forward hidden width.")
@@ -122,7 +122,7 @@ struct TrainTranslation: ParsableCommand {
         default:
             var m = RecurrentTranslatorConfig(sourceVocabulary: 0, targetVocabulary: 0)
             (m.cell, m.embeddingDim, m.hidden, m.encoderLayers) = (cell == .lstm ? .lstm : .gru, dModel, hidden, layers)
-            (m.attention, m.inputFeeding, m.dropout, m.maxLength) = (attention, !noInputFeeding, dropout, maxLength)
+            (m.attention, m.inputFeeding, m.dropout, m.maxLength) = (attention == .general ? .general : .additive, !noInputFeeding, dropout, maxLength)
             c.model = .recurrent(m)
         }
         c.training = common.applied(to: c.training)

@@ -292,6 +292,6 @@ final class RecurrentTranslationCLITests: XCTestCase {
         XCTAssertTrue(resumed.out.contains("epoch 3/3"), resumed.out)
         let dot = try runAttn(args.map { $0 == "general" ? "dot" : $0 } + ["--epochs", "1", "--overwrite"])
         XCTAssertEqual(dot.status, 64, dot.err)
-        XCTAssertTrue(dot.err.contains("--attention") && dot.err.contains("general"), dot.err)
+        XCTAssertTrue(dot.err.contains("--attention") && dot.err.contains("additive") && dot.err.contains("general"), dot.err)
     }
 }
