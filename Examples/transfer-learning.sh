@@ -13,11 +13,11 @@ VIT=(--d-model 128 --heads 4 --depth 6 --mlp-ratio 2)
 NEW=(--classes dog,frog,horse,ship,truck --train-fraction 0.1 --epochs 60 --warmup-epochs 5 --batch-size 64)
 mkdir -p "$OUT"
 last() { tail -n 1 "$1"; }
-"$ATTN" train vit --data "$DATA" --out "$OUT/pretrain" "${VIT[@]}" --classes airplane,automobile,bird,cat,deer --epochs 40 > "$OUT/pretrain.log"
+"$ATTN" train vit --overwrite --data "$DATA" --out "$OUT/pretrain" "${VIT[@]}" --classes airplane,automobile,bird,cat,deer --epochs 40 > "$OUT/pretrain.log"
 echo "pretrain (5 classes, all labels):     $(last "$OUT/pretrain.log")"
-"$ATTN" train vit --data "$DATA" --out "$OUT/scratch" "${VIT[@]}" "${NEW[@]}" > "$OUT/scratch.log"
+"$ATTN" train vit --overwrite --data "$DATA" --out "$OUT/scratch" "${VIT[@]}" "${NEW[@]}" > "$OUT/scratch.log"
 echo "from scratch (10% labels):            $(last "$OUT/scratch.log")"
-"$ATTN" train vit --data "$DATA" --out "$OUT/finetune" "${VIT[@]}" "${NEW[@]}" --init-from "$OUT/pretrain" --lr 5e-4 > "$OUT/finetune.log"
+"$ATTN" train vit --overwrite --data "$DATA" --out "$OUT/finetune" "${VIT[@]}" "${NEW[@]}" --init-from "$OUT/pretrain" --lr 5e-4 > "$OUT/finetune.log"
 echo "fine-tuned from pretrain (10% labels): $(last "$OUT/finetune.log")"
-"$ATTN" train vit --data "$DATA" --out "$OUT/probe" "${VIT[@]}" "${NEW[@]}" --init-from "$OUT/pretrain" --freeze patchEmbedding,encoder > "$OUT/probe.log"
+"$ATTN" train vit --overwrite --data "$DATA" --out "$OUT/probe" "${VIT[@]}" "${NEW[@]}" --init-from "$OUT/pretrain" --freeze patchEmbedding,encoder > "$OUT/probe.log"
 echo "linear probe, encoder frozen:         $(last "$OUT/probe.log")"
