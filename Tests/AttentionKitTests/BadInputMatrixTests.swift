@@ -404,6 +404,8 @@ final class BadInputMatrixTests: XCTestCase {
         try FileManager.default.createSymbolicLink(atPath: path("link.json"), withDestinationPath: path("big-tok.json"))
         let fine: [(args: [String], stdin: String?, check: (String) -> Bool, what: String)] = [
             (["evaluate", "--checkpoint", path("tr"), "--source", path("train.de"), "--reference", path("train.en"), "--output", "/dev/null"], nil, { _ in true }, "/dev/null output"),
+            (["evaluate", "--checkpoint", path("tr"), "--source", path("train.de"), "--reference", path("train.en"), "--output", path("tr/validation.translation")], nil, { _ in true }, "an --output inside the run"),
+            (["evaluate", "--checkpoint", path("tr"), "--source", path("train.de"), "--reference", path("train.en"), "--output", path("tr/validation.translation")], nil, { _ in true }, "the same --output again"),
             (["plot", path("cnn"), "--out", "/dev/null"], nil, { _ in true }, "/dev/null plot"),
             (["plot", path("cnn"), "--out", "/dev/stdout"], nil, { _ in true }, "PNG to stdout"),
             (["evaluate", "--checkpoint", path("tr"), "--source", path("train.de"), "--reference", path("train.en"), "--output", path("out-fifo")], nil, { _ in true }, "FIFO output"),
