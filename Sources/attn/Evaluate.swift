@@ -44,9 +44,7 @@ struct Evaluate: ParsableCommand {
         request.confusionPNG = confusionPNG.map { URL(fileURLWithPath: $0) }
         // Outputs must not be inputs (the data, or a file training wrote into the run): writing them would destroy
         // what is read. Other files in the run (an earlier --output) may be replaced.
-        let runFiles = ((try? FileManager.default.contentsOfDirectory(atPath: trained.directory.path)) ?? [])
-            .filter { RunDirectory.runFiles.contains($0) || $0.hasSuffix(".safetensors") }
-        let inputs = [data, source, reference].compactMap { $0 }.map { URL(fileURLWithPath: $0) } + runFiles.map { trained.directory.file($0) }
+        let inputs = [data, source, reference].compactMap { $0 }.map { URL(fileURLWithPath: $0) } + trained.directory.trainingFiles().map { trained.directory.file($0) }
         for (flag, url) in [("--output", request.output), ("--confusion-png", request.confusionPNG)] {
             if let url { _ = try AtomicFile.target(url); try AtomicFile.checkDistinct(url, from: inputs, flag: flag) }
         }

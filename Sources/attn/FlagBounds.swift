@@ -1,4 +1,5 @@
 import ArgumentParser
+import AttentionKit
 import Foundation
 
 /// The checks every flag of every verb gets, after ArgumentParser has parsed it and before the verb runs: a number
@@ -21,7 +22,7 @@ enum FlagBounds {
             case let group as any OptionGroupValue: try walk(Mirror(reflecting: group.groupValue))
             case let option as any FlagValue:
                 guard let value = option.flagValue else { continue }
-                try check(value, flag: option.isPositional ? "<\(kebab(name))>" : "--" + kebab(name))
+                try check(value, flag: option.isPositional ? "<\(FlagNames.kebab(name))>" : "--" + FlagNames.kebab(name))
             default: continue
             }
         }
@@ -37,12 +38,6 @@ enum FlagBounds {
         case let vs as [Float]: for v in vs { try check(v, flag: flag) }
         default: break
         }
-    }
-
-    /// camelCase → kebab-case, as ArgumentParser names flags (`confusionPNG` → `confusion-png`).
-    static func kebab(_ name: String) -> String {
-        name.replacingOccurrences(of: "([a-z0-9])([A-Z])", with: "$1-$2", options: .regularExpression)
-            .replacingOccurrences(of: "([A-Z])([A-Z][a-z])", with: "$1-$2", options: .regularExpression).lowercased()
     }
 }
 

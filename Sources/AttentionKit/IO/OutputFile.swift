@@ -125,17 +125,26 @@ public enum OutputDirectory {
         var isDir: ObjCBool = false
         if fm.fileExists(atPath: path, isDirectory: &isDir) {
             guard isDir.boolValue else { throw UserFileError(path: path, reason: "exists and is not a directory; name a directory for \(what) (nothing was written)") }
-            let visible: [String]
-            do { visible = try fm.contentsOfDirectory(atPath: path).filter { !$0.hasPrefix(".") } } catch {
-                throw UserFileError(path: path, reason: "cannot read the directory (\(UserFile.reason(for: error)))")
-            }
+            let visible = try visibleEntries(of: url)
             guard visible.isEmpty || visible.contains(marker) else {
-                throw UserFileError(path: path, reason: "holds \(visible.count) file(s) that are not \(what) (\(visible.sorted().prefix(3).joined(separator: ", "))\(visible.count > 3 ? ", …" : "")); name a new or empty directory (nothing was written)")
+                throw UserFileError(path: path, reason: "holds \(summary(visible)) that are not \(what); name a new or empty directory (nothing was written)")
             }
             return
         }
         do { try fm.createDirectory(at: url, withIntermediateDirectories: true) } catch {
             throw UserFileError(path: path, reason: "cannot create the directory (\(UserFile.reason(for: error)))")
         }
+    }
+
+    /// The entries of the directory `url` that are not hidden (an interrupted write's temporaries are), sorted.
+    public static func visibleEntries(of url: URL) throws -> [String] {
+        do { return try FileManager.default.contentsOfDirectory(atPath: url.path).filter { !$0.hasPrefix(".") }.sorted() } catch {
+            throw UserFileError(path: url.path, reason: "cannot read the directory (\(UserFile.reason(for: error)))")
+        }
+    }
+
+    /// "3 file(s) (a, b, c)", naming at most three, for messages about what a directory holds.
+    public static func summary(_ names: [String]) -> String {
+        "\(names.count) file(s) (\(names.prefix(3).joined(separator: ", "))\(names.count > 3 ? ", …" : ""))"
     }
 }

@@ -352,13 +352,19 @@ public enum ImageArchitecture: String, Codable, CaseIterable, Sendable {
     /// Builds the architecture (see `configuration`).
     public func build(classes: Int, imageSize: Int = 32, width: Int? = nil, dropout: Float = 0,
                       using g: inout RandomGenerator) -> any ImageClassifierModel {
-        switch configuration(classes: classes, imageSize: imageSize, width: width, dropout: dropout) {
-        case let c as SmallCNNConfig: return SmallCNN(c, using: &g)
-        case let c as LeNet5Config: return LeNet5(config: c, using: &g)
-        case let c as VGGConfig: return VGG(config: c, using: &g)
-        case let c as ResNetConfig: return ResNet(config: c, using: &g)
-        case let c as PreActResNetConfig: return PreActResNet(config: c, using: &g)
-        case let c: fatalError("no image model for \(type(of: c))")
-        }
+        imageModel(configuration(classes: classes, imageSize: imageSize, width: width, dropout: dropout), using: &g)
+    }
+}
+
+/// The untrained image model a configuration describes (the ViT's or one of the CNNs').
+func imageModel(_ configuration: any ModelConfiguration, using g: inout RandomGenerator) -> any ImageClassifierModel {
+    switch configuration {
+    case let c as ViTConfig: return VisionTransformer(config: c, using: &g)
+    case let c as SmallCNNConfig: return SmallCNN(c, using: &g)
+    case let c as LeNet5Config: return LeNet5(config: c, using: &g)
+    case let c as VGGConfig: return VGG(config: c, using: &g)
+    case let c as ResNetConfig: return ResNet(config: c, using: &g)
+    case let c as PreActResNetConfig: return PreActResNet(config: c, using: &g)
+    case let c: fatalError("no image model for \(type(of: c))")
     }
 }

@@ -37,7 +37,7 @@ extension ModelConfiguration {
         do { try validate() } catch let e as ConfigurationError {
             let field = e.field.split(separator: "[").first.map(String.init) ?? e.field
             if Self.dataFields.contains(field) { throw TaskUsageError("the data gives the model's \(e.field) \(e.reason)") }
-            let flag = "--" + field.replacingOccurrences(of: "([a-z0-9])([A-Z])", with: "$1-$2", options: .regularExpression).lowercased()
+            let flag = "--" + FlagNames.kebab(field)
             throw TaskUsageError("\(flag): \(e.reason)" + (e.field == field ? "" : " (\(e.field))"))
         }
         let parameters = parameterLowerBound, bytes = parameters * 16

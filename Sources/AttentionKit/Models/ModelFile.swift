@@ -20,15 +20,6 @@ public enum ModelFile {
         try Checkpoint.saveWeights(model, to: url, metadata: meta)
     }
 
-    /// The model type a checkpoint written by `save` holds (its `attentionkit.model` metadata).
-    public static func modelName(in url: URL) throws -> String {
-        let (_, _, meta) = try Safetensors.read(from: url)
-        guard let name = meta["attentionkit.model"] else {
-            throw CheckpointError.invalidFile("\(url.path): no model configuration in the metadata (not written by ModelFile.save)")
-        }
-        return name
-    }
-
     /// Throws naming the first tensor (in name order) that holds NaN or an infinity: a diverged or damaged checkpoint
     /// would otherwise give empty translations and `nan` probabilities without a word.
     public static func checkFinite(_ tensors: [String: Tensor], file: String) throws {
@@ -46,29 +37,47 @@ public enum ModelFile {
     }
 
     /// Rebuilds a model of type `M` from its saved configuration and loads its weights.
-    /// - Throws: `CheckpointError.invalidState` naming the file when the config is missing, for another model type
+    /// - Throws: `CheckpointError.invalidFile` naming the file when the config is missing, for another model type
     ///   or malformed; the weight loader's errors for missing or mis-shaped tensors.
     public static func load<M: ConfigurableModel>(_ type: M.Type, from url: URL) throws -> M {
         let (tensors, _, meta) = try Safetensors.read(from: url)
-        guard let name = meta["attentionkit.model"], let text = meta["attentionkit.config"] else {
+        return try build(type, tensors: tensors, metadata: meta, file: url.path)
+    }
+
+    /// Rebuilds whichever of `types` the file names (its `attentionkit.model`), reading the file once; another name
+    /// is an error listing the types (`kind` says what they are: "an image classifier").
+    public static func load(from url: URL, oneOf types: [any ConfigurableModel.Type], kind: String) throws -> any ConfigurableModel {
+        let (tensors, _, meta) = try Safetensors.read(from: url)
+        guard let name = meta["attentionkit.model"] else {
             throw CheckpointError.invalidFile("\(url.path): no model configuration in the metadata (not written by ModelFile.save)")
         }
+        guard let type = types.first(where: { String(describing: $0) == name }) else {
+            throw CheckpointError.invalidFile("\(url.path): holds a \(name), not \(kind) (\(types.map { String(describing: $0) }.joined(separator: ", ")))")
+        }
+        func open<M: ConfigurableModel>(_ t: M.Type) throws -> any ConfigurableModel { try build(t, tensors: tensors, metadata: meta, file: url.path) }
+        return try open(type)
+    }
+
+    static func build<M: ConfigurableModel>(_ type: M.Type, tensors: [String: Tensor], metadata meta: [String: String], file: String) throws -> M {
+        guard let name = meta["attentionkit.model"], let text = meta["attentionkit.config"] else {
+            throw CheckpointError.invalidFile("\(file): no model configuration in the metadata (not written by ModelFile.save)")
+        }
         guard name == String(describing: M.self) else {
-            throw CheckpointError.invalidFile("\(url.path): holds a \(name), not a \(M.self)")
+            throw CheckpointError.invalidFile("\(file): holds a \(name), not a \(M.self)")
         }
         let config: M.Config
         do { config = try JSONDecoder().decode(M.Config.self, from: Data(text.utf8)) } catch {
-            throw CheckpointError.invalidFile("\(url.path): metadata 'attentionkit.config' is not a valid \(M.self) configuration: \(error)")
+            throw CheckpointError.invalidFile("\(file): metadata 'attentionkit.config' is not a valid \(M.self) configuration: \(error)")
         }
         // At most a few times the weights the file holds (and a small allowance): nothing absurd gets allocated.
         let held = tensors.values.reduce(0.0) { $0 + Double($1.count) }
         do { try config.validate(maxParameters: 4 * held + 1_000_000) } catch {
-            throw CheckpointError.invalidFile("\(url.path): metadata 'attentionkit.config': \(error)")
+            throw CheckpointError.invalidFile("\(file): metadata 'attentionkit.config': \(error)")
         }
         var g = RandomGenerator(seed: 0)
         let model = M(config: config, using: &g)
-        do { try model.loadStateDict(tensors) } catch let e as CheckpointError { throw CheckpointError.inFile(url.path, e) }
-        try checkFinite(tensors, file: url.path)
+        do { try model.loadStateDict(tensors) } catch let e as CheckpointError { throw CheckpointError.inFile(file, e) }
+        try checkFinite(tensors, file: file)
         return model
     }
 }

@@ -50,6 +50,7 @@ public final class RecurrentTextClassifier: Module, ConfigurableModel, TextClass
     }
 
     public var classes: Int { config.classes }
+    public var vocabulary: Int { config.vocabulary }
     public var maxLength: Int { config.maxLength }
     public var padID: Int { config.padID }
 

@@ -3,6 +3,8 @@ import Foundation
 /// What `TextClassification` needs of a model: padded id rows in, logits out.
 public protocol TextClassificationModel: Module {
     var classes: Int { get }
+    /// Rows of the embedding: the tokenizer's size.
+    var vocabulary: Int { get }
     var maxLength: Int { get }
     var padID: Int { get }
     /// ids [B, T] (right-padded with `padID`) → logits [B, C].
@@ -11,6 +13,7 @@ public protocol TextClassificationModel: Module {
 
 extension TextClassifier: TextClassificationModel {
     public var classes: Int { config.classes }
+    public var vocabulary: Int { config.vocabulary }
     public var maxLength: Int { config.maxLength }
     public var padID: Int { config.padID }
 }
@@ -60,6 +63,7 @@ public final class TextCNN: Module, ConfigurableModel, TextClassificationModel {
     }
 
     public var classes: Int { config.classes }
+    public var vocabulary: Int { config.vocabulary }
     public var maxLength: Int { config.maxLength }
     public var padID: Int { config.padID }
 

@@ -29,19 +29,25 @@ extension TranslationModel {
     }
 }
 
-extension Seq2SeqTransformer: TranslationModel {
+extension Seq2SeqConfig {
     public var spec: TranslationSpec {
-        TranslationSpec(sourceVocabulary: config.sourceVocabulary, targetVocabulary: config.targetVocabulary, maxLength: config.maxLength,
-                        padID: config.padID, bosID: config.bosID, eosID: config.eosID)
+        TranslationSpec(sourceVocabulary: sourceVocabulary, targetVocabulary: targetVocabulary, maxLength: maxLength, padID: padID, bosID: bosID, eosID: eosID)
     }
+}
+
+extension RecurrentTranslatorConfig {
+    public var spec: TranslationSpec {
+        TranslationSpec(sourceVocabulary: sourceVocabulary, targetVocabulary: targetVocabulary, maxLength: maxLength, padID: padID, bosID: bosID, eosID: eosID)
+    }
+}
+
+extension Seq2SeqTransformer: TranslationModel {
+    public var spec: TranslationSpec { config.spec }
     public func save(to url: URL) throws { try ModelFile.save(self, to: url) }
 }
 
 extension RecurrentTranslator: TranslationModel {
-    public var spec: TranslationSpec {
-        TranslationSpec(sourceVocabulary: config.sourceVocabulary, targetVocabulary: config.targetVocabulary, maxLength: config.maxLength,
-                        padID: config.padID, bosID: config.bosID, eosID: config.eosID)
-    }
+    public var spec: TranslationSpec { config.spec }
     public func save(to url: URL) throws { try ModelFile.save(self, to: url) }
 }
 
@@ -62,6 +68,13 @@ public enum TranslationModelConfig: Sendable, Equatable {
         switch self {
         case .transformer(let c): return c
         case .recurrent(let c): return c
+        }
+    }
+
+    public var spec: TranslationSpec {
+        switch self {
+        case .transformer(let c): return c.spec
+        case .recurrent(let c): return c.spec
         }
     }
 

@@ -169,11 +169,7 @@ public enum ImageModelRecipe: Codable, Sendable, Equatable {
 
     /// The untrained model for `classes` classes.
     public func build(classes: Int, using g: inout RandomGenerator) -> any ImageClassifierModel {
-        switch self {
-        case .vit(var c): c.classes = classes; return VisionTransformer(config: c, using: &g)
-        case .small(var c): c.classes = classes; return SmallCNN(c, using: &g)
-        case .zoo(let a, let width, let dropout): return a.build(classes: classes, width: width, dropout: dropout, using: &g)
-        }
+        imageModel(configuration(classes: classes), using: &g)
     }
 }
 
@@ -319,9 +315,7 @@ extension ImageClassification: TrainedRun, ComparableRun {
         guard let mean = norm["mean"], let std = norm["std"], mean.count == 3, std.count == 3, std.allSatisfy({ $0 > 0 }) else {
             throw RunDirectoryError(message: "\(run.configURL.path): \"normalization\" needs three means and three positive standard deviations")
         }
-        let model = try loadModel(from: run.file(weights))
-        func check<M: ImageClassifierModel>(_ m: M) throws { try run.checkModel(typeName: String(describing: M.self), config: m.config, weights: weights) }
-        try check(model)
+        let model = try run.loadModel(weights, oneOf: imageClassifierModelTypes.map { $0 as any ConfigurableModel.Type }, kind: "an image classifier") as! any ImageClassifierModel
         guard model.classes == labels.count else {
             throw RunDirectoryError(message: "\(run.path): the model has \(model.classes) classes but labels.json lists \(labels.count)")
         }
@@ -393,13 +387,7 @@ public final class ImageClassification {
 
     /// Builds a model of the type named by a `ModelFile` checkpoint and loads its weights.
     public static func loadModel(from url: URL) throws -> any ImageClassifierModel {
-        let name = try ModelFile.modelName(in: url)
-        guard let type = imageClassifierModelTypes.first(where: { String(describing: $0) == name }) else {
-            let known = imageClassifierModelTypes.map { String(describing: $0) }.joined(separator: ", ")
-            throw CheckpointError.invalidFile("\(url.path): holds a \(name), not an image classifier (\(known))")
-        }
-        func open<M: ImageClassifierModel>(_ t: M.Type) throws -> any ImageClassifierModel { try ModelFile.load(t, from: url) }
-        return try open(type)
+        try ModelFile.load(from: url, oneOf: imageClassifierModelTypes.map { $0 as any ConfigurableModel.Type }, kind: "an image classifier") as! any ImageClassifierModel
     }
 
     /// Class probabilities [N, C] of images in the CIFAR-10 layout (planar RGB, `imageSize`² per plane).

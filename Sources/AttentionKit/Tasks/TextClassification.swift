@@ -271,27 +271,13 @@ extension TextClassification: TrainedRun, ComparableRun {
     public static func load(from run: RunDirectory, weights: String) throws -> TextClassification {
         try run.check(holds: [weights, "tokenizer.json", "labels.json"], kind: "classifier")
         let labels = try run.labels()
-        let url = run.file(weights)
-        let model: any TextClassificationModel, vocabulary: Int
-        switch try ModelFile.modelName(in: url) {
-        case String(describing: TextCNN.self):
-            let m = try ModelFile.load(TextCNN.self, from: url)
-            try run.checkModel(typeName: "TextCNN", config: m.config, weights: weights)
-            (model, vocabulary) = (m, m.config.vocabulary)
-        case String(describing: RecurrentTextClassifier.self):
-            let m = try ModelFile.load(RecurrentTextClassifier.self, from: url)
-            try run.checkModel(typeName: "RecurrentTextClassifier", config: m.config, weights: weights)
-            (model, vocabulary) = (m, m.config.vocabulary)
-        default:
-            let m = try ModelFile.load(TextClassifier.self, from: url)
-            try run.checkModel(typeName: "TextClassifier", config: m.config, weights: weights)
-            (model, vocabulary) = (m, m.config.vocabulary)
-        }
+        let model = try run.loadModel(weights, oneOf: [TextClassifier.self, TextCNN.self, RecurrentTextClassifier.self],
+                                      kind: "a text classifier") as! any TextClassificationModel
         guard model.classes == labels.count else {
             throw RunDirectoryError(message: "\(run.path): the model has \(model.classes) classes but labels.json lists \(labels.count)")
         }
         let tokenizer = try Tokenizer.load(from: run.file("tokenizer.json"))
-        try run.checkVocabulary(of: tokenizer, file: "tokenizer.json", model: vocabulary)
+        try run.checkVocabulary(of: tokenizer, file: "tokenizer.json", model: model.vocabulary)
         var loaded = TextClassification(model: model, tokenizer: tokenizer, labels: labels)
         loaded.run = run
         loaded.format = try? run.entry("format", as: TextFormat.self, describing: "a text format")
@@ -311,20 +297,20 @@ extension TextClassification: TrainedRun, ComparableRun {
             throw RunDirectoryError(message: "\(run.path): config.json says it is \(RunDirectory.article(task)) run, not a text classification run")
         }
         var g = RandomGenerator(seed: 0)
-        let model: any TextClassificationModel, vocabulary: Int
+        let model: any TextClassificationModel
         let type = try? run.entry("model_type", as: String.self, describing: "a model type")
         if type == "TextCNN" {
             let c = try run.entry("model", as: TextCNNConfig.self, describing: "a TextCNN configuration")
-            (model, vocabulary) = (TextCNN(config: c, using: &g), c.vocabulary)
+            model = TextCNN(config: c, using: &g)
         } else if type == "RecurrentTextClassifier" {
             let c = try run.entry("model", as: RecurrentTextClassifierConfig.self, describing: "a recurrent classifier configuration")
-            (model, vocabulary) = (RecurrentTextClassifier(config: c, using: &g), c.vocabulary)
+            model = RecurrentTextClassifier(config: c, using: &g)
         } else {
             let c = try run.entry("model", as: TextClassifierConfig.self, describing: "a classifier configuration")
-            (model, vocabulary) = (TextClassifier(config: c, using: &g), c.vocabulary)
+            model = TextClassifier(config: c, using: &g)
         }
         let tokenizer = try Tokenizer.load(from: run.file("tokenizer.json"))
-        try run.checkVocabulary(of: tokenizer, file: "tokenizer.json", model: vocabulary)
+        try run.checkVocabulary(of: tokenizer, file: "tokenizer.json", model: model.vocabulary)
         let labels = try run.labels()
         guard model.classes == labels.count else {
             throw RunDirectoryError(message: "\(run.file("labels.json").path): lists \(labels.count) labels but the model has \(model.classes) outputs")

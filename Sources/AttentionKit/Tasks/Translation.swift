@@ -227,25 +227,8 @@ extension Translator: TrainedRun {
     /// Loads a run directory for inference: `weights`, `source-tokenizer.json`, `target-tokenizer.json`.
     public static func load(from run: RunDirectory, weights: String) throws -> Translator {
         try run.check(holds: [weights, "source-tokenizer.json", "target-tokenizer.json"], kind: "translation")
-        let url = run.file(weights)
-        let model: any TranslationModel
-        switch try ModelFile.modelName(in: url) {
-        case "RecurrentTranslator":
-            let m = try ModelFile.load(RecurrentTranslator.self, from: url)
-            try run.checkModel(typeName: "RecurrentTranslator", config: m.config, weights: weights)
-            model = m
-        default:
-            let m = try ModelFile.load(Seq2SeqTransformer.self, from: url)
-            try run.checkModel(typeName: "Seq2SeqTransformer", config: m.config, weights: weights)
-            model = m
-        }
-        let source = try Tokenizer.load(from: run.file("source-tokenizer.json")), target = try Tokenizer.load(from: run.file("target-tokenizer.json"))
-        try run.checkVocabulary(of: source, file: "source-tokenizer.json", model: model.spec.sourceVocabulary)
-        try run.checkVocabulary(of: target, file: "target-tokenizer.json", model: model.spec.targetVocabulary)
-        let (pad, bos, eos) = try specialIDs(of: target, file: run.file("target-tokenizer.json").path)
-        guard (pad, bos, eos) == (model.spec.padID, model.spec.bosID, model.spec.eosID) else {
-            throw RunDirectoryError(message: "\(run.file("target-tokenizer.json").path): [PAD], [BOS], [EOS] are ids \(pad), \(bos), \(eos) but the model uses \(model.spec.padID), \(model.spec.bosID), \(model.spec.eosID): the tokenizer belongs to another run")
-        }
+        let model = try run.loadModel(weights, oneOf: [Seq2SeqTransformer.self, RecurrentTranslator.self], kind: "a translation model") as! any TranslationModel
+        let (source, target) = try tokenizers(of: run, for: model.spec)
         return Translator(model: model, sourceTokenizer: source, targetTokenizer: target)
     }
 
@@ -262,12 +245,23 @@ extension Translator: TrainedRun {
         do { try config.configuration.validate(maxParameters: 2e9) } catch {
             throw RunDirectoryError(message: "\(directory.configURL.path): model.\(error)")
         }
-        let source = try Tokenizer.load(from: directory.file("source-tokenizer.json")), target = try Tokenizer.load(from: directory.file("target-tokenizer.json"))
+        let (source, target) = try tokenizers(of: directory, for: config.spec)   // checked before the model is built
         var g = RandomGenerator(seed: 0)
         let model = config.build(using: &g)
-        try directory.checkVocabulary(of: source, file: "source-tokenizer.json", model: model.spec.sourceVocabulary)
-        try directory.checkVocabulary(of: target, file: "target-tokenizer.json", model: model.spec.targetVocabulary)
         return Translator(model: model, sourceTokenizer: source, targetTokenizer: target)
+    }
+
+    /// The run's source and target tokenizers, checked against the model they serve: each vocabulary's size, and the
+    /// target's [PAD], [BOS], [EOS] ids.
+    static func tokenizers(of run: RunDirectory, for spec: TranslationSpec) throws -> (source: Tokenizer, target: Tokenizer) {
+        let source = try Tokenizer.load(from: run.file("source-tokenizer.json")), target = try Tokenizer.load(from: run.file("target-tokenizer.json"))
+        try run.checkVocabulary(of: source, file: "source-tokenizer.json", model: spec.sourceVocabulary)
+        try run.checkVocabulary(of: target, file: "target-tokenizer.json", model: spec.targetVocabulary)
+        let (pad, bos, eos) = try specialIDs(of: target, file: run.file("target-tokenizer.json").path)
+        guard (pad, bos, eos) == (spec.padID, spec.bosID, spec.eosID) else {
+            throw RunDirectoryError(message: "\(run.file("target-tokenizer.json").path): [PAD], [BOS], [EOS] are ids \(pad), \(bos), \(eos) but the model uses \(spec.padID), \(spec.bosID), \(spec.eosID): the tokenizer belongs to another run")
+        }
+        return (source, target)
     }
 
     /// The ids of [PAD], [BOS] and [EOS] in a tokenizer brought by the user, or an error naming what is missing.

@@ -123,6 +123,11 @@ public struct RunDirectory: Sendable {
         "metrics.jsonl", "metrics.csv", "curves.png", "report.txt", "confusion.png", "validation.source", "validation.target", "attention",
     ]
 
+    /// The files and folders of `runFiles` and the checkpoints that are in the directory now (what training wrote).
+    public func trainingFiles() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter { Self.runFiles.contains($0) || $0.hasSuffix(".safetensors") }
+    }
+
     /// "a translation", "an image-classification": a task name with its article, for messages.
     public static func article(_ task: String) -> String {
         (task.first.map { "aeiou".contains($0) } ?? false ? "an " : "a ") + task
@@ -288,6 +293,15 @@ public struct RunDirectory: Sendable {
         if let field = Self.firstDifference(saved, mine, at: "model") {
             throw RunDirectoryError(message: "\(file(weights).path): its model configuration differs from config.json's at \(field.path) (\(field.saved) in config.json, \(field.weights) in the weights): the weights belong to another run")
         }
+    }
+
+    /// Loads the model in `weights` — whichever of `types` it holds, the file read once — and checks it against
+    /// config.json (`checkModel`).
+    public func loadModel(_ weights: String, oneOf types: [any ConfigurableModel.Type], kind: String) throws -> any ConfigurableModel {
+        let model = try ModelFile.load(from: file(weights), oneOf: types, kind: kind)
+        func check<M: ConfigurableModel>(_ m: M) throws { try checkModel(typeName: String(describing: M.self), config: m.config, weights: weights) }
+        try check(model)
+        return model
     }
 
     /// Checks that a tokenizer file of the run has exactly the vocabulary the model's embedding was built for.

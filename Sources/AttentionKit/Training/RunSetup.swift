@@ -136,6 +136,15 @@ public struct RunSetupError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
+/// Flag names from Swift property and configuration field names, as ArgumentParser forms them: `feedForward` →
+/// `feed-forward`, `confusionPNG` → `confusion-png`.
+public enum FlagNames {
+    public static func kebab(_ name: String) -> String {
+        name.replacingOccurrences(of: "([a-z0-9])([A-Z])", with: "$1-$2", options: .regularExpression)
+            .replacingOccurrences(of: "([A-Z])([A-Z][a-z])", with: "$1-$2", options: .regularExpression).lowercased()
+    }
+}
+
 /// Input that does not fit the run's task (e.g. `--image` for a translation run): a usage error, exit 64 in the CLI.
 public struct TaskUsageError: Error, CustomStringConvertible {
     public let description: String
@@ -197,14 +206,10 @@ public final class RunContext {
             return
         }
         guard isDir.boolValue else { throw RunSetupError("\(path) exists and is not a directory: choose another --out") }
-        let entries: [String]
-        do { entries = try fm.contentsOfDirectory(atPath: path) } catch {
-            throw RunSetupError("\(path): cannot read the directory (\(UserFile.reason(for: error)))")
-        }
-        let visible = entries.filter { !$0.hasPrefix(".") }
+        let visible = try OutputDirectory.visibleEntries(of: directory.url)
         if visible.isEmpty { return }
         guard visible.contains("config.json"), let found = try? directory.task() else {
-            throw RunSetupError("\(path) exists and holds \(visible.count) file(s) that are not an attn run (\(visible.sorted().prefix(3).joined(separator: ", "))\(visible.count > 3 ? ", …" : "")): choose another --out (nothing was written)")
+            throw RunSetupError("\(path) exists and holds \(OutputDirectory.summary(visible)) that are not an attn run: choose another --out (nothing was written)")
         }
         guard found == task else {
             throw RunSetupError("\(path) holds \(RunDirectory.article(found)) run, not \(RunDirectory.article(task)) run: choose another --out (nothing was written)")
@@ -214,7 +219,7 @@ public final class RunContext {
         guard overwrite || checkpoints.isEmpty else {
             throw RunSetupError("\(path) already holds \(RunDirectory.article(task)) run: --resume continues it, --overwrite starts it anew (replacing its files), or choose another --out")
         }
-        for name in visible where RunDirectory.runFiles.contains(name) || name.hasSuffix(".safetensors") {
+        for name in directory.trainingFiles() {
             do { try fm.removeItem(atPath: directory.file(name).path) } catch {
                 throw RunSetupError("\(directory.file(name).path): cannot remove it to start anew (\(UserFile.reason(for: error)))")
             }
