@@ -43,3 +43,8 @@ enum RecurrentCellFlag: String, CaseIterable, ExpressibleByArgument {
 enum TranslatorAttentionFlag: String, CaseIterable, ExpressibleByArgument {
     case additive, general
 }
+
+/// `--model` of a language model.
+enum LanguageModelKind: String, CaseIterable, ExpressibleByArgument {
+    case transformer, lstm, gru
+}

@@ -52,6 +52,6 @@ struct Generate: ParsableCommand {
         if numSamples == 1 { out.write(Data("\n".utf8)) } else {
             for (k, t) in texts.enumerated() { say("--- sample \(k + 1)"); say(prompt + t) }
         }
-        if slid { note("the context (\(lm.model.config.blockSize) tokens) filled up: the window slid, keeping the newest half") }
+        if slid { note("the context (\(lm.model.contextLength) tokens) filled up: the window slid, keeping the newest half") }
     }
 }

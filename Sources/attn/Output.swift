@@ -36,3 +36,12 @@ func checkBeam(_ beam: Int) throws {
 func require(_ condition: Bool, _ message: @autoclosure () -> String) throws {
     guard condition else { throw ValidationError(message()) }
 }
+
+/// Throws when a flag that only one kind of model reads was given for another: `given` pairs each such flag's name
+/// with whether it was given; `model` is the `--model` chosen and `kinds` the models that read those flags.
+func requireOnly(_ given: [(flag: String, isSet: Bool)], for kinds: String, model: String) throws {
+    let extra = given.filter(\.isSet).map(\.flag)
+    guard extra.isEmpty else {
+        throw ValidationError("\(extra.joined(separator: ", ")) \(extra.count == 1 ? "is" : "are") only read by --model \(kinds), not by --model \(model)")
+    }
+}

@@ -1,11 +1,11 @@
 import ArgumentParser
 import AttentionKit
 
-/// `attn train lm`: a decoder-only transformer on text → `LanguageModelTask.run`.
+/// `attn train lm`: a decoder-only transformer (or an LSTM/GRU) on text → `LanguageModelTask.run`.
 struct TrainLM: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lm",
-        abstract: "Train a GPT-style language model (next-token prediction) on text files.",
+        abstract: "Train a GPT-style (or LSTM) language model (next-token prediction) on text files.",
         discussion: """
         Reads --data (UTF-8 text, repeatable), holds out its last --val-fraction for validation (or reads \
         --valid-data) and trains a \
@@ -15,7 +15,10 @@ struct TrainLM: ParsableCommand {
         equal length). The default recipe is nanoGPT's CPU one: block 64, batch 12, 4 layers, 4 heads, width 128, \
         dropout 0, AdamW (β₂ 0.99, weight decay 0.1) at 1e-3, 100 warmup steps, cosine decay to 1e-4, clipping at 1, \
         2,000 steps. After every epoch: validation loss, perplexity and bits per character over the whole held-out \
-        text, and a sample from --sample-prompt. Writes config.json, tokenizer.json, best/last/resume.safetensors, \
+        text, and a sample from --sample-prompt. --model lstm (or gru) trains a recurrent language model with the \
+        same data and optimizer recipe: embeddings → 2 recurrent layers of --hidden 256 units → the output layer \
+        tied to the embeddings (--no-tie to keep it apart), dropout 0.2 (PyTorch's word_language_model --tied); \
+        it learns from windows of --block-size steps and, generating, carries its state over any length. Writes config.json, tokenizer.json, best/last/resume.safetensors, \
         metrics.jsonl/csv and curves.png to --out (default runs/lm); `attn generate` continues a prompt with it.
         """
     )
@@ -37,16 +40,22 @@ struct TrainLM: ParsableCommand {
     var blockSize = 64
     @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Windows per step.")
     var batchSize = 12
-    @Option(parsing: .unconditional, help: "Transformer blocks.")
-    var layers = 4
-    @Option(parsing: .unconditional, help: "Attention heads.")
-    var heads = 4
-    @Option(name: .customLong("d-model"), parsing: .unconditional, help: "Model width.")
-    var dModel = 128
-    @Option(parsing: .unconditional, help: "Dropout.")
-    var dropout: Float = 0
-    @Option(help: "Positions: learned or sincos.")
-    var positions: PositionsFlag = .learned
+    @Option(help: "transformer (GPT: causal self-attention blocks), lstm or gru (a recurrent network).")
+    var model: LanguageModelKind = .transformer
+    @Option(name: .customLong("layers"), parsing: .unconditional, help: "Transformer blocks (default 4), or recurrent layers (default 2).")
+    var layersOption: Int?
+    @Option(name: .customLong("heads"), parsing: .unconditional, help: "Transformer: attention heads (default 4).")
+    var headsOption: Int?
+    @Option(name: .customLong("d-model"), parsing: .unconditional, help: "Model width (default 128); lstm/gru: the embedding width (default --hidden).")
+    var dModelOption: Int?
+    @Option(name: .customLong("hidden"), parsing: .unconditional, help: "LSTM/GRU: hidden units per layer (default 256).")
+    var hiddenOption: Int?
+    @Flag(name: .customLong("no-tie"), help: "LSTM/GRU: an output layer of its own instead of the embedding's matrix.")
+    var noTie = false
+    @Option(name: .customLong("dropout"), parsing: .unconditional, help: "Dropout (default 0; lstm/gru: 0.2).")
+    var dropoutOption: Float?
+    @Option(name: .customLong("positions"), help: "Transformer: positions, learned (default) or sincos.")
+    var positionsOption: PositionsFlag?
     @Option(name: .customLong("max-steps"), parsing: .unconditional, help: "Optimizer steps in all (default 2000 unless --epochs is given).")
     var maxSteps: Int?
     @Option(name: .customLong("sample-prompt"), help: "Prompt of the sample logged after every epoch.")
@@ -54,12 +63,27 @@ struct TrainLM: ParsableCommand {
     @Option(name: .customLong("sample-tokens"), parsing: .unconditional, help: "Length of that sample in tokens (0: none).")
     var sampleTokens = 200
 
+    var recurrent: Bool { model != .transformer }
+    var layers: Int { layersOption ?? (recurrent ? 2 : 4) }
+    var heads: Int { headsOption ?? 4 }
+    var hidden: Int { hiddenOption ?? 256 }
+    var dModel: Int { dModelOption ?? (recurrent ? hidden : 128) }
+    var dropout: Float { dropoutOption ?? (recurrent ? 0.2 : 0) }
+    var positions: PositionsFlag { positionsOption ?? .learned }
+
     func validate() throws {
+        if recurrent {
+            try requireOnly([("--heads", headsOption != nil), ("--positions", positionsOption != nil)], for: "transformer", model: model.rawValue)
+            try require(hidden > 0 && hidden <= 8192, "--hidden must be in 1...8192 (got \(hidden))")
+            try require(noTie || dModel == hidden, "--d-model \(dModel) differs from --hidden \(hidden): the output layer shares the embedding matrix only when they are equal (or give --no-tie)")
+        } else {
+            try requireOnly([("--hidden", hiddenOption != nil), ("--no-tie", noTie)], for: "lstm|gru", model: model.rawValue)
+        }
         guard !data.isEmpty else { throw ValidationError("give at least one --data file") }
         guard valFraction > 0 && valFraction < 1 else { throw ValidationError("--val-fraction must be in (0, 1)") }
         guard blockSize >= 2 && blockSize <= 8192 else { throw ValidationError("--block-size must be in 2...8192") }
         guard batchSize > 0 && batchSize <= 4096 else { throw ValidationError("--batch-size must be in 1...4096") }
-        guard layers > 0 && layers <= 64, heads > 0, dModel > 0 && dModel <= 8192, dModel % heads == 0 else {
+        guard layers > 0 && layers <= 64, heads > 0, dModel > 0 && dModel <= 8192, recurrent || dModel % heads == 0 else {
             throw ValidationError("--layers must be in 1...64, --d-model in 1...8192 and a multiple of --heads")
         }
         guard positions == .learned || dModel % 2 == 0 else { throw ValidationError("--positions sincos needs an even --d-model") }
@@ -71,7 +95,7 @@ struct TrainLM: ParsableCommand {
 
     /// The run configuration these flags describe (the vocabulary size comes from the tokenizer).
     var config: LanguageModelConfig {
-        var c = LanguageModelConfig.recipe(files: data)
+        var c = LanguageModelConfig.recipe(files: data, recurrent: recurrent)
         c.data.valFraction = valFraction
         c.data.validFiles = validData.isEmpty ? nil : validData
         switch tokenizer {
@@ -80,8 +104,15 @@ struct TrainLM: ParsableCommand {
         case .bpe: c.tokenizer = .byteLevelBPE(vocabularySize: vocabSize)
         }
         c.tokenizerFile = tokenizerFile
-        (c.model.blockSize, c.model.layers, c.model.heads, c.model.dModel, c.model.dropout) = (blockSize, layers, heads, dModel, dropout)
-        c.model.positions = positions.kind
+        switch c.model {
+        case .gpt(var m):
+            (m.blockSize, m.layers, m.heads, m.dModel, m.dropout) = (blockSize, layers, heads, dModel, dropout)
+            m.positions = positions.kind
+            c.model = .gpt(m)
+        case .recurrent(var m):
+            (m.cell, m.blockSize, m.layers, m.embeddingDim, m.hidden, m.dropout, m.tieWeights) = (model == .gru ? .gru : .lstm, blockSize, layers, dModel, hidden, dropout, !noTie)
+            c.model = .recurrent(m)
+        }
         c.training = common.applied(to: c.training)
         c.training.batchSize = batchSize
         c.maxSteps = maxSteps ?? (common.epochs == nil ? 2000 : nil)

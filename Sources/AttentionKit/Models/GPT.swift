@@ -138,11 +138,6 @@ public final class GPT: Module, ConfigurableModel {
         return head(h)                                                       // [B, T, V]
     }
 
-    /// The mean next-token cross-entropy of `inputs` [B, T] against `targets` [B, T] (targets = inputs shifted by one).
-    public func loss(_ inputs: [[Int]], targets: [[Int]]) -> Tensor {
-        Loss.crossEntropy(self(inputs).reshape([-1, config.vocabulary]), targets.flatMap { $0 })
-    }
-
     /// Empty key/value caches for `batch` rows of up to blockSize positions, one per block.
     public func makeCaches(batch: Int) -> [KeyValueCache] {
         blocks.layers.modules.map { _ in KeyValueCache(batch: batch, capacity: config.blockSize, keyWidth: config.dModel, valueWidth: config.dModel) }
@@ -164,8 +159,8 @@ public final class GPT: Module, ConfigurableModel {
     /// row has finished. When the context is full, the window slides: the caches restart from the newest blockSize/2
     /// tokens (`onSlide` is called). `onToken(row, id)` receives each token as it is drawn.
     /// - Returns: the new tokens of each row (up to and without its stop token).
-    public func generate(_ prompts: [[Int]], maxNewTokens: Int, sampling: Sampling = Sampling(), stopToken: Int? = nil,
-                         using g: inout RandomGenerator, onSlide: () -> Void = {}, onToken: (Int, Int) -> Void = { _, _ in }) -> [[Int]] {
+    public func generate(_ prompts: [[Int]], maxNewTokens: Int, sampling: Sampling, stopToken: Int?,
+                         using g: inout RandomGenerator, onSlide: () -> Void, onToken: (Int, Int) -> Void) -> [[Int]] {
         precondition(!prompts.isEmpty && prompts.allSatisfy { !$0.isEmpty && $0.count == prompts[0].count }, "GPT.generate: prompts must be non-empty rows of one length")
         eval()
         return withNoGrad {
@@ -175,29 +170,20 @@ public final class GPT: Module, ConfigurableModel {
                 onSlide()
             }
             var caches = makeCaches(batch: rows.count)
-            var logits = step(rows, caches: caches)   // [B, V]
-            var new = [[Int]](repeating: [], count: rows.count), finished = [Bool](repeating: false, count: rows.count)
-            for _ in 0..<maxNewTokens {
-                let v = config.vocabulary
-                let drawn = logits.withUnsafeFloats { p in
-                    (0..<rows.count).map { r in sampling.draw(UnsafeBufferPointer(rebasing: p[(r * v)..<((r + 1) * v)]), using: &g) }
-                }
-                for (r, id) in drawn.enumerated() where !finished[r] {
-                    if id == stopToken { finished[r] = true; continue }
-                    new[r].append(id)
-                    onToken(r, id)
-                }
-                if finished.allSatisfy({ $0 }) { break }
+            return drawTokens(from: step(rows, caches: caches), maxNewTokens: maxNewTokens, sampling: sampling, stopToken: stopToken,
+                              using: &g, onToken: onToken) { drawn in
                 for r in rows.indices { rows[r].append(drawn[r]) }
-                if caches[0].length >= config.blockSize {
-                    caches = makeCaches(batch: rows.count)
-                    logits = step(rows.map { Array($0.suffix(max(1, config.blockSize / 2))) }, caches: caches)
-                    onSlide()
-                } else {
-                    logits = step(drawn.map { [$0] }, caches: caches)
-                }
+                guard caches[0].length >= config.blockSize else { return step(drawn.map { [$0] }, caches: caches) }
+                caches = makeCaches(batch: rows.count)
+                onSlide()
+                return step(rows.map { Array($0.suffix(max(1, config.blockSize / 2))) }, caches: caches)
             }
-            return new
         }
     }
+}
+
+extension GPT: CausalLanguageModel {
+    public var vocabulary: Int { config.vocabulary }
+    public var contextLength: Int { config.blockSize }
+    public func save(to url: URL) throws { try ModelFile.save(self, to: url) }
 }

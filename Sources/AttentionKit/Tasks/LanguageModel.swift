@@ -1,6 +1,6 @@
 import Foundation
 
-// The language-model task: a decoder-only transformer (`GPT`) trained to predict the next token of a text, its run
+// The language-model task: a decoder-only transformer (`GPT`) or a recurrent network trained to predict the next token of a text, its run
 // configuration and TrainingTask, and a trained run's generation, evaluation (perplexity, bits per character) and
 // attention report. Dimension key: B batch, T block (context) length, V vocabulary.
 
@@ -48,11 +48,79 @@ public struct LanguageModelData: Codable, Sendable, Equatable {
     }
 }
 
+/// The network of a language-model run: the transformer (`GPT`) or the recurrent model, in config.json as
+/// `"model_type"` and `"model"`.
+public enum LanguageModelNetworkConfig: Sendable, Equatable {
+    case gpt(GPTConfig)
+    case recurrent(RecurrentLanguageModelConfig)
+
+    public var typeName: String {
+        switch self {
+        case .gpt: return "GPT"
+        case .recurrent: return "RecurrentLanguageModel"
+        }
+    }
+
+    public var configuration: any ModelConfiguration {
+        switch self {
+        case .gpt(let c): return c
+        case .recurrent(let c): return c
+        }
+    }
+
+    /// The vocabulary (set from the tokenizer when a run starts).
+    public var vocabulary: Int {
+        get {
+            switch self {
+            case .gpt(let c): return c.vocabulary
+            case .recurrent(let c): return c.vocabulary
+            }
+        }
+        set {
+            switch self {
+            case .gpt(var c): c.vocabulary = newValue; self = .gpt(c)
+            case .recurrent(var c): c.vocabulary = newValue; self = .recurrent(c)
+            }
+        }
+    }
+
+    /// Tokens of a training window.
+    public var blockSize: Int {
+        get {
+            switch self {
+            case .gpt(let c): return c.blockSize
+            case .recurrent(let c): return c.blockSize
+            }
+        }
+        set {
+            switch self {
+            case .gpt(var c): c.blockSize = newValue; self = .gpt(c)
+            case .recurrent(var c): c.blockSize = newValue; self = .recurrent(c)
+            }
+        }
+    }
+
+    public func activationElements(batch: Int) -> Double {
+        switch self {
+        case .gpt(let c): return c.activationElements(batch: batch)
+        case .recurrent(let c): return c.activationElements(batch: batch)
+        }
+    }
+
+    /// The untrained network.
+    public func build(using g: inout RandomGenerator) -> any CausalLanguageModel {
+        switch self {
+        case .gpt(let c): return GPT(config: c, using: &g)
+        case .recurrent(let c): return RecurrentLanguageModel(config: c, using: &g)
+        }
+    }
+}
+
 /// A language-model run's configuration (config.json).
 public struct LanguageModelConfig: RunConfiguration, Equatable {
     public static let task = "language-model"
     /// The model; its vocabulary comes from the tokenizer when the run starts.
-    public var model: GPTConfig
+    public var model: LanguageModelNetworkConfig
     public var data: LanguageModelData
     /// How the vocabulary is trained on the training text (character, word or byte-level BPE).
     public var tokenizer: TokenizerRecipe
@@ -65,7 +133,7 @@ public struct LanguageModelConfig: RunConfiguration, Equatable {
     public var samplePrompt = "\n"
     public var sampleTokens = 200
 
-    public init(model: GPTConfig, data: LanguageModelData, tokenizer: TokenizerRecipe, training: TrainingRecipe) {
+    public init(model: LanguageModelNetworkConfig, data: LanguageModelData, tokenizer: TokenizerRecipe, training: TrainingRecipe) {
         self.model = model
         self.data = data
         self.tokenizer = tokenizer
@@ -73,18 +141,59 @@ public struct LanguageModelConfig: RunConfiguration, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case model, data, tokenizer, training
+        case modelType = "model_type", model, data, tokenizer, training
         case tokenizerFile = "tokenizer_file", maxSteps = "max_steps", samplePrompt = "sample_prompt", sampleTokens = "sample_tokens"
+    }
+
+    /// `model_type` picks the network ("RecurrentLanguageModel"; absent or "GPT": the transformer).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        switch try c.decodeIfPresent(String.self, forKey: .modelType) {
+        case "RecurrentLanguageModel": model = .recurrent(try c.decode(RecurrentLanguageModelConfig.self, forKey: .model))
+        case nil, "GPT": model = .gpt(try c.decode(GPTConfig.self, forKey: .model))
+        case let other?: throw DecodingError.dataCorruptedError(forKey: .modelType, in: c, debugDescription: "'\(other)' is not GPT or RecurrentLanguageModel")
+        }
+        data = try c.decode(LanguageModelData.self, forKey: .data)
+        tokenizer = try c.decode(TokenizerRecipe.self, forKey: .tokenizer)
+        tokenizerFile = try c.decodeIfPresent(String.self, forKey: .tokenizerFile)
+        training = try c.decode(TrainingRecipe.self, forKey: .training)
+        maxSteps = try c.decodeIfPresent(Int.self, forKey: .maxSteps)
+        samplePrompt = try c.decodeIfPresent(String.self, forKey: .samplePrompt) ?? "\n"
+        sampleTokens = try c.decodeIfPresent(Int.self, forKey: .sampleTokens) ?? 200
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(model.typeName, forKey: .modelType)
+        switch model {
+        case .gpt(let m): try c.encode(m, forKey: .model)
+        case .recurrent(let m): try c.encode(m, forKey: .model)
+        }
+        try c.encode(data, forKey: .data)
+        try c.encode(tokenizer, forKey: .tokenizer)
+        try c.encodeIfPresent(tokenizerFile, forKey: .tokenizerFile)
+        try c.encode(training, forKey: .training)
+        try c.encodeIfPresent(maxSteps, forKey: .maxSteps)
+        try c.encode(samplePrompt, forKey: .samplePrompt)
+        try c.encode(sampleTokens, forKey: .sampleTokens)
     }
 
     /// nanoGPT's CPU recipe for characters: block 64, batch 12, 4 layers, 4 heads, width 128, no dropout, AdamW
     /// (β₂ 0.99, weight decay 0.1) at 1e-3 with 100 warmup steps and cosine decay to 1e-4, clipping at 1.
-    public static func recipe(files: [String]) -> LanguageModelConfig {
-        var m = GPTConfig(vocabulary: 0)
-        (m.blockSize, m.layers, m.heads, m.dModel, m.dropout) = (64, 4, 4, 128, 0)
+    /// `recurrent`: the same data and optimizer recipe for a 2-layer LSTM of 256 units with tied 256-wide embeddings
+    /// and dropout 0.2 (PyTorch's word_language_model with --tied) in place of the transformer.
+    public static func recipe(files: [String], recurrent: Bool = false) -> LanguageModelConfig {
         var t = TrainingRecipe(epochs: 1, lr: 1e-3, optimizer: .adamw(beta2: 0.99), weightDecay: 0.1, clipNorm: 1)
         (t.batchSize, t.defaultWarmupSteps, t.minLRFactor) = (12, 100, 0.1)
-        return LanguageModelConfig(model: m, data: LanguageModelData(files: files), tokenizer: .characters(), training: t)
+        let model: LanguageModelNetworkConfig
+        if recurrent {
+            model = .recurrent(RecurrentLanguageModelConfig(vocabulary: 0))
+        } else {
+            var m = GPTConfig(vocabulary: 0)
+            (m.blockSize, m.layers, m.heads, m.dModel, m.dropout) = (64, 4, 4, 128, 0)
+            model = .gpt(m)
+        }
+        return LanguageModelConfig(model: model, data: LanguageModelData(files: files), tokenizer: .characters(), training: t)
     }
 
     public func resumeSettings() throws -> [RunSetting] {
@@ -96,10 +205,10 @@ public struct LanguageModelConfig: RunConfiguration, Equatable {
 
 /// A trained language model with its tokenizer: text in, continuations and scores out.
 public final class LanguageModel {
-    public let model: GPT
+    public let model: any CausalLanguageModel
     public let tokenizer: Tokenizer
 
-    public init(model: GPT, tokenizer: Tokenizer) {
+    public init(model: any CausalLanguageModel, tokenizer: Tokenizer) {
         self.model = model
         self.tokenizer = tokenizer
     }
@@ -157,7 +266,7 @@ public final class LanguageModel {
     /// The summed next-token loss (nats) and the token count over `ids`, in non-overlapping blocks (each block's first
     /// token is predicted from nothing before it within the block, as nanoGPT's estimate_loss does with its windows).
     public func summedLoss(_ ids: [Int], batchSize: Int = 16) -> (nats: Double, tokens: Int) {
-        let t = model.config.blockSize
+        let t = model.contextLength
         var starts = Array(stride(from: 0, to: max(ids.count - 1, 0), by: t))
         var nats = 0.0, tokens = 0
         model.eval()
@@ -187,7 +296,7 @@ public final class LanguageModel {
     }
 }
 
-/// Training a `GPT` on a token stream: random windows of blockSize + 1 tokens (nanoGPT's `get_batch`), an epoch as
+/// Training a next-token model (`GPT` or `RecurrentLanguageModel`) on a token stream: random windows of blockSize + 1 tokens (nanoGPT's `get_batch`), an epoch as
 /// many windows as the stream holds blocks; validation loss, perplexity and bits per character over the whole
 /// held-out stream, and a sample from a fixed prompt after every epoch.
 public final class LanguageModelTask: TrainingTask {
@@ -206,7 +315,7 @@ public final class LanguageModelTask: TrainingTask {
         self.train = train
         validationIDs = validation
         self.validationCharacters = validationCharacters
-        let t = language.model.config.blockSize
+        let t = language.model.contextLength
         let perEpoch = batchesPerEpoch ?? Self.naturalBatches(tokens: train.count, blockSize: t, batchSize: batchSize)
         self.batchesPerEpoch = perEpoch
         let maxStart = max(0, train.count - t - 1), global = batchSize * shard.count
@@ -229,10 +338,10 @@ public final class LanguageModelTask: TrainingTask {
     public func startNextEpoch() { batches.startNextEpoch() }
     public var dataState: String { batches.savedState }
     public func restoreDataState(_ text: String) throws { try batches.restore(text) }
-    public func saveModel(to url: URL) throws { try ModelFile.save(language.model, to: url) }
+    public func saveModel(to url: URL) throws { try language.model.save(to: url) }
 
     public func loss(_ starts: [Int]) -> (loss: Tensor, items: Int) {
-        let t = language.model.config.blockSize
+        let t = language.model.contextLength
         let x = starts.map { Array(train[$0..<($0 + t)]) }, y = starts.map { Array(train[($0 + 1)...($0 + t)]) }   // [B, T]
         return (language.model.loss(x, targets: y), starts.count * t)
     }
@@ -248,7 +357,7 @@ public final class LanguageModelTask: TrainingTask {
     }
 
     /// Trains a language model as `config` says, in `context`'s directory: reads the text, holds out its tail, trains
-    /// (or loads) the tokenizer on the rest, builds the GPT (resuming: from the run), trains with the recipe keeping
+    /// (or loads) the tokenizer on the rest, builds the network (resuming: from the run), trains with the recipe keeping
     /// the best epoch by validation loss, logging a sample after every epoch.
     public static func run(_ config: LanguageModelConfig, in context: RunContext) throws -> RunOutcome {
         try context.execute(task: LanguageModelConfig.task) { try train(config, in: context) }
@@ -266,14 +375,19 @@ public final class LanguageModelTask: TrainingTask {
         var modelConfig = config.model
         modelConfig.vocabulary = tokenizer.vocabularySize
         if !context.resume {
-            try modelConfig.checkTrainable(activations: modelConfig.activationElements(batch: recipe.batchSize ?? 12), shrink: "--batch-size or --block-size")
+            try modelConfig.configuration.checkTrainable(activations: modelConfig.activationElements(batch: recipe.batchSize ?? 12), shrink: "--batch-size or --block-size")
         }
-        var g = RandomGenerator(seed: recipe.seed)   // resuming: the weights come from resume.safetensors
-        let model = GPT(config: context.resume ? try dir.entry("model", as: GPTConfig.self, describing: "a GPT configuration") : modelConfig, using: &g)
-        if context.resume { try dir.checkVocabulary(of: tokenizer, file: "tokenizer.json", model: model.config.vocabulary) }
+        var network = modelConfig
+        if context.resume {   // the saved network, checked before it is built; its weights come from resume.safetensors
+            network = try dir.readConfig(LanguageModelConfig.self).model
+            do { try network.configuration.validate(maxParameters: 2e9) } catch { throw RunDirectoryError(message: "\(dir.configURL.path): model.\(error)") }
+        }
+        var g = RandomGenerator(seed: recipe.seed)
+        let model = network.build(using: &g)
+        if context.resume { try dir.checkVocabulary(of: tokenizer, file: "tokenizer.json", model: model.vocabulary) }
         let language = LanguageModel(model: model, tokenizer: tokenizer)
         let train = language.encode(trainText).ids, validation = language.encode(validText).ids
-        let t = model.config.blockSize
+        let t = model.contextLength
         guard train.count > t + 1 else {
             throw RunSetupError("\(config.data.files.joined(separator: ", ")): the training text is \(train.count) tokens, shorter than one block of --block-size \(t) + 1: lower --block-size or give more text")
         }
@@ -295,7 +409,7 @@ public final class LanguageModelTask: TrainingTask {
         let task = LanguageModelTask(language: language, train: train, validation: validation, validationCharacters: max(1, validText.unicodeScalars.count - 1),
                                      batchSize: batchSize, seed: recipe.seed &+ 1, batchesPerEpoch: perEpoch,
                                      sample: config.sampleTokens > 0 ? (config.samplePrompt, config.sampleTokens) : nil, shard: context.shard, log: context.log)
-        context.log("model: GPT, \(model.parameterCount()) parameters; \(run.epochs) epochs × \(task.batchesPerEpoch) steps of \(batchSize) × \(t) tokens")
+        context.log("model: \(network.typeName), \(model.parameterCount()) parameters; \(run.epochs) epochs × \(task.batchesPerEpoch) steps of \(batchSize) × \(t) tokens")
         let summary = try context.train(task, optimizer: run.makeOptimizer(for: model), recipe: run, bestMetric: "val_loss", higherIsBetter: false)
         let message = String(format: "best validation loss %.4f (%.3f bits per character) at epoch %d; %.0f s; run directory %@",
                              summary.bestValue, summary.lastMetrics["bits_per_char"] ?? .nan, summary.bestEpoch, summary.seconds, dir.path)
@@ -310,10 +424,9 @@ extension LanguageModel: TrainedRun {
     /// Loads a run directory written by `attn train lm`: `weights` and tokenizer.json.
     public static func load(from run: RunDirectory, weights: String) throws -> LanguageModel {
         try run.check(holds: [weights, "tokenizer.json"], kind: "language model")
-        let model = try ModelFile.load(GPT.self, from: run.file(weights))
-        try run.checkModel(typeName: "GPT", config: model.config, weights: weights)
+        let model = try run.loadModel(weights, oneOf: [GPT.self, RecurrentLanguageModel.self], kind: "a language model") as! any CausalLanguageModel
         let tokenizer = try Tokenizer.load(from: run.file("tokenizer.json"))
-        try run.checkVocabulary(of: tokenizer, file: "tokenizer.json", model: model.config.vocabulary)
+        try run.checkVocabulary(of: tokenizer, file: "tokenizer.json", model: model.vocabulary)
         return LanguageModel(model: model, tokenizer: tokenizer)
     }
 
@@ -335,11 +448,14 @@ extension LanguageModel: TrainedRun {
         guard let text = request.text else { throw TaskUsageError("a language-model run needs --text") }
         let e = tokenizer.encode(text, addSpecialTokens: false)
         guard !e.ids.isEmpty else { throw TaskUsageError("--text has no tokens") }
-        let keep = min(e.ids.count, model.config.blockSize), from = e.ids.count - keep
+        let keep = min(e.ids.count, model.contextLength), from = e.ids.count - keep
         let ids = Array(e.ids[from...])
         model.eval()
         let (logits, maps) = withAttentionCapture(on: model) { withNoGrad { model([ids]) } }
-        let v = model.config.vocabulary
+        guard !maps.entries.isEmpty else {
+            throw TaskUsageError("this run's \(type(of: model)) has no attention layers to report (a recurrent language model reads its context through its state): train `attn train lm` with the transformer for attention maps")
+        }
+        let v = model.vocabulary
         let last = logits.reshape([-1, v]).slice(axis: 0, start: keep - 1, end: keep).softmax(axis: -1).scalars
         let next = last.indices.max { last[$0] < last[$1] } ?? 0
         let tokens = zip(e.tokens, e.offsets).dropFirst(from).map { AttentionExport.Token(text: $0.0, bytes: $0.1) }

@@ -60,6 +60,41 @@ for name, make in [
                 case.update({"c0": as_json(c0), "c_n": as_json(cn), "w_c": as_json(w_c), "grad_c0": as_json(c0.grad)})
             cases.append(case)
 
+
+class RNNModel(nn.Module):
+    """PyTorch's examples/word_language_model RNNModel with --tied (no dropout here): embedding → LSTM → linear
+    sharing the embedding's matrix."""
+
+    def __init__(self, vocabulary, width, layers):
+        super().__init__()
+        self.encoder = nn.Embedding(vocabulary, width)
+        self.rnn = nn.LSTM(width, width, num_layers=layers, batch_first=True)
+        self.decoder = nn.Linear(width, vocabulary)
+        self.decoder.weight = self.encoder.weight
+
+    def forward(self, ids):
+        out, _ = self.rnn(self.encoder(ids))
+        return self.decoder(out)
+
+
+# The recurrent language model: logits, the next-token loss and every gradient (the tied matrix's gradient is the
+# sum of its two uses), under our parameter names.
+torch.manual_seed(100)
+V, W = 7, 5
+lm = RNNModel(V, W, 2).double()
+ids = torch.randint(0, V, (2, 6))
+targets = torch.randint(0, V, (2, 6))
+logits = lm(ids)
+lm_loss = nn.functional.cross_entropy(logits.reshape(-1, V), targets.reshape(-1))
+lm_loss.backward()
+rename = {"encoder.weight": "embedding.weight", "decoder.bias": "head.bias"}
+language_model = {
+    "vocabulary": V, "width": W, "layers": 2, "ids": ids.tolist(), "targets": targets.tolist(),
+    "weights": {rename.get(k, k): as_json(v) for k, v in lm.state_dict().items() if k != "decoder.weight"},
+    "logits": as_json(logits), "loss": float(lm_loss),
+    "grads": {rename.get(k, k): as_json(p.grad) for k, p in lm.named_parameters()},
+}
+
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "recurrent.json"), "w") as f:
-    json.dump({"torch": torch.__version__, "B": B, "T": T, "I": I, "H": H, "cases": cases}, f)
+    json.dump({"torch": torch.__version__, "B": B, "T": T, "I": I, "H": H, "cases": cases, "language_model": language_model}, f)
 print(f"wrote {len(cases)} cases")
