@@ -2,16 +2,19 @@ import ArgumentParser
 import AttentionKit
 import Foundation
 
-/// `attn compare`: trained classification runs side by side (table, CSV, bar chart).
+/// `attn compare`: trained classification or translation runs side by side (table, CSV, bar chart).
 struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Compare trained classification runs: validation accuracy, parameters, training time, inference speed.",
+        abstract: "Compare trained runs: validation accuracy or BLEU/chrF, parameters, training time, inference speed.",
         discussion: """
-        Each RUN is a directory written by `attn train cnn|vit|classifier`. From its metrics.jsonl: the best \
-        validation accuracy and its epoch, and the training wall time (the sum of the epochs' seconds, validation \
-        included). From its best.safetensors: the parameter count, and the inference throughput measured here \
-        (evaluation mode, no autograd graph, batches of --batch-size: random images of the model's input size, or \
-        sentences of --tokens random in-vocabulary tokens). Writes comparison.md (a Markdown table), comparison.csv \
+        Each RUN is a directory written by `attn train cnn|vit|classifier|translation`. From its metrics.jsonl: the \
+        best epoch (by validation accuracy; translation: by its per-epoch BLEU) and the training wall time (the sum of \
+        the epochs' seconds, validation included). From its best.safetensors: the parameter count and, measured here, \
+        the inference throughput (evaluation mode, no autograd graph, batches of --batch-size: random images of the \
+        model's input size, or sentences of --tokens random in-vocabulary tokens). A translation run's validation \
+        sentences (its --valid-source/--valid-target, or the validation.source/target it held out) are translated \
+        here with a beam of --beam, 64 sentences at a time: sacreBLEU's BLEU (cased) and chrF2 of those \
+        translations are its score, and their sentences per second its throughput. Writes comparison.md (a Markdown table), comparison.csv \
         and comparison.png (bar charts; each task's bars scaled to that task's largest value) to --out and prints \
         the table; the last line is the JSON array of the rows. Example: Examples/compare-models.sh.
         """
@@ -25,6 +28,8 @@ struct Compare: ParsableCommand {
     var batchSize = 256
     @Option(parsing: .unconditional, help: "Tokens per sentence for text models' inference timing.")
     var tokens = 16
+    @Option(parsing: .unconditional, help: "Translation runs: the beam their validation sentences are decoded with.")
+    var beam = 5
     @Option(help: "Chart title.")
     var title = "Models compared"
 
@@ -32,6 +37,7 @@ struct Compare: ParsableCommand {
         guard !runs.isEmpty else { throw ValidationError("give at least one run directory") }
         guard batchSize > 0 && batchSize <= 4096 else { throw ValidationError("--batch-size must be in 1...4096") }
         guard tokens > 0 && tokens <= 4096 else { throw ValidationError("--tokens must be in 1...4096") }
+        try checkBeam(beam)
     }
 
     func run() throws {
@@ -39,7 +45,7 @@ struct Compare: ParsableCommand {
         for spec in runs {
             let (label, path) = spec.contains("=") ? (String(spec.prefix { $0 != "=" }), String(spec.drop { $0 != "=" }.dropFirst()))
                                                    : (URL(fileURLWithPath: spec).lastPathComponent, spec)
-            entries.append(try ModelComparison.entry(label: label, run: RunDirectory(path: path), batchSize: batchSize, tokens: tokens))
+            entries.append(try ModelComparison.entry(label: label, run: RunDirectory(path: path), batchSize: batchSize, tokens: tokens, beam: beam))
             say("measured \(label)")
         }
         let comparison = ModelComparison(entries: entries)

@@ -49,22 +49,22 @@ struct TrainClassifier: ParsableCommand {
     var batchSize = 32
     @Option(help: "transformer (the TextClassifier encoder), cnn (Kim's CNN-rand: parallel convolutions, max over time), lstm or gru (a bidirectional recurrent network, max or mean over time).")
     var model: TextModelKind = .transformer
-    @Option(help: "CNN: window widths of the parallel convolutions.")
-    var kernels = "3,4,5"
-    @Option(parsing: .unconditional, help: "CNN: filters per width.")
-    var filters = 100
+    @Option(name: .customLong("kernels"), help: "CNN: window widths of the parallel convolutions (default 3,4,5).")
+    var kernelsOption: String?
+    @Option(name: .customLong("filters"), parsing: .unconditional, help: "CNN: filters per width (default 100).")
+    var filtersOption: Int?
     @Option(name: .customLong("d-model"), parsing: .unconditional, help: "Model width (default 128), or the CNN's embedding width (default 300, Kim's).")
     var dModelOption: Int?
-    @Option(parsing: .unconditional, help: "Attention heads.")
-    var heads = 4
+    @Option(name: .customLong("heads"), parsing: .unconditional, help: "Transformer: attention heads (default 4).")
+    var headsOption: Int?
     @Option(name: .customLong("layers"), parsing: .unconditional, help: "Encoder layers (default 2), or recurrent layers (default 1).")
     var layersOption: Int?
-    @Option(parsing: .unconditional, help: "LSTM/GRU: hidden units per direction.")
-    var hidden = 150
+    @Option(name: .customLong("hidden"), parsing: .unconditional, help: "LSTM/GRU: hidden units per direction (default 150).")
+    var hiddenOption: Int?
     @Flag(help: "LSTM/GRU: one direction instead of both.")
     var unidirectional = false
-    @Option(name: .customLong("feed-forward"), parsing: .unconditional, help: "Feed-forward hidden width.")
-    var feedForward = 256
+    @Option(name: .customLong("feed-forward"), parsing: .unconditional, help: "Transformer: feed-forward hidden width (default 256).")
+    var feedForwardOption: Int?
     @Option(name: .customLong("dropout"), parsing: .unconditional, help: "Dropout (default 0.2; --model cnn: 0.5 before the linear layer, Kim's).")
     var dropoutOption: Float?
     @Option(name: .customLong("pooling"), help: "Pooling: cls, mean or max (max-over-time); default mean, max for lstm and gru.")
@@ -81,8 +81,21 @@ struct TrainClassifier: ParsableCommand {
     var dropout: Float { dropoutOption ?? (model == .transformer ? 0.2 : 0.5) }
     var layers: Int { layersOption ?? (recurrent ? 1 : 2) }
     var pooling: Pooling { poolingOption ?? (recurrent ? .max : .mean) }
+    var kernels: String { kernelsOption ?? "3,4,5" }
+    var filters: Int { filtersOption ?? 100 }
+    var heads: Int { headsOption ?? 4 }
+    var hidden: Int { hiddenOption ?? 150 }
+    var feedForward: Int { feedForwardOption ?? 256 }
 
     func validate() throws {
+        let transformerOnly = [("--heads", headsOption != nil), ("--feed-forward", feedForwardOption != nil)]
+        let cnnOnly = [("--kernels", kernelsOption != nil), ("--filters", filtersOption != nil)]
+        let recurrentOnly = [("--hidden", hiddenOption != nil), ("--unidirectional", unidirectional)]
+        switch model {
+        case .transformer: try requireOnly(cnnOnly, for: "cnn", model: "transformer"); try requireOnly(recurrentOnly, for: "lstm|gru", model: "transformer")
+        case .cnn: try requireOnly(transformerOnly, for: "transformer", model: "cnn"); try requireOnly(recurrentOnly, for: "lstm|gru", model: "cnn")
+        case .lstm, .gru: try requireOnly(transformerOnly, for: "transformer", model: model.rawValue); try requireOnly(cnnOnly, for: "cnn", model: model.rawValue)
+        }
         let kernelList = integerList(kernels)
         try require(!kernelList.isEmpty && kernelList.count <= 16 && kernelList.allSatisfy({ $0 > 0 && $0 <= 16 }), "--kernels must be 1 to 16 widths from 1 to 16 (e.g. 3,4,5), got '\(kernels)'")
         try require((1...65536).contains(filters), "--filters must be in 1…65536 (got \(filters))")

@@ -60,22 +60,22 @@ struct TrainTranslation: ParsableCommand {
     var maxTokens = 2000
     @Option(name: .customLong("d-model"), parsing: .unconditional, help: "Model width.")
     var dModel = 256
-    @Option(parsing: .unconditional, help: "Attention heads.")
-    var heads = 8
+    @Option(name: .customLong("heads"), parsing: .unconditional, help: "Transformer: attention heads (default 8).")
+    var headsOption: Int?
     @Option(help: "transformer (Vaswani et al.) or rnn (a bidirectional recurrent encoder and an attention decoder: Bahdanau et al., Luong et al.).")
     var model: TranslationModelKind = .transformer
     @Option(name: .customLong("layers"), parsing: .unconditional, help: "Encoder and decoder layers, each (default 3); rnn: encoder layers (default 1).")
     var layersOption: Int?
-    @Option(help: "rnn: the recurrent cell.")
-    var cell: RecurrentCellFlag = .gru
-    @Option(parsing: .unconditional, help: "rnn: hidden units of the decoder and of each encoder direction.")
-    var hidden = 256
-    @Option(help: "rnn: the alignment score (additive: Bahdanau's vᵀtanh(Wq + Uk); general: Luong's qᵀWk).")
-    var attention: TranslatorAttentionFlag = .additive
+    @Option(name: .customLong("cell"), help: "rnn: the recurrent cell (default gru).")
+    var cellOption: RecurrentCellFlag?
+    @Option(name: .customLong("hidden"), parsing: .unconditional, help: "rnn: hidden units of the decoder and of each encoder direction (default 256).")
+    var hiddenOption: Int?
+    @Option(name: .customLong("attention"), help: "rnn: the alignment score (additive, the default: Bahdanau's vᵀtanh(Wq + Uk); general: Luong's qᵀWk).")
+    var attentionOption: TranslatorAttentionFlag?
     @Flag(name: .customLong("no-input-feeding"), help: "rnn: do not feed the previous attentional vector to the decoder (Luong's input feeding is on by default).")
     var noInputFeeding = false
-    @Option(name: .customLong("feed-forward"), parsing: .unconditional, help: "Feed-forward hidden width.")
-    var feedForward = 512
+    @Option(name: .customLong("feed-forward"), parsing: .unconditional, help: "Transformer: feed-forward hidden width (default 512).")
+    var feedForwardOption: Int?
     @Option(name: .customLong("dropout"), parsing: .unconditional, help: "Dropout (default 0.1; rnn: 0.2).")
     var dropoutOption: Float?
     @Option(name: .customLong("label-smoothing"), parsing: .unconditional, help: "Label smoothing of the cross-entropy.")
@@ -87,13 +87,24 @@ struct TrainTranslation: ParsableCommand {
 
     var layers: Int { layersOption ?? (model == .rnn ? 1 : 3) }
     var dropout: Float { dropoutOption ?? (model == .rnn ? 0.2 : 0.1) }
+    var heads: Int { headsOption ?? 8 }
+    var feedForward: Int { feedForwardOption ?? 512 }
+    var cell: RecurrentCellFlag { cellOption ?? .gru }
+    var hidden: Int { hiddenOption ?? 256 }
+    var attention: TranslatorAttentionFlag { attentionOption ?? .additive }
 
     func validate() throws {
+        if model == .rnn {
+            try requireOnly([("--heads", headsOption != nil), ("--feed-forward", feedForwardOption != nil)], for: "transformer", model: "rnn")
+        } else {
+            try requireOnly([("--cell", cellOption != nil), ("--hidden", hiddenOption != nil), ("--attention", attentionOption != nil),
+                             ("--no-input-feeding", noInputFeeding)], for: "rnn", model: "transformer")
+        }
         try require(hidden > 0, "--hidden must be positive (got \(hidden))")
         guard (source == nil) == (target == nil) else { throw ValidationError("--source and --target go together") }
         guard (validSource == nil) == (validTarget == nil) else { throw ValidationError("--valid-source and --valid-target go together") }
         guard valFraction > 0 && valFraction < 1 else { throw ValidationError("--val-fraction must be in (0, 1)") }
-        guard dModel > 0, heads > 0, dModel % heads == 0 else { throw ValidationError("--d-model must be a positive multiple of --heads") }
+        guard dModel > 0, heads > 0, model == .rnn || dModel % heads == 0 else { throw ValidationError("--d-model must be a positive multiple of --heads") }
         guard layers > 0, feedForward > 0, maxLength > 2, maxTokens >= maxLength else {
             throw ValidationError("--layers, --feed-forward must be positive, --max-length > 2 and --max-tokens ≥ --max-length")
         }

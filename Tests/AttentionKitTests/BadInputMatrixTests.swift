@@ -313,7 +313,7 @@ final class BadInputMatrixTests: XCTestCase {
             (["translate", "--checkpoint", path("lm"), "--text", "x"], ["is a language model run", "attn generate"], true, nil),
             (["generate", "--checkpoint", path("cnn"), "--prompt", "x"], ["is an image classification run", "attn predict"], true, nil),
             (["evaluate", "--checkpoint", path("lm")], ["language-model run needs --data"], true, nil),
-            (["compare", path("tr")], [path("tr"), "translation"], false, nil),
+            (["compare", path("lm")], [path("lm"), "language-model", "cannot be compared"], false, nil),
             (["attention", "--checkpoint", path("lm"), "--image", bin + ":0", "--out", path("a3")], ["--text"], true, nil),
             // 4. Flags without bounds.
             (["train", "classifier", "--out", path("f1")] + tinyText + ["--feed-forward", "1099511627776"], ["--feed-forward", "1099511627776"], true, nil),

@@ -111,7 +111,7 @@ final class ModelZooTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: url) }
         try Data("{\"epoch\": 1, \"epoch_seconds\": 2.5, \"val_accuracy\": 0.5}\n{\"epoch\": 2, \"epoch_seconds\": 3, \"val_accuracy\": 0.75}\n".utf8).write(to: url)
         let s = try ModelComparison.summarize(metricsJSONL: url)
-        XCTAssertEqual(s.accuracy, 0.75); XCTAssertEqual(s.bestEpoch, 2); XCTAssertEqual(s.epochs, 2); XCTAssertEqual(s.seconds, 5.5)
+        XCTAssertEqual(s.best, 0.75); XCTAssertEqual(s.bestEpoch, 2); XCTAssertEqual(s.epochs, 2); XCTAssertEqual(s.seconds, 5.5)
         try Data("{\"epoch\": 1, \"val_accuracy\": 0.5}\n{\"epoch\": 2,\n".utf8).write(to: url)
         XCTAssertThrowsError(try ModelComparison.summarize(metricsJSONL: url)) { XCTAssertTrue("\($0)".contains(url.path + ":2:"), "\($0)") }
         try Data("{\"epoch\": 1, \"train_loss\": 0.5}\n".utf8).write(to: url)

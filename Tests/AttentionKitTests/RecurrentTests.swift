@@ -293,5 +293,35 @@ final class RecurrentTranslationCLITests: XCTestCase {
         let dot = try runAttn(args.map { $0 == "general" ? "dot" : $0 } + ["--epochs", "1", "--overwrite"])
         XCTAssertEqual(dot.status, 64, dot.err)
         XCTAssertTrue(dot.err.contains("--attention") && dot.err.contains("additive") && dot.err.contains("general"), dot.err)
+        // flags the chosen model does not read are refused by name
+        let heads = try runAttn(args + ["--heads", "4", "--overwrite"])
+        XCTAssertEqual(heads.status, 64, heads.err)
+        XCTAssertTrue(heads.err.contains("--heads is only read by --model transformer, not by --model rnn"), heads.err)
+        let cell = try runAttn(["train", "translation", "--source", "a", "--target", "b", "--cell", "lstm", "--no-input-feeding"])
+        XCTAssertEqual(cell.status, 64, cell.err)
+        XCTAssertTrue(cell.err.contains("--cell, --no-input-feeding are only read by --model rnn"), cell.err)
+
+        // the course's comparison: the recurrent and the transformer translator on the same data, scored by BLEU and
+        // chrF on the held-out sentences decoded here
+        let transformer = dir.appendingPathComponent("tf").path
+        let tf = try runAttn(["train", "translation", "--source", dir.appendingPathComponent("train.de").path, "--target", dir.appendingPathComponent("train.en").path,
+                              "--d-model", "16", "--heads", "2", "--layers", "1", "--feed-forward", "16", "--min-frequency", "1", "--max-tokens", "400",
+                              "--warmup-steps", "1", "--epochs", "1", "--out", transformer])
+        XCTAssertEqual(tf.status, 0, tf.err)
+        let cmp = try runAttn(["compare", "rnn=" + run, "transformer=" + transformer, "--beam", "2", "--out", dir.appendingPathComponent("cmp").path])
+        XCTAssertEqual(cmp.status, 0, cmp.err)
+        let rows = try JSONSerialization.jsonObject(with: Data(cmp.out.split(separator: "\n").last!.utf8)) as! [[String: Any]]
+        XCTAssertEqual(rows.map { $0["model"] as? String }, ["RecurrentTranslator", "Seq2SeqTransformer"])
+        for row in rows {
+            XCTAssertEqual(row["metric"] as? String, "bleu")
+            XCTAssertEqual(row["task"] as? String, "translation")
+            XCTAssertEqual(row["beam"] as? Int, 2)
+            XCTAssertNotNil(row["chrF"] as? Double)
+            XCTAssertGreaterThan(row["inferencePerSecond"] as? Double ?? 0, 0)
+            XCTAssertNil(row["validationAccuracy"])
+        }
+        XCTAssertEqual(rows[0]["epochs"] as? Int, 3)
+        let table = try String(contentsOf: dir.appendingPathComponent("cmp/comparison.md"), encoding: .utf8)
+        XCTAssertTrue(table.contains("BLEU · chrF") && table.contains("sentences/s (beam 2)"), table)
     }
 }

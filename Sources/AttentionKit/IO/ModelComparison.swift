@@ -7,41 +7,61 @@ public struct ModelComparison {
     public struct Entry: Codable, Sendable {
         /// Row label (the run directory's name unless given).
         public var name: String
-        /// "image" or "text": rows are grouped by task.
+        /// "image", "text" or "translation": rows are grouped by task.
         public var task: String
         public var model: String
-        public var validationAccuracy: Double
+        /// What `score` is: "val_accuracy" (a fraction, the best epoch's) or "bleu" (sacreBLEU, measured here).
+        public var metric: String
+        public var score: Double
+        /// Classification rows: the best validation accuracy (= score).
+        public var validationAccuracy: Double?
+        /// Translation rows: chrF2 of the same translations, and the beam they were decoded with.
+        public var chrF: Double?
+        public var beam: Int?
         public var bestEpoch: Int
         public var epochs: Int
         public var parameters: Int
         /// Sum of the run's epoch times (training and validation; no process start-up).
         public var trainingSeconds: Double
-        /// Images or sentences per second in evaluation mode, batches of `inferenceBatch`.
+        /// Items per second in evaluation mode (images or sentences: `inferenceUnit`), batches of `inferenceBatch`.
         public var inferencePerSecond: Double
+        public var inferenceUnit: String
         public var inferenceBatch: Int
 
-        public init(name: String, task: String, model: String, validationAccuracy: Double, bestEpoch: Int, epochs: Int, parameters: Int,
-                    trainingSeconds: Double, inferencePerSecond: Double, inferenceBatch: Int) {
-            self.name = name; self.task = task; self.model = model; self.validationAccuracy = validationAccuracy
+        public init(name: String, task: String, model: String, metric: String, score: Double, chrF: Double? = nil, beam: Int? = nil,
+                    bestEpoch: Int, epochs: Int, parameters: Int, trainingSeconds: Double, inferencePerSecond: Double, inferenceUnit: String,
+                    inferenceBatch: Int) {
+            self.name = name; self.task = task; self.model = model; self.metric = metric; self.score = score
+            self.validationAccuracy = metric == "val_accuracy" ? score : nil
+            self.chrF = chrF; self.beam = beam
             self.bestEpoch = bestEpoch; self.epochs = epochs; self.parameters = parameters; self.trainingSeconds = trainingSeconds
-            self.inferencePerSecond = inferencePerSecond; self.inferenceBatch = inferenceBatch
+            self.inferencePerSecond = inferencePerSecond; self.inferenceUnit = inferenceUnit; self.inferenceBatch = inferenceBatch
         }
 
-        var unit: String { task == "image" ? "images/s" : "sentences/s" }
+        /// The score as a reader wants it: "84.25%" or "40.21 BLEU · chrF 58.80".
+        var scoreText: String {
+            metric == "val_accuracy" ? String(format: "%.2f%%", score * 100)
+                : String(format: "%.2f BLEU", score) + (chrF.map { String(format: " · chrF %.2f", $0) } ?? "")
+        }
+        /// The score on a 0–100 scale (accuracy in percent, BLEU as it is).
+        var percentScale: Double { metric == "val_accuracy" ? score * 100 : score }
+        var inferenceText: String {
+            String(format: "%.0f ", inferencePerSecond) + inferenceUnit + (beam.map { " (beam \($0))" } ?? "")
+        }
     }
 
     public var entries: [Entry]
     public init(entries: [Entry]) { self.entries = entries }
 
-    /// What a run's metrics.jsonl says: the best validation accuracy and its epoch, the epochs run and their summed
-    /// seconds. Lines without `val_accuracy` count for time only.
-    /// - Throws: a message naming the file and line when a line is not a JSON object or no epoch has an accuracy.
-    public static func summarize(metricsJSONL url: URL) throws -> (accuracy: Double, bestEpoch: Int, epochs: Int, seconds: Double) {
+    /// What a run's metrics.jsonl says: the best value of `key` (higher is better) and its epoch, the epochs run and
+    /// their summed seconds. Lines without `key` count for time only.
+    /// - Throws: a message naming the file and line when a line is not a JSON object or no epoch has the metric.
+    public static func summarize(metricsJSONL url: URL, key: String = "val_accuracy") throws -> (best: Double, bestEpoch: Int, epochs: Int, seconds: Double) {
         let text: String
         do { text = try UserFile.text(url) } catch {
             throw ComparisonError("\(url.path): cannot be read as UTF-8 text (\(UserFile.reason(for: error)))")
         }
-        var best = -1.0, bestEpoch = 0, epochs = 0, seconds = 0.0
+        var best = -Double.infinity, bestEpoch = 0, epochs = 0, seconds = 0.0
         for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
             guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
                 throw ComparisonError("\(url.path):\(n + 1): not a JSON object")
@@ -49,30 +69,31 @@ public struct ModelComparison {
             guard let epoch = object["epoch"] as? Int else { continue }
             epochs = max(epochs, epoch)
             if let s = object["epoch_seconds"] as? Double, s.isFinite, s >= 0 { seconds += s }
-            if let a = object["val_accuracy"] as? Double, a.isFinite, a > best { best = a; bestEpoch = epoch }
+            if let a = object[key] as? Double, a.isFinite, a > best { best = a; bestEpoch = epoch }
         }
-        guard best >= 0 else { throw ComparisonError("\(url.path): no epoch with a finite val_accuracy (a run without validation cannot be compared)") }
+        guard best.isFinite else { throw ComparisonError("\(url.path): no epoch with a finite \(key) (a run without validation cannot be compared)") }
         return (best, bestEpoch, epochs, seconds)
     }
 
     /// Markdown table, one row per entry in order.
     public var markdown: String {
-        var lines = ["| model | task | architecture | val. accuracy | best epoch / epochs | parameters | training time | inference |",
+        var lines = ["| model | task | architecture | validation | best epoch / epochs | parameters | training time | inference |",
                      "|---|---|---|---:|---:|---:|---:|---:|"]
         for e in entries {
-            lines.append("| \(e.name) | \(e.task) | \(e.model) | \(String(format: "%.2f%%", e.validationAccuracy * 100)) | \(e.bestEpoch) / \(e.epochs) | "
-                         + "\(Self.grouped(e.parameters)) | \(Self.duration(e.trainingSeconds)) | \(String(format: "%.0f", e.inferencePerSecond)) \(e.unit) |")
+            lines.append("| \(e.name) | \(e.task) | \(e.model) | \(e.scoreText) | \(e.bestEpoch) / \(e.epochs) | "
+                         + "\(Self.grouped(e.parameters)) | \(Self.duration(e.trainingSeconds)) | \(e.inferenceText) |")
         }
         return lines.joined(separator: "\n")
     }
 
     /// CSV with a header row.
     public var csv: String {
-        var lines = ["name,task,model,val_accuracy,best_epoch,epochs,parameters,training_seconds,inference_per_second,inference_batch"]
+        var lines = ["name,task,model,metric,score,chrf,beam,best_epoch,epochs,parameters,training_seconds,inference_per_second,inference_unit,inference_batch"]
         for e in entries {
-            lines.append([e.name, e.task, e.model, String(format: "%.6f", e.validationAccuracy), String(e.bestEpoch), String(e.epochs),
+            lines.append([e.name, e.task, e.model, e.metric, String(format: "%.6f", e.score), e.chrF.map { String(format: "%.4f", $0) } ?? "",
+                          e.beam.map(String.init) ?? "", String(e.bestEpoch), String(e.epochs),
                           String(e.parameters), String(format: "%.2f", e.trainingSeconds), String(format: "%.2f", e.inferencePerSecond),
-                          String(e.inferenceBatch)].map(Self.csvField).joined(separator: ","))
+                          e.inferenceUnit, String(e.inferenceBatch)].map(Self.csvField).joined(separator: ","))
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -113,10 +134,10 @@ public struct ModelComparison {
         let bar = font.lineHeight + 8, panelWidth = 300, valueRoom = 110
         // (title, value, label, fixed full scale: accuracy bars are drawn against 100%)
         let panels: [(String, (Entry) -> Double, (Entry) -> String, Double?)] = [
-            ("validation accuracy (bar: 0–100%)", { $0.validationAccuracy * 100 }, { String(format: "%.2f%%", $0.validationAccuracy * 100) }, 100),
+            ("validation accuracy or BLEU (bar: 0–100)", { $0.percentScale }, { $0.scoreText }, 100),
             ("parameters", { Double($0.parameters) }, { Self.grouped($0.parameters) }, nil),
             ("training time", { $0.trainingSeconds }, { Self.duration($0.trainingSeconds) }, nil),
-            ("inference per second", { $0.inferencePerSecond }, { String(format: "%.0f/s", $0.inferencePerSecond) }, nil),
+            ("inference per second", { $0.inferencePerSecond }, { $0.inferenceText }, nil),
         ]
         let tasks = entries.map(\.task).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
         let colours: [(UInt8, UInt8, UInt8)] = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (148, 103, 189)]

@@ -355,11 +355,13 @@ extension ImageClassification: TrainedRun, ComparableRun {
         return String(format: "prediction: %@ (%.4f)", label, p)
     }
 
-    public func measure(batchSize: Int, tokens: Int) -> (kind: String, model: String, parameters: Int, itemsPerSecond: Double) {
+    public func measure(_ request: ComparisonRequest) -> ComparisonMeasurement {
+        let batchSize = request.batchSize
         model.eval()
         var g = RandomGenerator(seed: 0)
         let images = Tensor.normal([batchSize, 3, imageSize, imageSize], using: &g)
-        return ("image", String(describing: type(of: model)), model.parameterCount(), measureThroughput { _ = forward(images) } * Double(batchSize))
+        return ComparisonMeasurement(kind: "image", model: String(describing: type(of: model)), parameters: model.parameterCount(),
+                                     itemsPerSecond: measureThroughput { _ = forward(images) } * Double(batchSize), unit: "images/s")
     }
 }
 

@@ -53,11 +53,36 @@ public protocol TrainedRun {
     func writeAttentionReport(_ request: AttentionRequest, to directory: URL) throws -> String
 }
 
-/// A classification run that `attn compare` can put beside others.
+/// How `attn compare` measures a run here: inference batches of `batchSize` (text classifiers: sentences of `tokens`
+/// random tokens), translation with a beam of `beam` over the run's validation sentences.
+public struct ComparisonRequest {
+    public var run: RunDirectory
+    public var batchSize = 256, tokens = 16, beam = 5
+    public init(run: RunDirectory) { self.run = run }
+}
+
+/// What a comparison measured of one run: its kind ("image", "text", "translation"), the model's type name, the
+/// parameters, inference items per second (`unit`: "images/s", "sentences/s"), and validation scores computed here
+/// (translation: "bleu", "chrf"); empty: the best value of `comparisonMetric` in metrics.jsonl is the score.
+public struct ComparisonMeasurement {
+    public var kind: String, model: String, parameters: Int, itemsPerSecond: Double, unit: String
+    public var scores: [String: Double] = [:]
+    public init(kind: String, model: String, parameters: Int, itemsPerSecond: Double, unit: String, scores: [String: Double] = [:]) {
+        (self.kind, self.model, self.parameters, self.itemsPerSecond, self.unit, self.scores) = (kind, model, parameters, itemsPerSecond, unit, scores)
+    }
+}
+
+/// A run that `attn compare` can put beside others: classification runs (by validation accuracy) and translation
+/// runs (by BLEU and chrF on their validation sentences, decoded here).
 public protocol ComparableRun: TrainedRun {
-    /// Parameters, the model's name and inference throughput (items per second over batches of `batchSize`;
-    /// text models: sentences of `tokens` tokens), measured on this CPU.
-    func measure(batchSize: Int, tokens: Int) -> (kind: String, model: String, parameters: Int, itemsPerSecond: Double)
+    /// The metrics.jsonl key the run kept its best epoch by ("val_accuracy", "bleu").
+    static var comparisonMetric: String { get }
+    /// Parameters, the model's name, inference throughput and (translation) validation scores, measured on this CPU.
+    func measure(_ request: ComparisonRequest) throws -> ComparisonMeasurement
+}
+
+extension ComparableRun {
+    public static var comparisonMetric: String { "val_accuracy" }
 }
 
 /// The tasks the library knows: translation, text and image classification, language modelling, and whatever a

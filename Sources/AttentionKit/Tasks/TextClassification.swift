@@ -341,7 +341,8 @@ extension TextClassification: TrainedRun, ComparableRun {
         return String(format: "prediction: %@ (%.4f)", label, p)
     }
 
-    public func measure(batchSize: Int, tokens: Int) -> (kind: String, model: String, parameters: Int, itemsPerSecond: Double) {
+    public func measure(_ request: ComparisonRequest) -> ComparisonMeasurement {
+        let (batchSize, tokens) = (request.batchSize, request.tokens)
         let vocabulary = max(2, tokenizer.vocabularySize), pad = model.padID
         let length = min(tokens, model.maxLength)
         let ids = (0..<batchSize).map { s in (0..<length).map { t -> Int in
@@ -349,7 +350,8 @@ extension TextClassification: TrainedRun, ComparableRun {
             return id == pad ? (id + 1) % vocabulary : id
         } }
         model.eval()
-        return ("text", String(describing: type(of: model)), model.parameterCount(), measureThroughput { _ = model(ids) } * Double(batchSize))
+        return ComparisonMeasurement(kind: "text", model: String(describing: type(of: model)), parameters: model.parameterCount(),
+                                     itemsPerSecond: measureThroughput { _ = model(ids) } * Double(batchSize), unit: "sentences/s")
     }
 }
 

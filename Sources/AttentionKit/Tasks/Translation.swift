@@ -220,7 +220,22 @@ extension TranslationTask {
     }
 }
 
-extension Translator: TrainedRun {
+extension Translator: TrainedRun, ComparableRun {
+    public static var comparisonMetric: String { "bleu" }
+
+    /// Translates the run's validation sentences (config.json's `valid_source`/`valid_target`, or the held-out
+    /// `validation.source/target` the run wrote) with a beam of `request.beam`: sacreBLEU's BLEU (cased) and chrF2,
+    /// and sentences per second of that decoding.
+    public func measure(_ request: ComparisonRequest) throws -> ComparisonMeasurement {
+        let data = try request.run.readConfig(TranslationConfig.self).data
+        let files = data.validSource.flatMap { s in data.validTarget.map { (s, $0) } }
+            ?? (request.run.file("validation.source").path, request.run.file("validation.target").path)
+        let s = try score(source: files.0, reference: files.1, beam: request.beam)
+        return ComparisonMeasurement(kind: "translation", model: String(describing: type(of: model)), parameters: model.parameterCount(),
+                                     itemsPerSecond: Double(s.sources.count) / max(s.seconds, 1e-9), unit: "sentences/s",
+                                     scores: ["bleu": s.bleu.score, "chrf": s.chrF, "bleu_lowercase_tokens": s.lowercased.score])
+    }
+
     public static var taskName: String { TranslationConfig.task }
     public static var displayName: String { "translation" }
 
@@ -281,29 +296,36 @@ extension Translator: TrainedRun {
     /// lowercased BLEU and chrF2; the JSON line `{"task": "translation", "metric": "bleu", "value": …}`.
     public func evaluate(_ request: EvaluationRequest) throws -> Evaluation {
         guard let source = request.source, let reference = request.reference else { throw TaskUsageError("a translation run needs --source and --reference") }
+        let s = try score(source: source, reference: reference, beam: request.beam, lengthPenalty: request.lengthPenalty, note: request.note)
+        if let output = request.output { try AtomicFile.write(Data((s.hypotheses.joined(separator: "\n") + "\n").utf8), to: output) }
+        var report = (0..<min(3, s.sources.count)).map { "source:     \(s.sources[$0])\nreference:  \(s.references[$0])\ntranslation: \(s.hypotheses[$0])\n" }
+        report += ["sacreBLEU (13a, cased): \(s.bleu)", "lowercased: \(s.lowercased)",
+                   String(format: "chrF2 %.2f; %d sentences, beam %d, %.1f s", s.chrF, s.sources.count, request.beam, s.seconds)]
+        let json = String(format: "{\"task\": \"translation\", \"metric\": \"bleu\", \"value\": %.4f, \"n\": %d, \"bleu_lowercase_tokens\": %.4f, \"chrf\": %.4f, \"beam\": %d}",
+                          s.bleu.score, s.sources.count, s.lowercased.score, s.chrF, request.beam)
+        return Evaluation(report: report, json: json)
+    }
+
+    /// Translates the lines of `source` and scores them against the lines of `reference` (sacreBLEU's BLEU, cased
+    /// and lowercased, and chrF2); pairs empty on both sides are skipped with a note; `seconds` is the decoding time.
+    public func score(source: String, reference: String, beam: Int, lengthPenalty: Float = 0.6, note: (String) -> Void = { _ in })
+        throws -> (bleu: BLEUScore, lowercased: BLEUScore, chrF: Double, sources: [String], references: [String], hypotheses: [String], seconds: Double) {
         var src = try TextFile.strictLines(source, what: "source"), refs = try TextFile.strictLines(reference, what: "reference")
         guard src.count == refs.count else { throw RunSetupError("\(source) has \(src.count) lines but \(reference) has \(refs.count)") }
         let blank = { (s: String) in s.trimmingCharacters(in: .whitespaces).isEmpty }
         let empty = zip(src, refs).enumerated().filter { blank($0.element.0) && blank($0.element.1) }.map(\.offset)
         if !empty.isEmpty {   // e.g. the blank last line of Multi30k's files: not a sentence pair
-            request.note("skipped \(empty.count) line(s) empty in both files (first: line \(empty[0] + 1))")
+            note("skipped \(empty.count) line(s) empty in both files (first: line \(empty[0] + 1))")
             let drop = Set(empty)
             src = src.enumerated().filter { !drop.contains($0.offset) }.map(\.element)
             refs = refs.enumerated().filter { !drop.contains($0.offset) }.map(\.element)
         }
         guard !src.isEmpty else { throw RunSetupError("\(source) is empty") }
         let t0 = Date()
-        let hyps = translate(src, beam: request.beam, lengthPenalty: request.lengthPenalty).map { $0.first?.text ?? "" }
+        let hyps = translate(src, beam: beam, lengthPenalty: lengthPenalty).map { $0.first?.text ?? "" }
         let seconds = Date().timeIntervalSince(t0)
-        if let output = request.output { try AtomicFile.write(Data((hyps.joined(separator: "\n") + "\n").utf8), to: output) }
-        let bleu = corpusBLEU(hypotheses: hyps, references: refs), lower = corpusBLEU(hypotheses: hyps, references: refs, lowercase: true)
-        let chrf = corpusChrF(hypotheses: hyps, references: refs)
-        var report = (0..<min(3, src.count)).map { "source:     \(src[$0])\nreference:  \(refs[$0])\ntranslation: \(hyps[$0])\n" }
-        report += ["sacreBLEU (13a, cased): \(bleu)", "lowercased: \(lower)",
-                   String(format: "chrF2 %.2f; %d sentences, beam %d, %.1f s", chrf, src.count, request.beam, seconds)]
-        let json = String(format: "{\"task\": \"translation\", \"metric\": \"bleu\", \"value\": %.4f, \"n\": %d, \"bleu_lowercase_tokens\": %.4f, \"chrf\": %.4f, \"beam\": %d}",
-                          bleu.score, src.count, lower.score, chrf, request.beam)
-        return Evaluation(report: report, json: json)
+        return (corpusBLEU(hypotheses: hyps, references: refs), corpusBLEU(hypotheses: hyps, references: refs, lowercase: true),
+                corpusChrF(hypotheses: hyps, references: refs), src, refs, hyps, seconds)
     }
 
     public func writeAttentionReport(_ request: AttentionRequest, to directory: URL) throws -> String {
