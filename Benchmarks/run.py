@@ -17,7 +17,8 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GOALS = {"vit_train_step_b128": 1.25, "cnn_train_step_b128": 1.25, "seq2seq_train_step_b64": 1.25, "textcls_train_step_b64": 1.25,
          "vit_infer_b1": 2.5, "vit_infer_b256": 1.25, "translate_beam5": 3.0, "bpe_train_multi30k": 1.0,
-         "lm_train_step": 1.5, "lm_generate_b1": 2.0, "lm_generate_b8": 2.0, "lstm_train_step": 1.25}
+         "lm_train_step": 1.5, "lm_generate_b1": 2.0, "lm_generate_b8": 2.0, "lstm_train_step": 1.25,
+         "gru_seq2seq_train_step": 1.25}
 HIGHER_IS_BETTER = {"img/s", "sent/s", "tok/s"}
 
 

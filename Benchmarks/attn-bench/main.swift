@@ -395,12 +395,30 @@ func benchLSTMTrainStep() {
     emit([("workload", "lstm_train_step"), ("unit", "s"), ("median", t), ("runs", timedSteps), ("peak_rss_mb", procStatusMiB("VmHWM")), ("peak_tensor_mb", peakTensorMiB())])
 }
 
+/// `attn train translation --model rnn`'s RecurrentTranslator (bidirectional GRU encoder, GRU decoder with Bahdanau's
+/// additive attention and Luong's input feeding, embeddings and hidden 256, dropout 0.2) on 64 pairs of 24 source and
+/// 24 target tokens (vocabularies 8,000 → 6,000): teacher-forced cross-entropy, backward through time, an Adam step.
+func benchGRUSeq2SeqTrainStep() {
+    var rng = RandomGenerator(seed: 15)
+    let model = RecurrentTranslator(config: RecurrentTranslatorConfig(sourceVocabulary: 8000, targetVocabulary: 6000), using: &rng)
+    let opt = Adam([ParameterGroup(model.parameters)], learningRate: 1e-3)
+    let source = (0..<64).map { _ in (0..<24).map { _ in 3 + Int(rng.next() % 7997) } }
+    let target = (0..<64).map { _ in (0..<25).map { _ in 3 + Int(rng.next() % 5997) } }
+    let input = target.map { Array($0.dropLast()) }, output = target.flatMap { $0.dropFirst() }
+    let t = stepMedian {
+        let loss = Loss.crossEntropy(model(source: source, targetInput: input).reshape([64 * 24, 6000]), output)
+        opt.zeroGrad(); loss.backward()
+        opt.step()
+    }
+    emit([("workload", "gru_seq2seq_train_step"), ("unit", "s"), ("median", t), ("runs", timedSteps), ("peak_rss_mb", procStatusMiB("VmHWM")), ("peak_tensor_mb", peakTensorMiB())])
+}
+
 let workloads: [(String, () -> Void)] = [("vit_train_step_b128", benchViTTrainStep), ("vit_infer_b1", { benchViTInfer(batch: 1) }),
     ("vit_infer_b256", { benchViTInfer(batch: 256) }), ("seq2seq_train_step_b64", benchSeq2SeqTrainStep),
     ("textcls_train_step_b64", benchTextClassifierTrainStep), ("translate_beam5", benchTranslateBeam5), ("bpe_train_multi30k", benchBPETrain),
     ("seq2seq_train_step_b128", benchSeq2SeqStep), ("attention_b128", benchAttention), ("bpe_encode", benchBPEEncode), ("matmul", benchMatmul), ("mlp_train", benchMLPTrain), ("cnn_train_step_b128", benchCNNTrainStep),
     ("lm_train_step", benchLMTrainStep), ("lm_generate_b1", { benchLMGenerate(batch: 1) }), ("lm_generate_b8", { benchLMGenerate(batch: 8) }),
-    ("lstm_train_step", benchLSTMTrainStep)]
+    ("lstm_train_step", benchLSTMTrainStep), ("gru_seq2seq_train_step", benchGRUSeq2SeqTrainStep)]
 var requested = Array(CommandLine.arguments.dropFirst())
 if requested.contains("--list") || requested.contains("--help") || requested.contains("-h") {
     print("usage: attn-bench [WORKLOAD…]\nworkloads: " + workloads.map(\.0).joined(separator: ", "))

@@ -313,11 +313,61 @@ def lstm_train_step():
     emit(workload="lstm_train_step", unit="s", median=step_median(step), runs=STEPS)
 
 
+class RecurrentTranslator(nn.Module):
+    """The twin of AttentionKit's RecurrentTranslator as a PyTorch user writes it (the Bahdanau/Luong tutorials):
+    a bidirectional GRU encoder, a decoder started from tanh(W [h_fwd; h_bwd]), then per step a GRU over [embedding;
+    previous attentional vector], additive attention v^T tanh(W q + U k) over the encoder outputs, h~ = tanh(W_c
+    [s; context]), logits from h~; dropout 0.2 on embeddings and before the output layer."""
+
+    def __init__(self, src_vocab, tgt_vocab, e=256, h=256, p=0.2):
+        super().__init__()
+        self.src, self.tgt = nn.Embedding(src_vocab, e), nn.Embedding(tgt_vocab, e)
+        self.encoder = nn.GRU(e, h, batch_first=True, bidirectional=True)
+        self.decoder = nn.GRU(e + h, h, batch_first=True)
+        self.bridge = nn.Linear(2 * h, h)
+        self.query, self.key, self.energy = nn.Linear(h, h, bias=False), nn.Linear(2 * h, h), nn.Linear(h, 1, bias=False)
+        self.combine, self.out = nn.Linear(3 * h, h, bias=False), nn.Linear(h, tgt_vocab)
+        self.drop, self.h = nn.Dropout(p), h
+
+    def forward(self, source, target_in):
+        memory, final = self.encoder(self.drop(self.src(source)))          # [B, S, 2H]
+        keys = self.key(memory)                                              # [B, S, H]
+        state = torch.tanh(self.bridge(torch.cat([final[-2], final[-1]], 1))).unsqueeze(0)
+        feed = memory.new_zeros(source.shape[0], self.h)
+        emb = self.tgt(target_in)
+        logits = []
+        for t in range(target_in.shape[1]):
+            x = self.drop(torch.cat([emb[:, t:t + 1], feed.unsqueeze(1)], 2))
+            out, state = self.decoder(x, state)                              # [B, 1, H]
+            scores = self.energy(torch.tanh(self.query(out) + keys)).squeeze(2)   # [B, S]
+            context = torch.bmm(F.softmax(scores, 1).unsqueeze(1), memory)       # [B, 1, 2H]
+            feed = torch.tanh(self.combine(torch.cat([out, context], 2))).squeeze(1)
+            logits.append(self.out(self.drop(feed)))
+        return torch.stack(logits, 1)
+
+
+def gru_seq2seq_train_step():
+    """RecurrentTranslator (GRU, additive attention, input feeding, 256 wide) on 64 pairs of 24 + 24 tokens, Adam."""
+    gen = torch.Generator().manual_seed(15)
+    model = RecurrentTranslator(8000, 6000)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    source = torch.randint(3, 8000, (64, 24), generator=gen)
+    target = torch.randint(3, 6000, (64, 25), generator=gen)
+
+    def step():
+        loss = F.cross_entropy(model(source, target[:, :-1]).reshape(-1, 6000), target[:, 1:].reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    emit(workload="gru_seq2seq_train_step", unit="s", median=step_median(step), runs=STEPS)
+
+
 WORKLOADS = {"vit_train_step_b128": vit_train_step_b128, "vit_infer_b1": lambda: vit_infer(1),
              "vit_infer_b256": lambda: vit_infer(256), "seq2seq_train_step_b64": seq2seq_train_step_b64,
              "textcls_train_step_b64": textcls_train_step_b64, "translate_beam5": translate_beam5,
              "bpe_train_multi30k": bpe_train_multi30k, "lm_train_step": lm_train_step,
-             "lm_generate_b1": lambda: lm_generate(1), "lm_generate_b8": lambda: lm_generate(8), "lstm_train_step": lstm_train_step}
+             "lm_generate_b1": lambda: lm_generate(1), "lm_generate_b8": lambda: lm_generate(8), "lstm_train_step": lstm_train_step,
+             "gru_seq2seq_train_step": gru_seq2seq_train_step}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or list(WORKLOADS):

@@ -129,9 +129,31 @@ final class LayerReferenceTests: XCTestCase {
         try checkOptimizer("adamw") { AdamW(parameters: $0, learningRate: 0.01, weightDecay: 0.1) }
         try checkOptimizer("rmsprop") { RMSProp([ParameterGroup($0)], learningRate: 0.01, weightDecay: 0.1) }
         try checkOptimizer("adagrad") { AdaGrad([ParameterGroup($0)], learningRate: 0.1, lrDecay: 0.01, weightDecay: 0.1) }
+        try checkOptimizer("adadelta") { Adadelta([ParameterGroup($0)], learningRate: 1, rho: 0.95, eps: 1e-6, weightDecay: 0.1) }
+    }
+
+    /// Max-norm: rows over the norm are rescaled to it as torch.renorm does, the others untouched; an optimizer's
+    /// constraint holds after every step, and its state (with Adadelta's two buffers) survives a checkpoint.
+    func testMaxNormConstraintAndAdadeltaState() throws {
+        let f = try fixture("renorm_rows_3")
+        let w = f["x"]!.copy()
+        renormRows(w, maxNorm: 3)
+        close(w, f["y"], "renorm")
+        let p = Tensor.full([4, 5], 2).requiringGrad()   // row norms √20 ≈ 4.47
+        let opt = Adadelta([ParameterGroup([p])], rho: 0.95)
+        opt.maxNormConstraints = [(p, 3)]
+        p.grad = Tensor.full([4, 5], -1)
+        opt.step()
+        for r in 0..<4 {
+            let row = p.scalars[(r * 5)..<(r * 5 + 5)]
+            XCTAssertEqual(Double(row.map { $0 * $0 }.reduce(0, +).squareRoot()), 3, accuracy: 1e-4)
+        }
+        let again = Adadelta([ParameterGroup([p])], rho: 0.95)
+        try again.loadState(opt.stateTensors(), stepCount: opt.stepCount)
+        XCTAssertEqual(Set(opt.stateTensors().keys), ["state.0.square_avg", "state.0.acc_delta"])
     }
 
     func testEveryFixtureCaseIsUsed() {
-        XCTAssertEqual(Self.cases.count, 36, "update this test when cases are added to generate_layer_fixtures.py")
+        XCTAssertEqual(Self.cases.count, 38, "update this test when cases are added to generate_layer_fixtures.py")
     }
 }

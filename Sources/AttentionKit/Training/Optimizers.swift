@@ -51,7 +51,11 @@ public class Optimizer {
     /// The first group's current learning rate.
     public var learningRate: Float { groups.first?.learningRate ?? 0 }
 
-    /// Applies one update to every parameter that has a gradient.
+    /// Max-norm constraints applied after every step (Hinton et al. 2012; Kim 2014 keeps his output layer's rows at
+    /// norm ≤ 3): each tensor's rows along its first axis are rescaled to at most the norm (`renormRows`).
+    public var maxNormConstraints: [(parameter: Tensor, maxNorm: Float)] = []
+
+    /// Applies one update to every parameter that has a gradient, then the max-norm constraints.
     public func step() {
         stepCount += 1
         var index = 0
@@ -63,6 +67,7 @@ public class Optimizer {
                 update(p, grad: g, lr: group.learningRate, weightDecay: wd, state: &state[index])
             }
         }
+        for (p, norm) in maxNormConstraints { renormRows(p, maxNorm: norm) }
     }
 
     /// Clears every parameter's gradient.
@@ -80,7 +85,7 @@ public class Optimizer {
     }
 
     /// The state keys the optimizers keep, each a tensor of its parameter's shape.
-    static let stateKeys: Set<String> = ["momentum_buffer", "exp_avg", "exp_avg_sq", "square_avg", "sum"]
+    static let stateKeys: Set<String> = ["momentum_buffer", "exp_avg", "exp_avg_sq", "square_avg", "sum", "acc_delta"]
 
     /// Restores state written by `stateTensors()` and the step count; everything is checked first (names, keys,
     /// shapes: an update reads each state tensor as its parameter's size), and nothing changes on an error.
@@ -273,6 +278,52 @@ public final class AdaGrad: Optimizer {
                 ps[i] += g * g
                 pp[i] -= clr * g / (ps[i].squareRoot() + e)
             }
+        }
+    }
+}
+
+/// Adadelta (Zeiler 2012; PyTorch's `torch.optim.Adadelta`): v ← ρv + (1−ρ)g², δ = √(u + ε)/√(v + ε)·g,
+/// u ← ρu + (1−ρ)δ², θ ← θ − lr·δ (g includes the weight decay λθ). No learning rate to tune (lr 1 is the paper's).
+public final class Adadelta: Optimizer {
+    public let rho: Float, eps: Float
+
+    public init(_ groups: [ParameterGroup], learningRate: Float = 1, rho: Float = 0.9, eps: Float = 1e-6, weightDecay: Float = 0) {
+        precondition(rho >= 0 && rho <= 1 && eps >= 0, "Adadelta: rho \(rho) must be in [0, 1] and eps \(eps) non-negative")
+        self.rho = rho
+        self.eps = eps
+        super.init(groups: groups, learningRate: learningRate, weightDecay: weightDecay)
+    }
+
+    override func update(_ p: Tensor, grad: Tensor, lr: Float, weightDecay wd: Float, state: inout [String: Tensor]) {
+        let v = buffer(&state, "square_avg", like: p), u = buffer(&state, "acc_delta", like: p)
+        let (r, e) = (rho, eps)
+        withBuffers(p, grad, v, u) { pp, pg, pv, pu, n in
+            let pv = pv!, pu = pu!
+            for i in 0..<n {
+                let g = pg[i] + wd * pp[i]
+                pv[i] = r * pv[i] + (1 - r) * g * g
+                let delta = (pu[i] + e).squareRoot() / (pv[i] + e).squareRoot() * g
+                pu[i] = r * pu[i] + (1 - r) * delta * delta
+                pp[i] -= lr * delta
+            }
+        }
+    }
+}
+
+/// Rescales, in place, each row of `t` (each slice along its first axis) whose Euclidean norm exceeds `maxNorm` to
+/// that norm — `torch.renorm(t, p=2, dim=0, maxnorm)` (scale maxNorm / (norm + 1e-7)); rows within it are untouched.
+public func renormRows(_ t: Tensor, maxNorm: Float) {
+    precondition(t.rank >= 1 && t.dtype == .float32 && maxNorm >= 0, "renormRows: a float32 tensor of rank ≥ 1 and a non-negative norm")
+    let rows = t.shape[0], width = rows == 0 ? 0 : t.count / rows
+    let p = t.storage.pointer(Float.self)
+    for r in 0..<rows {
+        let row = p + r * width
+        var sum: Float = 0
+        for j in 0..<width { sum += row[j] * row[j] }
+        let norm = sum.squareRoot()
+        if norm > maxNorm {
+            let scale = maxNorm / (norm + 1e-7)
+            for j in 0..<width { row[j] *= scale }
         }
     }
 }
