@@ -115,6 +115,11 @@ final class RecurrentTests: XCTestCase {
         XCTAssertEqual(y.shape, [3, 7, 40])
         XCTAssertEqual(s.h.shape, [4, 3, 20])
         XCTAssertEqual(s.c?.shape, [4, 3, 20])
+        // lengths that cannot go with the batch are named by row before anything runs
+        XCTAssertThrowsError(try lstm.validate(lengths: [3, 0, 2], batch: 3, steps: 7)) { XCTAssertTrue("\($0)".hasPrefix("row 1: length 0"), "\($0)") }
+        XCTAssertThrowsError(try lstm.validate(lengths: [3, 8, 2], batch: 3, steps: 7)) { XCTAssertEqual("\($0)", "row 1: length 8 is beyond the padded width 7") }
+        XCTAssertThrowsError(try lstm.validate(lengths: [3], batch: 3, steps: 7)) { XCTAssertTrue("\($0)".contains("one per row"), "\($0)") }
+        XCTAssertNoThrow(try lstm.validate(lengths: [7, 1, 2], batch: 3, steps: 7))
     }
 }
 

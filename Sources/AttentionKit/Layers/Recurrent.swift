@@ -65,6 +65,16 @@ public class RecurrentNetwork: Module {
 
     public var children: [(name: String, module: any Module)] { dropout.map { [("dropout", $0)] } ?? [] }
 
+    /// Throws a `SequenceError` naming the row when `lengths` cannot go with an input of `batch` rows and `steps`
+    /// steps: a length of 0 (a packed sequence has none either: give the empty text a pad token) or beyond `steps`.
+    public func validate(lengths: [Int], batch: Int, steps: Int) throws(SequenceError) {
+        guard lengths.count == batch else { throw SequenceError(message: "\(lengths.count) lengths for a batch of \(batch) rows: give one per row") }
+        for (r, n) in lengths.enumerated() {
+            if n < 1 { throw SequenceError(message: "row \(r): length \(n) — every sequence needs at least one step (PyTorch's packed sequences refuse empty ones too)") }
+            if n > steps { throw SequenceError(message: "row \(r): length \(n) is beyond the padded width \(steps)") }
+        }
+    }
+
     /// Runs the network over `x` [B, T, inputSize].
     /// - Parameters:
     ///   - initial: the starting state (zeros when nil), [layers · directions, B, H] each.
@@ -73,6 +83,9 @@ public class RecurrentNetwork: Module {
     public func callAsFunction(_ x: Tensor, initial: RecurrentState? = nil, lengths: [Int]? = nil) -> (output: Tensor, state: RecurrentState) {
         precondition(x.rank == 3 && x.shape[2] == inputSize, "\(cell.rawValue): input \(fmt(x.shape)) is not [batch, steps, \(inputSize)]")
         let b = x.shape[0], steps = x.shape[1], h = hiddenSize
+        if let lengths {
+            do { try validate(lengths: lengths, batch: b, steps: steps) } catch { preconditionFailure("\(cell.rawValue): \(error)") }
+        }
         if let initial {
             precondition(initial.h.shape == [layers * directions, b, h], "\(cell.rawValue): initial h \(fmt(initial.h.shape)) is not [\(layers * directions), \(b), \(h)]")
             precondition(cell.hasCellState == (initial.c != nil) && (initial.c.map { $0.shape == initial.h.shape } ?? true),
