@@ -3,8 +3,8 @@ import AttentionKit
 
 /// Data and augmentation flags shared by `attn train cnn` and `attn train vit`.
 struct ImageDataOptions: ParsableArguments {
-    @Option(help: "CIFAR-10 binary directory (data_batch_*.bin, batches.meta.txt).")
-    var data = "../shared/data/cifar-10-batches-bin"
+    @Option(help: "CIFAR-10 binary directory (data_batch_*.bin, batches.meta.txt): the full dataset, or corpora/cifar10-sample of a clone.")
+    var data: String?
     @Option(name: .customLong("valid-data"), help: "Validation images: a CIFAR-10 .bin file or directory (default: a seeded --val-fraction of --data).")
     var validData: String?
     @Option(name: .customLong("val-fraction"), parsing: .unconditional, help: "Without --valid-data: the fraction of the images held out for validation; 0 trains on everything and keeps the last epoch.")
@@ -36,7 +36,11 @@ struct ImageDataOptions: ParsableArguments {
     }
 
     /// The images these flags select.
-    var selection: ImageDataSelection {
+    /// - Throws: without --data, a usage error saying where CIFAR-10 comes from.
+    func selection() throws -> ImageDataSelection {
+        guard let data else {
+            throw ValidationError("give --data DIR, a CIFAR-10 binary directory: corpora/cifar10-sample in this repository (a small sample, for a smoke run), or the full dataset, https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz unpacked (cifar-10-batches-bin)")
+        }
         var s = ImageDataSelection(data: data)
         (s.validData, s.valFraction, s.splitSeed, s.limit, s.classes, s.trainFraction) = (validData, valFraction, splitSeed, limit, classes, trainFraction)
         return s

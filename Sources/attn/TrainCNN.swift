@@ -68,22 +68,24 @@ struct TrainCNN: ParsableCommand {
 
     /// The run configuration these flags describe (the class count comes from the data).
     var config: ImageClassificationConfig {
-        let architecture: ImageModelRecipe
-        if arch == .small {
-            var c = SmallCNNConfig()
-            (c.channels, c.hidden, c.dropout) = (channelList, hidden ?? 256, dropoutValue)
-            architecture = .small(c)
-        } else {
-            architecture = .zoo(arch, width: width, dropout: dropoutValue)
+        get throws {
+            let architecture: ImageModelRecipe
+            if arch == .small {
+                var c = SmallCNNConfig()
+                (c.channels, c.hidden, c.dropout) = (channelList, hidden ?? 256, dropoutValue)
+                architecture = .small(c)
+            } else {
+                architecture = .zoo(arch, width: width, dropout: dropoutValue)
+            }
+            var training = common.applied(to: TrainingRecipe(epochs: 60, lr: 0.05, optimizer: .sgd(momentum: momentum), weightDecay: 5e-4, clipNorm: 0))
+            (training.warmupEpochs, training.labelSmoothing, training.batchSize) = (warmupEpochs, labelSmoothing, batchSize)
+            var c = ImageClassificationConfig(architecture: architecture, data: try images.selection(), training: training)
+            (c.augmentation, c.transfer) = (images.augmentation, transfer.recipe)
+            return c
         }
-        var training = common.applied(to: TrainingRecipe(epochs: 60, lr: 0.05, optimizer: .sgd(momentum: momentum), weightDecay: 5e-4, clipNorm: 0))
-        (training.warmupEpochs, training.labelSmoothing, training.batchSize) = (warmupEpochs, labelSmoothing, batchSize)
-        var c = ImageClassificationConfig(architecture: architecture, data: images.selection, training: training)
-        (c.augmentation, c.transfer) = (images.augmentation, transfer.recipe)
-        return c
     }
 
     func run() throws {
-        try finish(try ImageClassificationTask.run(config, in: try common.context(task: "cnn")))
+        try finish(try ImageClassificationTask.run(try config, in: try common.context(task: "cnn")))
     }
 }

@@ -65,17 +65,19 @@ struct TrainViT: ParsableCommand {
 
     /// The run configuration these flags describe (the class count comes from the data).
     var config: ImageClassificationConfig {
-        var v = ViTConfig()
-        (v.patchSize, v.dModel, v.depth, v.heads, v.mlpRatio, v.dropPath) = (patchSize, dModel, depth, heads, mlpRatio, dropPath)
-        (v.dropout, v.positions, v.pooling) = (dropout, positions.kind, pooling)
-        var training = common.applied(to: TrainingRecipe(epochs: 60, lr: 1e-3, optimizer: .adamw(beta2: 0.999), weightDecay: 0.05, clipNorm: 1))
-        (training.warmupEpochs, training.labelSmoothing, training.batchSize) = (warmupEpochs, labelSmoothing, batchSize)
-        var c = ImageClassificationConfig(architecture: .vit(v), data: images.selection, training: training)
-        (c.augmentation, c.transfer) = (images.augmentation, transfer.recipe)
-        return c
+        get throws {
+            var v = ViTConfig()
+            (v.patchSize, v.dModel, v.depth, v.heads, v.mlpRatio, v.dropPath) = (patchSize, dModel, depth, heads, mlpRatio, dropPath)
+            (v.dropout, v.positions, v.pooling) = (dropout, positions.kind, pooling)
+            var training = common.applied(to: TrainingRecipe(epochs: 60, lr: 1e-3, optimizer: .adamw(beta2: 0.999), weightDecay: 0.05, clipNorm: 1))
+            (training.warmupEpochs, training.labelSmoothing, training.batchSize) = (warmupEpochs, labelSmoothing, batchSize)
+            var c = ImageClassificationConfig(architecture: .vit(v), data: try images.selection(), training: training)
+            (c.augmentation, c.transfer) = (images.augmentation, transfer.recipe)
+            return c
+        }
     }
 
     func run() throws {
-        try finish(try ImageClassificationTask.run(config, in: try common.context(task: "vit"), attentionExample: attentionExample))
+        try finish(try ImageClassificationTask.run(try config, in: try common.context(task: "vit"), attentionExample: attentionExample))
     }
 }

@@ -340,6 +340,8 @@ final class BadInputMatrixTests: XCTestCase {
             (["train", "vit", "--batch-size", "0"], ["--batch-size must be positive"], true, nil),
             (["train", "classifier", "--data", trec, "--d-model", "10", "--heads", "3"], ["--d-model 10 must be a multiple of --heads 3"], true, nil),
             (["train", "vit", "--d-model", "10", "--heads", "3"], ["--d-model 10 must be a multiple of --heads 3"], true, nil),
+            (["train", "vit", "--epochs", "1"], ["give --data DIR", "corpora/cifar10-sample", "cifar-10-binary.tar.gz"], true, nil),
+            (["train", "cnn", "--epochs", "1"], ["give --data DIR"], true, nil),
             (["train", "classifier", "--out", path("f9"), "--format", "trec", "--data", path("one.label")] + tinyCls, ["one.label", "at least two labels"], false, nil),
             (["train", "cnn", "--out", path("f10"), "--classes", "cat"] + tinyCNN, ["all of one class", "cat"], false, nil),
             (["evaluate", "--checkpoint", path("tr"), "--source", path("train.de"), "--reference", path("train.en"), "--length-penalty", "nan"], ["--length-penalty", "finite"], true, nil),
