@@ -92,13 +92,19 @@ optims = {
     "rmsprop": lambda p: torch.optim.RMSprop([p], lr=0.01, weight_decay=0.1),
     "adagrad": lambda p: torch.optim.Adagrad([p], lr=0.1, lr_decay=0.01, weight_decay=0.1),
 }
-for name, make in optims.items():
+
+
+def optim_case(name, make):
     p = p0.clone().requires_grad_()
     opt = make(p)
     p.grad = g1.clone(); opt.step()
     after1 = p.detach().clone()
     p.grad = g2.clone(); opt.step()
     put("optim_" + name, p0=p0, g1=g1, g2=g2, after1=after1, after2=p.detach())
+
+
+for name, make in optims.items():
+    optim_case(name, make)
 
 # class-weighted cross-entropy (drawn last so that the cases above keep their values)
 class_weight = torch.tensor([0.5, 2.0, 1.0, 3.0, 0.25])
@@ -134,13 +140,7 @@ module_case("instancenorm2d_affine_tracked_eval", inn, torch.randn(2, 3, 5, 5), 
 
 # Adadelta (Zeiler 2012; Kim 2014 trains with ρ 0.95) and the max-norm constraint (torch.renorm, p 2, along dim 0:
 # each row of a Linear weight rescaled to norm ≤ 3), drawn last so that the cases above keep their values
-for name, make in {"adadelta": lambda p: torch.optim.Adadelta([p], lr=1.0, rho=0.95, eps=1e-6, weight_decay=0.1)}.items():
-    p = p0.clone().requires_grad_()
-    opt = make(p)
-    p.grad = g1.clone(); opt.step()
-    after1 = p.detach().clone()
-    p.grad = g2.clone(); opt.step()
-    put("optim_" + name, p0=p0, g1=g1, g2=g2, after1=after1, after2=p.detach())
+optim_case("adadelta", lambda p: torch.optim.Adadelta([p], lr=1.0, rho=0.95, eps=1e-6, weight_decay=0.1))
 w = torch.randn(5, 6) * 2
 put("renorm_rows_3", x=w, y=torch.renorm(w, p=2, dim=0, maxnorm=3))
 
