@@ -35,12 +35,6 @@ public enum RecurrentCell: String, Codable, Sendable, CaseIterable {
 @inline(__always) private func sigmoid<T: TensorScalar>(_ v: T) -> T { 1 / (1 + T.expFast(-v)) }
 @inline(__always) private func tanhFast<T: TensorScalar>(_ v: T) -> T { 2 / (1 + T.expFast(-2 * v)) - 1 }
 
-/// A step's elementwise work runs on the calling thread: it is short (tens of µs) and sits between two OpenBLAS
-/// GEMMs, and handing it to the worker pool left a worker spinning (`WorkerPool`'s 1 ms) through the next GEMM, which
-/// then had one core of two (lstm_train_step: 0.83 s with the pool, 0.25 s without it, the cores shared with a run).
-/// The loops over steps start by parking the pool's idle workers for the same reason.
-@inline(__always) private func eachStepOnCaller(_ count: Int, _ body: (Range<Int>) -> Void) { body(0..<count) }
-
 /// Runs one layer and direction. Returns one tensor [B, T + S, H]: the outputs of the T steps, then h_n, then (LSTM)
 /// c_n, so that one graph node carries all three; `RecurrentNetwork` slices it.
 /// - Parameters:
@@ -88,12 +82,11 @@ func recurrentLayerOp(_ cell: RecurrentCell, x: Tensor, h0: Tensor, c0: Tensor?,
         let pact = act.storage.pointer(T.self), pprev = hPrev.storage.pointer(T.self), pout = out.storage.pointer(T.self)
         let pcall = cAll?.storage.pointer(T.self), phn = hn?.storage.pointer(T.self)
         let rowsOut = steps + extra
-        WorkerPool.shared.parkIdleWorkers()
         bhn.withUnsafeBufferPointer { bn in
             for s in 0..<steps {
                 pprev.advanced(by: s * b * h).update(from: ps, count: b * h)
                 T.gemm(transA: false, transB: true, m: b, n: g, k: h, a: ps, lda: h, b: whh, ldb: h, beta: 0, c: phh, ldc: g)
-                eachStepOnCaller(b) { rows in
+                parallelFor(b, costPerItem: g * 20) { rows in
                     for r in rows where s < len[r] {
                         let t = time(r, s)
                         let xr = pxp + (r * steps + t) * g, hr = phh + r * g, a = pact + (s * b + r) * g
@@ -162,9 +155,8 @@ func recurrentLayerOp(_ cell: RecurrentCell, x: Tensor, h0: Tensor, c0: Tensor?,
             let tmp = Tensor(shape: [b, h], dtype: dtype, zeroed: false), ptmp = tmp.storage.pointer(T.self)
             let direct = Tensor(shape: [b, h], dtype: dtype, zeroed: true), pdirect = direct.storage.pointer(T.self)   // GRU: z ⊙ ∂h'
             let whh = weightHH.storage.pointer(T.self)
-            WorkerPool.shared.parkIdleWorkers()
             for s in stride(from: steps - 1, through: 0, by: -1) {
-                eachStepOnCaller(b) { rows in
+                parallelFor(b, costPerItem: g * 20) { rows in
                     for r in rows where s < len[r] {
                         let t = time(r, s)
                         let dh = pdh + r * h, go = pg + (r * rowsOut + t) * h

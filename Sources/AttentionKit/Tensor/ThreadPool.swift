@@ -15,7 +15,6 @@ final class WorkerPool: @unchecked Sendable {
     private let generation = Atomic<Int>(0)   // incremented for each job
     private let remaining = Atomic<Int>(0)    // chunks not yet finished
     private let busy = Atomic<Bool>(false)    // a job is being dispatched or run
-    private let parkAfter = Atomic<Int>(-1)   // workers idle after this generation park without spinning
     private var job: ((Int) -> Void)?          // chunk index → work; set before `generation` is bumped
     private var mutex = pthread_mutex_t()
     private var cond = pthread_cond_t()
@@ -61,7 +60,7 @@ final class WorkerPool: @unchecked Sendable {
                 if spins & 1023 != 0 { continue }
                 let now = monotonicNanoseconds()
                 if deadline == 0 { deadline = now + spinNanoseconds; continue }
-                if now > deadline || parkAfter.load(ordering: .relaxed) == seen {
+                if now > deadline {
                     pthread_mutex_lock(&mutex)
                     while generation.load(ordering: .acquiring) == seen { pthread_cond_wait(&cond, &mutex) }
                     pthread_mutex_unlock(&mutex)
@@ -72,13 +71,6 @@ final class WorkerPool: @unchecked Sendable {
             job?(index)
             remaining.subtract(1, ordering: .releasing)
         }
-    }
-
-    /// Tells the idle workers to park now instead of spinning out their window: for a caller about to run a long
-    /// stretch of GEMMs (OpenBLAS's threads) with no pool work between them — a spinning worker would take a core
-    /// from them. The next job wakes them as usual.
-    func parkIdleWorkers() {
-        parkAfter.store(generation.load(ordering: .acquiring), ordering: .relaxed)
     }
 
     /// Runs `chunk(0…workers)` with chunk 0 on the caller; returns false (having run nothing) if the pool is busy.
