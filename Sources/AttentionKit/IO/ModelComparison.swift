@@ -131,14 +131,18 @@ public struct ModelComparison {
     public func chart(title: String = "Models compared") throws -> RGBImage {
         let font = try TextRenderer.required()
         let nameWidth = (entries.map { font.width(of: "\($0.name) (\($0.task))") }.max() ?? 40) + 16
-        let bar = font.lineHeight + 8, panelWidth = 300, valueRoom = 110
-        // (title, value, label, fixed full scale: accuracy bars are drawn against 100%)
+        let metrics = Set(entries.map(\.metric))
+        let scoreTitle = metrics == ["val_accuracy"] ? "validation accuracy (bar: 0–100%)"
+            : metrics == ["bleu"] ? "validation BLEU (bar: 0–100)" : "validation accuracy (%) or BLEU (bar: 0–100)"
+        // (title, value, label, fixed full scale: accuracy and BLEU bars are drawn against 100)
         let panels: [(String, (Entry) -> Double, (Entry) -> String, Double?)] = [
-            ("validation accuracy or BLEU (bar: 0–100)", { $0.percentScale }, { $0.scoreText }, 100),
+            (scoreTitle, { $0.percentScale }, { $0.scoreText }, 100),
             ("parameters", { Double($0.parameters) }, { Self.grouped($0.parameters) }, nil),
             ("training time", { $0.trainingSeconds }, { Self.duration($0.trainingSeconds) }, nil),
             ("inference per second", { $0.inferencePerSecond }, { $0.inferenceText }, nil),
         ]
+        let bar = font.lineHeight + 8, panelWidth = 300
+        let valueRoom = (panels.flatMap { p in entries.map { font.width(of: p.2($0)) } }.max() ?? 80) + 20
         let tasks = entries.map(\.task).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
         let colours: [(UInt8, UInt8, UInt8)] = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (148, 103, 189)]
         let headerHeight = font.lineHeight * 2 + 20
