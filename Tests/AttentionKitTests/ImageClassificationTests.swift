@@ -251,8 +251,10 @@ final class ImageClassificationTests: XCTestCase {
     }
 
     /// SIGKILL at seeded random moments, again and again (mid-epoch, mid-write, before the first checkpoint): the run
-    /// directory always resumes (or restarts when nothing was saved yet), the metrics hold each epoch once, and the
-    /// end result equals an uninterrupted run's bit for bit.
+    /// directory always resumes, or — killed before its first resume.safetensors — starts again with --overwrite
+    /// (without it a directory holding weights is refused, not silently replaced: a kill between best.safetensors
+    /// and resume.safetensors leaves one), the metrics hold each epoch once, and the end result equals an
+    /// uninterrupted run's bit for bit.
     func testRepeatedSIGKILLAlwaysResumes() throws {
         let args = ["train", "cnn", "--data", cifar, "--batch-size", "32", "--channels", "4,8", "--hidden", "8", "--warmup-epochs", "0",
                     "--epochs", "10", "--seed", "5"]
@@ -263,7 +265,7 @@ final class ImageClassificationTests: XCTestCase {
             let canResume = FileManager.default.fileExists(atPath: path("killed/resume.safetensors"))
             let p = Process()
             p.executableURL = try builtBinary("attn")
-            p.arguments = args + ["--out", path("killed")] + (canResume ? ["--resume"] : [])
+            p.arguments = args + ["--out", path("killed")] + (canResume ? ["--resume"] : ["--overwrite"])
             p.standardOutput = FileHandle.nullDevice
             p.standardError = FileHandle.nullDevice
             try p.run()
@@ -275,7 +277,7 @@ final class ImageClassificationTests: XCTestCase {
             if canResume { resumes += 1 }
         }
         let canResume = FileManager.default.fileExists(atPath: path("killed/resume.safetensors"))
-        let last = try runAttn(args + ["--out", path("killed")] + (canResume ? ["--resume"] : []))
+        let last = try runAttn(args + ["--out", path("killed")] + (canResume ? ["--resume"] : ["--overwrite"]))
         XCTAssertEqual(last.status, 0, last.err)
         XCTAssertGreaterThan(kills, 2, "the runs were killed, not finished")
         print("SIGKILL test: \(kills) kills (\(resumes) of them during resumed runs), then resumed to the end")
