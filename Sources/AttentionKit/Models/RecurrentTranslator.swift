@@ -89,8 +89,9 @@ public final class RecurrentTranslator: Module, ConfigurableModel {
                             recurrent: RecurrentState(h: h0, c: c0), feed: Tensor.zeros([b, h], dtype: memory.dtype))
     }
 
-    /// One decoder step for every row: the next-token logits [N, V] and the new state.
-    func step(_ tokens: [Int], _ state: DecoderState) -> (logits: Tensor, state: DecoderState) {
+    /// One decoder step for every row up to the attentional vector h̃ [N, H] (what the output layer reads), and the
+    /// new state.
+    func attend(_ tokens: [Int], _ state: DecoderState) -> (attentional: Tensor, state: DecoderState) {
         let n = tokens.count
         var input = targetEmbedding(tokens, shape: [n, 1])                        // [N, 1, E]
         if config.inputFeeding { input = Tensor.concat([input, state.feed.unsqueeze(1)], axis: 2) }
@@ -99,21 +100,29 @@ public final class RecurrentTranslator: Module, ConfigurableModel {
         let attentional = combine(Tensor.concat([out, context], axis: 2)).tanh().reshape([n, config.hidden])   // h̃ [N, H]
         var next = state
         (next.recurrent, next.feed) = (recurrent, attentional)
+        return (attentional, next)
+    }
+
+    /// One decoder step for every row: the next-token logits [N, V] and the new state.
+    func step(_ tokens: [Int], _ state: DecoderState) -> (logits: Tensor, state: DecoderState) {
+        let (attentional, next) = attend(tokens, state)
         return (output(dropout(attentional)), next)
     }
 
-    /// Teacher-forced logits [B, T, V] of `targetInput` (BOS + target, right-padded) given `source`.
+    /// Teacher-forced logits [B, T, V] of `targetInput` (BOS + target, right-padded) given `source`. The output layer
+    /// runs once over every step's h̃ (one GEMM of B·T rows instead of T of B rows: the vocabulary projection is most
+    /// of the work).
     public func callAsFunction(source: [[Int]], targetInput: [[Int]]) -> Tensor {
         var state = encode(source)
         let t = targetInput.map(\.count).max() ?? 0
         let rows = targetInput.map { $0 + [Int](repeating: config.padID, count: t - $0.count) }
-        var logits: [Tensor] = []
+        var attentional: [Tensor] = []
         for i in 0..<t {
-            let (l, next) = step(rows.map { $0[i] }, state)
-            logits.append(l)
+            let (h, next) = attend(rows.map { $0[i] }, state)
+            attentional.append(h)
             state = next
         }
-        return Tensor.stack(logits, axis: 1)
+        return output(dropout(Tensor.stack(attentional, axis: 1)))   // [B, T, V]
     }
 
     /// Beam search (the shared `searchBeams`): B·K rows decoded together, the decoder state reordered as beams move.
