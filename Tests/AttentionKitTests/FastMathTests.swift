@@ -2,7 +2,7 @@
 import Foundation
 import XCTest
 
-/// The vectorizable float32 exp and erf (Tensor/FastMath.swift) against libm, and the GELU kernels built on them
+/// The vectorizable float32 exp, tanh and erf (Tensor/FastMath.swift) against libm, and the GELU kernels built on them
 /// against their readable references.
 final class FastMathTests: XCTestCase {
     func testExpMatchesLibm() {
@@ -27,6 +27,22 @@ final class FastMathTests: XCTestCase {
         }
         XCTAssertLessThan(worst, 5e-7, "absolute error of fastErf")
         XCTAssertTrue(fastErf(.nan).isNaN)
+    }
+
+    func testTanhMatchesLibm() {
+        var worst = 0.0, worstSmall = 0.0
+        for i in 0...400_000 {
+            let x = Float(-12 + 24.0 * Double(i) / 400_000)
+            let err = abs(Double(fastTanh(x)) - Foundation.tanh(Double(x)))
+            worst = max(worst, err)
+            if abs(x) < 0.25 && x != 0 { worstSmall = max(worstSmall, err / abs(Double(x))) }
+        }
+        XCTAssertLessThan(worst, 3e-7, "absolute error of fastTanh")
+        XCTAssertLessThan(worstSmall, 3e-7, "relative error of fastTanh near 0 (no cancellation)")
+        XCTAssertEqual(fastTanh(.infinity), 1)
+        XCTAssertEqual(fastTanh(-.infinity), -1)
+        XCTAssertEqual(fastTanh(0), 0)
+        XCTAssertTrue(fastTanh(.nan).isNaN)
     }
 
     func testGeluKernelsMatchTheirReferences() {

@@ -45,7 +45,7 @@ struct SqrtK: UnaryKernel { @inline(__always) func callAsFunction<T: TensorScala
 struct RsqrtK: UnaryKernel { @inline(__always) func callAsFunction<T: TensorScalar>(_ x: T) -> T { 1 / x.squareRoot() } }
 struct AbsK: UnaryKernel { @inline(__always) func callAsFunction<T: TensorScalar>(_ x: T) -> T { Swift.abs(x) } }
 struct SignK: UnaryKernel { @inline(__always) func callAsFunction<T: TensorScalar>(_ x: T) -> T { x > 0 ? 1 : (x < 0 ? -1 : 0) } }
-struct TanhK: UnaryKernel { @inline(__always) func callAsFunction<T: TensorScalar>(_ x: T) -> T { T.tanh(x) } }
+struct TanhK: UnaryKernel { @inline(__always) func callAsFunction<T: TensorScalar>(_ x: T) -> T { T.tanhFast(x) } }
 struct SigmoidK: UnaryKernel {
     /// σ(x) = 1/(1+e^{-x}), evaluated without overflow for large |x|.
     @inline(__always) func callAsFunction<T: TensorScalar>(_ x: T) -> T {

@@ -84,7 +84,27 @@ extension TensorScalar {
     }
 }
 
+/// tanh in float32 without libm, so that the loop vectorises: an odd Taylor polynomial to x⁹ below |x| = 0.25
+/// (truncation ~2e-9), (1 − e^{−2|x|})/(1 + e^{−2|x|}) with `fastExp` above (no cancellation there); ±1 from |x| = 9
+/// on. Absolute error ≲ 2e-7 against libm's tanhf.
+@inline(__always)
+func fastTanh(_ x: Float) -> Float {
+    let a = min(abs(x), 9)
+    let e = fastExp(-2 * a)
+    let large = (1 - e) / (1 + e)
+    let a2 = a * a
+    let small = a * (1 + a2 * (-1 / 3 + a2 * (2 / 15 + a2 * (-17 / 315 + a2 * (62 / 2835)))))
+    let t = a < 0.25 ? small : large
+    return x < 0 ? -t : t
+}
+
 extension TensorScalar {
+    /// tanh: float32 through `fastTanh`, float64 through libm.
+    @inline(__always) static func tanhFast(_ x: Self) -> Self {
+        if let f = x as? Float { return Self(fastTanh(f)) }
+        return Self.tanh(x)
+    }
+
     /// eˣ: float32 through `fastExp` (softmax and attention rows), float64 through libm.
     @inline(__always) static func expFast(_ x: Self) -> Self {
         if let f = x as? Float { return Self(fastExp(f)) }
