@@ -48,3 +48,8 @@ enum TranslatorAttentionFlag: String, CaseIterable, ExpressibleByArgument {
 enum LanguageModelKind: String, CaseIterable, ExpressibleByArgument {
     case transformer, lstm, gru
 }
+
+/// `--optimizer` of a text classifier.
+enum TextOptimizerFlag: String, CaseIterable, ExpressibleByArgument {
+    case adamw, adadelta
+}

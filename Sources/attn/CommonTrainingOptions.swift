@@ -12,7 +12,7 @@ struct CommonTrainingOptions: ParsableArguments {
     var lr: Float?
     @Option(name: .customLong("warmup-steps"), parsing: .unconditional, help: "Optimizer steps of linear warmup before the decay (default: the verb's recipe).")
     var warmupSteps: Int?
-    @Option(help: "Learning-rate decay after warmup: cosine (to 0 at the last step) or inverse-sqrt (Vaswani et al.).")
+    @Option(help: "Learning-rate decay after warmup: cosine (to 0 at the last step), inverse-sqrt (Vaswani et al.) or constant (none).")
     var schedule: ScheduleKind = .cosine
     @Option(name: .customLong("min-lr-factor"), parsing: .unconditional, help: "With cosine: the rate at the last step as a fraction of the peak (default: the verb's recipe; 0 unless said).")
     var minLRFactor: Float?

@@ -53,6 +53,10 @@ struct TrainClassifier: ParsableCommand {
     var kernelsOption: String?
     @Option(name: .customLong("filters"), parsing: .unconditional, help: "CNN: filters per width (default 100).")
     var filtersOption: Int?
+    @Option(name: .customLong("max-norm"), parsing: .unconditional, help: "CNN: keep each row of the output layer's weight at L2 norm ≤ this after every step (Kim used 3; default: none).")
+    var maxNorm: Float?
+    @Option(help: "adamw (default: 1e-3, weight decay 0.05, clipping 1) or adadelta (Kim's: ρ 0.95 at lr 1, no weight decay, no clipping; --schedule constant keeps lr 1).")
+    var optimizer: TextOptimizerFlag = .adamw
     @Option(name: .customLong("d-model"), parsing: .unconditional, help: "Model width (default 128), or the CNN's embedding width (default 300, Kim's).")
     var dModelOption: Int?
     @Option(name: .customLong("heads"), parsing: .unconditional, help: "Transformer: attention heads (default 4).")
@@ -89,7 +93,8 @@ struct TrainClassifier: ParsableCommand {
 
     func validate() throws {
         let transformerOnly = [("--heads", headsOption != nil), ("--feed-forward", feedForwardOption != nil)]
-        let cnnOnly = [("--kernels", kernelsOption != nil), ("--filters", filtersOption != nil)]
+        let cnnOnly = [("--kernels", kernelsOption != nil), ("--filters", filtersOption != nil), ("--max-norm", maxNorm != nil)]
+        try require((maxNorm ?? 1) > 0 && (maxNorm ?? 1).isFinite, "--max-norm must be a positive number (got \(maxNorm ?? 0))")
         let recurrentOnly = [("--hidden", hiddenOption != nil), ("--unidirectional", unidirectional)]
         switch model {
         case .transformer: try requireOnly(cnnOnly, for: "cnn", model: "transformer"); try requireOnly(recurrentOnly, for: "lstm|gru", model: "transformer")
@@ -124,6 +129,7 @@ struct TrainClassifier: ParsableCommand {
         case .cnn:
             var c = TextCNNConfig(vocabulary: 0, classes: 0)
             (c.embeddingDim, c.filters, c.kernelSizes, c.dropout, c.maxLength) = (dModel, filters, integerList(kernels), dropout, maxLength)
+            c.maxNorm = maxNorm
             textModel = .cnn(c)
         case .lstm, .gru:
             var c = RecurrentTextClassifierConfig(vocabulary: 0, classes: 0)
@@ -137,7 +143,10 @@ struct TrainClassifier: ParsableCommand {
         }
         let vocabulary: TokenizerRecipe = tokenizer == .bpe ? .byteLevelBPE(vocabularySize: vocabSize, lowercase: true)
                                                             : .wordLevel(lowercase: true, minFrequency: minFrequency)
-        var training = common.applied(to: TrainingRecipe(epochs: 20, lr: 1e-3, optimizer: .adamw(beta2: 0.999), weightDecay: 0.05, clipNorm: 1))
+        let defaults = optimizer == .adadelta
+            ? TrainingRecipe(epochs: 20, lr: 1, optimizer: .adadelta(rho: 0.95), weightDecay: 0, clipNorm: 0)   // Kim's (2014)
+            : TrainingRecipe(epochs: 20, lr: 1e-3, optimizer: .adamw(beta2: 0.999), weightDecay: 0.05, clipNorm: 1)
+        var training = common.applied(to: defaults)
         (training.defaultWarmupSteps, training.labelSmoothing, training.batchSize) = (100, labelSmoothing, batchSize)
         var c = TextClassificationConfig(model: textModel, format: TextFormat(format: format, fine: label == .fine, labelColumn: labelColumn, textColumn: textColumn),
                                          data: LabelledTextData(data: data, validData: validData, valFraction: valFraction),

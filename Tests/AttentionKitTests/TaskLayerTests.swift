@@ -54,6 +54,36 @@ final class TaskLayerTests: XCTestCase {
         try assertRates(path("cnn-sqrt"), peak: 0.01) { _ in WarmupInverseSqrt(warmupSteps: 2) }
     }
 
+    /// Kim's (2014) recipe for the TextCNN from flags: Adadelta (ρ 0.95 at lr 1, written to config.json), the
+    /// constant schedule (every epoch's rate is the peak), and the max-norm constraint (every row of the saved output
+    /// layer within norm 3); --max-norm is refused for the other models and when not positive.
+    func testKimsAdadeltaMaxNormRecipe() throws {
+        let args = ["train", "classifier", "--data", corpora + "/trec-sample/train.label", "--format", "trec", "--model", "cnn", "--d-model", "16",
+                    "--filters", "8", "--optimizer", "adadelta", "--schedule", "constant", "--warmup-steps", "0", "--batch-size", "50",
+                    "--max-norm", "3", "--label-smoothing", "0", "--epochs", "3", "--out", path("kim")]
+        let r = try runAttn(args)
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(r.out.contains("max-norm: the output layer's rows are kept at L2 norm ≤ 3.0"), r.out)
+        let config = try String(contentsOfFile: path("kim/config.json"), encoding: .utf8)
+        XCTAssertTrue(config.contains("\"adadelta\"") && config.contains("\"rho\" : 0.95") && config.contains("\"schedule\" : \"constant\""), config)
+        XCTAssertTrue(config.contains("\"maxNorm\" : 3"), config)
+        XCTAssertEqual(try learningRates(path("kim")).map(\.lr), [1, 1, 1])
+        let head = try XCTUnwrap(try Safetensors.read(from: URL(fileURLWithPath: path("kim/last.safetensors"))).tensors["head.weight"])
+        let width = head.shape[1]
+        for r in 0..<head.shape[0] {
+            let norm = head.scalars[(r * width)..<((r + 1) * width)].map { Double($0) * Double($0) }.reduce(0, +).squareRoot()
+            XCTAssertLessThanOrEqual(norm, 3 + 1e-4, "row \(r)")
+        }
+        let resumed = try runAttn(Array(args.dropLast(4)) + ["--epochs", "4", "--out", path("kim"), "--resume"])
+        XCTAssertEqual(resumed.status, 0, resumed.err)
+        let transformer = try runAttn(["train", "classifier", "--data", corpora + "/trec-sample/train.label", "--format", "trec", "--max-norm", "3"])
+        XCTAssertEqual(transformer.status, 64, transformer.err)
+        XCTAssertTrue(transformer.err.contains("--max-norm is only read by --model cnn"), transformer.err)
+        let zero = try runAttn(Array(args.dropLast(4)).map { $0 == "3" ? "0" : $0 } + ["--out", path("kim0")])
+        XCTAssertEqual(zero.status, 64, zero.err)
+        XCTAssertTrue(zero.err.contains("--max-norm must be a positive number"), zero.err)
+    }
+
     /// `train classifier --resume` and `train vit --resume` continue their own runs (before the task layer both
     /// refused undamaged runs: "format is {…} but … gives {…}" with equal values).
     func testClassifierAndViTResumeTheirOwnRuns() throws {

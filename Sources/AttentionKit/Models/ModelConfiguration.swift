@@ -234,6 +234,7 @@ extension TextCNNConfig: ModelConfiguration {
         try ConfigCheck.probability("dropout", dropout)
         try ConfigCheck.size("maxLength", maxLength, max: ConfigCheck.maxLength)
         try ConfigCheck.id("padID", padID, below: vocabulary)
+        if let maxNorm, !(maxNorm > 0 && maxNorm.isFinite) { throw ConfigurationError("maxNorm", "\(maxNorm) is not a positive number") }
     }
 }
 

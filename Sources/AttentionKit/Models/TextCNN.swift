@@ -31,6 +31,9 @@ public struct TextCNNConfig: Codable, Sendable, Equatable {
     public var dropout: Float = 0.5
     public var maxLength = 256
     public var padID = 0
+    /// Kim's max-norm constraint: after every step each row of the output layer's weight is rescaled to at most
+    /// this L2 norm (he used 3); nil: none.
+    public var maxNorm: Float? = nil
 
     public init(vocabulary: Int, classes: Int) {
         self.vocabulary = vocabulary

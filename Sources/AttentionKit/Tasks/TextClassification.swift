@@ -251,7 +251,12 @@ extension TextClassificationTask {
         let recipe = config.training
         let task = try TextClassificationTask(classification: classification, train: examples, validation: validation, batchSize: recipe.batchSize ?? 32,
                                               labelSmoothing: recipe.labelSmoothing, classWeights: weights, seed: seed &+ 1, shard: context.shard)
-        let summary = try context.train(task, optimizer: recipe.makeOptimizer(for: model), recipe: recipe, bestMetric: "val_accuracy")
+        let optimizer = recipe.makeOptimizer(for: model)
+        if let cnn = model as? TextCNN, let norm = cnn.config.maxNorm {
+            optimizer.maxNormConstraints = [(cnn.head.weight, norm)]
+            context.log("max-norm: the output layer's rows are kept at L2 norm ≤ \(norm) after every step")
+        }
+        let summary = try context.train(task, optimizer: optimizer, recipe: recipe, bestMetric: "val_accuracy")
         guard !summary.interrupted, context.isLead else { return RunOutcome(summary: summary, message: "") }
         let best = try TextClassification.load(from: dir, weights: "best.safetensors")
         try context.writeReport(try best.evaluate(validation))

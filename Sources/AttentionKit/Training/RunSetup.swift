@@ -6,6 +6,8 @@ public enum ScheduleKind: String, Codable, CaseIterable, Sendable {
     case cosine
     /// Vaswani et al.'s inverse square root of the step (`WarmupInverseSqrt`).
     case inverseSqrt = "inverse-sqrt"
+    /// The peak rate throughout after the warmup (Adadelta's recipes: Kim 2014).
+    case constant
 }
 
 /// The optimizer of a recipe, with the hyperparameters that differ between tasks.
@@ -14,6 +16,8 @@ public enum OptimizerChoice: Codable, Sendable, Equatable {
     case adamw(beta2: Float)
     /// SGD with this momentum (Nesterov when momentum > 0).
     case sgd(momentum: Float)
+    /// Adadelta with this ρ (Zeiler 2012; Kim 2014 uses 0.95 at lr 1).
+    case adadelta(rho: Float)
 }
 
 /// The training recipe every task shares: epochs, optimizer, learning-rate schedule, clipping, accumulation, early
@@ -105,6 +109,7 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
         let warmup = warmupSteps ?? fallback
         switch schedule {
         case .inverseSqrt: return WarmupInverseSqrt(warmupSteps: max(1, warmup))
+        case .constant: return WarmupConstant(warmupSteps: min(warmup, total - 1))
         case .cosine: return WarmupCosine(warmupSteps: min(warmup, total - 1), totalSteps: total, minFactor: minLRFactor ?? 0)
         }
     }
@@ -115,6 +120,7 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
         switch optimizer {
         case .adamw(let beta2): return AdamW(groups, learningRate: lr, beta2: beta2, weightDecay: weightDecay)
         case .sgd(let momentum): return SGD(groups, learningRate: lr, momentum: momentum, nesterov: momentum > 0)
+        case .adadelta(let rho): return Adadelta(groups, learningRate: lr, rho: rho, weightDecay: weightDecay)
         }
     }
 

@@ -41,6 +41,16 @@ public struct WarmupInverseSqrt: LRSchedule {
     }
 }
 
+/// Linear warmup from 0 over `warmupSteps`, then the peak rate: f = (s+1)/w for s < w, else 1.
+public struct WarmupConstant: LRSchedule {
+    public let warmupSteps: Int
+    public init(warmupSteps: Int) {
+        precondition(warmupSteps >= 0, "WarmupConstant: warmup steps must be non-negative")
+        self.warmupSteps = warmupSteps
+    }
+    public func factor(step: Int) -> Float { step < warmupSteps ? Float(step + 1) / Float(warmupSteps) : 1 }
+}
+
 /// Linear warmup from 0 over `warmupSteps`, then cosine decay to `minFactor` at `totalSteps`:
 /// f = (s+1)/w for s < w, else minFactor + (1−minFactor)·½(1 + cos(π·(s−w)/(T−w))).
 public struct WarmupCosine: LRSchedule {
