@@ -53,3 +53,8 @@ enum LanguageModelKind: String, CaseIterable, ExpressibleByArgument {
 enum TextOptimizerFlag: String, CaseIterable, ExpressibleByArgument {
     case adamw, adadelta
 }
+
+/// `--recipe` of a text classifier.
+enum TextRecipeFlag: String, CaseIterable, ExpressibleByArgument {
+    case kim
+}

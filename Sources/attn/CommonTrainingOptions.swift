@@ -12,8 +12,8 @@ struct CommonTrainingOptions: ParsableArguments {
     var lr: Float?
     @Option(name: .customLong("warmup-steps"), parsing: .unconditional, help: "Optimizer steps of linear warmup before the decay (default: the verb's recipe).")
     var warmupSteps: Int?
-    @Option(help: "Learning-rate decay after warmup: cosine (to 0 at the last step), inverse-sqrt (Vaswani et al.) or constant (none).")
-    var schedule: ScheduleKind = .cosine
+    @Option(help: "Learning-rate decay after warmup: cosine (to 0 at the last step; the default unless the verb's recipe says), inverse-sqrt (Vaswani et al.) or constant (none).")
+    var schedule: ScheduleKind?
     @Option(name: .customLong("min-lr-factor"), parsing: .unconditional, help: "With cosine: the rate at the last step as a fraction of the peak (default: the verb's recipe; 0 unless said).")
     var minLRFactor: Float?
     @Option(name: .customLong("weight-decay"), parsing: .unconditional, help: "Weight decay, not applied to biases, norms and position tables (default: the verb's recipe).")
@@ -53,7 +53,7 @@ struct CommonTrainingOptions: ParsableArguments {
         if let weightDecay { r.weightDecay = weightDecay }
         if let clipNorm { r.clipNorm = clipNorm }
         if let minLRFactor { r.minLRFactor = minLRFactor }
-        r.schedule = schedule
+        if let schedule { r.schedule = schedule }
         r.accumulate = accumulate
         r.patience = patience
         r.seed = seed

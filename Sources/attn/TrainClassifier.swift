@@ -15,7 +15,9 @@ struct TrainClassifier: ParsableCommand {
         d 128, 4 heads, feed-forward 256, dropout 0.2, masked-mean pooling, label smoothing 0.1, AdamW (weight decay \
         0.05) at a peak 1e-3 after 100 warmup steps with cosine decay, batches of 32, 20 epochs; the epoch with the \
         best validation accuracy is kept. --model cnn is Kim's CNN-rand (2014): embeddings of width 300, convolutions \
-        of widths 3, 4, 5 × 100 filters, ReLU, max over time, dropout 0.5, linear.
+        of widths 3, 4, 5 × 100 filters, ReLU, max over time, dropout 0.5, linear. --recipe kim trains it as Kim did: \
+        cased words seen once, embeddings U(±0.25), Adadelta (ρ 0.95, lr 1, constant, no warmup), batches of 50, \
+        max-norm 3 on the output rows, no label smoothing, 25 epochs (each flag given still overrides).
 
         Writes to --out (default runs/classifier): config.json, tokenizer.json, labels.json, best/last/resume \
         .safetensors, metrics.jsonl/csv, curves.png, report.txt (per-class precision/recall/F1 and the \
@@ -43,20 +45,24 @@ struct TrainClassifier: ParsableCommand {
     var tokenizer: TokenizerKind = .word
     @Option(name: .customLong("vocab-size"), parsing: .unconditional, help: "BPE: vocabulary size.")
     var vocabSize = 4000
-    @Option(name: .customLong("min-frequency"), parsing: .unconditional, help: "Word tokenizer: keep words seen at least this often in training.")
-    var minFrequency = 2
-    @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Texts per step.")
-    var batchSize = 32
-    @Option(help: "transformer (the TextClassifier encoder), cnn (Kim's CNN-rand: parallel convolutions, max over time), lstm or gru (a bidirectional recurrent network, max or mean over time).")
-    var model: TextModelKind = .transformer
+    @Option(name: .customLong("min-frequency"), parsing: .unconditional, help: "Word tokenizer: keep words seen at least this often in training (default 2; --recipe kim: 1).")
+    var minFrequencyOption: Int?
+    @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Texts per step (default 32; --recipe kim: 50).")
+    var batchSizeOption: Int?
+    @Option(name: .customLong("model"), help: "transformer (the TextClassifier encoder, the default), cnn (Kim's CNN-rand: parallel convolutions, max over time), lstm or gru (a bidirectional recurrent network, max or mean over time).")
+    var modelOption: TextModelKind?
+    @Option(help: "kim: Kim's (2014) CNN-rand training recipe for --model cnn (see above).")
+    var recipe: TextRecipeFlag?
+    @Flag(name: .customLong("cased"), help: "Word tokenizer: keep case (default: lowercase; --recipe kim keeps case, as Kim did for TREC).")
+    var cased = false
     @Option(name: .customLong("kernels"), help: "CNN: window widths of the parallel convolutions (default 3,4,5).")
     var kernelsOption: String?
     @Option(name: .customLong("filters"), parsing: .unconditional, help: "CNN: filters per width (default 100).")
     var filtersOption: Int?
     @Option(name: .customLong("max-norm"), parsing: .unconditional, help: "CNN: keep each row of the output layer's weight at L2 norm ≤ this after every step (Kim used 3; default: none).")
     var maxNorm: Float?
-    @Option(help: "adamw (default: 1e-3, weight decay 0.05, clipping 1) or adadelta (Kim's: ρ 0.95 at lr 1, no weight decay, no clipping; --schedule constant keeps lr 1).")
-    var optimizer: TextOptimizerFlag = .adamw
+    @Option(name: .customLong("optimizer"), help: "adamw (default: 1e-3, weight decay 0.05, clipping 1) or adadelta (Kim's: ρ 0.95 at lr 1, no weight decay, no clipping; --schedule constant keeps lr 1).")
+    var optimizerOption: TextOptimizerFlag?
     @Option(name: .customLong("d-model"), parsing: .unconditional, help: "Model width (default 128), or the CNN's embedding width (default 300, Kim's).")
     var dModelOption: Int?
     @Option(name: .customLong("heads"), parsing: .unconditional, help: "Transformer: attention heads (default 4).")
@@ -73,13 +79,19 @@ struct TrainClassifier: ParsableCommand {
     var dropoutOption: Float?
     @Option(name: .customLong("pooling"), help: "Pooling: cls, mean or max (max-over-time); default mean, max for lstm and gru.")
     var poolingOption: Pooling?
-    @Option(name: .customLong("label-smoothing"), parsing: .unconditional, help: "Label smoothing of the cross-entropy.")
-    var labelSmoothing: Float = 0.1
+    @Option(name: .customLong("label-smoothing"), parsing: .unconditional, help: "Label smoothing of the cross-entropy (default 0.1; --recipe kim: 0).")
+    var labelSmoothingOption: Float?
     @Option(name: .customLong("class-weights"), help: "Loss weight per class: none, or balanced (n / (classes · n_class), for skewed labels such as SMS spam).")
     var classWeights: ClassWeighting = .none
     @Option(name: .customLong("max-length"), parsing: .unconditional, help: "Longest text in tokens (longer ones are cut).")
     var maxLength = 128
 
+    var kim: Bool { recipe == .kim }
+    var model: TextModelKind { modelOption ?? (kim ? .cnn : .transformer) }
+    var minFrequency: Int { minFrequencyOption ?? (kim ? 1 : 2) }
+    var batchSize: Int { batchSizeOption ?? (kim ? 50 : 32) }
+    var labelSmoothing: Float { labelSmoothingOption ?? (kim ? 0 : 0.1) }
+    var optimizer: TextOptimizerFlag { optimizerOption ?? (kim ? .adadelta : .adamw) }
     var recurrent: Bool { model == .lstm || model == .gru }
     var dModel: Int { dModelOption ?? (model == .transformer ? 128 : 300) }
     var dropout: Float { dropoutOption ?? (model == .transformer ? 0.2 : 0.5) }
@@ -92,6 +104,7 @@ struct TrainClassifier: ParsableCommand {
     var feedForward: Int { feedForwardOption ?? 256 }
 
     func validate() throws {
+        try require(!kim || model == .cnn, "--recipe kim trains --model cnn (Kim's CNN-rand), not --model \(model.rawValue)")
         let transformerOnly = [("--heads", headsOption != nil), ("--feed-forward", feedForwardOption != nil)]
         let cnnOnly = [("--kernels", kernelsOption != nil), ("--filters", filtersOption != nil), ("--max-norm", maxNorm != nil)]
         try require((maxNorm ?? 1) > 0 && (maxNorm ?? 1).isFinite, "--max-norm must be a positive number (got \(maxNorm ?? 0))")
@@ -129,7 +142,8 @@ struct TrainClassifier: ParsableCommand {
         case .cnn:
             var c = TextCNNConfig(vocabulary: 0, classes: 0)
             (c.embeddingDim, c.filters, c.kernelSizes, c.dropout, c.maxLength) = (dModel, filters, integerList(kernels), dropout, maxLength)
-            c.maxNorm = maxNorm
+            c.maxNorm = maxNorm ?? (kim ? 3 : nil)
+            c.embeddingInitRange = kim ? 0.25 : nil
             textModel = .cnn(c)
         case .lstm, .gru:
             var c = RecurrentTextClassifierConfig(vocabulary: 0, classes: 0)
@@ -142,12 +156,14 @@ struct TrainClassifier: ParsableCommand {
             textModel = .transformer(c)
         }
         let vocabulary: TokenizerRecipe = tokenizer == .bpe ? .byteLevelBPE(vocabularySize: vocabSize, lowercase: true)
-                                                            : .wordLevel(lowercase: true, minFrequency: minFrequency)
-        let defaults = optimizer == .adadelta
+                                                            : .wordLevel(lowercase: !(cased || kim), minFrequency: minFrequency)
+        var defaults = optimizer == .adadelta
             ? TrainingRecipe(epochs: 20, lr: 1, optimizer: .adadelta(rho: 0.95), weightDecay: 0, clipNorm: 0)   // Kim's (2014)
             : TrainingRecipe(epochs: 20, lr: 1e-3, optimizer: .adamw(beta2: 0.999), weightDecay: 0.05, clipNorm: 1)
+        defaults.defaultWarmupSteps = 100
+        if kim { (defaults.epochs, defaults.schedule, defaults.defaultWarmupSteps) = (25, .constant, 0) }
         var training = common.applied(to: defaults)
-        (training.defaultWarmupSteps, training.labelSmoothing, training.batchSize) = (100, labelSmoothing, batchSize)
+        (training.labelSmoothing, training.batchSize) = (labelSmoothing, batchSize)
         var c = TextClassificationConfig(model: textModel, format: TextFormat(format: format, fine: label == .fine, labelColumn: labelColumn, textColumn: textColumn),
                                          data: LabelledTextData(data: data, validData: validData, valFraction: valFraction),
                                          tokenizer: vocabulary, training: training)

@@ -82,6 +82,25 @@ final class TaskLayerTests: XCTestCase {
         let zero = try runAttn(Array(args.dropLast(4)).map { $0 == "3" ? "0" : $0 } + ["--out", path("kim0")])
         XCTAssertEqual(zero.status, 64, zero.err)
         XCTAssertTrue(zero.err.contains("--max-norm must be a positive number"), zero.err)
+        // --recipe kim: the whole of it from one flag (flags given still override: --epochs)
+        let preset = try runAttn(["train", "classifier", "--data", corpora + "/trec-sample/train.label", "--format", "trec", "--recipe", "kim",
+                                  "--d-model", "16", "--filters", "8", "--epochs", "2", "--out", path("kim-preset")])
+        XCTAssertEqual(preset.status, 0, preset.err)
+        let c = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("kim-preset/config.json")))) as! [String: Any]
+        let model = c["model"] as! [String: Any], training = c["training"] as! [String: Any], tokenizer = c["tokenizer"] as! [String: Any]
+        XCTAssertEqual(c["model_type"] as? String, "TextCNN")
+        XCTAssertEqual(model["maxNorm"] as? Double, 3)
+        XCTAssertEqual(model["embeddingInitRange"] as? Double, 0.25)
+        XCTAssertEqual(training["schedule"] as? String, "constant")
+        XCTAssertEqual(training["batch_size"] as? Int, 50)
+        XCTAssertEqual(training["epochs"] as? Int, 2)
+        XCTAssertEqual(training["label_smoothing"] as? Double, 0)
+        XCTAssertNotNil((training["optimizer"] as? [String: Any])?["adadelta"])
+        XCTAssertEqual(try learningRates(path("kim-preset")).map(\.lr), [1, 1], "no warmup, constant")
+        XCTAssertTrue("\(tokenizer)".contains("lowercase = 0") || "\(tokenizer)".contains("lowercase\" : false") || tokenizer["lowercase"] as? Bool == false, "\(tokenizer)")
+        let other = try runAttn(["train", "classifier", "--data", corpora + "/trec-sample/train.label", "--format", "trec", "--recipe", "kim", "--model", "lstm"])
+        XCTAssertEqual(other.status, 64, other.err)
+        XCTAssertTrue(other.err.contains("--recipe kim trains --model cnn"), other.err)
     }
 
     /// `train classifier --resume` and `train vit --resume` continue their own runs (before the task layer both

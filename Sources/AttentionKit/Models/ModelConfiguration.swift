@@ -235,6 +235,7 @@ extension TextCNNConfig: ModelConfiguration {
         try ConfigCheck.size("maxLength", maxLength, max: ConfigCheck.maxLength)
         try ConfigCheck.id("padID", padID, below: vocabulary)
         if let maxNorm, !(maxNorm > 0 && maxNorm.isFinite) { throw ConfigurationError("maxNorm", "\(maxNorm) is not a positive number") }
+        if let a = embeddingInitRange, !(a > 0 && a.isFinite) { throw ConfigurationError("embeddingInitRange", "\(a) is not a positive number") }
     }
 }
 

@@ -34,6 +34,8 @@ public struct TextCNNConfig: Codable, Sendable, Equatable {
     /// Kim's max-norm constraint: after every step each row of the output layer's weight is rescaled to at most
     /// this L2 norm (he used 3); nil: none.
     public var maxNorm: Float? = nil
+    /// Embeddings drawn from U(±this) (Kim's CNN-rand: 0.25); nil: N(0, 1) as `nn.Embedding`.
+    public var embeddingInitRange: Float? = nil
 
     public init(vocabulary: Int, classes: Int) {
         self.vocabulary = vocabulary
@@ -56,6 +58,11 @@ public final class TextCNN: Module, ConfigurableModel, TextClassificationModel {
         precondition(!c.kernelSizes.isEmpty && c.kernelSizes.allSatisfy { $0 > 0 } && c.filters > 0, "TextCNN: kernel sizes and filters must be positive")
         config = c
         embedding = Embedding(c.vocabulary, c.embeddingDim, paddingIndex: c.padID, using: &g)
+        if let a = c.embeddingInitRange {
+            let w = Tensor.uniform([c.vocabulary, c.embeddingDim], low: -a, high: a, using: &g)
+            w.withUnsafeMutableFloats { b in for k in 0..<c.embeddingDim { b[c.padID * c.embeddingDim + k] = 0 } }
+            embedding.weight = w.requiringGrad()
+        }
         convs = ModuleList(c.kernelSizes.map { Conv1d(c.embeddingDim, c.filters, kernelSize: $0, using: &g) })
         dropout = Dropout(p: c.dropout, using: &g)
         head = Linear(c.filters * c.kernelSizes.count, c.classes, using: &g)
