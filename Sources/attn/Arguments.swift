@@ -58,3 +58,8 @@ enum TextOptimizerFlag: String, CaseIterable, ExpressibleByArgument {
 enum TextRecipeFlag: String, CaseIterable, ExpressibleByArgument {
     case kim
 }
+
+/// `--case` of a word tokenizer.
+enum LetterCaseFlag: String, CaseIterable, ExpressibleByArgument {
+    case lower, keep
+}

@@ -53,8 +53,10 @@ struct TrainClassifier: ParsableCommand {
     var modelOption: TextModelKind?
     @Option(help: "kim: Kim's (2014) CNN-rand training recipe for --model cnn (see above).")
     var recipe: TextRecipeFlag?
-    @Flag(name: .customLong("cased"), help: "Word tokenizer: keep case (default: lowercase; --recipe kim keeps case, as Kim did for TREC).")
-    var cased = false
+    @Option(name: .customLong("case"), help: "Word tokenizer: lower (the default) or keep (--recipe kim keeps case, as Kim did for TREC).")
+    var caseOption: LetterCaseFlag?
+    @Option(name: .customLong("embedding-init"), parsing: .unconditional, help: "CNN: draw the embeddings from U(±this) instead of N(0, 1) (--recipe kim: 0.25, Kim's).")
+    var embeddingInit: Float?
     @Option(name: .customLong("kernels"), help: "CNN: window widths of the parallel convolutions (default 3,4,5).")
     var kernelsOption: String?
     @Option(name: .customLong("filters"), parsing: .unconditional, help: "CNN: filters per width (default 100).")
@@ -106,7 +108,9 @@ struct TrainClassifier: ParsableCommand {
     func validate() throws {
         try require(!kim || model == .cnn, "--recipe kim trains --model cnn (Kim's CNN-rand), not --model \(model.rawValue)")
         let transformerOnly = [("--heads", headsOption != nil), ("--feed-forward", feedForwardOption != nil)]
-        let cnnOnly = [("--kernels", kernelsOption != nil), ("--filters", filtersOption != nil), ("--max-norm", maxNorm != nil)]
+        let cnnOnly = [("--kernels", kernelsOption != nil), ("--filters", filtersOption != nil), ("--max-norm", maxNorm != nil),
+                       ("--embedding-init", embeddingInit != nil)]
+        try require((embeddingInit ?? 1) > 0 && (embeddingInit ?? 1).isFinite, "--embedding-init must be a positive number (got \(embeddingInit ?? 0))")
         try require((maxNorm ?? 1) > 0 && (maxNorm ?? 1).isFinite, "--max-norm must be a positive number (got \(maxNorm ?? 0))")
         let recurrentOnly = [("--hidden", hiddenOption != nil), ("--unidirectional", unidirectional)]
         switch model {
@@ -143,7 +147,7 @@ struct TrainClassifier: ParsableCommand {
             var c = TextCNNConfig(vocabulary: 0, classes: 0)
             (c.embeddingDim, c.filters, c.kernelSizes, c.dropout, c.maxLength) = (dModel, filters, integerList(kernels), dropout, maxLength)
             c.maxNorm = maxNorm ?? (kim ? 3 : nil)
-            c.embeddingInitRange = kim ? 0.25 : nil
+            c.embeddingInitRange = embeddingInit ?? (kim ? 0.25 : nil)
             textModel = .cnn(c)
         case .lstm, .gru:
             var c = RecurrentTextClassifierConfig(vocabulary: 0, classes: 0)
@@ -156,7 +160,7 @@ struct TrainClassifier: ParsableCommand {
             textModel = .transformer(c)
         }
         let vocabulary: TokenizerRecipe = tokenizer == .bpe ? .byteLevelBPE(vocabularySize: vocabSize, lowercase: true)
-                                                            : .wordLevel(lowercase: !(cased || kim), minFrequency: minFrequency)
+                                                            : .wordLevel(lowercase: (caseOption ?? (kim ? .keep : .lower)) == .lower, minFrequency: minFrequency)
         var defaults = optimizer == .adadelta
             ? TrainingRecipe(epochs: 20, lr: 1, optimizer: .adadelta(rho: 0.95), weightDecay: 0, clipNorm: 0)   // Kim's (2014)
             : TrainingRecipe(epochs: 20, lr: 1e-3, optimizer: .adamw(beta2: 0.999), weightDecay: 0.05, clipNorm: 1)
