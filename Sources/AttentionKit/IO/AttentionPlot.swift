@@ -17,7 +17,8 @@ public enum AttentionPlot {
         return (UInt8(a.0 + (b.0 - a.0) * f), UInt8(a.1 + (b.1 - a.1) * f), UInt8(a.2 + (b.2 - a.2) * f))
     }
 
-    /// A grid with one heatmap per head and the head average: `maps` [H, Tq, Tk]; rows are queries, columns keys.
+    /// A grid with one heatmap per head and (for several heads) their average: `maps` [H, Tq, Tk]; rows are queries,
+    /// columns keys.
     /// Token labels on both axes when cells are large enough to hold them (else every k-th index), one colour scale
     /// 0…max for the whole layer with its colour bar, and the title on top.
     public static func layerGrid(_ maps: Tensor, queries: [String], keys: [String], title: String) throws -> RGBImage {
@@ -30,7 +31,7 @@ public enum AttentionPlot {
         let size = tq * tk
         var panels: [(String, [Double])] = []
         for head in 0..<h { panels.append(("head \(head)", Array(v[(head * size)..<((head + 1) * size)]))) }
-        panels.append(("mean of \(h) heads", mean))
+        if h > 1 { panels.append(("mean of \(h) heads", mean)) }   // one head: the mean would repeat it
         let top = max(v.max() ?? 1, 1e-9)
         let cell = max(4, min(26, 420 / max(tq, tk)))
         let labelled = cell >= 12
@@ -41,10 +42,11 @@ public enum AttentionPlot {
         let panelW = rowLabelWidth + tk * cell + 16, panelH = font.lineHeight + 6 + colLabelHeight + tq * cell + 16
         let columns = min(4, panels.count), rows = (panels.count + columns - 1) / columns
         let header = font.lineHeight * 2 + 12, barW = 90
-        var image = RGBImage(width: columns * panelW + barW + 10, height: header + rows * panelH + 8)
+        let subtitle = "rows: queries (\(tq)), columns: keys (\(tk)); each row sums to 1"
+        let width = max(columns * panelW + barW + 10, max(font.width(of: title), font.width(of: subtitle)) + 20)   // the header is never cut
+        var image = RGBImage(width: width, height: header + rows * panelH + 8)
         font.draw(title, into: &image, x: 10, baseline: font.ascent + 6)
-        font.draw("rows: queries (\(tq)), columns: keys (\(tk)); each row sums to 1", into: &image, x: 10,
-                  baseline: font.ascent * 2 + 12 + font.descent, color: (90, 90, 90))
+        font.draw(subtitle, into: &image, x: 10, baseline: font.ascent * 2 + 12 + font.descent, color: (90, 90, 90))
         for (p, (name, values)) in panels.enumerated() {
             let x0 = (p % columns) * panelW + 8, y0 = header + (p / columns) * panelH
             font.draw(name, into: &image, x: x0 + rowLabelWidth, baseline: y0 + font.ascent)

@@ -105,7 +105,7 @@ public enum AttentionExport {
             if pictures {
                 let labels = { (axis: String, n: Int) in (0..<n).map { i in tokens[axis].flatMap { i < $0.count ? $0[i].label : nil } ?? String(i) } }
                 let picture = try AttentionPlot.layerGrid(m, queries: labels(q, m.shape[1]), keys: labels(k, m.shape[2]),
-                                                          title: "\(stem) — \(m.shape[0]) heads, \(q) × \(k)")
+                                                          title: "\(stem) — \(m.shape[0]) head\(m.shape[0] == 1 ? "" : "s"), \(q) × \(k)")
                 let pngURL = directory.appendingPathComponent(stem + ".png")
                 try picture.writePNG(to: pngURL)
                 files.append(pngURL)
