@@ -45,7 +45,9 @@ struct Compare: ParsableCommand {
         for spec in runs {
             let (label, path) = spec.contains("=") ? (String(spec.prefix { $0 != "=" }), String(spec.drop { $0 != "=" }.dropFirst()))
                                                    : (URL(fileURLWithPath: spec).lastPathComponent, spec)
-            entries.append(try ModelComparison.entry(label: label, run: RunDirectory(path: path), batchSize: batchSize, tokens: tokens, beam: beam))
+            var request = ComparisonRequest(run: RunDirectory(path: path))
+            (request.batchSize, request.tokens, request.beam) = (batchSize, tokens, beam)
+            entries.append(try ModelComparison.entry(label: label, request: request))
             say("measured \(label)")
         }
         let comparison = ModelComparison(entries: entries)

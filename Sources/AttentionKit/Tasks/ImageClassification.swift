@@ -361,7 +361,7 @@ extension ImageClassification: TrainedRun, ComparableRun {
         var g = RandomGenerator(seed: 0)
         let images = Tensor.normal([batchSize, 3, imageSize, imageSize], using: &g)
         return ComparisonMeasurement(kind: "image", model: String(describing: type(of: model)), parameters: model.parameterCount(),
-                                     itemsPerSecond: measureThroughput { _ = forward(images) } * Double(batchSize), unit: "images/s")
+                                     itemsPerSecond: measureThroughput { _ = forward(images) } * Double(batchSize), unit: "images/s", batch: batchSize)
     }
 }
 

@@ -62,13 +62,17 @@ public struct ComparisonRequest {
 }
 
 /// What a comparison measured of one run: its kind ("image", "text", "translation"), the model's type name, the
-/// parameters, inference items per second (`unit`: "images/s", "sentences/s"), and validation scores computed here
-/// (translation: "bleu", "chrf"); empty: the best value of `comparisonMetric` in metrics.jsonl is the score.
+/// parameters, inference items per second (`unit`: "images/s", "sentences/s") over batches of `batch` (and a beam of
+/// `beam` for translation), and validation scores computed here (translation: "bleu", "chrf"); empty: the best value
+/// of `comparisonMetric` in metrics.jsonl is the score.
 public struct ComparisonMeasurement {
-    public var kind: String, model: String, parameters: Int, itemsPerSecond: Double, unit: String
+    public var kind: String, model: String, parameters: Int, itemsPerSecond: Double, unit: String, batch: Int
+    public var beam: Int? = nil
     public var scores: [String: Double] = [:]
-    public init(kind: String, model: String, parameters: Int, itemsPerSecond: Double, unit: String, scores: [String: Double] = [:]) {
-        (self.kind, self.model, self.parameters, self.itemsPerSecond, self.unit, self.scores) = (kind, model, parameters, itemsPerSecond, unit, scores)
+    public init(kind: String, model: String, parameters: Int, itemsPerSecond: Double, unit: String, batch: Int, beam: Int? = nil,
+                scores: [String: Double] = [:]) {
+        (self.kind, self.model, self.parameters, self.itemsPerSecond, self.unit) = (kind, model, parameters, itemsPerSecond, unit)
+        (self.batch, self.beam, self.scores) = (batch, beam, scores)
     }
 }
 

@@ -356,7 +356,7 @@ extension TextClassification: TrainedRun, ComparableRun {
         } }
         model.eval()
         return ComparisonMeasurement(kind: "text", model: String(describing: type(of: model)), parameters: model.parameterCount(),
-                                     itemsPerSecond: measureThroughput { _ = model(ids) } * Double(batchSize), unit: "sentences/s")
+                                     itemsPerSecond: measureThroughput { _ = model(ids) } * Double(batchSize), unit: "sentences/s", batch: batchSize)
     }
 }
 

@@ -225,15 +225,16 @@ extension Translator: TrainedRun, ComparableRun {
 
     /// Translates the run's validation sentences (config.json's `valid_source`/`valid_target`, or the held-out
     /// `validation.source/target` the run wrote) with a beam of `request.beam`: sacreBLEU's BLEU (cased) and chrF2,
-    /// and sentences per second of that decoding.
+    /// and sentences per second of that decoding (`translate`'s batches of 64 sentences).
     public func measure(_ request: ComparisonRequest) throws -> ComparisonMeasurement {
         let data = try request.run.readConfig(TranslationConfig.self).data
         let files = data.validSource.flatMap { s in data.validTarget.map { (s, $0) } }
             ?? (request.run.file("validation.source").path, request.run.file("validation.target").path)
-        let s = try score(source: files.0, reference: files.1, beam: request.beam)
+        let batch = 64
+        let s = try score(source: files.0, reference: files.1, beam: request.beam, batchSize: batch)
         return ComparisonMeasurement(kind: "translation", model: String(describing: type(of: model)), parameters: model.parameterCount(),
                                      itemsPerSecond: Double(s.sources.count) / max(s.seconds, 1e-9), unit: "sentences/s",
-                                     scores: ["bleu": s.bleu.score, "chrf": s.chrF, "bleu_lowercase_tokens": s.lowercased.score])
+                                     batch: batch, beam: request.beam, scores: ["bleu": s.bleu.score, "chrf": s.chrF, "bleu_lowercase_tokens": s.lowercased.score])
     }
 
     public static var taskName: String { TranslationConfig.task }
@@ -308,7 +309,8 @@ extension Translator: TrainedRun, ComparableRun {
 
     /// Translates the lines of `source` and scores them against the lines of `reference` (sacreBLEU's BLEU, cased
     /// and lowercased, and chrF2); pairs empty on both sides are skipped with a note; `seconds` is the decoding time.
-    public func score(source: String, reference: String, beam: Int, lengthPenalty: Float = 0.6, note: (String) -> Void = { _ in })
+    public func score(source: String, reference: String, beam: Int, lengthPenalty: Float = 0.6, batchSize: Int = 64,
+                      note: (String) -> Void = { _ in })
         throws -> (bleu: BLEUScore, lowercased: BLEUScore, chrF: Double, sources: [String], references: [String], hypotheses: [String], seconds: Double) {
         var src = try TextFile.strictLines(source, what: "source"), refs = try TextFile.strictLines(reference, what: "reference")
         guard src.count == refs.count else { throw RunSetupError("\(source) has \(src.count) lines but \(reference) has \(refs.count)") }
@@ -322,7 +324,7 @@ extension Translator: TrainedRun, ComparableRun {
         }
         guard !src.isEmpty else { throw RunSetupError("\(source) is empty") }
         let t0 = Date()
-        let hyps = translate(src, beam: beam, lengthPenalty: lengthPenalty).map { $0.first?.text ?? "" }
+        let hyps = translate(src, beam: beam, lengthPenalty: lengthPenalty, batchSize: batchSize).map { $0.first?.text ?? "" }
         let seconds = Date().timeIntervalSince(t0)
         return (corpusBLEU(hypotheses: hyps, references: refs), corpusBLEU(hypotheses: hyps, references: refs, lowercase: true),
                 corpusChrF(hypotheses: hyps, references: refs), src, refs, hyps, seconds)
