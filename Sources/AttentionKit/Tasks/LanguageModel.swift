@@ -48,6 +48,16 @@ public struct LanguageModelData: Codable, Sendable, Equatable {
     }
 }
 
+/// What the language-model task reads of a network's configuration: its training window and the activations a
+/// training step keeps (for the memory check before a run).
+public protocol LanguageModelConfiguration: ModelConfiguration {
+    var blockSize: Int { get }
+    func activationElements(batch: Int) -> Double
+}
+
+extension GPTConfig: LanguageModelConfiguration {}
+extension RecurrentLanguageModelConfig: LanguageModelConfiguration {}
+
 /// The network of a language-model run: the transformer (`GPT`) or the recurrent model, in config.json as
 /// `"model_type"` and `"model"`.
 public enum LanguageModelNetworkConfig: Sendable, Equatable {
@@ -61,49 +71,18 @@ public enum LanguageModelNetworkConfig: Sendable, Equatable {
         }
     }
 
-    public var configuration: any ModelConfiguration {
+    public var configuration: any LanguageModelConfiguration {
         switch self {
         case .gpt(let c): return c
         case .recurrent(let c): return c
         }
     }
 
-    /// The vocabulary (set from the tokenizer when a run starts).
-    public var vocabulary: Int {
-        get {
-            switch self {
-            case .gpt(let c): return c.vocabulary
-            case .recurrent(let c): return c.vocabulary
-            }
-        }
-        set {
-            switch self {
-            case .gpt(var c): c.vocabulary = newValue; self = .gpt(c)
-            case .recurrent(var c): c.vocabulary = newValue; self = .recurrent(c)
-            }
-        }
-    }
-
-    /// Tokens of a training window.
-    public var blockSize: Int {
-        get {
-            switch self {
-            case .gpt(let c): return c.blockSize
-            case .recurrent(let c): return c.blockSize
-            }
-        }
-        set {
-            switch self {
-            case .gpt(var c): c.blockSize = newValue; self = .gpt(c)
-            case .recurrent(var c): c.blockSize = newValue; self = .recurrent(c)
-            }
-        }
-    }
-
-    public func activationElements(batch: Int) -> Double {
+    /// Sets the vocabulary the tokenizer gives.
+    public mutating func setVocabulary(_ size: Int) {
         switch self {
-        case .gpt(let c): return c.activationElements(batch: batch)
-        case .recurrent(let c): return c.activationElements(batch: batch)
+        case .gpt(var c): c.vocabulary = size; self = .gpt(c)
+        case .recurrent(var c): c.vocabulary = size; self = .recurrent(c)
         }
     }
 
@@ -199,7 +178,7 @@ public struct LanguageModelConfig: RunConfiguration, Equatable {
     public func resumeSettings() throws -> [RunSetting] {
         [try RunSetting("data.files", data.files, flag: "--data"), try RunSetting("data.val_fraction", data.valFraction, flag: "--val-fraction"),
          try RunSetting("data.valid_files", data.validFiles, flag: "--valid-data"),
-         try RunSetting("model.blockSize", model.blockSize, flag: "--block-size")] + (try training.resumeSettings())
+         try RunSetting("model.blockSize", model.configuration.blockSize, flag: "--block-size")] + (try training.resumeSettings())
     }
 }
 
@@ -373,9 +352,10 @@ public final class LanguageModelTask: TrainingTask {
         else if let file = config.tokenizerFile { tokenizer = try Tokenizer.load(from: URL(fileURLWithPath: file)) }
         else { tokenizer = config.tokenizer.train(on: [trainText]) }
         var modelConfig = config.model
-        modelConfig.vocabulary = tokenizer.vocabularySize
+        modelConfig.setVocabulary(tokenizer.vocabularySize)
         if !context.resume {
-            try modelConfig.configuration.checkTrainable(activations: modelConfig.activationElements(batch: recipe.batchSize ?? 12), shrink: "--batch-size or --block-size")
+            let c = modelConfig.configuration
+            try c.checkTrainable(activations: c.activationElements(batch: recipe.batchSize ?? 12), shrink: "--batch-size or --block-size")
         }
         var network = modelConfig
         if context.resume {   // the saved network, checked before it is built; its weights come from resume.safetensors
