@@ -33,10 +33,21 @@ public final class Embedding: Module {
 
     public init(_ vocabularySize: Int, _ dim: Int, paddingIndex: Int? = nil, using g: inout RandomGenerator) {
         precondition(paddingIndex.map { $0 >= 0 && $0 < vocabularySize } ?? true, "Embedding: padding index out of range")
-        let w = Tensor.normal([vocabularySize, dim], using: &g)
-        if let p = paddingIndex { w.withUnsafeMutableFloats { b in for k in 0..<dim { b[p * dim + k] = 0 } } }
-        weight = w.requiringGrad()
         self.paddingIndex = paddingIndex
+        weight = Self.table(Tensor.normal([vocabularySize, dim], using: &g), paddingIndex: paddingIndex)
+    }
+
+    /// Draws the table again from U(−range, range) (Kim's CNN-rand, PyTorch's word_language_model), the padding row
+    /// kept at zero.
+    public func initializeUniform(range: Float, using g: inout RandomGenerator) {
+        weight = Self.table(Tensor.uniform(weight.shape, low: -range, high: range, using: &g), paddingIndex: paddingIndex)
+    }
+
+    /// `w` with its padding row zeroed, as a trainable leaf.
+    private static func table(_ w: Tensor, paddingIndex: Int?) -> Tensor {
+        let dim = w.shape[1]
+        if let p = paddingIndex { w.withUnsafeMutableFloats { b in for k in 0..<dim { b[p * dim + k] = 0 } } }
+        return w.requiringGrad()
     }
 
     public var localParameters: [(name: String, tensor: Tensor)] { [("weight", weight)] }

@@ -122,7 +122,7 @@ public final class RecurrentLanguageModel: Module, ConfigurableModel, CausalLang
         rnn = RecurrentNetwork(cell: c.cell, inputSize: c.embeddingDim, hiddenSize: c.hidden, layers: c.layers, dropout: c.dropout, using: &g)
         dropout = Dropout(p: c.dropout, using: &g)
         head = Linear(c.hidden, c.vocabulary, using: &g)
-        embedding.weight = Tensor.uniform([c.vocabulary, c.embeddingDim], low: -0.1, high: 0.1, using: &g).requiringGrad()
+        embedding.initializeUniform(range: 0.1, using: &g)
         head.bias = Tensor.zeros([c.vocabulary]).requiringGrad()
         head.weight = c.tieWeights ? embedding.weight : Tensor.uniform([c.vocabulary, c.hidden], low: -0.1, high: 0.1, using: &g).requiringGrad()
     }

@@ -58,11 +58,7 @@ public final class TextCNN: Module, ConfigurableModel, TextClassificationModel {
         precondition(!c.kernelSizes.isEmpty && c.kernelSizes.allSatisfy { $0 > 0 } && c.filters > 0, "TextCNN: kernel sizes and filters must be positive")
         config = c
         embedding = Embedding(c.vocabulary, c.embeddingDim, paddingIndex: c.padID, using: &g)
-        if let a = c.embeddingInitRange {
-            let w = Tensor.uniform([c.vocabulary, c.embeddingDim], low: -a, high: a, using: &g)
-            w.withUnsafeMutableFloats { b in for k in 0..<c.embeddingDim { b[c.padID * c.embeddingDim + k] = 0 } }
-            embedding.weight = w.requiringGrad()
-        }
+        if let a = c.embeddingInitRange { embedding.initializeUniform(range: a, using: &g) }
         convs = ModuleList(c.kernelSizes.map { Conv1d(c.embeddingDim, c.filters, kernelSize: $0, using: &g) })
         dropout = Dropout(p: c.dropout, using: &g)
         head = Linear(c.filters * c.kernelSizes.count, c.classes, using: &g)
