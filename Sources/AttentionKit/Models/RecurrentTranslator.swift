@@ -145,11 +145,6 @@ public final class RecurrentTranslator: Module, ConfigurableModel {
                                reorder: { rows in state = state.selecting(rows) })
         }
     }
-
-    /// Greedy decoding: beam search with one beam.
-    public func greedyDecode(_ source: [[Int]], maxLength: Int = 100) -> [Hypothesis] {
-        beamSearch(source, beamSize: 1, maxLength: maxLength, lengthPenalty: 0).map { $0[0] }
-    }
 }
 
 extension RecurrentTranslatorConfig: ModelConfiguration {

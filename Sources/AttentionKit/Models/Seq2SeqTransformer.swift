@@ -190,12 +190,6 @@ public final class Seq2SeqTransformer: Module, ConfigurableModel {
         return outputProjection(h).reshape([tokens.count, config.targetVocabulary]).logSoftmax(axis: -1)
     }
 
-    /// Greedy decoding (argmax each step) with the key/value cache, batched; stops a row at EOS.
-    /// - Returns: one hypothesis per source sentence.
-    public func greedyDecode(_ source: [[Int]], maxLength: Int = 100) -> [Hypothesis] {
-        beamSearch(source, beamSize: 1, maxLength: maxLength, lengthPenalty: 0).map { $0[0] }
-    }
-
     /// Beam search with the key/value cache, batched over sentences (B·K rows decoded together).
     ///
     /// Each step extends every live hypothesis by every token and ranks the 2K best continuations per sentence:

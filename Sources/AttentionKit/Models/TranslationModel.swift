@@ -23,7 +23,8 @@ extension TranslationModel {
         beamSearch(source, beamSize: beamSize, maxLength: maxLength, lengthPenalty: lengthPenalty, nBest: nBest, minLength: 1)
     }
 
-    /// Greedy decoding: beam search with one beam.
+    /// Greedy decoding (argmax each step; the transformer with its key/value cache), batched: beam search with one
+    /// beam, which stops a row at EOS. Returns one hypothesis per source sentence.
     public func greedyDecode(_ source: [[Int]], maxLength: Int = 100) -> [Hypothesis] {
         beamSearch(source, beamSize: 1, maxLength: maxLength, lengthPenalty: 0, nBest: nil, minLength: 1).map { $0[0] }
     }
