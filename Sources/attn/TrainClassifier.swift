@@ -110,8 +110,8 @@ struct TrainClassifier: ParsableCommand {
         let transformerOnly = [("--heads", headsOption != nil), ("--feed-forward", feedForwardOption != nil)]
         let cnnOnly = [("--kernels", kernelsOption != nil), ("--filters", filtersOption != nil), ("--max-norm", maxNorm != nil),
                        ("--embedding-init", embeddingInit != nil)]
-        try require((embeddingInit ?? 1) > 0 && (embeddingInit ?? 1).isFinite, "--embedding-init must be a positive number (got \(embeddingInit ?? 0))")
-        try require((maxNorm ?? 1) > 0 && (maxNorm ?? 1).isFinite, "--max-norm must be a positive number (got \(maxNorm ?? 0))")
+        try require((embeddingInit ?? 1) > 0, "--embedding-init must be a positive number (got \(embeddingInit ?? 0))")   // finiteness: FlagBounds
+        try require((maxNorm ?? 1) > 0, "--max-norm must be a positive number (got \(maxNorm ?? 0))")
         let recurrentOnly = [("--hidden", hiddenOption != nil), ("--unidirectional", unidirectional)]
         switch model {
         case .transformer: try requireOnly(cnnOnly, for: "cnn", model: "transformer"); try requireOnly(recurrentOnly, for: "lstm|gru", model: "transformer")
