@@ -50,11 +50,12 @@ let package = Package(
             pkgConfig: "libturbojpeg",
             providers: [.apt(["libturbojpeg0-dev"])]
         ),
-        // FreeType renders glyphs; fontconfig finds a font that has each character (fallback for CJK, emoji).
+        // Pictures (charts, heatmaps, overlays): cairo draws, Pango lays out the text through fontconfig and
+        // FreeType (font fallback for CJK and emoji, HarfBuzz shaping); PNG and SVG out.
         .systemLibrary(
-            name: "CFreeType",
-            pkgConfig: "freetype2",
-            providers: [.apt(["libfreetype-dev", "libfontconfig-dev"])]
+            name: "CCairo",
+            pkgConfig: "pangocairo",
+            providers: [.apt(["libcairo2-dev", "libpango1.0-dev"])]
         ),
         .systemLibrary(
             name: "CMPI",
@@ -69,7 +70,7 @@ let package = Package(
                 "CZlib",
                 "CPNG",
                 "CTurboJPEG",
-                "CFreeType",
+                "CCairo",
                 .target(name: "CMPI", condition: .when(traits: ["MPI"])),
                 .product(name: "RealModule", package: "swift-numerics"),
             ]

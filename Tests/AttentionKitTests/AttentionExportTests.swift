@@ -96,7 +96,7 @@ final class AttentionExportTests: XCTestCase {
             let k = shape[2]
             for r in 0..<(shape[0] * shape[1]) { XCTAssertEqual(values[(r * k)..<(r * k + k)].reduce(0, +), 1, accuracy: 1e-4) }
             let png = try ImageDecoding.read(contentsOf: dir.appendingPathComponent(try XCTUnwrap(layer["png"] as? String)))
-            XCTAssertEqual([png.width, png.height], layer["pngSize"] as? [Int], "the PNG has the size maps.json states")
+            XCTAssertEqual([png.width, png.height], layer["png_size"] as? [Int], "the PNG has the size maps.json states")
         }
         let html = try String(contentsOf: dir.appendingPathComponent("index.html"), encoding: .utf8)
         XCTAssertFalse(html.contains("http://") && html.contains("<script src"), "no network resources")
@@ -131,7 +131,7 @@ final class AttentionExportTests: XCTestCase {
         _ = try c.writeAttention(of: picture, name: "gradient.png", to: dir)
         let index = try checkReport(dir, layers: 2)
         let image = try XCTUnwrap(index["image"] as? [String: Any])
-        XCTAssertEqual(image["patchSide"] as? Int, 4)
+        XCTAssertEqual(image["patch_side"] as? Int, 4)
         let strip = try ImageDecoding.read(contentsOf: dir.appendingPathComponent("attention-overlay.png"))
         XCTAssertGreaterThan(strip.width, 4 * 160, "input, two layers and the rollout side by side")
         let tokens = try XCTUnwrap((index["tokens"] as? [String: [[String: Any]]])?["patches"])
@@ -154,16 +154,24 @@ final class AttentionExportTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         XCTAssertEqual(try t.writeAttention(of: "Ein Hund läuft", target: "a dog runs", to: dir), "a dog runs")
         let index = try checkReport(dir, layers: 3)
-        let target = try XCTUnwrap((index["tokens"] as? [String: [[String: Any]]])?["target"])
-        XCTAssertEqual(target.map { $0["text"] as? String }, ["[BOS]", "a", "dog", "runs"])
-        let cross = (index["layers"] as! [[String: Any]]).first { ($0["path"] as! String).hasSuffix("crossAttention") }!
-        XCTAssertEqual(cross["shape"] as? [Int], [2, 4, 4], "target rows (BOS + 3) × source keys (3 + EOS)")
+        // Decoder rows are labelled by the token each step produces; the decoder's keys are its inputs.
+        let tokens = try XCTUnwrap(index["tokens"] as? [String: [[String: Any]]])
+        XCTAssertEqual(tokens["target"]?.map { $0["text"] as? String }, ["a", "dog", "runs", "[EOS]"])
+        XCTAssertEqual(tokens["decoder_input"]?.map { $0["text"] as? String }, ["[BOS]", "a", "dog", "runs"])
+        let layers = index["layers"] as! [[String: Any]]
+        let cross = layers.first { ($0["path"] as! String).hasSuffix("crossAttention") }!
+        XCTAssertEqual(cross["shape"] as? [Int], [2, 4, 4], "target rows (3 + EOS produced) × source keys (3 + EOS)")
+        XCTAssertEqual(cross["queries"] as? String, "target")
+        let decoderSelf = layers.first { ($0["path"] as! String).hasSuffix("selfAttention") && ($0["path"] as! String).hasPrefix("decoder") }!
+        XCTAssertEqual([decoderSelf["queries"] as? String, decoderSelf["keys"] as? String], ["target", "decoder_input"])
         // Without a target and with a beam: the page shows what `translate` gives with that beam.
         let beamDir = dir.appendingPathComponent("beam")
         let shown = try t.writeAttention(of: "Ein Hund läuft", beam: 3, to: beamDir)
         XCTAssertEqual(shown, t.translate(["Ein Hund läuft"], beam: 3)[0][0].text)
         let beamIndex = try checkReport(beamDir, layers: 3)
-        XCTAssertEqual((beamIndex["tokens"] as? [String: [[String: Any]]])?["target"]?.first?["text"] as? String, "[BOS]")
+        let beamTokens = try XCTUnwrap(beamIndex["tokens"] as? [String: [[String: Any]]])
+        XCTAssertEqual(beamTokens["decoder_input"]?.first?["text"] as? String, "[BOS]")
+        XCTAssertEqual(beamTokens["target"]?.count, beamTokens["decoder_input"]?.count, "one produced token per decoder step")
     }
 
     /// The page in a real browser: headless Chromium loads index.html, runs its script and the DOM shows every layer

@@ -71,23 +71,6 @@ final class ImageClassificationTests: XCTestCase {
         }
     }
 
-    func testTextRendererDrawsGlyphsWithARealFont() throws {
-        let font = try XCTUnwrap(TextRenderer.standard, "fontconfig found no font (scripts/install-deps.sh installs fonts-dejavu-core)")
-        XCTAssertGreaterThan(font.lineHeight, 10)
-        func ink(_ text: String) -> (RGBImage, Int) {
-            var img = RGBImage(width: 120, height: 24)
-            font.draw(text, into: &img, x: 2, baseline: 18)
-            return (img, stride(from: 0, to: img.pixels.count, by: 3).filter { img.pixels[$0] < 128 }.count)
-        }
-        let (u, inkU) = ink("Gruße"), (umlaut, inkUmlaut) = ink("Grüße")
-        XCTAssertGreaterThan(inkU, 40, "text leaves ink")
-        XCTAssertGreaterThan(inkUmlaut, inkU, "the umlaut's dots are drawn")
-        XCTAssertNotEqual(u.pixels, umlaut.pixels)
-        XCTAssertEqual(font.width(of: "ab"), font.width(of: "a") + font.width(of: "b"))
-        // Anti-aliased: grey levels between ink and paper.
-        XCTAssertTrue(umlaut.pixels.contains { $0 > 40 && $0 < 215 })
-    }
-
     func testMixupAndCutMixMixWithTheReversedBatch() {
         let b = 4, per = 3 * 4 * 4
         let x = Tensor((0..<(b * per)).map { Float($0 / per) }, shape: [b, 3, 4, 4])   // image i is all i

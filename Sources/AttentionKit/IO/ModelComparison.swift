@@ -114,71 +114,68 @@ public struct ModelComparison {
         s < 90 ? String(format: "%.0f s", s) : s < 5400 ? String(format: "%.1f min", s / 60) : String(format: "%.1f h", s / 3600)
     }
 
-    /// Four horizontal bar panels (validation accuracy, parameters, training time, inference throughput), each bar
-    /// labelled with its value; models grouped by task, each task in its own colour. Text through FreeType.
-    /// Writes comparison.md, comparison.csv and comparison.png into `directory` (created if needed); returns the
-    /// path of comparison.md.
+    /// One horizontal bar chart per quantity, each on its own labelled scale shared by every model in it: the
+    /// validation score (one chart per metric: accuracy 0–100%, BLEU 0–100), parameters, training time, and
+    /// inference throughput (one chart per unit: images/s and sentences/s are not comparable); bars coloured by
+    /// task, with a legend. Writes comparison.md, comparison.csv, comparison.png and comparison.svg into
+    /// `directory` (created if needed); returns the path of comparison.md.
     @discardableResult
     public func write(to directory: URL, title: String = "Models compared") throws -> URL {
         try OutputDirectory.prepare(directory, marker: "comparison.csv", holding: "a comparison")
         let md = directory.appendingPathComponent("comparison.md")
         try AtomicFile.write(Data((markdown + "\n").utf8), to: md)
         try AtomicFile.write(Data(csv.utf8), to: directory.appendingPathComponent("comparison.csv"))
-        try chart(title: title).writePNG(to: directory.appendingPathComponent("comparison.png"))
+        try chart(title: title).write(to: directory.appendingPathComponent("comparison.png"))
+        try chart(title: title, format: .svg).write(to: directory.appendingPathComponent("comparison.svg"))
         return md
     }
 
-    public func chart(title: String = "Models compared") throws -> RGBImage {
-        let font = try TextRenderer.required()
-        let nameWidth = (entries.map { font.width(of: "\($0.name) (\($0.task))") }.max() ?? 40) + 16
-        let metrics = Set(entries.map(\.metric))
-        let scoreTitle = metrics == ["val_accuracy"] ? "validation accuracy (bar: 0–100%)"
-            : metrics == ["bleu"] ? "validation BLEU (bar: 0–100)" : "validation accuracy (%) or BLEU (bar: 0–100)"
-        // (title, value, label, fixed full scale: accuracy and BLEU bars are drawn against 100)
-        let panels: [(String, (Entry) -> Double, (Entry) -> String, Double?)] = [
-            (scoreTitle, { $0.percentScale }, { $0.scoreText }, 100),
-            ("parameters", { Double($0.parameters) }, { Self.grouped($0.parameters) }, nil),
-            ("training time", { $0.trainingSeconds }, { Self.duration($0.trainingSeconds) }, nil),
-            ("inference per second", { $0.inferencePerSecond }, { $0.inferenceText }, nil),
-        ]
-        let bar = font.lineHeight + 8, panelWidth = 300
-        let valueRoom = (panels.flatMap { p in entries.map { font.width(of: p.2($0)) } }.max() ?? 80) + 20
+    /// The charts `chart` draws: one per quantity and unit.
+    public func barCharts() -> [BarChart] {
         let tasks = entries.map(\.task).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
-        let colours: [(UInt8, UInt8, UInt8)] = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (148, 103, 189)]
-        let headerHeight = font.lineHeight * 2 + 20
-        let panelHeight = font.lineHeight + 10 + entries.count * bar + 14
-        let width = nameWidth + 2 * (panelWidth + valueRoom) + 20
-        let height = headerHeight + 2 * panelHeight + 10
-        var image = RGBImage(width: width, height: height)
-        font.draw(title, into: &image, x: 10, baseline: font.ascent + 8)
-        var legendX = 10
-        for (k, task) in tasks.enumerated() {
-            let c = colours[k % colours.count]
-            for y in 0..<10 { for x in 0..<14 { image.set(legendX + x, font.lineHeight + 18 + y, c) } }
-            legendX = font.draw(task, into: &image, x: legendX + 20, baseline: font.lineHeight + 18 + 10, color: (60, 60, 60)) + 24
-        }
-        // within a panel: the entries of each task in order, grouped
+        let colour = { (e: Entry) in Colour.palette[(tasks.firstIndex(of: e.task) ?? 0) % Colour.palette.count] }
+        let label = { (e: Entry) in tasks.count > 1 ? "\(e.name) (\(e.task))" : e.name }
         let ordered = tasks.flatMap { t in entries.filter { $0.task == t } }
-        for (p, panel) in panels.enumerated() {
-            let px = (p % 2) * (panelWidth + valueRoom), py = headerHeight + (p / 2) * panelHeight
-            font.draw(panel.0, into: &image, x: nameWidth + px, baseline: py + font.ascent, color: (30, 30, 30))
-            // each task's bars are scaled to that task's largest value (images and sentences are not comparable),
-            // accuracy to 100%
-            for (i, e) in ordered.enumerated() {
-                let top = py + font.lineHeight + 10 + i * bar
-                if p % 2 == 0 {
-                    font.draw("\(e.name) (\(e.task))", into: &image, x: nameWidth - 8, centerY: top + bar / 2, align: .right)
-                }
-                let peer = panel.3 ?? ordered.filter { $0.task == e.task }.map(panel.1).max() ?? 1
-                let value = panel.1(e)
-                let length = peer > 0 && value.isFinite ? Int(Double(panelWidth) * max(0, value) / peer) : 0
-                let c = colours[(tasks.firstIndex(of: e.task) ?? 0) % colours.count]
-                for y in (top + 3)..<(top + bar - 3) { for x in 0..<max(1, length) { image.set(nameWidth + px + x, y, c) } }
-                font.draw(panel.2(e), into: &image, x: nameWidth + px + max(1, length) + 6, centerY: top + bar / 2, align: .left, color: (40, 40, 40))
-            }
-            for y in (py + font.lineHeight + 6)..<(py + font.lineHeight + 10 + entries.count * bar) { image.set(nameWidth + px, y, (90, 90, 90)) }
+        var charts: [BarChart] = []
+        for metric in ordered.map(\.metric).reduce(into: [String](), { if !$0.contains($1) { $0.append($1) } }) {
+            let rows = ordered.filter { $0.metric == metric }
+            let title = metric == "val_accuracy" ? "Validation accuracy (%)" : metric == "bleu" ? "Validation BLEU (0–100)" : metric
+            charts.append(BarChart(title: title, bars: rows.map { .init(label: label($0), value: $0.percentScale, text: $0.scoreText, colour: colour($0)) },
+                                   fullScale: 100))
         }
-        return image
+        charts.append(BarChart(title: "Parameters", bars: ordered.map { .init(label: label($0), value: Double($0.parameters), text: Self.grouped($0.parameters), colour: colour($0)) },
+                               tickLabel: { _, v in v >= 1e6 ? String(format: "%gM", v / 1e6) : v >= 1e3 ? String(format: "%gk", v / 1e3) : String(format: "%g", v) }))
+        let longest = ordered.map(\.trainingSeconds).max() ?? 0
+        let (unit, divisor) = longest >= 5400 ? ("hours", 3600.0) : longest >= 90 ? ("minutes", 60.0) : ("seconds", 1.0)
+        charts.append(BarChart(title: "Training time (\(unit))", bars: ordered.map { .init(label: label($0), value: $0.trainingSeconds / divisor, text: Self.duration($0.trainingSeconds), colour: colour($0)) }))
+        for unit in ordered.map(\.inferenceUnit).reduce(into: [String](), { if !$0.contains($1) { $0.append($1) } }) {
+            let rows = ordered.filter { $0.inferenceUnit == unit }
+            charts.append(BarChart(title: "Inference (\(unit) per second)", bars: rows.map { .init(label: label($0), value: $0.inferencePerSecond, text: $0.inferenceText, colour: colour($0)) }))
+        }
+        return charts
+    }
+
+    public func chart(title: String = "Models compared", format: Canvas.Format = .png) throws -> Canvas {
+        let charts = barCharts()
+        let tasks = entries.map(\.task).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        let labelWidth = charts.map(\.labelWidth).max() ?? 100
+        let columnWidth = labelWidth + 360, columns = charts.count > 2 ? 2 : 1
+        var rowHeights: [Double] = []
+        for start in stride(from: 0, to: charts.count, by: columns) { rowHeights.append(charts[start..<min(start + columns, charts.count)].map(\.height).max() ?? 0) }
+        let header = 64.0
+        let canvas = try Canvas(width: Int(Double(columns) * columnWidth + 20), height: Int(header + rowHeights.reduce(0, +) + 10), format: format)
+        canvas.text(title, x: 14, y: 10, size: 17, bold: true, vertical: .top)
+        var x = 14.0
+        for (k, task) in tasks.enumerated() {
+            canvas.fill(x: x, y: 42, width: 14, height: 12, Colour.palette[k % Colour.palette.count])
+            x += 20 + canvas.text("task: " + task, x: x + 20, y: 48, size: 13, colour: .muted, vertical: .middle) + 26
+        }
+        var y = header
+        for (i, chart) in charts.enumerated() {
+            chart.draw(on: canvas, x: 10 + Double(i % columns) * columnWidth, y: y, width: columnWidth - 10, labelWidth: labelWidth)
+            if i % columns == columns - 1 || i == charts.count - 1 { y += rowHeights[i / columns] }
+        }
+        return canvas
     }
 }
 

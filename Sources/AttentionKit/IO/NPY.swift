@@ -38,13 +38,19 @@ public enum AttentionExport {
         public var bytes: [Int]?
         /// The input text at `bytes` (filled in by `write`): what pictures and the page show.
         public var original: String?
-        public init(text: String, bytes: Range<Int>? = nil) { self.text = text; self.bytes = bytes.map { [$0.lowerBound, $0.upperBound] } }
-        /// The label to draw: the original text where known, else the token.
-        public var label: String { original.flatMap { $0.isEmpty ? nil : $0 } ?? text }
+        /// True when the vocabulary did not know the input here and the model saw its unknown token (`text`, e.g.
+        /// "[UNK]"); `original` is then the word it replaced.
+        public var unknown: Bool?
+        public init(text: String, bytes: Range<Int>? = nil, unknown: Bool = false) {
+            self.text = text; self.bytes = bytes.map { [$0.lowerBound, $0.upperBound] }; self.unknown = unknown ? true : nil
+        }
+        /// The label to draw: the original text where known, else the token; an unknown word is drawn as the token
+        /// the model saw ("[UNK]").
+        public var label: String { unknown == true ? text : original.flatMap { $0.isEmpty ? nil : $0 } ?? text }
     }
 
     struct Layer: Encodable { let path: String; let file: String; let png: String?; let pngSize: [Int]?; let heads: Int; let shape: [Int]; let queries: String; let keys: String }
-    struct ImageInfo: Encodable { let file: String; let overlays: String; let patchSide: Int; let classToken: Bool; let size: Int }
+    struct ImageInfo: Encodable { let file: String; let overlays: String; let patchSide: Int; let classToken: Bool; let size: Int; let overlayTitles: [String] }
     struct Index: Encodable {
         let kind: String
         let input: String
@@ -53,6 +59,8 @@ public enum AttentionExport {
         let tokens: [String: [Token]]
         let layers: [Layer]
         let image: ImageInfo?
+        /// How the PNGs colour weights ("absolute": 0–1 everywhere; "layer": 0 to each layer's largest).
+        let colourScale: String
     }
 
     /// An image model's input for the pictures: the picture, its patch grid side, whether token 0 is a class token,
@@ -78,7 +86,7 @@ public enum AttentionExport {
     @discardableResult
     public static func write(_ maps: AttentionMaps, kind: String, input: String, output: String?, prediction: String? = nil,
                              tokens: [String: [Token]], axes: (String) -> (queries: String, keys: String), image: ImageInput? = nil,
-                             pictures: Bool = true, to directory: URL) throws -> [URL] {
+                             pictures: Bool = true, colourScale: AttentionColourScale = .absolute, to directory: URL) throws -> [URL] {
         try OutputDirectory.prepare(directory, marker: "maps.json", holding: "an attention report")
         var tokens = tokens
         let inputBytes = Array(input.utf8)
@@ -105,9 +113,9 @@ public enum AttentionExport {
             if pictures {
                 let labels = { (axis: String, n: Int) in (0..<n).map { i in tokens[axis].flatMap { i < $0.count ? $0[i].label : nil } ?? String(i) } }
                 let picture = try AttentionPlot.layerGrid(m, queries: labels(q, m.shape[1]), keys: labels(k, m.shape[2]),
-                                                          title: "\(stem) — \(m.shape[0]) head\(m.shape[0] == 1 ? "" : "s"), \(q) × \(k)")
+                                                          title: "\(stem) — \(m.shape[0]) head\(m.shape[0] == 1 ? "" : "s"), \(q) × \(k)", scale: colourScale)
                 let pngURL = directory.appendingPathComponent(stem + ".png")
-                try picture.writePNG(to: pngURL)
+                try picture.write(to: pngURL)
                 files.append(pngURL)
                 png = stem + ".png"
                 pngSize = [picture.width, picture.height]
@@ -120,13 +128,15 @@ public enum AttentionExport {
             let size = 256
             try image.picture.resized(width: size, height: size).writePNG(to: directory.appendingPathComponent("input.png"))
             try AttentionPlot.overlayStrip(image.picture, layers: image.overlays, side: image.patchSide, size: 160)
-                .writePNG(to: directory.appendingPathComponent("attention-overlay.png"))
+                .write(to: directory.appendingPathComponent("attention-overlay.png"))
             files += [directory.appendingPathComponent("input.png"), directory.appendingPathComponent("attention-overlay.png")]
-            imageInfo = ImageInfo(file: "input.png", overlays: "attention-overlay.png", patchSide: image.patchSide, classToken: image.classToken, size: size)
+            imageInfo = ImageInfo(file: "input.png", overlays: "attention-overlay.png", patchSide: image.patchSide, classToken: image.classToken, size: size,
+                                  overlayTitles: image.overlays.map(\.title))
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let index = Index(kind: kind, input: input, output: output, prediction: prediction, tokens: tokens, layers: layers, image: imageInfo)
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        let index = Index(kind: kind, input: input, output: output, prediction: prediction, tokens: tokens, layers: layers, image: imageInfo, colourScale: colourScale.rawValue)
         let url = directory.appendingPathComponent("maps.json")
         try AtomicFile.write(try encoder.encode(index), to: url)
         files.append(url)

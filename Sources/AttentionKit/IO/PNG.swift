@@ -1,7 +1,7 @@
-import CZlib
+import CPNG
 import Foundation
 
-/// An 8-bit RGB image with a PNG encoder (image data deflated by zlib at level 9; PNG filter 0 per row).
+/// An 8-bit RGB image (pixels row-major, R G B), written as PNG by libpng.
 public struct RGBImage {
     public let width: Int, height: Int
     /// Row-major RGB bytes.
@@ -22,76 +22,31 @@ public struct RGBImage {
         pixels[i] = c.0; pixels[i + 1] = c.1; pixels[i + 2] = c.2
     }
 
-    /// The PNG file bytes.
-    public func pngData() -> Data {
-        var raw = [UInt8]()
-        raw.reserveCapacity(height * (1 + width * 3))
-        for y in 0..<height {
-            raw.append(0)   // filter: none
-            raw.append(contentsOf: pixels[(y * width * 3)..<((y + 1) * width * 3)])
+    /// The PNG file bytes, encoded by libpng (8-bit RGB).
+    public func pngData() throws -> Data {
+        var image = png_image()
+        image.version = png_uint_32(PNG_IMAGE_VERSION)
+        image.width = png_uint_32(width)
+        image.height = png_uint_32(height)
+        image.format = png_uint_32(PNG_FORMAT_RGB)
+        var size: png_alloc_size_t = 0
+        // first call: the size; second: the bytes
+        guard pixels.withUnsafeBytes({ png_image_write_to_memory(&image, nil, &size, 0, $0.baseAddress, png_int_32(width * 3), nil) }) != 0, size > 0 else {
+            throw CanvasError("libpng cannot encode a \(width) × \(height) image: \(Self.message(of: image))")
         }
-        var out = Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
-        var ihdr = [UInt8]()
-        ihdr += PNGCodec.be32(UInt32(width)) + PNGCodec.be32(UInt32(height)) + [8, 2, 0, 0, 0]   // 8-bit RGB
-        PNGCodec.chunk("IHDR", ihdr, into: &out)
-        PNGCodec.chunk("IDAT", PNGCodec.zlibCompressed(raw), into: &out)
-        PNGCodec.chunk("IEND", [], into: &out)
-        return out
+        var out = Data(count: Int(size))
+        let ok = out.withUnsafeMutableBytes { dst in
+            pixels.withUnsafeBytes { png_image_write_to_memory(&image, dst.baseAddress, &size, 0, $0.baseAddress, png_int_32(width * 3), nil) }
+        }
+        guard ok != 0 else { throw CanvasError("libpng cannot encode a \(width) × \(height) image: \(Self.message(of: image))") }
+        return out.prefix(Int(size))
+    }
+
+    static func message(of image: png_image) -> String {
+        var m = image.message
+        return withUnsafeBytes(of: &m) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
     }
 
     /// Writes the PNG atomically.
-    public func writePNG(to url: URL) throws { try AtomicFile.write(pngData(), to: url) }
-}
-
-enum PNGCodec {
-    static func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
-
-    static let crcTable: [UInt32] = (0..<256).map { n -> UInt32 in
-        var c = UInt32(n)
-        for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
-        return c
-    }
-
-    /// CRC-32 (ISO 3309), as PNG chunks use.
-    static func crc32(_ bytes: [UInt8]) -> UInt32 {
-        var c: UInt32 = 0xFFFF_FFFF
-        for b in bytes { c = crcTable[Int((c ^ UInt32(b)) & 0xFF)] ^ (c >> 8) }
-        return c ^ 0xFFFF_FFFF
-    }
-
-    static func chunk(_ type: String, _ body: [UInt8], into out: inout Data) {
-        let typeBytes = Array(type.utf8)
-        out.append(contentsOf: be32(UInt32(body.count)))
-        out.append(contentsOf: typeBytes)
-        out.append(contentsOf: body)
-        out.append(contentsOf: be32(crc32(typeBytes + body)))
-    }
-
-    /// A zlib stream (RFC 1950: header, deflate data, Adler-32) of `data` from zlib's `compress2` at level 9; falls
-    /// back to stored blocks if zlib reports an error (it cannot for an in-memory buffer of sufficient bound).
-    static func zlibCompressed(_ data: [UInt8]) -> [UInt8] {
-        var size = compressBound(uLong(data.count))
-        var out = [UInt8](repeating: 0, count: Int(size))
-        let rc = data.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in compress2(dst.baseAddress, &size, src.baseAddress, uLong(data.count), 9) }
-        }
-        guard rc == Z_OK else { return zlibStored(data) }
-        return Array(out.prefix(Int(size)))
-    }
-
-    /// A zlib stream of deflate "stored" (uncompressed) blocks of at most 65,535 bytes, with its Adler-32.
-    static func zlibStored(_ data: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = [0x78, 0x01]
-        var i = 0
-        repeat {
-            let n = min(65_535, data.count - i)
-            let final: UInt8 = i + n == data.count ? 1 : 0
-            out += [final, UInt8(n & 0xFF), UInt8(n >> 8), UInt8(~n & 0xFF), UInt8((~n >> 8) & 0xFF)]
-            out += data[i..<(i + n)]
-            i += n
-        } while i < data.count
-        var a: UInt32 = 1, b: UInt32 = 0
-        for x in data { a = (a + UInt32(x)) % 65_521; b = (b + a) % 65_521 }
-        return out + be32(b << 16 | a)
-    }
+    public func writePNG(to url: URL) throws { try AtomicFile.write(try pngData(), to: url) }
 }

@@ -1,114 +1,234 @@
 import Foundation
 
-/// A minimal line chart rendered to an `RGBImage`: axes, grid, labelled ticks, one coloured line per series and a
-/// legend, in a built-in 3×5 pixel font (digits, capital letters, `.`, `-`, `%`, `:`), scaled ×2.
+/// An axis with "nice" ticks: steps of 1, 2 or 5 × 10ⁿ, ends on ticks, never beyond the quantity's domain.
+public struct NiceAxis: Equatable, Sendable {
+    public var lower: Double, upper: Double, step: Double
+    /// The tick values, lower…upper by step.
+    public var ticks: [Double]
+
+    /// An axis covering lower…upper with about `count` ticks, inside `domain` (e.g. 0…100 for a percentage, 0…∞
+    /// for a loss); `integer` steps are whole (epochs).
+    public init(covering lower: Double, _ upper: Double, count: Int = 6, domain: ClosedRange<Double> = -.infinity...(.infinity), integer: Bool = false) {
+        var lo = max(domain.lowerBound, min(lower, upper)), hi = min(domain.upperBound, max(lower, upper))
+        if !lo.isFinite || !hi.isFinite { lo = 0; hi = 1 }
+        if hi - lo < 1e-12 * max(1, abs(hi)) {   // one value: a unit around it, kept in the domain
+            let half = max(abs(lo) * 0.05, integer ? 1 : 0.5)
+            lo = max(domain.lowerBound, lo - half); hi = min(domain.upperBound, hi + half)
+        }
+        var step = NiceAxis.niceStep((hi - lo) / Double(max(1, count - 1)))
+        if integer { step = max(1, step.rounded()) }
+        let first = (lo / step).rounded(.down), last = (hi / step).rounded(.up)
+        self.step = step
+        self.lower = max(domain.lowerBound, first * step)
+        self.upper = min(domain.upperBound, last * step)
+        let k0 = (self.lower / step - 1e-9).rounded(.up), k1 = (self.upper / step + 1e-9).rounded(.down)
+        ticks = k0 <= k1 ? (Int(k0)...Int(k1)).map { NiceAxis.clean(Double($0) * step, step) } : [self.lower, self.upper]
+    }
+
+    /// The smallest 1, 2 or 5 × 10ⁿ at least `raw`.
+    public static func niceStep(_ raw: Double) -> Double {
+        guard raw > 0, raw.isFinite else { return 1 }
+        let magnitude = pow(10, (log10(raw)).rounded(.down))
+        for m in [1.0, 2, 5, 10] where m * magnitude >= raw * (1 - 1e-9) { return m * magnitude }
+        return 10 * magnitude
+    }
+
+    /// `v` rounded to the decimals of `step` (0.30000000000000004 → 0.3).
+    static func clean(_ v: Double, _ step: Double) -> Double {
+        let d = pow(10, Double(NiceAxis.decimals(step)))
+        return (v * d).rounded() / d
+    }
+
+    /// Decimals a label needs at this step (0 for steps ≥ 1).
+    public static func decimals(_ step: Double) -> Int { max(0, Int((-log10(step)).rounded(.up) + 1e-9)) }
+
+    /// A tick's label: plain digits with the step's decimals, thousands grouped by a thin space.
+    public func label(_ v: Double) -> String {
+        let s = String(format: "%.\(NiceAxis.decimals(step))f", v == 0 ? 0 : v)
+        guard abs(v) >= 10_000, let dot = s.firstIndex(of: ".") ?? Optional(s.endIndex) else { return s }
+        var int = String(s[s.startIndex..<dot]), grouped = ""
+        let sign = int.hasPrefix("-") ? "-" : ""
+        if !sign.isEmpty { int.removeFirst() }
+        for (i, c) in int.reversed().enumerated() { if i > 0 && i % 3 == 0 { grouped.append("\u{2009}") }; grouped.append(c) }
+        return sign + String(grouped.reversed()) + s[dot...]
+    }
+}
+
+/// How a metric from `metrics.csv` is shown: its title, unit, the factor its stored values are multiplied by (an
+/// accuracy stored as 0.87 is shown as 87%), the range it can take, and which direction is better.
+public struct MetricDisplay: Sendable {
+    public var key: String, title: String, unit: String, factor: Double
+    public var domain: ClosedRange<Double>
+    public var higherIsBetter: Bool
+
+    public static func of(_ key: String) -> MetricDisplay {
+        switch key {
+        case "val_accuracy", "accuracy": MetricDisplay(key: key, title: "Validation accuracy", unit: "%", factor: 100, domain: 0...100, higherIsBetter: true)
+        case "macro_f1": MetricDisplay(key: key, title: "Validation macro-F1", unit: "", factor: 1, domain: 0...1, higherIsBetter: true)
+        case "bleu": MetricDisplay(key: key, title: "Validation BLEU", unit: "", factor: 1, domain: 0...100, higherIsBetter: true)
+        case "bleu_lowercase_tokens": MetricDisplay(key: key, title: "Validation BLEU (lowercased tokens)", unit: "", factor: 1, domain: 0...100, higherIsBetter: true)
+        case "chrf": MetricDisplay(key: key, title: "Validation chrF", unit: "", factor: 1, domain: 0...100, higherIsBetter: true)
+        case "val_ppl": MetricDisplay(key: key, title: "Validation perplexity", unit: "", factor: 1, domain: 1...(.infinity), higherIsBetter: false)
+        case "bits_per_char": MetricDisplay(key: key, title: "Validation bits per character", unit: "bits", factor: 1, domain: 0...(.infinity), higherIsBetter: false)
+        case "train_loss", "val_loss", "loss": MetricDisplay(key: key, title: "Loss", unit: "cross-entropy, nats", factor: 1, domain: 0...(.infinity), higherIsBetter: false)
+        default:
+            MetricDisplay(key: key, title: key.replacingOccurrences(of: "_", with: " ").capitalizedFirst, unit: "", factor: 1,
+                          domain: -.infinity...(.infinity), higherIsBetter: !key.contains("loss"))
+        }
+    }
+
+    /// The axis title: the title and its unit.
+    public var axisTitle: String { unit.isEmpty ? title : "\(title) (\(unit))" }
+
+    /// A value as shown: scaled, with its unit ("87.2%", "39.99").
+    public func format(_ stored: Double) -> String {
+        let v = stored * factor
+        let digits = unit == "%" ? 1 : abs(v) >= 100 ? 1 : abs(v) >= 10 ? 2 : 3
+        return String(format: "%.\(digits)f", v) + (unit == "%" ? "%" : "")
+    }
+}
+
+extension String {
+    var capitalizedFirst: String { prefix(1).uppercased() + dropFirst() }
+}
+
+/// A line chart drawn on a `Canvas`: a title, axes with nice ticks and titles, a light grid, one line (with point
+/// markers) per series, an optional marked x position (the best epoch) and the legend inside the plot area.
 public struct LineChart {
     public struct Series {
         public var name: String
         public var x: [Double], y: [Double]
-        public var color: (UInt8, UInt8, UInt8)
-        public init(name: String, x: [Double], y: [Double], color: (UInt8, UInt8, UInt8)) {
-            self.name = name; self.x = x; self.y = y; self.color = color
+        public var colour: Colour
+        public var dashed: Bool
+        public init(name: String, x: [Double], y: [Double], colour: Colour, dashed: Bool = false) {
+            self.name = name; self.x = x; self.y = y; self.colour = colour; self.dashed = dashed
         }
     }
 
     public var title: String
-    public var xLabel: String
+    public var xTitle: String
+    public var yTitle: String
     public var series: [Series]
-    /// Legend in the top-right corner (true) or the bottom-right one (false): put it where the lines are not.
-    public var legendAtTop: Bool
-    public init(title: String, xLabel: String, series: [Series], legendAtTop: Bool = true) {
-        self.title = title; self.xLabel = xLabel; self.series = series; self.legendAtTop = legendAtTop
+    /// The y range values may take (the axis never leaves it).
+    public var domain: ClosedRange<Double>
+    /// A vertical marker: its x and a label (e.g. the epoch kept as best).
+    public var marker: (x: Double, label: String)?
+    public var integerX: Bool
+    /// The colour of the best-epoch marker.
+    public static let markerColour = Colour(hex: 0x2E7D32)
+
+    public init(title: String, xTitle: String, yTitle: String, series: [Series], domain: ClosedRange<Double> = -.infinity...(.infinity),
+                marker: (x: Double, label: String)? = nil, integerX: Bool = true) {
+        self.title = title; self.xTitle = xTitle; self.yTitle = yTitle; self.series = series; self.domain = domain
+        self.marker = marker; self.integerX = integerX
     }
 
     /// Whether a value is drawn: finite and not absurd (|v| < 1e12; a diverged loss would flatten every other point).
     public static func isPlottable(_ v: Double) -> Bool { v.isFinite && abs(v) < 1e12 }
 
-    /// Palette for successive series.
-    public static let palette: [(UInt8, UInt8, UInt8)] = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40)]
-
-    /// Draws the chart into `image` inside the rectangle (x0, y0, width, height).
-    public func draw(into image: inout RGBImage, x0: Int, y0: Int, width: Int, height: Int) {
-        let left = x0 + 56, right = x0 + width - 12, top = y0 + 28, bottom = y0 + height - 36
-        let usable = Self.isPlottable
-        let xs = series.flatMap(\.x).filter(usable), ys = series.flatMap(\.y).filter(usable)
-        guard let xmin = xs.min(), let xmax = xs.max(), var ymin = ys.min(), var ymax = ys.max() else { return }
-        if ymax - ymin < 1e-12 { ymin -= 0.5; ymax += 0.5 }
+    /// The axes the chart would draw (nil when no series has a plottable point).
+    public func axes() -> (x: NiceAxis, y: NiceAxis)? {
+        let points = series.flatMap { s in zip(s.x, s.y).filter { Self.isPlottable($0.0) && Self.isPlottable($0.1) } }
+        guard let xmin = points.map(\.0).min(), let xmax = points.map(\.0).max(),
+              let ymin = points.map(\.1).min(), let ymax = points.map(\.1).max() else { return nil }
         let pad = (ymax - ymin) * 0.05
-        ymin -= pad; ymax += pad
-        let xspan = max(xmax - xmin, 1e-12)
-        func px(_ x: Double) -> Int { left + Int(max(-1, min(2, (x - xmin) / xspan)) * Double(right - left)) }
-        func py(_ y: Double) -> Int { bottom - Int(max(-1, min(2, (y - ymin) / (ymax - ymin))) * Double(bottom - top)) }
-        Glyphs.text(title.uppercased(), &image, x: left, y: y0 + 6, color: (30, 30, 30))
-        // grid and ticks
-        for k in 0...4 {
-            let v = ymin + (ymax - ymin) * Double(k) / 4, y = py(v)
-            for x in left...right where x % 4 == 0 { image.set(x, y, (225, 225, 225)) }
-            Glyphs.text(Glyphs.number(v), &image, x: x0 + 4, y: y - 5, color: (80, 80, 80))
-        }
-        let integralX = xs.allSatisfy { $0 == $0.rounded() }
-        for k in 0...4 {
-            var v = xmin + xspan * Double(k) / 4
-            if integralX { v = v.rounded() }   // epochs and steps: integer ticks
-            let x = px(v)
-            for y in top...bottom where y % 4 == 0 { image.set(x, y, (225, 225, 225)) }
-            Glyphs.text(Glyphs.number(v), &image, x: x - 8, y: bottom + 6, color: (80, 80, 80))
-        }
-        Glyphs.text(xLabel.uppercased(), &image, x: (left + right) / 2 - 20, y: bottom + 22, color: (80, 80, 80))
-        for x in left...right { image.set(x, bottom, (60, 60, 60)) }
-        for y in top...bottom { image.set(left, y, (60, 60, 60)) }
-        // lines (2 px wide) and legend
-        for (k, s) in series.enumerated() {
-            let pts = zip(s.x, s.y).filter { usable($0.0) && usable($0.1) }.map { (px($0.0), py($0.1)) }
-            for (a, b) in zip(pts, pts.dropFirst()) { line(&image, a, b, s.color) }
-            if pts.count == 1 { for d in -2...2 { image.set(pts[0].0 + d, pts[0].1, s.color) } }
-            let lx = right - 110, ly = legendAtTop ? top + 6 + 14 * k : bottom - 14 * (series.count - k) - 4
-            for d in 0..<14 { image.set(lx + d, ly + 4, s.color); image.set(lx + d, ly + 5, s.color) }
-            Glyphs.text(s.name.uppercased(), &image, x: lx + 18, y: ly, color: (30, 30, 30))
-        }
+        return (NiceAxis(covering: xmin, xmax, count: 8, domain: integerX ? 0...(.infinity) : -.infinity...(.infinity), integer: integerX),
+                NiceAxis(covering: ymin - pad, ymax + pad, count: 6, domain: domain))
     }
 
-    private func line(_ img: inout RGBImage, _ a: (Int, Int), _ b: (Int, Int), _ c: (UInt8, UInt8, UInt8)) {
-        let steps = max(abs(b.0 - a.0), abs(b.1 - a.1), 1)
-        for i in 0...steps {
-            let x = a.0 + (b.0 - a.0) * i / steps, y = a.1 + (b.1 - a.1) * i / steps
-            img.set(x, y, c); img.set(x, y + 1, c)
+    /// Draws the chart into the rectangle (x0, y0, width, height) of `canvas`.
+    public func draw(on canvas: Canvas, x x0: Double, y y0: Double, width: Double, height: Double) {
+        canvas.text(title, x: x0 + width / 2, y: y0 + 8, size: 15, bold: true, anchor: .center, vertical: .top)
+        guard let (xa, ya) = axes() else {
+            canvas.text("no values to plot", x: x0 + width / 2, y: y0 + height / 2, colour: .muted, anchor: .center, vertical: .middle)
+            return
+        }
+        let tickWidth = ya.ticks.map { Canvas.textWidth(ya.label($0), size: 12) }.max() ?? 20
+        let left = x0 + 28 + tickWidth + 8, right = x0 + width - 16, top = y0 + 36, bottom = y0 + height - 50
+        func px(_ x: Double) -> Double { left + (x - xa.lower) / max(xa.upper - xa.lower, 1e-12) * (right - left) }
+        func py(_ y: Double) -> Double { bottom - (y - ya.lower) / max(ya.upper - ya.lower, 1e-12) * (bottom - top) }
+        for t in ya.ticks {
+            canvas.line([(left, py(t)), (right, py(t))], .grid)
+            canvas.text(ya.label(t), x: left - 6, y: py(t), size: 12, colour: .muted, anchor: .right, vertical: .middle)
+        }
+        let every = max(1, Int((Double(xa.ticks.count) / 10).rounded(.up)))
+        for (i, t) in xa.ticks.enumerated() where i % every == 0 {
+            canvas.line([(px(t), top), (px(t), bottom)], .grid)
+            canvas.text(xa.label(t), x: px(t), y: bottom + 5, size: 12, colour: .muted, anchor: .center, vertical: .top)
+        }
+        canvas.line([(left, top), (left, bottom), (right, bottom)], .axis)
+        canvas.text(xTitle, x: (left + right) / 2, y: y0 + height - 6, size: 13, colour: .muted, anchor: .center, vertical: .bottom)
+        canvas.text(yTitle, x: x0 + 6, y: (top + bottom) / 2, size: 13, colour: .muted, anchor: .center, vertical: .top, angle: 90)
+        if let marker, Self.isPlottable(marker.x) {
+            let mx = px(marker.x)
+            canvas.line([(mx, top), (mx, bottom)], Self.markerColour, width: 1.5, dash: [5, 4])
+            let w = Canvas.textWidth(marker.label, size: 12)
+            let anchorRight = mx + 6 + w > right
+            canvas.text(marker.label, x: anchorRight ? mx - 5 : mx + 5, y: top + 2, size: 12, colour: Self.markerColour,
+                        anchor: anchorRight ? .right : .left, vertical: .top)
+        }
+        for s in series {
+            let pts = zip(s.x, s.y).filter { Self.isPlottable($0.0) && Self.isPlottable($0.1) }.map { (px($0.0), py(min(max($0.1, ya.lower), ya.upper))) }
+            canvas.line(pts, s.colour, width: 2.2, dash: s.dashed ? [6, 4] : [])
+            if pts.count <= 40 { for p in pts { canvas.circle(x: p.0, y: p.1, radius: 3, fill: s.colour, outline: .white) } }
         }
     }
 }
 
-/// A 3×5 bitmap font drawn at scale 2.
-enum Glyphs {
-    static let font: [Character: String] = [
-        "0": "111101101101111", "1": "010110010010111", "2": "111001111100111", "3": "111001111001111",
-        "4": "101101111001001", "5": "111100111001111", "6": "111100111101111", "7": "111001010010010",
-        "8": "111101111101111", "9": "111101111001111", ".": "000000000000010", "-": "000000111000000",
-        "%": "101001010100101", ":": "000010000010000", " ": "000000000000000", "_": "000000000000111",
-        "A": "010101111101101", "B": "110101110101110", "C": "111100100100111", "D": "110101101101110",
-        "E": "111100111100111", "F": "111100111100100", "G": "111100101101111", "H": "101101111101101",
-        "I": "111010010010111", "J": "001001001101111", "K": "101101110101101", "L": "100100100100111",
-        "M": "101111111101101", "N": "111101101101101", "O": "111101101101111", "P": "111101111100100",
-        "Q": "111101101111001", "R": "111101110101101", "S": "111100111001111", "T": "111010010010010",
-        "U": "101101101101111", "V": "101101101101010", "W": "101101111111101", "X": "101101010101101",
-        "Y": "101101111010010", "Z": "111001010100111",
-    ]
-
-    static func text(_ s: String, _ img: inout RGBImage, x: Int, y: Int, color: (UInt8, UInt8, UInt8)) {
-        var cx = x
-        for ch in s {
-            if let bits = font[ch] {
-                for (i, b) in bits.enumerated() where b == "1" {
-                    let gx = cx + (i % 3) * 2, gy = y + (i / 3) * 2
-                    img.set(gx, gy, color); img.set(gx + 1, gy, color); img.set(gx, gy + 1, color); img.set(gx + 1, gy + 1, color)
-                }
-            }
-            cx += 8
+/// Horizontal bars on one value axis with nice ticks (from 0): a title, a label left of each bar, its value text
+/// at its end. Every bar of a chart is drawn against the same scale.
+public struct BarChart {
+    public struct Bar {
+        public var label: String, value: Double, text: String, colour: Colour
+        public init(label: String, value: Double, text: String, colour: Colour) {
+            self.label = label; self.value = value; self.text = text; self.colour = colour
         }
     }
+    public var title: String
+    public var bars: [Bar]
+    /// The axis's fixed upper end (100 for percentages and BLEU); nil: from the largest bar.
+    public var fullScale: Double?
+    /// How tick values are written (e.g. thousands grouped).
+    public var tickLabel: ((NiceAxis, Double) -> String)?
 
-    /// A compact tick label: integers plain, otherwise 2–3 significant decimals.
-    static func number(_ v: Double) -> String {
-        if abs(v - v.rounded()) < 1e-9 && abs(v) < 1e6 { return String(Int(v.rounded())) }
-        return abs(v) >= 10 ? String(format: "%.1f", v) : String(format: "%.2f", v)
+    public init(title: String, bars: [Bar], fullScale: Double? = nil, tickLabel: ((NiceAxis, Double) -> String)? = nil) {
+        self.title = title; self.bars = bars; self.fullScale = fullScale; self.tickLabel = tickLabel
+    }
+
+    static let barHeight = 24.0, labelSize = 13.0
+
+    /// The value axis: 0…the full scale, or 0…the largest value.
+    public var axis: NiceAxis {
+        let top = fullScale ?? bars.map(\.value).filter { $0.isFinite }.max() ?? 1
+        return NiceAxis(covering: 0, max(top, 1e-9), count: 5, domain: 0...(fullScale ?? .infinity))
+    }
+
+    /// The room the row labels take.
+    public var labelWidth: Double { (bars.map { Canvas.textWidth($0.label, size: Self.labelSize) }.max() ?? 0) + 12 }
+    /// The height the chart takes.
+    public var height: Double { 30 + Double(bars.count) * Self.barHeight + 26 }
+
+    /// Draws the chart at (x0, y0), `width` wide, its bars starting `labelWidth` from x0 (pass the largest of a
+    /// column of charts to align them).
+    public func draw(on canvas: Canvas, x x0: Double, y y0: Double, width: Double, labelWidth: Double? = nil) {
+        let a = axis
+        let left = x0 + (labelWidth ?? self.labelWidth)
+        let valueRoom = (bars.map { Canvas.textWidth($0.text, size: 12) }.max() ?? 40) + 10
+        let right = x0 + width - valueRoom
+        let top = y0 + 30, bottom = top + Double(bars.count) * Self.barHeight
+        canvas.text(title, x: left, y: y0 + 6, size: 14, bold: true, vertical: .top)
+        func px(_ v: Double) -> Double { left + max(0, min(v, a.upper)) / max(a.upper, 1e-12) * (right - left) }
+        for t in a.ticks {
+            canvas.line([(px(t), top), (px(t), bottom)], .grid)
+            canvas.text(tickLabel?(a, t) ?? a.label(t), x: px(t), y: bottom + 4, size: 11, colour: .muted, anchor: .center, vertical: .top)
+        }
+        for (i, bar) in bars.enumerated() {
+            let y = top + Double(i) * Self.barHeight
+            canvas.text(bar.label, x: left - 8, y: y + Self.barHeight / 2, size: Self.labelSize, anchor: .right, vertical: .middle)
+            let end = bar.value.isFinite ? px(bar.value) : left
+            canvas.fill(x: left, y: y + 4, width: max(1, end - left), height: Self.barHeight - 8, bar.colour)
+            canvas.text(bar.text, x: end + 6, y: y + Self.barHeight / 2, size: 12, colour: .ink, vertical: .middle)
+        }
+        canvas.line([(left, top), (left, bottom)], .axis)
     }
 }

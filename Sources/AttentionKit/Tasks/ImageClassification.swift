@@ -351,7 +351,7 @@ extension ImageClassification: TrainedRun, ComparableRun {
 
     public func writeAttentionReport(_ request: AttentionRequest, to directory: URL) throws -> String {
         guard let image = request.image else { throw TaskUsageError("an image classification run needs --image") }
-        let (label, p) = try writeAttention(of: try Self.picture(image), name: image, to: directory)
+        let (label, p) = try writeAttention(of: try Self.picture(image), name: image, to: directory, colourScale: request.colourScale)
         return String(format: "prediction: %@ (%.4f)", label, p)
     }
 
@@ -517,7 +517,8 @@ extension ImageClassification {
     /// token's row, or with mean pooling the attention each patch receives — and the rollout (Abnar & Zuidema).
     /// - Throws: when the model has no attention (the CNN).
     @discardableResult
-    public func writeAttention(of picture: RGBImage, name: String, to directory: URL, pictures: Bool = true) throws -> (label: String, probability: Float) {
+    public func writeAttention(of picture: RGBImage, name: String, to directory: URL, pictures: Bool = true,
+                               colourScale: AttentionColourScale = .absolute) throws -> (label: String, probability: Float) {
         guard let vit = model as? VisionTransformer else {
             throw RunDirectoryError(message: "this run's model (\(type(of: model))) has no attention layers; attention reports need a ViT (attn train vit)")
         }
@@ -541,7 +542,8 @@ extension ImageClassification {
         let prediction = "\(labels[best]) (\(String(format: "%.1f", p[best] * 100))%)"
         try AttentionExport.write(maps, kind: "image-classification", input: name, output: nil, prediction: prediction, tokens: ["patches": tokens],
                                   axes: { _ in ("patches", "patches") },
-                                  image: .init(picture: picture, patchSide: side, classToken: cls, overlays: overlays), pictures: pictures, to: directory)
+                                  image: .init(picture: picture, patchSide: side, classToken: cls, overlays: overlays), pictures: pictures,
+                                  colourScale: colourScale, to: directory)
         return (labels[best], p[best])
     }
 }

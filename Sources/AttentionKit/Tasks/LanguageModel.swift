@@ -438,12 +438,12 @@ extension LanguageModel: TrainedRun {
         let v = model.vocabulary
         let last = logits.reshape([-1, v]).slice(axis: 0, start: keep - 1, end: keep).softmax(axis: -1).scalars
         let next = last.indices.max { last[$0] < last[$1] } ?? 0
-        let tokens = zip(e.tokens, e.offsets).dropFirst(from).map { AttentionExport.Token(text: $0.0, bytes: $0.1) }
+        let tokens = zip(zip(e.tokens, e.offsets), e.ids).dropFirst(from).map { AttentionExport.Token(text: $0.0.0, bytes: $0.0.1, unknown: $0.1 == tokenizer.unknownID) }
         // whitespace made visible: a space or newline alone would print as nothing
         let shown = (tokenizer.token(of: next) ?? "?").replacingOccurrences(of: " ", with: "␣").replacingOccurrences(of: "\n", with: "⏎")
         let prediction = "next: \(shown) (\(String(format: "%.1f", last[next] * 100))%)"
         try AttentionExport.write(maps, kind: "language-model", input: text, output: nil, prediction: prediction, tokens: ["tokens": tokens],
-                                  axes: { _ in ("tokens", "tokens") }, to: directory)
+                                  axes: { _ in ("tokens", "tokens") }, colourScale: request.colourScale, to: directory)
         return "prediction: " + prediction
     }
 }

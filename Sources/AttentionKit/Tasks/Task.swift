@@ -35,6 +35,8 @@ public struct AttentionRequest {
     public var beam = 5
     /// Image tasks: a PNG/JPEG path or `FILE.bin:INDEX`.
     public var image: String?
+    /// How the PNGs colour the weights: one 0–1 scale for every layer, or each layer's own.
+    public var colourScale: AttentionColourScale = .absolute
     public init() {}
 }
 
@@ -161,6 +163,6 @@ func classificationJSON(_ report: ClassificationReport) throws -> String {
 
 /// The classification evaluation of `report`: its table, the optional confusion PNG, the JSON line.
 func classificationEvaluation(_ report: ClassificationReport, request: EvaluationRequest, title: String) throws -> Evaluation {
-    if let png = request.confusionPNG { try report.confusionMatrixImage(title: title).writePNG(to: png) }
+    if let png = request.confusionPNG { try report.confusionMatrixImage(title: title).write(to: png) }
     return Evaluation(report: [report.table], json: try classificationJSON(report))
 }

@@ -342,7 +342,7 @@ extension TextClassification: TrainedRun, ComparableRun {
 
     public func writeAttentionReport(_ request: AttentionRequest, to directory: URL) throws -> String {
         guard let text = request.text else { throw TaskUsageError("a text classification run needs --text") }
-        let (label, p) = try writeAttention(of: text, to: directory)
+        let (label, p) = try writeAttention(of: text, to: directory, colourScale: request.colourScale)
         return String(format: "prediction: %@ (%.4f)", label, p)
     }
 
@@ -500,7 +500,7 @@ extension TextClassification {
     /// self-attention over the tokens (the class token first when the model pools by it).
     /// - Returns: the predicted label and its probability.
     @discardableResult
-    public func writeAttention(of text: String, to directory: URL, pictures: Bool = true) throws -> (label: String, probability: Float) {
+    public func writeAttention(of text: String, to directory: URL, pictures: Bool = true, colourScale: AttentionColourScale = .absolute) throws -> (label: String, probability: Float) {
         guard let model = model as? TextClassifier else {
             throw RunDirectoryError(message: "this run's model (\(type(of: self.model))) has no attention layers; attention reports need the transformer classifier")
         }
@@ -511,11 +511,12 @@ extension TextClassification {
         let p = logits.softmax(axis: -1).scalars
         let best = argmaxRows([p])[0]
         var tokens = encoding.ids.isEmpty ? [AttentionExport.Token(text: "[UNK]")]
-            : zip(encoding.tokens, encoding.offsets).prefix(ids.count).map { AttentionExport.Token(text: $0.0, bytes: $0.1) }
+            : zip(zip(encoding.tokens, encoding.offsets), encoding.ids).prefix(ids.count)
+                .map { AttentionExport.Token(text: $0.0.0, bytes: $0.0.1, unknown: $0.1 == tokenizer.unknownID) }
         if model.config.pooling == .cls { tokens.insert(AttentionExport.Token(text: "[CLS]"), at: 0) }
         let prediction = "\(labels[best]) (\(String(format: "%.1f", p[best] * 100))%)"
         try AttentionExport.write(maps, kind: "classification", input: text, output: nil, prediction: prediction, tokens: ["tokens": tokens],
-                                  axes: { _ in ("tokens", "tokens") }, pictures: pictures, to: directory)
+                                  axes: { _ in ("tokens", "tokens") }, pictures: pictures, colourScale: colourScale, to: directory)
         return (labels[best], p[best])
     }
 }

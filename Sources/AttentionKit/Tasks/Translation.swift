@@ -332,7 +332,7 @@ extension Translator: TrainedRun, ComparableRun {
 
     public func writeAttentionReport(_ request: AttentionRequest, to directory: URL) throws -> String {
         guard let text = request.text else { throw TaskUsageError("a translation run needs --text") }
-        return "translation: " + (try writeAttention(of: text, target: request.target, beam: request.beam, to: directory))
+        return "translation: " + (try writeAttention(of: text, target: request.target, beam: request.beam, to: directory, colourScale: request.colourScale))
     }
 }
 
@@ -403,18 +403,25 @@ extension Translator {
     /// - Parameter beam: without `target`: 1 decodes greedily with capture (rows are the output tokens); more runs
     ///   the beam search `translate` runs and shows the attention of its best translation (rows: [BOS] + its tokens).
     public func writeAttention(of sentence: String, target: String? = nil, beam: Int = 1, lengthPenalty: Float = 0.6,
-                               to directory: URL, maxLength: Int = 64, pictures: Bool = true) throws -> String {
+                               to directory: URL, maxLength: Int = 64, pictures: Bool = true, colourScale: AttentionColourScale = .absolute) throws -> String {
         let encoding = sourceTokenizer.encode(sentence, addSpecialTokens: false)
         let ids = Array(encoding.ids.prefix(model.spec.maxLength - 1)) + [model.spec.eosID]
-        let source = zip(encoding.tokens, encoding.offsets).prefix(ids.count - 1).map { AttentionExport.Token(text: $0.0, bytes: $0.1) }
-            + [AttentionExport.Token(text: "[EOS]")]
-        let maps: AttentionMaps, output: [AttentionExport.Token], text: String
+        let unknown = sourceTokenizer.unknownID
+        let source = zip(zip(encoding.tokens, encoding.offsets), encoding.ids).prefix(ids.count - 1)
+            .map { AttentionExport.Token(text: $0.0.0, bytes: $0.0.1, unknown: $0.1 == unknown) } + [AttentionExport.Token(text: "[EOS]")]
+        // Decoder rows are labelled by the token each step produces ("target"); the decoder's own keys are its
+        // inputs ("decoder_input": [BOS] and the tokens before).
+        let maps: AttentionMaps, produced: [AttentionExport.Token], inputs: [AttentionExport.Token], text: String
+        let token = { (id: Int) in AttentionExport.Token(text: self.targetTokenizer.token(of: id) ?? "?") }
         if let target {
             let t = targetTokenizer.encode(target, addSpecialTokens: false)
             let tids = Array(t.ids.prefix(model.spec.maxLength - 1))
             (_, maps) = withAttentionCapture(on: model) { withNoGrad { model(source: [ids], targetInput: [[model.spec.bosID] + tids]) } }
-            // query row i is the decoder input at i: BOS, then the target's tokens
-            output = [AttentionExport.Token(text: "[BOS]")] + zip(t.tokens, t.offsets).prefix(tids.count).map { AttentionExport.Token(text: $0.0, bytes: $0.1) }
+            // teacher forcing: the decoder reads [BOS] + the target; row i is made to produce target token i, the
+            // last row the end of the sentence
+            let targetTokens = zip(zip(t.tokens, t.offsets), t.ids).prefix(tids.count).map { AttentionExport.Token(text: $0.0.0, bytes: $0.0.1, unknown: $0.1 == targetTokenizer.unknownID) }
+            produced = targetTokens + [AttentionExport.Token(text: "[EOS]")]
+            inputs = [AttentionExport.Token(text: "[BOS]")] + targetTokens
             text = target
         } else if beam > 1 {
             // The translation `translate` gives (beam search), then its attention by teacher forcing on its tokens:
@@ -425,18 +432,21 @@ extension Translator {
                                        lengthPenalty: lengthPenalty, nBest: 1)[0][0]
             let tokens = Array(hyp.tokens.prefix(model.spec.maxLength - 1))
             (_, maps) = withAttentionCapture(on: model) { withNoGrad { model(source: [ids], targetInput: [[model.spec.bosID] + tokens]) } }
-            output = [AttentionExport.Token(text: "[BOS]")] + tokens.map { AttentionExport.Token(text: targetTokenizer.token(of: $0) ?? "?") }
+            produced = tokens.map(token) + [AttentionExport.Token(text: hyp.finished ? "[EOS]" : "…")]
+            inputs = [AttentionExport.Token(text: "[BOS]")] + tokens.map(token)
             text = detokenize(targetTokenizer.decode(tokens))
         } else {
             let (hyps, m) = withAttentionCapture(on: model) { model.greedyDecode([ids], maxLength: min(maxLength, model.spec.maxLength)) }
             maps = m
             let out = hyps[0].tokens + (hyps[0].finished ? [model.spec.eosID] : [])   // one query row per decoding step
-            output = out.map { AttentionExport.Token(text: targetTokenizer.token(of: $0) ?? "?") }
+            produced = out.map(token)
+            inputs = [AttentionExport.Token(text: "[BOS]")] + out.dropLast().map(token)
             text = detokenize(targetTokenizer.decode(hyps[0].tokens))
         }
-        try AttentionExport.write(maps, kind: "translation", input: sentence, output: text, tokens: ["source": source, "target": output],
-                                  axes: { $0.hasPrefix("encoder") ? ("source", "source") : ($0.hasSuffix("crossAttention") || $0 == "attention") ? ("target", "source") : ("target", "target") },
-                                  pictures: pictures, to: directory)
+        try AttentionExport.write(maps, kind: "translation", input: sentence, output: text,
+                                  tokens: ["source": source, "target": produced, "decoder_input": inputs],
+                                  axes: { $0.hasPrefix("encoder") ? ("source", "source") : ($0.hasSuffix("crossAttention") || $0 == "attention") ? ("target", "source") : ("target", "decoder_input") },
+                                  pictures: pictures, colourScale: colourScale, to: directory)
         return text
     }
 }

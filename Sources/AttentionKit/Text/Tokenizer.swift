@@ -58,6 +58,23 @@ public struct Tokenizer: Sendable {
     /// Token of an id, if any.
     public func token(of id: Int) -> String? { id >= 0 && id < reverse.count && !reverse[id].isEmpty ? reverse[id] : nil }
 
+    /// The id of the model's unknown token (what a word outside the vocabulary becomes), if it has one.
+    public var unknownID: Int? {
+        switch model {
+        case .wordLevel(let m), .characterLevel(let m): return id(of: m.unknownToken)
+        case .bpe(let m): return m.unknownToken.flatMap { id(of: $0) }
+        }
+    }
+
+    /// The pieces of `text` the vocabulary does not know (each became the unknown token), as written in `text`.
+    public func unknownWords(in text: String) -> [String] {
+        guard let unk = unknownID else { return [] }
+        let e = encode(text, addSpecialTokens: false), bytes = Array(text.utf8)
+        return zip(e.ids, e.offsets).filter { $0.0 == unk }.map { id, r in
+            r.upperBound <= bytes.count && !r.isEmpty ? String(decoding: bytes[r], as: UTF8.self) : (token(of: id) ?? "?")
+        }
+    }
+
     static func reverseVocabulary(_ model: TokenModel) -> [String] {
         let v = model.vocabulary
         var r = [String](repeating: "", count: (v.values.max() ?? -1) + 1)

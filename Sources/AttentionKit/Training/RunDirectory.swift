@@ -120,7 +120,7 @@ public struct RunDirectory: Sendable {
     /// The files (besides `*.safetensors`) and folders a training run writes; `--overwrite` removes them.
     public static let runFiles: Set<String> = [
         "config.json", "labels.json", "tokenizer.json", "source-tokenizer.json", "target-tokenizer.json", "split.json",
-        "metrics.jsonl", "metrics.csv", "curves.png", "report.txt", "confusion.png", "validation.source", "validation.target", "attention",
+        "metrics.jsonl", "metrics.csv", "curves.png", "curves.svg", "report.txt", "confusion.png", "validation.source", "validation.target", "attention",
     ]
 
     /// The files and folders of `runFiles` and the checkpoints that are in the directory now (what training wrote).

@@ -294,7 +294,7 @@ public final class RunContext {
     public func writeReport(_ report: ClassificationReport) throws {
         guard isLead else { return }
         try directory.write(text: report.table + "\n", to: "report.txt")
-        try report.confusionMatrixImage(title: "validation").writePNG(to: directory.file("confusion.png"))
+        try report.confusionMatrixImage(title: "validation").write(to: directory.file("confusion.png"))
         log(report.table)
     }
 }

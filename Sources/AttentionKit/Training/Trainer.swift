@@ -313,7 +313,8 @@ public final class Trainer<Task: TrainingTask> {
             }.joined(separator: "  ") + (dp.map { String(format: "  (%d processes; per step: allreduce %.2f ms, waiting for the slowest %.2f ms)", $0.size,
                                      1000 * $0.allreduceSeconds / Double(max($0.allreduceCalls, 1)), 1000 * $0.waitSeconds / Double(max($0.allreduceCalls, 1))) } ?? ""))
             try TrainingCurves.write(metricsCSV: metrics.csv, to: directory.appendingPathComponent("curves.png"),
-                                     metric: options.bestMetric == "val_loss" ? task.metricNames.first { $0 != "val_loss" } : options.bestMetric)
+                                     metric: options.bestMetric == "val_loss" ? task.metricNames.first { $0 != "val_loss" } : options.bestMetric,
+                                     selection: task.metricNames.contains(options.bestMetric) ? (options.bestMetric, options.higherIsBetter) : nil)
             // Without validation (e.g. `--val-fraction 0`) there is no metric to choose by: the last epoch is kept.
             let current = values[options.bestMetric] ?? .nan
             let improved = task.metricNames.contains(options.bestMetric) ? (options.higherIsBetter ? current > p.best : current < p.best) : true

@@ -2,26 +2,64 @@ import Foundation
 
 /// Training curves from a metrics CSV: loss (train and validation) and, optionally, one validation metric.
 public enum TrainingCurves {
-    public static func write(metricsCSV: URL, to png: URL, metric: String?) throws {
+    /// Draws `curves.png` and, beside it, `curves.svg` from a metrics CSV: the loss panel (train and validation)
+    /// and, when `metric` names a column, a panel of that validation metric; one legend for both; the epoch kept as
+    /// best (`selection`: the metric the trainer chose by and its direction; default: `metric`'s own) is marked.
+    public static func write(metricsCSV: URL, to png: URL, metric: String?, selection: (metric: String, higherIsBetter: Bool)? = nil) throws {
+        let charts = try self.charts(metricsCSV: metricsCSV, metric: metric, selection: selection)
+        guard !charts.isEmpty else { return }
+        let train = Colour.palette[0], val = Colour.palette[1], marker = charts[0].marker
+        let panelWidth = 520.0, panelHeight = 380.0, legendHeight = 30.0
+        func render(_ format: Canvas.Format) throws -> Canvas {
+            let canvas = try Canvas(width: Int(panelWidth) * charts.count, height: Int(panelHeight + legendHeight), format: format)
+            for (i, chart) in charts.enumerated() {
+                chart.draw(on: canvas, x: Double(i) * panelWidth, y: legendHeight, width: panelWidth, height: panelHeight)
+            }
+            // one legend for every panel
+            var x = 16.0
+            let y = legendHeight / 2 + 4
+            for (name, colour, dashed) in [("train", train, false), ("validation", val, false)] + (marker == nil ? [] : [("epoch kept as best", LineChart.markerColour, true)]) {
+                canvas.line([(x, y), (x + 24, y)], colour, width: dashed ? 1.5 : 2.2, dash: dashed ? [5, 4] : [])
+                x += 30 + canvas.text(name, x: x + 30, y: y, size: 13, anchor: .left, vertical: .middle) + 22
+            }
+            return canvas
+        }
+        try render(.png).write(to: png)
+        try render(.svg).write(to: png.deletingPathExtension().appendingPathExtension("svg"))
+    }
+
+    /// The panels `write` draws (empty when the CSV has no data row): loss, then `metric` in its display units,
+    /// each marked at the best epoch by `selection` (default: `metric`'s direction, else the lowest val_loss).
+    public static func charts(metricsCSV: URL, metric: String?, selection: (metric: String, higherIsBetter: Bool)? = nil) throws -> [LineChart] {
         let lines = try String(contentsOf: metricsCSV, encoding: .utf8).split(separator: "\n")
             .map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
-        guard let header = lines.first, lines.count > 1 else { return }
+        guard let header = lines.first, lines.count > 1 else { return [] }
         func column(_ name: String) -> [Double] {
             guard let i = header.firstIndex(of: name) else { return [] }
             return lines.dropFirst().map { i < $0.count ? Double($0[i]) ?? .nan : .nan }
         }
-        let epoch = column("epoch"), p = LineChart.palette
-        let panels = metric.map { header.contains($0) } ?? false ? 2 : 1
-        var image = RGBImage(width: 480 * panels, height: 360)
-        LineChart(title: "loss", xLabel: "epoch", series: [
-            .init(name: "train", x: epoch, y: column("train_loss"), color: p[0]),
-            .init(name: "val", x: epoch, y: column("val_loss"), color: p[1]),
-        ]).draw(into: &image, x0: 0, y0: 0, width: 480, height: 360)
-        if panels == 2, let metric {
-            LineChart(title: metric, xLabel: "epoch", series: [.init(name: "val", x: epoch, y: column(metric), color: p[1])],
-                      legendAtTop: false).draw(into: &image, x0: 480, y0: 0, width: 480, height: 360)
+        let epoch = column("epoch")
+        let shown = metric.flatMap { header.contains($0) ? MetricDisplay.of($0) : nil }
+        let select = selection ?? shown.map { ($0.key, $0.higherIsBetter) } ?? ("val_loss", false)
+        var marker: (x: Double, label: String)? = nil
+        let chosen = zip(epoch, column(select.metric)).filter { LineChart.isPlottable($0.0) && LineChart.isPlottable($0.1) }
+        if let best = select.higherIsBetter ? chosen.max(by: { $0.1 < $1.1 }) : chosen.min(by: { $0.1 < $1.1 }) {
+            let d = MetricDisplay.of(select.metric)
+            let name = select.metric == "val_loss" ? "val loss" : d.title.replacingOccurrences(of: "Validation ", with: "val ")
+            marker = (best.0, "best: epoch \(Int(best.0)), \(name) \(d.format(best.1))")
         }
-        try image.writePNG(to: png)
+        let train = Colour.palette[0], val = Colour.palette[1]
+        let loss = MetricDisplay.of("val_loss")
+        var charts = [LineChart(title: "Loss", xTitle: "epoch", yTitle: loss.axisTitle, series: [
+            .init(name: "train", x: epoch, y: column("train_loss"), colour: train),
+            .init(name: "validation", x: epoch, y: column("val_loss"), colour: val),
+        ], domain: loss.domain, marker: marker)]
+        if let shown {
+            charts.append(LineChart(title: shown.title, xTitle: "epoch", yTitle: shown.axisTitle,
+                                    series: [.init(name: "validation", x: epoch, y: column(shown.key).map { $0 * shown.factor }, colour: val)],
+                                    domain: shown.domain, marker: marker))
+        }
+        return charts
     }
 
     /// Draws a metrics CSV written by training (`attn plot`): the loss panel and, when the header has it, BLEU or
