@@ -12,9 +12,11 @@ struct AttentionCommand: ParsableCommand {
         attn translate (--beam), and shows the attention of its own output), a text classifier (--text) or a ViT (--image FILE: PNG, JPEG or FILE.bin:INDEX). \
         Writes to --out: maps.json (model kind, tokens with their byte spans in the input, layers by module path, \
         heads, shapes, files), LAYER.npy per attention layer ([heads, queries, keys] float32, numpy.load reads it), \
-        LAYER.png (one heatmap per head and their mean, token labels, colour bar), for images input.png and \
-        attention-overlay.png (each layer's attention over the picture and the rollout), and index.html: one page, \
-        no network, with layer and head selectors. The last line printed is the path of index.html.
+        LAYER.png (one heatmap per head and their mean, token labels, colour bar on --colour-scale), for images \
+        input.png and attention-overlay.png (each layer's attention over the picture and the rollout), and \
+        index.html: one page, no network, with a head view (every head as coloured lines; click a token to pin it), \
+        a model view (every layer and head; click one to open it) and a weights table. Words the vocabulary lacks \
+        are counted on stderr and shown as [UNK]. The last line printed is the path of index.html.
         """
     )
     @OptionGroup var trained: RunOptions
@@ -28,14 +30,24 @@ struct AttentionCommand: ParsableCommand {
     var image: String?
     @Option(help: "Output directory.")
     var out: String
+    @Option(name: .customLong("colour-scale"), help: ArgumentHelp("How the PNGs colour weights: absolute (one 0–1 scale for every layer, so layers compare) or layer (0 to each layer's largest weight).", valueName: "absolute|layer"))
+    var colourScale: String = "absolute"
 
-    func validate() throws { try checkBeam(beam) }
+    func validate() throws {
+        try checkBeam(beam)
+        guard AttentionColourScale(rawValue: colourScale) != nil else {
+            throw ValidationError("--colour-scale must be absolute or layer (got '\(colourScale)')")
+        }
+    }
 
     func run() throws {
         let outDir = URL(fileURLWithPath: out)
         var request = AttentionRequest()
         (request.text, request.target, request.beam, request.image) = (text, target, beam, image)
-        say(try RunTasks.load(trained.directory, weights: trained.weightsFile).writeAttentionReport(request, to: outDir))
+        request.colourScale = AttentionColourScale(rawValue: colourScale) ?? .absolute
+        let run = try RunTasks.load(trained.directory, weights: trained.weightsFile)
+        if let text, let n = run.unknownWordsNote([text]) { FileHandle.standardError.write(Data((n + "\n").utf8)) }
+        say(try run.writeAttentionReport(request, to: outDir))
         print(outDir.appendingPathComponent("index.html").path)
     }
 }

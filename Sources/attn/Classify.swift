@@ -19,6 +19,7 @@ struct Classify: ParsableCommand {
     func run() throws {
         let c = try RunTasks.load(trained.directory, as: TextClassification.self, weights: trained.weightsFile, verb: "attn classify")
         let inputs = try text.isEmpty ? TextFile.standardInputLines() : text
+        if let n = c.unknownWordsNote(inputs) { FileHandle.standardError.write(Data((n + "\n").utf8)) }
         for (i, r) in c.classify(inputs, top: min(top, c.labels.count)).enumerated() {
             // a blank line has nothing to classify: an empty line keeps the output aligned with the input
             if inputs[i].trimmingCharacters(in: .whitespaces).isEmpty { print(""); continue }

@@ -30,6 +30,7 @@ struct Translate: ParsableCommand {
         let translator = try RunTasks.load(trained.directory, as: Translator.self, weights: trained.weightsFile, verb: "attn translate")
         let inputs = try text.isEmpty ? TextFile.standardInputLines() : text
         let results = translator.translate(inputs, beam: beam, nBest: nBest, batchSize: batchSize)
+        if let n = translator.unknownWordsNote(inputs) { FileHandle.standardError.write(Data((n + "\n").utf8)) }
         if let attentionOut, let first = inputs.first {
             try translator.writeAttention(of: first, to: URL(fileURLWithPath: attentionOut))
             FileHandle.standardError.write(Data("attention maps of \"\(first)\" in \(attentionOut)/maps.json\n".utf8))

@@ -175,14 +175,16 @@ final class AttentionExportTests: XCTestCase {
     }
 
     /// The page in a real browser: headless Chromium loads index.html, runs its script and the DOM shows every layer
-    /// and a token; a screenshot is taken. Skipped with a message where Chromium is absent (CI installs it).
+    /// and a token; a screenshot is taken; opened as `#selftest` the page clicks through its own controls (pin a
+    /// token or a patch, toggle a head, open a model-view thumbnail) and the test checks what changed. Skipped with
+    /// a message where Chromium is absent (CI installs it).
     func testReportPageRendersInHeadlessChromium() throws {
         guard let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             throw XCTSkip("Chromium is not installed (apt-get install chromium; scripts/install-deps.sh --browser does it)")
         }
         let root = tmp
         defer { try? FileManager.default.removeItem(at: root) }
-        _ = try smallClassifier().writeAttention(of: "who wrote Hamlet ?", to: root.appendingPathComponent("text"))
+        _ = try smallClassifier().writeAttention(of: "who wrote Hamlet in Paris", to: root.appendingPathComponent("text"))
         var picture = RGBImage(width: 32, height: 32)
         for y in 0..<32 { for x in 0..<32 { picture.set(x, y, (UInt8(x * 8), 50, UInt8(y * 8))) } }
         _ = try smallViT().writeAttention(of: picture, name: "picture", to: root.appendingPathComponent("image"))
@@ -208,13 +210,75 @@ final class AttentionExportTests: XCTestCase {
             XCTAssertTrue(dom.contains("data-ready=\"1\""), "\(name): the script ran to the end")
             XCTAssertFalse(dom.contains("data-errors"), "\(name): script errors: \(dom.components(separatedBy: "data-errors=").dropFirst().first?.prefix(200) ?? "")")
             let index = try JSONSerialization.jsonObject(with: Data(contentsOf: page.deletingLastPathComponent().appendingPathComponent("maps.json"))) as! [String: Any]
-            for layer in index["layers"] as! [[String: Any]] { XCTAssertTrue(dom.contains("<option value=") && dom.contains(layer["path"] as! String)) }
+            let layers = index["layers"] as! [[String: Any]]
+            for layer in layers { XCTAssertTrue(dom.contains("<option value=") && dom.contains(layer["path"] as! String)) }
             if name == "text" { XCTAssertTrue(dom.contains(">\(token)<") || dom.contains(">\(token)"), "a token label is on the page") }
             let shot = page.deletingLastPathComponent().appendingPathComponent("screenshot.png")
             _ = try browse(["--window-size=1200,900", "--screenshot=\(shot.path)", page.absoluteString])
             let image = try ImageDecoding.read(contentsOf: shot)
             XCTAssertEqual([image.width, image.height], [1200, 900])
             XCTAssertTrue(image.pixels.contains { $0 < 100 }, "the screenshot is not blank")
+
+            // The interactions, clicked by the page itself.
+            let tested = try browse(["--dump-dom", page.absoluteString + "#selftest"])
+            XCTAssertFalse(tested.contains("data-errors"), "\(name): script errors during the self-test")
+            let attribute = try XCTUnwrap(tested.components(separatedBy: "data-selftest=\"").dropFirst().first?.components(separatedBy: "\"").first,
+                                          "\(name): the self-test ran")
+            let json = attribute.replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&amp;", with: "&")
+                .replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
+            let r = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any], json)
+            let heads = layers[0]["heads"] as! Int
+            XCTAssertEqual(r["thumbnails"] as? Int, layers.count * heads, "model view: one thumbnail per layer and head")
+            XCTAssertEqual(r["layerAfterThumb"] as? Int, layers.count - 1, "a thumbnail click opens its layer")
+            XCTAssertEqual(r["headsAfterThumb"] as? [Int], [1], "… with only its head")
+            XCTAssertEqual(r["tabAfterThumb"] as? String, "head")
+            XCTAssertEqual(r["picture"] as? String, r["expectedPicture"] as? String, "the PNG shown follows the layer selector")
+            XCTAssertGreaterThan(r["tableRows"] as? Int ?? 0, 1, "the weights table has rows")
+            XCTAssertEqual(r["head0Off"] as? Bool, true, "a head chip click turns the head off")
+            if name == "text" {
+                XCTAssertEqual(r["pinned"] as? Int, 1, "a click pins a token")
+                XCTAssertEqual(r["pinnedClass"] as? Bool, true)
+                XCTAssertEqual(r["pinnedAfterHover"] as? Int, 1, "hovering another token keeps the pin")
+                let pinned = r["linesPinned"] as? Int ?? 0, all = r["linesAll"] as? Int ?? 0, off = r["linesHead0Off"] as? Int ?? -1
+                XCTAssertGreaterThan(pinned, 0)
+                XCTAssertGreaterThan(all, pinned, "unpinned: every token's lines")
+                XCTAssertLessThan(off, pinned, "turning head 0 off removes its lines")
+                // [UNK] on the page exactly where maps.json says the model saw its unknown token
+                let tokens = (index["tokens"] as! [String: [[String: Any]]])["tokens"]!
+                let unknown = tokens.filter { $0["unknown"] as? Bool == true }
+                XCTAssertEqual(unknown.map { $0["original"] as? String }, ["Paris"])
+                XCTAssertEqual(unknown.map { $0["text"] as? String }, ["[UNK]"])
+                let shown = try XCTUnwrap(r["unknown"] as? [[String]])
+                XCTAssertEqual(shown.map { $0[0] }, ["[UNK]", "[UNK]"], "query and key columns both show [UNK]")
+                XCTAssertTrue(shown.allSatisfy { $0[1].contains("Paris") }, "the word it replaced is in the tooltip")
+            } else {
+                XCTAssertEqual(r["pinned"] as? Int, r["expected"] as? Int, "a click pins the patch under the pointer")
+                XCTAssertEqual(r["changedByClick"] as? Bool, true)
+                XCTAssertEqual(r["changedByHeadToggle"] as? Bool, true, "toggling a head redraws the map")
+                XCTAssertEqual(r["headMaps"] as? Int, heads, "every head's map for the pinned patch")
+                XCTAssertEqual(r["rollout"] as? Int, layers.count, "the rollout after each layer")
+            }
         }
+    }
+
+    /// Words outside the vocabulary: `[UNK]` in maps.json with the word as `original`, drawn as `[UNK]`, counted
+    /// for the user.
+    func testUnknownWordsAreShownAsTheUnknownToken() throws {
+        let c = smallClassifier()
+        let dir = tmp
+        defer { try? FileManager.default.removeItem(at: dir) }
+        _ = try c.writeAttention(of: "who wrote Faust", to: dir)
+        let index = try checkReport(dir, layers: 2)
+        let tokens = (index["tokens"] as! [String: [[String: Any]]])["tokens"]!
+        XCTAssertEqual(tokens.map { $0["text"] as? String }, ["[CLS]", "who", "wrote", "[UNK]"])
+        XCTAssertEqual(tokens.last?["original"] as? String, "Faust")
+        XCTAssertEqual(tokens.last?["unknown"] as? Bool, true)
+        var t = AttentionExport.Token(text: "[UNK]", bytes: 10..<15, unknown: true)
+        t.original = "Faust"
+        XCTAssertEqual(t.label, "[UNK]", "pictures draw the token the model saw")
+        XCTAssertEqual(c.tokenizer.unknownWords(in: "who wrote Faust in Weimar"), ["Faust", "Weimar"])
+        XCTAssertEqual(c.unknownWordsNote(["who wrote Faust", "who wrote hamlet"]),
+                       "unknown words: 1 of 6 input tokens are not in the vocabulary and were read as [UNK]: Faust")
+        XCTAssertEqual(c.unknownWordsNote(["who wrote hamlet"]), "unknown words: none (all 3 input tokens are in the vocabulary)")
     }
 }

@@ -398,6 +398,8 @@ public final class LanguageModelTask: TrainingTask {
 }
 
 extension LanguageModel: TrainedRun {
+    public func unknownWordsNote(_ texts: [String]) -> String? { tokenizer.unknownWordsNote(texts) }
+
     public static var taskName: String { LanguageModelConfig.task }
     public static var displayName: String { "language model" }
 

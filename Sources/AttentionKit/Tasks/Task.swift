@@ -53,6 +53,13 @@ public protocol TrainedRun {
     func evaluate(_ request: EvaluationRequest) throws -> Evaluation
     /// Writes the attention report of one input into `directory`; returns the line to print (the prediction).
     func writeAttentionReport(_ request: AttentionRequest, to directory: URL) throws -> String
+    /// How many words of these input texts the model's vocabulary lacks (`Tokenizer.unknownWordsNote`); nil for
+    /// models that do not read text.
+    func unknownWordsNote(_ texts: [String]) -> String?
+}
+
+extension TrainedRun {
+    public func unknownWordsNote(_ texts: [String]) -> String? { nil }
 }
 
 /// How `attn compare` measures a run here: inference batches of `batchSize` (text classifiers: sentences of `tokens`

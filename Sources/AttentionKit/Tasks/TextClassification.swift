@@ -269,6 +269,8 @@ extension TextClassificationTask {
 }
 
 extension TextClassification: TrainedRun, ComparableRun {
+    public func unknownWordsNote(_ texts: [String]) -> String? { tokenizer.unknownWordsNote(texts) }
+
     public static var taskName: String { TextClassificationConfig.task }
     public static var displayName: String { "text classification" }
 

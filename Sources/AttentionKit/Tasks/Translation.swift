@@ -221,6 +221,8 @@ extension TranslationTask {
 }
 
 extension Translator: TrainedRun, ComparableRun {
+    public func unknownWordsNote(_ texts: [String]) -> String? { sourceTokenizer.unknownWordsNote(texts) }
+
     public static var comparisonMetric: String { "bleu" }
 
     /// Translates the run's validation sentences (config.json's `valid_source`/`valid_target`, or the held-out

@@ -75,6 +75,26 @@ public struct Tokenizer: Sendable {
         }
     }
 
+    /// One line on the words of `texts` the vocabulary lacks, for the user: "2 of 9 input tokens are not in the
+    /// vocabulary and were read as [UNK]: Tokyo, Wetter" (or that there were none); nil when the vocabulary has no
+    /// unknown token (byte-level BPE represents every input).
+    public func unknownWordsNote(_ texts: [String]) -> String? {
+        guard let unk = unknownID else { return nil }
+        var total = 0, words: [String] = []
+        for text in texts {
+            let e = encode(text, addSpecialTokens: false), bytes = Array(text.utf8)
+            total += e.ids.count
+            for (id, r) in zip(e.ids, e.offsets) where id == unk {
+                words.append(r.upperBound <= bytes.count && !r.isEmpty ? String(decoding: bytes[r], as: UTF8.self) : "?")
+            }
+        }
+        guard !words.isEmpty else { return "unknown words: none (all \(total) input tokens are in the vocabulary)" }
+        var distinct: [String] = []
+        for w in words where !distinct.contains(w) { distinct.append(w) }
+        let shown = distinct.prefix(12).joined(separator: ", ") + (distinct.count > 12 ? ", … (\(distinct.count) different)" : "")
+        return "unknown words: \(words.count) of \(total) input tokens are not in the vocabulary and were read as \(token(of: unk) ?? "[UNK]"): \(shown)"
+    }
+
     static func reverseVocabulary(_ model: TokenModel) -> [String] {
         let v = model.vocabulary
         var r = [String](repeating: "", count: (v.values.max() ?? -1) + 1)
