@@ -15,7 +15,8 @@ struct Compare: ParsableCommand {
         sentences (its --valid-source/--valid-target, or the validation.source/target it held out) are translated \
         here with a beam of --beam, 64 sentences at a time: sacreBLEU's BLEU (cased) and chrF2 of those \
         translations are its score, and their sentences per second its throughput. Writes comparison.md (a Markdown table), comparison.csv \
-        and comparison.png (bar charts; each task's bars scaled to that task's largest value) to --out and prints \
+        comparison.png and comparison.svg (one bar chart per quantity, and per unit where units differ, each on one \
+        labelled scale for every model) to --out and prints \
         the table; the last line is the JSON array of the rows. Example: Examples/compare-models.sh.
         """
     )

@@ -5,12 +5,12 @@ import Foundation
 /// `attn plot`: loss and accuracy curves from a training run's metrics.csv.
 struct Plot: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Draw loss and accuracy curves from a run's metrics.csv as a PNG."
+        abstract: "Draw loss and metric curves from a run's metrics.csv as PNG and SVG."
     )
 
     @Argument(help: "A metrics.csv written by `attn train` (or the run directory holding it).")
     var metrics: String
-    @Option(help: "Output PNG (default: curves.png beside the metrics file).")
+    @Option(help: "Output PNG (default: curves.png beside the metrics file); for NAME.png the SVG is written beside it as NAME.svg.")
     var out: String?
 
     func run() throws {
@@ -26,6 +26,6 @@ struct Plot: ParsableCommand {
         if !skipped.isEmpty {
             note("\(url.path): left out \(skipped.count) non-finite or absurd value(s): \(skipped.prefix(5).joined(separator: ", "))\(skipped.count > 5 ? ", …" : "")")
         }
-        say("wrote \(png.path)")
+        say("wrote \(png.path)" + (TrainingCurves.svgBeside(png).map { " and \($0.lastPathComponent)" } ?? ""))
     }
 }

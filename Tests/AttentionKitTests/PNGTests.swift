@@ -95,15 +95,15 @@ final class PNGTests: XCTestCase {
     func testComparisonChartsShareOneScalePerQuantity() throws {
         let entries = [
             ModelComparison.Entry(name: "vit", task: "image", model: "ViT", metric: "val_accuracy", score: 0.62, bestEpoch: 9, epochs: 10,
-                                  parameters: 311_686, trainingSeconds: 600, inferencePerSecond: 900, inferenceUnit: "images", inferenceBatch: 256),
+                                  parameters: 311_686, trainingSeconds: 600, inferencePerSecond: 900, inferenceUnit: "images/s", inferenceBatch: 256),
             ModelComparison.Entry(name: "cnn", task: "image", model: "CNN", metric: "val_accuracy", score: 0.75, bestEpoch: 9, epochs: 10,
-                                  parameters: 120_000, trainingSeconds: 300, inferencePerSecond: 3000, inferenceUnit: "images", inferenceBatch: 256),
+                                  parameters: 120_000, trainingSeconds: 300, inferencePerSecond: 3000, inferenceUnit: "images/s", inferenceBatch: 256),
             ModelComparison.Entry(name: "tf", task: "translation", model: "Transformer", metric: "bleu", score: 40, bestEpoch: 9, epochs: 10,
-                                  parameters: 802_698, trainingSeconds: 2400, inferencePerSecond: 40, inferenceUnit: "sentences", inferenceBatch: 64),
+                                  parameters: 802_698, trainingSeconds: 2400, inferencePerSecond: 40, inferenceUnit: "sentences/s", inferenceBatch: 64),
         ]
         let charts = ModelComparison(entries: entries).barCharts()
         XCTAssertEqual(charts.map(\.title), ["Validation accuracy (%)", "Validation BLEU (0–100)", "Parameters", "Training time (minutes)",
-                                             "Inference (images per second)", "Inference (sentences per second)"])
+                                             "Inference (images/s)", "Inference (sentences/s)"])
         let parameters = charts[2]
         XCTAssertGreaterThanOrEqual(parameters.axis.upper, 802_698, "one scale for every model")
         XCTAssertEqual(parameters.bars.map(\.value), [311_686, 120_000, 802_698])

@@ -8,7 +8,8 @@ import Foundation
 ///   layer;
 /// - model view: a thumbnail per layer and head; a click opens it in the head view;
 /// - weights table (the neuron view's spirit): the numbers behind the lines, keys × heads for the pinned query.
-/// Weights are drawn on an absolute 0–1 scale (option: per row); head chips toggle heads (double-click: only that
+/// Weights are drawn on an absolute 0–1 scale (option: per row; images start per row, as dozens of patches share
+/// each row's weight); head chips toggle heads (double-click: only that
 /// one); the PNG of the selected layer is shown below. Opened as `index.html#selftest`, the page clicks through its
 /// own controls and writes what it saw to `body[data-selftest]` (the suite's browser test reads it); a fragment
 /// such as `#layer=2&head=1&pin=3&tab=model&scale=row` opens it in that state.
@@ -168,6 +169,8 @@ function setup() {
     const off = INDEX.image.class_token ? 1 : 0;
     S.rollout = rollouts();
     S.pinned = off ? 0 : null;
+    // dozens of patches share each row's weight: on 0–1 the maps would all be near 0, so images start per row
+    S.scale = "row"; document.querySelector("input[name=scale][value=row]").checked = true;
   }
   selectLayer(0, null);
 }
@@ -499,7 +502,7 @@ else if (location.hash.length > 1) {
   const p = new URLSearchParams(location.hash.slice(1)), num = k => p.has(k) && isFinite(+p.get(k)) ? +p.get(k) : null;
   const l = num("layer"), h = num("head");
   if (l !== null && l >= 0 && l < MAPS.length) selectLayer(l, h !== null && h >= 0 && h < MAPS[l].length ? h : null);
-  if (p.get("scale") === "row") { S.scale = "row"; document.querySelector("input[name=scale][value=row]").checked = true; }
+  if (["row", "absolute"].includes(p.get("scale"))) { S.scale = p.get("scale"); document.querySelector("input[name=scale][value=" + S.scale + "]").checked = true; }
   if (["head", "model", "table"].includes(p.get("tab"))) S.tab = p.get("tab");
   if (num("pin") !== null && num("pin") >= 0 && num("pin") < MAPS[S.layer][0].length) S.pinned = num("pin");
   render();

@@ -150,7 +150,7 @@ public struct ModelComparison {
         charts.append(BarChart(title: "Training time (\(unit))", bars: ordered.map { .init(label: label($0), value: $0.trainingSeconds / divisor, text: Self.duration($0.trainingSeconds), colour: colour($0)) }))
         for unit in ordered.map(\.inferenceUnit).reduce(into: [String](), { if !$0.contains($1) { $0.append($1) } }) {
             let rows = ordered.filter { $0.inferenceUnit == unit }
-            charts.append(BarChart(title: "Inference (\(unit) per second)", bars: rows.map { .init(label: label($0), value: $0.inferencePerSecond, text: $0.inferenceText, colour: colour($0)) }))
+            charts.append(BarChart(title: "Inference (\(unit))", bars: rows.map { .init(label: label($0), value: $0.inferencePerSecond, text: $0.inferenceText, colour: colour($0)) }))
         }
         return charts
     }

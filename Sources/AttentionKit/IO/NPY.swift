@@ -126,7 +126,9 @@ public enum AttentionExport {
         var imageInfo: ImageInfo? = nil
         if let image, pictures {
             let size = 256
-            try image.picture.resized(width: size, height: size).writePNG(to: directory.appendingPathComponent("input.png"))
+            let input = try Canvas(width: size, height: size)
+            input.image(image.picture, x: 0, y: 0, width: Double(size), height: Double(size))   // bilinear, by cairo
+            try input.write(to: directory.appendingPathComponent("input.png"))
             try AttentionPlot.overlayStrip(image.picture, layers: image.overlays, side: image.patchSide, size: 160)
                 .write(to: directory.appendingPathComponent("attention-overlay.png"))
             files += [directory.appendingPathComponent("input.png"), directory.appendingPathComponent("attention-overlay.png")]

@@ -200,7 +200,7 @@ public struct BarChart {
     /// The value axis: 0…the full scale, or 0…the largest value.
     public var axis: NiceAxis {
         let top = fullScale ?? bars.map(\.value).filter { $0.isFinite }.max() ?? 1
-        return NiceAxis(covering: 0, max(top, 1e-9), count: 5, domain: 0...(fullScale ?? .infinity))
+        return NiceAxis(covering: 0, max(top, 1e-9), count: 6, domain: 0...(fullScale ?? .infinity))
     }
 
     /// The room the row labels take.

@@ -2,7 +2,7 @@ import Foundation
 
 /// Training curves from a metrics CSV: loss (train and validation) and, optionally, one validation metric.
 public enum TrainingCurves {
-    /// Draws `curves.png` and, beside it, `curves.svg` from a metrics CSV: the loss panel (train and validation)
+    /// Draws `curves.png` and, beside it, `curves.svg` (`svgBeside`) from a metrics CSV: the loss panel (train and validation)
     /// and, when `metric` names a column, a panel of that validation metric; one legend for both; the epoch kept as
     /// best (`selection`: the metric the trainer chose by and its direction; default: `metric`'s own) is marked.
     public static func write(metricsCSV: URL, to png: URL, metric: String?, selection: (metric: String, higherIsBetter: Bool)? = nil) throws {
@@ -25,7 +25,13 @@ public enum TrainingCurves {
             return canvas
         }
         try render(.png).write(to: png)
-        try render(.svg).write(to: png.deletingPathExtension().appendingPathExtension("svg"))
+        if let svg = svgBeside(png) { try render(.svg).write(to: svg) }
+    }
+
+    /// Where the SVG of a chart written to `png` goes: NAME.svg beside NAME.png (nil for any other name, such as
+    /// /dev/stdout).
+    public static func svgBeside(_ png: URL) -> URL? {
+        png.pathExtension.lowercased() == "png" ? png.deletingPathExtension().appendingPathExtension("svg") : nil
     }
 
     /// The panels `write` draws (empty when the CSV has no data row): loss, then `metric` in its display units,
