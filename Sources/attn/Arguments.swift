@@ -24,6 +24,19 @@ enum TRECLabel: String, CaseIterable, ExpressibleByArgument {
 }
 
 /// `--positions` of the ViT.
+/// `--tokenizer` of `attn train vit`.
+enum ImageTokenizerFlag: String, CaseIterable, ExpressibleByArgument {
+    case patches, conv
+}
+
+/// `--recipe` of `attn train vit`.
+enum ViTRecipe: String, CaseIterable, ExpressibleByArgument {
+    /// The plain ViT the course teaches (patches, mean pooling).
+    case vit
+    /// A compact convolutional transformer (Hassani et al. 2021): convolutional tokenizer, sequence pooling.
+    case cct
+}
+
 enum PositionsFlag: String, CaseIterable, ExpressibleByArgument {
     case sincos, learned
     var kind: PositionKind { self == .sincos ? .sinusoidal : .learned }

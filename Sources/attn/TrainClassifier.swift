@@ -79,7 +79,7 @@ struct TrainClassifier: ParsableCommand {
     var feedForwardOption: Int?
     @Option(name: .customLong("dropout"), parsing: .unconditional, help: "Dropout (default 0.2; --model cnn: 0.5 before the linear layer, Kim's).")
     var dropoutOption: Float?
-    @Option(name: .customLong("pooling"), help: "Pooling: cls, mean or max (max-over-time); default mean, max for lstm and gru.")
+    @Option(name: .customLong("pooling"), help: "Pooling: cls, mean, max (max-over-time) or attention (sequence pooling, CCT); default mean, max for lstm and gru.")
     var poolingOption: Pooling?
     @Option(name: .customLong("label-smoothing"), parsing: .unconditional, help: "Label smoothing of the cross-entropy (default 0.1; --recipe kim: 0).")
     var labelSmoothingOption: Float?
@@ -127,7 +127,7 @@ struct TrainClassifier: ParsableCommand {
         try require(dModel > 0, "--d-model must be positive (got \(dModel))")
         try require(heads > 0, "--heads must be positive (got \(heads))")
         try require(model != .transformer || dModel % heads == 0, "--d-model \(dModel) must be a multiple of --heads \(heads)")
-        try require(!recurrent || pooling != .cls, "--pooling cls is for the transformer: a recurrent classifier pools with max or mean")
+        try require(!recurrent || pooling == .max || pooling == .mean, "--pooling \(pooling.rawValue) is for the transformer: a recurrent classifier pools with max or mean")
         try require(hidden > 0, "--hidden must be positive (got \(hidden))")
         try require(layers > 0, "--layers must be positive (got \(layers))")
         try require(feedForward > 0, "--feed-forward must be positive (got \(feedForward))")

@@ -11,7 +11,9 @@ struct TrainViT: ParsableCommand {
         tokens), width 128, depth 6, 4 heads, MLP ratio 2, fixed 2-D sin-cos positions, global average pooling, \
         drop-path 0.1, random crop (pad 4) and horizontal flips, label smoothing 0.1, AdamW (weight decay 0.05) at a \
         peak 1e-3 after 5 warmup epochs with cosine decay, batches of 128, 60 epochs, gradient clipping at 1; \
-        --mixup/--cutmix are off by default. Holds out --val-fraction (seeded) or reads --valid-data, keeps the epoch \
+        --mixup/--cutmix are off by default. --recipe cct makes it a compact convolutional transformer (Hassani et \
+        al. 2021): a convolutional tokenizer (2 × conv 3×3 → ReLU → max-pool 3×3/2: 64 overlapping tokens) and \
+        sequence pooling (--tokenizer conv --pooling attention; the rest as above). Holds out --val-fraction (seeded) or reads --valid-data, keeps the epoch \
         with the best validation accuracy and writes the same run directory as `attn train cnn` (config.json, \
         labels.json, checkpoints, metrics, curves.png, report.txt, confusion.png).
         """
@@ -42,8 +44,19 @@ struct TrainViT: ParsableCommand {
     var dropout: Float = 0
     @Option(help: "Positions: sincos (fixed 2-D) or learned.")
     var positions: PositionsFlag = .sincos
-    @Option(help: "Pooling: mean (global average) or cls.")
-    var pooling: Pooling = .mean
+    @Option(help: "vit (patches, mean pooling: the plain ViT) or cct (convolutional tokenizer, sequence pooling).")
+    var recipe: ViTRecipe = .vit
+    @Option(name: .customLong("pooling"), help: "Pooling: mean (global average), cls, or attention (sequence pooling). Default: mean; --recipe cct: attention.")
+    var poolingOption: Pooling?
+    @Option(name: .customLong("tokenizer"), help: "patches (a linear projection of --patch-size patches) or conv (CCT's convolutional tokenizer). Default: patches; --recipe cct: conv.")
+    var tokenizerOption: ImageTokenizerFlag?
+    @Option(name: .customLong("conv-layers"), parsing: .unconditional, help: "--tokenizer conv: convolution + max-pool stages (each halves the side: 2 → 8×8 tokens).")
+    var convLayers = 2
+    @Option(name: .customLong("conv-channels"), parsing: .unconditional, help: "--tokenizer conv: feature maps of the inner stages.")
+    var convChannels = 64
+
+    var pooling: Pooling { poolingOption ?? (recipe == .cct ? .attention : .mean) }
+    var tokenizer: ImageTokenizerFlag { tokenizerOption ?? (recipe == .cct ? .conv : .patches) }
     @Option(name: .customLong("label-smoothing"), parsing: .unconditional, help: "Label smoothing of the cross-entropy.")
     var labelSmoothing: Float = 0.1
 
@@ -56,7 +69,9 @@ struct TrainViT: ParsableCommand {
         try require(depth > 0, "--depth must be positive (got \(depth))")
         try require(mlpRatio > 0, "--mlp-ratio must be positive (got \(mlpRatio))")
         guard positions == .learned || dModel % 4 == 0 else { throw ValidationError("--positions must be learned, or sincos with --d-model a multiple of 4") }
-        guard pooling != .max else { throw ValidationError("--pooling must be mean or cls") }
+        guard pooling != .max else { throw ValidationError("--pooling must be mean, cls or attention") }
+        try require(convLayers >= 1 && convLayers <= 4, "--conv-layers must be 1…4 (each halves the 32-pixel side; got \(convLayers))")
+        try require(convChannels > 0, "--conv-channels must be positive (got \(convChannels))")
         guard dropPath >= 0 && dropPath < 1, dropout >= 0 && dropout < 1, labelSmoothing >= 0 && labelSmoothing < 1 else {
             throw ValidationError("--drop-path, --dropout and --label-smoothing must be in [0, 1)")
         }
@@ -69,6 +84,7 @@ struct TrainViT: ParsableCommand {
             var v = ViTConfig()
             (v.patchSize, v.dModel, v.depth, v.heads, v.mlpRatio, v.dropPath) = (patchSize, dModel, depth, heads, mlpRatio, dropPath)
             (v.dropout, v.positions, v.pooling) = (dropout, positions.kind, pooling)
+            if tokenizer == .conv { v.convTokenizer = ConvTokenizerConfig(layers: convLayers, channels: convChannels) }
             var training = common.applied(to: TrainingRecipe(epochs: 60, lr: 1e-3, optimizer: .adamw(beta2: 0.999), weightDecay: 0.05, clipNorm: 1))
             (training.warmupEpochs, training.labelSmoothing, training.batchSize) = (warmupEpochs, labelSmoothing, batchSize)
             var c = ImageClassificationConfig(architecture: .vit(v), data: try images.selection(), training: training)

@@ -105,7 +105,7 @@ final class ImageClassificationTests: XCTestCase {
         XCTAssertEqual(report.reinitialised.map(\.name).sorted(), ["head.bias", "head.weight"])
         XCTAssertEqual(report.loaded.count, source.stateDict().count - 2)
         XCTAssertEqual(target.head.weight.scalars, headBefore)
-        XCTAssertEqual(target.patchEmbedding.projection.weight.scalars, source.patchEmbedding.projection.weight.scalars)
+        XCTAssertEqual(target.patchEmbedding!.projection.weight.scalars, source.patchEmbedding!.projection.weight.scalars)
         let frozen = try target.freeze(prefixes: ["patchEmbedding", "encoder.layers"])
         XCTAssertTrue(frozen.contains("patchEmbedding.projection.weight"))
         XCTAssertTrue(target.head.weight.requiresGrad, "the head stays trainable")

@@ -162,3 +162,65 @@ final class ModelZooTests: XCTestCase {
         XCTAssertTrue(mixed.err.contains("--arch small only"), mixed.err)
     }
 }
+
+/// The parts a compact convolutional transformer (CCT) adds to the ViT — the convolutional tokenizer and sequence
+/// pooling — against their PyTorch twins (`zoo.json` "cct_parts"), a finite-difference check of sequence pooling
+/// with padding, and a whole CCT trained a step end to end.
+extension ModelZooTests {
+    /// Tokenizer → sequence pooling → head, named as in the fixture (and in `VisionTransformer`).
+    final class Parts: Layer {
+        var convTokenizer: ConvTokenizer
+        var attentionPool: AttentionPooling
+        var head: Linear
+        var isTraining = true
+        init(using g: inout RandomGenerator) {
+            convTokenizer = ConvTokenizer(channels: 3, dModel: 6, config: ConvTokenizerConfig(layers: 2, channels: 4), using: &g)
+            attentionPool = AttentionPooling(6, using: &g)
+            head = Linear(6, 3, using: &g)
+        }
+        var children: [(name: String, module: any Module)] { [("convTokenizer", convTokenizer), ("attentionPool", attentionPool), ("head", head)] }
+        func callAsFunction(_ x: Tensor) -> Tensor { head(attentionPool(convTokenizer(x))) }
+    }
+
+    func testTokenizerAndSequencePoolingMatchPyTorch() throws {
+        var g = RandomGenerator(seed: 2)
+        try checkNumerics("cct_parts", Parts(using: &g))
+    }
+
+    func testSequencePoolingGradientsAndPadding() {
+        var g = RandomGenerator(seed: 3)
+        let pool = AttentionPooling(4, using: &g)
+        let h = Tensor.normal([2, 3, 4], std: 1, using: &g)
+        let w = Tensor.normal([1, 4], std: 1, using: &g), b = Tensor.normal([1], std: 1, using: &g)
+        pool.score.weight = w.to(.float64); pool.score.bias = b.to(.float64)
+        gradCheck("sequence pooling", [h, w, b]) { x in
+            pool.score.weight = x[1]; pool.score.bias = x[2]
+            return pool.pool(x[0], padding: [false, false, true, false, false, false])
+        }
+        // a padded position gets no weight: the result equals pooling without it
+        let padded = withNoGrad { pool.pool(h.to(.float64), padding: [false, true, true, false, false, false]) }
+        let alone = withNoGrad { pool(h.to(.float64).slice(axis: 1, end: 1).select(axis: 0, index: 0).reshape([1, 1, 4])) }
+        assertClose(Array(padded.doubles.prefix(4)), alone.doubles, atol: 1e-12, rtol: 0, "padding ignored")
+    }
+
+    func testCCTTrainsAndReportsItsGrid() throws {
+        var c = ViTConfig()
+        (c.dModel, c.depth, c.heads, c.mlpRatio, c.classes, c.pooling) = (16, 1, 2, 2, 3, .attention)
+        c.convTokenizer = ConvTokenizerConfig(layers: 2, channels: 8)
+        try c.validate()
+        XCTAssertEqual(c.patchesPerSide, 8, "32 → 16 → 8")
+        var g = RandomGenerator(seed: 4)
+        let vit = VisionTransformer(config: c, using: &g)
+        XCTAssertNil(vit.patchEmbedding)
+        XCTAssertTrue(vit.namedParameters().map(\.name).contains("convTokenizer.convolutions.1.weight"))
+        XCTAssertTrue(vit.namedParameters().map(\.name).contains("attentionPool.score.weight"))
+        let x = Tensor.normal([2, 3, 32, 32], std: 1, using: &g)
+        let logits = vit(x)
+        XCTAssertEqual(logits.shape, [2, 3])
+        Loss.crossEntropy(logits, [0, 2]).backward()
+        XCTAssertTrue(vit.namedParameters().allSatisfy { $0.tensor.grad != nil }, "every parameter gets a gradient")
+        var bad = c
+        bad.convTokenizer = ConvTokenizerConfig(layers: 6)
+        XCTAssertThrowsError(try bad.validate(), "6 halvings do not fit 32 pixels")
+    }
+}

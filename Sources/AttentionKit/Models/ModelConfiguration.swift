@@ -173,7 +173,10 @@ extension ViTConfig: ModelConfiguration {
     /// ≈ (8 + 2·mlpRatio)·d (norms, q/k/v, outputs, the MLP's hidden activations) and the attention probabilities.
     public func activationElements(batch: Int) -> Double {
         let tokens = Double(patchCount + 1), d = Double(dModel)
-        return Double(batch) * tokens * Double(depth) * ((8 + 2 * Double(mlpRatio)) * d + Double(heads) * tokens)
+        // a convolutional tokenizer keeps each stage's conv output and ReLU at full resolution
+        let tokenizer = convTokenizer.map { t in (0..<t.layers).reduce(0.0) { acc, i in
+            acc + 2 * Double(i == t.layers - 1 ? dModel : t.channels) * Double((imageSize >> i) * (imageSize >> i)) } } ?? 0
+        return Double(batch) * (tokens * Double(depth) * ((8 + 2 * Double(mlpRatio)) * d + Double(heads) * tokens) + tokenizer)
     }
 
     public var parameterLowerBound: Double {
@@ -186,6 +189,13 @@ extension ViTConfig: ModelConfiguration {
         try ConfigCheck.size("patchSize", patchSize, max: imageSize)
         guard imageSize % patchSize == 0 else { throw ConfigurationError("patchSize", "\(patchSize) does not divide the image size \(imageSize)") }
         guard patchCount <= 1 << 16 else { throw ConfigurationError("patchSize", "\(patchCount) patches are too many") }
+        if let t = convTokenizer {
+            guard t.layers >= 1 && t.layers <= 6, imageSize % (1 << t.layers) == 0 else {
+                throw ConfigurationError("convTokenizer", "\(t.layers) layers do not halve the image size \(imageSize) evenly (1…6 layers, each halving it)")
+            }
+            try ConfigCheck.size("convTokenizer.channels", t.channels, max: ConfigCheck.maxWidth)
+            guard t.kernel >= 1 && t.kernel <= 11 && t.kernel % 2 == 1 else { throw ConfigurationError("convTokenizer", "kernel \(t.kernel) must be odd, 1…11") }
+        }
         try ConfigCheck.size("channels", channels, max: 64)
         try ConfigCheck.size("classes", classes)
         try ConfigCheck.heads(dModel, heads)

@@ -8,6 +8,24 @@ public enum Pooling: String, Codable, Sendable {
     case mean
     /// The maximum of each feature over non-padding positions (max-over-time, as Kim's text CNN pools).
     case max
+    /// Sequence pooling (Hassani et al. 2021, CCT): a learned score per position (a linear map to 1), softmax over
+    /// the non-padding positions, the weighted sum of the states.
+    case attention
+}
+
+/// Sequence pooling: states [B, T, D] → [B, D], Σₜ softmaxₜ(w·hₜ + b) hₜ; `padding` ([B·T], true = ignore) positions
+/// get no weight.
+public final class AttentionPooling: Layer {
+    public var score: Linear
+    public var isTraining = true
+    public init(_ dModel: Int, using g: inout RandomGenerator) { score = Linear(dModel, 1, using: &g) }
+    public var children: [(name: String, module: any Module)] { [("score", score)] }
+    public func callAsFunction(_ h: Tensor) -> Tensor { pool(h, padding: nil) }
+    public func pool(_ h: Tensor, padding: [Bool]?) -> Tensor {
+        var s = score(h)                                                  // [B, T, 1]
+        if let padding { s = s + Tensor(padding.map { $0 ? -1e9 : 0 }, shape: [h.shape[0], h.shape[1], 1]).to(h.dtype) }
+        return (h * s.softmax(axis: 1)).sum(axis: 1)                     // [B, D]
+    }
 }
 
 /// Configuration of `TextClassifier`.
@@ -40,6 +58,8 @@ public final class TextClassifier: Module, ConfigurableModel {
     /// [1, 1, D], prepended when pooling is `.cls`.
     public var classToken: Tensor?
     public var encoder: TransformerEncoder
+    /// The sequence-pooling scores, with `.attention` pooling.
+    public var attentionPool: AttentionPooling?
     public var head: Linear
     public var isTraining = true
 
@@ -52,11 +72,14 @@ public final class TextClassifier: Module, ConfigurableModel {
         let lc = TransformerLayerConfig(dModel: c.dModel, heads: c.heads, feedForward: c.feedForward, dropout: c.dropout,
                                         activation: c.activation, normFirst: c.normFirst)
         encoder = TransformerEncoder(lc, layers: c.layers, finalNorm: c.normFirst, using: &g)
+        attentionPool = c.pooling == .attention ? AttentionPooling(c.dModel, using: &g) : nil
         head = Linear(c.dModel, c.classes, using: &g)
     }
 
     public var localParameters: [(name: String, tensor: Tensor)] { classToken.map { [("classToken", $0)] } ?? [] }
-    public var children: [(name: String, module: any Module)] { [("embedding", embedding), ("encoder", encoder), ("head", head)] }
+    public var children: [(name: String, module: any Module)] {
+        [("embedding", embedding), ("encoder", encoder)] + (attentionPool.map { [("attentionPool", $0)] } ?? []) + [("head", head)]
+    }
 
     /// Throws a `SequenceError` naming the row and position if `ids` cannot go through this model.
     public func validate(_ ids: [[Int]]) throws(SequenceError) {
@@ -84,6 +107,8 @@ public final class TextClassifier: Module, ConfigurableModel {
             // Padding positions get −1e9 so that they never win (every text has at least one token).
             let shift = Tensor(padding.map { $0 ? -1e9 : 0 }, shape: [b, h.shape[1], 1]).to(h.dtype)
             return head((h + shift).max(axis: 1))
+        case .attention:
+            return head(attentionPool!.pool(h, padding: padding))
         }
     }
 }

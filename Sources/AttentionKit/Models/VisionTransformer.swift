@@ -21,11 +21,46 @@ public struct ViTConfig: Codable, Sendable, Equatable {
     public var positions: PositionKind = .learned
     public var layerNormEps: Float = 1e-6
     public var qkvBias = true
+    /// A convolutional tokenizer instead of patches (CCT, Hassani et al. 2021); nil: non-overlapping patches.
+    public var convTokenizer: ConvTokenizerConfig?
 
     public init() {}
 
-    public var patchesPerSide: Int { imageSize / patchSize }
+    /// Tokens per side of the grid: imageSize / patchSize, or imageSize / 2^layers with a convolutional tokenizer.
+    public var patchesPerSide: Int { convTokenizer.map { imageSize >> $0.layers } ?? imageSize / patchSize }
     public var patchCount: Int { patchesPerSide * patchesPerSide }
+}
+
+/// CCT's tokenizer: `layers` × (Conv2d k×k, stride 1, same padding, no bias → ReLU → MaxPool 3×3, stride 2,
+/// padding 1); the inner layers have `channels` maps, the last one D. Each layer halves the side: 32×32 images
+/// through 2 layers give 8×8 = 64 tokens that overlap and carry local structure a linear patch projection lacks.
+public struct ConvTokenizerConfig: Codable, Sendable, Equatable {
+    public var layers = 2
+    public var channels = 64
+    public var kernel = 3
+    public init(layers: Int = 2, channels: Int = 64, kernel: Int = 3) { self.layers = layers; self.channels = channels; self.kernel = kernel }
+}
+
+/// The convolutional tokenizer (`ConvTokenizerConfig`): images [B, C, H, W] → tokens [B, N, D], row-major.
+public final class ConvTokenizer: Layer {
+    public var convolutions: [Conv2d]
+    let pool = MaxPool2d(3, stride: 2, padding: 1)
+    public var isTraining = true
+
+    public init(channels: Int, dModel: Int, config c: ConvTokenizerConfig, using g: inout RandomGenerator) {
+        convolutions = (0..<c.layers).map { i in
+            Conv2d(i == 0 ? channels : c.channels, i == c.layers - 1 ? dModel : c.channels, kernelSize: (c.kernel, c.kernel),
+                   stride: (1, 1), padding: (c.kernel / 2, c.kernel / 2), bias: false, using: &g)
+        }
+    }
+
+    public var children: [(name: String, module: any Module)] { convolutions.enumerated().map { ("convolutions.\($0.offset)", $0.element) } }
+
+    public func callAsFunction(_ images: Tensor) -> Tensor {
+        var x = images
+        for conv in convolutions { x = pool(conv(x).relu()) }
+        return x.flatten(from: 2).permute([0, 2, 1])                     // [B, N, D]
+    }
 }
 
 /// Cuts an image into non-overlapping p×p patches and projects each to D: a Conv2d with kernel = stride = p.
@@ -56,20 +91,29 @@ public final class PatchEmbedding: Layer {
 /// Parameter paths follow ours (`encoder.layers.N.selfAttention.inProjection.weight`); `PyTorchWeights` maps timm's.
 public final class VisionTransformer: Module, ConfigurableModel {
     public let config: ViTConfig
-    public var patchEmbedding: PatchEmbedding
+    /// Non-overlapping patches (nil with a convolutional tokenizer).
+    public var patchEmbedding: PatchEmbedding?
+    /// CCT's convolutional tokenizer (`ViTConfig.convTokenizer`).
+    public var convTokenizer: ConvTokenizer?
     /// [1, 1, D] when pooling is `.cls`.
     public var classToken: Tensor?
     /// [1, T, D]: a parameter when learned, a buffer when sin-cos.
     public var positionEmbedding: Tensor
     public var positionDropout: Dropout
     public var encoder: TransformerEncoder
+    /// Sequence pooling's scores (`.attention` pooling).
+    public var attentionPool: AttentionPooling?
     public var head: Linear
     public var isTraining = true
 
     public init(config c: ViTConfig, using g: inout RandomGenerator) {
         precondition(c.imageSize % c.patchSize == 0, "ViT: image size \(c.imageSize) is not a multiple of the patch size \(c.patchSize)")
         config = c
-        patchEmbedding = PatchEmbedding(channels: c.channels, dModel: c.dModel, patchSize: c.patchSize, using: &g)
+        if let t = c.convTokenizer {
+            convTokenizer = ConvTokenizer(channels: c.channels, dModel: c.dModel, config: t, using: &g)
+        } else {
+            patchEmbedding = PatchEmbedding(channels: c.channels, dModel: c.dModel, patchSize: c.patchSize, using: &g)
+        }
         let cls = c.pooling == .cls
         classToken = cls ? Tensor.normal([1, 1, c.dModel], std: 0.02, using: &g).requiringGrad() : nil
         let tokens = c.patchCount + (cls ? 1 : 0)
@@ -84,6 +128,7 @@ public final class VisionTransformer: Module, ConfigurableModel {
                                         dropout: c.dropout, attentionDropout: c.attentionDropout, activation: .gelu,
                                         normFirst: true, layerNormEps: c.layerNormEps, bias: c.qkvBias)
         encoder = TransformerEncoder(lc, layers: c.depth, finalNorm: true, dropPath: c.dropPath, using: &g)
+        attentionPool = c.pooling == .attention ? AttentionPooling(c.dModel, using: &g) : nil
         head = Linear(c.dModel, c.classes, using: &g)
     }
 
@@ -94,7 +139,8 @@ public final class VisionTransformer: Module, ConfigurableModel {
         config.positions == .learned ? [] : [("positionEmbedding", positionEmbedding)]
     }
     public var children: [(name: String, module: any Module)] {
-        [("patchEmbedding", patchEmbedding), ("positionDropout", positionDropout), ("encoder", encoder), ("head", head)]
+        (patchEmbedding.map { [("patchEmbedding", $0 as any Module)] } ?? []) + (convTokenizer.map { [("convTokenizer", $0 as any Module)] } ?? [])
+            + [("positionDropout", positionDropout), ("encoder", encoder)] + (attentionPool.map { [("attentionPool", $0 as any Module)] } ?? []) + [("head", head)]
     }
 
     /// Encoder states after the final norm, [B, T, D] (the class token first when there is one).
@@ -102,7 +148,7 @@ public final class VisionTransformer: Module, ConfigurableModel {
 
     /// Patch embeddings with the class token and positions, [B, T, D]: the encoder's input.
     private func tokens(_ images: Tensor) -> Tensor {
-        var x = patchEmbedding(images)                                   // [B, N, D]
+        var x = patchEmbedding.map { $0(images) } ?? convTokenizer!(images)   // [B, N, D]
         if let classToken { x = Tensor.concat([classToken.expand([x.shape[0], 1, config.dModel]), x], axis: 1) }
         return positionDropout(x + positionEmbedding)
     }
@@ -119,6 +165,7 @@ public final class VisionTransformer: Module, ConfigurableModel {
         case .cls: return head(h.select(axis: 1, index: 0))
         case .mean: return head(h.mean(axis: 1))
         case .max: return head(h.max(axis: 1))
+        case .attention: return head(attentionPool!(h))
         }
     }
 }

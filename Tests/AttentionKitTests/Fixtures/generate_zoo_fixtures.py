@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Generates zoo.json: the PyTorch twins of AttentionKit's course models (LeNet5, VGG, ResNet for CIFAR with
 option-B shortcuts, PreActResNet) and, for each config, its state-dict names and shapes and its parameter count;
-for small configs also the weights, an input, the eval and train outputs, the upstream gradient and PyTorch's
+the parts a compact convolutional transformer adds to the ViT (convolutional tokenizer, sequence pooling); for
+small configs also the weights, an input, the eval and train outputs, the upstream gradient and PyTorch's
 gradients. Run with torch installed: `python3 Tests/AttentionKitTests/Fixtures/generate_zoo_fixtures.py`."""
 import json
 import os
@@ -125,6 +126,45 @@ class PreActResNet(nn.Module):
         return self.linear(torch.relu(self.bn(h)).mean(dim=(2, 3)))
 
 
+class ConvTokenizer(nn.Module):
+    """CCT's tokenizer (Hassani et al. 2021): per stage conv k×k (same padding, no bias) → ReLU → max-pool 3/2/1."""
+
+    def __init__(self, in_ch, width, d, layers=2, k=3):
+        super().__init__()
+        self.convolutions = nn.ModuleList(nn.Conv2d(in_ch if i == 0 else width, d if i == layers - 1 else width, k, 1, k // 2, bias=False)
+                                          for i in range(layers))
+        self.pool = nn.MaxPool2d(3, 2, 1)
+
+    def forward(self, x):
+        for conv in self.convolutions:
+            x = self.pool(torch.relu(conv(x)))
+        return x.flatten(2).transpose(1, 2)
+
+
+class SeqPool(nn.Module):
+    """CCT's sequence pooling: softmax over tokens of a linear score, the weighted sum of the tokens."""
+
+    def __init__(self, d):
+        super().__init__()
+        self.score = nn.Linear(d, 1)
+
+    def forward(self, h):
+        return (torch.softmax(self.score(h), dim=1) * h).sum(dim=1)
+
+
+class CCTParts(nn.Module):
+    """The convolutional tokenizer, sequence pooling and a head: the parts a CCT adds to AttentionKit's ViT."""
+
+    def __init__(self, d=6, width=4, classes=3):
+        super().__init__()
+        self.convTokenizer = ConvTokenizer(3, width, d)
+        self.attentionPool = SeqPool(d)
+        self.head = nn.Linear(d, classes)
+
+    def forward(self, x):
+        return self.head(self.attentionPool(self.convTokenizer(x)))
+
+
 def tensor(t):
     t = t.detach().to(torch.float64)
     return {"shape": list(t.shape), "data": [float(v) for v in t.reshape(-1)]}
@@ -166,6 +206,7 @@ small = {
     "resnet8_tiny": (ResNet(8, widths=(4, 8, 16), classes=3), torch.randn(2, 3, 8, 8)),
     "preact_tiny": (PreActResNet(blocks=(1, 2), width=4, classes=3), torch.randn(2, 3, 8, 8)),
     "vgg_tiny": (VGG([[4], [8, 8]], classes=3), torch.randn(2, 3, 8, 8)),
+    "cct_parts": (CCTParts(), torch.randn(2, 3, 8, 8)),
 }
 for name, (model, x) in small.items():
     cases[name] = structure(model) | numeric(model, x)
