@@ -21,6 +21,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+        // TensorBoard event files: the Event/Summary protocol buffers are encoded by swift-protobuf's runtime.
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // System-library shims: module maps only, found through pkg-config.
@@ -73,6 +75,7 @@ let package = Package(
                 "CCairo",
                 .target(name: "CMPI", condition: .when(traits: ["MPI"])),
                 .product(name: "RealModule", package: "swift-numerics"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
         .executableTarget(

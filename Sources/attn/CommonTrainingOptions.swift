@@ -26,6 +26,8 @@ struct CommonTrainingOptions: ParsableArguments {
     var patience = 0
     @Option(parsing: .unconditional, help: "Random seed (weights, dropout, batch order).")
     var seed: UInt64 = 0
+    @Flag(inversion: .prefixedNo, help: "Write TensorBoard event files into --out (per step: loss and learning rate; per epoch: every metric; config.json as text). See them with `tensorboard --logdir runs/`.")
+    var tensorboard = true
     @Flag(help: "Continue the run in --out from resume.safetensors, bit for bit.")
     var resume = false
     @Flag(help: "Start anew in an --out that already holds a run of this task, replacing its files (without it, such an --out is refused).")
@@ -63,7 +65,9 @@ struct CommonTrainingOptions: ParsableArguments {
     /// The run's context: --out (or `runs/TASK`), --resume, --distributed; lines go to stdout on the lead process.
     func context(task: String) throws -> RunContext {
         let dp = try RunContext.dataParallel(distributed: distributed)
-        return RunContext(directory: RunDirectory(path: out ?? "runs/\(task)"), resume: resume, overwrite: overwrite, dataParallel: dp, log: say)
+        let context = RunContext(directory: RunDirectory(path: out ?? "runs/\(task)"), resume: resume, overwrite: overwrite, dataParallel: dp, log: say)
+        context.tensorBoard = tensorboard
+        return context
     }
 }
 

@@ -125,7 +125,9 @@ public struct RunDirectory: Sendable {
 
     /// The files and folders of `runFiles` and the checkpoints that are in the directory now (what training wrote).
     public func trainingFiles() -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter { Self.runFiles.contains($0) || $0.hasSuffix(".safetensors") }
+        ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter {
+            Self.runFiles.contains($0) || $0.hasSuffix(".safetensors") || $0.hasPrefix("events.out.tfevents.")
+        }
     }
 
     /// "a translation", "an image-classification": a task name with its article, for messages.

@@ -165,6 +165,8 @@ public final class RunContext {
     public let dataParallel: DataParallel?
     /// Show the progress bar (stderr) while training.
     public var showProgress = true
+    /// Write TensorBoard event files into the run directory (`TrainerOptions.tensorBoard`).
+    public var tensorBoard = true
     private let sink: (String) -> Void
     /// Notes about the data (skipped lines, encodings) go here: stderr by default.
     public var note: (String) -> Void = { FileHandle.standardError.write(Data("note: \($0)\n".utf8)) }
@@ -266,8 +268,9 @@ public final class RunContext {
         do { schedule = try recipe.makeSchedule(batchesPerEpoch: task.batchesPerEpoch) } catch let e as RunSetupError where task.batchesPerEpoch == 0 && dataParallel != nil {
             throw RunSetupError(e.description + " (fewer examples than processes?)")
         }
-        let trainer = Trainer(task: task, optimizer: optimizer, schedule: schedule,
-                              options: recipe.trainerOptions(bestMetric: bestMetric, higherIsBetter: higherIsBetter), directory: directory.url)
+        var options = recipe.trainerOptions(bestMetric: bestMetric, higherIsBetter: higherIsBetter)
+        options.tensorBoard = tensorBoard
+        let trainer = Trainer(task: task, optimizer: optimizer, schedule: schedule, options: options, directory: directory.url)
         trainer.log = { [weak self] in self?.log($0) }
         trainer.dataParallel = dataParallel
         trainer.showProgress = showProgress

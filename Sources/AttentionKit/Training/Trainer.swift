@@ -46,6 +46,8 @@ public struct TrainerOptions: Sendable {
     public var patience: Int? = nil
     /// Finish the current step, save a resumable checkpoint and stop on SIGINT (Ctrl-C).
     public var handleInterrupts = true
+    /// Also write TensorBoard event files into the run directory (`tensorboard --logdir runs/` compares runs).
+    public var tensorBoard = true
     public init(epochs: Int) { self.epochs = epochs }
 }
 
@@ -76,6 +78,8 @@ let interruptRequested = Atomic<Bool>(false)
 /// (weights, optimizer, generators, data position, best so far). Early stopping by patience; a NaN/Inf loss or
 /// gradient stops with the step named; Ctrl-C finishes the step, saves `resume.safetensors` and reports
 /// `interrupted` (the CLI exits 130). `run(resume: true)` continues from `resume.safetensors` bit for bit.
+/// TensorBoard event files (`options.tensorBoard`): per step the batch loss and learning rate (`step/loss`,
+/// `step/lr`), per epoch every metrics row value (`epoch/…`, at the epoch number), config.json as text.
 /// With `dataParallel` set, the same loop runs on every process of a distributed run (see `DataParallel`).
 public final class Trainer<Task: TrainingTask> {
     public let task: Task
@@ -94,6 +98,8 @@ public final class Trainer<Task: TrainingTask> {
     public var log: (String) -> Void = { print($0) }
     /// Show a progress bar on stderr.
     public var showProgress = true
+    /// The run's TensorBoard event file while `run` runs (the lead process).
+    var tensorBoardWriter: TensorBoardWriter?
 
     public init(task: Task, optimizer: Optimizer, schedule: (any LRSchedule)?, options: TrainerOptions, directory: URL) {
         self.task = task
@@ -125,6 +131,15 @@ public final class Trainer<Task: TrainingTask> {
             log("metrics: \(dropped) row(s) logged after the checkpoint (or cut short) removed; the resumed epochs log them again")
         }
         if isLead { AtomicFile.removeStaleTemporaries(in: directory) }
+        if isLead && options.tensorBoard {
+            let board = try TensorBoardWriter(directory: directory)
+            let config = directory.appendingPathComponent("config.json")
+            if let text = try? String(contentsOf: config, encoding: .utf8) {
+                try board.text("config", "```\n" + text + "\n```", step: 0)
+            }
+            tensorBoardWriter = board
+        }
+        defer { try? tensorBoardWriter?.flush(); tensorBoardWriter = nil }
         let restoreSignals = installInterruptHandlers()
         defer { restoreSignals() }
 
@@ -229,6 +244,7 @@ public final class Trainer<Task: TrainingTask> {
         let t0 = Date(), showBar = showProgress && isLead
         var bar = ProgressBar(total: task.batchesPerEpoch, label: "epoch \(p.epoch + 1)/\(options.epochs)", unit: task.itemName)
         var pending = 0, pendingItems = 0   // batches (and their items) accumulated since the last step
+        var pendingLoss = 0.0               // their summed loss × items, for TensorBoard's per-step curve
         while let batch = task.nextBatch() {
             let (loss, n) = task.loss(batch)
             let value = loss.item()
@@ -239,9 +255,13 @@ public final class Trainer<Task: TrainingTask> {
             p.batchInEpoch += 1
             pending += 1
             pendingItems += n
+            pendingLoss += Double(value) * Double(n)
             var stopRequested = false
             if pending == options.accumulationSteps || p.batchInEpoch == task.batchesPerEpoch {
                 stopRequested = try step(items: pendingItems)
+                try tensorBoardWriter?.scalars([("step/loss", pendingLoss / Double(max(pendingItems, 1))), ("step/lr", Double(optimizer.learningRate))],
+                                               step: optimizer.stepCount)
+                pendingLoss = 0
                 pending = 0
                 pendingItems = 0
             }
@@ -307,6 +327,10 @@ public final class Trainer<Task: TrainingTask> {
             values["\(task.itemName)_per_s"] = Double(epochItems) / max(seconds, 1e-9)
             values["epoch_seconds"] = seconds
             try metrics.write(values)
+            if let board = tensorBoardWriter {
+                try board.scalars(keys.filter { $0 != "epoch" }.compactMap { k in values[k].map { ("epoch/" + k, $0) } }, step: p.epoch + 1)
+                try board.flush()
+            }
             p.last = values
             log("epoch \(p.epoch + 1)/\(options.epochs)  " + keys.dropFirst(3).map { k in
                 String(format: "%@ %.4g", k, values[k] ?? .nan)
