@@ -76,3 +76,5 @@ enum TextRecipeFlag: String, CaseIterable, ExpressibleByArgument {
 enum LetterCaseFlag: String, CaseIterable, ExpressibleByArgument {
     case lower, keep
 }
+
+extension BadImagePolicy: ExpressibleByArgument {}

@@ -3,10 +3,12 @@ import AttentionKit
 
 /// Data and augmentation flags shared by `attn train cnn` and `attn train vit`.
 struct ImageDataOptions: ParsableArguments {
-    @Option(help: "CIFAR-10 binary directory (data_batch_*.bin, batches.meta.txt): the full dataset, or corpora/cifar10-sample of a clone.")
+    @Option(help: "Training images: a CIFAR-10 binary directory (data_batch_*.bin, batches.meta.txt; the full dataset, or corpora/cifar10-sample of a clone), or a folder of class folders (DIR/CLASS_NAME/*.png|jpg, as torchvision's ImageFolder; resized and centre-cropped to 32×32).")
     var data: String?
-    @Option(name: .customLong("valid-data"), help: "Validation images: a CIFAR-10 .bin file or directory (default: a seeded --val-fraction of --data).")
+    @Option(name: .customLong("valid-data"), help: "Validation images: a CIFAR-10 .bin file or directory, or class folders (default: a seeded --val-fraction of --data; stratified by class for folders).")
     var validData: String?
+    @Option(name: .customLong("bad-files"), help: "Class folders: skip images that cannot be decoded (each named) or stop at the first.")
+    var badFiles: BadImagePolicy = .stop
     @Option(name: .customLong("val-fraction"), parsing: .unconditional, help: "Without --valid-data: the fraction of the images held out for validation; 0 trains on everything and keeps the last epoch.")
     var valFraction = 0.1
     @Option(name: .customLong("split-seed"), parsing: .unconditional, help: "Seed of the train/validation split (default: --seed), to vary the run on a fixed split.")
@@ -43,6 +45,7 @@ struct ImageDataOptions: ParsableArguments {
         }
         var s = ImageDataSelection(data: data)
         (s.validData, s.valFraction, s.splitSeed, s.limit, s.classes, s.trainFraction) = (validData, valFraction, splitSeed, limit, classes, trainFraction)
+        s.badFiles = badFiles == .stop ? nil : badFiles
         return s
     }
 

@@ -20,17 +20,29 @@ public struct ImageDataSelection: Codable, Sendable, Equatable {
     public var classes: String?
     /// The seeded fraction of each class's training images kept.
     public var trainFraction = 1.0
+    /// Image folders (`DIR/CLASS/*.png|jpg`): skip undecodable files or stop (nil: stop).
+    public var badFiles: BadImagePolicy?
 
     public init(data: String) { self.data = data }
 
     enum CodingKeys: String, CodingKey {
         case data, limit, classes
-        case validData = "valid_data", valFraction = "val_fraction", splitSeed = "split_seed", trainFraction = "train_fraction"
+        case validData = "valid_data", valFraction = "val_fraction", splitSeed = "split_seed", trainFraction = "train_fraction", badFiles = "bad_files"
+    }
+
+    /// The images at `path`: a CIFAR-10 binary directory or .bin file, or a folder of class folders (`ImageFolder`).
+    static func images(at path: String, badFiles: BadImagePolicy?, classNames: [String]? = nil, note: @escaping (String) -> Void) throws -> CIFAR10 {
+        let url = URL(fileURLWithPath: path)
+        if ImageFolder.isImageFolder(url) {
+            return try ImageFolder.read(url, badFiles: badFiles ?? .stop, classNames: classNames, note: note)
+        }
+        return try CIFAR10.read(path: path) { note($0) }
     }
 
     /// The settings a resume must keep.
     func resumeSettings() throws -> [RunSetting] {
         [try RunSetting("data.data", data, flag: "--data"), try RunSetting("data.valid_data", validData, flag: "--valid-data"),
+         try RunSetting("data.bad_files", badFiles?.rawValue, flag: "--bad-files"),
          try RunSetting("data.val_fraction", valFraction, flag: "--val-fraction"), try RunSetting("data.limit", limit, flag: "--limit"),
          try RunSetting("data.classes", classes, flag: "--classes"), try RunSetting("data.train_fraction", trainFraction, flag: "--train-fraction")]
     }
@@ -38,16 +50,23 @@ public struct ImageDataSelection: Codable, Sendable, Equatable {
     /// Reads the images, keeps the chosen classes, splits off (or reads) the validation set, writes `split.json`
     /// (resuming: checks it instead) and returns both sets with the training set's channel statistics.
     public func load(seed: UInt64, in context: RunContext) throws -> (train: CIFAR10, validation: CIFAR10, mean: [Float], std: [Float]) {
-        var all = try CIFAR10(directory: URL(fileURLWithPath: data))
+        let folder = ImageFolder.isImageFolder(URL(fileURLWithPath: data))
+        var all = folder ? try ImageFolder.read(URL(fileURLWithPath: data), badFiles: badFiles ?? .stop, note: context.note)
+            : try CIFAR10(directory: URL(fileURLWithPath: data))
         if limit > 0 && limit < all.count { all = all.subset(Array(0..<limit)) }
         var external: CIFAR10? = nil
-        if let validData { external = try CIFAR10.read(path: validData) { context.log("validation data: \($0)") } }
+        if let validData {
+            external = try Self.images(at: validData, badFiles: badFiles, classNames: folder ? all.classNames : nil) { context.log("validation data: \($0)") }
+        }
         if let keep = try classSelection(names: all.classNames) {
             all = Self.relabelled(all, keep: keep)
             external = external.map { Self.relabelled($0, keep: keep) }
         }
         let seed = splitSeed ?? seed
-        let (trainIdx0, valIdx) = external == nil ? all.splitIndices(validationFraction: valFraction, seed: seed) : (Array(0..<all.count), [])
+        // image folders: a stratified split (each class keeps its share); CIFAR keeps its split of earlier runs
+        let (trainIdx0, valIdx) = external != nil ? (Array(0..<all.count), [])
+            : folder ? ImageFolder.stratifiedSplit(labels: all.labels, fraction: valFraction, seed: seed)
+            : all.splitIndices(validationFraction: valFraction, seed: seed)
         let trainIdx = trainFraction < 1 ? Self.perClassFraction(trainIdx0, labels: all.labels, fraction: trainFraction, seed: seed &+ 7) : trainIdx0
         let trainSet = all.subset(trainIdx), valSet = external ?? all.subset(valIdx)
         if external == nil && valFraction > 0 && valIdx.isEmpty {
@@ -65,7 +84,7 @@ public struct ImageDataSelection: Codable, Sendable, Equatable {
             try context.directory.write(text: splitJSON, to: "split.json")
         }
         let (mean, std) = trainSet.channelStatistics()
-        context.log("CIFAR-10: \(trainSet.count) training and \(valSet.count) validation images from \(data)" +
+        context.log("\(folder ? "image folders (\(all.classNames.count) classes, 32 × 32)" : "CIFAR-10"): \(trainSet.count) training and \(valSet.count) validation images from \(data)" +
                     (validData.map { " (validation: \($0))" } ?? "") + (valSet.count == 0 ? "; no validation: the last epoch is kept" : ""))
         return (trainSet, valSet, mean, std)
     }
@@ -340,10 +359,11 @@ extension ImageClassification: TrainedRun, ComparableRun {
         return try ImageDecoding.read(contentsOf: URL(fileURLWithPath: spec))
     }
 
-    /// Scores CIFAR-10 images of `request.data` (a .bin file, or a directory: its test_batch.bin, else its batches).
+    /// Scores the images of `request.data`: a CIFAR-10 .bin file, or a directory (its test_batch.bin, else its
+    /// batches), or a folder of class folders named as the run's classes.
     public func evaluate(_ request: EvaluationRequest) throws -> Evaluation {
-        guard let data = request.data else { throw TaskUsageError("an image classification run needs --data (a CIFAR-10 .bin file or directory)") }
-        let images = try CIFAR10.read(path: data, note: request.note)
+        guard let data = request.data else { throw TaskUsageError("an image classification run needs --data (a CIFAR-10 .bin file or directory, or class folders)") }
+        let images = try ImageDataSelection.images(at: data, badFiles: .skip, classNames: labels, note: request.note)
         let report: ClassificationReport
         do { report = try evaluate(images) } catch { throw RunSetupError("\(data): \(error)") }
         return try classificationEvaluation(report, request: request, title: URL(fileURLWithPath: data).lastPathComponent)

@@ -1,0 +1,90 @@
+import AttentionKit
+import Foundation
+import XCTest
+
+/// Images in class folders (torchvision's ImageFolder layout): class names from the folders, decoding, resizing and
+/// centre crops, bad files named, the stratified split, and `attn train cnn|vit`, `evaluate`, `predict` on them.
+final class ImageFolderTests: XCTestCase {
+    var tmp: URL!
+    override func setUpWithError() throws {
+        tmp = FileManager.default.temporaryDirectory.appendingPathComponent("ak-folders-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+    }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
+
+    /// The CIFAR sample's airplanes and ships as DIR/airplane/*.png and DIR/ship/*.png.
+    func makeFolders() throws -> (dir: URL, cifar: CIFAR10) {
+        let root = fixturesDirectory.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let cifar = try CIFAR10(directory: root.appendingPathComponent("corpora/cifar10-sample"))
+        let dir = tmp.appendingPathComponent("photos")
+        for (n, i) in cifar.labels.indices.filter({ [0, 8].contains(cifar.labels[$0]) }).enumerated() {
+            let name = cifar.classNames[cifar.labels[i]]
+            let folder = dir.appendingPathComponent(name)
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            let image = RGBImage(planar: Array(cifar.pixels[(i * 3072)..<((i + 1) * 3072)]), width: 32, height: 32)
+            try image.writePNG(to: folder.appendingPathComponent(String(format: "%03d.png", n)))
+        }
+        return (dir, cifar)
+    }
+
+    func testReadsClassFoldersAsTheCIFARLayout() throws {
+        let (dir, cifar) = try makeFolders()
+        XCTAssertTrue(ImageFolder.isImageFolder(dir))
+        XCTAssertFalse(ImageFolder.isImageFolder(fixturesDirectory.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("corpora/cifar10-sample")), "a CIFAR binary directory is not a folder of classes")
+        let set = try ImageFolder.read(dir)
+        XCTAssertEqual(set.classNames, ["airplane", "ship"], "sorted folder names")
+        let airplanes = cifar.labels.indices.filter { cifar.labels[$0] == 0 }
+        XCTAssertEqual(set.labels.filter { $0 == 0 }.count, airplanes.count)
+        XCTAssertEqual(Array(set.pixels[0..<3072]), Array(cifar.pixels[(airplanes[0] * 3072)..<((airplanes[0] + 1) * 3072)]),
+                       "a 32 × 32 PNG comes back exactly")
+        // a 64 × 48 picture: shorter side to 32, centre crop 32 × 32 (the middle of the 43-wide resize)
+        var wide = RGBImage(width: 64, height: 48)
+        for y in 0..<48 { for x in 0..<64 { wide.set(x, y, (x < 32 ? 200 : 20, 50, 90)) } }
+        let planar = ImageFolder.centreCropped(wide, side: 32)
+        XCTAssertEqual(planar.count, 3072)
+        XCTAssertEqual(planar[0], 200, "left of the crop is the left half")
+        XCTAssertEqual(planar[31], 20, "right of the crop is the right half")
+    }
+
+    func testBadFilesAreNamedOrSkipped() throws {
+        let (dir, _) = try makeFolders()
+        let bad = dir.appendingPathComponent("ship/zz-broken.jpg")
+        try Data("not a jpeg".utf8).write(to: bad)
+        XCTAssertThrowsError(try ImageFolder.read(dir)) { XCTAssertTrue("\($0)".contains("zz-broken.jpg"), "\($0)") }
+        var notes: [String] = []
+        let set = try ImageFolder.read(dir, badFiles: .skip) { notes.append($0) }
+        XCTAssertEqual(notes.count, 1)
+        XCTAssertTrue(notes[0].contains("skipped") && notes[0].contains("zz-broken.jpg"), notes[0])
+        XCTAssertEqual(set.labels.count, try ImageFolder.listing(dir).map(\.files.count).reduce(0, +) - 1)
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("empty"), withIntermediateDirectories: true)
+        XCTAssertThrowsError(try ImageFolder.read(dir, badFiles: .skip)) { XCTAssertTrue("\($0)".contains("'empty' holds no .png or .jpg"), "\($0)") }
+    }
+
+    func testStratifiedSplitKeepsEachClassShare() {
+        let labels = Array(repeating: 0, count: 40) + Array(repeating: 1, count: 10)
+        let (train, validation) = ImageFolder.stratifiedSplit(labels: labels, fraction: 0.2, seed: 3)
+        XCTAssertEqual(validation.filter { labels[$0] == 0 }.count, 8)
+        XCTAssertEqual(validation.filter { labels[$0] == 1 }.count, 2)
+        XCTAssertEqual(Set(train).union(validation).count, 50)
+        XCTAssertTrue(Set(train).isDisjoint(with: validation))
+        XCTAssertEqual(ImageFolder.stratifiedSplit(labels: labels, fraction: 0.2, seed: 3).validation, validation, "seeded")
+    }
+
+    func testTrainEvaluateAndPredictOnFolders() throws {
+        let (dir, _) = try makeFolders()
+        let out = tmp.appendingPathComponent("run").path
+        let r = try runAttn(["train", "cnn", "--data", dir.path, "--out", out, "--epochs", "2", "--batch-size", "8", "--warmup-epochs", "0", "--val-fraction", "0.25"])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(r.out.contains("image folders (2 classes, 32 × 32)"), r.out)
+        let labels = try String(contentsOf: URL(fileURLWithPath: out + "/labels.json"), encoding: .utf8)
+        XCTAssertTrue(labels.contains("airplane") && labels.contains("ship") && !labels.contains("truck"), labels)
+        let e = try runAttn(["evaluate", "--checkpoint", out, "--data", dir.path])
+        XCTAssertEqual(e.status, 0, e.err)
+        XCTAssertTrue(e.out.split(separator: "\n").last?.contains("\"n\":") ?? false, e.out)
+        let ship = try XCTUnwrap(ImageFolder.listing(dir).last?.files.first)
+        let p = try runAttn(["predict", "--checkpoint", out, "--image", ship.path])
+        XCTAssertEqual(p.status, 0, p.err)
+        XCTAssertTrue(p.out.contains("airplane") || p.out.contains("ship"), p.out)
+    }
+}
