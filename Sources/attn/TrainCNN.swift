@@ -19,8 +19,12 @@ struct TrainCNN: ParsableCommand {
         clipping; --channels 32,64,128 --dropout 0 --label-smoothing 0 --epochs 40 is the earlier small recipe (71.5%, \
         3.5 min). --arch picks another model from the course (same data, recipe and outputs): lenet5 (LeCun 1998 \
         adapted to 32×32×3), vgg11 (VGG-11 at half width, BatchNorm, global average pooling), resnet20 / resnet56 (He \
-        et al. 2016 §4.2, option-B projection shortcuts), preact18 (PreActResNet-18); --width sets their first-stage \
-        width. attn evaluate, predict and attention rebuild whichever model a run directory holds.
+        et al. 2016 §4.2, option-B projection shortcuts), preact18 (PreActResNet-18), resnet18 / resnet50 (torchvision's \
+        ImageNet layout and state-dict names); --width sets their first-stage width. The course's transfer-learning \
+        exercise: --arch resnet18 --init-from resnet18.safetensors (torchvision's ImageNet weights, saved once with \
+        safetensors.torch.save_file(torchvision.models.resnet18(weights="DEFAULT").state_dict(), "resnet18.safetensors")) \
+        --freeze backbone (feature extraction: only the new head trains; leave it out to fine-tune everything). attn \
+        evaluate, predict and attention rebuild whichever model a run directory holds.
         """
     )
 
@@ -35,7 +39,7 @@ struct TrainCNN: ParsableCommand {
     var warmupEpochs = 1
     @Option(help: "Model: \(ImageArchitecture.allCases.map(\.rawValue).joined(separator: ", ")).")
     var arch: ImageArchitecture = .small
-    @Option(parsing: .unconditional, help: "First-stage width of --arch vgg11 (default 32), resnet20/resnet56 (16) or preact18 (64).")
+    @Option(parsing: .unconditional, help: "First-stage width of --arch vgg11 (default 32), resnet20/resnet56 (16), preact18 (64) or resnet18/resnet50 (64; ImageNet weights need 64).")
     var width: Int?
     @Option(help: "--arch small: output channels of the conv blocks, comma-separated (each block: conv3×3 + BN + ReLU + maxpool 2; default 64,128,256).")
     var channels: String?
@@ -54,7 +58,7 @@ struct TrainCNN: ParsableCommand {
         guard momentum >= 0 && momentum < 1 else { throw ValidationError("--momentum must be in [0, 1)") }
         if arch != .small && (channels != nil || hidden != nil) { throw ValidationError("--channels and --hidden are for --arch small only") }
         if let dropout, !(arch == .small || arch == .vgg11) { throw ValidationError("--dropout \(dropout) is for --arch small and vgg11 only") }
-        if width != nil && (arch == .small || arch == .lenet5) { throw ValidationError("--width is for --arch vgg11, resnet20, resnet56 and preact18 (--arch small takes --channels)") }
+        if width != nil && (arch == .small || arch == .lenet5) { throw ValidationError("--width is for --arch vgg11, resnet20, resnet56, preact18, resnet18 and resnet50 (--arch small takes --channels)") }
         guard (width ?? 1) > 0 && (width ?? 1) <= 1024 else { throw ValidationError("--width must be in 1...1024") }
         guard dropoutValue >= 0 && dropoutValue < 1 else { throw ValidationError("--dropout must be in [0, 1)") }
         guard labelSmoothing >= 0 && labelSmoothing < 1 else { throw ValidationError("--label-smoothing must be in [0, 1)") }

@@ -88,3 +88,52 @@ final class ImageFolderTests: XCTestCase {
         XCTAssertTrue(p.out.contains("airplane") || p.out.contains("ship"), p.out)
     }
 }
+
+/// The course's transfer-learning exercise on class folders: torchvision weights (a state-dict file as
+/// `safetensors.torch.save_file` writes it, int64 counts included) into `--arch resnet18`, the backbone frozen
+/// (feature extraction) and bit-identical after training, or fine-tuned; a file of another architecture refused with
+/// every misfit listed.
+extension ImageFolderTests {
+    var torchvisionFile: URL { fixturesDirectory.appendingPathComponent("torchvision_resnet18_w2.safetensors") }
+
+    func testTorchVisionStateDictLoadsAndComputesAsTorchVision() throws {
+        var c = TorchVisionResNetConfig(depth: 18, classes: 3)
+        c.width = 2
+        var g = RandomGenerator(seed: 9)
+        let model = TorchVisionResNet(config: c, using: &g)
+        try model.loadStateDict(try Safetensors.read(from: torchvisionFile).tensors)
+        let zoo = try XCTUnwrap(ModelZooTests.cases["torchvision_resnet18_w2"])
+        model.eval()
+        let y = withNoGrad { model(ModelZooTests.tensor(zoo["x"])) }
+        assertClose(y.doubles, ModelZooTests.tensor(zoo["y_eval"]).doubles, atol: 1e-5, rtol: 1e-4, "torchvision's eval output")
+        // another width: one error listing every misfit
+        var wide = c
+        wide.width = 4
+        let other = TorchVisionResNet(config: wide, using: &g)
+        XCTAssertThrowsError(try TransferRecipe(initFrom: torchvisionFile.path).apply(to: other, resuming: false, head: "fc", labels: ["a", "b"], log: { _ in })) {
+            let text = "\($0)"
+            XCTAssertTrue(text.contains("tensor(s) do not fit") && text.contains("conv1.weight: [2, 3, 7, 7] in the file, [4, 3, 7, 7] in the model"), text)
+        }
+    }
+
+    func testFeatureExtractionKeepsTheBackboneAndFineTuningChangesIt() throws {
+        let (dir, _) = try makeFolders()
+        let source = try Safetensors.read(from: torchvisionFile).tensors
+        for (name, freeze) in [("extract", ["--freeze", "backbone"]), ("finetune", [])] {
+            let out = tmp.appendingPathComponent(name).path
+            let r = try runAttn(["train", "cnn", "--arch", "resnet18", "--width", "2", "--init-from", torchvisionFile.path, "--data", dir.path,
+                                 "--out", out, "--epochs", "2", "--batch-size", "8", "--warmup-epochs", "0"] + freeze)
+            XCTAssertEqual(r.status, 0, r.err)
+            let trained = try Safetensors.read(from: URL(fileURLWithPath: out + "/last.safetensors")).tensors
+            XCTAssertEqual(trained["fc.weight"]?.shape, [2, 16], "a new head for the folders' two classes")
+            let backbone = source.keys.filter { !$0.hasPrefix("fc.") && !$0.hasSuffix("num_batches_tracked") }
+            let unchanged = backbone.filter { trained[$0]?.scalars == source[$0]!.scalars }
+            if name == "extract" {
+                XCTAssertTrue(r.out.contains("frozen:"), r.out)
+                XCTAssertEqual(unchanged.count, backbone.count, "frozen: every backbone tensor, BatchNorm statistics included, as it was")
+            } else {
+                XCTAssertLessThan(unchanged.count, backbone.count / 2, "fine-tuning moves the backbone")
+            }
+        }
+    }
+}

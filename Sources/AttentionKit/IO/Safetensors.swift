@@ -26,7 +26,7 @@ public enum SafetensorsError: Error, Equatable, CustomStringConvertible {
         case .headerNotJSON(let f, let r): return "\(f): header (from byte 8) is not a JSON object: \(r)"
         case .invalidEntry(let f, let t, let r): return "\(f): tensor '\(t)': \(r)"
         case .unknownDType(let f, let t, let d): return "\(f): tensor '\(t)' has unknown dtype '\(d)'"
-        case .unsupportedDType(let f, let t, let d): return "\(f): tensor '\(t)' has dtype \(d), which AttentionKit does not load (F32, F64, F16, BF16 only)"
+        case .unsupportedDType(let f, let t, let d): return "\(f): tensor '\(t)' has dtype \(d), which AttentionKit does not load (F32, F64, F16, BF16, and I64 counts only)"
         case .invalidOffsets(let f, let t, let b, let e, let x): return "\(f): tensor '\(t)' has data offsets [\(b), \(e)], expected to start at \(x) (offsets must be contiguous, in order, without overlap or gaps)"
         case .sizeMismatch(let f, let t, let s, let d, let n): return "\(f): tensor '\(t)' of shape \(fmt(s)) and dtype \(d) cannot occupy \(n) bytes"
         case .bufferLengthMismatch(let f, let e, let a): return "\(f): the tensors need \(e) data bytes but the file has \(a) after the header (\(a < e ? "truncated" : "trailing bytes"))"
@@ -74,7 +74,8 @@ public enum Safetensors {
         try AtomicFile.write(file, to: url)
     }
 
-    /// Reads every tensor (F32/F64 as they are; F16/BF16 converted to float32) and the metadata.
+    /// Reads every tensor (F32/F64 as they are; F16/BF16 and I64 — BatchNorm's `num_batches_tracked` — converted to
+    /// float32) and the metadata.
     /// Rejects, with a `SafetensorsError`, every malformed file the reference implementation rejects.
     public static func read(from url: URL) throws -> (tensors: [String: Tensor], order: [String], metadata: [String: String]) {
         try decode(bytes(of: url), file: url.path)
@@ -155,12 +156,16 @@ public enum Safetensors {
             case "F32": t = Tensor(shape: e.shape, dtype: .float32, zeroed: false)
             case "F64": t = Tensor(shape: e.shape, dtype: .float64, zeroed: false)
             case "F16", "BF16": t = Tensor(shape: e.shape, dtype: .float32, zeroed: false)
+            case "I64": t = Tensor(shape: e.shape, dtype: .float32, zeroed: false)   // counts (BatchNorm's num_batches_tracked)
             default: throw SafetensorsError.unsupportedDType(file: file, tensor: e.name, dtype: e.dtype)
             }
             data.withUnsafeBytes { raw in
                 let src = raw.baseAddress! + dataStart + e.begin
                 switch e.dtype {
                 case "F32", "F64": t.storage.raw.copyMemory(from: src, byteCount: e.end - e.begin)
+                case "I64":
+                    let dst = t.storage.pointer(Float.self)
+                    for i in 0..<t.count { dst[i] = Float(Int64(littleEndian: src.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self))) }
                 default:
                     let halves = src.assumingMemoryBound(to: UInt16.self), dst = t.storage.pointer(Float.self)
                     for i in 0..<t.count {

@@ -106,7 +106,8 @@ extension Module {
 
     /// Freezes the parameters whose path is one of `prefixes` or lies under one (`encoder` freezes
     /// `encoder.layers.0.…`; `patchEmbedding.projection.weight` names one tensor), as `requires_grad_(False)` on a
-    /// submodule does in PyTorch. Returns the frozen names.
+    /// submodule does in PyTorch; BatchNorm layers under them keep their running statistics (they normalise with
+    /// them in training too), so a frozen backbone stays exactly as it was. Returns the frozen names.
     /// - Throws: `CheckpointError.invalidState` naming a prefix that matches no parameter (and the top-level names).
     @discardableResult
     public func freeze(prefixes: [String]) throws -> [String] {
@@ -119,6 +120,9 @@ extension Module {
                 throw CheckpointError.invalidState("'\(prefix)' matches no parameter; the model's top-level modules are \(tops.joined(separator: ", "))")
             }
             for (name, p) in hits { p.requiringGrad(false); frozen.append(name) }
+            for (path, module) in namedModules() where path == prefix || path.hasPrefix(prefix + ".") {
+                (module as? BatchNorm)?.frozenStatistics = true
+            }
         }
         return frozen
     }

@@ -46,6 +46,9 @@ public final class BatchNorm: Layer {
     let ranks: [Int]
     let kind: String
     public var isTraining = true
+    /// Normalise with the running statistics and leave them unchanged even in training: a frozen backbone's
+    /// BatchNorm (PyTorch users call `.eval()` on the frozen part). `Module.freeze(prefixes:)` sets it.
+    public var frozenStatistics = false
 
     init(_ numFeatures: Int, eps: Float, momentum: Float, affine: Bool, ranks: [Int], kind: String) {
         self.numFeatures = numFeatures
@@ -85,7 +88,7 @@ public final class BatchNorm: Layer {
         guard ranks.contains(x.rank), x.shape[1] == numFeatures else {
             shapeFailure(ShapeError("\(kind): input \(fmt(x.shape)) does not have \(numFeatures) channels on axis 1 with rank \(ranks.map(String.init).joined(separator: " or "))"))
         }
-        if !isTraining {
+        if !isTraining || frozenStatistics {
             return batchNormOp(x, gamma: weight, beta: bias, mean: runningMean.to(x.dtype), variance: runningVar.to(x.dtype),
                                eps: Double(eps), relu: relu).output
         }

@@ -14,7 +14,7 @@ public protocol ImageClassifierModel: Layer, ConfigurableModel {
 
 /// Every image model type a run directory may hold, for loading by the name saved with the weights.
 nonisolated(unsafe) public let imageClassifierModelTypes: [any ImageClassifierModel.Type] = [
-    VisionTransformer.self, SmallCNN.self, LeNet5.self, VGG.self, ResNet.self, PreActResNet.self,
+    VisionTransformer.self, SmallCNN.self, LeNet5.self, VGG.self, ResNet.self, PreActResNet.self, TorchVisionResNet.self,
 ]
 
 extension SmallCNN: ImageClassifierModel {
@@ -323,9 +323,11 @@ public final class PreActResNet: Module, ImageClassifierModel {
 /// The image architectures `attn train cnn --arch` offers, each built for a class count and image size.
 public enum ImageArchitecture: String, Codable, CaseIterable, Sendable {
     case small, lenet5, vgg11, resnet20, resnet56, preact18
+    /// torchvision's ImageNet ResNets (`TorchVisionResNet`), for fine-tuning ImageNet weights.
+    case resnet18, resnet50
 
     /// The architecture's configuration; `width` overrides its first-stage width where it has one (VGG 32,
-    /// ResNet 16, PreActResNet 64).
+    /// ResNet 16, PreActResNet 64, torchvision's ResNets 64).
     public func configuration(classes: Int, imageSize: Int = 32, width: Int? = nil, dropout: Float = 0) -> any ModelConfiguration {
         switch self {
         case .small:
@@ -344,6 +346,10 @@ public enum ImageArchitecture: String, Codable, CaseIterable, Sendable {
             return c
         case .preact18:
             var c = PreActResNetConfig(); c.classes = classes; c.imageSize = imageSize
+            if let width { c.width = width }
+            return c
+        case .resnet18, .resnet50:
+            var c = TorchVisionResNetConfig(depth: self == .resnet18 ? 18 : 50, classes: classes); c.imageSize = imageSize
             if let width { c.width = width }
             return c
         }
@@ -365,6 +371,7 @@ func imageModel(_ configuration: any ModelConfiguration, using g: inout RandomGe
     case let c as VGGConfig: return VGG(config: c, using: &g)
     case let c as ResNetConfig: return ResNet(config: c, using: &g)
     case let c as PreActResNetConfig: return PreActResNet(config: c, using: &g)
+    case let c as TorchVisionResNetConfig: return TorchVisionResNet(config: c, using: &g)
     case let c: fatalError("no image model for \(type(of: c))")
     }
 }

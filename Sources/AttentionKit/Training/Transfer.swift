@@ -3,9 +3,11 @@ import Foundation
 /// Transfer learning of a classification run: start from another run's weights (every tensor whose name and shape
 /// match) and freeze parameters under module paths.
 public struct TransferRecipe: Codable, Sendable, Equatable {
-    /// A trained run directory whose best.safetensors the model starts from.
+    /// A trained run directory whose best.safetensors the model starts from, or a state-dict .safetensors file
+    /// (torchvision's ImageNet weights for `--arch resnet18|resnet50`).
     public var initFrom: String?
-    /// Module paths (e.g. `encoder`, `patchEmbedding`) whose parameters are not trained.
+    /// Module paths (e.g. `encoder`, `patchEmbedding`; `backbone`: all but the head) whose parameters are not
+    /// trained; BatchNorm layers under them keep their statistics.
     public var freeze: [String] = []
 
     public init(initFrom: String? = nil, freeze: [String] = []) {
@@ -19,7 +21,10 @@ public struct TransferRecipe: Codable, Sendable, Equatable {
     /// - Parameters: head: the module path of the classification head; labels: the new run's classes. When the
     ///   source run's labels.json lists other classes, its head is not loaded even if the shapes agree.
     public func apply(to model: some Module, resuming: Bool, head: String, labels: [String], log: (String) -> Void) throws {
-        if let initFrom, !resuming {
+        var isDirectory: ObjCBool = false
+        if let initFrom, !resuming, FileManager.default.fileExists(atPath: initFrom, isDirectory: &isDirectory), !isDirectory.boolValue {
+            try initialize(model, fromStateDict: URL(fileURLWithPath: initFrom), head: head, log: log)
+        } else if let initFrom, !resuming {
             let source = RunDirectory(path: initFrom), url = source.file("best.safetensors")
             guard FileManager.default.fileExists(atPath: url.path) else { throw RunSetupError("--init-from \(initFrom): no best.safetensors (not a run directory of `attn train`)") }
             var tensors = try Safetensors.read(from: url).tensors
@@ -34,10 +39,37 @@ public struct TransferRecipe: Codable, Sendable, Equatable {
             log("init from \(url.path): \(report.summary)")
         }
         if !freeze.isEmpty {
+            // "backbone": every top-level module but the head (feature extraction)
+            let names = model.namedParameters().map(\.name)
+            let backbone = model.children.map(\.name).filter { top in top != head && names.contains { $0.hasPrefix(top + ".") } }
+            let prefixes = freeze.flatMap { $0 == "backbone" ? backbone : [$0] }
             let frozen: [String]
-            do { frozen = try model.freeze(prefixes: freeze) } catch { throw RunSetupError("--freeze: \(error)") }
+            do { frozen = try model.freeze(prefixes: prefixes) } catch { throw RunSetupError("--freeze: \(error)") }
             let n = model.namedParameters().filter { !$0.tensor.requiresGrad }.map { $0.tensor.count }.reduce(0, +)
-            log("frozen: \(frozen.count) tensors (\(n) of \(model.parameterCount()) parameters) under \(freeze.joined(separator: ", "))")
+            log("frozen: \(frozen.count) tensors (\(n) of \(model.parameterCount()) parameters) under \(prefixes.joined(separator: ", "))")
         }
+    }
+
+    /// Starts `model` from a state-dict file (e.g. torchvision's `resnet18(weights=…).state_dict()` saved with
+    /// `safetensors.torch.save_file`): every tensor but the head's must be there with its shape; the head (other
+    /// classes) keeps its fresh initialisation.
+    /// - Throws: one error listing every tensor that does not fit (missing, extra, or of another shape).
+    func initialize(_ model: some Module, fromStateDict url: URL, head: String, log: (String) -> Void) throws {
+        let isHead = { (name: String) in name == head || name.hasPrefix(head + ".") }
+        let tensors = try Safetensors.read(from: url).tensors.filter { !isHead($0.key) }
+        let own = model.stateDict().filter { !isHead($0.name) }
+        let ownNames = Set(own.map(\.name))
+        var problems: [String] = []
+        for (name, t) in own {
+            guard let src = tensors[name] else { problems.append("\(name): missing from the file"); continue }
+            if src.shape != t.shape { problems.append("\(name): [\(src.shape.map(String.init).joined(separator: ", "))] in the file, [\(t.shape.map(String.init).joined(separator: ", "))] in the model") }
+        }
+        for name in tensors.keys.sorted() where !ownNames.contains(name) { problems.append("\(name): in the file, not in the model") }
+        guard problems.isEmpty else {
+            throw RunSetupError("--init-from \(url.path): \(problems.count) tensor(s) do not fit this model (is it the state dict of the same architecture? torchvision's resnet18 for --arch resnet18):\n  "
+                                + problems.prefix(40).joined(separator: "\n  ") + (problems.count > 40 ? "\n  … and \(problems.count - 40) more" : ""))
+        }
+        let report = model.initialize(from: tensors)
+        log("init from \(url.path): \(report.loaded.count) tensors; \(head) (this run's classes) keeps its fresh initialisation")
     }
 }

@@ -9,6 +9,8 @@ import os
 
 import torch
 import torch.nn as nn
+import torchvision
+from torchvision.models.resnet import BasicBlock as TVBasicBlock, Bottleneck as TVBottleneck, ResNet as TVResNet
 
 torch.manual_seed(0)
 
@@ -165,9 +167,31 @@ class CCTParts(nn.Module):
         return self.head(self.attentionPool(self.convTokenizer(x)))
 
 
+class NarrowTorchVisionResNet(TVResNet):
+    """torchvision's ResNet with the first stage `width` wide instead of 64 (small enough for a JSON fixture): the
+    same blocks (torchvision's BasicBlock/Bottleneck), the same `_make_layer` and `forward`, only the widths scaled."""
+
+    def __init__(self, block, layers, width=8, num_classes=3):
+        nn.Module.__init__(self)
+        self._norm_layer = nn.BatchNorm2d
+        self.inplanes, self.dilation, self.groups, self.base_width = width, 1, 1, 64
+        self.conv1 = nn.Conv2d(3, width, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.layer1 = self._make_layer(block, width, layers[0])
+        self.layer2 = self._make_layer(block, width * 2, layers[1], stride=2)
+        self.layer3 = self._make_layer(block, width * 4, layers[2], stride=2)
+        self.layer4 = self._make_layer(block, width * 8, layers[3], stride=2)
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(width * 8 * block.expansion, num_classes)
+
+
 def tensor(t):
+    # float32 values with 9 significant digits (exact, shorter than a double's repr); float64 values in full
+    digits = 17 if t.dtype == torch.float64 else 9
     t = t.detach().to(torch.float64)
-    return {"shape": list(t.shape), "data": [float(v) for v in t.reshape(-1)]}
+    return {"shape": list(t.shape), "data": [float(f"{v:.{digits}g}") for v in t.reshape(-1).tolist()]}
 
 
 def structure(model):
@@ -175,19 +199,28 @@ def structure(model):
             "state": {k: list(v.shape) for k, v in model.state_dict().items()}}
 
 
-def numeric(model, x):
+def numeric(model, x, double=False, save=None):
+    """`double`: weights, input and upstream gradient are float32 values, the computation is in float64 (for
+    deep models whose float32 results differ between implementations by rounding alone)."""
     with torch.no_grad():   # non-trivial BatchNorm statistics and affine parameters
         for m in model.modules():
             if isinstance(m, nn.BatchNorm2d):
                 m.weight.uniform_(0.5, 1.5); m.bias.uniform_(-0.5, 0.5)
                 m.running_mean.uniform_(-0.5, 0.5); m.running_var.uniform_(0.5, 2)
     state = {k: tensor(v) for k, v in model.state_dict().items()}
+    if save:   # the state dict as a user converts torchvision's weights (int64 num_batches_tracked included)
+        from safetensors.torch import save_file
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, os.path.join(os.path.dirname(os.path.abspath(__file__)), save))
+    g = torch.randn(x.shape[0], model.fc.out_features) if double else None   # float32 values, drawn before the cast
+    if double:
+        model.double()
+        x = x.double()
     model.eval()
     y_eval = model(x)
     model.train()
     x = x.clone().requires_grad_()
     y = model(x)
-    g = torch.randn_like(y)
+    g = torch.randn_like(y) if g is None else g.double()
     y.backward(g)
     return {"state_values": state, "x": tensor(x), "y_eval": tensor(y_eval), "y_train": tensor(y), "g": tensor(g),
             "dx": tensor(x.grad), "grads": {k: tensor(p.grad) for k, p in model.named_parameters()}}
@@ -201,15 +234,20 @@ cases = {
     "resnet56": structure(ResNet(56)),
     "preact18": structure(PreActResNet()),
     "preact18_w32": structure(PreActResNet(width=32)),
+    "torchvision_resnet18": structure(torchvision.models.resnet18(weights=None)),
+    "torchvision_resnet50": structure(torchvision.models.resnet50(weights=None)),
 }
 small = {
     "resnet8_tiny": (ResNet(8, widths=(4, 8, 16), classes=3), torch.randn(2, 3, 8, 8)),
     "preact_tiny": (PreActResNet(blocks=(1, 2), width=4, classes=3), torch.randn(2, 3, 8, 8)),
     "vgg_tiny": (VGG([[4], [8, 8]], classes=3), torch.randn(2, 3, 8, 8)),
     "cct_parts": (CCTParts(), torch.randn(2, 3, 8, 8)),
+    "torchvision_resnet18_w2": (NarrowTorchVisionResNet(TVBasicBlock, [2, 2, 2, 2], width=2), torch.randn(2, 3, 40, 40)),
+    "torchvision_resnet50_w2": (NarrowTorchVisionResNet(TVBottleneck, [3, 4, 6, 3], width=2), torch.randn(2, 3, 36, 36)),
 }
 for name, (model, x) in small.items():
-    cases[name] = structure(model) | numeric(model, x)
+    cases[name] = structure(model) | numeric(model, x, double=name.startswith("torchvision_resnet50"),
+                                            save="torchvision_resnet18_w2.safetensors" if name == "torchvision_resnet18_w2" else None)
 
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zoo.json")
 with open(path, "w") as fh:
