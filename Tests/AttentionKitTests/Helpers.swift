@@ -95,3 +95,13 @@ func randAwayFromZero(_ shape: [Int], seed: UInt64 = 11) -> Tensor {
 
 /// Directory of the committed fixtures.
 let fixturesDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+
+/// A test case with a fresh temporary directory per test (`tmp`), removed afterwards.
+class TemporaryDirectoryTestCase: XCTestCase {
+    var tmp: URL!
+    override func setUpWithError() throws {
+        tmp = FileManager.default.temporaryDirectory.appendingPathComponent("ak-\(type(of: self))-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+    }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
+}

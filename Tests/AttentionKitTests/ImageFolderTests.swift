@@ -4,14 +4,7 @@ import XCTest
 
 /// Images in class folders (torchvision's ImageFolder layout): class names from the folders, decoding, resizing and
 /// centre crops, bad files named, the stratified split, and `attn train cnn|vit`, `evaluate`, `predict` on them.
-final class ImageFolderTests: XCTestCase {
-    var tmp: URL!
-    override func setUpWithError() throws {
-        tmp = FileManager.default.temporaryDirectory.appendingPathComponent("ak-folders-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
-    }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
-
+final class ImageFolderTests: TemporaryDirectoryTestCase {
     /// The CIFAR sample's airplanes and ships as DIR/airplane/*.png and DIR/ship/*.png.
     func makeFolders() throws -> (dir: URL, cifar: CIFAR10) {
         let root = fixturesDirectory.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

@@ -3,14 +3,7 @@ import Foundation
 import XCTest
 
 /// Pictures: libpng round trip, cairo/Pango drawing, the charts' axes (a pure function) and what each chart shows.
-final class PNGTests: XCTestCase {
-    var tmp: URL!
-    override func setUpWithError() throws {
-        tmp = FileManager.default.temporaryDirectory.appendingPathComponent("ak-pictures-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
-    }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
-
+final class PNGTests: TemporaryDirectoryTestCase {
     func testPNGRoundTripsThroughLibpng() throws {
         var img = RGBImage(width: 37, height: 5)
         for y in 0..<5 { for x in 0..<37 { img.set(x, y, (UInt8(x * 7 % 256), UInt8(y * 50), UInt8((x + y) % 3 * 100))) } }

@@ -5,14 +5,7 @@ import XCTest
 /// TensorBoard event files: CRC-32C against RFC 3720's vectors, the same bytes as the `tensorboard` package writes
 /// (`Fixtures/tensorboard/reference.tfevents`, from `generate_tensorboard_fixture.py`), corrupt files named with
 /// the byte offset, and a training run's events.
-final class TensorBoardTests: XCTestCase {
-    var tmp: URL!
-    override func setUpWithError() throws {
-        tmp = FileManager.default.temporaryDirectory.appendingPathComponent("ak-tb-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
-    }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
-
+final class TensorBoardTests: TemporaryDirectoryTestCase {
     func testCRC32CMatchesRFC3720() {
         XCTAssertEqual(TFRecord.crc32c(Array("123456789".utf8)), 0xE306_9283)
         XCTAssertEqual(TFRecord.crc32c([UInt8](repeating: 0, count: 32)), 0x8A91_36AA)
