@@ -153,9 +153,17 @@ final class SafetensorsTests: XCTestCase {
         assertRejects(try file(#"{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,0]}}"#)) { if case .invalidEntry = $0 { return true }; return false }
         assertRejects(try file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0]}}"#, name: "b")) { if case .invalidEntry = $0 { return true }; return false }
         assertRejects(try file(#"{"__metadata__":{"k":1}}"#, name: "c")) { if case .invalidEntry = $0 { return true }; return false }
-        assertRejects(try file(#"{"a":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}"#, data: f32x2, name: "d")) {
+        assertRejects(try file(#"{"a":{"dtype":"I32","shape":[2],"data_offsets":[0,8]}}"#, data: f32x2, name: "d")) {
             if case .unsupportedDType = $0 { return true }; return false
         }
+    }
+
+    /// I64 tensors (BatchNorm's num_batches_tracked in a torchvision state dict) are read as float32 counts.
+    func testReadsInt64CountsAsFloat() throws {
+        let counts: [UInt8] = [7, 0, 0, 0, 0, 0, 0, 0] + [0x00, 0x01, 0, 0, 0, 0, 0, 0]   // 7 and 256, little-endian
+        let t = try Safetensors.read(from: try file(#"{"n":{"dtype":"I64","shape":[2],"data_offsets":[0,16]}}"#, data: counts, name: "e")).tensors["n"]
+        XCTAssertEqual(t?.dtype, .float32)
+        XCTAssertEqual(t?.scalars, [7, 256])
     }
 
     func testMissingFileIsATypedError() {
