@@ -18,13 +18,16 @@ public enum ImageFolder {
 
     /// Whether `url` is a folder of class folders (and not a CIFAR-10 binary directory).
     public static func isImageFolder(_ url: URL) -> Bool {
-        let fm = FileManager.default
-        guard let names = try? fm.contentsOfDirectory(atPath: url.path) else { return false }
-        if names.contains(where: { $0.hasSuffix(".bin") }) { return false }
-        return names.contains { name in
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: url.path) else { return false }
+        return !names.contains { $0.hasSuffix(".bin") } && !subfolders(of: url, among: names).isEmpty
+    }
+
+    /// The visible sub-folders among `names` (entries of `directory`), sorted.
+    static func subfolders(of directory: URL, among names: [String]) -> [String] {
+        names.filter { name in
             var isDir: ObjCBool = false
-            return fm.fileExists(atPath: url.appendingPathComponent(name).path, isDirectory: &isDir) && isDir.boolValue && !name.hasPrefix(".")
-        }
+            return !name.hasPrefix(".") && FileManager.default.fileExists(atPath: directory.appendingPathComponent(name).path, isDirectory: &isDir) && isDir.boolValue
+        }.sorted()
     }
 
     /// The class folders of `directory` and their image files, sorted.
@@ -35,10 +38,7 @@ public enum ImageFolder {
         do { names = try fm.contentsOfDirectory(atPath: directory.path) } catch {
             throw DatasetError.unreadable(path: directory.path, reason: UserFile.reason(for: error))
         }
-        let classes = names.filter { name in
-            var isDir: ObjCBool = false
-            return !name.hasPrefix(".") && fm.fileExists(atPath: directory.appendingPathComponent(name).path, isDirectory: &isDir) && isDir.boolValue
-        }.sorted()
+        let classes = subfolders(of: directory, among: names)
         guard !classes.isEmpty else {
             throw DatasetError.invalid(path: directory.path, reason: "has no class folders (expected DIR/CLASS_NAME/*.png|jpg)")
         }

@@ -130,9 +130,12 @@ public struct ModelComparison {
         return md
     }
 
+    /// The entries' tasks in order of first appearance (one colour each).
+    var tasks: [String] { entries.map(\.task).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } } }
+
     /// The charts `chart` draws: one per quantity and unit.
     public func barCharts() -> [BarChart] {
-        let tasks = entries.map(\.task).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        let tasks = self.tasks
         let colour = { (e: Entry) in Colour.palette[(tasks.firstIndex(of: e.task) ?? 0) % Colour.palette.count] }
         let label = { (e: Entry) in tasks.count > 1 ? "\(e.name) (\(e.task))" : e.name }
         let ordered = tasks.flatMap { t in entries.filter { $0.task == t } }
@@ -157,7 +160,6 @@ public struct ModelComparison {
 
     public func chart(title: String = "Models compared", format: Canvas.Format = .png) throws -> Canvas {
         let charts = barCharts()
-        let tasks = entries.map(\.task).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
         let labelWidth = charts.map(\.labelWidth).max() ?? 100
         let columnWidth = labelWidth + 360, columns = charts.count > 2 ? 2 : 1
         var rowHeights: [Double] = []

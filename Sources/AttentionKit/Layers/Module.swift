@@ -265,6 +265,12 @@ public enum Init {
         Tensor.normal(shape, std: (2 / Float(fans(shape).fanIn)).squareRoot(), using: &g)
     }
 
+    /// He/Kaiming normal for ReLU by fan-out, N(0, 2/fanOut) (PyTorch's `kaiming_normal_(mode="fan_out")`, as
+    /// torchvision initialises its ResNets' convolutions).
+    public static func kaimingNormalFanOut(_ shape: [Int], using g: inout RandomGenerator) -> Tensor {
+        Tensor.normal(shape, std: (2 / Float(fans(shape).fanOut)).squareRoot(), using: &g)
+    }
+
     /// He/Kaiming uniform for ReLU: U(−b, b), b = √(6/fanIn).
     public static func kaimingUniform(_ shape: [Int], using g: inout RandomGenerator) -> Tensor {
         let b = (6 / Float(fans(shape).fanIn)).squareRoot()

@@ -51,8 +51,7 @@ public final class TorchVisionBlock: Layer {
             ? Sequential([Conv2d(inChannels, out, kernelSize: 1, stride: stride, bias: false, using: &g), BatchNorm.twoD(out)]) : nil
         // torchvision's init: Kaiming normal (fan_out, ReLU) for convolutions; BatchNorm γ = 1, β = 0
         for conv in [conv1, conv2, conv3].compactMap({ $0 }) + (downsample.map { [$0.layers[0] as! Conv2d] } ?? []) {
-            let s = conv.weight.shape
-            conv.weight = Tensor.normal(s, std: (2 / Float(s[0] * s[2] * s[3])).squareRoot(), using: &g).requiringGrad()
+            conv.weight = Init.kaimingNormalFanOut(conv.weight.shape, using: &g).requiringGrad()
         }
     }
 
@@ -84,8 +83,7 @@ public final class TorchVisionResNet: Module, ImageClassifierModel {
         precondition([18, 34, 50].contains(c.depth), "TorchVisionResNet: depth \(c.depth) is not 18, 34 or 50")
         config = c
         conv1 = Conv2d(c.inputChannels, c.width, kernelSize: 7, stride: 2, padding: 3, bias: false, using: &g)
-        let s = conv1.weight.shape
-        conv1.weight = Tensor.normal(s, std: (2 / Float(s[0] * s[2] * s[3])).squareRoot(), using: &g).requiringGrad()
+        conv1.weight = Init.kaimingNormalFanOut(conv1.weight.shape, using: &g).requiringGrad()
         bn1 = BatchNorm.twoD(c.width)
         var channels = c.width
         layers = c.blocks.enumerated().map { stage, count in

@@ -67,12 +67,16 @@ public struct Tokenizer: Sendable {
     }
 
     /// The pieces of `text` the vocabulary does not know (each became the unknown token), as written in `text`.
-    public func unknownWords(in text: String) -> [String] {
-        guard let unk = unknownID else { return [] }
-        let e = encode(text, addSpecialTokens: false), bytes = Array(text.utf8)
-        return zip(e.ids, e.offsets).filter { $0.0 == unk }.map { id, r in
+    public func unknownWords(in text: String) -> [String] { unknownPieces(text).words }
+
+    /// `text`'s token count and the pieces read as the unknown token (empty without one).
+    private func unknownPieces(_ text: String) -> (tokens: Int, words: [String]) {
+        let e = encode(text, addSpecialTokens: false)
+        guard let unk = unknownID else { return (e.ids.count, []) }
+        let bytes = Array(text.utf8)
+        return (e.ids.count, zip(e.ids, e.offsets).filter { $0.0 == unk }.map { id, r in
             r.upperBound <= bytes.count && !r.isEmpty ? String(decoding: bytes[r], as: UTF8.self) : (token(of: id) ?? "?")
-        }
+        })
     }
 
     /// One line on the words of `texts` the vocabulary lacks, for the user: "2 of 9 input tokens are not in the
@@ -82,11 +86,9 @@ public struct Tokenizer: Sendable {
         guard let unk = unknownID else { return nil }
         var total = 0, words: [String] = []
         for text in texts {
-            let e = encode(text, addSpecialTokens: false), bytes = Array(text.utf8)
-            total += e.ids.count
-            for (id, r) in zip(e.ids, e.offsets) where id == unk {
-                words.append(r.upperBound <= bytes.count && !r.isEmpty ? String(decoding: bytes[r], as: UTF8.self) : "?")
-            }
+            let p = unknownPieces(text)
+            total += p.tokens
+            words += p.words
         }
         guard !words.isEmpty else { return "unknown words: none (all \(total) input tokens are in the vocabulary)" }
         var distinct: [String] = []
