@@ -78,3 +78,4 @@ enum LetterCaseFlag: String, CaseIterable, ExpressibleByArgument {
 }
 
 extension BadImagePolicy: ExpressibleByArgument {}
+extension ImageNormalizationSource: ExpressibleByArgument {}

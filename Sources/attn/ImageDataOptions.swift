@@ -3,8 +3,12 @@ import AttentionKit
 
 /// Data and augmentation flags shared by `attn train cnn` and `attn train vit`.
 struct ImageDataOptions: ParsableArguments {
-    @Option(help: "Training images: a CIFAR-10 binary directory (data_batch_*.bin, batches.meta.txt; the full dataset, or corpora/cifar10-sample of a clone), or a folder of class folders (DIR/CLASS_NAME/*.png|jpg, as torchvision's ImageFolder; resized and centre-cropped to 32×32).")
+    @Option(help: "Training images: a CIFAR-10 binary directory (data_batch_*.bin, batches.meta.txt; the full dataset, or corpora/cifar10-sample of a clone), or a folder of class folders (DIR/CLASS_NAME/*.png|jpg, as torchvision's ImageFolder; the shorter side resized to --image-size and centre-cropped).")
     var data: String?
+    @Option(name: .customLong("image-size"), parsing: .unconditional, help: "The model's input side in pixels (default 32; 224 for an ImageNet backbone): class folders are resized and centre-cropped to it, CIFAR-10 images resized. Random crops pad by a side/8.")
+    var imageSize: Int?
+    @Option(help: "Input normalisation: data (the training images' channel mean and std) or imagenet (torchvision's mean/std; the default with --init-from a state-dict file).")
+    var normalize: ImageNormalizationSource?
     @Option(name: .customLong("valid-data"), help: "Validation images: a CIFAR-10 .bin file or directory, or class folders (default: a seeded --val-fraction of --data; stratified by class for folders).")
     var validData: String?
     @Option(name: .customLong("bad-files"), help: "Class folders: skip images that cannot be decoded (each named) or stop at the first.")
@@ -31,6 +35,7 @@ struct ImageDataOptions: ParsableArguments {
     func validate() throws {
         guard valFraction >= 0 && valFraction < 1 else { throw ValidationError("--val-fraction must be in [0, 1)") }
         guard limit >= 0 else { throw ValidationError("--limit must be non-negative") }
+        if let imageSize { guard imageSize >= 8 && imageSize <= 1024 else { throw ValidationError("--image-size must be in 8...1024 (got \(imageSize))") } }
         guard trainFraction > 0 && trainFraction <= 1 else { throw ValidationError("--train-fraction must be in (0, 1]") }
         guard (mixup ?? 0) >= 0, (cutmix ?? 0) >= 0, mixProbability >= 0 && mixProbability <= 1 else {
             throw ValidationError("--mixup and --cutmix must be non-negative and --mix-probability in [0, 1]")
@@ -46,6 +51,7 @@ struct ImageDataOptions: ParsableArguments {
         var s = ImageDataSelection(data: data)
         (s.validData, s.valFraction, s.splitSeed, s.limit, s.classes, s.trainFraction) = (validData, valFraction, splitSeed, limit, classes, trainFraction)
         s.badFiles = badFiles == .stop ? nil : badFiles
+        s.imageSize = imageSize == 32 ? nil : imageSize
         return s
     }
 

@@ -85,6 +85,7 @@ struct TrainCNN: ParsableCommand {
             (training.warmupEpochs, training.labelSmoothing, training.batchSize) = (warmupEpochs, labelSmoothing, batchSize)
             var c = ImageClassificationConfig(architecture: architecture, data: try images.selection(), training: training)
             (c.augmentation, c.transfer) = (images.augmentation, transfer.recipe)
+            c.normalize = images.normalize ?? (transfer.initFromStateDict ? .imagenet : nil)
             return c
         }
     }

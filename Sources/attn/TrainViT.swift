@@ -89,6 +89,7 @@ struct TrainViT: ParsableCommand {
             (training.warmupEpochs, training.labelSmoothing, training.batchSize) = (warmupEpochs, labelSmoothing, batchSize)
             var c = ImageClassificationConfig(architecture: .vit(v), data: try images.selection(), training: training)
             (c.augmentation, c.transfer) = (images.augmentation, transfer.recipe)
+            c.normalize = images.normalize ?? (transfer.initFromStateDict ? .imagenet : nil)
             return c
         }
     }

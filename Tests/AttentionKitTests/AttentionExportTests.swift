@@ -137,7 +137,7 @@ final class AttentionExportTests: XCTestCase {
         let tokens = try XCTUnwrap((index["tokens"] as? [String: [[String: Any]]])?["patches"])
         XCTAssertEqual(tokens.count, 17, "class token + 16 patches")
         // The same forward pass, captured directly.
-        var loader = CIFARBatches(CIFAR10(pixels: picture.resized(width: 32, height: 32).planar, labels: [0]), batchSize: 1, mean: c.mean, std: c.std, shuffle: false)
+        var loader = CIFARBatches(CIFAR10(pixels: ImageFolder.centreCropped(picture, side: 32), labels: [0]), batchSize: 1, mean: c.mean, std: c.std, shuffle: false)
         let x = loader.next()!.images
         let (_, maps) = withAttentionCapture(on: c.model) { withNoGrad { (c.model as! VisionTransformer)(x) } }
         let (_, values) = try parseNPY(Data(contentsOf: dir.appendingPathComponent("encoder.layers.1.selfAttention.npy")))

@@ -40,6 +40,48 @@ final class ImageFolderTests: TemporaryDirectoryTestCase {
         XCTAssertEqual(planar[31], 20, "right of the crop is the right half")
     }
 
+    func testImagesAtAnySideFromFoldersAndCIFAR() throws {
+        let (dir, cifar) = try makeFolders()
+        let set = try ImageFolder.read(dir, side: 64)
+        XCTAssertEqual(set.side, 64)
+        XCTAssertEqual(set.pixels.count, set.count * 3 * 64 * 64)
+        XCTAssertEqual(Array(set.pixels[0..<(3 * 64 * 64)]), Array(set.subset([0]).resized(to: 64).pixels), "a 32-pixel PNG at 64: the same resize")
+        let up = cifar.subset([0, 1, 2]).resized(to: 48)
+        XCTAssertEqual(up.side, 48)
+        XCTAssertEqual(up.resized(to: 48).pixels, up.pixels, "resizing to its own side changes nothing")
+        let (mean, std) = up.channelStatistics()
+        var loader = CIFARBatches(up, batchSize: 2, mean: mean, std: std, augmentation: .standard(side: 48), shuffle: false)
+        let batch = try XCTUnwrap(loader.next())
+        XCTAssertEqual(batch.images.shape, [2, 3, 48, 48])
+        var plain = CIFARBatches(up, batchSize: 3, mean: [0, 0, 0], std: [1, 1, 1], shuffle: false)
+        let x = try XCTUnwrap(plain.next()).images.scalars
+        let at = 2 * 3 * 48 * 48 + 48 * 48 + 5 * 48 + 7   // image 2, green plane, row 5, column 7
+        let expected = Float(up.pixels[at]) / 255
+        XCTAssertEqual(x[at], expected, accuracy: 1e-6)
+    }
+
+    func testTrainAndPredictAtAnotherImageSize() throws {
+        let (dir, _) = try makeFolders()
+        let out = tmp.appendingPathComponent("run48").path
+        let r = try runAttn(["train", "cnn", "--data", dir.path, "--out", out, "--epochs", "1", "--batch-size", "8", "--warmup-epochs", "0",
+                             "--image-size", "48", "--channels", "4,8", "--hidden", "8"])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(r.out.contains("image folders (2 classes, 48 × 48)"), r.out)
+        let config = try String(contentsOf: URL(fileURLWithPath: out + "/config.json"), encoding: .utf8)
+        XCTAssertTrue(config.contains("\"image_size\" : 48") || config.contains("\"image_size\": 48"), config)
+        let e = try runAttn(["evaluate", "--checkpoint", out, "--data", dir.path])
+        XCTAssertEqual(e.status, 0, e.err)
+        let ship = try XCTUnwrap(ImageFolder.listing(dir).last?.files.first)
+        let p = try runAttn(["predict", "--checkpoint", out, "--image", ship.path])
+        XCTAssertEqual(p.status, 0, p.err)
+        let run = try ImageClassification.load(from: URL(fileURLWithPath: out))
+        XCTAssertEqual(run.imageSize, 48)
+        XCTAssertEqual(run.input(RGBImage(width: 100, height: 60)).shape, [1, 3, 48, 48], "any picture: shorter side to 48, centre crop")
+        let bad = try runAttn(["train", "cnn", "--data", dir.path, "--out", out + "-bad", "--image-size", "4"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.err.contains("--image-size must be in 8...1024"), bad.err)
+    }
+
     func testBadFilesAreNamedOrSkipped() throws {
         let (dir, _) = try makeFolders()
         let bad = dir.appendingPathComponent("ship/zz-broken.jpg")
@@ -112,7 +154,9 @@ extension ImageFolderTests {
     func testFeatureExtractionKeepsTheBackboneAndFineTuningChangesIt() throws {
         let (dir, _) = try makeFolders()
         let source = try Safetensors.read(from: torchvisionFile).tensors
-        for (name, freeze) in [("extract", ["--freeze", "backbone"]), ("finetune", [])] {
+        var firstEpochLoss: [String: String] = [:]
+        for (name, freeze) in [("extract", ["--freeze", "backbone"]), ("finetune", []),
+                               ("unfreeze", ["--freeze", "backbone", "--unfreeze-epoch", "2", "--unfreeze-lr-factor", "0.5"])] {
             let out = tmp.appendingPathComponent(name).path
             let r = try runAttn(["train", "cnn", "--arch", "resnet18", "--width", "2", "--init-from", torchvisionFile.path, "--data", dir.path,
                                  "--out", out, "--epochs", "2", "--batch-size", "8", "--warmup-epochs", "0"] + freeze)
@@ -121,11 +165,20 @@ extension ImageFolderTests {
             XCTAssertEqual(trained["fc.weight"]?.shape, [2, 16], "a new head for the folders' two classes")
             let backbone = source.keys.filter { !$0.hasPrefix("fc.") && !$0.hasSuffix("num_batches_tracked") }
             let unchanged = backbone.filter { trained[$0]?.scalars == source[$0]!.scalars }
+            let rows = try String(contentsOf: URL(fileURLWithPath: out + "/metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+            firstEpochLoss[name] = rows.first.flatMap { $0.split(separator: ",").first { $0.contains("train_loss") } }.map(String.init)
+            let config = try String(contentsOf: URL(fileURLWithPath: out + "/config.json"), encoding: .utf8)
+            XCTAssertTrue(config.contains("\"imagenet\"") && config.contains("0.485"), "a torchvision state dict: ImageNet's normalisation by default")
             if name == "extract" {
                 XCTAssertTrue(r.out.contains("frozen:"), r.out)
                 XCTAssertEqual(unchanged.count, backbone.count, "frozen: every backbone tensor, BatchNorm statistics included, as it was")
             } else {
                 XCTAssertLessThan(unchanged.count, backbone.count / 2, "fine-tuning moves the backbone")
+            }
+            if name == "unfreeze" {
+                XCTAssertTrue(r.out.contains("epoch 2: unfrozen") && r.out.contains("0.5 × the learning rate"), r.out)
+                XCTAssertNotNil(firstEpochLoss["extract"])
+                XCTAssertEqual(firstEpochLoss["unfreeze"], firstEpochLoss["extract"], "epoch 1 is feature extraction, step for step")
             }
         }
     }

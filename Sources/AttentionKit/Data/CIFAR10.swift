@@ -25,9 +25,16 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
 
 /// CIFAR-10 in the official binary format: records of 1 label byte + 3072 pixel bytes (1024 R, 1024 G, 1024 B,
 /// row-major 32×32). Reads any number of records per file (the full set has 10,000 per batch file).
+///
+/// The same struct holds images of any square side (`side`; 32 for CIFAR-10 itself): image folders read at
+/// `--image-size` 224 for an ImageNet backbone are N×3×224×224 bytes.
 public struct CIFAR10 {
-    /// Pixels, N×3×32×32 bytes.
+    /// Pixels, N×3×side×side bytes (planar RGB per image).
     public var pixels: [UInt8]
+    /// The images' side in pixels (32 for CIFAR-10).
+    public var side = 32
+    /// Bytes of one image: 3 × side².
+    public var bytesPerImage: Int { 3 * side * side }
     /// Class index per image.
     public var labels: [Int]
     /// Class names from `batches.meta.txt` (the standard ten if the file is absent).
@@ -67,12 +74,36 @@ public struct CIFAR10 {
         classNames = try Self.classNames(in: directory)
     }
 
-    /// Images already in memory: `pixels` holds `labels.count` planar 32×32 RGB images (3,072 bytes each).
-    public init(pixels: [UInt8], labels: [Int], classNames: [String] = CIFAR10.standardClassNames) {
-        precondition(pixels.count == labels.count * Self.imageBytes, "CIFAR10: \(pixels.count) pixel bytes for \(labels.count) images")
+    /// Images already in memory: `pixels` holds `labels.count` planar `side`×`side` RGB images (3,072 bytes each
+    /// at 32).
+    public init(pixels: [UInt8], labels: [Int], classNames: [String] = CIFAR10.standardClassNames, side: Int = 32) {
+        precondition(side > 0 && pixels.count == labels.count * 3 * side * side, "CIFAR10: \(pixels.count) pixel bytes for \(labels.count) images of \(side)×\(side)")
         self.pixels = pixels
         self.labels = labels
         self.classNames = classNames
+        self.side = side
+    }
+
+    /// The images resized (bilinear) to `side` × `side`, on all cores: CIFAR-10 upscaled for a backbone trained at
+    /// another input size.
+    public func resized(to side: Int) -> CIFAR10 {
+        guard side != self.side else { return self }
+        let from = bytesPerImage, to = 3 * side * side, n = count
+        var out = [UInt8](repeating: 0, count: n * to)
+        pixels.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                let s = src.baseAddress!, d = dst.baseAddress!
+                // each chunk writes only its own images
+                parallelFor(n, costPerItem: Parallel.grain) { range in
+                    for i in range {
+                        let image = RGBImage(planar: Array(UnsafeBufferPointer(start: s + i * from, count: from)), width: self.side, height: self.side)
+                        let planar = image.resized(width: side, height: side).planar
+                        for k in 0..<to { d[i * to + k] = planar[k] }
+                    }
+                }
+            }
+        }
+        return CIFAR10(pixels: out, labels: labels, classNames: classNames, side: side)
     }
 
     public static let standardClassNames = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -161,8 +192,9 @@ public struct CIFAR10 {
     /// The images at `indices`, in that order.
     public func subset(_ indices: [Int]) -> CIFAR10 {
         var p: [UInt8] = []
-        p.reserveCapacity(indices.count * Self.imageBytes)
-        for i in indices { p.append(contentsOf: pixels[(i * Self.imageBytes)..<((i + 1) * Self.imageBytes)]) }
+        let b = bytesPerImage
+        p.reserveCapacity(indices.count * b)
+        for i in indices { p.append(contentsOf: pixels[(i * b)..<((i + 1) * b)]) }
         var s = self
         s.pixels = p
         s.labels = indices.map { labels[$0] }
@@ -172,23 +204,24 @@ public struct CIFAR10 {
     /// Per-channel mean and standard deviation of the pixels scaled to [0, 1].
     public func channelStatistics() -> (mean: [Float], std: [Float]) {
         var sum = [Double](repeating: 0, count: 3), sq = [Double](repeating: 0, count: 3)
+        let plane = side * side
         pixels.withUnsafeBufferPointer { p in
             for i in 0..<count {
                 for c in 0..<3 {
-                    let base = i * Self.imageBytes + c * 1024
-                    for k in 0..<1024 { let v = Double(p[base + k]) / 255; sum[c] += v; sq[c] += v * v }
+                    let base = (i * 3 + c) * plane
+                    for k in 0..<plane { let v = Double(p[base + k]) / 255; sum[c] += v; sq[c] += v * v }
                 }
             }
         }
-        let n = Double(count * 1024)
+        let n = Double(count * plane)
         let mean = sum.map { $0 / n }
         return (mean.map(Float.init), (0..<3).map { Float((sq[$0] / n - mean[$0] * mean[$0]).squareRoot()) })
     }
 }
 
-/// Image augmentation and normalisation for [3, 32, 32] images, seeded.
+/// Image augmentation and normalisation for [3, S, S] images, seeded.
 public struct ImageAugmentation: Sendable {
-    /// Zero padding before a random 32×32 crop (0: no crop).
+    /// Zero padding before a random S×S crop (0: no crop; 4 for CIFAR's 32 pixels, side/8 in general).
     public var cropPadding: Int
     /// Flip left–right with probability ½.
     public var horizontalFlip: Bool
@@ -197,9 +230,11 @@ public struct ImageAugmentation: Sendable {
         self.horizontalFlip = horizontalFlip
     }
     public static let none = ImageAugmentation(cropPadding: 0, horizontalFlip: false)
+    /// Random crops padded by side/8 (4 pixels at 32) and flips: the CIFAR recipe at any input size.
+    public static func standard(side: Int) -> ImageAugmentation { ImageAugmentation(cropPadding: max(1, side / 8), horizontalFlip: true) }
 }
 
-/// Batches of (images [B, 3, 32, 32] normalised, labels [B]) in a seeded shuffled order, with augmentation.
+/// Batches of (images [B, 3, S, S] normalised (S: the data's `side`), labels [B]) in a seeded shuffled order, with augmentation.
 ///
 /// The iterator's position (epoch, next index, generator state) can be saved and restored for resumable training.
 public struct CIFARBatches {
@@ -278,29 +313,44 @@ public struct CIFARBatches {
         order = o
     }
 
-    /// Normalised (and augmented) images for `indices`: [n, 3, 32, 32]; with `keeping`, only those positions'
-    /// images [keeping.count, 3, 32, 32] (the augmentation of every index is still drawn).
+    /// Normalised (and augmented) images for `indices`: [n, 3, S, S]; with `keeping`, only those positions'
+    /// images [keeping.count, 3, S, S] (the augmentation of every index is still drawn).
     mutating func images(_ indices: [Int], keeping: Range<Int>? = nil) -> Tensor {
         let kept = keeping ?? 0..<indices.count
-        let out = Tensor.zeros([kept.count, 3, 32, 32])
+        let side = data.side, plane = side * side
+        let out = Tensor.zeros([kept.count, 3, side, side])
         let pad = augmentation.cropPadding
         let scale = (0..<3).map { 1 / (255 * std[$0]) }, shift = (0..<3).map { -mean[$0] / std[$0] }
-        out.withUnsafeMutableFloats { dst in
-            data.pixels.withUnsafeBufferPointer { src in
-                for (k, i) in indices.enumerated() {
-                    let dy = pad > 0 ? Int(generator.next() % UInt64(2 * pad + 1)) - pad : 0
-                    let dx = pad > 0 ? Int(generator.next() % UInt64(2 * pad + 1)) - pad : 0
-                    let flip = augmentation.horizontalFlip && generator.next() & 1 == 1
-                    guard kept.contains(k) else { continue }
-                    for c in 0..<3 {
-                        let s = i * CIFAR10.imageBytes + c * 1024, d = ((k - kept.lowerBound) * 3 + c) * 1024
-                        for y in 0..<32 {
-                            let sy = y + dy
-                            for x in 0..<32 {
-                                let sx = (flip ? 31 - x : x) + dx
-                                // outside the padded source: zero pixel, normalised like any other
-                                let v: Float = sy >= 0 && sy < 32 && sx >= 0 && sx < 32 ? Float(src[s + sy * 32 + sx]) : 0
-                                dst[d + y * 32 + x] = v * scale[c] + shift[c]
+        // the augmentation is drawn in order (the generator is sequential), the pixels are filled on all cores
+        var draws: [(dy: Int, dx: Int, flip: Bool)] = []
+        draws.reserveCapacity(indices.count)
+        for _ in indices {
+            let dy = pad > 0 ? Int(generator.next() % UInt64(2 * pad + 1)) - pad : 0
+            let dx = pad > 0 ? Int(generator.next() % UInt64(2 * pad + 1)) - pad : 0
+            let flip = augmentation.horizontalFlip && generator.next() & 1 == 1
+            draws.append((dy, dx, flip))
+        }
+        out.withUnsafeMutableFloats { dstBuffer in
+            data.pixels.withUnsafeBufferPointer { srcBuffer in
+                let dst = dstBuffer.baseAddress!, src = srcBuffer.baseAddress!
+                // each image of the batch writes only its own [3, S, S] slice
+                parallelFor(kept.count, costPerItem: 3 * plane) { range in
+                    for local in range {
+                        let k = kept.lowerBound + local, i = indices[k], (dy, dx, flip) = draws[k]
+                        for c in 0..<3 {
+                            let s = (i * 3 + c) * plane, d = (local * 3 + c) * plane
+                            let sc = scale[c], sh = shift[c]
+                            for y in 0..<side {
+                                let sy = y + dy, row = dst + d + y * side
+                                guard sy >= 0 && sy < side else {
+                                    for x in 0..<side { row[x] = sh }   // a zero pixel, normalised like any other
+                                    continue
+                                }
+                                let srow = src + s + sy * side
+                                for x in 0..<side {
+                                    let sx = (flip ? side - 1 - x : x) + dx
+                                    row[x] = sx >= 0 && sx < side ? Float(srow[sx]) * sc + sh : sh
+                                }
                             }
                         }
                     }

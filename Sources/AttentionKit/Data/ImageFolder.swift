@@ -11,8 +11,8 @@ public enum BadImagePolicy: String, Codable, Sendable, CaseIterable {
 /// Images in class folders, the layout of torchvision's `ImageFolder`: `DIR/CLASS_NAME/*.png|jpg|jpeg`. Class
 /// names are the sub-folder names, sorted (their indices are the labels); files are taken in sorted order. Each
 /// image is decoded (libpng, libjpeg-turbo) on all cores, resized so its shorter side is `side` and centre-cropped
-/// to `side` × `side` (torchvision's `Resize(side)` + `CenterCrop(side)`), and stored as the CIFAR layout the
-/// image pipeline trains on (planar RGB bytes).
+/// to `side` × `side` (torchvision's `Resize(side)` + `CenterCrop(side)`; 32 by default, 224 for an ImageNet
+/// backbone), and stored in the layout the image pipeline trains on (planar RGB bytes).
 public enum ImageFolder {
     public static let extensions: Set<String> = ["png", "jpg", "jpeg"]
 
@@ -58,7 +58,7 @@ public enum ImageFolder {
     /// - Throws: naming the file that cannot be decoded (`.stop`), or the folder when nothing is left.
     public static func read(_ directory: URL, side: Int = 32, badFiles: BadImagePolicy = .stop, classNames expected: [String]? = nil,
                             note: (String) -> Void = { _ in }) throws -> CIFAR10 {
-        precondition(side == 32, "ImageFolder.read: the image pipeline trains on 32 × 32 images")
+        precondition(side > 0, "ImageFolder.read: the side must be positive")
         let classes = try listing(directory)
         if let expected, expected != classes.map(\.name) {
             throw DatasetError.invalid(path: directory.path, reason: "its class folders (\(classes.map(\.name).joined(separator: ", "))) are not the run's classes (\(expected.joined(separator: ", ")))")
@@ -99,7 +99,7 @@ public enum ImageFolder {
         var kept = [UInt8]()
         kept.reserveCapacity(keep.count * bytes)
         for i in keep { kept.append(contentsOf: pixels[(i * bytes)..<((i + 1) * bytes)]) }
-        return CIFAR10(pixels: kept, labels: keep.map { files[$0].label }, classNames: classes.map(\.name))
+        return CIFAR10(pixels: kept, labels: keep.map { files[$0].label }, classNames: classes.map(\.name), side: side)
     }
 
     /// `image` resized so its shorter side is `side`, centre-cropped to a square, as planar RGB bytes (R plane,

@@ -96,6 +96,19 @@ public enum ImageDecoding {
 }
 
 extension RGBImage {
+    /// The largest centred square of the picture (itself when square): what a centre crop keeps.
+    public var centreSquare: RGBImage {
+        let side = min(width, height)
+        guard width != height else { return self }
+        let x0 = (width - side) / 2, y0 = (height - side) / 2
+        var out = RGBImage(width: side, height: side)
+        for y in 0..<side {
+            let from = ((y0 + y) * width + x0) * 3
+            out.pixels.replaceSubrange((y * side * 3)..<((y + 1) * side * 3), with: pixels[from..<(from + side * 3)])
+        }
+        return out
+    }
+
     /// Resampled to `width`×`height` with a triangle (bilinear) filter whose support widens when shrinking, so
     /// downscaling averages every source pixel (as PIL's `Image.resize(…, BILINEAR)` does).
     public func resized(width outW: Int, height outH: Int) -> RGBImage {
@@ -129,15 +142,21 @@ extension RGBImage {
             }
         }
         var out = RGBImage(width: outW, height: outH)
-        for (y, (start, w)) in wy.enumerated() {
-            for x in 0..<outW {
-                var c: [Float] = [0, 0, 0]
-                for (k, wk) in w.enumerated() {
-                    let p = ((start + k) * outW + x) * 3
-                    c[0] += wk * mid[p]; c[1] += wk * mid[p + 1]; c[2] += wk * mid[p + 2]
+        mid.withUnsafeBufferPointer { m in
+            out.pixels.withUnsafeMutableBufferPointer { dst in
+                for (y, (start, w)) in wy.enumerated() {
+                    for x in 0..<outW {
+                        var r: Float = 0, g: Float = 0, b: Float = 0
+                        for (k, wk) in w.enumerated() {
+                            let p = ((start + k) * outW + x) * 3
+                            r += wk * m[p]; g += wk * m[p + 1]; b += wk * m[p + 2]
+                        }
+                        let q = (y * outW + x) * 3
+                        dst[q] = UInt8(max(0, min(255, r.rounded())))
+                        dst[q + 1] = UInt8(max(0, min(255, g.rounded())))
+                        dst[q + 2] = UInt8(max(0, min(255, b.rounded())))
+                    }
                 }
-                let q = (y * outW + x) * 3
-                for ch in 0..<3 { out.pixels[q + ch] = UInt8(max(0, min(255, c[ch].rounded()))) }
             }
         }
         return out

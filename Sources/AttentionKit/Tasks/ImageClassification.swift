@@ -22,27 +22,34 @@ public struct ImageDataSelection: Codable, Sendable, Equatable {
     public var trainFraction = 1.0
     /// Image folders (`DIR/CLASS/*.png|jpg`): skip undecodable files or stop (nil: stop).
     public var badFiles: BadImagePolicy?
+    /// The model's input side in pixels (nil: 32, CIFAR-10's): image folders are resized and centre-cropped to
+    /// it, CIFAR-10 images resized (224 for an ImageNet backbone).
+    public var imageSize: Int?
+    /// The side the images are read at.
+    public var side: Int { imageSize ?? 32 }
 
     public init(data: String) { self.data = data }
 
     enum CodingKeys: String, CodingKey {
         case data, limit, classes
         case validData = "valid_data", valFraction = "val_fraction", splitSeed = "split_seed", trainFraction = "train_fraction", badFiles = "bad_files"
+        case imageSize = "image_size"
     }
 
-    /// The images at `path`: a CIFAR-10 binary directory or .bin file, or a folder of class folders (`ImageFolder`).
-    static func images(at path: String, badFiles: BadImagePolicy?, classNames: [String]? = nil, note: @escaping (String) -> Void) throws -> CIFAR10 {
+    /// The images at `path` at `side` × `side`: a CIFAR-10 binary directory or .bin file (resized), or a folder of
+    /// class folders (`ImageFolder`).
+    static func images(at path: String, side: Int = 32, badFiles: BadImagePolicy?, classNames: [String]? = nil, note: @escaping (String) -> Void) throws -> CIFAR10 {
         let url = URL(fileURLWithPath: path)
         if ImageFolder.isImageFolder(url) {
-            return try ImageFolder.read(url, badFiles: badFiles ?? .stop, classNames: classNames, note: note)
+            return try ImageFolder.read(url, side: side, badFiles: badFiles ?? .stop, classNames: classNames, note: note)
         }
-        return try CIFAR10.read(path: path) { note($0) }
+        return try CIFAR10.read(path: path) { note($0) }.resized(to: side)
     }
 
     /// The settings a resume must keep.
     func resumeSettings() throws -> [RunSetting] {
         [try RunSetting("data.data", data, flag: "--data"), try RunSetting("data.valid_data", validData, flag: "--valid-data"),
-         try RunSetting("data.bad_files", badFiles?.rawValue, flag: "--bad-files"),
+         try RunSetting("data.bad_files", badFiles?.rawValue, flag: "--bad-files"), try RunSetting("data.image_size", imageSize, flag: "--image-size"),
          try RunSetting("data.val_fraction", valFraction, flag: "--val-fraction"), try RunSetting("data.limit", limit, flag: "--limit"),
          try RunSetting("data.classes", classes, flag: "--classes"), try RunSetting("data.train_fraction", trainFraction, flag: "--train-fraction")]
     }
@@ -51,12 +58,13 @@ public struct ImageDataSelection: Codable, Sendable, Equatable {
     /// (resuming: checks it instead) and returns both sets with the training set's channel statistics.
     public func load(seed: UInt64, in context: RunContext) throws -> (train: CIFAR10, validation: CIFAR10, mean: [Float], std: [Float]) {
         let folder = ImageFolder.isImageFolder(URL(fileURLWithPath: data))
-        var all = folder ? try ImageFolder.read(URL(fileURLWithPath: data), badFiles: badFiles ?? .stop, note: context.note)
+        var all = folder ? try ImageFolder.read(URL(fileURLWithPath: data), side: side, badFiles: badFiles ?? .stop, note: context.note)
             : try CIFAR10(directory: URL(fileURLWithPath: data))
         if limit > 0 && limit < all.count { all = all.subset(Array(0..<limit)) }
+        all = all.resized(to: side)
         var external: CIFAR10? = nil
         if let validData {
-            external = try Self.images(at: validData, badFiles: badFiles, classNames: folder ? all.classNames : nil) { context.log("validation data: \($0)") }
+            external = try Self.images(at: validData, side: side, badFiles: badFiles, classNames: folder ? all.classNames : nil) { context.log("validation data: \($0)") }
         }
         if let keep = try classSelection(names: all.classNames) {
             all = Self.relabelled(all, keep: keep)
@@ -84,7 +92,7 @@ public struct ImageDataSelection: Codable, Sendable, Equatable {
             try context.directory.write(text: splitJSON, to: "split.json")
         }
         let (mean, std) = trainSet.channelStatistics()
-        context.log("\(folder ? "image folders (\(all.classNames.count) classes, 32 × 32)" : "CIFAR-10"): \(trainSet.count) training and \(valSet.count) validation images from \(data)" +
+        context.log("\(folder ? "image folders (\(all.classNames.count) classes, \(side) × \(side))" : side == 32 ? "CIFAR-10" : "CIFAR-10 resized to \(side) × \(side)"): \(trainSet.count) training and \(valSet.count) validation images from \(data)" +
                     (validData.map { " (validation: \($0))" } ?? "") + (valSet.count == 0 ? "; no validation: the last epoch is kept" : ""))
         return (trainSet, valSet, mean, std)
     }
@@ -177,18 +185,18 @@ public enum ImageModelRecipe: Codable, Sendable, Equatable {
         }
     }
 
-    /// The model's configuration for `classes` classes.
-    public func configuration(classes: Int) -> any ModelConfiguration {
+    /// The model's configuration for `classes` classes and `imageSize`-pixel inputs.
+    public func configuration(classes: Int, imageSize: Int = 32) -> any ModelConfiguration {
         switch self {
-        case .vit(var c): c.classes = classes; return c
-        case .small(var c): c.classes = classes; return c
-        case .zoo(let a, let width, let dropout): return a.configuration(classes: classes, width: width, dropout: dropout)
+        case .vit(var c): (c.classes, c.imageSize) = (classes, imageSize); return c
+        case .small(var c): (c.classes, c.imageSize) = (classes, imageSize); return c
+        case .zoo(let a, let width, let dropout): return a.configuration(classes: classes, imageSize: imageSize, width: width, dropout: dropout)
         }
     }
 
-    /// The untrained model for `classes` classes.
-    public func build(classes: Int, using g: inout RandomGenerator) -> any ImageClassifierModel {
-        imageModel(configuration(classes: classes), using: &g)
+    /// The untrained model for `classes` classes and `imageSize`-pixel inputs.
+    public func build(classes: Int, imageSize: Int = 32, using g: inout RandomGenerator) -> any ImageClassifierModel {
+        imageModel(configuration(classes: classes, imageSize: imageSize), using: &g)
     }
 }
 
@@ -196,6 +204,16 @@ public enum ImageModelRecipe: Codable, Sendable, Equatable {
 public struct ImageNormalization: Codable, Sendable, Equatable {
     public var mean: [Float], std: [Float]
     public init(mean: [Float], std: [Float]) { (self.mean, self.std) = (mean, std) }
+    /// ImageNet's channel statistics, which torchvision's pretrained models expect (`transforms.Normalize`).
+    public static let imagenet = ImageNormalization(mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225])
+}
+
+/// Where a run's input normalisation comes from.
+public enum ImageNormalizationSource: String, Codable, Sendable, CaseIterable {
+    /// The training images' own per-channel mean and standard deviation.
+    case data
+    /// ImageNet's (`ImageNormalization.imagenet`): what a torchvision backbone was trained with.
+    case imagenet
 }
 
 /// An image classification run's configuration (config.json). `modelType`, `model` and `normalization` are
@@ -207,6 +225,8 @@ public struct ImageClassificationConfig: RunConfiguration, Equatable {
     public var augmentation = ImageAugmentationRecipe()
     public var training: TrainingRecipe
     public var transfer = TransferRecipe()
+    /// Where the input normalisation comes from (nil: the training data).
+    public var normalize: ImageNormalizationSource?
     /// The built model: its type name and configuration (as the weights file holds them).
     public var modelType: String?
     public var model: JSONValue?
@@ -221,7 +241,7 @@ public struct ImageClassificationConfig: RunConfiguration, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case architecture, data, augmentation, training, transfer, modelType = "model_type", model, normalization, arch
+        case architecture, data, augmentation, training, transfer, normalize, modelType = "model_type", model, normalization, arch
     }
 
     public init(from decoder: Decoder) throws {
@@ -231,6 +251,7 @@ public struct ImageClassificationConfig: RunConfiguration, Equatable {
         augmentation = try c.decode(ImageAugmentationRecipe.self, forKey: .augmentation)
         training = try c.decode(TrainingRecipe.self, forKey: .training)
         transfer = try c.decode(TransferRecipe.self, forKey: .transfer)
+        normalize = try c.decodeIfPresent(ImageNormalizationSource.self, forKey: .normalize)
         modelType = try c.decodeIfPresent(String.self, forKey: .modelType)
         model = try c.decodeIfPresent(JSONValue.self, forKey: .model)
         normalization = try c.decodeIfPresent(ImageNormalization.self, forKey: .normalization)
@@ -243,6 +264,7 @@ public struct ImageClassificationConfig: RunConfiguration, Equatable {
         try c.encode(augmentation, forKey: .augmentation)
         try c.encode(training, forKey: .training)
         try c.encode(transfer, forKey: .transfer)
+        try c.encodeIfPresent(normalize, forKey: .normalize)
         try c.encodeIfPresent(modelType, forKey: .modelType)
         try c.encodeIfPresent(model, forKey: .model)
         try c.encodeIfPresent(normalization, forKey: .normalization)
@@ -271,18 +293,20 @@ extension ImageClassificationTask {
     private static func train(_ config: ImageClassificationConfig, in context: RunContext, attentionExample: String? = nil) throws -> RunOutcome {
         let dir = context.directory, recipe = config.training, seed = recipe.seed
         if context.resume { try dir.checkResume(config) }
-        let data = try config.data.load(seed: seed, in: context)
-        let modelConfiguration = config.architecture.configuration(classes: data.train.classNames.count)
+        var data = try config.data.load(seed: seed, in: context)
+        if config.normalize == .imagenet { (data.mean, data.std) = (ImageNormalization.imagenet.mean, ImageNormalization.imagenet.std) }
+        let side = config.data.side
+        let modelConfiguration = config.architecture.configuration(classes: data.train.classNames.count, imageSize: side)
         let perStep = min(recipe.batchSize ?? 128, data.train.count)
         try modelConfiguration.checkTrainable(activations: (modelConfiguration as? ViTConfig)?.activationElements(batch: perStep) ?? 0,
                                               shrink: "--batch-size, --d-model, --depth or --patch-size")
         var g = RandomGenerator(seed: seed)
-        let model = config.architecture.build(classes: data.train.classNames.count, using: &g)
-        try config.transfer.apply(to: model, resuming: context.resume, head: model.headPath, labels: data.train.classNames, log: context.log)
-        let optimizer = recipe.makeOptimizer(for: model)
+        let model = config.architecture.build(classes: data.train.classNames.count, imageSize: side, using: &g)
+        let frozen = try config.transfer.apply(to: model, resuming: context.resume, head: model.headPath, labels: data.train.classNames, log: context.log)
+        let optimizer = config.transfer.makeOptimizer(recipe, for: model)
         let batchSize = recipe.batchSize ?? 128, processes = context.dataParallel?.size ?? 1
         var batches = CIFARBatches(data.train, batchSize: batchSize, mean: data.mean, std: data.std,
-                                   augmentation: config.augmentation.augment ? ImageAugmentation() : .none,
+                                   augmentation: config.augmentation.augment ? .standard(side: side) : .none,
                                    shuffle: true, dropLast: data.train.count >= batchSize * processes, seed: seed &+ 1)
         batches.shard = context.shard
         guard batches.batchesPerEpoch > 0 else {
@@ -302,7 +326,8 @@ extension ImageClassificationTask {
         }
         let task = ImageClassificationTask(model: model, forward: { model($0) }, batches: batches, validation: data.validation, mean: data.mean, std: data.std,
                                            labelSmoothing: recipe.labelSmoothing, mixing: config.augmentation.mixing, save: { try ModelFile.save(model, to: $0) })
-        let summary = try context.train(task, optimizer: optimizer, recipe: recipe, bestMetric: "val_accuracy")
+        let summary = try context.train(task, optimizer: optimizer, recipe: recipe, bestMetric: "val_accuracy",
+                                        onEpochStart: config.transfer.unfreezing(model, prefixes: frozen, log: context.log))
         guard !summary.interrupted, context.isLead else { return RunOutcome(summary: summary, message: "") }
         let best = try ImageClassification.load(from: dir.url)
         let message: String
@@ -363,7 +388,7 @@ extension ImageClassification: TrainedRun, ComparableRun {
     /// batches), or a folder of class folders named as the run's classes.
     public func evaluate(_ request: EvaluationRequest) throws -> Evaluation {
         guard let data = request.data else { throw TaskUsageError("an image classification run needs --data (a CIFAR-10 .bin file or directory, or class folders)") }
-        let images = try ImageDataSelection.images(at: data, badFiles: .skip, classNames: labels, note: request.note)
+        let images = try ImageDataSelection.images(at: data, side: imageSize, badFiles: .skip, classNames: labels, note: request.note)
         let report: ClassificationReport
         do { report = try evaluate(images) } catch { throw RunSetupError("\(data): \(error)") }
         return try classificationEvaluation(report, request: request, title: URL(fileURLWithPath: data).lastPathComponent)
@@ -412,11 +437,12 @@ public final class ImageClassification {
         try ModelFile.load(from: url, oneOf: imageClassifierModelTypes.map { $0 as any ConfigurableModel.Type }, kind: "an image classifier") as! any ImageClassifierModel
     }
 
-    /// Class probabilities [N, C] of images in the CIFAR-10 layout (planar RGB, `imageSize`² per plane).
+    /// Class probabilities [N, C] of images in the CIFAR-10 layout (planar RGB; resized to `imageSize` first when
+    /// they are of another side).
     public func probabilities(_ images: CIFAR10, batchSize: Int = 250) -> [[Float]] {
         model.eval()
         var out: [[Float]] = []
-        var loader = CIFARBatches(images, batchSize: batchSize, mean: mean, std: std, shuffle: false)
+        var loader = CIFARBatches(images.resized(to: imageSize), batchSize: batchSize, mean: mean, std: std, shuffle: false)
         withNoGrad {
             while let (x, _) = loader.next() {
                 let p = forward(x).softmax(axis: -1).scalars, c = labels.count
@@ -426,10 +452,11 @@ public final class ImageClassification {
         return out
     }
 
-    /// One picture of any size as the model's input: resized to `imageSize`, normalised, [1, 3, S, S].
+    /// One picture of any size as the model's input: its shorter side resized to `imageSize` and centre-cropped
+    /// (as image folders are read; a square picture is just resized), normalised, [1, 3, S, S].
     public func input(_ picture: RGBImage) -> Tensor {
-        let small = picture.resized(width: imageSize, height: imageSize)
-        var loader = CIFARBatches(CIFAR10(pixels: small.planar, labels: [0], classNames: labels), batchSize: 1, mean: mean, std: std, shuffle: false)
+        let planar = ImageFolder.centreCropped(picture, side: imageSize)
+        var loader = CIFARBatches(CIFAR10(pixels: planar, labels: [0], classNames: labels, side: imageSize), batchSize: 1, mean: mean, std: std, shuffle: false)
         return loader.next()!.images
     }
 
@@ -535,15 +562,17 @@ extension ImageClassification {
     /// Classifies `picture` with attention capture and writes its report: each layer's self-attention over the
     /// patches (and class token), the input, and one strip with each layer's attention over the image — the class
     /// token's row, or with mean pooling the attention each patch receives — and the rollout (Abnar & Zuidema).
+    /// A picture that is not square is shown as its centre square, the part the model sees (`input`).
     /// - Throws: when the model has no attention (the CNN).
     @discardableResult
-    public func writeAttention(of picture: RGBImage, name: String, to directory: URL, pictures: Bool = true,
+    public func writeAttention(of original: RGBImage, name: String, to directory: URL, pictures: Bool = true,
                                colourScale: AttentionColourScale = .absolute) throws -> (label: String, probability: Float) {
+        let picture = original.centreSquare
         guard let vit = model as? VisionTransformer else {
             throw RunDirectoryError(message: "this run's model (\(type(of: model))) has no attention layers; attention reports need a ViT (attn train vit)")
         }
         vit.eval()
-        let x = input(picture)
+        let x = input(original)
         let (logits, maps) = withAttentionCapture(on: vit) { withNoGrad { vit(x) } }
         let p = logits.softmax(axis: -1).scalars
         let best = argmaxRows([p])[0]

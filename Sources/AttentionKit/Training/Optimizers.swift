@@ -331,9 +331,10 @@ public func renormRows(_ t: Tensor, maxNorm: Float) {
 extension ParameterGroup {
     /// The usual AdamW split: weight decay on weight matrices and embedding tables (rank ≥ 2), none on biases,
     /// norm scales, class tokens and position tables (the nanoGPT/timm rule). Frozen parameters are left out.
-    public static func weightDecayGroups(_ model: some Module, weightDecay: Float) -> [ParameterGroup] {
+    /// With `frozen`, the same two groups of the frozen parameters instead (what `TransferRecipe` unfreezes later).
+    public static func weightDecayGroups(_ model: some Module, weightDecay: Float, frozen: Bool = false) -> [ParameterGroup] {
         var decay: [Tensor] = [], none: [Tensor] = []
-        for (name, p) in model.namedParameters() where p.requiresGrad {   // frozen parameters are not optimized
+        for (name, p) in model.namedParameters() where p.requiresGrad != frozen {   // frozen parameters are not optimized
             let exempt = p.rank < 2 || name.contains("positionEmbedding") || name.contains("classToken") || name.contains("positions.")
             if exempt { none.append(p) } else { decay.append(p) }
         }

@@ -116,7 +116,11 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
 
     /// The optimizer over `model`'s parameters, weight decay on weights only (not biases, norms, position tables).
     public func makeOptimizer(for model: some Module) -> Optimizer {
-        let groups = ParameterGroup.weightDecayGroups(model, weightDecay: weightDecay)
+        makeOptimizer(groups: ParameterGroup.weightDecayGroups(model, weightDecay: weightDecay))
+    }
+
+    /// This recipe's optimizer over `groups`.
+    public func makeOptimizer(groups: [ParameterGroup]) -> Optimizer {
         switch optimizer {
         case .adamw(let beta2): return AdamW(groups, learningRate: lr, beta2: beta2, weightDecay: weightDecay)
         case .sgd(let momentum): return SGD(groups, learningRate: lr, momentum: momentum, nesterov: momentum > 0)
@@ -262,8 +266,9 @@ public final class RunContext {
     /// Trains `task` by `recipe` in this run's directory — the one Trainer wiring every task uses: the recipe's
     /// schedule, optimizer options and clipping, this context's log, progress and data parallelism, and `--resume`.
     /// - Parameters: bestMetric: the validation metric that picks `best.safetensors` (higher is better unless told).
+    /// - Parameters: onEpochStart: called with each epoch (0-based) before its first step (`Trainer.epochStart`).
     public func train<T: TrainingTask>(_ task: T, optimizer: Optimizer, recipe: TrainingRecipe, bestMetric: String,
-                                       higherIsBetter: Bool = true) throws -> TrainingSummary {
+                                       higherIsBetter: Bool = true, onEpochStart: ((Int) -> Void)? = nil) throws -> TrainingSummary {
         let schedule: any LRSchedule
         do { schedule = try recipe.makeSchedule(batchesPerEpoch: task.batchesPerEpoch) } catch let e as RunSetupError where task.batchesPerEpoch == 0 && dataParallel != nil {
             throw RunSetupError(e.description + " (fewer examples than processes?)")
@@ -274,6 +279,7 @@ public final class RunContext {
         trainer.log = { [weak self] in self?.log($0) }
         trainer.dataParallel = dataParallel
         trainer.showProgress = showProgress
+        trainer.epochStart = onEpochStart
         return try trainer.run(resume: resume)
     }
 

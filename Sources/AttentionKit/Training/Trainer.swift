@@ -98,6 +98,9 @@ public final class Trainer<Task: TrainingTask> {
     public var log: (String) -> Void = { print($0) }
     /// Show a progress bar on stderr.
     public var showProgress = true
+    /// Called with each epoch (0-based) before its first step, and with the epoch a resumed run continues (e.g.
+    /// `TransferRecipe.unfreezing`).
+    public var epochStart: ((Int) -> Void)?
     /// The run's TensorBoard event file while `run` runs (the lead process).
     var tensorBoardWriter: TensorBoardWriter?
 
@@ -145,6 +148,7 @@ public final class Trainer<Task: TrainingTask> {
 
         for epoch in progress.epoch..<options.epochs {
             progress.epoch = epoch
+            epochStart?(epoch)
             guard case .finished(let seconds) = try trainEpoch(&progress) else {   // resume.safetensors holds the position
                 return summary(progress, epochsCompleted: epoch, interrupted: true)
             }

@@ -9,18 +9,63 @@ public struct TransferRecipe: Codable, Sendable, Equatable {
     /// Module paths (e.g. `encoder`, `patchEmbedding`; `backbone`: all but the head) whose parameters are not
     /// trained; BatchNorm layers under them keep their statistics.
     public var freeze: [String] = []
+    /// The epoch (1-based) from which the frozen parameters train too, at `unfreezeLRFactor` × the learning rate
+    /// (nil: they stay frozen): feature extraction first, then fine-tuning with a lower rate for the backbone.
+    public var unfreezeEpoch: Int?
+    /// The frozen parameters' learning rate relative to the rest's once unfrozen (nil: 0.1).
+    public var unfreezeLRFactor: Float?
 
-    public init(initFrom: String? = nil, freeze: [String] = []) {
+    public init(initFrom: String? = nil, freeze: [String] = [], unfreezeEpoch: Int? = nil, unfreezeLRFactor: Float? = nil) {
         self.initFrom = initFrom
         self.freeze = freeze
+        self.unfreezeEpoch = unfreezeEpoch
+        self.unfreezeLRFactor = unfreezeLRFactor
     }
 
-    enum CodingKeys: String, CodingKey { case initFrom = "init_from", freeze }
+    enum CodingKeys: String, CodingKey {
+        case initFrom = "init_from", freeze, unfreezeEpoch = "unfreeze_epoch", unfreezeLRFactor = "unfreeze_lr_factor"
+    }
+
+    /// The optimizer of `recipe` for `model`. With `unfreezeEpoch`, the frozen parameters are in it from the start in
+    /// groups of their own at `unfreezeLRFactor` × the learning rate (schedules scale every group alike); they get no
+    /// gradient, so no update and no state, until `unfreezing` lets gradients reach them.
+    public func makeOptimizer(_ recipe: TrainingRecipe, for model: some Module) -> Optimizer {
+        guard unfreezeEpoch != nil else { return recipe.makeOptimizer(for: model) }
+        let trainable = ParameterGroup.weightDecayGroups(model, weightDecay: recipe.weightDecay)
+        let frozen = ParameterGroup.weightDecayGroups(model, weightDecay: recipe.weightDecay, frozen: true).map {
+            ParameterGroup($0.parameters, learningRate: recipe.lr * (unfreezeLRFactor ?? 0.1), weightDecay: $0.weightDecay)
+        }
+        return recipe.makeOptimizer(groups: trainable + frozen)
+    }
+
+    /// What the trainer calls at the start of every epoch (0-based; a resumed run calls it for the epoch it resumes
+    /// in): from `unfreezeEpoch` on, the parameters under `prefixes` train again and their BatchNorm layers update
+    /// their statistics. Nil without `unfreezeEpoch`.
+    public func unfreezing(_ model: some Module, prefixes: [String], log: @escaping (String) -> Void) -> ((Int) -> Void)? {
+        guard let unfreezeEpoch, !prefixes.isEmpty else { return nil }
+        var done = false
+        let factor = unfreezeLRFactor ?? 0.1
+        return { epoch in
+            guard !done, epoch + 1 >= unfreezeEpoch else { return }
+            done = true
+            var count = 0
+            for (name, p) in model.namedParameters() where prefixes.contains(where: { name == $0 || name.hasPrefix($0 + ".") }) {
+                p.requiringGrad(true)
+                count += 1
+            }
+            for (path, module) in model.namedModules() where prefixes.contains(where: { path == $0 || path.hasPrefix($0 + ".") }) {
+                (module as? BatchNorm)?.frozenStatistics = false
+            }
+            log("epoch \(epoch + 1): unfrozen \(count) tensors under \(prefixes.joined(separator: ", ")); they train at \(factor) × the learning rate")
+        }
+    }
 
     /// Loads matching weights (unless resuming: then resume.safetensors holds them) and freezes; logs both.
     /// - Parameters: head: the module path of the classification head; labels: the new run's classes. When the
     ///   source run's labels.json lists other classes, its head is not loaded even if the shapes agree.
-    public func apply(to model: some Module, resuming: Bool, head: String, labels: [String], log: (String) -> Void) throws {
+    /// - Returns: the module paths frozen (for `unfreezing`).
+    @discardableResult
+    public func apply(to model: some Module, resuming: Bool, head: String, labels: [String], log: (String) -> Void) throws -> [String] {
         var isDirectory: ObjCBool = false
         if let initFrom, !resuming, FileManager.default.fileExists(atPath: initFrom, isDirectory: &isDirectory), !isDirectory.boolValue {
             try initialize(model, fromStateDict: URL(fileURLWithPath: initFrom), head: head, log: log)
@@ -46,8 +91,11 @@ public struct TransferRecipe: Codable, Sendable, Equatable {
             let frozen: [String]
             do { frozen = try model.freeze(prefixes: prefixes) } catch { throw RunSetupError("--freeze: \(error)") }
             let n = model.namedParameters().filter { !$0.tensor.requiresGrad }.map { $0.tensor.count }.reduce(0, +)
-            log("frozen: \(frozen.count) tensors (\(n) of \(model.parameterCount()) parameters) under \(prefixes.joined(separator: ", "))")
+            log("frozen: \(frozen.count) tensors (\(n) of \(model.parameterCount()) parameters) under \(prefixes.joined(separator: ", "))"
+                + (unfreezeEpoch.map { " until epoch \($0)" } ?? ""))
+            return prefixes
         }
+        return []
     }
 
     /// Starts `model` from a state-dict file (e.g. torchvision's `resnet18(weights=…).state_dict()` saved with
