@@ -18,15 +18,43 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GOALS = {"vit_train_step_b128": 1.25, "cnn_train_step_b128": 1.25, "seq2seq_train_step_b64": 1.25, "textcls_train_step_b64": 1.25,
          "vit_infer_b1": 2.5, "vit_infer_b256": 1.25, "translate_beam5": 3.0, "bpe_train_multi30k": 1.0,
          "lm_train_step": 1.5, "lm_generate_b1": 2.0, "lm_generate_b8": 2.0, "lstm_train_step": 1.25,
-         "gru_seq2seq_train_step": 1.25}
+         "gru_seq2seq_train_step": 1.25, "image_folder_epoch": 1.5}
 HIGHER_IS_BETTER = {"img/s", "sent/s", "tok/s"}
 
 
 STEPS = "15"  # timed steps of the training workloads on both sides (--steps)
 
 
+IMAGE_FOLDER = os.path.join(ROOT, "runs", "bench-image-folder")
+
+
+def make_image_folder(path=IMAGE_FOLDER, count=5000, classes=10):
+    """image_folder_epoch's input, made once: COUNT JPEG photos (quality 90) of 320×240 in CLASSES class folders —
+    CIFAR-10 training images upscaled (bicubic) when ../shared/data has them, smooth random pictures otherwise."""
+    done = os.path.join(path, ".complete")
+    if os.path.exists(done):
+        return path
+    import numpy as np
+    from PIL import Image
+    cifar = os.path.join(os.path.dirname(ROOT), "shared", "data", "cifar-10-batches-bin", "data_batch_1.bin")
+    rng = np.random.default_rng(0)
+    records = np.fromfile(cifar, dtype=np.uint8).reshape(-1, 3073) if os.path.exists(cifar) else None
+    for i in range(count):
+        folder = os.path.join(path, f"class{i % classes}")
+        os.makedirs(folder, exist_ok=True)
+        if records is not None:
+            pixels = records[i % len(records), 1:].reshape(3, 32, 32).transpose(1, 2, 0)
+        else:
+            pixels = (rng.random((8, 8, 3)) * 255).astype(np.uint8)
+        Image.fromarray(pixels).resize((320, 240), Image.BICUBIC).save(os.path.join(folder, f"{i:05d}.jpg"), quality=90)
+    open(done, "w").close()
+    return path
+
+
 def run(cmd):
     env = dict(os.environ, OMP_NUM_THREADS="2", BENCH_THREADS="2", RAYON_NUM_THREADS="1", BENCH_STEPS=STEPS)
+    if "image_folder_epoch" in cmd:
+        env["BENCH_IMAGE_FOLDER"] = make_image_folder()
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     lines = [json.loads(l) for l in out.stdout.splitlines() if l.startswith("{")]
     if out.returncode != 0 or not lines:

@@ -413,12 +413,45 @@ func benchGRUSeq2SeqTrainStep() {
     emit([("workload", "gru_seq2seq_train_step"), ("unit", "s"), ("median", t), ("runs", timedSteps), ("peak_rss_mb", procStatusMiB("VmHWM")), ("peak_tensor_mb", peakTensorMiB())])
 }
 
+/// Issue 30's data pipeline: one epoch over a folder of JPEGs (`BENCH_IMAGE_FOLDER`, made by Benchmarks/run.py:
+/// 5,000 photos of 320×240 in 10 class folders) at 224×224, batches of 64 — decode (libjpeg-turbo), shorter side to
+/// 224 and centre crop, then per batch a random crop (pad 28) and flip, normalised with ImageNet's statistics. The
+/// first epoch decodes every file (what torchvision's ImageFolder + DataLoader do every epoch); later epochs reuse
+/// the decoded pixels (`steady_img_per_s`).
+func benchImageFolderEpoch() {
+    guard let dir = getenv("BENCH_IMAGE_FOLDER").map({ String(cString: $0) }) else {
+        FileHandle.standardError.write("attn-bench: image_folder_epoch needs BENCH_IMAGE_FOLDER (Benchmarks/run.py makes it)\n".data(using: .utf8)!)
+        exit(2)
+    }
+    let norm = ImageNormalization.imagenet
+    func epoch(_ batches: inout CIFARBatches) -> Int {
+        var n = 0
+        while let b = batches.next() { n += b.images.shape[0] }
+        return n
+    }
+    let start = now()
+    let data: CIFAR10
+    do { data = try ImageFolder.read(URL(fileURLWithPath: dir), side: 224) } catch {
+        FileHandle.standardError.write("attn-bench: \(error)\n".data(using: .utf8)!)
+        exit(1)
+    }
+    var batches = CIFARBatches(data, batchSize: 64, mean: norm.mean, std: norm.std, augmentation: .standard(side: 224), shuffle: true, seed: 0)
+    let n = epoch(&batches)
+    let first = now() - start
+    batches.startNextEpoch()
+    let again = now()
+    _ = epoch(&batches)
+    let steady = now() - again
+    emit([("workload", "image_folder_epoch"), ("unit", "img/s"), ("median", Double(n) / first), ("runs", 1), ("images", Double(n)),
+          ("steady_img_per_s", Double(n) / steady), ("peak_rss_mb", procStatusMiB("VmHWM"))])
+}
+
 let workloads: [(String, () -> Void)] = [("vit_train_step_b128", benchViTTrainStep), ("vit_infer_b1", { benchViTInfer(batch: 1) }),
     ("vit_infer_b256", { benchViTInfer(batch: 256) }), ("seq2seq_train_step_b64", benchSeq2SeqTrainStep),
     ("textcls_train_step_b64", benchTextClassifierTrainStep), ("translate_beam5", benchTranslateBeam5), ("bpe_train_multi30k", benchBPETrain),
     ("seq2seq_train_step_b128", benchSeq2SeqStep), ("attention_b128", benchAttention), ("bpe_encode", benchBPEEncode), ("matmul", benchMatmul), ("mlp_train", benchMLPTrain), ("cnn_train_step_b128", benchCNNTrainStep),
     ("lm_train_step", benchLMTrainStep), ("lm_generate_b1", { benchLMGenerate(batch: 1) }), ("lm_generate_b8", { benchLMGenerate(batch: 8) }),
-    ("lstm_train_step", benchLSTMTrainStep), ("gru_seq2seq_train_step", benchGRUSeq2SeqTrainStep)]
+    ("lstm_train_step", benchLSTMTrainStep), ("gru_seq2seq_train_step", benchGRUSeq2SeqTrainStep), ("image_folder_epoch", benchImageFolderEpoch)]
 var requested = Array(CommandLine.arguments.dropFirst())
 if requested.contains("--list") || requested.contains("--help") || requested.contains("-h") {
     print("usage: attn-bench [WORKLOAD…]\nworkloads: " + workloads.map(\.0).joined(separator: ", "))

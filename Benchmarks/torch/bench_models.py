@@ -362,12 +362,30 @@ def gru_seq2seq_train_step():
     emit(workload="gru_seq2seq_train_step", unit="s", median=step_median(step), runs=STEPS)
 
 
+def image_folder_epoch():
+    """torchvision's ImageFolder + DataLoader (2 workers, batches of 64, shuffled) over BENCH_IMAGE_FOLDER for one epoch:
+    PIL decode, Resize(224) + CenterCrop(224), RandomCrop(224, padding=28), RandomHorizontalFlip, ToTensor, Normalize
+    (ImageNet's) — the work attn-bench's image_folder_epoch does, timed from the dataset's creation to the last batch."""
+    from torch.utils.data import DataLoader
+    from torchvision import datasets, transforms as T
+    tf = T.Compose([T.Resize(224), T.CenterCrop(224), T.RandomCrop(224, padding=28), T.RandomHorizontalFlip(), T.ToTensor(),
+                    T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+    start = time.perf_counter()
+    ds = datasets.ImageFolder(os.environ["BENCH_IMAGE_FOLDER"], tf)
+    loader = DataLoader(ds, batch_size=64, shuffle=True, num_workers=2)
+    n = 0
+    for x, _ in loader:
+        n += x.shape[0]
+    t = time.perf_counter() - start
+    emit(workload="image_folder_epoch", unit="img/s", median=n / t, runs=1, images=n)
+
+
 WORKLOADS = {"vit_train_step_b128": vit_train_step_b128, "vit_infer_b1": lambda: vit_infer(1),
              "vit_infer_b256": lambda: vit_infer(256), "seq2seq_train_step_b64": seq2seq_train_step_b64,
              "textcls_train_step_b64": textcls_train_step_b64, "translate_beam5": translate_beam5,
              "bpe_train_multi30k": bpe_train_multi30k, "lm_train_step": lm_train_step,
              "lm_generate_b1": lambda: lm_generate(1), "lm_generate_b8": lambda: lm_generate(8), "lstm_train_step": lstm_train_step,
-             "gru_seq2seq_train_step": gru_seq2seq_train_step}
+             "gru_seq2seq_train_step": gru_seq2seq_train_step, "image_folder_epoch": image_folder_epoch}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or list(WORKLOADS):

@@ -60,6 +60,35 @@ final class ImageFolderTests: TemporaryDirectoryTestCase {
         XCTAssertEqual(x[at], expected, accuracy: 1e-6)
     }
 
+    /// The batches' random crops and flips against a plain per-pixel reference drawing the same numbers.
+    func testCropsAndFlipsMatchAPlainReference() throws {
+        let side = 12, pad = 3, n = 16
+        var g = RandomGenerator(seed: 5)
+        let pixels = (0..<(n * 3 * side * side)).map { _ in UInt8(g.next() % 256) }
+        let data = CIFAR10(pixels: pixels, labels: Array(repeating: 0, count: n), side: side)
+        var batches = CIFARBatches(data, batchSize: n, mean: [0, 0, 0], std: [1, 1, 1], augmentation: ImageAugmentation(cropPadding: pad, horizontalFlip: true),
+                                   shuffle: false, seed: 11)
+        let x = try XCTUnwrap(batches.next()).images.scalars
+        var draws = RandomGenerator(seed: 11)
+        var flips = 0
+        for i in 0..<n {
+            let dy = Int(draws.next() % UInt64(2 * pad + 1)) - pad, dx = Int(draws.next() % UInt64(2 * pad + 1)) - pad
+            let flip = draws.next() & 1 == 1
+            flips += flip ? 1 : 0
+            for c in 0..<3 {
+                for y in 0..<side {
+                    for x0 in 0..<side {
+                        let sy = y + dy, sx = (flip ? side - 1 - x0 : x0) + dx
+                        let inside = sy >= 0 && sy < side && sx >= 0 && sx < side
+                        let expected: Float = inside ? Float(pixels[((i * 3 + c) * side + sy) * side + sx]) * (1 / Float(255)) : 0
+                        XCTAssertEqual(x[((i * 3 + c) * side + y) * side + x0], expected, "image \(i) channel \(c) (\(x0), \(y))")
+                    }
+                }
+            }
+        }
+        XCTAssertTrue(flips > 0 && flips < n, "both flipped and unflipped images drawn")
+    }
+
     func testTrainAndPredictAtAnotherImageSize() throws {
         let (dir, _) = try makeFolders()
         let out = tmp.appendingPathComponent("run48").path

@@ -318,7 +318,7 @@ public struct CIFARBatches {
     mutating func images(_ indices: [Int], keeping: Range<Int>? = nil) -> Tensor {
         let kept = keeping ?? 0..<indices.count
         let side = data.side, plane = side * side
-        let out = Tensor.zeros([kept.count, 3, side, side])
+        let out = Tensor(shape: [kept.count, 3, side, side], dtype: .float32, zeroed: false)   // every element is written below
         let pad = augmentation.cropPadding
         let scale = (0..<3).map { 1 / (255 * std[$0]) }, shift = (0..<3).map { -mean[$0] / std[$0] }
         // the augmentation is drawn in order (the generator is sequential), the pixels are filled on all cores
@@ -340,17 +340,25 @@ public struct CIFARBatches {
                         for c in 0..<3 {
                             let s = (i * 3 + c) * plane, d = (local * 3 + c) * plane
                             let sc = scale[c], sh = shift[c]
+                            // output column x reads source column x + dx (flipped: side − 1 − x + dx); columns
+                            // outside the source are zero pixels, normalised like any other
+                            let lo = flip ? Swift.max(0, dx) : Swift.max(0, -dx), hi = flip ? Swift.min(side, side + dx) : Swift.min(side, side - dx)
                             for y in 0..<side {
                                 let sy = y + dy, row = dst + d + y * side
-                                guard sy >= 0 && sy < side else {
-                                    for x in 0..<side { row[x] = sh }   // a zero pixel, normalised like any other
+                                guard sy >= 0 && sy < side && lo < hi else {
+                                    for x in 0..<side { row[x] = sh }
                                     continue
                                 }
                                 let srow = src + s + sy * side
-                                for x in 0..<side {
-                                    let sx = (flip ? side - 1 - x : x) + dx
-                                    row[x] = sx >= 0 && sx < side ? Float(srow[sx]) * sc + sh : sh
+                                for x in 0..<lo { row[x] = sh }
+                                if flip {
+                                    let from = srow + side - 1 + dx
+                                    for x in lo..<hi { row[x] = Float(from[-x]) * sc + sh }
+                                } else {
+                                    let from = srow + dx
+                                    for x in lo..<hi { row[x] = Float(from[x]) * sc + sh }
                                 }
+                                for x in hi..<side { row[x] = sh }
                             }
                         }
                     }

@@ -107,16 +107,7 @@ public enum ImageFolder {
     public static func centreCropped(_ image: RGBImage, side: Int) -> [UInt8] {
         let scale = Double(side) / Double(min(image.width, image.height))
         let w = max(side, Int((Double(image.width) * scale).rounded())), h = max(side, Int((Double(image.height) * scale).rounded()))
-        let r = image.resized(width: w, height: h)
-        let x0 = (w - side) / 2, y0 = (h - side) / 2
-        var planar = [UInt8](repeating: 0, count: side * side * 3)
-        for y in 0..<side {
-            for x in 0..<side {
-                let p = ((y0 + y) * w + x0 + x) * 3
-                for c in 0..<3 { planar[c * side * side + y * side + x] = r.pixels[p + c] }
-            }
-        }
-        return planar
+        return image.resizedCrop(width: w, height: h, x0: (w - side) / 2, y0: (h - side) / 2, side: side)
     }
 
     /// A seeded validation split that keeps each class's share: per class, a seeded shuffle and the last

@@ -113,53 +113,101 @@ extension RGBImage {
     /// downscaling averages every source pixel (as PIL's `Image.resize(…, BILINEAR)` does).
     public func resized(width outW: Int, height outH: Int) -> RGBImage {
         if outW == width && outH == height { return self }
-        // Separable: horizontal pass into a float buffer, then vertical.
-        func weights(inSize: Int, outSize: Int) -> [(start: Int, w: [Float])] {
-            let scale = Double(inSize) / Double(outSize)
-            let support = max(scale, 1.0)
-            return (0..<outSize).map { o in
-                let center = (Double(o) + 0.5) * scale
-                let lo = max(0, Int((center - support).rounded(.down))), hi = min(inSize, Int((center + support).rounded(.up)))
-                var w = (lo..<hi).map { i in Float(max(0, 1 - abs((Double(i) + 0.5 - center) / support))) }
-                let s = w.reduce(0, +)
-                if s > 0 { w = w.map { $0 / s } } else { w = [1] + Array(repeating: 0, count: max(0, w.count - 1)) }
-                return (lo, w)
-            }
-        }
-        let wx = weights(inSize: width, outSize: outW), wy = weights(inSize: height, outSize: outH)
-        var mid = [Float](repeating: 0, count: height * outW * 3)
-        pixels.withUnsafeBufferPointer { src in
-            for y in 0..<height {
-                for (x, (start, w)) in wx.enumerated() {
-                    var r: Float = 0, g: Float = 0, b: Float = 0
-                    for (k, wk) in w.enumerated() {
-                        let p = (y * width + start + k) * 3
-                        r += wk * Float(src[p]); g += wk * Float(src[p + 1]); b += wk * Float(src[p + 2])
-                    }
-                    let q = (y * outW + x) * 3
-                    mid[q] = r; mid[q + 1] = g; mid[q + 2] = b
-                }
-            }
-        }
         var out = RGBImage(width: outW, height: outH)
-        mid.withUnsafeBufferPointer { m in
-            out.pixels.withUnsafeMutableBufferPointer { dst in
-                for (y, (start, w)) in wy.enumerated() {
-                    for x in 0..<outW {
-                        var r: Float = 0, g: Float = 0, b: Float = 0
-                        for (k, wk) in w.enumerated() {
-                            let p = ((start + k) * outW + x) * 3
-                            r += wk * m[p]; g += wk * m[p + 1]; b += wk * m[p + 2]
-                        }
-                        let q = (y * outW + x) * 3
-                        dst[q] = UInt8(max(0, min(255, r.rounded())))
-                        dst[q + 1] = UInt8(max(0, min(255, g.rounded())))
-                        dst[q + 2] = UInt8(max(0, min(255, b.rounded())))
-                    }
-                }
-            }
+        out.pixels.withUnsafeMutableBufferPointer { dst in
+            resample(x: ResampleAxis(inSize: width, outSize: outW, offset: 0, count: outW),
+                     y: ResampleAxis(inSize: height, outSize: outH, offset: 0, count: outH),
+                     into: dst.baseAddress!, channelStride: 1, pixelStride: 3)
         }
         return out
+    }
+
+    /// The picture resized so that it becomes `outW`×`outH` and then cropped to the `count` columns and rows from
+    /// (`x0`, `y0`), as planar bytes (R plane, G plane, B plane): resize-and-crop in one pass, only the kept pixels
+    /// computed.
+    func resizedCrop(width outW: Int, height outH: Int, x0: Int, y0: Int, side: Int) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: 3 * side * side) { buffer, initialized in
+            resample(x: ResampleAxis(inSize: width, outSize: outW, offset: x0, count: side),
+                     y: ResampleAxis(inSize: height, outSize: outH, offset: y0, count: side),
+                     into: buffer.baseAddress!, channelStride: side * side, pixelStride: 1)
+            initialized = 3 * side * side
+        }
+    }
+
+    /// `v` clamped to 0…255 and rounded to the nearest byte, without a branch or a trap check: adding 2²³ leaves
+    /// the rounded value in the float's low mantissa bits.
+    @inline(__always)
+    static func byte(_ v: Float) -> UInt8 {
+        let clamped = v > 255 ? 255 : (v > 0 ? v : 0)
+        return UInt8(truncatingIfNeeded: (clamped + 8_388_608).bitPattern)
+    }
+
+    /// Separable resampling: a horizontal pass over the source rows the vertical taps read (each row deinterleaved
+    /// into float planes once, then a fixed number of taps per output) into float planes, then a vertical pass
+    /// accumulating whole rows (contiguous, vectorised); the output byte of channel c at (x, y) goes to
+    /// `dst[c * channelStride + (y * x.count + x) * pixelStride]`.
+    func resample(x ax: ResampleAxis, y ay: ResampleAxis, into dst: UnsafeMutablePointer<UInt8>, channelStride: Int, pixelStride: Int) {
+        let ow = ax.count, oh = ay.count, w = width, taps = ax.stride
+        let firstRow = ay.starts.min() ?? 0, lastRow = (ay.starts.max() ?? 0) + ay.stride, rows = max(0, lastRow - firstRow)
+        let mid = UnsafeMutablePointer<Float>.allocate(capacity: max(1, 3 * rows * ow))
+        let line = UnsafeMutablePointer<Float>.allocate(capacity: 3 * w)
+        let acc = UnsafeMutablePointer<Float>.allocate(capacity: max(1, ow))
+        defer { mid.deallocate(); line.deallocate(); acc.deallocate() }
+        pixels.withUnsafeBufferPointer { srcBuffer in
+            let src = srcBuffer.baseAddress!
+            ax.weights.withUnsafeBufferPointer { wxb in
+                ax.starts.withUnsafeBufferPointer { sxb in
+                    let wx = wxb.baseAddress!, sx = sxb.baseAddress!
+                    for y in firstRow..<lastRow {
+                        let row = src + y * w * 3
+                        for x in 0..<w {
+                            line[x] = Float(row[3 * x]); line[w + x] = Float(row[3 * x + 1]); line[2 * w + x] = Float(row[3 * x + 2])
+                        }
+                        for c in 0..<3 {
+                            let plane = line + c * w, out = mid + (c * rows + y - firstRow) * ow
+                            switch taps {   // the common tap counts unrolled (the sums are the same)
+                            case 2:
+                                for j in 0..<ow {
+                                    let p = plane + sx[j], wj = wx + j * 2
+                                    out[j] = 0 + wj[0] * p[0] + wj[1] * p[1]
+                                }
+                            case 3:
+                                for j in 0..<ow {
+                                    let p = plane + sx[j], wj = wx + j * 3
+                                    out[j] = 0 + wj[0] * p[0] + wj[1] * p[1] + wj[2] * p[2]
+                                }
+                            default:
+                                for j in 0..<ow {
+                                    let p = plane + sx[j], wj = wx + j * taps
+                                    var sum: Float = 0
+                                    for k in 0..<taps { sum += wj[k] * p[k] }
+                                    out[j] = sum
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        ay.weights.withUnsafeBufferPointer { wyb in
+            let wy = wyb.baseAddress!
+            for c in 0..<3 {
+                for i in 0..<oh {
+                    let start = ay.starts[i], n = ay.stride, wi = wy + i * ay.stride
+                    acc.update(repeating: 0, count: ow)
+                    for k in 0..<n {
+                        let rowIn = mid + (c * rows + start + k - firstRow) * ow, wk = wi[k]
+                        for q in 0..<ow { acc[q] += wk * rowIn[q] }
+                    }
+                    let o = dst + c * channelStride + i * ow * pixelStride
+                    if pixelStride == 1 {
+                        for j in 0..<ow { o[j] = Self.byte(acc[j]) }
+                    } else {
+                        for j in 0..<ow { o[j * pixelStride] = Self.byte(acc[j]) }
+                    }
+                }
+            }
+        }
     }
 
     /// The pixels as planes (all R, then G, then B), the CIFAR-10 record layout.
@@ -175,5 +223,37 @@ extension RGBImage {
         self.init(width: width, height: height)
         let n = width * height
         for i in 0..<n { for c in 0..<3 { pixels[i * 3 + c] = planar[c * n + i] } }
+    }
+}
+
+/// The taps of one axis of a resize from `inSize` to `outSize` pixels (a triangle filter whose support widens when
+/// shrinking), for the `count` outputs from `offset`: each output's first source pixel and its `stride` normalised
+/// weights (zero-padded to the same count for every output).
+struct ResampleAxis {
+    var starts: [Int] = []
+    var weights: [Float] = []
+    var stride = 0
+    var count: Int { starts.count }
+
+    init(inSize: Int, outSize: Int, offset: Int, count: Int) {
+        let scale = Double(inSize) / Double(outSize)
+        let support = max(scale, 1.0)
+        var rows: [(Int, [Float])] = []
+        for o in offset..<(offset + count) {
+            let center = (Double(o) + 0.5) * scale
+            let lo = max(0, Int((center - support).rounded(.down))), hi = min(inSize, Int((center + support).rounded(.up)))
+            var w = (lo..<hi).map { i in Float(max(0, 1 - abs((Double(i) + 0.5 - center) / support))) }
+            let s = w.reduce(0, +)
+            if s > 0 { w = w.map { $0 / s } } else { w = [1] + Array(repeating: 0, count: max(0, w.count - 1)) }
+            rows.append((lo, w))
+        }
+        // A fixed number of taps per output: short ones padded with zero weights (after, or before when that would
+        // read past the end; adding 0 leaves every sum as it was).
+        stride = rows.map(\.1.count).max() ?? 0
+        for (lo, w) in rows {
+            let start = min(lo, inSize - stride)
+            starts.append(start)
+            weights += Array(repeating: 0, count: lo - start) + w + Array(repeating: 0, count: stride - w.count - (lo - start))
+        }
     }
 }
