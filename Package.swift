@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "translate-from-run", targets: ["TranslateFromRun"]),
         .executable(name: "sentence-attention", targets: ["SentenceAttention"]),
         .executable(name: "classify-text", targets: ["ClassifyText"]),
+        .executable(name: "image-folders-from-cifar", targets: ["ImageFoldersFromCIFAR"]),
     ],
     traits: [
         // `swift build --traits MPI`: data-parallel training on Open MPI (`mpirun -np N attn train … --distributed`).
@@ -103,6 +104,7 @@ let package = Package(
         .executableTarget(name: "TranslateFromRun", dependencies: ["AttentionKit"], path: "Examples/TranslateFromRun"),
         .executableTarget(name: "SentenceAttention", dependencies: ["AttentionKit"], path: "Examples/SentenceAttention"),
         .executableTarget(name: "ClassifyText", dependencies: ["AttentionKit"], path: "Examples/ClassifyText"),
+        .executableTarget(name: "ImageFoldersFromCIFAR", dependencies: ["AttentionKit"], path: "Examples/ImageFoldersFromCIFAR"),
         .testTarget(
             name: "AttentionKitTests",
             dependencies: ["AttentionKit", "CZlib"],
