@@ -23,8 +23,11 @@ struct TrainCNN: ParsableCommand {
         ImageNet layout and state-dict names); --width sets their first-stage width. The course's transfer-learning \
         exercise: --arch resnet18 --init-from resnet18.safetensors (torchvision's ImageNet weights, saved once with \
         safetensors.torch.save_file(torchvision.models.resnet18(weights="DEFAULT").state_dict(), "resnet18.safetensors")) \
-        --freeze backbone (feature extraction: only the new head trains; leave it out to fine-tune everything). attn \
-        evaluate, predict and attention rebuild whichever model a run directory holds.
+        --freeze backbone (feature extraction: only the new head trains; leave it out to fine-tune everything; \
+        --unfreeze-epoch E trains the backbone too from epoch E, at --unfreeze-lr-factor × the learning rate), with \
+        ImageNet's normalisation (--normalize) and, for ImageNet's input size, --image-size 224. --data also takes \
+        your own images in class folders (DIR/CLASS_NAME/*.png|jpg). attn evaluate, predict and attention rebuild \
+        whichever model a run directory holds, at its input size.
         """
     )
 
