@@ -79,3 +79,8 @@ enum LetterCaseFlag: String, CaseIterable, ExpressibleByArgument {
 
 extension BadImagePolicy: ExpressibleByArgument {}
 extension ImageNormalizationSource: ExpressibleByArgument {}
+
+/// How `attn train classifier` splits words.
+enum WordSplitFlag: String, CaseIterable, ExpressibleByArgument {
+    case whitespace, kim
+}

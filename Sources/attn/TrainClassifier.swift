@@ -16,7 +16,7 @@ struct TrainClassifier: ParsableCommand {
         0.05) at a peak 1e-3 after 100 warmup steps with cosine decay, batches of 32, 20 epochs; the epoch with the \
         best validation accuracy is kept. --model cnn is Kim's CNN-rand (2014): embeddings of width 300, convolutions \
         of widths 3, 4, 5 × 100 filters, ReLU, max over time, dropout 0.5, linear. --recipe kim trains it as Kim did: \
-        cased words seen once, embeddings U(±0.25), Adadelta (ρ 0.95, lr 1, constant, no warmup), batches of 50, \
+        cased words seen once and split by his clean_str (--pre-tokenizer kim), embeddings U(±0.25), Adadelta (ρ 0.95, lr 1, constant, no warmup), batches of 50, \
         max-norm 3 on the output rows, no label smoothing, 25 epochs (each flag given still overrides).
 
         Writes to --out (default runs/classifier): config.json, tokenizer.json, labels.json, best/last/resume \
@@ -55,6 +55,8 @@ struct TrainClassifier: ParsableCommand {
     var recipe: TextRecipeFlag?
     @Option(name: .customLong("case"), help: "Word tokenizer: lower (the default) or keep (--recipe kim keeps case, as Kim did for TREC).")
     var caseOption: LetterCaseFlag?
+    @Option(name: .customLong("pre-tokenizer"), help: "Word tokenizer: whitespace (Hugging Face Whitespace: words and runs of punctuation; the default) or kim (Kim's clean_str: contractions and ( ) , ! ? split off, other symbols dropped; --recipe kim's).")
+    var preTokenizerOption: WordSplitFlag?
     @Option(name: .customLong("embedding-init"), parsing: .unconditional, help: "CNN: draw the embeddings from U(±this) instead of N(0, 1) (--recipe kim: 0.25, Kim's).")
     var embeddingInit: Float?
     @Option(name: .customLong("kernels"), help: "CNN: window widths of the parallel convolutions (default 3,4,5).")
@@ -160,7 +162,8 @@ struct TrainClassifier: ParsableCommand {
             textModel = .transformer(c)
         }
         let vocabulary: TokenizerRecipe = tokenizer == .bpe ? .byteLevelBPE(vocabularySize: vocabSize, lowercase: true)
-                                                            : .wordLevel(lowercase: (caseOption ?? (kim ? .keep : .lower)) == .lower, minFrequency: minFrequency)
+                                                            : .wordLevel(lowercase: (caseOption ?? (kim ? .keep : .lower)) == .lower, minFrequency: minFrequency,
+                                                                         kimCleanStr: (preTokenizerOption ?? (kim ? .kim : .whitespace)) == .kim)
         var defaults = optimizer == .adadelta
             ? TrainingRecipe(epochs: 20, lr: 1, optimizer: .adadelta(rho: 0.95), weightDecay: 0, clipNorm: 0)   // Kim's (2014)
             : TrainingRecipe(epochs: 20, lr: 1e-3, optimizer: .adamw(beta2: 0.999), weightDecay: 0.05, clipNorm: 1)

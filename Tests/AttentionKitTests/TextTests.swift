@@ -103,6 +103,36 @@ final class PreTokenizerTests: XCTestCase {
         XCTAssertEqual(pieces(.byteLevel(addPrefixSpace: true), "it's"), ["Ġit", "'s"])
         XCTAssertEqual(pieces(.byteLevel(addPrefixSpace: false), "é"), ["Ã©"])
     }
+
+    /// Kim's clean_str split: the same pieces as his Python function and as the Hugging Face Sequence of Splits that
+    /// tokenizer.json holds for it (kim_clean_str.json, generate_kim_fixture.py), byte offsets included; the
+    /// tokenizer.json round trip keeps it.
+    func testKimCleanStrEqualsKimAndHuggingFace() throws {
+        let data = try Data(contentsOf: fixturesDirectory.appendingPathComponent("kim_clean_str.json"))
+        let cases = try XCTUnwrap((try JSONSerialization.jsonObject(with: data) as? [String: Any])?["cases"] as? [[String: Any]])
+        XCTAssertGreaterThanOrEqual(cases.count, 10)
+        for c in cases {
+            let text = try XCTUnwrap(c["text"] as? String)
+            let split = PreTokenizer.kimCleanStr.split(text)
+            XCTAssertEqual(split.map(\.piece), c["clean_str"] as? [String], "clean_str: \(text)")
+            XCTAssertEqual(split.map(\.piece), c["hf"] as? [String], "Hugging Face: \(text)")
+            // scalar ranges → UTF-8 byte offsets
+            let scalars = Array(text.unicodeScalars)
+            var byte = [0]
+            for u in scalars { byte.append(byte.last! + UTF8.width(u)) }
+            XCTAssertEqual(split.map { [byte[$0.range.lowerBound], byte[$0.range.upperBound]] }, c["hf_offsets"] as? [[Int]], "offsets: \(text)")
+        }
+        var recipe = TokenizerRecipe.wordLevel(lowercase: false, minFrequency: 1, kimCleanStr: true)
+        recipe.vocabularySize = nil
+        let t = Tokenizer(preTokenizer: recipe.preTokenizerValue, model: .wordLevel(WordLevel(vocabulary: ["[UNK]": 0, "do": 1, "n't": 2, "?": 3], unknownToken: "[UNK]")))
+        XCTAssertEqual(t.encode("don't?").ids, [1, 2, 3])
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("ak-kim-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try t.save(to: url)
+        let json = try String(contentsOf: url, encoding: .utf8)
+        XCTAssertTrue(json.contains("MergedWithNext") && json.contains("Sequence"), "Hugging Face's spelling of the split")
+        XCTAssertEqual(try Tokenizer.load(from: url).preTokenizer, .kimCleanStr)
+    }
 }
 
 final class TokenizerParityTests: XCTestCase {

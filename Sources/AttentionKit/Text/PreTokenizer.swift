@@ -15,6 +15,10 @@ public enum PreTokenizer: Sendable, Equatable {
     /// Every Unicode scalar is a piece, spaces and newlines included (HF `Split` on `(?s).`, isolated): the
     /// pre-tokenizer of character-level language models.
     case characters
+    /// Kim's (2014) `clean_str` as a split: every character but ASCII letters, digits and `(),!?'`` ` separates
+    /// (and is dropped), `(` `)` `,` `!` `?` are pieces of their own, and the clitics `'s 've n't 're 'd 'll` start a
+    /// new piece ("don't" → "do" "n't", "it's" → "it" "'s"). As a Hugging Face `Sequence` of three `Split`s.
+    case kimCleanStr
 
     /// Pieces with their ranges in Unicode scalar indices of `text`.
     public func split(_ text: String) -> [(piece: String, range: Range<Int>)] {
@@ -29,6 +33,23 @@ public enum PreTokenizer: Sendable, Equatable {
         switch self {
         case .characters:
             for i in 0..<s.count { emit(i..<(i + 1)) }
+        case .kimCleanStr:
+            var i = 0
+            while i < s.count {
+                let c = s[i]
+                if Self.kimIsolated(c) { emit(i..<(i + 1)); i += 1; continue }
+                guard Self.kimKept(c) else { i += 1; continue }
+                var j = i + 1
+                while j < s.count && Self.kimKept(s[j]) && !Self.kimIsolated(s[j]) { j += 1 }
+                // within the run, a piece starts at every clitic
+                var start = i
+                for k in (i + 1)..<Swift.max(i + 1, j) where Self.kimCliticStarts(s, at: k, end: j) {
+                    emit(start..<k)
+                    start = k
+                }
+                emit(start..<j)
+                i = j
+            }
         case .whitespaceSplit:
             var start: Int? = nil
             for i in 0..<s.count {
@@ -74,6 +95,38 @@ public enum PreTokenizer: Sendable, Equatable {
         }
         return out
     }
+}
+
+extension PreTokenizer {
+    /// `clean_str`'s kept characters: ASCII letters and digits, `(),!?'` and the backquote.
+    static func kimKept(_ c: Unicode.Scalar) -> Bool {
+        switch c.value {
+        case 0x41...0x5A, 0x61...0x7A, 0x30...0x39: return true
+        default: return "(),!?'`".unicodeScalars.contains(c)
+        }
+    }
+
+    /// The characters `clean_str` pads with spaces.
+    static func kimIsolated(_ c: Unicode.Scalar) -> Bool { "(),!?".unicodeScalars.contains(c) }
+
+    /// Whether one of `'s 've n't 're 'd 'll` starts at `k` (before `end`).
+    static func kimCliticStarts(_ s: [Unicode.Scalar], at k: Int, end: Int) -> Bool {
+        for clitic in ["'s", "'ve", "n't", "'re", "'d", "'ll"] {
+            let u = Array(clitic.unicodeScalars)
+            if k + u.count <= end && (0..<u.count).allSatisfy({ s[k + $0] == u[$0] }) { return true }
+        }
+        return false
+    }
+
+    /// The Hugging Face form of `kimCleanStr`: drop what is not kept, isolate `(),!?`, start a piece at each clitic.
+    static var kimCleanStrJSON: [String: Any] { [
+        "type": "Sequence",
+        "pretokenizers": [
+            ["type": "Split", "pattern": ["Regex": "[^A-Za-z0-9(),!?'`]+"], "behavior": "Removed", "invert": false] as [String: Any],
+            ["type": "Split", "pattern": ["Regex": "[(),!?]"], "behavior": "Isolated", "invert": false] as [String: Any],
+            ["type": "Split", "pattern": ["Regex": "'s|'ve|n't|'re|'d|'ll"], "behavior": "MergedWithNext", "invert": false] as [String: Any],
+        ],
+    ] }
 }
 
 /// Character classes on Unicode general categories (utf8proc).

@@ -41,6 +41,7 @@ extension Tokenizer {
         switch preTokenizer {
         case .whitespace: root["pre_tokenizer"] = ["type": "Whitespace"]
         case .whitespaceSplit: root["pre_tokenizer"] = ["type": "WhitespaceSplit"]
+        case .kimCleanStr: root["pre_tokenizer"] = PreTokenizer.kimCleanStrJSON
         case .byteLevel(let p): root["pre_tokenizer"] = ["type": "ByteLevel", "add_prefix_space": p, "trim_offsets": true, "use_regex": true]
         case .unicodeCategories: throw fail("pre_tokenizer", "the Unicode-category pre-tokenizer has no tokenizer.json equivalent")
         case .characters: root["pre_tokenizer"] = ["type": "Split", "pattern": ["Regex": "(?s)."], "behavior": "Isolated", "invert": false] as [String: Any]
@@ -184,6 +185,11 @@ extension Tokenizer {
             switch t {
             case "Whitespace": pre = .whitespace
             case "WhitespaceSplit": pre = .whitespaceSplit
+            case "Sequence":
+                guard NSDictionary(dictionary: obj).isEqual(to: PreTokenizer.kimCleanStrJSON) else {
+                    throw fail("$.pre_tokenizer", "a Sequence is supported as Kim's clean_str split only (the three Splits attn writes)")
+                }
+                pre = .kimCleanStr
             case "Split":
                 guard (obj["pattern"] as? [String: Any])?["Regex"] as? String == "(?s).", obj["behavior"] as? String == "Isolated",
                       (obj["invert"] as? Bool ?? false) == false else {

@@ -20,6 +20,8 @@ public enum PreTokenizerKind: String, Codable, CaseIterable, Sendable {
     case whitespaceSplit = "whitespace-split"
     /// Every character is a piece (HF `Split` on `(?s).`).
     case characters
+    /// Kim's (2014) `clean_str`: contractions and punctuation split off, other symbols dropped.
+    case kim
 }
 
 /// Everything that trains a tokenizer: model, pre-tokenizer, normalisation, size limits and special tokens. The one
@@ -56,10 +58,10 @@ public struct TokenizerRecipe: Codable, Sendable, Equatable {
     /// The specials the sequence tasks use: [PAD]=0, [BOS]=1, [EOS]=2, [UNK]=3.
     static let sequenceSpecials = ["[PAD]", "[BOS]", "[EOS]", "[UNK]"]
 
-    /// Word level as the tasks train it: HF `Whitespace` splitting (punctuation apart), words seen `minFrequency`
-    /// times, [PAD]=0, [BOS]=1, [EOS]=2, [UNK]=3.
-    public static func wordLevel(lowercase: Bool, minFrequency: Int, maxSize: Int? = nil) -> TokenizerRecipe {
-        var r = TokenizerRecipe(model: .word, preTokenizer: .whitespace, vocabularySize: maxSize, minFrequency: minFrequency,
+    /// Word level as the tasks train it: HF `Whitespace` splitting (punctuation apart; with `kimCleanStr`, Kim's
+    /// `clean_str` instead), words seen `minFrequency` times, [PAD]=0, [BOS]=1, [EOS]=2, [UNK]=3.
+    public static func wordLevel(lowercase: Bool, minFrequency: Int, maxSize: Int? = nil, kimCleanStr: Bool = false) -> TokenizerRecipe {
+        var r = TokenizerRecipe(model: .word, preTokenizer: kimCleanStr ? .kim : .whitespace, vocabularySize: maxSize, minFrequency: minFrequency,
                                 lowercase: lowercase, specialTokens: sequenceSpecials, unknownToken: "[UNK]", padToken: "[PAD]")
         (r.bosToken, r.eosToken) = ("[BOS]", "[EOS]")
         return r
@@ -81,6 +83,7 @@ public struct TokenizerRecipe: Codable, Sendable, Equatable {
         case .whitespace: return .whitespace
         case .whitespaceSplit: return .whitespaceSplit
         case .characters: return .characters
+        case .kim: return .kimCleanStr
         }
     }
 
