@@ -94,23 +94,35 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
     /// Optimizer steps in an epoch of `batches` batches: ⌈batches / accumulate⌉.
     public func optimizerSteps(perEpochOf batches: Int) -> Int { (batches + accumulate - 1) / accumulate }
 
-    /// The warmup + decay schedule for epochs of `batchesPerEpoch` batches: cosine over the whole run's optimizer
-    /// steps (accumulation counted) or inverse square root; the warmup is `warmupSteps`, else `warmupEpochs` epochs,
-    /// else the task's default, cut to the run's length.
-    /// - Throws: when an epoch has no batch, or an explicit `warmupSteps` is not shorter than a cosine run.
-    public func makeSchedule(batchesPerEpoch: Int) throws -> any LRSchedule {
+    /// The warmup this recipe gives a run of epochs of `batchesPerEpoch` batches, in optimizer steps: `warmupSteps`,
+    /// else `warmupEpochs` epochs, else the task's default, else min(400, total / 5). A warmup longer than half the run
+    /// (a short smoke run with the recipe's warmup, `--epochs 1` with one warmup epoch) shrinks to a fifth of the run,
+    /// and `note` says so in one line; otherwise `note` is nil.
+    /// - Throws: when an epoch has no batch.
+    public func warmup(batchesPerEpoch: Int) throws -> (steps: Int, totalSteps: Int, note: String?) {
         guard batchesPerEpoch > 0 else { throw RunSetupError("the training data gives no batch per epoch") }
         let perEpoch = optimizerSteps(perEpochOf: batchesPerEpoch)
         let total = max(1, epochs * perEpoch)
-        if let warmupSteps, warmupSteps >= total, schedule == .cosine {
-            throw RunSetupError("--warmup-steps \(warmupSteps) is not shorter than the run's \(total) optimizer steps (\(epochs) epochs × \(batchesPerEpoch) batches\(accumulate > 1 ? " / --accumulate \(accumulate)" : "")): lower it or train longer")
-        }
-        let fallback = (warmupEpochs.map { $0 * perEpoch } ?? defaultWarmupSteps).map { min($0, total - 1) } ?? min(400, total / 5)
-        let warmup = warmupSteps ?? fallback
+        let asked: Int, source: String
+        if let warmupSteps { (asked, source) = (warmupSteps, "--warmup-steps \(warmupSteps)") }
+        else if let warmupEpochs { (asked, source) = (warmupEpochs * perEpoch, "--warmup-epochs \(warmupEpochs) (\(warmupEpochs * perEpoch) steps)") }
+        else if let defaultWarmupSteps { (asked, source) = (defaultWarmupSteps, "the recipe's \(defaultWarmupSteps) warmup steps") }
+        else { return (min(400, total / 5), total, nil) }
+        guard asked * 2 > total, asked > 0 else { return (asked, total, nil) }
+        let steps = total / 5
+        let note = "warmup: \(source) would take more than half of this run's \(total) optimizer steps (\(epochs) epoch\(epochs == 1 ? "" : "s") × \(perEpoch)); shortened to \(steps) step\(steps == 1 ? "" : "s"), a fifth of the run"
+        return (steps, total, note)
+    }
+
+    /// The warmup + decay schedule for epochs of `batchesPerEpoch` batches: cosine over the whole run's optimizer
+    /// steps (accumulation counted) to `minLRFactor`, inverse square root, or constant, after `warmup(batchesPerEpoch:)`.
+    /// - Throws: when an epoch has no batch.
+    public func makeSchedule(batchesPerEpoch: Int) throws -> any LRSchedule {
+        let (warmup, total, _) = try self.warmup(batchesPerEpoch: batchesPerEpoch)
         switch schedule {
         case .inverseSqrt: return WarmupInverseSqrt(warmupSteps: max(1, warmup))
         case .constant: return WarmupConstant(warmupSteps: min(warmup, total - 1))
-        case .cosine: return WarmupCosine(warmupSteps: min(warmup, total - 1), totalSteps: total, minFactor: minLRFactor ?? 0)
+        case .cosine: return WarmupCosine(warmupSteps: min(warmup, max(total - 1, 0)), totalSteps: total, minFactor: minLRFactor ?? 0)
         }
     }
 
@@ -270,7 +282,10 @@ public final class RunContext {
     public func train<T: TrainingTask>(_ task: T, optimizer: Optimizer, recipe: TrainingRecipe, bestMetric: String,
                                        higherIsBetter: Bool = true, onEpochStart: ((Int) -> Void)? = nil) throws -> TrainingSummary {
         let schedule: any LRSchedule
-        do { schedule = try recipe.makeSchedule(batchesPerEpoch: task.batchesPerEpoch) } catch let e as RunSetupError where task.batchesPerEpoch == 0 && dataParallel != nil {
+        do {
+            schedule = try recipe.makeSchedule(batchesPerEpoch: task.batchesPerEpoch)
+            if let note = try recipe.warmup(batchesPerEpoch: task.batchesPerEpoch).note { log(note) }
+        } catch let e as RunSetupError where task.batchesPerEpoch == 0 && dataParallel != nil {
             throw RunSetupError(e.description + " (fewer examples than processes?)")
         }
         var options = recipe.trainerOptions(bestMetric: bestMetric, higherIsBetter: higherIsBetter)
