@@ -14,7 +14,7 @@ $attn train translation --tsv corpora/tatoeba-eng-fra/eng-fra.txt --columns 1,2 
 echo
 echo "== held-out pairs (never trained on), beam 5"
 $attn evaluate --checkpoint "$out" --source "$out/validation.source" --reference "$out/validation.target" --beam 5 \
-  --output "$out/validation.translation" | tail -4
+  --output "$out/validation.translation" | tail -3
 echo
 paste "$out/validation.source" "$out/validation.target" "$out/validation.translation" | sed -n '20,34p' |
   awk -F'\t' '{ printf "  %-28s  reference: %-30s  ours: %s\n", $1, $2, $3 }'

@@ -17,7 +17,9 @@ struct Compare: ParsableCommand {
         translations are its score, and their sentences per second its throughput. Writes comparison.md (a Markdown table), comparison.csv \
         comparison.png and comparison.svg (one bar chart per quantity, and per unit where units differ, each on one \
         labelled scale for every model) to --out and prints \
-        the table; the last line is the JSON array of the rows. Example: Examples/compare-models.sh.
+        the table; with --json, one object per run instead ({"name", "task", "model", "metric", "score", \
+        "validation_accuracy" or "chrf" and "beam", "best_epoch", "epochs", "parameters", "training_seconds", \
+        "inference_per_second", "inference_unit", "inference_batch"}). Example: Examples/compare-models.sh.
         """
     )
 
@@ -33,6 +35,7 @@ struct Compare: ParsableCommand {
     var beam = 5
     @Option(help: "Chart title.")
     var title = "Models compared"
+    @OptionGroup var output: JSONOutput
 
     func validate() throws {
         guard !runs.isEmpty else { throw ValidationError("give at least one run directory") }
@@ -49,14 +52,13 @@ struct Compare: ParsableCommand {
             var request = ComparisonRequest(run: RunDirectory(path: path))
             (request.batchSize, request.tokens, request.beam) = (batchSize, tokens, beam)
             entries.append(try ModelComparison.entry(label: label, request: request))
-            say("measured \(label)")
+            note("measured \(label)")
         }
         let comparison = ModelComparison(entries: entries)
         let written = try comparison.write(to: URL(fileURLWithPath: out), title: title)
-        say(comparison.markdown)
-        say("wrote \(written.path), comparison.csv, comparison.png")
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        say(String(decoding: try encoder.encode(entries), as: UTF8.self))
+        if output.json { for e in entries { say(e.json) } } else {
+            say(comparison.markdown)
+            say("wrote \(written.path), comparison.csv, comparison.png")
+        }
     }
 }

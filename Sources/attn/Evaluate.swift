@@ -9,11 +9,11 @@ struct Evaluate: ParsableCommand {
         discussion: """
         Classification: --data FILE in the format the model was trained on (text), or for an image model a CIFAR-10 \
         .bin file or a directory (its test_batch.bin, else its data_batch_*.bin). Prints per-class precision, recall, F1 \
-        and the confusion matrix, then as the last line {"task": "classification", "metric": "accuracy", "value": X, \
+        and the confusion matrix; with --json only one line {"task": "classification", "metric": "accuracy", "value": X, \
         "n": N, "macro_f1": F, "per_class": {LABEL: {"precision": …, "recall": …, "f1": …, "support": …}}}.
 
-        Translation: --source FILE --reference FILE [--beam N]. Prints a readable report and, as its last line, one \
-        JSON object: {"task": "translation", "metric": "bleu", "value": X, "n": N, "bleu_lowercase_tokens": Y, \
+        Translation: --source FILE --reference FILE [--beam N]. Prints a readable report; with --json only one JSON \
+        object: {"task": "translation", "metric": "bleu", "value": X, "n": N, "bleu_lowercase_tokens": Y, \
         "chrf": Z, "beam": B}. `value` is corpus BLEU as sacreBLEU computes it by default (13a tokenization, \
         exponential smoothing, cased); `bleu_lowercase_tokens` is the same on lowercased text (sacreBLEU -lc), as \
         older Multi30k papers report; `chrf` is sacreBLEU's chrF2.
@@ -34,6 +34,7 @@ struct Evaluate: ParsableCommand {
     var lengthPenalty: Float = 0.6
     @Option(help: "Write the translations to this file.")
     var output: String?
+    @OptionGroup var jsonOutput: JSONOutput
 
     func validate() throws { try checkBeam(beam) }
 
@@ -49,7 +50,6 @@ struct Evaluate: ParsableCommand {
             if let url { _ = try AtomicFile.target(url); try AtomicFile.checkDistinct(url, from: inputs, flag: flag) }
         }
         let result = try RunTasks.load(trained.directory, weights: trained.weightsFile).evaluate(request)
-        for line in result.report { say(line) }
-        say(result.json)
+        if jsonOutput.json { say(result.json) } else { for line in result.report { say(line) } }
     }
 }

@@ -12,7 +12,8 @@ struct Generate: ParsableCommand {
         tokens and to the smallest set whose probability reaches --top-p. The same --seed gives the same text. \
         Characters of the prompt outside the vocabulary become [UNK] (a note says which). At the context length the \
         window slides (the cache restarts from the newest half; a note says so). With --num-samples N, N samples \
-        follow one another, each after a line `--- sample K`.
+        follow one another, each after a line `--- sample K`. With --json nothing streams: one object per sample, \
+        {"sample": K, "prompt": …, "text": …} (text: the generated continuation, without the prompt).
         """
     )
     @OptionGroup var trained: RunOptions
@@ -30,6 +31,7 @@ struct Generate: ParsableCommand {
     var seed: UInt64 = 0
     @Option(name: .customLong("num-samples"), parsing: .unconditional, help: "Independent samples, drawn together.")
     var numSamples = 1
+    @OptionGroup var output: JSONOutput
 
     func validate() throws {
         guard maxNewTokens >= 1 && maxNewTokens <= 1_000_000 else { throw ValidationError("--max-new-tokens must be in 1...1000000") }
@@ -45,11 +47,14 @@ struct Generate: ParsableCommand {
         if !unknown.isEmpty { note("characters of --prompt outside the vocabulary became [UNK]: \(unknown.map { "\"\($0)\"" }.joined(separator: ", "))") }
         let sampling = Sampling(temperature: temperature, topK: topK, topP: topP)
         let out = FileHandle.standardOutput
-        if numSamples == 1 { out.write(Data(prompt.utf8)) }
+        let stream = numSamples == 1 && !output.json
+        if stream { out.write(Data(prompt.utf8)) }
         var slid = false
         let texts = try lm.generate(prompt, maxNewTokens: maxNewTokens, sampling: sampling, samples: numSamples, seed: seed,
-                                    onSlide: { slid = true }) { _, piece in if numSamples == 1 { out.write(Data(piece.utf8)) } }
-        if numSamples == 1 { out.write(Data("\n".utf8)) } else {
+                                    onSlide: { slid = true }) { _, piece in if stream { out.write(Data(piece.utf8)) } }
+        if output.json {
+            for (k, t) in texts.enumerated() { output.emit(.object([("sample", .integer(k + 1)), ("prompt", .string(prompt)), ("text", .string(t))])) }
+        } else if stream { out.write(Data("\n".utf8)) } else {
             for (k, t) in texts.enumerated() { say("--- sample \(k + 1)"); say(prompt + t) }
         }
         if slid { note("the context (\(lm.model.contextLength) tokens) filled up: the window slid, keeping the newest half") }

@@ -45,3 +45,18 @@ func requireOnly(_ given: [(flag: String, isSet: Bool)], for kinds: String, mode
         throw ValidationError("\(extra.joined(separator: ", ")) \(extra.count == 1 ? "is" : "are") only read by --model \(kinds), not by --model \(model)")
     }
 }
+
+/// `--json`, the same on every inference verb: one JSON object per line on stdout (snake_case keys in the documented
+/// order, numbers printed plainly) instead of the readable output; notes stay on stderr.
+struct JSONOutput: ParsableArguments {
+    @Flag(help: "Machine-readable output: one JSON object per line (snake_case keys, in the order --help documents), nothing else on stdout.")
+    var json = false
+
+    /// Prints `value` as one line.
+    func emit(_ value: JSONLine) { say(value.text) }
+}
+
+/// `[{"label": …, "probability": …}, …]`, best first.
+func rankedLabels(_ r: [(label: String, probability: Float)]) -> JSONLine {
+    .array(r.map { .object([("label", .string($0.label)), ("probability", .number($0.probability))]) })
+}

@@ -10,7 +10,8 @@ struct Predict: ParsableCommand {
         --image takes a PNG or JPEG file of any size (resized to the model's input with an antialiasing filter; \
         transparency is composited onto white) or FILE.bin:INDEX for record INDEX (0-based) of a CIFAR-10 batch \
         file. One line per image: `FILE<TAB>label<TAB>probability`, or with --top K the K best as label:probability \
-        separated by tabs; the last line is a JSON array of the same results.
+        separated by tabs. With --json, one object per image instead: {"image": …, "label": …, "probability": …, "top": \
+        [{"label": …, "probability": …}, …]}.
         """
     )
     @OptionGroup var trained: RunOptions
@@ -18,6 +19,7 @@ struct Predict: ParsableCommand {
     var image: [String] = []
     @Option(parsing: .unconditional, help: "Labels to print per image, best first.")
     var top = 1
+    @OptionGroup var output: JSONOutput
 
     func validate() throws {
         guard top >= 1 else { throw ValidationError("--top must be at least 1") }
@@ -26,13 +28,12 @@ struct Predict: ParsableCommand {
 
     func run() throws {
         let c = try RunTasks.load(trained.directory, as: ImageClassification.self, weights: trained.weightsFile, verb: "attn predict")
-        var all: [[String: Any]] = []
         for spec in image {
             let r = c.classify(try ImageClassification.picture(spec), top: min(top, c.labels.count))
-            if top == 1 { print("\(spec)\t\(r[0].label)\t\(String(format: "%.4f", r[0].probability))") }
+            if output.json {
+                output.emit(.object([("image", .string(spec)), ("label", .string(r[0].label)), ("probability", .number(r[0].probability)), ("top", rankedLabels(r))]))
+            } else if top == 1 { print("\(spec)\t\(r[0].label)\t\(String(format: "%.4f", r[0].probability))") }
             else { print(spec + "\t" + r.map { "\($0.label):\(String(format: "%.4f", $0.probability))" }.joined(separator: "\t")) }
-            all.append(["image": spec, "top": r.map { ["label": $0.label, "probability": Double($0.probability)] }])
         }
-        print(String(decoding: try JSONSerialization.data(withJSONObject: all, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
     }
 }

@@ -6,24 +6,22 @@ import Foundation
 struct TokenizerEncode: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "encode", abstract: "Encode text with a tokenizer.json and print tokens, ids and byte offsets.",
-        discussion: "Encodes TEXT, or without it every line of standard input. --json prints one JSON object per text: {\"text\", \"tokens\", \"ids\", \"offsets\"} (offsets as [start, end] byte pairs).")
+        discussion: "Encodes TEXT, or without it (or with TEXT -) every line of standard input (`echo … | attn tokenizer encode --tokenizer T`). --json prints one JSON object per text: {\"text\", \"tokens\", \"ids\", \"offsets\"} (offsets as [start, end] byte pairs).")
 
     @Option(help: "A tokenizer.json (Hugging Face format).")
     var tokenizer: String
     @Argument(help: "The text to encode (default: each line of standard input).")
     var text: String?
-    @Flag(help: "One JSON object per text instead of the readable block.")
-    var json = false
+    @OptionGroup var output: JSONOutput
 
     func run() throws {
         let t = try Tokenizer.load(from: URL(fileURLWithPath: tokenizer))
-        let texts = try text.map { [$0] } ?? TextFile.standardInputLines()
+        let texts = try text.flatMap { $0 == "-" ? nil : [$0] } ?? TextFile.standardInputLines()
         for (i, line) in texts.enumerated() {
             let e = t.encode(line, addSpecialTokens: false)
-            if json {
-                let object: [String: Any] = ["text": line, "tokens": e.tokens, "ids": e.ids, "offsets": e.offsets.map { [$0.lowerBound, $0.upperBound] }]
-                let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-                say(String(decoding: data, as: UTF8.self))
+            if output.json {
+                output.emit(.object([("text", .string(line)), ("tokens", .array(e.tokens.map { .string($0) })), ("ids", .array(e.ids.map { .integer($0) })),
+                                     ("offsets", .array(e.offsets.map { [.integer($0.lowerBound), .integer($0.upperBound)] }))]))
                 continue
             }
             if i > 0 { say("") }

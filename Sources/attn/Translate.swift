@@ -6,7 +6,12 @@ import Foundation
 struct Translate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Translate sentences with a trained model (stdin or --text to stdout).",
-        discussion: "One translation per input line; with --n-best K, K lines per input: `rank<TAB>score<TAB>translation`, then a blank line."
+        discussion: """
+        One translation per input line; with --n-best K, K lines per input: `rank<TAB>score<TAB>translation`, then a \
+        blank line. With --json, one object per input line: {"source": …, "translation": …, "score": …, "n_best": \
+        [{"text": …, "score": …}, …]} (score: the beam's length-normalised log-probability; a blank line gives an empty \
+        translation and an empty n_best).
+        """
     )
     @OptionGroup var trained: RunOptions
     @Option(help: "A sentence to translate (repeatable); without it, lines are read from standard input.")
@@ -19,6 +24,7 @@ struct Translate: ParsableCommand {
     var batchSize = 64
     @Option(name: .customLong("attention-out"), help: "Also write the first sentence's attention maps here: LAYER.npy per layer ([heads, queries, keys] float32) and maps.json (tokens, layers, shapes).")
     var attentionOut: String?
+    @OptionGroup var output: JSONOutput
 
     func validate() throws {
         try checkBeam(beam)
@@ -36,6 +42,13 @@ struct Translate: ParsableCommand {
             FileHandle.standardError.write(Data("attention maps of \"\(first)\" in \(attentionOut)/maps.json\n".utf8))
         }
         for (i, r) in results.enumerated() {
+            if output.json {
+                let blank = inputs[i].trimmingCharacters(in: .whitespaces).isEmpty
+                let best = blank ? nil : r.first
+                output.emit(.object([("source", .string(inputs[i])), ("translation", .string(best?.text ?? "")), ("score", .number(best.map { Double($0.score) })),
+                                     ("n_best", .array(blank ? [] : r.map { .object([("text", .string($0.text)), ("score", .number($0.score))]) }))]))
+                continue
+            }
             if inputs[i].trimmingCharacters(in: .whitespaces).isEmpty { print(""); continue }
             if nBest == 1 { print(r.first?.text ?? "") } else {
                 for (k, h) in r.enumerated() { print("\(k + 1)\t\(String(format: "%.4f", h.score))\t\(h.text)") }

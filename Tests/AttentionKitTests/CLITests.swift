@@ -67,6 +67,29 @@ extension CLITests {
 }
 
 extension CLITests {
+    /// The first smoke run anyone tries: one epoch with the recipe's one warmup epoch. The warmup shrinks to a fifth of
+    /// the run and one line says so; an explicit --warmup-steps longer than the run does the same.
+    func testShortRunShrinksItsWarmupAndSaysSo() throws {
+        let out = NSTemporaryDirectory() + "ak-short-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let r = try run(["train", "cnn", "--data", repositoryFile("corpora/cifar10-sample"), "--out", out, "--epochs", "1",
+                         "--channels", "4,8", "--hidden", "8", "--batch-size", "10"])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(r.out.contains("warmup: --warmup-epochs 1 (9 steps) would take more than half of this run's 9 optimizer steps (1 epoch × 9); shortened to 1 step"), r.out)
+        var recipe = TrainingRecipe(epochs: 2, lr: 1e-3, optimizer: .adamw(beta2: 0.999), weightDecay: 0, clipNorm: 0)
+        recipe.warmupSteps = 999
+        let w = try recipe.warmup(batchesPerEpoch: 50)
+        XCTAssertEqual(w.steps, 20)
+        XCTAssertEqual(w.totalSteps, 100)
+        XCTAssertNotNil(w.note)
+        recipe.warmupSteps = 50
+        XCTAssertNil(try recipe.warmup(batchesPerEpoch: 50).note, "a warmup of half the run is kept")
+        let schedule = try recipe.makeSchedule(batchesPerEpoch: 50)
+        XCTAssertEqual(schedule.factor(step: 99), 0, accuracy: 1e-3, "the cosine ends at 0, not at the peak")
+    }
+}
+
+extension CLITests {
     /// Values that used to trap the chart (1e308, −1e308, nan) are left out and named; the PNG is written.
     func testPlotLeavesOutAbsurdValuesAndSaysSo() throws {
         let dir = NSTemporaryDirectory() + "ak-plot-\(UUID().uuidString)"
@@ -145,4 +168,10 @@ func runAttn(_ args: [String]) throws -> (status: Int32, out: String, err: Strin
     let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}
+
+/// The path of a file in this repository (`corpora/…`, `Examples/…`).
+func repositoryFile(_ relative: String) -> String {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent(relative).path
 }

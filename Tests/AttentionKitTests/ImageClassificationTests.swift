@@ -121,23 +121,27 @@ final class ImageClassificationTests: XCTestCase {
         let labels = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("vit/labels.json")))) as! [String]
         XCTAssertEqual(labels.count, 10)
 
-        let ev = try runAttn(["evaluate", "--checkpoint", path("vit"), "--data", cifar + "/data_batch_1.bin"])
+        let ev = try runAttn(["evaluate", "--checkpoint", path("vit"), "--data", cifar + "/data_batch_1.bin", "--json"])
         XCTAssertEqual(ev.status, 0, ev.err)
-        let json = try JSONSerialization.jsonObject(with: Data(ev.out.split(separator: "\n").last!.utf8)) as! [String: Any]
+        let json = try JSONSerialization.jsonObject(with: Data(ev.out.utf8)) as! [String: Any]
         XCTAssertEqual(json["task"] as? String, "classification")
         XCTAssertEqual(json["n"] as? Int, 100)
         XCTAssertEqual((json["per_class"] as! [String: Any]).count, 10)
-        let fromDir = try runAttn(["evaluate", "--checkpoint", path("vit"), "--data", cifar])
+        let fromDir = try runAttn(["evaluate", "--checkpoint", path("vit"), "--data", cifar, "--json"])
         XCTAssertEqual(fromDir.out.split(separator: "\n").last, ev.out.split(separator: "\n").last, "a directory without test_batch.bin reads its data batches")
         XCTAssertTrue(fromDir.err.contains("no test_batch.bin"), fromDir.err)
 
         let p = try runAttn(["predict", "--checkpoint", path("vit"), "--image", images.appendingPathComponent("record0.png").path,
                              "--image", images.appendingPathComponent("record0.jpg").path, "--image", cifar + "/data_batch_1.bin:0", "--top", "3"])
         XCTAssertEqual(p.status, 0, p.err)
-        let lines = p.out.split(separator: "\n")
-        XCTAssertEqual(lines.count, 4)
-        let results = try JSONSerialization.jsonObject(with: Data(lines.last!.utf8)) as! [[String: Any]]
+        XCTAssertEqual(p.out.split(separator: "\n").count, 3, "one readable line per image, no JSON: \(p.out)")
+        XCTAssertFalse(p.out.contains("{"), p.out)
+        let pj = try runAttn(["predict", "--checkpoint", path("vit"), "--image", images.appendingPathComponent("record0.png").path,
+                              "--image", images.appendingPathComponent("record0.jpg").path, "--image", cifar + "/data_batch_1.bin:0", "--top", "3", "--json"])
+        XCTAssertEqual(pj.status, 0, pj.err)
+        let results = try pj.out.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
         XCTAssertEqual(results.count, 3)
+        XCTAssertTrue(pj.out.hasPrefix("{\"image\": "), pj.out)
         for res in results {
             let top = res["top"] as! [[String: Any]]
             XCTAssertEqual(top.count, 3)

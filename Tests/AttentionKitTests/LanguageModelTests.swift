@@ -181,7 +181,7 @@ final class LanguageModelTests: XCTestCase {
         let bad = try runAttn(["generate", "--checkpoint", path("straight"), "--top-p", "1.5"])
         XCTAssertEqual(bad.status, 64, bad.err)
 
-        let eval = try runAttn(["evaluate", "--checkpoint", path("straight"), "--data", path("small.txt")])
+        let eval = try runAttn(["evaluate", "--checkpoint", path("straight"), "--data", path("small.txt"), "--json"])
         XCTAssertEqual(eval.status, 0, eval.err)
         let last = eval.out.split(separator: "\n").last.map(String.init) ?? ""
         let json = try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any]

@@ -134,21 +134,21 @@ final class ModelZooTests: XCTestCase {
                                  "--batch-size", "40", "--warmup-epochs", "0"] + width)
             XCTAssertEqual(r.status, 0, "\(arch): \(r.err)")
             XCTAssertTrue(r.out.contains("best validation accuracy"), "\(arch): \(r.out)")
-            let e = try runAttn(["evaluate", "--checkpoint", out, "--data", cifar + "/data_batch_1.bin"])
+            let e = try runAttn(["evaluate", "--checkpoint", out, "--data", cifar + "/data_batch_1.bin", "--json"])
             XCTAssertEqual(e.status, 0, "\(arch) evaluate: \(e.err)")
-            XCTAssertTrue(e.out.split(separator: "\n").last?.hasPrefix("{") ?? false, e.out)
+            XCTAssertTrue(e.out.hasPrefix("{"), e.out)
             let p = try runAttn(["predict", "--checkpoint", out, "--image", cifar + "/data_batch_1.bin:3"])
             XCTAssertEqual(p.status, 0, "\(arch) predict: \(p.err)")
         }
-        // the course comparison of the runs just trained: table, CSV, chart, JSON last line
+        // the course comparison of the runs just trained: table, CSV, chart; with --json one snake_case object per run
         let cmp = try runAttn(["compare", tmp.appendingPathComponent("small").path, "res=" + tmp.appendingPathComponent("resnet20").path,
-                               "--out", tmp.appendingPathComponent("cmp").path, "--batch-size", "8"])
+                               "--out", tmp.appendingPathComponent("cmp").path, "--batch-size", "8", "--json"])
         XCTAssertEqual(cmp.status, 0, cmp.err)
-        let rows = try JSONSerialization.jsonObject(with: Data(cmp.out.split(separator: "\n").last!.utf8)) as! [[String: Any]]
+        let rows = try cmp.out.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
         XCTAssertEqual(rows.map { $0["name"] as? String }, ["small", "res"])
         XCTAssertEqual(rows[1]["model"] as? String, "ResNet (resnet20)")
         XCTAssertGreaterThan(rows[1]["parameters"] as? Int ?? 0, 0)
-        XCTAssertGreaterThan(rows[1]["inferencePerSecond"] as? Double ?? 0, 0)
+        XCTAssertGreaterThan(rows[1]["inference_per_second"] as? Double ?? 0, 0)
         let chart = try ImageDecoding.read(contentsOf: tmp.appendingPathComponent("cmp/comparison.png"))
         XCTAssertGreaterThan(chart.width, 400)
         let table = try String(contentsOf: tmp.appendingPathComponent("cmp/comparison.md"), encoding: .utf8)

@@ -127,7 +127,7 @@ final class RecurrentLanguageModelTests: XCTestCase {
         XCTAssertTrue(g1.out.hasPrefix(String(text.prefix(40))), g1.out)
         XCTAssertFalse(g1.err.contains("slid"), "a recurrent model carries its state: no window to slide")
 
-        let eval = try runAttn(["evaluate", "--checkpoint", path("straight"), "--data", path("small.txt")])
+        let eval = try runAttn(["evaluate", "--checkpoint", path("straight"), "--data", path("small.txt"), "--json"])
         XCTAssertEqual(eval.status, 0, eval.err)
         let json = try JSONSerialization.jsonObject(with: Data((eval.out.split(separator: "\n").last.map(String.init) ?? "").utf8)) as? [String: Any]
         XCTAssertEqual(json?["metric"] as? String, "perplexity")

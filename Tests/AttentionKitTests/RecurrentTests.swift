@@ -205,7 +205,7 @@ final class RecurrentTextClassifierTests: XCTestCase {
         let c = try runAttn(["classify", "--checkpoint", dir, "--text", "Who wrote Hamlet ?", "--top", "2"])
         XCTAssertEqual(c.status, 0, c.err)
         XCTAssertEqual(c.out.split(separator: "\t").count, 2, c.out)
-        let e = try runAttn(["evaluate", "--checkpoint", dir, "--data", trec])
+        let e = try runAttn(["evaluate", "--checkpoint", dir, "--data", trec, "--json"])
         XCTAssertEqual(e.status, 0, e.err)
         XCTAssertTrue(e.out.split(separator: "\n").last?.contains("\"accuracy\"") ?? false, e.out)
         let resumed = try runAttn(args + ["--epochs", "3", "--resume"])
@@ -285,7 +285,7 @@ final class RecurrentTranslationCLITests: XCTestCase {
         let t = try runAttn(["translate", "--checkpoint", run, "--text", "Ein Hund.", "--beam", "3"])
         XCTAssertEqual(t.status, 0, t.err)
         XCTAssertFalse(t.out.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty)
-        let e = try runAttn(["evaluate", "--checkpoint", run, "--source", dir.appendingPathComponent("train.de").path, "--reference", dir.appendingPathComponent("train.en").path])
+        let e = try runAttn(["evaluate", "--checkpoint", run, "--source", dir.appendingPathComponent("train.de").path, "--reference", dir.appendingPathComponent("train.en").path, "--json"])
         XCTAssertEqual(e.status, 0, e.err)
         XCTAssertTrue(e.out.split(separator: "\n").last?.contains("\"metric\": \"bleu\"") ?? false, e.out)
         let a = try runAttn(["attention", "--checkpoint", run, "--text", "Ein Hund läuft.", "--out", dir.appendingPathComponent("att").path])
@@ -313,17 +313,17 @@ final class RecurrentTranslationCLITests: XCTestCase {
                               "--d-model", "16", "--heads", "2", "--layers", "1", "--feed-forward", "16", "--min-frequency", "1", "--max-tokens", "400",
                               "--warmup-steps", "1", "--epochs", "1", "--out", transformer])
         XCTAssertEqual(tf.status, 0, tf.err)
-        let cmp = try runAttn(["compare", "rnn=" + run, "transformer=" + transformer, "--beam", "2", "--out", dir.appendingPathComponent("cmp").path])
+        let cmp = try runAttn(["compare", "rnn=" + run, "transformer=" + transformer, "--beam", "2", "--out", dir.appendingPathComponent("cmp").path, "--json"])
         XCTAssertEqual(cmp.status, 0, cmp.err)
-        let rows = try JSONSerialization.jsonObject(with: Data(cmp.out.split(separator: "\n").last!.utf8)) as! [[String: Any]]
+        let rows = try cmp.out.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
         XCTAssertEqual(rows.map { $0["model"] as? String }, ["RecurrentTranslator", "Seq2SeqTransformer"])
         for row in rows {
             XCTAssertEqual(row["metric"] as? String, "bleu")
             XCTAssertEqual(row["task"] as? String, "translation")
             XCTAssertEqual(row["beam"] as? Int, 2)
-            XCTAssertNotNil(row["chrF"] as? Double)
-            XCTAssertGreaterThan(row["inferencePerSecond"] as? Double ?? 0, 0)
-            XCTAssertNil(row["validationAccuracy"])
+            XCTAssertNotNil(row["chrf"] as? Double)
+            XCTAssertGreaterThan(row["inference_per_second"] as? Double ?? 0, 0)
+            XCTAssertNil(row["validation_accuracy"])
         }
         XCTAssertEqual(rows[0]["epochs"] as? Int, 3)
         let table = try String(contentsOf: dir.appendingPathComponent("cmp/comparison.md"), encoding: .utf8)

@@ -171,16 +171,16 @@ final class TaskLayerTests: XCTestCase {
         let tr = legacy + "/translation", cls = legacy + "/classifier", vit = legacy + "/vit"
         for run in [tr, cls, vit] { XCTAssertEqual(try RunDirectory(path: run).formatVersion(), 1) }
         let checks: [[String]] = [
-            ["evaluate", "--checkpoint", tr, "--source", tr + "/validation.source", "--reference", tr + "/validation.target", "--beam", "1"],
+            ["evaluate", "--checkpoint", tr, "--source", tr + "/validation.source", "--reference", tr + "/validation.target", "--beam", "1", "--json"],
             ["translate", "--checkpoint", tr, "--text", "Ein Hund läuft."],
             ["attention", "--checkpoint", tr, "--text", "Ein Hund läuft.", "--beam", "1", "--out", path("tr-att")],
-            ["evaluate", "--checkpoint", cls, "--data", corpora + "/trec-sample/train.label"],
+            ["evaluate", "--checkpoint", cls, "--data", corpora + "/trec-sample/train.label", "--json"],
             ["classify", "--checkpoint", cls, "--text", "Who wrote Hamlet ?"],
             ["attention", "--checkpoint", cls, "--text", "Who wrote Hamlet ?", "--out", path("cls-att")],
-            ["evaluate", "--checkpoint", vit, "--data", corpora + "/cifar10-sample/data_batch_1.bin"],
+            ["evaluate", "--checkpoint", vit, "--data", corpora + "/cifar10-sample/data_batch_1.bin", "--json"],
             ["predict", "--checkpoint", vit, "--image", corpora + "/cifar10-sample/data_batch_1.bin:3"],
             ["attention", "--checkpoint", vit, "--image", corpora + "/cifar10-sample/data_batch_1.bin:3", "--out", path("vit-att")],
-            ["compare", cls, vit, "--out", path("cmp"), "--batch-size", "8"],
+            ["compare", cls, vit, "--out", path("cmp"), "--batch-size", "8", "--json"],
         ]
         for args in checks {
             let r = try runAttn(args)
@@ -189,7 +189,7 @@ final class TaskLayerTests: XCTestCase {
             switch args[0] {
             case "evaluate": XCTAssertTrue(last.hasPrefix("{") && last.contains("\"metric\""), "\(args): \(last)")
             case "attention": XCTAssertTrue(last.hasSuffix("index.html"), "\(args): \(last)")
-            case "compare": XCTAssertTrue(last.contains("\"TextClassifier\"") && last.contains("\"VisionTransformer\""), last)
+            case "compare": XCTAssertTrue(last.contains("\"VisionTransformer\"") && r.out.contains("\"TextClassifier\""), r.out)
             default: XCTAssertFalse(last.isEmpty, "\(args)")
             }
         }

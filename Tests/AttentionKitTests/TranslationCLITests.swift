@@ -35,7 +35,7 @@ final class TranslationCLITests: XCTestCase {
             XCTAssertTrue(FileManager.default.fileExists(atPath: path("run/" + f)), "run directory lacks \(f)")
         }
         XCTAssertEqual(try String(contentsOfFile: path("run/metrics.jsonl"), encoding: .utf8).split(separator: "\n").count, 2)
-        let e = try run(["evaluate", "--checkpoint", path("run"), "--source", path("train.de"), "--reference", path("train.en"), "--beam", "2"])
+        let e = try run(["evaluate", "--checkpoint", path("run"), "--source", path("train.de"), "--reference", path("train.en"), "--beam", "2", "--json"])
         XCTAssertEqual(e.status, 0, e.err)
         let last = try XCTUnwrap(e.out.split(separator: "\n").last)
         let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any], String(last))

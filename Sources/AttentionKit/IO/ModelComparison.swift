@@ -38,6 +38,26 @@ public struct ModelComparison {
             self.inferencePerSecond = inferencePerSecond; self.inferenceUnit = inferenceUnit; self.inferenceBatch = inferenceBatch
         }
 
+        enum CodingKeys: String, CodingKey {
+            case name, task, model, metric, score, beam, epochs, parameters
+            case validationAccuracy = "validation_accuracy", chrF = "chrf", bestEpoch = "best_epoch"
+            case trainingSeconds = "training_seconds", inferencePerSecond = "inference_per_second"
+            case inferenceUnit = "inference_unit", inferenceBatch = "inference_batch"
+        }
+
+        /// The row as one JSON line (`attn compare --json`), keys in the order of the fields above, snake_case.
+        public var json: String {
+            var pairs: [(String, JSONLine)] = [("name", .string(name)), ("task", .string(task)), ("model", .string(model)),
+                                                ("metric", .string(metric)), ("score", .number(score))]
+            if let validationAccuracy { pairs.append(("validation_accuracy", .number(validationAccuracy))) }
+            if let chrF { pairs.append(("chrf", .number(chrF))) }
+            if let beam { pairs.append(("beam", .integer(beam))) }
+            pairs += [("best_epoch", .integer(bestEpoch)), ("epochs", .integer(epochs)), ("parameters", .integer(parameters)),
+                      ("training_seconds", .number(trainingSeconds)), ("inference_per_second", .number(inferencePerSecond)),
+                      ("inference_unit", .string(inferenceUnit)), ("inference_batch", .integer(inferenceBatch))]
+            return JSONLine.object(pairs).text
+        }
+
         /// The score as a reader wants it: "84.25%" or "40.21 BLEU · chrF 58.80".
         var scoreText: String {
             metric == "val_accuracy" ? String(format: "%.2f%%", score * 100)

@@ -111,9 +111,6 @@ public struct MetricsLog {
         }
     }
 
-    static func number(_ v: Double?) -> String {
-        guard let v, v.isFinite else { return "null" }
-        return v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(format: "%.6g", v)
-    }
+    static func number(_ v: Double?) -> String { v.map(JSONLine.plain) ?? "null" }
 }
 

@@ -420,8 +420,8 @@ extension LanguageModel: TrainedRun {
         let s = score(text)
         guard s.tokens > 0 else { throw RunSetupError("\(data): too short to score (one token)") }
         let report = [String(format: "%@: %d tokens, %d characters; loss %.4f, perplexity %.3f, %.4f bits per character", data, s.tokens, s.characters, s.loss, s.perplexity, s.bitsPerChar)]
-        let json = String(format: "{\"task\": \"language-model\", \"metric\": \"perplexity\", \"value\": %.6f, \"bits_per_char\": %.6f, \"loss\": %.6f, \"n_tokens\": %d}",
-                          s.perplexity, s.bitsPerChar, s.loss, s.tokens)
+        let json = JSONLine.object([("task", "language-model"), ("metric", "perplexity"), ("value", .number(s.perplexity)),
+                                     ("bits_per_char", .number(s.bitsPerChar)), ("loss", .number(s.loss)), ("n_tokens", .integer(s.tokens))]).text
         return Evaluation(report: report, json: json)
     }
 

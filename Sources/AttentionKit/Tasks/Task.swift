@@ -157,15 +157,15 @@ func measureThroughput(_ body: () -> Void) -> Double {
 }
 
 /// The classification evaluation's JSON last line: accuracy, count, macro-F1 and per-class precision/recall/F1.
+/// Keys in this order: task, metric, value, n, macro_f1, per_class (labels in the run's order, each with precision,
+/// recall, f1, support).
 func classificationJSON(_ report: ClassificationReport) throws -> String {
-    var perClass: [String: Any] = [:]
-    for (k, l) in report.labels.enumerated() {
+    let perClass: [(String, JSONLine)] = report.labels.enumerated().map { k, l in
         let p = report.perClass(k)
-        perClass[l] = ["precision": p.precision, "recall": p.recall, "f1": p.f1, "support": p.support]
+        return (l, .object([("precision", .number(p.precision)), ("recall", .number(p.recall)), ("f1", .number(p.f1)), ("support", .integer(p.support))]))
     }
-    let json: [String: Any] = ["task": "classification", "metric": "accuracy", "value": report.accuracy, "n": report.count,
-                               "macro_f1": report.macroF1, "per_class": perClass]
-    return String(decoding: try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]), as: UTF8.self)
+    return JSONLine.object([("task", "classification"), ("metric", "accuracy"), ("value", .number(report.accuracy)), ("n", .integer(report.count)),
+                             ("macro_f1", .number(report.macroF1)), ("per_class", .object(perClass))]).text
 }
 
 /// The classification evaluation of `report`: its table, the optional confusion PNG, the JSON line.

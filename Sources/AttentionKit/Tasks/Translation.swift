@@ -304,8 +304,8 @@ extension Translator: TrainedRun, ComparableRun {
         var report = (0..<min(3, s.sources.count)).map { "source:     \(s.sources[$0])\nreference:  \(s.references[$0])\ntranslation: \(s.hypotheses[$0])\n" }
         report += ["sacreBLEU (13a, cased): \(s.bleu)", "lowercased: \(s.lowercased)",
                    String(format: "chrF2 %.2f; %d sentences, beam %d, %.1f s", s.chrF, s.sources.count, request.beam, s.seconds)]
-        let json = String(format: "{\"task\": \"translation\", \"metric\": \"bleu\", \"value\": %.4f, \"n\": %d, \"bleu_lowercase_tokens\": %.4f, \"chrf\": %.4f, \"beam\": %d}",
-                          s.bleu.score, s.sources.count, s.lowercased.score, s.chrF, request.beam)
+        let json = JSONLine.object([("task", "translation"), ("metric", "bleu"), ("value", .number(s.bleu.score)), ("n", .integer(s.sources.count)),
+                                     ("bleu_lowercase_tokens", .number(s.lowercased.score)), ("chrf", .number(s.chrF)), ("beam", .integer(request.beam))]).text
         return Evaluation(report: report, json: json)
     }
 
