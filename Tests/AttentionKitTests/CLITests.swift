@@ -115,6 +115,24 @@ extension CLITests {
         let enc = try run(["tokenizer", "encode", "--tokenizer", out, "A dog runs."])
         XCTAssertEqual(enc.status, 0, enc.err)
         XCTAssertTrue(enc.out.contains("decoded: A dog runs."), enc.out)
+        // standard input, a JSON object per line, keys in the documented order
+        for args in [["tokenizer", "encode", "--tokenizer", out, "--json"], ["tokenizer", "encode", "--tokenizer", out, "--json", "-"]] {
+            let p = Process()
+            p.executableURL = try binary("attn")
+            p.arguments = args
+            let input = Pipe(), output = Pipe()
+            (p.standardInput, p.standardOutput) = (input, output)
+            try p.run()
+            input.fileHandleForWriting.write(Data("A dog runs.\nTwo cats.\n".utf8))
+            try input.fileHandleForWriting.close()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            XCTAssertEqual(p.terminationStatus, 0, text)
+            let lines = text.split(separator: "\n")
+            XCTAssertEqual(lines.count, 2, text)
+            XCTAssertTrue(lines[1].hasPrefix("{\"text\": \"Two cats.\", \"tokens\": ["), text)
+            XCTAssertTrue(lines[0].contains("\"offsets\": [[0, 1], "), text)
+        }
         let bad = try run(["tokenizer", "train", "/nonexistent.txt", "--out", out])
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.err.contains("/nonexistent.txt"), bad.err)

@@ -77,6 +77,14 @@ final class ClassifierCLITests: XCTestCase {
         XCTAssertEqual(c.status, 0, c.err)
         XCTAssertEqual(c.out.split(separator: "\n").count, 2)
         XCTAssertTrue(c.out.contains("spam:") && c.out.contains("ham:"), c.out)
+        let cj = try runAttn(["classify", "--checkpoint", path("run"), "--text", "WINNER! claim your prize now", "--text", "see you at lunch", "--top", "2", "--json"])
+        XCTAssertEqual(cj.status, 0, cj.err)
+        let rows = cj.out.split(separator: "\n")
+        XCTAssertEqual(rows.count, 2, cj.out)
+        XCTAssertTrue(rows[0].hasPrefix("{\"text\": \"WINNER! claim your prize now\", \"label\": "), cj.out)
+        let first = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(rows[0].utf8)) as? [String: Any])
+        XCTAssertEqual((first["top"] as? [[String: Any]])?.count, 2)
+        XCTAssertEqual((first["top"] as? [[String: Any]])?.first?["label"] as? String, first["label"] as? String)
 
         // Fine-tuning from this run with balanced class weights: same vocabulary, frozen encoder bit-identical.
         let ft = try runAttn(["train", "classifier", "--data", sms, "--out", path("ft"), "--init-from", path("run"), "--freeze", "embedding,encoder",

@@ -47,6 +47,13 @@ final class TranslationCLITests: XCTestCase {
         let tr = try run(["translate", "--checkpoint", path("run"), "--text", "Ein Hund.", "--text", "Zwei Männer.", "--beam", "2", "--n-best", "2"])
         XCTAssertEqual(tr.status, 0, tr.err)
         XCTAssertEqual(tr.out.split(separator: "\n", omittingEmptySubsequences: true).count, 4, tr.out)
+        let tj = try run(["translate", "--checkpoint", path("run"), "--text", "Ein Hund.", "--text", "Zwei Männer.", "--beam", "2", "--n-best", "2", "--json"])
+        XCTAssertEqual(tj.status, 0, tj.err)
+        let rows = try tj.out.split(separator: "\n").map { try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        XCTAssertEqual(rows.map { $0["source"] as? String }, ["Ein Hund.", "Zwei Männer."])
+        XCTAssertEqual((rows[0]["n_best"] as? [[String: Any]])?.count, 2)
+        XCTAssertEqual((rows[0]["n_best"] as? [[String: Any]])?.first?["text"] as? String, rows[0]["translation"] as? String)
+        XCTAssertTrue(tj.out.hasPrefix("{\"source\": \"Ein Hund.\", \"translation\": "), tj.out)
     }
 
     /// Ctrl-C mid-run exits 130 with a resumable checkpoint; `--resume` then ends exactly where an uninterrupted run does.
