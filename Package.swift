@@ -13,6 +13,10 @@ let package = Package(
         .executable(name: "sentence-attention", targets: ["SentenceAttention"]),
         .executable(name: "classify-text", targets: ["ClassifyText"]),
         .executable(name: "image-folders-from-cifar", targets: ["ImageFoldersFromCIFAR"]),
+        .executable(name: "mlp", targets: ["MLP"]),
+        .executable(name: "image-classifier", targets: ["ImageClassifier"]),
+        .executable(name: "tokenizers", targets: ["Tokenizers"]),
+        .executable(name: "attention-to-numpy", targets: ["AttentionToNumPy"]),
     ],
     traits: [
         // `swift build --traits MPI`: data-parallel training on Open MPI (`mpirun -np N attn train … --distributed`).
@@ -105,6 +109,10 @@ let package = Package(
         .executableTarget(name: "SentenceAttention", dependencies: ["AttentionKit"], path: "Examples/SentenceAttention"),
         .executableTarget(name: "ClassifyText", dependencies: ["AttentionKit"], path: "Examples/ClassifyText"),
         .executableTarget(name: "ImageFoldersFromCIFAR", dependencies: ["AttentionKit"], path: "Examples/ImageFoldersFromCIFAR"),
+        .executableTarget(name: "MLP", dependencies: ["AttentionKit"], path: "Examples/MLP"),
+        .executableTarget(name: "ImageClassifier", dependencies: ["AttentionKit"], path: "Examples/ImageClassifier"),
+        .executableTarget(name: "Tokenizers", dependencies: ["AttentionKit"], path: "Examples/Tokenizers"),
+        .executableTarget(name: "AttentionToNumPy", dependencies: ["AttentionKit"], path: "Examples/AttentionToNumPy"),
         .testTarget(
             name: "AttentionKitTests",
             dependencies: ["AttentionKit", "CZlib"],

@@ -5,23 +5,29 @@
 #
 #   bash Examples/compare-models.sh [OUT]          (default OUT: runs/compare)
 #
-# Environment: DATA (default ../shared/data), IMAGE_EPOCHS and TEXT_EPOCHS (default: the recipes below),
+# Environment: DATA (a directory holding cifar-10-batches-bin and trec/train_5500.label, as `bash scripts/fetch-data.sh
+# cifar10` and `… trec` make in data/; default: data/ when it holds them, else the samples in corpora/, which run
+# the whole comparison quickly but measure little), IMAGE_EPOCHS and TEXT_EPOCHS (default: the recipes below),
 # MODELS (default: "small lenet5 vgg11 resnet20 resnet56 preact18 vit textcnn transformer"), ATTN (the attn binary;
 # default: a release build). A model whose run directory already holds best.safetensors and metrics.jsonl is not
 # trained again, so the comparison can be redrawn, or grown one model at a time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-runs/compare}
-DATA=${DATA:-../shared/data}
+if [ -z "${DATA:-}" ] && [ -e data/cifar-10-batches-bin/data_batch_1.bin ] && [ -e data/trec/train_5500.label ]; then DATA=data; fi
 MODELS=${MODELS:-"small lenet5 vgg11 resnet20 resnet56 preact18 vit textcnn transformer"}
 if [ -z "${ATTN:-}" ]; then
     swift build -c release --product attn >/dev/null
     ATTN=.build/release/attn
 fi
-CIFAR="$DATA/cifar-10-batches-bin"
-TREC="$DATA/trec/train_5500.label"
+if [ -n "${DATA:-}" ]; then
+    CIFAR="$DATA/cifar-10-batches-bin"; TREC="$DATA/trec/train_5500.label"
+else
+    CIFAR=corpora/cifar10-sample; TREC=corpora/trec-sample/train.label
+    echo "compare-models.sh: on the samples in corpora/ (bash scripts/fetch-data.sh cifar10 and trec for the full data)" >&2
+fi
 for f in "$CIFAR/data_batch_1.bin" "$TREC"; do
-    [ -e "$f" ] || { echo "compare-models.sh: $f not found (set DATA to the shared data directory)" >&2; exit 1; }
+    [ -e "$f" ] || { echo "compare-models.sh: $f not found (set DATA to a directory holding cifar-10-batches-bin and trec/train_5500.label)" >&2; exit 1; }
 done
 image_epochs=(); [ -n "${IMAGE_EPOCHS:-}" ] && image_epochs=(--epochs "$IMAGE_EPOCHS")
 text_epochs=(); [ -n "${TEXT_EPOCHS:-}" ] && text_epochs=(--epochs "$TEXT_EPOCHS")

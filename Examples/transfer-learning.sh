@@ -5,8 +5,11 @@
 #      a. from scratch, b. fine-tuning every weight from step 1, c. a linear probe (step 1's encoder frozen);
 #   and print each one's validation accuracy (the same held-out images of the five new classes in a, b and c).
 # Usage: bash Examples/transfer-learning.sh [DATA_DIR] [OUT_DIR]     (release build of attn first)
+# DATA_DIR: the full CIFAR-10 binary folder (default data/cifar-10-batches-bin: `bash scripts/fetch-data.sh cifar10`);
+# 10% of five classes' labels needs more than the 100 images of corpora/cifar10-sample.
 set -euo pipefail
-DATA=${1:-../shared/data/cifar-10-batches-bin}
+DATA=${1:-data/cifar-10-batches-bin}
+[ -e "$DATA/data_batch_1.bin" ] || { echo "transfer-learning.sh: $DATA/data_batch_1.bin not found: bash scripts/fetch-data.sh cifar10, or pass the cifar-10-batches-bin folder" >&2; exit 1; }
 OUT=${2:-runs/transfer}
 ATTN=${ATTN:-.build/release/attn}
 VIT=(--d-model 128 --heads 4 --depth 6 --mlp-ratio 2)
