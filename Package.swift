@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
         // TensorBoard event files: the Event/Summary protocol buffers are encoded by swift-protobuf's runtime.
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        // `swift package generate-documentation --target AttentionKit`: the DocC catalog in Sources/AttentionKit.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // System-library shims: module maps only, found through pkg-config.
