@@ -6,6 +6,13 @@ import Foundation
 struct CommonTrainingOptions: ParsableArguments {
     @Option(help: "Run directory: metrics, curves, checkpoints, config and tokenizers (default: runs/TASK).")
     var out: String?
+    @Option(name: .customLong("config"), help: """
+        Replay a run's recipe: RUN/config.json (or RUN). Its data, model, tokenizer and training settings are used, \
+        and the flags given here override them (e.g. --config runs/a/config.json --epochs 30 --seed 1 --out runs/b): \
+        the training flags (--epochs, --lr, --seed, --batch-size, …) always, the others when their value differs \
+        from the verb's default. A line names what was overridden.
+        """)
+    var configFile: String?
     @Option(parsing: .unconditional, help: "Number of epochs (default: the verb's recipe).")
     var epochs: Int?
     @Option(parsing: .unconditional, help: "Peak learning rate (default: the verb's recipe).")
@@ -60,6 +67,26 @@ struct CommonTrainingOptions: ParsableArguments {
         r.patience = patience
         r.seed = seed
         return r
+    }
+
+    /// The run configuration: `fromFlags` without --config; with it, config.json's, overridden by the values that
+    /// `fromFlags` sets differently from `defaults(file)` (the verb parsed with --config alone). Says what it did.
+    func resolve<C: RunConfiguration>(_ fromFlags: @autoclosure () throws -> C, defaults: (String) throws -> C) throws -> C {
+        guard let configFile else { return try fromFlags() }
+        var isDirectory: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: configFile, isDirectory: &isDirectory)
+        let run = RunDirectory(exists && isDirectory.boolValue ? URL(fileURLWithPath: configFile) : URL(fileURLWithPath: configFile).deletingLastPathComponent())
+        guard exists else { throw RunDirectoryError(message: "\(configFile): not found (--config takes a run's config.json or its directory)") }
+        // the recipe flags given with their default value (the diff cannot see them) still override
+        let given = Set(CommandLine.arguments.filter { $0.hasPrefix("--") }.map { String($0.prefix { $0 != "=" }) })
+        let forced = [("--epochs", "training.epochs"), ("--lr", "training.lr"), ("--warmup-steps", "training.warmup_steps"),
+                      ("--schedule", "training.schedule"), ("--min-lr-factor", "training.min_lr_factor"), ("--weight-decay", "training.weight_decay"),
+                      ("--clip-norm", "training.clip_norm"), ("--accumulate", "training.accumulate"), ("--patience", "training.patience"),
+                      ("--seed", "training.seed"), ("--batch-size", "training.batch_size"), ("--max-tokens", "training.max_tokens"),
+                      ("--label-smoothing", "training.label_smoothing"), ("--warmup-epochs", "training.warmup_epochs")].filter { given.contains($0.0) }.map(\.1)
+        let (c, overridden) = try run.replay(changing: try defaults(configFile), to: try fromFlags(), forcing: forced)
+        say("config: the recipe of \(run.configURL.path)" + (overridden.isEmpty ? "" : ", with \(overridden.joined(separator: ", ")) from the flags"))
+        return c
     }
 
     /// The run's context: --out (or `runs/TASK`), --resume, --distributed; lines go to stdout on the lead process.

@@ -43,9 +43,10 @@ struct ImageDataOptions: ParsableArguments {
     }
 
     /// The images these flags select.
-    /// - Throws: without --data, a usage error saying where CIFAR-10 comes from.
-    func selection() throws -> ImageDataSelection {
-        guard let data else {
+    /// - Throws: without --data (unless `replaying` a run's config.json, which names its data), a usage error saying
+    ///   where CIFAR-10 comes from.
+    func selection(replaying: Bool = false) throws -> ImageDataSelection {
+        guard let data = data ?? (replaying ? "" : nil) else {
             throw ValidationError("give --data DIR, a CIFAR-10 binary directory: corpora/cifar10-sample in this repository (a small sample, for a smoke run), or the full dataset, https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz unpacked (cifar-10-batches-bin)")
         }
         var s = ImageDataSelection(data: data)

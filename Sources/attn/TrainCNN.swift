@@ -86,7 +86,7 @@ struct TrainCNN: ParsableCommand {
             }
             var training = common.applied(to: TrainingRecipe(epochs: 60, lr: 0.05, optimizer: .sgd(momentum: momentum), weightDecay: 5e-4, clipNorm: 0))
             (training.warmupEpochs, training.labelSmoothing, training.batchSize) = (warmupEpochs, labelSmoothing, batchSize)
-            var c = ImageClassificationConfig(architecture: architecture, data: try images.selection(), training: training)
+            var c = ImageClassificationConfig(architecture: architecture, data: try images.selection(replaying: common.configFile != nil), training: training)
             (c.augmentation, c.transfer) = (images.augmentation, transfer.recipe)
             c.normalize = images.normalize ?? (transfer.initFromStateDict ? .imagenet : nil)
             return c
@@ -94,6 +94,7 @@ struct TrainCNN: ParsableCommand {
     }
 
     func run() throws {
-        try finish(try ImageClassificationTask.run(try config, in: try common.context(task: "cnn")))
+        let c = try common.resolve(try config) { try Self.parse(["--config", $0]).config }
+        try finish(try ImageClassificationTask.run(c, in: try common.context(task: "cnn")))
     }
 }

@@ -29,8 +29,8 @@ struct TrainClassifier: ParsableCommand {
     @OptionGroup var transfer: TransferOptions
     @Option(name: .customLong("attention-example"), help: "After training, write the attention report (attn attention) of this text to RUN/attention.")
     var attentionExample: String?
-    @Option(help: "Training data.")
-    var data: String
+    @Option(help: "Training data (required unless --config replays a run).")
+    var data: String?
     @Option(help: "trec or tsv.")
     var format: TextFormat.Layout = .tsv
     @Option(help: "TREC: coarse (6 classes) or fine (50).")
@@ -108,6 +108,7 @@ struct TrainClassifier: ParsableCommand {
     var feedForward: Int { feedForwardOption ?? 256 }
 
     func validate() throws {
+        try require(data != nil || common.configFile != nil, "give --data FILE (the training texts), or --config RUN/config.json")
         try require(!kim || model == .cnn, "--recipe kim trains --model cnn (Kim's CNN-rand), not --model \(model.rawValue)")
         let transformerOnly = [("--heads", headsOption != nil), ("--feed-forward", feedForwardOption != nil)]
         let cnnOnly = [("--kernels", kernelsOption != nil), ("--filters", filtersOption != nil), ("--max-norm", maxNorm != nil),
@@ -172,13 +173,14 @@ struct TrainClassifier: ParsableCommand {
         var training = common.applied(to: defaults)
         (training.labelSmoothing, training.batchSize) = (labelSmoothing, batchSize)
         var c = TextClassificationConfig(model: textModel, format: TextFormat(format: format, fine: label == .fine, labelColumn: labelColumn, textColumn: textColumn),
-                                         data: LabelledTextData(data: data, validData: validData, valFraction: valFraction),
+                                         data: LabelledTextData(data: data ?? "", validData: validData, valFraction: valFraction),
                                          tokenizer: vocabulary, training: training)
         (c.classWeights, c.transfer) = (classWeights, transfer.recipe)
         return c
     }
 
     func run() throws {
-        try finish(try TextClassificationTask.run(try config(), in: try common.context(task: "classifier"), attentionExample: attentionExample))
+        let c = try common.resolve(try config()) { try Self.parse(["--config", $0]).config() }
+        try finish(try TextClassificationTask.run(c, in: try common.context(task: "classifier"), attentionExample: attentionExample))
     }
 }

@@ -79,7 +79,7 @@ struct TrainLM: ParsableCommand {
         } else {
             try requireOnly([("--hidden", hiddenOption != nil), ("--no-tie", noTie)], for: "lstm|gru", model: model.rawValue)
         }
-        guard !data.isEmpty else { throw ValidationError("give at least one --data file") }
+        guard !data.isEmpty || common.configFile != nil else { throw ValidationError("give at least one --data file (or --config RUN/config.json)") }
         guard valFraction > 0 && valFraction < 1 else { throw ValidationError("--val-fraction must be in (0, 1)") }
         guard blockSize >= 2 && blockSize <= 8192 else { throw ValidationError("--block-size must be in 2...8192") }
         guard batchSize > 0 && batchSize <= 4096 else { throw ValidationError("--batch-size must be in 1...4096") }
@@ -121,6 +121,7 @@ struct TrainLM: ParsableCommand {
     }
 
     func run() throws {
-        try finish(try LanguageModelTask.run(config, in: try common.context(task: "lm")))
+        let c = try common.resolve(config) { try Self.parse(["--config", $0]).config }
+        try finish(try LanguageModelTask.run(c, in: try common.context(task: "lm")))
     }
 }

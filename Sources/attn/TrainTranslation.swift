@@ -142,7 +142,10 @@ struct TrainTranslation: ParsableCommand {
     }
 
     func run() throws {
-        guard (source != nil) != (tsv != nil) else { throw ValidationError("give either --source/--target or --tsv (see attn train translation --help)") }
-        try finish(try TranslationTask.run(config, in: try common.context(task: "translation"), attentionExample: attentionExample))
+        guard (source != nil) != (tsv != nil) || (source == nil && common.configFile != nil) else {
+            throw ValidationError("give either --source/--target or --tsv (see attn train translation --help), or --config RUN/config.json")
+        }
+        let c = try common.resolve(config) { try Self.parse(["--config", $0]).config }
+        try finish(try TranslationTask.run(c, in: try common.context(task: "translation"), attentionExample: attentionExample))
     }
 }

@@ -87,7 +87,7 @@ struct TrainViT: ParsableCommand {
             if tokenizer == .conv { v.convTokenizer = ConvTokenizerConfig(layers: convLayers, channels: convChannels) }
             var training = common.applied(to: TrainingRecipe(epochs: 60, lr: 1e-3, optimizer: .adamw(beta2: 0.999), weightDecay: 0.05, clipNorm: 1))
             (training.warmupEpochs, training.labelSmoothing, training.batchSize) = (warmupEpochs, labelSmoothing, batchSize)
-            var c = ImageClassificationConfig(architecture: .vit(v), data: try images.selection(), training: training)
+            var c = ImageClassificationConfig(architecture: .vit(v), data: try images.selection(replaying: common.configFile != nil), training: training)
             (c.augmentation, c.transfer) = (images.augmentation, transfer.recipe)
             c.normalize = images.normalize ?? (transfer.initFromStateDict ? .imagenet : nil)
             return c
@@ -95,6 +95,7 @@ struct TrainViT: ParsableCommand {
     }
 
     func run() throws {
-        try finish(try ImageClassificationTask.run(try config, in: try common.context(task: "vit"), attentionExample: attentionExample))
+        let c = try common.resolve(try config) { try Self.parse(["--config", $0]).config }
+        try finish(try ImageClassificationTask.run(c, in: try common.context(task: "vit"), attentionExample: attentionExample))
     }
 }
