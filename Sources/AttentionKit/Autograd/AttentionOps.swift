@@ -246,9 +246,13 @@ func attentionOp(q: HeadView, k: HeadView, v: HeadView, batch b: Int, heads h: I
 /// Scaled dot-product attention on split heads (PyTorch's `F.scaled_dot_product_attention`):
 /// softmax(Q·Kᵀ/√Dh + masks)·V, one fused op with its own backward.
 /// - Parameters:
-///   - q: [B, H, Tq, Dh]; k: [B, H, Tk, Dh]; v: [B, H, Tk, Dv].
+///   - q: the queries, [B, H, Tq, Dh].
+///   - k: the keys, [B, H, Tk, Dh].
+///   - v: the values, [B, H, Tk, Dv].
+///   - mask: key padding, causal and additive masks, combined (`AttentionMask`).
 ///   - scale: defaults to 1/√Dh.
 ///   - dropout: attention dropout probability (masks drawn from `generator`).
+///   - generator: the source of the dropout masks (unused without dropout).
 /// - Returns: the output [B, H, Tq, Dv] and the attention weights P [B, H, Tq, Tk] (detached, before dropout).
 public func scaledDotProductAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, mask: AttentionMask = .none,
                                       scale: Float? = nil, dropout: Float = 0,

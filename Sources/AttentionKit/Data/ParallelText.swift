@@ -180,8 +180,13 @@ public struct TokenBudgetBatches {
     public let maxTokens: Int, padID: Int
     private var epochs: EpochBatches
 
-    /// - Parameter shard: data-parallel training: global batches of `maxTokens` × processes, this process's slice
-    ///   of each (about `maxTokens`).
+    /// - Parameters:
+    ///   - pairs: the tokenized sentence pairs.
+    ///   - maxTokens: padded tokens per batch (source or target, whichever is longer).
+    ///   - padID: the padding token's id.
+    ///   - seed: the batch order's seed.
+    ///   - shard: data-parallel training: global batches of `maxTokens` × processes, this process's slice
+    ///     of each (about `maxTokens`).
     public init(_ pairs: [TokenPair], maxTokens: Int, padID: Int, seed: UInt64, shard: Shard = .whole) {
         self.pairs = pairs
         self.maxTokens = maxTokens

@@ -5,8 +5,12 @@ public struct ShuffledBatches {
     public let count: Int, batchSize: Int
     private var epochs: EpochBatches
 
-    /// - Parameter shard: data-parallel training: global batches of `batchSize` × processes, this process's slice of
-    ///   each (`batchSize` examples).
+    /// - Parameters:
+    ///   - count: the examples, numbered 0..<count.
+    ///   - batchSize: examples per batch (the last one may be smaller).
+    ///   - seed: the shuffling's seed.
+    ///   - shard: data-parallel training: global batches of `batchSize` × processes, this process's slice of
+    ///     each (`batchSize` examples).
     public init(count: Int, batchSize: Int, seed: UInt64, shard: Shard = .whole) {
         self.count = count
         self.batchSize = batchSize

@@ -79,9 +79,18 @@ public enum AttentionExport {
     /// heatmaps with token labels), for images `input.png` and `attention-overlay.png`, and `index.html`, one page
     /// that shows everything (no network).
     /// - Parameters:
+    ///   - maps: the captured maps (`withAttentionCapture`).
+    ///   - kind: what the model is ("translation", "classification", "image classification"), shown on the page.
+    ///   - input: the input as a person reads it (the sentence, or the image's name).
+    ///   - output: the model's output text (a translation), if any.
+    ///   - prediction: what the model answered (a label and probability), shown on top of the page.
+    ///   - tokens: the token lists by name ("source", "target", "patches"), each token with its text.
     ///   - axes: for a module path, which token lists its queries and keys run over (e.g. ("target", "source") for
     ///     cross-attention); the lists are in `tokens`.
-    ///   - prediction: what the model answered (a label and probability), shown on top of the page.
+    ///   - image: for an image model, the picture, its patch grid and the overlays to draw on it.
+    ///   - pictures: also write the PNGs and index.html (otherwise only the arrays and maps.json).
+    ///   - colourScale: one 0–1 scale for every layer, or each layer's own.
+    ///   - directory: the report's directory (made if missing; an existing report is replaced).
     /// - Returns: the files written.
     @discardableResult
     public static func write(_ maps: AttentionMaps, kind: String, input: String, output: String?, prediction: String? = nil,

@@ -59,6 +59,8 @@ public struct MetricsLog {
     public private(set) var droppedRows = 0
 
     /// - Parameters:
+    ///   - directory: where metrics.jsonl and metrics.csv are written.
+    ///   - keys: the columns, in order (`epoch` first).
     ///   - append: continue the files (a resumed run); otherwise they start empty.
     ///   - keepingEpochs: when appending, keep only the complete rows of epochs up to this one: a run killed after
     ///     logging an epoch but before its checkpoint was written resumes from the earlier checkpoint, and must not

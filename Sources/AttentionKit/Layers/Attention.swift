@@ -195,6 +195,10 @@ public final class MultiHeadAttention: Module, RandomModule {
     /// Attention of `query` [B, T, D] over `key` [B, S, kdim] and `value` [B, S, vdim] (pass the same tensor three
     /// times for self-attention: that takes the one-GEMM packed path).
     /// - Parameters:
+    ///   - query: [B, T, D].
+    ///   - key: [B, S, kdim].
+    ///   - value: [B, S, vdim].
+    ///   - mask: key padding, causal and additive masks (`AttentionMask`).
     ///   - needWeights: also return the attention weights (PyTorch's `need_weights`);
     ///   - averageWeights: average them over heads to [B, T, S] (PyTorch's `average_attn_weights`), else [B, H, T, S].
     /// - Returns: output [B, T, D] and, if asked, the weights (before attention dropout).

@@ -160,7 +160,9 @@ extension Module {
     public func zeroGrad() { for p in parameters { p.zeroGrad() } }
 
     /// Copies values from a name → tensor map into this module's parameters and buffers, in place.
-    /// - Parameter strict: require every name to be present and no extra names (PyTorch's `strict=True`).
+    /// - Parameters:
+    ///   - tensors: values by dotted name, as `stateDict()` returns them (or a safetensors file holds them).
+    ///   - strict: require every name to be present and no extra names (PyTorch's `strict=True`).
     /// - Throws: `CheckpointError.missingTensor`, `.unexpectedTensor` or `.shapeMismatch`.
     public func loadStateDict(_ tensors: [String: Tensor], strict: Bool = true) throws {
         try checkStateDict(tensors, strict: strict)

@@ -107,7 +107,9 @@ public final class Dropout: Layer, RandomModule {
     public var generator: RandomGenerator
     public var isTraining = true
 
-    /// - Parameter g: the caller's generator; one draw from it seeds this module's own stream.
+    /// - Parameters:
+    ///   - p: the probability of zeroing an element.
+    ///   - g: the caller's generator; one draw from it seeds this module's own stream.
     public convenience init(p: Float = 0.5, using g: inout RandomGenerator) {
         self.init(p: p, seed: g.next())
     }

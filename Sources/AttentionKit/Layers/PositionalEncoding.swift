@@ -82,7 +82,9 @@ public final class SinusoidalPositionalEncoding: PositionEncoding {
 
     public var localBuffers: [(name: String, tensor: Tensor)] { [("pe", table)] }
 
-    /// - Parameter offset: position of the first row (incremental decoding feeds one position at a time).
+    /// - Parameters:
+    ///   - x: embeddings [..., T, D].
+    ///   - offset: position of the first row (incremental decoding feeds one position at a time).
     public func callAsFunction(_ x: Tensor, offset: Int = 0) -> Tensor {
         let t = x.shape[x.rank - 2]
         guard x.shape.last == dim else {

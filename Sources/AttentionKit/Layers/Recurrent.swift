@@ -77,6 +77,7 @@ public class RecurrentNetwork: Module {
 
     /// Runs the network over `x` [B, T, inputSize].
     /// - Parameters:
+    ///   - x: the inputs [B, T, input size].
     ///   - initial: the starting state (zeros when nil), [layers · directions, B, H] each.
     ///   - lengths: each row's real steps (1…T); nil: all T.
     /// - Returns: the outputs [B, T, directions · H] and the final state.

@@ -24,7 +24,11 @@ public final class RecurrentAttention: Module {
     public let queryProjection: Linear?, keyProjection: Linear?, energy: Linear?
 
     /// - Parameters:
+    ///   - score: how a query and a key are scored: dot, general (Luong) or additive (Bahdanau).
+    ///   - queryWidth: the queries' width (the decoder state).
+    ///   - keyWidth: the keys' width (the encoder outputs).
     ///   - hidden: the additive score's width A (Bahdanau's n'); unused by dot and general.
+    ///   - g: the generator the weights are drawn from.
     public init(_ score: AlignmentScore, queryWidth: Int, keyWidth: Int, hidden: Int? = nil, using g: inout RandomGenerator) {
         precondition(score != .dot || queryWidth == keyWidth, "dot attention: query width \(queryWidth) and key width \(keyWidth) must be equal")
         self.score = score
@@ -59,6 +63,9 @@ public final class RecurrentAttention: Module {
 
     /// Attends `query` [B, T, Dq] over `keys` [B, S, Dk] and `values` [B, S, Dv].
     /// - Parameters:
+    ///   - query: [B, T, query width].
+    ///   - keys: [B, S, key width].
+    ///   - values: [B, S, Dv].
     ///   - keyLengths: each row's real keys (1…S); keys past them get no weight. nil: all.
     ///   - projectedKeys: `projectKeys(keys)`, when the caller keeps it across steps.
     /// - Returns: the context [B, T, Dv] and the weights [B, T, S].

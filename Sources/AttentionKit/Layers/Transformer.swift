@@ -114,7 +114,9 @@ public final class TransformerEncoderLayer: Module {
          ("dropout", dropout), ("dropout1", dropout1), ("dropout2", dropout2), ("dropPath", dropPath)]
     }
 
-    /// - Parameter mask: the self-attention mask (key padding of the source, optionally causal).
+    /// - Parameters:
+    ///   - x: the layer's input [B, T, D].
+    ///   - mask: the self-attention mask (key padding of the source, optionally causal).
     public func callAsFunction(_ x: Tensor, mask: AttentionMask = .none) -> Tensor { forward(x, firstRows: nil, mask: mask) }
 
     /// The layer's output for the first `rows` positions only, [B, rows, D]: those rows equal the same rows of
@@ -196,6 +198,8 @@ public final class TransformerDecoderLayer: Module {
     }
 
     /// - Parameters:
+    ///   - x: the decoder's input [B, T, D].
+    ///   - memory: the encoder's output [B, S, D].
     ///   - targetMask: self-attention mask (usually causal, plus target key padding);
     ///   - memoryMask: cross-attention mask (source key padding).
     public func callAsFunction(_ x: Tensor, memory: Tensor, targetMask: AttentionMask = AttentionMask(causal: true),

@@ -30,8 +30,10 @@ extension ModelConfiguration {
     /// machine: invalid fields (named with their flag, e.g. `--feed-forward`), more than 2·10⁹ parameters, or more
     /// memory for the weights, their gradients and Adam's two moments (16 bytes per parameter) than 80% of `memory`.
     /// - Parameters:
+    ///   - memory: the bytes available (this machine's physical memory by default).
     ///   - activations: the elements a training step keeps for its backward pass (a task's estimate from its batch
-    ///     shape, e.g. `GPTConfig.activationElements(batch:)`), counted at 4 bytes; `shrink` names the flags that lower it.
+    ///     shape, e.g. `GPTConfig.activationElements(batch:)`), counted at 4 bytes.
+    ///   - shrink: the flags that lower the activations, named in the error.
     public func checkTrainable(memory: UInt64 = ProcessInfo.processInfo.physicalMemory, activations: Double = 0,
                                shrink: String = "--batch-size") throws {
         do { try validate() } catch let e as ConfigurationError {

@@ -66,7 +66,9 @@ public final class TokenEmbedding: Module {
         [("embedding", embedding), ("positions", positions), ("dropout", dropout)]
     }
 
-    /// - Parameter offset: position of the first column (incremental decoding).
+    /// - Parameters:
+    ///   - ids: token ids, one row per sentence, all rows of one length (padded).
+    ///   - offset: position of the first column (incremental decoding).
     public func callAsFunction(_ ids: [[Int]], offset: Int = 0) -> Tensor {
         let b = ids.count, t = ids.first?.count ?? 0
         precondition(ids.allSatisfy { $0.count == t }, "TokenEmbedding: rows of different lengths (pad the batch first)")
@@ -197,7 +199,10 @@ public final class Seq2SeqTransformer: Module, ConfigurableModel {
     /// finished hypotheses or reaches `maxLength` (then its live ones count as finished). Results are ordered by
     /// the length-normalised score, best first. Beam size 1 is exactly greedy decoding.
     /// - Parameters:
-    ///   - lengthPenalty: α of GNMT's lp = ((5 + |Y|)/6)^α (0: raw log-probability).
+    ///   - source: source token ids per sentence (EOS included), any lengths.
+    ///   - requested: the beam size (1: greedy).
+    ///   - maxLength: output tokens at most.
+    ///   - alpha: α of GNMT's length penalty lp = ((5 + |Y|)/6)^α (0: raw log-probability).
     ///   - nBest: hypotheses returned per sentence (≤ beamSize).
     ///   - minLength: tokens before EOS may end a hypothesis (fairseq's `min_len`, 1 by default: no empty output —
     ///     with wide beams on a weak model the empty hypothesis would otherwise win).

@@ -176,7 +176,10 @@ public enum HeadFusion: String, Codable, Sendable { case mean, max, min }
 /// Attention rollout (Abnar & Zuidema 2020): per layer, fuse the heads of A [B, H, T, T] (mean, max or min), zero
 /// the lowest `discardRatio` of each map (never the class token's own entry), add the identity for the residual
 /// path, renormalise rows — Â = (A + I)/rowsum — and multiply through the layers, R = Â_L ⋯ Â_1.
-/// - Parameter maps: per layer in forward order (`AttentionMaps.entries` of a ViT).
+/// - Parameters:
+///   - maps: per layer in forward order (`AttentionMaps.entries` of a ViT).
+///   - headFusion: how each layer's heads are fused: mean, max or min.
+///   - discardRatio: the fraction of each fused map's lowest weights set to zero (0: none).
 /// - Returns: R [B, T, T]; its row 0 from column 1 on is the class token's map over the patches (`classTokenRollout`).
 public func attentionRollout(_ maps: [Tensor], headFusion: HeadFusion = .mean, discardRatio: Float = 0) -> Tensor {
     precondition(!maps.isEmpty, "attentionRollout: no attention maps")

@@ -453,8 +453,15 @@ public final class TextClassificationTask: TrainingTask {
     /// Per-class weights of the training loss (nil: all 1).
     public let classWeights: [Float]?
 
-    /// - Parameter classWeights: per-class loss weights, e.g. `balancedClassWeights` for skewed labels.
-    /// - Parameter shard: this process's part of each global batch in data-parallel training.
+    /// - Parameters:
+    ///   - classification: the model with its tokenizer and labels.
+    ///   - train: the training texts with their labels.
+    ///   - validation: the validation texts with their labels.
+    ///   - batchSize: texts per step.
+    ///   - labelSmoothing: ε of the cross-entropy's label smoothing.
+    ///   - classWeights: per-class loss weights, e.g. `balancedClassWeights` for skewed labels.
+    ///   - seed: the batch order's seed.
+    ///   - shard: this process's part of each global batch in data-parallel training.
     public init(classification: TextClassification, train: [LabelledText], validation: [LabelledText], batchSize: Int,
                 labelSmoothing: Float, classWeights: [Float]? = nil, seed: UInt64, shard: Shard = .whole) throws {
         self.classWeights = classWeights

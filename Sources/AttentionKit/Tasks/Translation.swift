@@ -399,11 +399,18 @@ extension Translator {
     /// Translates `sentence` greedily with attention capture and writes its maps (`AttentionExport`): encoder
     /// self-attention over source tokens, decoder self-attention over output tokens, cross-attention output × source.
     /// - Returns: the translation.
-    /// - Parameter target: a translation to show the attention of (teacher forcing: its tokens are the decoder's
-    ///   input after BOS); nil translates greedily and shows the attention of the model's own output.
+    /// - Parameters:
+    ///   - sentence: the source sentence.
+    ///   - target: a translation to show the attention of (teacher forcing: its tokens are the decoder's
+    ///     input after BOS); nil translates and shows the attention of the model's own output.
+    ///   - beam: without `target`: 1 decodes greedily with capture (rows are the output tokens); more runs
+    ///     the beam search `translate` runs and shows the attention of its best translation (rows: [BOS] + its tokens).
+    ///   - lengthPenalty: the beam search's GNMT length penalty α.
+    ///   - directory: the report's directory.
+    ///   - maxLength: output tokens at most.
+    ///   - pictures: also write the PNGs and index.html.
+    ///   - colourScale: one 0–1 scale for every layer, or each layer's own.
     @discardableResult
-    /// - Parameter beam: without `target`: 1 decodes greedily with capture (rows are the output tokens); more runs
-    ///   the beam search `translate` runs and shows the attention of its best translation (rows: [BOS] + its tokens).
     public func writeAttention(of sentence: String, target: String? = nil, beam: Int = 1, lengthPenalty: Float = 0.6,
                                to directory: URL, maxLength: Int = 64, pictures: Bool = true, colourScale: AttentionColourScale = .absolute) throws -> String {
         let encoding = sourceTokenizer.encode(sentence, addSpecialTokens: false)

@@ -19,8 +19,14 @@ public enum Loss {
                      labelSmoothing: labelSmoothing, weight: weight, reduction: reduction)
     }
 
-    /// - Parameter weight: a weight per class (PyTorch's `weight=`): each target's loss is scaled by its class's
-    ///   weight, the smoothing term by each class's, and `.mean` divides by the summed weights of the targets.
+    /// - Parameters:
+    ///   - logits: [N, C] (or [N, C, d…]).
+    ///   - targets: class indices as floats of integral values, [N] (or [N, d…]).
+    ///   - ignoreIndex: a target value that contributes nothing (padding).
+    ///   - labelSmoothing: ε: the target distribution is (1−ε)·onehot + ε/C.
+    ///   - weight: a weight per class (PyTorch's `weight=`): each target's loss is scaled by its class's
+    ///     weight, the smoothing term by each class's, and `.mean` divides by the summed weights of the targets.
+    ///   - reduction: mean over the (weighted) targets, sum, or none (per target).
     public static func crossEntropy(_ logits: Tensor, _ targets: Tensor, ignoreIndex: Int? = nil,
                                     labelSmoothing: Float = 0, weight: [Float]? = nil, reduction: Reduction = .mean) -> Tensor {
         precondition(labelSmoothing >= 0 && labelSmoothing <= 1, "crossEntropy: label smoothing \(labelSmoothing) is outside [0, 1]")
