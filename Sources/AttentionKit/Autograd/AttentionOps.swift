@@ -19,6 +19,7 @@ public struct AttentionMask {
     /// Added to the scores: [Tq, Tk] or [B or 1, H or 1, Tq, Tk]; −∞ excludes a key. A constant (no gradient).
     public var additive: Tensor?
 
+    /// A mask from padded key positions (true: padding, masked out), a causal flag and an additive bias.
     public init(keyPadding: [Bool]? = nil, causal: Bool = false, additive: Tensor? = nil) {
         self.keyPadding = keyPadding
         self.causal = causal

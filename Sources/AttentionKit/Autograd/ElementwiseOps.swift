@@ -160,13 +160,21 @@ public prefix func - (x: Tensor) -> Tensor {
     record("neg", mapUnary(x, NegK()), [x]) { g in [mapUnary(g, NegK())] }
 }
 
+/// Adds a scalar to every element.
 public func + (a: Tensor, b: Float) -> Tensor { a + a.scalarLike(b) }
+/// Adds a scalar to every element.
 public func + (a: Float, b: Tensor) -> Tensor { b.scalarLike(a) + b }
+/// Subtracts a scalar from every element.
 public func - (a: Tensor, b: Float) -> Tensor { a - a.scalarLike(b) }
+/// The scalar minus every element.
 public func - (a: Float, b: Tensor) -> Tensor { b.scalarLike(a) - b }
+/// Multiplies every element by a scalar.
 public func * (a: Tensor, b: Float) -> Tensor { a * a.scalarLike(b) }
+/// Multiplies every element by a scalar.
 public func * (a: Float, b: Tensor) -> Tensor { b.scalarLike(a) * b }
+/// Divides every element by a scalar.
 public func / (a: Tensor, b: Float) -> Tensor { a / a.scalarLike(b) }
+/// The scalar divided by every element.
 public func / (a: Float, b: Tensor) -> Tensor { b.scalarLike(a) / b }
 
 extension Tensor {
@@ -296,17 +304,29 @@ extension Tensor {
 
     // MARK: comparisons (not differentiable; 1 for true, 0 for false, same dtype)
 
+    /// 1 where the elements are equal, else 0 (broadcasting; no gradient).
     public func eq(_ o: Tensor) -> Tensor { mapBinary(self, o, CompareK(c: .eq), op: "eq") }
+    /// 1 where the elements differ, else 0 (broadcasting; no gradient).
     public func ne(_ o: Tensor) -> Tensor { mapBinary(self, o, CompareK(c: .ne), op: "ne") }
+    /// 1 where `self` < `o`, else 0 (broadcasting; no gradient).
     public func lt(_ o: Tensor) -> Tensor { mapBinary(self, o, CompareK(c: .lt), op: "lt") }
+    /// 1 where `self` ≤ `o`, else 0 (broadcasting; no gradient).
     public func le(_ o: Tensor) -> Tensor { mapBinary(self, o, CompareK(c: .le), op: "le") }
+    /// 1 where `self` > `o`, else 0 (broadcasting; no gradient).
     public func gt(_ o: Tensor) -> Tensor { mapBinary(self, o, CompareK(c: .gt), op: "gt") }
+    /// 1 where `self` ≥ `o`, else 0 (broadcasting; no gradient).
     public func ge(_ o: Tensor) -> Tensor { mapBinary(self, o, CompareK(c: .ge), op: "ge") }
+    /// 1 where an element equals `v`, else 0.
     public func eq(_ v: Float) -> Tensor { eq(scalarLike(v)) }
+    /// 1 where an element differs from `v`, else 0.
     public func ne(_ v: Float) -> Tensor { ne(scalarLike(v)) }
+    /// 1 where an element is less than `v`, else 0.
     public func lt(_ v: Float) -> Tensor { lt(scalarLike(v)) }
+    /// 1 where an element is at most `v`, else 0.
     public func le(_ v: Float) -> Tensor { le(scalarLike(v)) }
+    /// 1 where an element is greater than `v`, else 0.
     public func gt(_ v: Float) -> Tensor { gt(scalarLike(v)) }
+    /// 1 where an element is at least `v`, else 0.
     public func ge(_ v: Float) -> Tensor { ge(scalarLike(v)) }
 
     // MARK: selection

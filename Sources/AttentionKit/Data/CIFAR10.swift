@@ -10,6 +10,7 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
     /// A file that was read but holds something unusable (the reason says what).
     case invalid(path: String, reason: String)
 
+    /// The error as one line, naming the file.
     public var description: String {
         switch self {
         case .missing(let p, let h): return "\(p): not found (\(h))"
@@ -39,10 +40,14 @@ public struct CIFAR10 {
     public var labels: [Int]
     /// Class names from `batches.meta.txt` (the standard ten if the file is absent).
     public var classNames: [String]
+    /// Number of images.
     public var count: Int { labels.count }
+    /// Bytes per record in the binary format: one label byte and the image.
     public static let recordBytes = 3073
+    /// Bytes per 32×32 RGB image (channel planes, row-major).
     public static let imageBytes = 3072
 
+    /// Which files of the official release to read: `data_batch_*` or `test_batch`.
     public enum Split: Sendable { case train, test }
 
     /// Loads `data_batch_*.bin` (train) or `test_batch.bin` (test) from `directory`.
@@ -106,6 +111,7 @@ public struct CIFAR10 {
         return CIFAR10(pixels: out, labels: labels, classNames: classNames, side: side)
     }
 
+    /// The ten class names in label order, as in `batches.meta.txt`.
     public static let standardClassNames = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
     /// Reads labelled images from a path a user gives: one `.bin` batch file (e.g. `test_batch.bin`), or a
@@ -225,10 +231,12 @@ public struct ImageAugmentation: Sendable {
     public var cropPadding: Int
     /// Flip left–right with probability ½.
     public var horizontalFlip: Bool
+    /// Random crops after zero padding of `cropPadding` pixels per side, and random horizontal flips.
     public init(cropPadding: Int = 4, horizontalFlip: Bool = true) {
         self.cropPadding = cropPadding
         self.horizontalFlip = horizontalFlip
     }
+    /// No augmentation (evaluation).
     public static let none = ImageAugmentation(cropPadding: 0, horizontalFlip: false)
     /// Random crops padded by side/8 (4 pixels at 32) and flips: the CIFAR recipe at any input size.
     public static func standard(side: Int) -> ImageAugmentation { ImageAugmentation(cropPadding: max(1, side / 8), horizontalFlip: true) }
@@ -238,21 +246,29 @@ public struct ImageAugmentation: Sendable {
 ///
 /// The iterator's position (epoch, next index, generator state) can be saved and restored for resumable training.
 public struct CIFARBatches {
+    /// The images and labels batched.
     public let data: CIFAR10
+    /// Images per batch (per process when sharded).
     public let batchSize: Int
     public let mean: [Float], std: [Float]
+    /// Random crops and flips applied to each training image.
     public var augmentation: ImageAugmentation
+    /// Whether each epoch visits the images in a new seeded random order.
     public let shuffle: Bool
+    /// Whether a last batch smaller than `batchSize` is left out.
     public let dropLast: Bool
     /// Generator for shuffling and augmentation.
     public var generator: RandomGenerator
+    /// Epochs started so far.
     public private(set) var epoch = 0
+    /// Index in this epoch's order of the next image.
     public private(set) var position = 0
     private var order: [Int]
     /// Data-parallel training: global batches of `batchSize` × processes, this process's slice of each. The
     /// augmentation of the whole global batch is drawn on every process (the generators stay equal everywhere).
     public var shard = Shard.whole
 
+    /// Batches of `data` normalised with per-channel `mean` and `std`, in an order drawn from `seed`.
     public init(_ data: CIFAR10, batchSize: Int, mean: [Float], std: [Float], augmentation: ImageAugmentation = .none,
                 shuffle: Bool = true, dropLast: Bool = false, seed: UInt64 = 0) {
         precondition(batchSize > 0, "CIFARBatches: batch size must be positive")

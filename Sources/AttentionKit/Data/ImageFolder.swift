@@ -14,6 +14,7 @@ public enum BadImagePolicy: String, Codable, Sendable, CaseIterable {
 /// to `side` × `side` (torchvision's `Resize(side)` + `CenterCrop(side)`; 32 by default, 224 for an ImageNet
 /// backbone), and stored in the layout the image pipeline trains on (planar RGB bytes).
 public enum ImageFolder {
+    /// The file extensions read as images (lowercased).
     public static let extensions: Set<String> = ["png", "jpg", "jpeg"]
 
     /// Whether `url` is a folder of class folders (and not a CIFAR-10 binary directory).

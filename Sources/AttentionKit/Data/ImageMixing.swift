@@ -5,14 +5,19 @@ import Foundation
 /// batch uses one of them with equal chance. CutMix pastes a box of area (1 − λ) and then sets λ to the exact kept
 /// fraction. The loss is λ·CE(y) + (1 − λ)·CE(y reversed).
 public struct ImageMixing: Codable, Sendable, Equatable {
+    /// Mixup's Beta(α, α) parameter (0: off).
     public var mixupAlpha: Float
+    /// CutMix's Beta(α, α) parameter (0: off).
     public var cutmixAlpha: Float
+    /// Chance that a batch is mixed.
     public var probability: Float
+    /// Mixing with the given α values (both 0: no mixing), applied to a batch with `probability`.
     public init(mixupAlpha: Float = 0, cutmixAlpha: Float = 0, probability: Float = 1) {
         self.mixupAlpha = mixupAlpha
         self.cutmixAlpha = cutmixAlpha
         self.probability = probability
     }
+    /// Whether any batch will be mixed.
     public var isActive: Bool { (mixupAlpha > 0 || cutmixAlpha > 0) && probability > 0 }
 
     /// The mixed copy of `images` [B, C, H, W] and its λ (1: unmixed).

@@ -3,6 +3,7 @@ import Foundation
 /// A text with its label and the line it came from (1-based).
 public struct LabelledText: Sendable, Equatable {
     public var label: String, text: String, line: Int
+    /// A labelled example read from `line` (1-based) of its file.
     public init(label: String, text: String, line: Int) { self.label = label; self.text = text; self.line = line }
 }
 

@@ -2,14 +2,18 @@ import Foundation
 
 /// A problem in a parallel corpus, naming the file and line.
 public struct CorpusError: Error, CustomStringConvertible, Equatable {
+    /// What is wrong, naming the file and line.
     public let message: String
+    /// An error with this message.
     public init(_ message: String) { self.message = message }
+    /// The message.
     public var description: String { message }
 }
 
 /// A sentence pair with the line it came from (1-based).
 public struct SentencePair: Sendable, Equatable {
     public var source: String, target: String, line: Int
+    /// A sentence pair read from `line` (1-based) of both files.
     public init(source: String, target: String, line: Int) { self.source = source; self.target = target; self.line = line }
 }
 
@@ -93,6 +97,7 @@ public enum ParallelCorpus {
 /// A tokenized pair: source ids end with EOS; target ids are BOS … EOS.
 public struct TokenPair: Sendable {
     public var source: [Int], target: [Int]
+    /// A pair of token-ID sequences.
     public init(source: [Int], target: [Int]) { self.source = source; self.target = target }
 }
 
@@ -110,6 +115,7 @@ public struct TranslationBatch {
 /// batches from the same seeded generator, so the slices are disjoint and together cover each global batch.
 public struct Shard: Sendable, Equatable {
     public let rank: Int, count: Int
+    /// Process `rank` of `count` (0 ≤ rank < count).
     public init(rank: Int, of count: Int) {
         precondition(count >= 1 && rank >= 0 && rank < count, "Shard: rank \(rank) of \(count)")
         self.rank = rank
@@ -176,6 +182,7 @@ struct EpochBatches {
 /// seeded noise, cut into batches whose padded size (rows × longest side) stays within `maxTokens`, the batch order
 /// shuffled every epoch. Resumable through `savedState`/`restore` (see `EpochBatches`).
 public struct TokenBudgetBatches {
+    /// The tokenized pairs to batch.
     public let pairs: [TokenPair]
     public let maxTokens: Int, padID: Int
     private var epochs: EpochBatches
@@ -194,7 +201,9 @@ public struct TokenBudgetBatches {
         epochs = EpochBatches(seed: seed, shard: shard) { g in Self.bucket(pairs, maxTokens: maxTokens * shard.count, using: &g) }
     }
 
+    /// Number of batches in each epoch.
     public var batchesPerEpoch: Int { epochs.batches.count }
+    /// Index of the next batch in the current epoch.
     public var index: Int { epochs.index }
 
     private static func bucket(_ pairs: [TokenPair], maxTokens: Int, using generator: inout RandomGenerator) -> [[Int]] {
@@ -212,10 +221,12 @@ public struct TokenBudgetBatches {
         return batches
     }
 
+    /// The next batch of this epoch, padded; nil at the end of the epoch.
     public mutating func next() -> TranslationBatch? {
         epochs.next().map { Self.batch($0.map { pairs[$0] }, padID: padID) }
     }
 
+    /// Shuffles the batches for the next epoch and starts it.
     public mutating func startNextEpoch() { epochs.startNextEpoch() }
 
     /// Pads pairs into one batch.
@@ -227,6 +238,8 @@ public struct TokenBudgetBatches {
         return TranslationBatch(source: src, targetInput: tin, targetOutput: tout, tokens: ps.reduce(0) { $0 + $1.target.count - 1 })
     }
 
+    /// The position (epoch, index, generator) as text, for a checkpoint.
     public var savedState: String { epochs.savedState }
+    /// Restores a position saved by `savedState`; throws when the text does not fit these batches.
     public mutating func restore(_ text: String) throws { try epochs.restore(text) }
 }

@@ -22,10 +22,16 @@ public struct ShuffledBatches {
         }
     }
 
+    /// Number of batches in each epoch.
     public var batchesPerEpoch: Int { epochs.batches.count }
+    /// Index of the next batch in the current epoch.
     public var index: Int { epochs.index }
+    /// The indices of the next batch of this epoch; nil at the end of the epoch.
     public mutating func next() -> [Int]? { epochs.next() }
+    /// Shuffles the order for the next epoch and starts it.
     public mutating func startNextEpoch() { epochs.startNextEpoch() }
+    /// The position (epoch, index, generator) as text, for a checkpoint.
     public var savedState: String { epochs.savedState }
+    /// Restores a position saved by `savedState`; throws when the text does not fit these batches.
     public mutating func restore(_ text: String) throws { try epochs.restore(text) }
 }

@@ -4,6 +4,7 @@ import Foundation
 /// A colour with components in 0…1.
 public struct Colour: Sendable, Equatable {
     public var r: Double, g: Double, b: Double
+    /// A colour from red, green and blue components in 0…1.
     public init(_ r: Double, _ g: Double, _ b: Double) { self.r = r; self.g = g; self.b = b }
     /// From 8-bit components.
     public init(bytes r: UInt8, _ g: UInt8, _ b: UInt8) { self.init(Double(r) / 255, Double(g) / 255, Double(b) / 255) }
@@ -37,6 +38,7 @@ public struct Colour: Sendable, Equatable {
 
 /// Why a picture could not be drawn or written.
 public struct CanvasError: Error, CustomStringConvertible {
+    /// What went wrong.
     public let description: String
     init(_ description: String) { self.description = description }
 }
@@ -47,7 +49,9 @@ public struct CanvasError: Error, CustomStringConvertible {
 public final class Canvas {
     /// What the canvas is written as.
     public enum Format: Sendable { case png, svg }
+    /// Where a text's x coordinate lies on it.
     public enum HorizontalAnchor: Sendable { case left, center, right }
+    /// Where a text's y coordinate lies on it.
     public enum VerticalAnchor: Sendable { case top, middle, baseline, bottom }
 
     public let width: Int, height: Int, format: Format

@@ -5,13 +5,16 @@ import Foundation
 /// Why an image file could not be read; names the file.
 public struct ImageDecodingError: Error, CustomStringConvertible, Equatable {
     public let path: String, reason: String
+    /// An error for the file at `path`.
     public init(path: String, reason: String) { self.path = path; self.reason = reason }
+    /// The path and the reason, on one line.
     public var description: String { "\(path): \(reason)" }
 }
 
 /// PNG and JPEG decoding through the system libraries (libpng's simplified API, libjpeg-turbo's TurboJPEG API),
 /// to 8-bit RGB. Alpha is composited onto white; grayscale and palette images are expanded to RGB.
 public enum ImageDecoding {
+    /// The image formats recognised from a file's first bytes.
     public enum Format: String, Sendable { case png, jpeg }
 
     /// The format told by the file's first bytes (nil: neither PNG nor JPEG).

@@ -12,6 +12,7 @@ public indirect enum JSONLine: Equatable, Sendable {
     case array([JSONLine])
     case object([(String, JSONLine)])
 
+    /// Equal when both print the same text.
     public static func == (a: JSONLine, b: JSONLine) -> Bool { a.text == b.text }
 
     /// The value on one line: `{"key": value, …}`, `[a, b]`.
@@ -62,10 +63,15 @@ public indirect enum JSONLine: Equatable, Sendable {
 
 extension JSONLine: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByFloatLiteral,
                      ExpressibleByBooleanLiteral, ExpressibleByArrayLiteral {
+    /// A JSON string.
     public init(stringLiteral value: String) { self = .string(value) }
+    /// A JSON integer.
     public init(integerLiteral value: Int) { self = .integer(value) }
+    /// A JSON number.
     public init(floatLiteral value: Double) { self = .number(value) }
+    /// A JSON boolean.
     public init(booleanLiteral value: Bool) { self = .bool(value) }
+    /// A JSON array.
     public init(arrayLiteral elements: JSONLine...) { self = .array(elements) }
 }
 

@@ -4,30 +4,40 @@ import Foundation
 /// inference throughput of each, as a Markdown table, CSV and a bar chart (one panel per measure, models grouped
 /// by task).
 public struct ModelComparison {
+    /// One compared run: its score, size, training time and inference speed.
     public struct Entry: Codable, Sendable {
         /// Row label (the run directory's name unless given).
         public var name: String
         /// "image", "text" or "translation": rows are grouped by task.
         public var task: String
+        /// The model's architecture name from the run's config.
         public var model: String
         /// What `score` is: "val_accuracy" (a fraction, the best epoch's) or "bleu" (sacreBLEU, measured here).
         public var metric: String
+        /// The score (see `metric`).
         public var score: Double
         /// Classification rows: the best validation accuracy (= score).
         public var validationAccuracy: Double?
         /// Translation rows: chrF2 of the same translations, and the beam they were decoded with.
         public var chrF: Double?
+        /// Beam width of the BLEU measurement (translation rows).
         public var beam: Int?
+        /// The epoch whose checkpoint was scored (1-based).
         public var bestEpoch: Int
+        /// Epochs the run trained.
         public var epochs: Int
+        /// Trainable parameters.
         public var parameters: Int
         /// Sum of the run's epoch times (training and validation; no process start-up).
         public var trainingSeconds: Double
         /// Items per second in evaluation mode (images or sentences: `inferenceUnit`), batches of `inferenceBatch`.
         public var inferencePerSecond: Double
+        /// What `inferenceRate` counts per second ("images", "sentences", "texts").
         public var inferenceUnit: String
+        /// Batch size of the inference measurement.
         public var inferenceBatch: Int
 
+        /// A row with every measured value.
         public init(name: String, task: String, model: String, metric: String, score: Double, chrF: Double? = nil, beam: Int? = nil,
                     bestEpoch: Int, epochs: Int, parameters: Int, trainingSeconds: Double, inferencePerSecond: Double, inferenceUnit: String,
                     inferenceBatch: Int) {
@@ -70,7 +80,9 @@ public struct ModelComparison {
         }
     }
 
+    /// The rows, in the order given.
     public var entries: [Entry]
+    /// A comparison of these rows.
     public init(entries: [Entry]) { self.entries = entries }
 
     /// What a run's metrics.jsonl says: the best value of `key` (higher is better) and its epoch, the epochs run and
@@ -178,6 +190,7 @@ public struct ModelComparison {
         return charts
     }
 
+    /// Bar charts of score, training time, inference rate and size, one panel each.
     public func chart(title: String = "Models compared", format: Canvas.Format = .png) throws -> Canvas {
         let charts = barCharts()
         let labelWidth = charts.map(\.labelWidth).max() ?? 100
@@ -203,6 +216,8 @@ public struct ModelComparison {
 
 /// A comparison input that cannot be used, with the file and the reason.
 public struct ComparisonError: Error, CustomStringConvertible {
+    /// What went wrong, naming the run.
     public let description: String
+    /// An error with this message.
     public init(_ description: String) { self.description = description }
 }

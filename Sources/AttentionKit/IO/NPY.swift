@@ -41,6 +41,7 @@ public enum AttentionExport {
         /// True when the vocabulary did not know the input here and the model saw its unknown token (`text`, e.g.
         /// "[UNK]"); `original` is then the word it replaced.
         public var unknown: Bool?
+        /// A token with its text, the input bytes it covers, and whether it stands for an unknown word.
         public init(text: String, bytes: Range<Int>? = nil, unknown: Bool = false) {
             self.text = text; self.bytes = bytes.map { [$0.lowerBound, $0.upperBound] }; self.unknown = unknown ? true : nil
         }
@@ -66,10 +67,15 @@ public enum AttentionExport {
     /// An image model's input for the pictures: the picture, its patch grid side, whether token 0 is a class token,
     /// and the heatmaps over patches to overlay (e.g. each layer's class-token attention and the rollout).
     public struct ImageInput {
+        /// The image the model saw.
         public var picture: RGBImage
+        /// Patches per side of the grid.
         public var patchSide: Int
+        /// Whether token 0 is a class token (patch tokens follow it).
         public var classToken: Bool
+        /// Heatmaps over the patches (row-major, `patchSide`²) to draw over the picture, with their titles.
         public var overlays: [(title: String, heat: [Float])]
+        /// An image input for the attention pictures.
         public init(picture: RGBImage, patchSide: Int, classToken: Bool, overlays: [(title: String, heat: [Float])]) {
             self.picture = picture; self.patchSide = patchSide; self.classToken = classToken; self.overlays = overlays
         }

@@ -119,6 +119,7 @@ public enum AtomicFile {
 /// existing one must be empty or already hold this kind of output (its `marker` file), so that writing never
 /// replaces files of something else. A file in its place is refused.
 public enum OutputDirectory {
+    /// Creates `url` or checks that it is empty or holds `marker` (from an earlier run of this kind, described as `what` in errors).
     public static func prepare(_ url: URL, marker: String, holding what: String) throws {
         let fm = FileManager.default, path = url.path
         guard !path.isEmpty else { throw UserFileError(path: "''", reason: "an empty path names no directory") }

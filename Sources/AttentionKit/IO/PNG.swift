@@ -7,6 +7,7 @@ public struct RGBImage {
     /// Row-major RGB bytes.
     public var pixels: [UInt8]
 
+    /// An image of the given size filled with `background`.
     public init(width: Int, height: Int, background: (UInt8, UInt8, UInt8) = (255, 255, 255)) {
         precondition(width > 0 && height > 0, "RGBImage: size must be positive")
         self.width = width

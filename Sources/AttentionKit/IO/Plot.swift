@@ -58,9 +58,12 @@ public struct NiceAxis: Equatable, Sendable {
 /// accuracy stored as 0.87 is shown as 87%), the range it can take, and which direction is better.
 public struct MetricDisplay: Sendable {
     public var key: String, title: String, unit: String, factor: Double
+    /// The range the displayed value can take (0…100 for percentages).
     public var domain: ClosedRange<Double>
+    /// Whether a larger value is better (accuracy, BLEU) or worse (loss, perplexity).
     public var higherIsBetter: Bool
 
+    /// How the metric `key` is shown (a plain display for keys it does not know).
     public static func of(_ key: String) -> MetricDisplay {
         switch key {
         case "val_accuracy", "accuracy": MetricDisplay(key: key, title: "Validation accuracy", unit: "%", factor: 100, domain: 0...100, higherIsBetter: true)
@@ -95,28 +98,39 @@ extension String {
 /// A line chart drawn on a `Canvas`: a title, axes with nice ticks and titles, a light grid, one line (with point
 /// markers) per series, an optional marked x position (the best epoch) and the legend inside the plot area.
 public struct LineChart {
+    /// One line of the chart.
     public struct Series {
+        /// The legend entry.
         public var name: String
         public var x: [Double], y: [Double]
+        /// The line's colour.
         public var colour: Colour
+        /// Whether the line is dashed.
         public var dashed: Bool
+        /// A line through the points (`x[i]`, `y[i]`).
         public init(name: String, x: [Double], y: [Double], colour: Colour, dashed: Bool = false) {
             self.name = name; self.x = x; self.y = y; self.colour = colour; self.dashed = dashed
         }
     }
 
+    /// The chart's title.
     public var title: String
+    /// The x axis title.
     public var xTitle: String
+    /// The y axis title.
     public var yTitle: String
+    /// The lines drawn.
     public var series: [Series]
     /// The y range values may take (the axis never leaves it).
     public var domain: ClosedRange<Double>
     /// A vertical marker: its x and a label (e.g. the epoch kept as best).
     public var marker: (x: Double, label: String)?
+    /// Whether x ticks are whole numbers (epochs).
     public var integerX: Bool
     /// The colour of the best-epoch marker.
     public static let markerColour = Colour(hex: 0x2E7D32)
 
+    /// A line chart; the y axis stays within `domain`.
     public init(title: String, xTitle: String, yTitle: String, series: [Series], domain: ClosedRange<Double> = -.infinity...(.infinity),
                 marker: (x: Double, label: String)? = nil, integerX: Bool = true) {
         self.title = title; self.xTitle = xTitle; self.yTitle = yTitle; self.series = series; self.domain = domain
@@ -178,19 +192,24 @@ public struct LineChart {
 /// Horizontal bars on one value axis with nice ticks (from 0): a title, a label left of each bar, its value text
 /// at its end. Every bar of a chart is drawn against the same scale.
 public struct BarChart {
+    /// One bar: its label under it, its length, the text at its end and its colour.
     public struct Bar {
         public var label: String, value: Double, text: String, colour: Colour
+        /// A bar.
         public init(label: String, value: Double, text: String, colour: Colour) {
             self.label = label; self.value = value; self.text = text; self.colour = colour
         }
     }
+    /// The chart's title.
     public var title: String
+    /// The bars, top to bottom.
     public var bars: [Bar]
     /// The axis's fixed upper end (100 for percentages and BLEU); nil: from the largest bar.
     public var fullScale: Double?
     /// How tick values are written (e.g. thousands grouped).
     public var tickLabel: ((NiceAxis, Double) -> String)?
 
+    /// A horizontal bar chart; `tickLabel` formats the axis ticks.
     public init(title: String, bars: [Bar], fullScale: Double? = nil, tickLabel: ((NiceAxis, Double) -> String)? = nil) {
         self.title = title; self.bars = bars; self.fullScale = fullScale; self.tickLabel = tickLabel
     }

@@ -11,6 +11,7 @@ public struct ProgressBar {
     /// Seconds between plain lines when stderr is piped.
     public var plainEvery: Double = 30
 
+    /// A bar for `total` steps of `unit` (shown in the throughput), labelled `label`.
     public init(total: Int, label: String, unit: String = "it") {
         self.total = max(total, 1)
         self.label = label
@@ -43,6 +44,7 @@ public struct ProgressBar {
     /// Ends the bar's line.
     public func finish() { if isTTY { FileHandle.standardError.write("\n".data(using: .utf8)!) } }
 
+    /// Seconds as `MM:SS` or `H:MM:SS`.
     public static func clock(_ seconds: Double) -> String {
         let s = Int(seconds.rounded())
         return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%02d:%02d", s / 60, s % 60)
@@ -51,8 +53,11 @@ public struct ProgressBar {
 
 /// Appends one JSON object per line to a metrics file (and mirrors a CSV beside it).
 public struct MetricsLog {
+    /// The JSON-lines file (`metrics.jsonl`).
     public let jsonl: URL
+    /// The CSV file (`metrics.csv`).
     public let csv: URL
+    /// The columns, in order.
     public let keys: [String]
 
     /// Rows dropped on opening because they were logged after the checkpoint being resumed (or were cut short).
@@ -102,6 +107,7 @@ public struct MetricsLog {
         if newCSV != csvText { try AtomicFile.write(Data(newCSV.utf8), to: csv) }
     }
 
+    /// Appends one row to both files (a missing key is written as empty / null).
     public func write(_ values: [String: Double]) throws {
         let json = "{" + keys.map { "\"\($0)\": \(Self.number(values[$0]))" }.joined(separator: ", ") + "}\n"
         let row = keys.map { Self.number(values[$0]) }.joined(separator: ",") + "\n"

@@ -93,11 +93,16 @@ public enum PyTorchWeights {
 
 /// What did not fit when importing PyTorch weights: every problem at once.
 public struct WeightImportError: Error, CustomStringConvertible {
+    /// The weights file.
     public let source: String
+    /// Model parameters the file lacks.
     public var missing: [String] = []
+    /// Tensors in the file the model does not have.
     public var unexpected: [String] = []
+    /// Tensors whose shape differs from the model's, with both shapes.
     public var misshaped: [String] = []
 
+    /// Every mismatch, one per line, after the file's name.
     public var description: String {
         var lines = ["\(source): the weights do not fit the model"]
         if !missing.isEmpty { lines.append("  missing (\(missing.count)): " + missing.joined(separator: ", ")) }

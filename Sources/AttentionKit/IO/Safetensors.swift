@@ -16,6 +16,7 @@ public enum SafetensorsError: Error, Equatable, CustomStringConvertible {
     case bufferLengthMismatch(file: String, expected: Int, actual: Int)
     case cannotWrite(file: String, reason: String)
 
+    /// The error as one line, naming the file.
     public var description: String {
         switch self {
         case .cannotRead(let f, let r): return "\(f): cannot read: \(r)"

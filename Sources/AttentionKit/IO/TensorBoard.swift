@@ -7,6 +7,7 @@ import SwiftProtobuf
 /// plugin's string tensor). Each record is the data's length (UInt64, little-endian), the masked CRC-32C of those 8
 /// bytes, the data, and the masked CRC-32C of the data. The messages are encoded by swift-protobuf.
 public final class TensorBoardWriter {
+    /// The event file (`events.out.tfevents.*`).
     public let url: URL
     let handle: FileHandle
 
@@ -138,55 +139,85 @@ public enum TFRecord {
 
 /// `tensorflow.Event`: wall_time = 1, step = 2, file_version = 3, summary = 5.
 public struct TBEvent: Sendable {
+    /// Seconds since 1970 when the event was written.
     public var wallTime: Double = 0
+    /// The training step.
     public var step: Int64 = 0
+    /// The file-version header of the first event ("brain.Event:2").
     public var fileVersion: String = ""
+    /// The summary values, when `hasSummary`.
     public var summary = TBSummary()
+    /// Whether the event carries a summary.
     public var hasSummary = false
+    /// Fields this reader does not know, kept so that re-encoding loses nothing.
     public var unknownFields = UnknownStorage()
+    /// An empty message.
     public init() {}
 }
 
 /// `tensorflow.Summary`: repeated Value value = 1.
 public struct TBSummary: Sendable {
+    /// The tagged values.
     public var value: [Value] = []
+    /// Fields this reader does not know, kept so that re-encoding loses nothing.
     public var unknownFields = UnknownStorage()
+    /// An empty message.
     public init() {}
 
     /// `Summary.Value`: tag = 1, simple_value = 2, tensor = 8, metadata = 9.
     public struct Value: Sendable {
+        /// The value's name (e.g. "train/loss").
         public var tag: String = ""
+        /// A scalar.
         public var simpleValue: Float? = nil
+        /// A tensor value (text summaries are string tensors).
         public var tensor = TBTensor() { didSet { hasTensor = true } }
+        /// Whether `tensor` is set.
         public var hasTensor = false
+        /// Which TensorBoard plugin shows the value (e.g. "text").
         public var metadata = TBSummaryMetadata() { didSet { hasMetadata = true } }
+        /// Whether `metadata` is set.
         public var hasMetadata = false
+        /// Fields this reader does not know, kept so that re-encoding loses nothing.
         public var unknownFields = UnknownStorage()
+        /// An empty message.
         public init() {}
     }
 }
 
 /// `tensorflow.SummaryMetadata`: plugin_data = 1 (`PluginData`: plugin_name = 1, content = 2).
 public struct TBSummaryMetadata: Sendable {
+    /// The plugin that shows the value.
     public var pluginData = TBPluginData()
+    /// Fields this reader does not know, kept so that re-encoding loses nothing.
     public var unknownFields = UnknownStorage()
+    /// An empty message.
     public init() {}
 }
 
+/// `tensorflow.SummaryMetadata.PluginData`: a plugin's name and its settings.
 public struct TBPluginData: Sendable {
+    /// The plugin's name ("text", "scalars").
     public var pluginName: String = ""
+    /// The plugin's own serialized settings (empty here).
     public var content = Data()
+    /// Fields this reader does not know, kept so that re-encoding loses nothing.
     public var unknownFields = UnknownStorage()
+    /// An empty message.
     public init() {}
 }
 
 /// `tensorflow.TensorProto`: dtype = 1, tensor_shape = 2, string_val = 8.
 public struct TBTensor: Sendable {
+    /// The element type (`DT_STRING` = 7 for text).
     public var dtype: Int32 = 0
     /// The dimensions (nil: no shape field).
     public var shape: [Int64]? = nil
+    /// The elements of a string tensor.
     public var stringVal: [Data] = []
+    /// Fields this reader does not know, kept so that re-encoding loses nothing.
     public var unknownFields = UnknownStorage()
+    /// An empty message.
     public init() {}
 }
 
@@ -225,8 +256,11 @@ struct TBShape: Message, _MessageImplementationBase, _ProtoNameProviding {
 }
 
 extension TBEvent: Message, _MessageImplementationBase, _ProtoNameProviding {
+    /// The protobuf message name (SwiftProtobuf `Message`).
     public static let protoMessageName = "tensorflow.Event"
+    /// Field names for SwiftProtobuf's text and JSON formats (none: this message is only read and written in binary).
     public static let _protobuf_nameMap = _NameMap()
+    /// Reads the fields this writer uses from a binary protobuf message (SwiftProtobuf `Message`).
     public mutating func decodeMessage<D: Decoder>(decoder: inout D) throws {
         while let field = try decoder.nextFieldNumber() {
             switch field {
@@ -241,6 +275,7 @@ extension TBEvent: Message, _MessageImplementationBase, _ProtoNameProviding {
             }
         }
     }
+    /// Visits the set fields in field-number order for binary encoding (SwiftProtobuf `Message`).
     public func traverse<V: Visitor>(visitor: inout V) throws {
         if wallTime != 0 { try visitor.visitSingularDoubleField(value: wallTime, fieldNumber: 1) }
         if step != 0 { try visitor.visitSingularInt64Field(value: step, fieldNumber: 2) }
@@ -248,6 +283,7 @@ extension TBEvent: Message, _MessageImplementationBase, _ProtoNameProviding {
         if hasSummary { try visitor.visitSingularMessageField(value: summary, fieldNumber: 5) }
         try unknownFields.traverse(visitor: &visitor)
     }
+    /// Field-by-field equality, unknown fields included.
     public static func == (a: Self, b: Self) -> Bool {
         a.wallTime == b.wallTime && a.step == b.step && a.fileVersion == b.fileVersion && a.hasSummary == b.hasSummary
             && a.summary == b.summary && a.unknownFields == b.unknownFields
@@ -255,23 +291,31 @@ extension TBEvent: Message, _MessageImplementationBase, _ProtoNameProviding {
 }
 
 extension TBSummary: Message, _MessageImplementationBase, _ProtoNameProviding {
+    /// The protobuf message name (SwiftProtobuf `Message`).
     public static let protoMessageName = "tensorflow.Summary"
+    /// Field names for SwiftProtobuf's text and JSON formats (none: this message is only read and written in binary).
     public static let _protobuf_nameMap = _NameMap()
+    /// Reads the fields this writer uses from a binary protobuf message (SwiftProtobuf `Message`).
     public mutating func decodeMessage<D: Decoder>(decoder: inout D) throws {
         while let field = try decoder.nextFieldNumber() {
             if field == 1 { try decoder.decodeRepeatedMessageField(value: &value) }
         }
     }
+    /// Visits the set fields in field-number order for binary encoding (SwiftProtobuf `Message`).
     public func traverse<V: Visitor>(visitor: inout V) throws {
         if !value.isEmpty { try visitor.visitRepeatedMessageField(value: value, fieldNumber: 1) }
         try unknownFields.traverse(visitor: &visitor)
     }
+    /// Field-by-field equality, unknown fields included.
     public static func == (a: Self, b: Self) -> Bool { a.value == b.value && a.unknownFields == b.unknownFields }
 }
 
 extension TBSummary.Value: Message, _MessageImplementationBase, _ProtoNameProviding {
+    /// The protobuf message name (SwiftProtobuf `Message`).
     public static let protoMessageName = "tensorflow.Summary.Value"
+    /// Field names for SwiftProtobuf's text and JSON formats (none: this message is only read and written in binary).
     public static let _protobuf_nameMap = _NameMap()
+    /// Reads the fields this writer uses from a binary protobuf message (SwiftProtobuf `Message`).
     public mutating func decodeMessage<D: Decoder>(decoder: inout D) throws {
         while let field = try decoder.nextFieldNumber() {
             switch field {
@@ -289,6 +333,7 @@ extension TBSummary.Value: Message, _MessageImplementationBase, _ProtoNameProvid
             }
         }
     }
+    /// Visits the set fields in field-number order for binary encoding (SwiftProtobuf `Message`).
     public func traverse<V: Visitor>(visitor: inout V) throws {
         if !tag.isEmpty { try visitor.visitSingularStringField(value: tag, fieldNumber: 1) }
         if let simpleValue { try visitor.visitSingularFloatField(value: simpleValue, fieldNumber: 2) }
@@ -296,6 +341,7 @@ extension TBSummary.Value: Message, _MessageImplementationBase, _ProtoNameProvid
         if hasMetadata { try visitor.visitSingularMessageField(value: metadata, fieldNumber: 9) }
         try unknownFields.traverse(visitor: &visitor)
     }
+    /// Field-by-field equality, unknown fields included.
     public static func == (a: Self, b: Self) -> Bool {
         a.tag == b.tag && a.simpleValue == b.simpleValue && a.hasTensor == b.hasTensor && a.tensor == b.tensor
             && a.hasMetadata == b.hasMetadata && a.metadata == b.metadata && a.unknownFields == b.unknownFields
@@ -303,8 +349,11 @@ extension TBSummary.Value: Message, _MessageImplementationBase, _ProtoNameProvid
 }
 
 extension TBSummaryMetadata: Message, _MessageImplementationBase, _ProtoNameProviding {
+    /// The protobuf message name (SwiftProtobuf `Message`).
     public static let protoMessageName = "tensorflow.SummaryMetadata"
+    /// Field names for SwiftProtobuf's text and JSON formats (none: this message is only read and written in binary).
     public static let _protobuf_nameMap = _NameMap()
+    /// Reads the fields this writer uses from a binary protobuf message (SwiftProtobuf `Message`).
     public mutating func decodeMessage<D: Decoder>(decoder: inout D) throws {
         while let field = try decoder.nextFieldNumber() {
             if field == 1 {
@@ -314,16 +363,21 @@ extension TBSummaryMetadata: Message, _MessageImplementationBase, _ProtoNameProv
             }
         }
     }
+    /// Visits the set fields in field-number order for binary encoding (SwiftProtobuf `Message`).
     public func traverse<V: Visitor>(visitor: inout V) throws {
         try visitor.visitSingularMessageField(value: pluginData, fieldNumber: 1)
         try unknownFields.traverse(visitor: &visitor)
     }
+    /// Field-by-field equality, unknown fields included.
     public static func == (a: Self, b: Self) -> Bool { a.pluginData == b.pluginData && a.unknownFields == b.unknownFields }
 }
 
 extension TBPluginData: Message, _MessageImplementationBase, _ProtoNameProviding {
+    /// The protobuf message name (SwiftProtobuf `Message`).
     public static let protoMessageName = "tensorflow.SummaryMetadata.PluginData"
+    /// Field names for SwiftProtobuf's text and JSON formats (none: this message is only read and written in binary).
     public static let _protobuf_nameMap = _NameMap()
+    /// Reads the fields this writer uses from a binary protobuf message (SwiftProtobuf `Message`).
     public mutating func decodeMessage<D: Decoder>(decoder: inout D) throws {
         while let field = try decoder.nextFieldNumber() {
             switch field {
@@ -333,17 +387,22 @@ extension TBPluginData: Message, _MessageImplementationBase, _ProtoNameProviding
             }
         }
     }
+    /// Visits the set fields in field-number order for binary encoding (SwiftProtobuf `Message`).
     public func traverse<V: Visitor>(visitor: inout V) throws {
         if !pluginName.isEmpty { try visitor.visitSingularStringField(value: pluginName, fieldNumber: 1) }
         if !content.isEmpty { try visitor.visitSingularBytesField(value: content, fieldNumber: 2) }
         try unknownFields.traverse(visitor: &visitor)
     }
+    /// Field-by-field equality, unknown fields included.
     public static func == (a: Self, b: Self) -> Bool { a.pluginName == b.pluginName && a.content == b.content && a.unknownFields == b.unknownFields }
 }
 
 extension TBTensor: Message, _MessageImplementationBase, _ProtoNameProviding {
+    /// The protobuf message name (SwiftProtobuf `Message`).
     public static let protoMessageName = "tensorflow.TensorProto"
+    /// Field names for SwiftProtobuf's text and JSON formats (none: this message is only read and written in binary).
     public static let _protobuf_nameMap = _NameMap()
+    /// Reads the fields this writer uses from a binary protobuf message (SwiftProtobuf `Message`).
     public mutating func decodeMessage<D: Decoder>(decoder: inout D) throws {
         while let field = try decoder.nextFieldNumber() {
             switch field {
@@ -357,12 +416,14 @@ extension TBTensor: Message, _MessageImplementationBase, _ProtoNameProviding {
             }
         }
     }
+    /// Visits the set fields in field-number order for binary encoding (SwiftProtobuf `Message`).
     public func traverse<V: Visitor>(visitor: inout V) throws {
         if dtype != 0 { try visitor.visitSingularEnumField(value: TBDataType(rawValue: Int(dtype)), fieldNumber: 1) }
         if let shape { try visitor.visitSingularMessageField(value: TBShape(shape), fieldNumber: 2) }
         if !stringVal.isEmpty { try visitor.visitRepeatedBytesField(value: stringVal, fieldNumber: 8) }
         try unknownFields.traverse(visitor: &visitor)
     }
+    /// Field-by-field equality, unknown fields included.
     public static func == (a: Self, b: Self) -> Bool {
         a.dtype == b.dtype && a.shape == b.shape && a.stringVal == b.stringVal && a.unknownFields == b.unknownFields
     }

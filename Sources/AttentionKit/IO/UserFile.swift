@@ -3,7 +3,9 @@ import Foundation
 /// A file a user named that cannot be used, with a plain reason: `PATH: reason`.
 public struct UserFileError: Error, CustomStringConvertible {
     public let path: String, reason: String
+    /// An error for the file at `path`.
     public init(path: String, reason: String) { (self.path, self.reason) = (path, reason) }
+    /// The path and the reason, on one line.
     public var description: String { "\(path): \(reason)" }
 }
 
@@ -142,6 +144,7 @@ public enum UserFile {
 /// the standard library's are rendered without their type dumps (`Error Domain=NSCocoaErrorDomain Code=…`,
 /// `keyNotFound(CodingKeys(…))`).
 public enum ErrorText {
+    /// The error as one line for a person: the library's own description, or Foundation's without its type dump.
     public static func message(for error: Error) -> String {
         switch error {
         case let e as DecodingError: return RunDirectoryError.describe(e, under: nil)

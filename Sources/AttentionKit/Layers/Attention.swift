@@ -69,7 +69,9 @@ public func withAttentionCapture<R>(on model: some Module, _ body: () throws -> 
 /// (memory). Attention reads the first `length` rows in place (the buffers' batch stride is capacity·D).
 public final class KeyValueCache {
     public private(set) var keys: Tensor, values: Tensor
+    /// Rows filled so far.
     public private(set) var length: Int
+    /// Rows the buffers hold (the longest sequence decoding may reach).
     public let capacity: Int
 
     init(batch: Int, capacity: Int, keyWidth: Int, valueWidth: Int) {
@@ -110,14 +112,19 @@ public final class KeyValueCache {
 /// the output projection. Init as PyTorch: Xavier-uniform projections, zero biases, U(±1/√D) output weight.
 public final class MultiHeadAttention: Module, RandomModule {
     public let dModel: Int, heads: Int, headDim: Int, keyDim: Int, valueDim: Int
+    /// The packed query/key/value projection [3D, D] (PyTorch's `in_proj_weight`), when the widths are equal and `packed`.
     public var inProjection: Linear?           // [3D, D] packed
     public var query: Linear?, key: Linear?, value: Linear?
+    /// The output projection (`out_proj`).
     public var outProjection: Linear
     /// Attention dropout probability on P.
     public let dropout: Float
+    /// The generator for attention dropout.
     public var generator: RandomGenerator
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
 
+    /// Attention over `heads` heads of width `dModel`/`heads` (or `keyDim`/`valueDim` for keys and values of other widths), as `nn.MultiheadAttention`.
     public init(dModel: Int, heads: Int, keyDim: Int? = nil, valueDim: Int? = nil, bias: Bool = true, packed: Bool = true,
                 dropout: Float = 0, using g: inout RandomGenerator) {
         precondition(heads > 0 && dModel % heads == 0, "MultiHeadAttention: width \(dModel) is not divisible by \(heads) heads")
@@ -148,6 +155,7 @@ public final class MultiHeadAttention: Module, RandomModule {
         if bias { outProjection.bias = Tensor.zeros([dModel]).requiringGrad() }
     }
 
+    /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] {
         if let inProjection { return [("inProjection", inProjection), ("outProjection", outProjection)] }
         return [("query", query!), ("key", key!), ("value", value!), ("outProjection", outProjection)]

@@ -1,11 +1,15 @@
 /// Fully connected layer: y = x·Wᵀ + b, with W [out, in] as in PyTorch (so state dicts match).
 /// Input [..., in] → output [..., out]. Default init: U(±1/√in) for W and b (PyTorch's).
 public final class Linear: Layer {
+    /// The weight [out, in].
     public var weight: Tensor   // [out, in]
+    /// The bias [out], if any.
     public var bias: Tensor?    // [out]
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
     public let inFeatures: Int, outFeatures: Int
 
+    /// y = x Wᵀ + b (PyTorch's `nn.Linear`), initialised uniformly in ±1/√in as PyTorch does.
     public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, using g: inout RandomGenerator) {
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
@@ -13,10 +17,12 @@ public final class Linear: Layer {
         self.bias = bias ? Init.torchDefault([outFeatures], fanIn: inFeatures, using: &g).requiringGrad() : nil
     }
 
+    /// This module's own trainable tensors, by local name (PyTorch's parameter names).
     public var localParameters: [(name: String, tensor: Tensor)] {
         [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
     }
 
+    /// Applies the map to the last dimension of `x`.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         if let bias, x.rank >= 2 { return linearOp(x, weight: weight, bias: bias) }   // bias added inside the GEMM
         let y = matmul(x, weight, transposeB: true)   // the transpose is a GEMM flag, no copy
@@ -27,10 +33,14 @@ public final class Linear: Layer {
 /// Token embedding: row lookup in a [vocabulary, dim] table. The `paddingIndex` row starts at zero and gets no
 /// gradient (PyTorch's `padding_idx`). Default init N(0, 1), as PyTorch.
 public final class Embedding: Module {
+    /// The table [vocabulary, dim].
     public var weight: Tensor   // [vocabulary, dim]
+    /// The index whose row is zero and gets no gradient (PyTorch's `padding_idx`).
     public let paddingIndex: Int?
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
 
+    /// A table of `vocabularySize` vectors of width `dim`, drawn from N(0, 1) as in PyTorch.
     public init(_ vocabularySize: Int, _ dim: Int, paddingIndex: Int? = nil, using g: inout RandomGenerator) {
         precondition(paddingIndex.map { $0 >= 0 && $0 < vocabularySize } ?? true, "Embedding: padding index out of range")
         self.paddingIndex = paddingIndex
@@ -50,6 +60,7 @@ public final class Embedding: Module {
         return w.requiringGrad()
     }
 
+    /// This module's own trainable tensors, by local name (PyTorch's parameter names).
     public var localParameters: [(name: String, tensor: Tensor)] { [("weight", weight)] }
 
     /// Looks up `ids` (any shape) → [ids.shape..., dim]. Ids out of range stop with a message naming the id.

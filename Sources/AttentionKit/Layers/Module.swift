@@ -33,8 +33,11 @@ public protocol RandomModule: Module {
 }
 
 extension Module {
+    /// This module's own trainable tensors, by local name (PyTorch's parameter names).
     public var localParameters: [(name: String, tensor: Tensor)] { [] }
+    /// This module's own non-trainable state saved in checkpoints (running statistics), by local name.
     public var localBuffers: [(name: String, tensor: Tensor)] { [] }
+    /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] { [] }
 
     /// Every parameter with its full dotted path, depth first in declaration order.
@@ -203,6 +206,7 @@ public struct TransferReport {
     public var missing: [String] = []
     /// In the source only (ignored).
     public var unused: [String] = []
+    /// An empty report.
     public init() {}
 
     /// One paragraph for a log.
@@ -228,6 +232,7 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     /// Any of the above, in a file.
     indirect case inFile(String, CheckpointError)
 
+    /// The error as one line, naming the parameter.
     public var description: String {
         switch self {
         case .inFile(let file, let e): return "\(file): \(e)"

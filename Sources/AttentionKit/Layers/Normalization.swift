@@ -1,12 +1,18 @@
 /// Layer normalisation over the trailing `normalizedShape` dimensions (PyTorch's `nn.LayerNorm`):
 /// y = (x − μ)/√(σ² + ε)·γ + β. γ starts at 1, β at 0.
 public final class LayerNorm: Layer {
+    /// The scale γ (shape `normalizedShape`), if affine.
     public var weight: Tensor?   // γ, normalizedShape
+    /// The shift β (shape `normalizedShape`), if affine.
     public var bias: Tensor?     // β, normalizedShape
+    /// The trailing dimensions normalised over.
     public let normalizedShape: [Int]
+    /// Added to the variance before the square root.
     public let eps: Float
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
 
+    /// Layer normalisation over the trailing `normalizedShape` (PyTorch's `nn.LayerNorm`), γ = 1 and β = 0.
     public init(_ normalizedShape: [Int], eps: Float = 1e-5, elementwiseAffine: Bool = true) {
         self.normalizedShape = normalizedShape
         self.eps = eps
@@ -14,12 +20,15 @@ public final class LayerNorm: Layer {
         bias = elementwiseAffine ? Tensor.zeros(normalizedShape).requiringGrad() : nil
     }
 
+    /// Layer normalisation over the last dimension of width `dim`.
     public convenience init(_ dim: Int, eps: Float = 1e-5) { self.init([dim], eps: eps) }
 
+    /// This module's own trainable tensors, by local name (PyTorch's parameter names).
     public var localParameters: [(name: String, tensor: Tensor)] {
         affineParameters(weight, bias)
     }
 
+    /// (x − mean) / √(var + eps) · γ + β over the trailing dimensions.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         guard x.shape.suffix(normalizedShape.count).elementsEqual(normalizedShape) else {
             shapeFailure(ShapeError("LayerNorm: input \(fmt(x.shape)) does not end with normalized shape \(fmt(normalizedShape))"))
@@ -35,16 +44,23 @@ public final class LayerNorm: Layer {
 /// r ← (1 − momentum)·r + momentum·batch (the running variance uses the unbiased batch variance).
 /// Evaluation: normalises with the running statistics.
 public final class BatchNorm: Layer {
+    /// The scale γ [C], if affine.
     public var weight: Tensor?       // γ [C]
+    /// The shift β [C], if affine.
     public var bias: Tensor?         // β [C]
+    /// The running mean [C] used in evaluation.
     public var runningMean: Tensor   // [C]
+    /// The running (unbiased) variance [C] used in evaluation.
     public var runningVar: Tensor    // [C]
+    /// Training batches seen (a scalar count, as PyTorch stores it).
     public var numBatchesTracked: Tensor   // [] (a count, as PyTorch stores it)
+    /// Channels normalised.
     public let numFeatures: Int
     public let eps: Float, momentum: Float
     /// Expected input rank(s): [2, 3] for 1d, [4] for 2d.
     let ranks: [Int]
     let kind: String
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
     /// Normalise with the running statistics and leave them unchanged even in training: a frozen backbone's
     /// BatchNorm (PyTorch users call `.eval()` on the frozen part). `Module.freeze(prefixes:)` sets it.
@@ -73,14 +89,17 @@ public final class BatchNorm: Layer {
         BatchNorm(numFeatures, eps: eps, momentum: momentum, affine: affine, ranks: [4], kind: "BatchNorm2d")
     }
 
+    /// This module's own trainable tensors, by local name (PyTorch's parameter names).
     public var localParameters: [(name: String, tensor: Tensor)] {
         affineParameters(weight, bias)
     }
 
+    /// This module's own non-trainable state saved in checkpoints (running statistics), by local name.
     public var localBuffers: [(name: String, tensor: Tensor)] {
         [("running_mean", runningMean), ("running_var", runningVar), ("num_batches_tracked", numBatchesTracked)]
     }
 
+    /// Normalises each channel with batch statistics in training (updating the running ones), running statistics in evaluation.
     public func callAsFunction(_ x: Tensor) -> Tensor { forward(x, relu: false) }
 
     /// BatchNorm followed by ReLU in one pass (`Sequential` calls this for a BatchNorm directly followed by a ReLU).
@@ -103,8 +122,11 @@ public final class BatchNorm: Layer {
 /// 1/(1−p); identity in evaluation. Its mask comes from its own generator, seeded from the caller's when the
 /// module is built (saved with training state through `RandomModule`).
 public final class Dropout: Layer, RandomModule {
+    /// The probability of zeroing an element.
     public let p: Float
+    /// The generator the masks are drawn from.
     public var generator: RandomGenerator
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
 
     /// - Parameters:
@@ -121,6 +143,7 @@ public final class Dropout: Layer, RandomModule {
         generator = RandomGenerator(seed: seed)
     }
 
+    /// `x` with dropout applied in training; `x` itself in evaluation.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         guard isTraining && p > 0 else { return x }
         return dropoutOp(x, p: p, using: &generator)
@@ -158,12 +181,17 @@ public func batchNorm(_ x: Tensor, runningMean: Tensor?, runningVar: Tensor?, we
 /// γ starts at 1, β at 0. The normalisation is the fused layer-norm op over each [C/G · spatial] row (its backward
 /// beside it in NormOps); the per-channel affine is broadcast multiply-add.
 public final class GroupNorm: Layer {
+    /// The scale γ [C], if affine.
     public var weight: Tensor?   // γ [C]
+    /// The shift β [C], if affine.
     public var bias: Tensor?     // β [C]
     public let groups: Int, channels: Int
+    /// Added to the variance before the square root.
     public let eps: Float
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
 
+    /// Group normalisation of `channels` in `groups` groups (PyTorch's `nn.GroupNorm`).
     public init(groups: Int, channels: Int, eps: Float = 1e-5, affine: Bool = true) {
         precondition(groups > 0 && channels > 0 && channels % groups == 0, "GroupNorm: \(channels) channels are not divisible into \(groups) groups")
         self.groups = groups
@@ -173,10 +201,12 @@ public final class GroupNorm: Layer {
         bias = affine ? Tensor.zeros([channels]).requiringGrad() : nil
     }
 
+    /// This module's own trainable tensors, by local name (PyTorch's parameter names).
     public var localParameters: [(name: String, tensor: Tensor)] {
         affineParameters(weight, bias)
     }
 
+    /// Normalises each group of channels of each sample over the group and the spatial positions.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         guard x.rank >= 2, x.shape[1] == channels else {
             shapeFailure(ShapeError("GroupNorm: input \(fmt(x.shape)) does not have \(channels) channels on axis 1"))
@@ -202,15 +232,23 @@ func groupNormalized(_ x: Tensor, groups: Int, eps: Float, weight: Tensor?, bias
 /// `trackRunningStats`, training also updates running mean/variance (momentum, unbiased variance, averaged over the
 /// batch) and evaluation normalises with them.
 public final class InstanceNorm2d: Layer {
+    /// The scale γ [C], if affine.
     public var weight: Tensor?
+    /// The shift β [C], if affine.
     public var bias: Tensor?
+    /// The running mean [C], when tracking running statistics.
     public var runningMean: Tensor?
+    /// The running variance [C], when tracking running statistics.
     public var runningVar: Tensor?
+    /// Training batches seen, when tracking running statistics.
     public var numBatchesTracked: Tensor?
+    /// Channels normalised.
     public let channels: Int
     public let eps: Float, momentum: Float
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
 
+    /// Instance normalisation (PyTorch's `nn.InstanceNorm2d`): each sample's channel over its H×W.
     public init(_ channels: Int, eps: Float = 1e-5, momentum: Float = 0.1, affine: Bool = false, trackRunningStats: Bool = false) {
         precondition(channels > 0, "InstanceNorm2d: channels must be positive")
         self.channels = channels
@@ -225,15 +263,18 @@ public final class InstanceNorm2d: Layer {
         }
     }
 
+    /// This module's own trainable tensors, by local name (PyTorch's parameter names).
     public var localParameters: [(name: String, tensor: Tensor)] {
         affineParameters(weight, bias)
     }
 
+    /// This module's own non-trainable state saved in checkpoints (running statistics), by local name.
     public var localBuffers: [(name: String, tensor: Tensor)] {
         guard let runningMean, let runningVar, let numBatchesTracked else { return [] }
         return [("running_mean", runningMean), ("running_var", runningVar), ("num_batches_tracked", numBatchesTracked)]
     }
 
+    /// Normalises each channel of each image of `x` [B, C, H, W] over its positions.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         guard x.rank == 4, x.shape[1] == channels else {
             shapeFailure(ShapeError("InstanceNorm2d: input \(fmt(x.shape)) is not [B, \(channels), H, W]"))

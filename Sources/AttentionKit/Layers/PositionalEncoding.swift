@@ -71,8 +71,10 @@ public final class SinusoidalPositionalEncoding: PositionEncoding {
     public let maxLength: Int, dim: Int
     /// Multiply the input by √D first (Vaswani et al. scale the embeddings so they are not drowned by the table).
     public let scaleInput: Bool
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
 
+    /// The sinusoidal table of `maxLength` positions × `dim`; `scaleInput` multiplies inputs by √dim first.
     public init(dim: Int, maxLength: Int = 512, scaleInput: Bool = false) {
         self.dim = dim
         self.maxLength = maxLength
@@ -80,6 +82,7 @@ public final class SinusoidalPositionalEncoding: PositionEncoding {
         table = sinusoidalTable(length: maxLength, dim: dim)
     }
 
+    /// This module's own non-trainable state saved in checkpoints (running statistics), by local name.
     public var localBuffers: [(name: String, tensor: Tensor)] { [("pe", table)] }
 
     /// - Parameters:
@@ -104,16 +107,20 @@ public final class LearnedPositionalEmbedding: PositionEncoding {
     /// [maxLength, D]
     public var weight: Tensor
     public let maxLength: Int, dim: Int
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
 
+    /// A learned table of `maxLength` positions × `dim`, drawn from N(0, std²).
     public init(dim: Int, maxLength: Int, std: Float = 0.02, using g: inout RandomGenerator) {
         self.dim = dim
         self.maxLength = maxLength
         weight = Tensor.normal([maxLength, dim], std: std, using: &g).requiringGrad()
     }
 
+    /// This module's own trainable tensors, by local name (PyTorch's parameter names).
     public var localParameters: [(name: String, tensor: Tensor)] { [("weight", weight)] }
 
+    /// `x` [..., T, dim] plus the rows for positions `offset..<offset+T`.
     public func callAsFunction(_ x: Tensor, offset: Int = 0) -> Tensor {
         let t = x.shape[x.rank - 2]
         guard offset >= 0, offset + t <= maxLength else {

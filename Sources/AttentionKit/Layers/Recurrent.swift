@@ -1,8 +1,11 @@
 /// The state a recurrent network starts from and ends with: h (and the LSTM's c), each [layers · directions, B, H]
 /// in PyTorch's order (layer 0 forward, layer 0 reverse, layer 1 forward, …).
 public struct RecurrentState {
+    /// The hidden state [layers·directions, B, H].
     public var h: Tensor
+    /// The LSTM cell state [layers·directions, B, H] (nil for RNN and GRU).
     public var c: Tensor?
+    /// A state from its hidden (and, for an LSTM, cell) tensors.
     public init(h: Tensor, c: Tensor? = nil) { (self.h, self.c) = (h, c) }
 }
 
@@ -18,16 +21,21 @@ public struct RecurrentState {
 /// Each layer and direction is one fused op (`recurrentLayerOp`): the whole sequence's forward and its backward
 /// through time, the input projections of all steps as one GEMM.
 public class RecurrentNetwork: Module {
+    /// The cell kind: RNN, LSTM or GRU.
     public let cell: RecurrentCell
     public let inputSize: Int, hiddenSize: Int, layers: Int
+    /// Whether each layer also runs backwards in time (outputs concatenated).
     public let bidirectional: Bool
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
     /// Per layer and direction: weight_ih, weight_hh, bias_ih, bias_hh (nil without biases).
     public var weights: [(ih: Tensor, hh: Tensor, biasIH: Tensor?, biasHH: Tensor?)] = []
     let dropout: Dropout?
 
+    /// 2 when bidirectional, else 1.
     public var directions: Int { bidirectional ? 2 : 1 }
 
+    /// A stack of `layers` recurrent layers with PyTorch's parameter names and initialisation (uniform in ±1/√hidden).
     public init(cell: RecurrentCell, inputSize: Int, hiddenSize: Int, layers: Int = 1, bias: Bool = true, bidirectional: Bool = false,
                 dropout p: Float = 0, using g: inout RandomGenerator) {
         precondition(inputSize > 0 && hiddenSize > 0 && layers > 0, "\(cell.rawValue): input size \(inputSize), hidden size \(hiddenSize) and layers \(layers) must be positive")
@@ -52,6 +60,7 @@ public class RecurrentNetwork: Module {
         dropout = p > 0 && layers > 1 ? Dropout(p: p, using: &g) : nil
     }
 
+    /// This module's own trainable tensors, by local name (PyTorch's parameter names).
     public var localParameters: [(name: String, tensor: Tensor)] {
         var out: [(name: String, tensor: Tensor)] = []
         for (index, w) in weights.enumerated() {
@@ -63,6 +72,7 @@ public class RecurrentNetwork: Module {
         return out
     }
 
+    /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] { dropout.map { [("dropout", $0)] } ?? [] }
 
     /// Throws a `SequenceError` naming the row when `lengths` cannot go with an input of `batch` rows and `steps`
@@ -117,7 +127,9 @@ public class RecurrentNetwork: Module {
 
 /// PyTorch's `nn.RNN(batch_first=True)`: h' = tanh (or relu) of W_ih x + b_ih + W_hh h + b_hh.
 public final class RNN: RecurrentNetwork {
+    /// The activation of an Elman RNN's cell.
     public enum Nonlinearity: String, Sendable { case tanh, relu }
+    /// An Elman RNN (PyTorch's `nn.RNN`, batch first).
     public init(_ inputSize: Int, _ hiddenSize: Int, layers: Int = 1, nonlinearity: Nonlinearity = .tanh, bias: Bool = true,
                 bidirectional: Bool = false, dropout: Float = 0, using g: inout RandomGenerator) {
         super.init(cell: nonlinearity == .tanh ? .rnnTanh : .rnnReLU, inputSize: inputSize, hiddenSize: hiddenSize, layers: layers, bias: bias,
@@ -127,6 +139,7 @@ public final class RNN: RecurrentNetwork {
 
 /// PyTorch's `nn.LSTM(batch_first=True)`: gates i, f, g, o in that order in every weight.
 public final class LSTM: RecurrentNetwork {
+    /// A long short-term memory network (PyTorch's `nn.LSTM`, batch first).
     public init(_ inputSize: Int, _ hiddenSize: Int, layers: Int = 1, bias: Bool = true, bidirectional: Bool = false, dropout: Float = 0,
                 using g: inout RandomGenerator) {
         super.init(cell: .lstm, inputSize: inputSize, hiddenSize: hiddenSize, layers: layers, bias: bias, bidirectional: bidirectional, dropout: dropout, using: &g)
@@ -135,6 +148,7 @@ public final class LSTM: RecurrentNetwork {
 
 /// PyTorch's `nn.GRU(batch_first=True)`: gates r, z, n in that order; b_hn inside the reset gate's product.
 public final class GRU: RecurrentNetwork {
+    /// A gated recurrent unit network (PyTorch's `nn.GRU`, batch first).
     public init(_ inputSize: Int, _ hiddenSize: Int, layers: Int = 1, bias: Bool = true, bidirectional: Bool = false, dropout: Float = 0,
                 using g: inout RandomGenerator) {
         super.init(cell: .gru, inputSize: inputSize, hiddenSize: hiddenSize, layers: layers, bias: bias, bidirectional: bidirectional, dropout: dropout, using: &g)

@@ -17,8 +17,10 @@ public enum AlignmentScore: String, Codable, Sendable, CaseIterable {
 ///
 /// Composed of differentiable ops (linear maps, tanh, a batched matmul, softmax), so its gradient is theirs.
 public final class RecurrentAttention: Module {
+    /// How a query is scored against a key (dot, general or concat/additive).
     public let score: AlignmentScore
     public let queryWidth: Int, keyWidth: Int
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
     /// additive: W [A, Dq] (no bias), U [A, Dk] (with bias), v [1, A]; general: W [Dq, Dk] (no bias).
     public let queryProjection: Linear?, keyProjection: Linear?, energy: Linear?
@@ -49,6 +51,7 @@ public final class RecurrentAttention: Module {
         }
     }
 
+    /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] {
         var out: [(name: String, module: any Module)] = []
         if let queryProjection { out.append(("queryProjection", queryProjection)) }

@@ -19,7 +19,9 @@ public enum FeedForwardActivation: String, Codable, Sendable {
 
 /// Settings shared by the layers of a transformer stack (PyTorch's constructor arguments).
 public struct TransformerLayerConfig: Codable, Sendable, Equatable {
+    /// Model width (`d_model`).
     public var dModel: Int
+    /// Attention heads (`nhead`); they divide `dModel`.
     public var heads: Int
     /// Width of the feed-forward hidden layer (`dim_feedforward`).
     public var feedForward: Int
@@ -27,12 +29,16 @@ public struct TransformerLayerConfig: Codable, Sendable, Equatable {
     public var dropout: Float
     /// Dropout on the attention probabilities (PyTorch uses `dropout` for this too).
     public var attentionDropout: Float
+    /// The feed-forward activation (ReLU or GELU).
     public var activation: FeedForwardActivation
     /// Pre-norm (`norm_first=True`): x + f(norm(x)); else post-norm: norm(x + f(x)).
     public var normFirst: Bool
+    /// LayerNorm's epsilon.
     public var layerNormEps: Float
+    /// Whether linear layers and LayerNorms have biases.
     public var bias: Bool
 
+    /// A layer configuration with PyTorch's defaults (`nn.TransformerEncoderLayer`).
     public init(dModel: Int, heads: Int, feedForward: Int = 2048, dropout: Float = 0.1, attentionDropout: Float? = nil,
                 activation: FeedForwardActivation = .relu, normFirst: Bool = false, layerNormEps: Float = 1e-5, bias: Bool = true) {
         self.dModel = dModel
@@ -50,16 +56,21 @@ public struct TransformerLayerConfig: Codable, Sendable, Equatable {
 /// Stochastic depth (Huang et al. 2016; timm's `DropPath`): in training, drops a residual branch for a whole sample
 /// with probability p and scales kept samples by 1/(1−p); identity in evaluation. x [B, …] → [B, …].
 public final class DropPath: Layer, RandomModule {
+    /// The probability of dropping a sample's path.
     public let p: Float
+    /// The generator the drops are drawn from.
     public var generator: RandomGenerator
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
 
+    /// Stochastic depth with drop probability `p`, seeded from `g`.
     public init(p: Float, using g: inout RandomGenerator) {
         precondition(p >= 0 && p < 1, "DropPath: probability \(p) must be in [0, 1)")
         self.p = p
         generator = RandomGenerator(seed: g.next())
     }
 
+    /// In training, zeroes whole samples of `x` with probability p and scales the rest by 1/(1−p); identity otherwise.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         guard isTraining && p > 0 else { return x }
         let keep = Tensor.bernoulli([x.shape[0]] + Array(repeating: 1, count: x.rank - 1), p: 1 - p, dtype: x.dtype, using: &generator)
@@ -69,11 +80,17 @@ public final class DropPath: Layer, RandomModule {
 
 /// An indexed list of modules (PyTorch's `nn.ModuleList`): children named "0", "1", ….
 public final class ModuleList<Element: Module>: Module {
+    /// The modules, named "0", "1", … in checkpoints.
     public var modules: [Element]
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
+    /// A list of these modules.
     public init(_ modules: [Element]) { self.modules = modules }
+    /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] { modules.enumerated().map { (String($0.offset), $0.element) } }
+    /// The module at index `i`.
     public subscript(i: Int) -> Element { modules[i] }
+    /// Number of modules.
     public var count: Int { modules.count }
 }
 
@@ -88,14 +105,19 @@ private func feedForward(_ x: Tensor, _ l1: Linear, _ l2: Linear, _ d: Dropout, 
 /// Encoder layer: self-attention and feed-forward, each in a residual branch with layer norm (post- or pre-norm)
 /// and dropout where PyTorch puts it, plus optional drop-path on both branches (ViT). x [B, S, D] → [B, S, D].
 public final class TransformerEncoderLayer: Module {
+    /// The layer's configuration.
     public let config: TransformerLayerConfig
+    /// Multi-head self-attention (`self_attn`).
     public var selfAttention: MultiHeadAttention
     public var linear1: Linear, linear2: Linear
     public var norm1: LayerNorm, norm2: LayerNorm
     public var dropout: Dropout, dropout1: Dropout, dropout2: Dropout
+    /// Stochastic depth on the residual branches (identity when 0).
     public var dropPath: DropPath
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
 
+    /// An encoder layer (`nn.TransformerEncoderLayer`), with stochastic depth `dropPath`.
     public init(_ c: TransformerLayerConfig, dropPath: Float = 0, using g: inout RandomGenerator) {
         config = c
         selfAttention = MultiHeadAttention(dModel: c.dModel, heads: c.heads, bias: c.bias, dropout: c.attentionDropout, using: &g)
@@ -109,6 +131,7 @@ public final class TransformerEncoderLayer: Module {
         self.dropPath = DropPath(p: dropPath, using: &g)
     }
 
+    /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] {
         [("selfAttention", selfAttention), ("linear1", linear1), ("linear2", linear2), ("norm1", norm1), ("norm2", norm2),
          ("dropout", dropout), ("dropout1", dropout1), ("dropout2", dropout2), ("dropPath", dropPath)]
@@ -154,13 +177,16 @@ public final class TransformerEncoderLayer: Module {
 /// Decoder layer: masked self-attention, cross-attention over the encoder's output (memory), feed-forward; each a
 /// residual branch with layer norm (post- or pre-norm) and dropout. x [B, T, D], memory [B, S, D] → [B, T, D].
 public final class TransformerDecoderLayer: Module {
+    /// The layer's configuration.
     public let config: TransformerLayerConfig
     public var selfAttention: MultiHeadAttention, crossAttention: MultiHeadAttention
     public var linear1: Linear, linear2: Linear
     public var norm1: LayerNorm, norm2: LayerNorm, norm3: LayerNorm
     public var dropout: Dropout, dropout1: Dropout, dropout2: Dropout, dropout3: Dropout
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
 
+    /// A decoder layer (`nn.TransformerDecoderLayer`).
     public init(_ c: TransformerLayerConfig, using g: inout RandomGenerator) {
         config = c
         selfAttention = MultiHeadAttention(dModel: c.dModel, heads: c.heads, bias: c.bias, dropout: c.attentionDropout, using: &g)
@@ -176,6 +202,7 @@ public final class TransformerDecoderLayer: Module {
         dropout3 = Dropout(p: c.dropout, using: &g)
     }
 
+    /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] {
         [("selfAttention", selfAttention), ("crossAttention", crossAttention), ("linear1", linear1), ("linear2", linear2),
          ("norm1", norm1), ("norm2", norm2), ("norm3", norm3),
@@ -226,10 +253,14 @@ public final class DecoderLayerCache {
 /// A stack of encoder layers with an optional final layer norm (pre-norm stacks need it). Drop-path rates rise
 /// linearly from 0 to `dropPath` over the layers (timm's rule). x [B, S, D] → [B, S, D].
 public final class TransformerEncoder: Module {
+    /// The encoder layers.
     public var layers: ModuleList<TransformerEncoderLayer>
+    /// The final LayerNorm (pre-norm stacks), if any.
     public var norm: LayerNorm?
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
 
+    /// `count` encoder layers, with stochastic depth rising linearly to `dropPath`.
     public init(_ c: TransformerLayerConfig, layers count: Int, finalNorm: Bool, dropPath: Float = 0, using g: inout RandomGenerator) {
         var ls: [TransformerEncoderLayer] = []
         for i in 0..<count {
@@ -240,10 +271,12 @@ public final class TransformerEncoder: Module {
         norm = finalNorm ? LayerNorm([c.dModel], eps: c.layerNormEps) : nil
     }
 
+    /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] {
         [("layers", layers)] + (norm.map { [("norm", $0)] } ?? [])
     }
 
+    /// Encodes `x` [B, T, D]; `mask` hides padded keys.
     public func callAsFunction(_ x: Tensor, mask: AttentionMask = .none) -> Tensor {
         let h = layers.modules.reduce(x) { $1($0, mask: mask) }
         return norm.map { $0(h) } ?? h
@@ -260,10 +293,14 @@ public final class TransformerEncoder: Module {
 
 /// A stack of decoder layers with an optional final layer norm. x [B, T, D], memory [B, S, D] → [B, T, D].
 public final class TransformerDecoder: Module {
+    /// The decoder layers.
     public var layers: ModuleList<TransformerDecoderLayer>
+    /// The final LayerNorm (pre-norm stacks), if any.
     public var norm: LayerNorm?
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
 
+    /// `count` decoder layers.
     public init(_ c: TransformerLayerConfig, layers count: Int, finalNorm: Bool, using g: inout RandomGenerator) {
         var ls: [TransformerDecoderLayer] = []
         for _ in 0..<count { ls.append(TransformerDecoderLayer(c, using: &g)) }
@@ -271,10 +308,12 @@ public final class TransformerDecoder: Module {
         norm = finalNorm ? LayerNorm([c.dModel], eps: c.layerNormEps) : nil
     }
 
+    /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] {
         [("layers", layers)] + (norm.map { [("norm", $0)] } ?? [])
     }
 
+    /// Decodes `x` [B, T, D] attending to `memory` [B, S, D], causally by default.
     public func callAsFunction(_ x: Tensor, memory: Tensor, targetMask: AttentionMask = AttentionMask(causal: true),
                                memoryMask: AttentionMask = .none) -> Tensor {
         let h = layers.modules.reduce(x) { $1($0, memory: memory, targetMask: targetMask, memoryMask: memoryMask) }
@@ -301,16 +340,20 @@ public final class TransformerDecoder: Module {
 /// The encoder-decoder of Vaswani et al. without embeddings (PyTorch's `nn.Transformer`, `batch_first=True`):
 /// both stacks end in a layer norm, as PyTorch's do. src [B, S, D], tgt [B, T, D] → [B, T, D].
 public final class Transformer: Module {
+    /// The layer configuration shared by both stacks.
     public let config: TransformerLayerConfig
     public var encoder: TransformerEncoder, decoder: TransformerDecoder
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
 
+    /// An encoder–decoder transformer (`nn.Transformer`) with final LayerNorms.
     public init(_ c: TransformerLayerConfig, encoderLayers: Int = 6, decoderLayers: Int = 6, using g: inout RandomGenerator) {
         config = c
         encoder = TransformerEncoder(c, layers: encoderLayers, finalNorm: true, using: &g)
         decoder = TransformerDecoder(c, layers: decoderLayers, finalNorm: true, using: &g)
     }
 
+    /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] { [("encoder", encoder), ("decoder", decoder)] }
 
     /// - Parameters: sourceMask for the encoder; targetMask for decoder self-attention; memoryMask for cross-attention.

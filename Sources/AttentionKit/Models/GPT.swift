@@ -5,18 +5,24 @@ import Foundation
 
 /// Configuration of `GPT`.
 public struct GPTConfig: Codable, Sendable, Equatable {
+    /// Tokens in the vocabulary.
     public var vocabulary: Int
     /// The context length: positions the model sees at once (nanoGPT's `block_size`).
     public var blockSize = 256
+    /// Transformer blocks.
     public var layers = 4
+    /// Attention heads per block.
     public var heads = 4
+    /// Model width.
     public var dModel = 128
+    /// Dropout on embeddings, attention and residual branches.
     public var dropout: Float = 0
     /// Learned absolute positions (GPT-2) or the fixed sinusoidal table.
     public var positions: PositionKind = .learned
     /// Biases in the linear layers and layer norms' shift (nanoGPT's `bias`).
     public var bias = true
 
+    /// A configuration for this vocabulary with the other fields at their defaults.
     public init(vocabulary: Int) { self.vocabulary = vocabulary }
 
     /// A block: pre-norm, causal self-attention, MLP of width 4D with exact GELU.
@@ -27,6 +33,7 @@ public struct GPTConfig: Codable, Sendable, Equatable {
 }
 
 extension GPTConfig: ModelConfiguration {
+    /// A lower bound on the parameters this configuration builds, computed without building anything.
     public var parameterLowerBound: Double {
         let d = Double(dModel)
         return Double(vocabulary) * d + Double(layers) * 12 * d * d
@@ -40,6 +47,7 @@ extension GPTConfig: ModelConfiguration {
         return tokens * (Double(layers) * (16 * d + Double(heads) * Double(blockSize)) + 2 * Double(vocabulary))
     }
 
+    /// Throws a `ConfigurationError` naming the first field that cannot build a model.
     public func validate() throws {
         try ConfigCheck.size("vocabulary", vocabulary, max: 1 << 24)
         try ConfigCheck.size("blockSize", blockSize, max: 1 << 16)
@@ -58,6 +66,7 @@ public struct Sampling: Sendable, Equatable {
     public var topK: Int? = nil
     /// Keep the smallest set of most probable tokens whose probability reaches p (nucleus sampling; nil: all).
     public var topP: Float? = nil
+    /// Sampling settings; the defaults sample from the full softmax.
     public init(temperature: Float = 1, topK: Int? = nil, topP: Float? = nil) {
         self.temperature = temperature
         self.topK = topK
@@ -101,12 +110,18 @@ public struct Sampling: Sendable, Equatable {
 /// Init as GPT-2/nanoGPT: N(0, 0.02) weights, zero biases, residual projections (attention output, MLP output)
 /// N(0, 0.02/√(2L)).
 public final class GPT: Module, ConfigurableModel {
+    /// The model's configuration.
     public let config: GPTConfig
+    /// Token embeddings plus positions (`wte` + `wpe`).
     public var embedding: TokenEmbedding
+    /// The causal transformer blocks with a final LayerNorm.
     public var blocks: TransformerEncoder
+    /// The language-model head (`lm_head`), tied to the token embeddings.
     public var head: Linear
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
 
+    /// A GPT with GPT-2's initialisation (N(0, 0.02²), residual projections scaled by 1/√(2·layers)).
     public init(config c: GPTConfig, using g: inout RandomGenerator) {
         config = c
         let tokens = Embedding(c.vocabulary, c.dModel, using: &g)
@@ -125,6 +140,7 @@ public final class GPT: Module, ConfigurableModel {
         }
     }
 
+    /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] { [("embedding", embedding), ("blocks", blocks), ("head", head)] }
 
     /// Throws a `SequenceError` naming the row and position if `ids` cannot go through this model.
@@ -183,7 +199,10 @@ public final class GPT: Module, ConfigurableModel {
 }
 
 extension GPT: CausalLanguageModel {
+    /// Tokens in the vocabulary.
     public var vocabulary: Int { config.vocabulary }
+    /// The longest sequence the model sees at once (`blockSize`).
     public var contextLength: Int { config.blockSize }
+    /// Writes the configuration and weights to `url` (safetensors) atomically.
     public func save(to url: URL) throws { try ModelFile.save(self, to: url) }
 }

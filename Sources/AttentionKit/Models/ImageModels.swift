@@ -18,14 +18,20 @@ nonisolated(unsafe) public let imageClassifierModelTypes: [any ImageClassifierMo
 ]
 
 extension SmallCNN: ImageClassifierModel {
+    /// Input side in pixels (square images).
     public var imageSize: Int { config.imageSize }
+    /// Number of classes the head predicts.
     public var classes: Int { config.classes }
+    /// Module path of the final classification layer (re-initialised when fine-tuning on other classes).
     public var headPath: String { "classifier.\(classifier.layers.count - 1)" }
 }
 
 extension VisionTransformer: ImageClassifierModel {
+    /// Input side in pixels (square images).
     public var imageSize: Int { config.imageSize }
+    /// Number of classes the head predicts.
     public var classes: Int { config.classes }
+    /// Module path of the final classification layer (re-initialised when fine-tuning on other classes).
     public var headPath: String { "head" }
 }
 
@@ -45,13 +51,17 @@ public enum ActivationKind: String, Codable, Sendable, CaseIterable {
 
 /// Configuration of `LeNet5`.
 public struct LeNet5Config: Codable, Sendable, Equatable {
+    /// Input channels (3 for RGB images).
     public var inputChannels = 3
+    /// Input side in pixels (square images).
     public var imageSize = 32
+    /// Number of classes the head predicts.
     public var classes = 10
     /// LeCun 1998 used tanh-like squashing and average "subsampling"; ReLU and max pooling train faster.
     public var activation = ActivationKind.relu
     /// "max" or "avg".
     public var pooling = "max"
+    /// The default configuration.
     public init() {}
 }
 
@@ -59,10 +69,13 @@ public struct LeNet5Config: Codable, Sendable, Equatable {
 /// C5 120 (a full 5×5 convolution, here the linear layer over the 400 features), F6 84, output `classes`.
 /// 62,006 parameters for RGB and 10 classes.
 public final class LeNet5: Module, ImageClassifierModel {
+    /// The model's configuration.
     public let config: LeNet5Config
     public let features: Sequential, classifier: Sequential
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
 
+    /// LeNet-5 with the configured activation and pooling.
     public init(config c: LeNet5Config, using g: inout RandomGenerator) {
         precondition(c.imageSize >= 12 && c.classes > 0 && c.inputChannels > 0, "LeNet5: needs images of at least 12 pixels and positive classes")
         config = c
@@ -74,10 +87,15 @@ public final class LeNet5: Module, ImageClassifierModel {
                                  Linear(120, 84, using: &g), c.activation.layer(), Linear(84, c.classes, using: &g)])
     }
 
+    /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] { [("features", features), ("classifier", classifier)] }
+    /// Input side in pixels (square images).
     public var imageSize: Int { config.imageSize }
+    /// Number of classes the head predicts.
     public var classes: Int { config.classes }
+    /// Module path of the final classification layer (re-initialised when fine-tuning on other classes).
     public var headPath: String { "classifier.5" }
+    /// Logits [B, classes] for images [B, C, H, W].
     public func callAsFunction(_ x: Tensor) -> Tensor { classifier(features(x)) }
 }
 
@@ -89,11 +107,17 @@ public final class LeNet5: Module, ImageClassifierModel {
 public struct VGGConfig: Codable, Sendable, Equatable {
     /// Output channels of each convolution, per stage. The default is VGG-11 (configuration "A") narrowed to half width.
     public var stages: [[Int]] = [[32], [64], [128, 128], [256, 256], [256, 256]]
+    /// Whether each convolution is followed by BatchNorm.
     public var batchNorm = true
+    /// Dropout before the linear head (0: none).
     public var dropout: Float = 0
+    /// Input channels (3 for RGB images).
     public var inputChannels = 3
+    /// Input side in pixels (square images).
     public var imageSize = 32
+    /// Number of classes the head predicts.
     public var classes = 10
+    /// The default configuration.
     public init() {}
 
     /// VGG-11 (configuration A: 1-1-2-2-2 convolutions) with the given first-stage width (64 in the paper).
@@ -107,10 +131,13 @@ public struct VGGConfig: Codable, Sendable, Equatable {
 /// VGG for small images (see `VGGConfig`). Names as torchvision's: `features.N` (conv, bn, relu, …, pool),
 /// `classifier.N`.
 public final class VGG: Module, ImageClassifierModel {
+    /// The model's configuration.
     public let config: VGGConfig
     public let features: Sequential, classifier: Sequential
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
 
+    /// A VGG with He-initialised convolutions.
     public init(config c: VGGConfig, using g: inout RandomGenerator) {
         precondition(!c.stages.isEmpty && c.stages.allSatisfy { !$0.isEmpty && $0.allSatisfy { $0 > 0 } }, "VGG: every stage needs positive widths")
         precondition(c.imageSize >> c.stages.count >= 1, "VGG: \(c.stages.count) pools do not fit \(c.imageSize)-pixel images")
@@ -132,10 +159,15 @@ public final class VGG: Module, ImageClassifierModel {
         classifier = Sequential(head)
     }
 
+    /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] { [("features", features), ("classifier", classifier)] }
+    /// Input side in pixels (square images).
     public var imageSize: Int { config.imageSize }
+    /// Number of classes the head predicts.
     public var classes: Int { config.classes }
+    /// Module path of the final classification layer (re-initialised when fine-tuning on other classes).
     public var headPath: String { "classifier.\(classifier.layers.count - 1)" }
+    /// Logits [B, classes] for images [B, C, H, W].
     public func callAsFunction(_ x: Tensor) -> Tensor { classifier(features(x)) }
 }
 
@@ -164,9 +196,12 @@ private func projection(_ from: Int, _ to: Int, stride: Int, batchNorm: Bool, us
 /// He et al.'s basic block: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), 3×3 convolutions without bias.
 public final class BasicBlock: Layer {
     public let conv1: Conv2d, bn1: BatchNorm, conv2: Conv2d, bn2: BatchNorm
+    /// The identity, or a strided 1×1 convolution with BatchNorm when the shape changes.
     public let shortcut: Sequential
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
 
+    /// A block from `inChannels` to `outChannels`, downsampling by `stride`.
     public init(_ inChannels: Int, _ outChannels: Int, stride: Int, using g: inout RandomGenerator) {
         conv1 = Conv2d(inChannels, outChannels, kernelSize: 3, stride: stride, padding: 1, bias: false, using: &g)
         bn1 = BatchNorm.twoD(outChannels)
@@ -175,10 +210,12 @@ public final class BasicBlock: Layer {
         shortcut = projection(inChannels, outChannels, stride: stride, batchNorm: true, using: &g)
     }
 
+    /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] {
         [("conv1", conv1), ("bn1", bn1), ("conv2", conv2), ("bn2", bn2), ("shortcut", shortcut)]
     }
 
+    /// relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)).
     public func callAsFunction(_ x: Tensor) -> Tensor {
         (bn2(conv2(bn1(conv1(x)).relu())) + shortcut(x)).relu()
     }
@@ -192,11 +229,17 @@ public struct ResNetConfig: Codable, Sendable, Equatable {
     public var widths = [16, 32, 64]
     /// Start each block's last BatchNorm γ at 0, so every block begins as the identity (Goyal et al. 2017).
     public var zeroInitResidual = false
+    /// Input channels (3 for RGB images).
     public var inputChannels = 3
+    /// Input side in pixels (square images).
     public var imageSize = 32
+    /// Number of classes the head predicts.
     public var classes = 10
+    /// The default configuration.
     public init() {}
+    /// A CIFAR ResNet of `depth` layers (6n + 2).
     public init(depth: Int, classes: Int = 10) { self.depth = depth; self.classes = classes }
+    /// Basic blocks in each of the three stages.
     public var blocksPerStage: Int { (depth - 2) / 6 }
 }
 
@@ -205,12 +248,17 @@ public struct ResNetConfig: Codable, Sendable, Equatable {
 /// Shortcuts where the shape changes are 1×1 projections with BatchNorm (option B). ResNet-20: 272,474 parameters
 /// (269,722 with option A's parameter-free shortcuts); ResNet-56: 855,770.
 public final class ResNet: Module, ImageClassifierModel {
+    /// The model's configuration.
     public let config: ResNetConfig
     public let conv1: Conv2d, bn1: BatchNorm
+    /// The three stages of basic blocks.
     public let layers: [ModuleList<BasicBlock>]
+    /// The classification head.
     public let linear: Linear
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
 
+    /// A CIFAR ResNet (He et al. 2016, §4.2) with He-initialised convolutions.
     public init(config c: ResNetConfig, using g: inout RandomGenerator) {
         precondition(c.depth >= 8 && (c.depth - 2) % 6 == 0, "ResNet: depth \(c.depth) is not 6n + 2 (20, 32, 44, 56, 110)")
         precondition(!c.widths.isEmpty && c.widths.allSatisfy { $0 > 0 }, "ResNet: stage widths must be positive")
@@ -225,14 +273,19 @@ public final class ResNet: Module, ImageClassifierModel {
         if c.zeroInitResidual { for stage in layers { for b in stage.modules { b.bn2.weight?.assign(Tensor.zeros([b.bn2.numFeatures])) } } }
     }
 
+    /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] {
         [("conv1", conv1), ("bn1", bn1)] + layers.enumerated().map { ("layer\($0.offset + 1)", $0.element as any Module) } + [("linear", linear)]
     }
 
+    /// Input side in pixels (square images).
     public var imageSize: Int { config.imageSize }
+    /// Number of classes the head predicts.
     public var classes: Int { config.classes }
+    /// Module path of the final classification layer (re-initialised when fine-tuning on other classes).
     public var headPath: String { "linear" }
 
+    /// Logits [B, classes] for images [B, C, H, W].
     public func callAsFunction(_ x: Tensor) -> Tensor {
         var h = bn1(conv1(x)).relu()
         for stage in layers { for block in stage.modules { h = block(h) } }
@@ -246,9 +299,12 @@ public final class ResNet: Module, ImageClassifierModel {
 /// → conv, added to the shortcut; the projection shortcut (1×1, no BatchNorm) takes the pre-activated input.
 public final class PreActBlock: Layer {
     public let bn1: BatchNorm, conv1: Conv2d, bn2: BatchNorm, conv2: Conv2d
+    /// The identity, or a strided 1×1 convolution when the shape changes.
     public let shortcut: Sequential
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
 
+    /// A pre-activation block from `inChannels` to `outChannels`, downsampling by `stride`.
     public init(_ inChannels: Int, _ outChannels: Int, stride: Int, using g: inout RandomGenerator) {
         bn1 = BatchNorm.twoD(inChannels)
         conv1 = Conv2d(inChannels, outChannels, kernelSize: 3, stride: stride, padding: 1, bias: false, using: &g)
@@ -257,10 +313,12 @@ public final class PreActBlock: Layer {
         shortcut = projection(inChannels, outChannels, stride: stride, batchNorm: false, using: &g)
     }
 
+    /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] {
         [("bn1", bn1), ("conv1", conv1), ("bn2", bn2), ("conv2", conv2), ("shortcut", shortcut)]
     }
 
+    /// conv2(relu(bn2(conv1(relu(bn1(x)))))) + shortcut.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let a = bn1(x).relu()
         let skip = shortcut.layers.isEmpty ? x : shortcut(a)
@@ -274,9 +332,13 @@ public struct PreActResNetConfig: Codable, Sendable, Equatable {
     public var blocks = [2, 2, 2, 2]
     /// Channels of the first stage (64 in the paper); each later stage doubles them.
     public var width = 64
+    /// Input channels (3 for RGB images).
     public var inputChannels = 3
+    /// Input side in pixels (square images).
     public var imageSize = 32
+    /// Number of classes the head predicts.
     public var classes = 10
+    /// The default configuration.
     public init() {}
 }
 
@@ -284,13 +346,20 @@ public struct PreActResNetConfig: Codable, Sendable, Equatable {
 /// (widths w, 2w, 4w, 8w; stride 2 at the start of stages 2–4), a final BN → ReLU, global average pooling and a
 /// linear layer. PreActResNet-18 at width 64: 11,172,170 parameters (2,796,714 at width 32).
 public final class PreActResNet: Module, ImageClassifierModel {
+    /// The model's configuration.
     public let config: PreActResNetConfig
+    /// The stem convolution.
     public let conv1: Conv2d
+    /// The stages of pre-activation blocks.
     public let layers: [ModuleList<PreActBlock>]
+    /// The BatchNorm before the final ReLU and pooling.
     public let bn: BatchNorm
+    /// The classification head.
     public let linear: Linear
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
 
+    /// A pre-activation ResNet (He et al. 2016, "Identity mappings") with He-initialised convolutions.
     public init(config c: PreActResNetConfig, using g: inout RandomGenerator) {
         precondition(!c.blocks.isEmpty && c.blocks.allSatisfy { $0 > 0 } && c.width > 0, "PreActResNet: blocks and width must be positive")
         config = c
@@ -303,14 +372,19 @@ public final class PreActResNet: Module, ImageClassifierModel {
         linear = Linear(channels, c.classes, using: &g)
     }
 
+    /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] {
         [("conv1", conv1)] + layers.enumerated().map { ("layer\($0.offset + 1)", $0.element as any Module) } + [("bn", bn), ("linear", linear)]
     }
 
+    /// Input side in pixels (square images).
     public var imageSize: Int { config.imageSize }
+    /// Number of classes the head predicts.
     public var classes: Int { config.classes }
+    /// Module path of the final classification layer (re-initialised when fine-tuning on other classes).
     public var headPath: String { "linear" }
 
+    /// Logits [B, classes] for images [B, C, H, W].
     public func callAsFunction(_ x: Tensor) -> Tensor {
         var h = conv1(x)
         for stage in layers { for block in stage.modules { h = block(h) } }

@@ -61,7 +61,9 @@ extension ModelConfiguration {
 /// A configuration field that cannot build a model.
 public struct ConfigurationError: Error, CustomStringConvertible {
     public let field: String, reason: String
+    /// An error for `field` with the reason.
     public init(_ field: String, _ reason: String) { (self.field, self.reason) = (field, reason) }
+    /// "field: reason".
     public var description: String { "\(field): \(reason)" }
 }
 
@@ -90,6 +92,7 @@ enum ConfigCheck {
 }
 
 extension SmallCNNConfig: ModelConfiguration {
+    /// A lower bound on the parameters this configuration builds, computed without building anything.
     public var parameterLowerBound: Double {
         var c = Double(inputChannels), total = 0.0
         for o in channels { total += c * Double(o) * 9; c = Double(o) }
@@ -97,6 +100,7 @@ extension SmallCNNConfig: ModelConfiguration {
         return total + c * side * side * Double(hidden) + Double(hidden) * Double(classes)
     }
 
+    /// Throws a `ConfigurationError` naming the first field that cannot build a model.
     public func validate() throws {
         try ConfigCheck.sizes("channels", channels, count: 12)
         try ConfigCheck.size("inputChannels", inputChannels, max: 64)
@@ -109,11 +113,13 @@ extension SmallCNNConfig: ModelConfiguration {
 }
 
 extension LeNet5Config: ModelConfiguration {
+    /// A lower bound on the parameters this configuration builds, computed without building anything.
     public var parameterLowerBound: Double {
         let side = Double(max(((imageSize - 4) / 2 - 4) / 2, 1))
         return Double(inputChannels) * 150 + 2400 + 16 * side * side * 120 + 120 * 84 + 84 * Double(classes)
     }
 
+    /// Throws a `ConfigurationError` naming the first field that cannot build a model.
     public func validate() throws {
         try ConfigCheck.size("inputChannels", inputChannels, max: 64)
         try ConfigCheck.size("imageSize", imageSize, min: 16, max: ConfigCheck.maxImage)
@@ -123,12 +129,14 @@ extension LeNet5Config: ModelConfiguration {
 }
 
 extension VGGConfig: ModelConfiguration {
+    /// A lower bound on the parameters this configuration builds, computed without building anything.
     public var parameterLowerBound: Double {
         var c = Double(inputChannels), total = 0.0
         for stage in stages { for o in stage { total += c * Double(o) * 9; c = Double(o) } }
         return total + c * Double(classes)
     }
 
+    /// Throws a `ConfigurationError` naming the first field that cannot build a model.
     public func validate() throws {
         guard !stages.isEmpty && stages.count <= 12 else { throw ConfigurationError("stages", "needs 1…12 stages, has \(stages.count)") }
         for (i, s) in stages.enumerated() { try ConfigCheck.sizes("stages[\(i)]", s, count: 16) }
@@ -141,11 +149,13 @@ extension VGGConfig: ModelConfiguration {
 }
 
 extension ResNetConfig: ModelConfiguration {
+    /// A lower bound on the parameters this configuration builds, computed without building anything.
     public var parameterLowerBound: Double {
         let blocks = Double(max((depth - 2) / 6, 0))
         return widths.reduce(0.0) { $0 + blocks * 18 * Double($1) * Double($1) } + Double(widths.last ?? 1) * Double(classes)
     }
 
+    /// Throws a `ConfigurationError` naming the first field that cannot build a model.
     public func validate() throws {
         guard depth >= 8 && depth <= 2000 && (depth - 2) % 6 == 0 else { throw ConfigurationError("depth", "\(depth) is not 6n + 2 (20, 32, 44, 56, 110, …)") }
         try ConfigCheck.sizes("widths", widths, count: 8)
@@ -156,11 +166,13 @@ extension ResNetConfig: ModelConfiguration {
 }
 
 extension PreActResNetConfig: ModelConfiguration {
+    /// A lower bound on the parameters this configuration builds, computed without building anything.
     public var parameterLowerBound: Double {
         let w = Double(width)
         return blocks.enumerated().reduce(0.0) { t, e in let c = w * Double(1 << min(e.offset, 30)); return t + Double(e.element) * 18 * c * c } + Double(classes)
     }
 
+    /// Throws a `ConfigurationError` naming the first field that cannot build a model.
     public func validate() throws {
         try ConfigCheck.sizes("blocks", blocks, max: 512, count: 8)
         try ConfigCheck.size("width", width, max: ConfigCheck.maxWidth >> (blocks.count - 1))
@@ -181,11 +193,13 @@ extension ViTConfig: ModelConfiguration {
         return Double(batch) * (tokens * Double(depth) * ((8 + 2 * Double(mlpRatio)) * d + Double(heads) * tokens) + tokenizer)
     }
 
+    /// A lower bound on the parameters this configuration builds, computed without building anything.
     public var parameterLowerBound: Double {
         let d = Double(dModel)
         return Double(channels * patchSize * patchSize) * d + Double(depth) * (4 * d * d + 2 * d * d * Double(mlpRatio)) + d * Double(classes)
     }
 
+    /// Throws a `ConfigurationError` naming the first field that cannot build a model.
     public func validate() throws {
         try ConfigCheck.size("imageSize", imageSize, max: ConfigCheck.maxImage)
         try ConfigCheck.size("patchSize", patchSize, max: imageSize)
@@ -214,11 +228,13 @@ extension ViTConfig: ModelConfiguration {
 }
 
 extension TextClassifierConfig: ModelConfiguration {
+    /// A lower bound on the parameters this configuration builds, computed without building anything.
     public var parameterLowerBound: Double {
         let d = Double(dModel)
         return Double(vocabulary) * d + Double(layers) * (4 * d * d + 2 * d * Double(feedForward)) + d * Double(classes)
     }
 
+    /// Throws a `ConfigurationError` naming the first field that cannot build a model.
     public func validate() throws {
         try ConfigCheck.size("vocabulary", vocabulary, max: ConfigCheck.maxVocabulary)
         try ConfigCheck.size("classes", classes)
@@ -232,11 +248,13 @@ extension TextClassifierConfig: ModelConfiguration {
 }
 
 extension TextCNNConfig: ModelConfiguration {
+    /// A lower bound on the parameters this configuration builds, computed without building anything.
     public var parameterLowerBound: Double {
         let e = Double(embeddingDim), f = Double(filters)
         return Double(vocabulary) * e + kernelSizes.reduce(0.0) { $0 + Double($1) * e * f } + Double(kernelSizes.count) * f * Double(classes)
     }
 
+    /// Throws a `ConfigurationError` naming the first field that cannot build a model.
     public func validate() throws {
         try ConfigCheck.size("vocabulary", vocabulary, max: ConfigCheck.maxVocabulary)
         try ConfigCheck.size("classes", classes)
@@ -252,12 +270,14 @@ extension TextCNNConfig: ModelConfiguration {
 }
 
 extension Seq2SeqConfig: ModelConfiguration {
+    /// A lower bound on the parameters this configuration builds, computed without building anything.
     public var parameterLowerBound: Double {
         let d = Double(dModel), ff = Double(feedForward)
         let embeddings = sharedEmbeddings ? Double(sourceVocabulary) * d : Double(sourceVocabulary + targetVocabulary) * d
         return embeddings + Double(encoderLayers) * (4 * d * d + 2 * d * ff) + Double(decoderLayers) * (8 * d * d + 2 * d * ff)
     }
 
+    /// Throws a `ConfigurationError` naming the first field that cannot build a model.
     public func validate() throws {
         try ConfigCheck.size("sourceVocabulary", sourceVocabulary, max: ConfigCheck.maxVocabulary)
         try ConfigCheck.size("targetVocabulary", targetVocabulary, max: ConfigCheck.maxVocabulary)

@@ -10,6 +10,7 @@ public protocol ConfigurableModel: Module {
 /// Weights plus the configuration that rebuilds their model, in one safetensors file: the config is JSON in the
 /// metadata (`attentionkit.config`, with `attentionkit.model` naming the type).
 public enum ModelFile {
+    /// Writes `model`'s configuration (as JSON metadata), weights and buffers to `url` as safetensors, atomically.
     public static func save<M: ConfigurableModel>(_ model: M, to url: URL, metadata: [String: String] = [:]) throws {
         var meta = metadata
         let encoder = JSONEncoder()

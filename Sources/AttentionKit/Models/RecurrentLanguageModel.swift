@@ -30,6 +30,7 @@ extension CausalLanguageModel {
         Loss.crossEntropy(self(inputs).reshape([-1, vocabulary]), targets.flatMap { $0 })
     }
 
+    /// Continues each prompt by up to `maxNewTokens` sampled tokens, stopping a row at `stopToken`.
     public func generate(_ prompts: [[Int]], maxNewTokens: Int, sampling: Sampling = Sampling(), stopToken: Int? = nil,
                          using g: inout RandomGenerator) -> [[Int]] {
         generate(prompts, maxNewTokens: maxNewTokens, sampling: sampling, stopToken: stopToken, using: &g, onSlide: {}, onToken: { _, _ in })
@@ -61,11 +62,15 @@ func drawTokens(from logits: Tensor, maxNewTokens: Int, sampling: Sampling, stop
 
 /// Configuration of `RecurrentLanguageModel`.
 public struct RecurrentLanguageModelConfig: Codable, Sendable, Equatable {
+    /// Tokens in the vocabulary.
     public var vocabulary: Int
     /// `.lstm` (the default), `.gru` or a plain RNN.
     public var cell: RecurrentCell = .lstm
+    /// Embedding width.
     public var embeddingDim = 256
+    /// Hidden units per layer.
     public var hidden = 256
+    /// Recurrent layers.
     public var layers = 2
     /// On the embeddings, between the recurrent layers and on the last layer's outputs (Zaremba et al.).
     public var dropout: Float = 0.2
@@ -74,10 +79,12 @@ public struct RecurrentLanguageModelConfig: Codable, Sendable, Equatable {
     /// Steps of a training window (backpropagation through time).
     public var blockSize = 64
 
+    /// A configuration for this vocabulary with the other fields at their defaults.
     public init(vocabulary: Int) { self.vocabulary = vocabulary }
 }
 
 extension RecurrentLanguageModelConfig: ModelConfiguration {
+    /// A lower bound on the parameters this configuration builds, computed without building anything.
     public var parameterLowerBound: Double {
         let e = Double(embeddingDim), h = Double(hidden), gates = Double(cell.gates), v = Double(vocabulary)
         return v * e + gates * h * (e + h) + Double(layers - 1) * gates * h * 2 * h + (tieWeights ? 0 : v * h)
@@ -89,6 +96,7 @@ extension RecurrentLanguageModelConfig: ModelConfiguration {
         Double(batch) * Double(blockSize) * (Double(layers) * Double(cell.gates + 3) * Double(hidden) + Double(embeddingDim) + 2 * Double(vocabulary))
     }
 
+    /// Throws a `ConfigurationError` naming the first field that cannot build a model.
     public func validate() throws {
         try ConfigCheck.size("vocabulary", vocabulary, max: ConfigCheck.maxVocabulary)
         try ConfigCheck.size("embeddingDim", embeddingDim)
@@ -108,13 +116,20 @@ extension RecurrentLanguageModelConfig: ModelConfiguration {
 /// `head.weight`, `head.bias`. Unlike the transformer it has no context limit in generation: the state carries the
 /// whole prompt and everything drawn.
 public final class RecurrentLanguageModel: Module, ConfigurableModel, CausalLanguageModel {
+    /// The model's configuration.
     public let config: RecurrentLanguageModelConfig
+    /// Token embeddings.
     public var embedding: Embedding
+    /// The recurrent layers.
     public var rnn: RecurrentNetwork
+    /// Dropout on embeddings and outputs.
     public var dropout: Dropout
+    /// The next-token head (tied to the embeddings when the widths agree and `tieWeights`).
     public var head: Linear
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
 
+    /// A recurrent language model with PyTorch's initialisation of its layers.
     public init(config c: RecurrentLanguageModelConfig, using g: inout RandomGenerator) {
         precondition(!c.tieWeights || c.embeddingDim == c.hidden, "RecurrentLanguageModel: tied weights need embeddingDim == hidden")
         config = c
@@ -127,11 +142,15 @@ public final class RecurrentLanguageModel: Module, ConfigurableModel, CausalLang
         head.weight = c.tieWeights ? embedding.weight : Tensor.uniform([c.vocabulary, c.hidden], low: -0.1, high: 0.1, using: &g).requiringGrad()
     }
 
+    /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] { [("embedding", embedding), ("rnn", rnn), ("dropout", dropout), ("head", head)] }
 
+    /// Tokens in the vocabulary.
     public var vocabulary: Int { config.vocabulary }
+    /// The length of the training windows (`blockSize`); generation is not limited by it.
     public var contextLength: Int { config.blockSize }
 
+    /// Throws when an id is outside the vocabulary.
     public func validate(_ ids: [[Int]]) throws(SequenceError) {
         try validateIDs(ids, vocabulary: config.vocabulary, maxLength: Int.max, what: "input")
     }
@@ -145,8 +164,10 @@ public final class RecurrentLanguageModel: Module, ConfigurableModel, CausalLang
         return (head(dropout(out)), state)                               // [B, T, V]
     }
 
+    /// Next-token logits [B, T, vocabulary] for `ids` [B, T], from a zero state.
     public func callAsFunction(_ ids: [[Int]]) -> Tensor { self(ids, initial: nil).logits }
 
+    /// Continues each prompt by up to `maxNewTokens` sampled tokens, carrying the recurrent state instead of re-reading the prompt.
     public func generate(_ prompts: [[Int]], maxNewTokens: Int, sampling: Sampling, stopToken: Int?, using g: inout RandomGenerator,
                          onSlide: () -> Void, onToken: (Int, Int) -> Void) -> [[Int]] {
         precondition(!prompts.isEmpty && prompts.allSatisfy { !$0.isEmpty && $0.count == prompts[0].count }, "RecurrentLanguageModel.generate: prompts must be non-empty rows of one length")
@@ -165,5 +186,6 @@ public final class RecurrentLanguageModel: Module, ConfigurableModel, CausalLang
         }
     }
 
+    /// Writes the configuration and weights to `url` (safetensors) atomically.
     public func save(to url: URL) throws { try ModelFile.save(self, to: url) }
 }

@@ -2,22 +2,30 @@ import Foundation
 
 /// Configuration of `RecurrentTextClassifier`.
 public struct RecurrentTextClassifierConfig: Codable, Sendable, Equatable {
+    /// Tokens in the vocabulary.
     public var vocabulary: Int
+    /// Number of classes.
     public var classes: Int
     /// `.lstm` or `.gru` (or a plain RNN).
     public var cell: RecurrentCell = .lstm
+    /// Embedding width.
     public var embeddingDim = 128
     /// Hidden units per direction.
     public var hidden = 128
+    /// Recurrent layers.
     public var layers = 1
+    /// Whether each layer also reads the text backwards.
     public var bidirectional = true
     /// How the outputs of the real (unpadded) steps become one vector: `.max` or `.mean` over time.
     public var pooling: Pooling = .max
     /// On the embeddings, between recurrent layers and before the head.
     public var dropout: Float = 0.3
+    /// Longest input in tokens (longer texts are truncated by the task).
     public var maxLength = 256
+    /// The padding token's id.
     public var padID = 0
 
+    /// A configuration for this vocabulary and number of classes, other fields at their defaults.
     public init(vocabulary: Int, classes: Int) {
         self.vocabulary = vocabulary
         self.classes = classes
@@ -28,13 +36,20 @@ public struct RecurrentTextClassifierConfig: Codable, Sendable, Equatable {
 /// text's real tokens (padded steps are skipped, as a packed sequence) → max or mean over the real steps → dropout →
 /// linear. Parameter names: `embedding.weight`, `rnn.weight_ih_l0…` (PyTorch's nn.LSTM names), `head.weight/bias`.
 public final class RecurrentTextClassifier: Module, ConfigurableModel, TextClassificationModel {
+    /// The model's configuration.
     public let config: RecurrentTextClassifierConfig
+    /// Token embeddings.
     public var embedding: Embedding
+    /// The recurrent layers.
     public var rnn: RecurrentNetwork
+    /// Dropout before the head.
     public var dropout: Dropout
+    /// The classification head.
     public var head: Linear
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
 
+    /// A recurrent classifier with PyTorch's initialisation of its layers.
     public init(config c: RecurrentTextClassifierConfig, using g: inout RandomGenerator) {
         precondition(c.pooling == .max || c.pooling == .mean, "RecurrentTextClassifier: pooling must be max or mean")
         config = c
@@ -45,15 +60,21 @@ public final class RecurrentTextClassifier: Module, ConfigurableModel, TextClass
         head = Linear(c.hidden * (c.bidirectional ? 2 : 1), c.classes, using: &g)
     }
 
+    /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] {
         [("embedding", embedding), ("rnn", rnn), ("dropout", dropout), ("head", head)]
     }
 
+    /// Number of classes the head predicts.
     public var classes: Int { config.classes }
+    /// Tokens in the vocabulary.
     public var vocabulary: Int { config.vocabulary }
+    /// Longest input in tokens.
     public var maxLength: Int { config.maxLength }
+    /// The padding token's id.
     public var padID: Int { config.padID }
 
+    /// Logits [B, classes] for `ids` (right-padded with `padID`); padded steps are not read.
     public func callAsFunction(_ ids: [[Int]]) -> Tensor {
         let b = ids.count, t = max(1, ids.map(\.count).max() ?? 1)
         // each row's real tokens (right padding removed; an empty text reads one pad token)
@@ -75,11 +96,13 @@ public final class RecurrentTextClassifier: Module, ConfigurableModel, TextClass
 }
 
 extension RecurrentTextClassifierConfig: ModelConfiguration {
+    /// A lower bound on the parameters this configuration builds, computed without building anything.
     public var parameterLowerBound: Double {
         let e = Double(embeddingDim), h = Double(hidden), d = bidirectional ? 2.0 : 1.0, gates = Double(cell.gates)
         return Double(vocabulary) * e + d * gates * h * (e + h) + Double(layers - 1) * d * gates * h * (d * h + h) + d * h * Double(classes)
     }
 
+    /// Throws a `ConfigurationError` naming the first field that cannot build a model.
     public func validate() throws {
         try ConfigCheck.size("vocabulary", vocabulary, max: ConfigCheck.maxVocabulary)
         try ConfigCheck.size("classes", classes)

@@ -2,22 +2,29 @@ import Foundation
 
 /// Configuration of `RecurrentTranslator`.
 public struct RecurrentTranslatorConfig: Codable, Sendable, Equatable {
+    /// Tokens in the source vocabulary.
     public var sourceVocabulary: Int
+    /// Tokens in the target vocabulary.
     public var targetVocabulary: Int
     /// `.gru` (Bahdanau et al.) or `.lstm` (Luong et al.).
     public var cell: RecurrentCell = .gru
+    /// Embedding width of both sides.
     public var embeddingDim = 256
     /// Hidden units of the decoder and of each encoder direction.
     public var hidden = 256
+    /// Bidirectional encoder layers.
     public var encoderLayers = 1
+    /// How the decoder scores source positions (additive: Bahdanau; dot or general: Luong).
     public var attention: AlignmentScore = .additive
     /// Luong's input feeding: the previous step's attentional vector joins the decoder's input.
     public var inputFeeding = true
+    /// Dropout on embeddings and between layers.
     public var dropout: Float = 0.2
     /// Longest source and target in tokens (EOS included).
     public var maxLength = 128
     public var padID = 0, bosID = 1, eosID = 2
 
+    /// A configuration for these vocabularies with the other fields at their defaults.
     public init(sourceVocabulary: Int, targetVocabulary: Int) {
         self.sourceVocabulary = sourceVocabulary
         self.targetVocabulary = targetVocabulary
@@ -31,13 +38,17 @@ public struct RecurrentTranslatorConfig: Codable, Sendable, Equatable {
 /// dot/general), forms h̃ = tanh(W_c [s; context]) and predicts the next token from h̃ (Luong et al. 2015's global
 /// attention; with the additive score, Bahdanau et al. 2015's alignment model). Attention maps are captured per step.
 public final class RecurrentTranslator: Module, ConfigurableModel {
+    /// The model's configuration.
     public let config: RecurrentTranslatorConfig
     public var sourceEmbedding: Embedding, targetEmbedding: Embedding
     public var encoder: RecurrentNetwork, decoder: RecurrentNetwork
     public var bridge: Linear, attention: RecurrentAttention, combine: Linear, output: Linear
+    /// Dropout on embeddings and decoder outputs.
     public var dropout: Dropout
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
 
+    /// An attentional encoder–decoder with PyTorch's initialisation of its layers.
     public init(config c: RecurrentTranslatorConfig, using g: inout RandomGenerator) {
         precondition(c.attention != .dot, "RecurrentTranslator: dot attention needs equal widths; use additive or general")
         config = c
@@ -54,6 +65,7 @@ public final class RecurrentTranslator: Module, ConfigurableModel {
         dropout = Dropout(p: c.dropout, using: &g)
     }
 
+    /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] {
         [("sourceEmbedding", sourceEmbedding), ("targetEmbedding", targetEmbedding), ("encoder", encoder), ("decoder", decoder),
          ("bridge", bridge), ("attention", attention), ("combine", combine), ("output", output), ("dropout", dropout)]
@@ -148,11 +160,13 @@ public final class RecurrentTranslator: Module, ConfigurableModel {
 }
 
 extension RecurrentTranslatorConfig: ModelConfiguration {
+    /// A lower bound on the parameters this configuration builds, computed without building anything.
     public var parameterLowerBound: Double {
         let e = Double(embeddingDim), h = Double(hidden), gates = Double(cell.gates)
         return Double(sourceVocabulary + targetVocabulary) * e + 2 * gates * h * (e + h) + gates * h * (e + h + h) + h * Double(targetVocabulary)
     }
 
+    /// Throws a `ConfigurationError` naming the first field that cannot build a model.
     public func validate() throws {
         try ConfigCheck.size("sourceVocabulary", sourceVocabulary, max: ConfigCheck.maxVocabulary)
         try ConfigCheck.size("targetVocabulary", targetVocabulary, max: ConfigCheck.maxVocabulary)

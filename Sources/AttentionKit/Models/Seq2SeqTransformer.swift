@@ -13,16 +13,27 @@ public enum PositionKind: String, Codable, Sendable {
 
 /// Configuration of `Seq2SeqTransformer`; saved beside the weights (`ModelFile`) so a checkpoint rebuilds its model.
 public struct Seq2SeqConfig: Codable, Sendable, Equatable {
+    /// Tokens in the source vocabulary.
     public var sourceVocabulary: Int
+    /// Tokens in the target vocabulary.
     public var targetVocabulary: Int
+    /// Model width.
     public var dModel = 256
+    /// Attention heads; they divide `dModel`.
     public var heads = 4
+    /// Encoder layers.
     public var encoderLayers = 3
+    /// Decoder layers.
     public var decoderLayers = 3
+    /// Width of the feed-forward hidden layer.
     public var feedForward = 1024
+    /// Dropout on embeddings, attention weights and residual branches.
     public var dropout: Float = 0.1
+    /// The feed-forward activation.
     public var activation: FeedForwardActivation = .relu
+    /// Pre-norm (true) or post-norm layers.
     public var normFirst = true
+    /// Sinusoidal or learned positions.
     public var positions: PositionKind = .sinusoidal
     /// Longest source or target sequence (the position tables' length).
     public var maxLength = 256
@@ -34,6 +45,7 @@ public struct Seq2SeqConfig: Codable, Sendable, Equatable {
     public var scaleEmbeddings = true
     public var padID = 0, bosID = 1, eosID = 2
 
+    /// A configuration for these vocabularies with the other fields at their defaults.
     public init(sourceVocabulary: Int, targetVocabulary: Int) {
         self.sourceVocabulary = sourceVocabulary
         self.targetVocabulary = targetVocabulary
@@ -47,10 +59,14 @@ public struct Seq2SeqConfig: Codable, Sendable, Equatable {
 
 /// Embeds token ids and adds positions: ids [B, T] → [B, T, D] (scaled by √D when asked, then dropout).
 public final class TokenEmbedding: Module {
+    /// The token table.
     public var embedding: Embedding
+    /// The positions added to the embeddings.
     public var positions: any PositionEncoding
+    /// Dropout after the positions are added.
     public var dropout: Dropout
     let scale: Float?
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
 
     init(_ embedding: Embedding, positions kind: PositionKind, maxLength: Int, dropout p: Float, scale: Bool, using g: inout RandomGenerator) {
@@ -62,6 +78,7 @@ public final class TokenEmbedding: Module {
         self.scale = scale ? Float(d).squareRoot() : nil
     }
 
+    /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] {
         [("embedding", embedding), ("positions", positions), ("dropout", dropout)]
     }
@@ -80,7 +97,9 @@ public final class TokenEmbedding: Module {
 
 /// A batch of token ids that a model cannot take, with the row and column at fault.
 public struct SequenceError: Error, CustomStringConvertible, Equatable {
+    /// What is wrong with the sequence.
     public let message: String
+    /// The message.
     public var description: String { message }
 }
 
@@ -102,9 +121,13 @@ func validateIDs(_ ids: [[Int]], vocabulary: Int, maxLength: Int, what: String) 
 /// A hypothesis of beam search: tokens (without BOS and EOS), summed log-probability and the length-normalised score
 /// log P / lp, lp = ((5 + |Y|)/6)^α (GNMT; |Y| counts the EOS when one was produced).
 public struct Hypothesis: Sendable, Equatable {
+    /// The tokens, without BOS and EOS.
     public var tokens: [Int]
+    /// The summed log-probability of the tokens (and EOS).
     public var logProbability: Float
+    /// The length-normalised score the beam ranks by.
     public var score: Float
+    /// Whether the hypothesis ended with EOS (else it reached the length limit).
     public var finished: Bool
 }
 
@@ -113,12 +136,16 @@ public struct Hypothesis: Sendable, Equatable {
 /// logits. Parameter paths: `sourceEmbedding.embedding.weight`, `encoder.layers.0.selfAttention.inProjection.weight`,
 /// `decoder.layers.0.crossAttention…`, `outputProjection.weight`.
 public final class Seq2SeqTransformer: Module, ConfigurableModel {
+    /// The model's configuration.
     public let config: Seq2SeqConfig
     public var sourceEmbedding: TokenEmbedding, targetEmbedding: TokenEmbedding
     public var encoder: TransformerEncoder, decoder: TransformerDecoder
+    /// The projection to target-vocabulary logits.
     public var outputProjection: Linear
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
 
+    /// A translator initialised as `nn.Transformer` is (Xavier-uniform for matrices).
     public init(_ c: Seq2SeqConfig, using g: inout RandomGenerator) {
         config = c
         let d = c.dModel
@@ -140,8 +167,10 @@ public final class Seq2SeqTransformer: Module, ConfigurableModel {
         if c.tieOutput { outputProjection.weight = tgt.weight }
     }
 
+    /// A translator from its configuration (the `ConfigurableModel` initialiser).
     public convenience init(config: Seq2SeqConfig, using g: inout RandomGenerator) { self.init(config, using: &g) }
 
+    /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] {
         [("sourceEmbedding", sourceEmbedding), ("targetEmbedding", targetEmbedding), ("encoder", encoder), ("decoder", decoder),
          ("outputProjection", outputProjection)]

@@ -12,15 +12,21 @@ public protocol TextClassificationModel: Module {
 }
 
 extension TextClassifier: TextClassificationModel {
+    /// Number of classes the head predicts.
     public var classes: Int { config.classes }
+    /// Tokens in the vocabulary.
     public var vocabulary: Int { config.vocabulary }
+    /// Longest input in tokens.
     public var maxLength: Int { config.maxLength }
+    /// The padding token's id.
     public var padID: Int { config.padID }
 }
 
 /// Configuration of `TextCNN`.
 public struct TextCNNConfig: Codable, Sendable, Equatable {
+    /// Tokens in the vocabulary.
     public var vocabulary: Int
+    /// Number of classes.
     public var classes: Int
     /// Embedding width (Kim used 300 with word2vec; CNN-rand learns it).
     public var embeddingDim = 128
@@ -28,8 +34,11 @@ public struct TextCNNConfig: Codable, Sendable, Equatable {
     public var kernelSizes = [3, 4, 5]
     /// Filters per width.
     public var filters = 100
+    /// Dropout on the pooled features (Kim: 0.5).
     public var dropout: Float = 0.5
+    /// Longest input in tokens (longer texts are truncated by the task).
     public var maxLength = 256
+    /// The padding token's id.
     public var padID = 0
     /// Kim's max-norm constraint: after every step each row of the output layer's weight is rescaled to at most
     /// this L2 norm (he used 3); nil: none.
@@ -37,6 +46,7 @@ public struct TextCNNConfig: Codable, Sendable, Equatable {
     /// Embeddings drawn from U(±this) (Kim's CNN-rand: 0.25); nil: N(0, 1) as `nn.Embedding`.
     public var embeddingInitRange: Float? = nil
 
+    /// A configuration for this vocabulary and number of classes, other fields at Kim's values.
     public init(vocabulary: Int, classes: Int) {
         self.vocabulary = vocabulary
         self.classes = classes
@@ -47,13 +57,20 @@ public struct TextCNNConfig: Codable, Sendable, Equatable {
 /// max over time (only windows that start inside the text) → concatenation → dropout → linear.
 /// Parameter names as the usual PyTorch layout: `embedding.weight`, `convs.N.weight/bias`, `head.weight/bias`.
 public final class TextCNN: Module, ConfigurableModel, TextClassificationModel {
+    /// The model's configuration.
     public let config: TextCNNConfig
+    /// Token embeddings.
     public var embedding: Embedding
+    /// One convolution per window size.
     public var convs: ModuleList<Conv1d>
+    /// Dropout on the pooled features.
     public var dropout: Dropout
+    /// The classification head.
     public var head: Linear
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
 
+    /// A TextCNN with PyTorch's initialisation of its layers.
     public init(config c: TextCNNConfig, using g: inout RandomGenerator) {
         precondition(!c.kernelSizes.isEmpty && c.kernelSizes.allSatisfy { $0 > 0 } && c.filters > 0, "TextCNN: kernel sizes and filters must be positive")
         config = c
@@ -64,15 +81,21 @@ public final class TextCNN: Module, ConfigurableModel, TextClassificationModel {
         head = Linear(c.filters * c.kernelSizes.count, c.classes, using: &g)
     }
 
+    /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] {
         [("embedding", embedding), ("convs", convs), ("dropout", dropout), ("head", head)]
     }
 
+    /// Number of classes the head predicts.
     public var classes: Int { config.classes }
+    /// Tokens in the vocabulary.
     public var vocabulary: Int { config.vocabulary }
+    /// Longest input in tokens.
     public var maxLength: Int { config.maxLength }
+    /// The padding token's id.
     public var padID: Int { config.padID }
 
+    /// Logits [B, classes]: convolutions over the embedded tokens, ReLU, max over time, dropout, linear.
     public func callAsFunction(_ ids: [[Int]]) -> Tensor {
         let b = ids.count
         let widest = config.kernelSizes.max()!

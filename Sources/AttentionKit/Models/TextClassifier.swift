@@ -16,11 +16,17 @@ public enum Pooling: String, Codable, Sendable {
 /// Sequence pooling: states [B, T, D] → [B, D], Σₜ softmaxₜ(w·hₜ + b) hₜ; `padding` ([B·T], true = ignore) positions
 /// get no weight.
 public final class AttentionPooling: Layer {
+    /// The scoring layer w·h + b.
     public var score: Linear
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
+    /// Attention pooling over states of width `dModel`.
     public init(_ dModel: Int, using g: inout RandomGenerator) { score = Linear(dModel, 1, using: &g) }
+    /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] { [("score", score)] }
+    /// Pools `h` [B, T, D] with every position counted.
     public func callAsFunction(_ h: Tensor) -> Tensor { pool(h, padding: nil) }
+    /// Pools `h` [B, T, D] to [B, D], giving no weight to positions where `padding` is true.
     public func pool(_ h: Tensor, padding: [Bool]?) -> Tensor {
         var s = score(h)                                                  // [B, T, 1]
         if let padding { s = s + Tensor(padding.map { $0 ? -1e9 : 0 }, shape: [h.shape[0], h.shape[1], 1]).to(h.dtype) }
@@ -30,20 +36,34 @@ public final class AttentionPooling: Layer {
 
 /// Configuration of `TextClassifier`.
 public struct TextClassifierConfig: Codable, Sendable, Equatable {
+    /// Tokens in the vocabulary.
     public var vocabulary: Int
+    /// Number of classes.
     public var classes: Int
+    /// Model width.
     public var dModel = 128
+    /// Attention heads; they divide `dModel`.
     public var heads = 4
+    /// Encoder layers.
     public var layers = 2
+    /// Width of the feed-forward hidden layer.
     public var feedForward = 512
+    /// Dropout on embeddings, attention weights and residual branches.
     public var dropout: Float = 0.1
+    /// The feed-forward activation.
     public var activation: FeedForwardActivation = .gelu
+    /// Pre-norm (true) or post-norm layers.
     public var normFirst = true
+    /// Sinusoidal or learned positions.
     public var positions: PositionKind = .sinusoidal
+    /// Longest input in tokens (longer texts are truncated by the task).
     public var maxLength = 256
+    /// How token states become one vector: the class token, the mean, or attention pooling.
     public var pooling: Pooling = .cls
+    /// The padding token's id.
     public var padID = 0
 
+    /// A configuration for this vocabulary and number of classes, other fields at their defaults.
     public init(vocabulary: Int, classes: Int) {
         self.vocabulary = vocabulary
         self.classes = classes
@@ -53,16 +73,22 @@ public struct TextClassifierConfig: Codable, Sendable, Equatable {
 /// Embeddings + positions + transformer encoder + pooling (CLS token or masked mean) + linear head.
 /// ids [B, T] (right-padded with `padID`) → logits [B, C].
 public final class TextClassifier: Module, ConfigurableModel {
+    /// The model's configuration.
     public let config: TextClassifierConfig
+    /// Token embeddings plus positions.
     public var embedding: TokenEmbedding
     /// [1, 1, D], prepended when pooling is `.cls`.
     public var classToken: Tensor?
+    /// The transformer encoder.
     public var encoder: TransformerEncoder
     /// The sequence-pooling scores, with `.attention` pooling.
     public var attentionPool: AttentionPooling?
+    /// The classification head.
     public var head: Linear
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
 
+    /// A transformer classifier initialised as `nn.TransformerEncoder` is.
     public init(config c: TextClassifierConfig, using g: inout RandomGenerator) {
         config = c
         let e = Embedding(c.vocabulary, c.dModel, paddingIndex: c.padID, using: &g)
@@ -76,7 +102,9 @@ public final class TextClassifier: Module, ConfigurableModel {
         head = Linear(c.dModel, c.classes, using: &g)
     }
 
+    /// This module's own trainable tensors, by local name (PyTorch's parameter names).
     public var localParameters: [(name: String, tensor: Tensor)] { classToken.map { [("classToken", $0)] } ?? [] }
+    /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] {
         [("embedding", embedding), ("encoder", encoder)] + (attentionPool.map { [("attentionPool", $0)] } ?? []) + [("head", head)]
     }

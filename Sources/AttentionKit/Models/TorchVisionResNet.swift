@@ -7,17 +7,22 @@
 public struct TorchVisionResNetConfig: Codable, Sendable, Equatable {
     /// 18, 34 or 50.
     public var depth = 18
+    /// Number of classes the head predicts.
     public var classes = 1000
+    /// Input channels (3 for RGB images).
     public var inputChannels = 3
     /// The input side the run feeds (any side ≥ 32 works: the pooling is global).
     public var imageSize = 224
     /// The first stage's width (torchvision: 64; the stages double it). Other widths cannot load ImageNet weights.
     public var width = 64
+    /// The default configuration.
     public init() {}
+    /// torchvision's ResNet of this depth (18, 34 or 50) with `classes` outputs.
     public init(depth: Int, classes: Int = 1000) { self.depth = depth; self.classes = classes }
 
     /// Blocks per stage.
     public var blocks: [Int] { depth == 50 ? [3, 4, 6, 3] : depth == 34 ? [3, 4, 6, 3] : [2, 2, 2, 2] }
+    /// Whether the blocks are bottlenecks (depth 50) rather than basic blocks.
     public var bottleneck: Bool { depth >= 50 }
     /// Output channels of the last stage (8 × width, × 4 with bottlenecks: 512 or 2048).
     public var features: Int { width * 8 * (bottleneck ? 4 : 1) }
@@ -29,9 +34,12 @@ public struct TorchVisionResNetConfig: Codable, Sendable, Equatable {
 public final class TorchVisionBlock: Layer {
     public let conv1: Conv2d, bn1: BatchNorm, conv2: Conv2d, bn2: BatchNorm
     public let conv3: Conv2d?, bn3: BatchNorm?
+    /// The strided 1×1 convolution with BatchNorm when the shape changes (torchvision's `downsample`).
     public let downsample: Sequential?
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
 
+    /// A basic or bottleneck block of `width` channels (×4 out for a bottleneck), downsampling by `stride`.
     public init(_ inChannels: Int, width: Int, stride: Int, bottleneck: Bool, using g: inout RandomGenerator) {
         let out = bottleneck ? width * 4 : width
         if bottleneck {
@@ -55,6 +63,7 @@ public final class TorchVisionBlock: Layer {
         }
     }
 
+    /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] {
         var c: [(name: String, module: any Module)] = [("conv1", conv1), ("bn1", bn1), ("conv2", conv2), ("bn2", bn2)]
         if let conv3, let bn3 { c += [("conv3", conv3), ("bn3", bn3)] }
@@ -62,6 +71,7 @@ public final class TorchVisionBlock: Layer {
         return c
     }
 
+    /// The residual branch plus the (downsampled) input, then ReLU.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         var h = bn2(conv2(bn1(conv1(x)).relu()))
         if let conv3, let bn3 { h = bn3(conv3(h.relu())) }
@@ -72,13 +82,18 @@ public final class TorchVisionBlock: Layer {
 /// torchvision's `resnet18`, `resnet34`, `resnet50`: images [B, C, H, W] → logits [B, classes]. The convolutional
 /// part (`conv1`, `bn1`, `layer1`…`layer4`) is the backbone a fine-tuning run freezes; `fc` is the head.
 public final class TorchVisionResNet: Module, ImageClassifierModel {
+    /// The model's configuration.
     public let config: TorchVisionResNetConfig
     public let conv1: Conv2d, bn1: BatchNorm
     let maxPool = MaxPool2d(3, stride: 2, padding: 1)
+    /// The four stages (`layer1`…`layer4`).
     public let layers: [ModuleList<TorchVisionBlock>]
+    /// The classification head (replaced when fine-tuning on other classes).
     public var fc: Linear
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
 
+    /// A ResNet with torchvision's initialisation and parameter names.
     public init(config c: TorchVisionResNetConfig, using g: inout RandomGenerator) {
         precondition([18, 34, 50].contains(c.depth), "TorchVisionResNet: depth \(c.depth) is not 18, 34 or 50")
         config = c
@@ -96,12 +111,16 @@ public final class TorchVisionResNet: Module, ImageClassifierModel {
         fc = Linear(c.features, c.classes, using: &g)
     }
 
+    /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] {
         [("conv1", conv1), ("bn1", bn1)] + layers.enumerated().map { ("layer\($0.offset + 1)", $0.element as any Module) } + [("fc", fc)]
     }
 
+    /// Input side in pixels (square images).
     public var imageSize: Int { config.imageSize }
+    /// Number of classes the head predicts.
     public var classes: Int { config.classes }
+    /// Module path of the final classification layer (re-initialised when fine-tuning on other classes).
     public var headPath: String { "fc" }
 
     /// The pooled backbone features [B, 512] (2048 with bottlenecks): what feature extraction trains a head on.
@@ -111,14 +130,17 @@ public final class TorchVisionResNet: Module, ImageClassifierModel {
         return h.mean(axes: [2, 3])
     }
 
+    /// Logits [B, classes] for images [B, 3, H, W].
     public func callAsFunction(_ x: Tensor) -> Tensor { fc(features(x)) }
 }
 
 extension TorchVisionResNetConfig: ModelConfiguration {
+    /// A lower bound on the parameters this configuration builds, computed without building anything.
     public var parameterLowerBound: Double {
         Double(blocks.reduce(0, +)) * 9 * Double(width * width) + Double(features * classes)
     }
 
+    /// Throws a `ConfigurationError` naming the first field that cannot build a model.
     public func validate() throws {
         guard [18, 34, 50].contains(depth) else { throw ConfigurationError("depth", "\(depth) is not 18, 34 or 50") }
         try ConfigCheck.size("inputChannels", inputChannels, max: 64)

@@ -19,6 +19,7 @@ public struct TranslationSpec: Sendable, Equatable {
 }
 
 extension TranslationModel {
+    /// Beam search for each source (ids without EOS): the `nBest` (default 1) best hypotheses by GNMT length-normalised score.
     public func beamSearch(_ source: [[Int]], beamSize: Int, maxLength: Int = 100, lengthPenalty: Float = 0.6, nBest: Int? = nil) -> [[Hypothesis]] {
         beamSearch(source, beamSize: beamSize, maxLength: maxLength, lengthPenalty: lengthPenalty, nBest: nBest, minLength: 1)
     }
@@ -31,24 +32,30 @@ extension TranslationModel {
 }
 
 extension Seq2SeqConfig {
+    /// The vocabulary sizes, length limit and special ids a translator needs.
     public var spec: TranslationSpec {
         TranslationSpec(sourceVocabulary: sourceVocabulary, targetVocabulary: targetVocabulary, maxLength: maxLength, padID: padID, bosID: bosID, eosID: eosID)
     }
 }
 
 extension RecurrentTranslatorConfig {
+    /// The vocabulary sizes, length limit and special ids a translator needs.
     public var spec: TranslationSpec {
         TranslationSpec(sourceVocabulary: sourceVocabulary, targetVocabulary: targetVocabulary, maxLength: maxLength, padID: padID, bosID: bosID, eosID: eosID)
     }
 }
 
 extension Seq2SeqTransformer: TranslationModel {
+    /// The vocabulary sizes, length limit and special ids.
     public var spec: TranslationSpec { config.spec }
+    /// Writes the configuration and weights to `url` (safetensors) atomically.
     public func save(to url: URL) throws { try ModelFile.save(self, to: url) }
 }
 
 extension RecurrentTranslator: TranslationModel {
+    /// The vocabulary sizes, length limit and special ids.
     public var spec: TranslationSpec { config.spec }
+    /// Writes the configuration and weights to `url` (safetensors) atomically.
     public func save(to url: URL) throws { try ModelFile.save(self, to: url) }
 }
 
@@ -58,6 +65,7 @@ public enum TranslationModelConfig: Sendable, Equatable {
     case transformer(Seq2SeqConfig)
     case recurrent(RecurrentTranslatorConfig)
 
+    /// The model's type name as config.json records it.
     public var typeName: String {
         switch self {
         case .transformer: return "Seq2SeqTransformer"
@@ -65,6 +73,7 @@ public enum TranslationModelConfig: Sendable, Equatable {
         }
     }
 
+    /// The configuration, for validation.
     public var configuration: any ModelConfiguration {
         switch self {
         case .transformer(let c): return c
@@ -72,6 +81,7 @@ public enum TranslationModelConfig: Sendable, Equatable {
         }
     }
 
+    /// The vocabulary sizes, length limit and special ids.
     public var spec: TranslationSpec {
         switch self {
         case .transformer(let c): return c.spec

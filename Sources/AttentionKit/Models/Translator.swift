@@ -2,9 +2,11 @@ import Foundation
 
 /// A translation model with its two tokenizers: strings in, strings out (batched, length-sorted).
 public struct Translator {
+    /// The translation model.
     public let model: any TranslationModel
     public let sourceTokenizer: Tokenizer, targetTokenizer: Tokenizer
 
+    /// A translator from a model and the tokenizers of both sides.
     public init(model: any TranslationModel, sourceTokenizer: Tokenizer, targetTokenizer: Tokenizer) {
         self.model = model
         self.sourceTokenizer = sourceTokenizer

@@ -3,31 +3,45 @@
 
 /// Configuration of `VisionTransformer` (defaults: a small ViT for 32×32 CIFAR images, 4×4 patches).
 public struct ViTConfig: Codable, Sendable, Equatable {
+    /// Input side in pixels (square images).
     public var imageSize = 32
+    /// Side of a square patch, in pixels.
     public var patchSize = 4
+    /// Input channels (3 for RGB images).
     public var channels = 3
+    /// Number of classes the head predicts.
     public var classes = 10
+    /// Model width.
     public var dModel = 192
+    /// Transformer blocks.
     public var depth = 6
+    /// Attention heads; they divide `dModel`.
     public var heads = 3
     /// Feed-forward width = mlpRatio · D.
     public var mlpRatio: Float = 4
+    /// Dropout on the embeddings and residual branches.
     public var dropout: Float = 0
+    /// Dropout on the attention weights.
     public var attentionDropout: Float = 0
     /// Stochastic depth: the last block's drop-path rate (rising linearly from 0).
     public var dropPath: Float = 0.1
+    /// How patch tokens become one vector: the class token, the mean, or attention (sequence) pooling.
     public var pooling: Pooling = .cls
     /// `.learned` (trained, N(0, 0.02²)) or `.sinusoidal` (fixed 2-D sin-cos, MAE style).
     public var positions: PositionKind = .learned
+    /// LayerNorm's epsilon (timm: 1e-6).
     public var layerNormEps: Float = 1e-6
+    /// Whether the query/key/value projection has a bias.
     public var qkvBias = true
     /// A convolutional tokenizer instead of patches (CCT, Hassani et al. 2021); nil: non-overlapping patches.
     public var convTokenizer: ConvTokenizerConfig?
 
+    /// The default configuration.
     public init() {}
 
     /// Tokens per side of the grid: imageSize / patchSize, or imageSize / 2^layers with a convolutional tokenizer.
     public var patchesPerSide: Int { convTokenizer.map { imageSize >> $0.layers } ?? imageSize / patchSize }
+    /// Patch tokens per image.
     public var patchCount: Int { patchesPerSide * patchesPerSide }
 }
 
@@ -35,18 +49,25 @@ public struct ViTConfig: Codable, Sendable, Equatable {
 /// padding 1); the inner layers have `channels` maps, the last one D. Each layer halves the side: 32×32 images
 /// through 2 layers give 8×8 = 64 tokens that overlap and carry local structure a linear patch projection lacks.
 public struct ConvTokenizerConfig: Codable, Sendable, Equatable {
+    /// Convolution layers.
     public var layers = 2
+    /// Channels of the hidden convolutions.
     public var channels = 64
+    /// Kernel side of each convolution.
     public var kernel = 3
+    /// A tokenizer of `layers` convolutions of `kernel`×`kernel`.
     public init(layers: Int = 2, channels: Int = 64, kernel: Int = 3) { self.layers = layers; self.channels = channels; self.kernel = kernel }
 }
 
 /// The convolutional tokenizer (`ConvTokenizerConfig`): images [B, C, H, W] → tokens [B, N, D], row-major.
 public final class ConvTokenizer: Layer {
+    /// The convolutions, each followed by ReLU and a 3×3 max pool of stride 2.
     public var convolutions: [Conv2d]
     let pool = MaxPool2d(3, stride: 2, padding: 1)
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
 
+    /// A convolutional tokenizer from `channels` to tokens of width `dModel`.
     public init(channels: Int, dModel: Int, config c: ConvTokenizerConfig, using g: inout RandomGenerator) {
         convolutions = (0..<c.layers).map { i in
             Conv2d(i == 0 ? channels : c.channels, i == c.layers - 1 ? dModel : c.channels, kernelSize: (c.kernel, c.kernel),
@@ -54,8 +75,10 @@ public final class ConvTokenizer: Layer {
         }
     }
 
+    /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] { convolutions.enumerated().map { ("convolutions.\($0.offset)", $0.element) } }
 
+    /// Tokens [B, N, dModel] for images [B, C, H, W].
     public func callAsFunction(_ images: Tensor) -> Tensor {
         var x = images
         for conv in convolutions { x = pool(conv(x).relu()) }
@@ -66,17 +89,23 @@ public final class ConvTokenizer: Layer {
 /// Cuts an image into non-overlapping p×p patches and projects each to D: a Conv2d with kernel = stride = p.
 /// images [B, C, H, W] → tokens [B, N, D], patches row-major.
 public final class PatchEmbedding: Layer {
+    /// The patch projection: a convolution with kernel and stride `patchSize`.
     public var projection: Conv2d
+    /// Side of a square patch, in pixels.
     public let patchSize: Int
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
 
+    /// A patch embedding from `channels` to tokens of width `dModel`.
     public init(channels: Int, dModel: Int, patchSize: Int, using g: inout RandomGenerator) {
         self.patchSize = patchSize
         projection = Conv2d(channels, dModel, kernelSize: patchSize, stride: patchSize, using: &g)
     }
 
+    /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] { [("projection", projection)] }
 
+    /// Tokens [B, (H/p)·(W/p), dModel] for images [B, C, H, W], row-major patches.
     public func callAsFunction(_ images: Tensor) -> Tensor {
         guard images.rank == 4, images.shape[2] % patchSize == 0, images.shape[3] % patchSize == 0 else {
             shapeFailure(ShapeError("PatchEmbedding: images \(fmt(images.shape)) are not [B, C, H, W] with H and W multiples of \(patchSize)"))
@@ -90,6 +119,7 @@ public final class PatchEmbedding: Layer {
 /// GELU encoder with drop-path, a final layer norm and a linear head. images [B, C, H, W] → logits [B, classes].
 /// Parameter paths follow ours (`encoder.layers.N.selfAttention.inProjection.weight`); `PyTorchWeights` maps timm's.
 public final class VisionTransformer: Module, ConfigurableModel {
+    /// The model's configuration.
     public let config: ViTConfig
     /// Non-overlapping patches (nil with a convolutional tokenizer).
     public var patchEmbedding: PatchEmbedding?
@@ -99,13 +129,18 @@ public final class VisionTransformer: Module, ConfigurableModel {
     public var classToken: Tensor?
     /// [1, T, D]: a parameter when learned, a buffer when sin-cos.
     public var positionEmbedding: Tensor
+    /// Dropout after the positions are added.
     public var positionDropout: Dropout
+    /// The transformer encoder with its final LayerNorm.
     public var encoder: TransformerEncoder
     /// Sequence pooling's scores (`.attention` pooling).
     public var attentionPool: AttentionPooling?
+    /// The classification head.
     public var head: Linear
+    /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
 
+    /// A ViT initialised as timm's (truncated normal 0.02 for linear layers and positions, zero head).
     public init(config c: ViTConfig, using g: inout RandomGenerator) {
         precondition(c.imageSize % c.patchSize == 0, "ViT: image size \(c.imageSize) is not a multiple of the patch size \(c.patchSize)")
         config = c
@@ -132,12 +167,15 @@ public final class VisionTransformer: Module, ConfigurableModel {
         head = Linear(c.dModel, c.classes, using: &g)
     }
 
+    /// This module's own trainable tensors, by local name (PyTorch's parameter names).
     public var localParameters: [(name: String, tensor: Tensor)] {
         (classToken.map { [("classToken", $0)] } ?? []) + (config.positions == .learned ? [("positionEmbedding", positionEmbedding)] : [])
     }
+    /// This module's own non-trainable state saved in checkpoints (running statistics), by local name.
     public var localBuffers: [(name: String, tensor: Tensor)] {
         config.positions == .learned ? [] : [("positionEmbedding", positionEmbedding)]
     }
+    /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] {
         (patchEmbedding.map { [("patchEmbedding", $0 as any Module)] } ?? []) + (convTokenizer.map { [("convTokenizer", $0 as any Module)] } ?? [])
             + [("positionDropout", positionDropout), ("encoder", encoder)] + (attentionPool.map { [("attentionPool", $0 as any Module)] } ?? []) + [("head", head)]

@@ -11,6 +11,7 @@ public struct ImageDataSelection: Codable, Sendable, Equatable {
     /// Validation images (a .bin file or directory); without them a seeded `valFraction` of `data` is held out
     /// (0: none, the last epoch is kept).
     public var validData: String?
+    /// Fraction of `data` held out for validation when no validation data is given.
     public var valFraction = 0.1
     /// The split's seed (nil: the run's seed).
     public var splitSeed: UInt64?
@@ -28,6 +29,7 @@ public struct ImageDataSelection: Codable, Sendable, Equatable {
     /// The side the images are read at.
     public var side: Int { imageSize ?? 32 }
 
+    /// A selection of the data at `data` with the other fields at their defaults.
     public init(data: String) { self.data = data }
 
     enum CodingKeys: String, CodingKey {
@@ -135,8 +137,11 @@ public struct ImageDataSelection: Codable, Sendable, Equatable {
 
 /// Training-time image augmentation: random crops (pad 4) and flips, and timm's per-batch Mixup/CutMix.
 public struct ImageAugmentationRecipe: Codable, Sendable, Equatable {
+    /// Whether training images get random crops and flips.
     public var augment = true
+    /// Mixup and CutMix.
     public var mixing = ImageMixing()
+    /// An augmentation recipe.
     public init(augment: Bool = true, mixing: ImageMixing = ImageMixing()) {
         self.augment = augment
         self.mixing = mixing
@@ -175,6 +180,7 @@ public enum ImageModelRecipe: Codable, Sendable, Equatable {
         }
     }
 
+    /// Encodes config.json's fields (snake_case keys).
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         switch self {
@@ -203,6 +209,7 @@ public enum ImageModelRecipe: Codable, Sendable, Equatable {
 /// Per-channel normalisation of pixels scaled to [0, 1].
 public struct ImageNormalization: Codable, Sendable, Equatable {
     public var mean: [Float], std: [Float]
+    /// Normalisation by these per-channel means and standard deviations.
     public init(mean: [Float], std: [Float]) { (self.mean, self.std) = (mean, std) }
     /// ImageNet's channel statistics, which torchvision's pretrained models expect (`transforms.Normalize`).
     public static let imagenet = ImageNormalization(mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225])
@@ -219,21 +226,30 @@ public enum ImageNormalizationSource: String, Codable, Sendable, CaseIterable {
 /// An image classification run's configuration (config.json). `modelType`, `model` and `normalization` are
 /// filled in from the data when the run starts.
 public struct ImageClassificationConfig: RunConfiguration, Equatable {
+    /// The task name written to config.json's `task`.
     public static let task = "image-classification"
+    /// The model: its architecture and configuration.
     public var architecture: ImageModelRecipe
+    /// Where the images come from and how validation is split off.
     public var data: ImageDataSelection
+    /// Augmentation of the training images.
     public var augmentation = ImageAugmentationRecipe()
+    /// Optimizer, schedule, batch size, epochs and seed.
     public var training: TrainingRecipe
+    /// Initialisation from other weights and freezing.
     public var transfer = TransferRecipe()
     /// Where the input normalisation comes from (nil: the training data).
     public var normalize: ImageNormalizationSource?
     /// The built model: its type name and configuration (as the weights file holds them).
     public var modelType: String?
+    /// The built model's configuration as saved (nil until the run starts).
     public var model: JSONValue?
+    /// The normalisation used (from the data, or ImageNet's with ImageNet weights).
     public var normalization: ImageNormalization?
     /// `--arch` of the CNN verbs (config.json's "arch"; `attn compare` shows it).
     public var arch: String? { architecture.arch }
 
+    /// A configuration from its parts, other fields at their defaults.
     public init(architecture: ImageModelRecipe, data: ImageDataSelection, training: TrainingRecipe) {
         self.architecture = architecture
         self.data = data
@@ -244,6 +260,7 @@ public struct ImageClassificationConfig: RunConfiguration, Equatable {
         case architecture, data, augmentation, training, transfer, normalize, modelType = "model_type", model, normalization, arch
     }
 
+    /// Decodes config.json's fields (snake_case keys).
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         architecture = try c.decode(ImageModelRecipe.self, forKey: .architecture)
@@ -257,6 +274,7 @@ public struct ImageClassificationConfig: RunConfiguration, Equatable {
         normalization = try c.decodeIfPresent(ImageNormalization.self, forKey: .normalization)
     }
 
+    /// Encodes config.json's fields (snake_case keys).
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(architecture, forKey: .architecture)
@@ -271,6 +289,7 @@ public struct ImageClassificationConfig: RunConfiguration, Equatable {
         try c.encodeIfPresent(arch, forKey: .arch)
     }
 
+    /// The settings a resume must not change, each with the flag that sets it.
     public func resumeSettings() throws -> [RunSetting] {
         var s = try data.resumeSettings()
         if let modelType, let model {
@@ -347,7 +366,9 @@ extension ImageClassificationTask {
 }
 
 extension ImageClassification: TrainedRun, ComparableRun {
+    /// The task name this type loads (config.json's `task`).
     public static var taskName: String { ImageClassificationConfig.task }
+    /// What the run is called in messages.
     public static var displayName: String { "image classification" }
 
     /// Loads a run directory written by `attn train vit` or `attn train cnn`: `weights`, `labels.json` and the
@@ -394,12 +415,14 @@ extension ImageClassification: TrainedRun, ComparableRun {
         return try classificationEvaluation(report, request: request, title: URL(fileURLWithPath: data).lastPathComponent)
     }
 
+    /// Writes the attention report of one input into `directory`; returns the line to print (the prediction).
     public func writeAttentionReport(_ request: AttentionRequest, to directory: URL) throws -> String {
         guard let image = request.image else { throw TaskUsageError("an image classification run needs --image") }
         let (label, p) = try writeAttention(of: try Self.picture(image), name: image, to: directory, colourScale: request.colourScale)
         return String(format: "prediction: %@ (%.4f)", label, p)
     }
 
+    /// Parameters, the model's name, inference throughput and validation scores, measured on this CPU.
     public func measure(_ request: ComparisonRequest) -> ComparisonMeasurement {
         let batchSize = request.batchSize
         model.eval()
@@ -415,14 +438,17 @@ import Foundation
 /// A trained image classifier (the ViT or any of the CNNs in `imageClassifierModelTypes`) with its input normalisation and class names: images in,
 /// labels and probabilities out. Loads the run directories `attn train vit|cnn` write.
 public final class ImageClassification {
+    /// The model being trained.
     public let model: any Module
     let forward: (Tensor) -> Tensor
+    /// The class names, by label index.
     public let labels: [String]
     /// Per-channel normalisation of pixels scaled to [0, 1] (the training set's statistics).
     public let mean: [Float], std: [Float]
     /// The model's input side in pixels.
     public let imageSize: Int
 
+    /// A classifier from a model, its forward pass, class names and the input normalisation.
     public init(model: any Module, forward: @escaping (Tensor) -> Tensor, labels: [String], mean: [Float], std: [Float], imageSize: Int = 32) {
         self.model = model
         self.forward = forward
@@ -482,11 +508,13 @@ import Foundation
 /// Training an image classifier on CIFAR-10 batches: cross-entropy (optionally label-smoothed); validation loss and
 /// accuracy every epoch. The model is any module with a `forward` from images [B, C, H, W] to logits [B, classes].
 public final class ImageClassificationTask: TrainingTask {
+    /// The model being trained.
     public let model: any Module
     let forward: (Tensor) -> Tensor
     var batches: CIFARBatches
     let validation: CIFAR10
     let mean: [Float], std: [Float]
+    /// Label smoothing of the cross-entropy (0: none).
     public let labelSmoothing: Float
     let save: ((URL) throws -> Void)?
 
@@ -495,6 +523,7 @@ public final class ImageClassificationTask: TrainingTask {
     public let mixing: ImageMixing
     var mixGenerator: RandomGenerator
 
+    /// A training task over `batches`, validated on `validation`.
     public init(model: any Module, forward: @escaping (Tensor) -> Tensor, batches: CIFARBatches, validation: CIFAR10,
                 mean: [Float], std: [Float], labelSmoothing: Float = 0, mixing: ImageMixing = ImageMixing(),
                 save: ((URL) throws -> Void)? = nil) {
@@ -510,16 +539,23 @@ public final class ImageClassificationTask: TrainingTask {
         self.labelSmoothing = labelSmoothing
     }
 
+    /// What throughput counts in the progress bar.
     public var itemName: String { "img" }
+    /// Batches in one epoch (for the progress bar and schedules).
     public var batchesPerEpoch: Int { batches.batchesPerEpoch }
     /// None without a validation set (the Trainer then keeps the last epoch).
     public var metricNames: [String] { validation.count == 0 ? [] : ["val_loss", "val_accuracy"] }
+    /// The next batch of the current epoch, or nil when the epoch is over.
     public func nextBatch() -> (images: Tensor, labels: Tensor)? { batches.next() }
+    /// Reshuffles the data for the next epoch.
     public func startNextEpoch() { batches.startNextEpoch() }
+    /// Position in the data (generator state, epoch order, batch index) as text, for resume.
     public var dataState: String { "mix=\(mixGenerator.serialized);" + batches.savedState }
+    /// Writes the model (weights and whatever rebuilds it) to `url`.
     public func saveModel(to url: URL) throws {
         if let save { try save(url) } else { try Checkpoint.saveWeights(model, to: url) }
     }
+    /// Restores a position saved by `dataState`; throws when it does not fit this data.
     public func restoreDataState(_ text: String) throws {
         guard text.hasPrefix("mix="), let semi = text.firstIndex(of: ";"),
               let g = RandomGenerator(serialized: String(text[text.index(text.startIndex, offsetBy: 4)..<semi])) else {
@@ -529,6 +565,7 @@ public final class ImageClassificationTask: TrainingTask {
         mixGenerator = g
     }
 
+    /// The batch's mean loss and its number of items.
     public func loss(_ b: (images: Tensor, labels: Tensor)) -> (loss: Tensor, items: Int) {
         guard mixing.isActive, b.labels.count > 1 else {
             return (Loss.crossEntropy(forward(b.images), b.labels, labelSmoothing: labelSmoothing), b.labels.count)
@@ -543,6 +580,7 @@ public final class ImageClassificationTask: TrainingTask {
         return (loss, n)
     }
 
+    /// Validation metrics by name, computed in evaluation mode without a graph.
     public func evaluate() throws -> [String: Double] {
         guard validation.count > 0 else { return [:] }
         // Validation in training-sized batches: without a graph they need less memory than a training step, so the

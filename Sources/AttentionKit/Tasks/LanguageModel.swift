@@ -7,10 +7,13 @@ import Foundation
 /// The text a language model learns: one or more UTF-8 files, read as one stream; its last `valFraction` (by
 /// characters) is held out for validation — or `validFiles` are — and the tokenizer is trained on the rest.
 public struct LanguageModelData: Codable, Sendable, Equatable {
+    /// The training text files.
     public var files: [String]
+    /// Fraction of the text held out at its end for validation when no validation files are given.
     public var valFraction = 0.1
     /// Validation text in files of its own (then nothing of `files` is held out).
     public var validFiles: [String]? = nil
+    /// Training text from `files`, validation from `validFiles` or the last `valFraction` of the text.
     public init(files: [String], valFraction: Double = 0.1, validFiles: [String]? = nil) {
         self.files = files
         self.valFraction = valFraction
@@ -64,6 +67,7 @@ public enum LanguageModelNetworkConfig: Sendable, Equatable {
     case gpt(GPTConfig)
     case recurrent(RecurrentLanguageModelConfig)
 
+    /// The model's type name as config.json records it.
     public var typeName: String {
         switch self {
         case .gpt: return "GPT"
@@ -71,6 +75,7 @@ public enum LanguageModelNetworkConfig: Sendable, Equatable {
         }
     }
 
+    /// The configuration, for validation.
     public var configuration: any LanguageModelConfiguration {
         switch self {
         case .gpt(let c): return c
@@ -97,21 +102,26 @@ public enum LanguageModelNetworkConfig: Sendable, Equatable {
 
 /// A language-model run's configuration (config.json).
 public struct LanguageModelConfig: RunConfiguration, Equatable {
+    /// The task name written to config.json's `task`.
     public static let task = "language-model"
     /// The model; its vocabulary comes from the tokenizer when the run starts.
     public var model: LanguageModelNetworkConfig
+    /// The training and validation text.
     public var data: LanguageModelData
     /// How the vocabulary is trained on the training text (character, word or byte-level BPE).
     public var tokenizer: TokenizerRecipe
     /// A tokenizer.json to use instead of training one.
     public var tokenizerFile: String?
+    /// Optimizer, schedule, batch size, epochs and seed.
     public var training: TrainingRecipe
     /// Stop after this many optimizer steps (nanoGPT's `max_iters`; rounded up to whole epochs of equal length).
     public var maxSteps: Int?
     /// The prompt of the sample printed after every epoch, and its length in tokens.
     public var samplePrompt = "\n"
+    /// Tokens of the sample generated after each epoch (0: none).
     public var sampleTokens = 200
 
+    /// A configuration from its parts, other fields at their defaults.
     public init(model: LanguageModelNetworkConfig, data: LanguageModelData, tokenizer: TokenizerRecipe, training: TrainingRecipe) {
         self.model = model
         self.data = data
@@ -141,6 +151,7 @@ public struct LanguageModelConfig: RunConfiguration, Equatable {
         sampleTokens = try c.decodeIfPresent(Int.self, forKey: .sampleTokens) ?? 200
     }
 
+    /// Encodes config.json's fields (snake_case keys).
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(model.typeName, forKey: .modelType)
@@ -175,6 +186,7 @@ public struct LanguageModelConfig: RunConfiguration, Equatable {
         return LanguageModelConfig(model: model, data: LanguageModelData(files: files), tokenizer: .characters(), training: t)
     }
 
+    /// The settings a resume must not change, each with the flag that sets it.
     public func resumeSettings() throws -> [RunSetting] {
         [try RunSetting("data.files", data.files, flag: "--data"), try RunSetting("data.val_fraction", data.valFraction, flag: "--val-fraction"),
          try RunSetting("data.valid_files", data.validFiles, flag: "--valid-data"),
@@ -184,9 +196,12 @@ public struct LanguageModelConfig: RunConfiguration, Equatable {
 
 /// A trained language model with its tokenizer: text in, continuations and scores out.
 public final class LanguageModel {
+    /// The model.
     public let model: any CausalLanguageModel
+    /// The tokenizer the model's ids come from.
     public let tokenizer: Tokenizer
 
+    /// A language model with its tokenizer.
     public init(model: any CausalLanguageModel, tokenizer: Tokenizer) {
         self.model = model
         self.tokenizer = tokenizer
@@ -279,9 +294,11 @@ public final class LanguageModel {
 /// many windows as the stream holds blocks; validation loss, perplexity and bits per character over the whole
 /// held-out stream, and a sample from a fixed prompt after every epoch.
 public final class LanguageModelTask: TrainingTask {
+    /// The model and tokenizer being trained.
     public let language: LanguageModel
     let train: [Int], validationIDs: [Int], validationCharacters: Int
     var batches: EpochBatches
+    /// Batches in one epoch (for the progress bar and schedules).
     public let batchesPerEpoch: Int
     let sample: (prompt: String, tokens: Int)?
     let log: (String) -> Void
@@ -310,21 +327,31 @@ public final class LanguageModelTask: TrainingTask {
         max(1, (tokens / blockSize + batchSize - 1) / batchSize)
     }
 
+    /// The model being trained.
     public var model: any Module { language.model }
+    /// What throughput counts in the progress bar.
     public var itemName: String { "tok" }
+    /// Names of the metrics `evaluate` returns, in the order the logs list them.
     public var metricNames: [String] { ["val_loss", "val_ppl", "bits_per_char"] }
+    /// The next batch of the current epoch, or nil when the epoch is over.
     public func nextBatch() -> [Int]? { batches.next() }
+    /// Reshuffles the data for the next epoch.
     public func startNextEpoch() { batches.startNextEpoch() }
+    /// Position in the data (generator state, epoch order, batch index) as text, for resume.
     public var dataState: String { batches.savedState }
+    /// Restores a position saved by `dataState`; throws when it does not fit this data.
     public func restoreDataState(_ text: String) throws { try batches.restore(text) }
+    /// Writes the model (weights and whatever rebuilds it) to `url`.
     public func saveModel(to url: URL) throws { try language.model.save(to: url) }
 
+    /// The batch's mean loss and its number of items.
     public func loss(_ starts: [Int]) -> (loss: Tensor, items: Int) {
         let t = language.model.contextLength
         let x = starts.map { Array(train[$0..<($0 + t)]) }, y = starts.map { Array(train[($0 + 1)...($0 + t)]) }   // [B, T]
         return (language.model.loss(x, targets: y), starts.count * t)
     }
 
+    /// Validation metrics by name, computed in evaluation mode without a graph.
     public func evaluate() throws -> [String: Double] {
         let (nats, n) = language.summedLoss(validationIDs)
         let loss = nats / Double(max(n, 1))
@@ -398,9 +425,12 @@ public final class LanguageModelTask: TrainingTask {
 }
 
 extension LanguageModel: TrainedRun {
+    /// A note on the words of these texts the model's vocabulary lacks (nil: none, or no text input).
     public func unknownWordsNote(_ texts: [String]) -> String? { tokenizer.unknownWordsNote(texts) }
 
+    /// The task name this type loads (config.json's `task`).
     public static var taskName: String { LanguageModelConfig.task }
+    /// What the run is called in messages.
     public static var displayName: String { "language model" }
 
     /// Loads a run directory written by `attn train lm`: `weights` and tokenizer.json.

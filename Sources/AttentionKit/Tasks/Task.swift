@@ -8,6 +8,7 @@ public struct EvaluationRequest {
     public var source: String?, reference: String?
     /// Translation: beam size (1: greedy) and GNMT length penalty α.
     public var beam = 5
+    /// Translation: GNMT length penalty α.
     public var lengthPenalty: Float = 0.6
     /// Translation: write the hypotheses here too.
     public var output: URL?
@@ -15,14 +16,17 @@ public struct EvaluationRequest {
     public var confusionPNG: URL?
     /// Notes about the data (skipped lines, encodings); stderr by default.
     public var note: (String) -> Void = { FileHandle.standardError.write(Data("note: \($0)\n".utf8)) }
+    /// A request with every field at its default.
     public init() {}
 }
 
 /// What `evaluate` found: the readable report, then one JSON line (`{"task": …, "metric": …, "value": …}`).
 public struct Evaluation {
+    /// The readable report, line by line.
     public var report: [String]
     /// The machine-readable last line.
     public var json: String
+    /// An evaluation with its report and JSON line.
     public init(report: [String], json: String) { (self.report, self.json) = (report, json) }
 }
 
@@ -32,11 +36,13 @@ public struct AttentionRequest {
     public var text: String?
     /// Translation: a translation of `text` to show (teacher-forced); nil: the model's own (beam search of `beam`).
     public var target: String?
+    /// Translation: the beam of the model's own translation.
     public var beam = 5
     /// Image tasks: a PNG/JPEG path or `FILE.bin:INDEX`.
     public var image: String?
     /// How the PNGs colour the weights: one 0–1 scale for every layer, or each layer's own.
     public var colourScale: AttentionColourScale = .absolute
+    /// A request with every field at its default.
     public init() {}
 }
 
@@ -59,14 +65,17 @@ public protocol TrainedRun {
 }
 
 extension TrainedRun {
+    /// A note on the words of these texts the model's vocabulary lacks (nil: none, or no text input).
     public func unknownWordsNote(_ texts: [String]) -> String? { nil }
 }
 
 /// How `attn compare` measures a run here: inference batches of `batchSize` (text classifiers: sentences of `tokens`
 /// random tokens), translation with a beam of `beam` over the run's validation sentences.
 public struct ComparisonRequest {
+    /// The run measured.
     public var run: RunDirectory
     public var batchSize = 256, tokens = 16, beam = 5
+    /// A request for `run` with the default sizes.
     public init(run: RunDirectory) { self.run = run }
 }
 
@@ -76,8 +85,11 @@ public struct ComparisonRequest {
 /// of `comparisonMetric` in metrics.jsonl is the score.
 public struct ComparisonMeasurement {
     public var kind: String, model: String, parameters: Int, itemsPerSecond: Double, unit: String, batch: Int
+    /// Translation: the beam of the measurement.
     public var beam: Int? = nil
+    /// Validation scores computed here (translation: "bleu", "chrf"); empty for classifiers.
     public var scores: [String: Double] = [:]
+    /// A measurement with every value.
     public init(kind: String, model: String, parameters: Int, itemsPerSecond: Double, unit: String, batch: Int, beam: Int? = nil,
                 scores: [String: Double] = [:]) {
         (self.kind, self.model, self.parameters, self.itemsPerSecond, self.unit) = (kind, model, parameters, itemsPerSecond, unit)
@@ -95,6 +107,7 @@ public protocol ComparableRun: TrainedRun {
 }
 
 extension ComparableRun {
+    /// The metrics.jsonl key the run kept its best epoch by.
     public static var comparisonMetric: String { "val_accuracy" }
 }
 

@@ -12,12 +12,14 @@ public struct TextFormat: Codable, Sendable, Equatable {
         /// Label and text columns separated by tabs.
         case tsv
     }
+    /// How each line holds a label and a text.
     public var format: Layout
     /// TREC: the fine labels (50) instead of the coarse ones (6).
     public var fine = false
     /// TSV: the 0-based label and text columns.
     public var labelColumn = 0, textColumn = 1
 
+    /// A format with its layout; TREC `fine` labels; the 0-based label and text columns of TSV.
     public init(format: Layout, fine: Bool = false, labelColumn: Int = 0, textColumn: Int = 1) {
         self.format = format
         self.fine = fine
@@ -70,11 +72,14 @@ public enum TextModelConfig: Sendable, Equatable {
 
 /// Where a text classification run's examples come from.
 public struct LabelledTextData: Codable, Sendable, Equatable {
+    /// The training data file.
     public var data: String
     /// Validation data in the same format; without it a seeded, stratified `valFraction` of `data` is held out.
     public var validData: String?
+    /// Fraction of `data` held out (stratified) for validation when no validation data is given.
     public var valFraction = 0.1
 
+    /// Training data from `data`, validation from `validData` or a held-out `valFraction`.
     public init(data: String, validData: String? = nil, valFraction: Double = 0.1) {
         self.data = data
         self.validData = validData
@@ -93,17 +98,24 @@ public enum ClassWeighting: String, Codable, CaseIterable, Sendable {
 
 /// A text classification run's configuration (config.json).
 public struct TextClassificationConfig: RunConfiguration, Equatable {
+    /// The task name written to config.json's `task`.
     public static let task = "classification"
     /// The model; vocabulary, classes and padding id are set from the data when the run starts.
     public var model: TextModelConfig
+    /// How the data files are read.
     public var format: TextFormat
+    /// The training and validation data.
     public var data: LabelledTextData
     /// How the vocabulary is trained on the training texts (unused when fine-tuning: the source run's tokenizer).
     public var tokenizer: TokenizerRecipe
+    /// Optimizer, schedule, batch size, epochs and seed.
     public var training: TrainingRecipe
+    /// Class weights of the loss (none, or inverse frequency).
     public var classWeights: ClassWeighting = .none
+    /// Initialisation from another run and freezing.
     public var transfer = TransferRecipe()
 
+    /// A configuration from its parts, other fields at their defaults.
     public init(model: TextModelConfig, format: TextFormat, data: LabelledTextData, tokenizer: TokenizerRecipe, training: TrainingRecipe) {
         self.model = model
         self.format = format
@@ -116,6 +128,7 @@ public struct TextClassificationConfig: RunConfiguration, Equatable {
         case modelType = "model_type", model, format, data, tokenizer, training, classWeights = "class_weights", transfer
     }
 
+    /// Decodes config.json's fields (snake_case keys).
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         switch try c.decode(String.self, forKey: .modelType) {
@@ -131,6 +144,7 @@ public struct TextClassificationConfig: RunConfiguration, Equatable {
         transfer = try c.decode(TransferRecipe.self, forKey: .transfer)
     }
 
+    /// Encodes config.json's fields (snake_case keys).
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(model.typeName, forKey: .modelType)
@@ -147,6 +161,7 @@ public struct TextClassificationConfig: RunConfiguration, Equatable {
         try c.encode(transfer, forKey: .transfer)
     }
 
+    /// The settings a resume must not change, each with the flag that sets it.
     public func resumeSettings() throws -> [RunSetting] {
         [try RunSetting("data.data", data.data, flag: "--data"), try RunSetting("data.valid_data", data.validData, flag: "--valid-data"),
          try RunSetting("data.val_fraction", data.valFraction, flag: "--val-fraction"),
@@ -269,9 +284,12 @@ extension TextClassificationTask {
 }
 
 extension TextClassification: TrainedRun, ComparableRun {
+    /// A note on the words of these texts the model's vocabulary lacks (nil: none, or no text input).
     public func unknownWordsNote(_ texts: [String]) -> String? { tokenizer.unknownWordsNote(texts) }
 
+    /// The task name this type loads (config.json's `task`).
     public static var taskName: String { TextClassificationConfig.task }
+    /// What the run is called in messages.
     public static var displayName: String { "text classification" }
 
     /// Loads a run directory written by `attn train classifier`: `weights`, tokenizer.json, labels.json.
@@ -342,12 +360,14 @@ extension TextClassification: TrainedRun, ComparableRun {
         return try classificationEvaluation(report, request: request, title: URL(fileURLWithPath: data).lastPathComponent)
     }
 
+    /// Writes the attention report of one input into `directory`; returns the line to print (the prediction).
     public func writeAttentionReport(_ request: AttentionRequest, to directory: URL) throws -> String {
         guard let text = request.text else { throw TaskUsageError("a text classification run needs --text") }
         let (label, p) = try writeAttention(of: text, to: directory, colourScale: request.colourScale)
         return String(format: "prediction: %@ (%.4f)", label, p)
     }
 
+    /// Parameters, the model's name, inference throughput and validation scores, measured on this CPU.
     public func measure(_ request: ComparisonRequest) -> ComparisonMeasurement {
         let (batchSize, tokens) = (request.batchSize, request.tokens)
         let vocabulary = max(2, tokenizer.vocabularySize), pad = model.padID
@@ -368,13 +388,16 @@ import Foundation
 public struct TextClassification {
     /// The transformer `TextClassifier` or Kim's `TextCNN`.
     public let model: any TextClassificationModel
+    /// The tokenizer the model's ids come from.
     public let tokenizer: Tokenizer
+    /// The class names, by label index.
     public let labels: [String]
     /// How the run's data files are read (from config.json when loaded from a run directory).
     public var format: TextFormat?
     /// The run directory this classifier was loaded from.
     public var run: RunDirectory?
 
+    /// A classifier from a model, its tokenizer and the class names.
     public init(model: any TextClassificationModel, tokenizer: Tokenizer, labels: [String]) {
         self.model = model
         self.tokenizer = tokenizer
@@ -444,10 +467,12 @@ public struct TextClassification {
 
 /// Training a `TextClassifier`: label-smoothed cross-entropy; validation loss, accuracy and macro-F1 every epoch.
 public final class TextClassificationTask: TrainingTask {
+    /// The model, tokenizer and labels being trained.
     public let classification: TextClassification
     let train: [(ids: [Int], label: Int)]
     let validation: [LabelledText]
     var batches: ShuffledBatches
+    /// Label smoothing of the cross-entropy (0: none).
     public let labelSmoothing: Float
 
     /// Per-class weights of the training loss (nil: all 1).
@@ -476,21 +501,32 @@ public final class TextClassificationTask: TrainingTask {
         self.labelSmoothing = labelSmoothing
     }
 
+    /// The model being trained.
     public var model: any Module { classification.model }
+    /// What throughput counts in the progress bar.
     public var itemName: String { "ex" }
+    /// Batches in one epoch (for the progress bar and schedules).
     public var batchesPerEpoch: Int { batches.batchesPerEpoch }
+    /// Names of the metrics `evaluate` returns, in the order the logs list them.
     public var metricNames: [String] { ["val_loss", "val_accuracy", "macro_f1"] }
+    /// The next batch of the current epoch, or nil when the epoch is over.
     public func nextBatch() -> [Int]? { batches.next() }
+    /// Reshuffles the data for the next epoch.
     public func startNextEpoch() { batches.startNextEpoch() }
+    /// Position in the data (generator state, epoch order, batch index) as text, for resume.
     public var dataState: String { batches.savedState }
+    /// Restores a position saved by `dataState`; throws when it does not fit this data.
     public func restoreDataState(_ text: String) throws { try batches.restore(text) }
+    /// Writes the model (weights and whatever rebuilds it) to `url`.
     public func saveModel(to url: URL) throws { try classification.saveModel(to: url) }
 
+    /// The batch's mean loss and its number of items.
     public func loss(_ batch: [Int]) -> (loss: Tensor, items: Int) {
         let logits = classification.model(classification.padded(batch.map { train[$0].ids }))
         return (Loss.crossEntropy(logits, batch.map { train[$0].label }, labelSmoothing: labelSmoothing, weight: classWeights), batch.count)
     }
 
+    /// Validation metrics by name, computed in evaluation mode without a graph.
     public func evaluate() throws -> [String: Double] {
         let (report, loss) = try classification.evaluateWithLoss(validation)
         return ["val_loss": loss, "val_accuracy": report.accuracy, "macro_f1": report.macroF1]

@@ -9,15 +9,18 @@ public struct TranslationData: Codable, Sendable, Equatable {
     public var source: String?, target: String?
     /// A tab-separated file of pairs and the 1-based columns of source and target ("1,2").
     public var tsv: String?
+    /// The 1-based source and target columns of `tsv` ("1,2").
     public var columns = "1,2"
     /// Validation pairs; without them a seeded `valFraction` of the training pairs is held out.
     public var validSource: String?, validTarget: String?
+    /// Fraction of the training pairs held out for validation when no validation pairs are given.
     public var valFraction = 0.1
     /// Lines with an empty side, invalid UTF-8 or over 1,000 characters: skipped (and counted) or an error.
     public var badLines: BadLinePolicy = .skip
     /// Validation sentences decoded for the per-epoch BLEU (0: all).
     public var bleuSentences = 0
 
+    /// No data selected yet (set the files).
     public init() {}
 
     enum CodingKeys: String, CodingKey {
@@ -64,6 +67,7 @@ public struct TranslationData: Codable, Sendable, Equatable {
 /// The vocabularies of a translation run: trained on the training side (word level or byte-level BPE, one joint
 /// vocabulary or two) or given as tokenizer.json files.
 public struct TranslationVocabulary: Codable, Sendable, Equatable {
+    /// Word-level or BPE vocabularies.
     public var kind: TokenizerKind = .word
     /// BPE: tokens per vocabulary (or in the joint one).
     public var vocabSize = 8000
@@ -76,6 +80,7 @@ public struct TranslationVocabulary: Codable, Sendable, Equatable {
     /// Given tokenizer.json files (they need [PAD], [BOS] and [EOS]).
     public var sourceTokenizer: String?, targetTokenizer: String?
 
+    /// The default vocabulary recipe (word level).
     public init() {}
 
     enum CodingKeys: String, CodingKey {
@@ -105,13 +110,18 @@ public struct TranslationVocabulary: Codable, Sendable, Equatable {
 
 /// A translation run's configuration (config.json): the model, the data, the vocabularies and the recipe.
 public struct TranslationConfig: RunConfiguration, Equatable {
+    /// The task name written to config.json's `task`.
     public static let task = "translation"
     /// The model; its vocabulary sizes and special ids are set from the tokenizers when the run starts.
     public var model: TranslationModelConfig
+    /// The training and validation pairs.
     public var data: TranslationData
+    /// How the vocabularies are trained.
     public var vocabulary: TranslationVocabulary
+    /// Optimizer, schedule, batch size, epochs and seed.
     public var training: TrainingRecipe
 
+    /// A configuration from its parts.
     public init(model: TranslationModelConfig, data: TranslationData, vocabulary: TranslationVocabulary, training: TrainingRecipe) {
         self.model = model
         self.data = data
@@ -134,6 +144,7 @@ public struct TranslationConfig: RunConfiguration, Equatable {
         training = try c.decode(TrainingRecipe.self, forKey: .training)
     }
 
+    /// Encodes config.json's fields (snake_case keys).
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(model.typeName, forKey: .modelType)
@@ -159,6 +170,7 @@ public struct TranslationConfig: RunConfiguration, Equatable {
         return TranslationConfig(model: .transformer(m), data: TranslationData(), vocabulary: TranslationVocabulary(), training: t)
     }
 
+    /// The settings a resume must not change, each with the flag that sets it.
     public func resumeSettings() throws -> [RunSetting] {
         [try RunSetting("data.source", data.source, flag: "--source"), try RunSetting("data.target", data.target, flag: "--target"),
          try RunSetting("data.tsv", data.tsv, flag: "--tsv"), try RunSetting("data.columns", data.columns, flag: "--columns"),
@@ -221,8 +233,10 @@ extension TranslationTask {
 }
 
 extension Translator: TrainedRun, ComparableRun {
+    /// A note on the words of these texts the model's vocabulary lacks (nil: none, or no text input).
     public func unknownWordsNote(_ texts: [String]) -> String? { sourceTokenizer.unknownWordsNote(texts) }
 
+    /// The metrics.jsonl key the run kept its best epoch by.
     public static var comparisonMetric: String { "bleu" }
 
     /// Translates the run's validation sentences (config.json's `valid_source`/`valid_target`, or the held-out
@@ -239,7 +253,9 @@ extension Translator: TrainedRun, ComparableRun {
                                      batch: batch, beam: request.beam, scores: ["bleu": s.bleu.score, "chrf": s.chrF, "bleu_lowercase_tokens": s.lowercased.score])
     }
 
+    /// The task name this type loads (config.json's `task`).
     public static var taskName: String { TranslationConfig.task }
+    /// What the run is called in messages.
     public static var displayName: String { "translation" }
 
     /// Loads a run directory for inference: `weights`, `source-tokenizer.json`, `target-tokenizer.json`.
@@ -332,6 +348,7 @@ extension Translator: TrainedRun, ComparableRun {
                 corpusChrF(hypotheses: hyps, references: refs), src, refs, hyps, seconds)
     }
 
+    /// Writes the attention report of one input into `directory`; returns the line to print (the prediction).
     public func writeAttentionReport(_ request: AttentionRequest, to directory: URL) throws -> String {
         guard let text = request.text else { throw TaskUsageError("a translation run needs --text") }
         return "translation: " + (try writeAttention(of: text, target: request.target, beam: request.beam, to: directory, colourScale: request.colourScale))
@@ -341,13 +358,16 @@ extension Translator: TrainedRun, ComparableRun {
 /// Training a `Seq2SeqTransformer` on parallel text: teacher-forced, label-smoothed cross-entropy over target tokens;
 /// validation loss and BLEU (greedy decoding) every epoch.
 public final class TranslationTask: TrainingTask {
+    /// The model and tokenizers being trained.
     public let translator: Translator
     var batches: TokenBudgetBatches
     let validation: [TokenPair], validationReferences: [String], validationSources: [String]
+    /// Label smoothing of the cross-entropy (0: none).
     public let labelSmoothing: Float
     /// Decode at most this many validation sentences for the per-epoch BLEU (nil: all).
     public let bleuSentences: Int?
 
+    /// A training task on `train` in batches of about `maxTokens` tokens, validated (loss and BLEU) on `validation`.
     public init(translator: Translator, train: [SentencePair], validation: [SentencePair], maxTokens: Int, labelSmoothing: Float,
                 seed: UInt64, bleuSentences: Int? = nil, shard: Shard = .whole) {
         self.translator = translator
@@ -361,16 +381,26 @@ public final class TranslationTask: TrainingTask {
         self.bleuSentences = bleuSentences
     }
 
+    /// The model being trained.
     public var model: any Module { translator.model }
+    /// What throughput counts in the progress bar.
     public var itemName: String { "tok" }
+    /// Batches in one epoch (for the progress bar and schedules).
     public var batchesPerEpoch: Int { batches.batchesPerEpoch }
+    /// Names of the metrics `evaluate` returns, in the order the logs list them.
     public var metricNames: [String] { ["val_loss", "val_ppl", "bleu", "bleu_lowercase_tokens"] }
+    /// The next batch of the current epoch, or nil when the epoch is over.
     public func nextBatch() -> TranslationBatch? { batches.next() }
+    /// Reshuffles the data for the next epoch.
     public func startNextEpoch() { batches.startNextEpoch() }
+    /// Position in the data (generator state, epoch order, batch index) as text, for resume.
     public var dataState: String { batches.savedState }
+    /// Restores a position saved by `dataState`; throws when it does not fit this data.
     public func restoreDataState(_ text: String) throws { try batches.restore(text) }
+    /// Writes the model (weights and whatever rebuilds it) to `url`.
     public func saveModel(to url: URL) throws { try translator.model.save(to: url) }
 
+    /// The batch's mean loss and its number of items.
     public func loss(_ b: TranslationBatch) -> (loss: Tensor, items: Int) {
         let v = translator.model.spec.targetVocabulary
         let logits = translator.model(source: b.source, targetInput: b.targetInput)   // [B, T, V]
@@ -378,6 +408,7 @@ public final class TranslationTask: TrainingTask {
                                   labelSmoothing: labelSmoothing), b.tokens)
     }
 
+    /// Validation metrics by name, computed in evaluation mode without a graph.
     public func evaluate() throws -> [String: Double] {
         let v = translator.model.spec.targetVocabulary, pad = translator.model.spec.padID
         var sum = 0.0, tokens = 0

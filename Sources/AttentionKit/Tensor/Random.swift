@@ -22,6 +22,7 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable, Equatable {
     /// Restores a saved state.
     public init(state: (UInt64, UInt64, UInt64, UInt64)) { self.state = state }
 
+    /// Equal when both would produce the same stream.
     public static func == (a: RandomGenerator, b: RandomGenerator) -> Bool {
         a.state.0 == b.state.0 && a.state.1 == b.state.1 && a.state.2 == b.state.2 && a.state.3 == b.state.3
     }

@@ -3,8 +3,11 @@
 /// Ops stop the program with this message (a programmer error, like a PyTorch `RuntimeError`); the
 /// `Shape.*` validators below also throw it, so the checks themselves can be tested.
 public struct ShapeError: Error, CustomStringConvertible, Equatable {
+    /// What is wrong with the shapes.
     public let message: String
+    /// An error with this message.
     public init(_ message: String) { self.message = message }
+    /// The message.
     public var description: String { message }
 }
 

@@ -8,6 +8,7 @@ public enum DType: String, Sendable, CustomStringConvertible {
 
     /// Bytes per element.
     public var byteSize: Int { self == .float32 ? 4 : 8 }
+    /// The type's name ("float32", …).
     public var description: String { rawValue }
 }
 
@@ -32,7 +33,9 @@ public final class TensorStorage: @unchecked Sendable {
     /// Alignment of every buffer, in bytes (one cache line, wide enough for AVX-512 loads).
     public static let alignment = 64
 
+    /// Number of elements.
     public let count: Int
+    /// The element type.
     public let dtype: DType
     @usableFromInline let raw: UnsafeMutableRawPointer
 

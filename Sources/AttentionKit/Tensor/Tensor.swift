@@ -67,7 +67,9 @@ public final class Tensor {
 
     // MARK: basic properties
 
+    /// The element type.
     public var dtype: DType { storage.dtype }
+    /// Number of dimensions.
     public var rank: Int { shape.count }
     /// Number of elements.
     public var count: Int { storage.count }

@@ -24,7 +24,9 @@ public enum NormalizationStep: Sendable, Equatable {
 /// decomposition are exact), which lets every output scalar remember the UTF-8 byte range of the original cluster
 /// it came from: the offsets of encodings point back into the user's string.
 public struct Normalizer: Sendable, Equatable {
+    /// The steps, applied in order.
     public var steps: [NormalizationStep]
+    /// A normalizer of these steps (none: identity).
     public init(_ steps: [NormalizationStep] = []) { self.steps = steps }
 
     /// Normalised text.

@@ -166,6 +166,7 @@ public enum ByteLevel {
     /// The UTF-8 bytes of each byte's stand-in character (`byteToScalar`), for building pieces without Strings.
     static let byteToUTF8: [[UInt8]] = byteToScalar.map { Array(String($0).utf8) }
 
+    /// GPT-2's byte-to-character table: each byte's printable stand-in.
     public static let byteToScalar: [Unicode.Scalar] = {
         let keep = Array(33...126) + Array(161...172) + Array(174...255)
         var map = [Unicode.Scalar](repeating: " ", count: 256)

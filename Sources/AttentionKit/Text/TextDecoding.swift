@@ -10,11 +10,13 @@ public enum TextEncoding: Sendable {
 
 /// Decoded text with the byte offsets of every replaced byte.
 public struct DecodedText: Sendable {
+    /// The decoded text.
     public var text: String
     /// Byte offsets (into the input) of bytes that were invalid UTF-8 and became U+FFFD.
     public var replacedByteOffsets: [Int]
 }
 
+/// Decoding bytes as text: UTF-8 with U+FFFD for each invalid byte (reported), or Latin-1.
 public enum TextDecoding {
     /// Decodes bytes, replacing each invalid byte by U+FFFD (one per bad byte) and reporting where.
     ///
@@ -63,6 +65,7 @@ public enum TextDecoding {
         return DecodedText(text: String(decoding: out, as: UTF8.self), replacedByteOffsets: replaced)
     }
 
+    /// Decodes `data`, reporting the byte offsets of every replaced byte.
     public static func decode(_ data: Data, encoding: TextEncoding = .utf8Replacing) -> DecodedText {
         data.withUnsafeBytes { decode($0.bindMemory(to: UInt8.self), encoding: encoding) }
     }
@@ -70,13 +73,17 @@ public enum TextDecoding {
 
 /// One line of a text file with its 1-based line number and any replaced bytes (offsets into the file).
 public struct TextLine: Sendable {
+    /// The 1-based line number.
     public var number: Int
+    /// The line without its terminator.
     public var text: String
+    /// Byte offsets (into the file) of invalid bytes replaced in this line.
     public var replacedByteOffsets: [Int]
 }
 
 /// Reads a text file as lines (LF or CRLF), decoding each line separately so that one bad byte affects one line.
 public enum TextFile {
+    /// The lines of the file at `url` (LF or CRLF), decoded; throws a `UserFileError` naming the file when it cannot be read.
     public static func lines(of url: URL, encoding: TextEncoding = .utf8Replacing) throws -> [TextLine] {
         let data: Data
         do { data = try UserFile.read(url) } catch {

@@ -6,6 +6,7 @@ public enum TokenModel: Sendable {
     case characterLevel(WordLevel)   // the vocabulary holds single characters
     case bpe(BPE)
 
+    /// Token → id for every token of the model.
     public var vocabulary: [String: Int] {
         switch self {
         case .wordLevel(let m), .characterLevel(let m): return m.vocabulary
@@ -16,9 +17,12 @@ public enum TokenModel: Sendable {
 
 /// Whole-word vocabulary with an unknown token (HF `WordLevel`).
 public struct WordLevel: Sendable {
+    /// Token → id.
     public var vocabulary: [String: Int]
+    /// The token for words not in the vocabulary.
     public var unknownToken: String
 
+    /// A word-level model of this vocabulary.
     public init(vocabulary: [String: Int], unknownToken: String = "[UNK]") {
         self.vocabulary = vocabulary
         self.unknownToken = unknownToken
@@ -47,9 +51,11 @@ public struct WordLevel: Sendable {
 
 /// Byte-pair encoding (HF `BPE`): a vocabulary and ranked merges, applied lowest rank first within each piece.
 public struct BPE: @unchecked Sendable {
+    /// Token → id.
     public var vocabulary: [String: Int]
     /// Merges in rank order (rank = index).
     public var merges: [(String, String)]
+    /// The token for symbols not in the vocabulary (nil: byte-level BPE, which never needs one).
     public var unknownToken: String?
     /// Appended to the last symbol of every word during training and encoding (e.g. "</w>"), or nil.
     public var endOfWordSuffix: String?
@@ -65,6 +71,7 @@ public struct BPE: @unchecked Sendable {
         let entries = Mutex<[String: [String]]>([:])
     }
 
+    /// A BPE model of this vocabulary and merges (in rank order).
     public init(vocabulary: [String: Int], merges: [(String, String)], unknownToken: String? = nil,
                 endOfWordSuffix: String? = nil, continuingSubwordPrefix: String? = nil) {
         self.vocabulary = vocabulary

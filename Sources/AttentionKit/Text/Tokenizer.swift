@@ -1,6 +1,8 @@
 /// The result of encoding one text.
 public struct Encoding: Sendable, Equatable {
+    /// The token ids.
     public var ids: [Int]
+    /// The tokens' strings.
     public var tokens: [String]
     /// For each token, the UTF-8 byte range in the original text (empty ranges for added padding/special tokens).
     public var offsets: [Range<Int>]
@@ -25,8 +27,11 @@ public enum Padding: Sendable, Equatable {
 /// rest is normalised (keeping an alignment), pre-tokenized and encoded by the model. Offsets point into the
 /// original string as UTF-8 byte ranges.
 public struct Tokenizer: Sendable {
+    /// Unicode normalization and case folding, applied first.
     public var normalizer: Normalizer
+    /// How the normalized text is split into words before the model.
     public var preTokenizer: PreTokenizer
+    /// The model that turns words into tokens (word level or BPE).
     public var model: TokenModel { didSet { reverse = Tokenizer.reverseVocabulary(model) } }
     /// id → token, kept in step with `model`.
     private var reverse: [String]
@@ -34,9 +39,12 @@ public struct Tokenizer: Sendable {
     public var specialTokens: [String]
     /// Added around every sequence when `addSpecialTokens` is true (e.g. "[BOS]"/"[EOS]" or "[CLS]"/"[SEP]").
     public var bosToken: String?
+    /// The end-of-sequence token, if any.
     public var eosToken: String?
+    /// The padding token.
     public var padToken: String
 
+    /// A tokenizer from its parts (the pipeline of Hugging Face `tokenizers`).
     public init(normalizer: Normalizer = Normalizer(), preTokenizer: PreTokenizer = .whitespace, model: TokenModel,
                 specialTokens: [String] = [], bosToken: String? = nil, eosToken: String? = nil, padToken: String = "[PAD]") {
         self.normalizer = normalizer

@@ -2,9 +2,13 @@ import Foundation
 
 /// Why a tokenizer.json was rejected (or could not be written); names the file and the JSON path.
 public struct TokenizerFileError: Error, Equatable, CustomStringConvertible {
+    /// The tokenizer.json file.
     public let file: String
+    /// The JSON path of the bad field ("$" for the whole file).
     public let path: String
+    /// What is wrong.
     public let reason: String
+    /// File, path and reason on one line.
     public var description: String { path == "$" ? "\(file): \(reason)" : "\(file): \(path): \(reason)" }
 }
 

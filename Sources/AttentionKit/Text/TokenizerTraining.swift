@@ -27,7 +27,9 @@ public enum PreTokenizerKind: String, Codable, CaseIterable, Sendable {
 /// Everything that trains a tokenizer: model, pre-tokenizer, normalisation, size limits and special tokens. The one
 /// implementation behind `attn tokenizer train`, the translation vocabularies and the classifiers' vocabularies.
 public struct TokenizerRecipe: Codable, Sendable, Equatable {
+    /// Word level, BPE or byte-level BPE.
     public var model: TokenizerKind
+    /// How text is split into words before the model.
     public var preTokenizer: PreTokenizerKind
     /// Byte-level only: a space before the first word, so that it is split like the others (GPT-2's `add_prefix_space`).
     public var addPrefixSpace = false
@@ -39,10 +41,13 @@ public struct TokenizerRecipe: Codable, Sendable, Equatable {
     public var lowercase = false
     /// Given the first ids, in this order.
     public var specialTokens: [String]
+    /// The token for unknown words (nil: none, byte-level).
     public var unknownToken: String?
     public var bosToken: String?, eosToken: String?
+    /// The padding token.
     public var padToken: String
 
+    /// A recipe from its parts; nil sizes take the kind's defaults.
     public init(model: TokenizerKind, preTokenizer: PreTokenizerKind, vocabularySize: Int?, minFrequency: Int?,
                 lowercase: Bool, specialTokens: [String], unknownToken: String?, padToken: String) {
         self.model = model

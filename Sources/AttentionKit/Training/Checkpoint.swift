@@ -28,15 +28,18 @@ extension RandomGenerator {
 ///   caller adds (data RNG, epoch, position in the epoch, schedule step). Restoring it and continuing reproduces an
 ///   uninterrupted run bit for bit.
 public enum Checkpoint {
+    /// Writes the model's parameters and buffers (state-dict names) to `url` as safetensors, atomically.
     public static func saveWeights(_ model: some Module, to url: URL, metadata: [String: String] = [:]) throws {
         try Safetensors.write(model.stateDict(), metadata: metadata, to: url)
     }
 
+    /// Loads parameters and buffers from `url`; `strict` refuses missing or unexpected names.
     public static func loadWeights(_ model: some Module, from url: URL, strict: Bool = true) throws {
         let tensors = try Safetensors.read(from: url).tensors
         do { try model.loadStateDict(tensors, strict: strict) } catch let e as CheckpointError { throw CheckpointError.inFile(url.path, e) }
     }
 
+    /// Writes weights, optimizer state and `metadata` to `url` atomically, for resuming.
     public static func saveTrainingState(model: some Module, optimizer: Optimizer, metadata: [String: String] = [:], to url: URL) throws {
         var tensors = model.stateDict().map { (name: "model." + $0.name, tensor: $0.tensor) }
         tensors += optimizer.stateTensors().sorted { $0.key < $1.key }.map { (name: "optimizer." + $0.key, tensor: $0.value) }

@@ -2,10 +2,12 @@ import Foundation
 
 /// Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix of a classification.
 public struct ClassificationReport: Sendable {
+    /// The class names, by label index.
     public let labels: [String]
     /// confusion[true][predicted]
     public let confusion: [[Int]]
 
+    /// The report of these predictions against the truth.
     public init(labels: [String], truth: [Int], predicted: [Int]) {
         self.labels = labels
         var m = [[Int]](repeating: [Int](repeating: 0, count: labels.count), count: labels.count)
@@ -13,7 +15,9 @@ public struct ClassificationReport: Sendable {
         confusion = m
     }
 
+    /// Number of examples.
     public var count: Int { confusion.joined().reduce(0, +) }
+    /// Fraction of examples predicted correctly.
     public var accuracy: Double { Double((0..<labels.count).map { confusion[$0][$0] }.reduce(0, +)) / Double(max(count, 1)) }
 
     /// (precision, recall, F1, support) of class k; 0 where undefined (scikit-learn's zero_division=0).

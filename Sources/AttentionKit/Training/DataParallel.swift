@@ -21,7 +21,9 @@ public protocol Communicator: AnyObject {
 
 /// A collective operation that failed.
 public struct DistributedError: Error, CustomStringConvertible {
+    /// What went wrong.
     public let description: String
+    /// An error with this message.
     public init(_ d: String) { description = d }
 }
 
@@ -32,20 +34,26 @@ public struct DistributedError: Error, CustomStringConvertible {
 /// the average the gradient of the whole global batch's mean loss — two processes with batch B compute what one
 /// process with batch 2B does, up to float re-association.
 public final class DataParallel {
+    /// How the processes talk (MPI, or one process alone).
     public let communicator: any Communicator
+    /// This process's index (0 is the lead).
     public var rank: Int { communicator.rank }
+    /// Number of processes.
     public var size: Int { communicator.size }
+    /// Whether this is process 0, the one that writes files and prints.
     public var isLead: Bool { communicator.rank == 0 }
     /// This process's part of each global batch.
     public var shard: Shard { Shard(rank: rank, of: size) }
     /// Time spent in the gradient allreduce, and how many there were (for the overhead in the run's log).
     public private(set) var allreduceSeconds = 0.0
+    /// Gradient all-reduces performed so far.
     public private(set) var allreduceCalls = 0
     /// Time spent before each allreduce waiting for the slowest process (load imbalance, not communication): a barrier
     /// first separates the two.
     public private(set) var waitSeconds = 0.0
     private var buffer: [Float] = []
 
+    /// Data parallelism over `communicator`'s processes.
     public init(_ communicator: any Communicator) { self.communicator = communicator }
 
     /// The trainable parameters whose gradients are synchronised: those that require a gradient, in the optimizer's
@@ -242,7 +250,9 @@ public enum DistributedRuntime {
 #if MPI
 /// MPI_COMM_WORLD of Open MPI.
 public final class MPICommunicator: Communicator {
+    /// This process's rank in `MPI_COMM_WORLD`.
     public let rank: Int
+    /// Number of processes in `MPI_COMM_WORLD`.
     public let size: Int
 
     init() throws {
@@ -267,6 +277,7 @@ public final class MPICommunicator: Communicator {
     /// Buffers go in pieces of at most 2³⁰ elements (MPI counts are 32-bit).
     static let chunk = 1 << 30
 
+    /// Sums `buffer` over all processes in place (`MPI_Allreduce`).
     public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
         for start in stride(from: 0, to: buffer.count, by: Self.chunk) {
             let n = min(Self.chunk, buffer.count - start)
@@ -274,6 +285,7 @@ public final class MPICommunicator: Communicator {
         }
     }
 
+    /// Sums `buffer` over all processes in place (`MPI_Allreduce`).
     public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {
         for start in stride(from: 0, to: buffer.count, by: Self.chunk) {
             let n = min(Self.chunk, buffer.count - start)
@@ -281,6 +293,7 @@ public final class MPICommunicator: Communicator {
         }
     }
 
+    /// Sends `bytes` from `root` to every process (`MPI_Bcast`, length first).
     public func broadcast(_ bytes: inout [UInt8], root: Int) throws {
         var count = Int64(bytes.count)
         try Self.check(MPI_Bcast(&count, 1, cmpi_int64(), Int32(root), cmpi_comm_world()), "MPI_Bcast")
@@ -293,8 +306,10 @@ public final class MPICommunicator: Communicator {
         }
     }
 
+    /// Waits until every process arrives (`MPI_Barrier`).
     public func barrier() throws { try Self.check(MPI_Barrier(cmpi_comm_world()), "MPI_Barrier") }
 
+    /// Ends every process with `code` (`MPI_Abort`).
     public func abort(code: Int32) -> Never {
         MPI_Abort(cmpi_comm_world(), code)
         exit(code)

@@ -93,10 +93,13 @@ public struct BLEUScore: Sendable, Equatable, CustomStringConvertible {
     /// 0…100.
     public var score: Double
     public var correct: [Int], total: [Int]
+    /// The modified n-gram precisions, n = 1…4 (percent).
     public var precisions: [Double]
+    /// The brevity penalty.
     public var brevityPenalty: Double
     public var hypothesisLength: Int, referenceLength: Int
 
+    /// sacreBLEU's one-line summary.
     public var description: String {
         String(format: "BLEU = %.2f %@ (BP = %.3f ratio = %.3f hyp_len = %d ref_len = %d)", score,
                precisions.map { String(format: "%.1f", $0) }.joined(separator: "/"), brevityPenalty,

@@ -1,5 +1,6 @@
 /// A set of parameters sharing optimizer options (PyTorch's param groups), e.g. no weight decay on norms and biases.
 public struct ParameterGroup {
+    /// The tensors this group updates.
     public var parameters: [Tensor]
     /// The learning rate schedules scale (nil: the optimizer's).
     public var baseLearningRate: Float?
@@ -8,6 +9,7 @@ public struct ParameterGroup {
     /// Current learning rate (set by the optimizer and by schedules).
     public internal(set) var learningRate: Float = 0
 
+    /// A group with its own learning rate and weight decay (nil: the optimizer's).
     public init(_ parameters: [Tensor], learningRate: Float? = nil, weightDecay: Float? = nil) {
         self.parameters = parameters
         baseLearningRate = learningRate
@@ -18,6 +20,7 @@ public struct ParameterGroup {
 /// Shared machinery of the optimizers: parameter groups, per-parameter state tensors, step count, schedules,
 /// and state export for checkpoints. Subclasses implement `update`.
 public class Optimizer {
+    /// The parameter groups (PyTorch's `param_groups`).
     public private(set) var groups: [ParameterGroup]
     /// Number of `step()` calls so far.
     public internal(set) var stepCount = 0
@@ -145,6 +148,7 @@ func withBuffers(_ p: Tensor, _ g: Tensor, _ a: Tensor?, _ b: Tensor?,
 public final class SGD: Optimizer {
     public let momentum: Float, dampening: Float, nesterov: Bool
 
+    /// SGD over parameter groups (PyTorch's `torch.optim.SGD`).
     public init(_ groups: [ParameterGroup], learningRate: Float, momentum: Float = 0, dampening: Float = 0,
                 weightDecay: Float = 0, nesterov: Bool = false) {
         precondition(!nesterov || (momentum > 0 && dampening == 0), "SGD: Nesterov momentum needs momentum > 0 and no dampening")
@@ -154,6 +158,7 @@ public final class SGD: Optimizer {
         super.init(groups: groups, learningRate: learningRate, weightDecay: weightDecay)
     }
 
+    /// SGD over one group of parameters.
     public convenience init(parameters: [Tensor], learningRate: Float, momentum: Float = 0, dampening: Float = 0,
                             weightDecay: Float = 0, nesterov: Bool = false) {
         self.init([ParameterGroup(parameters)], learningRate: learningRate, momentum: momentum, dampening: dampening,
@@ -184,6 +189,7 @@ public class Adam: Optimizer {
     public let beta1: Float, beta2: Float, eps: Float
     let decoupled: Bool
 
+    /// Adam over parameter groups (PyTorch's `torch.optim.Adam`, L2 weight decay).
     public init(_ groups: [ParameterGroup], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
                 eps: Float = 1e-8, weightDecay: Float = 0, decoupled: Bool = false) {
         self.beta1 = beta1
@@ -193,6 +199,7 @@ public class Adam: Optimizer {
         super.init(groups: groups, learningRate: learningRate, weightDecay: weightDecay)
     }
 
+    /// Adam over one group of parameters.
     public convenience init(parameters: [Tensor], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
                             eps: Float = 1e-8, weightDecay: Float = 0) {
         self.init([ParameterGroup(parameters)], learningRate: learningRate, beta1: beta1, beta2: beta2, eps: eps,
@@ -220,11 +227,13 @@ public class Adam: Optimizer {
 
 /// AdamW (PyTorch's `torch.optim.AdamW`): Adam with decoupled weight decay, default λ = 0.01.
 public final class AdamW: Adam {
+    /// AdamW over parameter groups (decoupled weight decay, PyTorch's `torch.optim.AdamW`).
     public init(_ groups: [ParameterGroup], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
                 eps: Float = 1e-8, weightDecay: Float = 0.01) {
         super.init(groups, learningRate: learningRate, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay, decoupled: true)
     }
 
+    /// AdamW over one group of parameters.
     public convenience init(parameters: [Tensor], learningRate: Float = 1e-3, weightDecay: Float = 0.01) {
         self.init([ParameterGroup(parameters)], learningRate: learningRate, weightDecay: weightDecay)
     }
@@ -234,6 +243,7 @@ public final class AdamW: Adam {
 public final class RMSProp: Optimizer {
     public let alpha: Float, eps: Float
 
+    /// RMSProp over parameter groups (PyTorch's `torch.optim.RMSprop`).
     public init(_ groups: [ParameterGroup], learningRate: Float = 1e-2, alpha: Float = 0.99, eps: Float = 1e-8, weightDecay: Float = 0) {
         self.alpha = alpha
         self.eps = eps
@@ -258,6 +268,7 @@ public final class RMSProp: Optimizer {
 public final class AdaGrad: Optimizer {
     public let eps: Float, lrDecay: Float, initialAccumulator: Float
 
+    /// AdaGrad over parameter groups (PyTorch's `torch.optim.Adagrad`).
     public init(_ groups: [ParameterGroup], learningRate: Float = 1e-2, lrDecay: Float = 0, weightDecay: Float = 0,
                 initialAccumulator: Float = 0, eps: Float = 1e-10) {
         self.eps = eps
@@ -287,6 +298,7 @@ public final class AdaGrad: Optimizer {
 public final class Adadelta: Optimizer {
     public let rho: Float, eps: Float
 
+    /// Adadelta over parameter groups (PyTorch's `torch.optim.Adadelta`).
     public init(_ groups: [ParameterGroup], learningRate: Float = 1, rho: Float = 0.9, eps: Float = 1e-6, weightDecay: Float = 0) {
         precondition(rho >= 0 && rho <= 1 && eps >= 0, "Adadelta: rho \(rho) must be in [0, 1] and eps \(eps) non-negative")
         self.rho = rho

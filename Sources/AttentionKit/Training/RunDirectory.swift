@@ -2,8 +2,11 @@ import Foundation
 
 /// A run directory that cannot be used, with the reason.
 public struct RunDirectoryError: Error, CustomStringConvertible {
+    /// What is wrong, naming the run directory or file.
     public let message: String
+    /// An error with this message.
     public init(message: String) { self.message = message }
+    /// The message.
     public var description: String { message }
 
     /// A decoding error as its JSON path and a plain reason.
@@ -27,6 +30,7 @@ public struct RunDirectoryError: Error, CustomStringConvertible {
 public enum JSONValue: Codable, Equatable, Sendable, CustomStringConvertible {
     case null, bool(Bool), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
 
+    /// Decodes config.json's fields (snake_case keys).
     public init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
         if c.decodeNil() { self = .null }
@@ -37,6 +41,7 @@ public enum JSONValue: Codable, Equatable, Sendable, CustomStringConvertible {
         else { self = .object(try c.decode([String: JSONValue].self)) }
     }
 
+    /// Encodes the value as the JSON it was decoded from.
     public func encode(to encoder: Encoder) throws {
         var c = encoder.singleValueContainer()
         switch self {
@@ -77,6 +82,7 @@ public enum JSONValue: Codable, Equatable, Sendable, CustomStringConvertible {
 /// sets it, and its value.
 public struct RunSetting: Sendable {
     public let field: String, flag: String, value: JSONValue
+    /// A setting named `field` with its value (compared as JSON) and the flag that sets it.
     public init(_ field: String, _ value: some Encodable, flag: String) throws {
         self.field = field
         self.flag = flag
@@ -101,13 +107,19 @@ public struct RunDirectory: Sendable {
     /// The config.json layout this version writes: 2 adds `format_version` and a typed schema per task; runs without
     /// the field (version 1, written before the task layer) still load for inference.
     public static let formatVersion = 2
+    /// The directory.
     public let url: URL
 
+    /// The run directory at `url`.
     public init(_ url: URL) { self.url = url }
+    /// The run directory at `path`.
     public init(path: String) { url = URL(fileURLWithPath: path) }
 
+    /// The directory's path.
     public var path: String { url.path }
+    /// The URL of the file `name` in the directory.
     public func file(_ name: String) -> URL { url.appendingPathComponent(name) }
+    /// The run's `config.json`.
     public var configURL: URL { file("config.json") }
 
     static var encoder: JSONEncoder {

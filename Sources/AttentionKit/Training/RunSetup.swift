@@ -23,11 +23,15 @@ public enum OptimizerChoice: Codable, Sendable, Equatable {
 /// The training recipe every task shares: epochs, optimizer, learning-rate schedule, clipping, accumulation, early
 /// stopping, seed. The task's batch shape (`batchSize` or `maxTokens`) lives here too, so that a resume can check it.
 public struct TrainingRecipe: Codable, Sendable, Equatable {
+    /// Epochs to train.
     public var epochs: Int
     /// The peak learning rate.
     public var lr: Float
+    /// SGD, Adam or AdamW.
     public var optimizer: OptimizerChoice
+    /// Weight decay (decoupled for AdamW).
     public var weightDecay: Float
+    /// The learning-rate schedule after warmup.
     public var schedule: ScheduleKind = .cosine
     /// Optimizer steps of linear warmup; nil: `warmupEpochs`, else `defaultWarmupSteps`, else min(400, total / 5).
     public var warmupSteps: Int? = nil
@@ -45,12 +49,14 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
     public var patience = 0
     /// Weights, dropout and batch order come from this seed.
     public var seed: UInt64 = 0
+    /// Label smoothing of the cross-entropy (0: none).
     public var labelSmoothing: Float = 0
     /// Examples per batch (classification tasks).
     public var batchSize: Int? = nil
     /// Padded tokens per batch (translation).
     public var maxTokens: Int? = nil
 
+    /// A recipe with these values, the rest at their defaults.
     public init(epochs: Int, lr: Float, optimizer: OptimizerChoice, weightDecay: Float, clipNorm: Float) {
         self.epochs = epochs
         self.lr = lr
@@ -154,13 +160,16 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
 
 /// A run that cannot be set up as asked (a recipe that does not fit the data, a flag that contradicts the run).
 public struct RunSetupError: Error, CustomStringConvertible {
+    /// What went wrong.
     public let description: String
+    /// An error with this message.
     public init(_ description: String) { self.description = description }
 }
 
 /// Flag names from Swift property and configuration field names, as ArgumentParser forms them: `feedForward` →
 /// `feed-forward`, `confusionPNG` → `confusion-png`.
 public enum FlagNames {
+    /// A camelCase field name as a kebab-case flag name ("valFraction" → "val-fraction").
     public static func kebab(_ name: String) -> String {
         name.replacingOccurrences(of: "([a-z0-9])([A-Z])", with: "$1-$2", options: .regularExpression)
             .replacingOccurrences(of: "([A-Z])([A-Z][a-z])", with: "$1-$2", options: .regularExpression).lowercased()
@@ -169,15 +178,20 @@ public enum FlagNames {
 
 /// Input that does not fit the run's task (e.g. `--image` for a translation run): a usage error, exit 64 in the CLI.
 public struct TaskUsageError: Error, CustomStringConvertible {
+    /// What is wrong, naming the flag.
     public let description: String
+    /// An error with this message.
     public init(_ description: String) { self.description = description }
 }
 
 /// Where and how one training run executes: its directory, whether it resumes, the data-parallel group, and where
 /// its lines go. Only the lead process of a distributed run logs and writes files; `log` is silent on the others.
 public final class RunContext {
+    /// The run directory.
     public let directory: RunDirectory
+    /// Whether the run continues from its resume.safetensors.
     public let resume: Bool
+    /// The processes training together, if more than one.
     public let dataParallel: DataParallel?
     /// Show the progress bar (stderr) while training.
     public var showProgress = true
@@ -325,8 +339,10 @@ public final class RunContext {
 
 /// How a training run ended, for the verb's closing line.
 public struct RunOutcome {
+    /// How the training ended: epochs, best value and epoch, time.
     public var summary: TrainingSummary
     /// The closing line ("best validation accuracy … at epoch …; run directory …").
     public var message: String
+    /// Whether Ctrl-C or SIGTERM stopped the run (it can be resumed).
     public var interrupted: Bool { summary.interrupted }
 }

@@ -9,32 +9,43 @@ public protocol LRSchedule {
 /// Step decay: γ^⌊step/stepSize⌋ (PyTorch's `StepLR`).
 public struct StepDecay: LRSchedule {
     public let stepSize: Int, gamma: Float
+    /// Multiplies the rate by `gamma` every `stepSize` steps.
     public init(stepSize: Int, gamma: Float = 0.1) { precondition(stepSize > 0); self.stepSize = stepSize; self.gamma = gamma }
+    /// gamma^⌊step / stepSize⌋.
     public func factor(step: Int) -> Float { Float.pow(gamma, Float(step / stepSize)) }
 }
 
 /// Exponential decay: γ^step (PyTorch's `ExponentialLR`).
 public struct ExponentialDecay: LRSchedule {
+    /// The factor per step.
     public let gamma: Float
+    /// Multiplies the rate by `gamma` every step.
     public init(gamma: Float) { self.gamma = gamma }
+    /// gamma^step.
     public func factor(step: Int) -> Float { Float.pow(gamma, Float(step)) }
 }
 
 /// 1/t decay: 1/(1 + decay·step).
 public struct InverseTimeDecay: LRSchedule {
+    /// The decay rate.
     public let decay: Float
+    /// The schedule 1 / (1 + decay · step).
     public init(decay: Float) { self.decay = decay }
+    /// 1 / (1 + decay · step).
     public func factor(step: Int) -> Float { 1 / (1 + decay * Float(step)) }
 }
 
 /// The transformer schedule of Vaswani et al. ("Noam"), as a factor of the peak rate: linear warmup over
 /// `warmupSteps`, then decay with the inverse square root of the step: f = min((s+1)/w, √(w/(s+1))).
 public struct WarmupInverseSqrt: LRSchedule {
+    /// Steps of linear warmup.
     public let warmupSteps: Int
+    /// The inverse-square-root schedule with this warmup.
     public init(warmupSteps: Int) {
         precondition(warmupSteps > 0, "WarmupInverseSqrt: warmup steps must be positive")
         self.warmupSteps = warmupSteps
     }
+    /// Linear warmup to 1, then √warmup / √step.
     public func factor(step: Int) -> Float {
         let s = Float(step + 1), w = Float(warmupSteps)
         return Swift.min(s / w, (w / s).squareRoot())
@@ -43,11 +54,14 @@ public struct WarmupInverseSqrt: LRSchedule {
 
 /// Linear warmup from 0 over `warmupSteps`, then the peak rate: f = (s+1)/w for s < w, else 1.
 public struct WarmupConstant: LRSchedule {
+    /// Steps of linear warmup.
     public let warmupSteps: Int
+    /// Linear warmup over `warmupSteps`, then constant.
     public init(warmupSteps: Int) {
         precondition(warmupSteps >= 0, "WarmupConstant: warmup steps must be non-negative")
         self.warmupSteps = warmupSteps
     }
+    /// Linear warmup to 1, then 1.
     public func factor(step: Int) -> Float { step < warmupSteps ? Float(step + 1) / Float(warmupSteps) : 1 }
 }
 
@@ -55,12 +69,14 @@ public struct WarmupConstant: LRSchedule {
 /// f = (s+1)/w for s < w, else minFactor + (1−minFactor)·½(1 + cos(π·(s−w)/(T−w))).
 public struct WarmupCosine: LRSchedule {
     public let warmupSteps: Int, totalSteps: Int, minFactor: Float
+    /// Linear warmup over `warmupSteps`, then cosine decay to `minFactor` at `totalSteps`.
     public init(warmupSteps: Int, totalSteps: Int, minFactor: Float = 0) {
         precondition(totalSteps > warmupSteps && warmupSteps >= 0, "WarmupCosine: total steps must exceed warmup steps")
         self.warmupSteps = warmupSteps
         self.totalSteps = totalSteps
         self.minFactor = minFactor
     }
+    /// Linear warmup to 1, then a half cosine down to `minFactor`.
     public func factor(step: Int) -> Float {
         if step < warmupSteps { return Float(step + 1) / Float(warmupSteps) }
         let progress = Swift.min(1, Float(step - warmupSteps) / Float(totalSteps - warmupSteps))
@@ -71,6 +87,7 @@ public struct WarmupCosine: LRSchedule {
 /// A non-finite gradient norm met while clipping.
 public struct NonFiniteGradientError: Error, CustomStringConvertible {
     public let step: Int, norm: Float
+    /// The step and norm, and what to do.
     public var description: String { "gradient norm is \(norm) at step \(step): training diverged (lower the learning rate)" }
 }
 

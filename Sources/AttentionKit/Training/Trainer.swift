@@ -28,11 +28,13 @@ public protocol TrainingTask: AnyObject {
 }
 
 extension TrainingTask {
+    /// Writes the model (weights and whatever rebuilds it) to `url`.
     public func saveModel(to url: URL) throws { try Checkpoint.saveWeights(model, to: url) }
 }
 
 /// Options of the training loop.
 public struct TrainerOptions: Sendable {
+    /// Epochs to train (in total, counting those a resumed run already did).
     public var epochs: Int
     /// Batches whose gradients are summed before one optimizer step.
     public var accumulationSteps = 1
@@ -41,6 +43,7 @@ public struct TrainerOptions: Sendable {
     /// The validation metric that picks `best.safetensors` and drives early stopping. A task that does not report it
     /// (no validation set) keeps its last epoch as `best.safetensors`.
     public var bestMetric = "val_loss"
+    /// Whether a larger `bestMetric` is better (accuracy, BLEU) or a smaller one (loss).
     public var higherIsBetter = false
     /// Stop after this many epochs without improvement of `bestMetric` (nil: never).
     public var patience: Int? = nil
@@ -48,23 +51,32 @@ public struct TrainerOptions: Sendable {
     public var handleInterrupts = true
     /// Also write TensorBoard event files into the run directory (`tensorboard --logdir runs/` compares runs).
     public var tensorBoard = true
+    /// Options for a run of `epochs` epochs, the rest at their defaults.
     public init(epochs: Int) { self.epochs = epochs }
 }
 
 /// How a run ended.
 public struct TrainingSummary: Sendable {
+    /// Epochs finished.
     public var epochsCompleted: Int
+    /// The best value of the best-epoch metric.
     public var bestValue: Double
+    /// The epoch it was reached at (1-based).
     public var bestEpoch: Int
+    /// Whether early stopping ended the run.
     public var stoppedEarly: Bool
+    /// Whether Ctrl-C or SIGTERM ended the run (resumable).
     public var interrupted: Bool
+    /// Training time in seconds.
     public var seconds: Double
+    /// The last epoch's metrics.
     public var lastMetrics: [String: Double]
 }
 
 /// A non-finite loss met in training.
 public struct NonFiniteLossError: Error, CustomStringConvertible {
     public let step: Int, loss: Float
+    /// The step and loss, and what to do.
     public var description: String { "loss is \(loss) at step \(step): training diverged (lower the learning rate)" }
 }
 
@@ -82,10 +94,15 @@ let interruptRequested = Atomic<Bool>(false)
 /// `step/lr`), per epoch every metrics row value (`epoch/…`, at the epoch number), config.json as text.
 /// With `dataParallel` set, the same loop runs on every process of a distributed run (see `DataParallel`).
 public final class Trainer<Task: TrainingTask> {
+    /// The task: model, data and loss.
     public let task: Task
+    /// The optimizer.
     public let optimizer: Optimizer
+    /// The learning-rate schedule (nil: constant).
     public let schedule: (any LRSchedule)?
+    /// Epochs, accumulation, clipping, early stopping.
     public let options: TrainerOptions
+    /// The run directory for checkpoints, metrics and curves.
     public let directory: URL
     /// Called before each optimizer step with the parameters (after the data-parallel gradient average, if any).
     public var beforeOptimizerStep: ((Optimizer) throws -> Void)?
@@ -104,6 +121,7 @@ public final class Trainer<Task: TrainingTask> {
     /// The run's TensorBoard event file while `run` runs (the lead process).
     var tensorBoardWriter: TensorBoardWriter?
 
+    /// A trainer of `task` writing into `directory`.
     public init(task: Task, optimizer: Optimizer, schedule: (any LRSchedule)?, options: TrainerOptions, directory: URL) {
         self.task = task
         self.optimizer = optimizer

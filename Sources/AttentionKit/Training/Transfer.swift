@@ -15,6 +15,7 @@ public struct TransferRecipe: Codable, Sendable, Equatable {
     /// The frozen parameters' learning rate relative to the rest's once unfrozen (nil: 0.1).
     public var unfreezeLRFactor: Float?
 
+    /// A transfer recipe: initial weights, frozen module prefixes, and when and how the backbone unfreezes.
     public init(initFrom: String? = nil, freeze: [String] = [], unfreezeEpoch: Int? = nil, unfreezeLRFactor: Float? = nil) {
         self.initFrom = initFrom
         self.freeze = freeze
