@@ -17,6 +17,7 @@ let package = Package(
         .executable(name: "image-classifier", targets: ["ImageClassifier"]),
         .executable(name: "tokenizers", targets: ["Tokenizers"]),
         .executable(name: "attention-to-numpy", targets: ["AttentionToNumPy"]),
+        .executable(name: "course", targets: ["Course"]),
     ],
     traits: [
         // `swift build --traits MPI`: data-parallel training on Open MPI (`mpirun -np N attn train … --distributed`).
@@ -115,6 +116,7 @@ let package = Package(
         .executableTarget(name: "ImageClassifier", dependencies: ["AttentionKit"], path: "Examples/ImageClassifier"),
         .executableTarget(name: "Tokenizers", dependencies: ["AttentionKit"], path: "Examples/Tokenizers"),
         .executableTarget(name: "AttentionToNumPy", dependencies: ["AttentionKit"], path: "Examples/AttentionToNumPy"),
+        .executableTarget(name: "Course", dependencies: ["AttentionKit"], path: "Examples/Course"),
         .testTarget(
             name: "AttentionKitTests",
             dependencies: ["AttentionKit", "CZlib"],

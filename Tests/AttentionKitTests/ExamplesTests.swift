@@ -64,4 +64,50 @@ final class ExamplesTests: XCTestCase {
             XCTAssertGreaterThan(data.count, 4 * 65 * 65 * 4, "[4 heads, 65, 65] float32")
         }
     }
+
+    /// Every lesson of the course runs (`--quick`: a few steps of each loop) and prints what its tutorial promises.
+    func testEveryCourseLessonRuns() throws {
+        let expected = [
+            "perceptron": ["0 mistakes", "logistic neuron: accuracy"],
+            "mlp": ["SGD:", "SGD, momentum 0.9:", "Adam:"],
+            "cnn": ["SmallCNN:", "epoch 1: training loss"],
+            "attention": ["largest difference from the fused op", "maps [1, 2, 4, 4]"],
+            "translator": ["epoch 1: loss", "BLEU = "],
+            "vit": ["ViT: 64 patches", "4 attention layers of [1, 4, 65, 65]"],
+            "transfer": ["re-initialised [\"classifier.3.weight\", \"classifier.3.bias\"]", "validation accuracy: feature extraction"],
+        ]
+        for (lesson, lines) in expected.sorted(by: { $0.key < $1.key }) {
+            let r = try runExample("course", [lesson, "--quick"])
+            XCTAssertEqual(r.status, 0, "\(lesson): \(r.out)")
+            for line in lines { XCTAssertTrue(r.out.contains(line), "\(lesson) lacks \"\(line)\": \(r.out)") }
+        }
+        // the hand-written attention equals the fused op to rounding
+        let attention = try runExample("course", ["attention", "--quick"]).out
+        let difference = try XCTUnwrap(attention.split(separator: "\n").first { $0.hasPrefix("largest difference") })
+        XCTAssertLessThan(try XCTUnwrap(Float(difference.split(separator: " ").last!)), 1e-5)
+        let wrong = try runExample("course", ["nonsense"])
+        XCTAssertNotEqual(wrong.status, 0)
+        XCTAssertTrue(wrong.out.contains("usage: course"), wrong.out)
+    }
+
+    /// The DocC tutorials show the compiled lesson files themselves: every `@Code` file is a link into
+    /// Examples/Course, and every lesson file there has a tutorial.
+    func testCourseTutorialsShowTheCompiledLessons() throws {
+        let fm = FileManager.default
+        let tutorials = URL(fileURLWithPath: repositoryFile("Sources/AttentionKit/AttentionKit.docc/Course"))
+        let lessons = URL(fileURLWithPath: repositoryFile("Examples/Course"))
+        var shown = Set<String>()
+        for file in try fm.contentsOfDirectory(atPath: tutorials.path) where file.hasSuffix(".tutorial") {
+            let text = try String(contentsOf: tutorials.appendingPathComponent(file), encoding: .utf8)
+            for match in text.matches(of: /file: "([^"]+)"/) { shown.insert(String(match.1)) }
+        }
+        XCTAssertFalse(shown.isEmpty)
+        for file in shown {
+            let shownText = try String(contentsOf: tutorials.appendingPathComponent(file), encoding: .utf8)
+            let compiled = try String(contentsOf: lessons.appendingPathComponent(file), encoding: .utf8)
+            XCTAssertEqual(shownText, compiled, "\(file): the tutorial shows something else than the compiled lesson")
+        }
+        let lessonFiles = Set(try fm.contentsOfDirectory(atPath: lessons.path).filter { $0.hasSuffix(".swift") && $0 != "main.swift" })
+        XCTAssertEqual(lessonFiles, shown, "every lesson has a tutorial step, and every step shows a lesson")
+    }
 }

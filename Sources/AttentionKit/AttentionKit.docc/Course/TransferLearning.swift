@@ -1,0 +1,1 @@
+../../../../Examples/Course/TransferLearning.swift
