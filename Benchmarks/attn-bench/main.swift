@@ -37,7 +37,7 @@ func emit(_ fields: [(String, Any)]) {
         return "\"\(key)\": \(v)"
     }
     print("{" + parts.joined(separator: ", ") + "}")
-    fflush(nil)   // flush all streams (one JSON line at a time when piped)
+    fflush(nil)  // flush all streams (one JSON line at a time when piped)
 }
 
 /// Runs `body` repeatedly for at least `minTime` seconds (after one warm-up) and returns the median seconds per call.
@@ -71,8 +71,9 @@ func benchMatmul() {
             b.withUnsafeFloats { pb in
                 c.withUnsafeMutableBufferPointer { pc in
                     medianTime {
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1,
-                                    pa.baseAddress, Int32(n), pb.baseAddress, Int32(n), 0, pc.baseAddress, Int32(n))
+                        cblas_sgemm(
+                            CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1,
+                            pa.baseAddress, Int32(n), pb.baseAddress, Int32(n), 0, pc.baseAddress, Int32(n))
                     }
                 }
             }
@@ -105,9 +106,11 @@ func benchMLPTrain() {
         if step == 10 { rss10 = procStatusMiB("VmRSS"); hwm10 = procStatusMiB("VmHWM") }
     }
     let elapsed = now() - start
-    emit([("workload", "mlp_train_1000"), ("steps_per_s", Double(steps) / elapsed), ("rss_mb_step10", rss10),
-          ("rss_mb_step1000", procStatusMiB("VmRSS")), ("peak_rss_mb_step10", hwm10),
-          ("peak_rss_mb_step1000", procStatusMiB("VmHWM")), ("final_loss", Double(lastLoss))])
+    emit([
+        ("workload", "mlp_train_1000"), ("steps_per_s", Double(steps) / elapsed), ("rss_mb_step10", rss10),
+        ("rss_mb_step1000", procStatusMiB("VmRSS")), ("peak_rss_mb_step10", hwm10),
+        ("peak_rss_mb_step1000", procStatusMiB("VmHWM")), ("final_loss", Double(lastLoss))
+    ])
 }
 
 func benchCNNTrainStep() {
@@ -124,18 +127,27 @@ func benchCNNTrainStep() {
         loss.backward()
         opt.step()
     }
-    emit([("workload", "cnn_train_step_b128"), ("unit", "s"), ("median", stepMedian(step)), ("runs", timedSteps),
-          ("peak_rss_mb", procStatusMiB("VmHWM"))])
+    emit([
+        ("workload", "cnn_train_step_b128"), ("unit", "s"), ("median", stepMedian(step)), ("runs", timedSteps),
+        ("peak_rss_mb", procStatusMiB("VmHWM"))
+    ])
 }
 
 func benchBPEEncode() {
     // Encode Multi30k train.en + train.de (../shared) with the byte-level BPE that Benchmarks/torch/bench_tokenizers.py
     // trains with Hugging Face and saves; one thread, each line encoded separately, as the twin does.
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
     let tokURL = root.appendingPathComponent(".build-bench/multi30k-bpe8000.json")
-    let files = ["train.en", "train.de"].map { root.deletingLastPathComponent().appendingPathComponent("shared/data/multi30k/\($0)") }
-    guard let tokenizer = try? Tokenizer.load(from: tokURL), let lines = try? files.flatMap({ try TextFile.lines(of: $0).map(\.text) }) else {
-        FileHandle.standardError.write("bpe_encode: needs ../shared/data/multi30k and \(tokURL.path) (run Benchmarks/torch/bench_tokenizers.py first)\n".data(using: .utf8)!)
+    let files = ["train.en", "train.de"].map {
+        root.deletingLastPathComponent().appendingPathComponent("shared/data/multi30k/\($0)")
+    }
+    guard let tokenizer = try? Tokenizer.load(from: tokURL),
+        let lines = try? files.flatMap({ try TextFile.lines(of: $0).map(\.text) })
+    else {
+        FileHandle.standardError.write(
+            "bpe_encode: needs ../shared/data/multi30k and \(tokURL.path) (run Benchmarks/torch/bench_tokenizers.py first)\n"
+                .data(using: .utf8)!)
         return
     }
     let bytes = lines.reduce(0) { $0 + $1.utf8.count + 1 }
@@ -143,15 +155,23 @@ func benchBPEEncode() {
     let t0 = now()
     for l in lines { tokens += tokenizer.encode(l, addSpecialTokens: false).ids.count }
     let cold = now() - t0
-    let warm = medianTime(minTime: 1, minRuns: 3) { for l in lines { _ = tokenizer.encode(l, addSpecialTokens: false) } }.median
+    let warm = medianTime(minTime: 1, minRuns: 3) {
+        for l in lines { _ = tokenizer.encode(l, addSpecialTokens: false) }
+    }.median
     // a single 1 MB line (the sample repeated): linear-time check
     var big = "", bigBytes = 0, k = 0
-    while bigBytes < 1 << 20 { big += lines[k % lines.count] + " "; bigBytes += lines[k % lines.count].utf8.count + 1; k += 1 }
+    while bigBytes < 1 << 20 {
+        big += lines[k % lines.count] + " "; bigBytes += lines[k % lines.count].utf8.count + 1; k += 1
+    }
     let t1 = now()
     let bigTokens = tokenizer.encode(big, addSpecialTokens: false).ids.count
     let bigSeconds = now() - t1
-    emit([("workload", "bpe_encode_multi30k"), ("mb_per_s", Double(bytes) / 1e6 / warm), ("cold_mb_per_s", Double(bytes) / 1e6 / cold),
-          ("lines", lines.count), ("tokens", tokens), ("threads", 1), ("one_mb_line_seconds", bigSeconds), ("one_mb_line_tokens", bigTokens)])
+    emit([
+        ("workload", "bpe_encode_multi30k"), ("mb_per_s", Double(bytes) / 1e6 / warm),
+        ("cold_mb_per_s", Double(bytes) / 1e6 / cold),
+        ("lines", lines.count), ("tokens", tokens), ("threads", 1), ("one_mb_line_seconds", bigSeconds),
+        ("one_mb_line_tokens", bigTokens)
+    ])
 }
 
 func benchAttention() {
@@ -182,9 +202,11 @@ func benchAttention() {
         x.zeroGrad(); mha.zeroGrad()
         mha(x).backward(gm)
     }
-    emit([("workload", "attention_b128"), ("unit", "s"), ("median", fused.median), ("composed_median", composed.median),
-          ("fused_speedup_over_composed", composed.median / fused.median), ("mha_layer_median", module.median),
-          ("runs", fused.runs), ("shape", "B128 H4 T65 Dh32")])
+    emit([
+        ("workload", "attention_b128"), ("unit", "s"), ("median", fused.median), ("composed_median", composed.median),
+        ("fused_speedup_over_composed", composed.median / fused.median), ("mha_layer_median", module.median),
+        ("runs", fused.runs), ("shape", "B128 H4 T65 Dh32")
+    ])
 }
 
 func benchSeq2SeqStep() {
@@ -200,12 +222,16 @@ func benchSeq2SeqStep() {
     let tin = (0..<b).map { _ in (0..<t).map { _ in 3 + Int(rng.next() % 7997) } }
     let tout = tin.flatMap { $0 }
     func step() {
-        let loss = Loss.crossEntropy(model(source: src, targetInput: tin).reshape([-1, 8000]), tout, labelSmoothing: 0.1)
+        let loss = Loss.crossEntropy(
+            model(source: src, targetInput: tin).reshape([-1, 8000]), tout, labelSmoothing: 0.1)
         opt.zeroGrad(); loss.backward(); opt.step()
     }
     let median = stepMedian(runs: 5, step)
-    emit([("workload", "seq2seq_train_step_b128"), ("unit", "s"), ("median", median), ("target_tokens_per_s", Double(b * t) / median),
-          ("runs", 5), ("peak_rss_mb", procStatusMiB("VmHWM"))])
+    emit([
+        ("workload", "seq2seq_train_step_b128"), ("unit", "s"), ("median", median),
+        ("target_tokens_per_s", Double(b * t) / median),
+        ("runs", 5), ("peak_rss_mb", procStatusMiB("VmHWM"))
+    ])
 }
 
 // MARK: issue 12's model workloads (each has a twin in Benchmarks/torch/bench_models.py; Benchmarks/run.py runs both)
@@ -213,7 +239,9 @@ func benchSeq2SeqStep() {
 /// Median seconds of `runs` calls of `step` after `warmup` calls.
 /// Timed steps of the training workloads (after 2 warm-up steps): `BENCH_STEPS`, default 5. The twins read the same
 /// variable; `Benchmarks/run.py` sets it (15) for both sides.
-let timedSteps: Int = { if let t = getenv("BENCH_STEPS"), let n = Int(String(cString: t)), n > 0 { return n }; return 5 }()
+let timedSteps: Int = {
+    if let t = getenv("BENCH_STEPS"), let n = Int(String(cString: t)), n > 0 { return n }; return 5
+}()
 
 func stepMedian(warmup: Int = 2, runs: Int = timedSteps, _ step: () -> Void) -> Double {
     for _ in 0..<warmup { step() }
@@ -251,8 +279,11 @@ func benchViTTrainStep() {
         let loss = Loss.crossEntropy(model(x), y)
         opt.zeroGrad(); loss.backward(); opt.step()
     }
-    emit([("workload", "vit_train_step_b128"), ("unit", "s"), ("median", t), ("runs", timedSteps), ("peak_rss_mb", procStatusMiB("VmHWM")), ("peak_tensor_mb", peakTensorMiB()),
-          ("gflops", 3 * vitForwardFLOPs * 128 / t / 1e9)])
+    emit([
+        ("workload", "vit_train_step_b128"), ("unit", "s"), ("median", t), ("runs", timedSteps),
+        ("peak_rss_mb", procStatusMiB("VmHWM")), ("peak_tensor_mb", peakTensorMiB()),
+        ("gflops", 3 * vitForwardFLOPs * 128 / t / 1e9)
+    ])
 }
 
 func benchViTInfer(batch: Int) {
@@ -262,11 +293,17 @@ func benchViTInfer(batch: Int) {
     let x = Tensor.normal([batch, 3, 32, 32], using: &rng)
     if batch == 1 {
         let t = withNoGrad { medianTime(minTime: 1, minRuns: 20) { _ = model(x) } }
-        emit([("workload", "vit_infer_b1"), ("unit", "ms"), ("median", t.median * 1000), ("runs", t.runs), ("peak_rss_mb", procStatusMiB("VmHWM"))])
+        emit([
+            ("workload", "vit_infer_b1"), ("unit", "ms"), ("median", t.median * 1000), ("runs", t.runs),
+            ("peak_rss_mb", procStatusMiB("VmHWM"))
+        ])
     } else {
         let t = withNoGrad { medianTime(minTime: 1, minRuns: 5) { _ = model(x) } }
-        emit([("workload", "vit_infer_b\(batch)"), ("unit", "img/s"), ("median", Double(batch) / t.median), ("runs", t.runs),
-              ("peak_rss_mb", procStatusMiB("VmHWM"))])
+        emit([
+            ("workload", "vit_infer_b\(batch)"), ("unit", "img/s"), ("median", Double(batch) / t.median),
+            ("runs", t.runs),
+            ("peak_rss_mb", procStatusMiB("VmHWM"))
+        ])
     }
 }
 
@@ -283,7 +320,8 @@ func benchSeq2Seq(using rng: inout RandomGenerator) -> Seq2SeqTransformer {
 func paddedRows(_ n: Int, length: Int, vocabulary: Int, using rng: inout RandomGenerator) -> [[Int]] {
     (0..<n).map { _ in
         let l = length / 2 + Int(rng.next() % UInt64(length / 2 + 1))
-        return (0..<l).map { _ in 3 + Int(rng.next() % UInt64(vocabulary - 3)) } + Array(repeating: 0, count: length - l)
+        return (0..<l).map { _ in 3 + Int(rng.next() % UInt64(vocabulary - 3)) }
+            + Array(repeating: 0, count: length - l)
     }
 }
 
@@ -291,13 +329,17 @@ func benchSeq2SeqTrainStep() {
     var rng = RandomGenerator(seed: 8)
     let model = benchSeq2Seq(using: &rng)
     let opt = Adam(parameters: model.parameters, learningRate: 5e-4)
-    let src = paddedRows(64, length: 24, vocabulary: 8000, using: &rng), tgt = paddedRows(64, length: 25, vocabulary: 6000, using: &rng)
+    let src = paddedRows(64, length: 24, vocabulary: 8000, using: &rng),
+        tgt = paddedRows(64, length: 25, vocabulary: 6000, using: &rng)
     let tin = tgt.map { Array($0.dropLast()) }, tout = tgt.flatMap { $0.dropFirst() }
     let t = stepMedian {
         let loss = Loss.crossEntropy(model(source: src, targetInput: tin).reshape([-1, 6000]), tout, ignoreIndex: 0)
         opt.zeroGrad(); loss.backward(); opt.step()
     }
-    emit([("workload", "seq2seq_train_step_b64"), ("unit", "s"), ("median", t), ("runs", timedSteps), ("peak_rss_mb", procStatusMiB("VmHWM")), ("peak_tensor_mb", peakTensorMiB())])
+    emit([
+        ("workload", "seq2seq_train_step_b64"), ("unit", "s"), ("median", t), ("runs", timedSteps),
+        ("peak_rss_mb", procStatusMiB("VmHWM")), ("peak_tensor_mb", peakTensorMiB())
+    ])
 }
 
 func benchTextClassifierTrainStep() {
@@ -312,7 +354,10 @@ func benchTextClassifierTrainStep() {
         let loss = Loss.crossEntropy(model(ids), y)
         opt.zeroGrad(); loss.backward(); opt.step()
     }
-    emit([("workload", "textcls_train_step_b64"), ("unit", "s"), ("median", t), ("runs", timedSteps), ("peak_rss_mb", procStatusMiB("VmHWM")), ("peak_tensor_mb", peakTensorMiB())])
+    emit([
+        ("workload", "textcls_train_step_b64"), ("unit", "s"), ("median", t), ("runs", timedSteps),
+        ("peak_rss_mb", procStatusMiB("VmHWM")), ("peak_tensor_mb", peakTensorMiB())
+    ])
 }
 
 func benchTranslateBeam5() {
@@ -321,13 +366,21 @@ func benchTranslateBeam5() {
     model.eval()
     // 64 sentences of 24 source tokens (23 + EOS), beam 5, at most 24 output tokens
     let src = (0..<64).map { _ in (0..<23).map { _ in 3 + Int(rng.next() % 7997) } + [2] }
-    let t = stepMedian(warmup: 1, runs: 3) { _ = model.beamSearch(src, beamSize: 5, maxLength: 24, lengthPenalty: 0.6, nBest: 1) }
-    emit([("workload", "translate_beam5"), ("unit", "sent/s"), ("median", 64 / t), ("runs", 3), ("peak_rss_mb", procStatusMiB("VmHWM"))])
+    let t = stepMedian(warmup: 1, runs: 3) {
+        _ = model.beamSearch(src, beamSize: 5, maxLength: 24, lengthPenalty: 0.6, nBest: 1)
+    }
+    emit([
+        ("workload", "translate_beam5"), ("unit", "sent/s"), ("median", 64 / t), ("runs", 3),
+        ("peak_rss_mb", procStatusMiB("VmHWM"))
+    ])
 }
 
 func benchBPETrain() {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    let files = ["train.en", "train.de"].map { root.deletingLastPathComponent().appendingPathComponent("shared/data/multi30k/\($0)") }
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    let files = ["train.en", "train.de"].map {
+        root.deletingLastPathComponent().appendingPathComponent("shared/data/multi30k/\($0)")
+    }
     guard let lines = try? files.flatMap({ try TextFile.lines(of: $0).map(\.text) }) else {
         FileHandle.standardError.write("bpe_train_multi30k: needs ../shared/data/multi30k\n".data(using: .utf8)!)
         return
@@ -335,8 +388,11 @@ func benchBPETrain() {
     let t0 = now()
     let tok = TokenizerRecipe.byteLevelBPE(vocabularySize: 8000).train(on: lines)
     let t = now() - t0
-    emit([("workload", "bpe_train_multi30k"), ("unit", "s"), ("median", t), ("runs", 1), ("vocabulary", tok.vocabularySize),
-          ("peak_rss_mb", procStatusMiB("VmHWM"))])
+    emit([
+        ("workload", "bpe_train_multi30k"), ("unit", "s"), ("median", t), ("runs", 1),
+        ("vocabulary", tok.vocabularySize),
+        ("peak_rss_mb", procStatusMiB("VmHWM"))
+    ])
 }
 
 /// nanoGPT's CPU character model (shakespeare_char with --block_size=64 --batch_size=12 --n_layer=4 --n_head=4
@@ -352,7 +408,8 @@ func benchGPT(blockSize: Int = 64, using rng: inout RandomGenerator) -> GPT {
 func benchLMTrainStep() {
     var rng = RandomGenerator(seed: 12)
     let model = benchGPT(using: &rng)
-    let opt = AdamW(ParameterGroup.weightDecayGroups(model, weightDecay: 0.1), learningRate: 1e-3, beta2: 0.99, weightDecay: 0.1)
+    let opt = AdamW(
+        ParameterGroup.weightDecayGroups(model, weightDecay: 0.1), learningRate: 1e-3, beta2: 0.99, weightDecay: 0.1)
     let rows = (0..<12).map { _ in (0..<65).map { _ in Int(rng.next() % 65) } }
     let x = rows.map { Array($0.dropLast()) }, y = rows.map { Array($0.dropFirst()) }
     let t = stepMedian {
@@ -361,7 +418,10 @@ func benchLMTrainStep() {
         _ = try? clipGradientNorm(opt.allParameters, maxNorm: 1, step: 1)
         opt.step()
     }
-    emit([("workload", "lm_train_step"), ("unit", "s"), ("median", t), ("runs", timedSteps), ("peak_rss_mb", procStatusMiB("VmHWM")), ("peak_tensor_mb", peakTensorMiB())])
+    emit([
+        ("workload", "lm_train_step"), ("unit", "s"), ("median", t), ("runs", timedSteps),
+        ("peak_rss_mb", procStatusMiB("VmHWM")), ("peak_tensor_mb", peakTensorMiB())
+    ])
 }
 
 /// 256 new tokens after a one-token prompt, greedy, with the key/value cache, for `batch` rows (a context of 512
@@ -374,8 +434,11 @@ func benchLMGenerate(batch: Int) {
         var g = RandomGenerator(seed: 0)
         _ = model.generate(prompts, maxNewTokens: 256, sampling: Sampling(temperature: 0), using: &g)
     }
-    emit([("workload", "lm_generate_b\(batch)"), ("unit", "tok/s"), ("median", Double(batch * 256) / t.median), ("runs", t.runs),
-          ("peak_rss_mb", procStatusMiB("VmHWM"))])
+    emit([
+        ("workload", "lm_generate_b\(batch)"), ("unit", "tok/s"), ("median", Double(batch * 256) / t.median),
+        ("runs", t.runs),
+        ("peak_rss_mb", procStatusMiB("VmHWM"))
+    ])
 }
 
 /// A 2-layer LSTM (input and hidden 256) over 64 sequences of 32 steps, a linear head to 32 classes per step,
@@ -392,7 +455,10 @@ func benchLSTMTrainStep() {
         opt.zeroGrad(); loss.backward()
         opt.step()
     }
-    emit([("workload", "lstm_train_step"), ("unit", "s"), ("median", t), ("runs", timedSteps), ("peak_rss_mb", procStatusMiB("VmHWM")), ("peak_tensor_mb", peakTensorMiB())])
+    emit([
+        ("workload", "lstm_train_step"), ("unit", "s"), ("median", t), ("runs", timedSteps),
+        ("peak_rss_mb", procStatusMiB("VmHWM")), ("peak_tensor_mb", peakTensorMiB())
+    ])
 }
 
 /// `attn train translation --model rnn`'s RecurrentTranslator (bidirectional GRU encoder, GRU decoder with Bahdanau's
@@ -400,7 +466,8 @@ func benchLSTMTrainStep() {
 /// 24 target tokens (vocabularies 8,000 → 6,000): teacher-forced cross-entropy, backward through time, an Adam step.
 func benchGRUSeq2SeqTrainStep() {
     var rng = RandomGenerator(seed: 15)
-    let model = RecurrentTranslator(config: RecurrentTranslatorConfig(sourceVocabulary: 8000, targetVocabulary: 6000), using: &rng)
+    let model = RecurrentTranslator(
+        config: RecurrentTranslatorConfig(sourceVocabulary: 8000, targetVocabulary: 6000), using: &rng)
     let opt = Adam([ParameterGroup(model.parameters)], learningRate: 1e-3)
     let source = (0..<64).map { _ in (0..<24).map { _ in 3 + Int(rng.next() % 7997) } }
     let target = (0..<64).map { _ in (0..<25).map { _ in 3 + Int(rng.next() % 5997) } }
@@ -410,7 +477,10 @@ func benchGRUSeq2SeqTrainStep() {
         opt.zeroGrad(); loss.backward()
         opt.step()
     }
-    emit([("workload", "gru_seq2seq_train_step"), ("unit", "s"), ("median", t), ("runs", timedSteps), ("peak_rss_mb", procStatusMiB("VmHWM")), ("peak_tensor_mb", peakTensorMiB())])
+    emit([
+        ("workload", "gru_seq2seq_train_step"), ("unit", "s"), ("median", t), ("runs", timedSteps),
+        ("peak_rss_mb", procStatusMiB("VmHWM")), ("peak_tensor_mb", peakTensorMiB())
+    ])
 }
 
 /// Issue 30's data pipeline: one epoch over a folder of JPEGs (`BENCH_IMAGE_FOLDER`, made by Benchmarks/run.py:
@@ -420,7 +490,9 @@ func benchGRUSeq2SeqTrainStep() {
 /// the decoded pixels (`steady_img_per_s`).
 func benchImageFolderEpoch() {
     guard let dir = getenv("BENCH_IMAGE_FOLDER").map({ String(cString: $0) }) else {
-        FileHandle.standardError.write("attn-bench: image_folder_epoch needs BENCH_IMAGE_FOLDER (Benchmarks/run.py makes it)\n".data(using: .utf8)!)
+        FileHandle.standardError.write(
+            "attn-bench: image_folder_epoch needs BENCH_IMAGE_FOLDER (Benchmarks/run.py makes it)\n".data(using: .utf8)!
+        )
         exit(2)
     }
     let norm = ImageNormalization.imagenet
@@ -435,23 +507,33 @@ func benchImageFolderEpoch() {
         FileHandle.standardError.write("attn-bench: \(error)\n".data(using: .utf8)!)
         exit(1)
     }
-    var batches = CIFARBatches(data, batchSize: 64, mean: norm.mean, std: norm.std, augmentation: .standard(side: 224), shuffle: true, seed: 0)
+    var batches = CIFARBatches(
+        data, batchSize: 64, mean: norm.mean, std: norm.std, augmentation: .standard(side: 224), shuffle: true, seed: 0)
     let n = epoch(&batches)
     let first = now() - start
     batches.startNextEpoch()
     let again = now()
     _ = epoch(&batches)
     let steady = now() - again
-    emit([("workload", "image_folder_epoch"), ("unit", "img/s"), ("median", Double(n) / first), ("runs", 1), ("images", Double(n)),
-          ("steady_img_per_s", Double(n) / steady), ("peak_rss_mb", procStatusMiB("VmHWM"))])
+    emit([
+        ("workload", "image_folder_epoch"), ("unit", "img/s"), ("median", Double(n) / first), ("runs", 1),
+        ("images", Double(n)),
+        ("steady_img_per_s", Double(n) / steady), ("peak_rss_mb", procStatusMiB("VmHWM"))
+    ])
 }
 
-let workloads: [(String, () -> Void)] = [("vit_train_step_b128", benchViTTrainStep), ("vit_infer_b1", { benchViTInfer(batch: 1) }),
+let workloads: [(String, () -> Void)] = [
+    ("vit_train_step_b128", benchViTTrainStep), ("vit_infer_b1", { benchViTInfer(batch: 1) }),
     ("vit_infer_b256", { benchViTInfer(batch: 256) }), ("seq2seq_train_step_b64", benchSeq2SeqTrainStep),
-    ("textcls_train_step_b64", benchTextClassifierTrainStep), ("translate_beam5", benchTranslateBeam5), ("bpe_train_multi30k", benchBPETrain),
-    ("seq2seq_train_step_b128", benchSeq2SeqStep), ("attention_b128", benchAttention), ("bpe_encode", benchBPEEncode), ("matmul", benchMatmul), ("mlp_train", benchMLPTrain), ("cnn_train_step_b128", benchCNNTrainStep),
-    ("lm_train_step", benchLMTrainStep), ("lm_generate_b1", { benchLMGenerate(batch: 1) }), ("lm_generate_b8", { benchLMGenerate(batch: 8) }),
-    ("lstm_train_step", benchLSTMTrainStep), ("gru_seq2seq_train_step", benchGRUSeq2SeqTrainStep), ("image_folder_epoch", benchImageFolderEpoch)]
+    ("textcls_train_step_b64", benchTextClassifierTrainStep), ("translate_beam5", benchTranslateBeam5),
+    ("bpe_train_multi30k", benchBPETrain),
+    ("seq2seq_train_step_b128", benchSeq2SeqStep), ("attention_b128", benchAttention), ("bpe_encode", benchBPEEncode),
+    ("matmul", benchMatmul), ("mlp_train", benchMLPTrain), ("cnn_train_step_b128", benchCNNTrainStep),
+    ("lm_train_step", benchLMTrainStep), ("lm_generate_b1", { benchLMGenerate(batch: 1) }),
+    ("lm_generate_b8", { benchLMGenerate(batch: 8) }),
+    ("lstm_train_step", benchLSTMTrainStep), ("gru_seq2seq_train_step", benchGRUSeq2SeqTrainStep),
+    ("image_folder_epoch", benchImageFolderEpoch)
+]
 var requested = Array(CommandLine.arguments.dropFirst())
 if requested.contains("--list") || requested.contains("--help") || requested.contains("-h") {
     print("usage: attn-bench [WORKLOAD…]\nworkloads: " + workloads.map(\.0).joined(separator: ", "))
@@ -460,7 +542,9 @@ if requested.contains("--list") || requested.contains("--help") || requested.con
 if requested.isEmpty { requested = workloads.map(\.0) }
 for name in requested {
     guard let w = workloads.first(where: { $0.0 == name }) else {
-        FileHandle.standardError.write("attn-bench: unknown workload '\(name)' (known: \(workloads.map(\.0).joined(separator: ", ")))\n".data(using: .utf8)!)
+        FileHandle.standardError.write(
+            "attn-bench: unknown workload '\(name)' (known: \(workloads.map(\.0).joined(separator: ", ")))\n".data(
+                using: .utf8)!)
         exit(2)
     }
     w.1()

@@ -43,7 +43,7 @@ func batch(_ size: Int, using g: inout RandomGenerator) -> (source: [[Int]], inp
 
 for step in 1...steps {
     let (src, inp, tgt) = batch(32, using: &g)
-    let logits = model(source: src, targetInput: inp)                         // [B, T, V]
+    let logits = model(source: src, targetInput: inp)  // [B, T, V]
     let loss = Loss.crossEntropy(logits.reshape([-1, 13]), tgt, ignoreIndex: pad)
     optimizer.zeroGrad()
     loss.backward()
@@ -56,16 +56,18 @@ for step in 1...steps {
 }
 
 model.eval()
-let example = [3 + 4, 3 + 1, 3 + 7, 3 + 0, 3 + 9, 3 + 2, eos]   // 4 1 7 0 9 2
+let example = [3 + 4, 3 + 1, 3 + 7, 3 + 0, 3 + 9, 3 + 2, eos]  // 4 1 7 0 9 2
 print("\nsource:  \(text(Array(example.dropLast())))")
 let nBest = model.beamSearch([example], beamSize: 4, maxLength: 12, lengthPenalty: 0.6, nBest: 3)[0]
 for (i, h) in nBest.enumerated() {
-    print("beam \(i + 1):  \(text(h.tokens))   score \(String(format: "%.3f", h.score))  log P \(String(format: "%.3f", h.logProbability))")
+    print(
+        "beam \(i + 1):  \(text(h.tokens))   score \(String(format: "%.3f", h.score))  log P \(String(format: "%.3f", h.logProbability))"
+    )
 }
 
 // cross-attention of the last decoder layer while decoding greedily, averaged over heads
 let (hyp, maps) = withAttentionCapture(on: model) { model.greedyDecode([example], maxLength: 12) }
-let cross = maps["decoder.layers.1.crossAttention"]!.mean(axis: 1)   // [1, steps, source]
+let cross = maps["decoder.layers.1.crossAttention"]!.mean(axis: 1)  // [1, steps, source]
 let shades = [" ", "░", "▒", "▓", "█"]
 print("\ncross-attention (decoder.layers.1, mean over heads); rows: output tokens, columns: source tokens")
 print("      " + example.map { $0 == eos ? "EOS" : " \($0 - 3) " }.joined())

@@ -18,7 +18,7 @@ do {
     let vit = VisionTransformer(config: config, using: &g)
     let optimizer = AdamW(parameters: vit.parameters, learningRate: 1e-3)
     var batches = CIFARBatches(images, batchSize: 50, mean: mean, std: std, seed: 1)
-    for _ in 0..<20 {                                                   // a few steps, enough to leave the initialisation
+    for _ in 0..<20 {  // a few steps, enough to leave the initialisation
         guard let (x, y) = batches.next() else { batches.startNextEpoch(); continue }
         let loss = Loss.crossEntropy(vit(x), y)
         optimizer.zeroGrad(); loss.backward(); optimizer.step()
@@ -30,24 +30,26 @@ do {
     let (image, label) = first.next()!
     // one switch: every attention layer's softmax probabilities, keyed by module path; the logits are unchanged
     let (logits, maps) = withAttentionCapture(on: vit) { withNoGrad { vit(image) } }
-    print("image 0 (\(images.classNames[Int(label[0])])): predicted \(images.classNames[Int(logits.argmax(axis: 1)[0])])")
+    print(
+        "image 0 (\(images.classNames[Int(label[0])])): predicted \(images.classNames[Int(logits.argmax(axis: 1)[0])])")
 
     try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
     var index: [String] = []
-    for (path, weights) in maps.entries {                               // weights: [batch, heads, queries, keys]
+    for (path, weights) in maps.entries {  // weights: [batch, heads, queries, keys]
         let file = path.replacingOccurrences(of: ".", with: "_") + ".npy"
         try NPY.write(weights.squeeze(0), to: out.appendingPathComponent(file))
         index.append("\"\(path)\": \"\(file)\"")
         print("\(path): \(weights.shape) → \(file)")
     }
     try Data(("{" + index.joined(separator: ", ") + "}\n").utf8).write(to: out.appendingPathComponent("index.json"))
-    print("""
+    print(
+        """
 
-    In Python:
-      import json, numpy as np
-      index = json.load(open("\(out.path)/index.json"))
-      maps = {layer: np.load("\(out.path)/" + f) for layer, f in index.items()}   # [heads, 65, 65]; row 0: the class token
-    """)
+        In Python:
+          import json, numpy as np
+          index = json.load(open("\(out.path)/index.json"))
+          maps = {layer: np.load("\(out.path)/" + f) for layer, f in index.items()}   # [heads, 65, 65]; row 0: the class token
+        """)
 } catch {
     print("attention-to-numpy: \(error)")
     exit(1)

@@ -13,13 +13,17 @@ let epochs = args.count > 2 ? Int(args[2]) ?? 8 : 8
 
 do {
     // 1. The run configuration: model, data format, vocabulary, recipe (the same struct `attn train classifier` fills).
-    var model = TextClassifierConfig(vocabulary: 0, classes: 0)   // vocabulary and classes come from the data
-    (model.dModel, model.heads, model.layers, model.feedForward, model.pooling, model.dropout) = (64, 4, 2, 128, .mean, 0.1)
-    var recipe = TrainingRecipe(epochs: epochs, lr: 1e-3, optimizer: .adamw(beta2: 0.999), weightDecay: 0.05, clipNorm: 1)
+    var model = TextClassifierConfig(vocabulary: 0, classes: 0)  // vocabulary and classes come from the data
+    (model.dModel, model.heads, model.layers, model.feedForward, model.pooling, model.dropout) = (
+        64, 4, 2, 128, .mean, 0.1
+    )
+    var recipe = TrainingRecipe(
+        epochs: epochs, lr: 1e-3, optimizer: .adamw(beta2: 0.999), weightDecay: 0.05, clipNorm: 1)
     (recipe.batchSize, recipe.labelSmoothing, recipe.defaultWarmupSteps, recipe.seed) = (32, 0.1, 50, 0)
-    let config = TextClassificationConfig(model: .transformer(model), format: TextFormat(format: .trec),
-                                          data: LabelledTextData(data: data, valFraction: 0.2),
-                                          tokenizer: .wordLevel(lowercase: true, minFrequency: 1), training: recipe)
+    let config = TextClassificationConfig(
+        model: .transformer(model), format: TextFormat(format: .trec),
+        data: LabelledTextData(data: data, valFraction: 0.2),
+        tokenizer: .wordLevel(lowercase: true, minFrequency: 1), training: recipe)
 
     // 2. Train in a run directory (config.json, tokenizer, labels, checkpoints, metrics, report.txt).
     let run = RunDirectory(path: runPath)
@@ -34,10 +38,14 @@ do {
     print("loaded a \(type(of: trained).displayName) run")
     let classifier = try TextClassification.load(from: run.url)
     let (examples, _) = try config.format.read(data)
-    let validation = LabelledCorpus.stratifiedSplit(examples, validationFraction: config.data.valFraction, seed: recipe.seed).validation
+    let validation = LabelledCorpus.stratifiedSplit(
+        examples, validationFraction: config.data.valFraction, seed: recipe.seed
+    ).validation
     let report = try classifier.evaluate(validation)
-    print(String(format: "validation accuracy %.1f%%, macro-F1 %.3f on %d texts (the epoch was picked on them too)",
-                 report.accuracy * 100, report.macroF1, report.count))
+    print(
+        String(
+            format: "validation accuracy %.1f%%, macro-F1 %.3f on %d texts (the epoch was picked on them too)",
+            report.accuracy * 100, report.macroF1, report.count))
     let questions = ["How far is the moon from the earth ?", "Who wrote Hamlet ?"]
     for (text, top) in zip(questions, classifier.classify(questions, top: 2)) {
         print(text, "→", top.map { "\($0.label) \(String(format: "%.2f", $0.probability))" }.joined(separator: ", "))

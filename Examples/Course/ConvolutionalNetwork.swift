@@ -22,10 +22,13 @@ enum ConvolutionalNetwork {
     }
 
     /// Mini-batch training with AdamW, random crops and flips; validation accuracy after each epoch.
-    static func train(_ model: some Layer, trainSet: CIFAR10, validSet: CIFAR10, mean: [Float], std: [Float],
-                      epochs: Int, learningRate: Float = 2e-3) throws {
-        var batches = CIFARBatches(trainSet, batchSize: 64, mean: mean, std: std,
-                                   augmentation: .standard(side: trainSet.side), seed: 0)
+    static func train(
+        _ model: some Layer, trainSet: CIFAR10, validSet: CIFAR10, mean: [Float], std: [Float],
+        epochs: Int, learningRate: Float = 2e-3
+    ) throws {
+        var batches = CIFARBatches(
+            trainSet, batchSize: 64, mean: mean, std: std,
+            augmentation: .standard(side: trainSet.side), seed: 0)
         let optimizer = AdamW(parameters: model.trainableParameters, learningRate: learningRate, weightDecay: 0.05)
         for epoch in 1...epochs {
             model.train()
@@ -39,8 +42,9 @@ enum ConvolutionalNetwork {
                 seen += labels.shape[0]
             }
             batches.startNextEpoch()
-            print("epoch \(epoch): training loss \(lossSum / Float(max(seen, 1))), validation accuracy "
-                  + "\(accuracy(model, validSet, mean: mean, std: std) * 100)%")
+            print(
+                "epoch \(epoch): training loss \(lossSum / Float(max(seen, 1))), validation accuracy "
+                    + "\(accuracy(model, validSet, mean: mean, std: std) * 100)%")
         }
     }
 

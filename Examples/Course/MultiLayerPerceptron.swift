@@ -6,7 +6,7 @@ enum MultiLayerPerceptron {
     static func run() throws {
         // 1. Data: three spirals of 200 points; a seeded 80/20 split into training and validation points.
         var rng = RandomGenerator(seed: 0)
-        let (x, y) = ToyData.spiral(classes: 3, pointsPerClass: 200, using: &rng)    // x [600, 2], y [600]
+        let (x, y) = ToyData.spiral(classes: 3, pointsPerClass: 200, using: &rng)  // x [600, 2], y [600]
         var order = Array(0..<x.shape[0])
         order.shuffle(using: &rng)
         let (trainRows, validRows) = (Array(order[..<480]), Array(order[480...]))
@@ -17,8 +17,10 @@ enum MultiLayerPerceptron {
         //    initialisation that keeps ReLU activations from shrinking layer after layer).
         func makeNetwork(seed: UInt64) -> Sequential {
             var g = RandomGenerator(seed: seed)
-            let network = Sequential([Linear(2, 64, using: &g), ReLU(), Dropout(p: 0.1, using: &g),
-                                      Linear(64, 64, using: &g), ReLU(), Linear(64, 3, using: &g)])
+            let network = Sequential([
+                Linear(2, 64, using: &g), ReLU(), Dropout(p: 0.1, using: &g),
+                Linear(64, 64, using: &g), ReLU(), Linear(64, 3, using: &g)
+            ])
             for case let layer as Linear in network.layers {
                 layer.weight = Init.kaimingNormal(layer.weight.shape, using: &g).requiringGrad()
             }
@@ -29,10 +31,10 @@ enum MultiLayerPerceptron {
         let optimizers: [(name: String, make: ([Tensor]) -> Optimizer)] = [
             ("SGD", { SGD(parameters: $0, learningRate: 0.1) }),
             ("SGD, momentum 0.9", { SGD(parameters: $0, learningRate: 0.1, momentum: 0.9) }),
-            ("Adam", { Adam(parameters: $0, learningRate: 0.01) }),
+            ("Adam", { Adam(parameters: $0, learningRate: 0.01) })
         ]
         for (name, make) in optimizers {
-            let network = makeNetwork(seed: 1)                                   // the same start for each
+            let network = makeNetwork(seed: 1)  // the same start for each
             let optimizer = make(network.parameters)
             var loss = Float.nan
             for _ in 0..<Course.steps(400) {

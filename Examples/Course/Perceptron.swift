@@ -8,7 +8,7 @@ enum Perceptron {
         var rng = RandomGenerator(seed: 0)
         let a = Tensor.normal([100, 2], std: 0.5, using: &rng) - 1
         let b = Tensor.normal([100, 2], std: 0.5, using: &rng) + 1
-        let x = Tensor.concat([a, b], axis: 0)                                   // [200, 2]
+        let x = Tensor.concat([a, b], axis: 0)  // [200, 2]
         let y = (0..<200).map { $0 < 100 ? Float(-1) : 1 }
 
         // 2. The perceptron: output = step(w·x + b). Rosenblatt's rule: when a point is misclassified, add it
@@ -34,7 +34,7 @@ enum Perceptron {
         let targets = Tensor(y.map { $0 > 0 ? 1 : 0 }, shape: [200, 1])
         let optimizer = SGD(parameters: [weights, b0], learningRate: 0.5)
         for _ in 0..<Course.steps(100) {
-            let logits = x.matmul(weights) + b0                                  // sigmoid(logits) = P(label +1)
+            let logits = x.matmul(weights) + b0  // sigmoid(logits) = P(label +1)
             let loss = Loss.binaryCrossEntropyWithLogits(logits, targets)
             optimizer.zeroGrad()
             loss.backward()

@@ -7,8 +7,10 @@ enum TinyTranslator {
     static func run() throws {
         // 1. Data: sentence pairs (line i of train.de translates line i of train.en); a seeded tenth held out.
         let directory = Course.dataDirectory(default: "corpora/multi30k-sample")
-        let pairs = try ParallelCorpus.read(source: directory.appendingPathComponent("train.de"),
-                                          target: directory.appendingPathComponent("train.en")).pairs
+        let pairs = try ParallelCorpus.read(
+            source: directory.appendingPathComponent("train.de"),
+            target: directory.appendingPathComponent("train.en")
+        ).pairs
         let (train, validation) = ParallelCorpus.split(pairs, validationFraction: 0.1, seed: 0)
 
         // 2. Tokenizers: word-level vocabularies trained on the training side only, with [PAD]=0, [BOS]=1,
@@ -18,26 +20,35 @@ enum TinyTranslator {
 
         // 3. The model: a small pre-norm encoder–decoder (nn.Transformer's layers) with sinusoidal positions.
         var config = Seq2SeqConfig(sourceVocabulary: source.vocabularySize, targetVocabulary: target.vocabularySize)
-        (config.dModel, config.heads, config.encoderLayers, config.decoderLayers, config.feedForward) = (128, 4, 2, 2, 256)
+        (config.dModel, config.heads, config.encoderLayers, config.decoderLayers, config.feedForward) = (
+            128, 4, 2, 2, 256
+        )
         var g = RandomGenerator(seed: 0)
-        let translator = Translator(model: Seq2SeqTransformer(config, using: &g), sourceTokenizer: source,
-                                    targetTokenizer: target)
-        print("\(train.count) training pairs; vocabularies \(source.vocabularySize) → \(target.vocabularySize); "
-              + "\(translator.model.parameterCount()) parameters")
+        let translator = Translator(
+            model: Seq2SeqTransformer(config, using: &g), sourceTokenizer: source,
+            targetTokenizer: target)
+        print(
+            "\(train.count) training pairs; vocabularies \(source.vocabularySize) → \(target.vocabularySize); "
+                + "\(translator.model.parameterCount()) parameters")
 
         // 4. Teacher forcing: the decoder reads [BOS] y1 … yn and is trained to predict y1 … yn [EOS] at every
         //    position at once (the causal mask hides the future), in batches of about 1,000 target tokens.
-        var batches = TokenBudgetBatches(train.map { TokenPair(source: translator.sourceIDs($0.source),
-                                                               target: translator.targetIDs($0.target)) },
-                                         maxTokens: 1000, padID: config.padID, seed: 0)
+        var batches = TokenBudgetBatches(
+            train.map {
+                TokenPair(
+                    source: translator.sourceIDs($0.source),
+                    target: translator.targetIDs($0.target))
+            },
+            maxTokens: 1000, padID: config.padID, seed: 0)
         let optimizer = AdamW(parameters: translator.model.parameters, learningRate: 1e-3, weightDecay: 0.01)
         for epoch in 1...Course.steps(40) {
             translator.model.train()
             var lossSum: Float = 0, tokens = 0
             while let batch = batches.next() {
                 let logits = translator.model(source: batch.source, targetInput: batch.targetInput)  // [B, T, V]
-                let loss = Loss.crossEntropy(logits.reshape([-1, config.targetVocabulary]), batch.targetOutput,
-                                             ignoreIndex: config.padID, labelSmoothing: 0.1)
+                let loss = Loss.crossEntropy(
+                    logits.reshape([-1, config.targetVocabulary]), batch.targetOutput,
+                    ignoreIndex: config.padID, labelSmoothing: 0.1)
                 optimizer.zeroGrad()
                 loss.backward()
                 optimizer.step()

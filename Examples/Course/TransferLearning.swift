@@ -15,8 +15,9 @@ enum TransferLearning {
         newTask.classNames = Array(all.classNames[8...])
         let (taskTrain, taskValid) = newTask.split(validationFraction: 0.2, seed: 0)
         let (mean, std) = pretraining.channelStatistics()
-        print("pretraining on \(pretraining.count) images; new task: \(taskTrain.count) training, "
-              + "\(taskValid.count) validation images")
+        print(
+            "pretraining on \(pretraining.count) images; new task: \(taskTrain.count) training, "
+                + "\(taskValid.count) validation images")
 
         // 2. Pretrain a CNN on the eight classes.
         var g = RandomGenerator(seed: 0)
@@ -24,8 +25,9 @@ enum TransferLearning {
         eightClasses.classes = 8
         let pretrained = SmallCNN(eightClasses, using: &g)
         let (pretrainTrain, pretrainValid) = pretraining.split(validationFraction: 0.1, seed: 0)
-        try ConvolutionalNetwork.train(pretrained, trainSet: pretrainTrain, validSet: pretrainValid, mean: mean, std: std,
-                                       epochs: Course.steps(10))
+        try ConvolutionalNetwork.train(
+            pretrained, trainSet: pretrainTrain, validSet: pretrainValid, mean: mean, std: std,
+            epochs: Course.steps(10))
 
         // 3. Feature extraction: a two-class CNN takes every pretrained tensor whose name and shape fit (the last
         //    layer of the head does not: it is re-initialised), then the convolutional features are frozen.
@@ -35,15 +37,18 @@ enum TransferLearning {
         let state = Dictionary(uniqueKeysWithValues: pretrained.namedParameters() + pretrained.namedBuffers())
         let report = transferred.initialize(from: state)
         let frozen = try transferred.freeze(prefixes: ["features"])
-        print("re-initialised \(report.reinitialised.map(\.name)); frozen \(frozen.count) tensors; "
-              + "\(transferred.parameterCount(trainableOnly: true)) trainable parameters left")
-        try ConvolutionalNetwork.train(transferred, trainSet: taskTrain, validSet: taskValid, mean: mean, std: std,
-                                       epochs: Course.steps(10))
+        print(
+            "re-initialised \(report.reinitialised.map(\.name)); frozen \(frozen.count) tensors; "
+                + "\(transferred.parameterCount(trainableOnly: true)) trainable parameters left")
+        try ConvolutionalNetwork.train(
+            transferred, trainSet: taskTrain, validSet: taskValid, mean: mean, std: std,
+            epochs: Course.steps(10))
 
         // 4. The same network from scratch on the same images, for comparison.
         let scratch = SmallCNN(twoClasses, using: &g)
-        try ConvolutionalNetwork.train(scratch, trainSet: taskTrain, validSet: taskValid, mean: mean, std: std,
-                                       epochs: Course.steps(10))
+        try ConvolutionalNetwork.train(
+            scratch, trainSet: taskTrain, validSet: taskValid, mean: mean, std: std,
+            epochs: Course.steps(10))
         let accuracies = [transferred, scratch].map {
             ConvolutionalNetwork.accuracy($0, taskValid, mean: mean, std: std) * 100
         }

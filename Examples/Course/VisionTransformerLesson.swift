@@ -19,8 +19,9 @@ enum VisionTransformerLesson {
         print("ViT: \(config.patchCount) patches, \(vit.parameterCount()) parameters")
 
         // 3. Training: the loop of lesson 3, unchanged — a model is a model.
-        try ConvolutionalNetwork.train(vit, trainSet: trainSet, validSet: validSet, mean: mean, std: std,
-                                       epochs: Course.steps(20), learningRate: 1e-3)
+        try ConvolutionalNetwork.train(
+            vit, trainSet: trainSet, validSet: validSet, mean: mean, std: std,
+            epochs: Course.steps(20), learningRate: 1e-3)
 
         // 4. Where it looked: capture every block's per-head maps for one validation image and roll them out
         //    through the layers; print the class token's attention over the 8×8 patch grid.
@@ -29,9 +30,10 @@ enum VisionTransformerLesson {
         guard let (image, label) = one.next() else { return }
         let (logits, maps) = withNoGrad { withAttentionCapture(on: vit) { vit(image) } }
         let predicted = Int(logits.argmax(axis: 1).item())
-        print("image 0: \(validSet.classNames[Int(label.item())]), predicted \(validSet.classNames[predicted]); "
-              + "\(maps.entries.count) attention layers of \(maps.entries[0].weights.shape)")
-        let heat = classTokenRollout(maps.entries.map(\.weights))               // [1, 64]
+        print(
+            "image 0: \(validSet.classNames[Int(label.item())]), predicted \(validSet.classNames[predicted]); "
+                + "\(maps.entries.count) attention layers of \(maps.entries[0].weights.shape)")
+        let heat = classTokenRollout(maps.entries.map(\.weights))  // [1, 64]
         let side = config.patchesPerSide
         for row in 0..<side {
             print((0..<side).map { String(format: "%4.0f", heat[0, row * side + $0] * 1000) }.joined())

@@ -10,7 +10,7 @@ import Foundation
 let lessons: [(name: String, run: () throws -> Void)] = [
     ("perceptron", Perceptron.run), ("mlp", MultiLayerPerceptron.run), ("cnn", ConvolutionalNetwork.run),
     ("attention", AttentionFromScratch.run), ("translator", TinyTranslator.run), ("vit", VisionTransformerLesson.run),
-    ("transfer", TransferLearning.run),
+    ("transfer", TransferLearning.run)
 ]
 let args = Array(CommandLine.arguments.dropFirst()).filter { $0 != "--quick" }
 guard let name = args.first, let lesson = lessons.first(where: { $0.name == name }) else {

@@ -51,8 +51,8 @@ let epochs = args.count > 2 ? Int(args[2]) ?? 10 : 10
 let out = URL(fileURLWithPath: args.count > 3 ? args[3] : "runs/image-classifier-\(kind)")
 do {
     let all = try CIFAR10(directory: URL(fileURLWithPath: dataPath))
-    let (trainSet, validSet) = all.split(validationFraction: 0.1, seed: 0)       // seeded, the same every run
-    let (mean, std) = trainSet.channelStatistics()                              // normalise by the training images
+    let (trainSet, validSet) = all.split(validationFraction: 0.1, seed: 0)  // seeded, the same every run
+    let (mean, std) = trainSet.channelStatistics()  // normalise by the training images
     print("\(trainSet.count) training and \(validSet.count) validation images from \(dataPath)")
 
     var g = RandomGenerator(seed: 0)
@@ -62,15 +62,16 @@ do {
         c.channels = [32, 64, 128]; c.dropout = 0.3
         network = SmallCNN(c, using: &g)
     } else {
-        var c = ViTConfig()                      // patches of 4×4 → 64 tokens + the class token
+        var c = ViTConfig()  // patches of 4×4 → 64 tokens + the class token
         c.dModel = 128; c.depth = 4; c.heads = 4; c.dropPath = 0.1
         network = VisionTransformer(config: c, using: &g)
     }
     print("\(type(of: network)): \(network.parameterCount()) parameters")
 
-    let task = CIFARTask(network: network,
-                         train: CIFARBatches(trainSet, batchSize: 64, mean: mean, std: std, augmentation: .standard(side: 32), seed: 1),
-                         validation: CIFARBatches(validSet, batchSize: 256, mean: mean, std: std, shuffle: false))
+    let task = CIFARTask(
+        network: network,
+        train: CIFARBatches(trainSet, batchSize: 64, mean: mean, std: std, augmentation: .standard(side: 32), seed: 1),
+        validation: CIFARBatches(validSet, batchSize: 256, mean: mean, std: std, shuffle: false))
     let optimizer = AdamW(parameters: network.parameters, learningRate: 1e-3, weightDecay: 0.05)
     let steps = epochs * task.batchesPerEpoch
     let schedule = WarmupCosine(warmupSteps: steps / 10, totalSteps: steps)
@@ -79,8 +80,10 @@ do {
     let trainer = Trainer(task: task, optimizer: optimizer, schedule: schedule, options: options, directory: out)
     let resume = FileManager.default.fileExists(atPath: out.appendingPathComponent("resume.safetensors").path)
     let summary = try trainer.run(resume: resume)
-    print(String(format: "best validation accuracy %.1f%% at epoch %d; %@ holds best.safetensors and metrics.csv",
-                 summary.bestValue * 100, summary.bestEpoch, out.path))
+    print(
+        String(
+            format: "best validation accuracy %.1f%% at epoch %d; %@ holds best.safetensors and metrics.csv",
+            summary.bestValue * 100, summary.bestEpoch, out.path))
 } catch {
     print("image-classifier: \(error)")
     exit(1)

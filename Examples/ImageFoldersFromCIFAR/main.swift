@@ -9,7 +9,8 @@ import Foundation
 
 let args = Array(CommandLine.arguments.dropFirst())
 guard args.count >= 2 else {
-    FileHandle.standardError.write("usage: ImageFoldersFromCIFAR CIFAR_DIR OUT_DIR [CLASS,CLASS,…] [PER_CLASS]\n".data(using: .utf8)!)
+    FileHandle.standardError.write(
+        "usage: ImageFoldersFromCIFAR CIFAR_DIR OUT_DIR [CLASS,CLASS,…] [PER_CLASS]\n".data(using: .utf8)!)
     exit(64)
 }
 do {
@@ -17,7 +18,8 @@ do {
     let wanted = args.count > 2 ? args[2].split(separator: ",").map(String.init) : cifar.classNames
     let perClass = args.count > 3 ? Int(args[3]) ?? Int.max : Int.max
     for name in wanted where !cifar.classNames.contains(name) {
-        throw DatasetError.invalid(path: args[0], reason: "has no class '\(name)' (its classes: \(cifar.classNames.joined(separator: ", ")))")
+        throw DatasetError.invalid(
+            path: args[0], reason: "has no class '\(name)' (its classes: \(cifar.classNames.joined(separator: ", ")))")
     }
     var written: [String: Int] = [:]
     for i in 0..<cifar.count {
@@ -27,7 +29,8 @@ do {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         // one image: planar RGB bytes (the CIFAR record layout) → an RGBImage → PNG
         let bytes = Array(cifar.pixels[(i * cifar.bytesPerImage)..<((i + 1) * cifar.bytesPerImage)])
-        try RGBImage(planar: bytes, width: cifar.side, height: cifar.side).writePNG(to: folder.appendingPathComponent(String(format: "%05d.png", i)))
+        try RGBImage(planar: bytes, width: cifar.side, height: cifar.side).writePNG(
+            to: folder.appendingPathComponent(String(format: "%05d.png", i)))
         written[name, default: 0] += 1
     }
     for name in wanted { print("\(args[1])/\(name): \(written[name, default: 0]) images") }

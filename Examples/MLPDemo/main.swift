@@ -7,7 +7,7 @@ let steps = args.count > 1 ? Int(args[1]) ?? 2000 : 2000
 let seed = args.count > 2 ? UInt64(args[2]) ?? 0 : 0
 
 var rng = RandomGenerator(seed: seed)
-let (x, y) = ToyData.spiral(classes: 3, pointsPerClass: 100, using: &rng)   // x: [300, 2], y: [300]
+let (x, y) = ToyData.spiral(classes: 3, pointsPerClass: 100, using: &rng)  // x: [300, 2], y: [300]
 let hidden = 100
 
 // Parameters, initialised as PyTorch's nn.Linear does: U(−1/√fan_in, 1/√fan_in).
@@ -22,14 +22,16 @@ let optimizer = SGD(parameters: [w1, b1, w2, b2], learningRate: 0.5, momentum: 0
 print("2-layer MLP (2 → \(hidden) → 3, ReLU) on the 3-class spiral, \(x.shape[0]) points, seed \(seed)")
 var loss: Float = 0
 for step in 0...steps {
-    let h = (x.matmul(w1) + b1).relu()                        // [300, hidden]
-    let logits = h.matmul(w2) + b2                            // [300, 3]
+    let h = (x.matmul(w1) + b1).relu()  // [300, hidden]
+    let logits = h.matmul(w2) + b2  // [300, 3]
     let logProbs = logits.logSoftmax(axis: 1)
     let nll = -logProbs.gather(axis: 1, index: y.unsqueeze(1)).mean()
     loss = nll.item()
     if step % (steps / 10 == 0 ? 1 : steps / 10) == 0 {
         let accuracy = logits.argmax(axis: 1).eq(y).mean().item()
-        print("step \(String(step).leftPad(5))  loss \(String(format3: loss))  accuracy \(String(format3: accuracy * 100))%")
+        print(
+            "step \(String(step).leftPad(5))  loss \(String(format3: loss))  accuracy \(String(format3: accuracy * 100))%"
+        )
     }
     if step == steps { break }
     optimizer.zeroGrad()

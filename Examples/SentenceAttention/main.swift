@@ -11,14 +11,14 @@ guard args.count == 2 else {
 }
 do {
     let t = try Translator.load(from: URL(fileURLWithPath: args[0]))
-    let source = t.sourceIDs(args[1])                                   // tokens + EOS
+    let source = t.sourceIDs(args[1])  // tokens + EOS
     let (hypotheses, maps) = withAttentionCapture(on: t.model) { t.model.greedyDecode([source], maxLength: 40) }
     let output = hypotheses[0].tokens + [t.model.spec.eosID]
     print("translation: \(t.detokenize(t.targetTokenizer.decode(hypotheses[0].tokens)))")
     print("captured: " + maps.paths.joined(separator: ", "))
     // the last layer's attention over the source (a transformer's last cross-attention, or a recurrent decoder's)
     let last = maps.paths.last { $0.hasSuffix("crossAttention") || $0 == "attention" }!
-    let cross = maps[last]!.mean(axis: 1)                               // [1, output steps, source tokens]
+    let cross = maps[last]!.mean(axis: 1)  // [1, output steps, source tokens]
     for (i, id) in output.enumerated() {
         let row = (0..<source.count).map { cross[0, i, $0] }
         let j = row.indices.max { row[$0] < row[$1] }!

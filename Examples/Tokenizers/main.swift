@@ -22,7 +22,9 @@ do {
         print("\n\(name): \(e.tokens.count) tokens")
         print("  tokens:  " + e.tokens.joined(separator: " "))
         print("  ids:     " + e.ids.map(String.init).joined(separator: " "))
-        print("  offsets: " + e.offsets.prefix(6).map { "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: " ") + " …")
+        print(
+            "  offsets: " + e.offsets.prefix(6).map { "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: " ")
+                + " …")
         print("  decoded: " + t.decode(e.ids))
     }
 
@@ -32,10 +34,11 @@ do {
 
     try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
     let path = out.appendingPathComponent("bpe-tokenizer.json")
-    try bpe.save(to: path)                         // Hugging Face's format: tokenizers.Tokenizer.from_file reads it
+    try bpe.save(to: path)  // Hugging Face's format: tokenizers.Tokenizer.from_file reads it
     try words.save(to: out.appendingPathComponent("word-tokenizer.json"))
     let reloaded = try Tokenizer.load(from: path)
-    print("\nsaved \(path.path); loaded back: the same ids: \(reloaded.encode(sentence).ids == bpe.encode(sentence).ids)")
+    print(
+        "\nsaved \(path.path); loaded back: the same ids: \(reloaded.encode(sentence).ids == bpe.encode(sentence).ids)")
 } catch {
     print("tokenizers: \(error)")
     exit(1)

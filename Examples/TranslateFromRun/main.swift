@@ -9,7 +9,7 @@ guard args.count >= 2 else {
     exit(2)
 }
 do {
-    let translator = try Translator.load(from: URL(fileURLWithPath: args[0]))   // best.safetensors + both tokenizers
+    let translator = try Translator.load(from: URL(fileURLWithPath: args[0]))  // best.safetensors + both tokenizers
     let results = translator.translate(Array(args.dropFirst()), beam: 5, nBest: 2)
     for (sentence, hypotheses) in zip(args.dropFirst(), results) {
         print(sentence)

@@ -8,11 +8,14 @@ struct Attn: ParsableCommand {
         commandName: "attn",
         abstract: "Train and inspect attention-based sequence models (AttentionKit).",
         discussion: """
-        AttentionKit is a Swift library for transformer and attention-based models on the CPU: \
-        tensors on OpenBLAS, reverse-mode autograd, layers, tokenizers and models.
-        """,
+            AttentionKit is a Swift library for transformer and attention-based models on the CPU: \
+            tensors on OpenBLAS, reverse-mode autograd, layers, tokenizers and models.
+            """,
         version: AttentionKit.version,
-        subcommands: [Train.self, Evaluate.self, Translate.self, Classify.self, Predict.self, Generate.self, AttentionCommand.self, Compare.self, Plot.self, TokenizerCommand.self]
+        subcommands: [
+            Train.self, Evaluate.self, Translate.self, Classify.self, Predict.self, Generate.self,
+            AttentionCommand.self, Compare.self, Plot.self, TokenizerCommand.self
+        ]
     )
 }
 
@@ -28,17 +31,21 @@ enum Main {
             DistributedRuntime.finish()
         } catch {
             let code = Attn.exitCode(for: error)
-            if code == .success || error is ExitCode {   // help, version, explicit exit codes (130: every process was interrupted)
+            // help, version, explicit exit codes (130: every process was interrupted)
+            if code == .success || error is ExitCode {
                 DistributedRuntime.finish()
                 Attn.exit(withError: error)
             }
             let usage = code == .validationFailure || error is TaskUsageError
             // ArgumentParser words its own errors; the library's errors describe themselves (file, line, reason).
             let message = code == .validationFailure ? Attn.message(for: error) : ErrorText.message(for: error)
-            let process = DistributedRuntime.current.map { $0.size > 1 ? "process \($0.rank) of \($0.size): " : "" } ?? ""
+            let process =
+                DistributedRuntime.current.map { $0.size > 1 ? "process \($0.rank) of \($0.size): " : "" } ?? ""
             var text = "attn: error: " + process + (message.isEmpty ? ErrorText.message(for: error) : message) + "\n"
             if code == .validationFailure {
-                let lines = Attn.fullMessage(for: error).components(separatedBy: "\n").filter { $0.hasPrefix("Usage:") || $0.hasPrefix("  See ") }
+                let lines = Attn.fullMessage(for: error).components(separatedBy: "\n").filter {
+                    $0.hasPrefix("Usage:") || $0.hasPrefix("  See ")
+                }
                 if !lines.isEmpty && !lines[0].contains("<subcommand>") { text += lines.joined(separator: "\n") + "\n" }
             }
             FileHandle.standardError.write(Data(text.utf8))

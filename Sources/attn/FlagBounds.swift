@@ -22,7 +22,8 @@ enum FlagBounds {
             case let group as any OptionGroupValue: try walk(Mirror(reflecting: group.groupValue))
             case let option as any FlagValue:
                 guard let value = option.flagValue else { continue }
-                try check(value, flag: option.isPositional ? "<\(FlagNames.kebab(name))>" : "--" + FlagNames.kebab(name))
+                try check(
+                    value, flag: option.isPositional ? "<\(FlagNames.kebab(name))>" : "--" + FlagNames.kebab(name))
             default: continue
             }
         }

@@ -42,14 +42,19 @@ func require(_ condition: Bool, _ message: @autoclosure () -> String) throws {
 func requireOnly(_ given: [(flag: String, isSet: Bool)], for kinds: String, model: String) throws {
     let extra = given.filter(\.isSet).map(\.flag)
     guard extra.isEmpty else {
-        throw ValidationError("\(extra.joined(separator: ", ")) \(extra.count == 1 ? "is" : "are") only read by --model \(kinds), not by --model \(model)")
+        throw ValidationError(
+            "\(extra.joined(separator: ", ")) \(extra.count == 1 ? "is" : "are") only read by --model \(kinds), not by --model \(model)"
+        )
     }
 }
 
 /// `--json`, the same on every inference verb: one JSON object per line on stdout (snake_case keys in the documented
 /// order, numbers printed plainly) instead of the readable output; notes stay on stderr.
 struct JSONOutput: ParsableArguments {
-    @Flag(help: "Machine-readable output: one JSON object per line (snake_case keys, in the order --help documents), nothing else on stdout.")
+    @Flag(
+        help:
+            "Machine-readable output: one JSON object per line (snake_case keys, in the order --help documents), nothing else on stdout."
+    )
     var json = false
 
     /// Prints `value` as one line.

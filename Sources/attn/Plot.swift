@@ -10,7 +10,10 @@ struct Plot: ParsableCommand {
 
     @Argument(help: "A metrics.csv written by `attn train` (or the run directory holding it).")
     var metrics: String
-    @Option(help: "Output PNG (default: curves.png beside the metrics file); for NAME.png the SVG is written beside it as NAME.svg.")
+    @Option(
+        help:
+            "Output PNG (default: curves.png beside the metrics file); for NAME.png the SVG is written beside it as NAME.svg."
+    )
     var out: String?
 
     func run() throws {
@@ -19,12 +22,17 @@ struct Plot: ParsableCommand {
         if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), isDir.boolValue {
             url = url.appendingPathComponent("metrics.csv")
         }
-        guard FileManager.default.fileExists(atPath: url.path) else { throw ValidationError("\(url.path): no such metrics file") }
-        let png = out.map { URL(fileURLWithPath: $0) } ?? url.deletingLastPathComponent().appendingPathComponent("curves.png")
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw ValidationError("\(url.path): no such metrics file")
+        }
+        let png =
+            out.map { URL(fileURLWithPath: $0) } ?? url.deletingLastPathComponent().appendingPathComponent("curves.png")
         try AtomicFile.checkDistinct(png, from: [url], flag: "--out")
         let skipped = try TrainingCurves.plot(metricsCSV: url, to: png)
         if !skipped.isEmpty {
-            note("\(url.path): left out \(skipped.count) non-finite or absurd value(s): \(skipped.prefix(5).joined(separator: ", "))\(skipped.count > 5 ? ", …" : "")")
+            note(
+                "\(url.path): left out \(skipped.count) non-finite or absurd value(s): \(skipped.prefix(5).joined(separator: ", "))\(skipped.count > 5 ? ", …" : "")"
+            )
         }
         say("wrote \(png.path)" + (TrainingCurves.svgBeside(png).map { " and \($0.lastPathComponent)" } ?? ""))
     }

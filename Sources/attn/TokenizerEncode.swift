@@ -6,7 +6,9 @@ import Foundation
 struct TokenizerEncode: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "encode", abstract: "Encode text with a tokenizer.json and print tokens, ids and byte offsets.",
-        discussion: "Encodes TEXT, or without it (or with TEXT -) every line of standard input (`echo … | attn tokenizer encode --tokenizer T`). --json prints one JSON object per text: {\"text\", \"tokens\", \"ids\", \"offsets\"} (offsets as [start, end] byte pairs).")
+        discussion:
+            "Encodes TEXT, or without it (or with TEXT -) every line of standard input (`echo … | attn tokenizer encode --tokenizer T`). --json prints one JSON object per text: {\"text\", \"tokens\", \"ids\", \"offsets\"} (offsets as [start, end] byte pairs)."
+    )
 
     @Option(help: "A tokenizer.json (Hugging Face format).")
     var tokenizer: String
@@ -20,8 +22,12 @@ struct TokenizerEncode: ParsableCommand {
         for (i, line) in texts.enumerated() {
             let e = t.encode(line, addSpecialTokens: false)
             if output.json {
-                output.emit(.object([("text", .string(line)), ("tokens", .array(e.tokens.map { .string($0) })), ("ids", .array(e.ids.map { .integer($0) })),
-                                     ("offsets", .array(e.offsets.map { [.integer($0.lowerBound), .integer($0.upperBound)] }))]))
+                output.emit(
+                    .object([
+                        ("text", .string(line)), ("tokens", .array(e.tokens.map { .string($0) })),
+                        ("ids", .array(e.ids.map { .integer($0) })),
+                        ("offsets", .array(e.offsets.map { [.integer($0.lowerBound), .integer($0.upperBound)] }))
+                    ]))
                 continue
             }
             if i > 0 { say("") }

@@ -8,9 +8,9 @@ struct TokenizerTrain: ParsableCommand {
         commandName: "train",
         abstract: "Train a BPE or word-level tokenizer and save it as a Hugging Face tokenizer.json.",
         discussion: """
-        Lines are decoded as UTF-8 (invalid bytes become U+FFFD and are reported with file, line and byte offset) or \
-        as Latin-1 with --latin1. Empty lines are skipped. The result loads in Hugging Face `tokenizers`.
-        """
+            Lines are decoded as UTF-8 (invalid bytes become U+FFFD and are reported with file, line and byte offset) or \
+            as Latin-1 with --latin1. Empty lines are skipped. The result loads in Hugging Face `tokenizers`.
+            """
     )
 
     @Argument(help: "Text files, one text per line.")
@@ -21,7 +21,9 @@ struct TokenizerTrain: ParsableCommand {
     var model: TokenizerKind = .bpe
     @Option(name: .customLong("vocab-size"), parsing: .unconditional, help: "Vocabulary size, special tokens included.")
     var vocabSize = 8000
-    @Option(name: .customLong("min-frequency"), parsing: .unconditional, help: "Minimum count of a merge (BPE) or a word (word-level).")
+    @Option(
+        name: .customLong("min-frequency"), parsing: .unconditional,
+        help: "Minimum count of a merge (BPE) or a word (word-level).")
     var minFrequency = 2
     @Option(name: .customLong("pre-tokenizer"), help: "byte-level, whitespace or whitespace-split.")
     var preTokenizer: PreTokenizerKind = .byteLevel
@@ -34,13 +36,19 @@ struct TokenizerTrain: ParsableCommand {
 
     /// The recipe these flags describe.
     var recipe: TokenizerRecipe {
-        let specials = specialTokens.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        return TokenizerRecipe(model: model, preTokenizer: preTokenizer, vocabularySize: vocabSize, minFrequency: minFrequency, lowercase: lowercase,
-                               specialTokens: specials, unknownToken: specials.contains("[UNK]") ? "[UNK]" : nil, padToken: specials.first ?? "[PAD]")
+        let specials = specialTokens.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
+        return TokenizerRecipe(
+            model: model, preTokenizer: preTokenizer, vocabularySize: vocabSize, minFrequency: minFrequency,
+            lowercase: lowercase,
+            specialTokens: specials, unknownToken: specials.contains("[UNK]") ? "[UNK]" : nil,
+            padToken: specials.first ?? "[PAD]")
     }
 
     func validate() throws {
-        guard (1...4_194_304).contains(vocabSize) else { throw ValidationError("--vocab-size must be in 1…4194304 (got \(vocabSize))") }
+        guard (1...4_194_304).contains(vocabSize) else {
+            throw ValidationError("--vocab-size must be in 1…4194304 (got \(vocabSize))")
+        }
         guard !inputs.isEmpty else { throw ValidationError("give at least one input file") }
         do { try recipe.validate() } catch { throw ValidationError("\(error)") }
     }
@@ -50,14 +58,22 @@ struct TokenizerTrain: ParsableCommand {
         let output = URL(fileURLWithPath: out)
         _ = try AtomicFile.target(output)
         try AtomicFile.checkDistinct(output, from: inputs.map { URL(fileURLWithPath: $0) }, flag: "--out")
-        let texts = try TokenizerRecipe.lines(of: inputs, latin1: latin1) { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) }
-        guard !texts.isEmpty else { throw RunSetupError("\(inputs.joined(separator: ", ")): no non-empty lines to train a tokenizer on") }
+        let texts = try TokenizerRecipe.lines(of: inputs, latin1: latin1) {
+            FileHandle.standardError.write(Data("warning: \($0)\n".utf8))
+        }
+        guard !texts.isEmpty else {
+            throw RunSetupError("\(inputs.joined(separator: ", ")): no non-empty lines to train a tokenizer on")
+        }
         let pieces = recipe.pieces(of: texts)
         let tokenizer = recipe.train(pieces: pieces)
         if tokenizer.vocabularySize < vocabSize {
-            note("\(tokenizer.vocabularySize) tokens, fewer than --vocab-size \(vocabSize): the data has no more \(model == .bpe ? "merges" : "words") seen at least --min-frequency (\(minFrequency)) times")
+            note(
+                "\(tokenizer.vocabularySize) tokens, fewer than --vocab-size \(vocabSize): the data has no more \(model == .bpe ? "merges" : "words") seen at least --min-frequency (\(minFrequency)) times"
+            )
         }
         try tokenizer.save(to: output)
-        say("trained \(model) tokenizer on \(texts.count) lines (\(pieces.count) pieces): \(tokenizer.vocabularySize) tokens; wrote \(out)")
+        say(
+            "trained \(model) tokenizer on \(texts.count) lines (\(pieces.count) pieces): \(tokenizer.vocabularySize) tokens; wrote \(out)"
+        )
     }
 }

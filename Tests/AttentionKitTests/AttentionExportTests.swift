@@ -20,7 +20,9 @@ final class AttentionExportTests: XCTestCase {
         let body = bytes[(10 + headerLength)...]
         XCTAssertEqual(body.count, 4 * shape.reduce(1, *))
         let values = stride(from: body.startIndex, to: body.endIndex, by: 4).map { i in
-            Float(bitPattern: UInt32(body[i]) | UInt32(body[i + 1]) << 8 | UInt32(body[i + 2]) << 16 | UInt32(body[i + 3]) << 24)
+            Float(
+                bitPattern: UInt32(body[i]) | UInt32(body[i + 1]) << 8 | UInt32(body[i + 2]) << 16 | UInt32(body[i + 3])
+                    << 24)
         }
         return (shape, values)
     }
@@ -40,19 +42,26 @@ final class AttentionExportTests: XCTestCase {
         let words = ["ein", "hund", "läuft", "im", "schnee", "a", "dog", "runs"]
         let tok = TokenizerRecipe.wordLevel(lowercase: true, minFrequency: 1).train(on: words)
         let translator = Translator(model: Seq2SeqTransformer(c, using: &g), sourceTokenizer: tok, targetTokenizer: tok)
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ak-att-\(UInt32.random(in: 0...UInt32.max))")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ak-att-\(UInt32.random(in: 0...UInt32.max))")
         defer { try? FileManager.default.removeItem(at: dir) }
         try translator.writeAttention(of: "Ein Hund läuft", to: dir, maxLength: 6)
-        let index = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("maps.json"))) as? [String: Any])
+        let index = try XCTUnwrap(
+            JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("maps.json")))
+                as? [String: Any])
         XCTAssertEqual(index["kind"] as? String, "translation")
         let tokens = try XCTUnwrap(index["tokens"] as? [String: [[String: Any]]])
         XCTAssertEqual(tokens["source"]?.map { $0["text"] as? String }, ["ein", "hund", "läuft", "[EOS]"])
         XCTAssertEqual(tokens["source"]?[2]["bytes"] as? [Int], [9, 15], "UTF-8 byte range of 'läuft' in the input")
         let layers = try XCTUnwrap(index["layers"] as? [[String: Any]])
-        XCTAssertEqual(layers.map { $0["path"] as? String }, ["encoder.layers.0.selfAttention", "decoder.layers.0.selfAttention", "decoder.layers.0.crossAttention"])
+        XCTAssertEqual(
+            layers.map { $0["path"] as? String },
+            ["encoder.layers.0.selfAttention", "decoder.layers.0.selfAttention", "decoder.layers.0.crossAttention"])
         // the same decoding, captured directly
         let ids = translator.sourceIDs("Ein Hund läuft")
-        let (_, maps) = withAttentionCapture(on: translator.model) { translator.model.greedyDecode([ids], maxLength: 6) }
+        let (_, maps) = withAttentionCapture(on: translator.model) {
+            translator.model.greedyDecode([ids], maxLength: 6)
+        }
         for layer in layers {
             let file = try XCTUnwrap(layer["file"] as? String), path = try XCTUnwrap(layer["path"] as? String)
             let (shape, values) = try parseNPY(Data(contentsOf: dir.appendingPathComponent(file)))
@@ -61,20 +70,28 @@ final class AttentionExportTests: XCTestCase {
             XCTAssertEqual(shape, [2, q, k])
             let captured = maps[path]!.select(axis: 0, index: 0).slice(axis: 1, end: q).slice(axis: 2, end: k)
             XCTAssertEqual(values, captured.copy().scalars, "\(file) equals the captured map")
-            for r in 0..<(2 * q) { XCTAssertEqual(values[(r * k)..<(r * k + k)].reduce(0, +), 1, accuracy: 1e-5, "\(file) row \(r) sums to 1") }
+            for r in 0..<(2 * q) {
+                XCTAssertEqual(
+                    values[(r * k)..<(r * k + k)].reduce(0, +), 1, accuracy: 1e-5, "\(file) row \(r) sums to 1")
+            }
         }
     }
 
     // MARK: reports (pictures and the page)
 
-    var tmp: URL { FileManager.default.temporaryDirectory.appendingPathComponent("ak-rep-\(UInt32.random(in: 0...UInt32.max))") }
+    var tmp: URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("ak-rep-\(UInt32.random(in: 0...UInt32.max))")
+    }
 
     func smallClassifier() -> TextClassification {
         var g = RandomGenerator(seed: 4)
-        let tok = TokenizerRecipe.wordLevel(lowercase: true, minFrequency: 1).train(on: ["how many people live in tokyo", "who wrote hamlet", "grüße aus köln"])
+        let tok = TokenizerRecipe.wordLevel(lowercase: true, minFrequency: 1).train(on: [
+            "how many people live in tokyo", "who wrote hamlet", "grüße aus köln"
+        ])
         var c = TextClassifierConfig(vocabulary: tok.vocabularySize, classes: 3)
         c.dModel = 16; c.heads = 2; c.layers = 2; c.feedForward = 16; c.dropout = 0; c.pooling = .cls
-        return TextClassification(model: TextClassifier(config: c, using: &g), tokenizer: tok, labels: ["NUM", "HUM", "LOC"])
+        return TextClassification(
+            model: TextClassifier(config: c, using: &g), tokenizer: tok, labels: ["NUM", "HUM", "LOC"])
     }
 
     func smallViT() -> ImageClassification {
@@ -82,21 +99,29 @@ final class AttentionExportTests: XCTestCase {
         var c = ViTConfig()
         c.dModel = 16; c.heads = 2; c.depth = 2; c.patchSize = 8; c.mlpRatio = 2; c.dropPath = 0; c.classes = 3
         let vit = VisionTransformer(config: c, using: &g)
-        return ImageClassification(model: vit, forward: { vit($0) }, labels: ["cat", "dog", "ship"], mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25])
+        return ImageClassification(
+            model: vit, forward: { vit($0) }, labels: ["cat", "dog", "ship"], mean: [0.5, 0.5, 0.5],
+            std: [0.25, 0.25, 0.25])
     }
 
     /// Checks a report directory: maps.json ↔ NPY files (shapes, rows sum to 1) ↔ PNGs (decode, stated sizes).
     func checkReport(_ dir: URL, layers expected: Int) throws -> [String: Any] {
-        let index = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("maps.json"))) as? [String: Any])
+        let index = try XCTUnwrap(
+            JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("maps.json")))
+                as? [String: Any])
         let layers = try XCTUnwrap(index["layers"] as? [[String: Any]])
         XCTAssertEqual(layers.count, expected)
         for layer in layers {
             let (shape, values) = try parseNPY(Data(contentsOf: dir.appendingPathComponent(layer["file"] as! String)))
             XCTAssertEqual(shape, layer["shape"] as? [Int])
             let k = shape[2]
-            for r in 0..<(shape[0] * shape[1]) { XCTAssertEqual(values[(r * k)..<(r * k + k)].reduce(0, +), 1, accuracy: 1e-4) }
-            let png = try ImageDecoding.read(contentsOf: dir.appendingPathComponent(try XCTUnwrap(layer["png"] as? String)))
-            XCTAssertEqual([png.width, png.height], layer["png_size"] as? [Int], "the PNG has the size maps.json states")
+            for r in 0..<(shape[0] * shape[1]) {
+                XCTAssertEqual(values[(r * k)..<(r * k + k)].reduce(0, +), 1, accuracy: 1e-4)
+            }
+            let png = try ImageDecoding.read(
+                contentsOf: dir.appendingPathComponent(try XCTUnwrap(layer["png"] as? String)))
+            XCTAssertEqual(
+                [png.width, png.height], layer["png_size"] as? [Int], "the PNG has the size maps.json states")
         }
         let html = try String(contentsOf: dir.appendingPathComponent("index.html"), encoding: .utf8)
         XCTAssertFalse(html.contains("http://") && html.contains("<script src"), "no network resources")
@@ -114,7 +139,9 @@ final class AttentionExportTests: XCTestCase {
         let tokens = try XCTUnwrap((index["tokens"] as? [String: [[String: Any]]])?["tokens"])
         XCTAssertEqual(tokens[0]["text"] as? String, "[CLS]")
         XCTAssertTrue(tokens.contains { $0["original"] as? String == "Grüße" }, "original spans kept")
-        XCTAssertTrue(tokens.contains { $0["text"] as? String == "[UNK]" && $0["original"] as? String == "Köln:" } || tokens.contains { $0["original"] as? String == "Köln" })
+        XCTAssertTrue(
+            tokens.contains { $0["text"] as? String == "[UNK]" && $0["original"] as? String == "Köln:" }
+                || tokens.contains { $0["original"] as? String == "Köln" })
         XCTAssertTrue((index["prediction"] as? String)?.hasPrefix(label) ?? false)
         let (_, maps) = withAttentionCapture(on: c.model) { withNoGrad { c.model([c.ids(text)]) } }
         for layer in index["layers"] as! [[String: Any]] {
@@ -137,10 +164,13 @@ final class AttentionExportTests: XCTestCase {
         let tokens = try XCTUnwrap((index["tokens"] as? [String: [[String: Any]]])?["patches"])
         XCTAssertEqual(tokens.count, 17, "class token + 16 patches")
         // The same forward pass, captured directly.
-        var loader = CIFARBatches(CIFAR10(pixels: ImageFolder.centreCropped(picture, side: 32), labels: [0]), batchSize: 1, mean: c.mean, std: c.std, shuffle: false)
+        var loader = CIFARBatches(
+            CIFAR10(pixels: ImageFolder.centreCropped(picture, side: 32), labels: [0]), batchSize: 1, mean: c.mean,
+            std: c.std, shuffle: false)
         let x = loader.next()!.images
         let (_, maps) = withAttentionCapture(on: c.model) { withNoGrad { (c.model as! VisionTransformer)(x) } }
-        let (_, values) = try parseNPY(Data(contentsOf: dir.appendingPathComponent("encoder.layers.1.selfAttention.npy")))
+        let (_, values) = try parseNPY(
+            Data(contentsOf: dir.appendingPathComponent("encoder.layers.1.selfAttention.npy")))
         XCTAssertEqual(values, maps["encoder.layers.1.selfAttention"]!.select(axis: 0, index: 0).copy().scalars)
     }
 
@@ -148,7 +178,9 @@ final class AttentionExportTests: XCTestCase {
         var c = Seq2SeqConfig(sourceVocabulary: 12, targetVocabulary: 12)
         c.dModel = 16; c.heads = 2; c.encoderLayers = 1; c.decoderLayers = 1; c.feedForward = 16; c.dropout = 0
         var g = RandomGenerator(seed: 1)
-        let tok = TokenizerRecipe.wordLevel(lowercase: true, minFrequency: 1).train(on: ["ein", "hund", "läuft", "a", "dog", "runs"])
+        let tok = TokenizerRecipe.wordLevel(lowercase: true, minFrequency: 1).train(on: [
+            "ein", "hund", "läuft", "a", "dog", "runs"
+        ])
         let t = Translator(model: Seq2SeqTransformer(c, using: &g), sourceTokenizer: tok, targetTokenizer: tok)
         let dir = tmp
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -162,7 +194,9 @@ final class AttentionExportTests: XCTestCase {
         let cross = layers.first { ($0["path"] as! String).hasSuffix("crossAttention") }!
         XCTAssertEqual(cross["shape"] as? [Int], [2, 4, 4], "target rows (3 + EOS produced) × source keys (3 + EOS)")
         XCTAssertEqual(cross["queries"] as? String, "target")
-        let decoderSelf = layers.first { ($0["path"] as! String).hasSuffix("selfAttention") && ($0["path"] as! String).hasPrefix("decoder") }!
+        let decoderSelf = layers.first {
+            ($0["path"] as! String).hasSuffix("selfAttention") && ($0["path"] as! String).hasPrefix("decoder")
+        }!
         XCTAssertEqual([decoderSelf["queries"] as? String, decoderSelf["keys"] as? String], ["target", "decoder_input"])
         // Without a target and with a beam: the page shows what `translate` gives with that beam.
         let beamDir = dir.appendingPathComponent("beam")
@@ -171,7 +205,8 @@ final class AttentionExportTests: XCTestCase {
         let beamIndex = try checkReport(beamDir, layers: 3)
         let beamTokens = try XCTUnwrap(beamIndex["tokens"] as? [String: [[String: Any]]])
         XCTAssertEqual(beamTokens["decoder_input"]?.first?["text"] as? String, "[BOS]")
-        XCTAssertEqual(beamTokens["target"]?.count, beamTokens["decoder_input"]?.count, "one produced token per decoder step")
+        XCTAssertEqual(
+            beamTokens["target"]?.count, beamTokens["decoder_input"]?.count, "one produced token per decoder step")
     }
 
     /// The page in a real browser: headless Chromium loads index.html, runs its script and the DOM shows every layer
@@ -179,19 +214,27 @@ final class AttentionExportTests: XCTestCase {
     /// token or a patch, toggle a head, open a model-view thumbnail) and the test checks what changed. Skipped with
     /// a message where Chromium is absent (CI installs it).
     func testReportPageRendersInHeadlessChromium() throws {
-        guard let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw XCTSkip("Chromium is not installed (apt-get install chromium; scripts/install-deps.sh --browser does it)")
+        guard
+            let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].first(where: {
+                FileManager.default.isExecutableFile(atPath: $0)
+            })
+        else {
+            throw XCTSkip(
+                "Chromium is not installed (apt-get install chromium; scripts/install-deps.sh --browser does it)")
         }
         let root = tmp
         defer { try? FileManager.default.removeItem(at: root) }
-        _ = try smallClassifier().writeAttention(of: "who wrote Hamlet in Paris", to: root.appendingPathComponent("text"))
+        _ = try smallClassifier().writeAttention(
+            of: "who wrote Hamlet in Paris", to: root.appendingPathComponent("text"))
         var picture = RGBImage(width: 32, height: 32)
         for y in 0..<32 { for x in 0..<32 { picture.set(x, y, (UInt8(x * 8), 50, UInt8(y * 8))) } }
         _ = try smallViT().writeAttention(of: picture, name: "picture", to: root.appendingPathComponent("image"))
         func browse(_ args: [String]) throws -> String {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: chromium)
-            p.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=5000"] + args
+            p.arguments =
+                ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=5000"]
+                + args
             let out = Pipe()
             p.standardOutput = out
             p.standardError = FileHandle.nullDevice
@@ -208,11 +251,21 @@ final class AttentionExportTests: XCTestCase {
             let page = root.appendingPathComponent(name).appendingPathComponent("index.html")
             let dom = try browse(["--dump-dom", page.absoluteString])
             XCTAssertTrue(dom.contains("data-ready=\"1\""), "\(name): the script ran to the end")
-            XCTAssertFalse(dom.contains("data-errors"), "\(name): script errors: \(dom.components(separatedBy: "data-errors=").dropFirst().first?.prefix(200) ?? "")")
-            let index = try JSONSerialization.jsonObject(with: Data(contentsOf: page.deletingLastPathComponent().appendingPathComponent("maps.json"))) as! [String: Any]
+            XCTAssertFalse(
+                dom.contains("data-errors"),
+                "\(name): script errors: \(dom.components(separatedBy: "data-errors=").dropFirst().first?.prefix(200) ?? "")"
+            )
+            let index =
+                try JSONSerialization.jsonObject(
+                    with: Data(contentsOf: page.deletingLastPathComponent().appendingPathComponent("maps.json")))
+                as! [String: Any]
             let layers = index["layers"] as! [[String: Any]]
-            for layer in layers { XCTAssertTrue(dom.contains("<option value=") && dom.contains(layer["path"] as! String)) }
-            if name == "text" { XCTAssertTrue(dom.contains(">\(token)<") || dom.contains(">\(token)"), "a token label is on the page") }
+            for layer in layers {
+                XCTAssertTrue(dom.contains("<option value=") && dom.contains(layer["path"] as! String))
+            }
+            if name == "text" {
+                XCTAssertTrue(dom.contains(">\(token)<") || dom.contains(">\(token)"), "a token label is on the page")
+            }
             let shot = page.deletingLastPathComponent().appendingPathComponent("screenshot.png")
             _ = try browse(["--window-size=1200,900", "--screenshot=\(shot.path)", page.absoluteString])
             let image = try ImageDecoding.read(contentsOf: shot)
@@ -222,24 +275,31 @@ final class AttentionExportTests: XCTestCase {
             // The interactions, clicked by the page itself.
             let tested = try browse(["--dump-dom", page.absoluteString + "#selftest"])
             XCTAssertFalse(tested.contains("data-errors"), "\(name): script errors during the self-test")
-            let attribute = try XCTUnwrap(tested.components(separatedBy: "data-selftest=\"").dropFirst().first?.components(separatedBy: "\"").first,
-                                          "\(name): the self-test ran")
-            let json = attribute.replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&amp;", with: "&")
-                .replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
+            let attribute = try XCTUnwrap(
+                tested.components(separatedBy: "data-selftest=\"").dropFirst().first?.components(separatedBy: "\"")
+                    .first,
+                "\(name): the self-test ran")
+            let json = attribute.replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(
+                of: "&amp;", with: "&"
+            )
+            .replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
             let r = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any], json)
             let heads = layers[0]["heads"] as! Int
-            XCTAssertEqual(r["thumbnails"] as? Int, layers.count * heads, "model view: one thumbnail per layer and head")
+            XCTAssertEqual(
+                r["thumbnails"] as? Int, layers.count * heads, "model view: one thumbnail per layer and head")
             XCTAssertEqual(r["layerAfterThumb"] as? Int, layers.count - 1, "a thumbnail click opens its layer")
             XCTAssertEqual(r["headsAfterThumb"] as? [Int], [1], "… with only its head")
             XCTAssertEqual(r["tabAfterThumb"] as? String, "head")
-            XCTAssertEqual(r["picture"] as? String, r["expectedPicture"] as? String, "the PNG shown follows the layer selector")
+            XCTAssertEqual(
+                r["picture"] as? String, r["expectedPicture"] as? String, "the PNG shown follows the layer selector")
             XCTAssertGreaterThan(r["tableRows"] as? Int ?? 0, 1, "the weights table has rows")
             XCTAssertEqual(r["head0Off"] as? Bool, true, "a head chip click turns the head off")
             if name == "text" {
                 XCTAssertEqual(r["pinned"] as? Int, 1, "a click pins a token")
                 XCTAssertEqual(r["pinnedClass"] as? Bool, true)
                 XCTAssertEqual(r["pinnedAfterHover"] as? Int, 1, "hovering another token keeps the pin")
-                let pinned = r["linesPinned"] as? Int ?? 0, all = r["linesAll"] as? Int ?? 0, off = r["linesHead0Off"] as? Int ?? -1
+                let pinned = r["linesPinned"] as? Int ?? 0, all = r["linesAll"] as? Int ?? 0,
+                    off = r["linesHead0Off"] as? Int ?? -1
                 XCTAssertGreaterThan(pinned, 0)
                 XCTAssertGreaterThan(all, pinned, "unpinned: every token's lines")
                 XCTAssertLessThan(off, pinned, "turning head 0 off removes its lines")
@@ -277,8 +337,10 @@ final class AttentionExportTests: XCTestCase {
         t.original = "Faust"
         XCTAssertEqual(t.label, "[UNK]", "pictures draw the token the model saw")
         XCTAssertEqual(c.tokenizer.unknownWords(in: "who wrote Faust in Weimar"), ["Faust", "Weimar"])
-        XCTAssertEqual(c.unknownWordsNote(["who wrote Faust", "who wrote hamlet"]),
-                       "unknown words: 1 of 6 input tokens are not in the vocabulary and were read as [UNK]: Faust")
-        XCTAssertEqual(c.unknownWordsNote(["who wrote hamlet"]), "unknown words: none (all 3 input tokens are in the vocabulary)")
+        XCTAssertEqual(
+            c.unknownWordsNote(["who wrote Faust", "who wrote hamlet"]),
+            "unknown words: 1 of 6 input tokens are not in the vocabulary and were read as [UNK]: Faust")
+        XCTAssertEqual(
+            c.unknownWordsNote(["who wrote hamlet"]), "unknown words: none (all 3 input tokens are in the vocabulary)")
     }
 }

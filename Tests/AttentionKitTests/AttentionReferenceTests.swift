@@ -1,6 +1,7 @@
-@testable import AttentionKit
 import Foundation
 import XCTest
+
+@testable import AttentionKit
 
 /// Attention layers against PyTorch (`nn.MultiheadAttention`, `nn.TransformerEncoderLayer`/`DecoderLayer`,
 /// `nn.Transformer`) and timm's ViT on `Fixtures/attention/*.safetensors`, written by
@@ -20,7 +21,9 @@ final class AttentionReferenceTests: XCTestCase {
     }
 
     /// Loads the `w.` tensors into `model` under `rename`, returns the fixture.
-    func load(_ name: String, into model: some Module, rename: (String) -> String = PyTorchWeights.transformerName) throws -> [String: Tensor] {
+    func load(_ name: String, into model: some Module, rename: (String) -> String = PyTorchWeights.transformerName)
+        throws -> [String: Tensor]
+    {
         let f = try fixture(name)
         var w: [String: Tensor] = [:]
         for (k, v) in f where k.hasPrefix("w.") { w[String(k.dropFirst(2))] = v }
@@ -29,16 +32,20 @@ final class AttentionReferenceTests: XCTestCase {
     }
 
     /// Compares every `grad.<torch name>` with our parameter's gradient.
-    func checkParameterGradients(_ f: [String: Tensor], _ model: some Module, rename: (String) -> String = PyTorchWeights.transformerName,
-                                 file: StaticString = #filePath, line: UInt = #line) {
-        let ours = Dictionary(model.namedParameters(removeDuplicates: false).map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
+    func checkParameterGradients(
+        _ f: [String: Tensor], _ model: some Module, rename: (String) -> String = PyTorchWeights.transformerName,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
+        let ours = Dictionary(
+            model.namedParameters(removeDuplicates: false).map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a }
+        )
         var checked = 0
         for (k, ref) in f where k.hasPrefix("grad.") {
             let torchName = String(k.dropFirst(5))
             let name = rename(torchName)
             if let p = ours[name] {
                 close(p.grad ?? Tensor.zeros(like: p), ref, "grad \(torchName)", file: file, line: line)
-            } else if name.hasSuffix("inProjection.bias") {   // split biases of separate projections
+            } else if name.hasSuffix("inProjection.bias") {  // split biases of separate projections
                 let stem = String(name.dropLast("inProjection.bias".count))
                 let parts = ["query", "key", "value"].map { ours[stem + $0 + ".bias"]!.grad! }
                 close(Tensor.concat(parts), ref, "grad \(torchName)", file: file, line: line)
@@ -72,7 +79,8 @@ final class AttentionReferenceTests: XCTestCase {
         let mha = MultiHeadAttention(dModel: 16, heads: 4, using: &g)
         let f = try load("mha_self_causal", into: mha)
         let x = leaf(f, "x")
-        let (y, w) = mha(query: x, key: x, value: x, mask: AttentionMask(causal: true), needWeights: true, averageWeights: false)
+        let (y, w) = mha(
+            query: x, key: x, value: x, mask: AttentionMask(causal: true), needWeights: true, averageWeights: false)
         close(y, f["y"], "output")
         close(w!, f["attn"], "per-head weights")
         y.backward(f["g"]!)
@@ -109,7 +117,9 @@ final class AttentionReferenceTests: XCTestCase {
     }
 
     func config(normFirst: Bool) -> TransformerLayerConfig {
-        TransformerLayerConfig(dModel: 16, heads: 4, feedForward: 32, dropout: 0, activation: normFirst ? .gelu : .relu, normFirst: normFirst)
+        TransformerLayerConfig(
+            dModel: 16, heads: 4, feedForward: 32, dropout: 0, activation: normFirst ? .gelu : .relu,
+            normFirst: normFirst)
     }
 
     func testEncoderLayerPostAndPreNorm() throws {
@@ -132,7 +142,9 @@ final class AttentionReferenceTests: XCTestCase {
             let layer = TransformerDecoderLayer(config(normFirst: pre), using: &g)
             let f = try load("decoder_layer_\(tag)", into: layer)
             let x = leaf(f, "x"), m = leaf(f, "memory")
-            let y = layer(x, memory: m, targetMask: AttentionMask(causal: true), memoryMask: AttentionMask(keyPadding: padding(f)))
+            let y = layer(
+                x, memory: m, targetMask: AttentionMask(causal: true), memoryMask: AttentionMask(keyPadding: padding(f))
+            )
             close(y, f["y"], "\(tag) output")
             y.backward(f["g"]!)
             close(x.grad!, f["dx"], "\(tag) dx")
@@ -147,7 +159,8 @@ final class AttentionReferenceTests: XCTestCase {
         let f = try load("transformer", into: model)
         let tgt = leaf(f, "x"), src = leaf(f, "memory")
         let pad = AttentionMask(keyPadding: padding(f))
-        let y = model(source: src, target: tgt, sourceMask: pad, targetMask: AttentionMask(causal: true), memoryMask: pad)
+        let y = model(
+            source: src, target: tgt, sourceMask: pad, targetMask: AttentionMask(causal: true), memoryMask: pad)
         close(y, f["y"], "output")
         y.backward(f["g"]!)
         close(tgt.grad!, f["dx"], "dtarget")
@@ -157,7 +170,8 @@ final class AttentionReferenceTests: XCTestCase {
 
     func testTimmVisionTransformer() throws {
         var c = ViTConfig()
-        c.imageSize = 16; c.patchSize = 4; c.classes = 5; c.dModel = 32; c.depth = 2; c.heads = 4; c.mlpRatio = 2; c.dropPath = 0
+        c.imageSize = 16; c.patchSize = 4; c.classes = 5; c.dModel = 32; c.depth = 2; c.heads = 4; c.mlpRatio = 2;
+        c.dropPath = 0
         var g = RandomGenerator(seed: 0)
         let vit = VisionTransformer(config: c, using: &g)
         let f = try load("vit_timm", into: vit, rename: PyTorchWeights.timmViTName)
@@ -171,7 +185,8 @@ final class AttentionReferenceTests: XCTestCase {
 
     func testSinusoidalTableEqualsTheTutorials() throws {
         let f = try fixture("sinusoidal")
-        assertClose(sinusoidalTable(length: 50, dim: 16).doubles, f["pe"]!.doubles, atol: 2e-6, rtol: 1e-5, "sinusoidal table")
+        assertClose(
+            sinusoidalTable(length: 50, dim: 16).doubles, f["pe"]!.doubles, atol: 2e-6, rtol: 1e-5, "sinusoidal table")
     }
 
     func testImportErrorsListEveryProblem() throws {
@@ -182,12 +197,15 @@ final class AttentionReferenceTests: XCTestCase {
         w["out_proj.bias"] = nil
         w["in_proj_weight"] = Tensor.zeros([48, 8])
         w["extra.thing"] = Tensor.zeros([1])
-        XCTAssertThrowsError(try PyTorchWeights.load(w, into: mha, rename: PyTorchWeights.transformerName, source: "model.safetensors")) { e in
+        XCTAssertThrowsError(
+            try PyTorchWeights.load(w, into: mha, rename: PyTorchWeights.transformerName, source: "model.safetensors")
+        ) { e in
             let text = String(describing: e)
             XCTAssertTrue(text.contains("model.safetensors"), text)
             XCTAssertTrue(text.contains("missing (1): outProjection.bias"), text)
             XCTAssertTrue(text.contains("unexpected (1): extra.thing"), text)
-            XCTAssertTrue(text.contains("in_proj_weight → inProjection.weight: [48, 8] in the file, expected [48, 16]"), text)
+            XCTAssertTrue(
+                text.contains("in_proj_weight → inProjection.weight: [48, 8] in the file, expected [48, 16]"), text)
         }
     }
 }

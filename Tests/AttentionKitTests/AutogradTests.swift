@@ -45,7 +45,7 @@ final class AutogradTests: XCTestCase {
 
     func testDetachStopsGradient() {
         let x = Tensor([3]).requiringGrad()
-        let y = x * x.detach()   // only the first factor is differentiated
+        let y = x * x.detach()  // only the first factor is differentiated
         y.sum().backward()
         assertClose(x.grad!, [3])
         XCTAssertFalse(x.detach().requiresGrad)
@@ -116,7 +116,10 @@ final class AutogradTests: XCTestCase {
         XCTAssertNil(weakSaved, "saved values must be released once backward has run")
         XCTAssertEqual(loss.graphSize, 0)
         XCTAssertNil(loss.gradFunctionName)
-        assertClose(x.grad!, [Float](repeating: 2 * (1 - Float(Foundation.tanh(2.0)) * Float(Foundation.tanh(2.0))), count: 64 * 64), atol: 1e-6)
+        assertClose(
+            x.grad!,
+            [Float](repeating: 2 * (1 - Float(Foundation.tanh(2.0)) * Float(Foundation.tanh(2.0))), count: 64 * 64),
+            atol: 1e-6)
     }
 
     func testFloat64GradientsStayFloat64() {

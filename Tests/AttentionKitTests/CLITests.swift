@@ -40,7 +40,9 @@ extension CLITests {
         let bad = try run(["train", "cnn", "--epochs", "0"])
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.err.contains("--epochs"), bad.err)
-        let missing = try run(["train", "cnn", "--data", "/nonexistent/cifar", "--out", NSTemporaryDirectory() + "ak-cli"])
+        let missing = try run([
+            "train", "cnn", "--data", "/nonexistent/cifar", "--out", NSTemporaryDirectory() + "ak-cli"
+        ])
         XCTAssertNotEqual(missing.status, 0)
         XCTAssertTrue(missing.err.contains("/nonexistent/cifar"), missing.err)
     }
@@ -50,7 +52,9 @@ extension CLITests {
             .deletingLastPathComponent().appendingPathComponent("corpora/cifar10-sample").path
         let out = NSTemporaryDirectory() + "ak-cnn-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let args = ["train", "cnn", "--data", sample, "--out", out, "--batch-size", "30", "--warmup-epochs", "0", "--seed", "3"]
+        let args = [
+            "train", "cnn", "--data", sample, "--out", out, "--batch-size", "30", "--warmup-epochs", "0", "--seed", "3"
+        ]
         let first = try run(args + ["--epochs", "1"])
         XCTAssertEqual(first.status, 0, first.err)
         XCTAssertTrue(first.out.contains("epoch 1/1"), first.out)
@@ -72,10 +76,15 @@ extension CLITests {
     func testShortRunShrinksItsWarmupAndSaysSo() throws {
         let out = NSTemporaryDirectory() + "ak-short-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let r = try run(["train", "cnn", "--data", repositoryFile("corpora/cifar10-sample"), "--out", out, "--epochs", "1",
-                         "--channels", "4,8", "--hidden", "8", "--batch-size", "10"])
+        let r = try run([
+            "train", "cnn", "--data", repositoryFile("corpora/cifar10-sample"), "--out", out, "--epochs", "1",
+            "--channels", "4,8", "--hidden", "8", "--batch-size", "10"
+        ])
         XCTAssertEqual(r.status, 0, r.err)
-        XCTAssertTrue(r.out.contains("warmup: --warmup-epochs 1 (9 steps) would take more than half of this run's 9 optimizer steps (1 epoch × 9); shortened to 1 step"), r.out)
+        XCTAssertTrue(
+            r.out.contains(
+                "warmup: --warmup-epochs 1 (9 steps) would take more than half of this run's 9 optimizer steps (1 epoch × 9); shortened to 1 step"
+            ), r.out)
         var recipe = TrainingRecipe(epochs: 2, lr: 1e-3, optimizer: .adamw(beta2: 0.999), weightDecay: 0, clipNorm: 0)
         recipe.warmupSteps = 999
         let w = try recipe.warmup(batchesPerEpoch: 50)
@@ -105,18 +114,24 @@ extension CLITests {
     }
 
     func testTokenizerTrainAndEncode() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         let out = NSTemporaryDirectory() + "ak-tok-\(UUID().uuidString).json"
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let train = try run(["tokenizer", "train", root.appendingPathComponent("corpora/multi30k-sample/train.en").path,
-                             "--vocab-size", "300", "--out", out])
+        let train = try run([
+            "tokenizer", "train", root.appendingPathComponent("corpora/multi30k-sample/train.en").path,
+            "--vocab-size", "300", "--out", out
+        ])
         XCTAssertEqual(train.status, 0, train.err)
         XCTAssertTrue(train.out.contains("300 tokens"), train.out)
         let enc = try run(["tokenizer", "encode", "--tokenizer", out, "A dog runs."])
         XCTAssertEqual(enc.status, 0, enc.err)
         XCTAssertTrue(enc.out.contains("decoded: A dog runs."), enc.out)
         // standard input, a JSON object per line, keys in the documented order
-        for args in [["tokenizer", "encode", "--tokenizer", out, "--json"], ["tokenizer", "encode", "--tokenizer", out, "--json", "-"]] {
+        for args in [
+            ["tokenizer", "encode", "--tokenizer", out, "--json"],
+            ["tokenizer", "encode", "--tokenizer", out, "--json", "-"]
+        ] {
             let p = Process()
             p.executableURL = try binary("attn")
             p.arguments = args
@@ -146,7 +161,9 @@ extension CLITests {
         XCTAssertEqual(small.status, 64, small.err)
         XCTAssertTrue(small.err.hasPrefix("attn: error: --vocab-size 10 is below the byte-level alphabet"), small.err)
         XCTAssertFalse(FileManager.default.fileExists(atPath: out + ".small"))
-        let twice = try run(["tokenizer", "train", sample, "--special-tokens", "[PAD],[UNK],[PAD]", "--out", out + ".twice"])
+        let twice = try run([
+            "tokenizer", "train", sample, "--special-tokens", "[PAD],[UNK],[PAD]", "--out", out + ".twice"
+        ])
         XCTAssertEqual(twice.status, 64, twice.err)
         XCTAssertTrue(twice.err.contains("'[PAD]' more than once"), twice.err)
         let empty = NSTemporaryDirectory() + "ak-empty-\(UUID().uuidString).txt"
@@ -156,7 +173,9 @@ extension CLITests {
         XCTAssertEqual(none.status, 1, none.err)
         XCTAssertTrue(none.err.contains(empty + ": no non-empty lines"), none.err)
         XCTAssertFalse(FileManager.default.fileExists(atPath: out + ".none"))
-        let few = try run(["tokenizer", "train", sample, "--model", "word", "--vocab-size", "100000", "--out", out + ".few"])
+        let few = try run([
+            "tokenizer", "train", sample, "--model", "word", "--vocab-size", "100000", "--out", out + ".few"
+        ])
         defer { try? FileManager.default.removeItem(atPath: out + ".few") }
         XCTAssertEqual(few.status, 0, few.err)
         XCTAssertTrue(few.err.contains("fewer than --vocab-size 100000"), few.err)

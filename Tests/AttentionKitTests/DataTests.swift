@@ -22,13 +22,14 @@ final class CIFAR10Tests: XCTestCase {
         XCTAssertEqual(data.pixels.count, 100 * 3072)
         XCTAssertEqual(data.classNames.count, 10)
         XCTAssertEqual(data.classNames[0], "airplane")
-        XCTAssertEqual(data.labels[0], 6)          // the first record of data_batch_1 is a frog
+        XCTAssertEqual(data.labels[0], 6)  // the first record of data_batch_1 is a frog
         XCTAssertEqual(Array(data.pixels[0..<3]), [59, 43, 50])
         XCTAssertTrue(data.labels.allSatisfy { (0...9).contains($0) })
     }
 
     func testMultipleFilesInNumericOrder() throws {
-        try Data(record(label: 1, fill: 10) + record(label: 2, fill: 20)).write(to: dir.appendingPathComponent("data_batch_2.bin"))
+        try Data(record(label: 1, fill: 10) + record(label: 2, fill: 20)).write(
+            to: dir.appendingPathComponent("data_batch_2.bin"))
         try Data(record(label: 3, fill: 30)).write(to: dir.appendingPathComponent("data_batch_10.bin"))
         try Data(record(label: 0, fill: 0)).write(to: dir.appendingPathComponent("data_batch_1.bin"))
         let data = try CIFAR10(directory: dir)
@@ -56,7 +57,9 @@ final class CIFAR10Tests: XCTestCase {
     func testMissingDirectoryAndFiles() {
         XCTAssertThrowsError(try CIFAR10(directory: dir.appendingPathComponent("nope")))
         XCTAssertThrowsError(try CIFAR10(directory: dir)) { e in XCTAssertTrue("\(e)".contains("data_batch_")) }
-        XCTAssertThrowsError(try CIFAR10(directory: dir, split: .test)) { e in XCTAssertTrue("\(e)".contains("test_batch.bin")) }
+        XCTAssertThrowsError(try CIFAR10(directory: dir, split: .test)) { e in
+            XCTAssertTrue("\(e)".contains("test_batch.bin"))
+        }
     }
 
     func testSplitAndBatchingAreSeededAndComplete() throws {
@@ -160,12 +163,15 @@ final class ModelTests: XCTestCase {
         XCTAssertEqual(try clipGradientNorm([p], maxNorm: 1, step: 7), 5)
         assertClose(p.grad!, [0.6, 0.8], atol: 1e-5)
         p.grad = Tensor([.nan, 1])
-        XCTAssertThrowsError(try clipGradientNorm([p], maxNorm: 1, step: 7)) { e in XCTAssertTrue("\(e)".contains("step 7")) }
+        XCTAssertThrowsError(try clipGradientNorm([p], maxNorm: 1, step: 7)) { e in
+            XCTAssertTrue("\(e)".contains("step 7"))
+        }
     }
 
     func testParameterGroupsGetTheirOwnOptions() {
         let a = Tensor([1]).requiringGrad(), b = Tensor([1]).requiringGrad()
-        let opt = SGD([ParameterGroup([a], weightDecay: 0.5), ParameterGroup([b], learningRate: 0.2)], learningRate: 0.1)
+        let opt = SGD(
+            [ParameterGroup([a], weightDecay: 0.5), ParameterGroup([b], learningRate: 0.2)], learningRate: 0.1)
         a.grad = Tensor([0]); b.grad = Tensor([1])
         opt.step()
         XCTAssertEqual(a.item(), 1 - 0.1 * 0.5, accuracy: 1e-7)

@@ -8,7 +8,8 @@ final class DistributedTests: XCTestCase {
     let root = fixturesDirectory.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     var tmp: URL!
     override func setUpWithError() throws {
-        tmp = FileManager.default.temporaryDirectory.appendingPathComponent("ak-dist-\(UInt32.random(in: 0...UInt32.max))")
+        tmp = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ak-dist-\(UInt32.random(in: 0...UInt32.max))")
         try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
     }
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
@@ -21,8 +22,10 @@ final class DistributedTests: XCTestCase {
     func testShardsSplitEveryGlobalBatchDisjointly() throws {
         var whole = ShuffledBatches(count: 37, batchSize: 8, seed: 5)
         var parts = (0..<2).map { ShuffledBatches(count: 37, batchSize: 4, seed: 5, shard: Shard(rank: $0, of: 2)) }
-        XCTAssertEqual(parts[0].batchesPerEpoch, whole.batchesPerEpoch, "37 = 4 × 8 + 5: the last global batch of 5 is split 2 + 3")
-        for _ in 0..<2 {   // two epochs: the reshuffle is the same everywhere
+        XCTAssertEqual(
+            parts[0].batchesPerEpoch, whole.batchesPerEpoch, "37 = 4 × 8 + 5: the last global batch of 5 is split 2 + 3"
+        )
+        for _ in 0..<2 {  // two epochs: the reshuffle is the same everywhere
             while let b = whole.next() {
                 let p0 = try XCTUnwrap(parts[0].next()), p1 = try XCTUnwrap(parts[1].next())
                 XCTAssertEqual(p0 + p1, b, "the two slices are the global batch, in order")
@@ -33,8 +36,9 @@ final class DistributedTests: XCTestCase {
         // A last global batch smaller than the number of processes is left out rather than leaving one of them empty.
         let three = ShuffledBatches(count: 17, batchSize: 2, seed: 1, shard: Shard(rank: 2, of: 3))
         XCTAssertEqual(three.batchesPerEpoch, 3, "17 = 6 + 6 + 5 in global batches of 2 × 3 (5 ≥ 3 processes: kept)")
-        XCTAssertEqual(ShuffledBatches(count: 14, batchSize: 2, seed: 1, shard: Shard(rank: 0, of: 3)).batchesPerEpoch, 2,
-                       "14 = 6 + 6 + 2 (2 < 3 processes: left out)")
+        XCTAssertEqual(
+            ShuffledBatches(count: 14, batchSize: 2, seed: 1, shard: Shard(rank: 0, of: 3)).batchesPerEpoch, 2,
+            "14 = 6 + 6 + 2 (2 < 3 processes: left out)")
     }
 
     func testCIFARShardsSeeTheGlobalBatchesAugmentation() throws {
@@ -50,7 +54,8 @@ final class DistributedTests: XCTestCase {
         while let (x, y) = whole.next() {
             let a = try XCTUnwrap(parts[0].next()), b = try XCTUnwrap(parts[1].next())
             XCTAssertEqual(a.labels.scalars + b.labels.scalars, y.scalars)
-            XCTAssertEqual(a.images.scalars + b.images.scalars, x.scalars, "same crops and flips as the one-process batch")
+            XCTAssertEqual(
+                a.images.scalars + b.images.scalars, x.scalars, "same crops and flips as the one-process batch")
         }
         XCTAssertEqual(parts[0].savedState, whole.savedState, "the generators stay equal everywhere")
     }
@@ -93,8 +98,11 @@ final class DistributedTests: XCTestCase {
     }
 
     /// Every tensor of two checkpoints agrees within `tolerance` of the tensor's largest magnitude.
-    func assertSameWeights(_ a: String, _ b: String, tolerance: Float, file: StaticString = #filePath, line: UInt = #line) throws {
-        let x = try Safetensors.read(from: URL(fileURLWithPath: a)).tensors, y = try Safetensors.read(from: URL(fileURLWithPath: b)).tensors
+    func assertSameWeights(
+        _ a: String, _ b: String, tolerance: Float, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
+        let x = try Safetensors.read(from: URL(fileURLWithPath: a)).tensors,
+            y = try Safetensors.read(from: URL(fileURLWithPath: b)).tensors
         XCTAssertEqual(Set(x.keys), Set(y.keys), file: file, line: line)
         for (k, t) in x where t.dtype == .float32 {
             var u = t.scalars, v = y[k]!.scalars
@@ -102,12 +110,15 @@ final class DistributedTests: XCTestCase {
                 // The key bias's gradient is zero in exact arithmetic (softmax ignores a constant added to every score),
                 // so Adam turns float noise into steps of up to lr (1e-3) there: the runs may part by a few such steps.
                 let d = u.count / 3
-                for i in d..<(2 * d) { XCTAssertLessThanOrEqual(abs(u[i] - v[i]), 5e-3, "\(k)[\(i)] (key bias)", file: file, line: line) }
+                for i in d..<(2 * d) {
+                    XCTAssertLessThanOrEqual(abs(u[i] - v[i]), 5e-3, "\(k)[\(i)] (key bias)", file: file, line: line)
+                }
                 u.removeSubrange(d..<(2 * d)); v.removeSubrange(d..<(2 * d))
             }
             let scale = max(u.map(abs).max() ?? 0, 1e-6)
             let worst = zip(u, v).map { abs($0 - $1) }.max() ?? 0
-            XCTAssertLessThanOrEqual(worst / scale, tolerance, "\(k): 2 processes × B and 1 × 2B differ by \(worst)", file: file, line: line)
+            XCTAssertLessThanOrEqual(
+                worst / scale, tolerance, "\(k): 2 processes × B and 1 × 2B differ by \(worst)", file: file, line: line)
         }
     }
 
@@ -115,14 +126,22 @@ final class DistributedTests: XCTestCase {
         _ = try launcher()
         // 80 training texts, batch 16 in all: 5 steps.
         let lines = try String(contentsOfFile: trec, encoding: .isoLatin1).split(separator: "\n")
-        try (lines[0..<80].joined(separator: "\n") + "\n").write(toFile: path("train.label"), atomically: true, encoding: .utf8)
-        try (lines[80..<140].joined(separator: "\n") + "\n").write(toFile: path("valid.label"), atomically: true, encoding: .utf8)
-        let args = ["train", "classifier", "--format", "trec", "--data", path("train.label"), "--valid-data", path("valid.label"),
-                    "--epochs", "1", "--d-model", "16", "--heads", "2", "--layers", "1", "--feed-forward", "16", "--seed", "1", "--dropout", "0"]
+        try (lines[0..<80].joined(separator: "\n") + "\n").write(
+            toFile: path("train.label"), atomically: true, encoding: .utf8)
+        try (lines[80..<140].joined(separator: "\n") + "\n").write(
+            toFile: path("valid.label"), atomically: true, encoding: .utf8)
+        let args = [
+            "train", "classifier", "--format", "trec", "--data", path("train.label"), "--valid-data",
+            path("valid.label"),
+            "--epochs", "1", "--d-model", "16", "--heads", "2", "--layers", "1", "--feed-forward", "16", "--seed", "1",
+            "--dropout", "0"
+        ]
         let two = try mpirun(2, args + ["--batch-size", "8", "--out", path("two"), "--distributed"])
         XCTAssertEqual(two.status, 0, two.err)
         XCTAssertTrue(two.out.contains("2 processes; per step: allreduce"), two.out)
-        XCTAssertEqual(two.out.components(separatedBy: "best validation accuracy").count, 2, "only the lead process reports:\n" + two.out)
+        XCTAssertEqual(
+            two.out.components(separatedBy: "best validation accuracy").count, 2,
+            "only the lead process reports:\n" + two.out)
         let one = try runAttn(args + ["--batch-size", "16", "--out", path("one")])
         XCTAssertEqual(one.status, 0, one.err)
         let metrics = try String(contentsOfFile: path("two/metrics.jsonl"), encoding: .utf8)
@@ -134,8 +153,11 @@ final class DistributedTests: XCTestCase {
     func testTwoProcessesEqualOneWithTheDoubleBatchForTheCNN() throws {
         _ = try launcher()
         // LeNet-5 (no BatchNorm: its batch statistics would differ between slices and the whole batch), 80 images, 5 steps.
-        let args = ["train", "cnn", "--arch", "lenet5", "--data", cifar, "--limit", "100", "--val-fraction", "0.2", "--no-augment",
-                    "--epochs", "1", "--warmup-epochs", "0", "--seed", "3"]
+        let args = [
+            "train", "cnn", "--arch", "lenet5", "--data", cifar, "--limit", "100", "--val-fraction", "0.2",
+            "--no-augment",
+            "--epochs", "1", "--warmup-epochs", "0", "--seed", "3"
+        ]
         let two = try mpirun(2, args + ["--batch-size", "8", "--out", path("two"), "--distributed"])
         XCTAssertEqual(two.status, 0, two.err)
         XCTAssertTrue(two.out.contains("5 steps of 8 × 2 processes"), two.out)
@@ -149,14 +171,18 @@ final class DistributedTests: XCTestCase {
     /// distributed run does.
     func testInterruptedDistributedRunResumesBitForBit() throws {
         _ = try launcher()
-        let args = ["train", "cnn", "--data", cifar, "--channels", "8,16,16", "--hidden", "32", "--val-fraction", "0.2",
-                    "--batch-size", "16", "--warmup-epochs", "0", "--epochs", "12", "--seed", "3", "--distributed"]
+        let args = [
+            "train", "cnn", "--data", cifar, "--channels", "8,16,16", "--hidden", "32", "--val-fraction", "0.2",
+            "--batch-size", "16", "--warmup-epochs", "0", "--epochs", "12", "--seed", "3", "--distributed"
+        ]
         let straight = try mpirun(2, args + ["--out", path("straight")])
         XCTAssertEqual(straight.status, 0, straight.err)
         let (p, out, err) = try startMPI(2, args + ["--out", path("split")])
         let metrics = path("split/metrics.jsonl")
         let deadline = Date().addingTimeInterval(120)
-        while Date() < deadline, ((try? String(contentsOfFile: metrics, encoding: .utf8)) ?? "").split(separator: "\n").count < 2 { usleep(2000) }
+        while Date() < deadline,
+            ((try? String(contentsOfFile: metrics, encoding: .utf8)) ?? "").split(separator: "\n").count < 2
+        { usleep(2000) }
         kill(p.processIdentifier, SIGINT)
         let o = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         _ = err.fileHandleForReading.readDataToEndOfFile()
@@ -168,19 +194,25 @@ final class DistributedTests: XCTestCase {
         let a = try Safetensors.read(from: URL(fileURLWithPath: path("straight/last.safetensors"))).tensors
         let b = try Safetensors.read(from: URL(fileURLWithPath: path("split/last.safetensors"))).tensors
         for (k, t) in a { XCTAssertEqual(t.scalars, b[k]?.scalars, "\(k) differs after the distributed resume") }
-        func columns(_ f: String) throws -> [[Substring]] {   // timing columns (img_per_s, epoch_seconds) dropped
+        func columns(_ f: String) throws -> [[Substring]] {  // timing columns (img_per_s, epoch_seconds) dropped
             try String(contentsOfFile: path(f), encoding: .utf8).split(separator: "\n").map { row in
                 let c = row.split(separator: ",", omittingEmptySubsequences: false)
                 return Array(c[0..<4] + c[6...])
             }
         }
-        XCTAssertEqual(try columns("straight/metrics.csv"), try columns("split/metrics.csv"), "each epoch logged once, as in the straight run")
+        XCTAssertEqual(
+            try columns("straight/metrics.csv"), try columns("split/metrics.csv"),
+            "each epoch logged once, as in the straight run")
     }
 
     func testSeveralProcessesWithoutDistributedAreRefused() throws {
         _ = try launcher()
-        let r = try mpirun(2, ["train", "cnn", "--arch", "lenet5", "--data", cifar, "--limit", "40", "--epochs", "1",
-                               "--warmup-epochs", "0", "--out", path("run")])
+        let r = try mpirun(
+            2,
+            [
+                "train", "cnn", "--arch", "lenet5", "--data", cifar, "--limit", "40", "--epochs", "1",
+                "--warmup-epochs", "0", "--out", path("run")
+            ])
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.err.contains("without --distributed"), r.err)
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("run/metrics.jsonl")))

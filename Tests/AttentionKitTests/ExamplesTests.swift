@@ -38,7 +38,9 @@ final class ExamplesTests: XCTestCase {
             let r = try runExample("image-classifier", [kind, "corpora/cifar10-sample", "1", out])
             XCTAssertEqual(r.status, 0, r.out)
             XCTAssertTrue(r.out.contains("best validation accuracy"), r.out)
-            for f in ["best.safetensors", "resume.safetensors", "metrics.csv"] { XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/" + f), f) }
+            for f in ["best.safetensors", "resume.safetensors", "metrics.csv"] {
+                XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/" + f), f)
+            }
             let again = try runExample("image-classifier", [kind, "corpora/cifar10-sample", "2", out])
             XCTAssertEqual(again.status, 0, again.out)
             XCTAssertTrue(again.out.contains("resumed"), again.out)
@@ -55,7 +57,9 @@ final class ExamplesTests: XCTestCase {
     func testAttentionMapsGoToNumPyFiles() throws {
         let r = try runExample("attention-to-numpy", ["corpora/cifar10-sample", tmp.path])
         XCTAssertEqual(r.status, 0, r.out)
-        let index = try JSONSerialization.jsonObject(with: Data(contentsOf: tmp.appendingPathComponent("index.json"))) as! [String: String]
+        let index =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: tmp.appendingPathComponent("index.json")))
+            as! [String: String]
         XCTAssertEqual(index.count, 3, "one file per encoder layer")
         for file in index.values {
             let data = try Data(contentsOf: tmp.appendingPathComponent(file))
@@ -74,7 +78,10 @@ final class ExamplesTests: XCTestCase {
             "attention": ["largest difference from the fused op", "maps [1, 2, 4, 4]"],
             "translator": ["epoch 1: loss", "BLEU = "],
             "vit": ["ViT: 64 patches", "4 attention layers of [1, 4, 65, 65]"],
-            "transfer": ["re-initialised [\"classifier.3.weight\", \"classifier.3.bias\"]", "validation accuracy: feature extraction"],
+            "transfer": [
+                "re-initialised [\"classifier.3.weight\", \"classifier.3.bias\"]",
+                "validation accuracy: feature extraction"
+            ]
         ]
         for (lesson, lines) in expected.sorted(by: { $0.key < $1.key }) {
             let r = try runExample("course", [lesson, "--quick"])
@@ -107,7 +114,8 @@ final class ExamplesTests: XCTestCase {
             let compiled = try String(contentsOf: lessons.appendingPathComponent(file), encoding: .utf8)
             XCTAssertEqual(shownText, compiled, "\(file): the tutorial shows something else than the compiled lesson")
         }
-        let lessonFiles = Set(try fm.contentsOfDirectory(atPath: lessons.path).filter { $0.hasSuffix(".swift") && $0 != "main.swift" })
+        let lessonFiles = Set(
+            try fm.contentsOfDirectory(atPath: lessons.path).filter { $0.hasSuffix(".swift") && $0 != "main.swift" })
         XCTAssertEqual(lessonFiles, shown, "every lesson has a tutorial step, and every step shows a lesson")
     }
 }

@@ -1,6 +1,7 @@
-@testable import AttentionKit
 import Foundation
 import XCTest
+
+@testable import AttentionKit
 
 /// The vectorizable float32 exp, tanh and erf (Tensor/FastMath.swift) against libm, and the GELU kernels built on them
 /// against their readable references.
@@ -52,7 +53,7 @@ final class FastMathTests: XCTestCase {
             XCTAssertEqual(Double(y), yRef, accuracy: 1e-6 * max(1, abs(yRef)), "gelu(\(x))")
             let d = Float.geluErfGrad(g, x), dRef = Double.geluErfGradReference(Double(g), Double(x))
             XCTAssertEqual(Double(d), dRef, accuracy: 2e-6, "gelu'(\(x))")
-            let both = Float.geluErfAndGrad(g, x)   // the feed-forward backward's one-pass form
+            let both = Float.geluErfAndGrad(g, x)  // the feed-forward backward's one-pass form
             XCTAssertEqual(Double(both.value), yRef, accuracy: 1e-6 * max(1, abs(yRef)), "gelu(\(x)) from the pair")
             XCTAssertEqual(Double(both.grad), dRef, accuracy: 2e-6, "gelu'(\(x)) from the pair")
         }

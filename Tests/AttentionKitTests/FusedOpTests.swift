@@ -1,5 +1,6 @@
-@testable import AttentionKit
 import XCTest
+
+@testable import AttentionKit
 
 /// Ops that fuse or recompute to save memory, against finite differences and against the ops they replace.
 final class FusedOpTests: XCTestCase {
@@ -9,7 +10,10 @@ final class FusedOpTests: XCTestCase {
         var g = RandomGenerator(seed: 4)
         for act in [FeedForwardActivation.relu, .gelu, .geluTanh] {
             for bias in [true, false] {
-                let inputs = [randAwayFromZero([2, 3, 4]), rand([6, 4], seed: 1), rand([6], seed: 2), rand([4, 6], seed: 3), rand([4], seed: 5)]
+                let inputs = [
+                    randAwayFromZero([2, 3, 4]), rand([6, 4], seed: 1), rand([6], seed: 2), rand([4, 6], seed: 3),
+                    rand([4], seed: 5)
+                ]
                 let l1 = Linear(4, 6, bias: bias, using: &g), l2 = Linear(6, 4, bias: bias, using: &g)
                 func ff(_ t: [Tensor]) -> Tensor {
                     l1.weight = t[1]; l1.bias = bias ? t[2] : nil

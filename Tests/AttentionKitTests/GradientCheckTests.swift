@@ -167,9 +167,13 @@ final class MovementGradientTests: XCTestCase {
 
     func testGatherIndexSelect() {
         let index = Tensor(doubles: [0, 2, 2, 1, 0, 0], shape: [3, 2])
-        gradCheck("gather axis 1 (repeated indices)", [rand([3, 4]), index], checkInputs: [0]) { $0[0].gather(axis: 1, index: $0[1]) }
+        gradCheck("gather axis 1 (repeated indices)", [rand([3, 4]), index], checkInputs: [0]) {
+            $0[0].gather(axis: 1, index: $0[1])
+        }
         let index0 = Tensor(doubles: [1, 0, 1], shape: [1, 3])
-        gradCheck("gather axis 0 smaller index", [rand([2, 3]), index0], checkInputs: [0]) { $0[0].gather(axis: 0, index: $0[1]) }
+        gradCheck("gather axis 0 smaller index", [rand([2, 3]), index0], checkInputs: [0]) {
+            $0[0].gather(axis: 0, index: $0[1])
+        }
         gradCheck("indexSelect repeated", [rand([4, 3])]) { $0[0].indexSelect(axis: 0, indices: [3, 1, 3, 0]) }
         gradCheck("indexSelect axis 1", [rand([2, 4, 2])]) { $0[0].indexSelect(axis: 1, indices: [2, 2]) }
     }
@@ -191,8 +195,12 @@ final class MatMulGradientTests: XCTestCase {
     func testTransposeFlags() {
         gradCheck("matmul Aᵀ B", [rand([4, 3]), rand([4, 5])]) { matmul($0[0], $0[1], transposeA: true) }
         gradCheck("matmul A Bᵀ", [rand([3, 4]), rand([5, 4])]) { matmul($0[0], $0[1], transposeB: true) }
-        gradCheck("matmul Aᵀ Bᵀ", [rand([4, 3]), rand([5, 4])]) { matmul($0[0], $0[1], transposeA: true, transposeB: true) }
-        gradCheck("matmul batched Aᵀ Bᵀ", [rand([2, 4, 3]), rand([2, 5, 4])]) { matmul($0[0], $0[1], transposeA: true, transposeB: true) }
+        gradCheck("matmul Aᵀ Bᵀ", [rand([4, 3]), rand([5, 4])]) {
+            matmul($0[0], $0[1], transposeA: true, transposeB: true)
+        }
+        gradCheck("matmul batched Aᵀ Bᵀ", [rand([2, 4, 3]), rand([2, 5, 4])]) {
+            matmul($0[0], $0[1], transposeA: true, transposeB: true)
+        }
     }
 
     func testBatchedAndBroadcast() {

@@ -3,8 +3,10 @@ import Foundation
 import XCTest
 
 /// Asserts |a − e| ≤ atol + rtol·|e| elementwise (NaN matches NaN, ±inf must match exactly).
-func assertClose(_ actual: [Double], _ expected: [Double], atol: Double = 1e-6, rtol: Double = 1e-5,
-                 _ message: String = "", file: StaticString = #filePath, line: UInt = #line) {
+func assertClose(
+    _ actual: [Double], _ expected: [Double], atol: Double = 1e-6, rtol: Double = 1e-5,
+    _ message: String = "", file: StaticString = #filePath, line: UInt = #line
+) {
     XCTAssertEqual(actual.count, expected.count, "\(message): element count", file: file, line: line)
     guard actual.count == expected.count else { return }
     var worst = 0.0, worstAt = -1
@@ -18,13 +20,16 @@ func assertClose(_ actual: [Double], _ expected: [Double], atol: Double = 1e-6, 
         if excess > worst || a.isNaN { worst = a.isNaN ? .infinity : excess; worstAt = i }
     }
     if worstAt >= 0 {
-        XCTFail("\(message): element \(worstAt) is \(actual[worstAt]), expected \(expected[worstAt]) (atol \(atol), rtol \(rtol))",
-                file: file, line: line)
+        XCTFail(
+            "\(message): element \(worstAt) is \(actual[worstAt]), expected \(expected[worstAt]) (atol \(atol), rtol \(rtol))",
+            file: file, line: line)
     }
 }
 
-func assertClose(_ t: Tensor, _ expected: [Float], atol: Double = 1e-6, rtol: Double = 1e-5,
-                 _ message: String = "", file: StaticString = #filePath, line: UInt = #line) {
+func assertClose(
+    _ t: Tensor, _ expected: [Float], atol: Double = 1e-6, rtol: Double = 1e-5,
+    _ message: String = "", file: StaticString = #filePath, line: UInt = #line
+) {
     assertClose(t.doubles, expected.map(Double.init), atol: atol, rtol: rtol, message, file: file, line: line)
 }
 
@@ -38,9 +43,11 @@ func assertClose(_ t: Tensor, _ expected: [Float], atol: Double = 1e-6, rtol: Do
 /// truncation error O(ε²·f‴) ≈ 1e-12 and rounding error ≈ 1e-16/ε = 1e-10, so these bounds leave two to three
 /// orders of magnitude of headroom while still catching any wrong factor or missing term.
 /// - Parameter checkInputs: indices of inputs to check (default: all); others are constants (e.g. indices, masks).
-func gradCheck(_ name: String, _ inputs: [Tensor], checkInputs: [Int]? = nil, eps: Double = 1e-6,
-               atol: Double = 1e-7, rtol: Double = 1e-5, file: StaticString = #filePath, line: UInt = #line,
-               _ f: ([Tensor]) -> Tensor) {
+func gradCheck(
+    _ name: String, _ inputs: [Tensor], checkInputs: [Int]? = nil, eps: Double = 1e-6,
+    atol: Double = 1e-7, rtol: Double = 1e-5, file: StaticString = #filePath, line: UInt = #line,
+    _ f: ([Tensor]) -> Tensor
+) {
     let checked = Set(checkInputs ?? Array(inputs.indices))
     let xs = inputs.enumerated().map { i, t in
         let d = Tensor(doubles: t.doubles, shape: t.shape)
@@ -56,7 +63,8 @@ func gradCheck(_ name: String, _ inputs: [Tensor], checkInputs: [Int]? = nil, ep
     for i in checked.sorted() {
         let x = xs[i]
         let analytic = x.grad?.doubles ?? [Double](repeating: 0, count: x.count)
-        XCTAssertEqual(analytic.count, x.count, "\(name): gradient of input \(i) has the wrong size", file: file, line: line)
+        XCTAssertEqual(
+            analytic.count, x.count, "\(name): gradient of input \(i) has the wrong size", file: file, line: line)
         var numeric = [Double](repeating: 0, count: x.count)
         for k in 0..<x.count {
             let orig = x.doubles[k]

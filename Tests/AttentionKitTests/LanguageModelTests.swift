@@ -4,12 +4,17 @@ import XCTest
 
 /// Every parameter of `model` gets a gradient, and the next-token loss on 1 2 3 1 2 3 … falls below 30% of its
 /// first value within `steps` AdamW steps.
-func assertLearnsRepeatedPattern(_ model: some CausalLanguageModel, learningRate: Float, steps: Int, file: StaticString = #filePath, line: UInt = #line) {
+func assertLearnsRepeatedPattern(
+    _ model: some CausalLanguageModel, learningRate: Float, steps: Int, file: StaticString = #filePath,
+    line: UInt = #line
+) {
     let x = [[1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2]], y = [[2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3]]
     let opt = AdamW(ParameterGroup.weightDecayGroups(model, weightDecay: 0), learningRate: learningRate, weightDecay: 0)
     let first = model.loss(x, targets: y)
     first.backward()
-    for (name, p) in model.namedParameters() { XCTAssertNotNil(p.grad, "\(name) has no gradient", file: file, line: line) }
+    for (name, p) in model.namedParameters() {
+        XCTAssertNotNil(p.grad, "\(name) has no gradient", file: file, line: line)
+    }
     opt.step(); opt.zeroGrad()
     for _ in 0..<steps { let l = model.loss(x, targets: y); l.backward(); opt.step(); opt.zeroGrad() }
     XCTAssertLessThan(model.loss(x, targets: y).item(), first.item() * 0.3, file: file, line: line)
@@ -20,12 +25,15 @@ func assertLearnsRepeatedPattern(_ model: some CausalLanguageModel, learningRate
 final class LanguageModelTests: XCTestCase {
     var tmp: URL!
     override func setUpWithError() throws {
-        tmp = FileManager.default.temporaryDirectory.appendingPathComponent("ak-lm-\(UInt32.random(in: 0...UInt32.max))")
+        tmp = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ak-lm-\(UInt32.random(in: 0...UInt32.max))")
         try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
     }
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
     func path(_ n: String) -> String { tmp.appendingPathComponent(n).path }
-    let sample = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../corpora/shakespeare-sample/input.txt").standardized.path
+    let sample = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+        "../../corpora/shakespeare-sample/input.txt"
+    ).standardized.path
 
     func smallGPT(positions: PositionKind = .learned) -> GPT {
         var c = GPTConfig(vocabulary: 11)
@@ -41,15 +49,23 @@ final class LanguageModelTests: XCTestCase {
             let model = smallGPT(positions: positions)
             model.eval()
             let ids = [[1, 4, 2, 9, 3, 3, 7, 0, 5, 10], [2, 2, 8, 1, 6, 4, 0, 9, 1, 3]]
-            let full = withNoGrad { model(ids) }.scalars   // [B, T, V]
+            let full = withNoGrad { model(ids) }.scalars  // [B, T, V]
             let (b, t, v) = (2, 10, 11)
             func row(_ r: Int, _ pos: Int) -> [Double] { (0..<v).map { Double(full[(r * t + pos) * v + $0]) } }
             let caches = model.makeCaches(batch: b)
-            let prefix = withNoGrad { model.step(ids.map { Array($0[0..<4]) }, caches: caches) }.scalars   // position 3
-            for r in 0..<b { assertClose(Array(prefix[(r * v)..<((r + 1) * v)]).map(Double.init), row(r, 3), atol: 1e-5, rtol: 1e-4, "prefix, row \(r)") }
+            let prefix = withNoGrad { model.step(ids.map { Array($0[0..<4]) }, caches: caches) }.scalars  // position 3
+            for r in 0..<b {
+                assertClose(
+                    Array(prefix[(r * v)..<((r + 1) * v)]).map(Double.init), row(r, 3), atol: 1e-5, rtol: 1e-4,
+                    "prefix, row \(r)")
+            }
             for pos in 4..<t {
                 let step = withNoGrad { model.step(ids.map { [$0[pos]] }, caches: caches) }.scalars
-                for r in 0..<b { assertClose(Array(step[(r * v)..<((r + 1) * v)]).map(Double.init), row(r, pos), atol: 1e-5, rtol: 1e-4, "\(positions) step \(pos), row \(r)") }
+                for r in 0..<b {
+                    assertClose(
+                        Array(step[(r * v)..<((r + 1) * v)]).map(Double.init), row(r, pos), atol: 1e-5, rtol: 1e-4,
+                        "\(positions) step \(pos), row \(r)")
+                }
             }
         }
     }
@@ -65,11 +81,13 @@ final class LanguageModelTests: XCTestCase {
         }
         let c = f["config"] as! [String: Int]
         var config = GPTConfig(vocabulary: c["vocabulary"]!)
-        (config.blockSize, config.layers, config.heads, config.dModel) = (c["blockSize"]!, c["layers"]!, c["heads"]!, c["dModel"]!)
+        (config.blockSize, config.layers, config.heads, config.dModel) = (
+            c["blockSize"]!, c["layers"]!, c["heads"]!, c["dModel"]!
+        )
         var g = RandomGenerator(seed: 0)
         let model = GPT(config: config, using: &g)
         try model.loadStateDict((f["weights"] as! [String: Any]).mapValues(tensor))
-        model.train()   // no dropout in this config: train and eval agree
+        model.train()  // no dropout in this config: train and eval agree
         let ids = f["ids"] as! [[Int]], targets = f["targets"] as! [[Int]]
         let logits = model(ids)
         assertClose(logits, tensor(f["logits"]).scalars, atol: 2e-5, rtol: 1e-4, "logits")
@@ -104,10 +122,14 @@ final class LanguageModelTests: XCTestCase {
             var g = RandomGenerator(seed: 1)
             XCTAssertEqual(Sampling(temperature: 0).draw(p, using: &g), 1)
             XCTAssertEqual((0..<50).map { _ in Sampling(topK: 1).draw(p, using: &g) }, Array(repeating: 1, count: 50))
-            XCTAssertEqual(Set((0..<200).map { _ in Sampling(topP: 0.5).draw(p, using: &g) }), [1], "p(1) ≈ 0.61 ≥ 0.5: the nucleus is token 1")
+            XCTAssertEqual(
+                Set((0..<200).map { _ in Sampling(topP: 0.5).draw(p, using: &g) }), [1],
+                "p(1) ≈ 0.61 ≥ 0.5: the nucleus is token 1")
             XCTAssertEqual(Set((0..<400).map { _ in Sampling(topK: 2).draw(p, using: &g) }), [1, 2])
             var a = RandomGenerator(seed: 9), b = RandomGenerator(seed: 9)
-            XCTAssertEqual((0..<20).map { _ in Sampling().draw(p, using: &a) }, (0..<20).map { _ in Sampling().draw(p, using: &b) })
+            XCTAssertEqual(
+                (0..<20).map { _ in Sampling().draw(p, using: &a) }, (0..<20).map { _ in Sampling().draw(p, using: &b) }
+            )
             var counts = [0, 0, 0, 0]
             for _ in 0..<20_000 { counts[Sampling().draw(p, using: &g)] += 1 }
             let e = logits.map { Foundation.exp(Double($0)) }, z = e.reduce(0, +)
@@ -119,14 +141,18 @@ final class LanguageModelTests: XCTestCase {
     /// between tokens) and byte-level BPE (characters split over tokens) tokenizers.
     func testStreamedTextEqualsTheDecodedSample() throws {
         let text = "Où est la gare ? Ça va très bien, merci. Über alles — naïve café.\n"
-        for recipe in [TokenizerRecipe.characters(), .wordLevel(lowercase: false, minFrequency: 1), .byteLevelBPE(vocabularySize: 300)] {
+        for recipe in [
+            TokenizerRecipe.characters(), .wordLevel(lowercase: false, minFrequency: 1),
+            .byteLevelBPE(vocabularySize: 300)
+        ] {
             let tok = recipe.train(on: [text, text])
             var c = GPTConfig(vocabulary: tok.vocabularySize)
             (c.blockSize, c.layers, c.heads, c.dModel) = (16, 1, 2, 8)
             var g = RandomGenerator(seed: 4)
             let lm = LanguageModel(model: GPT(config: c, using: &g), tokenizer: tok)
             var streamed = ["", ""]
-            let samples = try lm.generate("Où", maxNewTokens: 40, samples: 2, seed: 3, onText: { r, piece in streamed[r] += piece })
+            let samples = try lm.generate(
+                "Où", maxNewTokens: 40, samples: 2, seed: 3, onText: { r, piece in streamed[r] += piece })
             XCTAssertEqual(streamed, samples, "\(recipe.model)")
             XCTAssertFalse(samples[0].isEmpty, "\(recipe.model)")
         }
@@ -139,7 +165,9 @@ final class LanguageModelTests: XCTestCase {
         let e = tok.encode("hear me\n", addSpecialTokens: false)
         XCTAssertEqual(e.tokens, ["h", "e", "a", "r", " ", "m", "e", "\n"])
         XCTAssertEqual(tok.decode(e.ids), "hear me\n")
-        XCTAssertEqual(tok.encode("hear Zed", addSpecialTokens: false).tokens.filter { $0 == "[UNK]" }.count, 1, "Z is unknown; e and d are not")
+        XCTAssertEqual(
+            tok.encode("hear Zed", addSpecialTokens: false).tokens.filter { $0 == "[UNK]" }.count, 1,
+            "Z is unknown; e and d are not")
         let url = tmp.appendingPathComponent("char.json")
         try tok.save(to: url)
         let back = try Tokenizer.load(from: url)
@@ -153,8 +181,12 @@ final class LanguageModelTests: XCTestCase {
     func testTrainGenerateEvaluateAttentionResume() throws {
         let text = String(try String(contentsOfFile: sample, encoding: .utf8).prefix(6000))
         try text.write(toFile: path("small.txt"), atomically: true, encoding: .utf8)
-        let args = ["train", "lm", "--data", path("small.txt"), "--block-size", "16", "--batch-size", "8", "--layers", "1", "--heads", "2",
-                    "--d-model", "16", "--sample-tokens", "20", "--schedule", "inverse-sqrt", "--warmup-steps", "5", "--seed", "2"]
+        let args = [
+            "train", "lm", "--data", path("small.txt"), "--block-size", "16", "--batch-size", "8", "--layers", "1",
+            "--heads", "2",
+            "--d-model", "16", "--sample-tokens", "20", "--schedule", "inverse-sqrt", "--warmup-steps", "5", "--seed",
+            "2"
+        ]
         let straight = try runAttn(args + ["--out", path("straight"), "--epochs", "2"])
         XCTAssertEqual(straight.status, 0, straight.err)
         XCTAssertTrue(straight.out.contains("sample: "), straight.out)
@@ -168,7 +200,10 @@ final class LanguageModelTests: XCTestCase {
         XCTAssertEqual(Set(a.keys), Set(b.keys))
         for (k, t) in a { XCTAssertEqual(t.scalars, b[k]?.scalars, "\(k) differs after resume") }
 
-        let gen = ["generate", "--checkpoint", path("straight"), "--prompt", "First", "--max-new-tokens", "30", "--seed", "7", "--top-k", "10"]
+        let gen = [
+            "generate", "--checkpoint", path("straight"), "--prompt", "First", "--max-new-tokens", "30", "--seed", "7",
+            "--top-k", "10"
+        ]
         let g1 = try runAttn(gen), g2 = try runAttn(gen)
         XCTAssertEqual(g1.status, 0, g1.err)
         XCTAssertEqual(g1.out, g2.out, "the same seed gives the same text")
@@ -177,10 +212,14 @@ final class LanguageModelTests: XCTestCase {
         XCTAssertEqual(gj.status, 0, gj.err)
         let sample = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(gj.out.utf8)) as? [String: Any])
         XCTAssertEqual(sample["prompt"] as? String, "First")
-        XCTAssertEqual("First" + (sample["text"] as? String ?? "") + "\n", g1.out, "--json holds the same sample, not streamed")
+        XCTAssertEqual(
+            "First" + (sample["text"] as? String ?? "") + "\n", g1.out, "--json holds the same sample, not streamed")
         let other = try runAttn(Array(gen.dropLast(4)) + ["--seed", "8"])
         XCTAssertEqual(other.status, 0, other.err)
-        let unknown = try runAttn(["generate", "--checkpoint", path("straight"), "--prompt", "Zébra", "--max-new-tokens", "5", "--temperature", "0"])
+        let unknown = try runAttn([
+            "generate", "--checkpoint", path("straight"), "--prompt", "Zébra", "--max-new-tokens", "5", "--temperature",
+            "0"
+        ])
         XCTAssertEqual(unknown.status, 0, unknown.err)
         XCTAssertTrue(unknown.err.contains("became [UNK]"), unknown.err)
         let bad = try runAttn(["generate", "--checkpoint", path("straight"), "--top-p", "1.5"])
@@ -195,10 +234,14 @@ final class LanguageModelTests: XCTestCase {
         XCTAssertGreaterThan(json?["value"] as? Double ?? 0, 1)
         XCTAssertNotNil(json?["bits_per_char"] as? Double)
 
-        let att = try runAttn(["attention", "--checkpoint", path("straight"), "--text", "First Citizen", "--out", path("att")])
+        let att = try runAttn([
+            "attention", "--checkpoint", path("straight"), "--text", "First Citizen", "--out", path("att")
+        ])
         XCTAssertEqual(att.status, 0, att.err)
         XCTAssertEqual(att.out.split(separator: "\n").last.map(String.init), path("att/index.html"))
-        let maps = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("att/maps.json")))) as? [String: Any]
+        let maps =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("att/maps.json"))))
+            as? [String: Any]
         XCTAssertEqual((maps?["layers"] as? [Any])?.count, 1)
         let npy = try Data(contentsOf: URL(fileURLWithPath: path("att/blocks.layers.0.selfAttention.npy")))
         XCTAssertGreaterThan(npy.count, 2 * 13 * 13 * 4, "[heads 2, 13, 13] float32")
@@ -212,20 +255,32 @@ final class LanguageModelTests: XCTestCase {
         try Data([0x00, 0x01, 0x02, 0x00, 0x41]).write(to: URL(fileURLWithPath: path("binary.txt")))
         try Data([0x41, 0x42, 0xFF, 0x43]).write(to: URL(fileURLWithPath: path("latin.txt")))
         try "a short text".write(toFile: path("short.txt"), atomically: true, encoding: .utf8)
-        let tiny = ["--block-size", "16", "--layers", "1", "--heads", "2", "--d-model", "16", "--max-steps", "2", "--sample-tokens", "0"]
+        let tiny = [
+            "--block-size", "16", "--layers", "1", "--heads", "2", "--d-model", "16", "--max-steps", "2",
+            "--sample-tokens", "0"
+        ]
         let cases: [([String], [String], Int32)] = [
             (["train", "lm", "--data", path("empty.txt"), "--out", path("o")] + tiny, ["empty.txt", "no text"], 1),
             (["train", "lm", "--data", path("binary.txt"), "--out", path("o")] + tiny, ["binary.txt"], 1),
             (["train", "lm", "--data", path("latin.txt"), "--out", path("o")] + tiny, ["latin.txt", "byte 2"], 1),
-            (["train", "lm", "--data", path("short.txt"), "--out", path("o")] + tiny, ["short.txt", "shorter than one block", "--block-size"], 1),
+            (
+                ["train", "lm", "--data", path("short.txt"), "--out", path("o")] + tiny,
+                ["short.txt", "shorter than one block", "--block-size"], 1
+            ),
             (["train", "lm", "--data", path("missing.txt"), "--out", path("o")] + tiny, ["missing.txt"], 1),
             (["train", "lm", "--data", sample, "--block-size", "1"], ["--block-size"], 64),
             (["generate", "--checkpoint", path("nothing"), "--prompt", "x"], [path("nothing")], 1),
-            (["generate", "--checkpoint", legacyClassifier, "--prompt", "x"], ["text classification run, not a language model"], 64),
+            (
+                ["generate", "--checkpoint", legacyClassifier, "--prompt", "x"],
+                ["text classification run, not a language model"], 64
+            ),
             (["generate", "--checkpoint", legacyClassifier, "--max-new-tokens", "0"], ["--max-new-tokens"], 64),
             (["generate", "--checkpoint", legacyClassifier, "--temperature", "-1"], ["--temperature"], 64),
             (["generate", "--checkpoint", legacyClassifier, "--top-k", "0"], ["--top-k"], 64),
-            (["evaluate", "--checkpoint", legacyClassifier.replacingOccurrences(of: "classifier", with: "vit")], ["--data"], 64),
+            (
+                ["evaluate", "--checkpoint", legacyClassifier.replacingOccurrences(of: "classifier", with: "vit")],
+                ["--data"], 64
+            )
         ]
         for (args, fragments, status) in cases {
             let r = try runAttn(args)
@@ -233,8 +288,11 @@ final class LanguageModelTests: XCTestCase {
             for f in fragments { XCTAssertTrue(r.err.contains(f), "\(args): the message should name \(f):\n\(r.err)") }
             XCTAssertFalse(r.err.contains("Fatal error") || r.err.contains("NSCocoaErrorDomain"), r.err)
         }
-        XCTAssertFalse(FileManager.default.fileExists(atPath: path("o/config.json")), "a failed run leaves no config.json")
+        XCTAssertFalse(
+            FileManager.default.fileExists(atPath: path("o/config.json")), "a failed run leaves no config.json")
     }
 
-    let legacyClassifier = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/legacy-runs/classifier").path
+    let legacyClassifier = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+        "Fixtures/legacy-runs/classifier"
+    ).path
 }

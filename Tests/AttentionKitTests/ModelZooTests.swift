@@ -7,13 +7,16 @@ import XCTest
 /// configs the same eval and train outputs and gradients from the same weights; residual shortcuts carry the
 /// gradient; and every `attn train cnn --arch` end to end on the committed CIFAR sample.
 final class ModelZooTests: XCTestCase {
-    nonisolated(unsafe) static let cases: [String: [String: Any]] = {   // read-only after load
+    nonisolated(unsafe) static let cases: [String: [String: Any]] = {  // read-only after load
         guard let data = try? Data(contentsOf: fixturesDirectory.appendingPathComponent("zoo.json")),
-              let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
+            let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return [:] }
         return root["cases"] as? [String: [String: Any]] ?? [:]
     }()
 
-    func fixture(_ name: String) throws -> [String: Any] { try XCTUnwrap(Self.cases[name], "zoo.json case \(name) missing") }
+    func fixture(_ name: String) throws -> [String: Any] {
+        try XCTUnwrap(Self.cases[name], "zoo.json case \(name) missing")
+    }
 
     static func tensor(_ t: Any?) -> Tensor {
         let t = t as! [String: Any]
@@ -21,13 +24,19 @@ final class ModelZooTests: XCTestCase {
     }
 
     /// The model's state dict (parameters and buffers) has PyTorch's names and shapes, and its parameter count.
-    func checkStructure(_ name: String, _ model: some Module, file: StaticString = #filePath, line: UInt = #line) throws {
+    func checkStructure(_ name: String, _ model: some Module, file: StaticString = #filePath, line: UInt = #line) throws
+    {
         let f = try fixture(name)
         let theirs = f["state"] as! [String: [Int]]
         let ours = Dictionary(uniqueKeysWithValues: model.stateDict().map { ($0.name, $0.tensor.shape) })
-        XCTAssertEqual(Set(ours.keys).symmetricDifference(theirs.keys).sorted(), [], "\(name): names that only one side has", file: file, line: line)
-        for (k, shape) in theirs where ours[k] != nil { XCTAssertEqual(ours[k], shape, "\(name) \(k)", file: file, line: line) }
-        XCTAssertEqual(model.parameterCount(), f["parameters"] as? Int, "\(name): parameter count", file: file, line: line)
+        XCTAssertEqual(
+            Set(ours.keys).symmetricDifference(theirs.keys).sorted(), [], "\(name): names that only one side has",
+            file: file, line: line)
+        for (k, shape) in theirs where ours[k] != nil {
+            XCTAssertEqual(ours[k], shape, "\(name) \(k)", file: file, line: line)
+        }
+        XCTAssertEqual(
+            model.parameterCount(), f["parameters"] as? Int, "\(name): parameter count", file: file, line: line)
     }
 
     func testStateDictsAndParameterCountsEqualPyTorch() throws {
@@ -41,14 +50,21 @@ final class ModelZooTests: XCTestCase {
         var w32 = PreActResNetConfig(); w32.width = 32
         try checkStructure("preact18_w32", PreActResNet(config: w32, using: &g))
         // the CLI's names build the same models
-        for (arch, name) in [(ImageArchitecture.lenet5, "lenet5"), (.vgg11, "vgg11_w32"), (.resnet20, "resnet20"), (.resnet56, "resnet56"), (.preact18, "preact18")] {
-            XCTAssertEqual(arch.build(classes: 10, using: &g).parameterCount(), try fixture(name)["parameters"] as? Int, arch.rawValue)
+        for (arch, name) in [
+            (ImageArchitecture.lenet5, "lenet5"), (.vgg11, "vgg11_w32"), (.resnet20, "resnet20"),
+            (.resnet56, "resnet56"), (.preact18, "preact18")
+        ] {
+            XCTAssertEqual(
+                arch.build(classes: 10, using: &g).parameterCount(), try fixture(name)["parameters"] as? Int,
+                arch.rawValue)
         }
     }
 
     /// Same weights, same input: eval output, train output (batch statistics), input and parameter gradients.
     /// - Parameter dtype: `.float64` for fixtures computed in float64 (from float32 weights and inputs).
-    func checkNumerics(_ name: String, _ model: some Layer, dtype: DType = .float32, file: StaticString = #filePath, line: UInt = #line) throws {
+    func checkNumerics(
+        _ name: String, _ model: some Layer, dtype: DType = .float32, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         try checkStructure(name, model, file: file, line: line)
         let f = try fixture(name)
         try model.loadStateDict((f["state_values"] as! [String: Any]).mapValues(Self.tensor))
@@ -56,16 +72,24 @@ final class ModelZooTests: XCTestCase {
         let input = { Self.tensor(f["x"]).to(dtype) }
         model.eval()
         let yEval = withNoGrad { model(input()) }
-        assertClose(yEval.doubles, Self.tensor(f["y_eval"]).doubles, atol: 1e-5, rtol: 1e-4, "\(name) eval output", file: file, line: line)
+        assertClose(
+            yEval.doubles, Self.tensor(f["y_eval"]).doubles, atol: 1e-5, rtol: 1e-4, "\(name) eval output", file: file,
+            line: line)
         model.train()
         let x = input().requiringGrad()
         let y = model(x)
-        assertClose(y.doubles, Self.tensor(f["y_train"]).doubles, atol: 1e-5, rtol: 1e-4, "\(name) train output", file: file, line: line)
+        assertClose(
+            y.doubles, Self.tensor(f["y_train"]).doubles, atol: 1e-5, rtol: 1e-4, "\(name) train output", file: file,
+            line: line)
         y.backward(Self.tensor(f["g"]).to(dtype))
-        assertClose(x.grad!.doubles, Self.tensor(f["dx"]).doubles, atol: 1e-5, rtol: 1e-4, "\(name) input gradient", file: file, line: line)
+        assertClose(
+            x.grad!.doubles, Self.tensor(f["dx"]).doubles, atol: 1e-5, rtol: 1e-4, "\(name) input gradient", file: file,
+            line: line)
         let grads = f["grads"] as! [String: Any]
         for (k, p) in model.namedParameters() {
-            assertClose((p.grad ?? Tensor.zeros(like: p)).doubles, Self.tensor(grads[k]).doubles, atol: 1e-5, rtol: 1e-4, "\(name) grad \(k)", file: file, line: line)
+            assertClose(
+                (p.grad ?? Tensor.zeros(like: p)).doubles, Self.tensor(grads[k]).doubles, atol: 1e-5, rtol: 1e-4,
+                "\(name) grad \(k)", file: file, line: line)
         }
     }
 
@@ -89,7 +113,7 @@ final class ModelZooTests: XCTestCase {
         let basic = BasicBlock(4, 4, stride: 1, using: &g)
         basic.conv2.weight.assign(Tensor.zeros(basic.conv2.weight.shape))
         let xb = x.copy().requiringGrad()
-        basic(xb).backward(upstream)   // y = relu(bn2(0) + x) = relu(x): β starts at 0
+        basic(xb).backward(upstream)  // y = relu(bn2(0) + x) = relu(x): β starts at 0
         let expected = zip(x.scalars, upstream.scalars).map { $0 > 0 ? $1 : 0 }
         assertClose(xb.grad!.doubles, expected.map(Double.init), atol: 1e-6, rtol: 0, "basic block shortcut gradient")
         XCTAssertEqual(basic.conv1.weight.grad?.scalars.map(abs).max() ?? 0, 0, "no gradient into the silenced branch")
@@ -97,7 +121,7 @@ final class ModelZooTests: XCTestCase {
         let pre = PreActBlock(4, 4, stride: 1, using: &g)
         pre.conv2.weight.assign(Tensor.zeros(pre.conv2.weight.shape))
         let xp = x.copy().requiringGrad()
-        pre(xp).backward(upstream)     // y = 0 + x
+        pre(xp).backward(upstream)  // y = 0 + x
         assertClose(xp.grad!.doubles, upstream.doubles, atol: 1e-6, rtol: 0, "pre-activation block identity gradient")
 
         // a projection shortcut (stride 2, more channels) carries the gradient too
@@ -110,28 +134,41 @@ final class ModelZooTests: XCTestCase {
     }
 
     func testComparisonSummaryNamesTheBadLine() throws {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("ak-metrics-\(UInt32.random(in: 0...UInt32.max)).jsonl")
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ak-metrics-\(UInt32.random(in: 0...UInt32.max)).jsonl")
         defer { try? FileManager.default.removeItem(at: url) }
-        try Data("{\"epoch\": 1, \"epoch_seconds\": 2.5, \"val_accuracy\": 0.5}\n{\"epoch\": 2, \"epoch_seconds\": 3, \"val_accuracy\": 0.75}\n".utf8).write(to: url)
+        try Data(
+            "{\"epoch\": 1, \"epoch_seconds\": 2.5, \"val_accuracy\": 0.5}\n{\"epoch\": 2, \"epoch_seconds\": 3, \"val_accuracy\": 0.75}\n"
+                .utf8
+        ).write(to: url)
         let s = try ModelComparison.summarize(metricsJSONL: url)
-        XCTAssertEqual(s.best, 0.75); XCTAssertEqual(s.bestEpoch, 2); XCTAssertEqual(s.epochs, 2); XCTAssertEqual(s.seconds, 5.5)
+        XCTAssertEqual(s.best, 0.75); XCTAssertEqual(s.bestEpoch, 2); XCTAssertEqual(s.epochs, 2);
+        XCTAssertEqual(s.seconds, 5.5)
         try Data("{\"epoch\": 1, \"val_accuracy\": 0.5}\n{\"epoch\": 2,\n".utf8).write(to: url)
-        XCTAssertThrowsError(try ModelComparison.summarize(metricsJSONL: url)) { XCTAssertTrue("\($0)".contains(url.path + ":2:"), "\($0)") }
+        XCTAssertThrowsError(try ModelComparison.summarize(metricsJSONL: url)) {
+            XCTAssertTrue("\($0)".contains(url.path + ":2:"), "\($0)")
+        }
         try Data("{\"epoch\": 1, \"train_loss\": 0.5}\n".utf8).write(to: url)
-        XCTAssertThrowsError(try ModelComparison.summarize(metricsJSONL: url)) { XCTAssertTrue("\($0)".contains("no epoch with a finite val_accuracy"), "\($0)") }
+        XCTAssertThrowsError(try ModelComparison.summarize(metricsJSONL: url)) {
+            XCTAssertTrue("\($0)".contains("no epoch with a finite val_accuracy"), "\($0)")
+        }
     }
 
     /// Every `--arch` trains for one epoch on the committed sample; evaluate and predict rebuild the model the run holds.
     func testEveryArchitectureTrainsEndToEnd() throws {
         let root = fixturesDirectory.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let cifar = root.appendingPathComponent("corpora/cifar10-sample").path
-        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("ak-zoo-\(UInt32.random(in: 0...UInt32.max))")
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ak-zoo-\(UInt32.random(in: 0...UInt32.max))")
         defer { try? FileManager.default.removeItem(at: tmp) }
         for arch in ImageArchitecture.allCases {
             let out = tmp.appendingPathComponent(arch.rawValue).path
             let width = [.small, .lenet5].contains(arch) ? [] : ["--width", "4"]
-            let r = try runAttn(["train", "cnn", "--arch", arch.rawValue, "--data", cifar, "--out", out, "--epochs", "1",
-                                 "--batch-size", "40", "--warmup-epochs", "0"] + width)
+            let r = try runAttn(
+                [
+                    "train", "cnn", "--arch", arch.rawValue, "--data", cifar, "--out", out, "--epochs", "1",
+                    "--batch-size", "40", "--warmup-epochs", "0"
+                ] + width)
             XCTAssertEqual(r.status, 0, "\(arch): \(r.err)")
             XCTAssertTrue(r.out.contains("best validation accuracy"), "\(arch): \(r.out)")
             let e = try runAttn(["evaluate", "--checkpoint", out, "--data", cifar + "/data_batch_1.bin", "--json"])
@@ -141,10 +178,14 @@ final class ModelZooTests: XCTestCase {
             XCTAssertEqual(p.status, 0, "\(arch) predict: \(p.err)")
         }
         // the course comparison of the runs just trained: table, CSV, chart; with --json one snake_case object per run
-        let cmp = try runAttn(["compare", tmp.appendingPathComponent("small").path, "res=" + tmp.appendingPathComponent("resnet20").path,
-                               "--out", tmp.appendingPathComponent("cmp").path, "--batch-size", "8", "--json"])
+        let cmp = try runAttn([
+            "compare", tmp.appendingPathComponent("small").path, "res=" + tmp.appendingPathComponent("resnet20").path,
+            "--out", tmp.appendingPathComponent("cmp").path, "--batch-size", "8", "--json"
+        ])
         XCTAssertEqual(cmp.status, 0, cmp.err)
-        let rows = try cmp.out.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        let rows = try cmp.out.split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+        }
         XCTAssertEqual(rows.map { $0["name"] as? String }, ["small", "res"])
         XCTAssertEqual(rows[1]["model"] as? String, "ResNet (resnet20)")
         XCTAssertGreaterThan(rows[1]["parameters"] as? Int ?? 0, 0)
@@ -157,7 +198,9 @@ final class ModelZooTests: XCTestCase {
         XCTAssertNotEqual(notRun.status, 0)
         XCTAssertTrue(notRun.err.contains(tmp.appendingPathComponent("config.json").path), notRun.err)
 
-        let wrong = try runAttn(["train", "cnn", "--arch", "resnet19", "--data", cifar, "--out", tmp.appendingPathComponent("x").path])
+        let wrong = try runAttn([
+            "train", "cnn", "--arch", "resnet19", "--data", cifar, "--out", tmp.appendingPathComponent("x").path
+        ])
         XCTAssertNotEqual(wrong.status, 0)
         XCTAssertTrue(wrong.err.contains("resnet20"), wrong.err)
         let mixed = try runAttn(["train", "cnn", "--arch", "resnet20", "--channels", "8,16", "--data", cifar])
@@ -177,11 +220,14 @@ extension ModelZooTests {
         var head: Linear
         var isTraining = true
         init(using g: inout RandomGenerator) {
-            convTokenizer = ConvTokenizer(channels: 3, dModel: 6, config: ConvTokenizerConfig(layers: 2, channels: 4), using: &g)
+            convTokenizer = ConvTokenizer(
+                channels: 3, dModel: 6, config: ConvTokenizerConfig(layers: 2, channels: 4), using: &g)
             attentionPool = AttentionPooling(6, using: &g)
             head = Linear(6, 3, using: &g)
         }
-        var children: [(name: String, module: any Module)] { [("convTokenizer", convTokenizer), ("attentionPool", attentionPool), ("head", head)] }
+        var children: [(name: String, module: any Module)] {
+            [("convTokenizer", convTokenizer), ("attentionPool", attentionPool), ("head", head)]
+        }
         func callAsFunction(_ x: Tensor) -> Tensor { head(attentionPool(convTokenizer(x))) }
     }
 
@@ -202,7 +248,9 @@ extension ModelZooTests {
         }
         // a padded position gets no weight: the result equals pooling without it
         let padded = withNoGrad { pool.pool(h.to(.float64), padding: [false, true, true, false, false, false]) }
-        let alone = withNoGrad { pool(h.to(.float64).slice(axis: 1, end: 1).select(axis: 0, index: 0).reshape([1, 1, 4])) }
+        let alone = withNoGrad {
+            pool(h.to(.float64).slice(axis: 1, end: 1).select(axis: 0, index: 0).reshape([1, 1, 4]))
+        }
         assertClose(Array(padded.doubles.prefix(4)), alone.doubles, atol: 1e-12, rtol: 0, "padding ignored")
     }
 
@@ -233,8 +281,10 @@ extension ModelZooTests {
 extension ModelZooTests {
     func testTorchVisionResNetsMatchTorchVision() throws {
         var g = RandomGenerator(seed: 5)
-        try checkStructure("torchvision_resnet18", TorchVisionResNet(config: TorchVisionResNetConfig(depth: 18), using: &g))
-        try checkStructure("torchvision_resnet50", TorchVisionResNet(config: TorchVisionResNetConfig(depth: 50), using: &g))
+        try checkStructure(
+            "torchvision_resnet18", TorchVisionResNet(config: TorchVisionResNetConfig(depth: 18), using: &g))
+        try checkStructure(
+            "torchvision_resnet50", TorchVisionResNet(config: TorchVisionResNetConfig(depth: 50), using: &g))
         var narrow = TorchVisionResNetConfig(depth: 18, classes: 3)
         narrow.width = 2
         try checkNumerics("torchvision_resnet18_w2", TorchVisionResNet(config: narrow, using: &g))

@@ -6,7 +6,9 @@ import XCTest
 final class PNGTests: TemporaryDirectoryTestCase {
     func testPNGRoundTripsThroughLibpng() throws {
         var img = RGBImage(width: 37, height: 5)
-        for y in 0..<5 { for x in 0..<37 { img.set(x, y, (UInt8(x * 7 % 256), UInt8(y * 50), UInt8((x + y) % 3 * 100))) } }
+        for y in 0..<5 {
+            for x in 0..<37 { img.set(x, y, (UInt8(x * 7 % 256), UInt8(y * 50), UInt8((x + y) % 3 * 100))) }
+        }
         let png = try img.pngData()
         XCTAssertEqual(Array(png.prefix(8)), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
         let url = tmp.appendingPathComponent("a.png")
@@ -66,8 +68,10 @@ final class PNGTests: TemporaryDirectoryTestCase {
 
     func testCurvesHaveNamedAxesInRangeAndMarkTheBestEpoch() throws {
         let csv = tmp.appendingPathComponent("metrics.csv")
-        try "epoch,train_loss,val_loss,val_accuracy\n1,1.2,1.0,0.60\n2,0.8,0.7,0.91\n3,0.5,0.75,0.88\n".write(to: csv, atomically: true, encoding: .utf8)
-        let charts = try TrainingCurves.charts(metricsCSV: csv, metric: "val_accuracy", selection: ("val_accuracy", true))
+        try "epoch,train_loss,val_loss,val_accuracy\n1,1.2,1.0,0.60\n2,0.8,0.7,0.91\n3,0.5,0.75,0.88\n".write(
+            to: csv, atomically: true, encoding: .utf8)
+        let charts = try TrainingCurves.charts(
+            metricsCSV: csv, metric: "val_accuracy", selection: ("val_accuracy", true))
         XCTAssertEqual(charts.map(\.title), ["Loss", "Validation accuracy"])
         XCTAssertEqual(charts[1].yTitle, "Validation accuracy (%)")
         XCTAssertEqual(charts[0].yTitle, "Loss (cross-entropy, nats)")
@@ -87,16 +91,27 @@ final class PNGTests: TemporaryDirectoryTestCase {
 
     func testComparisonChartsShareOneScalePerQuantity() throws {
         let entries = [
-            ModelComparison.Entry(name: "vit", task: "image", model: "ViT", metric: "val_accuracy", score: 0.62, bestEpoch: 9, epochs: 10,
-                                  parameters: 311_686, trainingSeconds: 600, inferencePerSecond: 900, inferenceUnit: "images/s", inferenceBatch: 256),
-            ModelComparison.Entry(name: "cnn", task: "image", model: "CNN", metric: "val_accuracy", score: 0.75, bestEpoch: 9, epochs: 10,
-                                  parameters: 120_000, trainingSeconds: 300, inferencePerSecond: 3000, inferenceUnit: "images/s", inferenceBatch: 256),
-            ModelComparison.Entry(name: "tf", task: "translation", model: "Transformer", metric: "bleu", score: 40, bestEpoch: 9, epochs: 10,
-                                  parameters: 802_698, trainingSeconds: 2400, inferencePerSecond: 40, inferenceUnit: "sentences/s", inferenceBatch: 64),
+            ModelComparison.Entry(
+                name: "vit", task: "image", model: "ViT", metric: "val_accuracy", score: 0.62, bestEpoch: 9, epochs: 10,
+                parameters: 311_686, trainingSeconds: 600, inferencePerSecond: 900, inferenceUnit: "images/s",
+                inferenceBatch: 256),
+            ModelComparison.Entry(
+                name: "cnn", task: "image", model: "CNN", metric: "val_accuracy", score: 0.75, bestEpoch: 9, epochs: 10,
+                parameters: 120_000, trainingSeconds: 300, inferencePerSecond: 3000, inferenceUnit: "images/s",
+                inferenceBatch: 256),
+            ModelComparison.Entry(
+                name: "tf", task: "translation", model: "Transformer", metric: "bleu", score: 40, bestEpoch: 9,
+                epochs: 10,
+                parameters: 802_698, trainingSeconds: 2400, inferencePerSecond: 40, inferenceUnit: "sentences/s",
+                inferenceBatch: 64)
         ]
         let charts = ModelComparison(entries: entries).barCharts()
-        XCTAssertEqual(charts.map(\.title), ["Validation accuracy (%)", "Validation BLEU (0–100)", "Parameters", "Training time (minutes)",
-                                             "Inference (images/s)", "Inference (sentences/s)"])
+        XCTAssertEqual(
+            charts.map(\.title),
+            [
+                "Validation accuracy (%)", "Validation BLEU (0–100)", "Parameters", "Training time (minutes)",
+                "Inference (images/s)", "Inference (sentences/s)"
+            ])
         let parameters = charts[2]
         XCTAssertGreaterThanOrEqual(parameters.axis.upper, 802_698, "one scale for every model")
         XCTAssertEqual(parameters.bars.map(\.value), [311_686, 120_000, 802_698])
@@ -109,10 +124,13 @@ final class PNGTests: TemporaryDirectoryTestCase {
     }
 
     func testConfusionMatrixKeepsItsWholeTitle() throws {
-        let report = ClassificationReport(labels: ["ABBR", "DESC"], truth: Array(repeating: 0, count: 25) + Array(repeating: 1, count: 25),
-                                          predicted: Array(repeating: 0, count: 20) + Array(repeating: 1, count: 5) + Array(repeating: 0, count: 3) + Array(repeating: 1, count: 22))
+        let report = ClassificationReport(
+            labels: ["ABBR", "DESC"], truth: Array(repeating: 0, count: 25) + Array(repeating: 1, count: 25),
+            predicted: Array(repeating: 0, count: 20) + Array(repeating: 1, count: 5) + Array(repeating: 0, count: 3)
+                + Array(repeating: 1, count: 22))
         let canvas = try report.confusionMatrixImage(title: "validation")
-        let title = String(format: "validation — accuracy %.2f%%, macro-F1 %.3f, n = 50", report.accuracy * 100, report.macroF1)
+        let title = String(
+            format: "validation — accuracy %.2f%%, macro-F1 %.3f, n = 50", report.accuracy * 100, report.macroF1)
         XCTAssertGreaterThanOrEqual(Double(canvas.width), Canvas.textWidth(title, size: 15, bold: true) + 14)
     }
 }

@@ -8,12 +8,15 @@ import XCTest
 final class RecurrentLanguageModelTests: XCTestCase {
     var tmp: URL!
     override func setUpWithError() throws {
-        tmp = FileManager.default.temporaryDirectory.appendingPathComponent("ak-rlm-\(UInt32.random(in: 0...UInt32.max))")
+        tmp = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ak-rlm-\(UInt32.random(in: 0...UInt32.max))")
         try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
     }
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
     func path(_ n: String) -> String { tmp.appendingPathComponent(n).path }
-    let sample = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../corpora/shakespeare-sample/input.txt").standardized.path
+    let sample = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+        "../../corpora/shakespeare-sample/input.txt"
+    ).standardized.path
 
     func smallModel(cell: RecurrentCell = .lstm, tie: Bool = true) -> RecurrentLanguageModel {
         var c = RecurrentLanguageModelConfig(vocabulary: 11)
@@ -26,13 +29,16 @@ final class RecurrentLanguageModelTests: XCTestCase {
     /// tied), from `Fixtures/recurrent.json` (`generate_recurrent_fixtures.py`).
     func testEqualsPyTorchWordLanguageModel() throws {
         let data = try Data(contentsOf: fixturesDirectory.appendingPathComponent("recurrent.json"))
-        let f = try XCTUnwrap((try JSONSerialization.jsonObject(with: data) as? [String: Any])?["language_model"] as? [String: Any])
+        let f = try XCTUnwrap(
+            (try JSONSerialization.jsonObject(with: data) as? [String: Any])?["language_model"] as? [String: Any])
         func tensor(_ t: Any?) -> Tensor {
             let t = t as! [String: Any]
             return Tensor((t["data"] as! [Double]).map { Float($0) }, shape: t["shape"] as! [Int])
         }
         var c = RecurrentLanguageModelConfig(vocabulary: f["vocabulary"] as! Int)
-        (c.embeddingDim, c.hidden, c.layers, c.dropout) = (f["width"] as! Int, f["width"] as! Int, f["layers"] as! Int, 0)
+        (c.embeddingDim, c.hidden, c.layers, c.dropout) = (
+            f["width"] as! Int, f["width"] as! Int, f["layers"] as! Int, 0
+        )
         var g = RandomGenerator(seed: 0)
         let model = RecurrentLanguageModel(config: c, using: &g)
         var weights = (f["weights"] as! [String: Any]).mapValues(tensor)
@@ -46,7 +52,8 @@ final class RecurrentLanguageModelTests: XCTestCase {
         let grads = f["grads"] as! [String: Any]
         XCTAssertEqual(Set(model.namedParameters().map(\.name)), Set(grads.keys))
         for (name, p) in model.namedParameters() {
-            assertClose(try XCTUnwrap(p.grad, name), tensor(grads[name]).scalars, atol: 1e-6, rtol: 1e-3, "∂loss/∂\(name)")
+            assertClose(
+                try XCTUnwrap(p.grad, name), tensor(grads[name]).scalars, atol: 1e-6, rtol: 1e-3, "∂loss/∂\(name)")
         }
     }
 
@@ -57,14 +64,16 @@ final class RecurrentLanguageModelTests: XCTestCase {
             let model = smallModel(cell: cell)
             model.eval()
             let ids = [[1, 4, 2, 9, 3, 3, 7, 0], [2, 2, 8, 1, 6, 4, 0, 9]]
-            let full = withNoGrad { model(ids) }.scalars   // [2, 8, 11]
+            let full = withNoGrad { model(ids) }.scalars  // [2, 8, 11]
             var state: RecurrentState? = nil
             for pos in 0..<8 {
                 let (logits, next) = withNoGrad { model(ids.map { [$0[pos]] }, initial: state) }
                 state = next
                 for r in 0..<2 {
                     let expected = Array(full[((r * 8 + pos) * 11)..<((r * 8 + pos + 1) * 11)]).map(Double.init)
-                    assertClose(Array(logits.scalars[(r * 11)..<((r + 1) * 11)]).map(Double.init), expected, atol: 1e-5, rtol: 1e-4, "\(cell) position \(pos), row \(r)")
+                    assertClose(
+                        Array(logits.scalars[(r * 11)..<((r + 1) * 11)]).map(Double.init), expected, atol: 1e-5,
+                        rtol: 1e-4, "\(cell) position \(pos), row \(r)")
                 }
             }
             var g = RandomGenerator(seed: 1)
@@ -73,7 +82,9 @@ final class RecurrentLanguageModelTests: XCTestCase {
             var prefix = [1, 4, 2]
             for token in drawn {
                 let logits = withNoGrad { model([prefix]) }.scalars.suffix(11)
-                XCTAssertEqual(token, logits.indices.max { logits[$0] < logits[$1] }! - logits.startIndex, "\(cell): greedy takes the most probable token")
+                XCTAssertEqual(
+                    token, logits.indices.max { logits[$0] < logits[$1] }! - logits.startIndex,
+                    "\(cell): greedy takes the most probable token")
                 prefix.append(token)
             }
         }
@@ -102,13 +113,18 @@ final class RecurrentLanguageModelTests: XCTestCase {
     func testTrainGenerateEvaluateResumeOnTheBinary() throws {
         let text = String(try String(contentsOfFile: sample, encoding: .utf8).prefix(6000))
         try text.write(toFile: path("small.txt"), atomically: true, encoding: .utf8)
-        let args = ["train", "lm", "--model", "lstm", "--data", path("small.txt"), "--block-size", "16", "--batch-size", "8", "--hidden", "24",
-                    "--layers", "1", "--sample-tokens", "20", "--schedule", "inverse-sqrt", "--warmup-steps", "5", "--seed", "2"]
+        let args = [
+            "train", "lm", "--model", "lstm", "--data", path("small.txt"), "--block-size", "16", "--batch-size", "8",
+            "--hidden", "24",
+            "--layers", "1", "--sample-tokens", "20", "--schedule", "inverse-sqrt", "--warmup-steps", "5", "--seed", "2"
+        ]
         let straight = try runAttn(args + ["--out", path("straight"), "--epochs", "2"])
         XCTAssertEqual(straight.status, 0, straight.err)
         XCTAssertTrue(straight.out.contains("model: RecurrentLanguageModel"), straight.out)
         XCTAssertTrue(straight.out.contains("sample: "), straight.out)
-        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("straight/config.json")))) as? [String: Any]
+        let config =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("straight/config.json"))))
+            as? [String: Any]
         XCTAssertEqual(config?["model_type"] as? String, "RecurrentLanguageModel")
         XCTAssertEqual((config?["model"] as? [String: Any])?["cell"] as? String, "lstm")
         let first = try runAttn(args + ["--out", path("split"), "--epochs", "1"])
@@ -120,7 +136,10 @@ final class RecurrentLanguageModelTests: XCTestCase {
         XCTAssertEqual(Set(a.keys), Set(b.keys))
         for (k, t) in a { XCTAssertEqual(t.scalars, b[k]?.scalars, "\(k) differs after resume") }
 
-        let gen = ["generate", "--checkpoint", path("straight"), "--prompt", String(text.prefix(40)), "--max-new-tokens", "30", "--seed", "7", "--top-k", "10"]
+        let gen = [
+            "generate", "--checkpoint", path("straight"), "--prompt", String(text.prefix(40)), "--max-new-tokens", "30",
+            "--seed", "7", "--top-k", "10"
+        ]
         let g1 = try runAttn(gen), g2 = try runAttn(gen)
         XCTAssertEqual(g1.status, 0, g1.err)
         XCTAssertEqual(g1.out, g2.out, "the same seed gives the same text")
@@ -129,7 +148,9 @@ final class RecurrentLanguageModelTests: XCTestCase {
 
         let eval = try runAttn(["evaluate", "--checkpoint", path("straight"), "--data", path("small.txt"), "--json"])
         XCTAssertEqual(eval.status, 0, eval.err)
-        let json = try JSONSerialization.jsonObject(with: Data((eval.out.split(separator: "\n").last.map(String.init) ?? "").utf8)) as? [String: Any]
+        let json =
+            try JSONSerialization.jsonObject(
+                with: Data((eval.out.split(separator: "\n").last.map(String.init) ?? "").utf8)) as? [String: Any]
         XCTAssertEqual(json?["metric"] as? String, "perplexity")
         XCTAssertGreaterThan(json?["value"] as? Double ?? 0, 1)
 
@@ -137,7 +158,9 @@ final class RecurrentLanguageModelTests: XCTestCase {
         XCTAssertNotEqual(att.status, 0)
         XCTAssertTrue(att.err.contains("no attention layers"), att.err)
 
-        for (extra, named) in [(["--heads", "2"], "--heads"), (["--positions", "sincos"], "--positions"), (["--d-model", "32"], "--no-tie")] {
+        for (extra, named) in [
+            (["--heads", "2"], "--heads"), (["--positions", "sincos"], "--positions"), (["--d-model", "32"], "--no-tie")
+        ] {
             let r = try runAttn(args + extra + ["--out", path("bad")])
             XCTAssertEqual(r.status, 64, r.err)
             XCTAssertTrue(r.err.contains(named), r.err)
@@ -148,13 +171,19 @@ final class RecurrentLanguageModelTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("bad")))
 
         // config.json of a transformer run from before model_type: the "model" entry alone says GPT
-        let gpt = try runAttn(["train", "lm", "--data", path("small.txt"), "--block-size", "16", "--batch-size", "8", "--layers", "1", "--heads", "2",
-                               "--d-model", "16", "--sample-tokens", "0", "--max-steps", "3", "--out", path("gpt")])
+        let gpt = try runAttn([
+            "train", "lm", "--data", path("small.txt"), "--block-size", "16", "--batch-size", "8", "--layers", "1",
+            "--heads", "2",
+            "--d-model", "16", "--sample-tokens", "0", "--max-steps", "3", "--out", path("gpt")
+        ])
         XCTAssertEqual(gpt.status, 0, gpt.err)
-        var old = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("gpt/config.json")))) as? [String: Any])
+        var old = try XCTUnwrap(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("gpt/config.json"))))
+                as? [String: Any])
         XCTAssertEqual(old.removeValue(forKey: "model_type") as? String, "GPT")
         try JSONSerialization.data(withJSONObject: old).write(to: URL(fileURLWithPath: path("gpt/config.json")))
-        let oldGen = try runAttn(["generate", "--checkpoint", path("gpt"), "--prompt", "First", "--max-new-tokens", "5"])
+        let oldGen = try runAttn(["generate", "--checkpoint", path("gpt"), "--prompt", "First", "--max-new-tokens", "5"]
+        )
         XCTAssertEqual(oldGen.status, 0, oldGen.err)
         let decoded = try RunDirectory(path: path("gpt")).readConfig(LanguageModelConfig.self)
         guard case .gpt = decoded.model else { return XCTFail("a config.json without model_type is a GPT run") }

@@ -13,7 +13,8 @@ final class SafetensorsTests: XCTestCase {
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
 
     /// A file from a raw header string and data bytes (header length written as given unless overridden).
-    func file(_ header: String, data: [UInt8] = [], length: UInt64? = nil, name: String = "t.safetensors") throws -> URL {
+    func file(_ header: String, data: [UInt8] = [], length: UInt64? = nil, name: String = "t.safetensors") throws -> URL
+    {
         let h = Array(header.utf8)
         var bytes = withUnsafeBytes(of: (length ?? UInt64(h.count)).littleEndian) { Array($0) }
         bytes += h + data
@@ -22,7 +23,9 @@ final class SafetensorsTests: XCTestCase {
         return url
     }
 
-    func assertRejects(_ url: URL, _ check: (SafetensorsError) -> Bool, file: StaticString = #filePath, line: UInt = #line) {
+    func assertRejects(
+        _ url: URL, _ check: (SafetensorsError) -> Bool, file: StaticString = #filePath, line: UInt = #line
+    ) {
         do {
             _ = try Safetensors.read(from: url)
             XCTFail("accepted a malformed file", file: file, line: line)
@@ -34,11 +37,12 @@ final class SafetensorsTests: XCTestCase {
         }
     }
 
-    let f32x2 = [UInt8](repeating: 0, count: 8)   // two float32 zeros
+    let f32x2 = [UInt8](repeating: 0, count: 8)  // two float32 zeros
 
     func testRoundTrip() throws {
         let url = dir.appendingPathComponent("rt.safetensors")
-        let a = Tensor([1, 2, 3, 4, 5, 6], shape: [2, 3]), b = Tensor(doubles: [0.1, 0.2], shape: [2]), c = Tensor.zeros([0, 4])
+        let a = Tensor([1, 2, 3, 4, 5, 6], shape: [2, 3]), b = Tensor(doubles: [0.1, 0.2], shape: [2]),
+            c = Tensor.zeros([0, 4])
         try Safetensors.write([("a", a), ("b", b), ("c", c), ("s", Tensor(scalar: 7))], metadata: ["k": "v"], to: url)
         let (t, order, meta) = try Safetensors.read(from: url)
         XCTAssertEqual(order, ["a", "b", "c", "s"])
@@ -62,11 +66,13 @@ final class SafetensorsTests: XCTestCase {
         try Safetensors.write([("x", Tensor([2]))], to: url)
         XCTAssertEqual(try Safetensors.read(from: url).tensors["x"]!.scalars, [2])
         // a failing write (target directory missing) leaves nothing behind and throws a typed error
-        XCTAssertThrowsError(try Safetensors.write([("x", Tensor([1]))], to: dir.appendingPathComponent("no/such/dir.st")))
+        XCTAssertThrowsError(
+            try Safetensors.write([("x", Tensor([1]))], to: dir.appendingPathComponent("no/such/dir.st")))
     }
 
     func testLoadsFileWrittenByPyTorch() throws {
-        let (t, _, meta) = try Safetensors.read(from: fixturesDirectory.appendingPathComponent("torch_written.safetensors"))
+        let (t, _, meta) = try Safetensors.read(
+            from: fixturesDirectory.appendingPathComponent("torch_written.safetensors"))
         XCTAssertEqual(t["weight"]!.shape, [2, 3])
         XCTAssertEqual(t["weight"]!.scalars, (0..<6).map { Float($0) / 4 - 0.5 })
         XCTAssertEqual(t["bias"]!.dtype, .float64)
@@ -80,15 +86,21 @@ final class SafetensorsTests: XCTestCase {
     func testRejectsFileShorterThan8Bytes() throws {
         let url = dir.appendingPathComponent("short")
         try Data([1, 2, 3]).write(to: url)
-        assertRejects(url) { if case .headerTooSmall = $0 { return true }; return false }
+        assertRejects(url) {
+            if case .headerTooSmall = $0 { return true }; return false
+        }
     }
 
     func testRejectsHeaderOver100MB() throws {
-        assertRejects(try file("{}", length: 100_000_001)) { if case .headerTooLarge = $0 { return true }; return false }
+        assertRejects(try file("{}", length: 100_000_001)) {
+            if case .headerTooLarge = $0 { return true }; return false
+        }
     }
 
     func testRejectsHeaderLengthPastEndOfFile() throws {
-        assertRejects(try file("{}", length: 50)) { if case .headerLengthPastEnd = $0 { return true }; return false }
+        assertRejects(try file("{}", length: 50)) {
+            if case .headerLengthPastEnd = $0 { return true }; return false
+        }
     }
 
     func testRejectsNonUTF8Header() throws {
@@ -96,12 +108,18 @@ final class SafetensorsTests: XCTestCase {
         bytes += [0x7B, 0xFF, 0xFE, 0x7D]
         let url = dir.appendingPathComponent("utf8")
         try Data(bytes).write(to: url)
-        assertRejects(url) { if case .headerNotUTF8 = $0 { return true }; return false }
+        assertRejects(url) {
+            if case .headerNotUTF8 = $0 { return true }; return false
+        }
     }
 
     func testRejectsNonJSONHeader() throws {
-        assertRejects(try file("{\"a\": ")) { if case .headerNotJSON = $0 { return true }; return false }
-        assertRejects(try file("[1, 2]", name: "arr")) { if case .headerNotJSON = $0 { return true }; return false }
+        assertRejects(try file("{\"a\": ")) {
+            if case .headerNotJSON = $0 { return true }; return false
+        }
+        assertRejects(try file("[1, 2]", name: "arr")) {
+            if case .headerNotJSON = $0 { return true }; return false
+        }
     }
 
     func testRejectsUnknownDType() throws {
@@ -111,28 +129,40 @@ final class SafetensorsTests: XCTestCase {
     }
 
     func testRejectsOverlappingOffsets() throws {
-        let h = #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#
-        assertRejects(try file(h, data: [UInt8](repeating: 0, count: 12))) { if case .invalidOffsets(_, "b", 4, 12, 8) = $0 { return true }; return false }
+        let h =
+            #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#
+        assertRejects(try file(h, data: [UInt8](repeating: 0, count: 12))) {
+            if case .invalidOffsets(_, "b", 4, 12, 8) = $0 { return true }; return false
+        }
     }
 
     func testRejectsGapBetweenTensors() throws {
-        let h = #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}"#
-        assertRejects(try file(h, data: [UInt8](repeating: 0, count: 12))) { if case .invalidOffsets(_, "b", 8, 12, 4) = $0 { return true }; return false }
+        let h =
+            #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}"#
+        assertRejects(try file(h, data: [UInt8](repeating: 0, count: 12))) {
+            if case .invalidOffsets(_, "b", 8, 12, 4) = $0 { return true }; return false
+        }
     }
 
     func testRejectsGapAtStart() throws {
         let h = #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#
-        assertRejects(try file(h, data: f32x2)) { if case .invalidOffsets = $0 { return true }; return false }
+        assertRejects(try file(h, data: f32x2)) {
+            if case .invalidOffsets = $0 { return true }; return false
+        }
     }
 
     func testRejectsOffsetsPastEndOfFile() throws {
         let h = #"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#
-        assertRejects(try file(h, data: f32x2)) { if case .bufferLengthMismatch(_, 16, 8) = $0 { return true }; return false }
+        assertRejects(try file(h, data: f32x2)) {
+            if case .bufferLengthMismatch(_, 16, 8) = $0 { return true }; return false
+        }
     }
 
     func testRejectsByteSizeNotMatchingShape() throws {
         let h = #"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#
-        assertRejects(try file(h, data: f32x2)) { if case .sizeMismatch(_, "a", [3], "F32", 8) = $0 { return true }; return false }
+        assertRejects(try file(h, data: f32x2)) {
+            if case .sizeMismatch(_, "a", [3], "F32", 8) = $0 { return true }; return false
+        }
     }
 
     func testRejectsTruncatedFile() throws {
@@ -141,18 +171,28 @@ final class SafetensorsTests: XCTestCase {
         let data = try Data(contentsOf: url)
         let cut = dir.appendingPathComponent("cut.safetensors")
         try data.prefix(data.count - 3).write(to: cut)
-        assertRejects(cut) { if case .bufferLengthMismatch(_, 40, 37) = $0 { return true }; return false }
+        assertRejects(cut) {
+            if case .bufferLengthMismatch(_, 40, 37) = $0 { return true }; return false
+        }
     }
 
     func testRejectsTrailingBytes() throws {
         let h = #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#
-        assertRejects(try file(h, data: f32x2 + [9])) { if case .bufferLengthMismatch(_, 8, 9) = $0 { return true }; return false }
+        assertRejects(try file(h, data: f32x2 + [9])) {
+            if case .bufferLengthMismatch(_, 8, 9) = $0 { return true }; return false
+        }
     }
 
     func testRejectsMalformedEntries() throws {
-        assertRejects(try file(#"{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,0]}}"#)) { if case .invalidEntry = $0 { return true }; return false }
-        assertRejects(try file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0]}}"#, name: "b")) { if case .invalidEntry = $0 { return true }; return false }
-        assertRejects(try file(#"{"__metadata__":{"k":1}}"#, name: "c")) { if case .invalidEntry = $0 { return true }; return false }
+        assertRejects(try file(#"{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,0]}}"#)) {
+            if case .invalidEntry = $0 { return true }; return false
+        }
+        assertRejects(try file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0]}}"#, name: "b")) {
+            if case .invalidEntry = $0 { return true }; return false
+        }
+        assertRejects(try file(#"{"__metadata__":{"k":1}}"#, name: "c")) {
+            if case .invalidEntry = $0 { return true }; return false
+        }
         assertRejects(try file(#"{"a":{"dtype":"I32","shape":[2],"data_offsets":[0,8]}}"#, data: f32x2, name: "d")) {
             if case .unsupportedDType = $0 { return true }; return false
         }
@@ -160,14 +200,18 @@ final class SafetensorsTests: XCTestCase {
 
     /// I64 tensors (BatchNorm's num_batches_tracked in a torchvision state dict) are read as float32 counts.
     func testReadsInt64CountsAsFloat() throws {
-        let counts: [UInt8] = [7, 0, 0, 0, 0, 0, 0, 0] + [0x00, 0x01, 0, 0, 0, 0, 0, 0]   // 7 and 256, little-endian
-        let t = try Safetensors.read(from: try file(#"{"n":{"dtype":"I64","shape":[2],"data_offsets":[0,16]}}"#, data: counts, name: "e")).tensors["n"]
+        let counts: [UInt8] = [7, 0, 0, 0, 0, 0, 0, 0] + [0x00, 0x01, 0, 0, 0, 0, 0, 0]  // 7 and 256, little-endian
+        let t = try Safetensors.read(
+            from: try file(#"{"n":{"dtype":"I64","shape":[2],"data_offsets":[0,16]}}"#, data: counts, name: "e")
+        ).tensors["n"]
         XCTAssertEqual(t?.dtype, .float32)
         XCTAssertEqual(t?.scalars, [7, 256])
     }
 
     func testMissingFileIsATypedError() {
-        assertRejects(dir.appendingPathComponent("nope.safetensors")) { if case .cannotRead = $0 { return true }; return false }
+        assertRejects(dir.appendingPathComponent("nope.safetensors")) {
+            if case .cannotRead = $0 { return true }; return false
+        }
     }
 }
 
@@ -178,7 +222,9 @@ final class CheckpointTests: XCTestCase {
         let body: Sequential
         init(seed: UInt64) {
             var g = RandomGenerator(seed: seed)
-            body = Sequential([Linear(4, 16, using: &g), BatchNorm.oneD(16), ReLU(), Dropout(p: 0.2, seed: 9), Linear(16, 3, using: &g)])
+            body = Sequential([
+                Linear(4, 16, using: &g), BatchNorm.oneD(16), ReLU(), Dropout(p: 0.2, seed: 9), Linear(16, 3, using: &g)
+            ])
         }
         var children: [(name: String, module: any Module)] { [("body", body)] }
         func callAsFunction(_ x: Tensor) -> Tensor { body(x) }
@@ -208,7 +254,8 @@ final class CheckpointTests: XCTestCase {
     }
 
     func testResumeReproducesUninterruptedRunBitForBit() throws {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("ak-resume-\(UUID().uuidString).safetensors")
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ak-resume-\(UUID().uuidString).safetensors")
         defer { try? FileManager.default.removeItem(at: url) }
 
         let straightNet = Net(seed: 3)
@@ -220,9 +267,10 @@ final class CheckpointTests: XCTestCase {
         let firstOpt = Adam(parameters: firstNet.parameters, learningRate: 0.01)
         var rng1 = RandomGenerator(seed: 4)
         let firstHalf = train(firstNet, firstOpt, &rng1, steps: 10)
-        try Checkpoint.saveTrainingState(model: firstNet, optimizer: firstOpt, metadata: ["rng.data": rng1.serialized], to: url)
+        try Checkpoint.saveTrainingState(
+            model: firstNet, optimizer: firstOpt, metadata: ["rng.data": rng1.serialized], to: url)
 
-        let resumedNet = Net(seed: 99)   // different initial weights and dropout generator: all must come from the file
+        let resumedNet = Net(seed: 99)  // different initial weights and dropout generator: all must come from the file
         let resumedOpt = Adam(parameters: resumedNet.parameters, learningRate: 0.01)
         let meta = try Checkpoint.loadTrainingState(model: resumedNet, optimizer: resumedOpt, from: url)
         var rng2 = try XCTUnwrap(RandomGenerator(serialized: meta["rng.data"] ?? ""))
@@ -242,14 +290,17 @@ final class CheckpointTests: XCTestCase {
             XCTAssertEqual(n1, n2)
             XCTAssertEqual(t1.scalars, t2.scalars, n1)
         }
-        XCTAssertEqual(a.namedParameters().map(\.name), ["body.0.weight", "body.0.bias", "body.1.weight", "body.1.bias", "body.4.weight", "body.4.bias"])
+        XCTAssertEqual(
+            a.namedParameters().map(\.name),
+            ["body.0.weight", "body.0.bias", "body.1.weight", "body.1.bias", "body.4.weight", "body.4.bias"])
         XCTAssertThrowsError(try b.loadStateDict(["body.0.weight": Tensor.zeros([16, 4])])) { e in
             XCTAssertEqual(e as? CheckpointError, .missingTensor(name: "body.0.bias"))
         }
         var all = Dictionary(uniqueKeysWithValues: a.stateDict().map { ($0.name, $0.tensor) })
         all["body.0.weight"] = Tensor.zeros([4, 16])
         XCTAssertThrowsError(try b.loadStateDict(all)) { e in
-            XCTAssertEqual(e as? CheckpointError, .shapeMismatch(name: "body.0.weight", expected: [16, 4], found: [4, 16]))
+            XCTAssertEqual(
+                e as? CheckpointError, .shapeMismatch(name: "body.0.weight", expected: [16, 4], found: [4, 16]))
         }
     }
 }

@@ -8,28 +8,39 @@ import XCTest
 final class TaskLayerTests: XCTestCase {
     var tmp: URL!
     override func setUpWithError() throws {
-        tmp = FileManager.default.temporaryDirectory.appendingPathComponent("ak-tasks-\(UInt32.random(in: 0...UInt32.max))")
+        tmp = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ak-tasks-\(UInt32.random(in: 0...UInt32.max))")
         try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
     }
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
     func path(_ n: String) -> String { tmp.appendingPathComponent(n).path }
-    let corpora = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../corpora").standardized.path
-    let legacy = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/legacy-runs").path
+    let corpora = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../corpora")
+        .standardized.path
+    let legacy = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+        "Fixtures/legacy-runs"
+    ).path
 
     /// The (lr, step) of every epoch in a run's metrics.csv.
     func learningRates(_ run: String) throws -> [(lr: Double, step: Int)] {
-        let rows = try String(contentsOfFile: run + "/metrics.csv", encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",").map(String.init) }
+        let rows = try String(contentsOfFile: run + "/metrics.csv", encoding: .utf8).split(separator: "\n").map {
+            $0.split(separator: ",").map(String.init)
+        }
         let lr = rows[0].firstIndex(of: "lr")!, step = rows[0].firstIndex(of: "step")!
         return rows.dropFirst().map { (Double($0[lr])!, Int($0[step])!) }
     }
 
     /// Each epoch's logged rate is the schedule's rate at the last optimizer step of that epoch.
-    func assertRates(_ run: String, peak: Double, _ schedule: (Int) -> any LRSchedule, file: StaticString = #filePath, line: UInt = #line) throws {
+    func assertRates(
+        _ run: String, peak: Double, _ schedule: (Int) -> any LRSchedule, file: StaticString = #filePath,
+        line: UInt = #line
+    ) throws {
         let rates = try learningRates(run)
         let total = rates.last!.step
         let s = schedule(total)
         for (lr, step) in rates {
-            XCTAssertEqual(lr, peak * Double(s.factor(step: step - 1)), accuracy: 1e-7 + 1e-4 * lr, "\(run): step \(step)", file: file, line: line)
+            XCTAssertEqual(
+                lr, peak * Double(s.factor(step: step - 1)), accuracy: 1e-7 + 1e-4 * lr, "\(run): step \(step)",
+                file: file, line: line)
         }
     }
 
@@ -38,18 +49,29 @@ final class TaskLayerTests: XCTestCase {
     /// it ended half-way) and inverse-sqrt is honoured (the image verbs ignored it).
     func testImageAndTextVerbsBuildTheSameScheduleFromTheSameFlags() throws {
         let flags = ["--epochs", "3", "--lr", "0.01", "--accumulate", "2", "--warmup-steps", "2", "--seed", "3"]
-        let cnn = try runAttn(["train", "cnn", "--data", corpora + "/cifar10-sample", "--out", path("cnn"), "--batch-size", "16",
-                               "--channels", "4,8", "--hidden", "8"] + flags)
+        let cnn = try runAttn(
+            [
+                "train", "cnn", "--data", corpora + "/cifar10-sample", "--out", path("cnn"), "--batch-size", "16",
+                "--channels", "4,8", "--hidden", "8"
+            ] + flags)
         XCTAssertEqual(cnn.status, 0, cnn.err)
-        let text = try runAttn(["train", "classifier", "--data", corpora + "/trec-sample/train.label", "--format", "trec", "--out", path("text"),
-                                "--batch-size", "16", "--d-model", "16", "--heads", "2", "--layers", "1", "--feed-forward", "16"] + flags)
+        let text = try runAttn(
+            [
+                "train", "classifier", "--data", corpora + "/trec-sample/train.label", "--format", "trec", "--out",
+                path("text"),
+                "--batch-size", "16", "--d-model", "16", "--heads", "2", "--layers", "1", "--feed-forward", "16"
+            ] + flags)
         XCTAssertEqual(text.status, 0, text.err)
         for run in [path("cnn"), path("text")] {
             try assertRates(run, peak: 0.01) { WarmupCosine(warmupSteps: 2, totalSteps: $0) }
-            XCTAssertLessThan(try learningRates(run).last!.lr, 0.01 * 0.1, "\(run): the cosine reaches its end at the last step")
+            XCTAssertLessThan(
+                try learningRates(run).last!.lr, 0.01 * 0.1, "\(run): the cosine reaches its end at the last step")
         }
-        let sqrt = try runAttn(["train", "cnn", "--data", corpora + "/cifar10-sample", "--out", path("cnn-sqrt"), "--batch-size", "16",
-                                "--channels", "4,8", "--hidden", "8", "--schedule", "inverse-sqrt"] + flags)
+        let sqrt = try runAttn(
+            [
+                "train", "cnn", "--data", corpora + "/cifar10-sample", "--out", path("cnn-sqrt"), "--batch-size", "16",
+                "--channels", "4,8", "--hidden", "8", "--schedule", "inverse-sqrt"
+            ] + flags)
         XCTAssertEqual(sqrt.status, 0, sqrt.err)
         try assertRates(path("cnn-sqrt"), peak: 0.01) { _ in WarmupInverseSqrt(warmupSteps: 2) }
     }
@@ -58,36 +80,52 @@ final class TaskLayerTests: XCTestCase {
     /// constant schedule (every epoch's rate is the peak), and the max-norm constraint (every row of the saved output
     /// layer within norm 3); --max-norm is refused for the other models and when not positive.
     func testKimsAdadeltaMaxNormRecipe() throws {
-        let args = ["train", "classifier", "--data", corpora + "/trec-sample/train.label", "--format", "trec", "--model", "cnn", "--d-model", "16",
-                    "--filters", "8", "--optimizer", "adadelta", "--schedule", "constant", "--warmup-steps", "0", "--batch-size", "50",
-                    "--max-norm", "3", "--label-smoothing", "0", "--epochs", "3", "--out", path("kim")]
+        let args = [
+            "train", "classifier", "--data", corpora + "/trec-sample/train.label", "--format", "trec", "--model", "cnn",
+            "--d-model", "16",
+            "--filters", "8", "--optimizer", "adadelta", "--schedule", "constant", "--warmup-steps", "0",
+            "--batch-size", "50",
+            "--max-norm", "3", "--label-smoothing", "0", "--epochs", "3", "--out", path("kim")
+        ]
         let r = try runAttn(args)
         XCTAssertEqual(r.status, 0, r.err)
         XCTAssertTrue(r.out.contains("max-norm: the output layer's rows are kept at L2 norm ≤ 3.0"), r.out)
         let config = try String(contentsOfFile: path("kim/config.json"), encoding: .utf8)
-        XCTAssertTrue(config.contains("\"adadelta\"") && config.contains("\"rho\" : 0.95") && config.contains("\"schedule\" : \"constant\""), config)
+        XCTAssertTrue(
+            config.contains("\"adadelta\"") && config.contains("\"rho\" : 0.95")
+                && config.contains("\"schedule\" : \"constant\""), config)
         XCTAssertTrue(config.contains("\"maxNorm\" : 3"), config)
         XCTAssertEqual(try learningRates(path("kim")).map(\.lr), [1, 1, 1])
-        let head = try XCTUnwrap(try Safetensors.read(from: URL(fileURLWithPath: path("kim/last.safetensors"))).tensors["head.weight"])
+        let head = try XCTUnwrap(
+            try Safetensors.read(from: URL(fileURLWithPath: path("kim/last.safetensors"))).tensors["head.weight"])
         let width = head.shape[1]
         for r in 0..<head.shape[0] {
-            let norm = head.scalars[(r * width)..<((r + 1) * width)].map { Double($0) * Double($0) }.reduce(0, +).squareRoot()
+            let norm = head.scalars[(r * width)..<((r + 1) * width)].map { Double($0) * Double($0) }.reduce(0, +)
+                .squareRoot()
             XCTAssertLessThanOrEqual(norm, 3 + 1e-4, "row \(r)")
         }
         let resumed = try runAttn(Array(args.dropLast(4)) + ["--epochs", "4", "--out", path("kim"), "--resume"])
         XCTAssertEqual(resumed.status, 0, resumed.err)
-        let transformer = try runAttn(["train", "classifier", "--data", corpora + "/trec-sample/train.label", "--format", "trec", "--max-norm", "3"])
+        let transformer = try runAttn([
+            "train", "classifier", "--data", corpora + "/trec-sample/train.label", "--format", "trec", "--max-norm", "3"
+        ])
         XCTAssertEqual(transformer.status, 64, transformer.err)
         XCTAssertTrue(transformer.err.contains("--max-norm is only read by --model cnn"), transformer.err)
         let zero = try runAttn(Array(args.dropLast(4)).map { $0 == "3" ? "0" : $0 } + ["--out", path("kim0")])
         XCTAssertEqual(zero.status, 64, zero.err)
         XCTAssertTrue(zero.err.contains("--max-norm must be a positive number"), zero.err)
         // --recipe kim: the whole of it from one flag (flags given still override: --epochs)
-        let preset = try runAttn(["train", "classifier", "--data", corpora + "/trec-sample/train.label", "--format", "trec", "--recipe", "kim",
-                                  "--d-model", "16", "--filters", "8", "--epochs", "2", "--out", path("kim-preset")])
+        let preset = try runAttn([
+            "train", "classifier", "--data", corpora + "/trec-sample/train.label", "--format", "trec", "--recipe",
+            "kim",
+            "--d-model", "16", "--filters", "8", "--epochs", "2", "--out", path("kim-preset")
+        ])
         XCTAssertEqual(preset.status, 0, preset.err)
-        let c = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("kim-preset/config.json")))) as! [String: Any]
-        let model = c["model"] as! [String: Any], training = c["training"] as! [String: Any], tokenizer = c["tokenizer"] as! [String: Any]
+        let c =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: path("kim-preset/config.json")))) as! [String: Any]
+        let model = c["model"] as! [String: Any], training = c["training"] as! [String: Any],
+            tokenizer = c["tokenizer"] as! [String: Any]
         XCTAssertEqual(c["model_type"] as? String, "TextCNN")
         XCTAssertEqual(model["maxNorm"] as? Double, 3)
         XCTAssertEqual(model["embeddingInitRange"] as? Double, 0.25)
@@ -97,8 +135,13 @@ final class TaskLayerTests: XCTestCase {
         XCTAssertEqual(training["label_smoothing"] as? Double, 0)
         XCTAssertNotNil((training["optimizer"] as? [String: Any])?["adadelta"])
         XCTAssertEqual(try learningRates(path("kim-preset")).map(\.lr), [1, 1], "no warmup, constant")
-        XCTAssertTrue("\(tokenizer)".contains("lowercase = 0") || "\(tokenizer)".contains("lowercase\" : false") || tokenizer["lowercase"] as? Bool == false, "\(tokenizer)")
-        let other = try runAttn(["train", "classifier", "--data", corpora + "/trec-sample/train.label", "--format", "trec", "--recipe", "kim", "--model", "lstm"])
+        XCTAssertTrue(
+            "\(tokenizer)".contains("lowercase = 0") || "\(tokenizer)".contains("lowercase\" : false")
+                || tokenizer["lowercase"] as? Bool == false, "\(tokenizer)")
+        let other = try runAttn([
+            "train", "classifier", "--data", corpora + "/trec-sample/train.label", "--format", "trec", "--recipe",
+            "kim", "--model", "lstm"
+        ])
         XCTAssertEqual(other.status, 64, other.err)
         XCTAssertTrue(other.err.contains("--recipe kim trains --model cnn"), other.err)
     }
@@ -106,10 +149,16 @@ final class TaskLayerTests: XCTestCase {
     /// `train classifier --resume` and `train vit --resume` continue their own runs (before the task layer both
     /// refused undamaged runs: "format is {…} but … gives {…}" with equal values).
     func testClassifierAndViTResumeTheirOwnRuns() throws {
-        let text = ["train", "classifier", "--data", corpora + "/trec-sample/train.label", "--format", "trec", "--out", path("cls"),
-                    "--d-model", "16", "--heads", "2", "--layers", "1", "--feed-forward", "16"]
-        let vit = ["train", "vit", "--data", corpora + "/cifar10-sample", "--out", path("vit"), "--batch-size", "32", "--d-model", "16",
-                   "--heads", "2", "--depth", "1", "--patch-size", "8", "--warmup-epochs", "0"]
+        let text = [
+            "train", "classifier", "--data", corpora + "/trec-sample/train.label", "--format", "trec", "--out",
+            path("cls"),
+            "--d-model", "16", "--heads", "2", "--layers", "1", "--feed-forward", "16"
+        ]
+        let vit = [
+            "train", "vit", "--data", corpora + "/cifar10-sample", "--out", path("vit"), "--batch-size", "32",
+            "--d-model", "16",
+            "--heads", "2", "--depth", "1", "--patch-size", "8", "--warmup-epochs", "0"
+        ]
         for args in [text, vit] {
             let first = try runAttn(args + ["--epochs", "1"])
             XCTAssertEqual(first.status, 0, first.err)
@@ -129,7 +178,8 @@ final class TaskLayerTests: XCTestCase {
     func testRunDirectoryWritesTypedConfigAndChecksAResumeBeforeWriting() throws {
         let run = RunDirectory(path: path("typed"))
         try run.create()
-        var training = TrainingRecipe(epochs: 3, lr: 1e-3, optimizer: .adamw(beta2: 0.98), weightDecay: 0.01, clipNorm: 1)
+        var training = TrainingRecipe(
+            epochs: 3, lr: 1e-3, optimizer: .adamw(beta2: 0.98), weightDecay: 0.01, clipNorm: 1)
         training.maxTokens = 500
         var config = TranslationConfig.recipe
         config.data.source = "a.de"; config.data.target = "a.en"
@@ -150,14 +200,17 @@ final class TaskLayerTests: XCTestCase {
         }
         XCTAssertEqual(try Data(contentsOf: run.configURL), before)
 
-        var image = ImageClassificationConfig(architecture: .zoo(.resnet20, width: 8, dropout: 0), data: ImageDataSelection(data: "cifar"), training: training)
+        var image = ImageClassificationConfig(
+            architecture: .zoo(.resnet20, width: 8, dropout: 0), data: ImageDataSelection(data: "cifar"),
+            training: training)
         image.transfer = TransferRecipe(initFrom: "runs/a", freeze: ["features"])
         let imageRun = RunDirectory(path: path("image"))
         try imageRun.create()
         try imageRun.writeConfig(image)
         XCTAssertEqual(try imageRun.readConfig(ImageClassificationConfig.self), image)
-        let textConfig = TextClassificationConfig(model: .cnn(TextCNNConfig(vocabulary: 10, classes: 2)), format: TextFormat(format: .trec, fine: true),
-                                                  data: LabelledTextData(data: "t.label"), tokenizer: .byteLevelBPE(vocabularySize: 300), training: training)
+        let textConfig = TextClassificationConfig(
+            model: .cnn(TextCNNConfig(vocabulary: 10, classes: 2)), format: TextFormat(format: .trec, fine: true),
+            data: LabelledTextData(data: "t.label"), tokenizer: .byteLevelBPE(vocabularySize: 300), training: training)
         let textRun = RunDirectory(path: path("text"))
         try textRun.create()
         try textRun.writeConfig(textConfig)
@@ -171,7 +224,10 @@ final class TaskLayerTests: XCTestCase {
         let tr = legacy + "/translation", cls = legacy + "/classifier", vit = legacy + "/vit"
         for run in [tr, cls, vit] { XCTAssertEqual(try RunDirectory(path: run).formatVersion(), 1) }
         let checks: [[String]] = [
-            ["evaluate", "--checkpoint", tr, "--source", tr + "/validation.source", "--reference", tr + "/validation.target", "--beam", "1", "--json"],
+            [
+                "evaluate", "--checkpoint", tr, "--source", tr + "/validation.source", "--reference",
+                tr + "/validation.target", "--beam", "1", "--json"
+            ],
             ["translate", "--checkpoint", tr, "--text", "Ein Hund läuft."],
             ["attention", "--checkpoint", tr, "--text", "Ein Hund läuft.", "--beam", "1", "--out", path("tr-att")],
             ["evaluate", "--checkpoint", cls, "--data", corpora + "/trec-sample/train.label", "--json"],
@@ -179,8 +235,11 @@ final class TaskLayerTests: XCTestCase {
             ["attention", "--checkpoint", cls, "--text", "Who wrote Hamlet ?", "--out", path("cls-att")],
             ["evaluate", "--checkpoint", vit, "--data", corpora + "/cifar10-sample/data_batch_1.bin", "--json"],
             ["predict", "--checkpoint", vit, "--image", corpora + "/cifar10-sample/data_batch_1.bin:3"],
-            ["attention", "--checkpoint", vit, "--image", corpora + "/cifar10-sample/data_batch_1.bin:3", "--out", path("vit-att")],
-            ["compare", cls, vit, "--out", path("cmp"), "--batch-size", "8", "--json"],
+            [
+                "attention", "--checkpoint", vit, "--image", corpora + "/cifar10-sample/data_batch_1.bin:3", "--out",
+                path("vit-att")
+            ],
+            ["compare", cls, vit, "--out", path("cmp"), "--batch-size", "8", "--json"]
         ]
         for args in checks {
             let r = try runAttn(args)
@@ -189,7 +248,8 @@ final class TaskLayerTests: XCTestCase {
             switch args[0] {
             case "evaluate": XCTAssertTrue(last.hasPrefix("{") && last.contains("\"metric\""), "\(args): \(last)")
             case "attention": XCTAssertTrue(last.hasSuffix("index.html"), "\(args): \(last)")
-            case "compare": XCTAssertTrue(last.contains("\"VisionTransformer\"") && r.out.contains("\"TextClassifier\""), r.out)
+            case "compare":
+                XCTAssertTrue(last.contains("\"VisionTransformer\"") && r.out.contains("\"TextClassifier\""), r.out)
             default: XCTAssertFalse(last.isEmpty, "\(args)")
             }
         }
@@ -204,11 +264,13 @@ final class TaskLayerTests: XCTestCase {
         let input = Pipe(), out = Pipe(), err = Pipe()
         (p.standardInput, p.standardOutput, p.standardError) = (input, out, err)
         try p.run()
-        input.fileHandleForWriting.write(Data("Who wrote Hamlet ?\r\nWhere is Tokyo ?\r\nHow many people live in Tokyo ?\n".utf8))
+        input.fileHandleForWriting.write(
+            Data("Who wrote Hamlet ?\r\nWhere is Tokyo ?\r\nHow many people live in Tokyo ?\n".utf8))
         try input.fileHandleForWriting.close()
         let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         XCTAssertEqual(p.terminationStatus, 0, String(decoding: e, as: UTF8.self))
-        XCTAssertEqual(String(decoding: o, as: UTF8.self).split(separator: "\n").count, 3, String(decoding: o, as: UTF8.self))
+        XCTAssertEqual(
+            String(decoding: o, as: UTF8.self).split(separator: "\n").count, 3, String(decoding: o, as: UTF8.self))
     }
 }

@@ -26,7 +26,8 @@ final class TensorTests: XCTestCase {
 
     func testSeededRandomIsReproducible() {
         var g1 = RandomGenerator(seed: 42), g2 = RandomGenerator(seed: 42), g3 = RandomGenerator(seed: 43)
-        let a = Tensor.normal([100], using: &g1), b = Tensor.normal([100], using: &g2), c = Tensor.normal([100], using: &g3)
+        let a = Tensor.normal([100], using: &g1), b = Tensor.normal([100], using: &g2),
+            c = Tensor.normal([100], using: &g3)
         XCTAssertEqual(a.scalars, b.scalars)
         XCTAssertNotEqual(a.scalars, c.scalars)
         XCTAssertEqual(g1, g2)
@@ -107,37 +108,54 @@ final class TensorTests: XCTestCase {
 
 final class ShapeErrorTests: XCTestCase {
     /// Every op validates through these functions and stops with exactly their message.
-    func assertMessage(_ body: () throws(ShapeError) -> Void, contains parts: [String], file: StaticString = #filePath, line: UInt = #line) {
+    func assertMessage(
+        _ body: () throws(ShapeError) -> Void, contains parts: [String], file: StaticString = #filePath,
+        line: UInt = #line
+    ) {
         do {
             try body()
             XCTFail("expected a shape error", file: file, line: line)
         } catch {
-            for p in parts { XCTAssertTrue(error.message.contains(p), "'\(error.message)' lacks '\(p)'", file: file, line: line) }
+            for p in parts {
+                XCTAssertTrue(error.message.contains(p), "'\(error.message)' lacks '\(p)'", file: file, line: line)
+            }
         }
     }
 
     func testBroadcastErrorNamesOpAndBothShapes() {
-        assertMessage({ () throws(ShapeError) in _ = try Shape.broadcast([2, 3], [4, 3], op: "add") }, contains: ["add", "[2, 3]", "[4, 3]"])
+        assertMessage(
+            { () throws(ShapeError) in _ = try Shape.broadcast([2, 3], [4, 3], op: "add") },
+            contains: ["add", "[2, 3]", "[4, 3]"])
         XCTAssertEqual(try Shape.broadcast([2, 1, 3], [4, 1], op: "mul"), [2, 4, 3])
         XCTAssertEqual(try Shape.broadcast([], [5], op: "mul"), [5])
         XCTAssertEqual(try Shape.broadcast([0, 1], [1, 3], op: "mul"), [0, 3])
     }
 
     func testMatmulErrorNamesOpAndBothShapes() {
-        assertMessage({ () throws(ShapeError) in _ = try Shape.matmul([2, 3], [4, 5]) }, contains: ["matmul", "[2, 3]", "[4, 5]"])
-        assertMessage({ () throws(ShapeError) in _ = try Shape.matmul([2, 2, 3], [3, 3, 5]) }, contains: ["matmul", "[2]", "[3]"])
-        assertMessage({ () throws(ShapeError) in _ = try Shape.matmul([3], [3, 5]) }, contains: ["matmul", "[3]", "[3, 5]"])
+        assertMessage(
+            { () throws(ShapeError) in _ = try Shape.matmul([2, 3], [4, 5]) }, contains: ["matmul", "[2, 3]", "[4, 5]"])
+        assertMessage(
+            { () throws(ShapeError) in _ = try Shape.matmul([2, 2, 3], [3, 3, 5]) }, contains: ["matmul", "[2]", "[3]"])
+        assertMessage(
+            { () throws(ShapeError) in _ = try Shape.matmul([3], [3, 5]) }, contains: ["matmul", "[3]", "[3, 5]"])
         XCTAssertEqual(try Shape.matmul([3, 2], [3, 5], transposeA: true), [2, 5])
         XCTAssertEqual(try Shape.matmul([7, 1, 2, 3], [4, 5, 3], transposeB: true), [7, 4, 2, 5])
     }
 
     func testReshapeAndAxisErrors() {
-        assertMessage({ () throws(ShapeError) in _ = try Shape.reshape([2, 3], to: [4, 2]) }, contains: ["reshape", "[2, 3]", "[4, 2]"])
-        assertMessage({ () throws(ShapeError) in _ = try Shape.reshape([2, 3], to: [-1, -1]) }, contains: ["reshape", "[-1, -1]"])
+        assertMessage(
+            { () throws(ShapeError) in _ = try Shape.reshape([2, 3], to: [4, 2]) },
+            contains: ["reshape", "[2, 3]", "[4, 2]"])
+        assertMessage(
+            { () throws(ShapeError) in _ = try Shape.reshape([2, 3], to: [-1, -1]) }, contains: ["reshape", "[-1, -1]"])
         XCTAssertEqual(try Shape.reshape([2, 3], to: [3, -1]), [3, 2])
-        assertMessage({ () throws(ShapeError) in _ = try Shape.axis(3, rank: 2, op: "sum") }, contains: ["sum", "axis 3", "rank 2"])
-        assertMessage({ () throws(ShapeError) in _ = try Shape.axes([0, -2], rank: 2, op: "mean") }, contains: ["mean", "twice"])
-        assertMessage({ () throws(ShapeError) in try Shape.same([2], [3], op: "assign") }, contains: ["assign", "[2]", "[3]"])
+        assertMessage(
+            { () throws(ShapeError) in _ = try Shape.axis(3, rank: 2, op: "sum") },
+            contains: ["sum", "axis 3", "rank 2"])
+        assertMessage(
+            { () throws(ShapeError) in _ = try Shape.axes([0, -2], rank: 2, op: "mean") }, contains: ["mean", "twice"])
+        assertMessage(
+            { () throws(ShapeError) in try Shape.same([2], [3], op: "assign") }, contains: ["assign", "[2]", "[3]"])
     }
 }
 
@@ -145,7 +163,7 @@ final class BufferCacheTests: XCTestCase {
     func testLargeBuffersAreReusedAndComeBackZeroed() {
         let cache = BufferCache.shared
         cache.releaseAll()
-        let n = 1 << 18   // 1 MiB of Float32, above the cache's minimum
+        let n = 1 << 18  // 1 MiB of Float32, above the cache's minimum
         var address: UnsafeRawPointer?
         do {
             let t = Tensor.full([n], 7)

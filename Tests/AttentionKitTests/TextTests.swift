@@ -5,10 +5,12 @@ import XCTest
 final class NormalizationTests: XCTestCase {
     /// utf8proc's normalisation, through our per-cluster pipeline, on a committed sample of NormalizationTest.txt.
     func testUnicodeConformanceSample() throws {
-        let text = try String(contentsOf: fixturesDirectory.appendingPathComponent("NormalizationTestSample.txt"), encoding: .utf8)
+        let text = try String(
+            contentsOf: fixturesDirectory.appendingPathComponent("NormalizationTestSample.txt"), encoding: .utf8)
         var checked = 0
         func str(_ field: Substring) -> String {
-            String(String.UnicodeScalarView(field.split(separator: " ").map { Unicode.Scalar(UInt32($0, radix: 16)!)! }))
+            String(
+                String.UnicodeScalarView(field.split(separator: " ").map { Unicode.Scalar(UInt32($0, radix: 16)!)! }))
         }
         let nfc = Normalizer([.nfc]), nfd = Normalizer([.nfd]), nfkc = Normalizer([.nfkc]), nfkd = Normalizer([.nfkd])
         func scalars(_ s: String) -> [UInt32] { s.unicodeScalars.map(\.value) }
@@ -45,7 +47,7 @@ final class NormalizationTests: XCTestCase {
     func testAlignmentPointsIntoTheOriginalBytes() {
         let (text, offsets) = Normalizer([.nfd, .stripAccents, .lowercase]).normalizeAligned("Éa")
         XCTAssertEqual(text, "ea")
-        XCTAssertEqual(offsets, [0..<2, 2..<3])   // "É" is 2 UTF-8 bytes
+        XCTAssertEqual(offsets, [0..<2, 2..<3])  // "É" is 2 UTF-8 bytes
     }
 }
 
@@ -69,9 +71,12 @@ final class TextDecodingTests: XCTestCase {
     }
 
     func testTRECLatin1LineIsReportedNotCrashed() throws {
-        let trec = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let trec = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("shared/data/trec/train_5500.label")
-        guard FileManager.default.fileExists(atPath: trec.path) else { throw XCTSkip("../shared/data/trec not present") }
+        guard FileManager.default.fileExists(atPath: trec.path) else {
+            throw XCTSkip("../shared/data/trec not present")
+        }
         let lines = try TextFile.lines(of: trec)
         let bad = lines.filter { !$0.replacedByteOffsets.isEmpty }
         XCTAssertEqual(bad.map(\.number), [66], "exactly line 66 holds the raw Latin-1 byte")
@@ -97,7 +102,8 @@ final class PreTokenizerTests: XCTestCase {
 
     func testSplitters() {
         XCTAssertEqual(pieces(.whitespaceSplit, " Hello,  world! "), ["Hello,", "world!"])
-        XCTAssertEqual(pieces(.whitespace, "Hello, world!! it's x²"), ["Hello", ",", "world", "!!", "it", "'", "s", "x", "²"])
+        XCTAssertEqual(
+            pieces(.whitespace, "Hello, world!! it's x²"), ["Hello", ",", "world", "!!", "it", "'", "s", "x", "²"])
         XCTAssertEqual(pieces(.unicodeCategories, "abc123 東京駅!? é"), ["abc", "123", "東", "京", "駅", "!", "?", "é"])
         XCTAssertEqual(pieces(.byteLevel(addPrefixSpace: false), "Hi there  you"), ["Hi", "Ġthere", "Ġ", "Ġyou"])
         XCTAssertEqual(pieces(.byteLevel(addPrefixSpace: true), "it's"), ["Ġit", "'s"])
@@ -109,7 +115,8 @@ final class PreTokenizerTests: XCTestCase {
     /// tokenizer.json round trip keeps it.
     func testKimCleanStrEqualsKimAndHuggingFace() throws {
         let data = try Data(contentsOf: fixturesDirectory.appendingPathComponent("kim_clean_str.json"))
-        let cases = try XCTUnwrap((try JSONSerialization.jsonObject(with: data) as? [String: Any])?["cases"] as? [[String: Any]])
+        let cases = try XCTUnwrap(
+            (try JSONSerialization.jsonObject(with: data) as? [String: Any])?["cases"] as? [[String: Any]])
         XCTAssertGreaterThanOrEqual(cases.count, 10)
         for c in cases {
             let text = try XCTUnwrap(c["text"] as? String)
@@ -120,41 +127,55 @@ final class PreTokenizerTests: XCTestCase {
             let scalars = Array(text.unicodeScalars)
             var byte = [0]
             for u in scalars { byte.append(byte.last! + UTF8.width(u)) }
-            XCTAssertEqual(split.map { [byte[$0.range.lowerBound], byte[$0.range.upperBound]] }, c["hf_offsets"] as? [[Int]], "offsets: \(text)")
+            XCTAssertEqual(
+                split.map { [byte[$0.range.lowerBound], byte[$0.range.upperBound]] }, c["hf_offsets"] as? [[Int]],
+                "offsets: \(text)")
         }
         var recipe = TokenizerRecipe.wordLevel(lowercase: false, minFrequency: 1, kimCleanStr: true)
         recipe.vocabularySize = nil
-        let t = Tokenizer(preTokenizer: recipe.preTokenizerValue, model: .wordLevel(WordLevel(vocabulary: ["[UNK]": 0, "do": 1, "n't": 2, "?": 3], unknownToken: "[UNK]")))
+        let t = Tokenizer(
+            preTokenizer: recipe.preTokenizerValue,
+            model: .wordLevel(WordLevel(vocabulary: ["[UNK]": 0, "do": 1, "n't": 2, "?": 3], unknownToken: "[UNK]")))
         XCTAssertEqual(t.encode("don't?").ids, [1, 2, 3])
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("ak-kim-\(UUID().uuidString).json")
         defer { try? FileManager.default.removeItem(at: url) }
         try t.save(to: url)
         let json = try String(contentsOf: url, encoding: .utf8)
-        XCTAssertTrue(json.contains("MergedWithNext") && json.contains("Sequence"), "Hugging Face's spelling of the split")
+        XCTAssertTrue(
+            json.contains("MergedWithNext") && json.contains("Sequence"), "Hugging Face's spelling of the split")
         XCTAssertEqual(try Tokenizer.load(from: url).preTokenizer, .kimCleanStr)
     }
 }
 
 final class TokenizerParityTests: XCTestCase {
-    struct Case { let name: String; let vocab: [String: Int]; let merges: [[String]]; let encodings: [[String: Any]]; let settings: [String: Int] }
+    struct Case {
+        let name: String; let vocab: [String: Int]; let merges: [[String]]; let encodings: [[String: Any]];
+        let settings: [String: Int]
+    }
 
     static func load() throws -> (train: [String], cases: [Case]) {
         let data = try Data(contentsOf: fixturesDirectory.appendingPathComponent("tokenizers.json"))
         let root = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         let cases = (root["cases"] as! [[String: Any]]).map {
-            Case(name: $0["name"] as! String, vocab: $0["vocab"] as! [String: Int], merges: $0["merges"] as! [[String]],
-                 encodings: $0["encodings"] as! [[String: Any]], settings: $0["settings"] as! [String: Int])
+            Case(
+                name: $0["name"] as! String, vocab: $0["vocab"] as! [String: Int], merges: $0["merges"] as! [[String]],
+                encodings: $0["encodings"] as! [[String: Any]], settings: $0["settings"] as! [String: Int])
         }
         return (root["train_lines"] as! [String], cases)
     }
 
     let special = ["[PAD]", "[UNK]", "[BOS]", "[EOS]"]
 
-    func train(_ c: Case, _ lines: [String], normalizer: Normalizer, pre: PreTokenizer, unk: String?, alphabet: [String]) -> Tokenizer {
-        var t = Tokenizer(normalizer: normalizer, preTokenizer: pre, model: .wordLevel(WordLevel(vocabulary: [:])), specialTokens: special)
+    func train(
+        _ c: Case, _ lines: [String], normalizer: Normalizer, pre: PreTokenizer, unk: String?, alphabet: [String]
+    ) -> Tokenizer {
+        var t = Tokenizer(
+            normalizer: normalizer, preTokenizer: pre, model: .wordLevel(WordLevel(vocabulary: [:])),
+            specialTokens: special)
         let pieces = lines.flatMap { t.pieces($0) }
-        let bpe = BPE.train(pieces: pieces, vocabularySize: c.settings["vocab_size"]!, minFrequency: c.settings["min_frequency"]!,
-                            specialTokens: special, unknownToken: unk, initialAlphabet: alphabet)
+        let bpe = BPE.train(
+            pieces: pieces, vocabularySize: c.settings["vocab_size"]!, minFrequency: c.settings["min_frequency"]!,
+            specialTokens: special, unknownToken: unk, initialAlphabet: alphabet)
         t.model = .bpe(bpe)
         return t
     }
@@ -162,16 +183,23 @@ final class TokenizerParityTests: XCTestCase {
     func compare(_ t: Tokenizer, _ c: Case, offsets: Bool, file: StaticString = #filePath, line: UInt = #line) {
         guard case .bpe(let bpe) = t.model else { return XCTFail("not BPE", file: file, line: line) }
         XCTAssertEqual(bpe.merges.count, c.merges.count, "\(c.name): merge count", file: file, line: line)
-        let firstDiff = zip(bpe.merges, c.merges).enumerated().first { $0.element.0.0 != $0.element.1[0] || $0.element.0.1 != $0.element.1[1] }
-        XCTAssertNil(firstDiff.map { "merge \($0.offset): ours \($0.element.0), HF \($0.element.1)" }, c.name, file: file, line: line)
+        let firstDiff = zip(bpe.merges, c.merges).enumerated().first {
+            $0.element.0.0 != $0.element.1[0] || $0.element.0.1 != $0.element.1[1]
+        }
+        XCTAssertNil(
+            firstDiff.map { "merge \($0.offset): ours \($0.element.0), HF \($0.element.1)" }, c.name, file: file,
+            line: line)
         XCTAssertEqual(bpe.vocabulary, c.vocab, "\(c.name): vocabulary", file: file, line: line)
         for e in c.encodings {
             let text = e["text"] as! String
             let ours = t.encode(text, addSpecialTokens: false)
             XCTAssertEqual(ours.ids, e["ids"] as! [Int], "\(c.name): ids of \(text)", file: file, line: line)
-            XCTAssertEqual(ours.tokens, e["tokens"] as! [String], "\(c.name): tokens of \(text)", file: file, line: line)
+            XCTAssertEqual(
+                ours.tokens, e["tokens"] as! [String], "\(c.name): tokens of \(text)", file: file, line: line)
             if offsets {
-                XCTAssertEqual(ours.offsets.map { [$0.lowerBound, $0.upperBound] }, e["offsets"] as! [[Int]], "\(c.name): offsets of \(text)", file: file, line: line)
+                XCTAssertEqual(
+                    ours.offsets.map { [$0.lowerBound, $0.upperBound] }, e["offsets"] as! [[Int]],
+                    "\(c.name): offsets of \(text)", file: file, line: line)
             }
         }
     }
@@ -179,15 +207,18 @@ final class TokenizerParityTests: XCTestCase {
     func testByteLevelBPEMatchesHuggingFace() throws {
         let (lines, cases) = try Self.load()
         let c = try XCTUnwrap(cases.first { $0.name == "bytelevel_bpe" })
-        let t = train(c, lines, normalizer: Normalizer(), pre: .byteLevel(addPrefixSpace: false), unk: nil,
-                      alphabet: ByteLevel.byteToScalar.map { String($0) })
+        let t = train(
+            c, lines, normalizer: Normalizer(), pre: .byteLevel(addPrefixSpace: false), unk: nil,
+            alphabet: ByteLevel.byteToScalar.map { String($0) })
         compare(t, c, offsets: false)
     }
 
     func testWhitespaceBPEWithNormalizerMatchesHuggingFace() throws {
         let (lines, cases) = try Self.load()
         let c = try XCTUnwrap(cases.first { $0.name == "whitespace_bpe_lower" })
-        let t = train(c, lines, normalizer: Normalizer([.nfd, .lowercase, .stripAccents]), pre: .whitespace, unk: "[UNK]", alphabet: [])
+        let t = train(
+            c, lines, normalizer: Normalizer([.nfd, .lowercase, .stripAccents]), pre: .whitespace, unk: "[UNK]",
+            alphabet: [])
         compare(t, c, offsets: true)
     }
 
@@ -205,10 +236,14 @@ final class TokenizerParityTests: XCTestCase {
 final class TokenizerTests: XCTestCase {
     func makeTokenizer() -> Tokenizer {
         let lines = ["the cat sat on the mat", "the dog sat on the log", "cats and dogs"]
-        var t = Tokenizer(normalizer: Normalizer([.nfc, .lowercase]), preTokenizer: .whitespace,
-                          model: .wordLevel(WordLevel(vocabulary: [:])), specialTokens: ["[PAD]", "[UNK]", "[BOS]", "[EOS]"],
-                          bosToken: "[BOS]", eosToken: "[EOS]")
-        t.model = .bpe(BPE.train(pieces: lines.flatMap { t.pieces($0) }, vocabularySize: 40, specialTokens: t.specialTokens, unknownToken: "[UNK]"))
+        var t = Tokenizer(
+            normalizer: Normalizer([.nfc, .lowercase]), preTokenizer: .whitespace,
+            model: .wordLevel(WordLevel(vocabulary: [:])), specialTokens: ["[PAD]", "[UNK]", "[BOS]", "[EOS]"],
+            bosToken: "[BOS]", eosToken: "[EOS]")
+        t.model = .bpe(
+            BPE.train(
+                pieces: lines.flatMap { t.pieces($0) }, vocabularySize: 40, specialTokens: t.specialTokens,
+                unknownToken: "[UNK]"))
         return t
     }
 
@@ -237,7 +272,8 @@ final class TokenizerTests: XCTestCase {
         let t = makeTokenizer()
         let batch = t.encodeBatch(["the cat", "the dog sat on the mat"], padding: .longest)
         XCTAssertEqual(batch[0].ids.count, batch[1].ids.count)
-        XCTAssertEqual(batch[0].attentionMask.filter { $0 == 0 }.count, batch[1].ids.count - t.encode("the cat").ids.count)
+        XCTAssertEqual(
+            batch[0].attentionMask.filter { $0 == 0 }.count, batch[1].ids.count - t.encode("the cat").ids.count)
         XCTAssertEqual(batch[0].ids.last, t.id(of: "[PAD]"))
         let fixed = t.encodeBatch(["the cat"], padding: .fixed(10))
         XCTAssertEqual(fixed[0].ids.count, 10)
@@ -252,7 +288,8 @@ final class TokenizerTests: XCTestCase {
         XCTAssertEqual(w.vocabulary, ["[UNK]": 0, "a": 1, "b": 2])
         let t = Tokenizer(preTokenizer: .whitespaceSplit, model: .wordLevel(w))
         XCTAssertEqual(t.encode("a c b").ids, [1, 0, 2])
-        let chars = Tokenizer(preTokenizer: .whitespaceSplit, model: .characterLevel(WordLevel(vocabulary: ["[UNK]": 0, "a": 1, "b": 2])))
+        let chars = Tokenizer(
+            preTokenizer: .whitespaceSplit, model: .characterLevel(WordLevel(vocabulary: ["[UNK]": 0, "a": 1, "b": 2])))
         XCTAssertEqual(chars.encode("ab x").ids, [1, 2, 0])
         XCTAssertEqual(chars.decode([1, 2]), "ab")
     }
@@ -263,7 +300,9 @@ final class TokenizerTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: url) }
         try t.save(to: url)
         let u = try Tokenizer.load(from: url)
-        for s in ["the cat sat", "Dogs and [PAD] cats", "unknown zebra"] { XCTAssertEqual(u.encode(s).ids, t.encode(s).ids, s) }
+        for s in ["the cat sat", "Dogs and [PAD] cats", "unknown zebra"] {
+            XCTAssertEqual(u.encode(s).ids, t.encode(s).ids, s)
+        }
         XCTAssertEqual(u.bosToken, "[BOS]")
         XCTAssertEqual(u.eosToken, "[EOS]")
     }
@@ -287,10 +326,17 @@ final class TokenizerTests: XCTestCase {
         try reject(#"{"model":{"type":"BPE","vocab":{"a":0,"b":1},"merges":["a b"]}}"#, "merged token 'ab'")
         try reject(#"{"model":{"type":"Unigram","vocab":{"a":0}}}"#, "not supported")
         try reject(#"{"model":{"type":"WordLevel","vocab":{}}}"#, "$.model.vocab: is empty")
-        try reject(#"{"model":{"type":"WordLevel","vocab":{"a":0,"b":7}}}"#, "ids must be 0…1 for 2 tokens, but one is 7")
-        try reject(#"{"model":{"type":"WordLevel","vocab":{"a":0,"b":1}},"added_tokens":[{"content":"[PAD]","id":1}]}"#, "$.added_tokens[0].id: 1 for '[PAD]' is already 'b'")
-        try reject(#"{"model":{"type":"WordLevel","vocab":{"a":0,"b":1}},"added_tokens":[{"content":"b","id":0}]}"#, "0 clashes with the vocabulary, where 'b' is 1")
-        try reject(#"{"model":{"type":"WordLevel","vocab":{"a":0}},"added_tokens":[{"content":"c","id":-3}]}"#, "$.added_tokens[0].id: must be a non-negative integer")
+        try reject(
+            #"{"model":{"type":"WordLevel","vocab":{"a":0,"b":7}}}"#, "ids must be 0…1 for 2 tokens, but one is 7")
+        try reject(
+            #"{"model":{"type":"WordLevel","vocab":{"a":0,"b":1}},"added_tokens":[{"content":"[PAD]","id":1}]}"#,
+            "$.added_tokens[0].id: 1 for '[PAD]' is already 'b'")
+        try reject(
+            #"{"model":{"type":"WordLevel","vocab":{"a":0,"b":1}},"added_tokens":[{"content":"b","id":0}]}"#,
+            "0 clashes with the vocabulary, where 'b' is 1")
+        try reject(
+            #"{"model":{"type":"WordLevel","vocab":{"a":0}},"added_tokens":[{"content":"c","id":-3}]}"#,
+            "$.added_tokens[0].id: must be a non-negative integer")
         try reject(#"{"model":{"type":"WordLevel","vocab":{"a":-1}}}"#, "non-negative integer")
         try reject(#"{"model":{"type":"WordLevel","vocab":{"a":0,"b":0}}}"#, "share an id")
         try reject("{\(model),\"normalizer\":{\"type\":\"Precompiled\"}}", "normalizer 'Precompiled'")
@@ -303,17 +349,24 @@ final class TokenizerTests: XCTestCase {
     /// byte-level BPE round-trips exactly: decode(encode(x)) == normalize(x).
     func testByteLevelRoundTripOnRandomStrings() throws {
         let (lines, _) = try TokenizerParityTests.load()
-        var t = Tokenizer(preTokenizer: .byteLevel(addPrefixSpace: false), model: .wordLevel(WordLevel(vocabulary: [:])))
-        t.model = .bpe(BPE.train(pieces: lines.prefix(200).flatMap { t.pieces($0) }, vocabularySize: 400,
-                                 initialAlphabet: ByteLevel.byteToScalar.map { String($0) }))
-        let pool: [Unicode.Scalar] = ["a", "Z", " ", "  ", "\n", "\t", "é", "\u{0301}", "\u{0308}", "👩", "\u{200D}", "💻", "🙂",
-                                      "ש", "ל", "ו", "م", "ر", "東", "京", "\u{0007}", "\u{0000}", "\u{FEFF}", "1", "²", "'", "!", "ß"]
-            .flatMap { $0.unicodeScalars }
+        var t = Tokenizer(
+            preTokenizer: .byteLevel(addPrefixSpace: false), model: .wordLevel(WordLevel(vocabulary: [:])))
+        t.model = .bpe(
+            BPE.train(
+                pieces: lines.prefix(200).flatMap { t.pieces($0) }, vocabularySize: 400,
+                initialAlphabet: ByteLevel.byteToScalar.map { String($0) }))
+        let pool: [Unicode.Scalar] = [
+            "a", "Z", " ", "  ", "\n", "\t", "é", "\u{0301}", "\u{0308}", "👩", "\u{200D}", "💻", "🙂",
+            "ש", "ל", "ו", "م", "ر", "東", "京", "\u{0007}", "\u{0000}", "\u{FEFF}", "1", "²", "'", "!", "ß"
+        ]
+        .flatMap { $0.unicodeScalars }
         var g = RandomGenerator(seed: 42)
         for _ in 0..<300 {
             let n = Int(g.next() % 40)
             let s = String(String.UnicodeScalarView((0..<n).map { _ in pool[Int(g.next() % UInt64(pool.count))] }))
-            XCTAssertEqual(t.decode(t.encode(s).ids), t.normalizer.normalize(s), "round trip of \(s.unicodeScalars.map { String($0.value, radix: 16) })")
+            XCTAssertEqual(
+                t.decode(t.encode(s).ids), t.normalizer.normalize(s),
+                "round trip of \(s.unicodeScalars.map { String($0.value, radix: 16) })")
         }
     }
 
@@ -325,7 +378,9 @@ final class TokenizerTests: XCTestCase {
             let bytes = (0..<Int(g.next() % 64)).map { _ in UInt8(truncatingIfNeeded: g.next()) }
             let text = bytes.withUnsafeBufferPointer { TextDecoding.decode($0).text }
             _ = t.encode(text)
-            for p in [PreTokenizer.whitespace, .whitespaceSplit, .unicodeCategories, .byteLevel(addPrefixSpace: true)] { _ = p.split(text) }
+            for p in [PreTokenizer.whitespace, .whitespaceSplit, .unicodeCategories, .byteLevel(addPrefixSpace: true)] {
+                _ = p.split(text)
+            }
             _ = Normalizer([.nfkc, .caseFold, .stripAccents, .removeControl, .collapseWhitespace]).normalize(text)
         }
     }

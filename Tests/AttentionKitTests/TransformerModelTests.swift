@@ -1,19 +1,22 @@
-@testable import AttentionKit
 import Foundation
 import XCTest
+
+@testable import AttentionKit
 
 /// Models built from the attention layers: capture, incremental decoding, beam search, the module tree's
 /// completeness, tied weights, bit-exact resume and overfitting a tiny batch.
 final class TransformerModelTests: XCTestCase {
     func seq2seqConfig(dropout: Float = 0) -> Seq2SeqConfig {
         var c = Seq2SeqConfig(sourceVocabulary: 13, targetVocabulary: 11)
-        c.dModel = 16; c.heads = 2; c.encoderLayers = 2; c.decoderLayers = 2; c.feedForward = 32; c.dropout = dropout; c.maxLength = 32
+        c.dModel = 16; c.heads = 2; c.encoderLayers = 2; c.decoderLayers = 2; c.feedForward = 32; c.dropout = dropout;
+        c.maxLength = 32
         return c
     }
 
     func vitConfig() -> ViTConfig {
         var c = ViTConfig()
-        c.imageSize = 8; c.patchSize = 4; c.classes = 3; c.dModel = 16; c.depth = 2; c.heads = 2; c.mlpRatio = 2; c.dropPath = 0
+        c.imageSize = 8; c.patchSize = 4; c.classes = 3; c.dModel = 16; c.depth = 2; c.heads = 2; c.mlpRatio = 2;
+        c.dropPath = 0
         return c
     }
 
@@ -27,9 +30,13 @@ final class TransformerModelTests: XCTestCase {
         let plain = model(source: source, targetInput: targetIn)
         let (captured, maps) = withAttentionCapture(on: model) { model(source: source, targetInput: targetIn) }
         XCTAssertEqual(plain.scalars, captured.scalars, "capture must not change the output")
-        XCTAssertEqual(maps.paths, ["encoder.layers.0.selfAttention", "encoder.layers.1.selfAttention",
-                                    "decoder.layers.0.selfAttention", "decoder.layers.0.crossAttention",
-                                    "decoder.layers.1.selfAttention", "decoder.layers.1.crossAttention"])
+        XCTAssertEqual(
+            maps.paths,
+            [
+                "encoder.layers.0.selfAttention", "encoder.layers.1.selfAttention",
+                "decoder.layers.0.selfAttention", "decoder.layers.0.crossAttention",
+                "decoder.layers.1.selfAttention", "decoder.layers.1.crossAttention"
+            ])
         XCTAssertEqual(maps["encoder.layers.0.selfAttention"]!.shape, [2, 2, 5, 5])
         XCTAssertEqual(maps["decoder.layers.1.crossAttention"]!.shape, [2, 2, 4, 5])
         for (path, w) in maps.entries {
@@ -66,11 +73,11 @@ final class TransformerModelTests: XCTestCase {
             model.eval()
             withNoGrad {
                 let (memory, mask) = model.encode(source)
-                let target = [[1, 5, 6, 7], [1, 8, 9, 10]]   // no padding: a cached step has no key-padding mask
-                let full = model.decode(target, memory: memory, memoryMask: mask).logSoftmax(axis: -1)   // [2, 4, V]
+                let target = [[1, 5, 6, 7], [1, 8, 9, 10]]  // no padding: a cached step has no key-padding mask
+                let full = model.decode(target, memory: memory, memoryMask: mask).logSoftmax(axis: -1)  // [2, 4, V]
                 let state = model.startDecoding(memory: memory, memoryMask: mask, maxLength: 8)
                 for t in 0..<4 {
-                    let step = model.stepLogProbabilities(target.map { $0[t] }, state)   // [2, V]
+                    let step = model.stepLogProbabilities(target.map { $0[t] }, state)  // [2, V]
                     let ref = full.select(axis: 1, index: t)
                     assertClose(step.doubles, ref.doubles, atol: 1e-5, rtol: 1e-4, "normFirst=\(pre) step \(t)")
                 }
@@ -130,21 +137,31 @@ final class TransformerModelTests: XCTestCase {
         var sinViT = vitConfig()
         sinViT.positions = .sinusoidal
         sinViT.pooling = .mean
-        let models: [any Module] = [Seq2SeqTransformer(seq2seqConfig(), using: &g), TextClassifier(config: tc, using: &g),
-                                    VisionTransformer(config: vitConfig(), using: &g), VisionTransformer(config: sinViT, using: &g),
-                                    Transformer(TransformerLayerConfig(dModel: 8, heads: 2, feedForward: 8), encoderLayers: 1, decoderLayers: 1, using: &g),
-                                    MultiHeadAttention(dModel: 8, heads: 2, keyDim: 4, valueDim: 4, using: &g),
-                                    SmallCNN(using: &g)]
+        let models: [any Module] = [
+            Seq2SeqTransformer(seq2seqConfig(), using: &g), TextClassifier(config: tc, using: &g),
+            VisionTransformer(config: vitConfig(), using: &g), VisionTransformer(config: sinViT, using: &g),
+            Transformer(
+                TransformerLayerConfig(dModel: 8, heads: 2, feedForward: 8), encoderLayers: 1, decoderLayers: 1,
+                using: &g),
+            MultiHeadAttention(dModel: 8, heads: 2, keyDim: 4, valueDim: 4, using: &g),
+            SmallCNN(using: &g)
+        ]
         for model in models {
             for (path, m) in model.namedModules() {
-                let listed = Set(m.localParameters.map { ObjectIdentifier($0.tensor) } + m.localBuffers.map { ObjectIdentifier($0.tensor) })
+                let listed = Set(
+                    m.localParameters.map { ObjectIdentifier($0.tensor) }
+                        + m.localBuffers.map { ObjectIdentifier($0.tensor) })
                 let children = Set(m.children.map { ObjectIdentifier($0.module) })
                 for child in Mirror(reflecting: m).children {
                     for value in flatten(child.value) {
                         if let t = value as? Tensor {
-                            XCTAssertTrue(listed.contains(ObjectIdentifier(t)), "\(type(of: model)) '\(path)'.\(child.label ?? "?"): tensor not listed")
+                            XCTAssertTrue(
+                                listed.contains(ObjectIdentifier(t)),
+                                "\(type(of: model)) '\(path)'.\(child.label ?? "?"): tensor not listed")
                         } else if let sub = value as? any Module {
-                            XCTAssertTrue(children.contains(ObjectIdentifier(sub)), "\(type(of: model)) '\(path)'.\(child.label ?? "?"): module not listed")
+                            XCTAssertTrue(
+                                children.contains(ObjectIdentifier(sub)),
+                                "\(type(of: model)) '\(path)'.\(child.label ?? "?"): module not listed")
                         }
                     }
                 }
@@ -176,8 +193,9 @@ final class TransformerModelTests: XCTestCase {
         XCTAssertTrue(dict.contains("outputProjection.weight"), "the state dict keeps every name, as PyTorch's")
         let before = model.sourceEmbedding.embedding.weight.copy()
         let opt = SGD(parameters: model.parameters, learningRate: 0.1)
-        let loss = Loss.crossEntropy(model(source: source.map { $0.map { min($0, 10) } }, targetInput: targetIn).reshape([-1, 11]),
-                                     [5, 6, 7, 2, 8, 9, 2, 0])
+        let loss = Loss.crossEntropy(
+            model(source: source.map { $0.map { min($0, 10) } }, targetInput: targetIn).reshape([-1, 11]),
+            [5, 6, 7, 2, 8, 9, 2, 0])
         opt.zeroGrad(); loss.backward(); opt.step()
         let grad = model.sourceEmbedding.embedding.weight.grad!
         let expected = (before - grad * 0.1).scalars
@@ -186,7 +204,8 @@ final class TransformerModelTests: XCTestCase {
     }
 
     func testResumedTransformerRunWithDropoutIsBitExact() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ak-resume-\(UInt32.random(in: 0...UInt32.max))")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ak-resume-\(UInt32.random(in: 0...UInt32.max))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         var c = seq2seqConfig(dropout: 0.2)
@@ -197,8 +216,9 @@ final class TransformerModelTests: XCTestCase {
             return (m, Adam(parameters: m.parameters, learningRate: 1e-3))
         }
         func step(_ m: Seq2SeqTransformer, _ o: Adam) {
-            let loss = Loss.crossEntropy(m(source: [[3, 4, 5, 2], [6, 7, 2, 0]], targetInput: [[1, 3, 4], [1, 6, 7]]).reshape([-1, 11]),
-                                         [3, 4, 5, 6, 7, 2])
+            let loss = Loss.crossEntropy(
+                m(source: [[3, 4, 5, 2], [6, 7, 2, 0]], targetInput: [[1, 3, 4], [1, 6, 7]]).reshape([-1, 11]),
+                [3, 4, 5, 6, 7, 2])
             o.zeroGrad(); loss.backward(); o.step()
         }
         // per encoder layer 3 dropouts + drop-path + attention; per decoder layer 4 dropouts + 2 attentions; 2 embeddings
@@ -218,7 +238,8 @@ final class TransformerModelTests: XCTestCase {
     }
 
     func testModelFileRebuildsTheModel() throws {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("ak-vit-\(UInt32.random(in: 0...UInt32.max)).safetensors")
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ak-vit-\(UInt32.random(in: 0...UInt32.max)).safetensors")
         defer { try? FileManager.default.removeItem(at: url) }
         var g = RandomGenerator(seed: 4)
         let vit = VisionTransformer(config: vitConfig(), using: &g)
@@ -252,7 +273,8 @@ final class TransformerModelTests: XCTestCase {
                 if training { vit.train() } else { vit.eval() }
                 let fast = vit(x)
                 let whole = vit.head(vit.features(x).select(axis: 1, index: 0))
-                assertClose(fast.doubles, whole.doubles, atol: 1e-5, "logits (pre-norm: \(normFirst), training: \(training))")
+                assertClose(
+                    fast.doubles, whole.doubles, atol: 1e-5, "logits (pre-norm: \(normFirst), training: \(training))")
                 guard training else { continue }
                 let w = Tensor.normal(fast.shape, using: &g)
                 (fast * w).sum().backward()
@@ -295,7 +317,8 @@ final class TransformerModelTests: XCTestCase {
         let opt = Adam(parameters: model.parameters, learningRate: 3e-3)
         var loss: Float = .infinity
         for _ in 0..<100 {
-            let l = Loss.crossEntropy(model(source: src, targetInput: tin).reshape([-1, 11]), tout.flatMap { $0 }, ignoreIndex: 0)
+            let l = Loss.crossEntropy(
+                model(source: src, targetInput: tin).reshape([-1, 11]), tout.flatMap { $0 }, ignoreIndex: 0)
             opt.zeroGrad(); l.backward(); opt.step()
             loss = l.item()
         }
@@ -348,9 +371,15 @@ final class TransformerModelTests: XCTestCase {
         var g = RandomGenerator(seed: 0)
         let model = Seq2SeqTransformer(seq2seqConfig(), using: &g)
         XCTAssertNoThrow(try model.validate(source: source, targetInput: targetIn))
-        XCTAssertThrowsError(try model.validate(source: [[3, 4], [5]])) { XCTAssertTrue("\($0)".contains("row 1 has 1 ids"), "\($0)") }
-        XCTAssertThrowsError(try model.validate(source: [[3, 40]])) { XCTAssertTrue("\($0)".contains("row 0, position 1: id 40"), "\($0)") }
-        XCTAssertThrowsError(try model.validate(source: [Array(repeating: 3, count: 33)])) { XCTAssertTrue("\($0)".contains("maxLength 32"), "\($0)") }
+        XCTAssertThrowsError(try model.validate(source: [[3, 4], [5]])) {
+            XCTAssertTrue("\($0)".contains("row 1 has 1 ids"), "\($0)")
+        }
+        XCTAssertThrowsError(try model.validate(source: [[3, 40]])) {
+            XCTAssertTrue("\($0)".contains("row 0, position 1: id 40"), "\($0)")
+        }
+        XCTAssertThrowsError(try model.validate(source: [Array(repeating: 3, count: 33)])) {
+            XCTAssertTrue("\($0)".contains("maxLength 32"), "\($0)")
+        }
     }
 
     func testPositionalTables() {

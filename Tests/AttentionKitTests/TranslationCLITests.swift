@@ -8,13 +8,17 @@ final class TranslationCLITests: XCTestCase {
 
     var tmp: URL!
     override func setUpWithError() throws {
-        tmp = FileManager.default.temporaryDirectory.appendingPathComponent("ak-tr-\(UInt32.random(in: 0...UInt32.max))")
+        tmp = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ak-tr-\(UInt32.random(in: 0...UInt32.max))")
         try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
         let root = fixturesDirectory.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         for side in ["de", "en"] {
-            let lines = try String(contentsOf: root.appendingPathComponent("corpora/multi30k-sample/train.\(side)"), encoding: .utf8)
-                .split(separator: "\n").prefix(40)
-            try (lines.joined(separator: "\n") + "\n").write(to: tmp.appendingPathComponent("train.\(side)"), atomically: true, encoding: .utf8)
+            let lines = try String(
+                contentsOf: root.appendingPathComponent("corpora/multi30k-sample/train.\(side)"), encoding: .utf8
+            )
+            .split(separator: "\n").prefix(40)
+            try (lines.joined(separator: "\n") + "\n").write(
+                to: tmp.appendingPathComponent("train.\(side)"), atomically: true, encoding: .utf8)
         }
     }
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
@@ -22,20 +26,30 @@ final class TranslationCLITests: XCTestCase {
     func path(_ n: String) -> String { tmp.appendingPathComponent(n).path }
 
     func trainArgs(_ out: String, epochs: Int = 2) -> [String] {
-        ["train", "translation", "--source", path("train.de"), "--target", path("train.en"), "--out", path(out), "--epochs", "\(epochs)",
-         "--d-model", "16", "--heads", "2", "--layers", "1", "--feed-forward", "16", "--warmup-steps", "1", "--max-tokens", "400",
-         "--min-frequency", "1", "--seed", "3"]
+        [
+            "train", "translation", "--source", path("train.de"), "--target", path("train.en"), "--out", path(out),
+            "--epochs", "\(epochs)",
+            "--d-model", "16", "--heads", "2", "--layers", "1", "--feed-forward", "16", "--warmup-steps", "1",
+            "--max-tokens", "400",
+            "--min-frequency", "1", "--seed", "3"
+        ]
     }
 
     func testTrainEvaluateTranslateEndToEnd() throws {
         let t = try run(trainArgs("run"))
         XCTAssertEqual(t.status, 0, t.err + t.out)
-        for f in ["config.json", "source-tokenizer.json", "target-tokenizer.json", "best.safetensors", "last.safetensors",
-                  "resume.safetensors", "metrics.jsonl", "metrics.csv", "curves.png"] {
+        for f in [
+            "config.json", "source-tokenizer.json", "target-tokenizer.json", "best.safetensors", "last.safetensors",
+            "resume.safetensors", "metrics.jsonl", "metrics.csv", "curves.png"
+        ] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: path("run/" + f)), "run directory lacks \(f)")
         }
-        XCTAssertEqual(try String(contentsOfFile: path("run/metrics.jsonl"), encoding: .utf8).split(separator: "\n").count, 2)
-        let e = try run(["evaluate", "--checkpoint", path("run"), "--source", path("train.de"), "--reference", path("train.en"), "--beam", "2", "--json"])
+        XCTAssertEqual(
+            try String(contentsOfFile: path("run/metrics.jsonl"), encoding: .utf8).split(separator: "\n").count, 2)
+        let e = try run([
+            "evaluate", "--checkpoint", path("run"), "--source", path("train.de"), "--reference", path("train.en"),
+            "--beam", "2", "--json"
+        ])
         XCTAssertEqual(e.status, 0, e.err)
         let last = try XCTUnwrap(e.out.split(separator: "\n").last)
         let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any], String(last))
@@ -44,15 +58,24 @@ final class TranslationCLITests: XCTestCase {
         XCTAssertEqual(json["n"] as? Int, 40)
         XCTAssertEqual(json["beam"] as? Int, 2)
         for k in ["value", "bleu_lowercase_tokens", "chrf"] { XCTAssertNotNil(json[k] as? Double, k) }
-        let tr = try run(["translate", "--checkpoint", path("run"), "--text", "Ein Hund.", "--text", "Zwei Männer.", "--beam", "2", "--n-best", "2"])
+        let tr = try run([
+            "translate", "--checkpoint", path("run"), "--text", "Ein Hund.", "--text", "Zwei Männer.", "--beam", "2",
+            "--n-best", "2"
+        ])
         XCTAssertEqual(tr.status, 0, tr.err)
         XCTAssertEqual(tr.out.split(separator: "\n", omittingEmptySubsequences: true).count, 4, tr.out)
-        let tj = try run(["translate", "--checkpoint", path("run"), "--text", "Ein Hund.", "--text", "Zwei Männer.", "--beam", "2", "--n-best", "2", "--json"])
+        let tj = try run([
+            "translate", "--checkpoint", path("run"), "--text", "Ein Hund.", "--text", "Zwei Männer.", "--beam", "2",
+            "--n-best", "2", "--json"
+        ])
         XCTAssertEqual(tj.status, 0, tj.err)
-        let rows = try tj.out.split(separator: "\n").map { try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        let rows = try tj.out.split(separator: "\n").map {
+            try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
         XCTAssertEqual(rows.map { $0["source"] as? String }, ["Ein Hund.", "Zwei Männer."])
         XCTAssertEqual((rows[0]["n_best"] as? [[String: Any]])?.count, 2)
-        XCTAssertEqual((rows[0]["n_best"] as? [[String: Any]])?.first?["text"] as? String, rows[0]["translation"] as? String)
+        XCTAssertEqual(
+            (rows[0]["n_best"] as? [[String: Any]])?.first?["text"] as? String, rows[0]["translation"] as? String)
         XCTAssertTrue(tj.out.hasPrefix("{\"source\": \"Ein Hund.\", \"translation\": "), tj.out)
     }
 
@@ -68,10 +91,13 @@ final class TranslationCLITests: XCTestCase {
         try p.run()
         let metrics = path("split/metrics.jsonl")
         let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline, ((try? String(contentsOfFile: metrics, encoding: .utf8)) ?? "").isEmpty { usleep(2000) }
+        while Date() < deadline, ((try? String(contentsOfFile: metrics, encoding: .utf8)) ?? "").isEmpty {
+            usleep(2000)
+        }
         kill(p.processIdentifier, SIGINT)
         p.waitUntilExit()
-        let linesAtInterrupt = ((try? String(contentsOfFile: metrics, encoding: .utf8)) ?? "").split(separator: "\n").count
+        let linesAtInterrupt = ((try? String(contentsOfFile: metrics, encoding: .utf8)) ?? "").split(separator: "\n")
+            .count
         XCTAssertEqual(p.terminationStatus, 130, "Ctrl-C exits 130")
         XCTAssertLessThan(linesAtInterrupt, epochs, "interrupted before the end")
         let r = try run(trainArgs("split", epochs: epochs) + ["--resume"])
@@ -80,7 +106,7 @@ final class TranslationCLITests: XCTestCase {
         let b = try Safetensors.read(from: URL(fileURLWithPath: path("split/last.safetensors"))).tensors
         XCTAssertEqual(Set(a.keys), Set(b.keys))
         for (k, t) in a { XCTAssertEqual(t.scalars, b[k]!.scalars, "\(k) differs after resume") }
-        func columns(_ f: String) throws -> [[Substring]] {   // timing columns (tok_per_s, epoch_seconds) dropped
+        func columns(_ f: String) throws -> [[Substring]] {  // timing columns (tok_per_s, epoch_seconds) dropped
             try String(contentsOfFile: path(f), encoding: .utf8).split(separator: "\n").map { row in
                 let c = row.split(separator: ",", omittingEmptySubsequences: false)
                 return Array(c[0..<4] + c[6...])
@@ -90,27 +116,45 @@ final class TranslationCLITests: XCTestCase {
     }
 
     func testBPEAndGivenTokenizers() throws {
-        let bpe = try run(trainArgs("bpe", epochs: 1) + ["--tokenizer", "bpe", "--vocab-size", "400", "--joint-vocabulary"])
+        let bpe = try run(
+            trainArgs("bpe", epochs: 1) + ["--tokenizer", "bpe", "--vocab-size", "400", "--joint-vocabulary"])
         XCTAssertEqual(bpe.status, 0, bpe.err)
         let tok = try Tokenizer.load(from: URL(fileURLWithPath: path("bpe/source-tokenizer.json")))
-        XCTAssertEqual(tok.decode(tok.encode("Ein Mann fährt.").ids), " Ein Mann fährt.", "byte-level BPE round trip (with HF's prefix space)")
-        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("bpe/source-tokenizer.json"))),
-                       try Data(contentsOf: URL(fileURLWithPath: path("bpe/target-tokenizer.json"))), "joint vocabulary")
-        let given = try run(trainArgs("given", epochs: 1) + ["--source-tokenizer", path("bpe/source-tokenizer.json"),
-                                                               "--target-tokenizer", path("bpe/target-tokenizer.json")])
+        XCTAssertEqual(
+            tok.decode(tok.encode("Ein Mann fährt.").ids), " Ein Mann fährt.",
+            "byte-level BPE round trip (with HF's prefix space)")
+        XCTAssertEqual(
+            try Data(contentsOf: URL(fileURLWithPath: path("bpe/source-tokenizer.json"))),
+            try Data(contentsOf: URL(fileURLWithPath: path("bpe/target-tokenizer.json"))), "joint vocabulary")
+        let given = try run(
+            trainArgs("given", epochs: 1) + [
+                "--source-tokenizer", path("bpe/source-tokenizer.json"),
+                "--target-tokenizer", path("bpe/target-tokenizer.json")
+            ])
         XCTAssertEqual(given.status, 0, given.err)
         XCTAssertTrue(given.out.contains("vocabularies \(tok.vocabularySize) → \(tok.vocabularySize)"), given.out)
         let noSpecials = Tokenizer(model: .wordLevel(WordLevel(vocabulary: ["a": 0, "b": 1, "[UNK]": 2])))
         try noSpecials.save(to: tmp.appendingPathComponent("plain.json"))
-        let bad = try run(trainArgs("bad", epochs: 1) + ["--source-tokenizer", path("plain.json"), "--target-tokenizer", path("plain.json")])
+        let bad = try run(
+            trainArgs("bad", epochs: 1) + [
+                "--source-tokenizer", path("plain.json"), "--target-tokenizer", path("plain.json")
+            ])
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.err.contains("plain.json") && bad.err.contains("[PAD]"), bad.err)
     }
 
     func testHelpExplainsEveryVerb() throws {
-        for (verb, flags) in [(["train", "translation"], ["--source", "--target", "--tsv", "--valid-source", "--epochs", "--lr", "--resume", "--seed", "--max-tokens"]),
-                              (["evaluate"], ["--checkpoint", "--source", "--reference", "--beam"]),
-                              (["translate"], ["--checkpoint", "--text", "--beam", "--n-best"])] {
+        for (verb, flags) in [
+            (
+                ["train", "translation"],
+                [
+                    "--source", "--target", "--tsv", "--valid-source", "--epochs", "--lr", "--resume", "--seed",
+                    "--max-tokens"
+                ]
+            ),
+            (["evaluate"], ["--checkpoint", "--source", "--reference", "--beam"]),
+            (["translate"], ["--checkpoint", "--text", "--beam", "--n-best"])
+        ] {
             let r = try run(verb + ["--help"])
             XCTAssertEqual(r.status, 0)
             for f in flags { XCTAssertTrue(r.out.contains(f), "\(verb) help lacks \(f)") }
@@ -118,11 +162,15 @@ final class TranslationCLITests: XCTestCase {
     }
 
     func testClearErrorsNameTheFile() throws {
-        let missing = try run(["train", "translation", "--source", path("nope.de"), "--target", path("train.en"), "--out", path("x")])
+        let missing = try run([
+            "train", "translation", "--source", path("nope.de"), "--target", path("train.en"), "--out", path("x")
+        ])
         XCTAssertNotEqual(missing.status, 0)
         XCTAssertTrue(missing.err.contains("nope.de"), missing.err)
         try "one\ntwo\n".write(toFile: path("short.en"), atomically: true, encoding: .utf8)
-        let mismatch = try run(["train", "translation", "--source", path("train.de"), "--target", path("short.en"), "--out", path("x")])
+        let mismatch = try run([
+            "train", "translation", "--source", path("train.de"), "--target", path("short.en"), "--out", path("x")
+        ])
         XCTAssertNotEqual(mismatch.status, 0)
         XCTAssertTrue(mismatch.err.contains("short.en has 2"), mismatch.err)
         XCTAssertEqual(try run(trainArgs("run", epochs: 1)).status, 0)

@@ -52,14 +52,16 @@ struct HeadView {
     /// Head h of `x` [B, T, W] occupies columns `column + h·Dh ..< column + (h+1)·Dh` (packed QKV: column 0, D, 2D).
     static func merged(_ x: Tensor, column: Int, headWidth: Int, length: Int? = nil) -> HeadView {
         let t = x.shape[1], w = x.shape[2]
-        return HeadView(base: x, offset: column, batchStride: t * w, headStride: headWidth, rowStride: w,
-                        length: length ?? t, width: headWidth)
+        return HeadView(
+            base: x, offset: column, batchStride: t * w, headStride: headWidth, rowStride: w,
+            length: length ?? t, width: headWidth)
     }
 
     /// x already split as [B, H, T, Dh].
     static func split(_ x: Tensor) -> HeadView {
         let (h, t, d) = (x.shape[1], x.shape[2], x.shape[3])
-        return HeadView(base: x, offset: 0, batchStride: h * t * d, headStride: t * d, rowStride: d, length: t, width: d)
+        return HeadView(
+            base: x, offset: 0, batchStride: h * t * d, headStride: t * d, rowStride: d, length: t, width: d)
     }
 }
 
@@ -76,23 +78,32 @@ struct AttentionResult {
 ///   - mergedOutput: write O as [B, Tq, H·Dv] (heads side by side, ready for the output projection) rather than
 ///     [B, H, Tq, Dv].
 ///   - dropout: probability p of attention dropout; masks are drawn from `generator` (required when p > 0).
-func attentionOp(q: HeadView, k: HeadView, v: HeadView, batch b: Int, heads h: Int, mask: AttentionMask,
-                 scale: Double, dropout p: Float, generator: inout RandomGenerator?, mergedOutput: Bool) -> AttentionResult {
+func attentionOp(
+    q: HeadView, k: HeadView, v: HeadView, batch b: Int, heads h: Int, mask: AttentionMask,
+    scale: Double, dropout p: Float, generator: inout RandomGenerator?, mergedOutput: Bool
+) -> AttentionResult {
     let tq = q.length, tk = k.length, dh = q.width, dv = v.width
     precondition(k.width == dh, "attention: query head width \(dh) and key head width \(k.width) differ")
     precondition(v.length == tk, "attention: \(tk) keys but \(v.length) values")
-    precondition(q.base.dtype == k.base.dtype && k.base.dtype == v.base.dtype, "attention: query, key and value dtypes differ")
+    precondition(
+        q.base.dtype == k.base.dtype && k.base.dtype == v.base.dtype, "attention: query, key and value dtypes differ")
     let dtype = q.base.dtype
     if let kp = mask.keyPadding {
-        precondition(kp.count == b * tk, "attention: key padding mask has \(kp.count) entries, expected B·Tk = \(b)·\(tk)")
+        precondition(
+            kp.count == b * tk, "attention: key padding mask has \(kp.count) entries, expected B·Tk = \(b)·\(tk)")
     }
     // additive mask strides (broadcast over B and H when those dimensions are 1)
     var addStrideB = 0, addStrideH = 0
     let additive = mask.additive?.to(dtype)
     if let a = additive {
         let s = a.shape
-        let ok = (s == [tq, tk]) || (s.count == 4 && (s[0] == 1 || s[0] == b) && (s[1] == 1 || s[1] == h) && s[2] == tq && s[3] == tk)
-        guard ok else { shapeFailure(ShapeError("attention: additive mask \(fmt(s)) does not fit [B, H, Tq, Tk] = \(fmt([b, h, tq, tk]))")) }
+        let ok =
+            (s == [tq, tk])
+            || (s.count == 4 && (s[0] == 1 || s[0] == b) && (s[1] == 1 || s[1] == h) && s[2] == tq && s[3] == tk)
+        guard ok else {
+            shapeFailure(
+                ShapeError("attention: additive mask \(fmt(s)) does not fit [B, H, Tq, Tk] = \(fmt([b, h, tq, tk]))"))
+        }
         if s.count == 4 {
             addStrideB = s[0] == 1 ? 0 : s[1] * tq * tk
             addStrideH = s[1] == 1 ? 0 : tq * tk
@@ -114,10 +125,11 @@ func attentionOp(q: HeadView, k: HeadView, v: HeadView, batch b: Int, heads h: I
     // output strides (b, h, t)
     let oB = tq * h * dv, oH = mergedOutput ? dv : tq * dv, oT = mergedOutput ? h * dv : dv
     let causalShift = tk - tq
-    _ = splitsGEMMItself   // OpenBLAS single-threaded before calling it from our threads
+    _ = splitsGEMMItself  // OpenBLAS single-threaded before calling it from our threads
 
     func forward<T: GemmScalar>(_: T.Type) {
-        let pq = q.base.storage.pointer(T.self), pk = k.base.storage.pointer(T.self), pv = v.base.storage.pointer(T.self)
+        let pq = q.base.storage.pointer(T.self), pk = k.base.storage.pointer(T.self),
+            pv = v.base.storage.pointer(T.self)
         let pw = weights.storage.pointer(T.self), po = out.storage.pointer(T.self)
         let pa = additive?.storage.pointer(T.self), pm = dropMask.map(dropoutMaskBytes)
         let ms = T(dropScale)
@@ -133,8 +145,10 @@ func attentionOp(q: HeadView, k: HeadView, v: HeadView, batch b: Int, heads h: I
                 let s = pw + i * tq * tk
                 if tk == 0 { continue }
                 if tq > 0 {
-                    T.gemmSerial(transA: false, transB: true, m: tq, n: tk, k: dh, a: qp, lda: q.rowStride, b: kpp, ldb: k.rowStride,
-                                 beta: 0, c: s, ldc: tk)   // S = Q·Kᵀ
+                    T.gemmSerial(
+                        transA: false, transB: true, m: tq, n: tk, k: dh, a: qp, lda: q.rowStride, b: kpp,
+                        ldb: k.rowStride,
+                        beta: 0, c: s, ldc: tk)  // S = Q·Kᵀ
                 }
                 let addBase = pa.map { $0 + bi * addStrideB + hi * addStrideH }
                 let masked = addBase != nil || kp != nil || causal
@@ -150,11 +164,11 @@ func attentionOp(q: HeadView, k: HeadView, v: HeadView, batch b: Int, heads h: I
                             row[j] = x
                             if x > m { m = x }
                         }
-                    } else {   // no mask (a ViT): a plain scale the compiler vectorizes
+                    } else {  // no mask (a ViT): a plain scale the compiler vectorizes
                         for j in 0..<tk { row[j] *= sc }
                         for j in 0..<tk { m = Swift.max(m, row[j]) }
                     }
-                    if m == -T.infinity {   // every key masked: zero weights, zero output
+                    if m == -T.infinity {  // every key masked: zero weights, zero output
                         for j in 0..<tk { row[j] = 0 }
                         continue
                     }
@@ -170,8 +184,9 @@ func attentionOp(q: HeadView, k: HeadView, v: HeadView, batch b: Int, heads h: I
                     pUsed = UnsafePointer(scratch)
                 }
                 if tq > 0 && dv > 0 {
-                    T.gemmSerial(transA: false, transB: false, m: tq, n: dv, k: tk, a: pUsed, lda: tk, b: vp, ldb: v.rowStride,
-                                 beta: 0, c: po + bi * oB + hi * oH, ldc: oT)   // O = P̃·V
+                    T.gemmSerial(
+                        transA: false, transB: false, m: tq, n: dv, k: tk, a: pUsed, lda: tk, b: vp, ldb: v.rowStride,
+                        beta: 0, c: po + bi * oB + hi * oH, ldc: oT)  // O = P̃·V
                 }
             }
         }
@@ -189,7 +204,8 @@ func attentionOp(q: HeadView, k: HeadView, v: HeadView, batch b: Int, heads h: I
         func gradOf(_ t: Tensor) -> Tensor { grads[bases.firstIndex { $0 === t }!] }
         let dq = gradOf(q.base), dk = gradOf(k.base), dvT = gradOf(v.base)
         func backward<T: GemmScalar>(_: T.Type) {
-            let pq = q.base.storage.pointer(T.self), pk = k.base.storage.pointer(T.self), pv = v.base.storage.pointer(T.self)
+            let pq = q.base.storage.pointer(T.self), pk = k.base.storage.pointer(T.self),
+                pv = v.base.storage.pointer(T.self)
             let pdq = dq.storage.pointer(T.self), pdk = dk.storage.pointer(T.self), pdv = dvT.storage.pointer(T.self)
             let pw = weights.storage.pointer(T.self), pg = g.storage.pointer(T.self)
             let pm = dropMask.map(dropoutMaskBytes)
@@ -205,32 +221,39 @@ func attentionOp(q: HeadView, k: HeadView, v: HeadView, batch b: Int, heads h: I
                     let qo = q.offset + bi * q.batchStride + hi * q.headStride
                     let ko = k.offset + bi * k.batchStride + hi * k.headStride
                     let vo = v.offset + bi * v.batchStride + hi * v.headStride
-                    let P = pw + i * tq * tk
-                    var pUsed = UnsafePointer(P)
-                    if let pm, let scratch {   // P̃ again
-                        applyDropoutMask(scratch, P, pm + i * tq * tk, tq * tk, scale: ms)
+                    let probs = pw + i * tq * tk
+                    var pUsed = UnsafePointer(probs)
+                    if let pm, let scratch {  // P̃ again
+                        applyDropoutMask(scratch, probs, pm + i * tq * tk, tq * tk, scale: ms)
                         pUsed = UnsafePointer(scratch)
                     }
                     let dO = pg + bi * oB + hi * oH
                     if dv > 0 {
-                        T.gemmSerial(transA: true, transB: false, m: tk, n: dv, k: tq, a: pUsed, lda: tk, b: dO, ldb: oT,
-                                     beta: 1, c: pdv + vo, ldc: v.rowStride)   // dV += P̃ᵀ·dO
-                        T.gemmSerial(transA: false, transB: true, m: tq, n: tk, k: dv, a: dO, lda: oT, b: pv + vo, ldb: v.rowStride,
-                                     beta: 0, c: dP, ldc: tk)   // dP̃ = dO·Vᵀ
+                        T.gemmSerial(
+                            transA: true, transB: false, m: tk, n: dv, k: tq, a: pUsed, lda: tk, b: dO, ldb: oT,
+                            beta: 1, c: pdv + vo, ldc: v.rowStride)  // dV += P̃ᵀ·dO
+                        T.gemmSerial(
+                            transA: false, transB: true, m: tq, n: tk, k: dv, a: dO, lda: oT, b: pv + vo,
+                            ldb: v.rowStride,
+                            beta: 0, c: dP, ldc: tk)  // dP̃ = dO·Vᵀ
                     } else {
                         dP.update(repeating: 0, count: tq * tk)
                     }
                     if let pm { applyDropoutMask(dP, dP, pm + i * tq * tk, tq * tk, scale: ms) }
-                    for r in 0..<tq {   // dS = P ⊙ (dP − rowsum(dP ⊙ P)), times the scale of S
-                        let pr = P + r * tk, dr = dP + r * tk
+                    for r in 0..<tq {  // dS = P ⊙ (dP − rowsum(dP ⊙ P)), times the scale of S
+                        let pr = probs + r * tk, dr = dP + r * tk
                         let dot = vectorDot(dr, pr, tk)
                         for j in 0..<tk { dr[j] = pr[j] * (dr[j] - dot) * sc }
                     }
                     if dh > 0 {
-                        T.gemmSerial(transA: false, transB: false, m: tq, n: dh, k: tk, a: dP, lda: tk, b: pk + ko, ldb: k.rowStride,
-                                     beta: 1, c: pdq + qo, ldc: q.rowStride)   // dQ += dS·K
-                        T.gemmSerial(transA: true, transB: false, m: tk, n: dh, k: tq, a: dP, lda: tk, b: pq + qo, ldb: q.rowStride,
-                                     beta: 1, c: pdk + ko, ldc: k.rowStride)   // dK += dSᵀ·Q
+                        T.gemmSerial(
+                            transA: false, transB: false, m: tq, n: dh, k: tk, a: dP, lda: tk, b: pk + ko,
+                            ldb: k.rowStride,
+                            beta: 1, c: pdq + qo, ldc: q.rowStride)  // dQ += dS·K
+                        T.gemmSerial(
+                            transA: true, transB: false, m: tk, n: dh, k: tq, a: dP, lda: tk, b: pq + qo,
+                            ldb: q.rowStride,
+                            beta: 1, c: pdk + ko, ldc: k.rowStride)  // dK += dSᵀ·Q
                     }
                 }
             }
@@ -255,22 +278,31 @@ func attentionOp(q: HeadView, k: HeadView, v: HeadView, batch b: Int, heads h: I
 ///   - dropout: attention dropout probability (masks drawn from `generator`).
 ///   - generator: the source of the dropout masks (unused without dropout).
 /// - Returns: the output [B, H, Tq, Dv] and the attention weights P [B, H, Tq, Tk] (detached, before dropout).
-public func scaledDotProductAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, mask: AttentionMask = .none,
-                                      scale: Float? = nil, dropout: Float = 0,
-                                      generator: inout RandomGenerator?) -> (output: Tensor, weights: Tensor) {
+public func scaledDotProductAttention(
+    _ q: Tensor, _ k: Tensor, _ v: Tensor, mask: AttentionMask = .none,
+    scale: Float? = nil, dropout: Float = 0,
+    generator: inout RandomGenerator?
+) -> (output: Tensor, weights: Tensor) {
     guard q.rank == 4, k.rank == 4, v.rank == 4, q.shape[0] == k.shape[0], k.shape[0] == v.shape[0],
-          q.shape[1] == k.shape[1], k.shape[1] == v.shape[1], q.shape[3] == k.shape[3], k.shape[2] == v.shape[2] else {
-        shapeFailure(ShapeError("scaledDotProductAttention: shapes \(fmt(q.shape)), \(fmt(k.shape)), \(fmt(v.shape)) are not [B, H, Tq, Dh], [B, H, Tk, Dh], [B, H, Tk, Dv]"))
+        q.shape[1] == k.shape[1], k.shape[1] == v.shape[1], q.shape[3] == k.shape[3], k.shape[2] == v.shape[2]
+    else {
+        shapeFailure(
+            ShapeError(
+                "scaledDotProductAttention: shapes \(fmt(q.shape)), \(fmt(k.shape)), \(fmt(v.shape)) are not [B, H, Tq, Dh], [B, H, Tk, Dh], [B, H, Tk, Dv]"
+            ))
     }
-    let r = attentionOp(q: .split(q), k: .split(k), v: .split(v), batch: q.shape[0], heads: q.shape[1], mask: mask,
-                        scale: Double(scale ?? 1 / Float(q.shape[3]).squareRoot()), dropout: dropout,
-                        generator: &generator, mergedOutput: false)
+    let r = attentionOp(
+        q: .split(q), k: .split(k), v: .split(v), batch: q.shape[0], heads: q.shape[1], mask: mask,
+        scale: Double(scale ?? 1 / Float(q.shape[3]).squareRoot()), dropout: dropout,
+        generator: &generator, mergedOutput: false)
     return (r.output, r.weights)
 }
 
 /// `scaledDotProductAttention` without dropout.
-public func scaledDotProductAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, mask: AttentionMask = .none,
-                                      scale: Float? = nil) -> (output: Tensor, weights: Tensor) {
+public func scaledDotProductAttention(
+    _ q: Tensor, _ k: Tensor, _ v: Tensor, mask: AttentionMask = .none,
+    scale: Float? = nil
+) -> (output: Tensor, weights: Tensor) {
     var none: RandomGenerator? = nil
     return scaledDotProductAttention(q, k, v, mask: mask, scale: scale, dropout: 0, generator: &none)
 }

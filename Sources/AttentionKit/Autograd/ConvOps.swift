@@ -19,8 +19,10 @@ private func validColumns(x0: Int, sw: Int, w: Int, wo: Int) -> Range<Int> {
 
 /// im2col for the whole batch: col[K, B·Ho·Wo] (column index = b·Ho·Wo + oh·Wo + ow); zero outside the image.
 @inline(__always)
-func im2col<T: TensorScalar>(_ x: UnsafePointer<T>, _ col: UnsafeMutablePointer<T>, b: Int, c: Int, h: Int, w: Int,
-                             ho: Int, wo: Int, _ win: Window2D) {
+func im2col<T: TensorScalar>(
+    _ x: UnsafePointer<T>, _ col: UnsafeMutablePointer<T>, b: Int, c: Int, h: Int, w: Int,
+    ho: Int, wo: Int, _ win: Window2D
+) {
     let cols = b * ho * wo
     parallelFor(c * win.kh * win.kw, costPerItem: cols) { rows in
         for r in rows {
@@ -37,7 +39,9 @@ func im2col<T: TensorScalar>(_ x: UnsafePointer<T>, _ col: UnsafeMutablePointer<
                     if y < 0 || y >= h || valid.isEmpty { line.update(repeating: 0, count: wo); continue }
                     let src = img + y * w + x0
                     if valid.lowerBound > 0 { line.update(repeating: 0, count: valid.lowerBound) }
-                    if valid.upperBound < wo { (line + valid.upperBound).update(repeating: 0, count: wo - valid.upperBound) }
+                    if valid.upperBound < wo {
+                        (line + valid.upperBound).update(repeating: 0, count: wo - valid.upperBound)
+                    }
                     if win.sw == 1 {
                         (line + valid.lowerBound).update(from: src + valid.lowerBound, count: valid.count)
                     } else {
@@ -51,8 +55,10 @@ func im2col<T: TensorScalar>(_ x: UnsafePointer<T>, _ col: UnsafeMutablePointer<
 
 /// col2im: the adjoint of im2col, accumulating col[K, B·Ho·Wo] into dx[B, C, H, W] (which must start at zero).
 @inline(__always)
-func col2im<T: TensorScalar>(_ col: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>, b: Int, c: Int, h: Int, w: Int,
-                             ho: Int, wo: Int, _ win: Window2D) {
+func col2im<T: TensorScalar>(
+    _ col: UnsafePointer<T>, _ dx: UnsafeMutablePointer<T>, b: Int, c: Int, h: Int, w: Int,
+    ho: Int, wo: Int, _ win: Window2D
+) {
     let cols = b * ho * wo
     // each channel's planes are written by one thread only
     parallelFor(c, costPerItem: win.kh * win.kw * cols) { channels in
@@ -91,23 +97,33 @@ func col2im<T: TensorScalar>(_ col: UnsafePointer<T>, _ dx: UnsafeMutablePointer
 /// without padding uses the image itself as its columns.
 /// Backward, recomputing each image's columns: ∂W = Σ_b ∂Y_b·col_bᵀ (per-thread partial sums, then added),
 /// ∂col_b = Wᵀ·∂Y_b then col2im into ∂x_b, ∂b = Σ ∂Y.
-public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1),
-                   padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1)) -> Tensor {
+public func conv2d(
+    _ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1),
+    padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1)
+) -> Tensor {
     guard x.rank == 4, weight.rank == 4, x.shape[1] == weight.shape[1] else {
-        shapeFailure(ShapeError("conv2d: input \(fmt(x.shape)) and weight \(fmt(weight.shape)) are incompatible (expected [B, C, H, W] and [O, C, kh, kw])"))
+        shapeFailure(
+            ShapeError(
+                "conv2d: input \(fmt(x.shape)) and weight \(fmt(weight.shape)) are incompatible (expected [B, C, H, W] and [O, C, kh, kw])"
+            ))
     }
     let (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let (o, kh, kw) = (weight.shape[0], weight.shape[2], weight.shape[3])
-    let win = Window2D(kh: kh, kw: kw, sh: stride.0, sw: stride.1, ph: padding.0, pw: padding.1, dh: dilation.0, dw: dilation.1)
-    precondition(stride.0 > 0 && stride.1 > 0 && dilation.0 > 0 && dilation.1 > 0 && padding.0 >= 0 && padding.1 >= 0,
-                 "conv2d: stride and dilation must be positive and padding non-negative")
+    let win = Window2D(
+        kh: kh, kw: kw, sh: stride.0, sw: stride.1, ph: padding.0, pw: padding.1, dh: dilation.0, dw: dilation.1)
+    precondition(
+        stride.0 > 0 && stride.1 > 0 && dilation.0 > 0 && dilation.1 > 0 && padding.0 >= 0 && padding.1 >= 0,
+        "conv2d: stride and dilation must be positive and padding non-negative")
     let (ho, wo) = win.outSize(h, w)
     guard ho > 0 && wo > 0 else {
-        shapeFailure(ShapeError("conv2d: input \(fmt(x.shape)) is too small for kernel \(fmt([kh, kw])) with padding \(padding) and dilation \(dilation)"))
+        shapeFailure(
+            ShapeError(
+                "conv2d: input \(fmt(x.shape)) is too small for kernel \(fmt([kh, kw])) with padding \(padding) and dilation \(dilation)"
+            ))
     }
     if let bias { checked { () throws(ShapeError) in try Shape.same(bias.shape, [o], op: "conv2d bias") } }
     let k = c * kh * kw, hw = ho * wo
-    let pointwise = kh == 1 && kw == 1 && stride == (1, 1) && padding == (0, 0)   // columns = the image
+    let pointwise = kh == 1 && kw == 1 && stride == (1, 1) && padding == (0, 0)  // columns = the image
     // contiguous runs of images, one per thread (a single image runs alone and lets its GEMM use the threads)
     let runs = Swift.max(1, Swift.min(b, Parallel.threads))
     func images(_ r: Int) -> Range<Int> { (b * r / runs)..<(b * (r + 1) / runs) }
@@ -128,8 +144,9 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (In
                     }
                     // C starts as the bias and the GEMM accumulates into it (beta = 1): no separate bias pass
                     if let pb { for oi in 0..<o { (y + oi * hw).update(repeating: pb[oi], count: hw) } }
-                    T.gemm(transA: false, transB: false, m: o, n: hw, k: k, a: pw, lda: k, b: cols, ldb: hw,
-                           beta: pb == nil ? 0 : 1, c: y, ldc: hw)
+                    T.gemm(
+                        transA: false, transB: false, m: o, n: hw, k: k, a: pw, lda: k, b: cols, ldb: hw,
+                        beta: pb == nil ? 0 : 1, c: y, ldc: hw)
                 }
             }
         }
@@ -162,19 +179,22 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (In
                                     im2col(src, col.pointer(T.self), b: 1, c: c, h: h, w: w, ho: ho, wo: wo, win)
                                     cols = UnsafePointer(col.pointer(T.self))
                                 }
-                                T.gemm(transA: false, transB: true, m: o, n: k, k: hw, a: dy, lda: hw, b: cols, ldb: hw,
-                                       beta: first ? 0 : 1, c: partials.pointer(T.self) + r * o * k, ldc: k)
+                                T.gemm(
+                                    transA: false, transB: true, m: o, n: k, k: hw, a: dy, lda: hw, b: cols, ldb: hw,
+                                    beta: first ? 0 : 1, c: partials.pointer(T.self) + r * o * k, ldc: k)
                                 first = false
                             }
                             if let dxT {
                                 let dst = dxT.storage.pointer(T.self) + bi * c * h * w
                                 if let dcol {
-                                    T.gemm(transA: true, transB: false, m: k, n: hw, k: o, a: pw, lda: k, b: dy, ldb: hw,
-                                           beta: 0, c: dcol.pointer(T.self), ldc: hw)
+                                    T.gemm(
+                                        transA: true, transB: false, m: k, n: hw, k: o, a: pw, lda: k, b: dy, ldb: hw,
+                                        beta: 0, c: dcol.pointer(T.self), ldc: hw)
                                     col2im(dcol.pointer(T.self), dst, b: 1, c: c, h: h, w: w, ho: ho, wo: wo, win)
                                 } else {
-                                    T.gemm(transA: true, transB: false, m: k, n: hw, k: o, a: pw, lda: k, b: dy, ldb: hw,
-                                           beta: 0, c: dst, ldc: hw)
+                                    T.gemm(
+                                        transA: true, transB: false, m: k, n: hw, k: o, a: pw, lda: k, b: dy, ldb: hw,
+                                        beta: 0, c: dst, ldc: hw)
                                 }
                             }
                         }
@@ -213,15 +233,22 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (In
 
 /// 2-D max pooling over x [B, C, H, W] (padding counts as −∞, as PyTorch). Backward: the gradient goes to the
 /// position that held the maximum (the first one on ties).
-public func maxPool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
-                      dilation: (Int, Int) = (1, 1)) -> Tensor {
+public func maxPool2d(
+    _ x: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
+    dilation: (Int, Int) = (1, 1)
+) -> Tensor {
     guard x.rank == 4 else { shapeFailure(ShapeError("maxPool2d: input \(fmt(x.shape)) is not [B, C, H, W]")) }
     let st = stride ?? kernel
-    let win = Window2D(kh: kernel.0, kw: kernel.1, sh: st.0, sw: st.1, ph: padding.0, pw: padding.1, dh: dilation.0, dw: dilation.1)
-    precondition(padding.0 * 2 <= kernel.0 && padding.1 * 2 <= kernel.1, "maxPool2d: padding \(padding) must be at most half the kernel \(kernel)")
+    let win = Window2D(
+        kh: kernel.0, kw: kernel.1, sh: st.0, sw: st.1, ph: padding.0, pw: padding.1, dh: dilation.0, dw: dilation.1)
+    precondition(
+        padding.0 * 2 <= kernel.0 && padding.1 * 2 <= kernel.1,
+        "maxPool2d: padding \(padding) must be at most half the kernel \(kernel)")
     let (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let (ho, wo) = win.outSize(h, w)
-    guard ho > 0 && wo > 0 else { shapeFailure(ShapeError("maxPool2d: input \(fmt(x.shape)) is too small for kernel \(kernel)")) }
+    guard ho > 0 && wo > 0 else {
+        shapeFailure(ShapeError("maxPool2d: input \(fmt(x.shape)) is too small for kernel \(kernel)"))
+    }
     let out = Tensor(shape: [b, c, ho, wo], dtype: x.dtype, zeroed: false)
     // position of each maximum within its plane; in a pooled buffer (a fresh array would page-fault every step)
     let argmaxStorage = TensorStorage(count: b * c * ho * wo, dtype: .float32, zeroed: false)
@@ -230,29 +257,31 @@ public func maxPool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil
         let px = x.storage.pointer(T.self), py = out.storage.pointer(T.self)
         do {
             let am = UnsafeMutableBufferPointer(start: argmaxPointer, count: argmaxStorage.count)
-            if win.kh == 2 && win.kw == 2 && win.sh == 2 && win.sw == 2 && win.ph == 0 && win.pw == 0 && win.dh == 1 && win.dw == 1 {
+            if win.kh == 2 && win.kw == 2 && win.sh == 2 && win.sw == 2 && win.ph == 0 && win.pw == 0 && win.dh == 1
+                && win.dw == 1
+            {
                 // fast path: 2×2 windows, stride 2, no padding (every window fully inside)
                 parallelFor(b * c, costPerItem: h * w) { planes in
-                for plane in planes {
-                    let img = px + plane * h * w
-                    for oh in 0..<ho {
-                        let r0 = img + 2 * oh * w, r1 = r0 + w
-                        let base = (plane * ho + oh) * wo
-                        let top = Int32(2 * oh * w), bottom = Int32((2 * oh + 1) * w)
-                        for ow in 0..<wo {
-                            // selects instead of branches (the comparisons are data-dependent coin flips); the first
-                            // maximum in the order top-left, top-right, bottom-left, bottom-right wins, as before
-                            let x0 = 2 * ow
-                            let a = r0[x0], b = r0[x0 + 1], c = r1[x0], d = r1[x0 + 1]
-                            let ab = b > a, cd = d > c
-                            let m1 = ab ? b : a, m2 = cd ? d : c
-                            let i1 = top + Int32(x0) + (ab ? 1 : 0), i2 = bottom + Int32(x0) + (cd ? 1 : 0)
-                            let lower = m2 > m1
-                            py[base + ow] = lower ? m2 : m1
-                            am[base + ow] = lower ? i2 : i1
+                    for plane in planes {
+                        let img = px + plane * h * w
+                        for oh in 0..<ho {
+                            let r0 = img + 2 * oh * w, r1 = r0 + w
+                            let base = (plane * ho + oh) * wo
+                            let top = Int32(2 * oh * w), bottom = Int32((2 * oh + 1) * w)
+                            for ow in 0..<wo {
+                                // selects instead of branches (the comparisons are data-dependent coin flips); the first
+                                // maximum in the order top-left, top-right, bottom-left, bottom-right wins, as before
+                                let x0 = 2 * ow
+                                let a = r0[x0], b = r0[x0 + 1], c = r1[x0], d = r1[x0 + 1]
+                                let ab = b > a, cd = d > c
+                                let m1 = ab ? b : a, m2 = cd ? d : c
+                                let i1 = top + Int32(x0) + (ab ? 1 : 0), i2 = bottom + Int32(x0) + (cd ? 1 : 0)
+                                let lower = m2 > m1
+                                py[base + ow] = lower ? m2 : m1
+                                am[base + ow] = lower ? i2 : i1
+                            }
                         }
                     }
-                }
                 }
                 return
             }
@@ -285,7 +314,8 @@ public func maxPool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil
     }
     // 2×2 windows tiling the plane exactly: the backward writes every input position once (the gradient at the
     // window's maximum, zeros elsewhere), so dx needs no zero fill first
-    let tiles = win.kh == 2 && win.kw == 2 && win.sh == 2 && win.sw == 2 && win.ph == 0 && win.pw == 0
+    let tiles =
+        win.kh == 2 && win.kw == 2 && win.sh == 2 && win.sw == 2 && win.ph == 0 && win.pw == 0
         && win.dh == 1 && win.dw == 1 && h == 2 * ho && w == 2 * wo
     let xShape = x.shape, dtype = x.dtype
     return record("maxPool2d", out, [x]) { g in
@@ -334,13 +364,17 @@ public func maxPool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil
 
 /// 2-D average pooling over x [B, C, H, W]. Zero padding counts in the divisor (PyTorch's default
 /// `count_include_pad=True`). Backward: each output's gradient spread evenly over its window.
-public func avgPool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0)) -> Tensor {
+public func avgPool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0))
+    -> Tensor
+{
     guard x.rank == 4 else { shapeFailure(ShapeError("avgPool2d: input \(fmt(x.shape)) is not [B, C, H, W]")) }
     let st = stride ?? kernel
     let win = Window2D(kh: kernel.0, kw: kernel.1, sh: st.0, sw: st.1, ph: padding.0, pw: padding.1, dh: 1, dw: 1)
     let (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let (ho, wo) = win.outSize(h, w)
-    guard ho > 0 && wo > 0 else { shapeFailure(ShapeError("avgPool2d: input \(fmt(x.shape)) is too small for kernel \(kernel)")) }
+    guard ho > 0 && wo > 0 else {
+        shapeFailure(ShapeError("avgPool2d: input \(fmt(x.shape)) is too small for kernel \(kernel)"))
+    }
     // As a convolution of each plane with a constant kernel: reuse im2col on [B·C, 1, H, W].
     let planes = x.reshape([b * c, 1, h, w])
     let kernelT = Tensor.full([1, 1, kernel.0, kernel.1], 1 / Float(kernel.0 * kernel.1), dtype: x.dtype)

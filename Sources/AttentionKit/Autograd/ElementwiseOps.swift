@@ -17,8 +17,12 @@ struct PowK: BinaryKernel {
         return T.pow(a, b)
     }
 }
-struct MaxK: BinaryKernel { @inline(__always) func callAsFunction<T: TensorScalar>(_ a: T, _ b: T) -> T { a >= b ? a : b } }
-struct MinK: BinaryKernel { @inline(__always) func callAsFunction<T: TensorScalar>(_ a: T, _ b: T) -> T { a <= b ? a : b } }
+struct MaxK: BinaryKernel {
+    @inline(__always) func callAsFunction<T: TensorScalar>(_ a: T, _ b: T) -> T { a >= b ? a : b }
+}
+struct MinK: BinaryKernel {
+    @inline(__always) func callAsFunction<T: TensorScalar>(_ a: T, _ b: T) -> T { a <= b ? a : b }
+}
 
 /// Comparison kernels return 1 for true and 0 for false.
 enum Comparison { case eq, ne, lt, le, gt, ge }
@@ -42,9 +46,13 @@ struct NegK: UnaryKernel { @inline(__always) func callAsFunction<T: TensorScalar
 struct ExpK: UnaryKernel { @inline(__always) func callAsFunction<T: TensorScalar>(_ x: T) -> T { T.exp(x) } }
 struct LogK: UnaryKernel { @inline(__always) func callAsFunction<T: TensorScalar>(_ x: T) -> T { T.log(x) } }
 struct SqrtK: UnaryKernel { @inline(__always) func callAsFunction<T: TensorScalar>(_ x: T) -> T { x.squareRoot() } }
-struct RsqrtK: UnaryKernel { @inline(__always) func callAsFunction<T: TensorScalar>(_ x: T) -> T { 1 / x.squareRoot() } }
+struct RsqrtK: UnaryKernel {
+    @inline(__always) func callAsFunction<T: TensorScalar>(_ x: T) -> T { 1 / x.squareRoot() }
+}
 struct AbsK: UnaryKernel { @inline(__always) func callAsFunction<T: TensorScalar>(_ x: T) -> T { Swift.abs(x) } }
-struct SignK: UnaryKernel { @inline(__always) func callAsFunction<T: TensorScalar>(_ x: T) -> T { x > 0 ? 1 : (x < 0 ? -1 : 0) } }
+struct SignK: UnaryKernel {
+    @inline(__always) func callAsFunction<T: TensorScalar>(_ x: T) -> T { x > 0 ? 1 : (x < 0 ? -1 : 0) }
+}
 struct TanhK: UnaryKernel { @inline(__always) func callAsFunction<T: TensorScalar>(_ x: T) -> T { T.tanhFast(x) } }
 struct SigmoidK: UnaryKernel {
     /// σ(x) = 1/(1+e^{-x}), evaluated without overflow for large |x|.
@@ -79,7 +87,9 @@ struct ClampK: UnaryKernel {
 }
 
 // Backward kernels: (upstream gradient, saved value) -> input gradient.
-struct ReluGradK: BinaryKernel { @inline(__always) func callAsFunction<T: TensorScalar>(_ g: T, _ x: T) -> T { x > 0 ? g : 0 } }
+struct ReluGradK: BinaryKernel {
+    @inline(__always) func callAsFunction<T: TensorScalar>(_ g: T, _ x: T) -> T { x > 0 ? g : 0 }
+}
 struct LeakyReluGradK: BinaryKernel {
     let slope: Double
     @inline(__always) func callAsFunction<T: TensorScalar>(_ g: T, _ x: T) -> T { x > 0 ? g : T(slope) * g }
@@ -89,8 +99,12 @@ struct EluGradK: BinaryKernel {
     let alpha: Double
     @inline(__always) func callAsFunction<T: TensorScalar>(_ g: T, _ x: T) -> T { x > 0 ? g : g * T(alpha) * T.exp(x) }
 }
-struct TanhGradK: BinaryKernel { @inline(__always) func callAsFunction<T: TensorScalar>(_ g: T, _ y: T) -> T { g * (1 - y * y) } }
-struct SigmoidGradK: BinaryKernel { @inline(__always) func callAsFunction<T: TensorScalar>(_ g: T, _ y: T) -> T { g * y * (1 - y) } }
+struct TanhGradK: BinaryKernel {
+    @inline(__always) func callAsFunction<T: TensorScalar>(_ g: T, _ y: T) -> T { g * (1 - y * y) }
+}
+struct SigmoidGradK: BinaryKernel {
+    @inline(__always) func callAsFunction<T: TensorScalar>(_ g: T, _ y: T) -> T { g * y * (1 - y) }
+}
 /// d/dx [xΦ(x)] = Φ(x) + x·φ(x).
 struct GeluErfGradK: BinaryKernel {
     @inline(__always) func callAsFunction<T: TensorScalar>(_ g: T, _ x: T) -> T { T.geluErfGrad(g, x) }
@@ -150,8 +164,10 @@ public func / (a: Tensor, b: Tensor) -> Tensor {
     let sa = a.shape, sb = b.shape, needA = a.requiresGrad
     let numerator = b.requiresGrad ? a : nil
     return record("div", out, [a, b]) { g in
-        [needA ? (g / b).sumCopy(to: sa) : nil,
-         numerator.map { (-(g * $0) / (b * b)).sumCopy(to: sb) }]
+        [
+            needA ? (g / b).sumCopy(to: sa) : nil,
+            numerator.map { (-(g * $0) / (b * b)).sumCopy(to: sb) }
+        ]
     }
 }
 
@@ -189,8 +205,10 @@ extension Tensor {
         let out = mapBinary(self, b, PowK(), op: "pow")
         let y = out.detach()
         return record("pow", out, [self, b]) { g in
-            [self.requiresGrad ? (g * b * self.pow(b - 1)).sumCopy(to: self.shape) : nil,
-             b.requiresGrad ? (g * y * self.log()).sumCopy(to: b.shape) : nil]
+            [
+                self.requiresGrad ? (g * b * self.pow(b - 1)).sumCopy(to: self.shape) : nil,
+                b.requiresGrad ? (g * y * self.log()).sumCopy(to: b.shape) : nil
+            ]
         }
     }
 
@@ -337,8 +355,10 @@ extension Tensor {
         let out = selectKernel(condition, a, b)
         return record("where", out, [a, b]) { g in
             let zero = g.scalarLike(0)
-            return [a.requiresGrad ? selectKernel(condition, g, zero).sumCopy(to: a.shape) : nil,
-                    b.requiresGrad ? selectKernel(condition, zero, g).sumCopy(to: b.shape) : nil]
+            return [
+                a.requiresGrad ? selectKernel(condition, g, zero).sumCopy(to: a.shape) : nil,
+                b.requiresGrad ? selectKernel(condition, zero, g).sumCopy(to: b.shape) : nil
+            ]
         }
     }
 
@@ -353,7 +373,7 @@ extension Tensor {
 /// `Tensor.bernoulli(_, p: 1 − p, …)`), in a tensor buffer so that it counts in `BufferCache.liveBytes`.
 func drawDropoutMask(count n: Int, p: Float, using generator: inout RandomGenerator) -> TensorStorage {
     let keep = Double(1 - p)
-    let storage = TensorStorage(count: (n + 3) / 4, dtype: .float32, zeroed: false)   // n bytes
+    let storage = TensorStorage(count: (n + 3) / 4, dtype: .float32, zeroed: false)  // n bytes
     let mask = storage.raw.bindMemory(to: UInt8.self, capacity: n)
     for i in 0..<n { mask[i] = generator.nextUnit() < keep ? 1 : 0 }
     return storage
@@ -361,13 +381,17 @@ func drawDropoutMask(count n: Int, p: Float, using generator: inout RandomGenera
 
 /// The mask's bytes.
 @inline(__always)
-func dropoutMaskBytes(_ storage: TensorStorage) -> UnsafePointer<UInt8> { UnsafePointer(storage.raw.assumingMemoryBound(to: UInt8.self)) }
+func dropoutMaskBytes(_ storage: TensorStorage) -> UnsafePointer<UInt8> {
+    UnsafePointer(storage.raw.assumingMemoryBound(to: UInt8.self))
+}
 
 /// dst[i] = src[i] · (mask[i] ≠ 0 ? scale : 0) for i < n (dst may be src); the load comes before the select, so the
 /// loop vectorises.
 @inline(__always)
-func applyDropoutMask<T: TensorScalar>(_ dst: UnsafeMutablePointer<T>, _ src: UnsafePointer<T>, _ mask: UnsafePointer<UInt8>,
-                                       _ n: Int, scale: T) {
+func applyDropoutMask<T: TensorScalar>(
+    _ dst: UnsafeMutablePointer<T>, _ src: UnsafePointer<T>, _ mask: UnsafePointer<UInt8>,
+    _ n: Int, scale: T
+) {
     for i in 0..<n { let v = src[i]; dst[i] = v * (mask[i] != 0 ? scale : 0) }
 }
 
@@ -382,7 +406,9 @@ func dropoutOp(_ x: Tensor, p: Float, using generator: inout RandomGenerator) ->
     let out = Tensor(shape: x.shape, dtype: x.dtype, zeroed: false)
     func apply<T: TensorScalar>(_: T.Type, _ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>) {
         let s = T(1) / T(1 - p)
-        parallelFor(n, costPerItem: 2) { r in applyDropoutMask(dst + r.lowerBound, src + r.lowerBound, mask + r.lowerBound, r.count, scale: s) }
+        parallelFor(n, costPerItem: 2) { r in
+            applyDropoutMask(dst + r.lowerBound, src + r.lowerBound, mask + r.lowerBound, r.count, scale: s)
+        }
     }
     switch x.dtype {
     case .float32: apply(Float.self, x.storage.pointer(Float.self), out.storage.pointer(Float.self))

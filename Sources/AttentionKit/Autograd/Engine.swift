@@ -96,7 +96,9 @@ func record(_ op: String, _ out: Tensor, _ inputs: [Tensor], _ vjp: @escaping (T
 extension Tensor {
     /// Backpropagates from a scalar (one-element) tensor: d(self)/d(self) = 1.
     public func backward() {
-        precondition(count == 1, "backward: called on a tensor of shape \(fmt(shape)); pass an explicit gradient for non-scalars")
+        precondition(
+            count == 1, "backward: called on a tensor of shape \(fmt(shape)); pass an explicit gradient for non-scalars"
+        )
         backward(Tensor(shape: shape, storage: Tensor.onesStorage(count: 1, dtype: dtype)))
     }
 
@@ -107,7 +109,9 @@ extension Tensor {
     public func backward(_ gradient: Tensor) {
         checked { () throws(ShapeError) in try Shape.same(shape, gradient.shape, op: "backward (tensor vs gradient)") }
         precondition(requiresGrad, "backward: tensor does not require grad and has no graph")
-        precondition(!(isNonLeaf && node == nil), "backward: the graph of this tensor was already freed by an earlier backward()")
+        precondition(
+            !(isNonLeaf && node == nil), "backward: the graph of this tensor was already freed by an earlier backward()"
+        )
         guard let root = node else { withNoGrad { accumulateGrad(gradient) }; return }
         let order = GradVertex.node(root).topologicalOrder()
         withNoGrad {
@@ -121,14 +125,16 @@ extension Tensor {
                     guard let g else { n.release(); continue }
                     if let out = n.output, out.retainsGrad { out.accumulateGrad(g) }
                     guard let vjp = n.vjp else {
-                        preconditionFailure("backward: a tensor on the path (from \(n.op)) was freed by an earlier backward()")
+                        preconditionFailure(
+                            "backward: a tensor on the path (from \(n.op)) was freed by an earlier backward()")
                     }
                     let inputGrads = vjp(g), edges = n.inputs
                     n.release()
                     for (edge, ig) in zip(edges, inputGrads) {
                         guard let ig else { continue }
                         if case .freed(let op) = edge {
-                            preconditionFailure("backward: a tensor on the path (from \(op)) was freed by an earlier backward()")
+                            preconditionFailure(
+                                "backward: a tensor on the path (from \(op)) was freed by an earlier backward()")
                         }
                         guard let key = edge.vertex?.id else { continue }
                         if let prev = grads[key] { grads[key] = prev + ig } else { grads[key] = ig }
@@ -164,7 +170,9 @@ extension Tensor {
 
     /// Number of recorded ops reachable from this tensor (for tests and debugging).
     public var graphSize: Int {
-        topologicalOrder().filter { if case .node(let n) = $0 { return n.vjp != nil }; return false }.count
+        topologicalOrder().filter {
+            if case .node(let n) = $0 { return n.vjp != nil }; return false
+        }.count
     }
 
     /// Name of the op that produced this tensor, while its graph is alive (like PyTorch's `grad_fn`).
@@ -197,7 +205,7 @@ extension GradVertex {
                     i += 1
                     guard let c = edge.vertex else { continue }
                     if visited.insert(c.id).inserted {
-                        stack.append((v, i))   // resume v after this child
+                        stack.append((v, i))  // resume v after this child
                         stack.append((c, 0))
                         descended = true
                         break

@@ -4,7 +4,8 @@ extension FeedForwardActivation {
     /// (act(h), ∂act/∂h ⊙ g): for GELU in one pass that evaluates erf once per element.
     func valueAndGradient(_ g: Tensor, input h: Tensor) -> (value: Tensor, gradient: Tensor) {
         guard self == .gelu, g.shape == h.shape, g.dtype == h.dtype else { return (apply(h), gradient(g, input: h)) }
-        let a = Tensor(shape: h.shape, dtype: h.dtype, zeroed: false), gh = Tensor(shape: h.shape, dtype: h.dtype, zeroed: false)
+        let a = Tensor(shape: h.shape, dtype: h.dtype, zeroed: false),
+            gh = Tensor(shape: h.shape, dtype: h.dtype, zeroed: false)
         func run<T: TensorScalar>(_: T.Type) {
             let ph = h.storage.pointer(T.self), pg = g.storage.pointer(T.self)
             let pa = a.storage.pointer(T.self), pgh = gh.storage.pointer(T.self)
@@ -43,14 +44,14 @@ func feedForwardOp(_ x: Tensor, _ l1: Linear, _ l2: Linear, activation: FeedForw
     return record("feedForward", y, inputs) { g in
         let f = h.shape[h.rank - 1], d = g.shape[g.rank - 1], din = x.shape[x.rank - 1]
         let g2 = g.reshape([-1, d])
-        let ga = matmul(g, w2)                                                             // [.., F]
-        let (a, gh) = activation.valueAndGradient(ga, input: h)   // act(h) recomputed, and ∂h
-        let gw2 = w2.requiresGrad ? matmul(g2, a.reshape([-1, f]), transposeA: true) : nil   // [D, F]
+        let ga = matmul(g, w2)  // [.., F]
+        let (a, gh) = activation.valueAndGradient(ga, input: h)  // act(h) recomputed, and ∂h
+        let gw2 = w2.requiresGrad ? matmul(g2, a.reshape([-1, f]), transposeA: true) : nil  // [D, F]
         let gb2 = b2.map { $0.requiresGrad ? g2.sumCopy(to: $0.shape) : nil } ?? nil
         let gh2 = gh.reshape([-1, f])
-        let gw1 = w1.requiresGrad ? matmul(gh2, x.reshape([-1, din]), transposeA: true) : nil   // [F, Din]
+        let gw1 = w1.requiresGrad ? matmul(gh2, x.reshape([-1, din]), transposeA: true) : nil  // [F, Din]
         let gb1 = b1.map { $0.requiresGrad ? gh2.sumCopy(to: $0.shape) : nil } ?? nil
-        let gx = x.requiresGrad ? matmul(gh, w1) : nil                                      // [.., Din]
+        let gx = x.requiresGrad ? matmul(gh, w1) : nil  // [.., Din]
         var grads: [Tensor?] = [gx, gw1]
         if b1 != nil { grads.append(gb1) }
         grads.append(gw2)

@@ -7,7 +7,8 @@
 /// Backward, for C = A·B: ∂A = ∂C·Bᵀ, ∂B = Aᵀ·∂C (and the transposed variants), summed over broadcast batches.
 public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) -> Tensor {
     if a.rank == 1 || b.rank == 1 {
-        precondition(!(transposeA || transposeB) || (a.rank > 1 && b.rank > 1), "matmul: transpose flags need 2-D operands")
+        precondition(
+            !(transposeA || transposeB) || (a.rank > 1 && b.rank > 1), "matmul: transpose flags need 2-D operands")
         let a2 = a.rank == 1 ? a.unsqueeze(0) : a
         let b2 = b.rank == 1 ? b.unsqueeze(1) : b
         var r = matmul(a2, b2, transposeA: transposeA, transposeB: transposeB)
@@ -20,19 +21,23 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transpose
         var ga: Tensor? = nil, gb: Tensor? = nil
         if a.requiresGrad {
             switch (transposeA, transposeB) {
-            case (false, false): ga = matmulKernel(g, b, transposeA: false, transposeB: true)   // ∂C·Bᵀ
-            case (false, true): ga = matmulKernel(g, b, transposeA: false, transposeB: false)   // ∂C·B
-            case (true, false): ga = matmulKernel(b, g, transposeA: false, transposeB: true)    // B·∂Cᵀ
-            case (true, true): ga = matmulKernel(b, g, transposeA: true, transposeB: true)      // Bᵀ·∂Cᵀ
+            case (false, false): ga = matmulKernel(g, b, transposeA: false, transposeB: true)  // ∂C·Bᵀ
+            case (false, true): ga = matmulKernel(g, b, transposeA: false, transposeB: false)  // ∂C·B
+            case (true, false): ga = matmulKernel(b, g, transposeA: false, transposeB: true)  // B·∂Cᵀ
+            case (true, true): ga = matmulKernel(b, g, transposeA: true, transposeB: true)  // Bᵀ·∂Cᵀ
             }
             ga = ga!.sumCopy(to: a.shape)
         }
         if b.requiresGrad {
             switch (transposeA, transposeB) {
-            case (false, false): gb = matmulGradShared(a, g, transposeA: true, transposeB: false, target: b.shape)   // Aᵀ·∂C
-            case (true, false): gb = matmulGradShared(a, g, transposeA: false, transposeB: false, target: b.shape)   // A·∂C
-            case (false, true): gb = matmulGradShared(g, a, transposeA: true, transposeB: false, target: b.shape)    // ∂Cᵀ·A
-            case (true, true): gb = matmulGradShared(g, a, transposeA: true, transposeB: true, target: b.shape)      // ∂Cᵀ·Aᵀ
+            // Aᵀ·∂C
+            case (false, false): gb = matmulGradShared(a, g, transposeA: true, transposeB: false, target: b.shape)
+            // A·∂C
+            case (true, false): gb = matmulGradShared(a, g, transposeA: false, transposeB: false, target: b.shape)
+            // ∂Cᵀ·A
+            case (false, true): gb = matmulGradShared(g, a, transposeA: true, transposeB: false, target: b.shape)
+            // ∂Cᵀ·Aᵀ
+            case (true, true): gb = matmulGradShared(g, a, transposeA: true, transposeB: true, target: b.shape)
             }
         }
         return [ga, gb]
@@ -47,8 +52,11 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transpose
 /// contraction), ∂b = Σ ∂y over the leading axes.
 func linearOp(_ x: Tensor, weight: Tensor, bias: Tensor) -> Tensor {
     let inF = weight.shape[1], outF = weight.shape[0]
-    guard x.rank >= 1, x.shape[x.rank - 1] == inF, bias.shape == [outF], x.dtype == weight.dtype, bias.dtype == weight.dtype else {
-        return matmul(x, weight, transposeB: true) + bias   // shapes the GEMM path does not take: the composed ops report them
+    guard x.rank >= 1, x.shape[x.rank - 1] == inF, bias.shape == [outF], x.dtype == weight.dtype,
+        bias.dtype == weight.dtype
+    else {
+        // shapes the GEMM path does not take: the composed ops report them
+        return matmul(x, weight, transposeB: true) + bias
     }
     let rows = x.count / max(inF, 1)
     let out = Tensor(shape: Array(x.shape.dropLast()) + [outF], dtype: x.dtype, zeroed: false)
@@ -57,7 +65,9 @@ func linearOp(_ x: Tensor, weight: Tensor, bias: Tensor) -> Tensor {
         let po = out.storage.pointer(T.self)
         parallelFor(rows, costPerItem: outF) { r in for i in r { (po + i * outF).update(from: pb, count: outF) } }
         if rows > 0 && inF > 0 {
-            T.gemm(transA: false, transB: true, m: rows, n: outF, k: inF, a: px, lda: inF, b: pw, ldb: inF, beta: 1, c: po, ldc: outF)
+            T.gemm(
+                transA: false, transB: true, m: rows, n: outF, k: inF, a: px, lda: inF, b: pw, ldb: inF, beta: 1, c: po,
+                ldc: outF)
         }
     }
     switch x.dtype {
@@ -65,8 +75,10 @@ func linearOp(_ x: Tensor, weight: Tensor, bias: Tensor) -> Tensor {
     case .float64: forward(Double.self)
     }
     return record("linear", out, [x, weight, bias]) { g in
-        let gx = x.requiresGrad ? matmulKernel(g, weight, transposeA: false, transposeB: false) : nil          // ∂y·W
-        let gw = weight.requiresGrad ? matmulGradShared(g, x, transposeA: true, transposeB: false, target: weight.shape) : nil   // ∂yᵀ·x
+        let gx = x.requiresGrad ? matmulKernel(g, weight, transposeA: false, transposeB: false) : nil  // ∂y·W
+        let gw =
+            weight.requiresGrad
+            ? matmulGradShared(g, x, transposeA: true, transposeB: false, target: weight.shape) : nil  // ∂yᵀ·x
         let gb = bias.requiresGrad ? g.sumCopy(to: bias.shape) : nil
         return [gx, gw, gb]
     }

@@ -46,8 +46,9 @@ extension Tensor {
         let st = strides
         let outShape = order.map { shape[$0] }
         let out = Tensor(shape: outShape, dtype: dtype, zeroed: false)
-        stridedCopy(src: storage, srcView: StridedView(offset: 0, strides: order.map { st[$0] }),
-                    dst: out.storage, dstView: StridedView(offset: 0, strides: Shape.strides(outShape)), shape: outShape)
+        stridedCopy(
+            src: storage, srcView: StridedView(offset: 0, strides: order.map { st[$0] }),
+            dst: out.storage, dstView: StridedView(offset: 0, strides: Shape.strides(outShape)), shape: outShape)
         return out
     }
 
@@ -55,7 +56,8 @@ extension Tensor {
     public func permute(_ order: [Int]) -> Tensor {
         let norm = order.map { a in checked { () throws(ShapeError) in try Shape.axis(a, rank: rank, op: "permute") } }
         guard norm.count == rank, Set(norm).count == rank else {
-            shapeFailure(ShapeError("permute: order \(fmt(order)) is not a permutation of the axes of shape \(fmt(shape))"))
+            shapeFailure(
+                ShapeError("permute: order \(fmt(order)) is not a permutation of the axes of shape \(fmt(shape))"))
         }
         if norm == Array(0..<rank) { return self }
         var inverse = [Int](repeating: 0, count: rank)
@@ -90,13 +92,15 @@ extension Tensor {
         srcStrides[a] *= step
         let view = StridedView(offset: s * st[a], strides: srcStrides)
         let out = Tensor(shape: outShape, dtype: dtype, zeroed: false)
-        stridedCopy(src: storage, srcView: view, dst: out.storage,
-                    dstView: StridedView(offset: 0, strides: Shape.strides(outShape)), shape: outShape)
+        stridedCopy(
+            src: storage, srcView: view, dst: out.storage,
+            dstView: StridedView(offset: 0, strides: Shape.strides(outShape)), shape: outShape)
         let inShape = shape
         return record("slice", out, [self]) { g in
             let gi = Tensor.zeros(inShape, dtype: g.dtype)
-            stridedCopy(src: g.storage, srcView: StridedView(offset: 0, strides: Shape.strides(outShape)),
-                        dst: gi.storage, dstView: view, shape: outShape)
+            stridedCopy(
+                src: g.storage, srcView: StridedView(offset: 0, strides: Shape.strides(outShape)),
+                dst: gi.storage, dstView: view, shape: outShape)
             return [gi]
         }
     }
@@ -104,7 +108,8 @@ extension Tensor {
     /// Index `i` along `axis`, removing that axis (PyTorch's `select`).
     public func select(axis: Int, index i: Int) -> Tensor {
         let a = checked { () throws(ShapeError) in try Shape.axis(axis, rank: rank, op: "select") }
-        precondition(i >= -shape[a] && i < shape[a], "select: index \(i) out of range for axis \(axis) of shape \(fmt(shape))")
+        precondition(
+            i >= -shape[a] && i < shape[a], "select: index \(i) out of range for axis \(axis) of shape \(fmt(shape))")
         let ix = i < 0 ? i + shape[a] : i
         return slice(axis: a, start: ix, end: ix + 1).squeeze(a)
     }
@@ -123,7 +128,8 @@ extension Tensor {
             }
             x[a] = 0; y[a] = 0
             guard x == y else {
-                shapeFailure(ShapeError("concat: shapes \(fmt(first.shape)) and \(fmt(t.shape)) differ outside axis \(axis)"))
+                shapeFailure(
+                    ShapeError("concat: shapes \(fmt(first.shape)) and \(fmt(t.shape)) differ outside axis \(axis)"))
             }
             precondition(t.dtype == first.dtype, "concat: dtypes \(first.dtype) and \(t.dtype) differ")
         }
@@ -135,8 +141,10 @@ extension Tensor {
         var starts: [Int] = []
         for t in tensors {
             starts.append(offset)
-            stridedCopy(src: t.storage, srcView: StridedView(offset: 0, strides: t.strides),
-                        dst: out.storage, dstView: StridedView(offset: offset * outStrides[a], strides: outStrides), shape: t.shape)
+            stridedCopy(
+                src: t.storage, srcView: StridedView(offset: 0, strides: t.strides),
+                dst: out.storage, dstView: StridedView(offset: offset * outStrides[a], strides: outStrides),
+                shape: t.shape)
             offset += t.shape[a]
         }
         return record("concat", out, tensors) { g in
@@ -158,7 +166,8 @@ extension Tensor {
     public func split(_ sizes: [Int], axis: Int = 0) -> [Tensor] {
         let a = checked { () throws(ShapeError) in try Shape.axis(axis, rank: rank, op: "split") }
         guard sizes.reduce(0, +) == shape[a], !sizes.contains(where: { $0 < 0 }) else {
-            shapeFailure(ShapeError("split: sizes \(fmt(sizes)) do not add up to dimension \(a) of shape \(fmt(shape))"))
+            shapeFailure(
+                ShapeError("split: sizes \(fmt(sizes)) do not add up to dimension \(a) of shape \(fmt(shape))"))
         }
         var start = 0
         return sizes.map { n in
@@ -171,7 +180,8 @@ extension Tensor {
     public func chunk(_ parts: Int, axis: Int = 0) -> [Tensor] {
         let a = checked { () throws(ShapeError) in try Shape.axis(axis, rank: rank, op: "chunk") }
         guard parts > 0, shape[a] % parts == 0 else {
-            shapeFailure(ShapeError("chunk: dimension \(a) of shape \(fmt(shape)) does not split into \(parts) equal parts"))
+            shapeFailure(
+                ShapeError("chunk: dimension \(a) of shape \(fmt(shape)) does not split into \(parts) equal parts"))
         }
         return split([Int](repeating: shape[a] / parts, count: parts), axis: a)
     }
@@ -184,7 +194,9 @@ extension Tensor {
         let a = checked { () throws(ShapeError) in try Shape.axis(axis, rank: rank, op: "indexSelect") }
         let n = shape[a]
         for (k, i) in indices.enumerated() where i < 0 || i >= n {
-            shapeFailure(ShapeError("indexSelect: index \(i) at position \(k) is out of range for axis \(a) of shape \(fmt(shape))"))
+            shapeFailure(
+                ShapeError(
+                    "indexSelect: index \(i) at position \(k) is out of range for axis \(a) of shape \(fmt(shape))"))
         }
         let outer = shape[..<a].reduce(1, *), inner = shape[(a + 1)...].reduce(1, *)
         var outShape = shape
@@ -229,12 +241,18 @@ extension Tensor {
     public func gather(axis: Int, index: Tensor) -> Tensor {
         let a = checked { () throws(ShapeError) in try Shape.axis(axis, rank: rank, op: "gather") }
         guard index.rank == rank, (0..<rank).allSatisfy({ $0 == a || index.shape[$0] <= shape[$0] }) else {
-            shapeFailure(ShapeError("gather: index shape \(fmt(index.shape)) does not fit input shape \(fmt(shape)) along axis \(axis)"))
+            shapeFailure(
+                ShapeError(
+                    "gather: index shape \(fmt(index.shape)) does not fit input shape \(fmt(shape)) along axis \(axis)")
+            )
         }
         let values = index.doubles
         let ix = values.map { $0.isFinite ? Int($0) : -1 }
         for (k, i) in ix.enumerated() where i < 0 || i >= shape[a] || Double(i) != values[k] {
-            shapeFailure(ShapeError("gather: index value \(values[k]) at flat position \(k) is not a valid index for axis \(a) of shape \(fmt(shape))"))
+            shapeFailure(
+                ShapeError(
+                    "gather: index value \(values[k]) at flat position \(k) is not a valid index for axis \(a) of shape \(fmt(shape))"
+                ))
         }
         // Offsets into self for every index element.
         let st = strides, ist = index.strides
@@ -292,7 +310,9 @@ extension Tensor {
     /// from the front, i.e. padding applies to the last `padding.count` dimensions).  Backward: the interior slice.
     public func pad(_ padding: [(before: Int, after: Int)], value: Float = 0) -> Tensor {
         guard padding.count <= rank, padding.allSatisfy({ $0.before >= 0 && $0.after >= 0 }) else {
-            shapeFailure(ShapeError("pad: padding \(padding.map { "(\($0.before), \($0.after))" }) does not fit shape \(fmt(shape))"))
+            shapeFailure(
+                ShapeError(
+                    "pad: padding \(padding.map { "(\($0.before), \($0.after))" }) does not fit shape \(fmt(shape))"))
         }
         let lead = rank - padding.count
         var outShape = shape
@@ -303,12 +323,15 @@ extension Tensor {
         for d in 0..<rank { offset += full[d].before * outStrides[d] }
         let out = Tensor.full(outShape, value, dtype: dtype)
         let interior = StridedView(offset: offset, strides: outStrides)
-        stridedCopy(src: storage, srcView: StridedView(offset: 0, strides: strides), dst: out.storage, dstView: interior, shape: shape)
+        stridedCopy(
+            src: storage, srcView: StridedView(offset: 0, strides: strides), dst: out.storage, dstView: interior,
+            shape: shape)
         let inShape = shape
         return record("pad", out, [self]) { g in
             let gi = Tensor(shape: inShape, dtype: g.dtype, zeroed: false)
-            stridedCopy(src: g.storage, srcView: interior, dst: gi.storage,
-                        dstView: StridedView(offset: 0, strides: Shape.strides(inShape)), shape: inShape)
+            stridedCopy(
+                src: g.storage, srcView: interior, dst: gi.storage,
+                dstView: StridedView(offset: 0, strides: Shape.strides(inShape)), shape: inShape)
             return [gi]
         }
     }

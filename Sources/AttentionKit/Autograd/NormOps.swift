@@ -12,27 +12,29 @@ func layerNormOp(_ x: Tensor, gamma: Tensor?, beta: Tensor?, normalizedCount d: 
     precondition(d > 0 && x.count % d == 0, "layerNorm: \(d) normalised elements do not divide shape \(fmt(x.shape))")
     let rows = x.count / d
     let out = Tensor(shape: x.shape, dtype: x.dtype, zeroed: false)
-    let stats = Tensor(shape: [rows, 2], dtype: x.dtype, zeroed: false)   // mean, rstd per row
+    let stats = Tensor(shape: [rows, 2], dtype: x.dtype, zeroed: false)  // mean, rstd per row
     func forward<T: TensorScalar>(_: T.Type) {
         let px = x.storage.pointer(T.self), py = out.storage.pointer(T.self), ps = stats.storage.pointer(T.self)
         let pg = gamma?.storage.pointer(T.self), pb = beta?.storage.pointer(T.self)
-        parallelFor(rows, costPerItem: 4 * d) { range in for r in range {
-            let row = px + r * d, y = py + r * d
-            let mean = vectorSum(row, d) / T(d)
-            let v = vectorSumSquaredDeviations(row, d, mean: mean)
-            let rstd = 1 / (v / T(d) + T(eps)).squareRoot()
-            ps[2 * r] = mean
-            ps[2 * r + 1] = rstd
-            if let pg, let pb {
-                for i in 0..<d { y[i] = (row[i] - mean) * rstd * pg[i] + pb[i] }
-            } else if let pg {
-                for i in 0..<d { y[i] = (row[i] - mean) * rstd * pg[i] }
-            } else if let pb {
-                for i in 0..<d { y[i] = (row[i] - mean) * rstd + pb[i] }
-            } else {
-                for i in 0..<d { y[i] = (row[i] - mean) * rstd }
+        parallelFor(rows, costPerItem: 4 * d) { range in
+            for r in range {
+                let row = px + r * d, y = py + r * d
+                let mean = vectorSum(row, d) / T(d)
+                let v = vectorSumSquaredDeviations(row, d, mean: mean)
+                let rstd = 1 / (v / T(d) + T(eps)).squareRoot()
+                ps[2 * r] = mean
+                ps[2 * r + 1] = rstd
+                if let pg, let pb {
+                    for i in 0..<d { y[i] = (row[i] - mean) * rstd * pg[i] + pb[i] }
+                } else if let pg {
+                    for i in 0..<d { y[i] = (row[i] - mean) * rstd * pg[i] }
+                } else if let pb {
+                    for i in 0..<d { y[i] = (row[i] - mean) * rstd + pb[i] }
+                } else {
+                    for i in 0..<d { y[i] = (row[i] - mean) * rstd }
+                }
             }
-        } }
+        }
     }
     switch x.dtype {
     case .float32: forward(Float.self)
@@ -53,27 +55,32 @@ func layerNormOp(_ x: Tensor, gamma: Tensor?, beta: Tensor?, normalizedCount d: 
             let partial = UnsafeMutablePointer<T>.allocate(capacity: blocks * 2 * d)
             partial.initialize(repeating: 0, count: blocks * 2 * d)
             defer { partial.deallocate() }
-            parallelFor(blocks, costPerItem: max(1, rows / blocks) * 8 * d) { range in for block in range {
-                let pdg = partial + block * 2 * d, pdb = partial + block * 2 * d + d
-                for r in (block * rows / blocks)..<((block + 1) * rows / blocks) {
-                    let row = px + r * d, dy = pg + r * d, out = pdx + r * d
-                    let mean = ps[2 * r], rstd = ps[2 * r + 1]
-                    // Σ dx̂ and Σ dx̂·x̂ (= rstd·Σ dx̂·(x − μ)), vectorised; then the elementwise passes
-                    let sums = gam.map { vectorWeightedSumAndCenteredDot(dy, $0, row, d, mean: mean) }
-                        ?? vectorSumAndCenteredDot(dy, row, d, mean: mean)
-                    let meanD = sums.sum / T(d), meanDX = sums.dot * rstd / T(d)
-                    for i in 0..<d {
-                        let xhat = (row[i] - mean) * rstd
-                        pdg[i] += dy[i] * xhat
-                        pdb[i] += dy[i]
-                    }
-                    if let gam {
-                        for i in 0..<d { out[i] = rstd * (dy[i] * gam[i] - meanD - (row[i] - mean) * rstd * meanDX) }
-                    } else {
-                        for i in 0..<d { out[i] = rstd * (dy[i] - meanD - (row[i] - mean) * rstd * meanDX) }
+            parallelFor(blocks, costPerItem: max(1, rows / blocks) * 8 * d) { range in
+                for block in range {
+                    let pdg = partial + block * 2 * d, pdb = partial + block * 2 * d + d
+                    for r in (block * rows / blocks)..<((block + 1) * rows / blocks) {
+                        let row = px + r * d, dy = pg + r * d, out = pdx + r * d
+                        let mean = ps[2 * r], rstd = ps[2 * r + 1]
+                        // Σ dx̂ and Σ dx̂·x̂ (= rstd·Σ dx̂·(x − μ)), vectorised; then the elementwise passes
+                        let sums =
+                            gam.map { vectorWeightedSumAndCenteredDot(dy, $0, row, d, mean: mean) }
+                            ?? vectorSumAndCenteredDot(dy, row, d, mean: mean)
+                        let meanD = sums.sum / T(d), meanDX = sums.dot * rstd / T(d)
+                        for i in 0..<d {
+                            let xhat = (row[i] - mean) * rstd
+                            pdg[i] += dy[i] * xhat
+                            pdb[i] += dy[i]
+                        }
+                        if let gam {
+                            for i in 0..<d {
+                                out[i] = rstd * (dy[i] * gam[i] - meanD - (row[i] - mean) * rstd * meanDX)
+                            }
+                        } else {
+                            for i in 0..<d { out[i] = rstd * (dy[i] - meanD - (row[i] - mean) * rstd * meanDX) }
+                        }
                     }
                 }
-            } }
+            }
             for block in 0..<blocks {
                 if let dgam { for i in 0..<d { dgam[i] += partial[block * 2 * d + i] } }
                 if let dbet { for i in 0..<d { dbet[i] += partial[block * 2 * d + d + i] } }
@@ -94,16 +101,21 @@ func layerNormOp(_ x: Tensor, gamma: Tensor?, beta: Tensor?, normalizedCount d: 
 /// Evaluation: μ, σ² given (running statistics), treated as constants: ∂x = dy·γ·rstd.
 /// `relu`: the ReLU that follows in a conv → BN → ReLU block, fused (y = max(0, ·), one pass instead of two; backward
 /// masks dy by y > 0 first).
-func batchNormOp(_ x: Tensor, gamma: Tensor?, beta: Tensor?, mean givenMean: Tensor?, variance givenVar: Tensor?,
-                 eps: Double, relu: Bool = false) -> (output: Tensor, batchMean: Tensor, batchVariance: Tensor) {
+func batchNormOp(
+    _ x: Tensor, gamma: Tensor?, beta: Tensor?, mean givenMean: Tensor?, variance givenVar: Tensor?,
+    eps: Double, relu: Bool = false
+) -> (output: Tensor, batchMean: Tensor, batchVariance: Tensor) {
     precondition(x.rank >= 2, "batchNorm: input shape \(fmt(x.shape)) needs a channel axis 1")
     let b = x.shape[0], c = x.shape[1], s = x.shape.dropFirst(2).reduce(1, *)
     let n = b * s
     let useBatch = givenMean == nil
-    precondition(!useBatch || n > 1, "batchNorm: expected more than 1 value per channel in training, got input shape \(fmt(x.shape))")
+    precondition(
+        !useBatch || n > 1,
+        "batchNorm: expected more than 1 value per channel in training, got input shape \(fmt(x.shape))")
     let out = Tensor(shape: x.shape, dtype: x.dtype, zeroed: false)
-    let meanT = Tensor.zeros([c], dtype: x.dtype), varT = Tensor.zeros([c], dtype: x.dtype)   // batch stats (unbiased var)
-    let rstdT = Tensor.zeros([c], dtype: x.dtype), muT = Tensor.zeros([c], dtype: x.dtype)     // what normalised
+    // batch stats (unbiased var)
+    let meanT = Tensor.zeros([c], dtype: x.dtype), varT = Tensor.zeros([c], dtype: x.dtype)
+    let rstdT = Tensor.zeros([c], dtype: x.dtype), muT = Tensor.zeros([c], dtype: x.dtype)  // what normalised
     func forward<T: TensorScalar>(_: T.Type) {
         let px = x.storage.pointer(T.self), py = out.storage.pointer(T.self)
         let pm = meanT.storage.pointer(T.self), pv = varT.storage.pointer(T.self)
@@ -111,34 +123,34 @@ func batchNormOp(_ x: Tensor, gamma: Tensor?, beta: Tensor?, mean givenMean: Ten
         let pg = gamma?.storage.pointer(T.self), pb = beta?.storage.pointer(T.self)
         let gm = givenMean?.storage.pointer(T.self), gv = givenVar?.storage.pointer(T.self)
         parallelFor(c, costPerItem: 3 * n) { channels in
-        for ch in channels {
-            var mu: T, variance: T
-            if useBatch {
-                var sum: T = 0
-                for bi in 0..<b { sum += vectorSum(px + (bi * c + ch) * s, s) }
-                mu = sum / T(n)
-                var sq: T = 0
-                for bi in 0..<b { sq += vectorSumSquaredDeviations(px + (bi * c + ch) * s, s, mean: mu) }
-                variance = sq / T(n)
-                pm[ch] = mu
-                pv[ch] = n > 1 ? sq / T(n - 1) : 0
-            } else {
-                mu = gm![ch]
-                variance = gv![ch]
-            }
-            let rstd = 1 / (variance + T(eps)).squareRoot()
-            pr[ch] = rstd
-            pmu[ch] = mu
-            let scale = (pg?[ch] ?? 1) * rstd, shift = (pb?[ch] ?? 0) - mu * scale
-            for bi in 0..<b {
-                let p = px + (bi * c + ch) * s, q = py + (bi * c + ch) * s
-                if relu {
-                    for k in 0..<s { q[k] = Swift.max(p[k] * scale + shift, 0) }
+            for ch in channels {
+                var mu: T, variance: T
+                if useBatch {
+                    var sum: T = 0
+                    for bi in 0..<b { sum += vectorSum(px + (bi * c + ch) * s, s) }
+                    mu = sum / T(n)
+                    var sq: T = 0
+                    for bi in 0..<b { sq += vectorSumSquaredDeviations(px + (bi * c + ch) * s, s, mean: mu) }
+                    variance = sq / T(n)
+                    pm[ch] = mu
+                    pv[ch] = n > 1 ? sq / T(n - 1) : 0
                 } else {
-                    for k in 0..<s { q[k] = p[k] * scale + shift }
+                    mu = gm![ch]
+                    variance = gv![ch]
+                }
+                let rstd = 1 / (variance + T(eps)).squareRoot()
+                pr[ch] = rstd
+                pmu[ch] = mu
+                let scale = (pg?[ch] ?? 1) * rstd, shift = (pb?[ch] ?? 0) - mu * scale
+                for bi in 0..<b {
+                    let p = px + (bi * c + ch) * s, q = py + (bi * c + ch) * s
+                    if relu {
+                        for k in 0..<s { q[k] = Swift.max(p[k] * scale + shift, 0) }
+                    } else {
+                        for k in 0..<s { q[k] = p[k] * scale + shift }
+                    }
                 }
             }
-        }
         }
     }
     switch x.dtype {
@@ -146,7 +158,7 @@ func batchNormOp(_ x: Tensor, gamma: Tensor?, beta: Tensor?, mean givenMean: Ten
     case .float64: forward(Double.self)
     }
     let inputs = [x] + [gamma, beta].compactMap { $0 }
-    let outStorage = out.storage   // the fused ReLU's mask (the storage, not the tensor: no cycle through its node)
+    let outStorage = out.storage  // the fused ReLU's mask (the storage, not the tensor: no cycle through its node)
     let result = record(relu ? "batchNormReLU" : "batchNorm", out, inputs) { g in
         let dx = Tensor(shape: x.shape, dtype: x.dtype, zeroed: false)
         let dgamma = gamma.map { Tensor.zeros(like: $0) }, dbeta = beta.map { Tensor.zeros(like: $0) }
@@ -158,33 +170,34 @@ func batchNormOp(_ x: Tensor, gamma: Tensor?, beta: Tensor?, mean givenMean: Ten
             // with the fused ReLU, the upstream gradient masked by y > 0 goes first into dx (rewritten in place below)
             let pg = relu ? UnsafeMutablePointer(pdx) : g.storage.pointer(T.self)
             parallelFor(c, costPerItem: 3 * n) { channels in
-            for ch in channels {
-                let mu = pmu[ch], rstd = pr[ch], gm = gam?[ch] ?? 1
-                if relu {
-                    let gy = g.storage.pointer(T.self), py = outStorage.pointer(T.self)
-                    for bi in 0..<b { let o = (bi * c + ch) * s; vectorMaskByPositive(pdx + o, gy + o, py + o, s) }
-                }
-                var sumDy: T = 0, sumDyXc: T = 0
-                for bi in 0..<b {
-                    let o = (bi * c + ch) * s
-                    let r = vectorSumAndCenteredDot(pg + o, px + o, s, mean: mu)
-                    sumDy += r.sum
-                    sumDyXc += r.dot
-                }
-                let sumDyXhat = sumDyXc * rstd
-                pdg?[ch] = sumDyXhat
-                pdb?[ch] = sumDy
-                for bi in 0..<b {
-                    let p = px + (bi * c + ch) * s, dy = pg + (bi * c + ch) * s, q = pdx + (bi * c + ch) * s
-                    if useBatch {
-                        // k1·(n·dy − Σdy − (x − μ)·rstd·Σdy·x̂), k1 = γ·rstd/n
-                        let k1 = gm * rstd / T(n)
-                        vectorNormalizationBackward(q, dy, p, s, a: k1 * T(n), b: k1 * rstd * sumDyXhat, c: k1 * sumDy, mean: mu)
-                    } else {
-                        for k in 0..<s { q[k] = dy[k] * gm * rstd }
+                for ch in channels {
+                    let mu = pmu[ch], rstd = pr[ch], gm = gam?[ch] ?? 1
+                    if relu {
+                        let gy = g.storage.pointer(T.self), py = outStorage.pointer(T.self)
+                        for bi in 0..<b { let o = (bi * c + ch) * s; vectorMaskByPositive(pdx + o, gy + o, py + o, s) }
+                    }
+                    var sumDy: T = 0, sumDyXc: T = 0
+                    for bi in 0..<b {
+                        let o = (bi * c + ch) * s
+                        let r = vectorSumAndCenteredDot(pg + o, px + o, s, mean: mu)
+                        sumDy += r.sum
+                        sumDyXc += r.dot
+                    }
+                    let sumDyXhat = sumDyXc * rstd
+                    pdg?[ch] = sumDyXhat
+                    pdb?[ch] = sumDy
+                    for bi in 0..<b {
+                        let p = px + (bi * c + ch) * s, dy = pg + (bi * c + ch) * s, q = pdx + (bi * c + ch) * s
+                        if useBatch {
+                            // k1·(n·dy − Σdy − (x − μ)·rstd·Σdy·x̂), k1 = γ·rstd/n
+                            let k1 = gm * rstd / T(n)
+                            vectorNormalizationBackward(
+                                q, dy, p, s, a: k1 * T(n), b: k1 * rstd * sumDyXhat, c: k1 * sumDy, mean: mu)
+                        } else {
+                            for k in 0..<s { q[k] = dy[k] * gm * rstd }
+                        }
                     }
                 }
-            }
             }
         }
         switch x.dtype {

@@ -40,14 +40,20 @@ public enum RecurrentCell: String, Codable, Sendable, CaseIterable {
 /// - Parameters:
 ///   - x: [B, T, I]; h0, c0: [B, H]; weightIH: [G·H, I]; weightHH: [G·H, H]; biases [G·H] or nil.
 ///   - lengths: the real steps of each row (1…T), nil for all T.
-func recurrentLayerOp(_ cell: RecurrentCell, x: Tensor, h0: Tensor, c0: Tensor?, weightIH: Tensor, weightHH: Tensor,
-                      biasIH: Tensor?, biasHH: Tensor?, lengths: [Int]?, reverse: Bool) -> Tensor {
+func recurrentLayerOp(
+    _ cell: RecurrentCell, x: Tensor, h0: Tensor, c0: Tensor?, weightIH: Tensor, weightHH: Tensor,
+    biasIH: Tensor?, biasHH: Tensor?, lengths: [Int]?, reverse: Bool
+) -> Tensor {
     let b = x.shape[0], steps = x.shape[1], inSize = x.shape[2], h = weightHH.shape[1], g = cell.gates * h
-    precondition(x.rank == 3 && weightIH.shape == [g, inSize] && weightHH.shape == [g, h] && h0.shape == [b, h],
-                 "recurrent layer: shapes x \(fmt(x.shape)), h0 \(fmt(h0.shape)), weight_ih \(fmt(weightIH.shape)), weight_hh \(fmt(weightHH.shape)) do not fit")
+    precondition(
+        x.rank == 3 && weightIH.shape == [g, inSize] && weightHH.shape == [g, h] && h0.shape == [b, h],
+        "recurrent layer: shapes x \(fmt(x.shape)), h0 \(fmt(h0.shape)), weight_ih \(fmt(weightIH.shape)), weight_hh \(fmt(weightHH.shape)) do not fit"
+    )
     precondition(cell.hasCellState == (c0 != nil), "recurrent layer: the LSTM needs c0, the others none")
     let len = lengths ?? [Int](repeating: steps, count: b)
-    precondition(len.count == b && len.allSatisfy { $0 >= 1 && $0 <= steps }, "recurrent layer: lengths must be 1…\(steps), one per row")
+    precondition(
+        len.count == b && len.allSatisfy { $0 >= 1 && $0 <= steps },
+        "recurrent layer: lengths must be 1…\(steps), one per row")
     let dtype = x.dtype, extra = cell.hasCellState ? 2 : 1
     let out = Tensor(shape: [b, steps + extra, h], dtype: dtype, zeroed: true)
     // saved for the backward, step-major: gate activations [T, B, G], the state before each step [T, B, H], the LSTM's
@@ -64,28 +70,40 @@ func recurrentLayerOp(_ cell: RecurrentCell, x: Tensor, h0: Tensor, c0: Tensor?,
         let px = x.storage.pointer(T.self), pxp = xp.storage.pointer(T.self)
         let wih = weightIH.storage.pointer(T.self), whh = weightHH.storage.pointer(T.self)
         // all steps' input projections, with the biases that simply add (the GRU's b_hn stays inside r ⊙ (…))
-        T.gemm(transA: false, transB: true, m: b * steps, n: g, k: inSize, a: px, lda: inSize, b: wih, ldb: inSize, beta: 0, c: pxp, ldc: g)
+        T.gemm(
+            transA: false, transB: true, m: b * steps, n: g, k: inSize, a: px, lda: inSize, b: wih, ldb: inSize,
+            beta: 0, c: pxp, ldc: g)
         var bias = [T](repeating: 0, count: g)
         if let biasIH { let p = biasIH.storage.pointer(T.self); for j in 0..<g { bias[j] += p[j] } }
-        if let biasHH { let p = biasHH.storage.pointer(T.self); for j in 0..<(cell == .gru ? 2 * h : g) { bias[j] += p[j] } }
-        let bhn: [T] = cell == .gru ? (biasHH.map { bh in let p = bh.storage.pointer(T.self); return (0..<h).map { p[2 * h + $0] } } ?? [T](repeating: 0, count: h)) : []
+        if let biasHH {
+            let p = biasHH.storage.pointer(T.self); for j in 0..<(cell == .gru ? 2 * h : g) { bias[j] += p[j] }
+        }
+        let bhn: [T] =
+            cell == .gru
+            ? (biasHH.map { bh in
+                let p = bh.storage.pointer(T.self); return (0..<h).map { p[2 * h + $0] }
+            } ?? [T](repeating: 0, count: h)) : []
         bias.withUnsafeBufferPointer { bp in
             parallelFor(b * steps, costPerItem: g) { rows in
                 for r in rows { let row = pxp + r * g; for j in 0..<g { row[j] += bp[j] } }
             }
         }
-        let state = Tensor(shape: [b, h], dtype: dtype, zeroed: false), cellState = Tensor(shape: [b, h], dtype: dtype, zeroed: false)
+        let state = Tensor(shape: [b, h], dtype: dtype, zeroed: false),
+            cellState = Tensor(shape: [b, h], dtype: dtype, zeroed: false)
         let ps = state.storage.pointer(T.self), pc = cellState.storage.pointer(T.self)
         ps.update(from: h0.storage.pointer(T.self), count: b * h)
         if let c0 { pc.update(from: c0.storage.pointer(T.self), count: b * h) }
         let hh = Tensor(shape: [b, g], dtype: dtype, zeroed: false), phh = hh.storage.pointer(T.self)
-        let pact = act.storage.pointer(T.self), pprev = hPrev.storage.pointer(T.self), pout = out.storage.pointer(T.self)
+        let pact = act.storage.pointer(T.self), pprev = hPrev.storage.pointer(T.self),
+            pout = out.storage.pointer(T.self)
         let pcall = cAll?.storage.pointer(T.self), phn = hn?.storage.pointer(T.self)
         let rowsOut = steps + extra
         bhn.withUnsafeBufferPointer { bn in
             for s in 0..<steps {
                 pprev.advanced(by: s * b * h).update(from: ps, count: b * h)
-                T.gemm(transA: false, transB: true, m: b, n: g, k: h, a: ps, lda: h, b: whh, ldb: h, beta: 0, c: phh, ldc: g)
+                T.gemm(
+                    transA: false, transB: true, m: b, n: g, k: h, a: ps, lda: h, b: whh, ldb: h, beta: 0, c: phh,
+                    ldc: g)
                 parallelFor(b, costPerItem: g * 20) { rows in
                     for r in rows where s < len[r] {
                         let t = time(r, s)
@@ -137,23 +155,31 @@ func recurrentLayerOp(_ cell: RecurrentCell, x: Tensor, h0: Tensor, c0: Tensor?,
     let inputs = [x, h0] + [c0].compactMap { $0 } + [weightIH, weightHH] + [biasIH, biasHH].compactMap { $0 }
     return record("recurrent." + cell.rawValue, out, inputs) { grad in
         let gx = Tensor(shape: x.shape, dtype: dtype, zeroed: false)
-        let gh0 = Tensor(shape: [b, h], dtype: dtype, zeroed: false), gc0 = Tensor(shape: [b, h], dtype: dtype, zeroed: false)
-        let gwih = Tensor(shape: weightIH.shape, dtype: dtype, zeroed: false), gwhh = Tensor(shape: weightHH.shape, dtype: dtype, zeroed: false)
+        let gh0 = Tensor(shape: [b, h], dtype: dtype, zeroed: false),
+            gc0 = Tensor(shape: [b, h], dtype: dtype, zeroed: false)
+        let gwih = Tensor(shape: weightIH.shape, dtype: dtype, zeroed: false),
+            gwhh = Tensor(shape: weightHH.shape, dtype: dtype, zeroed: false)
         let gbih = Tensor(shape: [g], dtype: dtype, zeroed: true), gbhh = Tensor(shape: [g], dtype: dtype, zeroed: true)
 
         func backward<T: GemmScalar>(_: T.Type) {
             let pg = grad.storage.pointer(T.self), rowsOut = steps + extra
-            let dxp = Tensor(shape: [b, steps, g], dtype: dtype, zeroed: true), pdxp = dxp.storage.pointer(T.self)   // ∂ of the input projections
-            let dhh = Tensor(shape: [steps, b, g], dtype: dtype, zeroed: true), pdhh = dhh.storage.pointer(T.self)   // ∂ of W_hh h (+ b_hh)
+            // ∂ of the input projections
+            let dxp = Tensor(shape: [b, steps, g], dtype: dtype, zeroed: true), pdxp = dxp.storage.pointer(T.self)
+            // ∂ of W_hh h (+ b_hh)
+            let dhh = Tensor(shape: [steps, b, g], dtype: dtype, zeroed: true), pdhh = dhh.storage.pointer(T.self)
             let pdh = gh0.storage.pointer(T.self), pdc = gc0.storage.pointer(T.self)
             for r in 0..<b {
                 pdh.advanced(by: r * h).update(from: pg + (r * rowsOut + steps) * h, count: h)
-                if cell.hasCellState { pdc.advanced(by: r * h).update(from: pg + (r * rowsOut + steps + 1) * h, count: h) }
+                if cell.hasCellState {
+                    pdc.advanced(by: r * h).update(from: pg + (r * rowsOut + steps + 1) * h, count: h)
+                }
             }
             let pact = act.storage.pointer(T.self), pprev = hPrev.storage.pointer(T.self)
-            let pcall = cAll?.storage.pointer(T.self), phn = hn?.storage.pointer(T.self), pc0 = c0?.storage.pointer(T.self)
+            let pcall = cAll?.storage.pointer(T.self), phn = hn?.storage.pointer(T.self),
+                pc0 = c0?.storage.pointer(T.self)
             let tmp = Tensor(shape: [b, h], dtype: dtype, zeroed: false), ptmp = tmp.storage.pointer(T.self)
-            let direct = Tensor(shape: [b, h], dtype: dtype, zeroed: true), pdirect = direct.storage.pointer(T.self)   // GRU: z ⊙ ∂h'
+            // GRU: z ⊙ ∂h'
+            let direct = Tensor(shape: [b, h], dtype: dtype, zeroed: true), pdirect = direct.storage.pointer(T.self)
             let whh = weightHH.storage.pointer(T.self)
             for s in stride(from: steps - 1, through: 0, by: -1) {
                 parallelFor(b, costPerItem: g * 20) { rows in
@@ -198,20 +224,31 @@ func recurrentLayerOp(_ cell: RecurrentCell, x: Tensor, h0: Tensor, c0: Tensor?,
                     }
                 }
                 // ∂h before the step = ∂(W_hh h)ᵀ·W_hh (+ z ⊙ ∂h' for the GRU); rows past their length keep theirs
-                T.gemm(transA: false, transB: false, m: b, n: h, k: g, a: pdhh + s * b * g, lda: g, b: whh, ldb: h, beta: 0, c: ptmp, ldc: h)
+                T.gemm(
+                    transA: false, transB: false, m: b, n: h, k: g, a: pdhh + s * b * g, lda: g, b: whh, ldb: h,
+                    beta: 0, c: ptmp, ldc: h)
                 for r in 0..<b where s < len[r] {
                     let dh = pdh + r * h, tr = ptmp + r * h
-                    if cell == .gru { let d = pdirect + r * h; for j in 0..<h { dh[j] = tr[j] + d[j] } }
-                    else { for j in 0..<h { dh[j] = tr[j] } }
+                    if cell == .gru {
+                        let d = pdirect + r * h; for j in 0..<h { dh[j] = tr[j] + d[j] }
+                    } else {
+                        for j in 0..<h { dh[j] = tr[j] }
+                    }
                 }
             }
             // weights: one GEMM each over all steps
-            T.gemm(transA: true, transB: false, m: g, n: h, k: steps * b, a: pdhh, lda: g, b: pprev, ldb: h, beta: 0, c: gwhh.storage.pointer(T.self), ldc: h)
-            T.gemm(transA: true, transB: false, m: g, n: inSize, k: b * steps, a: pdxp, lda: g, b: x.storage.pointer(T.self), ldb: inSize, beta: 0,
-                   c: gwih.storage.pointer(T.self), ldc: inSize)
-            if x.requiresGrad {   // the first layer's input (embeddings aside) usually needs none: one GEMM in six saved
-                T.gemm(transA: false, transB: false, m: b * steps, n: inSize, k: g, a: pdxp, lda: g, b: weightIH.storage.pointer(T.self), ldb: inSize, beta: 0,
-                       c: gx.storage.pointer(T.self), ldc: inSize)
+            T.gemm(
+                transA: true, transB: false, m: g, n: h, k: steps * b, a: pdhh, lda: g, b: pprev, ldb: h, beta: 0,
+                c: gwhh.storage.pointer(T.self), ldc: h)
+            T.gemm(
+                transA: true, transB: false, m: g, n: inSize, k: b * steps, a: pdxp, lda: g,
+                b: x.storage.pointer(T.self), ldb: inSize, beta: 0,
+                c: gwih.storage.pointer(T.self), ldc: inSize)
+            if x.requiresGrad {  // the first layer's input (embeddings aside) usually needs none: one GEMM in six saved
+                T.gemm(
+                    transA: false, transB: false, m: b * steps, n: inSize, k: g, a: pdxp, lda: g,
+                    b: weightIH.storage.pointer(T.self), ldb: inSize, beta: 0,
+                    c: gx.storage.pointer(T.self), ldc: inSize)
             }
             let pbi = gbih.storage.pointer(T.self), pbh = gbhh.storage.pointer(T.self)
             for r in 0..<(b * steps) { let row = pdxp + r * g; for j in 0..<g { pbi[j] += row[j] } }

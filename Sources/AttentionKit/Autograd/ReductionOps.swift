@@ -5,7 +5,9 @@
 enum RowReduction { case sum, max, min, argmax, argmin }
 
 @inline(__always)
-func reduceRowsTyped<T: TensorScalar>(_: T.Type, _ src: Tensor, rows: Int, length n: Int, _ kind: RowReduction, _ out: Tensor) {
+func reduceRowsTyped<T: TensorScalar>(
+    _: T.Type, _ src: Tensor, rows: Int, length n: Int, _ kind: RowReduction, _ out: Tensor
+) {
     let s = src.storage.pointer(T.self), d = out.storage.pointer(T.self)
     for r in 0..<rows {
         let row = s + r * n
@@ -16,8 +18,15 @@ func reduceRowsTyped<T: TensorScalar>(_: T.Type, _ src: Tensor, rows: Int, lengt
             d[r] = acc
         case .max, .min:
             var best = row[0]
-            if kind == .max { for i in 1..<Swift.max(n, 1) where row[i] > best || row[i].isNaN { best = row[i]; if best.isNaN { break } } }
-            else { for i in 1..<Swift.max(n, 1) where row[i] < best || row[i].isNaN { best = row[i]; if best.isNaN { break } } }
+            if kind == .max {
+                for i in 1..<Swift.max(n, 1) where row[i] > best || row[i].isNaN {
+                    best = row[i]; if best.isNaN { break }
+                }
+            } else {
+                for i in 1..<Swift.max(n, 1) where row[i] < best || row[i].isNaN {
+                    best = row[i]; if best.isNaN { break }
+                }
+            }
             d[r] = best
         case .argmax, .argmin:
             var best = row[0], at = 0
@@ -106,10 +115,14 @@ extension Tensor {
     }
 
     /// Index of the maximum along `axis` (nil: over the flattened tensor), as float values; first index on ties.
-    public func argmax(axis: Int? = nil, keepDims: Bool = false) -> Tensor { argExtremum(axis, .argmax, "argmax", keepDims) }
+    public func argmax(axis: Int? = nil, keepDims: Bool = false) -> Tensor {
+        argExtremum(axis, .argmax, "argmax", keepDims)
+    }
 
     /// Index of the minimum along `axis` (nil: over the flattened tensor); first index on ties.
-    public func argmin(axis: Int? = nil, keepDims: Bool = false) -> Tensor { argExtremum(axis, .argmin, "argmin", keepDims) }
+    public func argmin(axis: Int? = nil, keepDims: Bool = false) -> Tensor {
+        argExtremum(axis, .argmin, "argmin", keepDims)
+    }
 
     private func argExtremum(_ axis: Int?, _ kind: RowReduction, _ op: String, _ keepDims: Bool) -> Tensor {
         guard let axis else { return reshape([count]).argExtremum(0, kind, op, false) }
@@ -136,7 +149,7 @@ extension Tensor {
     public func logsumexp(axes: [Int]? = nil, keepDims: Bool = false) -> Tensor {
         let ax = normalizedAxes(axes, op: "logsumexp")
         var m = reduceKernel(ax, .max, op: "logsumexp")
-        m = Tensor.where(mapUnary(m, AbsK()).eq(.infinity), m.scalarLike(0), m)   // all -inf rows stay -inf
+        m = Tensor.where(mapUnary(m, AbsK()).eq(.infinity), m.scalarLike(0), m)  // all -inf rows stay -inf
         let lse = (self - m).exp().sum(axes: ax, keepDims: true).log() + m
         return keepDims ? lse : lse.reshape(Tensor.reducedShape(shape, ax, keepDims: false))
     }

@@ -11,9 +11,9 @@ func softmaxTyped<T: TensorScalar>(_: T.Type, _ x: Tensor, _ out: Tensor, outer:
             let base = o * n * inner + i
             var m = -T.infinity
             for j in 0..<n { m = Swift.max(m, s[base + j * inner]) }
-            if m == -T.infinity { m = 0 }   // a row of all -inf: softmax gives nan (as PyTorch), log-softmax -inf
+            if m == -T.infinity { m = 0 }  // a row of all -inf: softmax gives nan (as PyTorch), log-softmax -inf
             var z: T = 0
-            if !log && inner == 1 {   // contiguous rows: exponentials in one vectorizable pass, the sum in another
+            if !log && inner == 1 {  // contiguous rows: exponentials in one vectorizable pass, the sum in another
                 for j in 0..<n { d[base + j] = T.expFast(s[base + j] - m) }
                 for j in 0..<n { z += d[base + j] }
             } else {
@@ -24,7 +24,7 @@ func softmaxTyped<T: TensorScalar>(_: T.Type, _ x: Tensor, _ out: Tensor, outer:
                 }
             }
             if log {
-                let lz = T.log(z)   // (x − m) − log z keeps precision when |m| is large
+                let lz = T.log(z)  // (x − m) − log z keeps precision when |m| is large
                 for j in 0..<n { d[base + j * inner] = (s[base + j * inner] - m) - lz }
             } else {
                 let r = 1 / z
@@ -36,7 +36,9 @@ func softmaxTyped<T: TensorScalar>(_: T.Type, _ x: Tensor, _ out: Tensor, outer:
 
 /// softmax: ∂x = y ⊙ (g − Σ g⊙y);  log-softmax: ∂x = g − softmax ⊙ Σ g.
 @inline(__always)
-func softmaxBackwardTyped<T: TensorScalar>(_: T.Type, _ g: Tensor, _ y: Tensor, _ out: Tensor, outer: Int, n: Int, inner: Int, log: Bool) {
+func softmaxBackwardTyped<T: TensorScalar>(
+    _: T.Type, _ g: Tensor, _ y: Tensor, _ out: Tensor, outer: Int, n: Int, inner: Int, log: Bool
+) {
     let pg = g.storage.pointer(T.self), py = y.storage.pointer(T.self), d = out.storage.pointer(T.self)
     for o in 0..<outer {
         for i in 0..<inner {

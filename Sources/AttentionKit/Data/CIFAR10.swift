@@ -16,8 +16,10 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible {
         case .missing(let p, let h): return "\(p): not found (\(h))"
         case .unreadable(let p, let r): return "\(p): cannot read: \(r)"
         case .truncatedRecord(let f, let r, let o, let n):
-            return "\(f): record \(r) at byte offset \(o) is truncated (\(n) of 3073 bytes): file size is not a multiple of 3073"
-        case .badLabel(let f, let r, let o, let l): return "\(f): record \(r) at byte offset \(o) has label \(l), expected 0…9"
+            return
+                "\(f): record \(r) at byte offset \(o) is truncated (\(n) of 3073 bytes): file size is not a multiple of 3073"
+        case .badLabel(let f, let r, let o, let l):
+            return "\(f): record \(r) at byte offset \(o) has label \(l), expected 0…9"
         case .badLine(let f, let l, let r): return "\(f):\(l): \(r)"
         case .invalid(let p, let r): return "\(p): \(r)"
         }
@@ -58,7 +60,9 @@ public struct CIFAR10 {
             throw DatasetError.missing(path: directory.path, hint: "expected the cifar-10-batches-bin directory")
         }
         guard isDir.boolValue else {
-            throw DatasetError.unreadable(path: directory.path, reason: "not a directory (expected the cifar-10-batches-bin directory of data_batch_*.bin files)")
+            throw DatasetError.unreadable(
+                path: directory.path,
+                reason: "not a directory (expected the cifar-10-batches-bin directory of data_batch_*.bin files)")
         }
         let names: [String]
         switch split {
@@ -67,7 +71,10 @@ public struct CIFAR10 {
             names = all.filter { $0.hasPrefix("data_batch_") && $0.hasSuffix(".bin") }.sorted {
                 (Int($0.dropFirst(11).dropLast(4)) ?? 0, $0) < (Int($1.dropFirst(11).dropLast(4)) ?? 0, $1)
             }
-            guard !names.isEmpty else { throw DatasetError.missing(path: directory.appendingPathComponent("data_batch_*.bin").path, hint: "no training batch files") }
+            guard !names.isEmpty else {
+                throw DatasetError.missing(
+                    path: directory.appendingPathComponent("data_batch_*.bin").path, hint: "no training batch files")
+            }
         case .test:
             names = ["test_batch.bin"]
         }
@@ -82,7 +89,9 @@ public struct CIFAR10 {
     /// Images already in memory: `pixels` holds `labels.count` planar `side`×`side` RGB images (3,072 bytes each
     /// at 32).
     public init(pixels: [UInt8], labels: [Int], classNames: [String] = CIFAR10.standardClassNames, side: Int = 32) {
-        precondition(side > 0 && pixels.count == labels.count * 3 * side * side, "CIFAR10: \(pixels.count) pixel bytes for \(labels.count) images of \(side)×\(side)")
+        precondition(
+            side > 0 && pixels.count == labels.count * 3 * side * side,
+            "CIFAR10: \(pixels.count) pixel bytes for \(labels.count) images of \(side)×\(side)")
         self.pixels = pixels
         self.labels = labels
         self.classNames = classNames
@@ -101,7 +110,9 @@ public struct CIFAR10 {
                 // each chunk writes only its own images
                 parallelFor(n, costPerItem: Parallel.grain) { range in
                     for i in range {
-                        let image = RGBImage(planar: Array(UnsafeBufferPointer(start: s + i * from, count: from)), width: self.side, height: self.side)
+                        let image = RGBImage(
+                            planar: Array(UnsafeBufferPointer(start: s + i * from, count: from)), width: self.side,
+                            height: self.side)
                         let planar = image.resized(width: side, height: side).planar
                         for k in 0..<to { d[i * to + k] = planar[k] }
                     }
@@ -112,7 +123,9 @@ public struct CIFAR10 {
     }
 
     /// The ten class names in label order, as in `batches.meta.txt`.
-    public static let standardClassNames = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    public static let standardClassNames = [
+        "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"
+    ]
 
     /// Reads labelled images from a path a user gives: one `.bin` batch file (e.g. `test_batch.bin`), or a
     /// directory, whose `test_batch.bin` is read when present and otherwise its `data_batch_*.bin` files
@@ -121,7 +134,8 @@ public struct CIFAR10 {
         let url = URL(fileURLWithPath: path)
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-            throw DatasetError.missing(path: path, hint: "expected a CIFAR-10 .bin file or a cifar-10-batches-bin directory")
+            throw DatasetError.missing(
+                path: path, hint: "expected a CIFAR-10 .bin file or a cifar-10-batches-bin directory")
         }
         if isDir.boolValue {
             if FileManager.default.fileExists(atPath: url.appendingPathComponent("test_batch.bin").path) {
@@ -146,9 +160,13 @@ public struct CIFAR10 {
         do { text = try UserFile.text(url, maxBytes: 1 << 20) } catch {
             throw DatasetError.unreadable(path: url.path, reason: UserFile.reason(for: error))
         }
-        let names = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let names = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+            !$0.isEmpty
+        }
         guard names.count == standardClassNames.count else {
-            throw DatasetError.invalid(path: url.path, reason: "lists \(names.count) class names; CIFAR-10's labels 0…9 need ten, one per line")
+            throw DatasetError.invalid(
+                path: url.path, reason: "lists \(names.count) class names; CIFAR-10's labels 0…9 need ten, one per line"
+            )
         }
         if let twice = Dictionary(grouping: names, by: { $0 }).first(where: { $0.value.count > 1 })?.key {
             throw DatasetError.invalid(path: url.path, reason: "lists the class name '\(twice)' twice")
@@ -158,12 +176,17 @@ public struct CIFAR10 {
 
     /// Parses one batch file, validating size and labels.
     public static func appendRecords(from url: URL, pixels: inout [UInt8], labels: inout [Int]) throws {
-        guard FileManager.default.fileExists(atPath: url.path) else { throw DatasetError.missing(path: url.path, hint: "CIFAR-10 batch file") }
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw DatasetError.missing(path: url.path, hint: "CIFAR-10 batch file")
+        }
         let data: Data
-        do { data = try UserFile.read(url) } catch { throw DatasetError.unreadable(path: url.path, reason: UserFile.reason(for: error)) }
+        do { data = try UserFile.read(url) } catch {
+            throw DatasetError.unreadable(path: url.path, reason: UserFile.reason(for: error))
+        }
         let full = data.count / recordBytes
         if data.count % recordBytes != 0 {
-            throw DatasetError.truncatedRecord(file: url.path, record: full, offset: full * recordBytes, bytesLeft: data.count % recordBytes)
+            throw DatasetError.truncatedRecord(
+                file: url.path, record: full, offset: full * recordBytes, bytesLeft: data.count % recordBytes)
         }
         pixels.reserveCapacity(pixels.count + full * imageBytes)
         data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
@@ -239,7 +262,9 @@ public struct ImageAugmentation: Sendable {
     /// No augmentation (evaluation).
     public static let none = ImageAugmentation(cropPadding: 0, horizontalFlip: false)
     /// Random crops padded by side/8 (4 pixels at 32) and flips: the CIFAR recipe at any input size.
-    public static func standard(side: Int) -> ImageAugmentation { ImageAugmentation(cropPadding: max(1, side / 8), horizontalFlip: true) }
+    public static func standard(side: Int) -> ImageAugmentation {
+        ImageAugmentation(cropPadding: max(1, side / 8), horizontalFlip: true)
+    }
 }
 
 /// Batches of (images [B, 3, S, S] normalised (S: the data's `side`), labels [B]) in a seeded shuffled order, with augmentation.
@@ -269,8 +294,10 @@ public struct CIFARBatches {
     public var shard = Shard.whole
 
     /// Batches of `data` normalised with per-channel `mean` and `std`, in an order drawn from `seed`.
-    public init(_ data: CIFAR10, batchSize: Int, mean: [Float], std: [Float], augmentation: ImageAugmentation = .none,
-                shuffle: Bool = true, dropLast: Bool = false, seed: UInt64 = 0) {
+    public init(
+        _ data: CIFAR10, batchSize: Int, mean: [Float], std: [Float], augmentation: ImageAugmentation = .none,
+        shuffle: Bool = true, dropLast: Bool = false, seed: UInt64 = 0
+    ) {
         precondition(batchSize > 0, "CIFARBatches: batch size must be positive")
         self.data = data
         self.batchSize = batchSize
@@ -310,13 +337,17 @@ public struct CIFARBatches {
     }
 
     /// Saved position: "epoch,position,generator" (restored with `restore`).
-    public var savedState: String { "\(epoch),\(position),\(generator.serialized)|" + order.map(String.init).joined(separator: ",") }
+    public var savedState: String {
+        "\(epoch),\(position),\(generator.serialized)|" + order.map(String.init).joined(separator: ",")
+    }
 
     /// Restores a state from `savedState`.
     public mutating func restore(_ text: String) throws {
         let halves = text.split(separator: "|", maxSplits: 1).map(String.init)
         let head = halves.first?.split(separator: ",").map(String.init) ?? []
-        guard halves.count == 2, head.count == 3, let e = Int(head[0]), let p = Int(head[1]), let g = RandomGenerator(serialized: head[2]) else {
+        guard halves.count == 2, head.count == 3, let e = Int(head[0]), let p = Int(head[1]),
+            let g = RandomGenerator(serialized: head[2])
+        else {
             throw CheckpointError.invalidState("data position '\(text.prefix(80))' is malformed")
         }
         let o = halves[1].split(separator: ",").compactMap { Int($0) }
@@ -334,7 +365,8 @@ public struct CIFARBatches {
     mutating func images(_ indices: [Int], keeping: Range<Int>? = nil) -> Tensor {
         let kept = keeping ?? 0..<indices.count
         let side = data.side, plane = side * side
-        let out = Tensor(shape: [kept.count, 3, side, side], dtype: .float32, zeroed: false)   // every element is written below
+        // every element is written below
+        let out = Tensor(shape: [kept.count, 3, side, side], dtype: .float32, zeroed: false)
         let pad = augmentation.cropPadding
         let scale = (0..<3).map { 1 / (255 * std[$0]) }, shift = (0..<3).map { -mean[$0] / std[$0] }
         // the augmentation is drawn in order (the generator is sequential), the pixels are filled on all cores
@@ -358,7 +390,8 @@ public struct CIFARBatches {
                             let sc = scale[c], sh = shift[c]
                             // output column x reads source column x + dx (flipped: side − 1 − x + dx); columns
                             // outside the source are zero pixels, normalised like any other
-                            let lo = flip ? Swift.max(0, dx) : Swift.max(0, -dx), hi = flip ? Swift.min(side, side + dx) : Swift.min(side, side - dx)
+                            let lo = flip ? Swift.max(0, dx) : Swift.max(0, -dx),
+                                hi = flip ? Swift.min(side, side + dx) : Swift.min(side, side - dx)
                             for y in 0..<side {
                                 let sy = y + dy, row = dst + d + y * side
                                 guard sy >= 0 && sy < side && lo < hi else {

@@ -27,7 +27,10 @@ public enum ImageFolder {
     static func subfolders(of directory: URL, among names: [String]) -> [String] {
         names.filter { name in
             var isDir: ObjCBool = false
-            return !name.hasPrefix(".") && FileManager.default.fileExists(atPath: directory.appendingPathComponent(name).path, isDirectory: &isDir) && isDir.boolValue
+            return !name.hasPrefix(".")
+                && FileManager.default.fileExists(
+                    atPath: directory.appendingPathComponent(name).path, isDirectory: &isDir)
+                && isDir.boolValue
         }.sorted()
     }
 
@@ -41,14 +44,18 @@ public enum ImageFolder {
         }
         let classes = subfolders(of: directory, among: names)
         guard !classes.isEmpty else {
-            throw DatasetError.invalid(path: directory.path, reason: "has no class folders (expected DIR/CLASS_NAME/*.png|jpg)")
+            throw DatasetError.invalid(
+                path: directory.path, reason: "has no class folders (expected DIR/CLASS_NAME/*.png|jpg)")
         }
         return try classes.map { name in
             let folder = directory.appendingPathComponent(name)
-            let files = ((try? fm.contentsOfDirectory(atPath: folder.path)) ?? []).filter { extensions.contains(($0 as NSString).pathExtension.lowercased()) && !$0.hasPrefix(".") }
-                .sorted().map { folder.appendingPathComponent($0) }
+            let files = ((try? fm.contentsOfDirectory(atPath: folder.path)) ?? []).filter {
+                extensions.contains(($0 as NSString).pathExtension.lowercased()) && !$0.hasPrefix(".")
+            }
+            .sorted().map { folder.appendingPathComponent($0) }
             guard !files.isEmpty else {
-                throw DatasetError.invalid(path: folder.path, reason: "class folder '\(name)' holds no .png or .jpg image")
+                throw DatasetError.invalid(
+                    path: folder.path, reason: "class folder '\(name)' holds no .png or .jpg image")
             }
             return (name, files)
         }
@@ -57,12 +64,18 @@ public enum ImageFolder {
     /// Reads every image of `directory` at `side` × `side`.
     /// - Parameters: badFiles: skip undecodable files (each named through `note`) or stop at the first one.
     /// - Throws: naming the file that cannot be decoded (`.stop`), or the folder when nothing is left.
-    public static func read(_ directory: URL, side: Int = 32, badFiles: BadImagePolicy = .stop, classNames expected: [String]? = nil,
-                            note: (String) -> Void = { _ in }) throws -> CIFAR10 {
+    public static func read(
+        _ directory: URL, side: Int = 32, badFiles: BadImagePolicy = .stop, classNames expected: [String]? = nil,
+        note: (String) -> Void = { _ in }
+    ) throws -> CIFAR10 {
         precondition(side > 0, "ImageFolder.read: the side must be positive")
         let classes = try listing(directory)
         if let expected, expected != classes.map(\.name) {
-            throw DatasetError.invalid(path: directory.path, reason: "its class folders (\(classes.map(\.name).joined(separator: ", "))) are not the run's classes (\(expected.joined(separator: ", ")))")
+            throw DatasetError.invalid(
+                path: directory.path,
+                reason:
+                    "its class folders (\(classes.map(\.name).joined(separator: ", "))) are not the run's classes (\(expected.joined(separator: ", ")))"
+            )
         }
         let files = classes.enumerated().flatMap { label, c in c.files.map { (url: $0, label: label) } }
         let bytes = side * side * 3
@@ -89,14 +102,18 @@ public enum ImageFolder {
         for i in files.indices {
             if let reason = failures[i] {
                 if badFiles == .stop {
-                    throw DatasetError.unreadable(path: files[i].url.path, reason: "\(reason) (--bad-files skip leaves such files out)")
+                    throw DatasetError.unreadable(
+                        path: files[i].url.path, reason: "\(reason) (--bad-files skip leaves such files out)")
                 }
                 note("skipped \(files[i].url.path): \(reason)")
             } else {
                 keep.append(i)
             }
         }
-        guard !keep.isEmpty else { throw DatasetError.invalid(path: directory.path, reason: "none of its \(files.count) images could be decoded") }
+        guard !keep.isEmpty else {
+            throw DatasetError.invalid(
+                path: directory.path, reason: "none of its \(files.count) images could be decoded")
+        }
         var kept = [UInt8]()
         kept.reserveCapacity(keep.count * bytes)
         for i in keep { kept.append(contentsOf: pixels[(i * bytes)..<((i + 1) * bytes)]) }
@@ -107,13 +124,16 @@ public enum ImageFolder {
     /// G plane, B plane).
     public static func centreCropped(_ image: RGBImage, side: Int) -> [UInt8] {
         let scale = Double(side) / Double(min(image.width, image.height))
-        let w = max(side, Int((Double(image.width) * scale).rounded())), h = max(side, Int((Double(image.height) * scale).rounded()))
+        let w = max(side, Int((Double(image.width) * scale).rounded())),
+            h = max(side, Int((Double(image.height) * scale).rounded()))
         return image.resizedCrop(width: w, height: h, x0: (w - side) / 2, y0: (h - side) / 2, side: side)
     }
 
     /// A seeded validation split that keeps each class's share: per class, a seeded shuffle and the last
     /// `fraction` (rounded, at least one when the class has two or more images) held out.
-    public static func stratifiedSplit(labels: [Int], fraction: Double, seed: UInt64) -> (train: [Int], validation: [Int]) {
+    public static func stratifiedSplit(labels: [Int], fraction: Double, seed: UInt64) -> (
+        train: [Int], validation: [Int]
+    ) {
         var g = RandomGenerator(seed: seed)
         var validation = Set<Int>()
         for c in Set(labels).sorted() {

@@ -33,12 +33,17 @@ public struct ImageMixing: Codable, Sendable, Equatable {
                 let cut = (1 - Double(lambda)).squareRoot()
                 let ch = Int(Double(h) * cut), cw = Int(Double(w) * cut)
                 let cy = Int(g.next() % UInt64(h)), cx = Int(g.next() % UInt64(w))
-                let y0 = max(cy - ch / 2, 0), y1 = min(cy + ch / 2, h), x0 = max(cx - cw / 2, 0), x1 = min(cx + cw / 2, w)
+                let y0 = max(cy - ch / 2, 0), y1 = min(cy + ch / 2, h), x0 = max(cx - cw / 2, 0),
+                    x1 = min(cx + cw / 2, w)
                 for i in 0..<b {
                     let j = b - 1 - i
-                    for k in 0..<c { for y in y0..<y1 { for x in x0..<x1 {
-                        dst[((i * c + k) * h + y) * w + x] = src[((j * c + k) * h + y) * w + x]
-                    } } }
+                    for k in 0..<c {
+                        for y in y0..<y1 {
+                            for x in x0..<x1 {
+                                dst[((i * c + k) * h + y) * w + x] = src[((j * c + k) * h + y) * w + x]
+                            }
+                        }
+                    }
                 }
                 lambda = 1 - Float((y1 - y0) * (x1 - x0)) / Float(h * w)
             } else {
@@ -67,7 +72,11 @@ public struct ImageMixing: Codable, Sendable, Equatable {
             repeat { x = g.nextNormal(); v = 1 + c * x } while v <= 0
             v = v * v * v
             let u = g.nextUnit()
-            if u < 1 - 0.0331 * x * x * x * x || Foundation.log(max(u, 1e-300)) < 0.5 * x * x + d * (1 - v + Foundation.log(v)) { return d * v }
+            if u < 1 - 0.0331 * x * x * x * x
+                || Foundation.log(max(u, 1e-300)) < 0.5 * x * x + d * (1 - v + Foundation.log(v))
+            {
+                return d * v
+            }
         }
     }
 }

@@ -12,7 +12,9 @@ public enum LabelledCorpus {
     /// The lines of a file; a line that is not valid UTF-8 is decoded as Latin-1 and reported (file, line, byte offset).
     public static func lines(of url: URL) throws -> (lines: [(number: Int, text: String)], notes: [String]) {
         let data: Data
-        do { data = try UserFile.read(url) } catch { throw CorpusError("\(url.path): cannot read (\(UserFile.reason(for: error)))") }
+        do { data = try UserFile.read(url) } catch {
+            throw CorpusError("\(url.path): cannot read (\(UserFile.reason(for: error)))")
+        }
         var out: [(Int, String)] = [], notes: [String] = []
         var start = data.startIndex, number = 1, offset = 0
         while start < data.endIndex {
@@ -22,7 +24,8 @@ public enum LabelledCorpus {
             let decoded = TextDecoding.decode(Data(line))
             if let bad = decoded.replacedByteOffsets.first {
                 out.append((number, TextDecoding.decode(Data(line), encoding: .latin1).text))
-                notes.append("\(url.path):\(number): not UTF-8 (byte offset \(offset + bad) in the file): read as Latin-1")
+                notes.append(
+                    "\(url.path):\(number): not UTF-8 (byte offset \(offset + bad) in the file): read as Latin-1")
             } else {
                 out.append((number, decoded.text))
             }
@@ -40,7 +43,8 @@ public enum LabelledCorpus {
         var out: [LabelledText] = []
         for (n, text) in lines where !text.trimmingCharacters(in: .whitespaces).isEmpty {
             guard let space = text.firstIndex(of: " "), let colon = text[..<space].firstIndex(of: ":"),
-                  colon > text.startIndex, text.index(after: colon) < space else {
+                colon > text.startIndex, text.index(after: colon) < space
+            else {
                 throw CorpusError("\(url.path):\(n): expected 'COARSE:fine question', found '\(text.prefix(60))'")
             }
             let label = fine ? String(text[..<space]) : String(text[..<colon])
@@ -52,15 +56,20 @@ public enum LabelledCorpus {
     }
 
     /// Tab-separated `label<TAB>text` (e.g. the SMS Spam Collection), with 0-based label and text columns.
-    public static func readTSV(_ url: URL, labelColumn: Int = 0, textColumn: Int = 1) throws -> (examples: [LabelledText], notes: [String]) {
+    public static func readTSV(_ url: URL, labelColumn: Int = 0, textColumn: Int = 1) throws -> (
+        examples: [LabelledText], notes: [String]
+    ) {
         let (lines, notes) = try lines(of: url)
         var out: [LabelledText] = []
         for (n, text) in lines where !text.trimmingCharacters(in: .whitespaces).isEmpty {
             let f = text.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
             guard f.count > max(labelColumn, textColumn) else {
-                throw CorpusError("\(url.path):\(n): \(f.count) tab-separated columns, need column \(max(labelColumn, textColumn) + 1)")
+                throw CorpusError(
+                    "\(url.path):\(n): \(f.count) tab-separated columns, need column \(max(labelColumn, textColumn) + 1)"
+                )
             }
-            let label = f[labelColumn].trimmingCharacters(in: .whitespaces), body = f[textColumn].trimmingCharacters(in: .whitespaces)
+            let label = f[labelColumn].trimmingCharacters(in: .whitespaces),
+                body = f[textColumn].trimmingCharacters(in: .whitespaces)
             guard !label.isEmpty, !body.isEmpty else { throw CorpusError("\(url.path):\(n): empty label or text") }
             out.append(LabelledText(label: label, text: body, line: n))
         }
@@ -70,7 +79,8 @@ public enum LabelledCorpus {
     /// A seeded split that keeps each label's share: from every label, `fraction` of its examples (rounded, at
     /// least one when it has two or more) go to validation.
     public static func stratifiedSplit(_ examples: [LabelledText], validationFraction fraction: Double, seed: UInt64)
-        -> (train: [LabelledText], validation: [LabelledText]) {
+        -> (train: [LabelledText], validation: [LabelledText])
+    {
         var g = RandomGenerator(seed: seed)
         var byLabel: [String: [Int]] = [:]
         for (i, e) in examples.enumerated() { byLabel[e.label, default: []].append(i) }
@@ -81,6 +91,9 @@ public enum LabelledCorpus {
             let n = idx.count < 2 ? 0 : max(1, Int((Double(idx.count) * fraction).rounded()))
             val.formUnion(idx.prefix(n))
         }
-        return (examples.indices.filter { !val.contains($0) }.map { examples[$0] }, examples.indices.filter { val.contains($0) }.map { examples[$0] })
+        return (
+            examples.indices.filter { !val.contains($0) }.map { examples[$0] },
+            examples.indices.filter { val.contains($0) }.map { examples[$0] }
+        )
     }
 }

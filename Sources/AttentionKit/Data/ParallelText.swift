@@ -14,7 +14,9 @@ public struct CorpusError: Error, CustomStringConvertible, Equatable {
 public struct SentencePair: Sendable, Equatable {
     public var source: String, target: String, line: Int
     /// A sentence pair read from `line` (1-based) of both files.
-    public init(source: String, target: String, line: Int) { self.source = source; self.target = target; self.line = line }
+    public init(source: String, target: String, line: Int) {
+        self.source = source; self.target = target; self.line = line
+    }
 }
 
 /// What to do with a bad line (empty side, invalid UTF-8, over-long).
@@ -26,14 +28,18 @@ public enum ParallelCorpus {
     /// lines with an empty side, invalid UTF-8 or more than `maxCharacters` characters are skipped and counted, or
     /// stop the read, by `policy`.
     public static func read(source: URL, target: URL, policy: BadLinePolicy = .skip, maxCharacters: Int = 1000)
-        throws -> (pairs: [SentencePair], skipped: [String]) {
+        throws -> (pairs: [SentencePair], skipped: [String])
+    {
         let s = try TextFile.lines(of: source), t = try TextFile.lines(of: target)
         guard s.count == t.count else {
-            throw CorpusError("\(source.path) has \(s.count) lines but \(target.path) has \(t.count): the files must be line-aligned")
+            throw CorpusError(
+                "\(source.path) has \(s.count) lines but \(target.path) has \(t.count): the files must be line-aligned")
         }
         var pairs: [SentencePair] = [], skipped: [String] = []
         for (a, b) in zip(s, t) {
-            if let problem = check(a, source) ?? check(b, target) ?? length(a, source, maxCharacters) ?? length(b, target, maxCharacters) {
+            if let problem = check(a, source) ?? check(b, target) ?? length(a, source, maxCharacters)
+                ?? length(b, target, maxCharacters)
+            {
                 if policy == .stop { throw CorpusError(problem) }
                 skipped.append(problem)
                 continue
@@ -45,16 +51,23 @@ public enum ParallelCorpus {
 
     /// Pairs from a tab-separated file (e.g. Tatoeba's `english<TAB>french<TAB>attribution`), taking the 0-based
     /// `columns` (source, target).
-    public static func readTSV(_ url: URL, columns: (Int, Int), policy: BadLinePolicy = .skip, maxCharacters: Int = 1000)
-        throws -> (pairs: [SentencePair], skipped: [String]) {
+    public static func readTSV(
+        _ url: URL, columns: (Int, Int), policy: BadLinePolicy = .skip, maxCharacters: Int = 1000
+    )
+        throws -> (pairs: [SentencePair], skipped: [String])
+    {
         var pairs: [SentencePair] = [], skipped: [String] = []
         for line in try TextFile.lines(of: url) {
             let fields = line.text.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
             var problem: String? = nil
             if fields.count <= max(columns.0, columns.1) {
-                problem = "\(url.path):\(line.number): \(fields.count) tab-separated columns, need column \(max(columns.0, columns.1) + 1)"
+                problem =
+                    "\(url.path):\(line.number): \(fields.count) tab-separated columns, need column \(max(columns.0, columns.1) + 1)"
             } else {
-                let (a, b) = (fields[columns.0].trimmingCharacters(in: .whitespaces), fields[columns.1].trimmingCharacters(in: .whitespaces))
+                let (a, b) = (
+                    fields[columns.0].trimmingCharacters(in: .whitespaces),
+                    fields[columns.1].trimmingCharacters(in: .whitespaces)
+                )
                 if !line.replacedByteOffsets.isEmpty {
                     problem = "\(url.path):\(line.number): invalid UTF-8 at byte offset \(line.replacedByteOffsets[0])"
                 } else if a.isEmpty || b.isEmpty {
@@ -74,7 +87,9 @@ public enum ParallelCorpus {
     }
 
     private static func check(_ l: TextLine, _ url: URL) -> String? {
-        if !l.replacedByteOffsets.isEmpty { return "\(url.path):\(l.number): invalid UTF-8 at byte offset \(l.replacedByteOffsets[0])" }
+        if !l.replacedByteOffsets.isEmpty {
+            return "\(url.path):\(l.number): invalid UTF-8 at byte offset \(l.replacedByteOffsets[0])"
+        }
         if l.text.trimmingCharacters(in: .whitespaces).isEmpty { return "\(url.path):\(l.number): empty line" }
         return nil
     }
@@ -84,13 +99,17 @@ public enum ParallelCorpus {
     }
 
     /// A seeded split: `fraction` of the pairs (at least one) for validation, the rest for training.
-    public static func split(_ pairs: [SentencePair], validationFraction fraction: Double, seed: UInt64) -> (train: [SentencePair], validation: [SentencePair]) {
+    public static func split(_ pairs: [SentencePair], validationFraction fraction: Double, seed: UInt64) -> (
+        train: [SentencePair], validation: [SentencePair]
+    ) {
         var g = RandomGenerator(seed: seed)
         var order = Array(pairs.indices)
         order.shuffle(using: &g)
         let n = max(1, Int((Double(pairs.count) * fraction).rounded()))
         let val = Set(order.prefix(n))
-        return (pairs.indices.filter { !val.contains($0) }.map { pairs[$0] }, order.prefix(n).sorted().map { pairs[$0] })
+        return (
+            pairs.indices.filter { !val.contains($0) }.map { pairs[$0] }, order.prefix(n).sorted().map { pairs[$0] }
+        )
     }
 }
 
@@ -170,8 +189,10 @@ struct EpochBatches {
         }
         var next = g
         let epoch = make(&next)
-        guard i >= 0 && i <= epoch.count else { throw CheckpointError.invalidState("data position \(i) is past the epoch's \(epoch.count) batches") }
-        generator = next   // only now: a failed restore changes nothing
+        guard i >= 0 && i <= epoch.count else {
+            throw CheckpointError.invalidState("data position \(i) is past the epoch's \(epoch.count) batches")
+        }
+        generator = next  // only now: a failed restore changes nothing
         epochStart = g
         batches = epoch
         index = i
@@ -198,7 +219,9 @@ public struct TokenBudgetBatches {
         self.pairs = pairs
         self.maxTokens = maxTokens
         self.padID = padID
-        epochs = EpochBatches(seed: seed, shard: shard) { g in Self.bucket(pairs, maxTokens: maxTokens * shard.count, using: &g) }
+        epochs = EpochBatches(seed: seed, shard: shard) { g in
+            Self.bucket(pairs, maxTokens: maxTokens * shard.count, using: &g)
+        }
     }
 
     /// Number of batches in each epoch.
@@ -206,13 +229,18 @@ public struct TokenBudgetBatches {
     /// Index of the next batch in the current epoch.
     public var index: Int { epochs.index }
 
-    private static func bucket(_ pairs: [TokenPair], maxTokens: Int, using generator: inout RandomGenerator) -> [[Int]] {
-        let keyed = pairs.indices.map { i in (i, Double(max(pairs[i].source.count, pairs[i].target.count)) + generator.nextUnit()) }
+    private static func bucket(_ pairs: [TokenPair], maxTokens: Int, using generator: inout RandomGenerator) -> [[Int]]
+    {
+        let keyed = pairs.indices.map { i in
+            (i, Double(max(pairs[i].source.count, pairs[i].target.count)) + generator.nextUnit())
+        }
         let sorted = keyed.sorted { $0.1 < $1.1 }.map(\.0)
         var batches: [[Int]] = [], cur: [Int] = [], longest = 0
         for i in sorted {
             let l = max(pairs[i].source.count, pairs[i].target.count)
-            if !cur.isEmpty && max(longest, l) * (cur.count + 1) > maxTokens { batches.append(cur); cur = []; longest = 0 }
+            if !cur.isEmpty && max(longest, l) * (cur.count + 1) > maxTokens {
+                batches.append(cur); cur = []; longest = 0
+            }
             cur.append(i)
             longest = max(longest, l)
         }
@@ -234,8 +262,11 @@ public struct TokenBudgetBatches {
         let s = ps.map(\.source.count).max() ?? 0, t = (ps.map(\.target.count).max() ?? 1) - 1
         let src = ps.map { $0.source + Array(repeating: padID, count: s - $0.source.count) }
         let tin = ps.map { Array($0.target.dropLast()) + Array(repeating: padID, count: t - ($0.target.count - 1)) }
-        let tout = ps.flatMap { Array($0.target.dropFirst()) + Array(repeating: padID, count: t - ($0.target.count - 1)) }
-        return TranslationBatch(source: src, targetInput: tin, targetOutput: tout, tokens: ps.reduce(0) { $0 + $1.target.count - 1 })
+        let tout = ps.flatMap {
+            Array($0.target.dropFirst()) + Array(repeating: padID, count: t - ($0.target.count - 1))
+        }
+        return TranslationBatch(
+            source: src, targetInput: tin, targetOutput: tout, tokens: ps.reduce(0) { $0 + $1.target.count - 1 })
     }
 
     /// The position (epoch, index, generator) as text, for a checkpoint.

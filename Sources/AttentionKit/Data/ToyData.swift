@@ -6,8 +6,10 @@ public enum ToyData {
     ///
     /// Point j of class c: r = j/(n−1), θ = 4c + 4r + noise·N(0,1); x = (r sin θ, r cos θ).
     /// - Returns: inputs `[classes·pointsPerClass, 2]` and labels `[classes·pointsPerClass]` (class index as Float).
-    public static func spiral(classes: Int = 3, pointsPerClass: Int = 100, noise: Float = 0.2,
-                              using generator: inout RandomGenerator) -> (inputs: Tensor, labels: Tensor) {
+    public static func spiral(
+        classes: Int = 3, pointsPerClass: Int = 100, noise: Float = 0.2,
+        using generator: inout RandomGenerator
+    ) -> (inputs: Tensor, labels: Tensor) {
         precondition(classes > 0 && pointsPerClass > 1, "spiral: need at least 1 class and 2 points per class")
         var xs: [Float] = [], ys: [Float] = []
         for c in 0..<classes {

@@ -9,17 +9,24 @@ public struct Colour: Sendable, Equatable {
     /// From 8-bit components.
     public init(bytes r: UInt8, _ g: UInt8, _ b: UInt8) { self.init(Double(r) / 255, Double(g) / 255, Double(b) / 255) }
     /// From `0xRRGGBB`.
-    public init(hex: UInt32) { self.init(bytes: UInt8((hex >> 16) & 0xFF), UInt8((hex >> 8) & 0xFF), UInt8(hex & 0xFF)) }
+    public init(hex: UInt32) {
+        self.init(bytes: UInt8((hex >> 16) & 0xFF), UInt8((hex >> 8) & 0xFF), UInt8(hex & 0xFF))
+    }
 
     public static let black = Colour(0, 0, 0), white = Colour(1, 1, 1)
-    public static let ink = Colour(hex: 0x1D1D1F), muted = Colour(hex: 0x5A5A5A), grid = Colour(hex: 0xE3E3E3), axis = Colour(hex: 0x444444)
+    public static let ink = Colour(hex: 0x1D1D1F), muted = Colour(hex: 0x5A5A5A), grid = Colour(hex: 0xE3E3E3),
+        axis = Colour(hex: 0x444444)
     /// matplotlib's "tab10" colours, for successive series.
-    public static let palette: [Colour] = [0x1F77B4, 0xFF7F0E, 0x2CA02C, 0xD62728, 0x9467BD, 0x8C564B, 0xE377C2, 0x7F7F7F].map { Colour(hex: $0) }
+    public static let palette: [Colour] = [
+        0x1F77B4, 0xFF7F0E, 0x2CA02C, 0xD62728, 0x9467BD, 0x8C564B, 0xE377C2, 0x7F7F7F
+    ].map { Colour(hex: $0) }
 
     /// Viridis (matplotlib's default colour map) at `t` in 0…1 (clamped; non-finite is 0).
     public static func viridis(_ t: Double) -> Colour {
-        let stops: [(Double, Double, Double)] = [(68, 1, 84), (71, 44, 122), (59, 81, 139), (44, 113, 142), (33, 144, 141),
-                                                 (39, 173, 129), (92, 200, 99), (170, 220, 50), (253, 231, 37)]
+        let stops: [(Double, Double, Double)] = [
+            (68, 1, 84), (71, 44, 122), (59, 81, 139), (44, 113, 142), (33, 144, 141),
+            (39, 173, 129), (92, 200, 99), (170, 220, 50), (253, 231, 37)
+        ]
         let x = max(0, min(1, t.isFinite ? t : 0)) * Double(stops.count - 1)
         let i = min(Int(x), stops.count - 2), f = x - Double(i)
         let a = stops[i], b = stops[i + 1]
@@ -60,7 +67,9 @@ public final class Canvas {
     let sink: ByteSink
 
     /// The font family Pango asks fontconfig for (sans-serif: DejaVu Sans on Debian); `ATTN_FONT_FAMILY` overrides it.
-    public static let fontFamily = ProcessInfo.processInfo.environment["ATTN_FONT_FAMILY"].flatMap { $0.isEmpty ? nil : $0 } ?? "DejaVu Sans, sans-serif"
+    public static let fontFamily =
+        ProcessInfo.processInfo.environment["ATTN_FONT_FAMILY"].flatMap { $0.isEmpty ? nil : $0 }
+        ?? "DejaVu Sans, sans-serif"
 
     /// A white canvas of `width` × `height` pixels.
     public init(width: Int, height: Int, format: Format = .png, background: Colour? = .white) throws {
@@ -71,7 +80,9 @@ public final class Canvas {
         sink = ByteSink()
         switch format {
         case .png: surface = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, Int32(width), Int32(height))
-        case .svg: surface = cairo_svg_surface_create_for_stream(ByteSink.write, Unmanaged.passUnretained(sink).toOpaque(), Double(width), Double(height))
+        case .svg:
+            surface = cairo_svg_surface_create_for_stream(
+                ByteSink.write, Unmanaged.passUnretained(sink).toOpaque(), Double(width), Double(height))
         }
         guard cairo_surface_status(surface) == CAIRO_STATUS_SUCCESS else {
             let message = String(cString: cairo_status_to_string(cairo_surface_status(surface)))
@@ -99,7 +110,8 @@ public final class Canvas {
     }
 
     /// A rectangle's outline, `lineWidth` wide, on the pixel grid (crisp for odd widths).
-    public func strokeRect(x: Double, y: Double, width: Double, height: Double, _ colour: Colour, lineWidth: Double = 1) {
+    public func strokeRect(x: Double, y: Double, width: Double, height: Double, _ colour: Colour, lineWidth: Double = 1)
+    {
         setColour(colour)
         cairo_set_line_width(cr, lineWidth)
         cairo_rectangle(cr, x + 0.5, y + 0.5, width - 1, height - 1)
@@ -107,7 +119,9 @@ public final class Canvas {
     }
 
     /// A polyline through `points`; `dash` lengths alternate on/off (empty: solid).
-    public func line(_ points: [(Double, Double)], _ colour: Colour, width: Double = 1, dash: [Double] = [], alpha: Double = 1) {
+    public func line(
+        _ points: [(Double, Double)], _ colour: Colour, width: Double = 1, dash: [Double] = [], alpha: Double = 1
+    ) {
         guard let first = points.first else { return }
         setColour(colour, alpha: alpha)
         cairo_set_line_width(cr, width)
@@ -158,7 +172,8 @@ public final class Canvas {
     static let measuringLock = NSLock()
 
     /// The size in pixels (width, height of the line box) that `text` takes at `size` pixels.
-    public static func measure(_ text: String, size: Double = 13, bold: Bool = false) -> (width: Double, height: Double) {
+    public static func measure(_ text: String, size: Double = 13, bold: Bool = false) -> (width: Double, height: Double)
+    {
         measuringLock.lock(); defer { measuringLock.unlock() }
         let l = layout(text, size: size, bold: bold, on: measuring.cr)
         defer { g_object_unref(UnsafeMutableRawPointer(l)) }
@@ -168,26 +183,31 @@ public final class Canvas {
     }
 
     /// The width of `text` at `size` pixels.
-    public static func textWidth(_ text: String, size: Double = 13, bold: Bool = false) -> Double { measure(text, size: size, bold: bold).width }
+    public static func textWidth(_ text: String, size: Double = 13, bold: Bool = false) -> Double {
+        measure(text, size: size, bold: bold).width
+    }
 
     /// Draws `text` (one line) anchored at (x, y); `angle` in degrees turns it counter-clockwise around the anchor
     /// (90: reading upwards, for axis titles and column labels).
     /// - Returns: the text's width.
     @discardableResult
-    public func text(_ text: String, x: Double, y: Double, size: Double = 13, bold: Bool = false, colour: Colour = .ink,
-                     anchor: HorizontalAnchor = .left, vertical: VerticalAnchor = .baseline, angle: Double = 0) -> Double {
+    public func text(
+        _ text: String, x: Double, y: Double, size: Double = 13, bold: Bool = false, colour: Colour = .ink,
+        anchor: HorizontalAnchor = .left, vertical: VerticalAnchor = .baseline, angle: Double = 0
+    ) -> Double {
         let l = Self.layout(text, size: size, bold: bold, on: cr)
         defer { g_object_unref(UnsafeMutableRawPointer(l)) }
         var w: Int32 = 0, h: Int32 = 0
         pango_layout_get_pixel_size(l, &w, &h)
         let baseline = Double(pango_layout_get_baseline(l)) / Double(PANGO_SCALE)
         let dx: Double = anchor == .left ? 0 : anchor == .center ? -Double(w) / 2 : -Double(w)
-        let dy: Double = switch vertical {
-        case .top: 0
-        case .middle: -Double(h) / 2
-        case .baseline: -baseline
-        case .bottom: -Double(h)
-        }
+        let dy: Double =
+            switch vertical {
+            case .top: 0
+            case .middle: -Double(h) / 2
+            case .baseline: -baseline
+            case .bottom: -Double(h)
+            }
         cairo_save(cr)
         cairo_translate(cr, x, y)
         if angle != 0 { cairo_rotate(cr, -angle * Double.pi / 180) }
@@ -203,19 +223,23 @@ public final class Canvas {
 
     /// Paints `image` into the rectangle (x, y, width, height), scaled with bilinear filtering (`smooth`) or as
     /// blocks (nearest neighbour, for heatmap cells), at `alpha`.
-    public func image(_ image: RGBImage, x: Double, y: Double, width: Double, height: Double, smooth: Bool = true, alpha: Double = 1) {
+    public func image(
+        _ image: RGBImage, x: Double, y: Double, width: Double, height: Double, smooth: Bool = true, alpha: Double = 1
+    ) {
         let stride = Int(cairo_format_stride_for_width(CAIRO_FORMAT_RGB24, Int32(image.width)))
         var bytes = [UInt8](repeating: 0, count: stride * image.height)
         image.pixels.withUnsafeBufferPointer { src in
             for row in 0..<image.height {
                 for col in 0..<image.width {
-                    let s = 3 * (row * image.width + col), d = row * stride + 4 * col   // native-endian xRGB: B, G, R, x in memory
+                    // native-endian xRGB: B, G, R, x in memory
+                    let s = 3 * (row * image.width + col), d = row * stride + 4 * col
                     bytes[d] = src[s + 2]; bytes[d + 1] = src[s + 1]; bytes[d + 2] = src[s]; bytes[d + 3] = 255
                 }
             }
         }
         bytes.withUnsafeMutableBufferPointer { buf in
-            let source = cairo_image_surface_create_for_data(buf.baseAddress, CAIRO_FORMAT_RGB24, Int32(image.width), Int32(image.height), Int32(stride))!
+            let source = cairo_image_surface_create_for_data(
+                buf.baseAddress, CAIRO_FORMAT_RGB24, Int32(image.width), Int32(image.height), Int32(stride))!
             defer { cairo_surface_destroy(source) }
             cairo_save(cr)
             cairo_rectangle(cr, x, y, width, height)
@@ -228,7 +252,7 @@ public final class Canvas {
             cairo_pattern_set_extend(pattern, CAIRO_EXTEND_PAD)
             cairo_paint_with_alpha(cr, alpha)
             cairo_restore(cr)
-            cairo_surface_flush(surface)   // `bytes` goes away after this block: nothing may still refer to it
+            cairo_surface_flush(surface)  // `bytes` goes away after this block: nothing may still refer to it
         }
     }
 
@@ -239,14 +263,19 @@ public final class Canvas {
         switch format {
         case .png:
             cairo_surface_flush(surface)
-            let status = cairo_surface_write_to_png_stream(surface, ByteSink.write, Unmanaged.passUnretained(sink).toOpaque())
-            guard status == CAIRO_STATUS_SUCCESS else { throw CanvasError("cairo cannot encode the PNG: \(String(cString: cairo_status_to_string(status)))") }
+            let status = cairo_surface_write_to_png_stream(
+                surface, ByteSink.write, Unmanaged.passUnretained(sink).toOpaque())
+            guard status == CAIRO_STATUS_SUCCESS else {
+                throw CanvasError("cairo cannot encode the PNG: \(String(cString: cairo_status_to_string(status)))")
+            }
             defer { sink.bytes.removeAll() }
             return sink.bytes
         case .svg:
             cairo_surface_finish(surface)
             guard cairo_surface_status(surface) == CAIRO_STATUS_SUCCESS else {
-                throw CanvasError("cairo cannot write the SVG: \(String(cString: cairo_status_to_string(cairo_surface_status(surface))))")
+                throw CanvasError(
+                    "cairo cannot write the SVG: \(String(cString: cairo_status_to_string(cairo_surface_status(surface))))"
+                )
             }
             return sink.bytes
         }
@@ -264,7 +293,7 @@ public final class Canvas {
         let base = cairo_image_surface_get_data(surface)!
         for row in 0..<height {
             for col in 0..<width {
-                let p = base + row * stride + 4 * col   // premultiplied ARGB, native-endian (B, G, R, A in memory)
+                let p = base + row * stride + 4 * col  // premultiplied ARGB, native-endian (B, G, R, A in memory)
                 let a = Double(p[3]) / 255
                 let un = { (v: UInt8) -> UInt8 in a > 0 ? UInt8(min(255, (Double(v) / a).rounded())) : 0 }
                 out.set(col, row, (un(p[2]), un(p[1]), un(p[0])))

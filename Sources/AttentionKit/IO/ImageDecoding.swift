@@ -65,31 +65,39 @@ public enum ImageDecoding {
         image.format = png_uint_32(PNG_FORMAT_RGB)
         var out = RGBImage(width: w, height: h)
         var white = png_color(red: 255, green: 255, blue: 255)
-        let done = out.pixels.withUnsafeMutableBytes { png_image_finish_read(&image, &white, $0.baseAddress, png_int_32(w * 3), nil) }
+        let done = out.pixels.withUnsafeMutableBytes {
+            png_image_finish_read(&image, &white, $0.baseAddress, png_int_32(w * 3), nil)
+        }
         guard done != 0 else { throw failure() }
         return out
     }
 
     static func decodeJPEG(_ data: Data, path: String) throws -> RGBImage {
-        guard let handle = tjInitDecompress() else { throw ImageDecodingError(path: path, reason: "cannot start the JPEG decoder") }
+        guard let handle = tjInitDecompress() else {
+            throw ImageDecodingError(path: path, reason: "cannot start the JPEG decoder")
+        }
         defer { tjDestroy(handle) }
         func failure() -> ImageDecodingError {
             ImageDecodingError(path: path, reason: "invalid JPEG: \(String(cString: tjGetErrorStr2(handle)))")
         }
         var w: Int32 = 0, h: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
         let header = data.withUnsafeBytes {
-            tjDecompressHeader3(handle, $0.bindMemory(to: UInt8.self).baseAddress, UInt($0.count), &w, &h, &subsampling, &colorspace)
+            tjDecompressHeader3(
+                handle, $0.bindMemory(to: UInt8.self).baseAddress, UInt($0.count), &w, &h, &subsampling, &colorspace)
         }
         guard header == 0 else { throw failure() }
-        guard w > 0, h > 0 else { throw ImageDecodingError(path: path, reason: "invalid JPEG: no frame header (the file is cut short?)") }
+        guard w > 0, h > 0 else {
+            throw ImageDecodingError(path: path, reason: "invalid JPEG: no frame header (the file is cut short?)")
+        }
         guard w > 0, h > 0, w <= 1 << 15, h <= 1 << 15 else {
             throw ImageDecodingError(path: path, reason: "unsupported JPEG size \(w)×\(h) (at most 32768 per side)")
         }
         var out = RGBImage(width: Int(w), height: Int(h))
         let status = data.withUnsafeBytes { src in
             out.pixels.withUnsafeMutableBufferPointer { dst in
-                tjDecompress2(handle, src.bindMemory(to: UInt8.self).baseAddress, UInt(src.count), dst.baseAddress,
-                              w, Int32(w) * 3, h, Int32(TJPF_RGB.rawValue), 0)
+                tjDecompress2(
+                    handle, src.bindMemory(to: UInt8.self).baseAddress, UInt(src.count), dst.baseAddress,
+                    w, Int32(w) * 3, h, Int32(TJPF_RGB.rawValue), 0)
             }
         }
         // A warning (e.g. a few bytes missing at the end) still yields an image; an error does not.
@@ -118,9 +126,10 @@ extension RGBImage {
         if outW == width && outH == height { return self }
         var out = RGBImage(width: outW, height: outH)
         out.pixels.withUnsafeMutableBufferPointer { dst in
-            resample(x: ResampleAxis(inSize: width, outSize: outW, offset: 0, count: outW),
-                     y: ResampleAxis(inSize: height, outSize: outH, offset: 0, count: outH),
-                     into: dst.baseAddress!, channelStride: 1, pixelStride: 3)
+            resample(
+                x: ResampleAxis(inSize: width, outSize: outW, offset: 0, count: outW),
+                y: ResampleAxis(inSize: height, outSize: outH, offset: 0, count: outH),
+                into: dst.baseAddress!, channelStride: 1, pixelStride: 3)
         }
         return out
     }
@@ -130,9 +139,10 @@ extension RGBImage {
     /// computed.
     func resizedCrop(width outW: Int, height outH: Int, x0: Int, y0: Int, side: Int) -> [UInt8] {
         [UInt8](unsafeUninitializedCapacity: 3 * side * side) { buffer, initialized in
-            resample(x: ResampleAxis(inSize: width, outSize: outW, offset: x0, count: side),
-                     y: ResampleAxis(inSize: height, outSize: outH, offset: y0, count: side),
-                     into: buffer.baseAddress!, channelStride: side * side, pixelStride: 1)
+            resample(
+                x: ResampleAxis(inSize: width, outSize: outW, offset: x0, count: side),
+                y: ResampleAxis(inSize: height, outSize: outH, offset: y0, count: side),
+                into: buffer.baseAddress!, channelStride: side * side, pixelStride: 1)
             initialized = 3 * side * side
         }
     }
@@ -149,9 +159,13 @@ extension RGBImage {
     /// into float planes once, then a fixed number of taps per output) into float planes, then a vertical pass
     /// accumulating whole rows (contiguous, vectorised); the output byte of channel c at (x, y) goes to
     /// `dst[c * channelStride + (y * x.count + x) * pixelStride]`.
-    func resample(x ax: ResampleAxis, y ay: ResampleAxis, into dst: UnsafeMutablePointer<UInt8>, channelStride: Int, pixelStride: Int) {
+    func resample(
+        x ax: ResampleAxis, y ay: ResampleAxis, into dst: UnsafeMutablePointer<UInt8>, channelStride: Int,
+        pixelStride: Int
+    ) {
         let ow = ax.count, oh = ay.count, w = width, taps = ax.stride
-        let firstRow = ay.starts.min() ?? 0, lastRow = (ay.starts.max() ?? 0) + ay.stride, rows = max(0, lastRow - firstRow)
+        let firstRow = ay.starts.min() ?? 0, lastRow = (ay.starts.max() ?? 0) + ay.stride,
+            rows = max(0, lastRow - firstRow)
         let mid = UnsafeMutablePointer<Float>.allocate(capacity: max(1, 3 * rows * ow))
         let line = UnsafeMutablePointer<Float>.allocate(capacity: 3 * w)
         let acc = UnsafeMutablePointer<Float>.allocate(capacity: max(1, ow))
@@ -164,11 +178,12 @@ extension RGBImage {
                     for y in firstRow..<lastRow {
                         let row = src + y * w * 3
                         for x in 0..<w {
-                            line[x] = Float(row[3 * x]); line[w + x] = Float(row[3 * x + 1]); line[2 * w + x] = Float(row[3 * x + 2])
+                            line[x] = Float(row[3 * x]); line[w + x] = Float(row[3 * x + 1]);
+                            line[2 * w + x] = Float(row[3 * x + 2])
                         }
                         for c in 0..<3 {
                             let plane = line + c * w, out = mid + (c * rows + y - firstRow) * ow
-                            switch taps {   // the common tap counts unrolled (the sums are the same)
+                            switch taps {  // the common tap counts unrolled (the sums are the same)
                             case 2:
                                 for j in 0..<ow {
                                     let p = plane + sx[j], wj = wx + j * 2
@@ -244,7 +259,8 @@ struct ResampleAxis {
         var rows: [(Int, [Float])] = []
         for o in offset..<(offset + count) {
             let center = (Double(o) + 0.5) * scale
-            let lo = max(0, Int((center - support).rounded(.down))), hi = min(inSize, Int((center + support).rounded(.up)))
+            let lo = max(0, Int((center - support).rounded(.down))),
+                hi = min(inSize, Int((center + support).rounded(.up)))
             var w = (lo..<hi).map { i in Float(max(0, 1 - abs((Double(i) + 0.5 - center) / support))) }
             let s = w.reduce(0, +)
             if s > 0 { w = w.map { $0 / s } } else { w = [1] + Array(repeating: 0, count: max(0, w.count - 1)) }
@@ -256,7 +272,8 @@ struct ResampleAxis {
         for (lo, w) in rows {
             let start = min(lo, inSize - stride)
             starts.append(start)
-            weights += Array(repeating: 0, count: lo - start) + w + Array(repeating: 0, count: stride - w.count - (lo - start))
+            weights +=
+                Array(repeating: 0, count: lo - start) + w + Array(repeating: 0, count: stride - w.count - (lo - start))
         }
     }
 }

@@ -24,7 +24,8 @@ public indirect enum JSONLine: Equatable, Sendable {
         case .bool(let b): return b ? "true" : "false"
         case .null: return "null"
         case .array(let items): return "[" + items.map(\.text).joined(separator: ", ") + "]"
-        case .object(let pairs): return "{" + pairs.map { JSONLine.quoted($0.0) + ": " + $0.1.text }.joined(separator: ", ") + "}"
+        case .object(let pairs):
+            return "{" + pairs.map { JSONLine.quoted($0.0) + ": " + $0.1.text }.joined(separator: ", ") + "}"
         }
     }
 
@@ -62,7 +63,8 @@ public indirect enum JSONLine: Equatable, Sendable {
 }
 
 extension JSONLine: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByFloatLiteral,
-                     ExpressibleByBooleanLiteral, ExpressibleByArrayLiteral {
+    ExpressibleByBooleanLiteral, ExpressibleByArrayLiteral
+{
     /// A JSON string.
     public init(stringLiteral value: String) { self = .string(value) }
     /// A JSON integer.

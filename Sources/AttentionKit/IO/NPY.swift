@@ -6,7 +6,8 @@ import Foundation
 public enum NPY {
     /// The file bytes of a float32 tensor (float64 tensors are converted).
     public static func encode(_ t: Tensor) -> Data {
-        let shape = t.shape.count == 1 ? "(\(t.shape[0]),)" : "(" + t.shape.map(String.init).joined(separator: ", ") + ")"
+        let shape =
+            t.shape.count == 1 ? "(\(t.shape[0]),)" : "(" + t.shape.map(String.init).joined(separator: ", ") + ")"
         var header = "{'descr': '<f4', 'fortran_order': False, 'shape': \(shape), }"
         let unpadded = 10 + header.utf8.count + 1
         header += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
@@ -43,15 +44,22 @@ public enum AttentionExport {
         public var unknown: Bool?
         /// A token with its text, the input bytes it covers, and whether it stands for an unknown word.
         public init(text: String, bytes: Range<Int>? = nil, unknown: Bool = false) {
-            self.text = text; self.bytes = bytes.map { [$0.lowerBound, $0.upperBound] }; self.unknown = unknown ? true : nil
+            self.text = text; self.bytes = bytes.map { [$0.lowerBound, $0.upperBound] };
+            self.unknown = unknown ? true : nil
         }
         /// The label to draw: the original text where known, else the token; an unknown word is drawn as the token
         /// the model saw ("[UNK]").
         public var label: String { unknown == true ? text : original.flatMap { $0.isEmpty ? nil : $0 } ?? text }
     }
 
-    struct Layer: Encodable { let path: String; let file: String; let png: String?; let pngSize: [Int]?; let heads: Int; let shape: [Int]; let queries: String; let keys: String }
-    struct ImageInfo: Encodable { let file: String; let overlays: String; let patchSide: Int; let classToken: Bool; let size: Int; let overlayTitles: [String] }
+    struct Layer: Encodable {
+        let path: String; let file: String; let png: String?; let pngSize: [Int]?; let heads: Int; let shape: [Int];
+        let queries: String; let keys: String
+    }
+    struct ImageInfo: Encodable {
+        let file: String; let overlays: String; let patchSide: Int; let classToken: Bool; let size: Int;
+        let overlayTitles: [String]
+    }
     struct Index: Encodable {
         let kind: String
         let input: String
@@ -99,9 +107,11 @@ public enum AttentionExport {
     ///   - directory: the report's directory (made if missing; an existing report is replaced).
     /// - Returns: the files written.
     @discardableResult
-    public static func write(_ maps: AttentionMaps, kind: String, input: String, output: String?, prediction: String? = nil,
-                             tokens: [String: [Token]], axes: (String) -> (queries: String, keys: String), image: ImageInput? = nil,
-                             pictures: Bool = true, colourScale: AttentionColourScale = .absolute, to directory: URL) throws -> [URL] {
+    public static func write(
+        _ maps: AttentionMaps, kind: String, input: String, output: String?, prediction: String? = nil,
+        tokens: [String: [Token]], axes: (String) -> (queries: String, keys: String), image: ImageInput? = nil,
+        pictures: Bool = true, colourScale: AttentionColourScale = .absolute, to directory: URL
+    ) throws -> [URL] {
         try OutputDirectory.prepare(directory, marker: "maps.json", holding: "an attention report")
         var tokens = tokens
         let inputBytes = Array(input.utf8)
@@ -109,7 +119,8 @@ public enum AttentionExport {
             tokens[axis] = list.map { t in
                 var t = t
                 if let b = t.bytes, b.count == 2, b[0] >= 0, b[0] <= b[1], b[1] <= inputBytes.count {
-                    t.original = String(decoding: inputBytes[b[0]..<b[1]], as: UTF8.self).trimmingCharacters(in: .whitespaces)
+                    t.original = String(decoding: inputBytes[b[0]..<b[1]], as: UTF8.self).trimmingCharacters(
+                        in: .whitespaces)
                 }
                 return t
             }
@@ -119,16 +130,21 @@ public enum AttentionExport {
             let (q, k) = axes(path)
             let tq = tokens[q]?.count ?? w.shape[2], tk = tokens[k]?.count ?? w.shape[3]
             // first batch row, cut to the token counts (decoding pads keys of early steps with zeros)
-            let m = w.select(axis: 0, index: 0).slice(axis: 1, end: min(tq, w.shape[2])).slice(axis: 2, end: min(tk, w.shape[3])).copy().to(.float32)
+            let m = w.select(axis: 0, index: 0).slice(axis: 1, end: min(tq, w.shape[2])).slice(
+                axis: 2, end: min(tk, w.shape[3])
+            ).copy().to(.float32)
             let stem = path.isEmpty ? "attention" : path
             let url = directory.appendingPathComponent(stem + ".npy")
             try NPY.write(m, to: url)
             files.append(url)
             var png: String? = nil, pngSize: [Int]? = nil
             if pictures {
-                let labels = { (axis: String, n: Int) in (0..<n).map { i in tokens[axis].flatMap { i < $0.count ? $0[i].label : nil } ?? String(i) } }
-                let picture = try AttentionPlot.layerGrid(m, queries: labels(q, m.shape[1]), keys: labels(k, m.shape[2]),
-                                                          title: "\(stem) — \(m.shape[0]) head\(m.shape[0] == 1 ? "" : "s"), \(q) × \(k)", scale: colourScale)
+                let labels = { (axis: String, n: Int) in
+                    (0..<n).map { i in tokens[axis].flatMap { i < $0.count ? $0[i].label : nil } ?? String(i) }
+                }
+                let picture = try AttentionPlot.layerGrid(
+                    m, queries: labels(q, m.shape[1]), keys: labels(k, m.shape[2]),
+                    title: "\(stem) — \(m.shape[0]) head\(m.shape[0] == 1 ? "" : "s"), \(q) × \(k)", scale: colourScale)
                 let pngURL = directory.appendingPathComponent(stem + ".png")
                 try picture.write(to: pngURL)
                 files.append(pngURL)
@@ -136,30 +152,40 @@ public enum AttentionExport {
                 pngSize = [picture.width, picture.height]
             }
             arrays.append(m)
-            layers.append(Layer(path: path, file: stem + ".npy", png: png, pngSize: pngSize, heads: m.shape[0], shape: m.shape, queries: q, keys: k))
+            layers.append(
+                Layer(
+                    path: path, file: stem + ".npy", png: png, pngSize: pngSize, heads: m.shape[0], shape: m.shape,
+                    queries: q, keys: k))
         }
         var imageInfo: ImageInfo? = nil
         if let image, pictures {
             let size = 256
             let input = try Canvas(width: size, height: size)
-            input.image(image.picture, x: 0, y: 0, width: Double(size), height: Double(size))   // bilinear, by cairo
+            input.image(image.picture, x: 0, y: 0, width: Double(size), height: Double(size))  // bilinear, by cairo
             try input.write(to: directory.appendingPathComponent("input.png"))
             try AttentionPlot.overlayStrip(image.picture, layers: image.overlays, side: image.patchSide, size: 160)
                 .write(to: directory.appendingPathComponent("attention-overlay.png"))
-            files += [directory.appendingPathComponent("input.png"), directory.appendingPathComponent("attention-overlay.png")]
-            imageInfo = ImageInfo(file: "input.png", overlays: "attention-overlay.png", patchSide: image.patchSide, classToken: image.classToken, size: size,
-                                  overlayTitles: image.overlays.map(\.title))
+            files += [
+                directory.appendingPathComponent("input.png"), directory.appendingPathComponent("attention-overlay.png")
+            ]
+            imageInfo = ImageInfo(
+                file: "input.png", overlays: "attention-overlay.png", patchSide: image.patchSide,
+                classToken: image.classToken, size: size,
+                overlayTitles: image.overlays.map(\.title))
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.keyEncodingStrategy = .convertToSnakeCase
-        let index = Index(kind: kind, input: input, output: output, prediction: prediction, tokens: tokens, layers: layers, image: imageInfo, colourScale: colourScale.rawValue)
+        let index = Index(
+            kind: kind, input: input, output: output, prediction: prediction, tokens: tokens, layers: layers,
+            image: imageInfo, colourScale: colourScale.rawValue)
         let url = directory.appendingPathComponent("maps.json")
         try AtomicFile.write(try encoder.encode(index), to: url)
         files.append(url)
         if pictures {
             let html = directory.appendingPathComponent("index.html")
-            try AtomicFile.write(Data(AttentionPage.html(index: try encoder.encode(index), maps: arrays).utf8), to: html)
+            try AtomicFile.write(
+                Data(AttentionPage.html(index: try encoder.encode(index), maps: arrays).utf8), to: html)
             files.append(html)
         }
         return files

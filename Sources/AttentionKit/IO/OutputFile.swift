@@ -20,7 +20,7 @@ public enum AtomicFile {
             guard let r = name.range(of: ".tmp-", options: .backwards) else { continue }
             let parts = name[r.upperBound...].split(separator: "-")
             guard parts.count == 2, let pid = Int32(parts[0]), UInt32(parts[1]) != nil else { continue }
-            if kill(pid, 0) == 0 || errno == EPERM { continue }   // its writer is alive (this process included)
+            if kill(pid, 0) == 0 || errno == EPERM { continue }  // its writer is alive (this process included)
             if unlink(directory.appendingPathComponent(name).path) == 0 { removed.append(name) }
         }
         return removed
@@ -35,26 +35,37 @@ public enum AtomicFile {
         let path = url.path
         guard !path.isEmpty else { throw UserFileError(path: "''", reason: "an empty path names no file") }
         var st = stat()
-        if stat(path, &st) == 0 {   // follows links
+        if stat(path, &st) == 0 {  // follows links
             switch st.st_mode & S_IFMT {
             case S_IFREG:
                 let real = URL(fileURLWithPath: path).resolvingSymlinksInPath()
                 return .file(real)
             case S_IFIFO, S_IFCHR: return .stream(url)
-            case S_IFDIR: throw UserFileError(path: path, reason: "is a directory; name a file to write (nothing was written)")
-            default: throw UserFileError(path: path, reason: "is a socket or a block device, not a file to write (nothing was written)")
+            case S_IFDIR:
+                throw UserFileError(path: path, reason: "is a directory; name a file to write (nothing was written)")
+            default:
+                throw UserFileError(
+                    path: path, reason: "is a socket or a block device, not a file to write (nothing was written)")
             }
         }
         if errno != ENOENT { throw UserFileError(path: path, reason: "cannot write: " + UserFile.reason(errno: errno)) }
         var dst = stat()
         let lst = lstat(path, &dst) == 0
         if lst && (dst.st_mode & S_IFMT) == S_IFLNK {
-            throw UserFileError(path: path, reason: "is a symbolic link to a missing file; remove it or name another file")
+            throw UserFileError(
+                path: path, reason: "is a symbolic link to a missing file; remove it or name another file")
         }
         let dir = url.deletingLastPathComponent().path
         var ds = stat()
-        guard stat(dir, &ds) == 0 else { throw UserFileError(path: path, reason: "cannot write: its directory \(dir) " + (errno == ENOENT ? "does not exist" : UserFile.reason(errno: errno))) }
-        guard (ds.st_mode & S_IFMT) == S_IFDIR else { throw UserFileError(path: path, reason: "cannot write: \(dir) is not a directory") }
+        guard stat(dir, &ds) == 0 else {
+            throw UserFileError(
+                path: path,
+                reason: "cannot write: its directory \(dir) "
+                    + (errno == ENOENT ? "does not exist" : UserFile.reason(errno: errno)))
+        }
+        guard (ds.st_mode & S_IFMT) == S_IFDIR else {
+            throw UserFileError(path: path, reason: "cannot write: \(dir) is not a directory")
+        }
         return .file(url)
     }
 
@@ -64,8 +75,12 @@ public enum AtomicFile {
         guard stat(output.path, &o) == 0 else { return }
         for input in inputs {
             var i = stat()
-            if stat(input.path, &i) == 0 && i.st_dev == o.st_dev && i.st_ino == o.st_ino && (o.st_mode & S_IFMT) == S_IFREG {
-                throw UserFileError(path: output.path, reason: "\(flag) names the input \(input.path); writing it would destroy it (name another file)")
+            if stat(input.path, &i) == 0 && i.st_dev == o.st_dev && i.st_ino == o.st_ino
+                && (o.st_mode & S_IFMT) == S_IFREG
+            {
+                throw UserFileError(
+                    path: output.path,
+                    reason: "\(flag) names the input \(input.path); writing it would destroy it (name another file)")
             }
         }
     }
@@ -92,23 +107,34 @@ public enum AtomicFile {
 
     static func stream(_ data: Data, to url: URL) throws {
         let fd = open(url.path, O_WRONLY | O_NOCTTY)
-        guard fd >= 0 else { throw UserFileError(path: url.path, reason: "cannot write: " + UserFile.reason(errno: errno)) }
+        guard fd >= 0 else {
+            throw UserFileError(path: url.path, reason: "cannot write: " + UserFile.reason(errno: errno))
+        }
         defer { close(fd) }
-        guard writeAll(fd, data) else { throw UserFileError(path: url.path, reason: "cannot write: " + UserFile.reason(errno: errno)) }
+        guard writeAll(fd, data) else {
+            throw UserFileError(path: url.path, reason: "cannot write: " + UserFile.reason(errno: errno))
+        }
     }
 
     static func replace(_ url: URL, with data: Data) throws {
         let dir = url.deletingLastPathComponent()
-        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        let tmp = dir.appendingPathComponent(
+            ".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         let fd = open(tmp.path, O_WRONLY | O_CREAT | O_EXCL, 0o644)
-        guard fd >= 0 else { throw UserFileError(path: url.path, reason: "cannot write: " + UserFile.reason(errno: errno)) }
+        guard fd >= 0 else {
+            throw UserFileError(path: url.path, reason: "cannot write: " + UserFile.reason(errno: errno))
+        }
         var ok = false
         defer { if !ok { unlink(tmp.path) } }
         let synced = writeAll(fd, data) && fsync(fd) == 0
         let code = errno
         close(fd)
-        guard synced else { throw UserFileError(path: url.path, reason: "cannot write: " + UserFile.reason(errno: code)) }
-        guard rename(tmp.path, url.path) == 0 else { throw UserFileError(path: url.path, reason: "cannot write: " + UserFile.reason(errno: errno)) }
+        guard synced else {
+            throw UserFileError(path: url.path, reason: "cannot write: " + UserFile.reason(errno: code))
+        }
+        guard rename(tmp.path, url.path) == 0 else {
+            throw UserFileError(path: url.path, reason: "cannot write: " + UserFile.reason(errno: errno))
+        }
         ok = true
         let dfd = open(dir.path, O_RDONLY)
         if dfd >= 0 { fsync(dfd); close(dfd) }
@@ -125,10 +151,18 @@ public enum OutputDirectory {
         guard !path.isEmpty else { throw UserFileError(path: "''", reason: "an empty path names no directory") }
         var isDir: ObjCBool = false
         if fm.fileExists(atPath: path, isDirectory: &isDir) {
-            guard isDir.boolValue else { throw UserFileError(path: path, reason: "exists and is not a directory; name a directory for \(what) (nothing was written)") }
+            guard isDir.boolValue else {
+                throw UserFileError(
+                    path: path,
+                    reason: "exists and is not a directory; name a directory for \(what) (nothing was written)")
+            }
             let visible = try visibleEntries(of: url)
             guard visible.isEmpty || visible.contains(marker) else {
-                throw UserFileError(path: path, reason: "holds \(summary(visible)) that are not \(what); name a new or empty directory (nothing was written)")
+                throw UserFileError(
+                    path: path,
+                    reason:
+                        "holds \(summary(visible)) that are not \(what); name a new or empty directory (nothing was written)"
+                )
             }
             return
         }
@@ -139,7 +173,9 @@ public enum OutputDirectory {
 
     /// The entries of the directory `url` that are not hidden (an interrupted write's temporaries are), sorted.
     public static func visibleEntries(of url: URL) throws -> [String] {
-        do { return try FileManager.default.contentsOfDirectory(atPath: url.path).filter { !$0.hasPrefix(".") }.sorted() } catch {
+        do {
+            return try FileManager.default.contentsOfDirectory(atPath: url.path).filter { !$0.hasPrefix(".") }.sorted()
+        } catch {
             throw UserFileError(path: url.path, reason: "cannot read the directory (\(UserFile.reason(for: error)))")
         }
     }

@@ -13,7 +13,9 @@ public struct RGBImage {
         self.width = width
         self.height = height
         pixels = [UInt8](repeating: 0, count: width * height * 3)
-        for i in 0..<(width * height) { pixels[3 * i] = background.0; pixels[3 * i + 1] = background.1; pixels[3 * i + 2] = background.2 }
+        for i in 0..<(width * height) {
+            pixels[3 * i] = background.0; pixels[3 * i + 1] = background.1; pixels[3 * i + 2] = background.2
+        }
     }
 
     /// Sets one pixel (ignored outside the image).
@@ -32,14 +34,22 @@ public struct RGBImage {
         image.format = png_uint_32(PNG_FORMAT_RGB)
         var size: png_alloc_size_t = 0
         // first call: the size; second: the bytes
-        guard pixels.withUnsafeBytes({ png_image_write_to_memory(&image, nil, &size, 0, $0.baseAddress, png_int_32(width * 3), nil) }) != 0, size > 0 else {
+        guard
+            pixels.withUnsafeBytes({
+                png_image_write_to_memory(&image, nil, &size, 0, $0.baseAddress, png_int_32(width * 3), nil)
+            }) != 0, size > 0
+        else {
             throw CanvasError("libpng cannot encode a \(width) × \(height) image: \(Self.message(of: image))")
         }
         var out = Data(count: Int(size))
         let ok = out.withUnsafeMutableBytes { dst in
-            pixels.withUnsafeBytes { png_image_write_to_memory(&image, dst.baseAddress, &size, 0, $0.baseAddress, png_int_32(width * 3), nil) }
+            pixels.withUnsafeBytes {
+                png_image_write_to_memory(&image, dst.baseAddress, &size, 0, $0.baseAddress, png_int_32(width * 3), nil)
+            }
         }
-        guard ok != 0 else { throw CanvasError("libpng cannot encode a \(width) × \(height) image: \(Self.message(of: image))") }
+        guard ok != 0 else {
+            throw CanvasError("libpng cannot encode a \(width) × \(height) image: \(Self.message(of: image))")
+        }
         return out.prefix(Int(size))
     }
 

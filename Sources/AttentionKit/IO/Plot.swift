@@ -8,10 +8,13 @@ public struct NiceAxis: Equatable, Sendable {
 
     /// An axis covering lower…upper with about `count` ticks, inside `domain` (e.g. 0…100 for a percentage, 0…∞
     /// for a loss); `integer` steps are whole (epochs).
-    public init(covering lower: Double, _ upper: Double, count: Int = 6, domain: ClosedRange<Double> = -.infinity...(.infinity), integer: Bool = false) {
+    public init(
+        covering lower: Double, _ upper: Double, count: Int = 6, domain: ClosedRange<Double> = -.infinity...(.infinity),
+        integer: Bool = false
+    ) {
         var lo = max(domain.lowerBound, min(lower, upper)), hi = min(domain.upperBound, max(lower, upper))
         if !lo.isFinite || !hi.isFinite { lo = 0; hi = 1 }
-        if hi - lo < 1e-12 * max(1, abs(hi)) {   // one value: a unit around it, kept in the domain
+        if hi - lo < 1e-12 * max(1, abs(hi)) {  // one value: a unit around it, kept in the domain
             let half = max(abs(lo) * 0.05, integer ? 1 : 0.5)
             lo = max(domain.lowerBound, lo - half); hi = min(domain.upperBound, hi + half)
         }
@@ -22,7 +25,8 @@ public struct NiceAxis: Equatable, Sendable {
         self.lower = max(domain.lowerBound, first * step)
         self.upper = min(domain.upperBound, last * step)
         let k0 = (self.lower / step - 1e-9).rounded(.up), k1 = (self.upper / step + 1e-9).rounded(.down)
-        ticks = k0 <= k1 ? (Int(k0)...Int(k1)).map { NiceAxis.clean(Double($0) * step, step) } : [self.lower, self.upper]
+        ticks =
+            k0 <= k1 ? (Int(k0)...Int(k1)).map { NiceAxis.clean(Double($0) * step, step) } : [self.lower, self.upper]
     }
 
     /// The smallest 1, 2 or 5 × 10ⁿ at least `raw`.
@@ -49,7 +53,9 @@ public struct NiceAxis: Equatable, Sendable {
         var int = String(s[s.startIndex..<dot]), grouped = ""
         let sign = int.hasPrefix("-") ? "-" : ""
         if !sign.isEmpty { int.removeFirst() }
-        for (i, c) in int.reversed().enumerated() { if i > 0 && i % 3 == 0 { grouped.append("\u{2009}") }; grouped.append(c) }
+        for (i, c) in int.reversed().enumerated() {
+            if i > 0 && i % 3 == 0 { grouped.append("\u{2009}") }; grouped.append(c)
+        }
         return sign + String(grouped.reversed()) + s[dot...]
     }
 }
@@ -66,17 +72,38 @@ public struct MetricDisplay: Sendable {
     /// How the metric `key` is shown (a plain display for keys it does not know).
     public static func of(_ key: String) -> MetricDisplay {
         switch key {
-        case "val_accuracy", "accuracy": MetricDisplay(key: key, title: "Validation accuracy", unit: "%", factor: 100, domain: 0...100, higherIsBetter: true)
-        case "macro_f1": MetricDisplay(key: key, title: "Validation macro-F1", unit: "", factor: 1, domain: 0...1, higherIsBetter: true)
-        case "bleu": MetricDisplay(key: key, title: "Validation BLEU", unit: "", factor: 1, domain: 0...100, higherIsBetter: true)
-        case "bleu_lowercase_tokens": MetricDisplay(key: key, title: "Validation BLEU (lowercased tokens)", unit: "", factor: 1, domain: 0...100, higherIsBetter: true)
-        case "chrf": MetricDisplay(key: key, title: "Validation chrF", unit: "", factor: 1, domain: 0...100, higherIsBetter: true)
-        case "val_ppl": MetricDisplay(key: key, title: "Validation perplexity", unit: "", factor: 1, domain: 1...(.infinity), higherIsBetter: false)
-        case "bits_per_char": MetricDisplay(key: key, title: "Validation bits per character", unit: "bits", factor: 1, domain: 0...(.infinity), higherIsBetter: false)
-        case "train_loss", "val_loss", "loss": MetricDisplay(key: key, title: "Loss", unit: "cross-entropy, nats", factor: 1, domain: 0...(.infinity), higherIsBetter: false)
+        case "val_accuracy", "accuracy":
+            MetricDisplay(
+                key: key, title: "Validation accuracy", unit: "%", factor: 100, domain: 0...100, higherIsBetter: true)
+        case "macro_f1":
+            MetricDisplay(
+                key: key, title: "Validation macro-F1", unit: "", factor: 1, domain: 0...1, higherIsBetter: true)
+        case "bleu":
+            MetricDisplay(
+                key: key, title: "Validation BLEU", unit: "", factor: 1, domain: 0...100, higherIsBetter: true)
+        case "bleu_lowercase_tokens":
+            MetricDisplay(
+                key: key, title: "Validation BLEU (lowercased tokens)", unit: "", factor: 1, domain: 0...100,
+                higherIsBetter: true)
+        case "chrf":
+            MetricDisplay(
+                key: key, title: "Validation chrF", unit: "", factor: 1, domain: 0...100, higherIsBetter: true)
+        case "val_ppl":
+            MetricDisplay(
+                key: key, title: "Validation perplexity", unit: "", factor: 1, domain: 1...(.infinity),
+                higherIsBetter: false)
+        case "bits_per_char":
+            MetricDisplay(
+                key: key, title: "Validation bits per character", unit: "bits", factor: 1, domain: 0...(.infinity),
+                higherIsBetter: false)
+        case "train_loss", "val_loss", "loss":
+            MetricDisplay(
+                key: key, title: "Loss", unit: "cross-entropy, nats", factor: 1, domain: 0...(.infinity),
+                higherIsBetter: false)
         default:
-            MetricDisplay(key: key, title: key.replacingOccurrences(of: "_", with: " ").capitalizedFirst, unit: "", factor: 1,
-                          domain: -.infinity...(.infinity), higherIsBetter: !key.contains("loss"))
+            MetricDisplay(
+                key: key, title: key.replacingOccurrences(of: "_", with: " ").capitalizedFirst, unit: "", factor: 1,
+                domain: -.infinity...(.infinity), higherIsBetter: !key.contains("loss"))
         }
     }
 
@@ -131,8 +158,11 @@ public struct LineChart {
     public static let markerColour = Colour(hex: 0x2E7D32)
 
     /// A line chart; the y axis stays within `domain`.
-    public init(title: String, xTitle: String, yTitle: String, series: [Series], domain: ClosedRange<Double> = -.infinity...(.infinity),
-                marker: (x: Double, label: String)? = nil, integerX: Bool = true) {
+    public init(
+        title: String, xTitle: String, yTitle: String, series: [Series],
+        domain: ClosedRange<Double> = -.infinity...(.infinity),
+        marker: (x: Double, label: String)? = nil, integerX: Bool = true
+    ) {
         self.title = title; self.xTitle = xTitle; self.yTitle = yTitle; self.series = series; self.domain = domain
         self.marker = marker; self.integerX = integerX
     }
@@ -144,17 +174,24 @@ public struct LineChart {
     public func axes() -> (x: NiceAxis, y: NiceAxis)? {
         let points = series.flatMap { s in zip(s.x, s.y).filter { Self.isPlottable($0.0) && Self.isPlottable($0.1) } }
         guard let xmin = points.map(\.0).min(), let xmax = points.map(\.0).max(),
-              let ymin = points.map(\.1).min(), let ymax = points.map(\.1).max() else { return nil }
+            let ymin = points.map(\.1).min(), let ymax = points.map(\.1).max()
+        else { return nil }
         let pad = (ymax - ymin) * 0.05
-        return (NiceAxis(covering: xmin, xmax, count: 8, domain: integerX ? 0...(.infinity) : -.infinity...(.infinity), integer: integerX),
-                NiceAxis(covering: ymin - pad, ymax + pad, count: 6, domain: domain))
+        return (
+            NiceAxis(
+                covering: xmin, xmax, count: 8, domain: integerX ? 0...(.infinity) : -.infinity...(.infinity),
+                integer: integerX),
+            NiceAxis(covering: ymin - pad, ymax + pad, count: 6, domain: domain)
+        )
     }
 
     /// Draws the chart into the rectangle (x0, y0, width, height) of `canvas`.
     public func draw(on canvas: Canvas, x x0: Double, y y0: Double, width: Double, height: Double) {
         canvas.text(title, x: x0 + width / 2, y: y0 + 8, size: 15, bold: true, anchor: .center, vertical: .top)
         guard let (xa, ya) = axes() else {
-            canvas.text("no values to plot", x: x0 + width / 2, y: y0 + height / 2, colour: .muted, anchor: .center, vertical: .middle)
+            canvas.text(
+                "no values to plot", x: x0 + width / 2, y: y0 + height / 2, colour: .muted, anchor: .center,
+                vertical: .middle)
             return
         }
         let tickWidth = ya.ticks.map { Canvas.textWidth(ya.label($0), size: 12) }.max() ?? 20
@@ -171,20 +208,29 @@ public struct LineChart {
             canvas.text(xa.label(t), x: px(t), y: bottom + 5, size: 12, colour: .muted, anchor: .center, vertical: .top)
         }
         canvas.line([(left, top), (left, bottom), (right, bottom)], .axis)
-        canvas.text(xTitle, x: (left + right) / 2, y: y0 + height - 6, size: 13, colour: .muted, anchor: .center, vertical: .bottom)
-        canvas.text(yTitle, x: x0 + 6, y: (top + bottom) / 2, size: 13, colour: .muted, anchor: .center, vertical: .top, angle: 90)
+        canvas.text(
+            xTitle, x: (left + right) / 2, y: y0 + height - 6, size: 13, colour: .muted, anchor: .center,
+            vertical: .bottom)
+        canvas.text(
+            yTitle, x: x0 + 6, y: (top + bottom) / 2, size: 13, colour: .muted, anchor: .center, vertical: .top,
+            angle: 90)
         if let marker, Self.isPlottable(marker.x) {
             let mx = px(marker.x)
             canvas.line([(mx, top), (mx, bottom)], Self.markerColour, width: 1.5, dash: [5, 4])
             let w = Canvas.textWidth(marker.label, size: 12)
             let anchorRight = mx + 6 + w > right
-            canvas.text(marker.label, x: anchorRight ? mx - 5 : mx + 5, y: top + 2, size: 12, colour: Self.markerColour,
-                        anchor: anchorRight ? .right : .left, vertical: .top)
+            canvas.text(
+                marker.label, x: anchorRight ? mx - 5 : mx + 5, y: top + 2, size: 12, colour: Self.markerColour,
+                anchor: anchorRight ? .right : .left, vertical: .top)
         }
         for s in series {
-            let pts = zip(s.x, s.y).filter { Self.isPlottable($0.0) && Self.isPlottable($0.1) }.map { (px($0.0), py(min(max($0.1, ya.lower), ya.upper))) }
+            let pts = zip(s.x, s.y).filter { Self.isPlottable($0.0) && Self.isPlottable($0.1) }.map {
+                (px($0.0), py(min(max($0.1, ya.lower), ya.upper)))
+            }
             canvas.line(pts, s.colour, width: 2.2, dash: s.dashed ? [6, 4] : [])
-            if pts.count <= 40 { for p in pts { canvas.circle(x: p.0, y: p.1, radius: 3, fill: s.colour, outline: .white) } }
+            if pts.count <= 40 {
+                for p in pts { canvas.circle(x: p.0, y: p.1, radius: 3, fill: s.colour, outline: .white) }
+            }
         }
     }
 }
@@ -210,7 +256,8 @@ public struct BarChart {
     public var tickLabel: ((NiceAxis, Double) -> String)?
 
     /// A horizontal bar chart; `tickLabel` formats the axis ticks.
-    public init(title: String, bars: [Bar], fullScale: Double? = nil, tickLabel: ((NiceAxis, Double) -> String)? = nil) {
+    public init(title: String, bars: [Bar], fullScale: Double? = nil, tickLabel: ((NiceAxis, Double) -> String)? = nil)
+    {
         self.title = title; self.bars = bars; self.fullScale = fullScale; self.tickLabel = tickLabel
     }
 
@@ -239,11 +286,15 @@ public struct BarChart {
         func px(_ v: Double) -> Double { left + max(0, min(v, a.upper)) / max(a.upper, 1e-12) * (right - left) }
         for t in a.ticks {
             canvas.line([(px(t), top), (px(t), bottom)], .grid)
-            canvas.text(tickLabel?(a, t) ?? a.label(t), x: px(t), y: bottom + 4, size: 11, colour: .muted, anchor: .center, vertical: .top)
+            canvas.text(
+                tickLabel?(a, t) ?? a.label(t), x: px(t), y: bottom + 4, size: 11, colour: .muted, anchor: .center,
+                vertical: .top)
         }
         for (i, bar) in bars.enumerated() {
             let y = top + Double(i) * Self.barHeight
-            canvas.text(bar.label, x: left - 8, y: y + Self.barHeight / 2, size: Self.labelSize, anchor: .right, vertical: .middle)
+            canvas.text(
+                bar.label, x: left - 8, y: y + Self.barHeight / 2, size: Self.labelSize, anchor: .right,
+                vertical: .middle)
             let end = bar.value.isFinite ? px(bar.value) : left
             canvas.fill(x: left, y: y + 4, width: max(1, end - left), height: Self.barHeight - 8, bar.colour)
             canvas.text(bar.text, x: end + 6, y: y + Self.barHeight / 2, size: 12, colour: .ink, vertical: .middle)

@@ -33,9 +33,11 @@ public struct ProgressBar {
         let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
         let width = 24, filled = width * done / total
         let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-        let line = "\r\(label) \(bar) \(done)/\(total) [\(Self.clock(elapsed))<\(Self.clock(eta)), \(String(format: "%.1f", rate)) \(unit)/s] \(suffix)"
+        let line =
+            "\r\(label) \(bar) \(done)/\(total) [\(Self.clock(elapsed))<\(Self.clock(eta)), \(String(format: "%.1f", rate)) \(unit)/s] \(suffix)"
         if isTTY {
-            FileHandle.standardError.write(line.padding(toLength: max(line.count, 100), withPad: " ", startingAt: 0).data(using: .utf8)!)
+            FileHandle.standardError.write(
+                line.padding(toLength: max(line.count, 100), withPad: " ", startingAt: 0).data(using: .utf8)!)
         } else {
             FileHandle.standardError.write((String(line.dropFirst()) + "\n").data(using: .utf8)!)
         }
@@ -47,7 +49,9 @@ public struct ProgressBar {
     /// Seconds as `MM:SS` or `H:MM:SS`.
     public static func clock(_ seconds: Double) -> String {
         let s = Int(seconds.rounded())
-        return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%02d:%02d", s / 60, s % 60)
+        return s >= 3600
+            ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60)
+            : String(format: "%02d:%02d", s / 60, s % 60)
     }
 }
 
@@ -83,11 +87,14 @@ public struct MetricsLog {
         guard let keep = keepingEpochs else { return }
         func read(_ url: URL) throws -> String {
             do { return try UserFile.text(url) } catch {
-                throw CheckpointError.invalidState("\(url.path): cannot be read as UTF-8 text (\(UserFile.reason(for: error)))")
+                throw CheckpointError.invalidState(
+                    "\(url.path): cannot be read as UTF-8 text (\(UserFile.reason(for: error)))")
             }
         }
         func epoch(ofJSON line: Substring) -> Double? {
-            guard line.hasSuffix("}"), let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
+            guard line.hasSuffix("}"),
+                let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            else { return nil }
             return o["epoch"] as? Double
         }
         let jsonText = try read(jsonl), csvText = try read(csv)
@@ -100,9 +107,11 @@ public struct MetricsLog {
             let cells = row.split(separator: ",", omittingEmptySubsequences: false)
             return cells.count == keys.count && (Double(cells[0]).map { $0 <= Double(keep) } ?? false)
         }
-        let jsonRows = jsonLines.filter { !$0.isEmpty }.count, csvRows = csvLines.dropFirst().filter { !$0.isEmpty }.count
+        let jsonRows = jsonLines.filter { !$0.isEmpty }.count,
+            csvRows = csvLines.dropFirst().filter { !$0.isEmpty }.count
         droppedRows = max(jsonRows - keptJSON.count, csvRows - keptCSV.count, 0)
-        let newJSON = keptJSON.map { $0 + "\n" }.joined(), newCSV = ([Substring(header)] + keptCSV).map { $0 + "\n" }.joined()
+        let newJSON = keptJSON.map { $0 + "\n" }.joined(),
+            newCSV = ([Substring(header)] + keptCSV).map { $0 + "\n" }.joined()
         if newJSON != jsonText { try AtomicFile.write(Data(newJSON.utf8), to: jsonl) }
         if newCSV != csvText { try AtomicFile.write(Data(newCSV.utf8), to: csv) }
     }
@@ -121,4 +130,3 @@ public struct MetricsLog {
 
     static func number(_ v: Double?) -> String { v.map(JSONLine.plain) ?? "null" }
 }
-

@@ -23,10 +23,13 @@ import Foundation
 public enum PyTorchWeights {
     /// PyTorch `nn.Transformer*` / `nn.MultiheadAttention` path → AttentionKit path.
     public static func transformerName(_ name: String) -> String {
-        let table = ["self_attn": "selfAttention", "multihead_attn": "crossAttention", "in_proj_weight": "inProjection.weight",
-                     "in_proj_bias": "inProjection.bias", "q_proj_weight": "query.weight", "k_proj_weight": "key.weight",
-                     "v_proj_weight": "value.weight", "out_proj": "outProjection"]
-        return name.split(separator: ".", omittingEmptySubsequences: false).map { table[String($0)] ?? String($0) }.joined(separator: ".")
+        let table = [
+            "self_attn": "selfAttention", "multihead_attn": "crossAttention", "in_proj_weight": "inProjection.weight",
+            "in_proj_bias": "inProjection.bias", "q_proj_weight": "query.weight", "k_proj_weight": "key.weight",
+            "v_proj_weight": "value.weight", "out_proj": "outProjection"
+        ]
+        return name.split(separator: ".", omittingEmptySubsequences: false).map { table[String($0)] ?? String($0) }
+            .joined(separator: ".")
     }
 
     /// timm ViT path → AttentionKit `VisionTransformer` path.
@@ -40,8 +43,10 @@ public enum PyTorchWeights {
         case "blocks":
             parts[0] = "encoder.layers"
             let rest = Array(parts.dropFirst(2)).joined(separator: ".")
-            let map = ["attn.qkv": "selfAttention.inProjection", "attn.proj": "selfAttention.outProjection",
-                       "mlp.fc1": "linear1", "mlp.fc2": "linear2"]
+            let map = [
+                "attn.qkv": "selfAttention.inProjection", "attn.proj": "selfAttention.outProjection",
+                "mlp.fc1": "linear1", "mlp.fc2": "linear2"
+            ]
             for (from, to) in map where rest.hasPrefix(from + ".") {
                 return "encoder.layers.\(parts[1]).\(to)" + rest.dropFirst(from.count)
             }
@@ -53,7 +58,9 @@ public enum PyTorchWeights {
 
     /// Copies `tensors` (PyTorch names) into `model` after renaming each with `rename`.
     /// - Throws: `WeightImportError` listing every missing, unexpected and mis-shaped tensor at once.
-    public static func load(_ tensors: [String: Tensor], into model: some Module, rename: (String) -> String, source: String = "weights") throws {
+    public static func load(
+        _ tensors: [String: Tensor], into model: some Module, rename: (String) -> String, source: String = "weights"
+    ) throws {
         var renamed: [String: Tensor] = [:], origin: [String: String] = [:]
         for (name, t) in tensors {
             let n = rename(name)
@@ -65,16 +72,23 @@ public enum PyTorchWeights {
         // separate query/key/value projections: PyTorch still packs their biases into one in_proj_bias
         for name in Array(renamed.keys) where name.hasSuffix("inProjection.bias") && !ownNames.contains(name) {
             let stem = String(name.dropLast("inProjection.bias".count))
-            guard ownNames.contains(stem + "query.bias"), let t = renamed[name], t.rank == 1, t.shape[0] % 3 == 0 else { continue }
+            guard ownNames.contains(stem + "query.bias"), let t = renamed[name], t.rank == 1, t.shape[0] % 3 == 0 else {
+                continue
+            }
             let parts = t.split([t.shape[0] / 3, t.shape[0] / 3, t.shape[0] / 3])
-            for (part, key) in zip(parts, ["query", "key", "value"]) { renamed[stem + key + ".bias"] = part; origin[stem + key + ".bias"] = origin[name] }
+            for (part, key) in zip(parts, ["query", "key", "value"]) {
+                renamed[stem + key + ".bias"] = part; origin[stem + key + ".bias"] = origin[name]
+            }
             renamed[name] = nil
         }
         var err = WeightImportError(source: source)
         err.unexpected = renamed.keys.filter { !ownNames.contains($0) }.map { origin[$0]! + " (→ \($0))" }.sorted()
         for (name, t) in own {
             guard let src = renamed[name] else { err.missing.append(name); continue }
-            if src.shape != t.shape { err.misshaped.append("\(origin[name]!) → \(name): \(fmt(src.shape)) in the file, expected \(fmt(t.shape))") }
+            if src.shape != t.shape {
+                err.misshaped.append(
+                    "\(origin[name]!) → \(name): \(fmt(src.shape)) in the file, expected \(fmt(t.shape))")
+            }
         }
         guard err.missing.isEmpty && err.unexpected.isEmpty && err.misshaped.isEmpty else { throw err }
         for (name, t) in own { t.assign(renamed[name]!.to(t.dtype)) }
@@ -106,8 +120,12 @@ public struct WeightImportError: Error, CustomStringConvertible {
     public var description: String {
         var lines = ["\(source): the weights do not fit the model"]
         if !missing.isEmpty { lines.append("  missing (\(missing.count)): " + missing.joined(separator: ", ")) }
-        if !unexpected.isEmpty { lines.append("  unexpected (\(unexpected.count)): " + unexpected.joined(separator: ", ")) }
-        if !misshaped.isEmpty { lines.append("  mis-shaped (\(misshaped.count)): " + misshaped.joined(separator: "; ")) }
+        if !unexpected.isEmpty {
+            lines.append("  unexpected (\(unexpected.count)): " + unexpected.joined(separator: ", "))
+        }
+        if !misshaped.isEmpty {
+            lines.append("  mis-shaped (\(misshaped.count)): " + misshaped.joined(separator: "; "))
+        }
         return lines.joined(separator: "\n")
     }
 }

@@ -1,3 +1,6 @@
+// swift-format-ignore-file: AlwaysUseLowerCamelCase
+// (SwiftProtobuf requires the name `_protobuf_nameMap` of its message types.)
+
 import Foundation
 import SwiftProtobuf
 
@@ -18,7 +21,9 @@ public final class TensorBoardWriter {
         let host = ProcessInfo.processInfo.hostName.isEmpty ? "localhost" : ProcessInfo.processInfo.hostName
         var name = "", n = 0
         repeat {
-            name = String(format: "events.out.tfevents.%010d.%@.%d.%d", Int(wallTime), host, ProcessInfo.processInfo.processIdentifier, n)
+            name = String(
+                format: "events.out.tfevents.%010d.%@.%d.%d", Int(wallTime), host,
+                ProcessInfo.processInfo.processIdentifier, n)
             n += 1
         } while FileManager.default.fileExists(atPath: directory.appendingPathComponent(name).path)
         url = directory.appendingPathComponent(name)
@@ -35,7 +40,9 @@ public final class TensorBoardWriter {
     deinit { try? handle.close() }
 
     /// One scalar at `step` (a point of the curve `tag`).
-    public func scalar(_ tag: String, _ value: Double, step: Int, wallTime: Double = Date().timeIntervalSince1970) throws {
+    public func scalar(_ tag: String, _ value: Double, step: Int, wallTime: Double = Date().timeIntervalSince1970)
+        throws
+    {
         var v = TBSummary.Value()
         v.tag = tag
         v.simpleValue = Float(value)
@@ -43,24 +50,31 @@ public final class TensorBoardWriter {
     }
 
     /// Several scalars at one step, in one event.
-    public func scalars(_ values: [(tag: String, value: Double)], step: Int, wallTime: Double = Date().timeIntervalSince1970) throws {
+    public func scalars(
+        _ values: [(tag: String, value: Double)], step: Int, wallTime: Double = Date().timeIntervalSince1970
+    ) throws {
         guard !values.isEmpty else { return }
-        try write(event(wallTime, step, values.map { t in
-            var v = TBSummary.Value()
-            v.tag = t.tag
-            v.simpleValue = Float(t.value)
-            return v
-        }))
+        try write(
+            event(
+                wallTime, step,
+                values.map { t in
+                    var v = TBSummary.Value()
+                    v.tag = t.tag
+                    v.simpleValue = Float(t.value)
+                    return v
+                }))
     }
 
     /// Text (Markdown) shown in TensorBoard's Text tab (as PyTorch's `SummaryWriter.add_text` writes it; its tags end
     /// in "/text_summary").
-    public func text(_ tag: String, _ markdown: String, step: Int, wallTime: Double = Date().timeIntervalSince1970) throws {
+    public func text(_ tag: String, _ markdown: String, step: Int, wallTime: Double = Date().timeIntervalSince1970)
+        throws
+    {
         var v = TBSummary.Value()
         v.tag = tag
         v.metadata.pluginData.pluginName = "text"
-        v.tensor.dtype = 7   // DT_STRING
-        v.tensor.shape = [1]   // as torch.utils.tensorboard writes text
+        v.tensor.dtype = 7  // DT_STRING
+        v.tensor.shape = [1]  // as torch.utils.tensorboard writes text
         v.tensor.stringVal = [Data(markdown.utf8)]
         try write(event(wallTime, step, [v]))
     }
@@ -106,7 +120,9 @@ public enum TFRecord {
     /// TensorFlow's mask: rotate right by 15 and add a constant (a CRC of data holding CRCs stays meaningful).
     public static func masked(_ crc: UInt32) -> UInt32 { ((crc >> 15) | (crc << 17)) &+ 0xA282_EAD8 }
 
-    static func littleEndian<T: FixedWidthInteger>(_ v: T) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
+    static func littleEndian<T: FixedWidthInteger>(_ v: T) -> [UInt8] {
+        withUnsafeBytes(of: v.littleEndian) { Array($0) }
+    }
 
     /// One record: length, its masked CRC, the data, its masked CRC.
     public static func frame(_ data: [UInt8]) -> Data {
@@ -121,12 +137,20 @@ public enum TFRecord {
         var out: [[UInt8]] = [], i = 0
         func u32(_ at: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(bytes[at + $1]) << (8 * $1) } }
         while i < bytes.count {
-            guard i + 12 <= bytes.count else { throw CheckpointError.invalidFile("\(file): byte \(i): a record header is cut short") }
+            guard i + 12 <= bytes.count else {
+                throw CheckpointError.invalidFile("\(file): byte \(i): a record header is cut short")
+            }
             let length = (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[i + $1]) << (8 * $1) }
-            guard masked(crc32c(bytes[i..<(i + 8)])) == u32(i + 8) else { throw CheckpointError.invalidFile("\(file): byte \(i): the length's checksum does not match") }
-            guard length <= UInt64(bytes.count - i - 16) else { throw CheckpointError.invalidFile("\(file): byte \(i): a record of \(length) bytes is cut short") }
+            guard masked(crc32c(bytes[i..<(i + 8)])) == u32(i + 8) else {
+                throw CheckpointError.invalidFile("\(file): byte \(i): the length's checksum does not match")
+            }
+            guard length <= UInt64(bytes.count - i - 16) else {
+                throw CheckpointError.invalidFile("\(file): byte \(i): a record of \(length) bytes is cut short")
+            }
             let start = i + 12, end = start + Int(length)
-            guard masked(crc32c(bytes[start..<end])) == u32(end) else { throw CheckpointError.invalidFile("\(file): byte \(start): the record's checksum does not match") }
+            guard masked(crc32c(bytes[start..<end])) == u32(end) else {
+                throw CheckpointError.invalidFile("\(file): byte \(start): the record's checksum does not match")
+            }
             out.append(Array(bytes[start..<end]))
             i = end + 4
         }
@@ -228,9 +252,15 @@ struct TBShape: Message, _MessageImplementationBase, _ProtoNameProviding {
     var dims: [Dim] = []
     var unknownFields = UnknownStorage()
     init() {}
-    init(_ sizes: [Int64]) { dims = sizes.map { var d = Dim(); d.size = $0; return d } }
+    init(_ sizes: [Int64]) {
+        dims = sizes.map {
+            var d = Dim(); d.size = $0; return d
+        }
+    }
     mutating func decodeMessage<D: Decoder>(decoder: inout D) throws {
-        while let field = try decoder.nextFieldNumber() { if field == 2 { try decoder.decodeRepeatedMessageField(value: &dims) } }
+        while let field = try decoder.nextFieldNumber() {
+            if field == 2 { try decoder.decodeRepeatedMessageField(value: &dims) }
+        }
     }
     func traverse<V: Visitor>(visitor: inout V) throws {
         if !dims.isEmpty { try visitor.visitRepeatedMessageField(value: dims, fieldNumber: 2) }
@@ -245,7 +275,9 @@ struct TBShape: Message, _MessageImplementationBase, _ProtoNameProviding {
         var unknownFields = UnknownStorage()
         init() {}
         mutating func decodeMessage<D: Decoder>(decoder: inout D) throws {
-            while let field = try decoder.nextFieldNumber() { if field == 1 { try decoder.decodeSingularInt64Field(value: &size) } }
+            while let field = try decoder.nextFieldNumber() {
+                if field == 1 { try decoder.decodeSingularInt64Field(value: &size) }
+            }
         }
         func traverse<V: Visitor>(visitor: inout V) throws {
             if size != 0 { try visitor.visitSingularInt64Field(value: size, fieldNumber: 1) }
@@ -369,7 +401,9 @@ extension TBSummaryMetadata: Message, _MessageImplementationBase, _ProtoNameProv
         try unknownFields.traverse(visitor: &visitor)
     }
     /// Field-by-field equality, unknown fields included.
-    public static func == (a: Self, b: Self) -> Bool { a.pluginData == b.pluginData && a.unknownFields == b.unknownFields }
+    public static func == (a: Self, b: Self) -> Bool {
+        a.pluginData == b.pluginData && a.unknownFields == b.unknownFields
+    }
 }
 
 extension TBPluginData: Message, _MessageImplementationBase, _ProtoNameProviding {
@@ -394,7 +428,9 @@ extension TBPluginData: Message, _MessageImplementationBase, _ProtoNameProviding
         try unknownFields.traverse(visitor: &visitor)
     }
     /// Field-by-field equality, unknown fields included.
-    public static func == (a: Self, b: Self) -> Bool { a.pluginName == b.pluginName && a.content == b.content && a.unknownFields == b.unknownFields }
+    public static func == (a: Self, b: Self) -> Bool {
+        a.pluginName == b.pluginName && a.content == b.content && a.unknownFields == b.unknownFields
+    }
 }
 
 extension TBTensor: Message, _MessageImplementationBase, _ProtoNameProviding {

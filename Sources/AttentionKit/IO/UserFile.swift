@@ -43,13 +43,18 @@ public enum UserFile {
 
     static func readStream(_ path: String, maxBytes: Int) throws -> Data {
         guard access(path, R_OK) == 0 else { throw UserFileError(path: path, reason: reason(errno: errno)) }
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw UserFileError(path: path, reason: "cannot be opened for reading") }
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw UserFileError(path: path, reason: "cannot be opened for reading")
+        }
         defer { try? handle.close() }
         var data = Data()
         do {
             while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
                 data.append(chunk)
-                guard data.count <= maxBytes else { throw UserFileError(path: path, reason: "more than the \(maxBytes)-byte limit came through the pipe") }
+                guard data.count <= maxBytes else {
+                    throw UserFileError(
+                        path: path, reason: "more than the \(maxBytes)-byte limit came through the pipe")
+                }
             }
         } catch let e as UserFileError { throw e } catch { throw UserFileError(path: path, reason: reason(for: error)) }
         return data
@@ -58,7 +63,7 @@ public enum UserFile {
     /// A file's text as UTF-8; invalid UTF-8 is an error naming the byte offset of the first bad sequence.
     public static func text(_ url: URL, maxBytes: Int = 1 << 32) throws -> String {
         let data = try read(url, maxBytes: maxBytes)
-        if let s = String(bytes: data, encoding: .utf8) { return s }   // nil for invalid UTF-8 (no replacement)
+        if let s = String(bytes: data, encoding: .utf8) { return s }  // nil for invalid UTF-8 (no replacement)
         throw UserFileError(path: url.path, reason: "byte \(firstInvalidUTF8(data) ?? 0): not valid UTF-8")
     }
 
@@ -74,8 +79,12 @@ public enum UserFile {
                 index = Int(debug[r.upperBound...].prefix { $0.isNumber })
             }
             if index == nil && debug.contains("end of file") { index = data.count }
-            let what = debug.isEmpty ? "not valid JSON" : "not valid JSON (" + debug.replacingOccurrences(of: #" around character \d+"#, with: "", options: .regularExpression)
-                .trimmingCharacters(in: CharacterSet(charactersIn: ". ")) + ")"
+            let what =
+                debug.isEmpty
+                ? "not valid JSON"
+                : "not valid JSON ("
+                    + debug.replacingOccurrences(of: #" around character \d+"#, with: "", options: .regularExpression)
+                    .trimmingCharacters(in: CharacterSet(charactersIn: ". ")) + ")"
             if let index {
                 let before = data.prefix(index)
                 let line = before.reduce(1) { $0 + ($1 == 0x0A ? 1 : 0) }
@@ -117,7 +126,8 @@ public enum UserFile {
             case NSFileReadNoPermissionError, NSFileWriteNoPermissionError: return "permission denied"
             case NSFileWriteOutOfSpaceError: return "disk full"
             case NSFileWriteVolumeReadOnlyError: return "read-only file system"
-            case NSFileReadInapplicableStringEncodingError, NSFileReadCorruptFileError: return "not valid text in the expected encoding"
+            case NSFileReadInapplicableStringEncodingError, NSFileReadCorruptFileError:
+                return "not valid text in the expected encoding"
             case NSFileReadTooLargeError: return "too large to read"
             default: break
             }
@@ -149,7 +159,9 @@ public enum ErrorText {
         switch error {
         case let e as DecodingError: return RunDirectoryError.describe(e, under: nil)
         case let e as EncodingError:
-            if case .invalidValue(let v, let c) = e { return "cannot write \(v) at \(c.codingPath.map(\.stringValue).joined(separator: ".")) as JSON" }
+            if case .invalidValue(let v, let c) = e {
+                return "cannot write \(v) at \(c.codingPath.map(\.stringValue).joined(separator: ".")) as JSON"
+            }
             return "cannot encode a value as JSON"
         default:
             let text = String(describing: error)
@@ -158,11 +170,13 @@ public enum ErrorText {
         let ns = error as NSError
         let path = (ns.userInfo[NSFilePathErrorKey] as? String) ?? (ns.userInfo[NSURLErrorKey] as? URL)?.path
         let reason = UserFile.reason(for: error)
-        return (path.map { "\($0): " } ?? "") + (looksLikeADump(reason) ? "operation failed (\(ns.domain) \(ns.code))" : reason)
+        return (path.map { "\($0): " } ?? "")
+            + (looksLikeADump(reason) ? "operation failed (\(ns.domain) \(ns.code))" : reason)
     }
 
     /// Whether `text` shows a type's internals rather than a sentence.
     public static func looksLikeADump(_ text: String) -> Bool {
-        ["Error Domain=", "CodingKeys(", "NSUnderlyingError", "Swift.DecodingError", "UserInfo={", "debugDescription:"].contains { text.contains($0) }
+        ["Error Domain=", "CodingKeys(", "NSUnderlyingError", "Swift.DecodingError", "UserInfo={", "debugDescription:"]
+            .contains { text.contains($0) }
     }
 }

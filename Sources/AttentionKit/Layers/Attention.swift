@@ -28,8 +28,11 @@ final class AttentionRecorder: @unchecked Sendable {
 
     func record(_ module: AnyObject, _ weights: Tensor) {
         let path = paths[ObjectIdentifier(module)] ?? "<attention outside the captured model>"
-        if let i = calls.firstIndex(where: { $0.path == path }) { calls[i].parts.append(weights) }
-        else { calls.append((path, [weights])) }
+        if let i = calls.firstIndex(where: { $0.path == path }) {
+            calls[i].parts.append(weights)
+        } else {
+            calls.append((path, [weights]))
+        }
     }
 
     /// One tensor per layer; several calls (decoding steps) are joined along Tq, their Tk padded with zeros to the
@@ -113,7 +116,7 @@ public final class KeyValueCache {
 public final class MultiHeadAttention: Module, RandomModule {
     public let dModel: Int, heads: Int, headDim: Int, keyDim: Int, valueDim: Int
     /// The packed query/key/value projection [3D, D] (PyTorch's `in_proj_weight`), when the widths are equal and `packed`.
-    public var inProjection: Linear?           // [3D, D] packed
+    public var inProjection: Linear?  // [3D, D] packed
     public var query: Linear?, key: Linear?, value: Linear?
     /// The output projection (`out_proj`).
     public var outProjection: Linear
@@ -125,9 +128,12 @@ public final class MultiHeadAttention: Module, RandomModule {
     public var isTraining = true
 
     /// Attention over `heads` heads of width `dModel`/`heads` (or `keyDim`/`valueDim` for keys and values of other widths), as `nn.MultiheadAttention`.
-    public init(dModel: Int, heads: Int, keyDim: Int? = nil, valueDim: Int? = nil, bias: Bool = true, packed: Bool = true,
-                dropout: Float = 0, using g: inout RandomGenerator) {
-        precondition(heads > 0 && dModel % heads == 0, "MultiHeadAttention: width \(dModel) is not divisible by \(heads) heads")
+    public init(
+        dModel: Int, heads: Int, keyDim: Int? = nil, valueDim: Int? = nil, bias: Bool = true, packed: Bool = true,
+        dropout: Float = 0, using g: inout RandomGenerator
+    ) {
+        precondition(
+            heads > 0 && dModel % heads == 0, "MultiHeadAttention: width \(dModel) is not divisible by \(heads) heads")
         self.dModel = dModel
         self.heads = heads
         headDim = dModel / heads
@@ -166,35 +172,48 @@ public final class MultiHeadAttention: Module, RandomModule {
         let p = inProjection!
         let w = p.weight.slice(axis: 0, start: parts.lowerBound * dModel, end: parts.upperBound * dModel)
         let y = matmul(x, w, transposeB: true)
-        return p.bias.map { y + $0.slice(axis: 0, start: parts.lowerBound * dModel, end: parts.upperBound * dModel) } ?? y
+        return p.bias.map { y + $0.slice(axis: 0, start: parts.lowerBound * dModel, end: parts.upperBound * dModel) }
+            ?? y
     }
 
     /// Projects query, key and value and returns their head views (sharing storage when packed).
     private func project(_ q: Tensor, _ k: Tensor, _ v: Tensor) -> (HeadView, HeadView, HeadView) {
         if let inProjection {
             if q === k && k === v {
-                let qkv = inProjection(q)   // [B, T, 3D]
-                return (.merged(qkv, column: 0, headWidth: headDim), .merged(qkv, column: dModel, headWidth: headDim),
-                        .merged(qkv, column: 2 * dModel, headWidth: headDim))
+                let qkv = inProjection(q)  // [B, T, 3D]
+                return (
+                    .merged(qkv, column: 0, headWidth: headDim), .merged(qkv, column: dModel, headWidth: headDim),
+                    .merged(qkv, column: 2 * dModel, headWidth: headDim)
+                )
             }
-            let qp = packedPart(q, 0..<1)   // [B, T, D]
+            let qp = packedPart(q, 0..<1)  // [B, T, D]
             if k === v {
-                let kv = packedPart(k, 1..<3)   // [B, S, 2D]
-                return (.merged(qp, column: 0, headWidth: headDim), .merged(kv, column: 0, headWidth: headDim),
-                        .merged(kv, column: dModel, headWidth: headDim))
+                let kv = packedPart(k, 1..<3)  // [B, S, 2D]
+                return (
+                    .merged(qp, column: 0, headWidth: headDim), .merged(kv, column: 0, headWidth: headDim),
+                    .merged(kv, column: dModel, headWidth: headDim)
+                )
             }
-            return (.merged(qp, column: 0, headWidth: headDim), .merged(packedPart(k, 1..<2), column: 0, headWidth: headDim),
-                    .merged(packedPart(v, 2..<3), column: 0, headWidth: headDim))
+            return (
+                .merged(qp, column: 0, headWidth: headDim),
+                .merged(packedPart(k, 1..<2), column: 0, headWidth: headDim),
+                .merged(packedPart(v, 2..<3), column: 0, headWidth: headDim)
+            )
         }
-        return (.merged(query!(q), column: 0, headWidth: headDim), .merged(key!(k), column: 0, headWidth: headDim),
-                .merged(value!(v), column: 0, headWidth: headDim))
+        return (
+            .merged(query!(q), column: 0, headWidth: headDim), .merged(key!(k), column: 0, headWidth: headDim),
+            .merged(value!(v), column: 0, headWidth: headDim)
+        )
     }
 
     /// Runs the fused op on head views, hands the weights to an active capture, projects the merged output.
-    private func attend(_ q: HeadView, _ k: HeadView, _ v: HeadView, batch: Int, mask: AttentionMask) -> (Tensor, Tensor) {
+    private func attend(_ q: HeadView, _ k: HeadView, _ v: HeadView, batch: Int, mask: AttentionMask) -> (
+        Tensor, Tensor
+    ) {
         var g: RandomGenerator? = (isTraining && dropout > 0) ? generator : nil
-        let r = attentionOp(q: q, k: k, v: v, batch: batch, heads: heads, mask: mask, scale: 1 / Double(headDim).squareRoot(),
-                            dropout: isTraining ? dropout : 0, generator: &g, mergedOutput: true)   // [B, T, D]
+        let r = attentionOp(
+            q: q, k: k, v: v, batch: batch, heads: heads, mask: mask, scale: 1 / Double(headDim).squareRoot(),
+            dropout: isTraining ? dropout : 0, generator: &g, mergedOutput: true)  // [B, T, D]
         if let g { generator = g }
         AttentionCapture.recorder?.record(self, r.weights)
         return (outProjection(r.output), r.weights)
@@ -210,11 +229,18 @@ public final class MultiHeadAttention: Module, RandomModule {
     ///   - needWeights: also return the attention weights (PyTorch's `need_weights`);
     ///   - averageWeights: average them over heads to [B, T, S] (PyTorch's `average_attn_weights`), else [B, H, T, S].
     /// - Returns: output [B, T, D] and, if asked, the weights (before attention dropout).
-    public func callAsFunction(query: Tensor, key: Tensor, value: Tensor, mask: AttentionMask = .none,
-                               needWeights: Bool = false, averageWeights: Bool = true) -> (output: Tensor, weights: Tensor?) {
+    public func callAsFunction(
+        query: Tensor, key: Tensor, value: Tensor, mask: AttentionMask = .none,
+        needWeights: Bool = false, averageWeights: Bool = true
+    ) -> (output: Tensor, weights: Tensor?) {
         guard query.rank == 3, key.rank == 3, value.rank == 3, query.shape[2] == dModel, key.shape[2] == keyDim,
-              value.shape[2] == valueDim, query.shape[0] == key.shape[0], key.shape[0] == value.shape[0], key.shape[1] == value.shape[1] else {
-            shapeFailure(ShapeError("MultiHeadAttention: query \(fmt(query.shape)), key \(fmt(key.shape)), value \(fmt(value.shape)) do not fit [B, T, \(dModel)], [B, S, \(keyDim)], [B, S, \(valueDim)]"))
+            value.shape[2] == valueDim, query.shape[0] == key.shape[0], key.shape[0] == value.shape[0],
+            key.shape[1] == value.shape[1]
+        else {
+            shapeFailure(
+                ShapeError(
+                    "MultiHeadAttention: query \(fmt(query.shape)), key \(fmt(key.shape)), value \(fmt(value.shape)) do not fit [B, T, \(dModel)], [B, S, \(keyDim)], [B, S, \(valueDim)]"
+                ))
         }
         let (q, k, v) = project(query, key, value)
         let (out, w) = attend(q, k, v, batch: query.shape[0], mask: mask)
@@ -249,8 +275,10 @@ public final class MultiHeadAttention: Module, RandomModule {
 
     /// Cross-attention of x [B, n, D] over a filled `crossCache`.
     public func step(_ x: Tensor, crossCache c: KeyValueCache, mask: AttentionMask = .none) -> Tensor {
-        let q: HeadView = inProjection != nil ? .merged(packedPart(x, 0..<1), column: 0, headWidth: headDim)
-                                              : .merged(query!(x), column: 0, headWidth: headDim)
+        let q: HeadView =
+            inProjection != nil
+            ? .merged(packedPart(x, 0..<1), column: 0, headWidth: headDim)
+            : .merged(query!(x), column: 0, headWidth: headDim)
         let kc = HeadView.merged(c.keys, column: 0, headWidth: headDim, length: c.length)
         let vc = HeadView.merged(c.values, column: 0, headWidth: headDim, length: c.length)
         return attend(q, kc, vc, batch: x.shape[0], mask: mask).0

@@ -2,9 +2,9 @@
 /// Input [..., in] → output [..., out]. Default init: U(±1/√in) for W and b (PyTorch's).
 public final class Linear: Layer {
     /// The weight [out, in].
-    public var weight: Tensor   // [out, in]
+    public var weight: Tensor  // [out, in]
     /// The bias [out], if any.
-    public var bias: Tensor?    // [out]
+    public var bias: Tensor?  // [out]
     /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
     public let inFeatures: Int, outFeatures: Int
@@ -24,8 +24,8 @@ public final class Linear: Layer {
 
     /// Applies the map to the last dimension of `x`.
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        if let bias, x.rank >= 2 { return linearOp(x, weight: weight, bias: bias) }   // bias added inside the GEMM
-        let y = matmul(x, weight, transposeB: true)   // the transpose is a GEMM flag, no copy
+        if let bias, x.rank >= 2 { return linearOp(x, weight: weight, bias: bias) }  // bias added inside the GEMM
+        let y = matmul(x, weight, transposeB: true)  // the transpose is a GEMM flag, no copy
         return bias.map { y + $0 } ?? y
     }
 }
@@ -34,7 +34,7 @@ public final class Linear: Layer {
 /// gradient (PyTorch's `padding_idx`). Default init N(0, 1), as PyTorch.
 public final class Embedding: Module {
     /// The table [vocabulary, dim].
-    public var weight: Tensor   // [vocabulary, dim]
+    public var weight: Tensor  // [vocabulary, dim]
     /// The index whose row is zero and gets no gradient (PyTorch's `padding_idx`).
     public let paddingIndex: Int?
     /// True in training mode (dropout active, batch statistics in BatchNorm).
@@ -42,7 +42,8 @@ public final class Embedding: Module {
 
     /// A table of `vocabularySize` vectors of width `dim`, drawn from N(0, 1) as in PyTorch.
     public init(_ vocabularySize: Int, _ dim: Int, paddingIndex: Int? = nil, using g: inout RandomGenerator) {
-        precondition(paddingIndex.map { $0 >= 0 && $0 < vocabularySize } ?? true, "Embedding: padding index out of range")
+        precondition(
+            paddingIndex.map { $0 >= 0 && $0 < vocabularySize } ?? true, "Embedding: padding index out of range")
         self.paddingIndex = paddingIndex
         weight = Self.table(Tensor.normal([vocabularySize, dim], using: &g), paddingIndex: paddingIndex)
     }
@@ -50,7 +51,8 @@ public final class Embedding: Module {
     /// Draws the table again from U(−range, range) (Kim's CNN-rand, PyTorch's word_language_model), the padding row
     /// kept at zero.
     public func initializeUniform(range: Float, using g: inout RandomGenerator) {
-        weight = Self.table(Tensor.uniform(weight.shape, low: -range, high: range, using: &g), paddingIndex: paddingIndex)
+        weight = Self.table(
+            Tensor.uniform(weight.shape, low: -range, high: range, using: &g), paddingIndex: paddingIndex)
     }
 
     /// `w` with its padding row zeroed, as a trainable leaf.
@@ -66,7 +68,7 @@ public final class Embedding: Module {
     /// Looks up `ids` (any shape) → [ids.shape..., dim]. Ids out of range stop with a message naming the id.
     public func callAsFunction(_ ids: [Int], shape: [Int]) -> Tensor {
         precondition(Shape.count(shape) == ids.count, "Embedding: \(ids.count) ids do not fill shape \(fmt(shape))")
-        let rows = weight.indexSelect(axis: 0, indices: ids)   // [n, dim]
+        let rows = weight.indexSelect(axis: 0, indices: ids)  // [n, dim]
         var out = rows.reshape(shape + [weight.shape[1]])
         if let p = paddingIndex, ids.contains(p) {
             // zero the gradient of the padding row: mask the looked-up rows that are padding

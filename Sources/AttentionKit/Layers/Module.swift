@@ -45,7 +45,8 @@ extension Module {
     /// A tensor held by two modules (tied input/output embeddings) is listed once, under the first path that
     /// reaches it, unless `removeDuplicates` is false (PyTorch's `named_parameters(remove_duplicate=...)`). So an
     /// optimizer built from `parameters` updates a tied weight once and keeps one state slot for it.
-    public func namedParameters(prefix: String = "", removeDuplicates: Bool = true) -> [(name: String, tensor: Tensor)] {
+    public func namedParameters(prefix: String = "", removeDuplicates: Bool = true) -> [(name: String, tensor: Tensor)]
+    {
         let all = allNamedParameters(prefix: prefix)
         guard removeDuplicates else { return all }
         var seen = Set<ObjectIdentifier>()
@@ -79,7 +80,9 @@ extension Module {
 
     /// Parameters and buffers together: what a weights checkpoint holds (PyTorch's `state_dict()`: a tied
     /// tensor appears under each of its names, so a checkpoint loads into a model built with or without tying).
-    public func stateDict() -> [(name: String, tensor: Tensor)] { namedParameters(removeDuplicates: false) + namedBuffers() }
+    public func stateDict() -> [(name: String, tensor: Tensor)] {
+        namedParameters(removeDuplicates: false) + namedBuffers()
+    }
 
     /// All parameters (including frozen ones), each tensor once.
     public var parameters: [Tensor] { namedParameters().map(\.tensor) }
@@ -120,7 +123,9 @@ extension Module {
             let hits = named.filter { $0.name == prefix || $0.name.hasPrefix(prefix + ".") }
             guard !hits.isEmpty else {
                 let tops = Array(Set(named.map { String($0.name.split(separator: ".").first ?? "") })).sorted()
-                throw CheckpointError.invalidState("'\(prefix)' matches no parameter; the model's top-level modules are \(tops.joined(separator: ", "))")
+                throw CheckpointError.invalidState(
+                    "'\(prefix)' matches no parameter; the model's top-level modules are \(tops.joined(separator: ", "))"
+                )
             }
             for (name, p) in hits { p.requiringGrad(false); frozen.append(name) }
             for (path, module) in namedModules() where path == prefix || path.hasPrefix(prefix + ".") {
@@ -213,10 +218,20 @@ public struct TransferReport {
     public var summary: String {
         var s = "loaded \(loaded.count) tensors"
         if !reinitialised.isEmpty {
-            s += "; re-initialised \(reinitialised.count) whose shape differs (" + reinitialised.map { "\($0.name) \(fmt($0.source)) → \(fmt($0.target))" }.joined(separator: ", ") + ")"
+            s +=
+                "; re-initialised \(reinitialised.count) whose shape differs ("
+                + reinitialised.map { "\($0.name) \(fmt($0.source)) → \(fmt($0.target))" }.joined(separator: ", ") + ")"
         }
-        if !missing.isEmpty { s += "; \(missing.count) not in the source (" + missing.prefix(6).joined(separator: ", ") + (missing.count > 6 ? ", …" : "") + ")" }
-        if !unused.isEmpty { s += "; \(unused.count) of the source unused (" + unused.prefix(6).joined(separator: ", ") + (unused.count > 6 ? ", …" : "") + ")" }
+        if !missing.isEmpty {
+            s +=
+                "; \(missing.count) not in the source (" + missing.prefix(6).joined(separator: ", ")
+                + (missing.count > 6 ? ", …" : "") + ")"
+        }
+        if !unused.isEmpty {
+            s +=
+                "; \(unused.count) of the source unused (" + unused.prefix(6).joined(separator: ", ")
+                + (unused.count > 6 ? ", …" : "") + ")"
+        }
         return s
     }
 }
@@ -238,7 +253,8 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
         case .inFile(let file, let e): return "\(file): \(e)"
         case .missingTensor(let n): return "checkpoint has no tensor '\(n)'"
         case .unexpectedTensor(let n): return "checkpoint has an unexpected tensor '\(n)'"
-        case .shapeMismatch(let n, let e, let f): return "tensor '\(n)' has shape \(fmt(f)) in the checkpoint, expected \(fmt(e))"
+        case .shapeMismatch(let n, let e, let f):
+            return "tensor '\(n)' has shape \(fmt(f)) in the checkpoint, expected \(fmt(e))"
         case .invalidState(let m): return "invalid training state: \(m)"
         case .invalidFile(let m): return m
         }

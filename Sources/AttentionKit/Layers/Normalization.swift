@@ -2,9 +2,9 @@
 /// y = (x − μ)/√(σ² + ε)·γ + β. γ starts at 1, β at 0.
 public final class LayerNorm: Layer {
     /// The scale γ (shape `normalizedShape`), if affine.
-    public var weight: Tensor?   // γ, normalizedShape
+    public var weight: Tensor?  // γ, normalizedShape
     /// The shift β (shape `normalizedShape`), if affine.
-    public var bias: Tensor?     // β, normalizedShape
+    public var bias: Tensor?  // β, normalizedShape
     /// The trailing dimensions normalised over.
     public let normalizedShape: [Int]
     /// Added to the variance before the square root.
@@ -31,9 +31,12 @@ public final class LayerNorm: Layer {
     /// (x − mean) / √(var + eps) · γ + β over the trailing dimensions.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         guard x.shape.suffix(normalizedShape.count).elementsEqual(normalizedShape) else {
-            shapeFailure(ShapeError("LayerNorm: input \(fmt(x.shape)) does not end with normalized shape \(fmt(normalizedShape))"))
+            shapeFailure(
+                ShapeError(
+                    "LayerNorm: input \(fmt(x.shape)) does not end with normalized shape \(fmt(normalizedShape))"))
         }
-        return layerNormOp(x, gamma: weight, beta: bias, normalizedCount: Shape.count(normalizedShape), eps: Double(eps))
+        return layerNormOp(
+            x, gamma: weight, beta: bias, normalizedCount: Shape.count(normalizedShape), eps: Double(eps))
     }
 }
 
@@ -45,15 +48,15 @@ public final class LayerNorm: Layer {
 /// Evaluation: normalises with the running statistics.
 public final class BatchNorm: Layer {
     /// The scale γ [C], if affine.
-    public var weight: Tensor?       // γ [C]
+    public var weight: Tensor?  // γ [C]
     /// The shift β [C], if affine.
-    public var bias: Tensor?         // β [C]
+    public var bias: Tensor?  // β [C]
     /// The running mean [C] used in evaluation.
-    public var runningMean: Tensor   // [C]
+    public var runningMean: Tensor  // [C]
     /// The running (unbiased) variance [C] used in evaluation.
-    public var runningVar: Tensor    // [C]
+    public var runningVar: Tensor  // [C]
     /// Training batches seen (a scalar count, as PyTorch stores it).
-    public var numBatchesTracked: Tensor   // [] (a count, as PyTorch stores it)
+    public var numBatchesTracked: Tensor  // [] (a count, as PyTorch stores it)
     /// Channels normalised.
     public let numFeatures: Int
     public let eps: Float, momentum: Float
@@ -80,12 +83,16 @@ public final class BatchNorm: Layer {
     }
 
     /// BatchNorm1d: input [B, C] or [B, C, L].
-    public static func oneD(_ numFeatures: Int, eps: Float = 1e-5, momentum: Float = 0.1, affine: Bool = true) -> BatchNorm {
+    public static func oneD(_ numFeatures: Int, eps: Float = 1e-5, momentum: Float = 0.1, affine: Bool = true)
+        -> BatchNorm
+    {
         BatchNorm(numFeatures, eps: eps, momentum: momentum, affine: affine, ranks: [2, 3], kind: "BatchNorm1d")
     }
 
     /// BatchNorm2d: input [B, C, H, W].
-    public static func twoD(_ numFeatures: Int, eps: Float = 1e-5, momentum: Float = 0.1, affine: Bool = true) -> BatchNorm {
+    public static func twoD(_ numFeatures: Int, eps: Float = 1e-5, momentum: Float = 0.1, affine: Bool = true)
+        -> BatchNorm
+    {
         BatchNorm(numFeatures, eps: eps, momentum: momentum, affine: affine, ranks: [4], kind: "BatchNorm2d")
     }
 
@@ -105,14 +112,20 @@ public final class BatchNorm: Layer {
     /// BatchNorm followed by ReLU in one pass (`Sequential` calls this for a BatchNorm directly followed by a ReLU).
     func forward(_ x: Tensor, relu: Bool) -> Tensor {
         guard ranks.contains(x.rank), x.shape[1] == numFeatures else {
-            shapeFailure(ShapeError("\(kind): input \(fmt(x.shape)) does not have \(numFeatures) channels on axis 1 with rank \(ranks.map(String.init).joined(separator: " or "))"))
+            shapeFailure(
+                ShapeError(
+                    "\(kind): input \(fmt(x.shape)) does not have \(numFeatures) channels on axis 1 with rank \(ranks.map(String.init).joined(separator: " or "))"
+                ))
         }
         if !isTraining || frozenStatistics {
-            return batchNormOp(x, gamma: weight, beta: bias, mean: runningMean.to(x.dtype), variance: runningVar.to(x.dtype),
-                               eps: Double(eps), relu: relu).output
+            return batchNormOp(
+                x, gamma: weight, beta: bias, mean: runningMean.to(x.dtype), variance: runningVar.to(x.dtype),
+                eps: Double(eps), relu: relu
+            ).output
         }
-        let y = batchNorm(x, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
-                          training: true, momentum: momentum, eps: eps, relu: relu)
+        let y = batchNorm(
+            x, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
+            training: true, momentum: momentum, eps: eps, relu: relu)
         countBatch(numBatchesTracked)
         return y
     }
@@ -151,23 +164,33 @@ public final class Dropout: Layer, RandomModule {
 }
 
 /// Functional layer normalisation over the trailing `normalizedShape` dimensions (PyTorch's `F.layer_norm`).
-public func layerNorm(_ x: Tensor, normalizedShape: [Int], weight: Tensor? = nil, bias: Tensor? = nil, eps: Float = 1e-5) -> Tensor {
+public func layerNorm(
+    _ x: Tensor, normalizedShape: [Int], weight: Tensor? = nil, bias: Tensor? = nil, eps: Float = 1e-5
+) -> Tensor {
     guard x.shape.suffix(normalizedShape.count).elementsEqual(normalizedShape) else {
-        shapeFailure(ShapeError("layerNorm: input \(fmt(x.shape)) does not end with normalized shape \(fmt(normalizedShape))"))
+        shapeFailure(
+            ShapeError("layerNorm: input \(fmt(x.shape)) does not end with normalized shape \(fmt(normalizedShape))"))
     }
     return layerNormOp(x, gamma: weight, beta: bias, normalizedCount: Shape.count(normalizedShape), eps: Double(eps))
 }
 
 /// Functional batch normalisation over axis 1 (PyTorch's `F.batch_norm`): with `training`, batch statistics
 /// (and the running statistics, if given, are updated with `momentum`); otherwise the running statistics.
-public func batchNorm(_ x: Tensor, runningMean: Tensor?, runningVar: Tensor?, weight: Tensor? = nil, bias: Tensor? = nil,
-                      training: Bool, momentum: Float = 0.1, eps: Float = 1e-5, relu: Bool = false) -> Tensor {
+public func batchNorm(
+    _ x: Tensor, runningMean: Tensor?, runningVar: Tensor?, weight: Tensor? = nil, bias: Tensor? = nil,
+    training: Bool, momentum: Float = 0.1, eps: Float = 1e-5, relu: Bool = false
+) -> Tensor {
     if !training {
-        guard let runningMean, let runningVar else { preconditionFailure("batchNorm: evaluation mode needs running statistics") }
-        return batchNormOp(x, gamma: weight, beta: bias, mean: runningMean.to(x.dtype), variance: runningVar.to(x.dtype),
-                           eps: Double(eps), relu: relu).output
+        guard let runningMean, let runningVar else {
+            preconditionFailure("batchNorm: evaluation mode needs running statistics")
+        }
+        return batchNormOp(
+            x, gamma: weight, beta: bias, mean: runningMean.to(x.dtype), variance: runningVar.to(x.dtype),
+            eps: Double(eps), relu: relu
+        ).output
     }
-    let (y, mean, variance) = batchNormOp(x, gamma: weight, beta: bias, mean: nil, variance: nil, eps: Double(eps), relu: relu)
+    let (y, mean, variance) = batchNormOp(
+        x, gamma: weight, beta: bias, mean: nil, variance: nil, eps: Double(eps), relu: relu)
     for (running, batch) in [(runningMean, mean), (runningVar, variance)] {
         guard let running else { continue }
         running.assign((running.detach() * (1 - momentum) + batch.to(running.dtype) * momentum))
@@ -182,9 +205,9 @@ public func batchNorm(_ x: Tensor, runningMean: Tensor?, runningVar: Tensor?, we
 /// beside it in NormOps); the per-channel affine is broadcast multiply-add.
 public final class GroupNorm: Layer {
     /// The scale γ [C], if affine.
-    public var weight: Tensor?   // γ [C]
+    public var weight: Tensor?  // γ [C]
     /// The shift β [C], if affine.
-    public var bias: Tensor?     // β [C]
+    public var bias: Tensor?  // β [C]
     public let groups: Int, channels: Int
     /// Added to the variance before the square root.
     public let eps: Float
@@ -193,7 +216,9 @@ public final class GroupNorm: Layer {
 
     /// Group normalisation of `channels` in `groups` groups (PyTorch's `nn.GroupNorm`).
     public init(groups: Int, channels: Int, eps: Float = 1e-5, affine: Bool = true) {
-        precondition(groups > 0 && channels > 0 && channels % groups == 0, "GroupNorm: \(channels) channels are not divisible into \(groups) groups")
+        precondition(
+            groups > 0 && channels > 0 && channels % groups == 0,
+            "GroupNorm: \(channels) channels are not divisible into \(groups) groups")
         self.groups = groups
         self.channels = channels
         self.eps = eps
@@ -220,8 +245,10 @@ public final class GroupNorm: Layer {
 func groupNormalized(_ x: Tensor, groups: Int, eps: Float, weight: Tensor?, bias: Tensor?) -> Tensor {
     let (b, c) = (x.shape[0], x.shape[1]), spatial = x.count / max(1, b * c)
     let rowLength = c / groups * spatial
-    var y = layerNormOp(x.reshape([b, groups, rowLength]), gamma: nil, beta: nil, normalizedCount: rowLength, eps: Double(eps))
-        .reshape([b, c, spatial])
+    var y = layerNormOp(
+        x.reshape([b, groups, rowLength]), gamma: nil, beta: nil, normalizedCount: rowLength, eps: Double(eps)
+    )
+    .reshape([b, c, spatial])
     if let weight { y = y * weight.to(x.dtype).reshape([1, c, 1]) }
     if let bias { y = y + bias.to(x.dtype).reshape([1, c, 1]) }
     return y.reshape(x.shape)
@@ -249,7 +276,9 @@ public final class InstanceNorm2d: Layer {
     public var isTraining = true
 
     /// Instance normalisation (PyTorch's `nn.InstanceNorm2d`): each sample's channel over its H×W.
-    public init(_ channels: Int, eps: Float = 1e-5, momentum: Float = 0.1, affine: Bool = false, trackRunningStats: Bool = false) {
+    public init(
+        _ channels: Int, eps: Float = 1e-5, momentum: Float = 0.1, affine: Bool = false, trackRunningStats: Bool = false
+    ) {
         precondition(channels > 0, "InstanceNorm2d: channels must be positive")
         self.channels = channels
         self.eps = eps
@@ -283,11 +312,15 @@ public final class InstanceNorm2d: Layer {
         if let runningMean, let runningVar {
             if !isTraining {
                 // the running statistics for every sample: BatchNorm's evaluation op
-                return batchNormOp(x, gamma: weight, beta: bias, mean: runningMean.to(x.dtype), variance: runningVar.to(x.dtype), eps: Double(eps)).output
+                return batchNormOp(
+                    x, gamma: weight, beta: bias, mean: runningMean.to(x.dtype), variance: runningVar.to(x.dtype),
+                    eps: Double(eps)
+                ).output
             }
             withNoGrad {
                 let planes = x.detach().reshape([b, c, x.count / (b * c)])
-                let mean = planes.mean(axis: 2).mean(axis: 0), variance = planes.variance(axis: 2, correction: 1).mean(axis: 0)
+                let mean = planes.mean(axis: 2).mean(axis: 0),
+                    variance = planes.variance(axis: 2, correction: 1).mean(axis: 0)
                 runningMean.assign(runningMean * (1 - momentum) + mean.to(runningMean.dtype) * momentum)
                 runningVar.assign(runningVar * (1 - momentum) + variance.to(runningVar.dtype) * momentum)
                 // (PyTorch's instance norm keeps num_batches_tracked at 0: only BatchNorm counts)

@@ -91,12 +91,16 @@ public final class SinusoidalPositionalEncoding: PositionEncoding {
     public func callAsFunction(_ x: Tensor, offset: Int = 0) -> Tensor {
         let t = x.shape[x.rank - 2]
         guard x.shape.last == dim else {
-            shapeFailure(ShapeError("SinusoidalPositionalEncoding: input \(fmt(x.shape)) does not end with width \(dim)"))
+            shapeFailure(
+                ShapeError("SinusoidalPositionalEncoding: input \(fmt(x.shape)) does not end with width \(dim)"))
         }
         guard offset >= 0, offset + t <= maxLength else {
-            shapeFailure(ShapeError("SinusoidalPositionalEncoding: positions \(offset)..<\(offset + t) exceed the table's \(maxLength) positions (build it with a larger maxLength)"))
+            shapeFailure(
+                ShapeError(
+                    "SinusoidalPositionalEncoding: positions \(offset)..<\(offset + t) exceed the table's \(maxLength) positions (build it with a larger maxLength)"
+                ))
         }
-        let rows = table.slice(axis: 0, start: offset, end: offset + t)   // [T, D]
+        let rows = table.slice(axis: 0, start: offset, end: offset + t)  // [T, D]
         return (scaleInput ? x * Float(dim).squareRoot() : x) + rows
     }
 }
@@ -124,7 +128,10 @@ public final class LearnedPositionalEmbedding: PositionEncoding {
     public func callAsFunction(_ x: Tensor, offset: Int = 0) -> Tensor {
         let t = x.shape[x.rank - 2]
         guard offset >= 0, offset + t <= maxLength else {
-            shapeFailure(ShapeError("LearnedPositionalEmbedding: positions \(offset)..<\(offset + t) exceed the table's \(maxLength) positions"))
+            shapeFailure(
+                ShapeError(
+                    "LearnedPositionalEmbedding: positions \(offset)..<\(offset + t) exceed the table's \(maxLength) positions"
+                ))
         }
         return x + weight.slice(axis: 0, start: offset, end: offset + t)
     }

@@ -36,9 +36,15 @@ public class RecurrentNetwork: Module {
     public var directions: Int { bidirectional ? 2 : 1 }
 
     /// A stack of `layers` recurrent layers with PyTorch's parameter names and initialisation (uniform in ±1/√hidden).
-    public init(cell: RecurrentCell, inputSize: Int, hiddenSize: Int, layers: Int = 1, bias: Bool = true, bidirectional: Bool = false,
-                dropout p: Float = 0, using g: inout RandomGenerator) {
-        precondition(inputSize > 0 && hiddenSize > 0 && layers > 0, "\(cell.rawValue): input size \(inputSize), hidden size \(hiddenSize) and layers \(layers) must be positive")
+    public init(
+        cell: RecurrentCell, inputSize: Int, hiddenSize: Int, layers: Int = 1, bias: Bool = true,
+        bidirectional: Bool = false,
+        dropout p: Float = 0, using g: inout RandomGenerator
+    ) {
+        precondition(
+            inputSize > 0 && hiddenSize > 0 && layers > 0,
+            "\(cell.rawValue): input size \(inputSize), hidden size \(hiddenSize) and layers \(layers) must be positive"
+        )
         precondition(p >= 0 && p < 1, "\(cell.rawValue): dropout \(p) must be in [0, 1)")
         self.cell = cell
         self.inputSize = inputSize
@@ -78,9 +84,16 @@ public class RecurrentNetwork: Module {
     /// Throws a `SequenceError` naming the row when `lengths` cannot go with an input of `batch` rows and `steps`
     /// steps: a length of 0 (a packed sequence has none either: give the empty text a pad token) or beyond `steps`.
     public func validate(lengths: [Int], batch: Int, steps: Int) throws(SequenceError) {
-        guard lengths.count == batch else { throw SequenceError(message: "\(lengths.count) lengths for a batch of \(batch) rows: give one per row") }
+        guard lengths.count == batch else {
+            throw SequenceError(message: "\(lengths.count) lengths for a batch of \(batch) rows: give one per row")
+        }
         for (r, n) in lengths.enumerated() {
-            if n < 1 { throw SequenceError(message: "row \(r): length \(n) — every sequence needs at least one step (PyTorch's packed sequences refuse empty ones too)") }
+            if n < 1 {
+                throw SequenceError(
+                    message:
+                        "row \(r): length \(n) — every sequence needs at least one step (PyTorch's packed sequences refuse empty ones too)"
+                )
+            }
             if n > steps { throw SequenceError(message: "row \(r): length \(n) is beyond the padded width \(steps)") }
         }
     }
@@ -91,16 +104,26 @@ public class RecurrentNetwork: Module {
     ///   - initial: the starting state (zeros when nil), [layers · directions, B, H] each.
     ///   - lengths: each row's real steps (1…T); nil: all T.
     /// - Returns: the outputs [B, T, directions · H] and the final state.
-    public func callAsFunction(_ x: Tensor, initial: RecurrentState? = nil, lengths: [Int]? = nil) -> (output: Tensor, state: RecurrentState) {
-        precondition(x.rank == 3 && x.shape[2] == inputSize, "\(cell.rawValue): input \(fmt(x.shape)) is not [batch, steps, \(inputSize)]")
+    public func callAsFunction(_ x: Tensor, initial: RecurrentState? = nil, lengths: [Int]? = nil) -> (
+        output: Tensor, state: RecurrentState
+    ) {
+        precondition(
+            x.rank == 3 && x.shape[2] == inputSize,
+            "\(cell.rawValue): input \(fmt(x.shape)) is not [batch, steps, \(inputSize)]")
         let b = x.shape[0], steps = x.shape[1], h = hiddenSize
         if let lengths {
-            do { try validate(lengths: lengths, batch: b, steps: steps) } catch { preconditionFailure("\(cell.rawValue): \(error)") }
+            do { try validate(lengths: lengths, batch: b, steps: steps) } catch {
+                preconditionFailure("\(cell.rawValue): \(error)")
+            }
         }
         if let initial {
-            precondition(initial.h.shape == [layers * directions, b, h], "\(cell.rawValue): initial h \(fmt(initial.h.shape)) is not [\(layers * directions), \(b), \(h)]")
-            precondition(cell.hasCellState == (initial.c != nil) && (initial.c.map { $0.shape == initial.h.shape } ?? true),
-                         "\(cell.rawValue): the initial state needs \(cell.hasCellState ? "h and c of the same shape" : "h only")")
+            precondition(
+                initial.h.shape == [layers * directions, b, h],
+                "\(cell.rawValue): initial h \(fmt(initial.h.shape)) is not [\(layers * directions), \(b), \(h)]")
+            precondition(
+                cell.hasCellState == (initial.c != nil) && (initial.c.map { $0.shape == initial.h.shape } ?? true),
+                "\(cell.rawValue): the initial state needs \(cell.hasCellState ? "h and c of the same shape" : "h only")"
+            )
         }
         let zeros = Tensor.zeros([b, h], dtype: x.dtype)
         var input = x
@@ -111,8 +134,9 @@ public class RecurrentNetwork: Module {
                 let index = k * directions + d, w = weights[index]
                 let h0 = initial.map { $0.h.select(axis: 0, index: index) } ?? zeros
                 let c0 = cell.hasCellState ? (initial?.c.map { $0.select(axis: 0, index: index) } ?? zeros) : nil
-                let packed = recurrentLayerOp(cell, x: input, h0: h0, c0: c0, weightIH: w.ih, weightHH: w.hh, biasIH: w.biasIH, biasHH: w.biasHH,
-                                              lengths: lengths, reverse: d == 1)
+                let packed = recurrentLayerOp(
+                    cell, x: input, h0: h0, c0: c0, weightIH: w.ih, weightHH: w.hh, biasIH: w.biasIH, biasHH: w.biasHH,
+                    lengths: lengths, reverse: d == 1)
                 outputs.append(packed.slice(axis: 1, start: 0, end: steps))
                 finalH.append(packed.select(axis: 1, index: steps))
                 if cell.hasCellState { finalC.append(packed.select(axis: 1, index: steps + 1)) }
@@ -120,7 +144,8 @@ public class RecurrentNetwork: Module {
             input = outputs.count == 1 ? outputs[0] : Tensor.concat(outputs, axis: 2)
             if k < layers - 1, let dropout { input = dropout(input) }
         }
-        let state = RecurrentState(h: Tensor.stack(finalH, axis: 0), c: cell.hasCellState ? Tensor.stack(finalC, axis: 0) : nil)
+        let state = RecurrentState(
+            h: Tensor.stack(finalH, axis: 0), c: cell.hasCellState ? Tensor.stack(finalC, axis: 0) : nil)
         return (input, state)
     }
 }
@@ -130,27 +155,41 @@ public final class RNN: RecurrentNetwork {
     /// The activation of an Elman RNN's cell.
     public enum Nonlinearity: String, Sendable { case tanh, relu }
     /// An Elman RNN (PyTorch's `nn.RNN`, batch first).
-    public init(_ inputSize: Int, _ hiddenSize: Int, layers: Int = 1, nonlinearity: Nonlinearity = .tanh, bias: Bool = true,
-                bidirectional: Bool = false, dropout: Float = 0, using g: inout RandomGenerator) {
-        super.init(cell: nonlinearity == .tanh ? .rnnTanh : .rnnReLU, inputSize: inputSize, hiddenSize: hiddenSize, layers: layers, bias: bias,
-                   bidirectional: bidirectional, dropout: dropout, using: &g)
+    public init(
+        _ inputSize: Int, _ hiddenSize: Int, layers: Int = 1, nonlinearity: Nonlinearity = .tanh, bias: Bool = true,
+        bidirectional: Bool = false, dropout: Float = 0, using g: inout RandomGenerator
+    ) {
+        super.init(
+            cell: nonlinearity == .tanh ? .rnnTanh : .rnnReLU, inputSize: inputSize, hiddenSize: hiddenSize,
+            layers: layers, bias: bias,
+            bidirectional: bidirectional, dropout: dropout, using: &g)
     }
 }
 
 /// PyTorch's `nn.LSTM(batch_first=True)`: gates i, f, g, o in that order in every weight.
 public final class LSTM: RecurrentNetwork {
     /// A long short-term memory network (PyTorch's `nn.LSTM`, batch first).
-    public init(_ inputSize: Int, _ hiddenSize: Int, layers: Int = 1, bias: Bool = true, bidirectional: Bool = false, dropout: Float = 0,
-                using g: inout RandomGenerator) {
-        super.init(cell: .lstm, inputSize: inputSize, hiddenSize: hiddenSize, layers: layers, bias: bias, bidirectional: bidirectional, dropout: dropout, using: &g)
+    public init(
+        _ inputSize: Int, _ hiddenSize: Int, layers: Int = 1, bias: Bool = true, bidirectional: Bool = false,
+        dropout: Float = 0,
+        using g: inout RandomGenerator
+    ) {
+        super.init(
+            cell: .lstm, inputSize: inputSize, hiddenSize: hiddenSize, layers: layers, bias: bias,
+            bidirectional: bidirectional, dropout: dropout, using: &g)
     }
 }
 
 /// PyTorch's `nn.GRU(batch_first=True)`: gates r, z, n in that order; b_hn inside the reset gate's product.
 public final class GRU: RecurrentNetwork {
     /// A gated recurrent unit network (PyTorch's `nn.GRU`, batch first).
-    public init(_ inputSize: Int, _ hiddenSize: Int, layers: Int = 1, bias: Bool = true, bidirectional: Bool = false, dropout: Float = 0,
-                using g: inout RandomGenerator) {
-        super.init(cell: .gru, inputSize: inputSize, hiddenSize: hiddenSize, layers: layers, bias: bias, bidirectional: bidirectional, dropout: dropout, using: &g)
+    public init(
+        _ inputSize: Int, _ hiddenSize: Int, layers: Int = 1, bias: Bool = true, bidirectional: Bool = false,
+        dropout: Float = 0,
+        using g: inout RandomGenerator
+    ) {
+        super.init(
+            cell: .gru, inputSize: inputSize, hiddenSize: hiddenSize, layers: layers, bias: bias,
+            bidirectional: bidirectional, dropout: dropout, using: &g)
     }
 }

@@ -31,8 +31,12 @@ public final class RecurrentAttention: Module {
     ///   - keyWidth: the keys' width (the encoder outputs).
     ///   - hidden: the additive score's width A (Bahdanau's n'); unused by dot and general.
     ///   - g: the generator the weights are drawn from.
-    public init(_ score: AlignmentScore, queryWidth: Int, keyWidth: Int, hidden: Int? = nil, using g: inout RandomGenerator) {
-        precondition(score != .dot || queryWidth == keyWidth, "dot attention: query width \(queryWidth) and key width \(keyWidth) must be equal")
+    public init(
+        _ score: AlignmentScore, queryWidth: Int, keyWidth: Int, hidden: Int? = nil, using g: inout RandomGenerator
+    ) {
+        precondition(
+            score != .dot || queryWidth == keyWidth,
+            "dot attention: query width \(queryWidth) and key width \(keyWidth) must be equal")
         self.score = score
         self.queryWidth = queryWidth
         self.keyWidth = keyWidth
@@ -72,10 +76,15 @@ public final class RecurrentAttention: Module {
     ///   - keyLengths: each row's real keys (1…S); keys past them get no weight. nil: all.
     ///   - projectedKeys: `projectKeys(keys)`, when the caller keeps it across steps.
     /// - Returns: the context [B, T, Dv] and the weights [B, T, S].
-    public func callAsFunction(query: Tensor, keys: Tensor, values: Tensor, keyLengths: [Int]? = nil,
-                               projectedKeys: Tensor? = nil) -> (context: Tensor, weights: Tensor) {
+    public func callAsFunction(
+        query: Tensor, keys: Tensor, values: Tensor, keyLengths: [Int]? = nil,
+        projectedKeys: Tensor? = nil
+    ) -> (context: Tensor, weights: Tensor) {
         let b = query.shape[0], t = query.shape[1], s = keys.shape[1]
-        precondition(keys.shape[0] == b && values.shape[0] == b && values.shape[1] == s, "attention: keys \(fmt(keys.shape)) and values \(fmt(values.shape)) do not fit the query \(fmt(query.shape))")
+        precondition(
+            keys.shape[0] == b && values.shape[0] == b && values.shape[1] == s,
+            "attention: keys \(fmt(keys.shape)) and values \(fmt(values.shape)) do not fit the query \(fmt(query.shape))"
+        )
         let k = projectedKeys ?? projectKeys(keys)
         var scores: Tensor
         switch score {
@@ -84,10 +93,12 @@ public final class RecurrentAttention: Module {
             let q = queryProjection!(query).unsqueeze(2), kk = k.unsqueeze(1)
             scores = energy!((q + kk).tanh()).reshape([b, t, s])
         case .dot, .general:
-            scores = matmul(query, k, transposeB: true)   // [B, T, S]
+            scores = matmul(query, k, transposeB: true)  // [B, T, S]
         }
         if let keyLengths {
-            precondition(keyLengths.count == b && keyLengths.allSatisfy { $0 >= 1 && $0 <= s }, "attention: key lengths must be 1…\(s), one per row")
+            precondition(
+                keyLengths.count == b && keyLengths.allSatisfy { $0 >= 1 && $0 <= s },
+                "attention: key lengths must be 1…\(s), one per row")
             var mask = [Double](repeating: 0, count: b * t * s)
             for r in 0..<b where keyLengths[r] < s {
                 for i in 0..<t { for j in keyLengths[r]..<s { mask[(r * t + i) * s + j] = -.infinity } }

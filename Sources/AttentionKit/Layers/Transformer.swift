@@ -39,8 +39,11 @@ public struct TransformerLayerConfig: Codable, Sendable, Equatable {
     public var bias: Bool
 
     /// A layer configuration with PyTorch's defaults (`nn.TransformerEncoderLayer`).
-    public init(dModel: Int, heads: Int, feedForward: Int = 2048, dropout: Float = 0.1, attentionDropout: Float? = nil,
-                activation: FeedForwardActivation = .relu, normFirst: Bool = false, layerNormEps: Float = 1e-5, bias: Bool = true) {
+    public init(
+        dModel: Int, heads: Int, feedForward: Int = 2048, dropout: Float = 0.1, attentionDropout: Float? = nil,
+        activation: FeedForwardActivation = .relu, normFirst: Bool = false, layerNormEps: Float = 1e-5,
+        bias: Bool = true
+    ) {
         self.dModel = dModel
         self.heads = heads
         self.feedForward = feedForward
@@ -73,7 +76,8 @@ public final class DropPath: Layer, RandomModule {
     /// In training, zeroes whole samples of `x` with probability p and scales the rest by 1/(1−p); identity otherwise.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         guard isTraining && p > 0 else { return x }
-        let keep = Tensor.bernoulli([x.shape[0]] + Array(repeating: 1, count: x.rank - 1), p: 1 - p, dtype: x.dtype, using: &generator)
+        let keep = Tensor.bernoulli(
+            [x.shape[0]] + Array(repeating: 1, count: x.rank - 1), p: 1 - p, dtype: x.dtype, using: &generator)
         return x * (keep / (1 - p))
     }
 }
@@ -87,7 +91,9 @@ public final class ModuleList<Element: Module>: Module {
     /// A list of these modules.
     public init(_ modules: [Element]) { self.modules = modules }
     /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
-    public var children: [(name: String, module: any Module)] { modules.enumerated().map { (String($0.offset), $0.element) } }
+    public var children: [(name: String, module: any Module)] {
+        modules.enumerated().map { (String($0.offset), $0.element) }
+    }
     /// The module at index `i`.
     public subscript(i: Int) -> Element { modules[i] }
     /// Number of modules.
@@ -97,8 +103,11 @@ public final class ModuleList<Element: Module>: Module {
 /// The position-wise feed-forward network linear2(dropout(act(linear1(x)))), shared by both layer kinds. Without an
 /// active dropout it is one op that recomputes act in its backward (`feedForwardOp`: the same values, one [rows, F]
 /// tensor less kept per layer).
-private func feedForward(_ x: Tensor, _ l1: Linear, _ l2: Linear, _ d: Dropout, _ act: FeedForwardActivation) -> Tensor {
-    if GradMode.enabled && (!d.isTraining || d.p == 0) && x.rank >= 2 { return feedForwardOp(x, l1, l2, activation: act) }
+private func feedForward(_ x: Tensor, _ l1: Linear, _ l2: Linear, _ d: Dropout, _ act: FeedForwardActivation) -> Tensor
+{
+    if GradMode.enabled && (!d.isTraining || d.p == 0) && x.rank >= 2 {
+        return feedForwardOp(x, l1, l2, activation: act)
+    }
     return l2(d(act.apply(l1(x))))
 }
 
@@ -120,7 +129,8 @@ public final class TransformerEncoderLayer: Module {
     /// An encoder layer (`nn.TransformerEncoderLayer`), with stochastic depth `dropPath`.
     public init(_ c: TransformerLayerConfig, dropPath: Float = 0, using g: inout RandomGenerator) {
         config = c
-        selfAttention = MultiHeadAttention(dModel: c.dModel, heads: c.heads, bias: c.bias, dropout: c.attentionDropout, using: &g)
+        selfAttention = MultiHeadAttention(
+            dModel: c.dModel, heads: c.heads, bias: c.bias, dropout: c.attentionDropout, using: &g)
         linear1 = Linear(c.dModel, c.feedForward, bias: c.bias, using: &g)
         linear2 = Linear(c.feedForward, c.dModel, bias: c.bias, using: &g)
         norm1 = LayerNorm([c.dModel], eps: c.layerNormEps)
@@ -133,14 +143,19 @@ public final class TransformerEncoderLayer: Module {
 
     /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] {
-        [("selfAttention", selfAttention), ("linear1", linear1), ("linear2", linear2), ("norm1", norm1), ("norm2", norm2),
-         ("dropout", dropout), ("dropout1", dropout1), ("dropout2", dropout2), ("dropPath", dropPath)]
+        [
+            ("selfAttention", selfAttention), ("linear1", linear1), ("linear2", linear2), ("norm1", norm1),
+            ("norm2", norm2),
+            ("dropout", dropout), ("dropout1", dropout1), ("dropout2", dropout2), ("dropPath", dropPath)
+        ]
     }
 
     /// - Parameters:
     ///   - x: the layer's input [B, T, D].
     ///   - mask: the self-attention mask (key padding of the source, optionally causal).
-    public func callAsFunction(_ x: Tensor, mask: AttentionMask = .none) -> Tensor { forward(x, firstRows: nil, mask: mask) }
+    public func callAsFunction(_ x: Tensor, mask: AttentionMask = .none) -> Tensor {
+        forward(x, firstRows: nil, mask: mask)
+    }
 
     /// The layer's output for the first `rows` positions only, [B, rows, D]: those rows equal the same rows of
     /// `self(x)` (their queries still attend over every position's keys and values), and the work of every other row
@@ -158,7 +173,9 @@ public final class TransformerEncoderLayer: Module {
     /// one tensor and attention takes its packed-projection path).
     private func forward(_ x: Tensor, firstRows rows: Int?, mask: AttentionMask) -> Tensor {
         func queries(_ t: Tensor) -> Tensor { rows.map { t.slice(axis: 1, start: 0, end: $0) } ?? t }
-        return block(x, residual: queries(x)) { n in self.selfAttention(query: queries(n), key: n, value: n, mask: mask).output }
+        return block(x, residual: queries(x)) { n in
+            self.selfAttention(query: queries(n), key: n, value: n, mask: mask).output
+        }
     }
 
     /// The two residual branches around a self-attention given as a closure of the (normalised, when pre-norm) input,
@@ -189,8 +206,10 @@ public final class TransformerDecoderLayer: Module {
     /// A decoder layer (`nn.TransformerDecoderLayer`).
     public init(_ c: TransformerLayerConfig, using g: inout RandomGenerator) {
         config = c
-        selfAttention = MultiHeadAttention(dModel: c.dModel, heads: c.heads, bias: c.bias, dropout: c.attentionDropout, using: &g)
-        crossAttention = MultiHeadAttention(dModel: c.dModel, heads: c.heads, bias: c.bias, dropout: c.attentionDropout, using: &g)
+        selfAttention = MultiHeadAttention(
+            dModel: c.dModel, heads: c.heads, bias: c.bias, dropout: c.attentionDropout, using: &g)
+        crossAttention = MultiHeadAttention(
+            dModel: c.dModel, heads: c.heads, bias: c.bias, dropout: c.attentionDropout, using: &g)
         linear1 = Linear(c.dModel, c.feedForward, bias: c.bias, using: &g)
         linear2 = Linear(c.feedForward, c.dModel, bias: c.bias, using: &g)
         norm1 = LayerNorm([c.dModel], eps: c.layerNormEps)
@@ -204,9 +223,12 @@ public final class TransformerDecoderLayer: Module {
 
     /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] {
-        [("selfAttention", selfAttention), ("crossAttention", crossAttention), ("linear1", linear1), ("linear2", linear2),
-         ("norm1", norm1), ("norm2", norm2), ("norm3", norm3),
-         ("dropout", dropout), ("dropout1", dropout1), ("dropout2", dropout2), ("dropout3", dropout3)]
+        [
+            ("selfAttention", selfAttention), ("crossAttention", crossAttention), ("linear1", linear1),
+            ("linear2", linear2),
+            ("norm1", norm1), ("norm2", norm2), ("norm3", norm3),
+            ("dropout", dropout), ("dropout1", dropout1), ("dropout2", dropout2), ("dropout3", dropout3)
+        ]
     }
 
     private func ff(_ y: Tensor) -> Tensor { feedForward(y, linear1, linear2, dropout, config.activation) }
@@ -229,17 +251,21 @@ public final class TransformerDecoderLayer: Module {
     ///   - memory: the encoder's output [B, S, D].
     ///   - targetMask: self-attention mask (usually causal, plus target key padding);
     ///   - memoryMask: cross-attention mask (source key padding).
-    public func callAsFunction(_ x: Tensor, memory: Tensor, targetMask: AttentionMask = AttentionMask(causal: true),
-                               memoryMask: AttentionMask = .none) -> Tensor {
-        block(x, { self.selfAttention($0, mask: targetMask) },
-              { self.crossAttention(query: $0, key: memory, value: memory, mask: memoryMask).output })
+    public func callAsFunction(
+        _ x: Tensor, memory: Tensor, targetMask: AttentionMask = AttentionMask(causal: true),
+        memoryMask: AttentionMask = .none
+    ) -> Tensor {
+        block(
+            x, { self.selfAttention($0, mask: targetMask) },
+            { self.crossAttention(query: $0, key: memory, value: memory, mask: memoryMask).output })
     }
 
     /// One incremental step: x [B, n, D] are the newest positions; self-attention keys/values grow in `cache.selfKV`,
     /// cross-attention reads `cache.crossKV` (computed once per source).
     public func step(_ x: Tensor, cache: DecoderLayerCache, memoryMask: AttentionMask = .none) -> Tensor {
-        block(x, { self.selfAttention.step($0, cache: cache.selfKV) },
-              { self.crossAttention.step($0, crossCache: cache.crossKV, mask: memoryMask) })
+        block(
+            x, { self.selfAttention.step($0, cache: cache.selfKV) },
+            { self.crossAttention.step($0, crossCache: cache.crossKV, mask: memoryMask) })
     }
 }
 
@@ -261,7 +287,10 @@ public final class TransformerEncoder: Module {
     public var isTraining = true
 
     /// `count` encoder layers, with stochastic depth rising linearly to `dropPath`.
-    public init(_ c: TransformerLayerConfig, layers count: Int, finalNorm: Bool, dropPath: Float = 0, using g: inout RandomGenerator) {
+    public init(
+        _ c: TransformerLayerConfig, layers count: Int, finalNorm: Bool, dropPath: Float = 0,
+        using g: inout RandomGenerator
+    ) {
         var ls: [TransformerEncoderLayer] = []
         for i in 0..<count {
             let rate = count > 1 ? dropPath * Float(i) / Float(count - 1) : 0
@@ -285,7 +314,9 @@ public final class TransformerEncoder: Module {
     /// The encoder's output for the first `rows` positions only, [B, rows, D], equal to those rows of `self(x)`: the
     /// last layer computes only them (see `TransformerEncoderLayer.callAsFunction(_:firstRows:)`). Unmasked only.
     public func callAsFunction(_ x: Tensor, firstRows rows: Int) -> Tensor {
-        guard let last = layers.modules.last else { return (norm.map { $0(x) } ?? x).slice(axis: 1, start: 0, end: rows) }
+        guard let last = layers.modules.last else {
+            return (norm.map { $0(x) } ?? x).slice(axis: 1, start: 0, end: rows)
+        }
         let h = last(layers.modules.dropLast().reduce(x) { $1($0) }, firstRows: rows)
         return norm.map { $0(h) } ?? h
     }
@@ -314,8 +345,10 @@ public final class TransformerDecoder: Module {
     }
 
     /// Decodes `x` [B, T, D] attending to `memory` [B, S, D], causally by default.
-    public func callAsFunction(_ x: Tensor, memory: Tensor, targetMask: AttentionMask = AttentionMask(causal: true),
-                               memoryMask: AttentionMask = .none) -> Tensor {
+    public func callAsFunction(
+        _ x: Tensor, memory: Tensor, targetMask: AttentionMask = AttentionMask(causal: true),
+        memoryMask: AttentionMask = .none
+    ) -> Tensor {
         let h = layers.modules.reduce(x) { $1($0, memory: memory, targetMask: targetMask, memoryMask: memoryMask) }
         return norm.map { $0(h) } ?? h
     }
@@ -324,8 +357,9 @@ public final class TransformerDecoder: Module {
     public func makeCache(memory: Tensor, maxLength: Int) -> [DecoderLayerCache] {
         let d = memory.shape[2]
         return layers.modules.map { layer in
-            DecoderLayerCache(selfKV: KeyValueCache(batch: memory.shape[0], capacity: maxLength, keyWidth: d, valueWidth: d),
-                              crossKV: layer.crossAttention.crossCache(memory: memory))
+            DecoderLayerCache(
+                selfKV: KeyValueCache(batch: memory.shape[0], capacity: maxLength, keyWidth: d, valueWidth: d),
+                crossKV: layer.crossAttention.crossCache(memory: memory))
         }
     }
 
@@ -347,7 +381,9 @@ public final class Transformer: Module {
     public var isTraining = true
 
     /// An encoder–decoder transformer (`nn.Transformer`) with final LayerNorms.
-    public init(_ c: TransformerLayerConfig, encoderLayers: Int = 6, decoderLayers: Int = 6, using g: inout RandomGenerator) {
+    public init(
+        _ c: TransformerLayerConfig, encoderLayers: Int = 6, decoderLayers: Int = 6, using g: inout RandomGenerator
+    ) {
         config = c
         encoder = TransformerEncoder(c, layers: encoderLayers, finalNorm: true, using: &g)
         decoder = TransformerDecoder(c, layers: decoderLayers, finalNorm: true, using: &g)
@@ -357,8 +393,10 @@ public final class Transformer: Module {
     public var children: [(name: String, module: any Module)] { [("encoder", encoder), ("decoder", decoder)] }
 
     /// - Parameters: sourceMask for the encoder; targetMask for decoder self-attention; memoryMask for cross-attention.
-    public func callAsFunction(source: Tensor, target: Tensor, sourceMask: AttentionMask = .none,
-                               targetMask: AttentionMask = AttentionMask(causal: true), memoryMask: AttentionMask = .none) -> Tensor {
+    public func callAsFunction(
+        source: Tensor, target: Tensor, sourceMask: AttentionMask = .none,
+        targetMask: AttentionMask = AttentionMask(causal: true), memoryMask: AttentionMask = .none
+    ) -> Tensor {
         decoder(target, memory: encoder(source, mask: sourceMask), targetMask: targetMask, memoryMask: memoryMask)
     }
 }

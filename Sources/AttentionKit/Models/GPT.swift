@@ -27,8 +27,9 @@ public struct GPTConfig: Codable, Sendable, Equatable {
 
     /// A block: pre-norm, causal self-attention, MLP of width 4D with exact GELU.
     var layer: TransformerLayerConfig {
-        TransformerLayerConfig(dModel: dModel, heads: heads, feedForward: 4 * dModel, dropout: dropout, activation: .gelu,
-                               normFirst: true, layerNormEps: 1e-5, bias: bias)
+        TransformerLayerConfig(
+            dModel: dModel, heads: heads, feedForward: 4 * dModel, dropout: dropout, activation: .gelu,
+            normFirst: true, layerNormEps: 1e-5, bias: bias)
     }
 }
 
@@ -126,22 +127,28 @@ public final class GPT: Module, ConfigurableModel {
         config = c
         let tokens = Embedding(c.vocabulary, c.dModel, using: &g)
         tokens.weight = Tensor.normal([c.vocabulary, c.dModel], std: 0.02, using: &g).requiringGrad()
-        embedding = TokenEmbedding(tokens, positions: c.positions, maxLength: c.blockSize, dropout: c.dropout, scale: false, using: &g)
+        embedding = TokenEmbedding(
+            tokens, positions: c.positions, maxLength: c.blockSize, dropout: c.dropout, scale: false, using: &g)
         blocks = TransformerEncoder(c.layer, layers: c.layers, finalNorm: true, using: &g)
         head = Linear(c.dModel, c.vocabulary, bias: false, using: &g)
-        head.weight = tokens.weight   // tied (Press & Wolf 2017)
+        head.weight = tokens.weight  // tied (Press & Wolf 2017)
         let residualStd = 0.02 / Float(2 * c.layers).squareRoot()
         for block in blocks.layers.modules {
-            for linear in [block.selfAttention.inProjection!, block.selfAttention.outProjection, block.linear1, block.linear2] {
+            for linear in [
+                block.selfAttention.inProjection!, block.selfAttention.outProjection, block.linear1, block.linear2
+            ] {
                 let residual = linear === block.selfAttention.outProjection || linear === block.linear2
-                linear.weight = Tensor.normal(linear.weight.shape, std: residual ? residualStd : 0.02, using: &g).requiringGrad()
+                linear.weight = Tensor.normal(linear.weight.shape, std: residual ? residualStd : 0.02, using: &g)
+                    .requiringGrad()
                 if let b = linear.bias { linear.bias = Tensor.zeros(b.shape).requiringGrad() }
             }
         }
     }
 
     /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
-    public var children: [(name: String, module: any Module)] { [("embedding", embedding), ("blocks", blocks), ("head", head)] }
+    public var children: [(name: String, module: any Module)] {
+        [("embedding", embedding), ("blocks", blocks), ("head", head)]
+    }
 
     /// Throws a `SequenceError` naming the row and position if `ids` cannot go through this model.
     public func validate(_ ids: [[Int]]) throws(SequenceError) {
@@ -150,23 +157,25 @@ public final class GPT: Module, ConfigurableModel {
 
     /// ids [B, T] (T ≤ blockSize) → logits [B, T, V]; position t sees tokens 0…t.
     public func callAsFunction(_ ids: [[Int]]) -> Tensor {
-        let h = blocks(embedding(ids), mask: AttentionMask(causal: true))   // [B, T, D]
-        return head(h)                                                       // [B, T, V]
+        let h = blocks(embedding(ids), mask: AttentionMask(causal: true))  // [B, T, D]
+        return head(h)  // [B, T, V]
     }
 
     /// Empty key/value caches for `batch` rows of up to blockSize positions, one per block.
     public func makeCaches(batch: Int) -> [KeyValueCache] {
-        blocks.layers.modules.map { _ in KeyValueCache(batch: batch, capacity: config.blockSize, keyWidth: config.dModel, valueWidth: config.dModel) }
+        blocks.layers.modules.map { _ in
+            KeyValueCache(batch: batch, capacity: config.blockSize, keyWidth: config.dModel, valueWidth: config.dModel)
+        }
     }
 
     /// Feeds the newest positions `ids` [B, n] through the cached blocks and returns the logits of the last one
     /// [B, V]: equal to the last row of `self(prefix + ids)` (proven in the tests), at the cost of n positions.
     public func step(_ ids: [[Int]], caches: [KeyValueCache]) -> Tensor {
         let offset = caches.first?.length ?? 0
-        var h = embedding(ids, offset: offset)   // [B, n, D]
+        var h = embedding(ids, offset: offset)  // [B, n, D]
         for (block, cache) in zip(blocks.layers.modules, caches) { h = block.step(h, cache: cache) }
         let n = h.shape[1]
-        let last = h.slice(axis: 1, start: n - 1, end: n)   // [B, 1, D]
+        let last = h.slice(axis: 1, start: n - 1, end: n)  // [B, 1, D]
         return head(blocks.norm.map { $0(last) } ?? last).reshape([ids.count, config.vocabulary])
     }
 
@@ -175,9 +184,13 @@ public final class GPT: Module, ConfigurableModel {
     /// row has finished. When the context is full, the window slides: the caches restart from the newest blockSize/2
     /// tokens (`onSlide` is called). `onToken(row, id)` receives each token as it is drawn.
     /// - Returns: the new tokens of each row (up to and without its stop token).
-    public func generate(_ prompts: [[Int]], maxNewTokens: Int, sampling: Sampling, stopToken: Int?,
-                         using g: inout RandomGenerator, onSlide: () -> Void, onToken: (Int, Int) -> Void) -> [[Int]] {
-        precondition(!prompts.isEmpty && prompts.allSatisfy { !$0.isEmpty && $0.count == prompts[0].count }, "GPT.generate: prompts must be non-empty rows of one length")
+    public func generate(
+        _ prompts: [[Int]], maxNewTokens: Int, sampling: Sampling, stopToken: Int?,
+        using g: inout RandomGenerator, onSlide: () -> Void, onToken: (Int, Int) -> Void
+    ) -> [[Int]] {
+        precondition(
+            !prompts.isEmpty && prompts.allSatisfy { !$0.isEmpty && $0.count == prompts[0].count },
+            "GPT.generate: prompts must be non-empty rows of one length")
         eval()
         return withNoGrad {
             var rows = prompts
@@ -186,8 +199,10 @@ public final class GPT: Module, ConfigurableModel {
                 onSlide()
             }
             var caches = makeCaches(batch: rows.count)
-            return drawTokens(from: step(rows, caches: caches), maxNewTokens: maxNewTokens, sampling: sampling, stopToken: stopToken,
-                              using: &g, onToken: onToken) { drawn in
+            return drawTokens(
+                from: step(rows, caches: caches), maxNewTokens: maxNewTokens, sampling: sampling, stopToken: stopToken,
+                using: &g, onToken: onToken
+            ) { drawn in
                 for r in rows.indices { rows[r].append(drawn[r]) }
                 guard caches[0].length >= config.blockSize else { return step(drawn.map { [$0] }, caches: caches) }
                 caches = makeCaches(batch: rows.count)

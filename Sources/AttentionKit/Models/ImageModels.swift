@@ -14,7 +14,7 @@ public protocol ImageClassifierModel: Layer, ConfigurableModel {
 
 /// Every image model type a run directory may hold, for loading by the name saved with the weights.
 nonisolated(unsafe) public let imageClassifierModelTypes: [any ImageClassifierModel.Type] = [
-    VisionTransformer.self, SmallCNN.self, LeNet5.self, VGG.self, ResNet.self, PreActResNet.self, TorchVisionResNet.self,
+    VisionTransformer.self, SmallCNN.self, LeNet5.self, VGG.self, ResNet.self, PreActResNet.self, TorchVisionResNet.self
 ]
 
 extension SmallCNN: ImageClassifierModel {
@@ -77,14 +77,20 @@ public final class LeNet5: Module, ImageClassifierModel {
 
     /// LeNet-5 with the configured activation and pooling.
     public init(config c: LeNet5Config, using g: inout RandomGenerator) {
-        precondition(c.imageSize >= 12 && c.classes > 0 && c.inputChannels > 0, "LeNet5: needs images of at least 12 pixels and positive classes")
+        precondition(
+            c.imageSize >= 12 && c.classes > 0 && c.inputChannels > 0,
+            "LeNet5: needs images of at least 12 pixels and positive classes")
         config = c
         func pool() -> any Layer { c.pooling == "avg" ? AvgPool2d(2) : MaxPool2d(2) }
-        features = Sequential([Conv2d(c.inputChannels, 6, kernelSize: 5, using: &g), c.activation.layer(), pool(),
-                               Conv2d(6, 16, kernelSize: 5, using: &g), c.activation.layer(), pool()])
+        features = Sequential([
+            Conv2d(c.inputChannels, 6, kernelSize: 5, using: &g), c.activation.layer(), pool(),
+            Conv2d(6, 16, kernelSize: 5, using: &g), c.activation.layer(), pool()
+        ])
         let side = ((c.imageSize - 4) / 2 - 4) / 2
-        classifier = Sequential([Flatten(), Linear(16 * side * side, 120, using: &g), c.activation.layer(),
-                                 Linear(120, 84, using: &g), c.activation.layer(), Linear(84, c.classes, using: &g)])
+        classifier = Sequential([
+            Flatten(), Linear(16 * side * side, 120, using: &g), c.activation.layer(),
+            Linear(120, 84, using: &g), c.activation.layer(), Linear(84, c.classes, using: &g)
+        ])
     }
 
     /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
@@ -139,8 +145,11 @@ public final class VGG: Module, ImageClassifierModel {
 
     /// A VGG with He-initialised convolutions.
     public init(config c: VGGConfig, using g: inout RandomGenerator) {
-        precondition(!c.stages.isEmpty && c.stages.allSatisfy { !$0.isEmpty && $0.allSatisfy { $0 > 0 } }, "VGG: every stage needs positive widths")
-        precondition(c.imageSize >> c.stages.count >= 1, "VGG: \(c.stages.count) pools do not fit \(c.imageSize)-pixel images")
+        precondition(
+            !c.stages.isEmpty && c.stages.allSatisfy { !$0.isEmpty && $0.allSatisfy { $0 > 0 } },
+            "VGG: every stage needs positive widths")
+        precondition(
+            c.imageSize >> c.stages.count >= 1, "VGG: \(c.stages.count) pools do not fit \(c.imageSize)-pixel images")
         config = c
         var layers: [any Layer] = [], channels = c.inputChannels
         for stage in c.stages {
@@ -175,19 +184,24 @@ public final class VGG: Module, ImageClassifierModel {
 
 /// The stages of a residual net: `counts[s]` blocks of `widths[s]` channels each, the first block of every stage after
 /// the first with stride 2; `channels` goes in as the stem's width and comes out as the last stage's.
-private func residualStages<Block: Module>(_ counts: [Int], widths: [Int], channels: inout Int,
-                                           _ block: (_ from: Int, _ to: Int, _ stride: Int) -> Block) -> [ModuleList<Block>] {
+private func residualStages<Block: Module>(
+    _ counts: [Int], widths: [Int], channels: inout Int,
+    _ block: (_ from: Int, _ to: Int, _ stride: Int) -> Block
+) -> [ModuleList<Block>] {
     zip(counts, widths).enumerated().map { s, stage in
-        ModuleList((0..<stage.0).map { i in
-            defer { channels = stage.1 }
-            return block(channels, stage.1, s > 0 && i == 0 ? 2 : 1)
-        })
+        ModuleList(
+            (0..<stage.0).map { i in
+                defer { channels = stage.1 }
+                return block(channels, stage.1, s > 0 && i == 0 ? 2 : 1)
+            })
     }
 }
 
 /// The residual blocks' shortcut: identity, or (when the shape changes) a strided 1×1 projection (option B).
 /// An empty `Sequential` is the identity, as in the PyTorch layout (`shortcut = nn.Sequential()`).
-private func projection(_ from: Int, _ to: Int, stride: Int, batchNorm: Bool, using g: inout RandomGenerator) -> Sequential {
+private func projection(_ from: Int, _ to: Int, stride: Int, batchNorm: Bool, using g: inout RandomGenerator)
+    -> Sequential
+{
     guard stride != 1 || from != to else { return Sequential([]) }
     let conv = Conv2d(from, to, kernelSize: 1, stride: stride, bias: false, using: &g)
     return Sequential(batchNorm ? [conv, BatchNorm.twoD(to)] : [conv])
@@ -260,22 +274,28 @@ public final class ResNet: Module, ImageClassifierModel {
 
     /// A CIFAR ResNet (He et al. 2016, §4.2) with He-initialised convolutions.
     public init(config c: ResNetConfig, using g: inout RandomGenerator) {
-        precondition(c.depth >= 8 && (c.depth - 2) % 6 == 0, "ResNet: depth \(c.depth) is not 6n + 2 (20, 32, 44, 56, 110)")
+        precondition(
+            c.depth >= 8 && (c.depth - 2) % 6 == 0, "ResNet: depth \(c.depth) is not 6n + 2 (20, 32, 44, 56, 110)")
         precondition(!c.widths.isEmpty && c.widths.allSatisfy { $0 > 0 }, "ResNet: stage widths must be positive")
         config = c
         conv1 = Conv2d(c.inputChannels, c.widths[0], kernelSize: 3, padding: 1, bias: false, using: &g)
         bn1 = BatchNorm.twoD(c.widths[0])
         var channels = c.widths[0]
-        layers = residualStages(Array(repeating: c.blocksPerStage, count: c.widths.count), widths: c.widths, channels: &channels) {
+        layers = residualStages(
+            Array(repeating: c.blocksPerStage, count: c.widths.count), widths: c.widths, channels: &channels
+        ) {
             BasicBlock($0, $1, stride: $2, using: &g)
         }
         linear = Linear(channels, c.classes, using: &g)
-        if c.zeroInitResidual { for stage in layers { for b in stage.modules { b.bn2.weight?.assign(Tensor.zeros([b.bn2.numFeatures])) } } }
+        if c.zeroInitResidual {
+            for stage in layers { for b in stage.modules { b.bn2.weight?.assign(Tensor.zeros([b.bn2.numFeatures])) } }
+        }
     }
 
     /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] {
-        [("conv1", conv1), ("bn1", bn1)] + layers.enumerated().map { ("layer\($0.offset + 1)", $0.element as any Module) } + [("linear", linear)]
+        [("conv1", conv1), ("bn1", bn1)]
+            + layers.enumerated().map { ("layer\($0.offset + 1)", $0.element as any Module) } + [("linear", linear)]
     }
 
     /// Input side in pixels (square images).
@@ -361,7 +381,9 @@ public final class PreActResNet: Module, ImageClassifierModel {
 
     /// A pre-activation ResNet (He et al. 2016, "Identity mappings") with He-initialised convolutions.
     public init(config c: PreActResNetConfig, using g: inout RandomGenerator) {
-        precondition(!c.blocks.isEmpty && c.blocks.allSatisfy { $0 > 0 } && c.width > 0, "PreActResNet: blocks and width must be positive")
+        precondition(
+            !c.blocks.isEmpty && c.blocks.allSatisfy { $0 > 0 } && c.width > 0,
+            "PreActResNet: blocks and width must be positive")
         config = c
         conv1 = Conv2d(c.inputChannels, c.width, kernelSize: 3, padding: 1, bias: false, using: &g)
         var channels = c.width
@@ -374,7 +396,9 @@ public final class PreActResNet: Module, ImageClassifierModel {
 
     /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] {
-        [("conv1", conv1)] + layers.enumerated().map { ("layer\($0.offset + 1)", $0.element as any Module) } + [("bn", bn), ("linear", linear)]
+        [("conv1", conv1)] + layers.enumerated().map { ("layer\($0.offset + 1)", $0.element as any Module) } + [
+            ("bn", bn), ("linear", linear)
+        ]
     }
 
     /// Input side in pixels (square images).
@@ -402,7 +426,9 @@ public enum ImageArchitecture: String, Codable, CaseIterable, Sendable {
 
     /// The architecture's configuration; `width` overrides its first-stage width where it has one (VGG 32,
     /// ResNet 16, PreActResNet 64, torchvision's ResNets 64).
-    public func configuration(classes: Int, imageSize: Int = 32, width: Int? = nil, dropout: Float = 0) -> any ModelConfiguration {
+    public func configuration(classes: Int, imageSize: Int = 32, width: Int? = nil, dropout: Float = 0)
+        -> any ModelConfiguration
+    {
         switch self {
         case .small:
             var c = SmallCNNConfig(); c.classes = classes; c.imageSize = imageSize; c.dropout = dropout
@@ -412,7 +438,8 @@ public enum ImageArchitecture: String, Codable, CaseIterable, Sendable {
             var c = LeNet5Config(); c.classes = classes; c.imageSize = imageSize
             return c
         case .vgg11:
-            var c = VGGConfig.vgg11(width: width ?? 32); c.classes = classes; c.imageSize = imageSize; c.dropout = dropout
+            var c = VGGConfig.vgg11(width: width ?? 32); c.classes = classes; c.imageSize = imageSize;
+            c.dropout = dropout
             return c
         case .resnet20, .resnet56:
             var c = ResNetConfig(depth: self == .resnet20 ? 20 : 56, classes: classes); c.imageSize = imageSize
@@ -423,15 +450,18 @@ public enum ImageArchitecture: String, Codable, CaseIterable, Sendable {
             if let width { c.width = width }
             return c
         case .resnet18, .resnet50:
-            var c = TorchVisionResNetConfig(depth: self == .resnet18 ? 18 : 50, classes: classes); c.imageSize = imageSize
+            var c = TorchVisionResNetConfig(depth: self == .resnet18 ? 18 : 50, classes: classes);
+            c.imageSize = imageSize
             if let width { c.width = width }
             return c
         }
     }
 
     /// Builds the architecture (see `configuration`).
-    public func build(classes: Int, imageSize: Int = 32, width: Int? = nil, dropout: Float = 0,
-                      using g: inout RandomGenerator) -> any ImageClassifierModel {
+    public func build(
+        classes: Int, imageSize: Int = 32, width: Int? = nil, dropout: Float = 0,
+        using g: inout RandomGenerator
+    ) -> any ImageClassifierModel {
         imageModel(configuration(classes: classes, imageSize: imageSize, width: width, dropout: dropout), using: &g)
     }
 }

@@ -14,7 +14,7 @@ public enum ModelFile {
     public static func save<M: ConfigurableModel>(_ model: M, to url: URL, metadata: [String: String] = [:]) throws {
         var meta = metadata
         let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys   // the same model gives the same bytes
+        encoder.outputFormatting = .sortedKeys  // the same model gives the same bytes
         let json = try encoder.encode(model.config)
         meta["attentionkit.model"] = String(describing: M.self)
         meta["attentionkit.config"] = String(decoding: json, as: UTF8.self)
@@ -28,11 +28,14 @@ public enum ModelFile {
             let t = tensors[name]!.to(.float32)
             let bad: Int? = t.withUnsafeFloats { p in
                 var sum: Float = 0
-                for i in 0..<p.count { sum += p[i] * 0 }   // NaN or ±inf make the sum NaN (vectorises; no branch per element)
+                // NaN or ±inf make the sum NaN (vectorises; no branch per element)
+                for i in 0..<p.count { sum += p[i] * 0 }
                 return sum.isNaN ? (0..<p.count).first { !p[$0].isFinite } : nil
             }
             if let bad {
-                throw CheckpointError.invalidFile("\(file): tensor '\(name)' holds \(t.withUnsafeFloats { $0[bad] }) at flat index \(bad) (a diverged or damaged checkpoint)")
+                throw CheckpointError.invalidFile(
+                    "\(file): tensor '\(name)' holds \(t.withUnsafeFloats { $0[bad] }) at flat index \(bad) (a diverged or damaged checkpoint)"
+                )
             }
         }
     }
@@ -47,28 +50,39 @@ public enum ModelFile {
 
     /// Rebuilds whichever of `types` the file names (its `attentionkit.model`), reading the file once; another name
     /// is an error listing the types (`kind` says what they are: "an image classifier").
-    public static func load(from url: URL, oneOf types: [any ConfigurableModel.Type], kind: String) throws -> any ConfigurableModel {
+    public static func load(from url: URL, oneOf types: [any ConfigurableModel.Type], kind: String) throws
+        -> any ConfigurableModel
+    {
         let (tensors, _, meta) = try Safetensors.read(from: url)
         guard let name = meta["attentionkit.model"] else {
-            throw CheckpointError.invalidFile("\(url.path): no model configuration in the metadata (not written by ModelFile.save)")
+            throw CheckpointError.invalidFile(
+                "\(url.path): no model configuration in the metadata (not written by ModelFile.save)")
         }
         guard let type = types.first(where: { String(describing: $0) == name }) else {
-            throw CheckpointError.invalidFile("\(url.path): holds a \(name), not \(kind) (\(types.map { String(describing: $0) }.joined(separator: ", ")))")
+            throw CheckpointError.invalidFile(
+                "\(url.path): holds a \(name), not \(kind) (\(types.map { String(describing: $0) }.joined(separator: ", ")))"
+            )
         }
-        func open<M: ConfigurableModel>(_ t: M.Type) throws -> any ConfigurableModel { try build(t, tensors: tensors, metadata: meta, file: url.path) }
+        func open<M: ConfigurableModel>(_ t: M.Type) throws -> any ConfigurableModel {
+            try build(t, tensors: tensors, metadata: meta, file: url.path)
+        }
         return try open(type)
     }
 
-    static func build<M: ConfigurableModel>(_ type: M.Type, tensors: [String: Tensor], metadata meta: [String: String], file: String) throws -> M {
+    static func build<M: ConfigurableModel>(
+        _ type: M.Type, tensors: [String: Tensor], metadata meta: [String: String], file: String
+    ) throws -> M {
         guard let name = meta["attentionkit.model"], let text = meta["attentionkit.config"] else {
-            throw CheckpointError.invalidFile("\(file): no model configuration in the metadata (not written by ModelFile.save)")
+            throw CheckpointError.invalidFile(
+                "\(file): no model configuration in the metadata (not written by ModelFile.save)")
         }
         guard name == String(describing: M.self) else {
             throw CheckpointError.invalidFile("\(file): holds a \(name), not a \(M.self)")
         }
         let config: M.Config
         do { config = try JSONDecoder().decode(M.Config.self, from: Data(text.utf8)) } catch {
-            throw CheckpointError.invalidFile("\(file): metadata 'attentionkit.config' is not a valid \(M.self) configuration: \(error)")
+            throw CheckpointError.invalidFile(
+                "\(file): metadata 'attentionkit.config' is not a valid \(M.self) configuration: \(error)")
         }
         // At most a few times the weights the file holds (and a small allowance): nothing absurd gets allocated.
         let held = tensors.values.reduce(0.0) { $0 + Double($1.count) }

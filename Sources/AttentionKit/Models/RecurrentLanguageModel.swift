@@ -16,8 +16,10 @@ public protocol CausalLanguageModel: Module {
     /// Continues each prompt (rows of one length) by up to `maxNewTokens` tokens drawn by `sampling`; a row that
     /// draws `stopToken` is finished. `onSlide` is called when a bounded context has to drop its oldest tokens;
     /// `onToken(row, id)` receives each token as it is drawn. Returns each row's new tokens (without the stop token).
-    func generate(_ prompts: [[Int]], maxNewTokens: Int, sampling: Sampling, stopToken: Int?, using g: inout RandomGenerator,
-                  onSlide: () -> Void, onToken: (Int, Int) -> Void) -> [[Int]]
+    func generate(
+        _ prompts: [[Int]], maxNewTokens: Int, sampling: Sampling, stopToken: Int?, using g: inout RandomGenerator,
+        onSlide: () -> Void, onToken: (Int, Int) -> Void
+    ) -> [[Int]]
     /// Writes the weights with the configuration that rebuilds the model (`ModelFile`).
     func save(to url: URL) throws
     /// Throws a `SequenceError` naming the row and position if `ids` cannot go through this model.
@@ -31,17 +33,23 @@ extension CausalLanguageModel {
     }
 
     /// Continues each prompt by up to `maxNewTokens` sampled tokens, stopping a row at `stopToken`.
-    public func generate(_ prompts: [[Int]], maxNewTokens: Int, sampling: Sampling = Sampling(), stopToken: Int? = nil,
-                         using g: inout RandomGenerator) -> [[Int]] {
-        generate(prompts, maxNewTokens: maxNewTokens, sampling: sampling, stopToken: stopToken, using: &g, onSlide: {}, onToken: { _, _ in })
+    public func generate(
+        _ prompts: [[Int]], maxNewTokens: Int, sampling: Sampling = Sampling(), stopToken: Int? = nil,
+        using g: inout RandomGenerator
+    ) -> [[Int]] {
+        generate(
+            prompts, maxNewTokens: maxNewTokens, sampling: sampling, stopToken: stopToken, using: &g, onSlide: {},
+            onToken: { _, _ in })
     }
 }
 
 /// The sampling loop every next-token model shares: draws one token per row from `logits` [B, V], reports it,
 /// stops a row at `stopToken`, and asks `advance` for the next logits given the drawn tokens — until every row has
 /// stopped or `maxNewTokens` were drawn.
-func drawTokens(from logits: Tensor, maxNewTokens: Int, sampling: Sampling, stopToken: Int?, using g: inout RandomGenerator,
-                onToken: (Int, Int) -> Void, advance: ([Int]) -> Tensor) -> [[Int]] {
+func drawTokens(
+    from logits: Tensor, maxNewTokens: Int, sampling: Sampling, stopToken: Int?, using g: inout RandomGenerator,
+    onToken: (Int, Int) -> Void, advance: ([Int]) -> Tensor
+) -> [[Int]] {
     let b = logits.shape[0], v = logits.shape[1]
     var logits = logits
     var new = [[Int]](repeating: [], count: b), finished = [Bool](repeating: false, count: b)
@@ -93,7 +101,8 @@ extension RecurrentLanguageModelConfig: ModelConfiguration {
     /// Per step and row: each layer's gates, cell state and output (≈ (gates + 3)·H) and the logits with their
     /// softmax (2·V).
     public func activationElements(batch: Int) -> Double {
-        Double(batch) * Double(blockSize) * (Double(layers) * Double(cell.gates + 3) * Double(hidden) + Double(embeddingDim) + 2 * Double(vocabulary))
+        Double(batch) * Double(blockSize)
+            * (Double(layers) * Double(cell.gates + 3) * Double(hidden) + Double(embeddingDim) + 2 * Double(vocabulary))
     }
 
     /// Throws a `ConfigurationError` naming the first field that cannot build a model.
@@ -105,7 +114,10 @@ extension RecurrentLanguageModelConfig: ModelConfiguration {
         try ConfigCheck.size("blockSize", blockSize, max: 1 << 16)
         try ConfigCheck.probability("dropout", dropout)
         if tieWeights && embeddingDim != hidden {
-            throw ConfigurationError("tieWeights", "the output layer can share the embedding only when embeddingDim (\(embeddingDim)) equals hidden (\(hidden))")
+            throw ConfigurationError(
+                "tieWeights",
+                "the output layer can share the embedding only when embeddingDim (\(embeddingDim)) equals hidden (\(hidden))"
+            )
         }
     }
 }
@@ -131,19 +143,28 @@ public final class RecurrentLanguageModel: Module, ConfigurableModel, CausalLang
 
     /// A recurrent language model with PyTorch's initialisation of its layers.
     public init(config c: RecurrentLanguageModelConfig, using g: inout RandomGenerator) {
-        precondition(!c.tieWeights || c.embeddingDim == c.hidden, "RecurrentLanguageModel: tied weights need embeddingDim == hidden")
+        precondition(
+            !c.tieWeights || c.embeddingDim == c.hidden,
+            "RecurrentLanguageModel: tied weights need embeddingDim == hidden")
         config = c
         embedding = Embedding(c.vocabulary, c.embeddingDim, using: &g)
-        rnn = RecurrentNetwork(cell: c.cell, inputSize: c.embeddingDim, hiddenSize: c.hidden, layers: c.layers, dropout: c.dropout, using: &g)
+        rnn = RecurrentNetwork(
+            cell: c.cell, inputSize: c.embeddingDim, hiddenSize: c.hidden, layers: c.layers, dropout: c.dropout,
+            using: &g)
         dropout = Dropout(p: c.dropout, using: &g)
         head = Linear(c.hidden, c.vocabulary, using: &g)
         embedding.initializeUniform(range: 0.1, using: &g)
         head.bias = Tensor.zeros([c.vocabulary]).requiringGrad()
-        head.weight = c.tieWeights ? embedding.weight : Tensor.uniform([c.vocabulary, c.hidden], low: -0.1, high: 0.1, using: &g).requiringGrad()
+        head.weight =
+            c.tieWeights
+            ? embedding.weight
+            : Tensor.uniform([c.vocabulary, c.hidden], low: -0.1, high: 0.1, using: &g).requiringGrad()
     }
 
     /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
-    public var children: [(name: String, module: any Module)] { [("embedding", embedding), ("rnn", rnn), ("dropout", dropout), ("head", head)] }
+    public var children: [(name: String, module: any Module)] {
+        [("embedding", embedding), ("rnn", rnn), ("dropout", dropout), ("head", head)]
+    }
 
     /// Tokens in the vocabulary.
     public var vocabulary: Int { config.vocabulary }
@@ -158,19 +179,25 @@ public final class RecurrentLanguageModel: Module, ConfigurableModel, CausalLang
     /// ids [B, T] from `initial` (zeros when nil) → logits [B, T, V] and the state after the last step.
     public func callAsFunction(_ ids: [[Int]], initial: RecurrentState?) -> (logits: Tensor, state: RecurrentState) {
         let b = ids.count, t = ids[0].count
-        precondition(ids.allSatisfy { $0.count == t } && t > 0, "RecurrentLanguageModel: rows must be non-empty and of one length")
-        let x = dropout(embedding(ids.flatMap { $0 }, shape: [b, t]))   // [B, T, E]
-        let (out, state) = rnn(x, initial: initial)                      // [B, T, H]
-        return (head(dropout(out)), state)                               // [B, T, V]
+        precondition(
+            ids.allSatisfy { $0.count == t } && t > 0,
+            "RecurrentLanguageModel: rows must be non-empty and of one length")
+        let x = dropout(embedding(ids.flatMap { $0 }, shape: [b, t]))  // [B, T, E]
+        let (out, state) = rnn(x, initial: initial)  // [B, T, H]
+        return (head(dropout(out)), state)  // [B, T, V]
     }
 
     /// Next-token logits [B, T, vocabulary] for `ids` [B, T], from a zero state.
     public func callAsFunction(_ ids: [[Int]]) -> Tensor { self(ids, initial: nil).logits }
 
     /// Continues each prompt by up to `maxNewTokens` sampled tokens, carrying the recurrent state instead of re-reading the prompt.
-    public func generate(_ prompts: [[Int]], maxNewTokens: Int, sampling: Sampling, stopToken: Int?, using g: inout RandomGenerator,
-                         onSlide: () -> Void, onToken: (Int, Int) -> Void) -> [[Int]] {
-        precondition(!prompts.isEmpty && prompts.allSatisfy { !$0.isEmpty && $0.count == prompts[0].count }, "RecurrentLanguageModel.generate: prompts must be non-empty rows of one length")
+    public func generate(
+        _ prompts: [[Int]], maxNewTokens: Int, sampling: Sampling, stopToken: Int?, using g: inout RandomGenerator,
+        onSlide: () -> Void, onToken: (Int, Int) -> Void
+    ) -> [[Int]] {
+        precondition(
+            !prompts.isEmpty && prompts.allSatisfy { !$0.isEmpty && $0.count == prompts[0].count },
+            "RecurrentLanguageModel.generate: prompts must be non-empty rows of one length")
         eval()
         return withNoGrad {
             let v = config.vocabulary
@@ -179,7 +206,10 @@ public final class RecurrentLanguageModel: Module, ConfigurableModel, CausalLang
                 return logits.slice(axis: 1, start: t - 1, end: t).reshape([prompts.count, v])
             }
             var (logits, state) = self(prompts, initial: nil)
-            return drawTokens(from: last(logits), maxNewTokens: maxNewTokens, sampling: sampling, stopToken: stopToken, using: &g, onToken: onToken) { drawn in
+            return drawTokens(
+                from: last(logits), maxNewTokens: maxNewTokens, sampling: sampling, stopToken: stopToken, using: &g,
+                onToken: onToken
+            ) { drawn in
                 (logits, state) = self(drawn.map { [$0] }, initial: state)
                 return last(logits)
             }

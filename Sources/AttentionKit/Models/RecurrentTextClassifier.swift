@@ -54,8 +54,10 @@ public final class RecurrentTextClassifier: Module, ConfigurableModel, TextClass
         precondition(c.pooling == .max || c.pooling == .mean, "RecurrentTextClassifier: pooling must be max or mean")
         config = c
         embedding = Embedding(c.vocabulary, c.embeddingDim, paddingIndex: c.padID, using: &g)
-        rnn = RecurrentNetwork(cell: c.cell, inputSize: c.embeddingDim, hiddenSize: c.hidden, layers: c.layers, bidirectional: c.bidirectional,
-                               dropout: c.dropout, using: &g)
+        rnn = RecurrentNetwork(
+            cell: c.cell, inputSize: c.embeddingDim, hiddenSize: c.hidden, layers: c.layers,
+            bidirectional: c.bidirectional,
+            dropout: c.dropout, using: &g)
         dropout = Dropout(p: c.dropout, using: &g)
         head = Linear(c.hidden * (c.bidirectional ? 2 : 1), c.classes, using: &g)
     }
@@ -81,14 +83,16 @@ public final class RecurrentTextClassifier: Module, ConfigurableModel, TextClass
         let lengths = ids.map { row in max(1, (row.lastIndex { $0 != config.padID }.map { $0 + 1 }) ?? 0) }
         let padded = ids.map { $0 + [Int](repeating: config.padID, count: t - $0.count) }
         let x = dropout(embedding(padded.flatMap { $0 }, shape: [b, t]))
-        let (out, _) = rnn(x, lengths: lengths)                                   // [B, T, D·H], 0 past each length
+        let (out, _) = rnn(x, lengths: lengths)  // [B, T, D·H], 0 past each length
         let pooled: Tensor
         switch config.pooling {
         case .mean:
             let scale = Tensor(doubles: lengths.map { 1 / Double($0) }, shape: [b, 1]).to(out.dtype)
             pooled = out.sum(axis: 1) * scale
         default:
-            let shift = Tensor(doubles: (0..<b).flatMap { r in (0..<t).map { $0 < lengths[r] ? 0 : -1e9 } }, shape: [b, t, 1]).to(out.dtype)
+            let shift = Tensor(
+                doubles: (0..<b).flatMap { r in (0..<t).map { $0 < lengths[r] ? 0 : -1e9 } }, shape: [b, t, 1]
+            ).to(out.dtype)
             pooled = (out + shift).max(axis: 1)
         }
         return head(dropout(pooled))
@@ -99,7 +103,8 @@ extension RecurrentTextClassifierConfig: ModelConfiguration {
     /// A lower bound on the parameters this configuration builds, computed without building anything.
     public var parameterLowerBound: Double {
         let e = Double(embeddingDim), h = Double(hidden), d = bidirectional ? 2.0 : 1.0, gates = Double(cell.gates)
-        return Double(vocabulary) * e + d * gates * h * (e + h) + Double(layers - 1) * d * gates * h * (d * h + h) + d * h * Double(classes)
+        return Double(vocabulary) * e + d * gates * h * (e + h) + Double(layers - 1) * d * gates * h * (d * h + h) + d
+            * h * Double(classes)
     }
 
     /// Throws a `ConfigurationError` naming the first field that cannot build a model.
@@ -112,6 +117,9 @@ extension RecurrentTextClassifierConfig: ModelConfiguration {
         try ConfigCheck.size("maxLength", maxLength, max: ConfigCheck.maxLength)
         try ConfigCheck.id("padID", padID, below: vocabulary)
         try ConfigCheck.probability("dropout", dropout)
-        guard pooling == .max || pooling == .mean else { throw ConfigurationError("pooling", "\(pooling.rawValue) is not max or mean (a recurrent classifier has no [CLS] token)") }
+        guard pooling == .max || pooling == .mean else {
+            throw ConfigurationError(
+                "pooling", "\(pooling.rawValue) is not max or mean (a recurrent classifier has no [CLS] token)")
+        }
     }
 }

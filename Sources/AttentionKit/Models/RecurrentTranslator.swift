@@ -50,14 +50,17 @@ public final class RecurrentTranslator: Module, ConfigurableModel {
 
     /// An attentional encoder–decoder with PyTorch's initialisation of its layers.
     public init(config c: RecurrentTranslatorConfig, using g: inout RandomGenerator) {
-        precondition(c.attention != .dot, "RecurrentTranslator: dot attention needs equal widths; use additive or general")
+        precondition(
+            c.attention != .dot, "RecurrentTranslator: dot attention needs equal widths; use additive or general")
         config = c
         let h = c.hidden
         sourceEmbedding = Embedding(c.sourceVocabulary, c.embeddingDim, paddingIndex: c.padID, using: &g)
         targetEmbedding = Embedding(c.targetVocabulary, c.embeddingDim, paddingIndex: c.padID, using: &g)
-        encoder = RecurrentNetwork(cell: c.cell, inputSize: c.embeddingDim, hiddenSize: h, layers: c.encoderLayers, bidirectional: true,
-                                   dropout: c.dropout, using: &g)
-        decoder = RecurrentNetwork(cell: c.cell, inputSize: c.embeddingDim + (c.inputFeeding ? h : 0), hiddenSize: h, using: &g)
+        encoder = RecurrentNetwork(
+            cell: c.cell, inputSize: c.embeddingDim, hiddenSize: h, layers: c.encoderLayers, bidirectional: true,
+            dropout: c.dropout, using: &g)
+        decoder = RecurrentNetwork(
+            cell: c.cell, inputSize: c.embeddingDim + (c.inputFeeding ? h : 0), hiddenSize: h, using: &g)
         bridge = Linear(2 * h, h, using: &g)
         attention = RecurrentAttention(c.attention, queryWidth: h, keyWidth: 2 * h, hidden: h, using: &g)
         combine = Linear(h + 2 * h, h, bias: false, using: &g)
@@ -67,22 +70,29 @@ public final class RecurrentTranslator: Module, ConfigurableModel {
 
     /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] {
-        [("sourceEmbedding", sourceEmbedding), ("targetEmbedding", targetEmbedding), ("encoder", encoder), ("decoder", decoder),
-         ("bridge", bridge), ("attention", attention), ("combine", combine), ("output", output), ("dropout", dropout)]
+        [
+            ("sourceEmbedding", sourceEmbedding), ("targetEmbedding", targetEmbedding), ("encoder", encoder),
+            ("decoder", decoder),
+            ("bridge", bridge), ("attention", attention), ("combine", combine), ("output", output), ("dropout", dropout)
+        ]
     }
 
     /// What the decoder carries from step to step, one row per hypothesis.
     struct DecoderState {
-        var memory: Tensor, projectedKeys: Tensor, lengths: [Int]   // encoder outputs [N, S, 2H] and their keys
-        var recurrent: RecurrentState                                // [1, N, H]
-        var feed: Tensor                                             // the last attentional vector h̃ [N, H]
+        var memory: Tensor, projectedKeys: Tensor, lengths: [Int]  // encoder outputs [N, S, 2H] and their keys
+        var recurrent: RecurrentState  // [1, N, H]
+        var feed: Tensor  // the last attentional vector h̃ [N, H]
 
         /// The state with its rows taken from `rows` (beams that moved).
         func selecting(_ rows: [Int]) -> DecoderState {
-            DecoderState(memory: memory.indexSelect(axis: 0, indices: rows), projectedKeys: projectedKeys.indexSelect(axis: 0, indices: rows),
-                         lengths: rows.map { lengths[$0] },
-                         recurrent: RecurrentState(h: recurrent.h.indexSelect(axis: 1, indices: rows), c: recurrent.c?.indexSelect(axis: 1, indices: rows)),
-                         feed: feed.indexSelect(axis: 0, indices: rows))
+            DecoderState(
+                memory: memory.indexSelect(axis: 0, indices: rows),
+                projectedKeys: projectedKeys.indexSelect(axis: 0, indices: rows),
+                lengths: rows.map { lengths[$0] },
+                recurrent: RecurrentState(
+                    h: recurrent.h.indexSelect(axis: 1, indices: rows),
+                    c: recurrent.c?.indexSelect(axis: 1, indices: rows)),
+                feed: feed.indexSelect(axis: 0, indices: rows))
         }
     }
 
@@ -92,24 +102,29 @@ public final class RecurrentTranslator: Module, ConfigurableModel {
         let lengths = source.map { row in max(1, (row.lastIndex { $0 != config.padID }.map { $0 + 1 }) ?? 0) }
         let padded = source.map { $0 + [Int](repeating: config.padID, count: s - $0.count) }
         let x = dropout(sourceEmbedding(padded.flatMap { $0 }, shape: [b, s]))
-        let (memory, final) = encoder(x, lengths: lengths)                       // [B, S, 2H]; h [2L, B, H]
+        let (memory, final) = encoder(x, lengths: lengths)  // [B, S, 2H]; h [2L, B, H]
         let top = final.h.shape[0]
-        let both = Tensor.concat([final.h.select(axis: 0, index: top - 2), final.h.select(axis: 0, index: top - 1)], axis: 1)   // [B, 2H]
-        let h0 = bridge(both).tanh().unsqueeze(0)                                 // [1, B, H]
+        let both = Tensor.concat(
+            [final.h.select(axis: 0, index: top - 2), final.h.select(axis: 0, index: top - 1)], axis: 1)  // [B, 2H]
+        let h0 = bridge(both).tanh().unsqueeze(0)  // [1, B, H]
         let c0: Tensor? = config.cell.hasCellState ? Tensor.zeros([1, b, h], dtype: memory.dtype) : nil
-        return DecoderState(memory: memory, projectedKeys: attention.projectKeys(memory), lengths: lengths,
-                            recurrent: RecurrentState(h: h0, c: c0), feed: Tensor.zeros([b, h], dtype: memory.dtype))
+        return DecoderState(
+            memory: memory, projectedKeys: attention.projectKeys(memory), lengths: lengths,
+            recurrent: RecurrentState(h: h0, c: c0), feed: Tensor.zeros([b, h], dtype: memory.dtype))
     }
 
     /// One decoder step for every row up to the attentional vector h̃ [N, H] (what the output layer reads), and the
     /// new state.
     func attend(_ tokens: [Int], _ state: DecoderState) -> (attentional: Tensor, state: DecoderState) {
         let n = tokens.count
-        var input = targetEmbedding(tokens, shape: [n, 1])                        // [N, 1, E]
+        var input = targetEmbedding(tokens, shape: [n, 1])  // [N, 1, E]
         if config.inputFeeding { input = Tensor.concat([input, state.feed.unsqueeze(1)], axis: 2) }
         let (out, recurrent) = decoder(dropout(input), initial: state.recurrent)  // [N, 1, H]
-        let (context, _) = attention(query: out, keys: state.memory, values: state.memory, keyLengths: state.lengths, projectedKeys: state.projectedKeys)
-        let attentional = combine(Tensor.concat([out, context], axis: 2)).tanh().reshape([n, config.hidden])   // h̃ [N, H]
+        let (context, _) = attention(
+            query: out, keys: state.memory, values: state.memory, keyLengths: state.lengths,
+            projectedKeys: state.projectedKeys)
+        // h̃ [N, H]
+        let attentional = combine(Tensor.concat([out, context], axis: 2)).tanh().reshape([n, config.hidden])
         var next = state
         (next.recurrent, next.feed) = (recurrent, attentional)
         return (attentional, next)
@@ -134,27 +149,33 @@ public final class RecurrentTranslator: Module, ConfigurableModel {
             attentional.append(h)
             state = next
         }
-        return output(dropout(Tensor.stack(attentional, axis: 1)))   // [B, T, V]
+        return output(dropout(Tensor.stack(attentional, axis: 1)))  // [B, T, V]
     }
 
     /// Beam search (the shared `searchBeams`): B·K rows decoded together, the decoder state reordered as beams move.
     /// - Parameters: see `Seq2SeqTransformer.beamSearch`.
-    public func beamSearch(_ source: [[Int]], beamSize requested: Int, maxLength: Int = 100, lengthPenalty alpha: Float = 0.6,
-                           nBest: Int? = nil, minLength: Int = 1) -> [[Hypothesis]] {
-        precondition(requested >= 1 && maxLength >= 1, "beamSearch: beam size \(requested) and maxLength \(maxLength) must be positive")
+    public func beamSearch(
+        _ source: [[Int]], beamSize requested: Int, maxLength: Int = 100, lengthPenalty alpha: Float = 0.6,
+        nBest: Int? = nil, minLength: Int = 1
+    ) -> [[Hypothesis]] {
+        precondition(
+            requested >= 1 && maxLength >= 1,
+            "beamSearch: beam size \(requested) and maxLength \(maxLength) must be positive")
         let k = min(requested, config.targetVocabulary), keep = min(nBest ?? k, k)
         return withNoGrad {
             let b = source.count
             var state = encode(source)
             if k > 1 { state = state.selecting((0..<(b * k)).map { $0 / k }) }
-            return searchBeams(sentences: b, beam: k, vocabulary: config.targetVocabulary, bos: config.bosID, eos: config.eosID, pad: config.padID,
-                               maxLength: maxLength, lengthPenalty: alpha, keep: keep, minLength: minLength,
-                               step: { tokens in
-                                   let (logits, next) = step(tokens, state)
-                                   state = next
-                                   return logits.logSoftmax(axis: -1).scalars
-                               },
-                               reorder: { rows in state = state.selecting(rows) })
+            return searchBeams(
+                sentences: b, beam: k, vocabulary: config.targetVocabulary, bos: config.bosID, eos: config.eosID,
+                pad: config.padID,
+                maxLength: maxLength, lengthPenalty: alpha, keep: keep, minLength: minLength,
+                step: { tokens in
+                    let (logits, next) = step(tokens, state)
+                    state = next
+                    return logits.logSoftmax(axis: -1).scalars
+                },
+                reorder: { rows in state = state.selecting(rows) })
         }
     }
 }
@@ -163,7 +184,8 @@ extension RecurrentTranslatorConfig: ModelConfiguration {
     /// A lower bound on the parameters this configuration builds, computed without building anything.
     public var parameterLowerBound: Double {
         let e = Double(embeddingDim), h = Double(hidden), gates = Double(cell.gates)
-        return Double(sourceVocabulary + targetVocabulary) * e + 2 * gates * h * (e + h) + gates * h * (e + h + h) + h * Double(targetVocabulary)
+        return Double(sourceVocabulary + targetVocabulary) * e + 2 * gates * h * (e + h) + gates * h * (e + h + h) + h
+            * Double(targetVocabulary)
     }
 
     /// Throws a `ConfigurationError` naming the first field that cannot build a model.
@@ -179,7 +201,10 @@ extension RecurrentTranslatorConfig: ModelConfiguration {
         }
         try ConfigCheck.probability("dropout", dropout)
         guard attention != .dot else {
-            throw ConfigurationError("attention", "dot compares a decoder state (hidden) with encoder outputs of twice its width (both directions): use additive or general")
+            throw ConfigurationError(
+                "attention",
+                "dot compares a decoder state (hidden) with encoder outputs of twice its width (both directions): use additive or general"
+            )
         }
     }
 }

@@ -52,8 +52,9 @@ public struct Seq2SeqConfig: Codable, Sendable, Equatable {
     }
 
     var layer: TransformerLayerConfig {
-        TransformerLayerConfig(dModel: dModel, heads: heads, feedForward: feedForward, dropout: dropout, activation: activation,
-                               normFirst: normFirst)
+        TransformerLayerConfig(
+            dModel: dModel, heads: heads, feedForward: feedForward, dropout: dropout, activation: activation,
+            normFirst: normFirst)
     }
 }
 
@@ -69,11 +70,16 @@ public final class TokenEmbedding: Module {
     /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
 
-    init(_ embedding: Embedding, positions kind: PositionKind, maxLength: Int, dropout p: Float, scale: Bool, using g: inout RandomGenerator) {
+    init(
+        _ embedding: Embedding, positions kind: PositionKind, maxLength: Int, dropout p: Float, scale: Bool,
+        using g: inout RandomGenerator
+    ) {
         self.embedding = embedding
         let d = embedding.weight.shape[1]
-        positions = kind == .sinusoidal ? SinusoidalPositionalEncoding(dim: d, maxLength: maxLength)
-                                        : LearnedPositionalEmbedding(dim: d, maxLength: maxLength, using: &g)
+        positions =
+            kind == .sinusoidal
+            ? SinusoidalPositionalEncoding(dim: d, maxLength: maxLength)
+            : LearnedPositionalEmbedding(dim: d, maxLength: maxLength, using: &g)
         dropout = Dropout(p: p, using: &g)
         self.scale = scale ? Float(d).squareRoot() : nil
     }
@@ -88,8 +94,9 @@ public final class TokenEmbedding: Module {
     ///   - offset: position of the first column (incremental decoding).
     public func callAsFunction(_ ids: [[Int]], offset: Int = 0) -> Tensor {
         let b = ids.count, t = ids.first?.count ?? 0
-        precondition(ids.allSatisfy { $0.count == t }, "TokenEmbedding: rows of different lengths (pad the batch first)")
-        var x = embedding(ids.flatMap { $0 }, shape: [b, t])   // [B, T, D]
+        precondition(
+            ids.allSatisfy { $0.count == t }, "TokenEmbedding: rows of different lengths (pad the batch first)")
+        var x = embedding(ids.flatMap { $0 }, shape: [b, t])  // [B, T, D]
         if let scale { x = x * scale }
         return dropout(positions(x, offset: offset))
     }
@@ -108,13 +115,20 @@ public struct SequenceError: Error, CustomStringConvertible, Equatable {
 func validateIDs(_ ids: [[Int]], vocabulary: Int, maxLength: Int, what: String) throws(SequenceError) {
     let t = ids.first?.count ?? 0
     for (r, row) in ids.enumerated() {
-        guard row.count == t else { throw SequenceError(message: "\(what) row \(r) has \(row.count) ids, row 0 has \(t): pad the batch to one length") }
+        guard row.count == t else {
+            throw SequenceError(
+                message: "\(what) row \(r) has \(row.count) ids, row 0 has \(t): pad the batch to one length")
+        }
         if let c = row.firstIndex(where: { $0 < 0 || $0 >= vocabulary }) {
-            throw SequenceError(message: "\(what) row \(r), position \(c): id \(row[c]) is outside the vocabulary 0..<\(vocabulary)")
+            throw SequenceError(
+                message: "\(what) row \(r), position \(c): id \(row[c]) is outside the vocabulary 0..<\(vocabulary)")
         }
     }
     guard t <= maxLength else {
-        throw SequenceError(message: "\(what) has \(t) positions, more than the model's maxLength \(maxLength) (truncate, or build the model with a larger maxLength)")
+        throw SequenceError(
+            message:
+                "\(what) has \(t) positions, more than the model's maxLength \(maxLength) (truncate, or build the model with a larger maxLength)"
+        )
     }
 }
 
@@ -150,17 +164,24 @@ public final class Seq2SeqTransformer: Module, ConfigurableModel {
         config = c
         let d = c.dModel
         let src = Embedding(c.sourceVocabulary, d, paddingIndex: c.padID, using: &g)
-        src.weight = (src.weight.detach() * (1 / Float(d).squareRoot())).requiringGrad()   // N(0, 1/D): Vaswani's scale keeps √D·e at unit size
+        // N(0, 1/D): Vaswani's scale keeps √D·e at unit size
+        src.weight = (src.weight.detach() * (1 / Float(d).squareRoot())).requiringGrad()
         let tgt: Embedding
         if c.sharedEmbeddings {
-            precondition(c.sourceVocabulary == c.targetVocabulary, "Seq2SeqTransformer: shared embeddings need one vocabulary size")
+            precondition(
+                c.sourceVocabulary == c.targetVocabulary,
+                "Seq2SeqTransformer: shared embeddings need one vocabulary size")
             tgt = src
         } else {
             tgt = Embedding(c.targetVocabulary, d, paddingIndex: c.padID, using: &g)
             tgt.weight = (tgt.weight.detach() * (1 / Float(d).squareRoot())).requiringGrad()
         }
-        sourceEmbedding = TokenEmbedding(src, positions: c.positions, maxLength: c.maxLength, dropout: c.dropout, scale: c.scaleEmbeddings, using: &g)
-        targetEmbedding = TokenEmbedding(tgt, positions: c.positions, maxLength: c.maxLength, dropout: c.dropout, scale: c.scaleEmbeddings, using: &g)
+        sourceEmbedding = TokenEmbedding(
+            src, positions: c.positions, maxLength: c.maxLength, dropout: c.dropout, scale: c.scaleEmbeddings, using: &g
+        )
+        targetEmbedding = TokenEmbedding(
+            tgt, positions: c.positions, maxLength: c.maxLength, dropout: c.dropout, scale: c.scaleEmbeddings, using: &g
+        )
         encoder = TransformerEncoder(c.layer, layers: c.encoderLayers, finalNorm: c.normFirst, using: &g)
         decoder = TransformerDecoder(c.layer, layers: c.decoderLayers, finalNorm: c.normFirst, using: &g)
         outputProjection = Linear(d, c.targetVocabulary, using: &g)
@@ -172,15 +193,21 @@ public final class Seq2SeqTransformer: Module, ConfigurableModel {
 
     /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] {
-        [("sourceEmbedding", sourceEmbedding), ("targetEmbedding", targetEmbedding), ("encoder", encoder), ("decoder", decoder),
-         ("outputProjection", outputProjection)]
+        [
+            ("sourceEmbedding", sourceEmbedding), ("targetEmbedding", targetEmbedding), ("encoder", encoder),
+            ("decoder", decoder),
+            ("outputProjection", outputProjection)
+        ]
     }
 
     /// Throws a `SequenceError` naming the row and position if `source` (or `targetInput`) cannot go through this
     /// model: ragged rows, ids outside the vocabulary, or more positions than the position tables hold.
     public func validate(source: [[Int]], targetInput: [[Int]]? = nil) throws(SequenceError) {
         try validateIDs(source, vocabulary: config.sourceVocabulary, maxLength: config.maxLength, what: "source")
-        if let targetInput { try validateIDs(targetInput, vocabulary: config.targetVocabulary, maxLength: config.maxLength, what: "target") }
+        if let targetInput {
+            try validateIDs(
+                targetInput, vocabulary: config.targetVocabulary, maxLength: config.maxLength, what: "target")
+        }
     }
 
     /// Source ids [B, S] (right-padded with `padID`) → memory [B, S, D] and the key-padding mask over the source.
@@ -192,7 +219,8 @@ public final class Seq2SeqTransformer: Module, ConfigurableModel {
     /// Teacher-forced decoding: target input ids [B, T] (starting with BOS) → logits [B, T, V].
     public func decode(_ targetInput: [[Int]], memory: Tensor, memoryMask: AttentionMask) -> Tensor {
         let targetMask = AttentionMask(keyPadding: targetInput.flatMap { $0.map { $0 == config.padID } }, causal: true)
-        return outputProjection(decoder(targetEmbedding(targetInput), memory: memory, targetMask: targetMask, memoryMask: memoryMask))
+        return outputProjection(
+            decoder(targetEmbedding(targetInput), memory: memory, targetMask: targetMask, memoryMask: memoryMask))
     }
 
     /// Logits [B, T, V] for source [B, S] and target input [B, T] (teacher forcing).
@@ -206,7 +234,9 @@ public final class Seq2SeqTransformer: Module, ConfigurableModel {
         let caches: [DecoderLayerCache]
         var memoryMask: AttentionMask
         var position = 0
-        init(caches: [DecoderLayerCache], memoryMask: AttentionMask) { self.caches = caches; self.memoryMask = memoryMask }
+        init(caches: [DecoderLayerCache], memoryMask: AttentionMask) {
+            self.caches = caches; self.memoryMask = memoryMask
+        }
     }
 
     func startDecoding(memory: Tensor, memoryMask: AttentionMask, maxLength: Int) -> DecodingState {
@@ -215,7 +245,7 @@ public final class Seq2SeqTransformer: Module, ConfigurableModel {
 
     /// Feeds one token per row and returns log-probabilities of the next token, [N, V].
     func stepLogProbabilities(_ tokens: [Int], _ state: DecodingState) -> Tensor {
-        let x = targetEmbedding(tokens.map { [$0] }, offset: state.position)   // [N, 1, D]
+        let x = targetEmbedding(tokens.map { [$0] }, offset: state.position)  // [N, 1, D]
         state.position += 1
         let h = decoder.step(x, caches: state.caches, memoryMask: state.memoryMask)
         return outputProjection(h).reshape([tokens.count, config.targetVocabulary]).logSoftmax(axis: -1)
@@ -236,16 +266,22 @@ public final class Seq2SeqTransformer: Module, ConfigurableModel {
     ///   - minLength: tokens before EOS may end a hypothesis (fairseq's `min_len`, 1 by default: no empty output —
     ///     with wide beams on a weak model the empty hypothesis would otherwise win).
     /// A beam wider than the target vocabulary searches as wide as the vocabulary.
-    public func beamSearch(_ source: [[Int]], beamSize requested: Int, maxLength: Int = 100, lengthPenalty alpha: Float = 0.6,
-                           nBest: Int? = nil, minLength: Int = 1) -> [[Hypothesis]] {
-        precondition(requested >= 1 && maxLength >= 1, "beamSearch: beam size \(requested) and maxLength \(maxLength) must be positive")
+    public func beamSearch(
+        _ source: [[Int]], beamSize requested: Int, maxLength: Int = 100, lengthPenalty alpha: Float = 0.6,
+        nBest: Int? = nil, minLength: Int = 1
+    ) -> [[Hypothesis]] {
+        precondition(
+            requested >= 1 && maxLength >= 1,
+            "beamSearch: beam size \(requested) and maxLength \(maxLength) must be positive")
         let k = min(requested, config.targetVocabulary)
-        precondition(maxLength <= config.maxLength, "beamSearch: maxLength \(maxLength) exceeds the model's position table (\(config.maxLength))")
+        precondition(
+            maxLength <= config.maxLength,
+            "beamSearch: maxLength \(maxLength) exceeds the model's position table (\(config.maxLength))")
         let keep = min(nBest ?? k, k)
         return withNoGrad {
             let b = source.count, v = config.targetVocabulary
             let (memory, mask) = encode(source)
-            let rows = (0..<(b * k)).map { $0 / k }   // row → sentence
+            let rows = (0..<(b * k)).map { $0 / k }  // row → sentence
             let mem = k == 1 ? memory : memory.indexSelect(axis: 0, indices: rows)
             var memMask = mask
             if k > 1, let kp = mask.keyPadding {
@@ -253,10 +289,12 @@ public final class Seq2SeqTransformer: Module, ConfigurableModel {
                 memMask.keyPadding = rows.flatMap { kp[($0 * s)..<($0 * s + s)] }
             }
             let state = startDecoding(memory: mem, memoryMask: memMask, maxLength: maxLength)
-            return searchBeams(sentences: b, beam: k, vocabulary: v, bos: config.bosID, eos: config.eosID, pad: config.padID, maxLength: maxLength,
-                               lengthPenalty: alpha, keep: keep, minLength: minLength,
-                               step: { stepLogProbabilities($0, state).scalars },
-                               reorder: { rows in for c in state.caches { c.reorder(rows) } })
+            return searchBeams(
+                sentences: b, beam: k, vocabulary: v, bos: config.bosID, eos: config.eosID, pad: config.padID,
+                maxLength: maxLength,
+                lengthPenalty: alpha, keep: keep, minLength: minLength,
+                step: { stepLogProbabilities($0, state).scalars },
+                reorder: { rows in for c in state.caches { c.reorder(rows) } })
         }
     }
 }
@@ -269,20 +307,26 @@ public final class Seq2SeqTransformer: Module, ConfigurableModel {
 ///   - step: the log-probabilities [N·V] of the next token of each of the N = sentences·beam rows, given each row's
 ///     last token (the decoder keeps its own state per row);
 ///   - reorder: makes row i of the decoder's state the old row `rows[i]` (called when beams move).
-func searchBeams(sentences b: Int, beam k: Int, vocabulary v: Int, bos: Int, eos: Int, pad: Int, maxLength: Int, lengthPenalty alpha: Float,
-                 keep: Int, minLength: Int, step stepLogProbabilities: ([Int]) -> [Float], reorder: ([Int]) -> Void) -> [[Hypothesis]] {
+func searchBeams(
+    sentences b: Int, beam k: Int, vocabulary v: Int, bos: Int, eos: Int, pad: Int, maxLength: Int,
+    lengthPenalty alpha: Float,
+    keep: Int, minLength: Int, step stepLogProbabilities: ([Int]) -> [Float], reorder: ([Int]) -> Void
+) -> [[Hypothesis]] {
     func lp(_ n: Int) -> Float { alpha == 0 ? 1 : Float.pow((5 + Float(n)) / 6, alpha) }
     var tokens = [[Int]](repeating: [], count: b * k)
-    var scores = (0..<(b * k)).map { $0 % k == 0 ? Float(0) : -Float.infinity }   // only beam 0 live at first
+    var scores = (0..<(b * k)).map { $0 % k == 0 ? Float(0) : -Float.infinity }  // only beam 0 live at first
     var finished = [[Hypothesis]](repeating: [], count: b)
     var done = [Bool](repeating: false, count: b)
     var last = [Int](repeating: bos, count: b * k)
     for step in 0..<maxLength {
-        let logp = stepLogProbabilities(last)   // [N·V]
+        let logp = stepLogProbabilities(last)  // [N·V]
         var newRows: [Int] = [], newTokens: [[Int]] = [], newScores: [Float] = [], newLast: [Int] = []
         for s in 0..<b {
             if done[s] {
-                for j in 0..<k { newRows.append(s * k + j); newTokens.append(tokens[s * k + j]); newScores.append(-.infinity); newLast.append(pad) }
+                for j in 0..<k {
+                    newRows.append(s * k + j); newTokens.append(tokens[s * k + j]); newScores.append(-.infinity);
+                    newLast.append(pad)
+                }
                 continue
             }
             // the 2K best (score, row, token) over this sentence's K rows
@@ -305,9 +349,10 @@ func searchBeams(sentences b: Int, beam k: Int, vocabulary v: Int, bos: Int, eos
             var live: [(Float, Int, Int)] = []
             for (rank, c) in cand.prefix(2 * k).enumerated() {
                 if c.2 == eos {
-                    guard rank < k else { continue }   // an EOS below the K best does not end a hypothesis
+                    guard rank < k else { continue }  // an EOS below the K best does not end a hypothesis
                     let n = tokens[c.1].count + 1
-                    finished[s].append(Hypothesis(tokens: tokens[c.1], logProbability: c.0, score: c.0 / lp(n), finished: true))
+                    finished[s].append(
+                        Hypothesis(tokens: tokens[c.1], logProbability: c.0, score: c.0 / lp(n), finished: true))
                 } else if live.count < k {
                     live.append(c)
                 }
@@ -315,16 +360,22 @@ func searchBeams(sentences b: Int, beam k: Int, vocabulary v: Int, bos: Int, eos
             }
             if finished[s].count >= k || step == maxLength - 1 || live.isEmpty {
                 if finished[s].count < k {
-                    for c in live { let t = tokens[c.1] + [c.2]; finished[s].append(Hypothesis(tokens: t, logProbability: c.0, score: c.0 / lp(t.count), finished: false)) }
+                    for c in live {
+                        let t = tokens[c.1] + [c.2];
+                        finished[s].append(
+                            Hypothesis(tokens: t, logProbability: c.0, score: c.0 / lp(t.count), finished: false))
+                    }
                 }
                 done[s] = true
             }
             for j in 0..<k {
                 if !done[s] && j < live.count {
                     let c = live[j]
-                    newRows.append(c.1); newTokens.append(tokens[c.1] + [c.2]); newScores.append(c.0); newLast.append(c.2)
+                    newRows.append(c.1); newTokens.append(tokens[c.1] + [c.2]); newScores.append(c.0);
+                    newLast.append(c.2)
                 } else {
-                    newRows.append(s * k + j); newTokens.append(tokens[s * k + j]); newScores.append(-.infinity); newLast.append(pad)
+                    newRows.append(s * k + j); newTokens.append(tokens[s * k + j]); newScores.append(-.infinity);
+                    newLast.append(pad)
                 }
             }
         }
@@ -335,7 +386,10 @@ func searchBeams(sentences b: Int, beam k: Int, vocabulary v: Int, bos: Int, eos
         last = newLast
     }
     return finished.map { hs in
-        Array(hs.enumerated().sorted { $0.element.score != $1.element.score ? $0.element.score > $1.element.score : $0.offset < $1.offset }
-                .map(\.element).prefix(keep))
+        Array(
+            hs.enumerated().sorted {
+                $0.element.score != $1.element.score ? $0.element.score > $1.element.score : $0.offset < $1.offset
+            }
+            .map(\.element).prefix(keep))
     }
 }

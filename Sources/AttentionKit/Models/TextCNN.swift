@@ -72,7 +72,9 @@ public final class TextCNN: Module, ConfigurableModel, TextClassificationModel {
 
     /// A TextCNN with PyTorch's initialisation of its layers.
     public init(config c: TextCNNConfig, using g: inout RandomGenerator) {
-        precondition(!c.kernelSizes.isEmpty && c.kernelSizes.allSatisfy { $0 > 0 } && c.filters > 0, "TextCNN: kernel sizes and filters must be positive")
+        precondition(
+            !c.kernelSizes.isEmpty && c.kernelSizes.allSatisfy { $0 > 0 } && c.filters > 0,
+            "TextCNN: kernel sizes and filters must be positive")
         config = c
         embedding = Embedding(c.vocabulary, c.embeddingDim, paddingIndex: c.padID, using: &g)
         if let a = c.embeddingInitRange { embedding.initializeUniform(range: a, using: &g) }
@@ -103,15 +105,17 @@ public final class TextCNN: Module, ConfigurableModel, TextClassificationModel {
         // Rows shorter than the widest window are padded up to it (as Kim pads sentences).
         let t = max(ids.first?.count ?? 0, widest)
         let padded = ids.map { $0 + Array(repeating: config.padID, count: t - $0.count) }
-        let x = embedding(padded.flatMap { $0 }, shape: [b, t]).permute([0, 2, 1])   // [B, E, T]
+        let x = embedding(padded.flatMap { $0 }, shape: [b, t]).permute([0, 2, 1])  // [B, E, T]
         var pooled: [Tensor] = []
         for (conv, k) in zip(convs.modules, config.kernelSizes) {
-            let h = conv(x).relu()                                                     // [B, F, T − k + 1]
+            let h = conv(x).relu()  // [B, F, T − k + 1]
             let positions = t - k + 1
             // A window counts if it starts inside the text (every row keeps at least its first window).
-            let shift = Tensor((0..<b).flatMap { r in (0..<positions).map { $0 < max(1, lengths[r] - k + 1) ? Float(0) : -1e9 } },
-                               shape: [b, 1, positions]).to(h.dtype)
-            pooled.append((h + shift).max(axis: 2))                                  // [B, F]
+            let shift = Tensor(
+                (0..<b).flatMap { r in (0..<positions).map { $0 < max(1, lengths[r] - k + 1) ? Float(0) : -1e9 } },
+                shape: [b, 1, positions]
+            ).to(h.dtype)
+            pooled.append((h + shift).max(axis: 2))  // [B, F]
         }
         return head(dropout(Tensor.concat(pooled, axis: 1)))
     }

@@ -28,9 +28,9 @@ public final class AttentionPooling: Layer {
     public func callAsFunction(_ h: Tensor) -> Tensor { pool(h, padding: nil) }
     /// Pools `h` [B, T, D] to [B, D], giving no weight to positions where `padding` is true.
     public func pool(_ h: Tensor, padding: [Bool]?) -> Tensor {
-        var s = score(h)                                                  // [B, T, 1]
+        var s = score(h)  // [B, T, 1]
         if let padding { s = s + Tensor(padding.map { $0 ? -1e9 : 0 }, shape: [h.shape[0], h.shape[1], 1]).to(h.dtype) }
-        return (h * s.softmax(axis: 1)).sum(axis: 1)                     // [B, D]
+        return (h * s.softmax(axis: 1)).sum(axis: 1)  // [B, D]
     }
 }
 
@@ -93,10 +93,12 @@ public final class TextClassifier: Module, ConfigurableModel {
         config = c
         let e = Embedding(c.vocabulary, c.dModel, paddingIndex: c.padID, using: &g)
         e.weight = (e.weight.detach() * (1 / Float(c.dModel).squareRoot())).requiringGrad()
-        embedding = TokenEmbedding(e, positions: c.positions, maxLength: c.maxLength + 1, dropout: c.dropout, scale: true, using: &g)
+        embedding = TokenEmbedding(
+            e, positions: c.positions, maxLength: c.maxLength + 1, dropout: c.dropout, scale: true, using: &g)
         classToken = c.pooling == .cls ? Tensor.normal([1, 1, c.dModel], std: 0.02, using: &g).requiringGrad() : nil
-        let lc = TransformerLayerConfig(dModel: c.dModel, heads: c.heads, feedForward: c.feedForward, dropout: c.dropout,
-                                        activation: c.activation, normFirst: c.normFirst)
+        let lc = TransformerLayerConfig(
+            dModel: c.dModel, heads: c.heads, feedForward: c.feedForward, dropout: c.dropout,
+            activation: c.activation, normFirst: c.normFirst)
         encoder = TransformerEncoder(lc, layers: c.layers, finalNorm: c.normFirst, using: &g)
         attentionPool = c.pooling == .attention ? AttentionPooling(c.dModel, using: &g) : nil
         head = Linear(c.dModel, c.classes, using: &g)
@@ -106,7 +108,9 @@ public final class TextClassifier: Module, ConfigurableModel {
     public var localParameters: [(name: String, tensor: Tensor)] { classToken.map { [("classToken", $0)] } ?? [] }
     /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] {
-        [("embedding", embedding), ("encoder", encoder)] + (attentionPool.map { [("attentionPool", $0)] } ?? []) + [("head", head)]
+        [("embedding", embedding), ("encoder", encoder)] + (attentionPool.map { [("attentionPool", $0)] } ?? []) + [
+            ("head", head)
+        ]
     }
 
     /// Throws a `SequenceError` naming the row and position if `ids` cannot go through this model.
@@ -117,19 +121,19 @@ public final class TextClassifier: Module, ConfigurableModel {
     /// ids [B, T] → logits [B, C].
     public func callAsFunction(_ ids: [[Int]]) -> Tensor {
         let b = ids.count, t = ids.first?.count ?? 0
-        var padding = ids.flatMap { $0.map { $0 == config.padID } }   // [B·T]
-        var x = embedding(ids)                                        // [B, T, D]
+        var padding = ids.flatMap { $0.map { $0 == config.padID } }  // [B·T]
+        var x = embedding(ids)  // [B, T, D]
         if let classToken {
-            x = Tensor.concat([classToken.expand([b, 1, config.dModel]), x], axis: 1)   // [B, 1+T, D]
+            x = Tensor.concat([classToken.expand([b, 1, config.dModel]), x], axis: 1)  // [B, 1+T, D]
             padding = (0..<b).flatMap { [false] + padding[($0 * t)..<($0 * t + t)] }
         }
         let h = encoder(x, mask: AttentionMask(keyPadding: padding))
         switch config.pooling {
         case .cls:
-            return head(h.select(axis: 1, index: 0))   // [B, D] → [B, C]
+            return head(h.select(axis: 1, index: 0))  // [B, D] → [B, C]
         case .mean:
             let keep = Tensor(padding.map { $0 ? 0 : 1 }, shape: [b, h.shape[1], 1]).to(h.dtype)
-            let counts = keep.sum(axis: 1).maximum(Tensor(scalar: 1, dtype: h.dtype))   // [B, 1]
+            let counts = keep.sum(axis: 1).maximum(Tensor(scalar: 1, dtype: h.dtype))  // [B, 1]
             return head((h * keep).sum(axis: 1) / counts)
         case .max:
             // Padding positions get −1e9 so that they never win (every text has at least one token).

@@ -55,8 +55,11 @@ public final class TorchVisionBlock: Layer {
         }
         bn1 = BatchNorm.twoD(width)
         bn2 = BatchNorm.twoD(width)
-        downsample = stride != 1 || inChannels != out
-            ? Sequential([Conv2d(inChannels, out, kernelSize: 1, stride: stride, bias: false, using: &g), BatchNorm.twoD(out)]) : nil
+        downsample =
+            stride != 1 || inChannels != out
+            ? Sequential([
+                Conv2d(inChannels, out, kernelSize: 1, stride: stride, bias: false, using: &g), BatchNorm.twoD(out)
+            ]) : nil
         // torchvision's init: Kaiming normal (fan_out, ReLU) for convolutions; BatchNorm γ = 1, β = 0
         for conv in [conv1, conv2, conv3].compactMap({ $0 }) + (downsample.map { [$0.layers[0] as! Conv2d] } ?? []) {
             conv.weight = Init.kaimingNormalFanOut(conv.weight.shape, using: &g).requiringGrad()
@@ -102,18 +105,22 @@ public final class TorchVisionResNet: Module, ImageClassifierModel {
         bn1 = BatchNorm.twoD(c.width)
         var channels = c.width
         layers = c.blocks.enumerated().map { stage, count in
-            ModuleList((0..<count).map { i in
-                let width = c.width << stage
-                defer { channels = c.bottleneck ? width * 4 : width }
-                return TorchVisionBlock(channels, width: width, stride: stage > 0 && i == 0 ? 2 : 1, bottleneck: c.bottleneck, using: &g)
-            })
+            ModuleList(
+                (0..<count).map { i in
+                    let width = c.width << stage
+                    defer { channels = c.bottleneck ? width * 4 : width }
+                    return TorchVisionBlock(
+                        channels, width: width, stride: stage > 0 && i == 0 ? 2 : 1, bottleneck: c.bottleneck, using: &g
+                    )
+                })
         }
         fc = Linear(c.features, c.classes, using: &g)
     }
 
     /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] {
-        [("conv1", conv1), ("bn1", bn1)] + layers.enumerated().map { ("layer\($0.offset + 1)", $0.element as any Module) } + [("fc", fc)]
+        [("conv1", conv1), ("bn1", bn1)]
+            + layers.enumerated().map { ("layer\($0.offset + 1)", $0.element as any Module) } + [("fc", fc)]
     }
 
     /// Input side in pixels (square images).
@@ -146,7 +153,9 @@ extension TorchVisionResNetConfig: ModelConfiguration {
         try ConfigCheck.size("inputChannels", inputChannels, max: 64)
         try ConfigCheck.size("width", width, max: 1024)
         try ConfigCheck.size("imageSize", imageSize, max: ConfigCheck.maxImage)
-        guard imageSize >= 32 else { throw ConfigurationError("imageSize", "\(imageSize) is below 32: five halvings leave nothing to pool") }
+        guard imageSize >= 32 else {
+            throw ConfigurationError("imageSize", "\(imageSize) is below 32: five halvings leave nothing to pool")
+        }
         try ConfigCheck.size("classes", classes)
     }
 }

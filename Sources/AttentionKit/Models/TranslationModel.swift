@@ -7,7 +7,8 @@ public protocol TranslationModel: Module {
     var spec: TranslationSpec { get }
     /// Teacher-forced logits [B, T, V] of `targetInput` (BOS + target, right-padded) given right-padded `source`.
     func callAsFunction(source: [[Int]], targetInput: [[Int]]) -> Tensor
-    func beamSearch(_ source: [[Int]], beamSize: Int, maxLength: Int, lengthPenalty: Float, nBest: Int?, minLength: Int) -> [[Hypothesis]]
+    func beamSearch(_ source: [[Int]], beamSize: Int, maxLength: Int, lengthPenalty: Float, nBest: Int?, minLength: Int)
+        -> [[Hypothesis]]
     /// Writes the weights with the configuration that rebuilds the model (`ModelFile`).
     func save(to url: URL) throws
 }
@@ -20,8 +21,11 @@ public struct TranslationSpec: Sendable, Equatable {
 
 extension TranslationModel {
     /// Beam search for each source (ids without EOS): the `nBest` (default 1) best hypotheses by GNMT length-normalised score.
-    public func beamSearch(_ source: [[Int]], beamSize: Int, maxLength: Int = 100, lengthPenalty: Float = 0.6, nBest: Int? = nil) -> [[Hypothesis]] {
-        beamSearch(source, beamSize: beamSize, maxLength: maxLength, lengthPenalty: lengthPenalty, nBest: nBest, minLength: 1)
+    public func beamSearch(
+        _ source: [[Int]], beamSize: Int, maxLength: Int = 100, lengthPenalty: Float = 0.6, nBest: Int? = nil
+    ) -> [[Hypothesis]] {
+        beamSearch(
+            source, beamSize: beamSize, maxLength: maxLength, lengthPenalty: lengthPenalty, nBest: nBest, minLength: 1)
     }
 
     /// Greedy decoding (argmax each step; the transformer with its key/value cache), batched: beam search with one
@@ -34,14 +38,18 @@ extension TranslationModel {
 extension Seq2SeqConfig {
     /// The vocabulary sizes, length limit and special ids a translator needs.
     public var spec: TranslationSpec {
-        TranslationSpec(sourceVocabulary: sourceVocabulary, targetVocabulary: targetVocabulary, maxLength: maxLength, padID: padID, bosID: bosID, eosID: eosID)
+        TranslationSpec(
+            sourceVocabulary: sourceVocabulary, targetVocabulary: targetVocabulary, maxLength: maxLength, padID: padID,
+            bosID: bosID, eosID: eosID)
     }
 }
 
 extension RecurrentTranslatorConfig {
     /// The vocabulary sizes, length limit and special ids a translator needs.
     public var spec: TranslationSpec {
-        TranslationSpec(sourceVocabulary: sourceVocabulary, targetVocabulary: targetVocabulary, maxLength: maxLength, padID: padID, bosID: bosID, eosID: eosID)
+        TranslationSpec(
+            sourceVocabulary: sourceVocabulary, targetVocabulary: targetVocabulary, maxLength: maxLength, padID: padID,
+            bosID: bosID, eosID: eosID)
     }
 }
 
@@ -90,14 +98,20 @@ public enum TranslationModelConfig: Sendable, Equatable {
     }
 
     /// Sets the vocabulary sizes and special ids the tokenizers give.
-    public mutating func setVocabularies(source: Int, target: Int, special: (pad: Int, bos: Int, eos: Int), sharedEmbeddings: Bool) {
+    public mutating func setVocabularies(
+        source: Int, target: Int, special: (pad: Int, bos: Int, eos: Int), sharedEmbeddings: Bool
+    ) {
         switch self {
         case .transformer(var c):
-            (c.sourceVocabulary, c.targetVocabulary, c.padID, c.bosID, c.eosID) = (source, target, special.pad, special.bos, special.eos)
+            (c.sourceVocabulary, c.targetVocabulary, c.padID, c.bosID, c.eosID) = (
+                source, target, special.pad, special.bos, special.eos
+            )
             c.sharedEmbeddings = sharedEmbeddings
             self = .transformer(c)
         case .recurrent(var c):
-            (c.sourceVocabulary, c.targetVocabulary, c.padID, c.bosID, c.eosID) = (source, target, special.pad, special.bos, special.eos)
+            (c.sourceVocabulary, c.targetVocabulary, c.padID, c.bosID, c.eosID) = (
+                source, target, special.pad, special.bos, special.eos
+            )
             self = .recurrent(c)
         }
     }

@@ -56,7 +56,9 @@ public struct ConvTokenizerConfig: Codable, Sendable, Equatable {
     /// Kernel side of each convolution.
     public var kernel = 3
     /// A tokenizer of `layers` convolutions of `kernel`×`kernel`.
-    public init(layers: Int = 2, channels: Int = 64, kernel: Int = 3) { self.layers = layers; self.channels = channels; self.kernel = kernel }
+    public init(layers: Int = 2, channels: Int = 64, kernel: Int = 3) {
+        self.layers = layers; self.channels = channels; self.kernel = kernel
+    }
 }
 
 /// The convolutional tokenizer (`ConvTokenizerConfig`): images [B, C, H, W] → tokens [B, N, D], row-major.
@@ -70,19 +72,23 @@ public final class ConvTokenizer: Layer {
     /// A convolutional tokenizer from `channels` to tokens of width `dModel`.
     public init(channels: Int, dModel: Int, config c: ConvTokenizerConfig, using g: inout RandomGenerator) {
         convolutions = (0..<c.layers).map { i in
-            Conv2d(i == 0 ? channels : c.channels, i == c.layers - 1 ? dModel : c.channels, kernelSize: (c.kernel, c.kernel),
-                   stride: (1, 1), padding: (c.kernel / 2, c.kernel / 2), bias: false, using: &g)
+            Conv2d(
+                i == 0 ? channels : c.channels, i == c.layers - 1 ? dModel : c.channels,
+                kernelSize: (c.kernel, c.kernel),
+                stride: (1, 1), padding: (c.kernel / 2, c.kernel / 2), bias: false, using: &g)
         }
     }
 
     /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
-    public var children: [(name: String, module: any Module)] { convolutions.enumerated().map { ("convolutions.\($0.offset)", $0.element) } }
+    public var children: [(name: String, module: any Module)] {
+        convolutions.enumerated().map { ("convolutions.\($0.offset)", $0.element) }
+    }
 
     /// Tokens [B, N, dModel] for images [B, C, H, W].
     public func callAsFunction(_ images: Tensor) -> Tensor {
         var x = images
         for conv in convolutions { x = pool(conv(x).relu()) }
-        return x.flatten(from: 2).permute([0, 2, 1])                     // [B, N, D]
+        return x.flatten(from: 2).permute([0, 2, 1])  // [B, N, D]
     }
 }
 
@@ -108,10 +114,13 @@ public final class PatchEmbedding: Layer {
     /// Tokens [B, (H/p)·(W/p), dModel] for images [B, C, H, W], row-major patches.
     public func callAsFunction(_ images: Tensor) -> Tensor {
         guard images.rank == 4, images.shape[2] % patchSize == 0, images.shape[3] % patchSize == 0 else {
-            shapeFailure(ShapeError("PatchEmbedding: images \(fmt(images.shape)) are not [B, C, H, W] with H and W multiples of \(patchSize)"))
+            shapeFailure(
+                ShapeError(
+                    "PatchEmbedding: images \(fmt(images.shape)) are not [B, C, H, W] with H and W multiples of \(patchSize)"
+                ))
         }
-        let y = projection(images)                                       // [B, D, H/p, W/p]
-        return y.flatten(from: 2).permute([0, 2, 1])                     // [B, N, D]
+        let y = projection(images)  // [B, D, H/p, W/p]
+        return y.flatten(from: 2).permute([0, 2, 1])  // [B, N, D]
     }
 }
 
@@ -142,7 +151,9 @@ public final class VisionTransformer: Module, ConfigurableModel {
 
     /// A ViT initialised as timm's (truncated normal 0.02 for linear layers and positions, zero head).
     public init(config c: ViTConfig, using g: inout RandomGenerator) {
-        precondition(c.imageSize % c.patchSize == 0, "ViT: image size \(c.imageSize) is not a multiple of the patch size \(c.patchSize)")
+        precondition(
+            c.imageSize % c.patchSize == 0,
+            "ViT: image size \(c.imageSize) is not a multiple of the patch size \(c.patchSize)")
         config = c
         if let t = c.convTokenizer {
             convTokenizer = ConvTokenizer(channels: c.channels, dModel: c.dModel, config: t, using: &g)
@@ -155,13 +166,16 @@ public final class VisionTransformer: Module, ConfigurableModel {
         switch c.positions {
         case .learned: positionEmbedding = Tensor.normal([1, tokens, c.dModel], std: 0.02, using: &g).requiringGrad()
         case .sinusoidal:
-            positionEmbedding = sinusoidalTable2D(rows: c.patchesPerSide, columns: c.patchesPerSide, dim: c.dModel, classToken: cls)
-                .reshape([1, tokens, c.dModel])
+            positionEmbedding = sinusoidalTable2D(
+                rows: c.patchesPerSide, columns: c.patchesPerSide, dim: c.dModel, classToken: cls
+            )
+            .reshape([1, tokens, c.dModel])
         }
         positionDropout = Dropout(p: c.dropout, using: &g)
-        let lc = TransformerLayerConfig(dModel: c.dModel, heads: c.heads, feedForward: Int(Float(c.dModel) * c.mlpRatio),
-                                        dropout: c.dropout, attentionDropout: c.attentionDropout, activation: .gelu,
-                                        normFirst: true, layerNormEps: c.layerNormEps, bias: c.qkvBias)
+        let lc = TransformerLayerConfig(
+            dModel: c.dModel, heads: c.heads, feedForward: Int(Float(c.dModel) * c.mlpRatio),
+            dropout: c.dropout, attentionDropout: c.attentionDropout, activation: .gelu,
+            normFirst: true, layerNormEps: c.layerNormEps, bias: c.qkvBias)
         encoder = TransformerEncoder(lc, layers: c.depth, finalNorm: true, dropPath: c.dropPath, using: &g)
         attentionPool = c.pooling == .attention ? AttentionPooling(c.dModel, using: &g) : nil
         head = Linear(c.dModel, c.classes, using: &g)
@@ -169,7 +183,8 @@ public final class VisionTransformer: Module, ConfigurableModel {
 
     /// This module's own trainable tensors, by local name (PyTorch's parameter names).
     public var localParameters: [(name: String, tensor: Tensor)] {
-        (classToken.map { [("classToken", $0)] } ?? []) + (config.positions == .learned ? [("positionEmbedding", positionEmbedding)] : [])
+        (classToken.map { [("classToken", $0)] } ?? [])
+            + (config.positions == .learned ? [("positionEmbedding", positionEmbedding)] : [])
     }
     /// This module's own non-trainable state saved in checkpoints (running statistics), by local name.
     public var localBuffers: [(name: String, tensor: Tensor)] {
@@ -177,8 +192,10 @@ public final class VisionTransformer: Module, ConfigurableModel {
     }
     /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
     public var children: [(name: String, module: any Module)] {
-        (patchEmbedding.map { [("patchEmbedding", $0 as any Module)] } ?? []) + (convTokenizer.map { [("convTokenizer", $0 as any Module)] } ?? [])
-            + [("positionDropout", positionDropout), ("encoder", encoder)] + (attentionPool.map { [("attentionPool", $0 as any Module)] } ?? []) + [("head", head)]
+        (patchEmbedding.map { [("patchEmbedding", $0 as any Module)] } ?? [])
+            + (convTokenizer.map { [("convTokenizer", $0 as any Module)] } ?? [])
+            + [("positionDropout", positionDropout), ("encoder", encoder)]
+            + (attentionPool.map { [("attentionPool", $0 as any Module)] } ?? []) + [("head", head)]
     }
 
     /// Encoder states after the final norm, [B, T, D] (the class token first when there is one).
@@ -186,7 +203,7 @@ public final class VisionTransformer: Module, ConfigurableModel {
 
     /// Patch embeddings with the class token and positions, [B, T, D]: the encoder's input.
     private func tokens(_ images: Tensor) -> Tensor {
-        var x = patchEmbedding.map { $0(images) } ?? convTokenizer!(images)   // [B, N, D]
+        var x = patchEmbedding.map { $0(images) } ?? convTokenizer!(images)  // [B, N, D]
         if let classToken { x = Tensor.concat([classToken.expand([x.shape[0], 1, config.dModel]), x], axis: 1) }
         return positionDropout(x + positionEmbedding)
     }
@@ -221,25 +238,29 @@ public enum HeadFusion: String, Codable, Sendable { case mean, max, min }
 /// - Returns: R [B, T, T]; its row 0 from column 1 on is the class token's map over the patches (`classTokenRollout`).
 public func attentionRollout(_ maps: [Tensor], headFusion: HeadFusion = .mean, discardRatio: Float = 0) -> Tensor {
     precondition(!maps.isEmpty, "attentionRollout: no attention maps")
-    precondition(discardRatio >= 0 && discardRatio < 1, "attentionRollout: discard ratio \(discardRatio) must be in [0, 1)")
+    precondition(
+        discardRatio >= 0 && discardRatio < 1, "attentionRollout: discard ratio \(discardRatio) must be in [0, 1)")
     return withNoGrad {
         let b = maps[0].shape[0], t = maps[0].shape[2]
         var result = Tensor.eye(t).expand([b, t, t]).copy()
         for a in maps {
-            precondition(a.rank == 4 && a.shape[0] == b && a.shape[2] == t && a.shape[3] == t,
-                         "attentionRollout: map \(fmt(a.shape)) is not [B, H, T, T] = [\(b), _, \(t), \(t)]")
+            precondition(
+                a.rank == 4 && a.shape[0] == b && a.shape[2] == t && a.shape[3] == t,
+                "attentionRollout: map \(fmt(a.shape)) is not [B, H, T, T] = [\(b), _, \(t), \(t)]")
             let fused: Tensor
             switch headFusion {
             case .mean: fused = a.to(.float32).mean(axis: 1)
             case .max: fused = a.to(.float32).max(axis: 1)
             case .min: fused = a.to(.float32).min(axis: 1)
             }
-            var vals = fused.scalars                                    // [B·T·T]
+            var vals = fused.scalars  // [B·T·T]
             let drop = Int(Float(t * t) * discardRatio)
             if drop > 0 {
                 for bi in 0..<b {
                     let base = bi * t * t
-                    let order = (1..<(t * t)).sorted { vals[base + $0] != vals[base + $1] ? vals[base + $0] < vals[base + $1] : $0 < $1 }
+                    let order = (1..<(t * t)).sorted {
+                        vals[base + $0] != vals[base + $1] ? vals[base + $0] < vals[base + $1] : $0 < $1
+                    }
                     for j in order.prefix(drop) { vals[base + j] = 0 }
                 }
             }

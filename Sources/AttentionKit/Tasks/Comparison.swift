@@ -10,11 +10,15 @@ extension ModelComparison {
         let run = request.run
         let config: JSONValue
         do { config = try run.configJSON() } catch {
-            throw RunDirectoryError(message: "\(run.configURL.path): missing or not a JSON object (not a run directory of `attn train`)")
+            throw RunDirectoryError(
+                message: "\(run.configURL.path): missing or not a JSON object (not a run directory of `attn train`)")
         }
         let type = try RunTasks.runType(of: run)
         guard let comparable = type as? any ComparableRun.Type else {
-            throw RunDirectoryError(message: "\(run.configURL.path): task \"\(type.taskName)\" cannot be compared (attn compare takes runs of attn train cnn|vit|classifier|translation)")
+            throw RunDirectoryError(
+                message:
+                    "\(run.configURL.path): task \"\(type.taskName)\" cannot be compared (attn compare takes runs of attn train cnn|vit|classifier|translation)"
+            )
         }
         let summary = try summarize(metricsJSONL: run.file("metrics.jsonl"), key: comparable.comparisonMetric)
         guard let loaded = try RunTasks.load(run) as? any ComparableRun else {
@@ -25,9 +29,12 @@ extension ModelComparison {
         let arch: String?
         if case .string(let a)? = config[path: "arch"] ?? config[path: "training.arch"] { arch = a } else { arch = nil }
         let metric = comparable.comparisonMetric
-        return Entry(name: label, task: measured.kind, model: arch.map { "\(measured.model) (\($0))" } ?? measured.model,
-                     metric: metric, score: measured.scores[metric] ?? summary.best, chrF: measured.scores["chrf"], beam: measured.beam,
-                     bestEpoch: summary.bestEpoch, epochs: summary.epochs, parameters: measured.parameters, trainingSeconds: summary.seconds,
-                     inferencePerSecond: measured.itemsPerSecond, inferenceUnit: measured.unit, inferenceBatch: measured.batch)
+        return Entry(
+            name: label, task: measured.kind, model: arch.map { "\(measured.model) (\($0))" } ?? measured.model,
+            metric: metric, score: measured.scores[metric] ?? summary.best, chrF: measured.scores["chrf"],
+            beam: measured.beam,
+            bestEpoch: summary.bestEpoch, epochs: summary.epochs, parameters: measured.parameters,
+            trainingSeconds: summary.seconds,
+            inferencePerSecond: measured.itemsPerSecond, inferenceUnit: measured.unit, inferenceBatch: measured.batch)
     }
 }

@@ -34,39 +34,57 @@ public struct ImageDataSelection: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case data, limit, classes
-        case validData = "valid_data", valFraction = "val_fraction", splitSeed = "split_seed", trainFraction = "train_fraction", badFiles = "bad_files"
+        case validData = "valid_data", valFraction = "val_fraction", splitSeed = "split_seed", trainFraction =
+            "train_fraction", badFiles = "bad_files"
         case imageSize = "image_size"
     }
 
     /// The images at `path` at `side` × `side`: a CIFAR-10 binary directory or .bin file (resized), or a folder of
     /// class folders (`ImageFolder`).
-    static func images(at path: String, side: Int = 32, badFiles: BadImagePolicy?, classNames: [String]? = nil, note: @escaping (String) -> Void) throws -> CIFAR10 {
+    static func images(
+        at path: String, side: Int = 32, badFiles: BadImagePolicy?, classNames: [String]? = nil,
+        note: @escaping (String) -> Void
+    ) throws -> CIFAR10 {
         let url = URL(fileURLWithPath: path)
         if ImageFolder.isImageFolder(url) {
-            return try ImageFolder.read(url, side: side, badFiles: badFiles ?? .stop, classNames: classNames, note: note)
+            return try ImageFolder.read(
+                url, side: side, badFiles: badFiles ?? .stop, classNames: classNames, note: note)
         }
         return try CIFAR10.read(path: path) { note($0) }.resized(to: side)
     }
 
     /// The settings a resume must keep.
     func resumeSettings() throws -> [RunSetting] {
-        [try RunSetting("data.data", data, flag: "--data"), try RunSetting("data.valid_data", validData, flag: "--valid-data"),
-         try RunSetting("data.bad_files", badFiles?.rawValue, flag: "--bad-files"), try RunSetting("data.image_size", imageSize, flag: "--image-size"),
-         try RunSetting("data.val_fraction", valFraction, flag: "--val-fraction"), try RunSetting("data.limit", limit, flag: "--limit"),
-         try RunSetting("data.classes", classes, flag: "--classes"), try RunSetting("data.train_fraction", trainFraction, flag: "--train-fraction")]
+        [
+            try RunSetting("data.data", data, flag: "--data"),
+            try RunSetting("data.valid_data", validData, flag: "--valid-data"),
+            try RunSetting("data.bad_files", badFiles?.rawValue, flag: "--bad-files"),
+            try RunSetting("data.image_size", imageSize, flag: "--image-size"),
+            try RunSetting("data.val_fraction", valFraction, flag: "--val-fraction"),
+            try RunSetting("data.limit", limit, flag: "--limit"),
+            try RunSetting("data.classes", classes, flag: "--classes"),
+            try RunSetting("data.train_fraction", trainFraction, flag: "--train-fraction")
+        ]
     }
 
     /// Reads the images, keeps the chosen classes, splits off (or reads) the validation set, writes `split.json`
     /// (resuming: checks it instead) and returns both sets with the training set's channel statistics.
-    public func load(seed: UInt64, in context: RunContext) throws -> (train: CIFAR10, validation: CIFAR10, mean: [Float], std: [Float]) {
+    public func load(seed: UInt64, in context: RunContext) throws -> (
+        train: CIFAR10, validation: CIFAR10, mean: [Float], std: [Float]
+    ) {
         let folder = ImageFolder.isImageFolder(URL(fileURLWithPath: data))
-        var all = folder ? try ImageFolder.read(URL(fileURLWithPath: data), side: side, badFiles: badFiles ?? .stop, note: context.note)
+        var all =
+            folder
+            ? try ImageFolder.read(
+                URL(fileURLWithPath: data), side: side, badFiles: badFiles ?? .stop, note: context.note)
             : try CIFAR10(directory: URL(fileURLWithPath: data))
         if limit > 0 && limit < all.count { all = all.subset(Array(0..<limit)) }
         all = all.resized(to: side)
         var external: CIFAR10? = nil
         if let validData {
-            external = try Self.images(at: validData, side: side, badFiles: badFiles, classNames: folder ? all.classNames : nil) { context.log("validation data: \($0)") }
+            external = try Self.images(
+                at: validData, side: side, badFiles: badFiles, classNames: folder ? all.classNames : nil
+            ) { context.log("validation data: \($0)") }
         }
         if let keep = try classSelection(names: all.classNames) {
             all = Self.relabelled(all, keep: keep)
@@ -74,28 +92,44 @@ public struct ImageDataSelection: Codable, Sendable, Equatable {
         }
         let seed = splitSeed ?? seed
         // image folders: a stratified split (each class keeps its share); CIFAR keeps its split of earlier runs
-        let (trainIdx0, valIdx) = external != nil ? (Array(0..<all.count), [])
-            : folder ? ImageFolder.stratifiedSplit(labels: all.labels, fraction: valFraction, seed: seed)
-            : all.splitIndices(validationFraction: valFraction, seed: seed)
-        let trainIdx = trainFraction < 1 ? Self.perClassFraction(trainIdx0, labels: all.labels, fraction: trainFraction, seed: seed &+ 7) : trainIdx0
+        let (trainIdx0, valIdx) =
+            external != nil
+            ? (Array(0..<all.count), [])
+            : folder
+                ? ImageFolder.stratifiedSplit(labels: all.labels, fraction: valFraction, seed: seed)
+                : all.splitIndices(validationFraction: valFraction, seed: seed)
+        let trainIdx =
+            trainFraction < 1
+            ? Self.perClassFraction(trainIdx0, labels: all.labels, fraction: trainFraction, seed: seed &+ 7) : trainIdx0
         let trainSet = all.subset(trainIdx), valSet = external ?? all.subset(valIdx)
         if external == nil && valFraction > 0 && valIdx.isEmpty {
-            throw RunSetupError("--val-fraction \(valFraction) of \(all.count) images holds out none: use a larger fraction, --valid-data, or --val-fraction 0 to train without validation")
+            throw RunSetupError(
+                "--val-fraction \(valFraction) of \(all.count) images holds out none: use a larger fraction, --valid-data, or --val-fraction 0 to train without validation"
+            )
         }
-        guard trainSet.count > 0 else { throw RunSetupError("\(data): no training images left (after --limit, --classes and --train-fraction)") }
+        guard trainSet.count > 0 else {
+            throw RunSetupError("\(data): no training images left (after --limit, --classes and --train-fraction)")
+        }
         let present = Set(trainSet.labels)
         guard present.count >= 2 else {
-            throw RunSetupError("\(data): the training images are all of one class (\(present.first.map { all.classNames.indices.contains($0) ? all.classNames[$0] : String($0) } ?? "none")): a classifier needs at least two (check --classes and --limit)")
+            throw RunSetupError(
+                "\(data): the training images are all of one class (\(present.first.map { all.classNames.indices.contains($0) ? all.classNames[$0] : String($0) } ?? "none")): a classifier needs at least two (check --classes and --limit)"
+            )
         }
-        let splitJSON = "{\"train\": [\(trainIdx.map(String.init).joined(separator: ","))], \"validation\": [\(valIdx.map(String.init).joined(separator: ","))]}\n"
+        let splitJSON =
+            "{\"train\": [\(trainIdx.map(String.init).joined(separator: ","))], \"validation\": [\(valIdx.map(String.init).joined(separator: ","))]}\n"
         if context.resume {
-            try context.directory.checkResume(file: "split.json", equals: Data(splitJSON.utf8), flags: "--seed, --split-seed, --limit, --classes, --val-fraction, --train-fraction")
+            try context.directory.checkResume(
+                file: "split.json", equals: Data(splitJSON.utf8),
+                flags: "--seed, --split-seed, --limit, --classes, --val-fraction, --train-fraction")
         } else if context.isLead {
             try context.directory.write(text: splitJSON, to: "split.json")
         }
         let (mean, std) = trainSet.channelStatistics()
-        context.log("\(folder ? "image folders (\(all.classNames.count) classes, \(side) × \(side))" : side == 32 ? "CIFAR-10" : "CIFAR-10 resized to \(side) × \(side)"): \(trainSet.count) training and \(valSet.count) validation images from \(data)" +
-                    (validData.map { " (validation: \($0))" } ?? "") + (valSet.count == 0 ? "; no validation: the last epoch is kept" : ""))
+        context.log(
+            "\(folder ? "image folders (\(all.classNames.count) classes, \(side) × \(side))" : side == 32 ? "CIFAR-10" : "CIFAR-10 resized to \(side) × \(side)"): \(trainSet.count) training and \(valSet.count) validation images from \(data)"
+                + (validData.map { " (validation: \($0))" } ?? "")
+                + (valSet.count == 0 ? "; no validation: the last epoch is kept" : ""))
         return (trainSet, valSet, mean, std)
     }
 
@@ -105,10 +139,15 @@ public struct ImageDataSelection: Codable, Sendable, Equatable {
         let picked = try classes.split(separator: ",").map { raw -> Int in
             let s = raw.trimmingCharacters(in: .whitespaces)
             if let i = Int(s), i >= 0, i < names.count { return i }
-            guard let i = names.firstIndex(of: s) else { throw RunSetupError("--classes: '\(s)' is not a class (\(names.joined(separator: ", ")) or 0…\(names.count - 1))") }
+            guard let i = names.firstIndex(of: s) else {
+                throw RunSetupError(
+                    "--classes: '\(s)' is not a class (\(names.joined(separator: ", ")) or 0…\(names.count - 1))")
+            }
             return i
         }
-        guard !picked.isEmpty, Set(picked).count == picked.count else { throw RunSetupError("--classes: give each class once") }
+        guard !picked.isEmpty, Set(picked).count == picked.count else {
+            throw RunSetupError("--classes: give each class once")
+        }
         return picked
     }
 
@@ -174,9 +213,14 @@ public enum ImageModelRecipe: Codable, Sendable, Equatable {
         switch try c.decode(String.self, forKey: .kind) {
         case "vit": self = .vit(try c.decode(ViTConfig.self, forKey: .config))
         case "small": self = .small(try c.decode(SmallCNNConfig.self, forKey: .config))
-        case "zoo": self = .zoo(try c.decode(ImageArchitecture.self, forKey: .arch), width: try c.decodeIfPresent(Int.self, forKey: .width),
-                                dropout: try c.decode(Float.self, forKey: .dropout))
-        case let other: throw DecodingError.dataCorruptedError(forKey: .kind, in: c, debugDescription: "'\(other)' is not vit, small or zoo")
+        case "zoo":
+            self = .zoo(
+                try c.decode(ImageArchitecture.self, forKey: .arch),
+                width: try c.decodeIfPresent(Int.self, forKey: .width),
+                dropout: try c.decode(Float.self, forKey: .dropout))
+        case let other:
+            throw DecodingError.dataCorruptedError(
+                forKey: .kind, in: c, debugDescription: "'\(other)' is not vit, small or zoo")
         }
     }
 
@@ -187,7 +231,8 @@ public enum ImageModelRecipe: Codable, Sendable, Equatable {
         case .vit(let v): try c.encode("vit", forKey: .kind); try c.encode(v, forKey: .config)
         case .small(let v): try c.encode("small", forKey: .kind); try c.encode(v, forKey: .config)
         case .zoo(let a, let width, let dropout):
-            try c.encode("zoo", forKey: .kind); try c.encode(a, forKey: .arch); try c.encode(width, forKey: .width); try c.encode(dropout, forKey: .dropout)
+            try c.encode("zoo", forKey: .kind); try c.encode(a, forKey: .arch); try c.encode(width, forKey: .width);
+            try c.encode(dropout, forKey: .dropout)
         }
     }
 
@@ -196,7 +241,8 @@ public enum ImageModelRecipe: Codable, Sendable, Equatable {
         switch self {
         case .vit(var c): (c.classes, c.imageSize) = (classes, imageSize); return c
         case .small(var c): (c.classes, c.imageSize) = (classes, imageSize); return c
-        case .zoo(let a, let width, let dropout): return a.configuration(classes: classes, imageSize: imageSize, width: width, dropout: dropout)
+        case .zoo(let a, let width, let dropout):
+            return a.configuration(classes: classes, imageSize: imageSize, width: width, dropout: dropout)
         }
     }
 
@@ -257,7 +303,8 @@ public struct ImageClassificationConfig: RunConfiguration, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case architecture, data, augmentation, training, transfer, normalize, modelType = "model_type", model, normalization, arch
+        case architecture, data, augmentation, training, transfer, normalize, modelType = "model_type", model,
+            normalization, arch
     }
 
     /// Decodes config.json's fields (snake_case keys).
@@ -305,34 +352,50 @@ extension ImageClassificationTask {
     /// (split.json), builds the model for their classes, applies the transfer recipe, trains with seeded augmented
     /// batches keeping the best epoch by validation accuracy, and writes the best model's report (report.txt,
     /// confusion.png) and, for a ViT, the attention report of `attentionExample` (PNG, JPEG or FILE.bin:INDEX).
-    public static func run(_ config: ImageClassificationConfig, in context: RunContext, attentionExample: String? = nil) throws -> RunOutcome {
-        try context.execute(task: ImageClassificationConfig.task) { try train(config, in: context, attentionExample: attentionExample) }
+    public static func run(_ config: ImageClassificationConfig, in context: RunContext, attentionExample: String? = nil)
+        throws -> RunOutcome
+    {
+        try context.execute(task: ImageClassificationConfig.task) {
+            try train(config, in: context, attentionExample: attentionExample)
+        }
     }
 
-    private static func train(_ config: ImageClassificationConfig, in context: RunContext, attentionExample: String? = nil) throws -> RunOutcome {
+    private static func train(
+        _ config: ImageClassificationConfig, in context: RunContext, attentionExample: String? = nil
+    ) throws -> RunOutcome {
         let dir = context.directory, recipe = config.training, seed = recipe.seed
         if context.resume { try dir.checkResume(config) }
         var data = try config.data.load(seed: seed, in: context)
-        if config.normalize == .imagenet { (data.mean, data.std) = (ImageNormalization.imagenet.mean, ImageNormalization.imagenet.std) }
+        if config.normalize == .imagenet {
+            (data.mean, data.std) = (ImageNormalization.imagenet.mean, ImageNormalization.imagenet.std)
+        }
         let side = config.data.side
-        let modelConfiguration = config.architecture.configuration(classes: data.train.classNames.count, imageSize: side)
+        let modelConfiguration = config.architecture.configuration(
+            classes: data.train.classNames.count, imageSize: side)
         let perStep = min(recipe.batchSize ?? 128, data.train.count)
-        try modelConfiguration.checkTrainable(activations: (modelConfiguration as? ViTConfig)?.activationElements(batch: perStep) ?? 0,
-                                              shrink: "--batch-size, --d-model, --depth or --patch-size")
+        try modelConfiguration.checkTrainable(
+            activations: (modelConfiguration as? ViTConfig)?.activationElements(batch: perStep) ?? 0,
+            shrink: "--batch-size, --d-model, --depth or --patch-size")
         var g = RandomGenerator(seed: seed)
         let model = config.architecture.build(classes: data.train.classNames.count, imageSize: side, using: &g)
-        let frozen = try config.transfer.apply(to: model, resuming: context.resume, head: model.headPath, labels: data.train.classNames, log: context.log)
+        let frozen = try config.transfer.apply(
+            to: model, resuming: context.resume, head: model.headPath, labels: data.train.classNames, log: context.log)
         let optimizer = config.transfer.makeOptimizer(recipe, for: model)
         let batchSize = recipe.batchSize ?? 128, processes = context.dataParallel?.size ?? 1
-        var batches = CIFARBatches(data.train, batchSize: batchSize, mean: data.mean, std: data.std,
-                                   augmentation: config.augmentation.augment ? .standard(side: side) : .none,
-                                   shuffle: true, dropLast: data.train.count >= batchSize * processes, seed: seed &+ 1)
+        var batches = CIFARBatches(
+            data.train, batchSize: batchSize, mean: data.mean, std: data.std,
+            augmentation: config.augmentation.augment ? .standard(side: side) : .none,
+            shuffle: true, dropLast: data.train.count >= batchSize * processes, seed: seed &+ 1)
         batches.shard = context.shard
         guard batches.batchesPerEpoch > 0 else {
-            throw RunSetupError("\(data.train.count) training images give no batch per epoch" + (context.dataParallel.map { " for \($0.size) processes" } ?? ""))
+            throw RunSetupError(
+                "\(data.train.count) training images give no batch per epoch"
+                    + (context.dataParallel.map { " for \($0.size) processes" } ?? ""))
         }
         let detail = (model as? VisionTransformer).map { ", \($0.config.patchCount) patches" } ?? ""
-        context.log("model: \(type(of: model)), \(model.parameterCount()) parameters\(detail); \(recipe.epochs) epochs × \(batches.batchesPerEpoch) steps of \(batchSize)" + (processes > 1 ? " × \(processes) processes" : ""))
+        context.log(
+            "model: \(type(of: model)), \(model.parameterCount()) parameters\(detail); \(recipe.epochs) epochs × \(batches.batchesPerEpoch) steps of \(batchSize)"
+                + (processes > 1 ? " × \(processes) processes" : ""))
         var saved = config
         saved.modelType = String(describing: type(of: model))
         saved.model = try JSONValue(model.config)
@@ -343,23 +406,31 @@ extension ImageClassificationTask {
             try dir.writeConfig(saved, labels: data.train.classNames)
             try dir.writeLabels(data.train.classNames)
         }
-        let task = ImageClassificationTask(model: model, forward: { model($0) }, batches: batches, validation: data.validation, mean: data.mean, std: data.std,
-                                           labelSmoothing: recipe.labelSmoothing, mixing: config.augmentation.mixing, save: { try ModelFile.save(model, to: $0) })
-        let summary = try context.train(task, optimizer: optimizer, recipe: recipe, bestMetric: "val_accuracy",
-                                        onEpochStart: config.transfer.unfreezing(model, prefixes: frozen, log: context.log))
+        let task = ImageClassificationTask(
+            model: model, forward: { model($0) }, batches: batches, validation: data.validation, mean: data.mean,
+            std: data.std,
+            labelSmoothing: recipe.labelSmoothing, mixing: config.augmentation.mixing,
+            save: { try ModelFile.save(model, to: $0) })
+        let summary = try context.train(
+            task, optimizer: optimizer, recipe: recipe, bestMetric: "val_accuracy",
+            onEpochStart: config.transfer.unfreezing(model, prefixes: frozen, log: context.log))
         guard !summary.interrupted, context.isLead else { return RunOutcome(summary: summary, message: "") }
         let best = try ImageClassification.load(from: dir.url)
         let message: String
         if data.validation.count > 0 {
             try context.writeReport(try best.evaluate(data.validation))
-            message = String(format: "best validation accuracy %.2f%% at epoch %d; %.1f s training; outputs in %@", summary.bestValue * 100,
-                             summary.bestEpoch, summary.seconds, dir.path)
+            message = String(
+                format: "best validation accuracy %.2f%% at epoch %d; %.1f s training; outputs in %@",
+                summary.bestValue * 100,
+                summary.bestEpoch, summary.seconds, dir.path)
         } else {
-            message = String(format: "no validation set: best.safetensors is the last epoch (%d); %.1f s training; outputs in %@",
-                             summary.epochsCompleted, summary.seconds, dir.path)
+            message = String(
+                format: "no validation set: best.safetensors is the last epoch (%d); %.1f s training; outputs in %@",
+                summary.epochsCompleted, summary.seconds, dir.path)
         }
         return try context.finish(summary, message: message, attentionExample: attentionExample) { example, out in
-            let (label, p) = try best.writeAttention(of: try ImageClassification.picture(example), name: example, to: out)
+            let (label, p) = try best.writeAttention(
+                of: try ImageClassification.picture(example), name: example, to: out)
             return String(format: "%@ (%@, %.3f)", example, label, p)
         }
     }
@@ -376,15 +447,25 @@ extension ImageClassification: TrainedRun, ComparableRun {
     public static func load(from run: RunDirectory, weights: String) throws -> ImageClassification {
         try run.check(holds: [weights, "labels.json", "config.json"], kind: "image classifier")
         let labels = try run.labels()
-        let norm = try run.entry("normalization", as: [String: [Float]].self, describing: "{\"mean\": [r, g, b], \"std\": [r, g, b]}")
-        guard let mean = norm["mean"], let std = norm["std"], mean.count == 3, std.count == 3, std.allSatisfy({ $0 > 0 }) else {
-            throw RunDirectoryError(message: "\(run.configURL.path): \"normalization\" needs three means and three positive standard deviations")
+        let norm = try run.entry(
+            "normalization", as: [String: [Float]].self, describing: "{\"mean\": [r, g, b], \"std\": [r, g, b]}")
+        guard let mean = norm["mean"], let std = norm["std"], mean.count == 3, std.count == 3,
+            std.allSatisfy({ $0 > 0 })
+        else {
+            throw RunDirectoryError(
+                message:
+                    "\(run.configURL.path): \"normalization\" needs three means and three positive standard deviations")
         }
-        let model = try run.loadModel(weights, oneOf: imageClassifierModelTypes.map { $0 as any ConfigurableModel.Type }, kind: "an image classifier") as! any ImageClassifierModel
+        let model =
+            try run.loadModel(
+                weights, oneOf: imageClassifierModelTypes.map { $0 as any ConfigurableModel.Type },
+                kind: "an image classifier") as! any ImageClassifierModel
         guard model.classes == labels.count else {
-            throw RunDirectoryError(message: "\(run.path): the model has \(model.classes) classes but labels.json lists \(labels.count)")
+            throw RunDirectoryError(
+                message: "\(run.path): the model has \(model.classes) classes but labels.json lists \(labels.count)")
         }
-        return ImageClassification(model: model, forward: { model($0) }, labels: labels, mean: mean, std: std, imageSize: model.imageSize)
+        return ImageClassification(
+            model: model, forward: { model($0) }, labels: labels, mean: mean, std: std, imageSize: model.imageSize)
     }
 
     /// Loads a run directory written by `attn train vit` or `attn train cnn`.
@@ -396,11 +477,19 @@ extension ImageClassification: TrainedRun, ComparableRun {
     public static func picture(_ spec: String) throws -> RGBImage {
         if let colon = spec.lastIndex(of: ":"), spec[..<colon].hasSuffix(".bin") {
             let path = String(spec[..<colon]), indexText = String(spec[spec.index(after: colon)...])
-            guard let index = Int(indexText), index >= 0 else { throw RunSetupError("\(spec): '\(indexText)' is not a record index (0, 1, …)") }
+            guard let index = Int(indexText), index >= 0 else {
+                throw RunSetupError("\(spec): '\(indexText)' is not a record index (0, 1, …)")
+            }
             var pixels: [UInt8] = [], labels: [Int] = []
             try CIFAR10.appendRecords(from: URL(fileURLWithPath: path), pixels: &pixels, labels: &labels)
-            guard index < labels.count else { throw RunSetupError("\(path): record \(index) does not exist (the file holds \(labels.count) records, 0…\(labels.count - 1))") }
-            return RGBImage(planar: Array(pixels[(index * CIFAR10.imageBytes)..<((index + 1) * CIFAR10.imageBytes)]), width: 32, height: 32)
+            guard index < labels.count else {
+                throw RunSetupError(
+                    "\(path): record \(index) does not exist (the file holds \(labels.count) records, 0…\(labels.count - 1))"
+                )
+            }
+            return RGBImage(
+                planar: Array(pixels[(index * CIFAR10.imageBytes)..<((index + 1) * CIFAR10.imageBytes)]), width: 32,
+                height: 32)
         }
         return try ImageDecoding.read(contentsOf: URL(fileURLWithPath: spec))
     }
@@ -408,17 +497,23 @@ extension ImageClassification: TrainedRun, ComparableRun {
     /// Scores the images of `request.data`: a CIFAR-10 .bin file, or a directory (its test_batch.bin, else its
     /// batches), or a folder of class folders named as the run's classes.
     public func evaluate(_ request: EvaluationRequest) throws -> Evaluation {
-        guard let data = request.data else { throw TaskUsageError("an image classification run needs --data (a CIFAR-10 .bin file or directory, or class folders)") }
-        let images = try ImageDataSelection.images(at: data, side: imageSize, badFiles: .skip, classNames: labels, note: request.note)
+        guard let data = request.data else {
+            throw TaskUsageError(
+                "an image classification run needs --data (a CIFAR-10 .bin file or directory, or class folders)")
+        }
+        let images = try ImageDataSelection.images(
+            at: data, side: imageSize, badFiles: .skip, classNames: labels, note: request.note)
         let report: ClassificationReport
         do { report = try evaluate(images) } catch { throw RunSetupError("\(data): \(error)") }
-        return try classificationEvaluation(report, request: request, title: URL(fileURLWithPath: data).lastPathComponent)
+        return try classificationEvaluation(
+            report, request: request, title: URL(fileURLWithPath: data).lastPathComponent)
     }
 
     /// Writes the attention report of one input into `directory`; returns the line to print (the prediction).
     public func writeAttentionReport(_ request: AttentionRequest, to directory: URL) throws -> String {
         guard let image = request.image else { throw TaskUsageError("an image classification run needs --image") }
-        let (label, p) = try writeAttention(of: try Self.picture(image), name: image, to: directory, colourScale: request.colourScale)
+        let (label, p) = try writeAttention(
+            of: try Self.picture(image), name: image, to: directory, colourScale: request.colourScale)
         return String(format: "prediction: %@ (%.4f)", label, p)
     }
 
@@ -428,12 +523,12 @@ extension ImageClassification: TrainedRun, ComparableRun {
         model.eval()
         var g = RandomGenerator(seed: 0)
         let images = Tensor.normal([batchSize, 3, imageSize, imageSize], using: &g)
-        return ComparisonMeasurement(kind: "image", model: String(describing: type(of: model)), parameters: model.parameterCount(),
-                                     itemsPerSecond: measureThroughput { _ = forward(images) } * Double(batchSize), unit: "images/s", batch: batchSize)
+        return ComparisonMeasurement(
+            kind: "image", model: String(describing: type(of: model)), parameters: model.parameterCount(),
+            itemsPerSecond: measureThroughput { _ = forward(images) } * Double(batchSize), unit: "images/s",
+            batch: batchSize)
     }
 }
-
-import Foundation
 
 /// A trained image classifier (the ViT or any of the CNNs in `imageClassifierModelTypes`) with its input normalisation and class names: images in,
 /// labels and probabilities out. Loads the run directories `attn train vit|cnn` write.
@@ -449,7 +544,10 @@ public final class ImageClassification {
     public let imageSize: Int
 
     /// A classifier from a model, its forward pass, class names and the input normalisation.
-    public init(model: any Module, forward: @escaping (Tensor) -> Tensor, labels: [String], mean: [Float], std: [Float], imageSize: Int = 32) {
+    public init(
+        model: any Module, forward: @escaping (Tensor) -> Tensor, labels: [String], mean: [Float], std: [Float],
+        imageSize: Int = 32
+    ) {
         self.model = model
         self.forward = forward
         self.labels = labels
@@ -460,7 +558,9 @@ public final class ImageClassification {
 
     /// Builds a model of the type named by a `ModelFile` checkpoint and loads its weights.
     public static func loadModel(from url: URL) throws -> any ImageClassifierModel {
-        try ModelFile.load(from: url, oneOf: imageClassifierModelTypes.map { $0 as any ConfigurableModel.Type }, kind: "an image classifier") as! any ImageClassifierModel
+        try ModelFile.load(
+            from: url, oneOf: imageClassifierModelTypes.map { $0 as any ConfigurableModel.Type },
+            kind: "an image classifier") as! any ImageClassifierModel
     }
 
     /// Class probabilities [N, C] of images in the CIFAR-10 layout (planar RGB; resized to `imageSize` first when
@@ -468,7 +568,8 @@ public final class ImageClassification {
     public func probabilities(_ images: CIFAR10, batchSize: Int = 250) -> [[Float]] {
         model.eval()
         var out: [[Float]] = []
-        var loader = CIFARBatches(images.resized(to: imageSize), batchSize: batchSize, mean: mean, std: std, shuffle: false)
+        var loader = CIFARBatches(
+            images.resized(to: imageSize), batchSize: batchSize, mean: mean, std: std, shuffle: false)
         withNoGrad {
             while let (x, _) = loader.next() {
                 let p = forward(x).softmax(axis: -1).scalars, c = labels.count
@@ -482,7 +583,9 @@ public final class ImageClassification {
     /// (as image folders are read; a square picture is just resized), normalised, [1, 3, S, S].
     public func input(_ picture: RGBImage) -> Tensor {
         let planar = ImageFolder.centreCropped(picture, side: imageSize)
-        var loader = CIFARBatches(CIFAR10(pixels: planar, labels: [0], classNames: labels, side: imageSize), batchSize: 1, mean: mean, std: std, shuffle: false)
+        var loader = CIFARBatches(
+            CIFAR10(pixels: planar, labels: [0], classNames: labels, side: imageSize), batchSize: 1, mean: mean,
+            std: std, shuffle: false)
         return loader.next()!.images
     }
 
@@ -496,14 +599,14 @@ public final class ImageClassification {
     /// The report on labelled images (their labels index this model's classes).
     public func evaluate(_ data: CIFAR10) throws -> ClassificationReport {
         if let bad = data.labels.firstIndex(where: { $0 < 0 || $0 >= labels.count }) {
-            throw RunDirectoryError(message: "record \(bad) has label \(data.labels[bad]); the model knows \(labels.count) classes")
+            throw RunDirectoryError(
+                message: "record \(bad) has label \(data.labels[bad]); the model knows \(labels.count) classes")
         }
         let p = probabilities(data)
         let predicted = argmaxRows(p)
         return ClassificationReport(labels: labels, truth: data.labels, predicted: predicted)
     }
 }
-import Foundation
 
 /// Training an image classifier on CIFAR-10 batches: cross-entropy (optionally label-smoothed); validation loss and
 /// accuracy every epoch. The model is any module with a `forward` from images [B, C, H, W] to logits [B, classes].
@@ -524,9 +627,11 @@ public final class ImageClassificationTask: TrainingTask {
     var mixGenerator: RandomGenerator
 
     /// A training task over `batches`, validated on `validation`.
-    public init(model: any Module, forward: @escaping (Tensor) -> Tensor, batches: CIFARBatches, validation: CIFAR10,
-                mean: [Float], std: [Float], labelSmoothing: Float = 0, mixing: ImageMixing = ImageMixing(),
-                save: ((URL) throws -> Void)? = nil) {
+    public init(
+        model: any Module, forward: @escaping (Tensor) -> Tensor, batches: CIFARBatches, validation: CIFAR10,
+        mean: [Float], std: [Float], labelSmoothing: Float = 0, mixing: ImageMixing = ImageMixing(),
+        save: ((URL) throws -> Void)? = nil
+    ) {
         self.save = save
         self.mixing = mixing
         mixGenerator = RandomGenerator(seed: batches.generator.state.0 ^ 0x6D69_7875_70)
@@ -558,10 +663,11 @@ public final class ImageClassificationTask: TrainingTask {
     /// Restores a position saved by `dataState`; throws when it does not fit this data.
     public func restoreDataState(_ text: String) throws {
         guard text.hasPrefix("mix="), let semi = text.firstIndex(of: ";"),
-              let g = RandomGenerator(serialized: String(text[text.index(text.startIndex, offsetBy: 4)..<semi])) else {
+            let g = RandomGenerator(serialized: String(text[text.index(text.startIndex, offsetBy: 4)..<semi]))
+        else {
             throw CheckpointError.invalidState("data position '\(text.prefix(80))' has no mixing generator state")
         }
-        try batches.restore(String(text[text.index(after: semi)...]))   // checks before it changes anything
+        try batches.restore(String(text[text.index(after: semi)...]))  // checks before it changes anything
         mixGenerator = g
     }
 
@@ -575,7 +681,8 @@ public final class ImageClassificationTask: TrainingTask {
         let n = b.labels.count
         let other = Tensor(Array(b.labels.scalars.reversed()), shape: [n])
         let logits = forward(images)
-        let loss = Loss.crossEntropy(logits, b.labels, labelSmoothing: labelSmoothing) * lambda
+        let loss =
+            Loss.crossEntropy(logits, b.labels, labelSmoothing: labelSmoothing) * lambda
             + Loss.crossEntropy(logits, other, labelSmoothing: labelSmoothing) * (1 - lambda)
         return (loss, n)
     }
@@ -603,11 +710,16 @@ extension ImageClassification {
     /// A picture that is not square is shown as its centre square, the part the model sees (`input`).
     /// - Throws: when the model has no attention (the CNN).
     @discardableResult
-    public func writeAttention(of original: RGBImage, name: String, to directory: URL, pictures: Bool = true,
-                               colourScale: AttentionColourScale = .absolute) throws -> (label: String, probability: Float) {
+    public func writeAttention(
+        of original: RGBImage, name: String, to directory: URL, pictures: Bool = true,
+        colourScale: AttentionColourScale = .absolute
+    ) throws -> (label: String, probability: Float) {
         let picture = original.centreSquare
         guard let vit = model as? VisionTransformer else {
-            throw RunDirectoryError(message: "this run's model (\(type(of: model))) has no attention layers; attention reports need a ViT (attn train vit)")
+            throw RunDirectoryError(
+                message:
+                    "this run's model (\(type(of: model))) has no attention layers; attention reports need a ViT (attn train vit)"
+            )
         }
         vit.eval()
         let x = input(original)
@@ -615,7 +727,8 @@ extension ImageClassification {
         let p = logits.softmax(axis: -1).scalars
         let best = argmaxRows([p])[0]
         let cls = vit.config.pooling == .cls, side = vit.config.patchesPerSide, n = side * side, off = cls ? 1 : 0
-        let tokens = (cls ? [AttentionExport.Token(text: "[CLS]")] : []) + (0..<n).map { AttentionExport.Token(text: "p\($0)") }
+        let tokens =
+            (cls ? [AttentionExport.Token(text: "[CLS]")] : []) + (0..<n).map { AttentionExport.Token(text: "p\($0)") }
         // The heat over patches of a [T, T] map: the class token's row, or each patch's mean received attention.
         func heat(_ m: [Float], t: Int) -> [Float] {
             cls ? Array(m[off..<t]) : (0..<n).map { c in (0..<t).map { m[$0 * t + c] }.reduce(0, +) / Float(t) }
@@ -625,12 +738,16 @@ extension ImageClassification {
         for (i, e) in maps.entries.enumerated() {
             overlays.append(("layer \(i)", heat(e.weights.mean(axis: 1).scalars, t: t)))
         }
-        if !maps.entries.isEmpty { overlays.append(("rollout", heat(attentionRollout(maps.entries.map(\.weights)).scalars, t: t))) }
+        if !maps.entries.isEmpty {
+            overlays.append(("rollout", heat(attentionRollout(maps.entries.map(\.weights)).scalars, t: t)))
+        }
         let prediction = "\(labels[best]) (\(String(format: "%.1f", p[best] * 100))%)"
-        try AttentionExport.write(maps, kind: "image-classification", input: name, output: nil, prediction: prediction, tokens: ["patches": tokens],
-                                  axes: { _ in ("patches", "patches") },
-                                  image: .init(picture: picture, patchSide: side, classToken: cls, overlays: overlays), pictures: pictures,
-                                  colourScale: colourScale, to: directory)
+        try AttentionExport.write(
+            maps, kind: "image-classification", input: name, output: nil, prediction: prediction,
+            tokens: ["patches": tokens],
+            axes: { _ in ("patches", "patches") },
+            image: .init(picture: picture, patchSide: side, classToken: cls, overlays: overlays), pictures: pictures,
+            colourScale: colourScale, to: directory)
         return (labels[best], p[best])
     }
 }

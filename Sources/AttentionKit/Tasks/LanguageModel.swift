@@ -36,7 +36,9 @@ public struct LanguageModelData: Codable, Sendable, Equatable {
             parts.append(t)
         }
         let all = parts.joined(separator: parts.allSatisfy { $0.hasSuffix("\n") } ? "" : "\n")
-        guard !all.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw RunSetupError("\(files.joined(separator: ", ")): no text") }
+        guard !all.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw RunSetupError("\(files.joined(separator: ", ")): no text")
+        }
         return all
     }
 
@@ -122,7 +124,9 @@ public struct LanguageModelConfig: RunConfiguration, Equatable {
     public var sampleTokens = 200
 
     /// A configuration from its parts, other fields at their defaults.
-    public init(model: LanguageModelNetworkConfig, data: LanguageModelData, tokenizer: TokenizerRecipe, training: TrainingRecipe) {
+    public init(
+        model: LanguageModelNetworkConfig, data: LanguageModelData, tokenizer: TokenizerRecipe, training: TrainingRecipe
+    ) {
         self.model = model
         self.data = data
         self.tokenizer = tokenizer
@@ -131,16 +135,20 @@ public struct LanguageModelConfig: RunConfiguration, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case modelType = "model_type", model, data, tokenizer, training
-        case tokenizerFile = "tokenizer_file", maxSteps = "max_steps", samplePrompt = "sample_prompt", sampleTokens = "sample_tokens"
+        case tokenizerFile = "tokenizer_file", maxSteps = "max_steps", samplePrompt = "sample_prompt", sampleTokens =
+            "sample_tokens"
     }
 
     /// `model_type` picks the network ("RecurrentLanguageModel"; absent or "GPT": the transformer).
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         switch try c.decodeIfPresent(String.self, forKey: .modelType) {
-        case "RecurrentLanguageModel": model = .recurrent(try c.decode(RecurrentLanguageModelConfig.self, forKey: .model))
+        case "RecurrentLanguageModel":
+            model = .recurrent(try c.decode(RecurrentLanguageModelConfig.self, forKey: .model))
         case nil, "GPT": model = .gpt(try c.decode(GPTConfig.self, forKey: .model))
-        case let other?: throw DecodingError.dataCorruptedError(forKey: .modelType, in: c, debugDescription: "'\(other)' is not GPT or RecurrentLanguageModel")
+        case let other?:
+            throw DecodingError.dataCorruptedError(
+                forKey: .modelType, in: c, debugDescription: "'\(other)' is not GPT or RecurrentLanguageModel")
         }
         data = try c.decode(LanguageModelData.self, forKey: .data)
         tokenizer = try c.decode(TokenizerRecipe.self, forKey: .tokenizer)
@@ -183,14 +191,18 @@ public struct LanguageModelConfig: RunConfiguration, Equatable {
             (m.blockSize, m.layers, m.heads, m.dModel, m.dropout) = (64, 4, 4, 128, 0)
             model = .gpt(m)
         }
-        return LanguageModelConfig(model: model, data: LanguageModelData(files: files), tokenizer: .characters(), training: t)
+        return LanguageModelConfig(
+            model: model, data: LanguageModelData(files: files), tokenizer: .characters(), training: t)
     }
 
     /// The settings a resume must not change, each with the flag that sets it.
     public func resumeSettings() throws -> [RunSetting] {
-        [try RunSetting("data.files", data.files, flag: "--data"), try RunSetting("data.val_fraction", data.valFraction, flag: "--val-fraction"),
-         try RunSetting("data.valid_files", data.validFiles, flag: "--valid-data"),
-         try RunSetting("model.blockSize", model.configuration.blockSize, flag: "--block-size")] + (try training.resumeSettings())
+        [
+            try RunSetting("data.files", data.files, flag: "--data"),
+            try RunSetting("data.val_fraction", data.valFraction, flag: "--val-fraction"),
+            try RunSetting("data.valid_files", data.validFiles, flag: "--valid-data"),
+            try RunSetting("model.blockSize", model.configuration.blockSize, flag: "--block-size")
+        ] + (try training.resumeSettings())
     }
 }
 
@@ -228,8 +240,10 @@ public final class LanguageModel {
     /// `samples` continuations of `prompt`, `maxNewTokens` tokens each at most, drawn with `sampling` from a generator
     /// seeded by `seed` (the same seed gives the same text). `onText(sample, piece)` receives each piece of text as it
     /// is produced (streaming); `onSlide` is told when the context window slides.
-    public func generate(_ prompt: String, maxNewTokens: Int, sampling: Sampling = Sampling(), samples: Int = 1, seed: UInt64 = 0,
-                         onSlide: () -> Void = {}, onText: (Int, String) -> Void = { _, _ in }) throws -> [String] {
+    public func generate(
+        _ prompt: String, maxNewTokens: Int, sampling: Sampling = Sampling(), samples: Int = 1, seed: UInt64 = 0,
+        onSlide: () -> Void = {}, onText: (Int, String) -> Void = { _, _ in }
+    ) throws -> [String] {
         var ids = encode(prompt).ids
         if ids.isEmpty { ids = [tokenizer.id(of: "\n") ?? 0] }
         var g = RandomGenerator(seed: seed)
@@ -248,8 +262,10 @@ public final class LanguageModel {
             context[r] = Array((context[r] + pending[r].filter { !specials.contains($0) }).suffix(8))
             pending[r] = []
         }
-        let rows = model.generate(Array(repeating: ids, count: samples), maxNewTokens: maxNewTokens, sampling: sampling,
-                                  stopToken: stopToken, using: &g, onSlide: onSlide) { r, id in
+        let rows = model.generate(
+            Array(repeating: ids, count: samples), maxNewTokens: maxNewTokens, sampling: sampling,
+            stopToken: stopToken, using: &g, onSlide: onSlide
+        ) { r, id in
             pending[r].append(id)
             show(r, final: false)
         }
@@ -271,7 +287,8 @@ public final class LanguageModel {
                 // rows of one length: group by length (only the last block may be shorter)
                 for length in Set(chunk.map { min(t, ids.count - 1 - $0) }) where length > 0 {
                     let rows = chunk.filter { min(t, ids.count - 1 - $0) == length }
-                    let x = rows.map { Array(ids[$0..<($0 + length)]) }, y = rows.map { Array(ids[($0 + 1)...($0 + length)]) }
+                    let x = rows.map { Array(ids[$0..<($0 + length)]) },
+                        y = rows.map { Array(ids[($0 + 1)...($0 + length)]) }
                     nats += Double(model.loss(x, targets: y).item()) * Double(rows.count * length)
                     tokens += rows.count * length
                 }
@@ -281,7 +298,9 @@ public final class LanguageModel {
     }
 
     /// Perplexity and bits per character of `text` (the loss in bits over its characters).
-    public func score(_ text: String) -> (loss: Double, perplexity: Double, bitsPerChar: Double, tokens: Int, characters: Int) {
+    public func score(_ text: String) -> (
+        loss: Double, perplexity: Double, bitsPerChar: Double, tokens: Int, characters: Int
+    ) {
         let ids = encode(text).ids
         let (nats, n) = summedLoss(ids)
         let chars = max(1, text.unicodeScalars.count - 1)
@@ -305,8 +324,12 @@ public final class LanguageModelTask: TrainingTask {
 
     /// - Parameters: batchesPerEpoch: nil: ⌈(training tokens / blockSize) / batchSize⌉; sample: the prompt and length
     ///   of the sample logged after each validation (nil: none).
-    public init(language: LanguageModel, train: [Int], validation: [Int], validationCharacters: Int, batchSize: Int, seed: UInt64,
-                batchesPerEpoch: Int? = nil, sample: (prompt: String, tokens: Int)? = nil, shard: Shard = .whole, log: @escaping (String) -> Void = { _ in }) {
+    public init(
+        language: LanguageModel, train: [Int], validation: [Int], validationCharacters: Int, batchSize: Int,
+        seed: UInt64,
+        batchesPerEpoch: Int? = nil, sample: (prompt: String, tokens: Int)? = nil, shard: Shard = .whole,
+        log: @escaping (String) -> Void = { _ in }
+    ) {
         self.language = language
         self.train = train
         validationIDs = validation
@@ -347,7 +370,8 @@ public final class LanguageModelTask: TrainingTask {
     /// The batch's mean loss and its number of items.
     public func loss(_ starts: [Int]) -> (loss: Tensor, items: Int) {
         let t = language.model.contextLength
-        let x = starts.map { Array(train[$0..<($0 + t)]) }, y = starts.map { Array(train[($0 + 1)...($0 + t)]) }   // [B, T]
+        // [B, T]
+        let x = starts.map { Array(train[$0..<($0 + t)]) }, y = starts.map { Array(train[($0 + 1)...($0 + t)]) }
         return (language.model.loss(x, targets: y), starts.count * t)
     }
 
@@ -356,10 +380,14 @@ public final class LanguageModelTask: TrainingTask {
         let (nats, n) = language.summedLoss(validationIDs)
         let loss = nats / Double(max(n, 1))
         if let sample {
-            let text = try language.generate(sample.prompt, maxNewTokens: sample.tokens, sampling: Sampling(temperature: 0.8, topK: 40), seed: 0)[0]
+            let text = try language.generate(
+                sample.prompt, maxNewTokens: sample.tokens, sampling: Sampling(temperature: 0.8, topK: 40), seed: 0)[0]
             log("sample: " + (sample.prompt + text).replacingOccurrences(of: "\n", with: "⏎ "))
         }
-        return ["val_loss": loss, "val_ppl": Foundation.exp(loss), "bits_per_char": nats / Foundation.log(2.0) / Double(max(validationCharacters, 1))]
+        return [
+            "val_loss": loss, "val_ppl": Foundation.exp(loss),
+            "bits_per_char": nats / Foundation.log(2.0) / Double(max(validationCharacters, 1))
+        ]
     }
 
     /// Trains a language model as `config` says, in `context`'s directory: reads the text, holds out its tail, trains
@@ -373,21 +401,31 @@ public final class LanguageModelTask: TrainingTask {
         let dir = context.directory, recipe = config.training
         if context.resume { try dir.checkResume(config) }
         let (trainText, validText) = try config.data.trainingAndValidation()
-        guard !validText.isEmpty else { throw RunSetupError("--val-fraction \(config.data.valFraction) holds out no text: use a larger fraction") }
+        guard !validText.isEmpty else {
+            throw RunSetupError("--val-fraction \(config.data.valFraction) holds out no text: use a larger fraction")
+        }
         let tokenizer: Tokenizer
-        if context.resume { tokenizer = try Tokenizer.load(from: dir.file("tokenizer.json")) }
-        else if let file = config.tokenizerFile { tokenizer = try Tokenizer.load(from: URL(fileURLWithPath: file)) }
-        else { tokenizer = config.tokenizer.train(on: [trainText]) }
+        if context.resume {
+            tokenizer = try Tokenizer.load(from: dir.file("tokenizer.json"))
+        } else if let file = config.tokenizerFile {
+            tokenizer = try Tokenizer.load(from: URL(fileURLWithPath: file))
+        } else {
+            tokenizer = config.tokenizer.train(on: [trainText])
+        }
         var modelConfig = config.model
         modelConfig.setVocabulary(tokenizer.vocabularySize)
         if !context.resume {
             let c = modelConfig.configuration
-            try c.checkTrainable(activations: c.activationElements(batch: recipe.batchSize ?? 12), shrink: "--batch-size or --block-size")
+            try c.checkTrainable(
+                activations: c.activationElements(batch: recipe.batchSize ?? 12), shrink: "--batch-size or --block-size"
+            )
         }
         var network = modelConfig
-        if context.resume {   // the saved network, checked before it is built; its weights come from resume.safetensors
+        if context.resume {  // the saved network, checked before it is built; its weights come from resume.safetensors
             network = try dir.readConfig(LanguageModelConfig.self).model
-            do { try network.configuration.validate(maxParameters: 2e9) } catch { throw RunDirectoryError(message: "\(dir.configURL.path): model.\(error)") }
+            do { try network.configuration.validate(maxParameters: 2e9) } catch {
+                throw RunDirectoryError(message: "\(dir.configURL.path): model.\(error)")
+            }
         }
         var g = RandomGenerator(seed: recipe.seed)
         let model = network.build(using: &g)
@@ -396,30 +434,44 @@ public final class LanguageModelTask: TrainingTask {
         let train = language.encode(trainText).ids, validation = language.encode(validText).ids
         let t = model.contextLength
         guard train.count > t + 1 else {
-            throw RunSetupError("\(config.data.files.joined(separator: ", ")): the training text is \(train.count) tokens, shorter than one block of --block-size \(t) + 1: lower --block-size or give more text")
+            throw RunSetupError(
+                "\(config.data.files.joined(separator: ", ")): the training text is \(train.count) tokens, shorter than one block of --block-size \(t) + 1: lower --block-size or give more text"
+            )
         }
-        guard validation.count > 1 else { throw RunSetupError("the validation text holds \(validation.count) token(s): raise --val-fraction") }
+        guard validation.count > 1 else {
+            throw RunSetupError("the validation text holds \(validation.count) token(s): raise --val-fraction")
+        }
         if !context.resume && context.isLead {
             try tokenizer.save(to: dir.file("tokenizer.json"))
             var saved = config
             saved.model = modelConfig
             try dir.writeConfig(saved)
         }
-        context.log("data: \(train.count) training and \(validation.count) validation tokens (\(tokenizer.vocabularySize)-token \(config.tokenizer.model.rawValue) vocabulary)")
+        context.log(
+            "data: \(train.count) training and \(validation.count) validation tokens (\(tokenizer.vocabularySize)-token \(config.tokenizer.model.rawValue) vocabulary)"
+        )
         let batchSize = recipe.batchSize ?? 12
         let natural = naturalBatches(tokens: train.count, blockSize: t, batchSize: batchSize)
         var run = recipe, perEpoch: Int? = nil
-        if let maxSteps = config.maxSteps {   // whole epochs of equal length, about maxSteps steps in all
+        if let maxSteps = config.maxSteps {  // whole epochs of equal length, about maxSteps steps in all
             run.epochs = max(1, (maxSteps + natural - 1) / natural)
             perEpoch = (maxSteps + run.epochs - 1) / run.epochs
         }
-        let task = LanguageModelTask(language: language, train: train, validation: validation, validationCharacters: max(1, validText.unicodeScalars.count - 1),
-                                     batchSize: batchSize, seed: recipe.seed &+ 1, batchesPerEpoch: perEpoch,
-                                     sample: config.sampleTokens > 0 ? (config.samplePrompt, config.sampleTokens) : nil, shard: context.shard, log: context.log)
-        context.log("model: \(network.typeName), \(model.parameterCount()) parameters; \(run.epochs) epochs × \(task.batchesPerEpoch) steps of \(batchSize) × \(t) tokens")
-        let summary = try context.train(task, optimizer: run.makeOptimizer(for: model), recipe: run, bestMetric: "val_loss", higherIsBetter: false)
-        let message = String(format: "best validation loss %.4f (%.3f bits per character) at epoch %d; %.0f s; run directory %@",
-                             summary.bestValue, summary.lastMetrics["bits_per_char"] ?? .nan, summary.bestEpoch, summary.seconds, dir.path)
+        let task = LanguageModelTask(
+            language: language, train: train, validation: validation,
+            validationCharacters: max(1, validText.unicodeScalars.count - 1),
+            batchSize: batchSize, seed: recipe.seed &+ 1, batchesPerEpoch: perEpoch,
+            sample: config.sampleTokens > 0 ? (config.samplePrompt, config.sampleTokens) : nil, shard: context.shard,
+            log: context.log)
+        context.log(
+            "model: \(network.typeName), \(model.parameterCount()) parameters; \(run.epochs) epochs × \(task.batchesPerEpoch) steps of \(batchSize) × \(t) tokens"
+        )
+        let summary = try context.train(
+            task, optimizer: run.makeOptimizer(for: model), recipe: run, bestMetric: "val_loss", higherIsBetter: false)
+        let message = String(
+            format: "best validation loss %.4f (%.3f bits per character) at epoch %d; %.0f s; run directory %@",
+            summary.bestValue, summary.lastMetrics["bits_per_char"] ?? .nan, summary.bestEpoch, summary.seconds,
+            dir.path)
         return try context.finish(summary, message: message, attentionExample: nil) { _, _ in "" }
     }
 }
@@ -436,7 +488,9 @@ extension LanguageModel: TrainedRun {
     /// Loads a run directory written by `attn train lm`: `weights` and tokenizer.json.
     public static func load(from run: RunDirectory, weights: String) throws -> LanguageModel {
         try run.check(holds: [weights, "tokenizer.json"], kind: "language model")
-        let model = try run.loadModel(weights, oneOf: [GPT.self, RecurrentLanguageModel.self], kind: "a language model") as! any CausalLanguageModel
+        let model =
+            try run.loadModel(weights, oneOf: [GPT.self, RecurrentLanguageModel.self], kind: "a language model")
+            as! any CausalLanguageModel
         let tokenizer = try Tokenizer.load(from: run.file("tokenizer.json"))
         try run.checkVocabulary(of: tokenizer, file: "tokenizer.json", model: model.vocabulary)
         return LanguageModel(model: model, tokenizer: tokenizer)
@@ -445,13 +499,21 @@ extension LanguageModel: TrainedRun {
     /// Scores the text of `request.data`: `{"task": "language-model", "metric": "perplexity", "value": …,
     /// "bits_per_char": …, "loss": …, "n_tokens": …}`.
     public func evaluate(_ request: EvaluationRequest) throws -> Evaluation {
-        guard let data = request.data else { throw TaskUsageError("a language-model run needs --data FILE (UTF-8 text)") }
+        guard let data = request.data else {
+            throw TaskUsageError("a language-model run needs --data FILE (UTF-8 text)")
+        }
         let text = try LanguageModelData(files: [data]).text()
         let s = score(text)
         guard s.tokens > 0 else { throw RunSetupError("\(data): too short to score (one token)") }
-        let report = [String(format: "%@: %d tokens, %d characters; loss %.4f, perplexity %.3f, %.4f bits per character", data, s.tokens, s.characters, s.loss, s.perplexity, s.bitsPerChar)]
-        let json = JSONLine.object([("task", "language-model"), ("metric", "perplexity"), ("value", .number(s.perplexity)),
-                                     ("bits_per_char", .number(s.bitsPerChar)), ("loss", .number(s.loss)), ("n_tokens", .integer(s.tokens))]).text
+        let report = [
+            String(
+                format: "%@: %d tokens, %d characters; loss %.4f, perplexity %.3f, %.4f bits per character", data,
+                s.tokens, s.characters, s.loss, s.perplexity, s.bitsPerChar)
+        ]
+        let json = JSONLine.object([
+            ("task", "language-model"), ("metric", "perplexity"), ("value", .number(s.perplexity)),
+            ("bits_per_char", .number(s.bitsPerChar)), ("loss", .number(s.loss)), ("n_tokens", .integer(s.tokens))
+        ]).text
         return Evaluation(report: report, json: json)
     }
 
@@ -465,17 +527,23 @@ extension LanguageModel: TrainedRun {
         model.eval()
         let (logits, maps) = withAttentionCapture(on: model) { withNoGrad { model([ids]) } }
         guard !maps.entries.isEmpty else {
-            throw TaskUsageError("this run's \(type(of: model)) has no attention layers to report (a recurrent language model reads its context through its state): train `attn train lm` with the transformer for attention maps")
+            throw TaskUsageError(
+                "this run's \(type(of: model)) has no attention layers to report (a recurrent language model reads its context through its state): train `attn train lm` with the transformer for attention maps"
+            )
         }
         let v = model.vocabulary
         let last = logits.reshape([-1, v]).slice(axis: 0, start: keep - 1, end: keep).softmax(axis: -1).scalars
         let next = last.indices.max { last[$0] < last[$1] } ?? 0
-        let tokens = zip(zip(e.tokens, e.offsets), e.ids).dropFirst(from).map { AttentionExport.Token(text: $0.0.0, bytes: $0.0.1, unknown: $0.1 == tokenizer.unknownID) }
+        let tokens = zip(zip(e.tokens, e.offsets), e.ids).dropFirst(from).map {
+            AttentionExport.Token(text: $0.0.0, bytes: $0.0.1, unknown: $0.1 == tokenizer.unknownID)
+        }
         // whitespace made visible: a space or newline alone would print as nothing
-        let shown = (tokenizer.token(of: next) ?? "?").replacingOccurrences(of: " ", with: "␣").replacingOccurrences(of: "\n", with: "⏎")
+        let shown = (tokenizer.token(of: next) ?? "?").replacingOccurrences(of: " ", with: "␣").replacingOccurrences(
+            of: "\n", with: "⏎")
         let prediction = "next: \(shown) (\(String(format: "%.1f", last[next] * 100))%)"
-        try AttentionExport.write(maps, kind: "language-model", input: text, output: nil, prediction: prediction, tokens: ["tokens": tokens],
-                                  axes: { _ in ("tokens", "tokens") }, colourScale: request.colourScale, to: directory)
+        try AttentionExport.write(
+            maps, kind: "language-model", input: text, output: nil, prediction: prediction, tokens: ["tokens": tokens],
+            axes: { _ in ("tokens", "tokens") }, colourScale: request.colourScale, to: directory)
         return "prediction: " + prediction
     }
 }

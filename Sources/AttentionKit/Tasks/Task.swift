@@ -90,9 +90,14 @@ public struct ComparisonMeasurement {
     /// Validation scores computed here (translation: "bleu", "chrf"); empty for classifiers.
     public var scores: [String: Double] = [:]
     /// A measurement with every value.
-    public init(kind: String, model: String, parameters: Int, itemsPerSecond: Double, unit: String, batch: Int, beam: Int? = nil,
-                scores: [String: Double] = [:]) {
-        (self.kind, self.model, self.parameters, self.itemsPerSecond, self.unit) = (kind, model, parameters, itemsPerSecond, unit)
+    public init(
+        kind: String, model: String, parameters: Int, itemsPerSecond: Double, unit: String, batch: Int,
+        beam: Int? = nil,
+        scores: [String: Double] = [:]
+    ) {
+        (self.kind, self.model, self.parameters, self.itemsPerSecond, self.unit) = (
+            kind, model, parameters, itemsPerSecond, unit
+        )
         (self.batch, self.beam, self.scores) = (batch, beam, scores)
     }
 }
@@ -117,7 +122,9 @@ public enum RunTasks {
     /// The registered types behind a lock (metatypes of a non-Sendable protocol cannot sit in a `Mutex`).
     private final class Registry: @unchecked Sendable {
         let lock = NSLock()
-        var types: [any TrainedRun.Type] = [Translator.self, TextClassification.self, ImageClassification.self, LanguageModel.self]
+        var types: [any TrainedRun.Type] = [
+            Translator.self, TextClassification.self, ImageClassification.self, LanguageModel.self
+        ]
     }
     private static let registry = Registry()
 
@@ -137,16 +144,26 @@ public enum RunTasks {
         let task = try run.task()
         let known = all
         for t in known where t.taskName == task { return t }
-        throw RunDirectoryError(message: "\(run.configURL.path): unknown task '\(task)' (known: \(known.map { $0.taskName }.joined(separator: ", ")))")
+        throw RunDirectoryError(
+            message:
+                "\(run.configURL.path): unknown task '\(task)' (known: \(known.map { $0.taskName }.joined(separator: ", ")))"
+        )
     }
 
     /// Loads a run directory of task `T` for a verb that needs it (`attn predict` an image classifier, …); a run of
     /// another task is a usage error naming both tasks and the verb that fits the run.
-    public static func load<T: TrainedRun>(_ run: RunDirectory, as type: T.Type, weights: String = "best.safetensors", verb: String) throws -> T {
+    public static func load<T: TrainedRun>(
+        _ run: RunDirectory, as type: T.Type, weights: String = "best.safetensors", verb: String
+    ) throws -> T {
         let found = try runType(of: run)
         guard found == T.self else {
-            let fitting = ["translation": "attn translate", "classification": "attn classify", "image-classification": "attn predict", "language-model": "attn generate"][found.taskName]
-            throw TaskUsageError("\(run.path) is \(RunDirectory.article(found.displayName)) run, not \(RunDirectory.article(T.displayName)) run: `\(verb)` needs one" + (fitting.map { " (\($0) fits this run)" } ?? ""))
+            let fitting = [
+                "translation": "attn translate", "classification": "attn classify",
+                "image-classification": "attn predict", "language-model": "attn generate"
+            ][found.taskName]
+            throw TaskUsageError(
+                "\(run.path) is \(RunDirectory.article(found.displayName)) run, not \(RunDirectory.article(T.displayName)) run: `\(verb)` needs one"
+                    + (fitting.map { " (\($0) fits this run)" } ?? ""))
         }
         return try T.load(from: run, weights: weights)
     }
@@ -175,14 +192,25 @@ func measureThroughput(_ body: () -> Void) -> Double {
 func classificationJSON(_ report: ClassificationReport) throws -> String {
     let perClass: [(String, JSONLine)] = report.labels.enumerated().map { k, l in
         let p = report.perClass(k)
-        return (l, .object([("precision", .number(p.precision)), ("recall", .number(p.recall)), ("f1", .number(p.f1)), ("support", .integer(p.support))]))
+        return (
+            l,
+            .object([
+                ("precision", .number(p.precision)), ("recall", .number(p.recall)), ("f1", .number(p.f1)),
+                ("support", .integer(p.support))
+            ])
+        )
     }
-    return JSONLine.object([("task", "classification"), ("metric", "accuracy"), ("value", .number(report.accuracy)), ("n", .integer(report.count)),
-                             ("macro_f1", .number(report.macroF1)), ("per_class", .object(perClass))]).text
+    return JSONLine.object([
+        ("task", "classification"), ("metric", "accuracy"), ("value", .number(report.accuracy)),
+        ("n", .integer(report.count)),
+        ("macro_f1", .number(report.macroF1)), ("per_class", .object(perClass))
+    ]).text
 }
 
 /// The classification evaluation of `report`: its table, the optional confusion PNG, the JSON line.
-func classificationEvaluation(_ report: ClassificationReport, request: EvaluationRequest, title: String) throws -> Evaluation {
+func classificationEvaluation(_ report: ClassificationReport, request: EvaluationRequest, title: String) throws
+    -> Evaluation
+{
     if let png = request.confusionPNG { try report.confusionMatrixImage(title: title).write(to: png) }
     return Evaluation(report: [report.table], json: try classificationJSON(report))
 }

@@ -30,8 +30,9 @@ public struct TextFormat: Codable, Sendable, Equatable {
     /// The labelled texts of `path` and notes about lines read unusually (the readers' errors name the file and line).
     public func read(_ path: String) throws -> (examples: [LabelledText], notes: [String]) {
         let url = URL(fileURLWithPath: path)
-        return format == .trec ? try LabelledCorpus.readTREC(url, fine: fine)
-                               : try LabelledCorpus.readTSV(url, labelColumn: labelColumn, textColumn: textColumn)
+        return format == .trec
+            ? try LabelledCorpus.readTREC(url, fine: fine)
+            : try LabelledCorpus.readTSV(url, labelColumn: labelColumn, textColumn: textColumn)
     }
 }
 
@@ -116,7 +117,10 @@ public struct TextClassificationConfig: RunConfiguration, Equatable {
     public var transfer = TransferRecipe()
 
     /// A configuration from its parts, other fields at their defaults.
-    public init(model: TextModelConfig, format: TextFormat, data: LabelledTextData, tokenizer: TokenizerRecipe, training: TrainingRecipe) {
+    public init(
+        model: TextModelConfig, format: TextFormat, data: LabelledTextData, tokenizer: TokenizerRecipe,
+        training: TrainingRecipe
+    ) {
         self.model = model
         self.format = format
         self.data = data
@@ -125,7 +129,8 @@ public struct TextClassificationConfig: RunConfiguration, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case modelType = "model_type", model, format, data, tokenizer, training, classWeights = "class_weights", transfer
+        case modelType = "model_type", model, format, data, tokenizer, training, classWeights = "class_weights",
+            transfer
     }
 
     /// Decodes config.json's fields (snake_case keys).
@@ -133,7 +138,8 @@ public struct TextClassificationConfig: RunConfiguration, Equatable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         switch try c.decode(String.self, forKey: .modelType) {
         case String(describing: TextCNN.self): model = .cnn(try c.decode(TextCNNConfig.self, forKey: .model))
-        case String(describing: RecurrentTextClassifier.self): model = .recurrent(try c.decode(RecurrentTextClassifierConfig.self, forKey: .model))
+        case String(describing: RecurrentTextClassifier.self):
+            model = .recurrent(try c.decode(RecurrentTextClassifierConfig.self, forKey: .model))
         default: model = .transformer(try c.decode(TextClassifierConfig.self, forKey: .model))
         }
         format = try c.decode(TextFormat.self, forKey: .format)
@@ -163,9 +169,12 @@ public struct TextClassificationConfig: RunConfiguration, Equatable {
 
     /// The settings a resume must not change, each with the flag that sets it.
     public func resumeSettings() throws -> [RunSetting] {
-        [try RunSetting("data.data", data.data, flag: "--data"), try RunSetting("data.valid_data", data.validData, flag: "--valid-data"),
-         try RunSetting("data.val_fraction", data.valFraction, flag: "--val-fraction"),
-         try RunSetting("format", format, flag: "--format/--label/--columns")] + (try training.resumeSettings())
+        [
+            try RunSetting("data.data", data.data, flag: "--data"),
+            try RunSetting("data.valid_data", data.validData, flag: "--valid-data"),
+            try RunSetting("data.val_fraction", data.valFraction, flag: "--val-fraction"),
+            try RunSetting("format", format, flag: "--format/--label/--columns")
+        ] + (try training.resumeSettings())
     }
 }
 
@@ -174,11 +183,17 @@ extension TextClassificationTask {
     /// trains the vocabulary (or, fine-tuning, takes the source run's tokenizer and architecture), builds the model
     /// (resuming: rebuilds it from the run), trains keeping the best epoch by validation accuracy, writes the best
     /// model's report (report.txt, confusion.png) and the attention report of `attentionExample` when given.
-    public static func run(_ config: TextClassificationConfig, in context: RunContext, attentionExample: String? = nil) throws -> RunOutcome {
-        try context.execute(task: TextClassificationConfig.task) { try train(config, in: context, attentionExample: attentionExample) }
+    public static func run(_ config: TextClassificationConfig, in context: RunContext, attentionExample: String? = nil)
+        throws -> RunOutcome
+    {
+        try context.execute(task: TextClassificationConfig.task) {
+            try train(config, in: context, attentionExample: attentionExample)
+        }
     }
 
-    private static func train(_ config: TextClassificationConfig, in context: RunContext, attentionExample: String? = nil) throws -> RunOutcome {
+    private static func train(
+        _ config: TextClassificationConfig, in context: RunContext, attentionExample: String? = nil
+    ) throws -> RunOutcome {
         let dir = context.directory, seed = config.training.seed
         if context.resume { try dir.checkResume(config) }
         var (examples, notes) = try config.format.read(config.data.data)
@@ -188,23 +203,30 @@ extension TextClassificationTask {
             validation = v
             notes += vn
         } else {
-            (examples, validation) = LabelledCorpus.stratifiedSplit(examples, validationFraction: config.data.valFraction, seed: seed)
+            (examples, validation) = LabelledCorpus.stratifiedSplit(
+                examples, validationFraction: config.data.valFraction, seed: seed)
         }
         for n in notes { context.note(n) }
         guard !examples.isEmpty else { throw RunSetupError("\(config.data.data): no training examples") }
         guard !validation.isEmpty else {
-            throw RunSetupError(config.data.validData.map { "\($0): no validation examples" } ?? "\(config.data.data): --val-fraction \(config.data.valFraction) holds out no example: use a larger fraction")
+            throw RunSetupError(
+                config.data.validData.map { "\($0): no validation examples" }
+                    ?? "\(config.data.data): --val-fraction \(config.data.valFraction) holds out no example: use a larger fraction"
+            )
         }
         let labels = Array(Set(examples.map(\.label))).sorted()
         guard labels.count >= 2 else {
-            throw RunSetupError("\(config.data.data): every training example has the label '\(labels[0])': a classifier needs at least two labels")
+            throw RunSetupError(
+                "\(config.data.data): every training example has the label '\(labels[0])': a classifier needs at least two labels"
+            )
         }
-        context.log("data: \(examples.count) training and \(validation.count) validation texts, \(labels.count) labels: " +
-                    labels.map { l in "\(l) \(examples.filter { $0.label == l }.count)" }.joined(separator: ", "))
+        context.log(
+            "data: \(examples.count) training and \(validation.count) validation texts, \(labels.count) labels: "
+                + labels.map { l in "\(l) \(examples.filter { $0.label == l }.count)" }.joined(separator: ", "))
 
         let classification: TextClassification
         if context.resume {
-            classification = try TextClassification.rebuild(from: dir)   // weights come from resume.safetensors
+            classification = try TextClassification.rebuild(from: dir)  // weights come from resume.safetensors
         } else {
             var saved = config
             let tokenizer: Tokenizer
@@ -212,7 +234,9 @@ extension TextClassificationTask {
                 // Fine-tuning keeps the trained model's vocabulary and architecture; only the head follows the new labels.
                 // Its configuration and tokenizer only: the transfer recipe below loads its weights.
                 let source: TextClassification
-                do { source = try TextClassification.rebuild(from: RunDirectory(path: from)) } catch { throw RunSetupError("--init-from: \(error)") }
+                do { source = try TextClassification.rebuild(from: RunDirectory(path: from)) } catch {
+                    throw RunSetupError("--init-from: \(error)")
+                }
                 tokenizer = source.tokenizer
                 if let rnn = source.model as? RecurrentTextClassifier {
                     var c = rnn.config
@@ -234,19 +258,28 @@ extension TextClassificationTask {
                     }
                     saved.model = .transformer(c)
                 }
-                context.log("fine-tuning from \(from): its tokenizer (\(tokenizer.vocabularySize) tokens) and architecture; --model, --d-model, --heads, --layers, --feed-forward, --max-length and --min-frequency are not used")
+                context.log(
+                    "fine-tuning from \(from): its tokenizer (\(tokenizer.vocabularySize) tokens) and architecture; --model, --d-model, --heads, --layers, --feed-forward, --max-length and --min-frequency are not used"
+                )
             } else {
                 tokenizer = config.tokenizer.train(on: examples.map(\.text))
                 let pad = tokenizer.id(of: "[PAD]") ?? 0
                 switch config.model {
-                case .transformer(var c): c.vocabulary = tokenizer.vocabularySize; c.classes = labels.count; c.padID = pad; saved.model = .transformer(c)
-                case .cnn(var c): c.vocabulary = tokenizer.vocabularySize; c.classes = labels.count; c.padID = pad; saved.model = .cnn(c)
-                case .recurrent(var c): c.vocabulary = tokenizer.vocabularySize; c.classes = labels.count; c.padID = pad; saved.model = .recurrent(c)
+                case .transformer(var c):
+                    c.vocabulary = tokenizer.vocabularySize; c.classes = labels.count; c.padID = pad;
+                    saved.model = .transformer(c)
+                case .cnn(var c):
+                    c.vocabulary = tokenizer.vocabularySize; c.classes = labels.count; c.padID = pad;
+                    saved.model = .cnn(c)
+                case .recurrent(var c):
+                    c.vocabulary = tokenizer.vocabularySize; c.classes = labels.count; c.padID = pad;
+                    saved.model = .recurrent(c)
                 }
             }
             try saved.model.configuration.checkTrainable()
             var g = RandomGenerator(seed: seed)
-            classification = TextClassification(model: saved.model.build(using: &g), tokenizer: tokenizer, labels: labels)
+            classification = TextClassification(
+                model: saved.model.build(using: &g), tokenizer: tokenizer, labels: labels)
             if context.isLead {
                 try tokenizer.save(to: dir.file("tokenizer.json"))
                 try dir.writeLabels(labels)
@@ -255,17 +288,22 @@ extension TextClassificationTask {
         }
         let model = classification.model
         try config.transfer.apply(to: model, resuming: context.resume, head: "head", labels: labels, log: context.log)
-        context.log("model: \(type(of: model)), \(model.parameterCount()) parameters; vocabulary \(classification.tokenizer.vocabularySize)")
+        context.log(
+            "model: \(type(of: model)), \(model.parameterCount()) parameters; vocabulary \(classification.tokenizer.vocabularySize)"
+        )
         var weights: [Float]? = nil
         if config.classWeights == .balanced {
             let index = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, $0) })
             let w = balancedClassWeights(examples.map { index[$0.label]! }, classes: labels.count)
             weights = w
-            context.log("class weights: " + zip(labels, w).map { "\($0) \(String(format: "%.3f", $1))" }.joined(separator: ", "))
+            context.log(
+                "class weights: " + zip(labels, w).map { "\($0) \(String(format: "%.3f", $1))" }.joined(separator: ", ")
+            )
         }
         let recipe = config.training
-        let task = try TextClassificationTask(classification: classification, train: examples, validation: validation, batchSize: recipe.batchSize ?? 32,
-                                              labelSmoothing: recipe.labelSmoothing, classWeights: weights, seed: seed &+ 1, shard: context.shard)
+        let task = try TextClassificationTask(
+            classification: classification, train: examples, validation: validation, batchSize: recipe.batchSize ?? 32,
+            labelSmoothing: recipe.labelSmoothing, classWeights: weights, seed: seed &+ 1, shard: context.shard)
         let optimizer = recipe.makeOptimizer(for: model)
         if let cnn = model as? TextCNN, let norm = cnn.config.maxNorm {
             optimizer.maxNormConstraints = [(cnn.head.weight, norm)]
@@ -275,7 +313,9 @@ extension TextClassificationTask {
         guard !summary.interrupted, context.isLead else { return RunOutcome(summary: summary, message: "") }
         let best = try TextClassification.load(from: dir, weights: "best.safetensors")
         try context.writeReport(try best.evaluate(validation))
-        let message = String(format: "best validation accuracy %.2f%% at epoch %d; %.0f s; run directory %@", summary.bestValue * 100, summary.bestEpoch, summary.seconds, dir.path)
+        let message = String(
+            format: "best validation accuracy %.2f%% at epoch %d; %.0f s; run directory %@", summary.bestValue * 100,
+            summary.bestEpoch, summary.seconds, dir.path)
         return try context.finish(summary, message: message, attentionExample: attentionExample) { example, out in
             let (label, p) = try best.writeAttention(of: example, to: out)
             return String(format: "\"%@\" (%@, %.3f)", example, label, p)
@@ -296,10 +336,13 @@ extension TextClassification: TrainedRun, ComparableRun {
     public static func load(from run: RunDirectory, weights: String) throws -> TextClassification {
         try run.check(holds: [weights, "tokenizer.json", "labels.json"], kind: "classifier")
         let labels = try run.labels()
-        let model = try run.loadModel(weights, oneOf: [TextClassifier.self, TextCNN.self, RecurrentTextClassifier.self],
-                                      kind: "a text classifier") as! any TextClassificationModel
+        let model =
+            try run.loadModel(
+                weights, oneOf: [TextClassifier.self, TextCNN.self, RecurrentTextClassifier.self],
+                kind: "a text classifier") as! any TextClassificationModel
         guard model.classes == labels.count else {
-            throw RunDirectoryError(message: "\(run.path): the model has \(model.classes) classes but labels.json lists \(labels.count)")
+            throw RunDirectoryError(
+                message: "\(run.path): the model has \(model.classes) classes but labels.json lists \(labels.count)")
         }
         let tokenizer = try Tokenizer.load(from: run.file("tokenizer.json"))
         try run.checkVocabulary(of: tokenizer, file: "tokenizer.json", model: model.vocabulary)
@@ -319,7 +362,10 @@ extension TextClassification: TrainedRun, ComparableRun {
     public static func rebuild(from run: RunDirectory) throws -> TextClassification {
         let task = try run.task()
         guard task == TextClassificationConfig.task else {
-            throw RunDirectoryError(message: "\(run.path): config.json says it is \(RunDirectory.article(task)) run, not a text classification run")
+            throw RunDirectoryError(
+                message:
+                    "\(run.path): config.json says it is \(RunDirectory.article(task)) run, not a text classification run"
+            )
         }
         var g = RandomGenerator(seed: 0)
         let model: any TextClassificationModel
@@ -328,7 +374,8 @@ extension TextClassification: TrainedRun, ComparableRun {
             let c = try run.entry("model", as: TextCNNConfig.self, describing: "a TextCNN configuration")
             model = TextCNN(config: c, using: &g)
         } else if type == "RecurrentTextClassifier" {
-            let c = try run.entry("model", as: RecurrentTextClassifierConfig.self, describing: "a recurrent classifier configuration")
+            let c = try run.entry(
+                "model", as: RecurrentTextClassifierConfig.self, describing: "a recurrent classifier configuration")
             model = RecurrentTextClassifier(config: c, using: &g)
         } else {
             let c = try run.entry("model", as: TextClassifierConfig.self, describing: "a classifier configuration")
@@ -338,7 +385,10 @@ extension TextClassification: TrainedRun, ComparableRun {
         try run.checkVocabulary(of: tokenizer, file: "tokenizer.json", model: model.vocabulary)
         let labels = try run.labels()
         guard model.classes == labels.count else {
-            throw RunDirectoryError(message: "\(run.file("labels.json").path): lists \(labels.count) labels but the model has \(model.classes) outputs")
+            throw RunDirectoryError(
+                message:
+                    "\(run.file("labels.json").path): lists \(labels.count) labels but the model has \(model.classes) outputs"
+            )
         }
         return TextClassification(model: model, tokenizer: tokenizer, labels: labels)
     }
@@ -354,10 +404,12 @@ extension TextClassification: TrainedRun, ComparableRun {
         for n in notes { request.note(n) }
         guard !examples.isEmpty else { throw RunSetupError("\(data): no labelled texts") }
         let report: ClassificationReport
-        do { report = try evaluate(examples) } catch let e as CorpusError {   // "line N: unknown label" becomes "FILE:N: …"
+        // "line N: unknown label" becomes "FILE:N: …"
+        do { report = try evaluate(examples) } catch let e as CorpusError {
             throw RunSetupError(e.message.hasPrefix("line ") ? "\(data):\(e.message.dropFirst(5))" : e.message)
         }
-        return try classificationEvaluation(report, request: request, title: URL(fileURLWithPath: data).lastPathComponent)
+        return try classificationEvaluation(
+            report, request: request, title: URL(fileURLWithPath: data).lastPathComponent)
     }
 
     /// Writes the attention report of one input into `directory`; returns the line to print (the prediction).
@@ -372,17 +424,19 @@ extension TextClassification: TrainedRun, ComparableRun {
         let (batchSize, tokens) = (request.batchSize, request.tokens)
         let vocabulary = max(2, tokenizer.vocabularySize), pad = model.padID
         let length = min(tokens, model.maxLength)
-        let ids = (0..<batchSize).map { s in (0..<length).map { t -> Int in
-            let id = (s * 7919 + t * 104_729) % vocabulary
-            return id == pad ? (id + 1) % vocabulary : id
-        } }
+        let ids = (0..<batchSize).map { s in
+            (0..<length).map { t -> Int in
+                let id = (s * 7919 + t * 104_729) % vocabulary
+                return id == pad ? (id + 1) % vocabulary : id
+            }
+        }
         model.eval()
-        return ComparisonMeasurement(kind: "text", model: String(describing: type(of: model)), parameters: model.parameterCount(),
-                                     itemsPerSecond: measureThroughput { _ = model(ids) } * Double(batchSize), unit: "sentences/s", batch: batchSize)
+        return ComparisonMeasurement(
+            kind: "text", model: String(describing: type(of: model)), parameters: model.parameterCount(),
+            itemsPerSecond: measureThroughput { _ = model(ids) } * Double(batchSize), unit: "sentences/s",
+            batch: batchSize)
     }
 }
-
-import Foundation
 
 /// A trained text classifier with its tokenizer and label names: strings in, labels and probabilities out.
 public struct TextClassification {
@@ -441,7 +495,8 @@ public struct TextClassification {
     /// Writes the weights with the configuration that rebuilds the model (`ModelFile`).
     public func saveModel(to url: URL) throws {
         guard let m = model as? any ConfigurableModel else {
-            throw CheckpointError.invalidState("cannot save a \(type(of: model)): its configuration is unknown (not a ConfigurableModel)")
+            throw CheckpointError.invalidState(
+                "cannot save a \(type(of: model)): its configuration is unknown (not a ConfigurableModel)")
         }
         try ModelFile.save(m, to: url)
     }
@@ -455,13 +510,19 @@ public struct TextClassification {
     public func evaluateWithLoss(_ examples: [LabelledText]) throws -> (report: ClassificationReport, loss: Double) {
         let index = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, $0) })
         let truth = try examples.map { e -> Int in
-            guard let k = index[e.label] else { throw CorpusError("line \(e.line): label '\(e.label)' is not one the model knows (\(labels.joined(separator: ", ")))") }
+            guard let k = index[e.label] else {
+                throw CorpusError(
+                    "line \(e.line): label '\(e.label)' is not one the model knows (\(labels.joined(separator: ", ")))")
+            }
             return k
         }
         let p = probabilities(examples.map(\.text))
         let predicted = argmaxRows(p)
         let nll = zip(p, truth).map { -Double(Foundation.log(max($0.0[$0.1], 1e-12))) }.reduce(0, +)
-        return (ClassificationReport(labels: labels, truth: truth, predicted: predicted), nll / Double(max(examples.count, 1)))
+        return (
+            ClassificationReport(labels: labels, truth: truth, predicted: predicted),
+            nll / Double(max(examples.count, 1))
+        )
     }
 }
 
@@ -487,8 +548,10 @@ public final class TextClassificationTask: TrainingTask {
     ///   - classWeights: per-class loss weights, e.g. `balancedClassWeights` for skewed labels.
     ///   - seed: the batch order's seed.
     ///   - shard: this process's part of each global batch in data-parallel training.
-    public init(classification: TextClassification, train: [LabelledText], validation: [LabelledText], batchSize: Int,
-                labelSmoothing: Float, classWeights: [Float]? = nil, seed: UInt64, shard: Shard = .whole) throws {
+    public init(
+        classification: TextClassification, train: [LabelledText], validation: [LabelledText], batchSize: Int,
+        labelSmoothing: Float, classWeights: [Float]? = nil, seed: UInt64, shard: Shard = .whole
+    ) throws {
         self.classWeights = classWeights
         self.classification = classification
         let index = Dictionary(uniqueKeysWithValues: classification.labels.enumerated().map { ($1, $0) })
@@ -523,7 +586,11 @@ public final class TextClassificationTask: TrainingTask {
     /// The batch's mean loss and its number of items.
     public func loss(_ batch: [Int]) -> (loss: Tensor, items: Int) {
         let logits = classification.model(classification.padded(batch.map { train[$0].ids }))
-        return (Loss.crossEntropy(logits, batch.map { train[$0].label }, labelSmoothing: labelSmoothing, weight: classWeights), batch.count)
+        return (
+            Loss.crossEntropy(
+                logits, batch.map { train[$0].label }, labelSmoothing: labelSmoothing, weight: classWeights),
+            batch.count
+        )
     }
 
     /// Validation metrics by name, computed in evaluation mode without a graph.
@@ -545,9 +612,14 @@ extension TextClassification {
     /// self-attention over the tokens (the class token first when the model pools by it).
     /// - Returns: the predicted label and its probability.
     @discardableResult
-    public func writeAttention(of text: String, to directory: URL, pictures: Bool = true, colourScale: AttentionColourScale = .absolute) throws -> (label: String, probability: Float) {
+    public func writeAttention(
+        of text: String, to directory: URL, pictures: Bool = true, colourScale: AttentionColourScale = .absolute
+    ) throws -> (label: String, probability: Float) {
         guard let model = model as? TextClassifier else {
-            throw RunDirectoryError(message: "this run's model (\(type(of: self.model))) has no attention layers; attention reports need the transformer classifier")
+            throw RunDirectoryError(
+                message:
+                    "this run's model (\(type(of: self.model))) has no attention layers; attention reports need the transformer classifier"
+            )
         }
         model.eval()
         let encoding = tokenizer.encode(text, addSpecialTokens: false)
@@ -555,14 +627,16 @@ extension TextClassification {
         let (logits, maps) = withAttentionCapture(on: model) { withNoGrad { model([ids]) } }
         let p = logits.softmax(axis: -1).scalars
         let best = argmaxRows([p])[0]
-        var tokens = encoding.ids.isEmpty ? [AttentionExport.Token(text: "[UNK]")]
+        var tokens =
+            encoding.ids.isEmpty
+            ? [AttentionExport.Token(text: "[UNK]")]
             : zip(zip(encoding.tokens, encoding.offsets), encoding.ids).prefix(ids.count)
                 .map { AttentionExport.Token(text: $0.0.0, bytes: $0.0.1, unknown: $0.1 == tokenizer.unknownID) }
         if model.config.pooling == .cls { tokens.insert(AttentionExport.Token(text: "[CLS]"), at: 0) }
         let prediction = "\(labels[best]) (\(String(format: "%.1f", p[best] * 100))%)"
-        try AttentionExport.write(maps, kind: "classification", input: text, output: nil, prediction: prediction, tokens: ["tokens": tokens],
-                                  axes: { _ in ("tokens", "tokens") }, pictures: pictures, colourScale: colourScale, to: directory)
+        try AttentionExport.write(
+            maps, kind: "classification", input: text, output: nil, prediction: prediction, tokens: ["tokens": tokens],
+            axes: { _ in ("tokens", "tokens") }, pictures: pictures, colourScale: colourScale, to: directory)
         return (labels[best], p[best])
     }
 }
-

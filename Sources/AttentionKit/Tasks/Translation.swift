@@ -39,18 +39,23 @@ public struct TranslationData: Codable, Sendable, Equatable {
     }
 
     /// The training and validation pairs and the lines skipped (validation split off when no files are given).
-    func read(seed: UInt64) throws -> (train: [SentencePair], validation: [SentencePair], skipped: [String], split: Bool) {
+    func read(seed: UInt64) throws -> (
+        train: [SentencePair], validation: [SentencePair], skipped: [String], split: Bool
+    ) {
         var pairs: [SentencePair], skipped: [String]
         if let tsv {
-            (pairs, skipped) = try ParallelCorpus.readTSV(URL(fileURLWithPath: tsv), columns: try parsedColumns(), policy: badLines)
+            (pairs, skipped) = try ParallelCorpus.readTSV(
+                URL(fileURLWithPath: tsv), columns: try parsedColumns(), policy: badLines)
         } else if let source, let target {
-            (pairs, skipped) = try ParallelCorpus.read(source: URL(fileURLWithPath: source), target: URL(fileURLWithPath: target), policy: badLines)
+            (pairs, skipped) = try ParallelCorpus.read(
+                source: URL(fileURLWithPath: source), target: URL(fileURLWithPath: target), policy: badLines)
         } else {
             throw TaskUsageError("give either --source/--target or --tsv (see attn train translation --help)")
         }
         var validation: [SentencePair]
         if let validSource, let validTarget {
-            let (v, vs) = try ParallelCorpus.read(source: URL(fileURLWithPath: validSource), target: URL(fileURLWithPath: validTarget), policy: badLines)
+            let (v, vs) = try ParallelCorpus.read(
+                source: URL(fileURLWithPath: validSource), target: URL(fileURLWithPath: validTarget), policy: badLines)
             validation = v
             skipped += vs
         } else {
@@ -58,7 +63,9 @@ public struct TranslationData: Codable, Sendable, Equatable {
         }
         guard !pairs.isEmpty, !validation.isEmpty else {
             let files = tsv.map { [$0] } ?? [source, target, validSource, validTarget].compactMap { $0 }
-            throw RunSetupError("\(files.joined(separator: ", ")): no usable \(pairs.isEmpty ? "training" : "validation") pairs (\(skipped.count) lines skipped\(skipped.first.map { "; first: \($0)" } ?? ""))")
+            throw RunSetupError(
+                "\(files.joined(separator: ", ")): no usable \(pairs.isEmpty ? "training" : "validation") pairs (\(skipped.count) lines skipped\(skipped.first.map { "; first: \($0)" } ?? ""))"
+            )
         }
         return (pairs, validation, skipped, validSource == nil)
     }
@@ -90,16 +97,23 @@ public struct TranslationVocabulary: Codable, Sendable, Equatable {
     }
 
     /// The source and target tokenizers for `pairs`, and the ids of [PAD], [BOS], [EOS].
-    func make(for pairs: [SentencePair]) throws -> (source: Tokenizer, target: Tokenizer, special: (pad: Int, bos: Int, eos: Int)) {
+    func make(for pairs: [SentencePair]) throws -> (
+        source: Tokenizer, target: Tokenizer, special: (pad: Int, bos: Int, eos: Int)
+    ) {
         if let sourceTokenizer, let targetTokenizer {
             let src = try Tokenizer.load(from: URL(fileURLWithPath: sourceTokenizer))
             let tgt = try Tokenizer.load(from: URL(fileURLWithPath: targetTokenizer))
-            let s = try Translator.specialIDs(of: src, file: sourceTokenizer), t = try Translator.specialIDs(of: tgt, file: targetTokenizer)
-            guard s == t else { throw RunSetupError("\(sourceTokenizer) and \(targetTokenizer) give [PAD], [BOS], [EOS] different ids") }
+            let s = try Translator.specialIDs(of: src, file: sourceTokenizer),
+                t = try Translator.specialIDs(of: tgt, file: targetTokenizer)
+            guard s == t else {
+                throw RunSetupError("\(sourceTokenizer) and \(targetTokenizer) give [PAD], [BOS], [EOS] different ids")
+            }
             return (src, tgt, t)
         }
-        let recipe: TokenizerRecipe = kind == .bpe ? .byteLevelBPE(vocabularySize: vocabSize)
-                                                   : .wordLevel(lowercase: lowercase, minFrequency: minFrequency)
+        let recipe: TokenizerRecipe =
+            kind == .bpe
+            ? .byteLevelBPE(vocabularySize: vocabSize)
+            : .wordLevel(lowercase: lowercase, minFrequency: minFrequency)
         if kind == .bpe && joint {
             let tok = recipe.train(on: pairs.map(\.source) + pairs.map(\.target))
             return (tok, tok, (0, 1, 2))
@@ -122,7 +136,10 @@ public struct TranslationConfig: RunConfiguration, Equatable {
     public var training: TrainingRecipe
 
     /// A configuration from its parts.
-    public init(model: TranslationModelConfig, data: TranslationData, vocabulary: TranslationVocabulary, training: TrainingRecipe) {
+    public init(
+        model: TranslationModelConfig, data: TranslationData, vocabulary: TranslationVocabulary,
+        training: TrainingRecipe
+    ) {
         self.model = model
         self.data = data
         self.vocabulary = vocabulary
@@ -137,7 +154,10 @@ public struct TranslationConfig: RunConfiguration, Equatable {
         switch try c.decodeIfPresent(String.self, forKey: .modelType) {
         case "RecurrentTranslator": model = .recurrent(try c.decode(RecurrentTranslatorConfig.self, forKey: .model))
         case nil, "Seq2SeqTransformer": model = .transformer(try c.decode(Seq2SeqConfig.self, forKey: .model))
-        case let other?: throw DecodingError.dataCorruptedError(forKey: .modelType, in: c, debugDescription: "'\(other)' is not Seq2SeqTransformer or RecurrentTranslator")
+        case let other?:
+            throw DecodingError.dataCorruptedError(
+                forKey: .modelType, in: c,
+                debugDescription: "'\(other)' is not Seq2SeqTransformer or RecurrentTranslator")
         }
         data = try c.decode(TranslationData.self, forKey: .data)
         vocabulary = try c.decode(TranslationVocabulary.self, forKey: .vocabulary)
@@ -167,16 +187,21 @@ public struct TranslationConfig: RunConfiguration, Equatable {
         var t = TrainingRecipe(epochs: 12, lr: 1e-3, optimizer: .adamw(beta2: 0.98), weightDecay: 0.01, clipNorm: 1)
         t.labelSmoothing = 0.1
         t.maxTokens = 2000
-        return TranslationConfig(model: .transformer(m), data: TranslationData(), vocabulary: TranslationVocabulary(), training: t)
+        return TranslationConfig(
+            model: .transformer(m), data: TranslationData(), vocabulary: TranslationVocabulary(), training: t)
     }
 
     /// The settings a resume must not change, each with the flag that sets it.
     public func resumeSettings() throws -> [RunSetting] {
-        [try RunSetting("data.source", data.source, flag: "--source"), try RunSetting("data.target", data.target, flag: "--target"),
-         try RunSetting("data.tsv", data.tsv, flag: "--tsv"), try RunSetting("data.columns", data.columns, flag: "--columns"),
-         try RunSetting("data.valid_source", data.validSource, flag: "--valid-source"),
-         try RunSetting("data.valid_target", data.validTarget, flag: "--valid-target"),
-         try RunSetting("data.val_fraction", data.valFraction, flag: "--val-fraction")] + (try training.resumeSettings())
+        [
+            try RunSetting("data.source", data.source, flag: "--source"),
+            try RunSetting("data.target", data.target, flag: "--target"),
+            try RunSetting("data.tsv", data.tsv, flag: "--tsv"),
+            try RunSetting("data.columns", data.columns, flag: "--columns"),
+            try RunSetting("data.valid_source", data.validSource, flag: "--valid-source"),
+            try RunSetting("data.valid_target", data.validTarget, flag: "--valid-target"),
+            try RunSetting("data.val_fraction", data.valFraction, flag: "--val-fraction")
+        ] + (try training.resumeSettings())
     }
 }
 
@@ -185,32 +210,44 @@ extension TranslationTask {
     /// held-out pairs as validation.source/target), trains or loads the vocabularies, builds the model (or, resuming,
     /// rebuilds it from the run), trains with the recipe keeping the best epoch by validation BLEU, and writes the
     /// attention report of `attentionExample` when given.
-    public static func run(_ config: TranslationConfig, in context: RunContext, attentionExample: String? = nil) throws -> RunOutcome {
-        try context.execute(task: TranslationConfig.task) { try train(config, in: context, attentionExample: attentionExample) }
+    public static func run(_ config: TranslationConfig, in context: RunContext, attentionExample: String? = nil) throws
+        -> RunOutcome
+    {
+        try context.execute(task: TranslationConfig.task) {
+            try train(config, in: context, attentionExample: attentionExample)
+        }
     }
 
-    private static func train(_ config: TranslationConfig, in context: RunContext, attentionExample: String? = nil) throws -> RunOutcome {
+    private static func train(_ config: TranslationConfig, in context: RunContext, attentionExample: String? = nil)
+        throws -> RunOutcome
+    {
         let dir = context.directory
         if context.resume { try dir.checkResume(config) }
         let seed = config.training.seed
         let (pairs, validation, skipped, split) = try config.data.read(seed: seed)
-        if split && !context.resume && context.isLead {   // the held-out pairs as files, so `attn evaluate` can score them
+        // the held-out pairs as files, so `attn evaluate` can score them
+        if split && !context.resume && context.isLead {
             try dir.write(text: validation.map(\.source).joined(separator: "\n") + "\n", to: "validation.source")
             try dir.write(text: validation.map(\.target).joined(separator: "\n") + "\n", to: "validation.target")
         }
-        context.log("data: \(pairs.count) training pairs, \(validation.count) validation pairs" + (skipped.isEmpty ? "" : "; skipped \(skipped.count) lines, first: \(skipped[0])"))
+        context.log(
+            "data: \(pairs.count) training pairs, \(validation.count) validation pairs"
+                + (skipped.isEmpty ? "" : "; skipped \(skipped.count) lines, first: \(skipped[0])"))
 
         let translator: Translator
         if context.resume {
-            translator = try Translator.rebuild(from: dir)   // weights, optimizer and data position come from resume.safetensors
+            // weights, optimizer and data position come from resume.safetensors
+            translator = try Translator.rebuild(from: dir)
         } else {
             let (srcTok, tgtTok, special) = try config.vocabulary.make(for: pairs)
             var saved = config
-            saved.model.setVocabularies(source: srcTok.vocabularySize, target: tgtTok.vocabularySize, special: special,
-                                        sharedEmbeddings: config.vocabulary.kind == .bpe && config.vocabulary.joint)
+            saved.model.setVocabularies(
+                source: srcTok.vocabularySize, target: tgtTok.vocabularySize, special: special,
+                sharedEmbeddings: config.vocabulary.kind == .bpe && config.vocabulary.joint)
             try saved.model.configuration.checkTrainable()
             var g = RandomGenerator(seed: seed)
-            translator = Translator(model: saved.model.build(using: &g), sourceTokenizer: srcTok, targetTokenizer: tgtTok)
+            translator = Translator(
+                model: saved.model.build(using: &g), sourceTokenizer: srcTok, targetTokenizer: tgtTok)
             if context.isLead {
                 try srcTok.save(to: dir.file("source-tokenizer.json"))
                 try tgtTok.save(to: dir.file("target-tokenizer.json"))
@@ -218,13 +255,19 @@ extension TranslationTask {
             }
         }
         let model = translator.model
-        context.log("model: \(type(of: model)), \(model.parameterCount()) parameters; vocabularies \(model.spec.sourceVocabulary) → \(model.spec.targetVocabulary)")
+        context.log(
+            "model: \(type(of: model)), \(model.parameterCount()) parameters; vocabularies \(model.spec.sourceVocabulary) → \(model.spec.targetVocabulary)"
+        )
         let recipe = config.training
-        let task = TranslationTask(translator: translator, train: pairs, validation: validation, maxTokens: recipe.maxTokens ?? 2000,
-                                   labelSmoothing: recipe.labelSmoothing, seed: seed &+ 1,
-                                   bleuSentences: config.data.bleuSentences > 0 ? config.data.bleuSentences : nil, shard: context.shard)
-        let summary = try context.train(task, optimizer: recipe.makeOptimizer(for: model), recipe: recipe, bestMetric: "bleu")
-        let message = String(format: "best validation BLEU %.2f at epoch %d; %.0f s; run directory %@", summary.bestValue, summary.bestEpoch, summary.seconds, dir.path)
+        let task = TranslationTask(
+            translator: translator, train: pairs, validation: validation, maxTokens: recipe.maxTokens ?? 2000,
+            labelSmoothing: recipe.labelSmoothing, seed: seed &+ 1,
+            bleuSentences: config.data.bleuSentences > 0 ? config.data.bleuSentences : nil, shard: context.shard)
+        let summary = try context.train(
+            task, optimizer: recipe.makeOptimizer(for: model), recipe: recipe, bestMetric: "bleu")
+        let message = String(
+            format: "best validation BLEU %.2f at epoch %d; %.0f s; run directory %@", summary.bestValue,
+            summary.bestEpoch, summary.seconds, dir.path)
         return try context.finish(summary, message: message, attentionExample: attentionExample) { example, out in
             let text = try Translator.load(from: dir.url).writeAttention(of: example, beam: 5, to: out)
             return "\"\(example)\" → \"\(text)\""
@@ -244,13 +287,16 @@ extension Translator: TrainedRun, ComparableRun {
     /// and sentences per second of that decoding (`translate`'s batches of 64 sentences).
     public func measure(_ request: ComparisonRequest) throws -> ComparisonMeasurement {
         let data = try request.run.readConfig(TranslationConfig.self).data
-        let files = data.validSource.flatMap { s in data.validTarget.map { (s, $0) } }
+        let files =
+            data.validSource.flatMap { s in data.validTarget.map { (s, $0) } }
             ?? (request.run.file("validation.source").path, request.run.file("validation.target").path)
         let batch = 64
         let s = try score(source: files.0, reference: files.1, beam: request.beam, batchSize: batch)
-        return ComparisonMeasurement(kind: "translation", model: String(describing: type(of: model)), parameters: model.parameterCount(),
-                                     itemsPerSecond: Double(s.sources.count) / max(s.seconds, 1e-9), unit: "sentences/s",
-                                     batch: batch, beam: request.beam, scores: ["bleu": s.bleu.score, "chrf": s.chrF, "bleu_lowercase_tokens": s.lowercased.score])
+        return ComparisonMeasurement(
+            kind: "translation", model: String(describing: type(of: model)), parameters: model.parameterCount(),
+            itemsPerSecond: Double(s.sources.count) / max(s.seconds, 1e-9), unit: "sentences/s",
+            batch: batch, beam: request.beam,
+            scores: ["bleu": s.bleu.score, "chrf": s.chrF, "bleu_lowercase_tokens": s.lowercased.score])
     }
 
     /// The task name this type loads (config.json's `task`).
@@ -261,7 +307,10 @@ extension Translator: TrainedRun, ComparableRun {
     /// Loads a run directory for inference: `weights`, `source-tokenizer.json`, `target-tokenizer.json`.
     public static func load(from run: RunDirectory, weights: String) throws -> Translator {
         try run.check(holds: [weights, "source-tokenizer.json", "target-tokenizer.json"], kind: "translation")
-        let model = try run.loadModel(weights, oneOf: [Seq2SeqTransformer.self, RecurrentTranslator.self], kind: "a translation model") as! any TranslationModel
+        let model =
+            try run.loadModel(
+                weights, oneOf: [Seq2SeqTransformer.self, RecurrentTranslator.self], kind: "a translation model")
+            as! any TranslationModel
         let (source, target) = try tokenizers(of: run, for: model.spec)
         return Translator(model: model, sourceTokenizer: source, targetTokenizer: target)
     }
@@ -279,7 +328,7 @@ extension Translator: TrainedRun, ComparableRun {
         do { try config.configuration.validate(maxParameters: 2e9) } catch {
             throw RunDirectoryError(message: "\(directory.configURL.path): model.\(error)")
         }
-        let (source, target) = try tokenizers(of: directory, for: config.spec)   // checked before the model is built
+        let (source, target) = try tokenizers(of: directory, for: config.spec)  // checked before the model is built
         var g = RandomGenerator(seed: 0)
         let model = config.build(using: &g)
         return Translator(model: model, sourceTokenizer: source, targetTokenizer: target)
@@ -287,13 +336,19 @@ extension Translator: TrainedRun, ComparableRun {
 
     /// The run's source and target tokenizers, checked against the model they serve: each vocabulary's size, and the
     /// target's [PAD], [BOS], [EOS] ids.
-    static func tokenizers(of run: RunDirectory, for spec: TranslationSpec) throws -> (source: Tokenizer, target: Tokenizer) {
-        let source = try Tokenizer.load(from: run.file("source-tokenizer.json")), target = try Tokenizer.load(from: run.file("target-tokenizer.json"))
+    static func tokenizers(of run: RunDirectory, for spec: TranslationSpec) throws -> (
+        source: Tokenizer, target: Tokenizer
+    ) {
+        let source = try Tokenizer.load(from: run.file("source-tokenizer.json")),
+            target = try Tokenizer.load(from: run.file("target-tokenizer.json"))
         try run.checkVocabulary(of: source, file: "source-tokenizer.json", model: spec.sourceVocabulary)
         try run.checkVocabulary(of: target, file: "target-tokenizer.json", model: spec.targetVocabulary)
         let (pad, bos, eos) = try specialIDs(of: target, file: run.file("target-tokenizer.json").path)
         guard (pad, bos, eos) == (spec.padID, spec.bosID, spec.eosID) else {
-            throw RunDirectoryError(message: "\(run.file("target-tokenizer.json").path): [PAD], [BOS], [EOS] are ids \(pad), \(bos), \(eos) but the model uses \(spec.padID), \(spec.bosID), \(spec.eosID): the tokenizer belongs to another run")
+            throw RunDirectoryError(
+                message:
+                    "\(run.file("target-tokenizer.json").path): [PAD], [BOS], [EOS] are ids \(pad), \(bos), \(eos) but the model uses \(spec.padID), \(spec.bosID), \(spec.eosID): the tokenizer belongs to another run"
+            )
         }
         return (source, target)
     }
@@ -303,7 +358,8 @@ extension Translator: TrainedRun, ComparableRun {
         var ids: [Int] = []
         for name in ["[PAD]", "[BOS]", "[EOS]"] {
             guard let id = t.id(of: name) else {
-                throw RunDirectoryError(message: "\(file): the tokenizer has no \(name) token (translation needs [PAD], [BOS] and [EOS])")
+                throw RunDirectoryError(
+                    message: "\(file): the tokenizer has no \(name) token (translation needs [PAD], [BOS] and [EOS])")
             }
             ids.append(id)
         }
@@ -314,27 +370,51 @@ extension Translator: TrainedRun, ComparableRun {
     /// `request.reference`: the first three translations beside their references, sacreBLEU's BLEU (13a, cased),
     /// lowercased BLEU and chrF2; the JSON line `{"task": "translation", "metric": "bleu", "value": …}`.
     public func evaluate(_ request: EvaluationRequest) throws -> Evaluation {
-        guard let source = request.source, let reference = request.reference else { throw TaskUsageError("a translation run needs --source and --reference") }
-        let s = try score(source: source, reference: reference, beam: request.beam, lengthPenalty: request.lengthPenalty, note: request.note)
-        if let output = request.output { try AtomicFile.write(Data((s.hypotheses.joined(separator: "\n") + "\n").utf8), to: output) }
-        var report = (0..<min(3, s.sources.count)).map { "source:     \(s.sources[$0])\nreference:  \(s.references[$0])\ntranslation: \(s.hypotheses[$0])\n" }
-        report += ["sacreBLEU (13a, cased): \(s.bleu)", "lowercased: \(s.lowercased)",
-                   String(format: "chrF2 %.2f; %d sentences, beam %d, %.1f s", s.chrF, s.sources.count, request.beam, s.seconds)]
-        let json = JSONLine.object([("task", "translation"), ("metric", "bleu"), ("value", .number(s.bleu.score)), ("n", .integer(s.sources.count)),
-                                     ("bleu_lowercase_tokens", .number(s.lowercased.score)), ("chrf", .number(s.chrF)), ("beam", .integer(request.beam))]).text
+        guard let source = request.source, let reference = request.reference else {
+            throw TaskUsageError("a translation run needs --source and --reference")
+        }
+        let s = try score(
+            source: source, reference: reference, beam: request.beam, lengthPenalty: request.lengthPenalty,
+            note: request.note)
+        if let output = request.output {
+            try AtomicFile.write(Data((s.hypotheses.joined(separator: "\n") + "\n").utf8), to: output)
+        }
+        var report = (0..<min(3, s.sources.count)).map {
+            "source:     \(s.sources[$0])\nreference:  \(s.references[$0])\ntranslation: \(s.hypotheses[$0])\n"
+        }
+        report += [
+            "sacreBLEU (13a, cased): \(s.bleu)", "lowercased: \(s.lowercased)",
+            String(
+                format: "chrF2 %.2f; %d sentences, beam %d, %.1f s", s.chrF, s.sources.count, request.beam, s.seconds)
+        ]
+        let json = JSONLine.object([
+            ("task", "translation"), ("metric", "bleu"), ("value", .number(s.bleu.score)),
+            ("n", .integer(s.sources.count)),
+            ("bleu_lowercase_tokens", .number(s.lowercased.score)), ("chrf", .number(s.chrF)),
+            ("beam", .integer(request.beam))
+        ]).text
         return Evaluation(report: report, json: json)
     }
 
     /// Translates the lines of `source` and scores them against the lines of `reference` (sacreBLEU's BLEU, cased
     /// and lowercased, and chrF2); pairs empty on both sides are skipped with a note; `seconds` is the decoding time.
-    public func score(source: String, reference: String, beam: Int, lengthPenalty: Float = 0.6, batchSize: Int = 64,
-                      note: (String) -> Void = { _ in })
-        throws -> (bleu: BLEUScore, lowercased: BLEUScore, chrF: Double, sources: [String], references: [String], hypotheses: [String], seconds: Double) {
-        var src = try TextFile.strictLines(source, what: "source"), refs = try TextFile.strictLines(reference, what: "reference")
-        guard src.count == refs.count else { throw RunSetupError("\(source) has \(src.count) lines but \(reference) has \(refs.count)") }
+    public func score(
+        source: String, reference: String, beam: Int, lengthPenalty: Float = 0.6, batchSize: Int = 64,
+        note: (String) -> Void = { _ in }
+    )
+        throws -> (
+            bleu: BLEUScore, lowercased: BLEUScore, chrF: Double, sources: [String], references: [String],
+            hypotheses: [String], seconds: Double
+        )
+    {
+        var src = try TextFile.strictLines(source, what: "source"),
+            refs = try TextFile.strictLines(reference, what: "reference")
+        guard src.count == refs.count else {
+            throw RunSetupError("\(source) has \(src.count) lines but \(reference) has \(refs.count)")
+        }
         let blank = { (s: String) in s.trimmingCharacters(in: .whitespaces).isEmpty }
         let empty = zip(src, refs).enumerated().filter { blank($0.element.0) && blank($0.element.1) }.map(\.offset)
-        if !empty.isEmpty {   // e.g. the blank last line of Multi30k's files: not a sentence pair
+        if !empty.isEmpty {  // e.g. the blank last line of Multi30k's files: not a sentence pair
             note("skipped \(empty.count) line(s) empty in both files (first: line \(empty[0] + 1))")
             let drop = Set(empty)
             src = src.enumerated().filter { !drop.contains($0.offset) }.map(\.element)
@@ -342,16 +422,23 @@ extension Translator: TrainedRun, ComparableRun {
         }
         guard !src.isEmpty else { throw RunSetupError("\(source) is empty") }
         let t0 = Date()
-        let hyps = translate(src, beam: beam, lengthPenalty: lengthPenalty, batchSize: batchSize).map { $0.first?.text ?? "" }
+        let hyps = translate(src, beam: beam, lengthPenalty: lengthPenalty, batchSize: batchSize).map {
+            $0.first?.text ?? ""
+        }
         let seconds = Date().timeIntervalSince(t0)
-        return (corpusBLEU(hypotheses: hyps, references: refs), corpusBLEU(hypotheses: hyps, references: refs, lowercase: true),
-                corpusChrF(hypotheses: hyps, references: refs), src, refs, hyps, seconds)
+        return (
+            corpusBLEU(hypotheses: hyps, references: refs),
+            corpusBLEU(hypotheses: hyps, references: refs, lowercase: true),
+            corpusChrF(hypotheses: hyps, references: refs), src, refs, hyps, seconds
+        )
     }
 
     /// Writes the attention report of one input into `directory`; returns the line to print (the prediction).
     public func writeAttentionReport(_ request: AttentionRequest, to directory: URL) throws -> String {
         guard let text = request.text else { throw TaskUsageError("a translation run needs --text") }
-        return "translation: " + (try writeAttention(of: text, target: request.target, beam: request.beam, to: directory, colourScale: request.colourScale))
+        return "translation: "
+            + (try writeAttention(
+                of: text, target: request.target, beam: request.beam, to: directory, colourScale: request.colourScale))
     }
 }
 
@@ -368,13 +455,19 @@ public final class TranslationTask: TrainingTask {
     public let bleuSentences: Int?
 
     /// A training task on `train` in batches of about `maxTokens` tokens, validated (loss and BLEU) on `validation`.
-    public init(translator: Translator, train: [SentencePair], validation: [SentencePair], maxTokens: Int, labelSmoothing: Float,
-                seed: UInt64, bleuSentences: Int? = nil, shard: Shard = .whole) {
+    public init(
+        translator: Translator, train: [SentencePair], validation: [SentencePair], maxTokens: Int,
+        labelSmoothing: Float,
+        seed: UInt64, bleuSentences: Int? = nil, shard: Shard = .whole
+    ) {
         self.translator = translator
         let pad = translator.model.spec.padID
-        batches = TokenBudgetBatches(train.map { TokenPair(source: translator.sourceIDs($0.source), target: translator.targetIDs($0.target)) },
-                                     maxTokens: maxTokens, padID: pad, seed: seed, shard: shard)
-        self.validation = validation.map { TokenPair(source: translator.sourceIDs($0.source), target: translator.targetIDs($0.target)) }
+        batches = TokenBudgetBatches(
+            train.map { TokenPair(source: translator.sourceIDs($0.source), target: translator.targetIDs($0.target)) },
+            maxTokens: maxTokens, padID: pad, seed: seed, shard: shard)
+        self.validation = validation.map {
+            TokenPair(source: translator.sourceIDs($0.source), target: translator.targetIDs($0.target))
+        }
         validationReferences = validation.map(\.target)
         validationSources = validation.map(\.source)
         self.labelSmoothing = labelSmoothing
@@ -403,9 +496,12 @@ public final class TranslationTask: TrainingTask {
     /// The batch's mean loss and its number of items.
     public func loss(_ b: TranslationBatch) -> (loss: Tensor, items: Int) {
         let v = translator.model.spec.targetVocabulary
-        let logits = translator.model(source: b.source, targetInput: b.targetInput)   // [B, T, V]
-        return (Loss.crossEntropy(logits.reshape([-1, v]), b.targetOutput, ignoreIndex: translator.model.spec.padID,
-                                  labelSmoothing: labelSmoothing), b.tokens)
+        let logits = translator.model(source: b.source, targetInput: b.targetInput)  // [B, T, V]
+        return (
+            Loss.crossEntropy(
+                logits.reshape([-1, v]), b.targetOutput, ignoreIndex: translator.model.spec.padID,
+                labelSmoothing: labelSmoothing), b.tokens
+        )
     }
 
     /// Validation metrics by name, computed in evaluation mode without a graph.
@@ -415,15 +511,19 @@ public final class TranslationTask: TrainingTask {
         for start in stride(from: 0, to: validation.count, by: 64) {
             let b = TokenBudgetBatches.batch(Array(validation[start..<min(start + 64, validation.count)]), padID: pad)
             let logits = translator.model(source: b.source, targetInput: b.targetInput)
-            sum += Double(Loss.crossEntropy(logits.reshape([-1, v]), b.targetOutput, ignoreIndex: pad, reduction: .sum).item())
+            sum += Double(
+                Loss.crossEntropy(logits.reshape([-1, v]), b.targetOutput, ignoreIndex: pad, reduction: .sum).item())
             tokens += b.tokens
         }
         let n = min(bleuSentences ?? validationSources.count, validationSources.count)
         let hyps = translator.translate(Array(validationSources.prefix(n)), beam: 1).map { $0.first?.text ?? "" }
         let refs = Array(validationReferences.prefix(n))
         let loss = sum / Double(max(tokens, 1))
-        return ["val_loss": loss, "val_ppl": Foundation.exp(loss), "bleu": corpusBLEU(hypotheses: hyps, references: refs).score,
-                "bleu_lowercase_tokens": corpusBLEU(hypotheses: hyps, references: refs, lowercase: true).score]
+        return [
+            "val_loss": loss, "val_ppl": Foundation.exp(loss),
+            "bleu": corpusBLEU(hypotheses: hyps, references: refs).score,
+            "bleu_lowercase_tokens": corpusBLEU(hypotheses: hyps, references: refs, lowercase: true).score
+        ]
     }
 }
 extension Translator {
@@ -442,13 +542,18 @@ extension Translator {
     ///   - pictures: also write the PNGs and index.html.
     ///   - colourScale: one 0–1 scale for every layer, or each layer's own.
     @discardableResult
-    public func writeAttention(of sentence: String, target: String? = nil, beam: Int = 1, lengthPenalty: Float = 0.6,
-                               to directory: URL, maxLength: Int = 64, pictures: Bool = true, colourScale: AttentionColourScale = .absolute) throws -> String {
+    public func writeAttention(
+        of sentence: String, target: String? = nil, beam: Int = 1, lengthPenalty: Float = 0.6,
+        to directory: URL, maxLength: Int = 64, pictures: Bool = true, colourScale: AttentionColourScale = .absolute
+    ) throws -> String {
         let encoding = sourceTokenizer.encode(sentence, addSpecialTokens: false)
         let ids = Array(encoding.ids.prefix(model.spec.maxLength - 1)) + [model.spec.eosID]
         let unknown = sourceTokenizer.unknownID
-        let source = zip(zip(encoding.tokens, encoding.offsets), encoding.ids).prefix(ids.count - 1)
-            .map { AttentionExport.Token(text: $0.0.0, bytes: $0.0.1, unknown: $0.1 == unknown) } + [AttentionExport.Token(text: "[EOS]")]
+        let source =
+            zip(zip(encoding.tokens, encoding.offsets), encoding.ids).prefix(ids.count - 1)
+            .map { AttentionExport.Token(text: $0.0.0, bytes: $0.0.1, unknown: $0.1 == unknown) } + [
+                AttentionExport.Token(text: "[EOS]")
+            ]
         // Decoder rows are labelled by the token each step produces ("target"); the decoder's own keys are its
         // inputs ("decoder_input": [BOS] and the tokens before).
         let maps: AttentionMaps, produced: [AttentionExport.Token], inputs: [AttentionExport.Token], text: String
@@ -456,10 +561,14 @@ extension Translator {
         if let target {
             let t = targetTokenizer.encode(target, addSpecialTokens: false)
             let tids = Array(t.ids.prefix(model.spec.maxLength - 1))
-            (_, maps) = withAttentionCapture(on: model) { withNoGrad { model(source: [ids], targetInput: [[model.spec.bosID] + tids]) } }
+            (_, maps) = withAttentionCapture(on: model) {
+                withNoGrad { model(source: [ids], targetInput: [[model.spec.bosID] + tids]) }
+            }
             // teacher forcing: the decoder reads [BOS] + the target; row i is made to produce target token i, the
             // last row the end of the sentence
-            let targetTokens = zip(zip(t.tokens, t.offsets), t.ids).prefix(tids.count).map { AttentionExport.Token(text: $0.0.0, bytes: $0.0.1, unknown: $0.1 == targetTokenizer.unknownID) }
+            let targetTokens = zip(zip(t.tokens, t.offsets), t.ids).prefix(tids.count).map {
+                AttentionExport.Token(text: $0.0.0, bytes: $0.0.1, unknown: $0.1 == targetTokenizer.unknownID)
+            }
             produced = targetTokens + [AttentionExport.Token(text: "[EOS]")]
             inputs = [AttentionExport.Token(text: "[BOS]")] + targetTokens
             text = target
@@ -468,26 +577,36 @@ extension Translator {
             // row i is the decoder at step i, exactly the state that chose token i.
             model.eval()
             // [BOS] + tokens must fit the position table: at most maxLength − 1 tokens
-            let hyp = model.beamSearch([ids], beamSize: beam, maxLength: min(model.spec.maxLength - 1, ids.count * 3 / 2 + 10),
-                                       lengthPenalty: lengthPenalty, nBest: 1)[0][0]
+            let hyp = model.beamSearch(
+                [ids], beamSize: beam, maxLength: min(model.spec.maxLength - 1, ids.count * 3 / 2 + 10),
+                lengthPenalty: lengthPenalty, nBest: 1)[0][0]
             let tokens = Array(hyp.tokens.prefix(model.spec.maxLength - 1))
-            (_, maps) = withAttentionCapture(on: model) { withNoGrad { model(source: [ids], targetInput: [[model.spec.bosID] + tokens]) } }
+            (_, maps) = withAttentionCapture(on: model) {
+                withNoGrad { model(source: [ids], targetInput: [[model.spec.bosID] + tokens]) }
+            }
             produced = tokens.map(token) + [AttentionExport.Token(text: hyp.finished ? "[EOS]" : "…")]
             inputs = [AttentionExport.Token(text: "[BOS]")] + tokens.map(token)
             text = detokenize(targetTokenizer.decode(tokens))
         } else {
-            let (hyps, m) = withAttentionCapture(on: model) { model.greedyDecode([ids], maxLength: min(maxLength, model.spec.maxLength)) }
+            let (hyps, m) = withAttentionCapture(on: model) {
+                model.greedyDecode([ids], maxLength: min(maxLength, model.spec.maxLength))
+            }
             maps = m
-            let out = hyps[0].tokens + (hyps[0].finished ? [model.spec.eosID] : [])   // one query row per decoding step
+            let out = hyps[0].tokens + (hyps[0].finished ? [model.spec.eosID] : [])  // one query row per decoding step
             produced = out.map(token)
             inputs = [AttentionExport.Token(text: "[BOS]")] + out.dropLast().map(token)
             text = detokenize(targetTokenizer.decode(hyps[0].tokens))
         }
-        try AttentionExport.write(maps, kind: "translation", input: sentence, output: text,
-                                  tokens: ["source": source, "target": produced, "decoder_input": inputs],
-                                  axes: { $0.hasPrefix("encoder") ? ("source", "source") : ($0.hasSuffix("crossAttention") || $0 == "attention") ? ("target", "source") : ("target", "decoder_input") },
-                                  pictures: pictures, colourScale: colourScale, to: directory)
+        try AttentionExport.write(
+            maps, kind: "translation", input: sentence, output: text,
+            tokens: ["source": source, "target": produced, "decoder_input": inputs],
+            axes: {
+                $0.hasPrefix("encoder")
+                    ? ("source", "source")
+                    : ($0.hasSuffix("crossAttention") || $0 == "attention")
+                        ? ("target", "source") : ("target", "decoder_input")
+            },
+            pictures: pictures, colourScale: colourScale, to: directory)
         return text
     }
 }
-

@@ -1,6 +1,7 @@
 import Synchronization
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A cache of large freed tensor buffers, reused for allocations of the same byte size.
@@ -16,7 +17,7 @@ public final class BufferCache: Sendable {
     /// Smallest buffer that is cached (smaller ones are cheap for malloc).
     public let minimumBytes = 1 << 18
     private struct State {
-        var free: [Int: [UInt]] = [:]   // byte size -> addresses of cached buffers
+        var free: [Int: [UInt]] = [:]  // byte size -> addresses of cached buffers
         var cachedBytes = 0
         var capacityBytes = BufferCache.defaultCapacityBytes
     }
@@ -97,10 +98,10 @@ public final class BufferCache: Sendable {
     /// glibc's `malloc_trim` (malloc.h is not in Swift's Glibc module), looked up once; nil elsewhere.
     private static let trimFunction: (@convention(c) (Int) -> Int32)? = {
         #if canImport(Glibc)
-        guard let symbol = dlsym(nil, "malloc_trim") else { return nil }
-        return unsafeBitCast(symbol, to: (@convention(c) (Int) -> Int32).self)
+            guard let symbol = dlsym(nil, "malloc_trim") else { return nil }
+            return unsafeBitCast(symbol, to: (@convention(c) (Int) -> Int32).self)
         #else
-        return nil
+            return nil
         #endif
     }()
     private var mallocTrim: (@convention(c) (Int) -> Int32)? { Self.trimFunction }
@@ -119,7 +120,9 @@ public final class BufferCache: Sendable {
     private func trim() {
         let addresses = state.withLock { s -> [UInt] in
             var out: [UInt] = []
-            while s.cachedBytes > s.capacityBytes, let size = s.free.keys.max(), var list = s.free[size], let a = list.popLast() {
+            while s.cachedBytes > s.capacityBytes, let size = s.free.keys.max(), var list = s.free[size],
+                let a = list.popLast()
+            {
                 s.free[size] = list.isEmpty ? nil : list
                 s.cachedBytes -= size
                 out.append(a)

@@ -37,7 +37,9 @@ extension Tensor {
     public static func linspace(_ start: Float, _ end: Float, count: Int, dtype: DType = .float32) -> Tensor {
         precondition(count >= 0, "linspace: negative count \(count)")
         let step = count > 1 ? (Double(end) - Double(start)) / Double(count - 1) : 0
-        return fill([count], dtype: dtype) { i in i == count - 1 && count > 1 ? Double(end) : Double(start) + Double(i) * step }
+        return fill([count], dtype: dtype) { i in
+            i == count - 1 && count > 1 ? Double(end) : Double(start) + Double(i) * step
+        }
     }
 
     /// The n×m identity matrix (m defaults to n).
@@ -54,22 +56,28 @@ extension Tensor {
     }
 
     /// Uniform samples in [low, high), drawn in row-major order from `generator`.
-    public static func uniform(_ shape: [Int], low: Float = 0, high: Float = 1, dtype: DType = .float32,
-                               using generator: inout RandomGenerator) -> Tensor {
+    public static func uniform(
+        _ shape: [Int], low: Float = 0, high: Float = 1, dtype: DType = .float32,
+        using generator: inout RandomGenerator
+    ) -> Tensor {
         let (lo, span) = (Double(low), Double(high) - Double(low))
         return fill(shape, dtype: dtype) { _ in lo + span * generator.nextUnit() }
     }
 
     /// Normal samples N(mean, std²), drawn in row-major order from `generator`.
-    public static func normal(_ shape: [Int], mean: Float = 0, std: Float = 1, dtype: DType = .float32,
-                              using generator: inout RandomGenerator) -> Tensor {
+    public static func normal(
+        _ shape: [Int], mean: Float = 0, std: Float = 1, dtype: DType = .float32,
+        using generator: inout RandomGenerator
+    ) -> Tensor {
         let (m, s) = (Double(mean), Double(std))
         return fill(shape, dtype: dtype) { _ in m + s * generator.nextNormal() }
     }
 
     /// Bernoulli samples: 1 with probability `p`, else 0.
-    public static func bernoulli(_ shape: [Int], p: Float, dtype: DType = .float32,
-                                 using generator: inout RandomGenerator) -> Tensor {
+    public static func bernoulli(
+        _ shape: [Int], p: Float, dtype: DType = .float32,
+        using generator: inout RandomGenerator
+    ) -> Tensor {
         precondition(p >= 0 && p <= 1, "bernoulli: probability \(p) is outside [0, 1]")
         let pd = Double(p)
         return fill(shape, dtype: dtype) { _ in generator.nextUnit() < pd ? 1 : 0 }

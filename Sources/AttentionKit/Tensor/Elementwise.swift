@@ -44,9 +44,13 @@ func binaryTyped<T: TensorScalar, K: BinaryKernel>(_: T.Type, _ a: Tensor, _ b: 
         parallelFor(n, costPerItem: 4) { r in for i in r { po[i] = k(av, pb[i]) } }
         return
     }
-    let (shape, views) = coalesce(out.shape, [Shape.broadcastStrides(a.shape, to: out.shape),
-                                              Shape.broadcastStrides(b.shape, to: out.shape),
-                                              Shape.strides(out.shape)])
+    let (shape, views) = coalesce(
+        out.shape,
+        [
+            Shape.broadcastStrides(a.shape, to: out.shape),
+            Shape.broadcastStrides(b.shape, to: out.shape),
+            Shape.strides(out.shape)
+        ])
     if shape.isEmpty { po.pointee = k(pa.pointee, pb.pointee); return }
     let m = shape[shape.count - 1]
     let sa = views[0].last!, sb = views[1].last!
@@ -70,7 +74,9 @@ func binaryTyped<T: TensorScalar, K: BinaryKernel>(_: T.Type, _ a: Tensor, _ b: 
 /// Applies `k` elementwise with NumPy broadcasting (no autograd). `op` names the op in shape errors.
 func mapBinary<K: BinaryKernel>(_ a: Tensor, _ b: Tensor, _ k: K, op: String) -> Tensor {
     precondition(a.dtype == b.dtype, "\(op): dtypes \(a.dtype) and \(b.dtype) differ (convert with .to(_:))")
-    let shape = a.shape == b.shape ? a.shape : checked { () throws(ShapeError) in try Shape.broadcast(a.shape, b.shape, op: op) }
+    let shape =
+        a.shape == b.shape
+        ? a.shape : checked { () throws(ShapeError) in try Shape.broadcast(a.shape, b.shape, op: op) }
     let out = Tensor(shape: shape, dtype: a.dtype, zeroed: false)
     switch a.dtype {
     case .float32: binaryTyped(Float.self, a, b, out, k)
@@ -81,7 +87,8 @@ func mapBinary<K: BinaryKernel>(_ a: Tensor, _ b: Tensor, _ k: K, op: String) ->
 
 /// Elementwise select: `cond != 0 ? a : b`, all three broadcast together (no autograd).
 func selectKernel(_ cond: Tensor, _ a: Tensor, _ b: Tensor) -> Tensor {
-    precondition(a.dtype == b.dtype && cond.dtype == a.dtype, "where: dtypes \(cond.dtype), \(a.dtype), \(b.dtype) differ")
+    precondition(
+        a.dtype == b.dtype && cond.dtype == a.dtype, "where: dtypes \(cond.dtype), \(a.dtype), \(b.dtype) differ")
     let shape = checked { () throws(ShapeError) in
         try Shape.broadcast(try Shape.broadcast(cond.shape, a.shape, op: "where"), b.shape, op: "where")
     }
@@ -107,8 +114,9 @@ extension Tensor {
             shapeFailure(ShapeError("broadcastTo: shape \(fmt(shape)) cannot be broadcast to \(fmt(target))"))
         }
         let out = Tensor(shape: target, dtype: dtype, zeroed: false)
-        stridedCopy(src: storage, srcView: StridedView(offset: 0, strides: Shape.broadcastStrides(shape, to: target)),
-                    dst: out.storage, dstView: StridedView(offset: 0, strides: Shape.strides(target)), shape: target)
+        stridedCopy(
+            src: storage, srcView: StridedView(offset: 0, strides: Shape.broadcastStrides(shape, to: target)),
+            dst: out.storage, dstView: StridedView(offset: 0, strides: Shape.strides(target)), shape: target)
         return out
     }
 
@@ -123,9 +131,10 @@ extension Tensor {
             shapeFailure(ShapeError("sumToShape: shape \(fmt(shape)) cannot be summed to \(fmt(target))"))
         }
         let out = Tensor(shape: target, dtype: dtype, zeroed: true)
-        stridedCopy(src: storage, srcView: StridedView(offset: 0, strides: Shape.strides(shape)),
-                    dst: out.storage, dstView: StridedView(offset: 0, strides: Shape.broadcastStrides(target, to: shape)),
-                    shape: shape, accumulate: true)
+        stridedCopy(
+            src: storage, srcView: StridedView(offset: 0, strides: Shape.strides(shape)),
+            dst: out.storage, dstView: StridedView(offset: 0, strides: Shape.broadcastStrides(target, to: shape)),
+            shape: shape, accumulate: true)
         return out
     }
 }

@@ -21,9 +21,9 @@ func fastExp(_ x: Float) -> Float {
     p = p * r + 0.5
     p = p * r + 1
     p = p * r + 1
-    let k = Int32(bitPattern: m.bitPattern) &- 0x4B40_0000   // n as an integer, read from m's mantissa
+    let k = Int32(bitPattern: m.bitPattern) &- 0x4B40_0000  // n as an integer, read from m's mantissa
     let y = p * Float(bitPattern: UInt32(bitPattern: (k &+ 127) &<< 23))
-    return x < -87.3 ? 0 : y   // exactly 0 for −∞ (masked scores) and below float's normal range
+    return x < -87.3 ? 0 : y  // exactly 0 for −∞ (masked scores) and below float's normal range
 }
 
 /// erf for Float: x·P(x²)/Q(x²) on x clamped to [−4, 4] (erf is ±1 in float beyond), the rational approximation
@@ -55,7 +55,9 @@ private func normalCDFAndPDF(_ x: Float) -> (cdf: Float, pdf: Float) {
 
 extension TensorScalar {
     /// GELU x·Φ(x) = ½x(1 + erf(x/√2)) — the readable reference (libm).
-    @inline(__always) static func geluErfReference(_ x: Self) -> Self { x * (1 + Self.erf(x * Self(0.7071067811865476))) / 2 }
+    @inline(__always) static func geluErfReference(_ x: Self) -> Self {
+        x * (1 + Self.erf(x * Self(0.7071067811865476))) / 2
+    }
     /// Its derivative Φ(x) + x·φ(x) times the upstream gradient — the readable reference (libm).
     @inline(__always) static func geluErfGradReference(_ g: Self, _ x: Self) -> Self {
         let cdf = (1 + Self.erf(x * Self(0.7071067811865476))) / 2

@@ -1,6 +1,7 @@
 import COpenBLAS
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// GEMM dispatch for the two dtypes: C = op(A)·op(B) (+ beta·C), row-major, through OpenBLAS.
@@ -9,26 +10,33 @@ import Glibc
 /// a single-threaded OpenBLAS call. AttentionKit owns the threads: OpenBLAS's own pool is set to one thread on first
 /// use, so no OpenBLAS worker spin-waits on a core that our elementwise and im2col kernels need.
 protocol GemmScalar: TensorScalar {
-    static func gemmSerial(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
-                     a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int,
-                     beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
+    static func gemmSerial(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+        a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int,
+        beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
 }
 
 extension Float: GemmScalar {
     @inline(__always)
-    static func gemmSerial(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
-                     b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    static func gemmSerial(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        cblas_sgemm(
+            CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+            Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 }
 
 extension Double: GemmScalar {
     @inline(__always)
-    static func gemmSerial(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Double>, lda: Int,
-                     b: UnsafePointer<Double>, ldb: Int, beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int) {
-        cblas_dgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    static func gemmSerial(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Double>, lda: Int,
+        b: UnsafePointer<Double>, ldb: Int, beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int
+    ) {
+        cblas_dgemm(
+            CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+            Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 }
 
@@ -43,11 +51,15 @@ let splitsGEMMItself: Bool = {
 extension GemmScalar {
     /// C = op(A)·op(B) + beta·C, split across threads when m·n·k ≥ 2^18 (about 4 µs of work; the pool wakes in well under that).
     @inline(__always)
-    static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Self>, lda: Int,
-                     b: UnsafePointer<Self>, ldb: Int, beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int) {
+    static func gemm(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Self>, lda: Int,
+        b: UnsafePointer<Self>, ldb: Int, beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int
+    ) {
         let threads = Parallel.threads
         if !splitsGEMMItself || threads <= 1 || m * n * k < 1 << 18 {
-            gemmSerial(transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            gemmSerial(
+                transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c,
+                ldc: ldc)
             return
         }
         if n >= 64 * threads {
@@ -55,14 +67,18 @@ extension GemmScalar {
             parallelFor(n, costPerItem: 1 << 20) { cols in
                 let off = cols.lowerBound, w = cols.count
                 let bp = transB ? b + off * ldb : b + off
-                gemmSerial(transA: transA, transB: transB, m: m, n: w, k: k, a: a, lda: lda, b: bp, ldb: ldb, beta: beta, c: c + off, ldc: ldc)
+                gemmSerial(
+                    transA: transA, transB: transB, m: m, n: w, k: k, a: a, lda: lda, b: bp, ldb: ldb, beta: beta,
+                    c: c + off, ldc: ldc)
             }
         } else {
             // rows of C ↔ rows of op(A): columns of A when A is transposed
             parallelFor(m, costPerItem: 1 << 20) { rows in
                 let off = rows.lowerBound, h = rows.count
                 let ap = transA ? a + off : a + off * lda
-                gemmSerial(transA: transA, transB: transB, m: h, n: n, k: k, a: ap, lda: lda, b: b, ldb: ldb, beta: beta, c: c + off * ldc, ldc: ldc)
+                gemmSerial(
+                    transA: transA, transB: transB, m: h, n: n, k: k, a: ap, lda: lda, b: b, ldb: ldb, beta: beta,
+                    c: c + off * ldc, ldc: ldc)
             }
         }
     }
@@ -72,7 +88,9 @@ extension GemmScalar {
 /// dimensions when its flag is set. Transposed operands are never copied: the flag goes to GEMM.
 func matmulKernel(_ a: Tensor, _ b: Tensor, transposeA: Bool, transposeB: Bool) -> Tensor {
     precondition(a.dtype == b.dtype, "matmul: dtypes \(a.dtype) and \(b.dtype) differ")
-    let outShape = checked { () throws(ShapeError) in try Shape.matmul(a.shape, b.shape, transposeA: transposeA, transposeB: transposeB) }
+    let outShape = checked { () throws(ShapeError) in
+        try Shape.matmul(a.shape, b.shape, transposeA: transposeA, transposeB: transposeB)
+    }
     let m = outShape[outShape.count - 2], n = outShape[outShape.count - 1]
     let (ar, ac) = (a.shape[a.rank - 2], a.shape[a.rank - 1])
     let (br, bc) = (b.shape[b.rank - 2], b.shape[b.rank - 1])
@@ -87,11 +105,14 @@ func matmulKernel(_ a: Tensor, _ b: Tensor, transposeA: Bool, transposeB: Bool) 
         // A batched A against one shared, untransposed-layout-independent B: fold the batch into the rows.
         if !transposeA && Shape.count(bBatch) == 1 && aBatch == batchShape {
             let rows = Shape.count(aBatch) * ar
-            T.gemm(transA: false, transB: transposeB, m: rows, n: n, k: k, a: pa, lda: ac, b: pb, ldb: bc, beta: 0, c: pc, ldc: n)
+            T.gemm(
+                transA: false, transB: transposeB, m: rows, n: n, k: k, a: pa, lda: ac, b: pb, ldb: bc, beta: 0, c: pc,
+                ldc: n)
             return
         }
         let batches = Shape.count(batchShape)
-        let aStrides = Shape.broadcastStrides(aBatch, to: batchShape), bStrides = Shape.broadcastStrides(bBatch, to: batchShape)
+        let aStrides = Shape.broadcastStrides(aBatch, to: batchShape),
+            bStrides = Shape.broadcastStrides(bBatch, to: batchShape)
         let bs = Shape.strides(batchShape)
         let aMat = ar * ac, bMat = br * bc
         func offsets(_ i: Int) -> (Int, Int) {
@@ -108,17 +129,19 @@ func matmulKernel(_ a: Tensor, _ b: Tensor, transposeA: Bool, transposeB: Bool) 
             // large matrices: each product is split across threads inside gemm
             for i in 0..<batches {
                 let (ai, bi) = offsets(i)
-                T.gemm(transA: transposeA, transB: transposeB, m: m, n: n, k: k, a: pa + ai * aMat, lda: ac,
-                       b: pb + bi * bMat, ldb: bc, beta: 0, c: pc + i * m * n, ldc: n)
+                T.gemm(
+                    transA: transposeA, transB: transposeB, m: m, n: n, k: k, a: pa + ai * aMat, lda: ac,
+                    b: pb + bi * bMat, ldb: bc, beta: 0, c: pc + i * m * n, ldc: n)
             }
         } else {
             // many small products (attention heads): split the batch across threads
-            _ = splitsGEMMItself   // OpenBLAS single-threaded before calling it from our threads
+            _ = splitsGEMMItself  // OpenBLAS single-threaded before calling it from our threads
             parallelFor(batches, costPerItem: m * n * k) { range in
                 for i in range {
                     let (ai, bi) = offsets(i)
-                    T.gemmSerial(transA: transposeA, transB: transposeB, m: m, n: n, k: k, a: pa + ai * aMat, lda: ac,
-                                 b: pb + bi * bMat, ldb: bc, beta: 0, c: pc + i * m * n, ldc: n)
+                    T.gemmSerial(
+                        transA: transposeA, transB: transposeB, m: m, n: n, k: k, a: pa + ai * aMat, lda: ac,
+                        b: pb + bi * bMat, ldb: bc, beta: 0, c: pc + i * m * n, ldc: n)
                 }
             }
         }

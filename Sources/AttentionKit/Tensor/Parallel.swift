@@ -1,4 +1,3 @@
-
 /// Splits `0..<count` into contiguous chunks and runs `body` on each, on up to `Parallel.threads` threads.
 /// Runs inline when the work is small (`count · costPerItem < Parallel.grain`), so tiny tensors pay nothing.
 /// `body` is called once per chunk (never per element) and must write only its own chunk's outputs.
@@ -17,7 +16,7 @@ func parallelFor(_ count: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Voi
             let lo = count * k / chunks, hi = count * (k + 1) / chunks
             if lo < hi { shared.value(lo..<hi) }
         }
-        if !ran { body(0..<count) }   // pool busy (nested or concurrent call): run inline
+        if !ran { body(0..<count) }  // pool busy (nested or concurrent call): run inline
     }
 }
 
@@ -39,9 +38,9 @@ public enum Parallel {
     }()
 
     /// Minimum work (elements × cost) worth splitting across threads.
-    static let grain = 1 << 17   // a thread hand-off costs a few µs: split only work well above that
+    static let grain = 1 << 17  // a thread hand-off costs a few µs: split only work well above that
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif

@@ -1,3 +1,5 @@
+import RealModule
+
 /// A seeded pseudo-random generator owned by the caller: xoshiro256** seeded through SplitMix64.
 ///
 /// The same seed gives the same stream on every machine and run. The state is four `UInt64`s, exposed so that a
@@ -59,6 +61,5 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable, Equatable {
     }
 }
 
-import RealModule
 @inline(__always) private func _log(_ x: Double) -> Double { Double.log(x) }
 @inline(__always) private func _cos(_ x: Double) -> Double { Double.cos(x) }

@@ -51,10 +51,14 @@ public enum Shape {
         for i in 0..<n {
             let da = i < n - a.count ? 1 : a[i - (n - a.count)]
             let db = i < n - b.count ? 1 : b[i - (n - b.count)]
-            if da == db || db == 1 { out[i] = da }
-            else if da == 1 { out[i] = db }
-            else {
-                throw ShapeError("\(op): shapes \(fmt(a)) and \(fmt(b)) cannot be broadcast together (dimension \(i): \(da) vs \(db))")
+            if da == db || db == 1 {
+                out[i] = da
+            } else if da == 1 {
+                out[i] = db
+            } else {
+                throw ShapeError(
+                    "\(op): shapes \(fmt(a)) and \(fmt(b)) cannot be broadcast together (dimension \(i): \(da) vs \(db))"
+                )
             }
         }
         return out
@@ -94,14 +98,18 @@ public enum Shape {
 
     /// Checks that a matrix product of `a` and `b` (after optional transposes of the last two dims) is defined and
     /// returns the output shape: broadcast batch dimensions + [M, N].
-    public static func matmul(_ a: [Int], _ b: [Int], transposeA: Bool = false, transposeB: Bool = false) throws(ShapeError) -> [Int] {
+    public static func matmul(_ a: [Int], _ b: [Int], transposeA: Bool = false, transposeB: Bool = false)
+        throws(ShapeError) -> [Int]
+    {
         guard a.count >= 2 && b.count >= 2 else {
             throw ShapeError("matmul: shapes \(fmt(a)) and \(fmt(b)) need at least 2 dimensions each")
         }
         let (m, ka) = transposeA ? (a[a.count - 1], a[a.count - 2]) : (a[a.count - 2], a[a.count - 1])
         let (kb, n) = transposeB ? (b[b.count - 1], b[b.count - 2]) : (b[b.count - 2], b[b.count - 1])
         guard ka == kb else {
-            throw ShapeError("matmul: shapes \(fmt(a))\(transposeA ? "ᵀ" : "") and \(fmt(b))\(transposeB ? "ᵀ" : "") are incompatible (inner dimensions \(ka) vs \(kb))")
+            throw ShapeError(
+                "matmul: shapes \(fmt(a))\(transposeA ? "ᵀ" : "") and \(fmt(b))\(transposeB ? "ᵀ" : "") are incompatible (inner dimensions \(ka) vs \(kb))"
+            )
         }
         let batch = try broadcast(Array(a.dropLast(2)), Array(b.dropLast(2)), op: "matmul")
         return batch + [m, n]
@@ -128,7 +136,9 @@ public enum Shape {
             out[u] = total / known
         }
         guard count(out) == total else {
-            throw ShapeError("reshape: cannot reshape \(fmt(shape)) (\(total) elements) into \(fmt(target)) (\(count(out)) elements)")
+            throw ShapeError(
+                "reshape: cannot reshape \(fmt(shape)) (\(total) elements) into \(fmt(target)) (\(count(out)) elements)"
+            )
         }
         return out
     }

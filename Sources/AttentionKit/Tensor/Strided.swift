@@ -15,7 +15,8 @@ func coalesce(_ shape: [Int], _ views: [[Int]]) -> ([Int], [[Int]]) {
     for d in 0..<shape.count where shape[d] != 1 {
         // Merge into the previous kept dimension when, in every view, it steps exactly over this one.
         if let last = outShape.indices.last,
-           views.indices.allSatisfy({ v in outStrides[v][last] == views[v][d] * shape[d] }) {
+            views.indices.allSatisfy({ v in outStrides[v][last] == views[v][d] * shape[d] })
+        {
             outShape[last] *= shape[d]
             for v in views.indices { outStrides[v][last] = views[v][d] }
         } else {
@@ -57,8 +58,10 @@ struct RowIterator {
 }
 
 @inline(__always)
-func stridedCopyTyped<T: TensorScalar>(_: T.Type, src: TensorStorage, srcView: StridedView, dst: TensorStorage,
-                                        dstView: StridedView, shape: [Int], accumulate: Bool) {
+func stridedCopyTyped<T: TensorScalar>(
+    _: T.Type, src: TensorStorage, srcView: StridedView, dst: TensorStorage,
+    dstView: StridedView, shape: [Int], accumulate: Bool
+) {
     if Shape.count(shape) == 0 { return }
     let (cs, cv) = coalesce(shape, [srcView.strides, dstView.strides])
     let s = src.pointer(T.self), d = dst.pointer(T.self)
@@ -92,11 +95,17 @@ func stridedCopyTyped<T: TensorScalar>(_: T.Type, src: TensorStorage, srcView: S
 }
 
 /// Copies or accumulates a strided view of `src` into a strided view of `dst` (same dtype).
-func stridedCopy(src: TensorStorage, srcView: StridedView, dst: TensorStorage, dstView: StridedView,
-                 shape: [Int], accumulate: Bool = false) {
+func stridedCopy(
+    src: TensorStorage, srcView: StridedView, dst: TensorStorage, dstView: StridedView,
+    shape: [Int], accumulate: Bool = false
+) {
     precondition(src.dtype == dst.dtype, "stridedCopy: dtype \(src.dtype) vs \(dst.dtype)")
     switch src.dtype {
-    case .float32: stridedCopyTyped(Float.self, src: src, srcView: srcView, dst: dst, dstView: dstView, shape: shape, accumulate: accumulate)
-    case .float64: stridedCopyTyped(Double.self, src: src, srcView: srcView, dst: dst, dstView: dstView, shape: shape, accumulate: accumulate)
+    case .float32:
+        stridedCopyTyped(
+            Float.self, src: src, srcView: srcView, dst: dst, dstView: dstView, shape: shape, accumulate: accumulate)
+    case .float64:
+        stridedCopyTyped(
+            Double.self, src: src, srcView: srcView, dst: dst, dstView: dstView, shape: shape, accumulate: accumulate)
     }
 }

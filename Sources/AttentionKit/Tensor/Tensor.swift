@@ -26,7 +26,8 @@ public final class Tensor {
 
     /// Wraps existing storage (shape must match its count).
     init(shape: [Int], storage: TensorStorage) {
-        precondition(Shape.count(shape) == storage.count, "Tensor: shape \(fmt(shape)) does not match \(storage.count) elements")
+        precondition(
+            Shape.count(shape) == storage.count, "Tensor: shape \(fmt(shape)) does not match \(storage.count) elements")
         precondition(!shape.contains { $0 < 0 }, "Tensor: negative dimension in \(fmt(shape))")
         self.shape = shape
         self.storage = storage
@@ -39,7 +40,9 @@ public final class Tensor {
 
     /// A float32 tensor holding `scalars` with `shape` (row-major). The count must match.
     public convenience init(_ scalars: [Float], shape: [Int]) {
-        precondition(Shape.count(shape) == scalars.count, "Tensor(_:shape:): \(scalars.count) values cannot fill shape \(fmt(shape))")
+        precondition(
+            Shape.count(shape) == scalars.count,
+            "Tensor(_:shape:): \(scalars.count) values cannot fill shape \(fmt(shape))")
         self.init(shape: shape, dtype: .float32, zeroed: false)
         let p = storage.pointer(Float.self)
         scalars.withUnsafeBufferPointer { p.update(from: $0.baseAddress!, count: scalars.count) }
@@ -50,7 +53,9 @@ public final class Tensor {
 
     /// A float64 tensor holding `scalars` with `shape`.
     public convenience init(doubles scalars: [Double], shape: [Int]) {
-        precondition(Shape.count(shape) == scalars.count, "Tensor(doubles:shape:): \(scalars.count) values cannot fill shape \(fmt(shape))")
+        precondition(
+            Shape.count(shape) == scalars.count,
+            "Tensor(doubles:shape:): \(scalars.count) values cannot fill shape \(fmt(shape))")
         self.init(shape: shape, dtype: .float64, zeroed: false)
         let p = storage.pointer(Double.self)
         scalars.withUnsafeBufferPointer { p.update(from: $0.baseAddress!, count: scalars.count) }
@@ -79,7 +84,9 @@ public final class Tensor {
     public var isLeaf: Bool { !isNonLeaf }
 
     /// Size of dimension `axis` (negative counts from the end).
-    public func size(_ axis: Int) -> Int { shape[checked { () throws(ShapeError) in try Shape.axis(axis, rank: rank, op: "size") }] }
+    public func size(_ axis: Int) -> Int {
+        shape[checked { () throws(ShapeError) in try Shape.axis(axis, rank: rank, op: "size") }]
+    }
 
     /// Marks this leaf as requiring gradients (PyTorch's `requires_grad_()`); returns self for chaining.
     @discardableResult
@@ -123,7 +130,8 @@ public final class Tensor {
         var off = 0
         let st = strides
         for (i, ix) in index.enumerated() {
-            precondition(ix >= 0 && ix < shape[i], "subscript: index \(ix) out of range for dimension \(i) of size \(shape[i])")
+            precondition(
+                ix >= 0 && ix < shape[i], "subscript: index \(ix) out of range for dimension \(i) of size \(shape[i])")
             off += ix * st[i]
         }
         return dtype == .float32 ? storage.pointer(Float.self)[off] : Float(storage.pointer(Double.self)[off])

@@ -1,6 +1,7 @@
 import Synchronization
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// AttentionKit's worker pool: `Parallel.threads − 1` workers that, after a job, spin for a short window before
@@ -12,10 +13,10 @@ final class WorkerPool: @unchecked Sendable {
     static let shared = WorkerPool(workers: Parallel.threads - 1)
 
     let workers: Int
-    private let generation = Atomic<Int>(0)   // incremented for each job
-    private let remaining = Atomic<Int>(0)    // chunks not yet finished
-    private let busy = Atomic<Bool>(false)    // a job is being dispatched or run
-    private var job: ((Int) -> Void)?          // chunk index → work; set before `generation` is bumped
+    private let generation = Atomic<Int>(0)  // incremented for each job
+    private let remaining = Atomic<Int>(0)  // chunks not yet finished
+    private let busy = Atomic<Bool>(false)  // a job is being dispatched or run
+    private var job: ((Int) -> Void)?  // chunk index → work; set before `generation` is bumped
     private var mutex = pthread_mutex_t()
     private var cond = pthread_cond_t()
     /// How long an idle worker spins before parking: 1 ms, as libgomp's default spin count (~300,000 polls) gives.
@@ -37,11 +38,13 @@ final class WorkerPool: @unchecked Sendable {
     private func startWorker(index: Int) {
         let box = Unmanaged.passRetained(WorkerArgument(pool: self, index: index))
         var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { raw in
-            let arg = Unmanaged<WorkerArgument>.fromOpaque(raw!).takeRetainedValue()
-            arg.pool.workerLoop(index: arg.index)
-            return nil
-        }, box.toOpaque())
+        let rc = pthread_create(
+            &tid, nil,
+            { raw in
+                let arg = Unmanaged<WorkerArgument>.fromOpaque(raw!).takeRetainedValue()
+                arg.pool.workerLoop(index: arg.index)
+                return nil
+            }, box.toOpaque())
         if rc == 0 { pthread_detach(tid) } else { box.release() }
     }
 
@@ -75,7 +78,9 @@ final class WorkerPool: @unchecked Sendable {
 
     /// Runs `chunk(0…workers)` with chunk 0 on the caller; returns false (having run nothing) if the pool is busy.
     func run(_ chunk: @escaping (Int) -> Void) -> Bool {
-        guard workers > 0, busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
+        guard workers > 0, busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+            return false
+        }
         job = chunk
         remaining.store(workers, ordering: .relaxed)
         pthread_mutex_lock(&mutex)

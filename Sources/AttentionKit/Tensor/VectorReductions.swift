@@ -32,8 +32,10 @@ func vectorSumSquaredDeviations<T: TensorScalar>(_ p: UnsafePointer<T>, _ n: Int
 
 /// (Σ g[i], Σ g[i]·(x[i] − mean)), i < n: the two sums of a normalisation's backward pass.
 @inline(__always)
-func vectorSumAndCenteredDot<T: TensorScalar>(_ g: UnsafePointer<T>, _ x: UnsafePointer<T>, _ n: Int,
-                                              mean: T) -> (sum: T, dot: T) {
+func vectorSumAndCenteredDot<T: TensorScalar>(
+    _ g: UnsafePointer<T>, _ x: UnsafePointer<T>, _ n: Int,
+    mean: T
+) -> (sum: T, dot: T) {
     var a = SIMD16<T>(repeating: 0), b = SIMD16<T>(repeating: 0), i = 0
     let m = SIMD16<T>(repeating: mean)
     while i + 16 <= n { let gv = load16(g + i); a += gv; b += gv * (load16(x + i) - m); i += 16 }
@@ -44,8 +46,10 @@ func vectorSumAndCenteredDot<T: TensorScalar>(_ g: UnsafePointer<T>, _ x: Unsafe
 
 /// (Σ g[i]·w[i], Σ g[i]·w[i]·(x[i] − mean)), i < n: layer norm's backward sums with γ = w.
 @inline(__always)
-func vectorWeightedSumAndCenteredDot<T: TensorScalar>(_ g: UnsafePointer<T>, _ w: UnsafePointer<T>, _ x: UnsafePointer<T>,
-                                                      _ n: Int, mean: T) -> (sum: T, dot: T) {
+func vectorWeightedSumAndCenteredDot<T: TensorScalar>(
+    _ g: UnsafePointer<T>, _ w: UnsafePointer<T>, _ x: UnsafePointer<T>,
+    _ n: Int, mean: T
+) -> (sum: T, dot: T) {
     var a = SIMD16<T>(repeating: 0), b = SIMD16<T>(repeating: 0), i = 0
     let m = SIMD16<T>(repeating: mean)
     while i + 16 <= n { let gw = load16(g + i) * load16(w + i); a += gw; b += gw * (load16(x + i) - m); i += 16 }
@@ -77,8 +81,10 @@ func vectorSumSquaredDeviationsReference<T: TensorScalar>(_ p: UnsafePointer<T>,
     return s
 }
 
-func vectorSumAndCenteredDotReference<T: TensorScalar>(_ g: UnsafePointer<T>, _ x: UnsafePointer<T>, _ n: Int,
-                                                       mean: T) -> (sum: T, dot: T) {
+func vectorSumAndCenteredDotReference<T: TensorScalar>(
+    _ g: UnsafePointer<T>, _ x: UnsafePointer<T>, _ n: Int,
+    mean: T
+) -> (sum: T, dot: T) {
     var s: T = 0, d: T = 0
     for i in 0..<n { s += g[i]; d += g[i] * (x[i] - mean) }
     return (s, d)
@@ -97,17 +103,22 @@ func vectorDotReference<T: TensorScalar>(_ a: UnsafePointer<T>, _ b: UnsafePoint
 /// input is. Both values are loaded before the select, so the compiler emits a vector blend rather than a branch per
 /// element (SIMDMask's `replacing` lowers lane by lane).
 @inline(__always)
-func vectorMaskByPositive<T: TensorScalar>(_ dst: UnsafeMutablePointer<T>, _ g: UnsafePointer<T>, _ y: UnsafePointer<T>, _ n: Int) {
+func vectorMaskByPositive<T: TensorScalar>(
+    _ dst: UnsafeMutablePointer<T>, _ g: UnsafePointer<T>, _ y: UnsafePointer<T>, _ n: Int
+) {
     let relu = ReluGradK()
     for i in 0..<n { dst[i] = relu(g[i], y[i]) }
 }
 
 /// dst[i] = a·g[i] − b·(x[i] − mean) − c (batch norm's ∂x with its per-channel constants); dst may be g.
 @inline(__always)
-func vectorNormalizationBackward<T: TensorScalar>(_ dst: UnsafeMutablePointer<T>, _ g: UnsafePointer<T>, _ x: UnsafePointer<T>,
-                                                  _ n: Int, a: T, b: T, c: T, mean: T) {
+func vectorNormalizationBackward<T: TensorScalar>(
+    _ dst: UnsafeMutablePointer<T>, _ g: UnsafePointer<T>, _ x: UnsafePointer<T>,
+    _ n: Int, a: T, b: T, c: T, mean: T
+) {
     var i = 0
-    let va = SIMD16<T>(repeating: a), vb = SIMD16<T>(repeating: b), vc = SIMD16<T>(repeating: c), vm = SIMD16<T>(repeating: mean)
+    let va = SIMD16<T>(repeating: a), vb = SIMD16<T>(repeating: b), vc = SIMD16<T>(repeating: c),
+        vm = SIMD16<T>(repeating: mean)
     while i + 16 <= n {
         let v = va * load16(g + i) - vb * (load16(x + i) - vm) - vc
         UnsafeMutableRawPointer(dst + i).storeBytes(of: v, as: SIMD16<T>.self)

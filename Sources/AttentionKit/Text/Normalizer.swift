@@ -1,6 +1,7 @@
 import CUTF8Proc
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One text normalisation step (the Hugging Face `normalizers` vocabulary).
@@ -32,7 +33,9 @@ public struct Normalizer: Sendable, Equatable {
     /// Normalised text.
     public func normalize(_ text: String) -> String {
         // ASCII text through steps that leave ASCII as it is (or only lowercase it): no per-cluster work.
-        if steps.allSatisfy({ [.nfc, .nfd, .nfkc, .nfkd, .stripAccents, .lowercase, .caseFold].contains($0) }), text.utf8.allSatisfy({ $0 < 0x80 }) {
+        if steps.allSatisfy({ [.nfc, .nfd, .nfkc, .nfkd, .stripAccents, .lowercase, .caseFold].contains($0) }),
+            text.utf8.allSatisfy({ $0 < 0x80 })
+        {
             guard steps.contains(.lowercase) || steps.contains(.caseFold) else { return text }
             return String(decoding: text.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }, as: UTF8.self)
         }
@@ -92,7 +95,11 @@ public struct Normalizer: Sendable, Equatable {
     /// One step on one cluster's scalars.
     static func apply(_ step: NormalizationStep, _ s: [Unicode.Scalar]) -> [Unicode.Scalar] {
         // ASCII clusters are their own NFC/NFD/NFKC/NFKD and have no accents: no utf8proc round trip for them.
-        if step == .nfc || step == .nfd || step == .nfkc || step == .nfkd || step == .stripAccents, s.allSatisfy({ $0.isASCII }) { return s }
+        if step == .nfc || step == .nfd || step == .nfkc || step == .nfkd || step == .stripAccents,
+            s.allSatisfy({ $0.isASCII })
+        {
+            return s
+        }
         switch step {
         case .nfc: return map(s, UTF8PROC_STABLE.rawValue | UTF8PROC_COMPOSE.rawValue)
         case .nfd: return map(s, UTF8PROC_STABLE.rawValue | UTF8PROC_DECOMPOSE.rawValue)
@@ -124,7 +131,7 @@ public struct Normalizer: Sendable, Equatable {
             utf8proc_map(b.baseAddress, b.count, &dst, utf8proc_option_t(rawValue: options))
         }
         defer { free(dst) }
-        guard n >= 0, let dst else { return s }   // cannot happen for valid scalars; keep the input
+        guard n >= 0, let dst else { return s }  // cannot happen for valid scalars; keep the input
         return Array(String(decoding: UnsafeBufferPointer(start: dst, count: n), as: UTF8.self).unicodeScalars)
     }
 }

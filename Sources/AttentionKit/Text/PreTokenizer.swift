@@ -53,7 +53,11 @@ public enum PreTokenizer: Sendable, Equatable {
         case .whitespaceSplit:
             var start: Int? = nil
             for i in 0..<s.count {
-                if CharClass.isSpace(s[i]) { if let st = start { emit(st..<i); start = nil } } else if start == nil { start = i }
+                if CharClass.isSpace(s[i]) {
+                    if let st = start { emit(st..<i); start = nil }
+                } else if start == nil {
+                    start = i
+                }
             }
             if let st = start { emit(st..<s.count) }
         case .whitespace:
@@ -71,11 +75,14 @@ public enum PreTokenizer: Sendable, Equatable {
             while i < s.count {
                 let c = s[i]
                 if CharClass.isSpace(c) { i += 1; continue }
-                if CharClass.isCJK(c) || (!CharClass.isLetter(c) && !CharClass.isDigit(c) && !CharClass.isMark(c)) { emit(i..<(i + 1)); i += 1; continue }
+                if CharClass.isCJK(c) || (!CharClass.isLetter(c) && !CharClass.isDigit(c) && !CharClass.isMark(c)) {
+                    emit(i..<(i + 1)); i += 1; continue
+                }
                 let digit = CharClass.isDigit(c)
                 var j = i + 1
-                while j < s.count && !CharClass.isCJK(s[j]) &&
-                        (digit ? CharClass.isDigit(s[j]) : (CharClass.isLetter(s[j]) || CharClass.isMark(s[j]))) { j += 1 }
+                while j < s.count && !CharClass.isCJK(s[j])
+                    && (digit ? CharClass.isDigit(s[j]) : (CharClass.isLetter(s[j]) || CharClass.isMark(s[j])))
+                { j += 1 }
                 emit(i..<j)
                 i = j
             }
@@ -119,14 +126,21 @@ extension PreTokenizer {
     }
 
     /// The Hugging Face form of `kimCleanStr`: drop what is not kept, isolate `(),!?`, start a piece at each clitic.
-    static var kimCleanStrJSON: [String: Any] { [
-        "type": "Sequence",
-        "pretokenizers": [
-            ["type": "Split", "pattern": ["Regex": "[^A-Za-z0-9(),!?'`]+"], "behavior": "Removed", "invert": false] as [String: Any],
-            ["type": "Split", "pattern": ["Regex": "[(),!?]"], "behavior": "Isolated", "invert": false] as [String: Any],
-            ["type": "Split", "pattern": ["Regex": "'s|'ve|n't|'re|'d|'ll"], "behavior": "MergedWithNext", "invert": false] as [String: Any],
-        ],
-    ] }
+    static var kimCleanStrJSON: [String: Any] {
+        [
+            "type": "Sequence",
+            "pretokenizers": [
+                ["type": "Split", "pattern": ["Regex": "[^A-Za-z0-9(),!?'`]+"], "behavior": "Removed", "invert": false]
+                    as [String: Any],
+                ["type": "Split", "pattern": ["Regex": "[(),!?]"], "behavior": "Isolated", "invert": false]
+                    as [String: Any],
+                [
+                    "type": "Split", "pattern": ["Regex": "'s|'ve|n't|'re|'d|'ll"], "behavior": "MergedWithNext",
+                    "invert": false
+                ] as [String: Any]
+            ]
+        ]
+    }
 }
 
 /// Character classes on Unicode general categories (utf8proc).
@@ -135,7 +149,8 @@ enum CharClass {
     static func isSpace(_ c: Unicode.Scalar) -> Bool { c.properties.isWhitespace }
     static func isLetter(_ c: Unicode.Scalar) -> Bool {
         let k = category(c)
-        return k == UTF8PROC_CATEGORY_LU || k == UTF8PROC_CATEGORY_LL || k == UTF8PROC_CATEGORY_LT || k == UTF8PROC_CATEGORY_LM || k == UTF8PROC_CATEGORY_LO
+        return k == UTF8PROC_CATEGORY_LU || k == UTF8PROC_CATEGORY_LL || k == UTF8PROC_CATEGORY_LT
+            || k == UTF8PROC_CATEGORY_LM || k == UTF8PROC_CATEGORY_LO
     }
     static func isMark(_ c: Unicode.Scalar) -> Bool {
         let k = category(c)
@@ -148,13 +163,15 @@ enum CharClass {
     }
     /// `\w` of the Rust regex crate: alphabetic, marks, decimal digits, connector punctuation, join controls.
     static func isWord(_ c: Unicode.Scalar) -> Bool {
-        c.properties.isAlphabetic || isMark(c) || isDigit(c) || category(c) == UTF8PROC_CATEGORY_PC || c.value == 0x200C || c.value == 0x200D
+        c.properties.isAlphabetic || isMark(c) || isDigit(c) || category(c) == UTF8PROC_CATEGORY_PC || c.value == 0x200C
+            || c.value == 0x200D
     }
     /// CJK Unified Ideographs and their extensions and compatibility blocks (BERT's definition).
     static func isCJK(_ c: Unicode.Scalar) -> Bool {
         switch c.value {
         case 0x4E00...0x9FFF, 0x3400...0x4DBF, 0x20000...0x2A6DF, 0x2A700...0x2B73F, 0x2B740...0x2B81F,
-             0x2B820...0x2CEAF, 0xF900...0xFAFF, 0x2F800...0x2FA1F: return true
+            0x2B820...0x2CEAF, 0xF900...0xFAFF, 0x2F800...0x2FA1F:
+            return true
         default: return false
         }
     }
@@ -198,7 +215,9 @@ public enum ByteLevel {
             // contractions
             if s[i] == "'" && i + 1 < n {
                 let rest = String(String.UnicodeScalarView(s[(i + 1)..<Swift.min(n, i + 3)]))
-                if rest.hasPrefix("re") || rest.hasPrefix("ve") || rest.hasPrefix("ll") { out.append(i..<(i + 3)); i += 3; continue }
+                if rest.hasPrefix("re") || rest.hasPrefix("ve") || rest.hasPrefix("ll") {
+                    out.append(i..<(i + 3)); i += 3; continue
+                }
                 if let f = rest.first, "stmd".contains(f) { out.append(i..<(i + 2)); i += 2; continue }
             }
             let start = i

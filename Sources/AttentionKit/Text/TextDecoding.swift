@@ -22,7 +22,9 @@ public enum TextDecoding {
     ///
     /// Valid UTF-8: the shortest form of U+0000…U+10FFFF excluding surrogates. A truncated or malformed sequence
     /// replaces only its first byte; decoding resumes at the next byte.
-    public static func decode(_ bytes: UnsafeBufferPointer<UInt8>, encoding: TextEncoding = .utf8Replacing) -> DecodedText {
+    public static func decode(_ bytes: UnsafeBufferPointer<UInt8>, encoding: TextEncoding = .utf8Replacing)
+        -> DecodedText
+    {
         if encoding == .latin1 {
             var s = String.UnicodeScalarView()
             for b in bytes { s.append(Unicode.Scalar(b)) }
@@ -58,7 +60,7 @@ public enum TextDecoding {
                 i += len
             } else {
                 replaced.append(i)
-                out += [0xEF, 0xBF, 0xBD]   // U+FFFD
+                out += [0xEF, 0xBF, 0xBD]  // U+FFFD
                 i += 1
             }
         }
@@ -97,7 +99,9 @@ public enum TextFile {
                 var stop = end
                 if stop > start && b[stop - 1] == 0x0D { stop -= 1 }
                 let d = TextDecoding.decode(UnsafeBufferPointer(rebasing: b[start..<stop]), encoding: encoding)
-                out.append(TextLine(number: number, text: d.text, replacedByteOffsets: d.replacedByteOffsets.map { $0 + start }))
+                out.append(
+                    TextLine(
+                        number: number, text: d.text, replacedByteOffsets: d.replacedByteOffsets.map { $0 + start }))
             }
             for i in 0..<b.count where b[i] == 0x0A {
                 emit(i)
@@ -117,7 +121,8 @@ extension TextFile {
     public static func standardInputLines() throws -> [String] {
         let lines = try TextFile.lines(of: URL(fileURLWithPath: "/dev/stdin"))
         if let bad = lines.first(where: { !$0.replacedByteOffsets.isEmpty }) {
-            throw RunSetupError("standard input:\(bad.number): invalid UTF-8 at byte offset \(bad.replacedByteOffsets[0])")
+            throw RunSetupError(
+                "standard input:\(bad.number): invalid UTF-8 at byte offset \(bad.replacedByteOffsets[0])")
         }
         return lines.map(\.text)
     }
@@ -126,7 +131,9 @@ extension TextFile {
     /// error naming the file, the line and the byte offset.
     public static func strictLines(_ path: String, what: String) throws -> [String] {
         let lines: [TextLine]
-        do { lines = try TextFile.lines(of: URL(fileURLWithPath: path)) } catch { throw RunSetupError("\(what) \(path): \(error)") }
+        do { lines = try TextFile.lines(of: URL(fileURLWithPath: path)) } catch {
+            throw RunSetupError("\(what) \(path): \(error)")
+        }
         if let bad = lines.first(where: { !$0.replacedByteOffsets.isEmpty }) {
             throw RunSetupError("\(path):\(bad.number): invalid UTF-8 at byte offset \(bad.replacedByteOffsets[0])")
         }

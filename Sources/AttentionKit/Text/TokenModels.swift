@@ -3,7 +3,7 @@ import Synchronization
 /// A token model: turns one pre-tokenized piece into token ids (Hugging Face `models`).
 public enum TokenModel: Sendable {
     case wordLevel(WordLevel)
-    case characterLevel(WordLevel)   // the vocabulary holds single characters
+    case characterLevel(WordLevel)  // the vocabulary holds single characters
     case bpe(BPE)
 
     /// Token → id for every token of the model.
@@ -30,13 +30,16 @@ public struct WordLevel: Sendable {
 
     /// Builds a vocabulary: special tokens first, then words by descending count (ties: by word), keeping those seen
     /// at least `minFrequency` times, up to `maxSize` entries in all.
-    public static func train(pieces: [String], minFrequency: Int = 1, maxSize: Int? = nil,
-                             specialTokens: [String] = ["[UNK]"], unknownToken: String = "[UNK]") -> WordLevel {
+    public static func train(
+        pieces: [String], minFrequency: Int = 1, maxSize: Int? = nil,
+        specialTokens: [String] = ["[UNK]"], unknownToken: String = "[UNK]"
+    ) -> WordLevel {
         var counts: [String: Int] = [:]
         for p in pieces { counts[p, default: 0] += 1 }
         var vocab: [String: Int] = [:]
         for t in specialTokens where vocab[t] == nil { vocab[t] = vocab.count }
-        for (w, c) in counts.sorted(by: { ($1.value, $0.key) < ($0.value, $1.key) }) where c >= minFrequency && vocab[w] == nil {
+        for (w, c) in counts.sorted(by: { ($1.value, $0.key) < ($0.value, $1.key) })
+        where c >= minFrequency && vocab[w] == nil {
             if let maxSize, vocab.count >= maxSize { break }
             vocab[w] = vocab.count
         }
@@ -72,8 +75,10 @@ public struct BPE: @unchecked Sendable {
     }
 
     /// A BPE model of this vocabulary and merges (in rank order).
-    public init(vocabulary: [String: Int], merges: [(String, String)], unknownToken: String? = nil,
-                endOfWordSuffix: String? = nil, continuingSubwordPrefix: String? = nil) {
+    public init(
+        vocabulary: [String: Int], merges: [(String, String)], unknownToken: String? = nil,
+        endOfWordSuffix: String? = nil, continuingSubwordPrefix: String? = nil
+    ) {
         self.vocabulary = vocabulary
         self.merges = merges
         self.unknownToken = unknownToken
@@ -104,14 +109,20 @@ public struct BPE: @unchecked Sendable {
         while syms.count > 1 {
             var best: (rank: Int, at: Int, merged: String)? = nil
             for i in 0..<(syms.count - 1) {
-                if let r = ranks[PairKey(a: syms[i], b: syms[i + 1])], best == nil || r.rank < best!.rank { best = (r.rank, i, r.merged) }
+                if let r = ranks[PairKey(a: syms[i], b: syms[i + 1])], best == nil || r.rank < best!.rank {
+                    best = (r.rank, i, r.merged)
+                }
             }
             guard let b = best else { break }
             let (x, y) = (syms[b.at], syms[b.at + 1])
             var out: [String] = []
             var i = 0
             while i < syms.count {
-                if i + 1 < syms.count && syms[i] == x && syms[i + 1] == y { out.append(b.merged); i += 2 } else { out.append(syms[i]); i += 1 }
+                if i + 1 < syms.count && syms[i] == x && syms[i + 1] == y {
+                    out.append(b.merged); i += 2
+                } else {
+                    out.append(syms[i]); i += 1
+                }
             }
             syms = out
         }
@@ -141,33 +152,41 @@ public struct BPE: @unchecked Sendable {
     /// Ids: special tokens first, then every symbol of the alphabet sorted by code point, then one new token per
     /// merge. Each step merges the most frequent adjacent pair (ties: the smallest pair of ids), stopping when the
     /// vocabulary reaches `vocabularySize` or the best pair occurs fewer than `minFrequency` times.
-    public static func train(pieces: [String], vocabularySize: Int, minFrequency: Int = 0, specialTokens: [String] = [],
-                             unknownToken: String? = nil, endOfWordSuffix: String? = nil,
-                             continuingSubwordPrefix: String? = nil, initialAlphabet: [String] = []) -> BPE {
+    public static func train(
+        pieces: [String], vocabularySize: Int, minFrequency: Int = 0, specialTokens: [String] = [],
+        unknownToken: String? = nil, endOfWordSuffix: String? = nil,
+        continuingSubwordPrefix: String? = nil, initialAlphabet: [String] = []
+    ) -> BPE {
         var wordCounts: [String: Int] = [:]
         for p in pieces { wordCounts[p, default: 0] += 1 }
         var vocab: [String: Int] = [:], idToToken: [String] = []
         func add(_ t: String) { if vocab[t] == nil { vocab[t] = idToToken.count; idToToken.append(t) } }
         for t in specialTokens { add(t) }
-        let template = BPE(vocabulary: [:], merges: [], endOfWordSuffix: endOfWordSuffix, continuingSubwordPrefix: continuingSubwordPrefix)
+        let template = BPE(
+            vocabulary: [:], merges: [], endOfWordSuffix: endOfWordSuffix,
+            continuingSubwordPrefix: continuingSubwordPrefix)
         // alphabet: every character (as it appears in symbols), sorted by code point
         var alphabet = Set(initialAlphabet.flatMap { $0.unicodeScalars.map { String($0) } })
         for w in wordCounts.keys { for c in w.unicodeScalars { alphabet.insert(String(c)) } }
         for c in alphabet.sorted(by: { $0.unicodeScalars.first!.value < $1.unicodeScalars.first!.value }) { add(c) }
         // words as id sequences (prefix/suffix variants of alphabet symbols are added as needed)
         let sortedWords = wordCounts.keys.sorted()
-        var words: [[Int]] = sortedWords.map { w in template.symbols(w).map { s in add(s); return vocab[s]! } }
+        var words: [[Int]] = sortedWords.map { w in
+            template.symbols(w).map { s in
+                add(s); return vocab[s]!
+            }
+        }
         let counts = sortedWords.map { wordCounts[$0]! }
         // A pair of symbol ids packed into one key (a in the high half): one hash per lookup, and its order is (a, b).
         @inline(__always) func key(_ a: Int, _ b: Int) -> UInt64 { UInt64(a) << 32 | UInt64(b) }
         var pairCounts: [UInt64: Int] = [:]
         // pair → the words that held it when it was counted (may repeat, may be stale: checked when used)
-        var where_: [UInt64: [Int32]] = [:]
+        var pairHolders: [UInt64: [Int32]] = [:]
         for (wi, w) in words.enumerated() where w.count > 1 {
             for i in 0..<(w.count - 1) {
                 let p = key(w[i], w[i + 1])
                 pairCounts[p, default: 0] += counts[wi]
-                where_[p, default: []].append(Int32(wi))
+                pairHolders[p, default: []].append(Int32(wi))
             }
         }
         var merges: [(String, String)] = []
@@ -177,8 +196,8 @@ public struct BPE: @unchecked Sendable {
         // skipped — the same choice as scanning every pair, without the scan per merge.
         var heap = PairHeap()
         for (p, c) in pairCounts where c > 0 { heap.push(count: c, a: Int(p >> 32), b: Int(p & 0xFFFF_FFFF)) }
-        var touched = Set<UInt64>()   // pairs whose count changed in this merge: pushed once each
-        var seen = [Int](repeating: -1, count: words.count)   // the merge that last visited each word
+        var touched = Set<UInt64>()  // pairs whose count changed in this merge: pushed once each
+        var seen = [Int](repeating: -1, count: words.count)  // the merge that last visited each word
         while idToToken.count < vocabularySize {
             var best: (a: Int, b: Int, count: Int)? = nil
             while let top = heap.pop() {
@@ -187,12 +206,13 @@ public struct BPE: @unchecked Sendable {
             guard let (pa, pb, count) = best, count >= minFrequency, count > 0 else { break }
             let pairKey = key(pa, pb)
             let left = idToToken[pa], right = idToToken[pb]
-            let merged = left + (!prefix.isEmpty && right.hasPrefix(prefix) ? String(right.dropFirst(prefix.count)) : right)
+            let merged =
+                left + (!prefix.isEmpty && right.hasPrefix(prefix) ? String(right.dropFirst(prefix.count)) : right)
             add(merged)
             let newId = vocab[merged]!
             let mergeIndex = merges.count
             merges.append((left, right))
-            for wi32 in where_[pairKey] ?? [] {
+            for wi32 in pairHolders[pairKey] ?? [] {
                 let wi = Int(wi32)
                 guard seen[wi] != mergeIndex else { continue }
                 seen[wi] = mergeIndex
@@ -200,32 +220,40 @@ public struct BPE: @unchecked Sendable {
                 guard w.count > 1 else { continue }
                 var holds = false
                 for i in 0..<(w.count - 1) where w[i] == pa && w[i + 1] == pb { holds = true; break }
-                guard holds else { continue }   // an entry from before an earlier merge changed this word
+                guard holds else { continue }  // an entry from before an earlier merge changed this word
                 // remove this word's old pairs, merge, add its new pairs
                 for i in 0..<(w.count - 1) { let p = key(w[i], w[i + 1]); pairCounts[p]! -= c; touched.insert(p) }
                 var out: [Int] = []
                 out.reserveCapacity(w.count)
                 var i = 0
                 while i < w.count {
-                    if i + 1 < w.count && w[i] == pa && w[i + 1] == pb { out.append(newId); i += 2 } else { out.append(w[i]); i += 1 }
+                    if i + 1 < w.count && w[i] == pa && w[i + 1] == pb {
+                        out.append(newId); i += 2
+                    } else {
+                        out.append(w[i]); i += 1
+                    }
                 }
                 words[wi] = out
                 if out.count > 1 {
                     for k in 0..<(out.count - 1) {
                         let p = key(out[k], out[k + 1])
                         pairCounts[p, default: 0] += c
-                        if out[k] == newId || out[k + 1] == newId { where_[p, default: []].append(wi32) }   // new pairs only
+                        // new pairs only
+                        if out[k] == newId || out[k + 1] == newId { pairHolders[p, default: []].append(wi32) }
                         touched.insert(p)
                     }
                 }
             }
             pairCounts[pairKey] = nil
-            where_[pairKey] = nil
-            for p in touched { if let c = pairCounts[p], c > 0 { heap.push(count: c, a: Int(p >> 32), b: Int(p & 0xFFFF_FFFF)) } }
+            pairHolders[pairKey] = nil
+            for p in touched {
+                if let c = pairCounts[p], c > 0 { heap.push(count: c, a: Int(p >> 32), b: Int(p & 0xFFFF_FFFF)) }
+            }
             touched.removeAll(keepingCapacity: true)
         }
-        return BPE(vocabulary: vocab, merges: merges, unknownToken: unknownToken, endOfWordSuffix: endOfWordSuffix,
-                   continuingSubwordPrefix: continuingSubwordPrefix)
+        return BPE(
+            vocabulary: vocab, merges: merges, unknownToken: unknownToken, endOfWordSuffix: endOfWordSuffix,
+            continuingSubwordPrefix: continuingSubwordPrefix)
     }
 }
 
@@ -233,7 +261,9 @@ public struct BPE: @unchecked Sendable {
 struct PairHeap {
     private var items: [(count: Int, a: Int, b: Int)] = []
 
-    @inline(__always) private static func above(_ x: (count: Int, a: Int, b: Int), _ y: (count: Int, a: Int, b: Int)) -> Bool {
+    @inline(__always) private static func above(_ x: (count: Int, a: Int, b: Int), _ y: (count: Int, a: Int, b: Int))
+        -> Bool
+    {
         x.count != y.count ? x.count > y.count : (x.a, x.b) < (y.a, y.b)
     }
 

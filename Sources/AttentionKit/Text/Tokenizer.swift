@@ -1,3 +1,5 @@
+import Foundation
+
 /// The result of encoding one text.
 public struct Encoding: Sendable, Equatable {
     /// The token ids.
@@ -45,8 +47,10 @@ public struct Tokenizer: Sendable {
     public var padToken: String
 
     /// A tokenizer from its parts (the pipeline of Hugging Face `tokenizers`).
-    public init(normalizer: Normalizer = Normalizer(), preTokenizer: PreTokenizer = .whitespace, model: TokenModel,
-                specialTokens: [String] = [], bosToken: String? = nil, eosToken: String? = nil, padToken: String = "[PAD]") {
+    public init(
+        normalizer: Normalizer = Normalizer(), preTokenizer: PreTokenizer = .whitespace, model: TokenModel,
+        specialTokens: [String] = [], bosToken: String? = nil, eosToken: String? = nil, padToken: String = "[PAD]"
+    ) {
         self.normalizer = normalizer
         self.preTokenizer = preTokenizer
         self.model = model
@@ -64,7 +68,9 @@ public struct Tokenizer: Sendable {
     public func id(of token: String) -> Int? { model.vocabulary[token] }
 
     /// Token of an id, if any.
-    public func token(of id: Int) -> String? { id >= 0 && id < reverse.count && !reverse[id].isEmpty ? reverse[id] : nil }
+    public func token(of id: Int) -> String? {
+        id >= 0 && id < reverse.count && !reverse[id].isEmpty ? reverse[id] : nil
+    }
 
     /// The id of the model's unknown token (what a word outside the vocabulary becomes), if it has one.
     public var unknownID: Int? {
@@ -82,9 +88,13 @@ public struct Tokenizer: Sendable {
         let e = encode(text, addSpecialTokens: false)
         guard let unk = unknownID else { return (e.ids.count, []) }
         let bytes = Array(text.utf8)
-        return (e.ids.count, zip(e.ids, e.offsets).filter { $0.0 == unk }.map { id, r in
-            r.upperBound <= bytes.count && !r.isEmpty ? String(decoding: bytes[r], as: UTF8.self) : (token(of: id) ?? "?")
-        })
+        return (
+            e.ids.count,
+            zip(e.ids, e.offsets).filter { $0.0 == unk }.map { id, r in
+                r.upperBound <= bytes.count && !r.isEmpty
+                    ? String(decoding: bytes[r], as: UTF8.self) : (token(of: id) ?? "?")
+            }
+        )
     }
 
     /// One line on the words of `texts` the vocabulary lacks, for the user: "2 of 9 input tokens are not in the
@@ -101,8 +111,11 @@ public struct Tokenizer: Sendable {
         guard !words.isEmpty else { return "unknown words: none (all \(total) input tokens are in the vocabulary)" }
         var distinct: [String] = []
         for w in words where !distinct.contains(w) { distinct.append(w) }
-        let shown = distinct.prefix(12).joined(separator: ", ") + (distinct.count > 12 ? ", … (\(distinct.count) different)" : "")
-        return "unknown words: \(words.count) of \(total) input tokens are not in the vocabulary and were read as \(token(of: unk) ?? "[UNK]"): \(shown)"
+        let shown =
+            distinct.prefix(12).joined(separator: ", ")
+            + (distinct.count > 12 ? ", … (\(distinct.count) different)" : "")
+        return
+            "unknown words: \(words.count) of \(total) input tokens are not in the vocabulary and were read as \(token(of: unk) ?? "[UNK]"): \(shown)"
     }
 
     static func reverseVocabulary(_ model: TokenModel) -> [String] {
@@ -138,13 +151,18 @@ public struct Tokenizer: Sendable {
             for (piece, range) in preTokenizer.split(normalized) {
                 // each token covers a run of the piece's scalars (or, at byte level, of its UTF-8 bytes)
                 for (id, span) in encodePieceWithSpans(piece, range: range, scalars: scalars) {
-                    let r = span.isEmpty ? (segment.range.lowerBound..<segment.range.lowerBound)
-                        : (segment.range.lowerBound + alignment[span.lowerBound].lowerBound)..<(segment.range.lowerBound + alignment[span.upperBound - 1].upperBound)
+                    let r =
+                        span.isEmpty
+                        ? (segment.range.lowerBound..<segment.range.lowerBound)
+                        : (segment.range.lowerBound + alignment[span.lowerBound].lowerBound)..<(segment.range.lowerBound
+                            + alignment[span.upperBound - 1].upperBound)
                     append(id, r, special: false)
                 }
             }
         }
-        if addSpecialTokens, let e = eosToken, let id = id(of: e) { append(id, text.utf8.count..<text.utf8.count, special: true) }
+        if addSpecialTokens, let e = eosToken, let id = id(of: e) {
+            append(id, text.utf8.count..<text.utf8.count, special: true)
+        }
         return enc
     }
 
@@ -153,7 +171,9 @@ public struct Tokenizer: Sendable {
         switch model {
         case .wordLevel(let m): return m.encode(piece).map { ($0, range) }
         case .characterLevel(let m):
-            return piece.unicodeScalars.enumerated().flatMap { k, c in m.encode(String(c)).map { ($0, (range.lowerBound + k)..<(range.lowerBound + k + 1)) } }
+            return piece.unicodeScalars.enumerated().flatMap { k, c in
+                m.encode(String(c)).map { ($0, (range.lowerBound + k)..<(range.lowerBound + k + 1)) }
+            }
         case .bpe(let m):
             let tokens = m.encodeWithSymbols(piece)
             if case .byteLevel = preTokenizer {
@@ -182,8 +202,10 @@ public struct Tokenizer: Sendable {
     }
 
     /// Encodes texts with optional truncation (to `maxLength` tokens, keeping BOS/EOS) and padding.
-    public func encodeBatch(_ texts: [String], addSpecialTokens: Bool = true, padding: Padding = .longest,
-                            truncation maxLength: Int? = nil) -> [Encoding] {
+    public func encodeBatch(
+        _ texts: [String], addSpecialTokens: Bool = true, padding: Padding = .longest,
+        truncation maxLength: Int? = nil
+    ) -> [Encoding] {
         var out = texts.map { encode($0, addSpecialTokens: addSpecialTokens) }
         if let maxLength {
             precondition(maxLength > 0, "encodeBatch: maxLength must be positive")
@@ -193,8 +215,9 @@ public struct Tokenizer: Sendable {
                 let cut = keepEOS ? maxLength - 1 : maxLength
                 let tail = keepEOS ? (e.ids.count - 1) : e.ids.count
                 func trim<T>(_ a: [T]) -> [T] { Array(a[0..<cut]) + (keepEOS ? [a[tail]] : []) }
-                e = Encoding(ids: trim(e.ids), tokens: trim(e.tokens), offsets: trim(e.offsets),
-                             attentionMask: trim(e.attentionMask), specialTokensMask: trim(e.specialTokensMask))
+                e = Encoding(
+                    ids: trim(e.ids), tokens: trim(e.tokens), offsets: trim(e.offsets),
+                    attentionMask: trim(e.attentionMask), specialTokensMask: trim(e.specialTokensMask))
                 out[i] = e
             }
         }
@@ -237,7 +260,11 @@ public struct Tokenizer: Sendable {
             if let prefix = m.continuingSubwordPrefix {
                 var out = ""
                 for t in tokens {
-                    if t.hasPrefix(prefix) { out += t.dropFirst(prefix.count) } else { out += (out.isEmpty ? "" : " ") + t }
+                    if t.hasPrefix(prefix) {
+                        out += t.dropFirst(prefix.count)
+                    } else {
+                        out += (out.isEmpty ? "" : " ") + t
+                    }
                 }
                 return out
             }
@@ -254,7 +281,9 @@ public struct Tokenizer: Sendable {
         var out: [(String, Range<Int>, Bool)] = []
         var start = 0, i = 0
         while i < bytes.count {
-            if let s = specials.first(where: { i + $0.count <= bytes.count && bytes[i..<(i + $0.count)].elementsEqual($0) }) {
+            if let s = specials.first(where: {
+                i + $0.count <= bytes.count && bytes[i..<(i + $0.count)].elementsEqual($0)
+            }) {
                 if start < i { out.append((String(decoding: bytes[start..<i], as: UTF8.self), start..<i, false)) }
                 out.append((String(decoding: s, as: UTF8.self), i..<(i + s.count), true))
                 i += s.count
@@ -263,9 +292,9 @@ public struct Tokenizer: Sendable {
                 i += 1
             }
         }
-        if start < bytes.count { out.append((String(decoding: bytes[start...], as: UTF8.self), start..<bytes.count, false)) }
+        if start < bytes.count {
+            out.append((String(decoding: bytes[start...], as: UTF8.self), start..<bytes.count, false))
+        }
         return out
     }
 }
-
-import Foundation

@@ -19,12 +19,17 @@ extension Tokenizer {
 
     /// Writes a `tokenizer.json` that Hugging Face `tokenizers` loads (atomically).
     public func save(to url: URL) throws {
-        func fail(_ path: String, _ reason: String) -> TokenizerFileError { TokenizerFileError(file: url.path, path: path, reason: reason) }
+        func fail(_ path: String, _ reason: String) -> TokenizerFileError {
+            TokenizerFileError(file: url.path, path: path, reason: reason)
+        }
         var root: [String: Any] = ["version": "1.0", "truncation": NSNull(), "padding": NSNull()]
         let vocab = model.vocabulary
         root["added_tokens"] = specialTokens.compactMap { t -> [String: Any]? in
             guard let id = vocab[t] else { return nil }
-            return ["id": id, "content": t, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true]
+            return [
+                "id": id, "content": t, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false,
+                "special": true
+            ]
         }
         var norms: [[String: Any]] = []
         for step in normalizer.steps {
@@ -36,7 +41,10 @@ extension Tokenizer {
             case .lowercase: norms.append(["type": "Lowercase"])
             case .stripAccents: norms += [["type": "NFD"], ["type": "StripAccents"]]
             case .collapseWhitespace:
-                norms += [["type": "Replace", "pattern": ["Regex": "\\s+"], "content": " "], ["type": "Strip", "strip_left": true, "strip_right": true]]
+                norms += [
+                    ["type": "Replace", "pattern": ["Regex": "\\s+"], "content": " "],
+                    ["type": "Strip", "strip_left": true, "strip_right": true]
+                ]
             case .caseFold, .removeControl:
                 throw fail("normalizer", "step \(step) has no tokenizer.json equivalent")
             }
@@ -46,9 +54,16 @@ extension Tokenizer {
         case .whitespace: root["pre_tokenizer"] = ["type": "Whitespace"]
         case .whitespaceSplit: root["pre_tokenizer"] = ["type": "WhitespaceSplit"]
         case .kimCleanStr: root["pre_tokenizer"] = PreTokenizer.kimCleanStrJSON
-        case .byteLevel(let p): root["pre_tokenizer"] = ["type": "ByteLevel", "add_prefix_space": p, "trim_offsets": true, "use_regex": true]
-        case .unicodeCategories: throw fail("pre_tokenizer", "the Unicode-category pre-tokenizer has no tokenizer.json equivalent")
-        case .characters: root["pre_tokenizer"] = ["type": "Split", "pattern": ["Regex": "(?s)."], "behavior": "Isolated", "invert": false] as [String: Any]
+        case .byteLevel(let p):
+            root["pre_tokenizer"] = [
+                "type": "ByteLevel", "add_prefix_space": p, "trim_offsets": true, "use_regex": true
+            ]
+        case .unicodeCategories:
+            throw fail("pre_tokenizer", "the Unicode-category pre-tokenizer has no tokenizer.json equivalent")
+        case .characters:
+            root["pre_tokenizer"] =
+                ["type": "Split", "pattern": ["Regex": "(?s)."], "behavior": "Isolated", "invert": false]
+                as [String: Any]
         }
         if bosToken != nil || eosToken != nil {
             var single: [[String: Any]] = []
@@ -60,18 +75,25 @@ extension Tokenizer {
                 guard let id = vocab[t] else { throw fail("post_processor", "token '\(t)' is not in the vocabulary") }
                 specials[t] = ["id": t, "ids": [id], "tokens": [t]]
             }
-            root["post_processor"] = ["type": "TemplateProcessing", "single": single, "pair": single, "special_tokens": specials]
+            root["post_processor"] = [
+                "type": "TemplateProcessing", "single": single, "pair": single, "special_tokens": specials
+            ]
         } else {
             root["post_processor"] = NSNull()
         }
         switch model {
         case .bpe(let m):
-            root["model"] = ["type": "BPE", "dropout": NSNull(), "unk_token": m.unknownToken ?? NSNull(),
-                             "continuing_subword_prefix": m.continuingSubwordPrefix ?? NSNull(),
-                             "end_of_word_suffix": m.endOfWordSuffix ?? NSNull(), "fuse_unk": false, "byte_fallback": false,
-                             "ignore_merges": false, "vocab": m.vocabulary, "merges": m.merges.map { [$0.0, $0.1] }] as [String: Any]
+            root["model"] =
+                [
+                    "type": "BPE", "dropout": NSNull(), "unk_token": m.unknownToken ?? NSNull(),
+                    "continuing_subword_prefix": m.continuingSubwordPrefix ?? NSNull(),
+                    "end_of_word_suffix": m.endOfWordSuffix ?? NSNull(), "fuse_unk": false, "byte_fallback": false,
+                    "ignore_merges": false, "vocab": m.vocabulary, "merges": m.merges.map { [$0.0, $0.1] }
+                ] as [String: Any]
             if case .byteLevel = preTokenizer {
-                root["decoder"] = ["type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true]
+                root["decoder"] = [
+                    "type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true
+                ]
             } else if let s = m.endOfWordSuffix {
                 root["decoder"] = ["type": "BPEDecoder", "suffix": s]
             } else {
@@ -82,7 +104,9 @@ extension Tokenizer {
             root["decoder"] = NSNull()
         case .characterLevel(let m):
             // HF: WordLevel over the pieces of the per-character Split, decoded by joining (Fuse).
-            guard case .characters = preTokenizer else { throw fail("model", "a character-level model is saved with the character pre-tokenizer only") }
+            guard case .characters = preTokenizer else {
+                throw fail("model", "a character-level model is saved with the character pre-tokenizer only")
+            }
             root["model"] = ["type": "WordLevel", "vocab": m.vocabulary, "unk_token": m.unknownToken]
             root["decoder"] = ["type": "Fuse"]
         }
@@ -95,20 +119,35 @@ extension Tokenizer {
     /// Anything else — unknown types or fields, merges naming missing tokens, oversize or malformed JSON — throws.
     public static func load(from url: URL) throws -> Tokenizer {
         let file = url.path
-        func fail(_ path: String, _ reason: String) -> TokenizerFileError { TokenizerFileError(file: file, path: path, reason: reason) }
+        func fail(_ path: String, _ reason: String) -> TokenizerFileError {
+            TokenizerFileError(file: file, path: path, reason: reason)
+        }
         let data: Data
-        do { data = try UserFile.read(url, maxBytes: maxFileBytes) } catch { throw fail("$", UserFile.reason(for: error)) }
+        do { data = try UserFile.read(url, maxBytes: maxFileBytes) } catch {
+            throw fail("$", UserFile.reason(for: error))
+        }
         let parsed: Any
         do { parsed = try UserFile.json(data, path: file) } catch { throw fail("$", UserFile.reason(for: error)) }
         guard let root = parsed as? [String: Any] else { throw fail("$", "top level is not an object") }
-        try checkKeys(root, ["version", "truncation", "padding", "added_tokens", "normalizer", "pre_tokenizer", "post_processor", "decoder", "model"], "$", fail)
+        try checkKeys(
+            root,
+            [
+                "version", "truncation", "padding", "added_tokens", "normalizer", "pre_tokenizer", "post_processor",
+                "decoder", "model"
+            ], "$", fail)
 
         // model
-        guard let m = root["model"] as? [String: Any], let type = m["type"] as? String else { throw fail("$.model", "missing or not an object with a type") }
-        guard let vocabAny = m["vocab"] as? [String: Any] else { throw fail("$.model.vocab", "missing or not an object") }
+        guard let m = root["model"] as? [String: Any], let type = m["type"] as? String else {
+            throw fail("$.model", "missing or not an object with a type")
+        }
+        guard let vocabAny = m["vocab"] as? [String: Any] else {
+            throw fail("$.model.vocab", "missing or not an object")
+        }
         var vocab: [String: Int] = [:]
         for (k, v) in vocabAny {
-            guard let n = v as? NSNumber, String(cString: n.objCType) != "c", n.doubleValue == n.doubleValue.rounded(), n.intValue >= 0 else {
+            guard let n = v as? NSNumber, String(cString: n.objCType) != "c", n.doubleValue == n.doubleValue.rounded(),
+                n.intValue >= 0
+            else {
                 throw fail("$.model.vocab[\"\(k)\"]", "id must be a non-negative integer")
             }
             vocab[k] = n.intValue
@@ -123,29 +162,46 @@ extension Tokenizer {
         let tokenModel: TokenModel
         switch type {
         case "BPE":
-            try checkKeys(m, ["type", "dropout", "unk_token", "continuing_subword_prefix", "end_of_word_suffix", "fuse_unk", "byte_fallback", "ignore_merges", "vocab", "merges"], "$.model", fail)
+            try checkKeys(
+                m,
+                [
+                    "type", "dropout", "unk_token", "continuing_subword_prefix", "end_of_word_suffix", "fuse_unk",
+                    "byte_fallback", "ignore_merges", "vocab", "merges"
+                ], "$.model", fail)
             if let d = m["dropout"], !(d is NSNull) { throw fail("$.model.dropout", "BPE dropout is not supported") }
-            if (m["byte_fallback"] as? Bool) == true { throw fail("$.model.byte_fallback", "byte fallback is not supported") }
+            if (m["byte_fallback"] as? Bool) == true {
+                throw fail("$.model.byte_fallback", "byte fallback is not supported")
+            }
             guard let mergesAny = m["merges"] as? [Any] else { throw fail("$.model.merges", "missing or not a list") }
             var merges: [(String, String)] = []
             for (i, item) in mergesAny.enumerated() {
                 let pair: [String]
-                if let s = item as? String { pair = s.split(separator: " ", omittingEmptySubsequences: false).map(String.init) }
-                else if let a = item as? [Any], a.allSatisfy({ $0 is String }) { pair = a.map { $0 as! String } }
-                else { throw fail("$.model.merges[\(i)]", "must be \"a b\" or [\"a\", \"b\"]") }
+                if let s = item as? String {
+                    pair = s.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+                } else if let a = item as? [Any], a.allSatisfy({ $0 is String }) {
+                    pair = a.map { $0 as! String }
+                } else {
+                    throw fail("$.model.merges[\(i)]", "must be \"a b\" or [\"a\", \"b\"]")
+                }
                 guard pair.count == 2 else { throw fail("$.model.merges[\(i)]", "is not a pair") }
-                for t in pair where vocab[t] == nil { throw fail("$.model.merges[\(i)]", "refers to '\(t)', which is not in the vocabulary") }
+                for t in pair where vocab[t] == nil {
+                    throw fail("$.model.merges[\(i)]", "refers to '\(t)', which is not in the vocabulary")
+                }
                 merges.append((pair[0], pair[1]))
             }
             let prefix = try optString("continuing_subword_prefix")
             for (i, (a, b)) in merges.enumerated() {
                 let merged = a + (prefix.map { b.hasPrefix($0) ? String(b.dropFirst($0.count)) : b } ?? b)
-                if vocab[merged] == nil { throw fail("$.model.merges[\(i)]", "merged token '\(merged)' is not in the vocabulary") }
+                if vocab[merged] == nil {
+                    throw fail("$.model.merges[\(i)]", "merged token '\(merged)' is not in the vocabulary")
+                }
             }
             let unk = try optString("unk_token")
             if let unk, vocab[unk] == nil { throw fail("$.model.unk_token", "'\(unk)' is not in the vocabulary") }
-            tokenModel = .bpe(BPE(vocabulary: vocab, merges: merges, unknownToken: unk,
-                                  endOfWordSuffix: try optString("end_of_word_suffix"), continuingSubwordPrefix: prefix))
+            tokenModel = .bpe(
+                BPE(
+                    vocabulary: vocab, merges: merges, unknownToken: unk,
+                    endOfWordSuffix: try optString("end_of_word_suffix"), continuingSubwordPrefix: prefix))
         case "WordLevel":
             try checkKeys(m, ["type", "vocab", "unk_token"], "$.model", fail)
             let unk = try optString("unk_token") ?? "[UNK]"
@@ -165,14 +221,21 @@ extension Tokenizer {
             case "NFKD": steps.append(.nfkd)
             case "Lowercase": steps.append(.lowercase)
             case "StripAccents": steps.append(.stripAccents)
-            case "Strip": if steps.last != .collapseWhitespace { throw fail(path, "Strip is only supported after Replace(\\s+, \" \")") }
+            case "Strip":
+                if steps.last != .collapseWhitespace {
+                    throw fail(path, "Strip is only supported after Replace(\\s+, \" \")")
+                }
             case "Replace":
-                guard let p = n["pattern"] as? [String: Any], p["Regex"] as? String == "\\s+", n["content"] as? String == " " else {
+                guard let p = n["pattern"] as? [String: Any], p["Regex"] as? String == "\\s+",
+                    n["content"] as? String == " "
+                else {
                     throw fail(path, "only Replace(Regex \\s+ → \" \") is supported")
                 }
                 steps.append(.collapseWhitespace)
             case "Sequence":
-                guard let list = n["normalizers"] as? [[String: Any]] else { throw fail(path + ".normalizers", "missing or not a list of objects") }
+                guard let list = n["normalizers"] as? [[String: Any]] else {
+                    throw fail(path + ".normalizers", "missing or not a list of objects")
+                }
                 for (i, x) in list.enumerated() { try addNormalizer(x, path + ".normalizers[\(i)]") }
             default: throw fail(path + ".type", "normalizer '\(t)' is not supported")
             }
@@ -185,23 +248,33 @@ extension Tokenizer {
         // pre-tokenizer
         var pre = PreTokenizer.whitespaceSplit
         if let p = root["pre_tokenizer"], !(p is NSNull) {
-            guard let obj = p as? [String: Any], let t = obj["type"] as? String else { throw fail("$.pre_tokenizer", "not an object with a type") }
+            guard let obj = p as? [String: Any], let t = obj["type"] as? String else {
+                throw fail("$.pre_tokenizer", "not an object with a type")
+            }
             switch t {
             case "Whitespace": pre = .whitespace
             case "WhitespaceSplit": pre = .whitespaceSplit
             case "Sequence":
                 guard NSDictionary(dictionary: obj).isEqual(to: PreTokenizer.kimCleanStrJSON) else {
-                    throw fail("$.pre_tokenizer", "a Sequence is supported as Kim's clean_str split only (the three Splits attn writes)")
+                    throw fail(
+                        "$.pre_tokenizer",
+                        "a Sequence is supported as Kim's clean_str split only (the three Splits attn writes)")
                 }
                 pre = .kimCleanStr
             case "Split":
-                guard (obj["pattern"] as? [String: Any])?["Regex"] as? String == "(?s).", obj["behavior"] as? String == "Isolated",
-                      (obj["invert"] as? Bool ?? false) == false else {
-                    throw fail("$.pre_tokenizer", "Split is supported on every character only ({\"Regex\": \"(?s).\"}, Isolated)")
+                guard (obj["pattern"] as? [String: Any])?["Regex"] as? String == "(?s).",
+                    obj["behavior"] as? String == "Isolated",
+                    (obj["invert"] as? Bool ?? false) == false
+                else {
+                    throw fail(
+                        "$.pre_tokenizer",
+                        "Split is supported on every character only ({\"Regex\": \"(?s).\"}, Isolated)")
                 }
                 pre = .characters
             case "ByteLevel":
-                if (obj["use_regex"] as? Bool) == false { throw fail("$.pre_tokenizer.use_regex", "ByteLevel without the regex is not supported") }
+                if (obj["use_regex"] as? Bool) == false {
+                    throw fail("$.pre_tokenizer.use_regex", "ByteLevel without the regex is not supported")
+                }
                 pre = .byteLevel(addPrefixSpace: obj["add_prefix_space"] as? Bool ?? true)
             default: throw fail("$.pre_tokenizer.type", "pre-tokenizer '\(t)' is not supported")
             }
@@ -211,16 +284,26 @@ extension Tokenizer {
         var specials: [String] = []
         if let added = root["added_tokens"] as? [[String: Any]] {
             for (i, a) in added.enumerated() {
-                guard let content = a["content"] as? String else { throw fail("$.added_tokens[\(i)].content", "missing") }
-                let given = (a["id"] as? NSNumber).flatMap { String(cString: $0.objCType) != "c" && $0.doubleValue == $0.doubleValue.rounded() && $0.doubleValue >= 0 ? $0.intValue : nil }
-                if a["id"] != nil && given == nil { throw fail("$.added_tokens[\(i)].id", "must be a non-negative integer") }
+                guard let content = a["content"] as? String else {
+                    throw fail("$.added_tokens[\(i)].content", "missing")
+                }
+                let given = (a["id"] as? NSNumber).flatMap {
+                    String(cString: $0.objCType) != "c" && $0.doubleValue == $0.doubleValue.rounded()
+                        && $0.doubleValue >= 0 ? $0.intValue : nil
+                }
+                if a["id"] != nil && given == nil {
+                    throw fail("$.added_tokens[\(i)].id", "must be a non-negative integer")
+                }
                 guard vocab[content] != nil || given != nil else { throw fail("$.added_tokens[\(i)]", "no id") }
                 if let own = vocab[content], let given, own != given {
-                    throw fail("$.added_tokens[\(i)].id", "\(given) clashes with the vocabulary, where '\(content)' is \(own)")
+                    throw fail(
+                        "$.added_tokens[\(i)].id", "\(given) clashes with the vocabulary, where '\(content)' is \(own)")
                 }
                 if vocab[content] == nil, let id = given {
                     if let other = vocab.first(where: { $0.value == id }) {
-                        throw fail("$.added_tokens[\(i)].id", "\(id) for '\(content)' is already '\(other.key)' in the vocabulary")
+                        throw fail(
+                            "$.added_tokens[\(i)].id",
+                            "\(id) for '\(content)' is already '\(other.key)' in the vocabulary")
                     }
                     vocab[content] = id
                 }
@@ -233,7 +316,9 @@ extension Tokenizer {
         }
         var bos: String? = nil, eos: String? = nil
         if let pp = root["post_processor"], !(pp is NSNull) {
-            guard let obj = pp as? [String: Any], obj["type"] as? String == "TemplateProcessing", let single = obj["single"] as? [[String: Any]] else {
+            guard let obj = pp as? [String: Any], obj["type"] as? String == "TemplateProcessing",
+                let single = obj["single"] as? [[String: Any]]
+            else {
                 throw fail("$.post_processor", "only TemplateProcessing is supported")
             }
             var seenSequence = false
@@ -247,8 +332,11 @@ extension Tokenizer {
         }
         let model: TokenModel
         switch tokenModel {
-        case .bpe(let b): model = .bpe(BPE(vocabulary: vocab, merges: b.merges, unknownToken: b.unknownToken,
-                                           endOfWordSuffix: b.endOfWordSuffix, continuingSubwordPrefix: b.continuingSubwordPrefix))
+        case .bpe(let b):
+            model = .bpe(
+                BPE(
+                    vocabulary: vocab, merges: b.merges, unknownToken: b.unknownToken,
+                    endOfWordSuffix: b.endOfWordSuffix, continuingSubwordPrefix: b.continuingSubwordPrefix))
         case .wordLevel(let w):
             // a WordLevel model over single characters is a character-level model (decoded by joining)
             let word = WordLevel(vocabulary: vocab, unknownToken: w.unknownToken)
@@ -256,12 +344,17 @@ extension Tokenizer {
         case .characterLevel: model = tokenModel
         }
         let pad = specials.first(where: { $0 == "[PAD]" || $0 == "<pad>" }) ?? "[PAD]"
-        return Tokenizer(normalizer: Normalizer(steps), preTokenizer: pre, model: model, specialTokens: specials,
-                         bosToken: bos, eosToken: eos, padToken: pad)
+        return Tokenizer(
+            normalizer: Normalizer(steps), preTokenizer: pre, model: model, specialTokens: specials,
+            bosToken: bos, eosToken: eos, padToken: pad)
     }
 
-    private static func checkKeys(_ obj: [String: Any], _ allowed: [String], _ path: String,
-                                  _ fail: (String, String) -> TokenizerFileError) throws {
-        if let extra = obj.keys.sorted().first(where: { !allowed.contains($0) }) { throw fail(path, "unknown field '\(extra)'") }
+    private static func checkKeys(
+        _ obj: [String: Any], _ allowed: [String], _ path: String,
+        _ fail: (String, String) -> TokenizerFileError
+    ) throws {
+        if let extra = obj.keys.sorted().first(where: { !allowed.contains($0) }) {
+            throw fail(path, "unknown field '\(extra)'")
+        }
     }
 }

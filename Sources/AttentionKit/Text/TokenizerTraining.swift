@@ -48,8 +48,10 @@ public struct TokenizerRecipe: Codable, Sendable, Equatable {
     public var padToken: String
 
     /// A recipe from its parts; nil sizes take the kind's defaults.
-    public init(model: TokenizerKind, preTokenizer: PreTokenizerKind, vocabularySize: Int?, minFrequency: Int?,
-                lowercase: Bool, specialTokens: [String], unknownToken: String?, padToken: String) {
+    public init(
+        model: TokenizerKind, preTokenizer: PreTokenizerKind, vocabularySize: Int?, minFrequency: Int?,
+        lowercase: Bool, specialTokens: [String], unknownToken: String?, padToken: String
+    ) {
         self.model = model
         self.preTokenizer = preTokenizer
         self.vocabularySize = vocabularySize
@@ -65,9 +67,13 @@ public struct TokenizerRecipe: Codable, Sendable, Equatable {
 
     /// Word level as the tasks train it: HF `Whitespace` splitting (punctuation apart; with `kimCleanStr`, Kim's
     /// `clean_str` instead), words seen `minFrequency` times, [PAD]=0, [BOS]=1, [EOS]=2, [UNK]=3.
-    public static func wordLevel(lowercase: Bool, minFrequency: Int, maxSize: Int? = nil, kimCleanStr: Bool = false) -> TokenizerRecipe {
-        var r = TokenizerRecipe(model: .word, preTokenizer: kimCleanStr ? .kim : .whitespace, vocabularySize: maxSize, minFrequency: minFrequency,
-                                lowercase: lowercase, specialTokens: sequenceSpecials, unknownToken: "[UNK]", padToken: "[PAD]")
+    public static func wordLevel(lowercase: Bool, minFrequency: Int, maxSize: Int? = nil, kimCleanStr: Bool = false)
+        -> TokenizerRecipe
+    {
+        var r = TokenizerRecipe(
+            model: .word, preTokenizer: kimCleanStr ? .kim : .whitespace, vocabularySize: maxSize,
+            minFrequency: minFrequency,
+            lowercase: lowercase, specialTokens: sequenceSpecials, unknownToken: "[UNK]", padToken: "[PAD]")
         (r.bosToken, r.eosToken) = ("[BOS]", "[EOS]")
         return r
     }
@@ -75,8 +81,9 @@ public struct TokenizerRecipe: Codable, Sendable, Equatable {
     /// Byte-level BPE (GPT-2 style: decodes back to the exact text, case and spacing included) of `vocabularySize`
     /// tokens, [PAD]=0, [BOS]=1, [EOS]=2, [UNK]=3.
     public static func byteLevelBPE(vocabularySize: Int, lowercase: Bool = false) -> TokenizerRecipe {
-        var r = TokenizerRecipe(model: .bpe, preTokenizer: .byteLevel, vocabularySize: vocabularySize, minFrequency: nil,
-                                lowercase: lowercase, specialTokens: sequenceSpecials, unknownToken: nil, padToken: "[PAD]")
+        var r = TokenizerRecipe(
+            model: .bpe, preTokenizer: .byteLevel, vocabularySize: vocabularySize, minFrequency: nil,
+            lowercase: lowercase, specialTokens: sequenceSpecials, unknownToken: nil, padToken: "[PAD]")
         (r.addPrefixSpace, r.bosToken, r.eosToken) = (true, "[BOS]", "[EOS]")
         return r
     }
@@ -95,8 +102,10 @@ public struct TokenizerRecipe: Codable, Sendable, Equatable {
     /// Characters (Unicode scalars, whitespace included) seen at least `minFrequency` times, with [UNK] for the others:
     /// character-level language models.
     public static func characters(minFrequency: Int = 1, specialTokens: [String] = ["[UNK]"]) -> TokenizerRecipe {
-        TokenizerRecipe(model: .char, preTokenizer: .characters, vocabularySize: nil, minFrequency: minFrequency,
-                        lowercase: false, specialTokens: specialTokens, unknownToken: "[UNK]", padToken: specialTokens.first ?? "[UNK]")
+        TokenizerRecipe(
+            model: .char, preTokenizer: .characters, vocabularySize: nil, minFrequency: minFrequency,
+            lowercase: false, specialTokens: specialTokens, unknownToken: "[UNK]",
+            padToken: specialTokens.first ?? "[UNK]")
     }
 
     /// Checks the sizes against the specials and the byte alphabet.
@@ -106,16 +115,21 @@ public struct TokenizerRecipe: Codable, Sendable, Equatable {
         }
         guard let v = vocabularySize else { return }
         if model == .bpe && preTokenizer == .byteLevel && v < 256 + specialTokens.count {
-            throw TaskUsageError("--vocab-size \(v) is below the byte-level alphabet (256 tokens) plus \(specialTokens.count) special tokens: at least \(256 + specialTokens.count)")
+            throw TaskUsageError(
+                "--vocab-size \(v) is below the byte-level alphabet (256 tokens) plus \(specialTokens.count) special tokens: at least \(256 + specialTokens.count)"
+            )
         }
-        if v < specialTokens.count + 1 { throw TaskUsageError("--vocab-size \(v) leaves no room beside \(specialTokens.count) special tokens") }
+        if v < specialTokens.count + 1 {
+            throw TaskUsageError("--vocab-size \(v) leaves no room beside \(specialTokens.count) special tokens")
+        }
     }
 
     /// The untrained tokenizer (normaliser, pre-tokenizer, specials) whose `pieces` training counts.
     func emptyTokenizer() -> Tokenizer {
-        Tokenizer(normalizer: Normalizer(lowercase ? [.nfc, .lowercase] : [.nfc]), preTokenizer: preTokenizerValue,
-                  model: .wordLevel(WordLevel(vocabulary: [:])), specialTokens: specialTokens,
-                  bosToken: bosToken, eosToken: eosToken, padToken: padToken)
+        Tokenizer(
+            normalizer: Normalizer(lowercase ? [.nfc, .lowercase] : [.nfc]), preTokenizer: preTokenizerValue,
+            model: .wordLevel(WordLevel(vocabulary: [:])), specialTokens: specialTokens,
+            bosToken: bosToken, eosToken: eosToken, padToken: padToken)
     }
 
     /// Trains the tokenizer on `texts` (each normalised and pre-tokenized; empty texts add nothing).
@@ -133,14 +147,20 @@ public struct TokenizerRecipe: Codable, Sendable, Equatable {
         switch model {
         case .bpe:
             let alphabet = preTokenizer == .byteLevel ? ByteLevel.byteToScalar.map { String($0) } : []
-            t.model = .bpe(BPE.train(pieces: pieces, vocabularySize: vocabularySize ?? 30_000, minFrequency: minFrequency ?? 0,
-                                     specialTokens: specialTokens, unknownToken: unknownToken, initialAlphabet: alphabet))
+            t.model = .bpe(
+                BPE.train(
+                    pieces: pieces, vocabularySize: vocabularySize ?? 30_000, minFrequency: minFrequency ?? 0,
+                    specialTokens: specialTokens, unknownToken: unknownToken, initialAlphabet: alphabet))
         case .word:
-            t.model = .wordLevel(WordLevel.train(pieces: pieces, minFrequency: minFrequency ?? 1, maxSize: vocabularySize,
-                                                 specialTokens: specialTokens, unknownToken: unknownToken ?? "[UNK]"))
+            t.model = .wordLevel(
+                WordLevel.train(
+                    pieces: pieces, minFrequency: minFrequency ?? 1, maxSize: vocabularySize,
+                    specialTokens: specialTokens, unknownToken: unknownToken ?? "[UNK]"))
         case .char:
-            t.model = .characterLevel(WordLevel.train(pieces: pieces, minFrequency: minFrequency ?? 1, maxSize: vocabularySize,
-                                                      specialTokens: specialTokens, unknownToken: unknownToken ?? "[UNK]"))
+            t.model = .characterLevel(
+                WordLevel.train(
+                    pieces: pieces, minFrequency: minFrequency ?? 1, maxSize: vocabularySize,
+                    specialTokens: specialTokens, unknownToken: unknownToken ?? "[UNK]"))
         }
         return t
     }
@@ -152,7 +172,9 @@ public struct TokenizerRecipe: Codable, Sendable, Equatable {
         for path in files {
             let lines = try TextFile.lines(of: URL(fileURLWithPath: path), encoding: latin1 ? .latin1 : .utf8Replacing)
             for l in lines where !l.replacedByteOffsets.isEmpty {
-                warn("\(path):\(l.number): \(l.replacedByteOffsets.count) invalid UTF-8 byte(s) at byte offset(s) \(l.replacedByteOffsets.map(String.init).joined(separator: ", ")) replaced by U+FFFD (use --latin1 for Latin-1 files)")
+                warn(
+                    "\(path):\(l.number): \(l.replacedByteOffsets.count) invalid UTF-8 byte(s) at byte offset(s) \(l.replacedByteOffsets.map(String.init).joined(separator: ", ")) replaced by U+FFFD (use --latin1 for Latin-1 files)"
+                )
             }
             texts += lines.lazy.filter { !$0.text.isEmpty }.map(\.text)
         }

@@ -14,7 +14,10 @@ extension RandomGenerator {
         guard text.count == 64, text.allSatisfy(\.isHexDigit) else { return nil }
         let chars = Array(text)
         var words: [UInt64] = []
-        for i in 0..<4 { guard let w = UInt64(String(chars[(i * 16)..<(i * 16 + 16)]), radix: 16) else { return nil }; words.append(w) }
+        for i in 0..<4 {
+            guard let w = UInt64(String(chars[(i * 16)..<(i * 16 + 16)]), radix: 16) else { return nil };
+            words.append(w)
+        }
         self.init(state: (words[0], words[1], words[2], words[3]))
     }
 }
@@ -36,13 +39,19 @@ public enum Checkpoint {
     /// Loads parameters and buffers from `url`; `strict` refuses missing or unexpected names.
     public static func loadWeights(_ model: some Module, from url: URL, strict: Bool = true) throws {
         let tensors = try Safetensors.read(from: url).tensors
-        do { try model.loadStateDict(tensors, strict: strict) } catch let e as CheckpointError { throw CheckpointError.inFile(url.path, e) }
+        do { try model.loadStateDict(tensors, strict: strict) } catch let e as CheckpointError {
+            throw CheckpointError.inFile(url.path, e)
+        }
     }
 
     /// Writes weights, optimizer state and `metadata` to `url` atomically, for resuming.
-    public static func saveTrainingState(model: some Module, optimizer: Optimizer, metadata: [String: String] = [:], to url: URL) throws {
+    public static func saveTrainingState(
+        model: some Module, optimizer: Optimizer, metadata: [String: String] = [:], to url: URL
+    ) throws {
         var tensors = model.stateDict().map { (name: "model." + $0.name, tensor: $0.tensor) }
-        tensors += optimizer.stateTensors().sorted { $0.key < $1.key }.map { (name: "optimizer." + $0.key, tensor: $0.value) }
+        tensors += optimizer.stateTensors().sorted { $0.key < $1.key }.map {
+            (name: "optimizer." + $0.key, tensor: $0.value)
+        }
         var meta = metadata
         meta["optimizer.step"] = String(optimizer.stepCount)
         for (path, d) in model.randomModules() { meta["rng.module." + path] = d.generator.serialized }
@@ -52,7 +61,9 @@ public enum Checkpoint {
     /// Restores model, optimizer and module generators; returns the metadata (for the caller's own state). Nothing
     /// changes unless the whole file fits (see `prepareTrainingState`).
     @discardableResult
-    public static func loadTrainingState(model: some Module, optimizer: Optimizer, from url: URL) throws -> [String: String] {
+    public static func loadTrainingState(model: some Module, optimizer: Optimizer, from url: URL) throws -> [String:
+        String]
+    {
         let prepared = try prepareTrainingState(model: model, optimizer: optimizer, from: url)
         prepared.apply()
         return prepared.metadata
@@ -61,25 +72,37 @@ public enum Checkpoint {
     /// Reads a training state and checks all of it against the model and optimizer — every model and optimizer
     /// tensor's name and shape, the optimizer step, every random module's generator — without changing anything;
     /// `apply` then installs it. Errors name the file and the tensor or metadata entry.
-    public static func prepareTrainingState(model: some Module, optimizer: Optimizer, from url: URL) throws -> (metadata: [String: String], apply: () -> Void) {
+    public static func prepareTrainingState(model: some Module, optimizer: Optimizer, from url: URL) throws -> (
+        metadata: [String: String], apply: () -> Void
+    ) {
         try prepareTrainingState(model: model, optimizer: optimizer, bytes: Safetensors.bytes(of: url), file: url)
     }
 
     /// `prepareTrainingState` on a file's bytes already in memory (`file` names it in errors).
-    public static func prepareTrainingState(model: some Module, optimizer: Optimizer, bytes: Data, file url: URL) throws -> (metadata: [String: String], apply: () -> Void) {
+    public static func prepareTrainingState(model: some Module, optimizer: Optimizer, bytes: Data, file url: URL) throws
+        -> (metadata: [String: String], apply: () -> Void)
+    {
         let (tensors, _, meta) = try Safetensors.decode(bytes, file: url.path)
         var modelTensors: [String: Tensor] = [:], optimizerTensors: [String: Tensor] = [:]
         for (name, t) in tensors {
-            if name.hasPrefix("model.") { modelTensors[String(name.dropFirst(6))] = t }
-            else if name.hasPrefix("optimizer.") { optimizerTensors[String(name.dropFirst(10))] = t }
-            else { throw CheckpointError.inFile(url.path, .unexpectedTensor(name: name)) }
+            if name.hasPrefix("model.") {
+                modelTensors[String(name.dropFirst(6))] = t
+            } else if name.hasPrefix("optimizer.") {
+                optimizerTensors[String(name.dropFirst(10))] = t
+            } else {
+                throw CheckpointError.inFile(url.path, .unexpectedTensor(name: name))
+            }
         }
-        do { try model.checkStateDict(modelTensors) } catch let e as CheckpointError { throw CheckpointError.inFile(url.path, e) }
+        do { try model.checkStateDict(modelTensors) } catch let e as CheckpointError {
+            throw CheckpointError.inFile(url.path, e)
+        }
         guard let stepText = meta["optimizer.step"], let step = Int(stepText), step >= 0 else {
             throw CheckpointError.invalidState("\(url.path): metadata 'optimizer.step' is missing or not a count")
         }
         let state: [[String: Tensor]]
-        do { state = try optimizer.checkedState(optimizerTensors) } catch let e as CheckpointError { throw CheckpointError.inFile(url.path, e) }
+        do { state = try optimizer.checkedState(optimizerTensors) } catch let e as CheckpointError {
+            throw CheckpointError.inFile(url.path, e)
+        }
         var generators: [(any RandomModule, RandomGenerator)] = []
         for (path, d) in model.randomModules() {
             guard let text = meta["rng.module." + path], let g = RandomGenerator(serialized: text) else {
@@ -87,10 +110,13 @@ public enum Checkpoint {
             }
             generators.append((d, g))
         }
-        return (meta, {
-            model.assignStateDict(modelTensors)
-            optimizer.install(state, stepCount: step)
-            for (d, g) in generators { d.generator = g }
-        })
+        return (
+            meta,
+            {
+                model.assignStateDict(modelTensors)
+                optimizer.install(state, stepCount: step)
+                for (d, g) in generators { d.generator = g }
+            }
+        )
     }
 }

@@ -18,7 +18,9 @@ public struct ClassificationReport: Sendable {
     /// Number of examples.
     public var count: Int { confusion.joined().reduce(0, +) }
     /// Fraction of examples predicted correctly.
-    public var accuracy: Double { Double((0..<labels.count).map { confusion[$0][$0] }.reduce(0, +)) / Double(max(count, 1)) }
+    public var accuracy: Double {
+        Double((0..<labels.count).map { confusion[$0][$0] }.reduce(0, +)) / Double(max(count, 1))
+    }
 
     /// (precision, recall, F1, support) of class k; 0 where undefined (scikit-learn's zero_division=0).
     public func perClass(_ k: Int) -> (precision: Double, recall: Double, f1: Double, support: Int) {
@@ -43,7 +45,8 @@ public struct ClassificationReport: Sendable {
         }
         lines.append(String(format: "accuracy %.4f   macro-F1 %.4f   n %d", accuracy, macroF1, count))
         lines.append("confusion (rows true, columns predicted):")
-        lines.append(pad("") + labels.map { String($0.prefix(6)).padding(toLength: 7, withPad: " ", startingAt: 0) }.joined())
+        lines.append(
+            pad("") + labels.map { String($0.prefix(6)).padding(toLength: 7, withPad: " ", startingAt: 0) }.joined())
         for (k, l) in labels.enumerated() {
             lines.append(pad(l) + confusion[k].map { String(format: "%-7d", $0) }.joined())
         }

@@ -11,11 +11,16 @@ extension RunDirectory {
     /// the flags the user gave with the default value.
     /// - Returns: the configuration and the dotted paths that the flags overrode, in order.
     /// - Throws: when config.json is missing or unreadable, describes another task, or no longer decodes.
-    public func replay<C: RunConfiguration>(changing base: C, to changed: C, forcing: [String] = []) throws -> (config: C, overridden: [String]) {
+    public func replay<C: RunConfiguration>(changing base: C, to changed: C, forcing: [String] = []) throws -> (
+        config: C, overridden: [String]
+    ) {
         let saved = try configJSON()
         guard case .string(let t)? = saved[path: "task"], t == C.task else {
             let found = saved[path: "task"].map { "a \($0) run" } ?? "no task"
-            throw RunDirectoryError(message: "\(configURL.path): config.json describes \(found), not a \(C.task) run: replay it with the verb that trained it")
+            throw RunDirectoryError(
+                message:
+                    "\(configURL.path): config.json describes \(found), not a \(C.task) run: replay it with the verb that trained it"
+            )
         }
         var overridden: [String] = []
         let changedJSON = try JSONValue(changed)
@@ -28,22 +33,31 @@ extension RunDirectory {
         do {
             return (try JSONDecoder().decode(C.self, from: Self.encoder.encode(merged)), overridden)
         } catch let e as DecodingError {
-            throw RunDirectoryError(message: "\(configURL.path): \(RunDirectoryError.describe(e, under: nil)) (written by another version? start the run with flags instead)")
+            throw RunDirectoryError(
+                message:
+                    "\(configURL.path): \(RunDirectoryError.describe(e, under: nil)) (written by another version? start the run with flags instead)"
+            )
         }
     }
 
     /// `json` with the value at `keys` replaced (objects made where missing).
     static func setting(_ json: JSONValue, _ keys: [String], to value: JSONValue) -> JSONValue {
         guard let first = keys.first else { return value }
-        guard case .object(var o) = json else { return .object([first: setting(.null, Array(keys.dropFirst()), to: value)]) }
+        guard case .object(var o) = json else {
+            return .object([first: setting(.null, Array(keys.dropFirst()), to: value)])
+        }
         o[first] = setting(o[first] ?? .null, Array(keys.dropFirst()), to: value)
         return .object(o)
     }
 
     /// `saved` with the leaves where `changed` differs from `base` taken from `changed`.
-    static func overlay(_ saved: JSONValue, from base: JSONValue, to changed: JSONValue, path: String, overridden: inout [String]) -> JSONValue {
+    static func overlay(
+        _ saved: JSONValue, from base: JSONValue, to changed: JSONValue, path: String, overridden: inout [String]
+    ) -> JSONValue {
         guard base != changed else { return saved }
-        guard case .object(let b) = base, case .object(let c) = changed, Set(b.keys) == Set(c.keys), case .object(var s) = saved else {
+        guard case .object(let b) = base, case .object(let c) = changed, Set(b.keys) == Set(c.keys),
+            case .object(var s) = saved
+        else {
             overridden.append(path)
             return changed
         }

@@ -1,6 +1,7 @@
 import Foundation
+
 #if MPI
-import CMPI
+    import CMPI
 #endif
 
 /// The processes of a data-parallel run and the collective operations training needs (MPI's vocabulary: every
@@ -64,7 +65,9 @@ public final class DataParallel {
     /// a gradient here counts as zeros and receives the average. `flag` rides along (any process's `true` comes back
     /// as `true`: an interrupt on one process stops all of them at the same step). Returns the items of the global
     /// batch and the combined flag.
-    public func averageGradients(_ parameters: [Tensor], items: Int, flag: Bool = false) throws -> (items: Int, flag: Bool) {
+    public func averageGradients(_ parameters: [Tensor], items: Int, flag: Bool = false) throws -> (
+        items: Int, flag: Bool
+    ) {
         let params = Self.synchronised(parameters)
         let total = params.reduce(0) { $0 + $1.count }
         if buffer.count != total + 2 { buffer = [Float](repeating: 0, count: total + 2) }
@@ -74,7 +77,9 @@ public final class DataParallel {
             for p in params {
                 let n = p.count
                 if let g = p.grad {
-                    guard g.dtype == .float32 else { throw DistributedError("data-parallel training needs float32 gradients, not \(g.dtype)") }
+                    guard g.dtype == .float32 else {
+                        throw DistributedError("data-parallel training needs float32 gradients, not \(g.dtype)")
+                    }
                     g.withUnsafeFloats { src in for i in 0..<n { buf[offset + i] = src[i] * weight } }
                 } else {
                     for i in 0..<n { buf[offset + i] = 0 }
@@ -124,10 +129,14 @@ public final class DataParallel {
         for (name, t) in model.stateDict() where t.dtype == .float32 {
             var bytes = t.withUnsafeFloats { Array(UnsafeRawBufferPointer($0)) }
             try communicator.broadcast(&bytes, root: 0)
-            guard bytes.count == t.count * 4 else { throw DistributedError("\(name): the processes disagree about its shape") }
-            t.withUnsafeMutableFloats { dst in bytes.withUnsafeBytes { src in
-                UnsafeMutableRawBufferPointer(dst).copyMemory(from: src)
-            } }
+            guard bytes.count == t.count * 4 else {
+                throw DistributedError("\(name): the processes disagree about its shape")
+            }
+            t.withUnsafeMutableFloats { dst in
+                bytes.withUnsafeBytes { src in
+                    UnsafeMutableRawBufferPointer(dst).copyMemory(from: src)
+                }
+            }
         }
     }
 
@@ -144,7 +153,9 @@ public final class DataParallel {
 
     /// The model's float32 buffers (BatchNorm's running statistics), in `namedBuffers` order: what each process keeps
     /// of its own between the epoch-end averages.
-    static func floatBuffers(of model: any Module) -> [Tensor] { model.namedBuffers().map(\.tensor).filter { $0.dtype == .float32 } }
+    static func floatBuffers(of model: any Module) -> [Tensor] {
+        model.namedBuffers().map(\.tensor).filter { $0.dtype == .float32 }
+    }
 
     /// The values of float32 `tensors`, end to end.
     static func flatten(_ tensors: [Tensor]) -> [Float] {
@@ -178,7 +189,9 @@ public final class DataParallel {
         let lead = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
         let differing = try sum([lead == hash ? 0 : 1])[0]
         guard differing == 0 else {
-            throw DistributedError("the weights of \(Int(differing)) of \(size) processes differ from process 0's: the replicas drifted apart (is every process running the same attn build?)")
+            throw DistributedError(
+                "the weights of \(Int(differing)) of \(size) processes differ from process 0's: the replicas drifted apart (is every process running the same attn build?)"
+            )
         }
     }
 
@@ -199,9 +212,9 @@ public enum DistributedRuntime {
     /// Whether this build has Open MPI.
     public static var isAvailable: Bool {
         #if MPI
-        return true
+            return true
         #else
-        return false
+            return false
         #endif
     }
 
@@ -225,14 +238,15 @@ public enum DistributedRuntime {
     public static func start() throws -> any Communicator {
         if let started { return started }
         #if MPI
-        let c = try MPICommunicator()
-        started = c
-        return c
+            let c = try MPICommunicator()
+            started = c
+            return c
         #else
-        throw DistributedError("""
-            this build of AttentionKit has no Open MPI: install it (scripts/install-deps.sh --mpi, or apt-get install \
-            libopenmpi-dev openmpi-bin) and build with `swift build -c release --traits MPI`
-            """)
+            throw DistributedError(
+                """
+                this build of AttentionKit has no Open MPI: install it (scripts/install-deps.sh --mpi, or apt-get install \
+                libopenmpi-dev openmpi-bin) and build with `swift build -c release --traits MPI`
+                """)
         #endif
     }
 
@@ -242,77 +256,87 @@ public enum DistributedRuntime {
     /// Ends MPI cleanly (every process calls it once at the end of a successful run).
     public static func finish() {
         #if MPI
-        if started != nil { MPI_Finalize(); started = nil }
+            if started != nil { MPI_Finalize(); started = nil }
         #endif
     }
 }
 
 #if MPI
-/// MPI_COMM_WORLD of Open MPI.
-public final class MPICommunicator: Communicator {
-    /// This process's rank in `MPI_COMM_WORLD`.
-    public let rank: Int
-    /// Number of processes in `MPI_COMM_WORLD`.
-    public let size: Int
+    /// MPI_COMM_WORLD of Open MPI.
+    public final class MPICommunicator: Communicator {
+        /// This process's rank in `MPI_COMM_WORLD`.
+        public let rank: Int
+        /// Number of processes in `MPI_COMM_WORLD`.
+        public let size: Int
 
-    init() throws {
-        var provided: Int32 = 0
-        // Only one thread calls MPI at a time (the training loop); the compute threads never do.
-        try Self.check(MPI_Init_thread(nil, nil, cmpi_thread_serialized(), &provided), "MPI_Init_thread")
-        var r: Int32 = 0, s: Int32 = 0
-        try Self.check(MPI_Comm_rank(cmpi_comm_world(), &r), "MPI_Comm_rank")
-        try Self.check(MPI_Comm_size(cmpi_comm_world(), &s), "MPI_Comm_size")
-        rank = Int(r)
-        size = Int(s)
-    }
-
-    static func check(_ code: Int32, _ call: String) throws {
-        guard code != MPI_SUCCESS else { return }
-        var text = [CChar](repeating: 0, count: Int(MPI_MAX_ERROR_STRING) + 1)
-        var length: Int32 = 0
-        MPI_Error_string(code, &text, &length)
-        throw DistributedError("\(call) failed: \(String(decoding: text.prefix(Int(max(length, 0))).map { UInt8(bitPattern: $0) }, as: UTF8.self))")
-    }
-
-    /// Buffers go in pieces of at most 2³⁰ elements (MPI counts are 32-bit).
-    static let chunk = 1 << 30
-
-    /// Sums `buffer` over all processes in place (`MPI_Allreduce`).
-    public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
-        for start in stride(from: 0, to: buffer.count, by: Self.chunk) {
-            let n = min(Self.chunk, buffer.count - start)
-            try Self.check(MPI_Allreduce(cmpi_in_place(), buffer.baseAddress! + start, Int32(n), cmpi_float(), cmpi_sum(), cmpi_comm_world()), "MPI_Allreduce")
+        init() throws {
+            var provided: Int32 = 0
+            // Only one thread calls MPI at a time (the training loop); the compute threads never do.
+            try Self.check(MPI_Init_thread(nil, nil, cmpi_thread_serialized(), &provided), "MPI_Init_thread")
+            var r: Int32 = 0, s: Int32 = 0
+            try Self.check(MPI_Comm_rank(cmpi_comm_world(), &r), "MPI_Comm_rank")
+            try Self.check(MPI_Comm_size(cmpi_comm_world(), &s), "MPI_Comm_size")
+            rank = Int(r)
+            size = Int(s)
         }
-    }
 
-    /// Sums `buffer` over all processes in place (`MPI_Allreduce`).
-    public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {
-        for start in stride(from: 0, to: buffer.count, by: Self.chunk) {
-            let n = min(Self.chunk, buffer.count - start)
-            try Self.check(MPI_Allreduce(cmpi_in_place(), buffer.baseAddress! + start, Int32(n), cmpi_double(), cmpi_sum(), cmpi_comm_world()), "MPI_Allreduce")
+        static func check(_ code: Int32, _ call: String) throws {
+            guard code != MPI_SUCCESS else { return }
+            var text = [CChar](repeating: 0, count: Int(MPI_MAX_ERROR_STRING) + 1)
+            var length: Int32 = 0
+            MPI_Error_string(code, &text, &length)
+            throw DistributedError(
+                "\(call) failed: \(String(decoding: text.prefix(Int(max(length, 0))).map { UInt8(bitPattern: $0) }, as: UTF8.self))"
+            )
         }
-    }
 
-    /// Sends `bytes` from `root` to every process (`MPI_Bcast`, length first).
-    public func broadcast(_ bytes: inout [UInt8], root: Int) throws {
-        var count = Int64(bytes.count)
-        try Self.check(MPI_Bcast(&count, 1, cmpi_int64(), Int32(root), cmpi_comm_world()), "MPI_Bcast")
-        if rank != root { bytes = [UInt8](repeating: 0, count: Int(count)) }
-        try bytes.withUnsafeMutableBytes { raw in
-            for start in stride(from: 0, to: raw.count, by: Self.chunk) {
-                let n = min(Self.chunk, raw.count - start)
-                try Self.check(MPI_Bcast(raw.baseAddress! + start, Int32(n), cmpi_byte(), Int32(root), cmpi_comm_world()), "MPI_Bcast")
+        /// Buffers go in pieces of at most 2³⁰ elements (MPI counts are 32-bit).
+        static let chunk = 1 << 30
+
+        /// Sums `buffer` over all processes in place (`MPI_Allreduce`).
+        public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
+            for start in stride(from: 0, to: buffer.count, by: Self.chunk) {
+                let n = min(Self.chunk, buffer.count - start)
+                try Self.check(
+                    MPI_Allreduce(
+                        cmpi_in_place(), buffer.baseAddress! + start, Int32(n), cmpi_float(), cmpi_sum(),
+                        cmpi_comm_world()), "MPI_Allreduce")
             }
         }
-    }
 
-    /// Waits until every process arrives (`MPI_Barrier`).
-    public func barrier() throws { try Self.check(MPI_Barrier(cmpi_comm_world()), "MPI_Barrier") }
+        /// Sums `buffer` over all processes in place (`MPI_Allreduce`).
+        public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {
+            for start in stride(from: 0, to: buffer.count, by: Self.chunk) {
+                let n = min(Self.chunk, buffer.count - start)
+                try Self.check(
+                    MPI_Allreduce(
+                        cmpi_in_place(), buffer.baseAddress! + start, Int32(n), cmpi_double(), cmpi_sum(),
+                        cmpi_comm_world()), "MPI_Allreduce")
+            }
+        }
 
-    /// Ends every process with `code` (`MPI_Abort`).
-    public func abort(code: Int32) -> Never {
-        MPI_Abort(cmpi_comm_world(), code)
-        exit(code)
+        /// Sends `bytes` from `root` to every process (`MPI_Bcast`, length first).
+        public func broadcast(_ bytes: inout [UInt8], root: Int) throws {
+            var count = Int64(bytes.count)
+            try Self.check(MPI_Bcast(&count, 1, cmpi_int64(), Int32(root), cmpi_comm_world()), "MPI_Bcast")
+            if rank != root { bytes = [UInt8](repeating: 0, count: Int(count)) }
+            try bytes.withUnsafeMutableBytes { raw in
+                for start in stride(from: 0, to: raw.count, by: Self.chunk) {
+                    let n = min(Self.chunk, raw.count - start)
+                    try Self.check(
+                        MPI_Bcast(raw.baseAddress! + start, Int32(n), cmpi_byte(), Int32(root), cmpi_comm_world()),
+                        "MPI_Bcast")
+                }
+            }
+        }
+
+        /// Waits until every process arrives (`MPI_Barrier`).
+        public func barrier() throws { try Self.check(MPI_Barrier(cmpi_comm_world()), "MPI_Barrier") }
+
+        /// Ends every process with `code` (`MPI_Abort`).
+        public func abort(code: Int32) -> Never {
+            MPI_Abort(cmpi_comm_world(), code)
+            exit(code)
+        }
     }
-}
 #endif

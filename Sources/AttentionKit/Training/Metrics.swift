@@ -7,7 +7,8 @@ import RealModule
 @inline(__always)
 func isPythonSpace(_ u: Unicode.Scalar) -> Bool {
     switch u.value {
-    case 0x09...0x0D, 0x1C...0x20, 0x85, 0xA0, 0x1680, 0x2000...0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000: return true
+    case 0x09...0x0D, 0x1C...0x20, 0x85, 0xA0, 0x1680, 0x2000...0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000:
+        return true
     default: return false
     }
 }
@@ -25,7 +26,8 @@ func pythonSplit(_ s: [Unicode.Scalar]) -> [[Unicode.Scalar]] {
 /// sacreBLEU's default `13a` tokenizer (mteval-v13a): unescape &quot; &amp; &lt; &gt;, split off punctuation and
 /// symbols, periods and commas unless next to a digit, a dash after a digit; single spaces.
 public func tokenize13a(_ line: String) -> String {
-    var text = line.replacingOccurrencesOf("<skipped>", with: "").replacingOccurrencesOf("-\n", with: "").replacingOccurrencesOf("\n", with: " ")
+    var text = line.replacingOccurrencesOf("<skipped>", with: "").replacingOccurrencesOf("-\n", with: "")
+        .replacingOccurrencesOf("\n", with: " ")
     if text.contains("&") {
         text = text.replacingOccurrencesOf("&quot;", with: "\"").replacingOccurrencesOf("&amp;", with: "&")
             .replacingOccurrencesOf("&lt;", with: "<").replacingOccurrencesOf("&gt;", with: ">")
@@ -42,17 +44,23 @@ public func tokenize13a(_ line: String) -> String {
         }
     }
     // 2–4: left-to-right, non-overlapping two-scalar rules (re.sub semantics)
-    func pass(_ s: [Unicode.Scalar], _ matches: (Unicode.Scalar, Unicode.Scalar) -> Bool,
-              _ replace: (Unicode.Scalar, Unicode.Scalar) -> [Unicode.Scalar]) -> [Unicode.Scalar] {
+    func pass(
+        _ s: [Unicode.Scalar], _ matches: (Unicode.Scalar, Unicode.Scalar) -> Bool,
+        _ replace: (Unicode.Scalar, Unicode.Scalar) -> [Unicode.Scalar]
+    ) -> [Unicode.Scalar] {
         var r: [Unicode.Scalar] = [], i = 0
         while i < s.count {
-            if i + 1 < s.count && matches(s[i], s[i + 1]) { r += replace(s[i], s[i + 1]); i += 2 } else { r.append(s[i]); i += 1 }
+            if i + 1 < s.count && matches(s[i], s[i + 1]) {
+                r += replace(s[i], s[i + 1]); i += 2
+            } else {
+                r.append(s[i]); i += 1
+            }
         }
         return r
     }
-    s = pass(out, { !isDigit($0) && isPeriodComma($1) }) { [$0, " ", $1, " "] }      // ([^0-9])([\.,]) → "\1 \2 "
-    s = pass(s, { isPeriodComma($0) && !isDigit($1) }) { [" ", $0, " ", $1] }        // ([\.,])([^0-9]) → " \1 \2"
-    s = pass(s, { isDigit($0) && $1 == "-" }) { [$0, " ", $1, " "] }                 // ([0-9])(-) → "\1 \2 "
+    s = pass(out, { !isDigit($0) && isPeriodComma($1) }, { [$0, " ", $1, " "] })  // ([^0-9])([\.,]) → "\1 \2 "
+    s = pass(s, { isPeriodComma($0) && !isDigit($1) }, { [" ", $0, " ", $1] })  // ([\.,])([^0-9]) → " \1 \2"
+    s = pass(s, { isDigit($0) && $1 == "-" }, { [$0, " ", $1, " "] })  // ([0-9])(-) → "\1 \2 "
     return pythonSplit(s).map { String(String.UnicodeScalarView($0)) }.joined(separator: " ")
 }
 
@@ -80,7 +88,9 @@ extension Substring {
         var i = startIndex
         while i < endIndex {
             var j = i, k = 0
-            while k < n.count && j < endIndex && unicodeScalars[j] == n[k] { j = unicodeScalars.index(after: j); k += 1 }
+            while k < n.count && j < endIndex && unicodeScalars[j] == n[k] {
+                j = unicodeScalars.index(after: j); k += 1
+            }
             if k == n.count { return i..<j }
             i = unicodeScalars.index(after: i)
         }
@@ -101,9 +111,11 @@ public struct BLEUScore: Sendable, Equatable, CustomStringConvertible {
 
     /// sacreBLEU's one-line summary.
     public var description: String {
-        String(format: "BLEU = %.2f %@ (BP = %.3f ratio = %.3f hyp_len = %d ref_len = %d)", score,
-               precisions.map { String(format: "%.1f", $0) }.joined(separator: "/"), brevityPenalty,
-               referenceLength > 0 ? Double(hypothesisLength) / Double(referenceLength) : 0, hypothesisLength, referenceLength)
+        String(
+            format: "BLEU = %.2f %@ (BP = %.3f ratio = %.3f hyp_len = %d ref_len = %d)", score,
+            precisions.map { String(format: "%.1f", $0) }.joined(separator: "/"), brevityPenalty,
+            referenceLength > 0 ? Double(hypothesisLength) / Double(referenceLength) : 0, hypothesisLength,
+            referenceLength)
     }
 }
 
@@ -111,14 +123,18 @@ public struct BLEUScore: Sendable, Equatable, CustomStringConvertible {
 /// clipped counts, brevity penalty exp(1 − r/c) when c < r, exponential smoothing ("exp": each n-gram order with no
 /// match gets precision 100/(2^k·total), k counting such orders), cased unless `lowercase`.
 /// BLEU = BP · exp(¼ Σ log pₙ).
-public func corpusBLEU(hypotheses: [String], references: [String], lowercase: Bool = false, tokenize: Bool = true) -> BLEUScore {
-    precondition(hypotheses.count == references.count, "corpusBLEU: \(hypotheses.count) hypotheses but \(references.count) references")
+public func corpusBLEU(hypotheses: [String], references: [String], lowercase: Bool = false, tokenize: Bool = true)
+    -> BLEUScore
+{
+    precondition(
+        hypotheses.count == references.count,
+        "corpusBLEU: \(hypotheses.count) hypotheses but \(references.count) references")
     let order = 4
     var correct = [Int](repeating: 0, count: order), total = [Int](repeating: 0, count: order)
     var sysLen = 0, refLen = 0
     func prepare(_ s: String) -> [String] {
         var t = lowercase ? s.lowercased() : s
-        while let last = t.unicodeScalars.last, isPythonSpace(last) { t.unicodeScalars.removeLast() }   // rstrip
+        while let last = t.unicodeScalars.last, isPythonSpace(last) { t.unicodeScalars.removeLast() }  // rstrip
         let tok = tokenize ? tokenize13a(t) : t
         return pythonSplit(Array(tok.unicodeScalars)).map { String(String.UnicodeScalarView($0)) }
     }
@@ -140,27 +156,34 @@ public func corpusBLEU(hypotheses: [String], references: [String], lowercase: Bo
     if sysLen < refLen { bp = sysLen > 0 ? Double.exp(1 - Double(refLen) / Double(sysLen)) : 0 }
     var precisions = [Double](repeating: 0, count: order)
     if correct.allSatisfy({ $0 == 0 }) {
-        return BLEUScore(score: 0, correct: correct, total: total, precisions: precisions, brevityPenalty: bp,
-                         hypothesisLength: sysLen, referenceLength: refLen)
+        return BLEUScore(
+            score: 0, correct: correct, total: total, precisions: precisions, brevityPenalty: bp,
+            hypothesisLength: sysLen, referenceLength: refLen)
     }
     var smooth = 1.0
     for n in 0..<order {
         if total[n] == 0 { break }
-        if correct[n] == 0 { smooth *= 2; precisions[n] = 100 / (smooth * Double(total[n])) }
-        else { precisions[n] = 100 * Double(correct[n]) / Double(total[n]) }
+        if correct[n] == 0 {
+            smooth *= 2; precisions[n] = 100 / (smooth * Double(total[n]))
+        } else {
+            precisions[n] = 100 * Double(correct[n]) / Double(total[n])
+        }
     }
     let logs = precisions.map { $0 == 0 ? -9999999999.0 : Double.log($0) }
     let score = bp * Double.exp(logs.reduce(0, +) / Double(order))
-    return BLEUScore(score: score, correct: correct, total: total, precisions: precisions, brevityPenalty: bp,
-                     hypothesisLength: sysLen, referenceLength: refLen)
+    return BLEUScore(
+        score: score, correct: correct, total: total, precisions: precisions, brevityPenalty: bp,
+        hypothesisLength: sysLen, referenceLength: refLen)
 }
 
 /// Corpus chrF as `sacrebleu.corpus_chrf(hyps, [refs])` computes it by default: character n-grams 1…6 with
 /// whitespace removed, statistics summed over the corpus, then per order P and R, averaged over the orders where
 /// both sides have n-grams, and F_β = (1+β²)·P·R/(β²·P + R) with β = 2; 0…100.
 public func corpusChrF(hypotheses: [String], references: [String], charOrder: Int = 6, beta: Double = 2) -> Double {
-    precondition(hypotheses.count == references.count, "corpusChrF: \(hypotheses.count) hypotheses but \(references.count) references")
-    var stats = [Int](repeating: 0, count: 3 * charOrder)   // [hyp, ref, match] per order
+    precondition(
+        hypotheses.count == references.count,
+        "corpusChrF: \(hypotheses.count) hypotheses but \(references.count) references")
+    var stats = [Int](repeating: 0, count: 3 * charOrder)  // [hyp, ref, match] per order
     func grams(_ s: String, _ n: Int) -> [ArraySlice<Unicode.Scalar>: Int] {
         let chars = Array(s.unicodeScalars.filter { !isPythonSpace($0) })
         var c: [ArraySlice<Unicode.Scalar>: Int] = [:]

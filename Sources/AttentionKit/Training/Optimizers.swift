@@ -74,7 +74,7 @@ public class Optimizer {
     }
 
     /// Clears every parameter's gradient.
-    public func zeroGrad() { allParameters.forEach { $0.zeroGrad() } }
+    public func zeroGrad() { for p in allParameters { p.zeroGrad() } }
 
     func update(_ p: Tensor, grad: Tensor, lr: Float, weightDecay: Float, state: inout [String: Tensor]) {
         fatalError("Optimizer.update must be overridden")
@@ -106,10 +106,13 @@ public class Optimizer {
         for (name, t) in tensors.sorted(by: { $0.key < $1.key }) {
             let parts = name.split(separator: ".", maxSplits: 2).map(String.init)
             guard parts.count == 3, parts[0] == "state", let i = Int(parts[1]), i >= 0, i < fresh.count else {
-                throw CheckpointError.invalidState("optimizer tensor '\(name)' is not state.INDEX.KEY for \(fresh.count) parameters")
+                throw CheckpointError.invalidState(
+                    "optimizer tensor '\(name)' is not state.INDEX.KEY for \(fresh.count) parameters")
             }
             guard Self.stateKeys.contains(parts[2]) else {
-                throw CheckpointError.invalidState("optimizer tensor '\(name)': '\(parts[2])' is not an optimizer state (\(Self.stateKeys.sorted().joined(separator: ", ")))")
+                throw CheckpointError.invalidState(
+                    "optimizer tensor '\(name)': '\(parts[2])' is not an optimizer state (\(Self.stateKeys.sorted().joined(separator: ", ")))"
+                )
             }
             guard t.shape == params[i].shape else {
                 throw CheckpointError.shapeMismatch(name: name, expected: params[i].shape, found: t.shape)
@@ -136,11 +139,17 @@ public class Optimizer {
 
 /// Runs `body` over the parameter, gradient and up to two state buffers as raw float pointers.
 @inline(__always)
-func withBuffers(_ p: Tensor, _ g: Tensor, _ a: Tensor?, _ b: Tensor?,
-                 _ body: (UnsafeMutablePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?, Int) -> Void) {
+func withBuffers(
+    _ p: Tensor, _ g: Tensor, _ a: Tensor?, _ b: Tensor?,
+    _ body: (
+        UnsafeMutablePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?,
+        Int
+    ) -> Void
+) {
     precondition(g.shape == p.shape, "optimizer: gradient \(fmt(g.shape)) does not match parameter \(fmt(p.shape))")
-    body(p.storage.pointer(Float.self), UnsafePointer(g.to(.float32).storage.pointer(Float.self)),
-         a?.storage.pointer(Float.self), b?.storage.pointer(Float.self), p.count)
+    body(
+        p.storage.pointer(Float.self), UnsafePointer(g.to(.float32).storage.pointer(Float.self)),
+        a?.storage.pointer(Float.self), b?.storage.pointer(Float.self), p.count)
 }
 
 /// SGD (PyTorch's `torch.optim.SGD`): g ← g + λθ; v ← μv + (1−τ)g (v = g at first); g ← g + μv (Nesterov) or v;
@@ -149,9 +158,12 @@ public final class SGD: Optimizer {
     public let momentum: Float, dampening: Float, nesterov: Bool
 
     /// SGD over parameter groups (PyTorch's `torch.optim.SGD`).
-    public init(_ groups: [ParameterGroup], learningRate: Float, momentum: Float = 0, dampening: Float = 0,
-                weightDecay: Float = 0, nesterov: Bool = false) {
-        precondition(!nesterov || (momentum > 0 && dampening == 0), "SGD: Nesterov momentum needs momentum > 0 and no dampening")
+    public init(
+        _ groups: [ParameterGroup], learningRate: Float, momentum: Float = 0, dampening: Float = 0,
+        weightDecay: Float = 0, nesterov: Bool = false
+    ) {
+        precondition(
+            !nesterov || (momentum > 0 && dampening == 0), "SGD: Nesterov momentum needs momentum > 0 and no dampening")
         self.momentum = momentum
         self.dampening = dampening
         self.nesterov = nesterov
@@ -159,10 +171,13 @@ public final class SGD: Optimizer {
     }
 
     /// SGD over one group of parameters.
-    public convenience init(parameters: [Tensor], learningRate: Float, momentum: Float = 0, dampening: Float = 0,
-                            weightDecay: Float = 0, nesterov: Bool = false) {
-        self.init([ParameterGroup(parameters)], learningRate: learningRate, momentum: momentum, dampening: dampening,
-                  weightDecay: weightDecay, nesterov: nesterov)
+    public convenience init(
+        parameters: [Tensor], learningRate: Float, momentum: Float = 0, dampening: Float = 0,
+        weightDecay: Float = 0, nesterov: Bool = false
+    ) {
+        self.init(
+            [ParameterGroup(parameters)], learningRate: learningRate, momentum: momentum, dampening: dampening,
+            weightDecay: weightDecay, nesterov: nesterov)
     }
 
     override func update(_ p: Tensor, grad: Tensor, lr: Float, weightDecay wd: Float, state: inout [String: Tensor]) {
@@ -190,8 +205,10 @@ public class Adam: Optimizer {
     let decoupled: Bool
 
     /// Adam over parameter groups (PyTorch's `torch.optim.Adam`, L2 weight decay).
-    public init(_ groups: [ParameterGroup], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
-                eps: Float = 1e-8, weightDecay: Float = 0, decoupled: Bool = false) {
+    public init(
+        _ groups: [ParameterGroup], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
+        eps: Float = 1e-8, weightDecay: Float = 0, decoupled: Bool = false
+    ) {
         self.beta1 = beta1
         self.beta2 = beta2
         self.eps = eps
@@ -200,10 +217,13 @@ public class Adam: Optimizer {
     }
 
     /// Adam over one group of parameters.
-    public convenience init(parameters: [Tensor], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
-                            eps: Float = 1e-8, weightDecay: Float = 0) {
-        self.init([ParameterGroup(parameters)], learningRate: learningRate, beta1: beta1, beta2: beta2, eps: eps,
-                  weightDecay: weightDecay)
+    public convenience init(
+        parameters: [Tensor], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
+        eps: Float = 1e-8, weightDecay: Float = 0
+    ) {
+        self.init(
+            [ParameterGroup(parameters)], learningRate: learningRate, beta1: beta1, beta2: beta2, eps: eps,
+            weightDecay: weightDecay)
     }
 
     override func update(_ p: Tensor, grad: Tensor, lr: Float, weightDecay wd: Float, state: inout [String: Tensor]) {
@@ -228,9 +248,13 @@ public class Adam: Optimizer {
 /// AdamW (PyTorch's `torch.optim.AdamW`): Adam with decoupled weight decay, default λ = 0.01.
 public final class AdamW: Adam {
     /// AdamW over parameter groups (decoupled weight decay, PyTorch's `torch.optim.AdamW`).
-    public init(_ groups: [ParameterGroup], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
-                eps: Float = 1e-8, weightDecay: Float = 0.01) {
-        super.init(groups, learningRate: learningRate, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay, decoupled: true)
+    public init(
+        _ groups: [ParameterGroup], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
+        eps: Float = 1e-8, weightDecay: Float = 0.01
+    ) {
+        super.init(
+            groups, learningRate: learningRate, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay,
+            decoupled: true)
     }
 
     /// AdamW over one group of parameters.
@@ -244,7 +268,10 @@ public final class RMSProp: Optimizer {
     public let alpha: Float, eps: Float
 
     /// RMSProp over parameter groups (PyTorch's `torch.optim.RMSprop`).
-    public init(_ groups: [ParameterGroup], learningRate: Float = 1e-2, alpha: Float = 0.99, eps: Float = 1e-8, weightDecay: Float = 0) {
+    public init(
+        _ groups: [ParameterGroup], learningRate: Float = 1e-2, alpha: Float = 0.99, eps: Float = 1e-8,
+        weightDecay: Float = 0
+    ) {
         self.alpha = alpha
         self.eps = eps
         super.init(groups: groups, learningRate: learningRate, weightDecay: weightDecay)
@@ -269,8 +296,10 @@ public final class AdaGrad: Optimizer {
     public let eps: Float, lrDecay: Float, initialAccumulator: Float
 
     /// AdaGrad over parameter groups (PyTorch's `torch.optim.Adagrad`).
-    public init(_ groups: [ParameterGroup], learningRate: Float = 1e-2, lrDecay: Float = 0, weightDecay: Float = 0,
-                initialAccumulator: Float = 0, eps: Float = 1e-10) {
+    public init(
+        _ groups: [ParameterGroup], learningRate: Float = 1e-2, lrDecay: Float = 0, weightDecay: Float = 0,
+        initialAccumulator: Float = 0, eps: Float = 1e-10
+    ) {
         self.eps = eps
         self.lrDecay = lrDecay
         self.initialAccumulator = initialAccumulator
@@ -299,8 +328,11 @@ public final class Adadelta: Optimizer {
     public let rho: Float, eps: Float
 
     /// Adadelta over parameter groups (PyTorch's `torch.optim.Adadelta`).
-    public init(_ groups: [ParameterGroup], learningRate: Float = 1, rho: Float = 0.9, eps: Float = 1e-6, weightDecay: Float = 0) {
-        precondition(rho >= 0 && rho <= 1 && eps >= 0, "Adadelta: rho \(rho) must be in [0, 1] and eps \(eps) non-negative")
+    public init(
+        _ groups: [ParameterGroup], learningRate: Float = 1, rho: Float = 0.9, eps: Float = 1e-6, weightDecay: Float = 0
+    ) {
+        precondition(
+            rho >= 0 && rho <= 1 && eps >= 0, "Adadelta: rho \(rho) must be in [0, 1] and eps \(eps) non-negative")
         self.rho = rho
         self.eps = eps
         super.init(groups: groups, learningRate: learningRate, weightDecay: weightDecay)
@@ -325,7 +357,9 @@ public final class Adadelta: Optimizer {
 /// Rescales, in place, each row of `t` (each slice along its first axis) whose Euclidean norm exceeds `maxNorm` to
 /// that norm — `torch.renorm(t, p=2, dim=0, maxnorm)` (scale maxNorm / (norm + 1e-7)); rows within it are untouched.
 public func renormRows(_ t: Tensor, maxNorm: Float) {
-    precondition(t.rank >= 1 && t.dtype == .float32 && maxNorm >= 0, "renormRows: a float32 tensor of rank ≥ 1 and a non-negative norm")
+    precondition(
+        t.rank >= 1 && t.dtype == .float32 && maxNorm >= 0,
+        "renormRows: a float32 tensor of rank ≥ 1 and a non-negative norm")
     let rows = t.shape[0], width = rows == 0 ? 0 : t.count / rows
     let p = t.storage.pointer(Float.self)
     for r in 0..<rows {
@@ -344,10 +378,15 @@ extension ParameterGroup {
     /// The usual AdamW split: weight decay on weight matrices and embedding tables (rank ≥ 2), none on biases,
     /// norm scales, class tokens and position tables (the nanoGPT/timm rule). Frozen parameters are left out.
     /// With `frozen`, the same two groups of the frozen parameters instead (what `TransferRecipe` unfreezes later).
-    public static func weightDecayGroups(_ model: some Module, weightDecay: Float, frozen: Bool = false) -> [ParameterGroup] {
+    public static func weightDecayGroups(_ model: some Module, weightDecay: Float, frozen: Bool = false)
+        -> [ParameterGroup]
+    {
         var decay: [Tensor] = [], none: [Tensor] = []
-        for (name, p) in model.namedParameters() where p.requiresGrad != frozen {   // frozen parameters are not optimized
-            let exempt = p.rank < 2 || name.contains("positionEmbedding") || name.contains("classToken") || name.contains("positions.")
+        // frozen parameters are not optimized
+        for (name, p) in model.namedParameters() where p.requiresGrad != frozen {
+            let exempt =
+                p.rank < 2 || name.contains("positionEmbedding") || name.contains("classToken")
+                || name.contains("positions.")
             if exempt { none.append(p) } else { decay.append(p) }
         }
         return [ParameterGroup(decay, weightDecay: weightDecay), ParameterGroup(none, weightDecay: 0)]

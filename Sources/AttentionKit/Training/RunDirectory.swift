@@ -33,12 +33,19 @@ public enum JSONValue: Codable, Equatable, Sendable, CustomStringConvertible {
     /// Decodes config.json's fields (snake_case keys).
     public init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let d = try? c.decode(Double.self) { self = .number(d) }
-        else if let s = try? c.decode(String.self) { self = .string(s) }
-        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
-        else { self = .object(try c.decode([String: JSONValue].self)) }
+        if c.decodeNil() {
+            self = .null
+        } else if let b = try? c.decode(Bool.self) {
+            self = .bool(b)
+        } else if let d = try? c.decode(Double.self) {
+            self = .number(d)
+        } else if let s = try? c.decode(String.self) {
+            self = .string(s)
+        } else if let a = try? c.decode([JSONValue].self) {
+            self = .array(a)
+        } else {
+            self = .object(try c.decode([String: JSONValue].self))
+        }
     }
 
     /// Encodes the value as the JSON it was decoded from.
@@ -125,14 +132,16 @@ public struct RunDirectory: Sendable {
     static var encoder: JSONEncoder {
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        e.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return e
     }
 
     /// The files (besides `*.safetensors`) and folders a training run writes; `--overwrite` removes them.
     public static let runFiles: Set<String> = [
         "config.json", "labels.json", "tokenizer.json", "source-tokenizer.json", "target-tokenizer.json", "split.json",
-        "metrics.jsonl", "metrics.csv", "curves.png", "curves.svg", "report.txt", "confusion.png", "validation.source", "validation.target", "attention",
+        "metrics.jsonl", "metrics.csv", "curves.png", "curves.svg", "report.txt", "confusion.png", "validation.source",
+        "validation.target", "attention"
     ]
 
     /// The files and folders of `runFiles` and the checkpoints that are in the directory now (what training wrote).
@@ -150,7 +159,8 @@ public struct RunDirectory: Sendable {
     /// Creates the directory (and its parents).
     public func create() throws {
         do { try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) } catch {
-            throw RunDirectoryError(message: "\(path): cannot create the run directory (\(UserFile.reason(for: error)))")
+            throw RunDirectoryError(
+                message: "\(path): cannot create the run directory (\(UserFile.reason(for: error)))")
         }
     }
 
@@ -180,7 +190,7 @@ public struct RunDirectory: Sendable {
         do { data = try UserFile.read(configURL, maxBytes: 1 << 30) } catch {
             throw RunDirectoryError(message: "\(configURL.path): \(UserFile.reason(for: error))")
         }
-        _ = try UserFile.json(data, path: configURL.path)   // a syntax error names its byte, line and column
+        _ = try UserFile.json(data, path: configURL.path)  // a syntax error names its byte, line and column
         guard let value = try? JSONDecoder().decode(JSONValue.self, from: data), case .object = value else {
             throw RunDirectoryError(message: "\(configURL.path): not a JSON object")
         }
@@ -190,7 +200,8 @@ public struct RunDirectory: Sendable {
     /// The run's task name ("translation", …) from config.json.
     public func task() throws -> String {
         guard case .string(let t)? = try configJSON()[path: "task"] else {
-            throw RunDirectoryError(message: "\(configURL.path): no \"task\" entry (not a run directory of `attn train`)")
+            throw RunDirectoryError(
+                message: "\(configURL.path): no \"task\" entry (not a run directory of `attn train`)")
         }
         return t
     }
@@ -210,20 +221,30 @@ public struct RunDirectory: Sendable {
         }
         do { return try JSONDecoder().decode(C.self, from: Self.encoder.encode(json)) } catch let e as DecodingError {
             let version = (try? formatVersion()) ?? 1
-            throw RunDirectoryError(message: "\(configURL.path): \(RunDirectoryError.describe(e, under: nil))" +
-                                    (version < Self.formatVersion ? " (a format \(version) run, written before format_version \(Self.formatVersion); start a new run to train it further)" : ""))
+            throw RunDirectoryError(
+                message: "\(configURL.path): \(RunDirectoryError.describe(e, under: nil))"
+                    + (version < Self.formatVersion
+                        ? " (a format \(version) run, written before format_version \(Self.formatVersion); start a new run to train it further)"
+                        : ""))
         }
     }
 
     /// Decodes the entry `key` of config.json as `T`; a model configuration is validated too (at most 2·10⁹ parameters).
     public func entry<T: Decodable>(_ key: String, as type: T.Type, describing what: String) throws -> T {
-        guard let entry = try configJSON()[path: key] else { throw RunDirectoryError(message: "\(configURL.path): no \"\(key)\" entry") }
+        guard let entry = try configJSON()[path: key] else {
+            throw RunDirectoryError(message: "\(configURL.path): no \"\(key)\" entry")
+        }
         let value: T
         do { value = try JSONDecoder().decode(T.self, from: Self.encoder.encode(entry)) } catch let e as DecodingError {
-            throw RunDirectoryError(message: "\(configURL.path): the \"\(key)\" entry is not \(what): \(RunDirectoryError.describe(e, under: key))")
+            throw RunDirectoryError(
+                message:
+                    "\(configURL.path): the \"\(key)\" entry is not \(what): \(RunDirectoryError.describe(e, under: key))"
+            )
         }
         if let config = value as? any ModelConfiguration {
-            do { try config.validate(maxParameters: 2e9) } catch { throw RunDirectoryError(message: "\(configURL.path): \(key).\(error)") }
+            do { try config.validate(maxParameters: 2e9) } catch {
+                throw RunDirectoryError(message: "\(configURL.path): \(key).\(error)")
+            }
         }
         return value
     }
@@ -236,17 +257,24 @@ public struct RunDirectory: Sendable {
             throw RunDirectoryError(message: "\(e.message); --resume needs the run's settings")
         }
         guard case .string(let t)? = json[path: "task"], t == C.task else {
-            throw RunDirectoryError(message: "\(configURL.path): this is not a \(C.task) run (its task is \(json[path: "task"]?.description ?? "missing")); resume it with its own verb, or start a new run in another --out")
+            throw RunDirectoryError(
+                message:
+                    "\(configURL.path): this is not a \(C.task) run (its task is \(json[path: "task"]?.description ?? "missing")); resume it with its own verb, or start a new run in another --out"
+            )
         }
         for s in try config.resumeSettings() {
             let saved = json[path: s.field]
-            if (saved ?? .null) == s.value { continue }   // an absent optional is null
+            if (saved ?? .null) == s.value { continue }  // an absent optional is null
             // objects (a model configuration): the first field that differs, not the whole object
-            let (field, was, now) = Self.firstDifference(saved ?? .null, s.value, at: s.field) ?? (s.field, saved?.description ?? "missing", s.value.description)
-            throw RunDirectoryError(message: """
-                \(configURL.path): \(field) is \(was) but \(s.flag) gives \(now): \
-                resume with the run's \(s.flag) (a resumed run must read the same data), or start a new run in another --out
-                """)
+            let (field, was, now) =
+                Self.firstDifference(saved ?? .null, s.value, at: s.field) ?? (
+                    s.field, saved?.description ?? "missing", s.value.description
+                )
+            throw RunDirectoryError(
+                message: """
+                    \(configURL.path): \(field) is \(was) but \(s.flag) gives \(now): \
+                    resume with the run's \(s.flag) (a resumed run must read the same data), or start a new run in another --out
+                    """)
         }
     }
 
@@ -257,7 +285,10 @@ public struct RunDirectory: Sendable {
             throw RunDirectoryError(message: "\(file(name).path): \(UserFile.reason(for: error)); --resume needs it")
         }
         guard saved == expected else {
-            throw RunDirectoryError(message: "\(file(name).path): these flags select other data than the run did (check \(flags)); resume with the run's flags, or start a new run in another --out")
+            throw RunDirectoryError(
+                message:
+                    "\(file(name).path): these flags select other data than the run did (check \(flags)); resume with the run's flags, or start a new run in another --out"
+            )
         }
     }
 
@@ -284,11 +315,18 @@ public struct RunDirectory: Sendable {
         // Training wrote the same list into config.json: a labels.json reordered or changed since would name every
         // prediction and every metric with another class's name.
         if case .array(let saved)? = try? configJSON()[path: "labels"] {
-            let names = saved.map { v -> String in if case .string(let s) = v { return s }; return v.description }
+            let names = saved.map { v -> String in
+                if case .string(let s) = v { return s }; return v.description
+            }
             if names != labels {
-                let at = zip(names, labels).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(names.count, labels.count)
-                throw RunDirectoryError(message: "\(url.path): lists \(labels.count) labels that disagree with config.json's \"labels\" (\(names.count), the order of the model's outputs) at position \(at): " +
-                                        "'\(at < labels.count ? labels[at] : "nothing")' where the model has '\(at < names.count ? names[at] : "nothing")'")
+                let at =
+                    zip(names, labels).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+                    ?? min(names.count, labels.count)
+                throw RunDirectoryError(
+                    message:
+                        "\(url.path): lists \(labels.count) labels that disagree with config.json's \"labels\" (\(names.count), the order of the model's outputs) at position \(at): "
+                        + "'\(at < labels.count ? labels[at] : "nothing")' where the model has '\(at < names.count ? names[at] : "nothing")'"
+                )
             }
         }
         return labels
@@ -300,20 +338,30 @@ public struct RunDirectory: Sendable {
     public func checkModel(typeName: String, config: some Encodable, weights: String) throws {
         let json = try configJSON()
         if case .string(let saved)? = json[path: "model_type"], saved != typeName {
-            throw RunDirectoryError(message: "\(file(weights).path): holds a \(typeName), but config.json's model_type is \(saved): the weights belong to another run")
+            throw RunDirectoryError(
+                message:
+                    "\(file(weights).path): holds a \(typeName), but config.json's model_type is \(saved): the weights belong to another run"
+            )
         }
         guard (try? formatVersion()) ?? 1 >= Self.formatVersion, let saved = json[path: "model"] else { return }
         let mine = try JSONValue(config)
         if let field = Self.firstDifference(saved, mine, at: "model") {
-            throw RunDirectoryError(message: "\(file(weights).path): its model configuration differs from config.json's at \(field.path) (\(field.saved) in config.json, \(field.weights) in the weights): the weights belong to another run")
+            throw RunDirectoryError(
+                message:
+                    "\(file(weights).path): its model configuration differs from config.json's at \(field.path) (\(field.saved) in config.json, \(field.weights) in the weights): the weights belong to another run"
+            )
         }
     }
 
     /// Loads the model in `weights` — whichever of `types` it holds, the file read once — and checks it against
     /// config.json (`checkModel`).
-    public func loadModel(_ weights: String, oneOf types: [any ConfigurableModel.Type], kind: String) throws -> any ConfigurableModel {
+    public func loadModel(_ weights: String, oneOf types: [any ConfigurableModel.Type], kind: String) throws
+        -> any ConfigurableModel
+    {
         let model = try ModelFile.load(from: file(weights), oneOf: types, kind: kind)
-        func check<M: ConfigurableModel>(_ m: M) throws { try checkModel(typeName: String(describing: M.self), config: m.config, weights: weights) }
+        func check<M: ConfigurableModel>(_ m: M) throws {
+            try checkModel(typeName: String(describing: M.self), config: m.config, weights: weights)
+        }
         try check(model)
         return model
     }
@@ -321,11 +369,16 @@ public struct RunDirectory: Sendable {
     /// Checks that a tokenizer file of the run has exactly the vocabulary the model's embedding was built for.
     public func checkVocabulary(of tokenizer: Tokenizer, file name: String, model size: Int) throws {
         guard tokenizer.vocabularySize == size else {
-            throw RunDirectoryError(message: "\(file(name).path): has \(tokenizer.vocabularySize) tokens but the model's embedding has \(size) rows: the tokenizer belongs to another run")
+            throw RunDirectoryError(
+                message:
+                    "\(file(name).path): has \(tokenizer.vocabularySize) tokens but the model's embedding has \(size) rows: the tokenizer belongs to another run"
+            )
         }
     }
 
-    static func firstDifference(_ a: JSONValue, _ b: JSONValue, at path: String) -> (path: String, saved: String, weights: String)? {
+    static func firstDifference(_ a: JSONValue, _ b: JSONValue, at path: String) -> (
+        path: String, saved: String, weights: String
+    )? {
         switch (a, b) {
         case (.object(let x), .object(let y)):
             for key in Set(x.keys).union(y.keys).sorted() {
@@ -333,7 +386,9 @@ public struct RunDirectory: Sendable {
             }
             return nil
         case (.array(let x), .array(let y)) where x.count == y.count:
-            for (i, (u, v)) in zip(x, y).enumerated() { if let d = firstDifference(u, v, at: "\(path)[\(i)]") { return d } }
+            for (i, (u, v)) in zip(x, y).enumerated() {
+                if let d = firstDifference(u, v, at: "\(path)[\(i)]") { return d }
+            }
             return nil
         default:
             return a == b ? nil : (path, a.description, b.description)
@@ -347,7 +402,8 @@ public struct RunDirectory: Sendable {
             throw RunDirectoryError(message: "\(path) is not a directory (pass the run directory that training wrote)")
         }
         for f in files where !FileManager.default.fileExists(atPath: file(f).path) {
-            throw RunDirectoryError(message: "\(path) has no \(f): not a \(kind) run directory, or training has not finished an epoch")
+            throw RunDirectoryError(
+                message: "\(path) has no \(f): not a \(kind) run directory, or training has not finished an epoch")
         }
     }
 

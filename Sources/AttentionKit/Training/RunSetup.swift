@@ -85,16 +85,34 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
         func fail(_ m: String) -> RunSetupError { RunSetupError(m) }
         guard epochs > 0 else { throw fail("--epochs must be positive") }
         guard epochs <= 1_000_000 else { throw fail("--epochs must be at most 1000000 (got \(epochs))") }
-        guard lr > 0, lr.isFinite, lr <= 1e3 else { throw fail("--lr must be a positive number up to 1000 (got \(lr))") }
-        guard (0...100_000_000).contains(warmupSteps ?? 0) else { throw fail("--warmup-steps must be in 0…100000000 (got \(warmupSteps ?? 0))") }
-        guard (0...1_000_000).contains(warmupEpochs ?? 0) else { throw fail("--warmup-epochs must be in 0…1000000 (got \(warmupEpochs ?? 0))") }
-        guard (1...1_000_000).contains(accumulate) else { throw fail("--accumulate must be in 1…1000000 (got \(accumulate))") }
-        if let b = batchSize { guard (1...1_000_000).contains(b) else { throw fail("--batch-size must be in 1…1000000 (got \(b))") } }
-        if let t = maxTokens { guard (1...100_000_000).contains(t) else { throw fail("--max-tokens must be in 1…100000000 (got \(t))") } }
+        guard lr > 0, lr.isFinite, lr <= 1e3 else {
+            throw fail("--lr must be a positive number up to 1000 (got \(lr))")
+        }
+        guard (0...100_000_000).contains(warmupSteps ?? 0) else {
+            throw fail("--warmup-steps must be in 0…100000000 (got \(warmupSteps ?? 0))")
+        }
+        guard (0...1_000_000).contains(warmupEpochs ?? 0) else {
+            throw fail("--warmup-epochs must be in 0…1000000 (got \(warmupEpochs ?? 0))")
+        }
+        guard (1...1_000_000).contains(accumulate) else {
+            throw fail("--accumulate must be in 1…1000000 (got \(accumulate))")
+        }
+        if let b = batchSize {
+            guard (1...1_000_000).contains(b) else { throw fail("--batch-size must be in 1…1000000 (got \(b))") }
+        }
+        if let t = maxTokens {
+            guard (1...100_000_000).contains(t) else { throw fail("--max-tokens must be in 1…100000000 (got \(t))") }
+        }
         guard patience >= 0 else { throw fail("--patience must be non-negative") }
-        guard clipNorm >= 0, clipNorm.isFinite else { throw fail("--clip-norm must be a finite number ≥ 0 (got \(clipNorm))") }
-        guard weightDecay >= 0, weightDecay.isFinite else { throw fail("--weight-decay must be a finite number ≥ 0 (got \(weightDecay))") }
-        guard (minLRFactor ?? 0) >= 0 && (minLRFactor ?? 0) <= 1 else { throw fail("--min-lr-factor must be in [0, 1]") }
+        guard clipNorm >= 0, clipNorm.isFinite else {
+            throw fail("--clip-norm must be a finite number ≥ 0 (got \(clipNorm))")
+        }
+        guard weightDecay >= 0, weightDecay.isFinite else {
+            throw fail("--weight-decay must be a finite number ≥ 0 (got \(weightDecay))")
+        }
+        guard (minLRFactor ?? 0) >= 0 && (minLRFactor ?? 0) <= 1 else {
+            throw fail("--min-lr-factor must be in [0, 1]")
+        }
     }
 
     /// Optimizer steps in an epoch of `batches` batches: ⌈batches / accumulate⌉.
@@ -110,13 +128,21 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
         let perEpoch = optimizerSteps(perEpochOf: batchesPerEpoch)
         let total = max(1, epochs * perEpoch)
         let asked: Int, source: String
-        if let warmupSteps { (asked, source) = (warmupSteps, "--warmup-steps \(warmupSteps)") }
-        else if let warmupEpochs { (asked, source) = (warmupEpochs * perEpoch, "--warmup-epochs \(warmupEpochs) (\(warmupEpochs * perEpoch) steps)") }
-        else if let defaultWarmupSteps { (asked, source) = (defaultWarmupSteps, "the recipe's \(defaultWarmupSteps) warmup steps") }
-        else { return (min(400, total / 5), total, nil) }
+        if let warmupSteps {
+            (asked, source) = (warmupSteps, "--warmup-steps \(warmupSteps)")
+        } else if let warmupEpochs {
+            (asked, source) = (
+                warmupEpochs * perEpoch, "--warmup-epochs \(warmupEpochs) (\(warmupEpochs * perEpoch) steps)"
+            )
+        } else if let defaultWarmupSteps {
+            (asked, source) = (defaultWarmupSteps, "the recipe's \(defaultWarmupSteps) warmup steps")
+        } else {
+            return (min(400, total / 5), total, nil)
+        }
         guard asked * 2 > total, asked > 0 else { return (asked, total, nil) }
         let steps = total / 5
-        let note = "warmup: \(source) would take more than half of this run's \(total) optimizer steps (\(epochs) epoch\(epochs == 1 ? "" : "s") × \(perEpoch)); shortened to \(steps) step\(steps == 1 ? "" : "s"), a fifth of the run"
+        let note =
+            "warmup: \(source) would take more than half of this run's \(total) optimizer steps (\(epochs) epoch\(epochs == 1 ? "" : "s") × \(perEpoch)); shortened to \(steps) step\(steps == 1 ? "" : "s"), a fifth of the run"
         return (steps, total, note)
     }
 
@@ -128,7 +154,9 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
         switch schedule {
         case .inverseSqrt: return WarmupInverseSqrt(warmupSteps: max(1, warmup))
         case .constant: return WarmupConstant(warmupSteps: min(warmup, total - 1))
-        case .cosine: return WarmupCosine(warmupSteps: min(warmup, max(total - 1, 0)), totalSteps: total, minFactor: minLRFactor ?? 0)
+        case .cosine:
+            return WarmupCosine(
+                warmupSteps: min(warmup, max(total - 1, 0)), totalSteps: total, minFactor: minLRFactor ?? 0)
         }
     }
 
@@ -209,8 +237,10 @@ public final class RunContext {
     private var prepared = false
 
     /// - Parameters: log: receives the run's lines (the lead process's only).
-    public init(directory: RunDirectory, resume: Bool = false, overwrite: Bool = false, dataParallel: DataParallel? = nil,
-                log: @escaping (String) -> Void = { print($0) }) {
+    public init(
+        directory: RunDirectory, resume: Bool = false, overwrite: Bool = false, dataParallel: DataParallel? = nil,
+        log: @escaping (String) -> Void = { print($0) }
+    ) {
         self.directory = directory
         self.resume = resume
         self.overwrite = overwrite
@@ -243,30 +273,41 @@ public final class RunContext {
             createdDirectory = true
             return
         }
-        guard isDir.boolValue else { throw RunSetupError("\(path) exists and is not a directory: choose another --out") }
+        guard isDir.boolValue else {
+            throw RunSetupError("\(path) exists and is not a directory: choose another --out")
+        }
         let visible = try OutputDirectory.visibleEntries(of: directory.url)
         if visible.isEmpty { return }
         guard visible.contains("config.json"), let found = try? directory.task() else {
-            throw RunSetupError("\(path) exists and holds \(OutputDirectory.summary(visible)) that are not an attn run: choose another --out (nothing was written)")
+            throw RunSetupError(
+                "\(path) exists and holds \(OutputDirectory.summary(visible)) that are not an attn run: choose another --out (nothing was written)"
+            )
         }
         guard found == task else {
-            throw RunSetupError("\(path) holds \(RunDirectory.article(found)) run, not \(RunDirectory.article(task)) run: choose another --out (nothing was written)")
+            throw RunSetupError(
+                "\(path) holds \(RunDirectory.article(found)) run, not \(RunDirectory.article(task)) run: choose another --out (nothing was written)"
+            )
         }
         // A run killed before its first checkpoint left only its configuration: starting it again loses nothing.
         let checkpoints = visible.filter { $0.hasSuffix(".safetensors") }
         guard overwrite || checkpoints.isEmpty else {
-            throw RunSetupError("\(path) already holds \(RunDirectory.article(task)) run: --resume continues it, --overwrite starts it anew (replacing its files), or choose another --out")
+            throw RunSetupError(
+                "\(path) already holds \(RunDirectory.article(task)) run: --resume continues it, --overwrite starts it anew (replacing its files), or choose another --out"
+            )
         }
         for name in directory.trainingFiles() {
             do { try fm.removeItem(atPath: directory.file(name).path) } catch {
-                throw RunSetupError("\(directory.file(name).path): cannot remove it to start anew (\(UserFile.reason(for: error)))")
+                throw RunSetupError(
+                    "\(directory.file(name).path): cannot remove it to start anew (\(UserFile.reason(for: error)))")
             }
         }
     }
 
     /// Removes the directory this run made when the run failed before writing resume.safetensors.
     func abandon() {
-        guard createdDirectory, isLead, !FileManager.default.fileExists(atPath: directory.file("resume.safetensors").path) else { return }
+        guard createdDirectory, isLead,
+            !FileManager.default.fileExists(atPath: directory.file("resume.safetensors").path)
+        else { return }
         try? FileManager.default.removeItem(at: directory.url)
         createdDirectory = false
     }
@@ -283,18 +324,26 @@ public final class RunContext {
     public static func dataParallel(distributed: Bool) throws -> DataParallel? {
         guard distributed else {
             let n = DistributedRuntime.launchedProcesses
-            if n > 1 { throw RunSetupError("started by an MPI launcher as \(n) processes but without --distributed: add --distributed, or run a single process") }
+            if n > 1 {
+                throw RunSetupError(
+                    "started by an MPI launcher as \(n) processes but without --distributed: add --distributed, or run a single process"
+                )
+            }
             return nil
         }
-        do { return DataParallel(try DistributedRuntime.start()) } catch { throw RunSetupError("--distributed: \(error)") }
+        do { return DataParallel(try DistributedRuntime.start()) } catch {
+            throw RunSetupError("--distributed: \(error)")
+        }
     }
 
     /// Trains `task` by `recipe` in this run's directory — the one Trainer wiring every task uses: the recipe's
     /// schedule, optimizer options and clipping, this context's log, progress and data parallelism, and `--resume`.
     /// - Parameters: bestMetric: the validation metric that picks `best.safetensors` (higher is better unless told).
     /// - Parameters: onEpochStart: called with each epoch (0-based) before its first step (`Trainer.epochStart`).
-    public func train<T: TrainingTask>(_ task: T, optimizer: Optimizer, recipe: TrainingRecipe, bestMetric: String,
-                                       higherIsBetter: Bool = true, onEpochStart: ((Int) -> Void)? = nil) throws -> TrainingSummary {
+    public func train<T: TrainingTask>(
+        _ task: T, optimizer: Optimizer, recipe: TrainingRecipe, bestMetric: String,
+        higherIsBetter: Bool = true, onEpochStart: ((Int) -> Void)? = nil
+    ) throws -> TrainingSummary {
         let schedule: any LRSchedule
         do {
             schedule = try recipe.makeSchedule(batchesPerEpoch: task.batchesPerEpoch)
@@ -304,7 +353,8 @@ public final class RunContext {
         }
         var options = recipe.trainerOptions(bestMetric: bestMetric, higherIsBetter: higherIsBetter)
         options.tensorBoard = tensorBoard
-        let trainer = Trainer(task: task, optimizer: optimizer, schedule: schedule, options: options, directory: directory.url)
+        let trainer = Trainer(
+            task: task, optimizer: optimizer, schedule: schedule, options: options, directory: directory.url)
         trainer.log = { [weak self] in self?.log($0) }
         trainer.dataParallel = dataParallel
         trainer.showProgress = showProgress
@@ -315,8 +365,10 @@ public final class RunContext {
     /// The end of a finished run: the closing line and, when asked, the attention report of an example written to
     /// RUN/attention by `attention(example, directory)`, which returns how the example reads in the log line
     /// (`"text" → "translation"`, `"text" (label, p)`). Only the lead process logs and writes.
-    public func finish(_ summary: TrainingSummary, message: String, attentionExample: String?,
-                       attention: (String, URL) throws -> String) throws -> RunOutcome {
+    public func finish(
+        _ summary: TrainingSummary, message: String, attentionExample: String?,
+        attention: (String, URL) throws -> String
+    ) throws -> RunOutcome {
         let outcome = RunOutcome(summary: summary, message: message)
         guard isLead, !summary.interrupted else { return outcome }
         log(message)

@@ -10,7 +10,9 @@ public protocol LRSchedule {
 public struct StepDecay: LRSchedule {
     public let stepSize: Int, gamma: Float
     /// Multiplies the rate by `gamma` every `stepSize` steps.
-    public init(stepSize: Int, gamma: Float = 0.1) { precondition(stepSize > 0); self.stepSize = stepSize; self.gamma = gamma }
+    public init(stepSize: Int, gamma: Float = 0.1) {
+        precondition(stepSize > 0); self.stepSize = stepSize; self.gamma = gamma
+    }
     /// gamma^⌊step / stepSize⌋.
     public func factor(step: Int) -> Float { Float.pow(gamma, Float(step / stepSize)) }
 }
@@ -88,7 +90,9 @@ public struct WarmupCosine: LRSchedule {
 public struct NonFiniteGradientError: Error, CustomStringConvertible {
     public let step: Int, norm: Float
     /// The step and norm, and what to do.
-    public var description: String { "gradient norm is \(norm) at step \(step): training diverged (lower the learning rate)" }
+    public var description: String {
+        "gradient norm is \(norm) at step \(step): training diverged (lower the learning rate)"
+    }
 }
 
 /// Scales all gradients so their global L2 norm is at most `maxNorm` (PyTorch's `clip_grad_norm_`) and returns
@@ -99,7 +103,9 @@ public func clipGradientNorm(_ parameters: [Tensor], maxNorm: Float, step: Int) 
     for p in parameters {
         guard let g = p.grad else { continue }
         if g.dtype == .float32 {
-            g.withUnsafeFloats { b in var s: Float = 0; for v in b { s += v * v }; total += Double(s) }
+            g.withUnsafeFloats { b in
+                var s: Float = 0; for v in b { s += v * v }; total += Double(s)
+            }
         } else {
             for v in g.doubles { total += v * v }
         }

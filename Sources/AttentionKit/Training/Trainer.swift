@@ -122,7 +122,8 @@ public final class Trainer<Task: TrainingTask> {
     var tensorBoardWriter: TensorBoardWriter?
 
     /// A trainer of `task` writing into `directory`.
-    public init(task: Task, optimizer: Optimizer, schedule: (any LRSchedule)?, options: TrainerOptions, directory: URL) {
+    public init(task: Task, optimizer: Optimizer, schedule: (any LRSchedule)?, options: TrainerOptions, directory: URL)
+    {
         self.task = task
         self.optimizer = optimizer
         self.schedule = schedule
@@ -147,9 +148,13 @@ public final class Trainer<Task: TrainingTask> {
         if isLead { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) }
         var progress = try restore(resume: resume)
         let keys = ["epoch", "step", "lr", "train_loss", "\(task.itemName)_per_s", "epoch_seconds"] + task.metricNames
-        let metrics = isLead ? try MetricsLog(directory: directory, keys: keys, append: resume, keepingEpochs: progress.epoch) : nil
+        let metrics =
+            isLead
+            ? try MetricsLog(directory: directory, keys: keys, append: resume, keepingEpochs: progress.epoch) : nil
         if let dropped = metrics?.droppedRows, dropped > 0 {
-            log("metrics: \(dropped) row(s) logged after the checkpoint (or cut short) removed; the resumed epochs log them again")
+            log(
+                "metrics: \(dropped) row(s) logged after the checkpoint (or cut short) removed; the resumed epochs log them again"
+            )
         }
         if isLead { AtomicFile.removeStaleTemporaries(in: directory) }
         if isLead && options.tensorBoard {
@@ -167,7 +172,8 @@ public final class Trainer<Task: TrainingTask> {
         for epoch in progress.epoch..<options.epochs {
             progress.epoch = epoch
             epochStart?(epoch)
-            guard case .finished(let seconds) = try trainEpoch(&progress) else {   // resume.safetensors holds the position
+            // resume.safetensors holds the position
+            guard case .finished(let seconds) = try trainEpoch(&progress) else {
                 return summary(progress, epochsCompleted: epoch, interrupted: true)
             }
             if try endEpoch(&progress, seconds: seconds, metrics: metrics, keys: keys) {
@@ -177,9 +183,12 @@ public final class Trainer<Task: TrainingTask> {
         return summary(progress, epochsCompleted: options.epochs)
     }
 
-    func summary(_ p: Progress, epochsCompleted: Int, stoppedEarly: Bool = false, interrupted: Bool = false) -> TrainingSummary {
-        TrainingSummary(epochsCompleted: epochsCompleted, bestValue: p.best, bestEpoch: p.bestEpoch, stoppedEarly: stoppedEarly,
-                        interrupted: interrupted, seconds: Date().timeIntervalSince(p.started), lastMetrics: p.last)
+    func summary(_ p: Progress, epochsCompleted: Int, stoppedEarly: Bool = false, interrupted: Bool = false)
+        -> TrainingSummary
+    {
+        TrainingSummary(
+            epochsCompleted: epochsCompleted, bestValue: p.best, bestEpoch: p.bestEpoch, stoppedEarly: stoppedEarly,
+            interrupted: interrupted, seconds: Date().timeIntervalSince(p.started), lastMetrics: p.last)
     }
 
     /// The starting point: fresh (every process gets the lead's weights), or from resume.safetensors (weights,
@@ -202,7 +211,9 @@ public final class Trainer<Task: TrainingTask> {
             let best = directory.appendingPathComponent("best.safetensors")
             if FileManager.default.fileExists(atPath: best.path) {
                 do { try ModelFile.checkFinite(try Safetensors.read(from: best).tensors, file: best.path) } catch {
-                    throw CheckpointError.invalidFile("\(ErrorText.message(for: error)); a resumed run would keep it as its best model: restore it, or start the run anew with --overwrite")
+                    throw CheckpointError.invalidFile(
+                        "\(ErrorText.message(for: error)); a resumed run would keep it as its best model: restore it, or start the run anew with --overwrite"
+                    )
                 }
             }
         }
@@ -210,12 +221,14 @@ public final class Trainer<Task: TrainingTask> {
         // shared filesystem.
         var bytes = isLead ? try Safetensors.bytes(of: resumeURL) : Data()
         if let dp { bytes = try dp.broadcast(bytes) }
-        let (meta, apply) = try Checkpoint.prepareTrainingState(model: model, optimizer: optimizer, bytes: bytes, file: resumeURL)
+        let (meta, apply) = try Checkpoint.prepareTrainingState(
+            model: model, optimizer: optimizer, bytes: bytes, file: resumeURL)
         // Everything is checked before anything changes: the file's tensors and generators (above), the counts
         // (below), the data position (restoreDataState checks before it assigns); then it is all installed.
         func number(_ k: String) throws -> Double {
             guard let t = meta["trainer." + k], let v = Double(t) else {
-                throw CheckpointError.invalidState("\(resumeURL.path): metadata 'trainer.\(k)' is missing or not a number")
+                throw CheckpointError.invalidState(
+                    "\(resumeURL.path): metadata 'trainer.\(k)' is missing or not a number")
             }
             return v
         }
@@ -231,18 +244,26 @@ public final class Trainer<Task: TrainingTask> {
         p.best = try number("best"); p.bestEpoch = try count("best_epoch"); p.badEpochs = try count("bad_epochs")
         p.lossSum = try number("loss_sum"); p.items = try count("items")
         guard p.batchInEpoch <= task.batchesPerEpoch else {
-            throw CheckpointError.invalidState("\(resumeURL.path): batch \(p.batchInEpoch) is past the epoch's \(task.batchesPerEpoch) batches (was --batch-size or the data changed?)")
+            throw CheckpointError.invalidState(
+                "\(resumeURL.path): batch \(p.batchInEpoch) is past the epoch's \(task.batchesPerEpoch) batches (was --batch-size or the data changed?)"
+            )
         }
-        if !isLead { p.lossSum = 0; p.items = 0 }   // the checkpoint holds the sums over every process
+        if !isLead { p.lossSum = 0; p.items = 0 }  // the checkpoint holds the sums over every process
         guard p.epoch <= options.epochs else {
-            throw CheckpointError.invalidState("\(resumeURL.path): the run has finished \(p.epoch) epochs, more than --epochs \(options.epochs); resume with --epochs \(p.epoch) or more")
+            throw CheckpointError.invalidState(
+                "\(resumeURL.path): the run has finished \(p.epoch) epochs, more than --epochs \(options.epochs); resume with --epochs \(p.epoch) or more"
+            )
         }
         let applyProcessState = try dp.map { try prepareProcessState(meta, dp: $0) }
-        do { try task.restoreDataState(meta["trainer.data"] ?? "") } catch let e as CheckpointError { throw CheckpointError.inFile(resumeURL.path, e) }
+        do { try task.restoreDataState(meta["trainer.data"] ?? "") } catch let e as CheckpointError {
+            throw CheckpointError.inFile(resumeURL.path, e)
+        }
         apply()
         applyProcessState?()
         // The rate of the last step taken, as the uninterrupted run has it (logged if the epoch ends at once).
-        if let schedule, optimizer.stepCount > 0 { optimizer.setLearningRateFactor(schedule.factor(step: optimizer.stepCount - 1)) }
+        if let schedule, optimizer.stepCount > 0 {
+            optimizer.setLearningRateFactor(schedule.factor(step: optimizer.stepCount - 1))
+        }
         if isLead { log("resumed from \(resumeURL.path) at epoch \(p.epoch + 1), batch \(p.batchInEpoch)") }
         return p
     }
@@ -264,9 +285,10 @@ public final class Trainer<Task: TrainingTask> {
     func trainEpoch(_ p: inout Progress) throws -> EpochEnd {
         task.model.train()
         let t0 = Date(), showBar = showProgress && isLead
-        var bar = ProgressBar(total: task.batchesPerEpoch, label: "epoch \(p.epoch + 1)/\(options.epochs)", unit: task.itemName)
-        var pending = 0, pendingItems = 0   // batches (and their items) accumulated since the last step
-        var pendingLoss = 0.0               // their summed loss × items, for TensorBoard's per-step curve
+        var bar = ProgressBar(
+            total: task.batchesPerEpoch, label: "epoch \(p.epoch + 1)/\(options.epochs)", unit: task.itemName)
+        var pending = 0, pendingItems = 0  // batches (and their items) accumulated since the last step
+        var pendingLoss = 0.0  // their summed loss × items, for TensorBoard's per-step curve
         while let batch = task.nextBatch() {
             let (loss, n) = task.loss(batch)
             let value = loss.item()
@@ -281,21 +303,31 @@ public final class Trainer<Task: TrainingTask> {
             var stopRequested = false
             if pending == options.accumulationSteps || p.batchInEpoch == task.batchesPerEpoch {
                 stopRequested = try step(items: pendingItems)
-                try tensorBoardWriter?.scalars([("step/loss", pendingLoss / Double(max(pendingItems, 1))), ("step/lr", Double(optimizer.learningRate))],
-                                               step: optimizer.stepCount)
+                try tensorBoardWriter?.scalars(
+                    [
+                        ("step/loss", pendingLoss / Double(max(pendingItems, 1))),
+                        ("step/lr", Double(optimizer.learningRate))
+                    ],
+                    step: optimizer.stepCount)
                 pendingLoss = 0
                 pending = 0
                 pendingItems = 0
             }
             if showBar {
                 // items × processes: about the global batches' items
-                bar.update(p.batchInEpoch, items: p.items * (dataParallel?.size ?? 1),
-                           suffix: String(format: "loss %.4f  lr %.2e", p.lossSum / Double(max(p.items, 1)), optimizer.learningRate))
+                bar.update(
+                    p.batchInEpoch, items: p.items * (dataParallel?.size ?? 1),
+                    suffix: String(
+                        format: "loss %.4f  lr %.2e", p.lossSum / Double(max(p.items, 1)), optimizer.learningRate))
             }
             if stopRequested {
                 if showBar { bar.finish() }
                 try saveResume(p, batch: p.batchInEpoch)
-                if isLead { log("interrupted at epoch \(p.epoch + 1), batch \(p.batchInEpoch): \(resumeURL.path) resumes the run") }
+                if isLead {
+                    log(
+                        "interrupted at epoch \(p.epoch + 1), batch \(p.batchInEpoch): \(resumeURL.path) resumes the run"
+                    )
+                }
                 return .interrupted
             }
         }
@@ -309,12 +341,15 @@ public final class Trainer<Task: TrainingTask> {
     func step(items: Int) throws -> Bool {
         let stop: Bool
         if let dp = dataParallel {
-            stop = try dp.averageGradients(optimizer.allParameters, items: items, flag: interruptRequested.load(ordering: .relaxed)).flag
+            stop = try dp.averageGradients(
+                optimizer.allParameters, items: items, flag: interruptRequested.load(ordering: .relaxed)
+            ).flag
         } else {
             stop = interruptRequested.load(ordering: .relaxed)
         }
         try beforeOptimizerStep?(optimizer)
-        try clipGradientNorm(optimizer.allParameters, maxNorm: options.clipNorm ?? .infinity, step: optimizer.stepCount + 1)
+        try clipGradientNorm(
+            optimizer.allParameters, maxNorm: options.clipNorm ?? .infinity, step: optimizer.stepCount + 1)
         if let schedule { optimizer.setLearningRateFactor(schedule.factor(step: optimizer.stepCount)) }
         optimizer.step()
         optimizer.zeroGrad()
@@ -350,20 +385,35 @@ public final class Trainer<Task: TrainingTask> {
             values["epoch_seconds"] = seconds
             try metrics.write(values)
             if let board = tensorBoardWriter {
-                try board.scalars(keys.filter { $0 != "epoch" }.compactMap { k in values[k].map { ("epoch/" + k, $0) } }, step: p.epoch + 1)
+                try board.scalars(
+                    keys.filter { $0 != "epoch" }.compactMap { k in values[k].map { ("epoch/" + k, $0) } },
+                    step: p.epoch + 1)
                 try board.flush()
             }
             p.last = values
-            log("epoch \(p.epoch + 1)/\(options.epochs)  " + keys.dropFirst(3).map { k in
-                String(format: "%@ %.4g", k, values[k] ?? .nan)
-            }.joined(separator: "  ") + (dp.map { String(format: "  (%d processes; per step: allreduce %.2f ms, waiting for the slowest %.2f ms)", $0.size,
-                                     1000 * $0.allreduceSeconds / Double(max($0.allreduceCalls, 1)), 1000 * $0.waitSeconds / Double(max($0.allreduceCalls, 1))) } ?? ""))
-            try TrainingCurves.write(metricsCSV: metrics.csv, to: directory.appendingPathComponent("curves.png"),
-                                     metric: options.bestMetric == "val_loss" ? task.metricNames.first { $0 != "val_loss" } : options.bestMetric,
-                                     selection: task.metricNames.contains(options.bestMetric) ? (options.bestMetric, options.higherIsBetter) : nil)
+            log(
+                "epoch \(p.epoch + 1)/\(options.epochs)  "
+                    + keys.dropFirst(3).map { k in
+                        String(format: "%@ %.4g", k, values[k] ?? .nan)
+                    }.joined(separator: "  ")
+                    + (dp.map {
+                        String(
+                            format: "  (%d processes; per step: allreduce %.2f ms, waiting for the slowest %.2f ms)",
+                            $0.size,
+                            1000 * $0.allreduceSeconds / Double(max($0.allreduceCalls, 1)),
+                            1000 * $0.waitSeconds / Double(max($0.allreduceCalls, 1)))
+                    } ?? ""))
+            try TrainingCurves.write(
+                metricsCSV: metrics.csv, to: directory.appendingPathComponent("curves.png"),
+                metric: options.bestMetric == "val_loss"
+                    ? task.metricNames.first { $0 != "val_loss" } : options.bestMetric,
+                selection: task.metricNames.contains(options.bestMetric)
+                    ? (options.bestMetric, options.higherIsBetter) : nil)
             // Without validation (e.g. `--val-fraction 0`) there is no metric to choose by: the last epoch is kept.
             let current = values[options.bestMetric] ?? .nan
-            let improved = task.metricNames.contains(options.bestMetric) ? (options.higherIsBetter ? current > p.best : current < p.best) : true
+            let improved =
+                task.metricNames.contains(options.bestMetric)
+                ? (options.higherIsBetter ? current > p.best : current < p.best) : true
             if improved {
                 p.best = current
                 p.bestEpoch = p.epoch + 1
@@ -379,7 +429,9 @@ public final class Trainer<Task: TrainingTask> {
         try saveResume(p, epoch: p.epoch + 1, batch: 0)
         if let dp { stop = try dp.broadcast(Data([stop ? 1 : 0])).first == 1 }
         if stop, isLead, let patience = options.patience {
-            log("early stopping: \(options.bestMetric) has not improved for \(patience) epochs (best \(String(format: "%.4g", p.best)) at epoch \(p.bestEpoch))")
+            log(
+                "early stopping: \(options.bestMetric) has not improved for \(patience) epochs (best \(String(format: "%.4g", p.best)) at epoch \(p.bestEpoch))"
+            )
         }
         return stop
     }
@@ -394,10 +446,15 @@ public final class Trainer<Task: TrainingTask> {
             streams = try gatherProcessStreams(dp)
         }
         guard isLead else { return }
-        try Checkpoint.saveTrainingState(model: task.model, optimizer: optimizer, metadata: [
-            "trainer.epoch": String(epoch ?? p.epoch), "trainer.batch": String(batch), "trainer.best": String(p.best),
-            "trainer.best_epoch": String(p.bestEpoch), "trainer.bad_epochs": String(p.badEpochs), "trainer.loss_sum": String(sums.0),
-            "trainer.items": String(sums.1), "trainer.data": task.dataState].merging(streams) { a, _ in a }, to: resumeURL)
+        try Checkpoint.saveTrainingState(
+            model: task.model, optimizer: optimizer,
+            metadata: [
+                "trainer.epoch": String(epoch ?? p.epoch), "trainer.batch": String(batch),
+                "trainer.best": String(p.best),
+                "trainer.best_epoch": String(p.bestEpoch), "trainer.bad_epochs": String(p.badEpochs),
+                "trainer.loss_sum": String(sums.0),
+                "trainer.items": String(sums.1), "trainer.data": task.dataState
+            ].merging(streams) { a, _ in a }, to: resumeURL)
     }
 
     /// Every process's own state as checkpoint metadata, so that a resumed distributed run continues each process
@@ -409,9 +466,14 @@ public final class Trainer<Task: TrainingTask> {
         for r in 1..<max(dp.size, 1) {
             var bytes: [UInt8] = []
             if dp.rank == r {
-                var mine = Dictionary(uniqueKeysWithValues: task.model.randomModules().map { ("rng.process.\(r).module.\($0.path)", $0.module.generator.serialized) })
+                var mine = Dictionary(
+                    uniqueKeysWithValues: task.model.randomModules().map {
+                        ("rng.process.\(r).module.\($0.path)", $0.module.generator.serialized)
+                    })
                 let flat = DataParallel.flatten(DataParallel.floatBuffers(of: task.model))
-                if !flat.isEmpty { mine["buffers.process.\(r)"] = flat.withUnsafeBytes { Data($0) }.base64EncodedString() }
+                if !flat.isEmpty {
+                    mine["buffers.process.\(r)"] = flat.withUnsafeBytes { Data($0) }.base64EncodedString()
+                }
                 bytes = [UInt8](try JSONEncoder().encode(mine))
             }
             try dp.communicator.broadcast(&bytes, root: r)
@@ -431,7 +493,8 @@ public final class Trainer<Task: TrainingTask> {
         if modules.allSatisfy({ meta["rng.process.\(dp.rank).module.\($0.path)"] != nil }) {
             generators = try modules.map { path, m in
                 guard let g = RandomGenerator(serialized: meta["rng.process.\(dp.rank).module.\(path)"]!) else {
-                    throw CheckpointError.invalidState("\(resumeURL.path): metadata 'rng.process.\(dp.rank).module.\(path)' is malformed")
+                    throw CheckpointError.invalidState(
+                        "\(resumeURL.path): metadata 'rng.process.\(dp.rank).module.\(path)' is malformed")
                 }
                 return (m, g)
             }
@@ -440,14 +503,19 @@ public final class Trainer<Task: TrainingTask> {
         var values: [Float]? = nil
         if let text = meta["buffers.process.\(dp.rank)"] {
             guard let flat = Data(base64Encoded: text), flat.count == buffers.reduce(0, { $0 + $1.count }) * 4 else {
-                throw CheckpointError.invalidState("\(resumeURL.path): metadata 'buffers.process.\(dp.rank)' does not fit the model's buffers")
+                throw CheckpointError.invalidState(
+                    "\(resumeURL.path): metadata 'buffers.process.\(dp.rank)' does not fit the model's buffers")
             }
             var v = [Float](repeating: 0, count: flat.count / 4)
             _ = v.withUnsafeMutableBytes { flat.copyBytes(to: $0) }
             values = v
         }
         return { [model = task.model] in
-            if let generators { for (m, g) in generators { m.generator = g } } else { dp.decorrelateRandomModules(of: model) }
+            if let generators {
+                for (m, g) in generators { m.generator = g }
+            } else {
+                dp.decorrelateRandomModules(of: model)
+            }
             values?.withUnsafeBufferPointer { DataParallel.scatter($0, into: buffers) }
         }
     }

@@ -16,7 +16,9 @@ public struct TransferRecipe: Codable, Sendable, Equatable {
     public var unfreezeLRFactor: Float?
 
     /// A transfer recipe: initial weights, frozen module prefixes, and when and how the backbone unfreezes.
-    public init(initFrom: String? = nil, freeze: [String] = [], unfreezeEpoch: Int? = nil, unfreezeLRFactor: Float? = nil) {
+    public init(
+        initFrom: String? = nil, freeze: [String] = [], unfreezeEpoch: Int? = nil, unfreezeLRFactor: Float? = nil
+    ) {
         self.initFrom = initFrom
         self.freeze = freeze
         self.unfreezeEpoch = unfreezeEpoch
@@ -34,7 +36,8 @@ public struct TransferRecipe: Codable, Sendable, Equatable {
         guard unfreezeEpoch != nil else { return recipe.makeOptimizer(for: model) }
         let trainable = ParameterGroup.weightDecayGroups(model, weightDecay: recipe.weightDecay)
         let frozen = ParameterGroup.weightDecayGroups(model, weightDecay: recipe.weightDecay, frozen: true).map {
-            ParameterGroup($0.parameters, learningRate: recipe.lr * (unfreezeLRFactor ?? 0.1), weightDecay: $0.weightDecay)
+            ParameterGroup(
+                $0.parameters, learningRate: recipe.lr * (unfreezeLRFactor ?? 0.1), weightDecay: $0.weightDecay)
         }
         return recipe.makeOptimizer(groups: trainable + frozen)
     }
@@ -42,7 +45,9 @@ public struct TransferRecipe: Codable, Sendable, Equatable {
     /// What the trainer calls at the start of every epoch (0-based; a resumed run calls it for the epoch it resumes
     /// in): from `unfreezeEpoch` on, the parameters under `prefixes` train again and their BatchNorm layers update
     /// their statistics. Nil without `unfreezeEpoch`.
-    public func unfreezing(_ model: some Module, prefixes: [String], log: @escaping (String) -> Void) -> ((Int) -> Void)? {
+    public func unfreezing(_ model: some Module, prefixes: [String], log: @escaping (String) -> Void) -> (
+        (Int) -> Void
+    )? {
         guard let unfreezeEpoch, !prefixes.isEmpty else { return nil }
         var done = false
         let factor = unfreezeLRFactor ?? 0.1
@@ -50,14 +55,18 @@ public struct TransferRecipe: Codable, Sendable, Equatable {
             guard !done, epoch + 1 >= unfreezeEpoch else { return }
             done = true
             var count = 0
-            for (name, p) in model.namedParameters() where prefixes.contains(where: { name == $0 || name.hasPrefix($0 + ".") }) {
+            for (name, p) in model.namedParameters()
+            where prefixes.contains(where: { name == $0 || name.hasPrefix($0 + ".") }) {
                 p.requiringGrad(true)
                 count += 1
             }
-            for (path, module) in model.namedModules() where prefixes.contains(where: { path == $0 || path.hasPrefix($0 + ".") }) {
+            for (path, module) in model.namedModules()
+            where prefixes.contains(where: { path == $0 || path.hasPrefix($0 + ".") }) {
                 (module as? BatchNorm)?.frozenStatistics = false
             }
-            log("epoch \(epoch + 1): unfrozen \(count) tensors under \(prefixes.joined(separator: ", ")); they train at \(factor) × the learning rate")
+            log(
+                "epoch \(epoch + 1): unfrozen \(count) tensors under \(prefixes.joined(separator: ", ")); they train at \(factor) × the learning rate"
+            )
         }
     }
 
@@ -66,34 +75,48 @@ public struct TransferRecipe: Codable, Sendable, Equatable {
     ///   source run's labels.json lists other classes, its head is not loaded even if the shapes agree.
     /// - Returns: the module paths frozen (for `unfreezing`).
     @discardableResult
-    public func apply(to model: some Module, resuming: Bool, head: String, labels: [String], log: (String) -> Void) throws -> [String] {
+    public func apply(to model: some Module, resuming: Bool, head: String, labels: [String], log: (String) -> Void)
+        throws -> [String]
+    {
         var isDirectory: ObjCBool = false
-        if let initFrom, !resuming, FileManager.default.fileExists(atPath: initFrom, isDirectory: &isDirectory), !isDirectory.boolValue {
+        if let initFrom, !resuming, FileManager.default.fileExists(atPath: initFrom, isDirectory: &isDirectory),
+            !isDirectory.boolValue
+        {
             try initialize(model, fromStateDict: URL(fileURLWithPath: initFrom), head: head, log: log)
         } else if let initFrom, !resuming {
             let source = RunDirectory(path: initFrom), url = source.file("best.safetensors")
-            guard FileManager.default.fileExists(atPath: url.path) else { throw RunSetupError("--init-from \(initFrom): no best.safetensors (not a run directory of `attn train`)") }
+            guard FileManager.default.fileExists(atPath: url.path) else {
+                throw RunSetupError(
+                    "--init-from \(initFrom): no best.safetensors (not a run directory of `attn train`)")
+            }
             var tensors = try Safetensors.read(from: url).tensors
             let sourceLabels = try? source.labels()
             if sourceLabels != labels {
                 let dropped = tensors.keys.filter { $0 == head || $0.hasPrefix(head + ".") }
                 for k in dropped { tensors[k] = nil }
-                log("the labels differ from \(initFrom)'s (\((sourceLabels ?? []).joined(separator: ", "))): \(head) keeps its fresh initialisation")
+                log(
+                    "the labels differ from \(initFrom)'s (\((sourceLabels ?? []).joined(separator: ", "))): \(head) keeps its fresh initialisation"
+                )
             }
             let report = model.initialize(from: tensors)
-            guard !report.loaded.isEmpty else { throw RunSetupError("--init-from \(url.path): no tensor matches this model (\(report.summary))") }
+            guard !report.loaded.isEmpty else {
+                throw RunSetupError("--init-from \(url.path): no tensor matches this model (\(report.summary))")
+            }
             log("init from \(url.path): \(report.summary)")
         }
         if !freeze.isEmpty {
             // "backbone": every top-level module but the head (feature extraction)
             let names = model.namedParameters().map(\.name)
-            let backbone = model.children.map(\.name).filter { top in top != head && names.contains { $0.hasPrefix(top + ".") } }
+            let backbone = model.children.map(\.name).filter { top in
+                top != head && names.contains { $0.hasPrefix(top + ".") }
+            }
             let prefixes = freeze.flatMap { $0 == "backbone" ? backbone : [$0] }
             let frozen: [String]
             do { frozen = try model.freeze(prefixes: prefixes) } catch { throw RunSetupError("--freeze: \(error)") }
             let n = model.namedParameters().filter { !$0.tensor.requiresGrad }.map { $0.tensor.count }.reduce(0, +)
-            log("frozen: \(frozen.count) tensors (\(n) of \(model.parameterCount()) parameters) under \(prefixes.joined(separator: ", "))"
-                + (unfreezeEpoch.map { " until epoch \($0)" } ?? ""))
+            log(
+                "frozen: \(frozen.count) tensors (\(n) of \(model.parameterCount()) parameters) under \(prefixes.joined(separator: ", "))"
+                    + (unfreezeEpoch.map { " until epoch \($0)" } ?? ""))
             return prefixes
         }
         return []
@@ -111,14 +134,24 @@ public struct TransferRecipe: Codable, Sendable, Equatable {
         var problems: [String] = []
         for (name, t) in own {
             guard let src = tensors[name] else { problems.append("\(name): missing from the file"); continue }
-            if src.shape != t.shape { problems.append("\(name): [\(src.shape.map(String.init).joined(separator: ", "))] in the file, [\(t.shape.map(String.init).joined(separator: ", "))] in the model") }
+            if src.shape != t.shape {
+                problems.append(
+                    "\(name): [\(src.shape.map(String.init).joined(separator: ", "))] in the file, [\(t.shape.map(String.init).joined(separator: ", "))] in the model"
+                )
+            }
         }
-        for name in tensors.keys.sorted() where !ownNames.contains(name) { problems.append("\(name): in the file, not in the model") }
+        for name in tensors.keys.sorted() where !ownNames.contains(name) {
+            problems.append("\(name): in the file, not in the model")
+        }
         guard problems.isEmpty else {
-            throw RunSetupError("--init-from \(url.path): \(problems.count) tensor(s) do not fit this model (is it the state dict of the same architecture? torchvision's resnet18 for --arch resnet18):\n  "
-                                + problems.prefix(40).joined(separator: "\n  ") + (problems.count > 40 ? "\n  … and \(problems.count - 40) more" : ""))
+            throw RunSetupError(
+                "--init-from \(url.path): \(problems.count) tensor(s) do not fit this model (is it the state dict of the same architecture? torchvision's resnet18 for --arch resnet18):\n  "
+                    + problems.prefix(40).joined(separator: "\n  ")
+                    + (problems.count > 40 ? "\n  … and \(problems.count - 40) more" : ""))
         }
         let report = model.initialize(from: tensors)
-        log("init from \(url.path): \(report.loaded.count) tensors; \(head) (this run's classes) keeps its fresh initialisation")
+        log(
+            "init from \(url.path): \(report.loaded.count) tensors; \(head) (this run's classes) keeps its fresh initialisation"
+        )
     }
 }
