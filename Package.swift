@@ -31,6 +31,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         // `swift package generate-documentation --target AttentionKit`: the DocC catalog in Sources/AttentionKit.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+        // `attn serve` only (the AttentionServe target): an HTTP server on SwiftNIO, and Prometheus's text format for
+        // /metrics. A package that depends on the AttentionKit library does not build either.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // System-library shims: module maps only, found through pkg-config.
@@ -86,10 +90,20 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
+        // `attn serve`: trained runs behind an HTTP API (its own target, so the library does not depend on a server).
+        .target(
+            name: "AttentionServe",
+            dependencies: [
+                "AttentionKit",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
         .executableTarget(
             name: "attn",
             dependencies: [
                 "AttentionKit",
+                "AttentionServe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -6,7 +6,7 @@
 # With --mpi, also Open MPI (libopenmpi-dev, mpirun) for data-parallel training: build with `--traits MPI`.
 # Uses sudo when not run as root. Safe to run repeatedly.
 set -euo pipefail
-pkgs=(libopenblas-dev libutf8proc-dev zlib1g-dev libpng-dev libturbojpeg0-dev libcairo2-dev libpango1.0-dev fonts-dejavu-core fonts-wqy-microhei pkg-config)
+pkgs=(libopenblas-dev libutf8proc-dev zlib1g-dev libpng-dev libturbojpeg0-dev libcairo2-dev libpango1.0-dev fonts-dejavu-core fonts-wqy-microhei pkg-config curl)
 for arg in "$@"; do
   case "$arg" in
     --browser) pkgs+=(chromium) ;;

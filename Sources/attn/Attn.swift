@@ -13,7 +13,7 @@ struct Attn: ParsableCommand {
             """,
         version: AttentionKit.version,
         subcommands: [
-            Train.self, Evaluate.self, Translate.self, Classify.self, Predict.self, Generate.self,
+            Train.self, Evaluate.self, Translate.self, Classify.self, Predict.self, Generate.self, Serve.self,
             AttentionCommand.self, Compare.self, Plot.self, TokenizerCommand.self
         ]
     )

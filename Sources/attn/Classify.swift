@@ -28,13 +28,7 @@ struct Classify: ParsableCommand {
         if let n = c.unknownWordsNote(inputs) { FileHandle.standardError.write(Data((n + "\n").utf8)) }
         for (i, r) in c.classify(inputs, top: min(top, c.labels.count)).enumerated() {
             if output.json {
-                let blank = inputs[i].trimmingCharacters(in: .whitespaces).isEmpty
-                output.emit(
-                    .object([
-                        ("text", .string(inputs[i])), ("label", blank ? .null : .string(r[0].label)),
-                        ("probability", blank ? .null : .number(r[0].probability)),
-                        ("top", blank ? .array([]) : rankedLabels(r))
-                    ]))
+                output.emit(InferenceJSON.classification(text: inputs[i], ranked: r))
                 continue
             }
             // a blank line has nothing to classify: an empty line keeps the output aligned with the input

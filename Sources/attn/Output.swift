@@ -60,8 +60,3 @@ struct JSONOutput: ParsableArguments {
     /// Prints `value` as one line.
     func emit(_ value: JSONLine) { say(value.text) }
 }
-
-/// `[{"label": …, "probability": …}, …]`, best first.
-func rankedLabels(_ r: [(label: String, probability: Float)]) -> JSONLine {
-    .array(r.map { .object([("label", .string($0.label)), ("probability", .number($0.probability))]) })
-}

@@ -32,11 +32,7 @@ struct Predict: ParsableCommand {
         for spec in image {
             let r = c.classify(try ImageClassification.picture(spec), top: min(top, c.labels.count))
             if output.json {
-                output.emit(
-                    .object([
-                        ("image", .string(spec)), ("label", .string(r[0].label)),
-                        ("probability", .number(r[0].probability)), ("top", rankedLabels(r))
-                    ]))
+                output.emit(InferenceJSON.image(spec, ranked: r))
             } else if top == 1 {
                 print("\(spec)\t\(r[0].label)\t\(String(format: "%.4f", r[0].probability))")
             } else {

@@ -52,20 +52,7 @@ struct Translate: ParsableCommand {
         }
         for (i, r) in results.enumerated() {
             if output.json {
-                let blank = inputs[i].trimmingCharacters(in: .whitespaces).isEmpty
-                let best = blank ? nil : r.first
-                output.emit(
-                    .object([
-                        ("source", .string(inputs[i])), ("translation", .string(best?.text ?? "")),
-                        ("score", .number(best.map { Double($0.score) })),
-                        (
-                            "n_best",
-                            .array(
-                                blank
-                                    ? [] : r.map { .object([("text", .string($0.text)), ("score", .number($0.score))]) }
-                            )
-                        )
-                    ]))
+                output.emit(InferenceJSON.translation(source: inputs[i], hypotheses: r))
                 continue
             }
             if inputs[i].trimmingCharacters(in: .whitespaces).isEmpty { print(""); continue }

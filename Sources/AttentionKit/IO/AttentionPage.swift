@@ -13,9 +13,9 @@ import Foundation
 /// one); the PNG of the selected layer is shown below. Opened as `index.html#selftest`, the page clicks through its
 /// own controls and writes what it saw to `body[data-selftest]` (the suite's browser test reads it); a fragment
 /// such as `#layer=2&head=1&pin=3&tab=model&scale=row` opens it in that state.
-enum AttentionPage {
+public enum AttentionPage {
     static func html(index: Data, maps: [Tensor]) -> String {
-        let mapsJSON =
+        let mapsJSON: String =
             "["
             + maps.map { m -> String in
                 let (h, q, k) = (m.shape[0], m.shape[1], m.shape[2]), v = m.scalars
@@ -32,6 +32,19 @@ enum AttentionPage {
             template
             .replacingOccurrences(of: "@@INDEX@@", with: safe(String(decoding: index, as: UTF8.self)))
             .replacingOccurrences(of: "@@MAPS@@", with: mapsJSON)
+            .replacingOccurrences(of: "@@LIVE@@", with: "")
+            .replacingOccurrences(of: "@@LIVESCRIPT@@", with: "")
+    }
+
+    /// The live explorer `attn serve` shows at `/`: the same page, its views and controls, with a form on top that
+    /// posts a sentence (or a dropped picture) to `/v1/attention` and draws the answer's maps with the report's code.
+    public static var liveHTML: String {
+        template
+            .replacingOccurrences(of: "@@INDEX@@", with: "null")
+            .replacingOccurrences(of: "@@MAPS@@", with: "[]")
+            .replacingOccurrences(of: "@@LIVE@@", with: liveForm)
+            .replacingOccurrences(of: "@@LIVESCRIPT@@", with: liveScript)
+            .replacingOccurrences(of: "<title>Attention report</title>", with: "<title>Attention explorer</title>")
     }
 
     static func compact(_ x: Float) -> String {
@@ -92,6 +105,7 @@ enum AttentionPage {
         </style>
         </head>
         <body>
+        @@LIVE@@
         <h1 id="title">Attention report</h1>
         <p class="sub" id="input"></p>
         <div class="answer" id="answer"></div>
@@ -118,8 +132,8 @@ enum AttentionPage {
         "use strict";
         window.reportErrors = [];
         window.addEventListener("error", e => { window.reportErrors.push(String(e.message)); document.body.dataset.errors = window.reportErrors.join(" | "); });
-        const INDEX = JSON.parse(document.getElementById("index").textContent);
-        const MAPS = @@MAPS@@;
+        let INDEX = JSON.parse(document.getElementById("index").textContent);
+        let MAPS = @@MAPS@@;
         const $ = id => document.getElementById(id);
         const HEAD_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#ad494a"];
         const S = { layer: 0, heads: new Set(), pinned: null, hovered: null, hoverKey: null, scale: "absolute", tab: "head" };
@@ -162,14 +176,18 @@ enum AttentionPage {
           if (INDEX.prediction) answer.push("Prediction: " + INDEX.prediction);
           $("answer").textContent = answer.join("   ") || "\u2014";
           const sel = $("layer");
+          sel.innerHTML = "";
           INDEX.layers.forEach((l, i) => {
             const o = document.createElement("option");
             o.value = i; o.textContent = l.path + "  (" + l.queries + " \u00d7 " + l.keys + ")";
             sel.appendChild(o);
           });
-          sel.addEventListener("change", () => selectLayer(+sel.value, null));
-          document.querySelectorAll("input[name=scale]").forEach(r => r.addEventListener("change", () => { S.scale = r.value; render(); }));
-          document.querySelectorAll("#tabs button").forEach(b => b.addEventListener("click", () => { S.tab = b.dataset.tab; render(); }));
+          if (!S.wired) {  // the live explorer calls setup() again for every answer
+            S.wired = true;
+            sel.addEventListener("change", () => selectLayer(+sel.value, null));
+            document.querySelectorAll("input[name=scale]").forEach(r => r.addEventListener("change", () => { S.scale = r.value; render(); }));
+            document.querySelectorAll("#tabs button").forEach(b => b.addEventListener("click", () => { S.tab = b.dataset.tab; render(); }));
+          }
           if (INDEX.image) {
             const off = INDEX.image.class_token ? 1 : 0;
             S.rollout = rollouts();
@@ -433,7 +451,7 @@ enum AttentionPage {
         // MARK: pictures: the selected layer's PNG (and the image overlays)
         function renderPictures() {
           const box = $("pictures"); box.innerHTML = "";
-          if (INDEX.image) {
+          if (INDEX.image && INDEX.image.overlays) {
             const f = document.createElement("figure");
             const c = document.createElement("figcaption"); c.textContent = "The picture, " + (INDEX.image.overlay_titles || []).join(", ") + ": the class token's attention (or the attention each patch receives), each scaled to its largest weight";
             const img = document.createElement("img"); img.src = INDEX.image.overlays; img.alt = "attention overlays";
@@ -500,9 +518,10 @@ enum AttentionPage {
           document.body.dataset.selftest = JSON.stringify(out);
         }
 
-        setup();
+        if (INDEX) setup();
         // `index.html#layer=2&head=1&pin=3&tab=model&scale=row` opens the page in that state (for links and screenshots).
-        if (location.hash === "#selftest") selftest();
+        if (!INDEX) { /* the live explorer: nothing to draw until an answer comes */ }
+        else if (location.hash === "#selftest") selftest();
         else if (location.hash.length > 1) {
           const p = new URLSearchParams(location.hash.slice(1)), num = k => p.has(k) && isFinite(+p.get(k)) ? +p.get(k) : null;
           const l = num("layer"), h = num("head");
@@ -513,7 +532,69 @@ enum AttentionPage {
           render();
         }
         </script>
+        @@LIVESCRIPT@@
         </body>
         </html>
+        """#
+
+    static let liveForm = #"""
+        <form id="ask" class="answer" style="display: flex; gap: 8px; flex-wrap: wrap; align-items: center">
+          <label for="model"><b>Model</b></label><select id="model"></select>
+          <input id="text" type="text" size="60" placeholder="Type a sentence (or drop a PNG/JPEG here for an image model)">
+          <input id="file" type="file" accept="image/png,image/jpeg">
+          <button type="submit">Show attention</button>
+          <span id="status" class="sub"></span>
+        </form>
+        """#
+
+    static let liveScript = #"""
+        <script>
+        "use strict";
+        // The live explorer: ask /v1/attention, then draw the answer with the report's own setup()/render().
+        (function () {
+          const status = t => { $("status").textContent = t; };
+          let models = [];
+          async function ask(body, isImage, pictureURL) {
+            status("…");
+            const model = $("model").value;
+            const r = await fetch("/v1/attention" + (isImage ? "?model=" + encodeURIComponent(model) : ""), {
+              method: "POST", headers: {"Content-Type": isImage ? "application/octet-stream" : "application/json"},
+              body: isImage ? body : JSON.stringify({text: body, model: model, beam: 5})
+            });
+            const answer = await r.json();
+            if (!r.ok) { status((answer.error && answer.error.message) || ("HTTP " + r.status)); return; }
+            INDEX = answer.index; MAPS = answer.maps;
+            INDEX.layers.forEach(l => { l.png = null; });
+            if (INDEX.image) { INDEX.image.file = pictureURL; INDEX.image.overlays = null; }
+            S.pinned = null; S.hovered = null; S.hoverKey = null;
+            setup();
+            status(answer.answer || "");
+            document.body.dataset.live = "1";
+          }
+          $("ask").addEventListener("submit", e => {
+            e.preventDefault();
+            const f = $("file").files[0];
+            if (f) ask(f, true, URL.createObjectURL(f));
+            else if ($("text").value.trim()) ask($("text").value, false, null);
+          });
+          document.addEventListener("dragover", e => e.preventDefault());
+          document.addEventListener("drop", e => {
+            e.preventDefault();
+            const f = e.dataTransfer.files[0];
+            if (f) ask(f, true, URL.createObjectURL(f));
+          });
+          fetch("/v1/models").then(r => r.json()).then(list => {
+            models = list.models;
+            for (const m of models) {
+              const o = document.createElement("option"); o.value = m.name; o.textContent = m.name + " (" + m.task + ")";
+              $("model").appendChild(o);
+            }
+            // `/#model=NAME&text=…` asks at once (links, the suite's browser test)
+            const p = new URLSearchParams(location.hash.slice(1));
+            if (p.get("model")) $("model").value = p.get("model");
+            if (p.get("text")) { $("text").value = p.get("text"); ask(p.get("text"), false, null); }
+          });
+        })();
+        </script>
         """#
 }
