@@ -42,6 +42,10 @@ final class ServeTests: XCTestCase {
             [
                 "train", "cnn", "--data", repositoryFile("corpora/cifar10-sample"), "--out", path("cnn"), "--channels",
                 "4,8", "--hidden", "8", "--epochs", "1", "--warmup-epochs", "0", "--batch-size", "32"
+            ],
+            [
+                "train", "lm", "--data", repositoryFile("corpora/shakespeare-sample/input.txt"), "--max-steps", "5",
+                "--layers", "1", "--d-model", "16", "--out", path("lm")
             ]
         ] {
             let r = try runAttn(args)
@@ -395,5 +399,33 @@ final class ServeTests: XCTestCase {
         XCTAssertTrue(dom.contains("Translation: "), "the translation is shown")
         XCTAssertTrue(dom.contains("<option value=\"0\">"), "the layer selector lists the layers")
         XCTAssertTrue(dom.contains("class=\"tok"), "the head view shows the tokens")
+    }
+
+    /// /v1/generate: the text `attn generate --json` gives for the same seed; streamed as server-sent events whose
+    /// pieces add up to it, ending with [DONE].
+    func testGenerateAnswersAsTheCLIAndStreams() throws {
+        let s = try Server(["--checkpoint", path("lm")])
+        defer { XCTAssertEqual(s.stop(), 0) }
+        let body: [String: Any] = ["prompt": "ROMEO:", "max_new_tokens": 20, "seed": 3, "temperature": 0.8, "top_k": 10]
+        let g = try call(s, "POST", "/v1/generate", json: body)
+        XCTAssertEqual(g.status, 200, g.text)
+        let cli = try cliJSON([
+            "generate", "--checkpoint", path("lm"), "--prompt", "ROMEO:", "--max-new-tokens", "20", "--seed", "3",
+            "--temperature", "0.8", "--top-k", "10"
+        ])
+        XCTAssertEqual(g.json["text"] as? String, cli["text"] as? String)
+        var streamed = body
+        streamed["stream"] = true
+        let sse = try call(s, "POST", "/v1/generate", json: streamed)
+        XCTAssertEqual(sse.status, 200)
+        let events = sse.text.components(separatedBy: "\n\n").filter { $0.hasPrefix("data: ") }.map { $0.dropFirst(6) }
+        XCTAssertEqual(events.last, "[DONE]", sse.text)
+        let pieces = events.dropLast().compactMap {
+            (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["text"] as? String
+        }
+        XCTAssertEqual(pieces.joined(), g.json["text"] as? String)
+        XCTAssertEqual(
+            try call(s, "POST", "/v1/generate", json: ["prompt": "a", "max_new_tokens": 0]).errorCode, "out_of_range")
+        XCTAssertEqual(try call(s, "POST", "/v1/generate", json: ["max_new_tokens": 3]).errorCode, "missing_field")
     }
 }
