@@ -25,7 +25,7 @@ measure() {  # name port pid
     for endpoint in translate classify; do
         if [ $endpoint = translate ]; then body="{\"text\": \"$sentence\", \"beam\": 5}"; else body="{\"text\": \"$question\"}"; fi
         for c in 1 8 64; do
-            line=$(BODY="$body" wrk -t2 -c$c -d${secs}s --timeout 30s -s Benchmarks/serve/load.lua \
+            line=$(BODY="$body" wrk -t$(( c < 2 ? 1 : 2 )) -c$c -d${secs}s --timeout 30s -s Benchmarks/serve/load.lua \
                 "http://127.0.0.1:$port/v1/$endpoint" | grep '^{')
             echo "{\"server\": \"$name\", \"endpoint\": \"$endpoint\", \"connections\": $c, ${line:1}"
         done

@@ -1,0 +1,201 @@
+"""The FastAPI + PyTorch twin of `attn serve` for the load test (Benchmarks/serve/load.sh): the same trained runs
+(weights read from their best.safetensors into torch.nn.Transformer / TransformerEncoder, the tokenizers from their
+tokenizer.json with Hugging Face `tokenizers`), the same endpoints and JSON shapes for /v1/translate and /v1/classify,
+served by uvicorn the way people deploy a PyTorch model: one worker, inference in FastAPI's thread pool, torch's
+intra-op threads on every core. Beam search is the one PyTorch users write over nn.Transformer (no key-value cache),
+with our length rule (1.5 × source + 10) and GNMT length penalty 0.6.
+
+Usage: python twin.py --translation RUN --classifier RUN --port 8767  (pip install torch fastapi uvicorn tokenizers)
+"""
+import argparse
+import json
+import math
+import os
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import uvicorn
+from fastapi import FastAPI, Request
+from safetensors.torch import load_file
+from tokenizers import Tokenizer
+
+
+def sinusoids(length, d):
+    pos = torch.arange(length).unsqueeze(1)
+    div = torch.exp(torch.arange(0, d, 2) * (-math.log(10000.0) / d))
+    pe = torch.zeros(length, d)
+    pe[:, 0::2], pe[:, 1::2] = torch.sin(pos * div), torch.cos(pos * div)
+    return pe
+
+
+def attention_names(ours, theirs, w):
+    return {f"{ours}.inProjection.weight": f"{theirs}.in_proj_weight", f"{ours}.inProjection.bias": f"{theirs}.in_proj_bias",
+            f"{ours}.outProjection.weight": f"{theirs}.out_proj.weight", f"{ours}.outProjection.bias": f"{theirs}.out_proj.bias"}
+
+
+class Translator(nn.Module):
+    def __init__(self, run):
+        super().__init__()
+        c = json.load(open(os.path.join(run, "config.json")))["model"]
+        self.c = c
+        d = c["dModel"]
+        self.src_emb = nn.Embedding(c["sourceVocabulary"], d)
+        self.tgt_emb = nn.Embedding(c["targetVocabulary"], d)
+        self.register_buffer("pe", sinusoids(c["maxLength"], d))
+        self.transformer = nn.Transformer(d, c["heads"], c["encoderLayers"], c["decoderLayers"], c["feedForward"], 0.0,
+                                          activation=c["activation"], batch_first=True, norm_first=c["normFirst"])
+        self.out = nn.Linear(d, c["targetVocabulary"])
+        w = load_file(os.path.join(run, "best.safetensors"))
+        names = {"sourceEmbedding.embedding.weight": "src_emb.weight", "targetEmbedding.embedding.weight": "tgt_emb.weight",
+                 "outputProjection.weight": "out.weight", "outputProjection.bias": "out.bias",
+                 "encoder.norm.weight": "transformer.encoder.norm.weight", "encoder.norm.bias": "transformer.encoder.norm.bias",
+                 "decoder.norm.weight": "transformer.decoder.norm.weight", "decoder.norm.bias": "transformer.decoder.norm.bias"}
+        for side, n in (("encoder", c["encoderLayers"]), ("decoder", c["decoderLayers"])):
+            for i in range(n):
+                p, q = f"{side}.layers.{i}", f"transformer.{side}.layers.{i}"
+                names.update(attention_names(p + ".selfAttention", q + ".self_attn", w))
+                if side == "decoder":
+                    names.update(attention_names(p + ".crossAttention", q + ".multihead_attn", w))
+                for m in ("linear1", "linear2", "norm1", "norm2", "norm3"):
+                    for t in ("weight", "bias"):
+                        if f"{p}.{m}.{t}" in w:
+                            names[f"{p}.{m}.{t}"] = f"{q}.{m}.{t}"
+        state = {names[k]: v for k, v in w.items() if k in names}
+        if "out.weight" not in state:
+            state["out.weight"] = state["tgt_emb.weight"]
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        assert not unexpected and set(missing) <= {"pe"}, (missing, unexpected)
+        self.eval()
+
+    def embed(self, emb, ids):
+        scale = math.sqrt(self.c["dModel"]) if self.c["scaleEmbeddings"] else 1.0
+        return emb(ids) * scale + self.pe[: ids.shape[1]]
+
+    def encode(self, src):
+        mask = src == self.c["padID"]
+        return self.transformer.encoder(self.embed(self.src_emb, src), src_key_padding_mask=mask), mask
+
+    def decode(self, tin, memory, memory_mask):
+        causal = nn.Transformer.generate_square_subsequent_mask(tin.shape[1], dtype=torch.bool)
+        return self.out(self.transformer.decoder(self.embed(self.tgt_emb, tin), memory, tgt_mask=causal,
+                                                 memory_key_padding_mask=memory_mask))
+
+    @torch.inference_mode()
+    def beam_search(self, src, k=5, alpha=0.6):
+        bos, eos, pad = self.c["bosID"], self.c["eosID"], self.c["padID"]
+        b = src.shape[0]
+        max_len = min(self.c["maxLength"] - 1, src.shape[1] * 3 // 2 + 10)
+        memory, mask = self.encode(src)
+        memory, mask = memory.repeat_interleave(k, 0), mask.repeat_interleave(k, 0)
+        prefix = torch.full((b * k, 1), bos, dtype=torch.long)
+        scores = torch.full((b, k), float("-inf"))
+        scores[:, 0] = 0
+        done = torch.zeros(b * k, dtype=torch.bool)
+        for _ in range(max_len):
+            logp = F.log_softmax(self.decode(prefix, memory, mask)[:, -1], dim=-1)
+            v = logp.shape[-1]
+            logp[done] = float("-inf")
+            logp[done, pad] = 0
+            total = (scores.reshape(-1, 1) + logp).reshape(b, k * v)
+            scores, idx = total.topk(k, dim=1)
+            beam, token = idx // v, idx % v
+            rows = (torch.arange(b).unsqueeze(1) * k + beam).reshape(-1)
+            prefix = torch.cat([prefix[rows], token.reshape(-1, 1)], dim=1)
+            done = done[rows] | (token.reshape(-1) == eos)
+            if bool(done.all()):
+                break
+        lengths = ((prefix[:, 1:] != pad) & (prefix[:, 1:] != eos)).sum(1).float().reshape(b, k) + 1
+        normalised = scores / ((5 + lengths) / 6) ** alpha
+        best = normalised.argmax(1)
+        return prefix.reshape(b, k, -1)[torch.arange(b), best], normalised.max(1).values
+
+
+class Classifier(nn.Module):
+    """Our TextClassifier: embeddings (×√d) + sinusoids, a pre- or post-norm encoder, masked mean pooling, a head."""
+
+    def __init__(self, run):
+        super().__init__()
+        c = json.load(open(os.path.join(run, "config.json")))["model"]
+        c = c.get("transformer", c)
+        self.c = c
+        d = c["dModel"]
+        w = load_file(os.path.join(run, "best.safetensors"))
+        self.emb = nn.Embedding(w["embedding.embedding.weight"].shape[0], d)
+        self.register_buffer("pe", sinusoids(c.get("maxLength", 512), d))
+        layer = nn.TransformerEncoderLayer(d, c["heads"], c["feedForward"], 0.0, activation=c.get("activation", "relu"),
+                                           batch_first=True, norm_first=c.get("normFirst", True))
+        final = nn.LayerNorm(d) if "encoder.norm.weight" in w else None
+        self.encoder = nn.TransformerEncoder(layer, c["layers"], norm=final, enable_nested_tensor=False)
+        self.head = nn.Linear(d, w["head.weight"].shape[0])
+        names = {"embedding.embedding.weight": "emb.weight", "head.weight": "head.weight", "head.bias": "head.bias",
+                 "encoder.norm.weight": "encoder.norm.weight", "encoder.norm.bias": "encoder.norm.bias"}
+        for i in range(c["layers"]):
+            p, q = f"encoder.layers.{i}", f"encoder.layers.{i}"
+            names.update(attention_names(p + ".selfAttention", q + ".self_attn", w))
+            for m in ("linear1", "linear2", "norm1", "norm2"):
+                for t in ("weight", "bias"):
+                    names[f"{p}.{m}.{t}"] = f"{q}.{m}.{t}"
+        state = {names[k]: v for k, v in w.items() if k in names}
+        self.load_state_dict(state, strict=False)
+        self.eval()
+
+    @torch.inference_mode()
+    def forward(self, ids):
+        pad = ids == 0
+        h = self.encoder(self.emb(ids) * math.sqrt(self.c["dModel"]) + self.pe[: ids.shape[1]], src_key_padding_mask=pad)
+        keep = (~pad).unsqueeze(-1).float()
+        return self.head((h * keep).sum(1) / keep.sum(1).clamp(min=1))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--translation", required=True)
+    ap.add_argument("--classifier", required=True)
+    ap.add_argument("--port", type=int, default=8767)
+    a = ap.parse_args()
+    translator = Translator(a.translation)
+    src_tok = Tokenizer.from_file(os.path.join(a.translation, "source-tokenizer.json"))
+    tgt_tok = Tokenizer.from_file(os.path.join(a.translation, "target-tokenizer.json"))
+    classifier = Classifier(a.classifier)
+    cls_tok = Tokenizer.from_file(os.path.join(a.classifier, "tokenizer.json"))
+    labels = json.load(open(os.path.join(a.classifier, "labels.json")))
+    app = FastAPI()
+
+    @app.get("/healthz")
+    def healthz():
+        return {"status": "ok"}
+
+    @app.post("/v1/translate")
+    async def translate(request: Request):
+        body = await request.json()
+        text, beam = body["text"], int(body.get("beam", 5))
+
+        def work():
+            ids = src_tok.encode(text, add_special_tokens=False).ids + [translator.c["eosID"]]
+            out, score = translator.beam_search(torch.tensor([ids]), k=beam)
+            tokens = [t for t in out[0, 1:].tolist() if t not in (translator.c["eosID"], translator.c["padID"])]
+            return {"model": "translation", "source": text, "translation": tgt_tok.decode(tokens), "score": float(score[0])}
+
+        from starlette.concurrency import run_in_threadpool
+        return await run_in_threadpool(work)
+
+    @app.post("/v1/classify")
+    async def classify(request: Request):
+        body = await request.json()
+        text = body["text"]
+
+        def work():
+            ids = torch.tensor([cls_tok.encode(text).ids or [0]])
+            p = F.softmax(classifier(ids), dim=-1)[0]
+            k = int(p.argmax())
+            return {"model": "classifier", "text": text, "label": labels[k], "probability": float(p[k])}
+
+        from starlette.concurrency import run_in_threadpool
+        return await run_in_threadpool(work)
+
+    uvicorn.run(app, host="127.0.0.1", port=a.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
