@@ -45,7 +45,11 @@ final class ReadmeTests: XCTestCase {
                 $0.hasPrefix("swift build") ? ": built by the suite" : $0
             }
             commands += body.filter { $0.hasPrefix("attn ") || $0.contains("| attn ") }.count
-            let script = "set -euo pipefail\nexport PATH='\(bin)':\"$PATH\"\n" + body.joined(separator: "\n") + "\n"
+            // a block that starts a server in the background stops it when it ends, passing or failing (an orphaned
+            // server would hold the output pipes open)
+            let script =
+                "set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\nexport PATH='\(bin)':\"$PATH\"\n"
+                + body.joined(separator: "\n") + "\n"
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/bin/bash")
             p.arguments = ["-c", script]
