@@ -11,6 +11,7 @@ import argparse
 import json
 import math
 import os
+import sys
 
 import torch
 import torch.nn as nn
@@ -20,13 +21,8 @@ from fastapi import FastAPI, Request
 from safetensors.torch import load_file
 from tokenizers import Tokenizer
 
-
-def sinusoids(length, d):
-    pos = torch.arange(length).unsqueeze(1)
-    div = torch.exp(torch.arange(0, d, 2) * (-math.log(10000.0) / d))
-    pe = torch.zeros(length, d)
-    pe[:, 0::2], pe[:, 1::2] = torch.sin(pos * div), torch.cos(pos * div)
-    return pe
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "torch"))
+from bench_models import beam_search, sinusoids  # noqa: E402  (the twins' nn.Transformer beam search)
 
 
 def attention_names(ours, theirs, w):
@@ -81,34 +77,12 @@ class Translator(nn.Module):
         return self.out(self.transformer.decoder(self.embed(self.tgt_emb, tin), memory, tgt_mask=causal,
                                                  memory_key_padding_mask=memory_mask))
 
-    @torch.inference_mode()
-    def beam_search(self, src, k=5, alpha=0.6):
-        bos, eos, pad = self.c["bosID"], self.c["eosID"], self.c["padID"]
-        b = src.shape[0]
-        max_len = min(self.c["maxLength"] - 1, src.shape[1] * 3 // 2 + 10)
-        memory, mask = self.encode(src)
-        memory, mask = memory.repeat_interleave(k, 0), mask.repeat_interleave(k, 0)
-        prefix = torch.full((b * k, 1), bos, dtype=torch.long)
-        scores = torch.full((b, k), float("-inf"))
-        scores[:, 0] = 0
-        done = torch.zeros(b * k, dtype=torch.bool)
-        for _ in range(max_len):
-            logp = F.log_softmax(self.decode(prefix, memory, mask)[:, -1], dim=-1)
-            v = logp.shape[-1]
-            logp[done] = float("-inf")
-            logp[done, pad] = 0
-            total = (scores.reshape(-1, 1) + logp).reshape(b, k * v)
-            scores, idx = total.topk(k, dim=1)
-            beam, token = idx // v, idx % v
-            rows = (torch.arange(b).unsqueeze(1) * k + beam).reshape(-1)
-            prefix = torch.cat([prefix[rows], token.reshape(-1, 1)], dim=1)
-            done = done[rows] | (token.reshape(-1) == eos)
-            if bool(done.all()):
-                break
-        lengths = ((prefix[:, 1:] != pad) & (prefix[:, 1:] != eos)).sum(1).float().reshape(b, k) + 1
-        normalised = scores / ((5 + lengths) / 6) ** alpha
-        best = normalised.argmax(1)
-        return prefix.reshape(b, k, -1)[torch.arange(b), best], normalised.max(1).values
+    def translate(self, ids, k=5):
+        """The best hypothesis of beam search with our length rule: at most 1.5 × the source + 10 tokens."""
+        c = self.c
+        max_len = min(c["maxLength"] - 1, len(ids) * 3 // 2 + 10)
+        out = beam_search(self, torch.tensor([ids]), k=k, max_len=max_len, bos=c["bosID"], eos=c["eosID"], pad=c["padID"])
+        return [t for t in out[0, 1:].tolist() if t not in (c["eosID"], c["padID"])]
 
 
 class Classifier(nn.Module):
@@ -173,9 +147,8 @@ def main():
 
         def work():
             ids = src_tok.encode(text, add_special_tokens=False).ids + [translator.c["eosID"]]
-            out, score = translator.beam_search(torch.tensor([ids]), k=beam)
-            tokens = [t for t in out[0, 1:].tolist() if t not in (translator.c["eosID"], translator.c["padID"])]
-            return {"model": "translation", "source": text, "translation": tgt_tok.decode(tokens), "score": float(score[0])}
+            tokens = translator.translate(ids, k=beam)
+            return {"model": "translation", "source": text, "translation": tgt_tok.decode(tokens)}
 
         from starlette.concurrency import run_in_threadpool
         return await run_in_threadpool(work)
