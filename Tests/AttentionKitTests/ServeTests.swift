@@ -350,6 +350,17 @@ final class ServeTests: XCTestCase {
         XCTAssertEqual(inFlight?.status, 200, inFlight?.text ?? "no reply")
     }
 
+    /// A request past --timeout gets 504 (its work finishes in the background and frees its slot).
+    func testARequestPastTheTimeoutGets504() throws {
+        let s = try Server(["--checkpoint", path("tr"), "--timeout", "0.01", "--max-concurrency", "1"])
+        defer { XCTAssertEqual(s.stop(), 0) }
+        let texts = Array(repeating: "Ein Mann mit einem roten Hut fährt mit dem Fahrrad durch die Stadt.", count: 64)
+        let r = try call(s, "POST", "/v1/translate", json: ["texts": texts, "beam": 8])
+        XCTAssertEqual(r.status, 504, r.text)
+        XCTAssertEqual(r.errorCode, "timeout")
+        XCTAssertEqual(try call(s, "GET", "/healthz").status, 200)
+    }
+
     func testAnAPIKeyIsRequiredWhenGiven() throws {
         let key = path("key.txt")
         try "s3cret-key\n".write(toFile: key, atomically: true, encoding: .utf8)
