@@ -19,6 +19,9 @@ public struct ServeOptions: Sendable {
     public var timeout = 60.0
     /// Largest text in bytes, most texts per request, widest beam.
     public var maxTextBytes = 10_000, maxTexts = 256, maxBeam = 16
+    /// Dynamic batching of translate and classify requests: at most `maxBatch` texts per batch (1: none), collected
+    /// for up to `batchWaitMilliseconds` after the first.
+    public var maxBatch = 1, batchWaitMilliseconds = 5.0
     /// When set, `/v1/*` requires `Authorization: Bearer KEY`.
     public var apiKey: String?
     /// Options with every default.
@@ -54,6 +57,8 @@ final class ServerState: Sendable {
     let limits: RequestLimits
     let registry = PrometheusCollectorRegistry()
     let inFlight: Gauge, queued: Gauge
+    let batchers = Batchers()
+    let batches: Counter, batchedTexts: Counter
 
     init(options: ServeOptions, models: ModelSet) {
         (self.options, self.models) = (options, models)
@@ -62,6 +67,13 @@ final class ServerState: Sendable {
         inFlight = registry.makeGauge(
             descriptor: .init(
                 namespace: "attn", metricName: "requests_in_flight", unitName: "", helpText: "Requests being handled"))
+        batches = registry.makeCounter(
+            descriptor: .init(
+                namespace: "attn", metricName: "batches", unitName: "total", helpText: "Inference batches (--max-batch)"
+            ))
+        batchedTexts = registry.makeCounter(
+            descriptor: .init(
+                namespace: "attn", metricName: "batched_texts", unitName: "total", helpText: "Texts in those batches"))
         queued = registry.makeGauge(
             descriptor: .init(
                 namespace: "attn", metricName: "requests_queued", unitName: "",
@@ -197,6 +209,23 @@ final class ServerState: Sendable {
         return try await runBlocking(timeout: options.timeout, work: work, done: { Task { await gate.release() } })
     }
 
+    /// Runs `texts` through `run` directly, or (with `--max-batch` above 1) in a batch with other requests of the
+    /// same `key`.
+    func batched(
+        _ key: String, _ texts: [String], _ run: @escaping @Sendable ([String]) async throws -> [String]
+    ) async throws -> [String] {
+        guard options.maxBatch > 1 else { return try await run(texts) }
+        let (batches, batchedTexts) = (self.batches, self.batchedTexts)
+        let batcher = batchers.batcher(
+            for: key, maxTexts: options.maxBatch, wait: .microseconds(Int(options.batchWaitMilliseconds * 1000)),
+            run: { texts in
+                batches.increment()
+                batchedTexts.increment(by: Int64(texts.count))
+                return try await run(texts)
+            })
+        return try await batcher.submit(key, texts)
+    }
+
     // MARK: endpoints
 
     func translate(_ request: Request) async throws -> Response {
@@ -206,11 +235,14 @@ final class ServerState: Sendable {
         let beam = try b.integer("beam", default: 5, in: 1...limits.maxBeam)
         let nBest = try b.integer("n_best", default: 1, in: 1...beam)
         let translator = Unchecked(m.run as! Translator)
-        let lines = try await infer {
-            zip(texts, translator.value.translate(texts, beam: beam, nBest: nBest)).map {
-                InferenceJSON.translation(source: $0, hypotheses: $1).text
+        let run: @Sendable ([String]) async throws -> [String] = { texts in
+            try await self.infer {
+                zip(texts, translator.value.translate(texts, beam: beam, nBest: nBest)).map {
+                    InferenceJSON.translation(source: $0, hypotheses: $1).text
+                }
             }
         }
+        let lines = try await batched("translate|\(m.name)|\(beam)|\(nBest)", texts, run)
         return json(.ok, results(lines, single: single, model: m.name))
     }
 
@@ -220,11 +252,14 @@ final class ServerState: Sendable {
         let (texts, single) = try b.texts(limits)
         let c = Unchecked(m.run as! TextClassification)
         let top = try b.integer("top", default: 1, in: 1...max(1, c.value.labels.count))
-        let lines = try await infer {
-            zip(texts, c.value.classify(texts, top: top)).map {
-                InferenceJSON.classification(text: $0, ranked: $1).text
+        let run: @Sendable ([String]) async throws -> [String] = { texts in
+            try await self.infer {
+                zip(texts, c.value.classify(texts, top: top)).map {
+                    InferenceJSON.classification(text: $0, ranked: $1).text
+                }
             }
         }
+        let lines = try await batched("classify|\(m.name)|\(top)", texts, run)
         return json(.ok, results(lines, single: single, model: m.name))
     }
 
@@ -394,4 +429,21 @@ final class ServerState: Sendable {
 struct Unchecked<T>: @unchecked Sendable {
     let value: T
     init(_ value: T) { self.value = value }
+}
+
+/// One `Batcher` per key (model and settings), made on first use; the first request's run closure serves the key.
+final class Batchers: @unchecked Sendable {
+    private let lock = NSLock()
+    private var batchers: [String: Batcher] = [:]
+    func batcher(
+        for key: String, maxTexts: Int, wait: Duration,
+        run: @escaping @Sendable ([String]) async throws -> [String]
+    ) -> Batcher {
+        lock.withLock {
+            if let b = batchers[key] { return b }
+            let b = Batcher(maxTexts: maxTexts, wait: wait) { _, texts in try await run(texts) }
+            batchers[key] = b
+            return b
+        }
+    }
 }

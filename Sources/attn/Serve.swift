@@ -40,6 +40,16 @@ struct Serve: ParsableCommand {
     var maxTextBytes = 10_000
     @Option(name: .customLong("max-beam"), parsing: .unconditional, help: "Widest beam a request may ask for.")
     var maxBeam = 16
+    @Option(
+        name: .customLong("max-batch"), parsing: .unconditional,
+        help:
+            "Batch the texts of concurrent translate/classify requests for the same model and settings, up to this many (1: no batching)."
+    )
+    var maxBatch = 1
+    @Option(
+        name: .customLong("batch-wait-ms"), parsing: .unconditional,
+        help: "How long a batch waits for more requests after its first, milliseconds.")
+    var batchWaitMs = 5.0
     @Option(parsing: .unconditional, help: "Seconds a request may take before 504.")
     var timeout = 60.0
     @Option(
@@ -56,13 +66,17 @@ struct Serve: ParsableCommand {
         try require(maxTextBytes >= 1, "--max-text-bytes must be positive")
         try require((1...256).contains(maxBeam), "--max-beam must be in 1…256")
         try require(timeout > 0, "--timeout must be positive")
+        try require(maxBatch >= 1, "--max-batch must be at least 1")
+        try require(batchWaitMs >= 0 && batchWaitMs <= 1000, "--batch-wait-ms must be in 0…1000")
     }
 
     func run() throws {
         var o = ServeOptions()
         (o.checkpoints, o.weights, o.host, o.port) = (checkpoints, weights, host, port)
         (o.maxConcurrency, o.queue, o.maxBody, o.timeout) = (maxConcurrency, queue, maxBody, timeout)
-        (o.maxTextBytes, o.maxBeam) = (maxTextBytes, maxBeam)
+        (o.maxTextBytes, o.maxBeam, o.maxBatch, o.batchWaitMilliseconds) = (
+            maxTextBytes, maxBeam, maxBatch, batchWaitMs
+        )
         if let apiKeyFile {
             let key = String(
                 decoding: try UserFile.read(URL(fileURLWithPath: apiKeyFile), maxBytes: 4096), as: UTF8.self

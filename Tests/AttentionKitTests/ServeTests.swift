@@ -350,6 +350,44 @@ final class ServeTests: XCTestCase {
         XCTAssertEqual(inFlight?.status, 200, inFlight?.text ?? "no reply")
     }
 
+    /// --max-batch: concurrent classify requests run as one batch and each gets its own answers, equal to the
+    /// unbatched server's.
+    func testBatchedRequestsGetTheirOwnAnswers() throws {
+        let plain = try Server(["--checkpoint", path("cls")])
+        let questions = [
+            "Who wrote Hamlet ?", "How far is the moon ?", "What is the capital of France ?",
+            "When did the war end ?", "Why is the sky blue ?", "Where is Timbuktu ?"
+        ]
+        var expected: [String: [String: Any]] = [:]
+        for q in questions { expected[q] = try call(plain, "POST", "/v1/classify", json: ["text": q, "top": 2]).json }
+        XCTAssertEqual(plain.stop(), 0)
+        let s = try Server(["--checkpoint", path("cls"), "--max-batch", "16", "--batch-wait-ms", "100"])
+        defer { XCTAssertEqual(s.stop(), 0) }
+        final class Replies: @unchecked Sendable {
+            let lock = NSLock()
+            var byText: [String: [String: Any]] = [:]
+        }
+        let replies = Replies()
+        DispatchQueue.concurrentPerform(iterations: questions.count) { i in
+            let r = try? Self.call(s, "POST", "/v1/classify", json: ["text": questions[i], "top": 2])
+            replies.lock.withLock { replies.byText[questions[i]] = r?.json ?? [:] }
+        }
+        for q in questions {
+            let got = replies.byText[q] ?? [:], want = expected[q] ?? [:]
+            XCTAssertEqual(got["text"] as? String, q)
+            XCTAssertEqual(got["label"] as? String, want["label"] as? String, q)
+            XCTAssertEqual(
+                (got["probability"] as? Double) ?? -1, (want["probability"] as? Double) ?? 1, accuracy: 1e-4, q)
+        }
+        // fewer batches than requests: some ran together
+        let metrics = try call(s, "GET", "/metrics").text
+        let line = metrics.split(separator: "\n").first { $0.hasPrefix("attn_batches_total ") }
+        let batches = line.flatMap { Double($0.split(separator: " ").last ?? "") } ?? -1
+        XCTAssertGreaterThan(batches, 0, metrics)
+        XCTAssertLessThan(batches, Double(questions.count), metrics)
+        XCTAssertTrue(metrics.contains("attn_batched_texts_total 6"), metrics)
+    }
+
     /// A request past --timeout gets 504 (its work finishes in the background and frees its slot).
     func testARequestPastTheTimeoutGets504() throws {
         let s = try Server(["--checkpoint", path("tr"), "--timeout", "0.01", "--max-concurrency", "1"])
