@@ -57,23 +57,29 @@ struct ModelSet: Sendable {
 
     /// The model a request names (`"model"`), or the first loaded model of the endpoint's task.
     func model(named name: String?, task: String, endpoint: String) throws -> ServedModel {
+        try model(named: name, tasks: [task], endpoint: endpoint)
+    }
+
+    /// The model a request names, or the first loaded model of one of `tasks` (in the order of `tasks`).
+    func model(named name: String?, tasks: [String], endpoint: String) throws -> ServedModel {
+        let wanted = tasks.joined(separator: " or ")
         if let name {
             guard let m = models.first(where: { $0.name == name }) else {
                 throw APIError(
                     .notFound, "unknown_model",
                     "model: no model named '\(name)' (loaded: \(models.map(\.name).joined(separator: ", ")))")
             }
-            guard m.task == task else {
+            guard tasks.contains(m.task) else {
                 throw APIError(
                     .badRequest, "wrong_task",
-                    "model: '\(name)' is a \(m.task) model; \(endpoint) needs a \(task) model")
+                    "model: '\(name)' is a \(m.task) model; \(endpoint) needs a \(wanted) model")
             }
             return m
         }
-        guard let m = models.first(where: { $0.task == task }) else {
+        guard let m = tasks.lazy.compactMap({ t in self.models.first { $0.task == t } }).first else {
             throw APIError(
                 .notFound, "no_model",
-                "\(endpoint) needs a \(task) model; loaded: "
+                "\(endpoint) needs a \(wanted) model; loaded: "
                     + models.map { "\($0.name) (\($0.task))" }.joined(separator: ", "))
         }
         return m

@@ -118,28 +118,5 @@ struct JSONBody {
     }
 }
 
-/// Reads a little-endian float32 `.npy` file (the attention export's LAYER.npy): shape and values.
-func readNPY(_ url: URL) throws -> (shape: [Int], values: [Float]) {
-    let d = try Data(contentsOf: url)
-    guard d.count > 10, d.prefix(6) == Data([0x93] + Array("NUMPY".utf8)) else {
-        throw ServeSetupError("\(url.path): not a .npy file")
-    }
-    let major = d[6]
-    let headerLength = major == 1 ? Int(d[8]) | Int(d[9]) << 8 : Int(d[8]) | Int(d[9]) << 8 | Int(d[10]) << 16
-    let start = major == 1 ? 10 : 12
-    let header = String(decoding: d[start..<(start + headerLength)], as: UTF8.self)
-    guard header.contains("'<f4'"), let open = header.range(of: "'shape': ("),
-        let close = header[open.upperBound...].firstIndex(of: ")")
-    else { throw ServeSetupError("\(url.path): expected a float32 array") }
-    let shape = header[open.upperBound..<close].split(separator: ",").compactMap {
-        Int($0.trimmingCharacters(in: .whitespaces))
-    }
-    let count = shape.reduce(1, *), body = d[(start + headerLength)...]
-    guard body.count == count * 4 else { throw ServeSetupError("\(url.path): truncated") }
-    var values = [Float](repeating: 0, count: count)
-    _ = values.withUnsafeMutableBytes { body.copyBytes(to: $0) }
-    return (shape, values)
-}
-
 /// JSONSerialization gives true and false as NSNumbers of ObjC type "c" (numbers are "q" or "d").
 func isJSONBool(_ n: NSNumber) -> Bool { String(cString: n.objCType) == "c" }

@@ -158,13 +158,16 @@ final class ServerState: Sendable {
             descriptor: .init(
                 namespace: "attn", metricName: "request_duration", unitName: "seconds", helpText: "Request latency"),
             labels: [("endpoint", endpoint)],
-            buckets: [
-                .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
-                .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10)
-            ]
+            buckets: Self.latencyBuckets
         ).record(ContinuousClock.now - start)
         return response
     }
+
+    /// The latency histogram's buckets: 5 ms to 10 s.
+    static let latencyBuckets: [Duration] = [
+        .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+        .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10)
+    ]
 
     func authorize(_ request: Request) throws {
         guard let key = options.apiKey else { return }
@@ -303,6 +306,7 @@ final class ServerState: Sendable {
         let data = try await body(request)
         let query = request.uri.queryParameters
         var req = AttentionRequest()
+        req.pictures = false  // the arrays and maps.json are the answer; no PNGs or page to draw
         let m: ServedModel
         let imageFile: URL?
         if ImageDecoding.format(of: data) != nil {
@@ -315,21 +319,9 @@ final class ServerState: Sendable {
             req.image = f.path
         } else {
             let b = try JSONBody(data)
-            let name = try b.string("model")
-            let textTasks = ["translation", "classification", "language-model"]
-            let candidates = models.models.filter { textTasks.contains($0.task) }
-            if let name {
-                guard let found = models.models.first(where: { $0.name == name }) else {
-                    _ = try models.model(named: name, task: "translation", endpoint: "/v1/attention")
-                    throw APIError(.notFound, "unknown_model", "model: \(name)")
-                }
-                m = found
-            } else {
-                guard let first = candidates.first else {
-                    throw APIError(.notFound, "no_model", "/v1/attention with JSON needs a text model")
-                }
-                m = first
-            }
+            m = try models.model(
+                named: try b.string("model"), tasks: ["translation", "classification", "language-model"],
+                endpoint: "/v1/attention")
             let (texts, _) = try b.texts(RequestLimits(maxTextBytes: limits.maxTextBytes, maxTexts: 1))
             req.text = texts[0]
             req.beam = try b.integer("beam", default: 1, in: 1...limits.maxBeam)
@@ -351,9 +343,9 @@ final class ServerState: Sendable {
             var maps: [Any] = []
             for l in layers {
                 guard let file = l["file"] as? String else { continue }
-                let (shape, v) = try readNPY(dir.appendingPathComponent(file))
-                guard shape.count == 3 else { continue }
-                let (h, q, k) = (shape[0], shape[1], shape[2])
+                let t = try NPY.decode(try Data(contentsOf: dir.appendingPathComponent(file)))
+                guard t.shape.count == 3 else { continue }
+                let (h, q, k, v) = (t.shape[0], t.shape[1], t.shape[2], t.scalars)
                 maps.append(
                     (0..<h).map { hh in
                         (0..<q).map { r in (0..<k).map { c in Double(v[(hh * q + r) * k + c]) } }

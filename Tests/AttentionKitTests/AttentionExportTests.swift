@@ -35,6 +35,26 @@ final class AttentionExportTests: XCTestCase {
         XCTAssertEqual(try parseNPY(NPY.encode(Tensor([1, 2, 3]))).shape, [3])
     }
 
+    /// `NPY.decode` reads what `encode` writes, and names what it cannot read.
+    func testNPYDecodeRoundTripsAndRefusesOtherFiles() throws {
+        let t = Tensor((0..<24).map { Float($0) * 0.5 - 3 }, shape: [2, 3, 4])
+        let back = try NPY.decode(NPY.encode(t))
+        XCTAssertEqual(back.shape, [2, 3, 4])
+        XCTAssertEqual(back.scalars, t.scalars)
+        XCTAssertEqual(try NPY.decode(NPY.encode(Tensor([1, 2, 3]))).shape, [3])
+        let good = NPY.encode(t)
+        var float64 = good
+        float64.replaceSubrange(try XCTUnwrap(good.range(of: Data("<f4".utf8))), with: Data("<f8".utf8))
+        for (bytes, reason) in [
+            (Data("not numpy at all".utf8), "not a .npy file"), (good.prefix(good.count - 4), "data bytes"),
+            (float64, "float32")
+        ] {
+            XCTAssertThrowsError(try NPY.decode(bytes)) { e in
+                XCTAssertTrue("\(e)".contains(reason), "\(e)")
+            }
+        }
+    }
+
     func testTranslationExportMatchesCapturedMaps() throws {
         var c = Seq2SeqConfig(sourceVocabulary: 12, targetVocabulary: 12)
         c.dModel = 16; c.heads = 2; c.encoderLayers = 1; c.decoderLayers = 1; c.feedForward = 16; c.dropout = 0

@@ -22,8 +22,46 @@ public enum NPY {
         return d
     }
 
+    /// A float32 tensor from `.npy` bytes (version 1 or 2, little-endian `<f4`, C order), as `encode` writes them.
+    /// - Throws: `NPYError` naming what does not fit: the magic, the dtype, the shape, a truncated body.
+    public static func decode(_ d: Data) throws -> Tensor {
+        let bytes = [UInt8](d)
+        guard bytes.count > 10, bytes[0..<6] == [0x93] + Array("NUMPY".utf8)[...] else {
+            throw NPYError(message: "not a .npy file")
+        }
+        let major = bytes[6]
+        let start = major == 1 ? 10 : 12
+        var headerLength = Int(bytes[8]) | Int(bytes[9]) << 8
+        if major != 1 { headerLength |= Int(bytes[10]) << 16 | Int(bytes[11]) << 24 }
+        guard bytes.count >= start + headerLength else { throw NPYError(message: "truncated header") }
+        let header = String(decoding: bytes[start..<(start + headerLength)], as: UTF8.self)
+        guard header.contains("'<f4'"), !header.contains("'fortran_order': True"),
+            let open = header.range(of: "'shape': ("), let close = header[open.upperBound...].firstIndex(of: ")")
+        else { throw NPYError(message: "expected a little-endian float32 array in C order") }
+        let shape = header[open.upperBound..<close].split(separator: ",").compactMap {
+            Int($0.trimmingCharacters(in: .whitespaces))
+        }
+        let count = shape.reduce(1, *), body = start + headerLength
+        guard bytes.count - body == count * 4 else {
+            throw NPYError(message: "\(bytes.count - body) data bytes for \(count) float32 values")
+        }
+        var values = [Float](repeating: 0, count: count)  // x86-64/arm64: the host is little-endian too
+        values.withUnsafeMutableBytes { dst in
+            bytes.withUnsafeBytes { src in dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[body...])) }
+        }
+        return Tensor(values, shape: shape)
+    }
+
     /// Writes `t` to `url` atomically.
     public static func write(_ t: Tensor, to url: URL) throws { try AtomicFile.write(encode(t), to: url) }
+}
+
+/// A `.npy` file that `NPY.decode` cannot read, and why.
+public struct NPYError: Error, CustomStringConvertible {
+    /// What does not fit.
+    public let message: String
+    /// The message.
+    public var description: String { message }
 }
 
 /// Attention maps of one input written as data: `LAYER.npy` per attention layer ([H, Tq, Tk] float32, the first

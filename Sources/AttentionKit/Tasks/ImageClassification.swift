@@ -513,7 +513,8 @@ extension ImageClassification: TrainedRun, ComparableRun {
     public func writeAttentionReport(_ request: AttentionRequest, to directory: URL) throws -> String {
         guard let image = request.image else { throw TaskUsageError("an image classification run needs --image") }
         let (label, p) = try writeAttention(
-            of: try Self.picture(image), name: image, to: directory, colourScale: request.colourScale)
+            of: try Self.picture(image), name: image, to: directory, pictures: request.pictures,
+            colourScale: request.colourScale)
         return String(format: "prediction: %@ (%.4f)", label, p)
     }
 

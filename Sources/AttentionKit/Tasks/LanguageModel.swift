@@ -543,7 +543,8 @@ extension LanguageModel: TrainedRun {
         let prediction = "next: \(shown) (\(String(format: "%.1f", last[next] * 100))%)"
         try AttentionExport.write(
             maps, kind: "language-model", input: text, output: nil, prediction: prediction, tokens: ["tokens": tokens],
-            axes: { _ in ("tokens", "tokens") }, colourScale: request.colourScale, to: directory)
+            axes: { _ in ("tokens", "tokens") }, pictures: request.pictures, colourScale: request.colourScale,
+            to: directory)
         return "prediction: " + prediction
     }
 }

@@ -42,6 +42,8 @@ public struct AttentionRequest {
     public var image: String?
     /// How the PNGs colour the weights: one 0–1 scale for every layer, or each layer's own.
     public var colourScale: AttentionColourScale = .absolute
+    /// Also draw the PNGs and index.html (false: only the arrays and maps.json, what `attn serve` answers with).
+    public var pictures = true
     /// A request with every field at its default.
     public init() {}
 }

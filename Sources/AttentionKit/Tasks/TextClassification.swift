@@ -415,7 +415,8 @@ extension TextClassification: TrainedRun, ComparableRun {
     /// Writes the attention report of one input into `directory`; returns the line to print (the prediction).
     public func writeAttentionReport(_ request: AttentionRequest, to directory: URL) throws -> String {
         guard let text = request.text else { throw TaskUsageError("a text classification run needs --text") }
-        let (label, p) = try writeAttention(of: text, to: directory, colourScale: request.colourScale)
+        let (label, p) = try writeAttention(
+            of: text, to: directory, pictures: request.pictures, colourScale: request.colourScale)
         return String(format: "prediction: %@ (%.4f)", label, p)
     }
 

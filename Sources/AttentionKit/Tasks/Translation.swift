@@ -438,7 +438,8 @@ extension Translator: TrainedRun, ComparableRun {
         guard let text = request.text else { throw TaskUsageError("a translation run needs --text") }
         return "translation: "
             + (try writeAttention(
-                of: text, target: request.target, beam: request.beam, to: directory, colourScale: request.colourScale))
+                of: text, target: request.target, beam: request.beam, to: directory, pictures: request.pictures,
+                colourScale: request.colourScale))
     }
 }
 
