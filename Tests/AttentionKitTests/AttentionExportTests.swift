@@ -234,14 +234,7 @@ final class AttentionExportTests: XCTestCase {
     /// token or a patch, toggle a head, open a model-view thumbnail) and the test checks what changed. Skipped with
     /// a message where Chromium is absent (CI installs it).
     func testReportPageRendersInHeadlessChromium() throws {
-        guard
-            let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].first(where: {
-                FileManager.default.isExecutableFile(atPath: $0)
-            })
-        else {
-            throw XCTSkip(
-                "Chromium is not installed (apt-get install chromium; scripts/install-deps.sh --browser does it)")
-        }
+        let chromium = try headlessChromium()
         let root = tmp
         defer { try? FileManager.default.removeItem(at: root) }
         _ = try smallClassifier().writeAttention(
@@ -249,24 +242,7 @@ final class AttentionExportTests: XCTestCase {
         var picture = RGBImage(width: 32, height: 32)
         for y in 0..<32 { for x in 0..<32 { picture.set(x, y, (UInt8(x * 8), 50, UInt8(y * 8))) } }
         _ = try smallViT().writeAttention(of: picture, name: "picture", to: root.appendingPathComponent("image"))
-        func browse(_ args: [String]) throws -> String {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: chromium)
-            p.arguments =
-                ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=5000"]
-                + args
-            let out = Pipe()
-            p.standardOutput = out
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            // A browser that hangs must not hang the suite: stop it after a minute (the test then fails).
-            let watchdog = DispatchWorkItem { if p.isRunning { p.terminate() } }
-            DispatchQueue.global().asyncAfter(deadline: .now() + 60, execute: watchdog)
-            let data = out.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            watchdog.cancel()
-            return String(decoding: data, as: UTF8.self)
-        }
+        func browse(_ args: [String]) throws -> String { try browseHeadless(chromium, args) }
         for (name, token) in [("text", "Hamlet"), ("image", "p0")] {
             let page = root.appendingPathComponent(name).appendingPathComponent("index.html")
             let dom = try browse(["--dump-dom", page.absoluteString])

@@ -113,3 +113,41 @@ class TemporaryDirectoryTestCase: XCTestCase {
     }
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
 }
+
+/// Headless Chromium's path; the test is skipped with a message where none is installed (CI installs it:
+/// scripts/install-deps.sh --browser).
+func headlessChromium() throws -> String {
+    guard
+        let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].first(where: {
+            FileManager.default.isExecutableFile(atPath: $0)
+        })
+    else {
+        throw XCTSkip("Chromium is not installed (apt-get install chromium; scripts/install-deps.sh --browser does it)")
+    }
+    return chromium
+}
+
+/// Runs headless Chromium with `args` (after its headless flags and a virtual-time budget of `budgetMilliseconds`)
+/// and returns its stdout. A browser that hangs must not hang the suite: it is stopped after `limit` seconds (the
+/// test then fails on what it printed).
+func browseHeadless(
+    _ chromium: String, _ args: [String], budgetMilliseconds: Int = 5000, limit: TimeInterval = 60
+) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: chromium)
+    p.arguments =
+        [
+            "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+            "--virtual-time-budget=\(budgetMilliseconds)"
+        ] + args
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = FileHandle.nullDevice
+    try p.run()
+    let watchdog = DispatchWorkItem { if p.isRunning { p.terminate() } }
+    DispatchQueue.global().asyncAfter(deadline: .now() + limit, execute: watchdog)
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    watchdog.cancel()
+    return String(decoding: data, as: UTF8.self)
+}

@@ -418,28 +418,12 @@ final class ServeTests: XCTestCase {
     /// The explorer at `/` in headless Chromium: the page loads, asks /v1/attention for the sentence in its
     /// fragment, and draws the translation and the maps with the report's code, without a script error.
     func testTheExplorerShowsATypedSentencesTranslationAndMaps() throws {
-        guard
-            let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].first(where: {
-                FileManager.default.isExecutableFile(atPath: $0)
-            })
-        else { throw XCTSkip("Chromium is not installed (scripts/install-deps.sh --browser installs it)") }
+        let chromium = try headlessChromium()
         let s = try Server(["--checkpoint", path("tr")])
         defer { XCTAssertEqual(s.stop(), 0) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: chromium)
-        p.arguments = [
-            "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=15000", "--dump-dom",
-            s.base + "/#model=tr&text=Ein%20Hund%20l%C3%A4uft%20im%20Schnee."
-        ]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let watchdog = DispatchWorkItem { if p.isRunning { p.terminate() } }
-        DispatchQueue.global().asyncAfter(deadline: .now() + 90, execute: watchdog)
-        let dom = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        watchdog.cancel()
+        let dom = try browseHeadless(
+            chromium, ["--dump-dom", s.base + "/#model=tr&text=Ein%20Hund%20l%C3%A4uft%20im%20Schnee."],
+            budgetMilliseconds: 15000, limit: 90)
         XCTAssertTrue(dom.contains("data-live=\"1\""), "the answer was drawn: \(dom.prefix(3000))")
         XCTAssertTrue(dom.contains("data-ready=\"1\""), "render() ran to the end")
         XCTAssertFalse(
