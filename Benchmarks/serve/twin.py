@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from bench_models import beam_search, sinusoids  # noqa: E402  (the twins' nn.Transformer beam search)
 
 
-def attention_names(ours, theirs, w):
+def attention_names(ours, theirs):
     return {f"{ours}.inProjection.weight": f"{theirs}.in_proj_weight", f"{ours}.inProjection.bias": f"{theirs}.in_proj_bias",
             f"{ours}.outProjection.weight": f"{theirs}.out_proj.weight", f"{ours}.outProjection.bias": f"{theirs}.out_proj.bias"}
 
@@ -50,9 +50,9 @@ class Translator(nn.Module):
         for side, n in (("encoder", c["encoderLayers"]), ("decoder", c["decoderLayers"])):
             for i in range(n):
                 p, q = f"{side}.layers.{i}", f"transformer.{side}.layers.{i}"
-                names.update(attention_names(p + ".selfAttention", q + ".self_attn", w))
+                names.update(attention_names(p + ".selfAttention", q + ".self_attn"))
                 if side == "decoder":
-                    names.update(attention_names(p + ".crossAttention", q + ".multihead_attn", w))
+                    names.update(attention_names(p + ".crossAttention", q + ".multihead_attn"))
                 for m in ("linear1", "linear2", "norm1", "norm2", "norm3"):
                     for t in ("weight", "bias"):
                         if f"{p}.{m}.{t}" in w:
@@ -106,7 +106,7 @@ class Classifier(nn.Module):
                  "encoder.norm.weight": "encoder.norm.weight", "encoder.norm.bias": "encoder.norm.bias"}
         for i in range(c["layers"]):
             p, q = f"encoder.layers.{i}", f"encoder.layers.{i}"
-            names.update(attention_names(p + ".selfAttention", q + ".self_attn", w))
+            names.update(attention_names(p + ".selfAttention", q + ".self_attn"))
             for m in ("linear1", "linear2", "norm1", "norm2"):
                 for t in ("weight", "bias"):
                     names[f"{p}.{m}.{t}"] = f"{q}.{m}.{t}"
