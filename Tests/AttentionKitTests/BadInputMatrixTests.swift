@@ -359,7 +359,7 @@ final class BadInputMatrixTests: XCTestCase {
         try "{}".write(toFile: path("cls-objlabels/labels.json"), atomically: true, encoding: .utf8)
         try copy(path("vit"), path("vit-typed"))
         let vitConfig = try String(contentsOfFile: path("vit/config.json"), encoding: .utf8)
-        try vitConfig.replacingOccurrences(of: "\"dModel\" : 8,", with: "\"dModel\" : \"eight\",").write(
+        try vitConfig.replacingOccurrences(of: "\"d_model\" : 8,", with: "\"d_model\" : \"eight\",").write(
             toFile: path("vit-typed/config.json"), atomically: true, encoding: .utf8)
         try copy(path("vit"), path("vit-noconfig"));
         try FileManager.default.removeItem(atPath: path("vit-noconfig/config.json"))
@@ -596,7 +596,7 @@ final class BadInputMatrixTests: XCTestCase {
             ),
             (
                 ["predict", "--checkpoint", path("vit-typed"), "--image", bin + ":0"],
-                ["vit-typed", "config.json", "dModel", "eight"], false, nil
+                ["vit-typed", "config.json", "d_model", "eight"], false, nil
             ),
             (
                 ["predict", "--checkpoint", path("vit-noconfig"), "--image", bin + ":0"],

@@ -94,7 +94,7 @@ final class TaskLayerTests: XCTestCase {
         XCTAssertTrue(
             config.contains("\"adadelta\"") && config.contains("\"rho\" : 0.95")
                 && config.contains("\"schedule\" : \"constant\""), config)
-        XCTAssertTrue(config.contains("\"maxNorm\" : 3"), config)
+        XCTAssertTrue(config.contains("\"max_norm\" : 3"), config)
         XCTAssertEqual(try learningRates(path("kim")).map(\.lr), [1, 1, 1])
         let head = try XCTUnwrap(
             try Safetensors.read(from: URL(fileURLWithPath: path("kim/last.safetensors"))).tensors["head.weight"])
@@ -127,8 +127,8 @@ final class TaskLayerTests: XCTestCase {
         let model = c["model"] as! [String: Any], training = c["training"] as! [String: Any],
             tokenizer = c["tokenizer"] as! [String: Any]
         XCTAssertEqual(c["model_type"] as? String, "TextCNN")
-        XCTAssertEqual(model["maxNorm"] as? Double, 3)
-        XCTAssertEqual(model["embeddingInitRange"] as? Double, 0.25)
+        XCTAssertEqual(model["max_norm"] as? Double, 3)
+        XCTAssertEqual(model["embedding_init_range"] as? Double, 0.25)
         XCTAssertEqual(training["schedule"] as? String, "constant")
         XCTAssertEqual(training["batch_size"] as? Int, 50)
         XCTAssertEqual(training["epochs"] as? Int, 2)

@@ -88,6 +88,8 @@ public struct ConfigurationError: Error, CustomStringConvertible {
     public init(_ field: String, _ reason: String) { (self.field, self.reason) = (field, reason) }
     /// "field: reason".
     public var description: String { "\(field): \(reason)" }
+    /// "field: reason" with the field as the JSON files spell it ("pad_id", `SnakeCase`).
+    public var fileDescription: String { "\(SnakeCase.path(field)): \(reason)" }
 }
 
 /// The checks configurations share; the limits are far above any model this library trains on a CPU.

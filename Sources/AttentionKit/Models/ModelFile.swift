@@ -13,9 +13,8 @@ public enum ModelFile {
     /// Writes `model`'s configuration (as JSON metadata), weights and buffers to `url` as safetensors, atomically.
     public static func save<M: ConfigurableModel>(_ model: M, to url: URL, metadata: [String: String] = [:]) throws {
         var meta = metadata
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys  // the same model gives the same bytes
-        let json = try encoder.encode(model.config)
+        // snake_case keys, sorted: the same model gives the same bytes
+        let json = try SnakeCase.encoder(pretty: false).encode(model.config)
         meta["attentionkit.model"] = String(describing: M.self)
         meta["attentionkit.config"] = String(decoding: json, as: UTF8.self)
         try Checkpoint.saveWeights(model, to: url, metadata: meta)
@@ -80,14 +79,16 @@ public enum ModelFile {
             throw CheckpointError.invalidFile("\(file): holds a \(name), not a \(M.self)")
         }
         let config: M.Config
-        do { config = try JSONDecoder().decode(M.Config.self, from: Data(text.utf8)) } catch {
+        do { config = try SnakeCase.decoder().decode(M.Config.self, from: Data(text.utf8)) } catch {
             throw CheckpointError.invalidFile(
                 "\(file): metadata 'attentionkit.config' is not a valid \(M.self) configuration: \(error)")
         }
         // At most a few times the weights the file holds (and a small allowance): nothing absurd gets allocated.
         let held = tensors.values.reduce(0.0) { $0 + Double($1.count) }
         do { try config.validate(maxParameters: 4 * held + 1_000_000) } catch {
-            throw CheckpointError.invalidFile("\(file): metadata 'attentionkit.config': \(error)")
+            throw CheckpointError.invalidFile(
+                "\(file): metadata 'attentionkit.config': \((error as? ConfigurationError)?.fileDescription ?? "\(error)")"
+            )
         }
         var g = RandomGenerator(seed: 0)
         let model = M(config: config, using: &g)

@@ -34,9 +34,8 @@ public struct ImageDataSelection: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case data, limit, classes
-        case validData = "valid_data", valFraction = "val_fraction", splitSeed = "split_seed", trainFraction =
-            "train_fraction", badFiles = "bad_files"
-        case imageSize = "image_size"
+        case validData, valFraction, splitSeed, trainFraction, badFiles
+        case imageSize
     }
 
     /// The images at `path` at `side` × `side`: a CIFAR-10 binary directory or .bin file (resized), or a folder of
@@ -303,7 +302,7 @@ public struct ImageClassificationConfig: RunConfiguration, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case architecture, data, augmentation, training, transfer, normalize, modelType = "model_type", model,
+        case architecture, data, augmentation, training, transfer, normalize, modelType, model,
             normalization, arch
     }
 

@@ -19,7 +19,7 @@ public struct LanguageModelData: Codable, Sendable, Equatable {
         self.valFraction = valFraction
         self.validFiles = validFiles
     }
-    enum CodingKeys: String, CodingKey { case files, valFraction = "val_fraction", validFiles = "valid_files" }
+    enum CodingKeys: String, CodingKey { case files, valFraction, validFiles }
 
     /// The training text and the validation text.
     func trainingAndValidation() throws -> (train: String, validation: String) {
@@ -134,9 +134,8 @@ public struct LanguageModelConfig: RunConfiguration, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case modelType = "model_type", model, data, tokenizer, training
-        case tokenizerFile = "tokenizer_file", maxSteps = "max_steps", samplePrompt = "sample_prompt", sampleTokens =
-            "sample_tokens"
+        case modelType, model, data, tokenizer, training
+        case tokenizerFile, maxSteps, samplePrompt, sampleTokens
     }
 
     /// `model_type` picks the network ("RecurrentLanguageModel"; absent or "GPT": the transformer).
@@ -201,7 +200,7 @@ public struct LanguageModelConfig: RunConfiguration, Equatable {
             try RunSetting("data.files", data.files, flag: "--data"),
             try RunSetting("data.val_fraction", data.valFraction, flag: "--val-fraction"),
             try RunSetting("data.valid_files", data.validFiles, flag: "--valid-data"),
-            try RunSetting("model.blockSize", model.configuration.blockSize, flag: "--block-size")
+            try RunSetting("model.block_size", model.configuration.blockSize, flag: "--block-size")
         ] + (try training.resumeSettings())
     }
 }

@@ -87,7 +87,7 @@ public struct LabelledTextData: Codable, Sendable, Equatable {
         self.valFraction = valFraction
     }
 
-    enum CodingKeys: String, CodingKey { case data, validData = "valid_data", valFraction = "val_fraction" }
+    enum CodingKeys: String, CodingKey { case data, validData, valFraction }
 }
 
 /// Per-class loss weights of a classification run.
@@ -129,7 +129,7 @@ public struct TextClassificationConfig: RunConfiguration, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case modelType = "model_type", model, format, data, tokenizer, training, classWeights = "class_weights",
+        case modelType, model, format, data, tokenizer, training, classWeights,
             transfer
     }
 

@@ -25,8 +25,8 @@ public struct TranslationData: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case source, target, tsv, columns
-        case validSource = "valid_source", validTarget = "valid_target", valFraction = "val_fraction"
-        case badLines = "bad_lines", bleuSentences = "bleu_sentences"
+        case validSource, validTarget, valFraction
+        case badLines, bleuSentences
     }
 
     /// The 0-based (source, target) columns of `columns`.
@@ -92,8 +92,8 @@ public struct TranslationVocabulary: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case kind, joint, lowercase
-        case vocabSize = "vocab_size", minFrequency = "min_frequency"
-        case sourceTokenizer = "source_tokenizer", targetTokenizer = "target_tokenizer"
+        case vocabSize, minFrequency
+        case sourceTokenizer, targetTokenizer
     }
 
     /// The source and target tokenizers for `pairs`, and the ids of [PAD], [BOS], [EOS].
@@ -146,7 +146,7 @@ public struct TranslationConfig: RunConfiguration, Equatable {
         self.training = training
     }
 
-    enum CodingKeys: String, CodingKey { case modelType = "model_type", model, data, vocabulary, training }
+    enum CodingKeys: String, CodingKey { case modelType, model, data, vocabulary, training }
 
     /// `model_type` picks the model ("RecurrentTranslator"; absent or "Seq2SeqTransformer": the transformer).
     public init(from decoder: Decoder) throws {

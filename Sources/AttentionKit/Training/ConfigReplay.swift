@@ -31,7 +31,7 @@ extension RunDirectory {
             overridden.append(path)
         }
         do {
-            return (try JSONDecoder().decode(C.self, from: Self.encoder.encode(merged)), overridden)
+            return (try Self.decoder.decode(C.self, from: Self.encoder.encode(merged)), overridden)
         } catch let e as DecodingError {
             throw RunDirectoryError(
                 message:

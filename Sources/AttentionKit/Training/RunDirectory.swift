@@ -12,7 +12,8 @@ public struct RunDirectoryError: Error, CustomStringConvertible {
     /// A decoding error as its JSON path and a plain reason.
     static func describe(_ e: DecodingError, under key: String?) -> String {
         func path(_ keys: [any CodingKey]) -> String {
-            let parts = (key.map { [$0] } ?? []) + keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
+            let parts =
+                (key.map { [$0] } ?? []) + keys.map { $0.intValue.map { "[\($0)]" } ?? SnakeCase.key($0.stringValue) }
             return parts.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
         }
         switch e {
@@ -129,13 +130,10 @@ public struct RunDirectory: Sendable {
     /// The run's `config.json`.
     public var configURL: URL { file("config.json") }
 
-    static var encoder: JSONEncoder {
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        e.nonConformingFloatEncodingStrategy = .convertToString(
-            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return e
-    }
+    /// config.json's encoder: snake_case keys (`SnakeCase`), sorted, pretty-printed.
+    static var encoder: JSONEncoder { SnakeCase.encoder() }
+    /// Reads config.json's snake_case keys (and the camelCase ones of earlier versions) into configuration types.
+    static var decoder: JSONDecoder { SnakeCase.decoder() }
 
     /// The files (besides `*.safetensors`) and folders a training run writes; `--overwrite` removes them.
     public static let runFiles: Set<String> = [
@@ -194,7 +192,7 @@ public struct RunDirectory: Sendable {
         guard let value = try? JSONDecoder().decode(JSONValue.self, from: data), case .object = value else {
             throw RunDirectoryError(message: "\(configURL.path): not a JSON object")
         }
-        return value
+        return value.snakeCased  // an earlier version's camelCase keys, as this version writes them
     }
 
     /// The run's task name ("translation", …) from config.json.
@@ -219,7 +217,7 @@ public struct RunDirectory: Sendable {
             let found = json[path: "task"].map { "a \($0) run" } ?? "no task"
             throw RunDirectoryError(message: "\(configURL.path): config.json describes \(found), not a \(C.task) run")
         }
-        do { return try JSONDecoder().decode(C.self, from: Self.encoder.encode(json)) } catch let e as DecodingError {
+        do { return try Self.decoder.decode(C.self, from: Self.encoder.encode(json)) } catch let e as DecodingError {
             let version = (try? formatVersion()) ?? 1
             throw RunDirectoryError(
                 message: "\(configURL.path): \(RunDirectoryError.describe(e, under: nil))"
@@ -235,7 +233,7 @@ public struct RunDirectory: Sendable {
             throw RunDirectoryError(message: "\(configURL.path): no \"\(key)\" entry")
         }
         let value: T
-        do { value = try JSONDecoder().decode(T.self, from: Self.encoder.encode(entry)) } catch let e as DecodingError {
+        do { value = try Self.decoder.decode(T.self, from: Self.encoder.encode(entry)) } catch let e as DecodingError {
             throw RunDirectoryError(
                 message:
                     "\(configURL.path): the \"\(key)\" entry is not \(what): \(RunDirectoryError.describe(e, under: key))"
@@ -243,7 +241,9 @@ public struct RunDirectory: Sendable {
         }
         if let config = value as? any ModelConfiguration {
             do { try config.validate(maxParameters: 2e9) } catch {
-                throw RunDirectoryError(message: "\(configURL.path): \(key).\(error)")
+                throw RunDirectoryError(
+                    message:
+                        "\(configURL.path): \(key).\((error as? ConfigurationError)?.fileDescription ?? "\(error)")")
             }
         }
         return value

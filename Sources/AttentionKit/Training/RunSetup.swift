@@ -67,9 +67,9 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case epochs, lr, optimizer, schedule, seed, patience, accumulate
-        case weightDecay = "weight_decay", warmupSteps = "warmup_steps", warmupEpochs = "warmup_epochs"
-        case defaultWarmupSteps = "default_warmup_steps", clipNorm = "clip_norm", labelSmoothing = "label_smoothing"
-        case batchSize = "batch_size", maxTokens = "max_tokens", minLRFactor = "min_lr_factor"
+        case weightDecay, warmupSteps, warmupEpochs
+        case defaultWarmupSteps, clipNorm, labelSmoothing
+        case batchSize, maxTokens, minLRFactor
     }
 
     /// The settings of the recipe a resume must keep: the seed and the batch shape.

@@ -26,7 +26,7 @@ public struct TransferRecipe: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case initFrom = "init_from", freeze, unfreezeEpoch = "unfreeze_epoch", unfreezeLRFactor = "unfreeze_lr_factor"
+        case initFrom, freeze, unfreezeEpoch, unfreezeLRFactor
     }
 
     /// The optimizer of `recipe` for `model`. With `unfreezeEpoch`, the frozen parameters are in it from the start in
