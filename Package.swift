@@ -71,6 +71,11 @@ let package = Package(
             pkgConfig: "pangocairo",
             providers: [.apt(["libcairo2-dev", "libpango1.0-dev"])]
         ),
+        // int8 inference (`attn quantize`): oneDNN's u8·s8 → s32 GEMM, VNNI where the CPU has it.
+        .systemLibrary(
+            name: "CDNNL",
+            providers: [.apt(["libdnnl-dev"])]
+        ),
         .systemLibrary(
             name: "CMPI",
             pkgConfig: "ompi-c",
@@ -80,6 +85,7 @@ let package = Package(
             name: "AttentionKit",
             dependencies: [
                 "COpenBLAS",
+                "CDNNL",
                 "CUTF8Proc",
                 "CZlib",
                 "CPNG",

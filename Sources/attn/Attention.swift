@@ -51,7 +51,7 @@ struct AttentionCommand: ParsableCommand {
         var request = AttentionRequest()
         (request.text, request.target, request.beam, request.image) = (text, target, beam, image)
         request.colourScale = AttentionColourScale(rawValue: colourScale) ?? .absolute
-        let run = try RunTasks.load(trained.directory, weights: trained.weightsFile)
+        let run = try RunTasks.load(trained.directory, weights: trained.weightsFile, int8: trained.int8)
         if let text, let n = run.unknownWordsNote([text]) { FileHandle.standardError.write(Data((n + "\n").utf8)) }
         say(try run.writeAttentionReport(request, to: outDir))
         print(outDir.appendingPathComponent("index.html").path)

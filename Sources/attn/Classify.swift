@@ -23,7 +23,8 @@ struct Classify: ParsableCommand {
 
     func run() throws {
         let c = try RunTasks.load(
-            trained.directory, as: TextClassification.self, weights: trained.weightsFile, verb: "attn classify")
+            trained.directory, as: TextClassification.self, weights: trained.weightsFile, verb: "attn classify",
+            int8: trained.int8)
         let inputs = try text.isEmpty ? TextFile.standardInputLines() : text
         if let n = c.unknownWordsNote(inputs) { FileHandle.standardError.write(Data((n + "\n").utf8)) }
         for (i, r) in c.classify(inputs, top: min(top, c.labels.count)).enumerated() {

@@ -54,7 +54,8 @@ struct Evaluate: ParsableCommand {
         for (flag, url) in [("--output", request.output), ("--confusion-png", request.confusionPNG)] {
             if let url { _ = try AtomicFile.target(url); try AtomicFile.checkDistinct(url, from: inputs, flag: flag) }
         }
-        let result = try RunTasks.load(trained.directory, weights: trained.weightsFile).evaluate(request)
+        let result = try RunTasks.load(trained.directory, weights: trained.weightsFile, int8: trained.int8).evaluate(
+            request)
         if jsonOutput.json { say(result.json) } else { for line in result.report { say(line) } }
     }
 }

@@ -51,7 +51,8 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         let lm = try RunTasks.load(
-            trained.directory, as: LanguageModel.self, weights: trained.weightsFile, verb: "attn generate")
+            trained.directory, as: LanguageModel.self, weights: trained.weightsFile, verb: "attn generate",
+            int8: trained.int8)
         let unknown = lm.encode(prompt).unknown
         if !unknown.isEmpty {
             note(

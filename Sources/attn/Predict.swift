@@ -28,7 +28,8 @@ struct Predict: ParsableCommand {
 
     func run() throws {
         let c = try RunTasks.load(
-            trained.directory, as: ImageClassification.self, weights: trained.weightsFile, verb: "attn predict")
+            trained.directory, as: ImageClassification.self, weights: trained.weightsFile, verb: "attn predict",
+            int8: trained.int8)
         for spec in image {
             let r = c.classify(try ImageClassification.picture(spec), top: min(top, c.labels.count))
             if output.json {

@@ -7,6 +7,11 @@ struct RunOptions: ParsableArguments {
     var checkpoint: String
     @Option(help: "Weights in the run directory: best, last, or a file name in it.")
     var weights = "best"
+    @Flag(
+        help:
+            "Run the model's Linear layers in int8 (dynamic quantization, as `attn quantize` writes them; a run that is already int8 needs no flag)."
+    )
+    var int8 = false
 
     var directory: RunDirectory { RunDirectory(path: checkpoint) }
     /// The weights file `--weights` names.

@@ -42,7 +42,8 @@ struct Translate: ParsableCommand {
 
     func run() throws {
         let translator = try RunTasks.load(
-            trained.directory, as: Translator.self, weights: trained.weightsFile, verb: "attn translate")
+            trained.directory, as: Translator.self, weights: trained.weightsFile, verb: "attn translate",
+            int8: trained.int8)
         let inputs = try text.isEmpty ? TextFile.standardInputLines() : text
         let results = translator.translate(inputs, beam: beam, nBest: nBest, batchSize: batchSize)
         if let n = translator.unknownWordsNote(inputs) { FileHandle.standardError.write(Data((n + "\n").utf8)) }

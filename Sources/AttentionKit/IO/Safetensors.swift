@@ -31,7 +31,7 @@ public enum SafetensorsError: Error, Equatable, CustomStringConvertible {
         case .unknownDType(let f, let t, let d): return "\(f): tensor '\(t)' has unknown dtype '\(d)'"
         case .unsupportedDType(let f, let t, let d):
             return
-                "\(f): tensor '\(t)' has dtype \(d), which AttentionKit does not load (F32, F64, F16, BF16, and I64 counts only)"
+                "\(f): tensor '\(t)' has dtype \(d), which AttentionKit does not load (F32, F64, F16, BF16, I8 weights and I64 counts only)"
         case .invalidOffsets(let f, let t, let b, let e, let x):
             return
                 "\(f): tensor '\(t)' has data offsets [\(b), \(e)], expected to start at \(x) (offsets must be contiguous, in order, without overlap or gaps)"
@@ -60,9 +60,11 @@ public enum Safetensors {
 
     /// Writes tensors (in the given order) and string metadata atomically: a temporary file in the same directory is
     /// written, fsynced and renamed over `url`, so a crash never leaves a half-written file in its place.
-    public static func write(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:], to url: URL)
-        throws
-    {
+    /// `int8` matrices are written as `name` (I8, [rows, columns]) and `name_scale` (F32, [rows]) after the tensors.
+    public static func write(
+        _ tensors: [(name: String, tensor: Tensor)], int8: [(name: String, matrix: Int8Matrix)] = [],
+        metadata: [String: String] = [:], to url: URL
+    ) throws {
         var header: [String: Any] = [:]
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var offset = 0
@@ -77,6 +79,21 @@ public enum Safetensors {
             ]
             offset += bytes
         }
+        for (name, q) in int8 {
+            let scaleName = name + "_scale"
+            guard header[name] == nil, header[scaleName] == nil, name != "__metadata__" else {
+                throw SafetensorsError.cannotWrite(
+                    file: url.path, reason: "duplicate or reserved tensor name '\(name)'")
+            }
+            header[name] = [
+                "dtype": "I8", "shape": [q.rows, q.columns], "data_offsets": [offset, offset + q.values.count]
+            ]
+            offset += q.values.count
+            header[scaleName] = [
+                "dtype": "F32", "shape": [q.rows], "data_offsets": [offset, offset + 4 * q.scales.count]
+            ]
+            offset += 4 * q.scales.count
+        }
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
         while json.count % 8 != 0 { json.append(0x20) }  // pad with spaces so the data starts 8-byte aligned
         var file = Data(capacity: 8 + json.count + offset)
@@ -87,10 +104,14 @@ public enum Safetensors {
             // x86-64/arm64: little-endian
             file.append(Data(bytes: t.storage.baseAddress, count: t.count * t.dtype.byteSize))
         }
+        for (_, q) in int8 {
+            q.values.withUnsafeBytes { file.append(contentsOf: $0) }
+            q.scales.withUnsafeBytes { file.append(contentsOf: $0) }
+        }
         try AtomicFile.write(file, to: url)
     }
 
-    /// Reads every tensor (F32/F64 as they are; F16/BF16 and I64 — BatchNorm's `num_batches_tracked` — converted to
+    /// Reads every tensor (F32/F64 as they are; F16/BF16, I8 (a quantized checkpoint's weights) and I64 — BatchNorm's `num_batches_tracked` — converted to
     /// float32) and the metadata.
     /// Rejects, with a `SafetensorsError`, every malformed file the reference implementation rejects.
     public static func read(from url: URL) throws -> (
@@ -201,12 +222,17 @@ public enum Safetensors {
             case "F16", "BF16": t = Tensor(shape: e.shape, dtype: .float32, zeroed: false)
             // counts (BatchNorm's num_batches_tracked)
             case "I64": t = Tensor(shape: e.shape, dtype: .float32, zeroed: false)
+            // int8 weights of a quantized checkpoint (their scales are F32 tensors of their own)
+            case "I8": t = Tensor(shape: e.shape, dtype: .float32, zeroed: false)
             default: throw SafetensorsError.unsupportedDType(file: file, tensor: e.name, dtype: e.dtype)
             }
             data.withUnsafeBytes { raw in
                 let src = raw.baseAddress! + dataStart + e.begin
                 switch e.dtype {
                 case "F32", "F64": t.storage.raw.copyMemory(from: src, byteCount: e.end - e.begin)
+                case "I8":
+                    let bytes = src.assumingMemoryBound(to: Int8.self), dst = t.storage.pointer(Float.self)
+                    for i in 0..<t.count { dst[i] = Float(bytes[i]) }
                 case "I64":
                     let dst = t.storage.pointer(Float.self)
                     for i in 0..<t.count {

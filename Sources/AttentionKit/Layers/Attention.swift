@@ -170,6 +170,11 @@ public final class MultiHeadAttention: Module, RandomModule {
     /// Rows `part` (0 = query, 1 = key, 2 = value) of the packed projection applied to x.
     private func packedPart(_ x: Tensor, _ parts: Range<Int>) -> Tensor {
         let p = inProjection!
+        if let q = p.quantized {
+            let rows = (parts.lowerBound * dModel)..<(parts.upperBound * dModel)
+            return Int8GEMM.linear(
+                x, q, rows: rows, bias: p.bias?.slice(axis: 0, start: rows.lowerBound, end: rows.upperBound))
+        }
         let w = p.weight.slice(axis: 0, start: parts.lowerBound * dModel, end: parts.upperBound * dModel)
         let y = matmul(x, w, transposeB: true)
         return p.bias.map { y + $0.slice(axis: 0, start: parts.lowerBound * dModel, end: parts.upperBound * dModel) }

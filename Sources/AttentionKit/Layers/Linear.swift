@@ -8,6 +8,9 @@ public final class Linear: Layer {
     /// True in training mode (dropout active, batch statistics in BatchNorm).
     public var isTraining = true
     public let inFeatures: Int, outFeatures: Int
+    /// The weight quantized to int8 (`Quantization.quantize`): when set, the layer computes with it (`Int8GEMM`),
+    /// inference only.
+    public var quantized: Int8Matrix?
 
     /// y = x Wᵀ + b (PyTorch's `nn.Linear`), initialised uniformly in ±1/√in as PyTorch does.
     public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, using g: inout RandomGenerator) {
@@ -24,6 +27,11 @@ public final class Linear: Layer {
 
     /// Applies the map to the last dimension of `x`.
     public func callAsFunction(_ x: Tensor) -> Tensor {
+        if let quantized {
+            precondition(
+                !(GradMode.enabled && x.requiresGrad), "Linear: an int8 layer is for inference, it has no gradient")
+            return Int8GEMM.linear(x, quantized, bias: bias)
+        }
         if let bias, x.rank >= 2 { return linearOp(x, weight: weight, bias: bias) }  // bias added inside the GEMM
         let y = matmul(x, weight, transposeB: true)  // the transpose is a GEMM flag, no copy
         return bias.map { y + $0 } ?? y

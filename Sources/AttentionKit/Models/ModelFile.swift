@@ -83,6 +83,15 @@ public enum ModelFile {
             throw CheckpointError.invalidFile(
                 "\(file): metadata 'attentionkit.config' is not a valid \(M.self) configuration: \(error)")
         }
+        var tensors = tensors
+        if let method = meta["attentionkit.quantization"] {
+            guard method == Quantization.method else {
+                throw CheckpointError.invalidFile(
+                    "\(file): quantized as '\(method)', which this version does not read (it reads '\(Quantization.method)')"
+                )
+            }
+            tensors = try Quantization.dequantize(tensors, file: file)
+        }
         // At most a few times the weights the file holds (and a small allowance): nothing absurd gets allocated.
         let held = tensors.values.reduce(0.0) { $0 + Double($1.count) }
         do { try config.validate(maxParameters: 4 * held + 1_000_000) } catch {
@@ -94,6 +103,7 @@ public enum ModelFile {
         let model = M(config: config, using: &g)
         do { try model.loadStateDict(tensors) } catch let e as CheckpointError { throw CheckpointError.inFile(file, e) }
         try checkFinite(tensors, file: file)
+        if meta["attentionkit.quantization"] != nil { Quantization.quantize(model) }  // the same int8 values again
         return model
     }
 }

@@ -436,6 +436,8 @@ extension ImageClassificationTask {
 }
 
 extension ImageClassification: TrainedRun, ComparableRun {
+    /// The run's network.
+    public var network: any Module { model }
     /// The task name this type loads (config.json's `task`).
     public static var taskName: String { ImageClassificationConfig.task }
     /// What the run is called in messages.

@@ -476,6 +476,8 @@ public final class LanguageModelTask: TrainingTask {
 }
 
 extension LanguageModel: TrainedRun {
+    /// The run's network.
+    public var network: any Module { model }
     /// A note on the words of these texts the model's vocabulary lacks (nil: none, or no text input).
     public func unknownWordsNote(_ texts: [String]) -> String? { tokenizer.unknownWordsNote(texts) }
 

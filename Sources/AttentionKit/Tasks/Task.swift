@@ -61,6 +61,8 @@ public protocol TrainedRun {
     func evaluate(_ request: EvaluationRequest) throws -> Evaluation
     /// Writes the attention report of one input into `directory`; returns the line to print (the prediction).
     func writeAttentionReport(_ request: AttentionRequest, to directory: URL) throws -> String
+    /// The run's network (what `Quantization.quantize` turns to int8 for `--int8`).
+    var network: any Module { get }
     /// How many words of these input texts the model's vocabulary lacks (`Tokenizer.unknownWordsNote`); nil for
     /// models that do not read text.
     func unknownWordsNote(_ texts: [String]) -> String?
@@ -155,7 +157,7 @@ public enum RunTasks {
     /// Loads a run directory of task `T` for a verb that needs it (`attn predict` an image classifier, …); a run of
     /// another task is a usage error naming both tasks and the verb that fits the run.
     public static func load<T: TrainedRun>(
-        _ run: RunDirectory, as type: T.Type, weights: String = "best.safetensors", verb: String
+        _ run: RunDirectory, as type: T.Type, weights: String = "best.safetensors", verb: String, int8: Bool = false
     ) throws -> T {
         let found = try runType(of: run)
         guard found == T.self else {
@@ -167,12 +169,21 @@ public enum RunTasks {
                 "\(run.path) is \(RunDirectory.article(found.displayName)) run, not \(RunDirectory.article(T.displayName)) run: `\(verb)` needs one"
                     + (fitting.map { " (\($0) fits this run)" } ?? ""))
         }
-        return try T.load(from: run, weights: weights)
+        return try int8 ? quantized(T.load(from: run, weights: weights)) : T.load(from: run, weights: weights)
     }
 
-    /// Loads a run directory for inference, whichever task trained it.
-    public static func load(_ run: RunDirectory, weights: String = "best.safetensors") throws -> any TrainedRun {
-        try runType(of: run).load(from: run, weights: weights)
+    /// Loads a run directory for inference, whichever task trained it; `int8`: its `Linear` layers quantized
+    /// (`Quantization`), as `attn quantize` would write them.
+    public static func load(_ run: RunDirectory, weights: String = "best.safetensors", int8: Bool = false) throws
+        -> any TrainedRun
+    {
+        let loaded = try runType(of: run).load(from: run, weights: weights)
+        return int8 ? quantized(loaded) : loaded
+    }
+
+    private static func quantized<T: TrainedRun>(_ run: T) -> T {
+        if !Quantization.isQuantized(run.network) { Quantization.quantize(run.network) }
+        return run
     }
 }
 

@@ -324,6 +324,8 @@ extension TextClassificationTask {
 }
 
 extension TextClassification: TrainedRun, ComparableRun {
+    /// The run's network.
+    public var network: any Module { model }
     /// A note on the words of these texts the model's vocabulary lacks (nil: none, or no text input).
     public func unknownWordsNote(_ texts: [String]) -> String? { tokenizer.unknownWordsNote(texts) }
 

@@ -276,6 +276,8 @@ extension TranslationTask {
 }
 
 extension Translator: TrainedRun, ComparableRun {
+    /// The run's network.
+    public var network: any Module { model }
     /// A note on the words of these texts the model's vocabulary lacks (nil: none, or no text input).
     public func unknownWordsNote(_ texts: [String]) -> String? { sourceTokenizer.unknownWordsNote(texts) }
 

@@ -256,6 +256,12 @@ public struct RunDirectory: Sendable {
         do { json = try configJSON() } catch let e as RunDirectoryError {
             throw RunDirectoryError(message: "\(e.message); --resume needs the run's settings")
         }
+        if json[path: "quantization"] != nil {
+            throw RunDirectoryError(
+                message:
+                    "\(configURL.path): an int8 run (attn quantize) is for inference; resume the float run it was quantized from"
+            )
+        }
         guard case .string(let t)? = json[path: "task"], t == C.task else {
             throw RunDirectoryError(
                 message:

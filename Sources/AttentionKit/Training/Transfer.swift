@@ -89,7 +89,9 @@ public struct TransferRecipe: Codable, Sendable, Equatable {
                 throw RunSetupError(
                     "--init-from \(initFrom): no best.safetensors (not a run directory of `attn train`)")
             }
-            var tensors = try Safetensors.read(from: url).tensors
+            let read = try Safetensors.read(from: url)
+            try Self.refuseQuantized(read.metadata, url)
+            var tensors = read.tensors
             let sourceLabels = try? source.labels()
             if sourceLabels != labels {
                 let dropped = tensors.keys.filter { $0 == head || $0.hasPrefix(head + ".") }
@@ -122,13 +124,24 @@ public struct TransferRecipe: Codable, Sendable, Equatable {
         return []
     }
 
+    /// An int8 checkpoint (`attn quantize`) is for inference: training starts from the float run it came from.
+    static func refuseQuantized(_ metadata: [String: String], _ url: URL) throws {
+        guard metadata["attentionkit.quantization"] == nil else {
+            throw RunSetupError(
+                "--init-from \(url.path): an int8 checkpoint (attn quantize) is for inference; start from the float run it was quantized from"
+            )
+        }
+    }
+
     /// Starts `model` from a state-dict file (e.g. torchvision's `resnet18(weights=…).state_dict()` saved with
     /// `safetensors.torch.save_file`): every tensor but the head's must be there with its shape; the head (other
     /// classes) keeps its fresh initialisation.
     /// - Throws: one error listing every tensor that does not fit (missing, extra, or of another shape).
     func initialize(_ model: some Module, fromStateDict url: URL, head: String, log: (String) -> Void) throws {
         let isHead = { (name: String) in name == head || name.hasPrefix(head + ".") }
-        let tensors = try Safetensors.read(from: url).tensors.filter { !isHead($0.key) }
+        let read = try Safetensors.read(from: url)
+        try Self.refuseQuantized(read.metadata, url)
+        let tensors = read.tensors.filter { !isHead($0.key) }
         let own = model.stateDict().filter { !isHead($0.name) }
         let ownNames = Set(own.map(\.name))
         var problems: [String] = []
