@@ -5,6 +5,8 @@ threads, alternating which goes first, ROUNDS times; prints a Markdown table of 
 faster) and goals, then the ViT training step's GFLOP/s as a fraction of the sgemm peak measured here.
 
 Usage: python3 Benchmarks/run.py [--rounds N] [--steps S] [WORKLOAD…]   (S timed training steps per run, both sides)
+       python3 Benchmarks/run.py --engines [--rounds N] [--translation-run RUN]   (issue 27: beside ONNX Runtime and
+       CTranslate2, fp32 and int8; pip install onnx onnxruntime ctranslate2 too)
 Needs: swift build -c release --product attn-bench; pip install torch tokenizers (in a virtual environment), and
 ../shared/data/multi30k for bpe_train_multi30k."""
 import argparse
@@ -71,12 +73,68 @@ def theirs(w):
     return run([sys.executable, os.path.join(ROOT, "Benchmarks/torch", script), w])
 
 
+ENGINE_WORKLOADS = ["vit_infer_b1", "vit_infer_b256", "textcls_infer_b1", "textcls_infer_b256"]
+
+
+def onnx(w):
+    return run([sys.executable, os.path.join(ROOT, "Benchmarks/onnx_twin.py"), w])
+
+
+def engines(rounds):
+    """Issue 27's table: each inference workload at fp32 and int8 beside ONNX Runtime (and PyTorch eager at fp32),
+    alternating the order every round; goal ≥ 1.0× ONNX Runtime (and vit_infer_b1 ≥ 2.5× PyTorch)."""
+    rows = []
+    for base in ENGINE_WORKLOADS:
+        for w in (base, base + "_int8"):
+            sides = {"ours": [], "ort": []} | ({} if w.endswith("_int8") else {"torch": []})
+            for r in range(rounds):
+                order = list(sides) if r % 2 == 0 else list(reversed(sides))
+                for side in order:
+                    sides[side].append({"ours": ours, "ort": onnx, "torch": theirs}[side](w))
+            unit = sides["ours"][0]["unit"]
+            med = {k: statistics.median(x["median"] for x in v) for k, v in sides.items()}
+            rss = {k: max(x.get("peak_rss_mb", -1) for x in v) for k, v in sides.items()}
+
+            def ratio(other):
+                return med["ours"] / med[other] if unit in HIGHER_IS_BETTER else med[other] / med["ours"]
+            row = {"workload": w, "unit": unit, "attentionkit": med["ours"], "onnxruntime": med["ort"],
+                   "ratio_onnxruntime": round(ratio("ort"), 3), "peak_rss_mb": rss["ours"], "onnxruntime_peak_rss_mb": rss["ort"]}
+            if "torch" in med:
+                row |= {"pytorch": med["torch"], "ratio_pytorch": round(ratio("torch"), 3)}
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    print()
+    print("| workload | unit | AttentionKit | ONNX Runtime | ratio | PyTorch eager | ratio | goal | met | peak RSS (MB) AK / ORT |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        goal = "≥ 1.0× ORT" + (", ≥ 2.5× PyTorch" if r["workload"] == "vit_infer_b1" else "")
+        met = r["ratio_onnxruntime"] >= 1.0 and (r["workload"] != "vit_infer_b1" or r.get("ratio_pytorch", 0) >= 2.5)
+        torch_cells = f"{r['pytorch']:.4g} | {r['ratio_pytorch']:.2f}×" if "pytorch" in r else "— | —"
+        print(f"| `{r['workload']}` | {r['unit']} | {r['attentionkit']:.4g} | {r['onnxruntime']:.4g} | {r['ratio_onnxruntime']:.2f}× "
+              f"| {torch_cells} | {goal} | {'yes' if met else 'no'} | {r['peak_rss_mb']:.0f} / {r['onnxruntime_peak_rss_mb']:.0f} |")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--steps", type=int, default=15, help="timed steps per training workload, both sides (default 15)")
+    p.add_argument("--engines", action="store_true",
+                   help="issue 27's table instead: inference at fp32 and int8 beside ONNX Runtime (Benchmarks/onnx_twin.py)"
+                        " and PyTorch eager; with --translation-run, also translation beside CTranslate2")
+    p.add_argument("--translation-run", help="with --engines: a trained translation run for Benchmarks/ctranslate2_twin.py")
+    p.add_argument("--source", default=os.path.join(os.path.dirname(ROOT), "shared/data/multi30k/val.de"),
+                   help="with --translation-run: the sentences to translate (default: Multi30k val.de)")
     p.add_argument("workloads", nargs="*", default=list(GOALS))
     args = p.parse_args()
+    if args.engines:
+        engines(args.rounds)
+        if args.translation_run:
+            print()
+            out = subprocess.run([sys.executable, os.path.join(ROOT, "Benchmarks/ctranslate2_twin.py"), args.translation_run,
+                                  "--source", args.source, "--rounds", str(args.rounds)], cwd=ROOT)
+            if out.returncode != 0:
+                sys.exit("ctranslate2_twin.py failed")
+        return
     global STEPS
     STEPS = str(args.steps)
     rows, extra = [], {}

@@ -286,25 +286,44 @@ func benchViTTrainStep() {
     ])
 }
 
-func benchViTInfer(batch: Int) {
+func benchViTInfer(batch: Int, int8: Bool = false) {
     var rng = RandomGenerator(seed: 7)
     let model = benchViT(using: &rng)
     model.eval()
+    if int8 { Quantization.quantize(model) }
     let x = Tensor.normal([batch, 3, 32, 32], using: &rng)
+    benchInference("vit_infer_b\(batch)" + (int8 ? "_int8" : ""), batch: batch, unit: "img/s") { _ = model(x) }
+}
+
+/// An inference workload's line: batch 1 in milliseconds (≥ 20 runs), larger batches in items per second.
+func benchInference(_ name: String, batch: Int, unit: String, _ body: () -> Void) {
     if batch == 1 {
-        let t = withNoGrad { medianTime(minTime: 1, minRuns: 20) { _ = model(x) } }
+        let t = withNoGrad { medianTime(minTime: 1, minRuns: 20) { body() } }
         emit([
-            ("workload", "vit_infer_b1"), ("unit", "ms"), ("median", t.median * 1000), ("runs", t.runs),
+            ("workload", name), ("unit", "ms"), ("median", t.median * 1000), ("runs", t.runs),
             ("peak_rss_mb", procStatusMiB("VmHWM"))
         ])
     } else {
-        let t = withNoGrad { medianTime(minTime: 1, minRuns: 5) { _ = model(x) } }
+        let t = withNoGrad { medianTime(minTime: 1, minRuns: 5) { body() } }
         emit([
-            ("workload", "vit_infer_b\(batch)"), ("unit", "img/s"), ("median", Double(batch) / t.median),
-            ("runs", t.runs),
+            ("workload", name), ("unit", unit), ("median", Double(batch) / t.median), ("runs", t.runs),
             ("peak_rss_mb", procStatusMiB("VmHWM"))
         ])
     }
+}
+
+/// The text classifier of textcls_train_step_b64 (d 128, 2 post-norm layers, 4 heads, ff 256, vocabulary 10,000,
+/// masked mean pooling, 6 classes) classifying `batch` sentences of up to 32 tokens (seeded lengths 16…32).
+func benchTextClassifierInfer(batch: Int, int8: Bool = false) {
+    var rng = RandomGenerator(seed: 9)
+    var c = TextClassifierConfig(vocabulary: 10000, classes: 6)
+    c.dModel = 128; c.heads = 4; c.layers = 2; c.feedForward = 256; c.dropout = 0.1; c.normFirst = false
+    c.pooling = .mean; c.maxLength = 32; c.positions = .sinusoidal; c.activation = .relu
+    let model = TextClassifier(config: c, using: &rng)
+    model.eval()
+    if int8 { Quantization.quantize(model) }
+    let ids = paddedRows(batch, length: 32, vocabulary: 10000, using: &rng)
+    benchInference("textcls_infer_b\(batch)" + (int8 ? "_int8" : ""), batch: batch, unit: "sent/s") { _ = model(ids) }
 }
 
 /// The benchmark translator: d 256, 3+3 post-norm layers, 8 heads, ff 512, dropout 0.1, vocabularies 8,000 / 6,000,
@@ -360,17 +379,18 @@ func benchTextClassifierTrainStep() {
     ])
 }
 
-func benchTranslateBeam5() {
+func benchTranslateBeam5(int8: Bool = false) {
     var rng = RandomGenerator(seed: 10)
     let model = benchSeq2Seq(using: &rng)
     model.eval()
+    if int8 { Quantization.quantize(model) }
     // 64 sentences of 24 source tokens (23 + EOS), beam 5, at most 24 output tokens
     let src = (0..<64).map { _ in (0..<23).map { _ in 3 + Int(rng.next() % 7997) } + [2] }
     let t = stepMedian(warmup: 1, runs: 3) {
         _ = model.beamSearch(src, beamSize: 5, maxLength: 24, lengthPenalty: 0.6, nBest: 1)
     }
     emit([
-        ("workload", "translate_beam5"), ("unit", "sent/s"), ("median", 64 / t), ("runs", 3),
+        ("workload", "translate_beam5" + (int8 ? "_int8" : "")), ("unit", "sent/s"), ("median", 64 / t), ("runs", 3),
         ("peak_rss_mb", procStatusMiB("VmHWM"))
     ])
 }
@@ -525,14 +545,22 @@ func benchImageFolderEpoch() {
 let workloads: [(String, () -> Void)] = [
     ("vit_train_step_b128", benchViTTrainStep), ("vit_infer_b1", { benchViTInfer(batch: 1) }),
     ("vit_infer_b256", { benchViTInfer(batch: 256) }), ("seq2seq_train_step_b64", benchSeq2SeqTrainStep),
-    ("textcls_train_step_b64", benchTextClassifierTrainStep), ("translate_beam5", benchTranslateBeam5),
+    ("textcls_train_step_b64", benchTextClassifierTrainStep), ("translate_beam5", { benchTranslateBeam5() }),
     ("bpe_train_multi30k", benchBPETrain),
     ("seq2seq_train_step_b128", benchSeq2SeqStep), ("attention_b128", benchAttention), ("bpe_encode", benchBPEEncode),
     ("matmul", benchMatmul), ("mlp_train", benchMLPTrain), ("cnn_train_step_b128", benchCNNTrainStep),
     ("lm_train_step", benchLMTrainStep), ("lm_generate_b1", { benchLMGenerate(batch: 1) }),
     ("lm_generate_b8", { benchLMGenerate(batch: 8) }),
     ("lstm_train_step", benchLSTMTrainStep), ("gru_seq2seq_train_step", benchGRUSeq2SeqTrainStep),
-    ("image_folder_epoch", benchImageFolderEpoch)
+    ("image_folder_epoch", benchImageFolderEpoch),
+    // int8 (Quantization) and inference twins of ONNX Runtime's and CTranslate2's workloads (issue 27)
+    ("vit_infer_b1_int8", { benchViTInfer(batch: 1, int8: true) }),
+    ("vit_infer_b256_int8", { benchViTInfer(batch: 256, int8: true) }),
+    ("textcls_infer_b1", { benchTextClassifierInfer(batch: 1) }),
+    ("textcls_infer_b256", { benchTextClassifierInfer(batch: 256) }),
+    ("textcls_infer_b1_int8", { benchTextClassifierInfer(batch: 1, int8: true) }),
+    ("textcls_infer_b256_int8", { benchTextClassifierInfer(batch: 256, int8: true) }),
+    ("translate_beam5_int8", { benchTranslateBeam5(int8: true) })
 ]
 var requested = Array(CommandLine.arguments.dropFirst())
 if requested.contains("--list") || requested.contains("--help") || requested.contains("-h") {

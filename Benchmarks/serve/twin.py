@@ -23,6 +23,8 @@ from tokenizers import Tokenizer
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "torch"))
 from bench_models import beam_search, sinusoids  # noqa: E402  (the twins' nn.Transformer beam search)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from runconfig import run_config  # noqa: E402  (config.json, keys snake_case)
 
 
 def attention_names(ours, theirs):
@@ -33,21 +35,21 @@ def attention_names(ours, theirs):
 class Translator(nn.Module):
     def __init__(self, run):
         super().__init__()
-        c = json.load(open(os.path.join(run, "config.json")))["model"]
+        c = run_config(run)["model"]
         self.c = c
-        d = c["dModel"]
-        self.src_emb = nn.Embedding(c["sourceVocabulary"], d)
-        self.tgt_emb = nn.Embedding(c["targetVocabulary"], d)
-        self.register_buffer("pe", sinusoids(c["maxLength"], d))
-        self.transformer = nn.Transformer(d, c["heads"], c["encoderLayers"], c["decoderLayers"], c["feedForward"], 0.0,
-                                          activation=c["activation"], batch_first=True, norm_first=c["normFirst"])
-        self.out = nn.Linear(d, c["targetVocabulary"])
+        d = c["d_model"]
+        self.src_emb = nn.Embedding(c["source_vocabulary"], d)
+        self.tgt_emb = nn.Embedding(c["target_vocabulary"], d)
+        self.register_buffer("pe", sinusoids(c["max_length"], d))
+        self.transformer = nn.Transformer(d, c["heads"], c["encoder_layers"], c["decoder_layers"], c["feed_forward"], 0.0,
+                                          activation=c["activation"], batch_first=True, norm_first=c["norm_first"])
+        self.out = nn.Linear(d, c["target_vocabulary"])
         w = load_file(os.path.join(run, "best.safetensors"))
         names = {"sourceEmbedding.embedding.weight": "src_emb.weight", "targetEmbedding.embedding.weight": "tgt_emb.weight",
                  "outputProjection.weight": "out.weight", "outputProjection.bias": "out.bias",
                  "encoder.norm.weight": "transformer.encoder.norm.weight", "encoder.norm.bias": "transformer.encoder.norm.bias",
                  "decoder.norm.weight": "transformer.decoder.norm.weight", "decoder.norm.bias": "transformer.decoder.norm.bias"}
-        for side, n in (("encoder", c["encoderLayers"]), ("decoder", c["decoderLayers"])):
+        for side, n in (("encoder", c["encoder_layers"]), ("decoder", c["decoder_layers"])):
             for i in range(n):
                 p, q = f"{side}.layers.{i}", f"transformer.{side}.layers.{i}"
                 names.update(attention_names(p + ".selfAttention", q + ".self_attn"))
@@ -65,11 +67,11 @@ class Translator(nn.Module):
         self.eval()
 
     def embed(self, emb, ids):
-        scale = math.sqrt(self.c["dModel"]) if self.c["scaleEmbeddings"] else 1.0
+        scale = math.sqrt(self.c["d_model"]) if self.c["scale_embeddings"] else 1.0
         return emb(ids) * scale + self.pe[: ids.shape[1]]
 
     def encode(self, src):
-        mask = src == self.c["padID"]
+        mask = src == self.c["pad_id"]
         return self.transformer.encoder(self.embed(self.src_emb, src), src_key_padding_mask=mask), mask
 
     def decode(self, tin, memory, memory_mask):
@@ -80,9 +82,9 @@ class Translator(nn.Module):
     def translate(self, ids, k=5):
         """The best hypothesis of beam search with our length rule: at most 1.5 × the source + 10 tokens."""
         c = self.c
-        max_len = min(c["maxLength"] - 1, len(ids) * 3 // 2 + 10)
-        out = beam_search(self, torch.tensor([ids]), k=k, max_len=max_len, bos=c["bosID"], eos=c["eosID"], pad=c["padID"])
-        return [t for t in out[0, 1:].tolist() if t not in (c["eosID"], c["padID"])]
+        max_len = min(c["max_length"] - 1, len(ids) * 3 // 2 + 10)
+        out = beam_search(self, torch.tensor([ids]), k=k, max_len=max_len, bos=c["bos_id"], eos=c["eos_id"], pad=c["pad_id"])
+        return [t for t in out[0, 1:].tolist() if t not in (c["eos_id"], c["pad_id"])]
 
 
 class Classifier(nn.Module):
@@ -90,15 +92,15 @@ class Classifier(nn.Module):
 
     def __init__(self, run):
         super().__init__()
-        c = json.load(open(os.path.join(run, "config.json")))["model"]
+        c = run_config(run)["model"]
         c = c.get("transformer", c)
         self.c = c
-        d = c["dModel"]
+        d = c["d_model"]
         w = load_file(os.path.join(run, "best.safetensors"))
         self.emb = nn.Embedding(w["embedding.embedding.weight"].shape[0], d)
-        self.register_buffer("pe", sinusoids(c.get("maxLength", 512), d))
-        layer = nn.TransformerEncoderLayer(d, c["heads"], c["feedForward"], 0.0, activation=c.get("activation", "relu"),
-                                           batch_first=True, norm_first=c.get("normFirst", True))
+        self.register_buffer("pe", sinusoids(c.get("max_length", 512), d))
+        layer = nn.TransformerEncoderLayer(d, c["heads"], c["feed_forward"], 0.0, activation=c.get("activation", "relu"),
+                                           batch_first=True, norm_first=c.get("norm_first", True))
         final = nn.LayerNorm(d) if "encoder.norm.weight" in w else None
         self.encoder = nn.TransformerEncoder(layer, c["layers"], norm=final, enable_nested_tensor=False)
         self.head = nn.Linear(d, w["head.weight"].shape[0])
@@ -117,7 +119,7 @@ class Classifier(nn.Module):
     @torch.inference_mode()
     def forward(self, ids):
         pad = ids == 0
-        h = self.encoder(self.emb(ids) * math.sqrt(self.c["dModel"]) + self.pe[: ids.shape[1]], src_key_padding_mask=pad)
+        h = self.encoder(self.emb(ids) * math.sqrt(self.c["d_model"]) + self.pe[: ids.shape[1]], src_key_padding_mask=pad)
         keep = (~pad).unsqueeze(-1).float()
         return self.head((h * keep).sum(1) / keep.sum(1).clamp(min=1))
 
@@ -146,7 +148,7 @@ def main():
         text, beam = body["text"], int(body.get("beam", 5))
 
         def work():
-            ids = src_tok.encode(text, add_special_tokens=False).ids + [translator.c["eosID"]]
+            ids = src_tok.encode(text, add_special_tokens=False).ids + [translator.c["eos_id"]]
             tokens = translator.translate(ids, k=beam)
             return {"model": "translation", "source": text, "translation": tgt_tok.decode(tokens)}
 

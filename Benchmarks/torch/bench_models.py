@@ -165,6 +165,19 @@ class TextClassifier(nn.Module):
         return self.head((h * keep).sum(1) / keep.sum(1).clamp(min=1))
 
 
+def textcls_infer(batch):
+    gen = torch.Generator().manual_seed(9)
+    model = TextClassifier().eval()
+    ids = padded_rows(batch, 32, 10000, gen)
+    with torch.inference_mode():
+        if batch == 1:
+            t, runs = median_time(lambda: model(ids), min_runs=20)
+            emit(workload="textcls_infer_b1", unit="ms", median=t * 1000, runs=runs)
+        else:
+            t, runs = median_time(lambda: model(ids))
+            emit(workload=f"textcls_infer_b{batch}", unit="sent/s", median=batch / t, runs=runs)
+
+
 def textcls_train_step_b64():
     gen = torch.Generator().manual_seed(9)
     model = TextClassifier()
@@ -383,6 +396,7 @@ def image_folder_epoch():
 WORKLOADS = {"vit_train_step_b128": vit_train_step_b128, "vit_infer_b1": lambda: vit_infer(1),
              "vit_infer_b256": lambda: vit_infer(256), "seq2seq_train_step_b64": seq2seq_train_step_b64,
              "textcls_train_step_b64": textcls_train_step_b64, "translate_beam5": translate_beam5,
+             "textcls_infer_b1": lambda: textcls_infer(1), "textcls_infer_b256": lambda: textcls_infer(256),
              "bpe_train_multi30k": bpe_train_multi30k, "lm_train_step": lm_train_step,
              "lm_generate_b1": lambda: lm_generate(1), "lm_generate_b8": lambda: lm_generate(8), "lstm_train_step": lstm_train_step,
              "gru_seq2seq_train_step": gru_seq2seq_train_step, "image_folder_epoch": image_folder_epoch}

@@ -25,6 +25,12 @@ struct Translate: ParsableCommand {
     @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Sentences translated together.")
     var batchSize = 64
     @Option(
+        name: .customLong("length-penalty"), parsing: .unconditional,
+        help:
+            "α of GNMT's length normalisation of beam scores, log p / ((5 + |Y|) / 6)^α (0: raw log-probability; larger favours longer translations)."
+    )
+    var lengthPenalty: Float = 0.6
+    @Option(
         name: .customLong("attention-out"),
         help:
             "Also write the first sentence's attention maps here: LAYER.npy per layer ([heads, queries, keys] float32) and maps.json (tokens, layers, shapes)."
@@ -38,6 +44,9 @@ struct Translate: ParsableCommand {
             throw ValidationError("--n-best must be between 1 and --beam (\(beam))")
         }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be positive") }
+        guard lengthPenalty.isFinite && (0...5).contains(lengthPenalty) else {
+            throw ValidationError("--length-penalty must be in 0…5 (got \(lengthPenalty))")
+        }
     }
 
     func run() throws {
@@ -45,7 +54,8 @@ struct Translate: ParsableCommand {
             trained.directory, as: Translator.self, weights: trained.weightsFile, verb: "attn translate",
             int8: trained.int8)
         let inputs = try text.isEmpty ? TextFile.standardInputLines() : text
-        let results = translator.translate(inputs, beam: beam, nBest: nBest, batchSize: batchSize)
+        let results = translator.translate(
+            inputs, beam: beam, nBest: nBest, lengthPenalty: lengthPenalty, batchSize: batchSize)
         if let n = translator.unknownWordsNote(inputs) { FileHandle.standardError.write(Data((n + "\n").utf8)) }
         if let attentionOut, let first = inputs.first {
             try translator.writeAttention(of: first, to: URL(fileURLWithPath: attentionOut))

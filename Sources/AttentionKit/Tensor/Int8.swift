@@ -97,32 +97,76 @@ public enum Int8GEMM {
     public static func quantize(rows x: Tensor) -> (values: [UInt8], scales: [Float], zeros: [Int32]) {
         let k = x.shape.last ?? 1
         let m = k > 0 ? x.count / k : 0
-        let levels = Float(activationLevels)
-        var quantized = [UInt8](repeating: 0, count: m * k)
-        var rowScale = [Float](repeating: 1, count: m), zero = [Int32](repeating: 0, count: m)
+        var values = [UInt8](repeating: 0, count: m * k)
+        var scales = [Float](repeating: 1, count: m), zeros = [Int32](repeating: 0, count: m)
         x.withUnsafeFloats { px in
-            quantized.withUnsafeMutableBufferPointer { q in
-                for i in 0..<m {
-                    let row = px.baseAddress! + i * k
-                    var lo: Float = 0, hi: Float = 0
-                    for c in 0..<k { lo = min(lo, row[c]); hi = max(hi, row[c]) }
-                    let scale = hi > lo ? (hi - lo) / levels : 1
-                    let z = (-lo / scale).rounded(.toNearestOrEven)
-                    let inverse = 1 / scale
-                    let out = q.baseAddress! + i * k
-                    for c in 0..<k {
-                        out[c] = UInt8(max(0, min(levels, (row[c] * inverse).rounded(.toNearestOrEven) + z)))
+            values.withUnsafeMutableBufferPointer { q in
+                scales.withUnsafeMutableBufferPointer { s in
+                    zeros.withUnsafeMutableBufferPointer { z in
+                        quantizeRows(px.baseAddress!, rows: 0..<m, k: k, q.baseAddress!, s.baseAddress!, z.baseAddress!)
                     }
-                    rowScale[i] = scale
-                    zero[i] = Int32(z)
                 }
             }
         }
-        return (quantized, rowScale, zero)
+        return (values, scales, zeros)
     }
 
+    /// Quantizes rows `rows` of x [m, k] into q (u8), their scales and zero points.
+    static func quantizeRows(
+        _ x: UnsafePointer<Float>, rows: Range<Int>, k: Int, _ q: UnsafeMutablePointer<UInt8>,
+        _ scales: UnsafeMutablePointer<Float>, _ zeros: UnsafeMutablePointer<Int32>
+    ) {
+        let levels = Float(activationLevels), blockEnd = k - k % 8
+        for i in rows {
+            let src = x + i * k
+            // min and max in 8 independent lanes (a select per lane the compiler turns into minps/maxps)
+            var l0: Float = 0, l1: Float = 0, l2: Float = 0, l3: Float = 0, l4: Float = 0, l5: Float = 0
+            var l6: Float = 0, l7: Float = 0
+            var h0: Float = 0, h1: Float = 0, h2: Float = 0, h3: Float = 0, h4: Float = 0, h5: Float = 0
+            var h6: Float = 0, h7: Float = 0
+            var c = 0
+            while c < blockEnd {
+                let p = src + c
+                l0 = p[0] < l0 ? p[0] : l0; l1 = p[1] < l1 ? p[1] : l1; l2 = p[2] < l2 ? p[2] : l2
+                l3 = p[3] < l3 ? p[3] : l3; l4 = p[4] < l4 ? p[4] : l4; l5 = p[5] < l5 ? p[5] : l5
+                l6 = p[6] < l6 ? p[6] : l6; l7 = p[7] < l7 ? p[7] : l7
+                h0 = p[0] > h0 ? p[0] : h0; h1 = p[1] > h1 ? p[1] : h1; h2 = p[2] > h2 ? p[2] : h2
+                h3 = p[3] > h3 ? p[3] : h3; h4 = p[4] > h4 ? p[4] : h4; h5 = p[5] > h5 ? p[5] : h5
+                h6 = p[6] > h6 ? p[6] : h6; h7 = p[7] > h7 ? p[7] : h7
+                c += 8
+            }
+            var l = Swift.min(
+                Swift.min(Swift.min(l0, l1), Swift.min(l2, l3)), Swift.min(Swift.min(l4, l5), Swift.min(l6, l7)))
+            var h = Swift.max(
+                Swift.max(Swift.max(h0, h1), Swift.max(h2, h3)), Swift.max(Swift.max(h4, h5), Swift.max(h6, h7)))
+            while c < k { l = Swift.min(l, src[c]); h = Swift.max(h, src[c]); c += 1 }
+            let scale = h > l ? (h - l) / levels : 1
+            let zero = (-l / scale).rounded(.toNearestOrEven)
+            let inverse = 1 / scale
+            let out = q + i * k
+            // round half to even by adding 1.5·2²³: the integer lands in the low mantissa bits (a plain loop the
+            // compiler vectorises; value 0…255 after the clamp)
+            let magic: Float = 12_582_912
+            for c in 0..<k {
+                let v = Swift.max(0, Swift.min(levels, src[c] * inverse + zero)) + magic
+                out[c] = UInt8(truncatingIfNeeded: v.bitPattern)
+            }
+            scales[i] = scale
+            zeros[i] = Int32(zero)
+        }
+    }
+
+    /// libgomp's `omp_set_num_threads` (oneDNN's OpenMP runtime), found at run time: each calling thread asks for
+    /// one OpenMP thread, because AttentionKit splits the work over its own threads (two pools on the same cores
+    /// would take turns spinning).
+    nonisolated(unsafe) static let ompSetNumThreads: (@convention(c) (Int32) -> Void)? = {
+        guard let f = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "omp_set_num_threads") else { return nil }
+        return unsafeBitCast(f, to: (@convention(c) (Int32) -> Void).self)
+    }()
+
     /// y = x·Wᵀ + b for x [.., K] (float32) and the rows `rows` of `weight` (all by default): x's rows quantized on the
-    /// fly, one int8 GEMM, the int32 result scaled back to float with the bias added. Not differentiable.
+    /// fly, int8 GEMMs with int32 accumulation (the output columns split over AttentionKit's threads, one oneDNN call
+    /// each), the result scaled back to float with the bias added. Not differentiable.
     public static func linear(_ x: Tensor, _ weight: Int8Matrix, rows: Range<Int>? = nil, bias: Tensor? = nil)
         -> Tensor
     {
@@ -133,30 +177,49 @@ public enum Int8GEMM {
         let m = x.count / max(k, 1)
         let out = Tensor(shape: Array(x.shape.dropLast()) + [n], dtype: .float32, zeroed: false)
         guard m > 0 && n > 0 else { return out }
-        let (quantized, rowScale, zero) = quantize(rows: x)
-        var accumulated = [Int32](repeating: 0, count: m * n)
-        var noOffset: Int32 = 0
-        let status = quantized.withUnsafeBufferPointer { a in
-            weight.values.withUnsafeBufferPointer { w in
-                accumulated.withUnsafeMutableBufferPointer { c in
-                    dnnl_gemm_u8s8s32(
-                        CChar(UInt8(ascii: "N")), CChar(UInt8(ascii: "T")), CChar(UInt8(ascii: "F")), Int64(m),
-                        Int64(n),
-                        Int64(k), 1, a.baseAddress, Int64(k), 0, w.baseAddress! + range.lowerBound * k, Int64(k), 0, 0,
-                        c.baseAddress, Int64(n), &noOffset)
-                }
-            }
-        }
-        precondition(status == dnnl_success, "dnnl_gemm_u8s8s32 failed with status \(status.rawValue)")
+        let px = x.storage.pointer(Float.self), po = out.storage.pointer(Float.self)
         let pb = bias.map { $0.storage.pointer(Float.self) }
-        out.withUnsafeMutableFloats { po in
+        weight.values.withUnsafeBufferPointer { wv in
             weight.scales.withUnsafeBufferPointer { ws in
                 weight.rowSums.withUnsafeBufferPointer { rs in
+                    let w = wv.baseAddress! + range.lowerBound * k
                     let ws = ws.baseAddress! + range.lowerBound, rs = rs.baseAddress! + range.lowerBound
-                    for i in 0..<m {
-                        let sx = rowScale[i], z = zero[i], o = po.baseAddress! + i * n
-                        for j in 0..<n { o[j] = Float(accumulated[i * n + j] - z * rs[j]) * (sx * ws[j]) }
-                        if let pb { for j in 0..<n { o[j] += pb[j] } }
+                    /// Rows `r` × columns `j0..<j1`: quantize the rows, one oneDNN GEMM, scale back (+ bias).
+                    func tile(_ r: Range<Int>, _ j0: Int, _ j1: Int, threads: Int32 = 1) {
+                        let rowsCount = r.count, width = j1 - j0
+                        let q = UnsafeMutablePointer<UInt8>.allocate(capacity: rowsCount * k)
+                        let scale = UnsafeMutablePointer<Float>.allocate(capacity: rowsCount)
+                        let zero = UnsafeMutablePointer<Int32>.allocate(capacity: rowsCount)
+                        let acc = UnsafeMutablePointer<Int32>.allocate(capacity: rowsCount * width)
+                        defer {
+                            q.deallocate(); scale.deallocate(); zero.deallocate(); acc.deallocate()
+                        }
+                        quantizeRows(px + r.lowerBound * k, rows: 0..<rowsCount, k: k, q, scale, zero)
+                        ompSetNumThreads?(threads)
+                        var noOffset: Int32 = 0
+                        let status = dnnl_gemm_u8s8s32(
+                            CChar(UInt8(ascii: "N")), CChar(UInt8(ascii: "T")), CChar(UInt8(ascii: "F")),
+                            Int64(rowsCount), Int64(width), Int64(k), 1, q, Int64(k), 0, w + j0 * k, Int64(k), 0, 0,
+                            acc, Int64(width), &noOffset)
+                        precondition(status == dnnl_success, "dnnl_gemm_u8s8s32 failed with status \(status.rawValue)")
+                        for i in 0..<rowsCount {
+                            let sx = scale[i], z = zero[i], o = po + (r.lowerBound + i) * n + j0, a = acc + i * width
+                            let wsj = ws + j0, rsj = rs + j0
+                            for j in 0..<width { o[j] = Float(a[j] &- z &* rsj[j]) * (sx * wsj[j]) }
+                            if let pb { for j in 0..<width { o[j] += pb[j0 + j] } }
+                        }
+                    }
+                    // Many rows (a batch, an encoder): blocks of rows, each quantized, multiplied and scaled back while
+                    // its int32 block is in cache. Few rows (a decoding step): the output columns split instead.
+                    let blockRows = max(16, min(256, (64 * 1024) / max(n, 1)))
+                    if m >= 2 * blockRows || Parallel.threads == 1 {
+                        let blocks = (m + blockRows - 1) / blockRows
+                        parallelFor(blocks, costPerItem: blockRows * n * k / 8) { part in
+                            for b in part { tile((b * blockRows)..<min(m, (b + 1) * blockRows), 0, n) }
+                        }
+                    } else {
+                        // few rows: one call on this thread, oneDNN's OpenMP threads splitting it
+                        tile(0..<m, 0, n, threads: Int32(Parallel.threads))
                     }
                 }
             }
