@@ -6,6 +6,14 @@ import RealModule
 @inline(__always)
 func softmaxTyped<T: TensorScalar>(_: T.Type, _ x: Tensor, _ out: Tensor, outer: Int, n: Int, inner: Int, log: Bool) {
     let s = x.storage.pointer(T.self), d = out.storage.pointer(T.self)
+    if inner == 1 {
+        // contiguous rows (the last axis: attention rows, a decoder's [N, V] logits): rows over the threads, the max
+        // and the sum in 8 independent lanes (one running sum would wait on each add), exponentials in one pass
+        parallelFor(outer, costPerItem: 8 * n) { rows in
+            for o in rows { softmaxRow(s + o * n, d + o * n, n: n, log: log) }
+        }
+        return
+    }
     for o in 0..<outer {
         for i in 0..<inner {
             let base = o * n * inner + i
@@ -31,6 +39,41 @@ func softmaxTyped<T: TensorScalar>(_: T.Type, _ x: Tensor, _ out: Tensor, outer:
                 for j in 0..<n { d[base + j * inner] *= r }
             }
         }
+    }
+}
+
+/// One contiguous row of `softmaxTyped`: the same formulas, reductions in 8 lanes.
+@inline(__always)
+func softmaxRow<T: TensorScalar>(_ s: UnsafeMutablePointer<T>, _ d: UnsafeMutablePointer<T>, n: Int, log: Bool) {
+    let blocks = n - n % 8
+    var m0 = -T.infinity, m1 = -T.infinity, m2 = -T.infinity, m3 = -T.infinity
+    var m4 = -T.infinity, m5 = -T.infinity, m6 = -T.infinity, m7 = -T.infinity
+    var j = 0
+    while j < blocks {
+        m0 = Swift.max(m0, s[j]); m1 = Swift.max(m1, s[j + 1]); m2 = Swift.max(m2, s[j + 2])
+        m3 = Swift.max(m3, s[j + 3]); m4 = Swift.max(m4, s[j + 4]); m5 = Swift.max(m5, s[j + 5])
+        m6 = Swift.max(m6, s[j + 6]); m7 = Swift.max(m7, s[j + 7])
+        j += 8
+    }
+    var m = Swift.max(Swift.max(Swift.max(m0, m1), Swift.max(m2, m3)), Swift.max(Swift.max(m4, m5), Swift.max(m6, m7)))
+    while j < n { m = Swift.max(m, s[j]); j += 1 }
+    if m == -T.infinity { m = 0 }  // a row of all -inf: softmax gives nan (as PyTorch), log-softmax -inf
+    for j in 0..<n { d[j] = T.expFast(s[j] - m) }
+    var z0: T = 0, z1: T = 0, z2: T = 0, z3: T = 0, z4: T = 0, z5: T = 0, z6: T = 0, z7: T = 0
+    j = 0
+    while j < blocks {
+        z0 += d[j]; z1 += d[j + 1]; z2 += d[j + 2]; z3 += d[j + 3]
+        z4 += d[j + 4]; z5 += d[j + 5]; z6 += d[j + 6]; z7 += d[j + 7]
+        j += 8
+    }
+    var z = ((z0 + z1) + (z2 + z3)) + ((z4 + z5) + (z6 + z7))
+    while j < n { z += d[j]; j += 1 }
+    if log {
+        let lz = T.log(z)  // (x − m) − log z keeps precision when |m| is large
+        for j in 0..<n { d[j] = (s[j] - m) - lz }
+    } else {
+        let r = 1 / z
+        for j in 0..<n { d[j] *= r }
     }
 }
 

@@ -99,10 +99,23 @@ public final class KeyValueCache {
         length += n
     }
 
-    /// Keeps batch rows `rows` (beam search reorders hypotheses), in that order.
+    /// Makes batch row i the current row `rows[i]` (beam search reorders hypotheses; fewer rows: the first
+    /// `rows.count` rows are the batch from now on, the rest unused): in place, the filled positions only (the rows
+    /// that change are gathered first, then written back).
     func reorder(_ rows: [Int]) {
-        keys = keys.indexSelect(axis: 0, indices: rows).detach()
-        values = values.indexSelect(axis: 0, indices: rows).detach()
+        precondition(rows.count <= keys.shape[0], "KeyValueCache.reorder: \(rows.count) rows for \(keys.shape[0])")
+        let moved = rows.indices.filter { rows[$0] != $0 }
+        guard length > 0, !moved.isEmpty else { return }
+        for t in [keys, values] {
+            let w = t.shape[2], stride = capacity * w, used = length * w
+            let p = t.storage.pointer(Float.self)
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: moved.count * used)
+            defer { scratch.deallocate() }
+            for (i, row) in moved.enumerated() {
+                (scratch + i * used).update(from: p + rows[row] * stride, count: used)
+            }
+            for (i, row) in moved.enumerated() { (p + row * stride).update(from: scratch + i * used, count: used) }
+        }
     }
 }
 

@@ -273,7 +273,13 @@ public final class TransformerDecoderLayer: Module {
 public final class DecoderLayerCache {
     public let selfKV: KeyValueCache, crossKV: KeyValueCache
     init(selfKV: KeyValueCache, crossKV: KeyValueCache) { self.selfKV = selfKV; self.crossKV = crossKV }
-    func reorder(_ rows: [Int]) { selfKV.reorder(rows); crossKV.reorder(rows) }
+    /// Makes row i the current row `rows[i]`. Beam search moves hypotheses only among the beams of their own
+    /// sentence, whose cross-attention keys and values (the source's) are the same rows: the cross-attention cache
+    /// moves only with `crossToo` (sentences leaving the batch).
+    func reorder(_ rows: [Int], crossToo: Bool) {
+        selfKV.reorder(rows)
+        if crossToo { crossKV.reorder(rows) }
+    }
 }
 
 /// A stack of encoder layers with an optional final layer norm (pre-norm stacks need it). Drop-path rates rise

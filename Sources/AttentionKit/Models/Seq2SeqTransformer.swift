@@ -234,13 +234,29 @@ public final class Seq2SeqTransformer: Module, ConfigurableModel {
         let caches: [DecoderLayerCache]
         var memoryMask: AttentionMask
         var position = 0
-        init(caches: [DecoderLayerCache], memoryMask: AttentionMask) {
-            self.caches = caches; self.memoryMask = memoryMask
+        /// Rows in the batch now (fewer once sentences have left it).
+        var rows: Int
+        init(caches: [DecoderLayerCache], memoryMask: AttentionMask, rows: Int) {
+            self.caches = caches; self.memoryMask = memoryMask; self.rows = rows
+        }
+
+        /// Makes row i the current row `rows[i]`: beams moving within their sentence (the self-attention caches
+        /// follow), and with fewer rows, sentences leaving the batch (the cross-attention caches and the source's
+        /// padding mask follow too).
+        func keep(rows kept: [Int], sourceLength s: Int) {
+            let compacting = kept.count != rows
+            for c in caches { c.reorder(kept, crossToo: compacting) }
+            if compacting, let kp = memoryMask.keyPadding {
+                memoryMask.keyPadding = kept.flatMap { kp[($0 * s)..<($0 * s + s)] }
+            }
+            rows = kept.count
         }
     }
 
     func startDecoding(memory: Tensor, memoryMask: AttentionMask, maxLength: Int) -> DecodingState {
-        DecodingState(caches: decoder.makeCache(memory: memory, maxLength: maxLength), memoryMask: memoryMask)
+        DecodingState(
+            caches: decoder.makeCache(memory: memory, maxLength: maxLength), memoryMask: memoryMask,
+            rows: memory.shape[0])
     }
 
     /// Feeds one token per row and returns log-probabilities of the next token, [N, V].
@@ -294,7 +310,7 @@ public final class Seq2SeqTransformer: Module, ConfigurableModel {
                 maxLength: maxLength,
                 lengthPenalty: alpha, keep: keep, minLength: minLength,
                 step: { stepLogProbabilities($0, state).scalars },
-                reorder: { rows in for c in state.caches { c.reorder(rows) } })
+                reorder: { rows in state.keep(rows: rows, sourceLength: source.first?.count ?? 0) })
         }
     }
 }
@@ -303,43 +319,42 @@ public final class Seq2SeqTransformer: Module, ConfigurableModel {
 /// every token and ranks the 2K best continuations per sentence; those ending in EOS within the top K are finished,
 /// the best K others stay live. A sentence is done with K finished hypotheses or at `maxLength` (its live ones then
 /// count as finished). EOS may not end a hypothesis before `minLength` tokens. Scores are GNMT-length-normalised.
+/// A sentence that is done leaves the batch (CTranslate2's rule): the decoder computes only the rows of sentences
+/// still searching, the vocabulary-sized output projection included.
 /// - Parameters:
-///   - step: the log-probabilities [N·V] of the next token of each of the N = sentences·beam rows, given each row's
-///     last token (the decoder keeps its own state per row);
-///   - reorder: makes row i of the decoder's state the old row `rows[i]` (called when beams move).
+///   - step: the log-probabilities [N·V] of the next token of each of the N rows in the batch (K per sentence still
+///     searching, in the order of the sentences), given each row's last token (the decoder keeps its state per row);
+///   - reorder: makes row i of the decoder's state the current row `rows[i]` (called when beams move, and with fewer
+///     rows when sentences leave the batch; a row only ever moves among its own sentence's beams, or drops out).
 func searchBeams(
     sentences b: Int, beam k: Int, vocabulary v: Int, bos: Int, eos: Int, pad: Int, maxLength: Int,
     lengthPenalty alpha: Float,
     keep: Int, minLength: Int, step stepLogProbabilities: ([Int]) -> [Float], reorder: ([Int]) -> Void
 ) -> [[Hypothesis]] {
     func lp(_ n: Int) -> Float { alpha == 0 ? 1 : Float.pow((5 + Float(n)) / 6, alpha) }
+    // per sentence s and beam j (index s·K + j): its tokens, score and last token
     var tokens = [[Int]](repeating: [], count: b * k)
     var scores = (0..<(b * k)).map { $0 % k == 0 ? Float(0) : -Float.infinity }  // only beam 0 live at first
     var finished = [[Hypothesis]](repeating: [], count: b)
-    var done = [Bool](repeating: false, count: b)
     var last = [Int](repeating: bos, count: b * k)
+    var searching = Array(0..<b)  // the sentences in the batch, in its order (sentence at position p: rows pK…)
     for step in 0..<maxLength {
-        let logp = stepLogProbabilities(last)  // [N·V]
-        var newRows: [Int] = [], newTokens: [[Int]] = [], newScores: [Float] = [], newLast: [Int] = []
-        for s in 0..<b {
-            if done[s] {
-                for j in 0..<k {
-                    newRows.append(s * k + j); newTokens.append(tokens[s * k + j]); newScores.append(-.infinity);
-                    newLast.append(pad)
-                }
-                continue
-            }
-            // the 2K best (score, row, token) over this sentence's K rows
+        let logp = stepLogProbabilities(searching.flatMap { s in last[(s * k)..<(s * k + k)] })  // [N·V]
+        var stillSearching: [Int] = [], moved: [Int] = []
+        var newTokens = tokens, newScores = scores, newLast = last
+        for (position, s) in searching.enumerated() {
+            // the 2K best (score, beam, token) over this sentence's K rows
             var cand: [(Float, Int, Int)] = []
             for j in 0..<k {
-                let r = s * k + j
+                let r = s * k + j, row = position * k + j
                 guard scores[r] > -.infinity else { continue }
                 var best: [(Float, Int, Int)] = []
+                let base = row * v
                 for t in 0..<v where step >= minLength || t != eos {
-                    let c = scores[r] + logp[r * v + t]
+                    let c = scores[r] + logp[base + t]
                     if best.count < 2 * k || c > best[best.count - 1].0 {
                         let at = best.firstIndex { $0.0 < c } ?? best.count
-                        best.insert((c, r, t), at: at)
+                        best.insert((c, j, t), at: at)
                         if best.count > 2 * k { best.removeLast() }
                     }
                 }
@@ -350,9 +365,9 @@ func searchBeams(
             for (rank, c) in cand.prefix(2 * k).enumerated() {
                 if c.2 == eos {
                     guard rank < k else { continue }  // an EOS below the K best does not end a hypothesis
-                    let n = tokens[c.1].count + 1
+                    let from = tokens[s * k + c.1]
                     finished[s].append(
-                        Hypothesis(tokens: tokens[c.1], logProbability: c.0, score: c.0 / lp(n), finished: true))
+                        Hypothesis(tokens: from, logProbability: c.0, score: c.0 / lp(from.count + 1), finished: true))
                 } else if live.count < k {
                     live.append(c)
                 }
@@ -361,26 +376,29 @@ func searchBeams(
             if finished[s].count >= k || step == maxLength - 1 || live.isEmpty {
                 if finished[s].count < k {
                     for c in live {
-                        let t = tokens[c.1] + [c.2];
+                        let t = tokens[s * k + c.1] + [c.2]
                         finished[s].append(
                             Hypothesis(tokens: t, logProbability: c.0, score: c.0 / lp(t.count), finished: false))
                     }
                 }
-                done[s] = true
+                continue  // done: it leaves the batch
             }
+            stillSearching.append(s)
             for j in 0..<k {
-                if !done[s] && j < live.count {
+                let r = s * k + j
+                if j < live.count {
                     let c = live[j]
-                    newRows.append(c.1); newTokens.append(tokens[c.1] + [c.2]); newScores.append(c.0);
-                    newLast.append(c.2)
+                    newTokens[r] = tokens[s * k + c.1] + [c.2]; newScores[r] = c.0; newLast[r] = c.2
+                    moved.append(position * k + c.1)
                 } else {
-                    newRows.append(s * k + j); newTokens.append(tokens[s * k + j]); newScores.append(-.infinity);
-                    newLast.append(pad)
+                    newTokens[r] = tokens[r]; newScores[r] = -.infinity; newLast[r] = pad
+                    moved.append(position * k + j)
                 }
             }
         }
-        if done.allSatisfy({ $0 }) { break }
-        if newRows != Array(0..<(b * k)) { reorder(newRows) }
+        if stillSearching.isEmpty { break }
+        if moved != Array(0..<(searching.count * k)) { reorder(moved) }
+        searching = stillSearching
         tokens = newTokens
         scores = newScores
         last = newLast

@@ -185,7 +185,7 @@ public enum Int8GEMM {
                     let w = wv.baseAddress! + range.lowerBound * k
                     let ws = ws.baseAddress! + range.lowerBound, rs = rs.baseAddress! + range.lowerBound
                     /// Rows `r` × columns `j0..<j1`: quantize the rows, one oneDNN GEMM, scale back (+ bias).
-                    func tile(_ r: Range<Int>, _ j0: Int, _ j1: Int, threads: Int32 = 1) {
+                    func tile(_ r: Range<Int>, _ j0: Int, _ j1: Int) {
                         let rowsCount = r.count, width = j1 - j0
                         let q = UnsafeMutablePointer<UInt8>.allocate(capacity: rowsCount * k)
                         let scale = UnsafeMutablePointer<Float>.allocate(capacity: rowsCount)
@@ -195,7 +195,7 @@ public enum Int8GEMM {
                             q.deallocate(); scale.deallocate(); zero.deallocate(); acc.deallocate()
                         }
                         quantizeRows(px + r.lowerBound * k, rows: 0..<rowsCount, k: k, q, scale, zero)
-                        ompSetNumThreads?(threads)
+                        ompSetNumThreads?(1)
                         var noOffset: Int32 = 0
                         let status = dnnl_gemm_u8s8s32(
                             CChar(UInt8(ascii: "N")), CChar(UInt8(ascii: "T")), CChar(UInt8(ascii: "F")),
@@ -218,8 +218,15 @@ public enum Int8GEMM {
                             for b in part { tile((b * blockRows)..<min(m, (b + 1) * blockRows), 0, n) }
                         }
                     } else {
-                        // few rows: one call on this thread, oneDNN's OpenMP threads splitting it
-                        tile(0..<m, 0, n, threads: Int32(Parallel.threads))
+                        // Few rows (a decoding step): the output columns split over AttentionKit's threads, each
+                        // chunk quantizing the few rows itself (less than its GEMM). Letting oneDNN's OpenMP team
+                        // split one call instead was 4-20× slower at batch 1: its threads spin after each call on
+                        // the cores AttentionKit's own threads need next.
+                        let columnBlocks = (n + 15) / 16
+                        parallelFor(columnBlocks, costPerItem: 16 * m * k / 8) { part in
+                            let j0 = part.lowerBound * 16, j1 = Swift.min(n, part.upperBound * 16)
+                            if j0 < j1 { tile(0..<m, j0, j1) }
+                        }
                     }
                 }
             }
