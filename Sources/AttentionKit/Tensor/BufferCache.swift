@@ -51,8 +51,21 @@ public final class BufferCache: Sendable {
     /// Starts a new peak measurement from the current live bytes.
     public func resetPeak() { peak.store(live.load(ordering: .relaxed), ordering: .relaxed) }
 
-    /// A buffer of `bytes` bytes, 64-byte aligned: reused from the cache when one of that size is free.
-    func allocate(bytes: Int) -> UnsafeMutableRawPointer {
+    /// The bytes actually reserved for a request of `bytes`: cached sizes are rounded up to four classes per power of
+    /// two (at most 25% more, PyTorch's allocator rounds likewise), so that the slightly different sizes of a
+    /// shrinking batch or a growing sequence reuse each other's buffers instead of filling the cache with sizes
+    /// that never come back.
+    @inline(__always)
+    func sizeClass(_ bytes: Int) -> Int {
+        guard bytes >= minimumBytes else { return bytes }
+        let top = Int.bitWidth - 1 - bytes.leadingZeroBitCount  // 2^top ≤ bytes
+        let step = 1 << (top - 2)
+        return (bytes + step - 1) / step * step
+    }
+
+    /// A buffer of at least `bytes` bytes, 64-byte aligned: reused from the cache when one of its size class is free.
+    func allocate(bytes requested: Int) -> UnsafeMutableRawPointer {
+        let bytes = sizeClass(requested)
         let now = live.add(bytes, ordering: .relaxed).newValue
         var seen = peak.load(ordering: .relaxed)
         while now > seen {
@@ -72,8 +85,9 @@ public final class BufferCache: Sendable {
         return UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: TensorStorage.alignment)
     }
 
-    /// Returns a buffer: cached if large and there is room, otherwise freed.
-    func deallocate(_ pointer: UnsafeMutableRawPointer, bytes: Int) {
+    /// Returns a buffer allocated for `bytes`: cached if large and there is room, otherwise freed.
+    func deallocate(_ pointer: UnsafeMutableRawPointer, bytes requested: Int) {
+        let bytes = sizeClass(requested)
         live.subtract(bytes, ordering: .relaxed)
         if bytes >= minimumBytes {
             let kept = state.withLock { s -> Bool in
