@@ -26,6 +26,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from runconfig import run_config  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch"))
+from timing import peak_rss_mb  # noqa: E402
 
 
 def convert(run, out_dir):
@@ -92,14 +94,6 @@ def convert(run, out_dir):
     os.makedirs(out_dir, exist_ok=True)
     spec.save(out_dir)
     return ctranslate2.__version__
-
-
-def peak_rss_mb():
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return -1
 
 
 def ct2_side(args):

@@ -8,14 +8,13 @@ activations quantized per tensor at run time; what ORT recommends for transforme
 
 Usage: python3 Benchmarks/onnx_twin.py vit_infer_b1 vit_infer_b256_int8 textcls_infer_b1 …
 Needs: pip install torch onnx onnxruntime (in a virtual environment)."""
-import json
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch"))
 import numpy as np  # noqa: E402
 import onnxruntime as ort  # noqa: E402
-import time  # noqa: E402
+from timing import emit_with_rss as emit, median_time as core_median_time  # noqa: E402  (no torch in this process)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE = os.path.join(ROOT, "runs", "onnx")
@@ -23,29 +22,8 @@ THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 
 
 def median_time(fn, min_time=1.0, min_runs=5):
-    """bench_models.py's rule (torch is imported only to export: it stays out of the timed process's RSS)."""
-    fn()
-    times = []
-    start = time.perf_counter()
-    while len(times) < min_runs or time.perf_counter() - start < min_time:
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    return times[len(times) // 2], len(times)
-
-
-def peak_rss_mb():
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return -1
-
-
-def emit(**fields):
-    fields["peak_rss_mb"] = round(peak_rss_mb(), 1)
-    print(json.dumps(fields), flush=True)
+    """bench_models.py's rule (≥ 1 s and ≥ 5 runs after a warm-up)."""
+    return core_median_time(fn, min_time=min_time, min_runs=min_runs)
 
 
 def padded_ids(n, length=32, vocab=10000, seed=9):

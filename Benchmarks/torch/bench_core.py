@@ -8,6 +8,7 @@ import sys
 import time
 
 import torch
+from timing import median_time  # noqa: F401  (this directory is on sys.path; the twins import it from here)
 
 torch.set_num_threads(2)
 torch.manual_seed(0)
@@ -15,18 +16,6 @@ torch.manual_seed(0)
 
 def emit(**fields):
     print(json.dumps(fields), flush=True)
-
-
-def median_time(fn, min_time=0.5, min_runs=7):
-    fn()
-    times = []
-    start = time.perf_counter()
-    while len(times) < min_runs or time.perf_counter() - start < min_time:
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    return times[len(times) // 2], len(times)
 
 
 STEPS = int(os.environ.get("BENCH_STEPS", "5"))  # timed training steps, as attn-bench (run.py sets it for both)

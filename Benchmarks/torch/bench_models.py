@@ -18,17 +18,7 @@ torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
 torch.manual_seed(0)
 
 
-def peak_rss_mb():
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return -1
-
-
-def emit(**fields):
-    fields["peak_rss_mb"] = round(peak_rss_mb(), 1)
-    print(json.dumps(fields), flush=True)
+from timing import emit_with_rss as emit, peak_rss_mb  # noqa: E402,F401
 
 
 def median_time(fn, min_time=1.0, min_runs=5):
@@ -76,16 +66,19 @@ def vit_train_step_b128():
     emit(workload="vit_train_step_b128", unit="s", median=train_step_median(opt, lambda: F.cross_entropy(model(x), y)), runs=STEPS)
 
 
-def vit_infer(batch):
-    model = ViT().eval()
-    x = torch.randn(batch, 3, 32, 32)
+def infer(name, model, inputs, batch, unit):
+    """An inference workload's line, as attn-bench's: batch 1 in ms (≥ 20 runs), larger batches in items per second."""
     with torch.inference_mode():
         if batch == 1:
-            t, runs = median_time(lambda: model(x), min_runs=20)
-            emit(workload="vit_infer_b1", unit="ms", median=t * 1000, runs=runs)
+            t, runs = median_time(lambda: model(inputs), min_runs=20)
+            emit(workload=f"{name}_b1", unit="ms", median=t * 1000, runs=runs)
         else:
-            t, runs = median_time(lambda: model(x))
-            emit(workload=f"vit_infer_b{batch}", unit="img/s", median=batch / t, runs=runs)
+            t, runs = median_time(lambda: model(inputs))
+            emit(workload=f"{name}_b{batch}", unit=unit, median=batch / t, runs=runs)
+
+
+def vit_infer(batch):
+    infer("vit_infer", ViT().eval(), torch.randn(batch, 3, 32, 32), batch, "img/s")
 
 
 # Translation model: d 256, 3+3 post-norm layers, 8 heads, ff 512 (ReLU), dropout 0.1, vocabularies 8,000 / 6,000,
@@ -166,16 +159,8 @@ class TextClassifier(nn.Module):
 
 
 def textcls_infer(batch):
-    gen = torch.Generator().manual_seed(9)
-    model = TextClassifier().eval()
-    ids = padded_rows(batch, 32, 10000, gen)
-    with torch.inference_mode():
-        if batch == 1:
-            t, runs = median_time(lambda: model(ids), min_runs=20)
-            emit(workload="textcls_infer_b1", unit="ms", median=t * 1000, runs=runs)
-        else:
-            t, runs = median_time(lambda: model(ids))
-            emit(workload=f"textcls_infer_b{batch}", unit="sent/s", median=batch / t, runs=runs)
+    ids = padded_rows(batch, 32, 10000, torch.Generator().manual_seed(9))
+    infer("textcls_infer", TextClassifier().eval(), ids, batch, "sent/s")
 
 
 def textcls_train_step_b64():
