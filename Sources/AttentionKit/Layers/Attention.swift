@@ -291,15 +291,20 @@ public final class MultiHeadAttention: Module, RandomModule {
         return c
     }
 
-    /// Cross-attention of x [B, n, D] over a filled `crossCache`.
-    public func step(_ x: Tensor, crossCache c: KeyValueCache, mask: AttentionMask = .none) -> Tensor {
+    /// Cross-attention of x [B, n, D] over a filled `crossCache`. With `beams` > 1, x holds `beams` consecutive rows per
+    /// row of the cache (beam search's hypotheses of one source, whose keys and values are the same): as
+    /// cross-attention has no causal mask, they attend as `beams·n` queries of that one row, so the cache and `mask`
+    /// are kept once per source instead of once per beam.
+    public func step(_ x: Tensor, crossCache c: KeyValueCache, mask: AttentionMask = .none, beams: Int = 1) -> Tensor {
+        let xs = beams == 1 ? x : x.reshape([x.shape[0] / beams, beams * x.shape[1], x.shape[2]])
         let q: HeadView =
             inProjection != nil
-            ? .merged(packedPart(x, 0..<1), column: 0, headWidth: headDim)
-            : .merged(query!(x), column: 0, headWidth: headDim)
+            ? .merged(packedPart(xs, 0..<1), column: 0, headWidth: headDim)
+            : .merged(query!(xs), column: 0, headWidth: headDim)
         let kc = HeadView.merged(c.keys, column: 0, headWidth: headDim, length: c.length)
         let vc = HeadView.merged(c.values, column: 0, headWidth: headDim, length: c.length)
-        return attend(q, kc, vc, batch: x.shape[0], mask: mask).0
+        let out = attend(q, kc, vc, batch: xs.shape[0], mask: mask).0
+        return beams == 1 ? out : out.reshape(x.shape)
     }
 
     /// A contiguous [B, T, D] copy of the columns a head view covers (for the cache).

@@ -262,10 +262,12 @@ public final class TransformerDecoderLayer: Module {
 
     /// One incremental step: x [B, n, D] are the newest positions; self-attention keys/values grow in `cache.selfKV`,
     /// cross-attention reads `cache.crossKV` (computed once per source).
-    public func step(_ x: Tensor, cache: DecoderLayerCache, memoryMask: AttentionMask = .none) -> Tensor {
+    /// `beams` > 1: x holds that many consecutive rows per source row of `cache.crossKV` (beam search).
+    public func step(_ x: Tensor, cache: DecoderLayerCache, memoryMask: AttentionMask = .none, beams: Int = 1) -> Tensor
+    {
         block(
             x, { self.selfAttention.step($0, cache: cache.selfKV) },
-            { self.crossAttention.step($0, crossCache: cache.crossKV, mask: memoryMask) })
+            { self.crossAttention.step($0, crossCache: cache.crossKV, mask: memoryMask, beams: beams) })
     }
 }
 
@@ -273,12 +275,11 @@ public final class TransformerDecoderLayer: Module {
 public final class DecoderLayerCache {
     public let selfKV: KeyValueCache, crossKV: KeyValueCache
     init(selfKV: KeyValueCache, crossKV: KeyValueCache) { self.selfKV = selfKV; self.crossKV = crossKV }
-    /// Makes row i the current row `rows[i]`. Beam search moves hypotheses only among the beams of their own
-    /// sentence, whose cross-attention keys and values (the source's) are the same rows: the cross-attention cache
-    /// moves only with `crossToo` (sentences leaving the batch).
-    func reorder(_ rows: [Int], crossToo: Bool) {
+    /// Makes self-attention row i the current row `rows[i]`, and cross-attention (one row per source) row i the
+    /// current `sources[i]` when sources leave the batch (nil: they stay; beams move only within their source).
+    func reorder(_ rows: [Int], sources: [Int]?) {
         selfKV.reorder(rows)
-        if crossToo { crossKV.reorder(rows) }
+        if let sources { crossKV.reorder(sources) }
     }
 }
 
@@ -360,19 +361,24 @@ public final class TransformerDecoder: Module {
     }
 
     /// Caches for incremental decoding of up to `maxLength` positions against `memory` [B, S, D].
-    public func makeCache(memory: Tensor, maxLength: Int) -> [DecoderLayerCache] {
+    public func makeCache(memory: Tensor, maxLength: Int, beams: Int = 1) -> [DecoderLayerCache] {
         let d = memory.shape[2]
         return layers.modules.map { layer in
             DecoderLayerCache(
-                selfKV: KeyValueCache(batch: memory.shape[0], capacity: maxLength, keyWidth: d, valueWidth: d),
+                selfKV: KeyValueCache(batch: memory.shape[0] * beams, capacity: maxLength, keyWidth: d, valueWidth: d),
                 crossKV: layer.crossAttention.crossCache(memory: memory))
         }
     }
 
     /// One step over the newest positions x [B, n, D] → [B, n, D], growing each layer's cache.
-    public func step(_ x: Tensor, caches: [DecoderLayerCache], memoryMask: AttentionMask = .none) -> Tensor {
+    /// `beams` > 1: x holds that many consecutive rows (hypotheses) per source row of the cross-attention caches.
+    public func step(_ x: Tensor, caches: [DecoderLayerCache], memoryMask: AttentionMask = .none, beams: Int = 1)
+        -> Tensor
+    {
         var h = x
-        for (layer, cache) in zip(layers.modules, caches) { h = layer.step(h, cache: cache, memoryMask: memoryMask) }
+        for (layer, cache) in zip(layers.modules, caches) {
+            h = layer.step(h, cache: cache, memoryMask: memoryMask, beams: beams)
+        }
         return norm.map { $0(h) } ?? h
     }
 }

@@ -234,36 +234,39 @@ public final class Seq2SeqTransformer: Module, ConfigurableModel {
         let caches: [DecoderLayerCache]
         var memoryMask: AttentionMask
         var position = 0
-        /// Rows in the batch now (fewer once sentences have left it).
+        /// Rows in the batch now (fewer once sentences have left it), and hypotheses per sentence: the
+        /// cross-attention caches and `memoryMask` hold one row per sentence, the rest `beams` per sentence.
         var rows: Int
-        init(caches: [DecoderLayerCache], memoryMask: AttentionMask, rows: Int) {
-            self.caches = caches; self.memoryMask = memoryMask; self.rows = rows
+        let beams: Int
+        init(caches: [DecoderLayerCache], memoryMask: AttentionMask, rows: Int, beams: Int) {
+            self.caches = caches; self.memoryMask = memoryMask; self.rows = rows; self.beams = beams
         }
 
         /// Makes row i the current row `rows[i]`: beams moving within their sentence (the self-attention caches
         /// follow), and with fewer rows, sentences leaving the batch (the cross-attention caches and the source's
-        /// padding mask follow too).
+        /// padding mask keep the sentences that stay).
         func keep(rows kept: [Int], sourceLength s: Int) {
-            let compacting = kept.count != rows
-            for c in caches { c.reorder(kept, crossToo: compacting) }
-            if compacting, let kp = memoryMask.keyPadding {
-                memoryMask.keyPadding = kept.flatMap { kp[($0 * s)..<($0 * s + s)] }
+            let sources =
+                kept.count != rows ? stride(from: 0, to: kept.count, by: beams).map { kept[$0] / beams } : nil
+            for c in caches { c.reorder(kept, sources: sources) }
+            if let sources, let kp = memoryMask.keyPadding {
+                memoryMask.keyPadding = sources.flatMap { kp[($0 * s)..<($0 * s + s)] }
             }
             rows = kept.count
         }
     }
 
-    func startDecoding(memory: Tensor, memoryMask: AttentionMask, maxLength: Int) -> DecodingState {
+    func startDecoding(memory: Tensor, memoryMask: AttentionMask, maxLength: Int, beams: Int = 1) -> DecodingState {
         DecodingState(
-            caches: decoder.makeCache(memory: memory, maxLength: maxLength), memoryMask: memoryMask,
-            rows: memory.shape[0])
+            caches: decoder.makeCache(memory: memory, maxLength: maxLength, beams: beams), memoryMask: memoryMask,
+            rows: memory.shape[0] * beams, beams: beams)
     }
 
     /// Feeds one token per row and returns log-probabilities of the next token, [N, V].
     func stepLogProbabilities(_ tokens: [Int], _ state: DecodingState) -> Tensor {
         let x = targetEmbedding(tokens.map { [$0] }, offset: state.position)  // [N, 1, D]
         state.position += 1
-        let h = decoder.step(x, caches: state.caches, memoryMask: state.memoryMask)
+        let h = decoder.step(x, caches: state.caches, memoryMask: state.memoryMask, beams: state.beams)
         return outputProjection(h).reshape([tokens.count, config.targetVocabulary]).logSoftmax(axis: -1)
     }
 
@@ -297,14 +300,8 @@ public final class Seq2SeqTransformer: Module, ConfigurableModel {
         return withNoGrad {
             let b = source.count, v = config.targetVocabulary
             let (memory, mask) = encode(source)
-            let rows = (0..<(b * k)).map { $0 / k }  // row → sentence
-            let mem = k == 1 ? memory : memory.indexSelect(axis: 0, indices: rows)
-            var memMask = mask
-            if k > 1, let kp = mask.keyPadding {
-                let s = source.first?.count ?? 0
-                memMask.keyPadding = rows.flatMap { kp[($0 * s)..<($0 * s + s)] }
-            }
-            let state = startDecoding(memory: mem, memoryMask: memMask, maxLength: maxLength)
+            // the memory and its mask once per sentence: the K hypotheses of a sentence attend to it as K queries
+            let state = startDecoding(memory: memory, memoryMask: mask, maxLength: maxLength, beams: k)
             return searchBeams(
                 sentences: b, beam: k, vocabulary: v, bos: config.bosID, eos: config.eosID, pad: config.padID,
                 maxLength: maxLength,
