@@ -21,15 +21,10 @@ func softmaxTyped<T: TensorScalar>(_: T.Type, _ x: Tensor, _ out: Tensor, outer:
             for j in 0..<n { m = Swift.max(m, s[base + j * inner]) }
             if m == -T.infinity { m = 0 }  // a row of all -inf: softmax gives nan (as PyTorch), log-softmax -inf
             var z: T = 0
-            if !log && inner == 1 {  // contiguous rows: exponentials in one vectorizable pass, the sum in another
-                for j in 0..<n { d[base + j] = T.expFast(s[base + j] - m) }
-                for j in 0..<n { z += d[base + j] }
-            } else {
-                for j in 0..<n {
-                    let e = T.expFast(s[base + j * inner] - m)
-                    if !log { d[base + j * inner] = e }
-                    z += e
-                }
+            for j in 0..<n {
+                let e = T.expFast(s[base + j * inner] - m)
+                if !log { d[base + j * inner] = e }
+                z += e
             }
             if log {
                 let lz = T.log(z)  // (x − m) − log z keeps precision when |m| is large

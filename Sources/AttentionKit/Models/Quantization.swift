@@ -73,7 +73,11 @@ public enum Quantization {
             throw QuantizationError("a \(M.self) has no Linear or Embedding layer to quantize")
         }
         var floats: [(name: String, tensor: Tensor)] = [], int8: [(name: String, matrix: Int8Matrix)] = []
+        // the layers `quantize` already turned to int8 keep their matrices (the same values; not computed twice)
         var done: [ObjectIdentifier: Int8Matrix] = [:]
+        for (_, module) in model.namedModules() {
+            if let linear = module as? Linear, let q = linear.quantized { done[ObjectIdentifier(linear.weight)] = q }
+        }
         for (name, t) in model.stateDict() {
             if names.contains(name) && t.rank == 2 {
                 let id = ObjectIdentifier(t)
