@@ -58,6 +58,14 @@ struct CommonTrainingOptions: ParsableArguments {
             "Write TensorBoard event files into --out (per step: loss and learning rate; per epoch: every metric; config.json as text). See them with `tensorboard --logdir runs/`."
     )
     var tensorboard = true
+    @Option(
+        name: .customLong("average-last"), parsing: .unconditional,
+        help: """
+            Checkpoint averaging: keep the last N epochs' weights (epoch-K.safetensors) and, when training ends, write \
+            their element-wise mean as averaged.safetensors and log its validation metrics (use it with --weights \
+            averaged; `attn average` re-averages fewer). Give it again with --resume. 0: off.
+            """)
+    var averageLast = 0
     @Flag(help: "Continue the run in --out from resume.safetensors, bit for bit.")
     var resume = false
     @Flag(
@@ -74,6 +82,9 @@ struct CommonTrainingOptions: ParsableArguments {
     var distributed = false
 
     func validate() throws {
+        guard (0...1000).contains(averageLast) else {
+            throw ValidationError("--average-last must be in 0…1000 (got \(averageLast))")
+        }
         if resume && overwrite {
             throw ValidationError("--resume continues the run in --out and --overwrite replaces it: give one")
         }
@@ -143,6 +154,7 @@ struct CommonTrainingOptions: ParsableArguments {
             directory: RunDirectory(path: out ?? "runs/\(task)"), resume: resume, overwrite: overwrite,
             dataParallel: dp, log: say)
         context.tensorBoard = tensorboard
+        context.averageLast = averageLast
         return context
     }
 }

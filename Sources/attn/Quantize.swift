@@ -18,7 +18,9 @@ struct Quantize: ParsableCommand {
     )
     @Option(help: "Run directory written by `attn train` (a float run).")
     var checkpoint: String
-    @Option(help: "Weights in the run directory: best, last, or a file name in it.")
+    @Option(
+        help: "Weights in the run directory: best, last, averaged (training with --average-last), or a file name in it."
+    )
     var weights = "best"
     @Option(help: "The int8 run directory to write (default: the run's path + \"-int8\").")
     var out: String?

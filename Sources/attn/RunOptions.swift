@@ -1,11 +1,13 @@
 import ArgumentParser
 import AttentionKit
 
-/// The trained run a verb uses: `--checkpoint RUN` and `--weights best|last|FILE`.
+/// The trained run a verb uses: `--checkpoint RUN` and `--weights best|last|averaged|FILE`.
 struct RunOptions: ParsableArguments {
     @Option(help: "Run directory written by `attn train`.")
     var checkpoint: String
-    @Option(help: "Weights in the run directory: best, last, or a file name in it.")
+    @Option(
+        help: "Weights in the run directory: best, last, averaged (training with --average-last), or a file name in it."
+    )
     var weights = "best"
     @Flag(
         help:

@@ -413,8 +413,8 @@ public struct RunDirectory: Sendable {
         }
     }
 
-    /// `best`, `last` or a file name in the directory: the weights file it names.
+    /// `best`, `last`, `averaged` (checkpoint averaging) or a file name in the directory: the weights file it names.
     public static func weightsFile(_ choice: String) -> String {
-        choice == "best" || choice == "last" ? choice + ".safetensors" : choice
+        ["best", "last", "averaged"].contains(choice) ? choice + ".safetensors" : choice
     }
 }

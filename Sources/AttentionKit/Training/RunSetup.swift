@@ -225,6 +225,8 @@ public final class RunContext {
     public var showProgress = true
     /// Write TensorBoard event files into the run directory (`TrainerOptions.tensorBoard`).
     public var tensorBoard = true
+    /// Keep the last N epochs' weights and write their average when the run ends (`TrainerOptions.averageLast`).
+    public var averageLast = 0
     private let sink: (String) -> Void
     /// Notes about the data (skipped lines, encodings) go here: stderr by default.
     public var note: (String) -> Void = { FileHandle.standardError.write(Data("note: \($0)\n".utf8)) }
@@ -353,6 +355,7 @@ public final class RunContext {
         }
         var options = recipe.trainerOptions(bestMetric: bestMetric, higherIsBetter: higherIsBetter)
         options.tensorBoard = tensorBoard
+        options.averageLast = averageLast
         let trainer = Trainer(
             task: task, optimizer: optimizer, schedule: schedule, options: options, directory: directory.url)
         trainer.log = { [weak self] in self?.log($0) }

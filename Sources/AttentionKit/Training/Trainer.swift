@@ -51,6 +51,9 @@ public struct TrainerOptions: Sendable {
     public var handleInterrupts = true
     /// Also write TensorBoard event files into the run directory (`tensorboard --logdir runs/` compares runs).
     public var tensorBoard = true
+    /// Checkpoint averaging: keep the last N epochs' weights (`epoch-K.safetensors`) and, when the run ends, write
+    /// their mean as `averaged.safetensors` and log its validation metrics (`CheckpointAveraging`); 0: off.
+    public var averageLast = 0
     /// Options for a run of `epochs` epochs, the rest at their defaults.
     public init(epochs: Int) { self.epochs = epochs }
 }
@@ -177,10 +180,34 @@ public final class Trainer<Task: TrainingTask> {
                 return summary(progress, epochsCompleted: epoch, interrupted: true)
             }
             if try endEpoch(&progress, seconds: seconds, metrics: metrics, keys: keys) {
+                try writeAverage(&progress)
                 return summary(progress, epochsCompleted: epoch + 1, stoppedEarly: true)
             }
         }
+        try writeAverage(&progress)
         return summary(progress, epochsCompleted: options.epochs)
+    }
+
+    /// After the last epoch with `averageLast`: `averaged.safetensors` from the kept epoch files, its validation
+    /// metrics logged and stored in the summary (`averaged_` + metric). The model gets its last weights back.
+    func writeAverage(_ p: inout Progress) throws {
+        guard isLead, options.averageLast > 0 else { return }
+        let kept = CheckpointAveraging.epochFiles(in: directory).suffix(options.averageLast)
+        guard kept.count > 1 else { return }
+        let model = task.model
+        let lastWeights = model.stateDict().map { ($0.name, $0.tensor.copy()) }
+        try CheckpointAveraging.average(
+            kept.map(\.url), to: directory.appendingPathComponent(CheckpointAveraging.averagedFile))
+        try Checkpoint.loadWeights(model, from: directory.appendingPathComponent(CheckpointAveraging.averagedFile))
+        model.eval()
+        BufferCache.shared.releaseForPhaseChange()
+        let values = try withNoGrad { try task.evaluate() }
+        BufferCache.shared.releaseForPhaseChange()
+        model.assignStateDict(Dictionary(uniqueKeysWithValues: lastWeights))
+        for (k, v) in values { p.last["averaged_" + k] = v }
+        log(
+            "averaged epochs \(kept.first!.epoch)–\(kept.last!.epoch) (\(CheckpointAveraging.averagedFile)): "
+                + task.metricNames.map { String(format: "%@ %.4g", $0, values[$0] ?? .nan) }.joined(separator: "  "))
     }
 
     func summary(_ p: Progress, epochsCompleted: Int, stoppedEarly: Bool = false, interrupted: Bool = false)
@@ -423,6 +450,12 @@ public final class Trainer<Task: TrainingTask> {
                 p.badEpochs += 1
             }
             try task.saveModel(to: directory.appendingPathComponent("last.safetensors"))
+            if options.averageLast > 0 {
+                try task.saveModel(to: directory.appendingPathComponent(CheckpointAveraging.epochFile(p.epoch + 1)))
+                for old in CheckpointAveraging.epochFiles(in: directory).dropLast(options.averageLast) {
+                    try FileManager.default.removeItem(at: old.url)
+                }
+            }
             stop = options.patience.map { p.badEpochs >= $0 } ?? false
         }
         p.lossSum = 0; p.items = 0; p.batchInEpoch = 0
