@@ -4,6 +4,8 @@ import ArgumentParser
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a model.",
-        subcommands: [TrainCNN.self, TrainViT.self, TrainTranslation.self, TrainClassifier.self, TrainLM.self]
+        subcommands: [
+            TrainCNN.self, TrainViT.self, TrainTranslation.self, TrainClassifier.self, TrainLM.self, TrainWord2Vec.self
+        ]
     )
 }

@@ -84,6 +84,12 @@ struct TrainClassifier: ParsableCommand {
         name: .customLong("embedding-init"), parsing: .unconditional,
         help: "CNN: draw the embeddings from U(±this) instead of N(0, 1) (--recipe kim: 0.25, Kim's).")
     var embeddingInit: Float?
+    @Option(
+        name: .customLong("init-embeddings"),
+        help:
+            "Start the embedding table from pretrained word vectors (word2vec text format, e.g. from `attn train word2vec` with the same --case and --pre-tokenizer; a word without its own vector takes its lowercased form's, the rest keep the random initialisation). Their width must be the model's (--d-model; the CNN's embeddings: 300). With --freeze embedding they stay fixed (Kim's CNN-static)."
+    )
+    var initEmbeddings: String?
     @Option(name: .customLong("kernels"), help: "CNN: window widths of the parallel convolutions (default 3,4,5).")
     var kernelsOption: String?
     @Option(name: .customLong("filters"), parsing: .unconditional, help: "CNN: filters per width (default 100).")
@@ -260,7 +266,7 @@ struct TrainClassifier: ParsableCommand {
             format: TextFormat(format: format, fine: label == .fine, labelColumn: labelColumn, textColumn: textColumn),
             data: LabelledTextData(data: data ?? "", validData: validData, valFraction: valFraction),
             tokenizer: vocabulary, training: training)
-        (c.classWeights, c.transfer) = (classWeights, transfer.recipe)
+        (c.classWeights, c.transfer, c.initEmbeddings) = (classWeights, transfer.recipe, initEmbeddings)
         return c
     }
 

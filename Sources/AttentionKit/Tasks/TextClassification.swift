@@ -115,6 +115,9 @@ public struct TextClassificationConfig: RunConfiguration, Equatable {
     public var classWeights: ClassWeighting = .none
     /// Initialisation from another run and freezing.
     public var transfer = TransferRecipe()
+    /// Pretrained word vectors (word2vec text format, e.g. from `attn train word2vec`) the embedding table starts
+    /// from; nil: random initialisation.
+    public var initEmbeddings: String? = nil
 
     /// A configuration from its parts, other fields at their defaults.
     public init(
@@ -130,7 +133,7 @@ public struct TextClassificationConfig: RunConfiguration, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case modelType, model, format, data, tokenizer, training, classWeights,
-            transfer
+            transfer, initEmbeddings
     }
 
     /// Decodes config.json's fields (snake_case keys).
@@ -148,6 +151,7 @@ public struct TextClassificationConfig: RunConfiguration, Equatable {
         training = try c.decode(TrainingRecipe.self, forKey: .training)
         classWeights = try c.decode(ClassWeighting.self, forKey: .classWeights)
         transfer = try c.decode(TransferRecipe.self, forKey: .transfer)
+        initEmbeddings = try c.decodeIfPresent(String.self, forKey: .initEmbeddings)
     }
 
     /// Encodes config.json's fields (snake_case keys).
@@ -165,6 +169,7 @@ public struct TextClassificationConfig: RunConfiguration, Equatable {
         try c.encode(training, forKey: .training)
         try c.encode(classWeights, forKey: .classWeights)
         try c.encode(transfer, forKey: .transfer)
+        try c.encode(initEmbeddings, forKey: .initEmbeddings)
     }
 
     /// The settings a resume must not change, each with the flag that sets it.
@@ -280,6 +285,18 @@ extension TextClassificationTask {
             var g = RandomGenerator(seed: seed)
             classification = TextClassification(
                 model: saved.model.build(using: &g), tokenizer: tokenizer, labels: labels)
+            if let path = config.initEmbeddings {
+                guard config.transfer.initFrom == nil else {
+                    throw RunSetupError("--init-embeddings and --init-from both set the embeddings: give one")
+                }
+                guard let table = classification.model.namedModules().lazy.compactMap({ $0.module as? Embedding }).first
+                else { throw RunSetupError("--init-embeddings: the model has no embedding table") }
+                let vectors = try WordVectors.read(from: URL(fileURLWithPath: path))
+                let n = try table.initialize(from: vectors, tokenizer: tokenizer)
+                context.log(
+                    "embeddings: \(n.exact + n.lowercased) of \(n.words) words start from \(path) (\(n.exact) as they are, \(n.lowercased) lowercased, \(String(format: "%.1f", Double(n.exact + n.lowercased) / Double(max(n.words, 1)) * 100))%); the rest keep their random initialisation"
+                )
+            }
             if context.isLead {
                 try tokenizer.save(to: dir.file("tokenizer.json"))
                 try dir.writeLabels(labels)

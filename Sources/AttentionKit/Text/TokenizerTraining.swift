@@ -141,6 +141,12 @@ public struct TokenizerRecipe: Codable, Sendable, Equatable {
         return texts.flatMap { t.pieces($0) }
     }
 
+    /// Each text's pieces, as `pieces(of:)` splits them (e.g. the sentences word2vec trains on).
+    public func pieces(ofEach texts: [String]) -> [[String]] {
+        let t = emptyTokenizer()
+        return texts.map { t.pieces($0) }
+    }
+
     /// Trains the tokenizer on pieces from `pieces(of:)`.
     public func train(pieces: [String]) -> Tokenizer {
         var t = emptyTokenizer()
