@@ -68,6 +68,8 @@ struct TrainWord2Vec: ParsableCommand {
 
     func run() throws {
         let output = URL(fileURLWithPath: out)
+        try? FileManager.default.createDirectory(
+            at: output.deletingLastPathComponent(), withIntermediateDirectories: true)
         _ = try AtomicFile.target(output)
         try AtomicFile.checkDistinct(output, from: data.map { URL(fileURLWithPath: $0) }, flag: "--out")
         if FileManager.default.fileExists(atPath: output.path) && !overwrite {
