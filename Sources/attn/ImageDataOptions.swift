@@ -52,6 +52,12 @@ struct ImageDataOptions: ParsableArguments {
     var trainFraction = 1.0
     @Flag(name: .customLong("no-augment"), help: "Disable random crops and flips.")
     var noAugment = false
+    @Flag(
+        name: .customLong("trivial-augment"),
+        help:
+            "TrivialAugment (Müller & Hutter 2021, torchvision's TrivialAugmentWide): one of 14 operations (shear, translate, rotate, brightness, colour, contrast, sharpness, posterize, solarize, autocontrast, equalize, identity) at a random strength on each training image, before the crop and flip."
+    )
+    var trivialAugment = false
     @Option(parsing: .unconditional, help: "Mixup α (Beta(α, α) mixing of image pairs; default 0: off).")
     var mixup: Float?
     @Option(parsing: .unconditional, help: "CutMix α (paste a box of another image; default 0: off).")
@@ -71,6 +77,9 @@ struct ImageDataOptions: ParsableArguments {
         }
         guard trainFraction > 0 && trainFraction <= 1 else {
             throw ValidationError("--train-fraction must be in (0, 1]")
+        }
+        if trivialAugment && noAugment {
+            throw ValidationError("--trivial-augment augments and --no-augment turns augmentation off: give one")
         }
         guard (mixup ?? 0) >= 0, (cutmix ?? 0) >= 0, mixProbability >= 0 && mixProbability <= 1 else {
             throw ValidationError("--mixup and --cutmix must be non-negative and --mix-probability in [0, 1]")
@@ -99,6 +108,7 @@ struct ImageDataOptions: ParsableArguments {
     var augmentation: ImageAugmentationRecipe {
         ImageAugmentationRecipe(
             augment: !noAugment,
-            mixing: ImageMixing(mixupAlpha: mixup ?? 0, cutmixAlpha: cutmix ?? 0, probability: mixProbability))
+            mixing: ImageMixing(mixupAlpha: mixup ?? 0, cutmixAlpha: cutmix ?? 0, probability: mixProbability),
+            trivialAugment: trivialAugment)
     }
 }

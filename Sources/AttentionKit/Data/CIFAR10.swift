@@ -254,10 +254,13 @@ public struct ImageAugmentation: Sendable {
     public var cropPadding: Int
     /// Flip left–right with probability ½.
     public var horizontalFlip: Bool
+    /// One TrivialAugment operation per image before the crop and flip (`TrivialAugment`).
+    public var trivialAugment = false
     /// Random crops after zero padding of `cropPadding` pixels per side, and random horizontal flips.
-    public init(cropPadding: Int = 4, horizontalFlip: Bool = true) {
+    public init(cropPadding: Int = 4, horizontalFlip: Bool = true, trivialAugment: Bool = false) {
         self.cropPadding = cropPadding
         self.horizontalFlip = horizontalFlip
+        self.trivialAugment = trivialAugment
     }
     /// No augmentation (evaluation).
     public static let none = ImageAugmentation(cropPadding: 0, horizontalFlip: false)
@@ -371,8 +374,10 @@ public struct CIFARBatches {
         let scale = (0..<3).map { 1 / (255 * std[$0]) }, shift = (0..<3).map { -mean[$0] / std[$0] }
         // the augmentation is drawn in order (the generator is sequential), the pixels are filled on all cores
         var draws: [(dy: Int, dx: Int, flip: Bool)] = []
+        var trivial: [TrivialAugment.Draw] = []
         draws.reserveCapacity(indices.count)
         for _ in indices {
+            if augmentation.trivialAugment { trivial.append(.random(using: &generator)) }
             let dy = pad > 0 ? Int(generator.next() % UInt64(2 * pad + 1)) - pad : 0
             let dx = pad > 0 ? Int(generator.next() % UInt64(2 * pad + 1)) - pad : 0
             let flip = augmentation.horizontalFlip && generator.next() & 1 == 1
@@ -383,10 +388,19 @@ public struct CIFARBatches {
                 let dst = dstBuffer.baseAddress!, src = srcBuffer.baseAddress!
                 // each image of the batch writes only its own [3, S, S] slice
                 parallelFor(kept.count, costPerItem: 3 * plane) { range in
+                    // TrivialAugment works on a copy of the image
+                    let copy = UnsafeMutablePointer<UInt8>.allocate(capacity: trivial.isEmpty ? 0 : 6 * plane)
+                    defer { copy.deallocate() }
                     for local in range {
-                        let k = kept.lowerBound + local, i = indices[k], (dy, dx, flip) = draws[k]
+                        let k = kept.lowerBound + local, (dy, dx, flip) = draws[k]
+                        var image = src + indices[k] * 3 * plane
+                        if !trivial.isEmpty {
+                            copy.update(from: image, count: 3 * plane)
+                            TrivialAugment.apply(trivial[k], to: copy, side: side, scratch: copy + 3 * plane)
+                            image = UnsafePointer(copy)
+                        }
                         for c in 0..<3 {
-                            let s = (i * 3 + c) * plane, d = (local * 3 + c) * plane
+                            let s = c * plane, d = (local * 3 + c) * plane
                             let sc = scale[c], sh = shift[c]
                             // output column x reads source column x + dx (flipped: side − 1 − x + dx); columns
                             // outside the source are zero pixels, normalised like any other
@@ -398,7 +412,7 @@ public struct CIFARBatches {
                                     for x in 0..<side { row[x] = sh }
                                     continue
                                 }
-                                let srow = src + s + sy * side
+                                let srow = image + s + sy * side
                                 for x in 0..<lo { row[x] = sh }
                                 if flip {
                                     let from = srow + side - 1 + dx

@@ -179,10 +179,33 @@ public struct ImageAugmentationRecipe: Codable, Sendable, Equatable {
     public var augment = true
     /// Mixup and CutMix.
     public var mixing = ImageMixing()
+    /// One TrivialAugment operation per training image before the crop and flip (`TrivialAugment`).
+    public var trivialAugment = false
     /// An augmentation recipe.
-    public init(augment: Bool = true, mixing: ImageMixing = ImageMixing()) {
+    public init(augment: Bool = true, mixing: ImageMixing = ImageMixing(), trivialAugment: Bool = false) {
         self.augment = augment
         self.mixing = mixing
+        self.trivialAugment = trivialAugment
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case augment, mixing, trivialAugment
+    }
+
+    /// Decodes config.json's fields (runs written before TrivialAugment have none: off).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        augment = try c.decode(Bool.self, forKey: .augment)
+        mixing = try c.decode(ImageMixing.self, forKey: .mixing)
+        trivialAugment = try c.decodeIfPresent(Bool.self, forKey: .trivialAugment) ?? false
+    }
+
+    /// The per-image augmentation of training batches at this input side.
+    public func imageAugmentation(side: Int) -> ImageAugmentation {
+        guard augment else { return .none }
+        var a = ImageAugmentation.standard(side: side)
+        a.trivialAugment = trivialAugment
+        return a
     }
 }
 
@@ -383,7 +406,7 @@ extension ImageClassificationTask {
         let batchSize = recipe.batchSize ?? 128, processes = context.dataParallel?.size ?? 1
         var batches = CIFARBatches(
             data.train, batchSize: batchSize, mean: data.mean, std: data.std,
-            augmentation: config.augmentation.augment ? .standard(side: side) : .none,
+            augmentation: config.augmentation.imageAugmentation(side: side),
             shuffle: true, dropLast: data.train.count >= batchSize * processes, seed: seed &+ 1)
         batches.shard = context.shard
         guard batches.batchesPerEpoch > 0 else {
