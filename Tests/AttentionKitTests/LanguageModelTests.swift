@@ -22,14 +22,7 @@ func assertLearnsRepeatedPattern(
 
 /// The language model: cached decoding equals recomputing the prefix, sampling's knobs, the character tokenizer's
 /// tokenizer.json round trip, and `attn train lm` / `generate` / `evaluate` / `attention` / `--resume` on the binary.
-final class LanguageModelTests: XCTestCase {
-    var tmp: URL!
-    override func setUpWithError() throws {
-        tmp = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "ak-lm-\(UInt32.random(in: 0...UInt32.max))")
-        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
-    }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
+final class LanguageModelTests: TemporaryDirectoryTestCase {
     func path(_ n: String) -> String { tmp.appendingPathComponent(n).path }
     let sample = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
         "../../corpora/shakespeare-sample/input.txt"

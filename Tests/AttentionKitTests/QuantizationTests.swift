@@ -5,14 +5,7 @@ import XCTest
 /// int8 dynamic quantization: the per-row weight quantizer's error bound, oneDNN's int8 GEMM against an integer
 /// reference and against float, a quantized model's outputs near the float model's, quantized checkpoints that load
 /// back to the same int8 values, and `attn quantize` / `--int8` end to end with their errors.
-final class QuantizationTests: XCTestCase {
-    var tmp: URL!
-    override func setUpWithError() throws {
-        tmp = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "ak-int8-\(UInt32.random(in: 0...UInt32.max))")
-        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
-    }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
+final class QuantizationTests: TemporaryDirectoryTestCase {
     func path(_ n: String) -> String { tmp.appendingPathComponent(n).path }
 
     func random(_ shape: [Int], seed: UInt64, scale: Float = 1) -> Tensor {

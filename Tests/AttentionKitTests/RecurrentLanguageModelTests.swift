@@ -5,14 +5,7 @@ import XCTest
 /// The recurrent language model: PyTorch parity (word_language_model's tied LSTM), generation through the carried
 /// state equal to recomputing the prefix, training on a pattern, and `attn train lm --model lstm` with generate,
 /// evaluate, attention (refused: no attention layers), --resume bit for bit and transformer-only flags refused.
-final class RecurrentLanguageModelTests: XCTestCase {
-    var tmp: URL!
-    override func setUpWithError() throws {
-        tmp = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "ak-rlm-\(UInt32.random(in: 0...UInt32.max))")
-        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
-    }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
+final class RecurrentLanguageModelTests: TemporaryDirectoryTestCase {
     func path(_ n: String) -> String { tmp.appendingPathComponent(n).path }
     let sample = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
         "../../corpora/shakespeare-sample/input.txt"

@@ -5,14 +5,7 @@ import XCTest
 /// Every JSON file AttentionKit writes has snake_case keys: config.json (every section) and a checkpoint's
 /// `attentionkit.config`; they read back equal, and the camelCase keys that earlier versions wrote still load,
 /// resume and check their weights.
-final class SnakeCaseTests: XCTestCase {
-    var tmp: URL!
-    override func setUpWithError() throws {
-        tmp = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "ak-snake-\(UInt32.random(in: 0...UInt32.max))")
-        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
-    }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
+final class SnakeCaseTests: TemporaryDirectoryTestCase {
 
     func testKeyConversionBothWays() {
         let pairs = [

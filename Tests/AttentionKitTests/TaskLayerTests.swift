@@ -5,14 +5,7 @@ import XCTest
 /// The task layer: typed run configurations and `RunDirectory` (format_version, resume checks before any write), one
 /// schedule for every verb, resumable classifier and ViT runs, and run directories written before the task layer
 /// (`Fixtures/legacy-runs`, written by 161346e's `attn train`) still loading for inference.
-final class TaskLayerTests: XCTestCase {
-    var tmp: URL!
-    override func setUpWithError() throws {
-        tmp = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "ak-tasks-\(UInt32.random(in: 0...UInt32.max))")
-        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
-    }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
+final class TaskLayerTests: TemporaryDirectoryTestCase {
     func path(_ n: String) -> String { tmp.appendingPathComponent(n).path }
     let corpora = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../corpora")
         .standardized.path
