@@ -9,7 +9,7 @@ extension PreTokenizerKind: ExpressibleByArgument {}
 extension TextFormat.Layout: ExpressibleByArgument {}
 extension ClassWeighting: ExpressibleByArgument {}
 extension Pooling: ExpressibleByArgument, CaseIterable {
-    public static var allCases: [Pooling] { [.cls, .mean, .max] }
+    public static var allCases: [Pooling] { [.cls, .mean, .max, .attention] }
 }
 extension ImageArchitecture: ExpressibleByArgument {}
 
