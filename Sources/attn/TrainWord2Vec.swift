@@ -80,10 +80,7 @@ struct TrainWord2Vec: ParsableCommand {
         let split = TokenizerRecipe.wordLevel(
             lowercase: letterCase == .lower, minFrequency: 1, kimCleanStr: preTokenizer == .kim)
         let sentences = split.pieces(ofEach: texts)
-        let vocabulary = Word2Vec.vocabulary(sentences, minCount: minCount)
-        say(
-            "data: \(texts.count) sentences, \(sentences.reduce(0) { $0 + $1.count }) words; vocabulary \(vocabulary.count) words seen at least \(minCount) times"
-        )
+        say("data: \(texts.count) sentences, \(sentences.reduce(0) { $0 + $1.count }) words")
         var bar: ProgressBar? = nil
         let (vectors, report) = try Word2Vec.train(
             sentences, config: config,
@@ -110,8 +107,9 @@ struct TrainWord2Vec: ParsableCommand {
         }
         say(
             String(
-                format: "wrote %d vectors of %d dimensions to %@ (%.1f s, %.0f words/s)", vectors.words.count,
-                dimensions, out, report.seconds,
+                format:
+                    "wrote %d vectors (the words seen at least %d times) of %d dimensions to %@ (%.1f s, %.0f words/s)",
+                vectors.words.count, minCount, dimensions, out, report.seconds,
                 Double(report.wordsPerEpoch * epochs) / max(report.seconds, 1e-9)))
         say(
             JSONLine.object([

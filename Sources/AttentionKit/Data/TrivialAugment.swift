@@ -101,17 +101,17 @@ public enum TrivialAugment {
                 yo += d
             }
         case .brightness:
-            blend(image, plane: plane, factor: 1 + signed) { _, _ in 0 }
+            blend(image, plane: plane, factor: 1 + signed) { _ in 0 }
         case .color:
             // blend with the grey image (ITU-R 601-2 luma, as PIL's "L")
-            blend(image, plane: plane, factor: 1 + signed) { _, p in
+            blend(image, plane: plane, factor: 1 + signed) { p in
                 grey(image, p, plane)
             }
         case .contrast:
             var sum = 0.0
             for p in 0..<plane { sum += grey(image, p, plane) }
             let mean = (sum / Double(plane)).rounded()
-            blend(image, plane: plane, factor: 1 + signed) { _, _ in mean }
+            blend(image, plane: plane, factor: 1 + signed) { _ in mean }
         case .sharpness:
             // blend with PIL's SMOOTH filter ([1 1 1; 1 5 1; 1 1 1] / 13), the border pixels kept
             scratch.update(from: image, count: 3 * plane)
@@ -171,10 +171,10 @@ public enum TrivialAugment {
 
     /// PIL's `ImageEnhance` blend: degenerate + factor × (image − degenerate), clamped to 0…255.
     @inline(__always) static func blend(
-        _ image: UnsafeMutablePointer<UInt8>, plane: Int, factor: Double, degenerate: (Int, Int) -> Double
+        _ image: UnsafeMutablePointer<UInt8>, plane: Int, factor: Double, degenerate: (Int) -> Double
     ) {
         var base = [Double](repeating: 0, count: plane)
-        for p in 0..<plane { base[p] = degenerate(0, p) }
+        for p in 0..<plane { base[p] = degenerate(p) }
         for ch in 0..<3 {
             for p in 0..<plane {
                 let i = ch * plane + p

@@ -28,8 +28,10 @@ public enum CheckpointAveraging {
     /// `url`, atomically, in the last file's tensor order and with its metadata (so it loads wherever that file
     /// does), plus `attentionkit.averaged` naming the files. Counters (`num_batches_tracked`) are taken from the last
     /// file, not averaged. Sums are kept in Double.
+    /// - Returns: the averaged tensors by name (what the file holds).
     /// - Throws: `CheckpointAveragingError` naming the file and tensor that does not fit, or the reader's error.
-    public static func average(_ files: [URL], to url: URL) throws {
+    @discardableResult
+    public static func average(_ files: [URL], to url: URL) throws -> [String: Tensor] {
         guard let lastURL = files.last else { throw CheckpointAveragingError("no weights files to average") }
         let last = try Safetensors.read(from: lastURL)
         var sums: [String: [Double]] = [:]
@@ -77,6 +79,7 @@ public enum CheckpointAveraging {
         var metadata = last.metadata
         metadata["attentionkit.averaged"] = files.map(\.lastPathComponent).joined(separator: ",")
         try Safetensors.write(tensors, metadata: metadata, to: url)
+        return Dictionary(uniqueKeysWithValues: tensors.map { ($0.name, $0.tensor) })
     }
 
     /// Averages the last `count` kept epoch files of a run directory into `RUN/name`; returns the epochs averaged.

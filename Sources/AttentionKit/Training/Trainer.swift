@@ -196,9 +196,9 @@ public final class Trainer<Task: TrainingTask> {
         guard kept.count > 1 else { return }
         let model = task.model
         let lastWeights = model.stateDict().map { ($0.name, $0.tensor.copy()) }
-        try CheckpointAveraging.average(
+        let averaged = try CheckpointAveraging.average(
             kept.map(\.url), to: directory.appendingPathComponent(CheckpointAveraging.averagedFile))
-        try Checkpoint.loadWeights(model, from: directory.appendingPathComponent(CheckpointAveraging.averagedFile))
+        try model.loadStateDict(averaged)
         model.eval()
         BufferCache.shared.releaseForPhaseChange()
         let values = try withNoGrad { try task.evaluate() }
