@@ -139,6 +139,40 @@ final class TaskLayerTests: TemporaryDirectoryTestCase {
         XCTAssertTrue(other.err.contains("--recipe kim trains --model cnn"), other.err)
     }
 
+    /// `train vit --recipe cct-small`: the 3-stage convolutional tokenizer, sequence pooling, Mixup 0.8 + CutMix 1 and
+    /// 130 epochs from one flag; each flag given still overrides its part.
+    func testViTRecipeCCTSmallSetsItsDefaultsAndFlagsOverride() throws {
+        let base = [
+            "train", "vit", "--data", corpora + "/cifar10-sample", "--limit", "64", "--batch-size", "32", "--d-model",
+            "16", "--heads", "2", "--depth", "1", "--warmup-epochs", "0", "--recipe", "cct-small"
+        ]
+        func config(_ name: String, _ extra: [String]) throws -> [String: Any] {
+            let r = try runAttn(base + extra + ["--out", path(name)])
+            XCTAssertEqual(r.status, 0, r.err)
+            return try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: path(name + "/config.json")))) as! [String: Any]
+        }
+        // --epochs given: 1 (the recipe's 130 would be too long here); the recipe's epochs show in --help
+        let c = try config("cct-small", ["--epochs", "1"])
+        let model = c["model"] as! [String: Any], augmentation = c["augmentation"] as! [String: Any]
+        let mixing = augmentation["mixing"] as! [String: Any], training = c["training"] as! [String: Any]
+        XCTAssertEqual((model["conv_tokenizer"] as? [String: Any])?["layers"] as? Int, 3)
+        XCTAssertEqual(model["pooling"] as? String, "attention")
+        XCTAssertEqual(mixing["mixup_alpha"] as? Double, 0.8)
+        XCTAssertEqual(mixing["cutmix_alpha"] as? Double, 1)
+        XCTAssertEqual(training["epochs"] as? Int, 1)
+        let o = try config("cct-small-o", ["--epochs", "1", "--mixup", "0", "--conv-layers", "2", "--pooling", "mean"])
+        let oModel = o["model"] as! [String: Any]
+        let oMixing = (o["augmentation"] as! [String: Any])["mixing"] as! [String: Any]
+        XCTAssertEqual((oModel["conv_tokenizer"] as? [String: Any])?["layers"] as? Int, 2)
+        XCTAssertEqual(oModel["pooling"] as? String, "mean")
+        XCTAssertEqual(oMixing["mixup_alpha"] as? Double, 0)
+        XCTAssertEqual(oMixing["cutmix_alpha"] as? Double, 1)
+        let help = try runAttn(["train", "vit", "--help"])
+        XCTAssertTrue(help.out.contains("cct-small"), help.out)
+        XCTAssertTrue(help.out.contains("130 epochs"), help.out)
+    }
+
     /// `train classifier --resume` and `train vit --resume` continue their own runs (before the task layer both
     /// refused undamaged runs: "format is {…} but … gives {…}" with equal values).
     func testClassifierAndViTResumeTheirOwnRuns() throws {
