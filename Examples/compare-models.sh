@@ -8,14 +8,14 @@
 # Environment: DATA (a directory holding cifar-10-batches-bin and trec/train_5500.label, as `bash scripts/fetch-data.sh
 # cifar10` and `… trec` make in data/; default: data/ when it holds them, else the samples in corpora/, which run
 # the whole comparison quickly but measure little), IMAGE_EPOCHS and TEXT_EPOCHS (default: the recipes below),
-# MODELS (default: "small lenet5 vgg11 resnet20 resnet56 preact18 vit textcnn transformer"), ATTN (the attn binary;
+# MODELS (default: "small lenet5 vgg11 resnet20 resnet56 preact18 vit cct textcnn transformer"), ATTN (the attn binary;
 # default: a release build). A model whose run directory already holds best.safetensors and metrics.jsonl is not
 # trained again, so the comparison can be redrawn, or grown one model at a time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-runs/compare}
 if [ -z "${DATA:-}" ] && [ -e data/cifar-10-batches-bin/data_batch_1.bin ] && [ -e data/trec/train_5500.label ]; then DATA=data; fi
-MODELS=${MODELS:-"small lenet5 vgg11 resnet20 resnet56 preact18 vit textcnn transformer"}
+MODELS=${MODELS:-"small lenet5 vgg11 resnet20 resnet56 preact18 vit cct textcnn transformer"}
 if [ -z "${ATTN:-}" ]; then
     swift build -c release --product attn >/dev/null
     ATTN=.build/release/attn
@@ -49,6 +49,8 @@ for m in $MODELS; do
             "$ATTN" train cnn --arch preact18 --width 32 --batch-size 64 --lr 0.05 --epochs 34 --data "$CIFAR" --out "$dir" ${image_epochs[@]+"${image_epochs[@]}"} ;;
         vit)
             "$ATTN" train vit --data "$CIFAR" --out "$dir" ${image_epochs[@]+"${image_epochs[@]}"} ;;
+        cct)        # the ViT as a compact convolutional transformer for small data (--recipe cct-small, about 25 minutes)
+            "$ATTN" train vit --recipe cct-small --data "$CIFAR" --out "$dir" ${image_epochs[@]+"${image_epochs[@]}"} ;;
         textcnn)
             "$ATTN" train classifier --model cnn --format trec --data "$TREC" --out "$dir" ${text_epochs[@]+"${text_epochs[@]}"} ;;
         transformer)

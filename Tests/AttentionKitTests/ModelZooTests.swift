@@ -194,6 +194,19 @@ final class ModelZooTests: XCTestCase {
         XCTAssertGreaterThan(chart.width, 400)
         let table = try String(contentsOf: tmp.appendingPathComponent("cmp/comparison.md"), encoding: .utf8)
         XCTAssertTrue(table.contains("| res | image | ResNet (resnet20) |"), table)
+        // into the directory the runs live in (Examples/compare-models.sh's layout): the run directories beside it
+        // are allowed, any other file is not
+        try FileManager.default.removeItem(at: tmp.appendingPathComponent("cmp"))
+        let beside = try runAttn([
+            "compare", tmp.appendingPathComponent("small").path, "--out", tmp.path, "--batch-size", "8"
+        ])
+        XCTAssertEqual(beside.status, 0, beside.err)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: tmp.appendingPathComponent("comparison.md").path))
+        try Data("x".utf8).write(to: tmp.appendingPathComponent("notes.txt"))
+        try FileManager.default.removeItem(at: tmp.appendingPathComponent("comparison.csv"))
+        let other = try runAttn(["compare", tmp.appendingPathComponent("small").path, "--out", tmp.path])
+        XCTAssertEqual(other.status, 1, other.err)
+        XCTAssertTrue(other.err.contains("that are not a comparison"), other.err)
         let notRun = try runAttn(["compare", tmp.path, "--out", tmp.appendingPathComponent("cmp2").path])
         XCTAssertNotEqual(notRun.status, 0)
         XCTAssertTrue(notRun.err.contains(tmp.appendingPathComponent("config.json").path), notRun.err)

@@ -180,10 +180,15 @@ public struct ModelComparison {
     /// validation score (one chart per metric: accuracy 0–100%, BLEU 0–100), parameters, training time, and
     /// inference throughput (one chart per unit: images/s and sentences/s are not comparable); bars coloured by
     /// task, with a legend. Writes comparison.md, comparison.csv, comparison.png and comparison.svg into
-    /// `directory` (created if needed); returns the path of comparison.md.
+    /// `directory` (created if needed; it may hold run directories besides an earlier comparison, nothing else);
+    /// returns the path of comparison.md.
     @discardableResult
     public func write(to directory: URL, title: String = "Models compared") throws -> URL {
-        try OutputDirectory.prepare(directory, marker: "comparison.csv", holding: "a comparison")
+        // run directories may sit beside it (Examples/compare-models.sh trains into OUT/MODEL and compares into OUT)
+        try OutputDirectory.prepare(directory, marker: "comparison.csv", holding: "a comparison") { name in
+            FileManager.default.fileExists(
+                atPath: directory.appendingPathComponent(name).appendingPathComponent("config.json").path)
+        }
         let md = directory.appendingPathComponent("comparison.md")
         try AtomicFile.write(Data((markdown + "\n").utf8), to: md)
         try AtomicFile.write(Data(csv.utf8), to: directory.appendingPathComponent("comparison.csv"))

@@ -146,7 +146,10 @@ public enum AtomicFile {
 /// replaces files of something else. A file in its place is refused.
 public enum OutputDirectory {
     /// Creates `url` or checks that it is empty or holds `marker` (from an earlier run of this kind, described as `what` in errors).
-    public static func prepare(_ url: URL, marker: String, holding what: String) throws {
+    /// Entries for which `alsoAllowed` is true (given their name) do not count against it.
+    public static func prepare(
+        _ url: URL, marker: String, holding what: String, alsoAllowed: (String) -> Bool = { _ in false }
+    ) throws {
         let fm = FileManager.default, path = url.path
         guard !path.isEmpty else { throw UserFileError(path: "''", reason: "an empty path names no directory") }
         var isDir: ObjCBool = false
@@ -156,7 +159,7 @@ public enum OutputDirectory {
                     path: path,
                     reason: "exists and is not a directory; name a directory for \(what) (nothing was written)")
             }
-            let visible = try visibleEntries(of: url)
+            let visible = try visibleEntries(of: url).filter { !alsoAllowed($0) }
             guard visible.isEmpty || visible.contains(marker) else {
                 throw UserFileError(
                     path: path,
