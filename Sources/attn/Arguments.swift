@@ -47,6 +47,14 @@ enum PositionsFlag: String, CaseIterable, ExpressibleByArgument {
     var kind: PositionKind { self == .sincos ? .sinusoidal : .learned }
 }
 
+/// `--recipe` of `attn train translation`.
+enum TranslationRecipe: String, CaseIterable, ExpressibleByArgument {
+    /// Word-level lowercased vocabularies, dropout 0.1, 12 epochs: the default.
+    case word
+    /// Joint byte-level BPE (8,000 tokens, shared embeddings), dropout 0.2, 18 epochs, the last 5 epochs averaged.
+    case bpe
+}
+
 /// `--model` of `attn train translation`.
 enum TranslationModelKind: String, CaseIterable, ExpressibleByArgument {
     case transformer, rnn

@@ -63,9 +63,10 @@ struct CommonTrainingOptions: ParsableArguments {
         help: """
             Checkpoint averaging: keep the last N epochs' weights (epoch-K.safetensors) and, when training ends, write \
             their element-wise mean as averaged.safetensors and log its validation metrics (use it with --weights \
-            averaged; `attn average` re-averages fewer). Give it again with --resume. 0: off.
+            averaged; `attn average` re-averages fewer). Give it again with --resume. 0: off (the default unless the \
+            verb's recipe says).
             """)
-    var averageLast = 0
+    var averageLastOption: Int?
     @Flag(help: "Continue the run in --out from resume.safetensors, bit for bit.")
     var resume = false
     @Flag(
@@ -82,8 +83,8 @@ struct CommonTrainingOptions: ParsableArguments {
     var distributed = false
 
     func validate() throws {
-        guard (0...1000).contains(averageLast) else {
-            throw ValidationError("--average-last must be in 0…1000 (got \(averageLast))")
+        if let averageLastOption, !(0...1000).contains(averageLastOption) {
+            throw ValidationError("--average-last must be in 0…1000 (got \(averageLastOption))")
         }
         if resume && overwrite {
             throw ValidationError("--resume continues the run in --out and --overwrite replaces it: give one")
@@ -147,14 +148,15 @@ struct CommonTrainingOptions: ParsableArguments {
         return c
     }
 
-    /// The run's context: --out (or `runs/TASK`), --resume, --distributed; lines go to stdout on the lead process.
-    func context(task: String) throws -> RunContext {
+    /// The run's context: --out (or `runs/TASK`), --resume, --distributed, --average-last (else the recipe's
+    /// `averageLast`); lines go to stdout on the lead process.
+    func context(task: String, averageLast: Int = 0) throws -> RunContext {
         let dp = try RunContext.dataParallel(distributed: distributed)
         let context = RunContext(
             directory: RunDirectory(path: out ?? "runs/\(task)"), resume: resume, overwrite: overwrite,
             dataParallel: dp, log: say)
         context.tensorBoard = tensorboard
-        context.averageLast = averageLast
+        context.averageLast = averageLastOption ?? averageLast
         return context
     }
 }

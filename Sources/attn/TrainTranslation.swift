@@ -17,6 +17,12 @@ struct TrainTranslation: ParsableCommand {
             a peak 1e-3 after 400 warmup steps (a fifth of the run if shorter) with cosine decay, gradient clipping at 1, length-bucketed batches of \
             about 2,000 padded tokens, 12 epochs; the best epoch by validation BLEU (greedy) is kept.
 
+            --recipe bpe: a joint byte-level BPE vocabulary of 8,000 tokens (--tokenizer bpe --joint-vocabulary: no \
+            [UNK], case kept, shared embeddings), dropout 0.2, 18 epochs, and the last 5 epochs' weights averaged into \
+            averaged.safetensors (--average-last 5; use it with --weights averaged); the rest as above. About 40 \
+            minutes on 2 cores for Multi30k, where it beats the default by about 1 BLEU. Each part is overridden by its \
+            flag.
+
             Writes to --out: config.json, validation.source and validation.target (when split from training), source-tokenizer.json, target-tokenizer.json, best.safetensors, \
             last.safetensors, resume.safetensors, metrics.jsonl, metrics.csv, curves.png. Ctrl-C saves a resumable \
             checkpoint and exits 130; --resume continues.
@@ -48,19 +54,24 @@ struct TrainTranslation: ParsableCommand {
         name: .customLong("bad-lines"),
         help: "Lines with an empty side, invalid UTF-8 or over 1,000 characters: skip (and count) or stop.")
     var badLines: BadLinePolicy = .skip
+    @Option(help: "word (the default: word-level vocabularies, dropout 0.1, 12 epochs) or bpe (see above).")
+    var recipe: TranslationRecipe = .word
     @Option(
+        name: .customLong("tokenizer"),
         help:
-            "Vocabulary: word (word level, HF Whitespace splitting) or bpe (byte-level BPE, exact round trip of case and spacing)."
+            "Vocabulary: word (word level, HF Whitespace splitting) or bpe (byte-level BPE, exact round trip of case and spacing). Default: word; --recipe bpe: bpe."
     )
-    var tokenizer: TokenizerKind = .word
+    var tokenizerOption: TokenizerKind?
     @Option(
         name: .customLong("vocab-size"), parsing: .unconditional,
         help: "With --tokenizer bpe: tokens per vocabulary (or in the joint one).")
     var vocabSize = 8000
     @Flag(
-        name: .customLong("joint-vocabulary"),
-        help: "With --tokenizer bpe: one vocabulary for both languages, shared source/target embeddings.")
-    var jointVocabulary = false
+        name: .customLong("joint-vocabulary"), inversion: .prefixedNo,
+        help:
+            "With --tokenizer bpe: one vocabulary for both languages, shared source/target embeddings. Default: off; --recipe bpe: on."
+    )
+    var jointVocabularyOption: Bool?
     @Option(
         name: .customLong("source-tokenizer"),
         help: "Use this tokenizer.json for the source side instead of training one (needs [PAD], [BOS], [EOS]).")
@@ -111,7 +122,9 @@ struct TrainTranslation: ParsableCommand {
         name: .customLong("feed-forward"), parsing: .unconditional,
         help: "Transformer: feed-forward hidden width (default 512).")
     var feedForwardOption: Int?
-    @Option(name: .customLong("dropout"), parsing: .unconditional, help: "Dropout (default 0.1; rnn: 0.2).")
+    @Option(
+        name: .customLong("dropout"), parsing: .unconditional, help: "Dropout (default 0.1; rnn and --recipe bpe: 0.2)."
+    )
     var dropoutOption: Float?
     @Option(
         name: .customLong("label-smoothing"), parsing: .unconditional, help: "Label smoothing of the cross-entropy.")
@@ -125,8 +138,10 @@ struct TrainTranslation: ParsableCommand {
         help: "Validation sentences decoded for the per-epoch BLEU (0: all).")
     var bleuSentences = 0
 
+    var tokenizer: TokenizerKind { tokenizerOption ?? (recipe == .bpe ? .bpe : .word) }
+    var jointVocabulary: Bool { jointVocabularyOption ?? (recipe == .bpe && tokenizer == .bpe) }
     var layers: Int { layersOption ?? (model == .rnn ? 1 : 3) }
-    var dropout: Float { dropoutOption ?? (model == .rnn ? 0.2 : 0.1) }
+    var dropout: Float { dropoutOption ?? (model == .rnn || recipe == .bpe ? 0.2 : 0.1) }
     var heads: Int { headsOption ?? 8 }
     var feedForward: Int { feedForwardOption ?? 512 }
     var cell: RecurrentCellFlag { cellOption ?? .gru }
@@ -197,6 +212,7 @@ struct TrainTranslation: ParsableCommand {
             )
             c.model = .recurrent(m)
         }
+        if recipe == .bpe { c.training.epochs = 18 }
         c.training = common.applied(to: c.training)
         (c.training.labelSmoothing, c.training.maxTokens) = (labelSmoothing, maxTokens)
         return c
@@ -210,6 +226,8 @@ struct TrainTranslation: ParsableCommand {
         }
         let c = try common.resolve(config) { try Self.parse(["--config", $0]).config }
         try finish(
-            try TranslationTask.run(c, in: try common.context(task: "translation"), attentionExample: attentionExample))
+            try TranslationTask.run(
+                c, in: try common.context(task: "translation", averageLast: recipe == .bpe ? 5 : 0),
+                attentionExample: attentionExample))
     }
 }

@@ -173,6 +173,54 @@ final class TaskLayerTests: TemporaryDirectoryTestCase {
         XCTAssertTrue(help.out.contains("130 epochs"), help.out)
     }
 
+    /// `train translation --recipe bpe` sets joint BPE, dropout 0.2, 18 epochs and averaging of the last 5 epochs;
+    /// each part is overridden by its flag (`--tokenizer word` also turns the joint vocabulary off).
+    func testTranslationRecipeBPESetsItsDefaultsAndFlagsOverride() throws {
+        let base = [
+            "train", "translation", "--source", corpora + "/multi30k-sample/train.de", "--target",
+            corpora + "/multi30k-sample/train.en", "--d-model", "16", "--heads", "2", "--layers", "1",
+            "--feed-forward", "16", "--vocab-size", "400", "--bleu-sentences", "8", "--recipe", "bpe"
+        ]
+        func config(_ name: String, _ extra: [String]) throws -> [String: Any] {
+            let r = try runAttn(base + extra + ["--out", path(name)])
+            XCTAssertEqual(r.status, 0, r.err)
+            return try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: path(name + "/config.json")))) as! [String: Any]
+        }
+        // --epochs 2 (the recipe's 18 would be too long here); averaging keeps what there is of the last 5
+        let c = try config("bpe", ["--epochs", "2"])
+        let vocabulary = c["vocabulary"] as! [String: Any], model = c["model"] as! [String: Any]
+        XCTAssertEqual(vocabulary["kind"] as? String, "bpe")
+        XCTAssertEqual(vocabulary["joint"] as? Bool, true)
+        XCTAssertEqual(vocabulary["lowercase"] as? Bool, false)
+        XCTAssertEqual(model["dropout"] as? Double, 0.2)
+        XCTAssertEqual(model["shared_embeddings"] as? Bool, true)
+        XCTAssertEqual((c["training"] as! [String: Any])["epochs"] as? Int, 2)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: path("bpe/averaged.safetensors")))
+        let o = try config(
+            "bpe-o", ["--epochs", "1", "--tokenizer", "word", "--dropout", "0.1", "--average-last", "0"])
+        let oVocabulary = o["vocabulary"] as! [String: Any]
+        XCTAssertEqual(oVocabulary["kind"] as? String, "word")
+        XCTAssertEqual(oVocabulary["joint"] as? Bool, false)
+        XCTAssertEqual((o["model"] as! [String: Any])["dropout"] as? Double, 0.1)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("bpe-o/averaged.safetensors")))
+        let n = try config("bpe-n", ["--epochs", "1", "--no-joint-vocabulary"])
+        XCTAssertEqual((n["vocabulary"] as! [String: Any])["joint"] as? Bool, false)
+        XCTAssertEqual((n["vocabulary"] as! [String: Any])["kind"] as? String, "bpe")
+        // the default recipe is unchanged
+        let d = try runAttn(Array(base.dropLast(2)) + ["--epochs", "1", "--out", path("word")])
+        XCTAssertEqual(d.status, 0, d.err)
+        let w =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: path("word/config.json")))) as! [String: Any]
+        XCTAssertEqual((w["vocabulary"] as! [String: Any])["kind"] as? String, "word")
+        XCTAssertEqual((w["model"] as! [String: Any])["dropout"] as? Double, 0.1)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("word/averaged.safetensors")))
+        let help = try runAttn(["train", "translation", "--help"])
+        XCTAssertTrue(help.out.contains("--recipe bpe"), help.out)
+        XCTAssertTrue(help.out.contains("18 epochs"), help.out)
+    }
+
     /// `train classifier --resume` and `train vit --resume` continue their own runs (before the task layer both
     /// refused undamaged runs: "format is {…} but … gives {…}" with equal values).
     func testClassifierAndViTResumeTheirOwnRuns() throws {
