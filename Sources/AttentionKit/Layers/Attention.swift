@@ -71,6 +71,8 @@ public func withAttentionCapture<R>(on model: some Module, _ body: () throws -> 
 /// Self-attention appends one step's key and value rows; cross-attention fills the buffers once from the source
 /// (memory). Attention reads the first `length` rows in place (the buffers' batch stride is capacity·D).
 public final class KeyValueCache {
+    /// The buffers; rows at and past `length` are uninitialised (allocating them zeroed at full capacity cost a
+    /// memset of capacity rows per batch when decoding reads only the rows it has written).
     public private(set) var keys: Tensor, values: Tensor
     /// Rows filled so far.
     public private(set) var length: Int
@@ -78,8 +80,8 @@ public final class KeyValueCache {
     public let capacity: Int
 
     init(batch: Int, capacity: Int, keyWidth: Int, valueWidth: Int) {
-        keys = Tensor.zeros([batch, capacity, keyWidth])
-        values = Tensor.zeros([batch, capacity, valueWidth])
+        keys = Tensor(shape: [batch, capacity, keyWidth], dtype: .float32, zeroed: false)
+        values = Tensor(shape: [batch, capacity, valueWidth], dtype: .float32, zeroed: false)
         length = 0
         self.capacity = capacity
     }
