@@ -128,6 +128,33 @@ final class TransformerModelTests: XCTestCase {
         XCTAssertEqual(maps["decoder.layers.1.crossAttention"]!.shape, [1, 2, 4, 4])
     }
 
+    /// Beam search's per-row selection equals sorting every candidate (largest first, equal values in token order),
+    /// with a token skipped, ties, fewer candidates than asked for and -infinity entries.
+    func testTopContinuationsEqualsAFullSort() {
+        var g = RandomGenerator(seed: 3)
+        for trial in 0..<200 {
+            let count = 1 + trial % 37, keep = 1 + trial % 11, skip = trial % 3 == 0 ? trial % count : -1
+            // few distinct values so that ties are common
+            var row = (0..<count).map { _ in Float(Int(g.nextUnit() * 6)) - 3 }
+            if trial % 5 == 0 { row[trial % count] = -.infinity }
+            let base: Float = trial % 2 == 0 ? 0 : -1.5
+            var scores = [Float](repeating: .nan, count: keep), tokens = [Int](repeating: -1, count: keep)
+            let n = row.withUnsafeBufferPointer { r in
+                topContinuations(
+                    r.baseAddress!, count: count, skipping: skip, adding: base, keep: keep, scores: &scores,
+                    tokens: &tokens)
+            }
+            let candidates: [(score: Float, token: Int)] = (0..<count).filter { $0 != skip }.map {
+                (score: base + row[$0], token: $0)
+            }
+            let sorted = candidates.sorted { a, b in a.score != b.score ? a.score > b.score : a.token < b.token }
+            let expected = Array(sorted.prefix(keep))
+            XCTAssertEqual(n, expected.count, "trial \(trial)")
+            XCTAssertEqual(Array(tokens.prefix(n)), expected.map { $0.token }, "trial \(trial)")
+            XCTAssertEqual(Array(scores.prefix(n)), expected.map { $0.score }, "trial \(trial)")
+        }
+    }
+
     /// Every stored submodule and tensor of every model must be reachable through the explicit listing:
     /// a forgotten child would silently leave the optimizer and the checkpoint.
     func testMirrorFindsNothingMissingFromTheExplicitListing() {

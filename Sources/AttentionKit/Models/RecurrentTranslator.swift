@@ -173,7 +173,7 @@ public final class RecurrentTranslator: Module, ConfigurableModel {
                 step: { tokens in
                     let (logits, next) = step(tokens, state)
                     state = next
-                    return logits.logSoftmax(axis: -1).scalars
+                    return logits.logSoftmax(axis: -1)
                 },
                 reorder: { rows in state = state.selecting(rows) })
         }

@@ -306,10 +306,32 @@ public final class Seq2SeqTransformer: Module, ConfigurableModel {
                 sentences: b, beam: k, vocabulary: v, bos: config.bosID, eos: config.eosID, pad: config.padID,
                 maxLength: maxLength,
                 lengthPenalty: alpha, keep: keep, minLength: minLength,
-                step: { stepLogProbabilities($0, state).scalars },
+                step: { stepLogProbabilities($0, state) },
                 reorder: { rows in state.keep(rows: rows, sourceLength: source.first?.count ?? 0) })
         }
     }
+}
+
+/// The `keep` largest `adding + row[t]` over t in 0..<count (t ≠ `skipping`) into `scores`/`tokens`, largest first,
+/// equal values in token order; returns how many (min(keep, candidates)). One pass, insertion into the short list.
+@inline(__always)
+func topContinuations(
+    _ row: UnsafePointer<Float>, count: Int, skipping: Int, adding base: Float, keep: Int,
+    scores: UnsafeMutablePointer<Float>, tokens: UnsafeMutablePointer<Int>
+) -> Int {
+    var n = 0
+    for t in 0..<count where t != skipping {
+        let c = base + row[t]
+        guard n < keep || c > scores[n - 1] else { continue }
+        var i = n < keep ? n : keep - 1
+        while i > 0 && scores[i - 1] < c {
+            scores[i] = scores[i - 1]; tokens[i] = tokens[i - 1]
+            i -= 1
+        }
+        scores[i] = c; tokens[i] = t
+        if n < keep { n += 1 }
+    }
+    return n
 }
 
 /// The beam search both translation decoders share (Hugging Face's rule): each step extends every live hypothesis by
@@ -319,14 +341,15 @@ public final class Seq2SeqTransformer: Module, ConfigurableModel {
 /// A sentence that is done leaves the batch (CTranslate2's rule): the decoder computes only the rows of sentences
 /// still searching, the vocabulary-sized output projection included.
 /// - Parameters:
-///   - step: the log-probabilities [N·V] of the next token of each of the N rows in the batch (K per sentence still
+///   - step: the log-probabilities [N, V] of the next token of each of the N rows in the batch (K per sentence still
 ///     searching, in the order of the sentences), given each row's last token (the decoder keeps its state per row);
+///     read in place (no copy), each row's 2K best continuations found on the kernel threads;
 ///   - reorder: makes row i of the decoder's state the current row `rows[i]` (called when beams move, and with fewer
 ///     rows when sentences leave the batch; a row only ever moves among its own sentence's beams, or drops out).
 func searchBeams(
     sentences b: Int, beam k: Int, vocabulary v: Int, bos: Int, eos: Int, pad: Int, maxLength: Int,
     lengthPenalty alpha: Float,
-    keep: Int, minLength: Int, step stepLogProbabilities: ([Int]) -> [Float], reorder: ([Int]) -> Void
+    keep: Int, minLength: Int, step stepLogProbabilities: ([Int]) -> Tensor, reorder: ([Int]) -> Void
 ) -> [[Hypothesis]] {
     func lp(_ n: Int) -> Float { alpha == 0 ? 1 : Float.pow((5 + Float(n)) / 6, alpha) }
     // per sentence s and beam j (index s·K + j): its tokens, score and last token
@@ -336,26 +359,43 @@ func searchBeams(
     var last = [Int](repeating: bos, count: b * k)
     var searching = Array(0..<b)  // the sentences in the batch, in its order (sentence at position p: rows pK…)
     for step in 0..<maxLength {
-        let logp = stepLogProbabilities(searching.flatMap { s in last[(s * k)..<(s * k + k)] })  // [N·V]
+        var logp = stepLogProbabilities(searching.flatMap { s in last[(s * k)..<(s * k + k)] })  // [N, V]
+        if logp.dtype != .float32 { logp = Tensor(logp.scalars, shape: logp.shape) }
+        precondition(logp.count == searching.count * k * v, "searchBeams: step gave \(logp.count) log-probabilities")
+        // each row's 2K best continuations (score, token), best first, ties in token order
+        let m = 2 * k, rows = searching.count * k
+        var bestScores = [Float](repeating: 0, count: rows * m), bestTokens = [Int](repeating: 0, count: rows * m)
+        var bestCounts = [Int](repeating: 0, count: rows)
+        let skip = step >= minLength ? -1 : eos
+        let p = UnsafePointer(logp.storage.pointer(Float.self))
+        searching.withUnsafeBufferPointer { searching in
+            scores.withUnsafeBufferPointer { scores in
+                bestScores.withUnsafeMutableBufferPointer { bs in
+                    bestTokens.withUnsafeMutableBufferPointer { bt in
+                        bestCounts.withUnsafeMutableBufferPointer { bc in
+                            let (bs, bt, bc) = (bs.baseAddress!, bt.baseAddress!, bc.baseAddress!)
+                            parallelFor(rows, costPerItem: v) { range in
+                                for row in range {
+                                    let score = scores[searching[row / k] * k + row % k]
+                                    guard score > -.infinity else { continue }
+                                    bc[row] = topContinuations(
+                                        p + row * v, count: v, skipping: skip, adding: score, keep: m,
+                                        scores: bs + row * m, tokens: bt + row * m)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
         var stillSearching: [Int] = [], moved: [Int] = []
         var newTokens = tokens, newScores = scores, newLast = last
         for (position, s) in searching.enumerated() {
             // the 2K best (score, beam, token) over this sentence's K rows
             var cand: [(Float, Int, Int)] = []
             for j in 0..<k {
-                let r = s * k + j, row = position * k + j
-                guard scores[r] > -.infinity else { continue }
-                var best: [(Float, Int, Int)] = []
-                let base = row * v
-                for t in 0..<v where step >= minLength || t != eos {
-                    let c = scores[r] + logp[base + t]
-                    if best.count < 2 * k || c > best[best.count - 1].0 {
-                        let at = best.firstIndex { $0.0 < c } ?? best.count
-                        best.insert((c, j, t), at: at)
-                        if best.count > 2 * k { best.removeLast() }
-                    }
-                }
-                cand += best
+                let row = position * k + j
+                for i in 0..<bestCounts[row] { cand.append((bestScores[row * m + i], j, bestTokens[row * m + i])) }
             }
             cand.sort { $0.0 != $1.0 ? $0.0 > $1.0 : ($0.1, $0.2) < ($1.1, $1.2) }
             var live: [(Float, Int, Int)] = []
