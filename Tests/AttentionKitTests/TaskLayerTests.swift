@@ -139,6 +139,14 @@ final class TaskLayerTests: TemporaryDirectoryTestCase {
         XCTAssertTrue(other.err.contains("--recipe kim trains --model cnn"), other.err)
     }
 
+    /// Runs `attn ARGS --out NAME` (it must succeed) and returns the run's config.json as a dictionary.
+    func trainedConfig(_ args: [String], out name: String) throws -> [String: Any] {
+        let r = try runAttn(args + ["--out", path(name)])
+        XCTAssertEqual(r.status, 0, r.err)
+        return try JSONSerialization.jsonObject(
+            with: Data(contentsOf: URL(fileURLWithPath: path(name + "/config.json")))) as! [String: Any]
+    }
+
     /// `train vit --recipe cct-small`: the 3-stage convolutional tokenizer, sequence pooling, Mixup 0.8 + CutMix 1 and
     /// 130 epochs from one flag; each flag given still overrides its part.
     func testViTRecipeCCTSmallSetsItsDefaultsAndFlagsOverride() throws {
@@ -147,10 +155,7 @@ final class TaskLayerTests: TemporaryDirectoryTestCase {
             "16", "--heads", "2", "--depth", "1", "--warmup-epochs", "0", "--recipe", "cct-small"
         ]
         func config(_ name: String, _ extra: [String]) throws -> [String: Any] {
-            let r = try runAttn(base + extra + ["--out", path(name)])
-            XCTAssertEqual(r.status, 0, r.err)
-            return try JSONSerialization.jsonObject(
-                with: Data(contentsOf: URL(fileURLWithPath: path(name + "/config.json")))) as! [String: Any]
+            try trainedConfig(base + extra, out: name)
         }
         // --epochs given: 1 (the recipe's 130 would be too long here); the recipe's epochs show in --help
         let c = try config("cct-small", ["--epochs", "1"])
@@ -182,10 +187,7 @@ final class TaskLayerTests: TemporaryDirectoryTestCase {
             "--feed-forward", "16", "--vocab-size", "400", "--bleu-sentences", "8", "--recipe", "bpe"
         ]
         func config(_ name: String, _ extra: [String]) throws -> [String: Any] {
-            let r = try runAttn(base + extra + ["--out", path(name)])
-            XCTAssertEqual(r.status, 0, r.err)
-            return try JSONSerialization.jsonObject(
-                with: Data(contentsOf: URL(fileURLWithPath: path(name + "/config.json")))) as! [String: Any]
+            try trainedConfig(base + extra, out: name)
         }
         // --epochs 2 (the recipe's 18 would be too long here); averaging keeps what there is of the last 5
         let c = try config("bpe", ["--epochs", "2"])
@@ -208,11 +210,7 @@ final class TaskLayerTests: TemporaryDirectoryTestCase {
         XCTAssertEqual((n["vocabulary"] as! [String: Any])["joint"] as? Bool, false)
         XCTAssertEqual((n["vocabulary"] as! [String: Any])["kind"] as? String, "bpe")
         // the default recipe is unchanged
-        let d = try runAttn(Array(base.dropLast(2)) + ["--epochs", "1", "--out", path("word")])
-        XCTAssertEqual(d.status, 0, d.err)
-        let w =
-            try JSONSerialization.jsonObject(
-                with: Data(contentsOf: URL(fileURLWithPath: path("word/config.json")))) as! [String: Any]
+        let w = try trainedConfig(Array(base.dropLast(2)) + ["--epochs", "1"], out: "word")
         XCTAssertEqual((w["vocabulary"] as! [String: Any])["kind"] as? String, "word")
         XCTAssertEqual((w["model"] as! [String: Any])["dropout"] as? Double, 0.1)
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("word/averaged.safetensors")))
