@@ -19,7 +19,7 @@ struct TrainTranslation: ParsableCommand {
 
             --recipe bpe: a joint byte-level BPE vocabulary of 8,000 tokens (--tokenizer bpe --joint-vocabulary: no \
             [UNK], case kept, shared embeddings), dropout 0.2, 18 epochs, and the last 5 epochs' weights averaged into \
-            averaged.safetensors (--average-last 5; use it with --weights averaged); the rest as above. About 40 \
+            averaged.safetensors (--average-last 5; use it with --weights averaged); the rest as above. About 42 \
             minutes on 2 cores for Multi30k, where it beats the default by about 1 BLEU. Each part is overridden by its \
             flag.
 
