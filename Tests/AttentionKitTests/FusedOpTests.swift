@@ -42,4 +42,54 @@ final class FusedOpTests: XCTestCase {
         (y * w).sum().backward()
         XCTAssertEqual(x.grad!.scalars, (w * mask).scalars)
     }
+
+    /// The inference fusions (activation in place on linear1's output, residual add + LayerNorm in one pass, token
+    /// lookup + padding mask + scale + positions in one pass) give the composed ops' values bit for bit: a translator
+    /// of each norm placement, activation and position kind, its logits with the graph recorded (the composed ops)
+    /// and under `withNoGrad` (the fused ones), with a non-zero padding row so that the padding mask matters.
+    func testInferenceFusionsGiveTheComposedValuesBitForBit() {
+        for normFirst in [false, true] {
+            for act in [FeedForwardActivation.relu, .gelu, .geluTanh] {
+                for positions in [PositionKind.sinusoidal, .learned] {
+                    var c = Seq2SeqConfig(sourceVocabulary: 20, targetVocabulary: 17)
+                    c.dModel = 16; c.heads = 2; c.encoderLayers = 2; c.decoderLayers = 2; c.feedForward = 24
+                    c.normFirst = normFirst; c.activation = act; c.positions = positions; c.maxLength = 12
+                    c.scaleEmbeddings = positions == .sinusoidal
+                    var g = RandomGenerator(seed: 3)
+                    let model = Seq2SeqTransformer(c, using: &g)
+                    model.eval()
+                    for e in [model.sourceEmbedding.embedding, model.targetEmbedding.embedding] {
+                        e.weight.withUnsafeMutableFloats { w in for k in 0..<16 { w[k] = Float(k) - 7.5 } }
+                    }
+                    let source = [[5, 6, 7, 2, 0], [8, 9, 10, 11, 2]], target = [[1, 4, 5, 0], [1, 6, 7, 8]]
+                    let composed = model(source: source, targetInput: target)
+                    XCTAssertTrue(composed.requiresGrad, "the reference ran the recorded (composed) ops")
+                    let fused = withNoGrad { model(source: source, targetInput: target) }
+                    XCTAssertEqual(
+                        fused.scalars, composed.scalars, "normFirst \(normFirst), \(act), \(positions) positions")
+                }
+            }
+        }
+    }
+
+    /// `LayerNorm(x, adding: r)` and `residual(x, adding: r)` in inference: x + r and its norm, bit for bit; with
+    /// a graph wanted they are the differentiable ops (gradients flow to x, r, γ and β).
+    func testAddLayerNormEqualsTheAddThenTheNorm() {
+        var g = RandomGenerator(seed: 5)
+        let norm = LayerNorm([24])
+        norm.weight = Tensor.normal([24], using: &g).requiringGrad()
+        norm.bias = Tensor.normal([24], using: &g).requiringGrad()
+        let x = Tensor.normal([3, 7, 24], using: &g), r = Tensor.normal([3, 7, 24], using: &g)
+        let reference = withNoGrad { norm(x + r) }
+        XCTAssertEqual(withNoGrad { norm(x, adding: r) }.scalars, reference.scalars)
+        let (h, n) = withNoGrad { norm.residual(x, adding: r) }
+        XCTAssertEqual(h.scalars, (x + r).scalars)
+        XCTAssertEqual(n.scalars, reference.scalars)
+        let xg = x.requiringGrad()
+        let y = norm(xg, adding: r)
+        XCTAssertEqual(y.scalars, reference.scalars)
+        y.sum().backward()
+        XCTAssertNotNil(xg.grad)
+        XCTAssertNotNil(norm.weight?.grad)
+    }
 }

@@ -5,6 +5,60 @@ private func affineGradients(_ dx: Tensor, _ dgamma: Tensor?, _ dbeta: Tensor?) 
     [dx] + [dgamma, dbeta].compactMap { $0 }
 }
 
+/// One row of layer normalisation, `row` → `y` (which may be `row` itself): returns the row's mean and 1/σ.
+@inline(__always)
+private func normalizeRow<T: TensorScalar>(
+    _ row: UnsafePointer<T>, into y: UnsafeMutablePointer<T>, _ d: Int, eps: Double, _ pg: UnsafePointer<T>?,
+    _ pb: UnsafePointer<T>?
+) -> (mean: T, rstd: T) {
+    let mean = vectorSum(row, d) / T(d)
+    let v = vectorSumSquaredDeviations(row, d, mean: mean)
+    let rstd = 1 / (v / T(d) + T(eps)).squareRoot()
+    if let pg, let pb {
+        for i in 0..<d { y[i] = (row[i] - mean) * rstd * pg[i] + pb[i] }
+    } else if let pg {
+        for i in 0..<d { y[i] = (row[i] - mean) * rstd * pg[i] }
+    } else if let pb {
+        for i in 0..<d { y[i] = (row[i] - mean) * rstd + pb[i] }
+    } else {
+        for i in 0..<d { y[i] = (row[i] - mean) * rstd }
+    }
+    return (mean, rstd)
+}
+
+/// Layer normalisation of a residual sum for inference, one pass over the rows (no graph is recorded; the caller
+/// checks that no input needs a gradient): each row of x + r is written and normalised while it is in cache, into
+/// `sum` when the sum is wanted too (pre-norm blocks carry it on) or straight into the output (post-norm). The same
+/// values as `x + r` and `layerNormOp(x + r)`, bit for bit, without the separate add pass (or its re-read).
+func addLayerNormInference(
+    _ x: Tensor, _ r: Tensor, gamma: Tensor?, beta: Tensor?, normalizedCount d: Int, eps: Double, keepSum: Bool
+) -> (sum: Tensor?, normalized: Tensor) {
+    precondition(
+        x.shape == r.shape && x.dtype == r.dtype && d > 0 && x.count % d == 0,
+        "addLayerNorm: \(fmt(x.shape)) + \(fmt(r.shape)) over \(d) elements")
+    let rows = x.count / d
+    let out = Tensor(shape: x.shape, dtype: x.dtype, zeroed: false)
+    let sum = keepSum ? Tensor(shape: x.shape, dtype: x.dtype, zeroed: false) : nil
+    func forward<T: TensorScalar>(_: T.Type) {
+        let px = x.storage.pointer(T.self), pr = r.storage.pointer(T.self), py = out.storage.pointer(T.self)
+        let psum = sum?.storage.pointer(T.self)
+        let pg = gamma.map { UnsafePointer($0.storage.pointer(T.self)) }
+        let pb = beta.map { UnsafePointer($0.storage.pointer(T.self)) }
+        parallelFor(rows, costPerItem: 5 * d) { range in
+            for row in range {
+                let a = px + row * d, b = pr + row * d, y = py + row * d, s = psum.map { $0 + row * d } ?? y
+                for i in 0..<d { s[i] = a[i] + b[i] }
+                _ = normalizeRow(UnsafePointer(s), into: y, d, eps: eps, pg, pb)
+            }
+        }
+    }
+    switch x.dtype {
+    case .float32: forward(Float.self)
+    case .float64: forward(Double.self)
+    }
+    return (sum, out)
+}
+
 /// Layer normalisation over the last `d` elements of each row:
 /// y = (x − μ)·rstd·γ + β, μ and σ² the row's mean and biased variance, rstd = 1/√(σ² + ε).
 /// Backward: x̂ = (x−μ)·rstd, ∂β = Σ dy, ∂γ = Σ dy·x̂, ∂x = rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) with dx̂ = dy·γ.
@@ -18,21 +72,7 @@ func layerNormOp(_ x: Tensor, gamma: Tensor?, beta: Tensor?, normalizedCount d: 
         let pg = gamma?.storage.pointer(T.self), pb = beta?.storage.pointer(T.self)
         parallelFor(rows, costPerItem: 4 * d) { range in
             for r in range {
-                let row = px + r * d, y = py + r * d
-                let mean = vectorSum(row, d) / T(d)
-                let v = vectorSumSquaredDeviations(row, d, mean: mean)
-                let rstd = 1 / (v / T(d) + T(eps)).squareRoot()
-                ps[2 * r] = mean
-                ps[2 * r + 1] = rstd
-                if let pg, let pb {
-                    for i in 0..<d { y[i] = (row[i] - mean) * rstd * pg[i] + pb[i] }
-                } else if let pg {
-                    for i in 0..<d { y[i] = (row[i] - mean) * rstd * pg[i] }
-                } else if let pb {
-                    for i in 0..<d { y[i] = (row[i] - mean) * rstd + pb[i] }
-                } else {
-                    for i in 0..<d { y[i] = (row[i] - mean) * rstd }
-                }
+                (ps[2 * r], ps[2 * r + 1]) = normalizeRow(px + r * d, into: py + r * d, d, eps: eps, pg, pb)
             }
         }
     }

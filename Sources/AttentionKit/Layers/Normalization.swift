@@ -38,6 +38,39 @@ public final class LayerNorm: Layer {
         return layerNormOp(
             x, gamma: weight, beta: bias, normalizedCount: Shape.count(normalizedShape), eps: Double(eps))
     }
+
+    /// `self(x + residual)`, the post-norm residual block's ending: in inference (nothing needs a gradient) one pass
+    /// that adds each row and normalises it while it is in cache (the same values, bit for bit, without the [rows, D]
+    /// sum in memory); otherwise the two differentiable ops.
+    public func callAsFunction(_ x: Tensor, adding residual: Tensor) -> Tensor {
+        guard fusable(x, residual) else { return self(x + residual) }
+        return addLayerNormInference(
+            x, residual, gamma: weight, beta: bias, normalizedCount: Shape.count(normalizedShape), eps: Double(eps),
+            keepSum: false
+        ).normalized
+    }
+
+    /// The pre-norm residual step: h = x + residual and `self(h)`, both returned; in inference one pass writes both.
+    public func residual(_ x: Tensor, adding residual: Tensor) -> (sum: Tensor, normalized: Tensor) {
+        guard fusable(x, residual) else {
+            let h = x + residual
+            return (h, self(h))
+        }
+        let (h, n) = addLayerNormInference(
+            x, residual, gamma: weight, beta: bias, normalizedCount: Shape.count(normalizedShape), eps: Double(eps),
+            keepSum: true)
+        return (h!, n)
+    }
+
+    /// Whether `x + residual` then this norm may run as the fused inference pass: one shape and dtype (no
+    /// broadcasting), the normalised shape at the end, and no graph to record.
+    private func fusable(_ x: Tensor, _ residual: Tensor) -> Bool {
+        x.shape == residual.shape && x.dtype == residual.dtype && weight.map { $0.dtype == x.dtype } ?? true
+            && bias.map { $0.dtype == x.dtype } ?? true
+            && x.shape.suffix(normalizedShape.count).elementsEqual(normalizedShape) && !normalizedShape.isEmpty
+            && !(GradMode.enabled
+                && [x, residual, weight, bias].contains { $0?.requiresGrad ?? false })
+    }
 }
 
 /// Batch normalisation over channel axis 1 (PyTorch's `nn.BatchNorm1d` for [B, C] or [B, C, L] and

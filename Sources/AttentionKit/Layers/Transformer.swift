@@ -15,6 +15,15 @@ public enum FeedForwardActivation: String, Codable, Sendable {
         case .geluTanh: return x.gelu(approximate: true)
         }
     }
+
+    /// `apply` written over `x` itself (inference on a fresh tensor: the same values, no second [rows, F] buffer).
+    func applyInPlace(_ x: Tensor) {
+        switch self {
+        case .relu: mapUnaryInPlace(x, ReluK())
+        case .gelu: mapUnaryInPlace(x, GeluErfK())
+        case .geluTanh: mapUnaryInPlace(x, GeluTanhK())
+        }
+    }
 }
 
 /// Settings shared by the layers of a transformer stack (PyTorch's constructor arguments).
@@ -102,11 +111,17 @@ public final class ModuleList<Element: Module>: Module {
 
 /// The position-wise feed-forward network linear2(dropout(act(linear1(x)))), shared by both layer kinds. Without an
 /// active dropout it is one op that recomputes act in its backward (`feedForwardOp`: the same values, one [rows, F]
-/// tensor less kept per layer).
+/// tensor less kept per layer); in inference the activation is applied in place on linear1's fresh output (the
+/// fusion of bias and activation that inference engines make: one pass and one [rows, F] buffer less).
 private func feedForward(_ x: Tensor, _ l1: Linear, _ l2: Linear, _ d: Dropout, _ act: FeedForwardActivation) -> Tensor
 {
-    if GradMode.enabled && (!d.isTraining || d.p == 0) && x.rank >= 2 {
-        return feedForwardOp(x, l1, l2, activation: act)
+    if !d.isTraining || d.p == 0 {
+        if !GradMode.enabled {
+            let h = l1(x)
+            act.applyInPlace(h)
+            return l2(h)
+        }
+        if x.rank >= 2 { return feedForwardOp(x, l1, l2, activation: act) }
     }
     return l2(d(act.apply(l1(x))))
 }
@@ -183,11 +198,11 @@ public final class TransformerEncoderLayer: Module {
     private func block(_ x: Tensor, residual xq: Tensor, _ sa: (Tensor) -> Tensor) -> Tensor {
         let ff = { (y: Tensor) in feedForward(y, self.linear1, self.linear2, self.dropout, self.config.activation) }
         if config.normFirst {
-            let h = xq + dropPath(dropout1(sa(norm1(x))))
-            return h + dropPath(dropout2(ff(norm2(h))))
+            let (h, n) = norm2.residual(xq, adding: dropPath(dropout1(sa(norm1(x)))))
+            return h + dropPath(dropout2(ff(n)))
         }
-        let h = norm1(xq + dropPath(dropout1(sa(x))))
-        return norm2(h + dropPath(dropout2(ff(h))))
+        let h = norm1(xq, adding: dropPath(dropout1(sa(x))))
+        return norm2(h, adding: dropPath(dropout2(ff(h))))
     }
 }
 
@@ -237,13 +252,13 @@ public final class TransformerDecoderLayer: Module {
     /// pass and the cached step share one definition of the block).
     private func block(_ x: Tensor, _ sa: (Tensor) -> Tensor, _ ca: (Tensor) -> Tensor) -> Tensor {
         if config.normFirst {
-            let h1 = x + dropout1(sa(norm1(x)))
-            let h2 = h1 + dropout2(ca(norm2(h1)))
-            return h2 + dropout3(ff(norm3(h2)))
+            let (h1, n2) = norm2.residual(x, adding: dropout1(sa(norm1(x))))
+            let (h2, n3) = norm3.residual(h1, adding: dropout2(ca(n2)))
+            return h2 + dropout3(ff(n3))
         }
-        let h1 = norm1(x + dropout1(sa(x)))
-        let h2 = norm2(h1 + dropout2(ca(h1)))
-        return norm3(h2 + dropout3(ff(h2)))
+        let h1 = norm1(x, adding: dropout1(sa(x)))
+        let h2 = norm2(h1, adding: dropout2(ca(h1)))
+        return norm3(h2, adding: dropout3(ff(h2)))
     }
 
     /// - Parameters:

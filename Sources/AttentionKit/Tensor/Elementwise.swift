@@ -15,6 +15,14 @@ func unaryTyped<T: TensorScalar, K: UnaryKernel>(_: T.Type, _ x: Tensor, _ out: 
     parallelFor(x.count, costPerItem: 4) { r in for i in r { d[i] = k(s[i]) } }
 }
 
+/// Applies `k` to every element of `x` in its own storage (inference on a tensor nothing else holds: no autograd).
+func mapUnaryInPlace<K: UnaryKernel>(_ x: Tensor, _ k: K) {
+    switch x.dtype {
+    case .float32: unaryTyped(Float.self, x, x, k)
+    case .float64: unaryTyped(Double.self, x, x, k)
+    }
+}
+
 /// Applies `k` to every element (no autograd; the differentiable ops wrap this).
 func mapUnary<K: UnaryKernel>(_ x: Tensor, _ k: K) -> Tensor {
     let out = Tensor(shape: x.shape, dtype: x.dtype, zeroed: false)
