@@ -128,6 +128,37 @@ final class TransformerModelTests: XCTestCase {
         XCTAssertEqual(maps["decoder.layers.1.crossAttention"]!.shape, [1, 2, 4, 4])
     }
 
+    /// Beam search's first step feeds one row per sentence (only beam 0 is live) and widens the decoder state to K
+    /// rows per sentence at the first reorder: the same hypotheses as a search that feeds all K rows from the start,
+    /// sentences finishing at different steps (some at the first: `maxLength` 1), beams wider than the vocabulary.
+    func testBeamSearchFromOneRowPerSentenceEqualsTheFullWidthSearch() {
+        var c = Seq2SeqConfig(sourceVocabulary: 13, targetVocabulary: 11)
+        c.dModel = 16; c.heads = 2; c.encoderLayers = 2; c.decoderLayers = 2; c.feedForward = 24; c.dropout = 0
+        var g = RandomGenerator(seed: 21)
+        let model = Seq2SeqTransformer(c, using: &g)
+        model.eval()
+        let src = [[3, 4, 5, 2, 0], [9, 10, 3, 6, 2], [7, 2, 0, 0, 0]]
+        for (k, maxLength) in [(4, 9), (3, 1), (2, 5), (12, 4)] {
+            let narrow = model.beamSearch(src, beamSize: k, maxLength: maxLength, lengthPenalty: 0.6, nBest: k)
+            let kk = min(k, c.targetVocabulary)
+            let full = withNoGrad {
+                let (memory, mask) = model.encode(src)
+                let state = model.startDecoding(memory: memory, memoryMask: mask, maxLength: maxLength, beams: kk)
+                return searchBeams(
+                    sentences: src.count, beam: kk, vocabulary: c.targetVocabulary, bos: c.bosID, eos: c.eosID,
+                    pad: c.padID, maxLength: maxLength, lengthPenalty: 0.6, keep: kk, minLength: 1,
+                    step: { model.stepLogProbabilities($0, state) },
+                    reorder: { state.keep(rows: $0, sourceLength: src[0].count) })
+            }
+            XCTAssertEqual(
+                narrow.map { $0.map(\.tokens) }, full.map { $0.map(\.tokens) }, "beam \(k), max \(maxLength)")
+            XCTAssertEqual(narrow.map { $0.map(\.finished) }, full.map { $0.map(\.finished) })
+            for (a, b) in zip(narrow.joined(), full.joined()) {
+                XCTAssertEqual(a.score, b.score, accuracy: 1e-5, "beam \(k), max \(maxLength)")
+            }
+        }
+    }
+
     /// Beam search's per-row selection equals sorting every candidate (largest first, equal values in token order),
     /// with a token skipped, ties, fewer candidates than asked for and -infinity entries.
     func testTopContinuationsEqualsAFullSort() {

@@ -96,9 +96,63 @@ public final class TokenEmbedding: Module {
         let b = ids.count, t = ids.first?.count ?? 0
         precondition(
             ids.allSatisfy { $0.count == t }, "TokenEmbedding: rows of different lengths (pad the batch first)")
+        if let fused = inference(ids, offset: offset) { return fused }
         var x = embedding(ids.flatMap { $0 }, shape: [b, t])  // [B, T, D]
         if let scale { x = x * scale }
         return dropout(positions(x, offset: offset))
+    }
+
+    /// In inference (no graph, no active dropout) the lookup, the padding mask, the scale and the positions in one
+    /// pass over the output: the same operations in the same order as the composed path, so the same values bit for
+    /// bit, without its three intermediate [B, T, D] tensors. Nil when the composed path must run (a gradient is
+    /// wanted, dropout is active, or the positions are of a kind this pass does not know).
+    private func inference(_ ids: [[Int]], offset: Int) -> Tensor? {
+        guard
+            !(GradMode.enabled
+                && (embedding.weight.requiresGrad || positions.parameters.contains(where: \.requiresGrad))),
+            !dropout.isTraining || dropout.p == 0
+        else { return nil }
+        let w = embedding.weight, d = w.shape[1], v = w.shape[0]
+        let table: Tensor, inputScale: Float?
+        if let p = positions as? SinusoidalPositionalEncoding, p.dim == d {
+            (table, inputScale) = (p.table, p.scaleInput ? Float(p.dim).squareRoot() : nil)
+        } else if let p = positions as? LearnedPositionalEmbedding, p.dim == d, p.weight.dtype == w.dtype {
+            (table, inputScale) = (p.weight, nil)
+        } else {
+            return nil
+        }
+        let b = ids.count, t = ids.first?.count ?? 0, maxLength = table.shape[0]
+        // out-of-range ids and positions: the composed path stops with its messages
+        guard offset >= 0, offset + t <= maxLength, ids.allSatisfy({ $0.allSatisfy { $0 >= 0 && $0 < v } }) else {
+            return nil
+        }
+        let out = Tensor(shape: [b, t, d], dtype: w.dtype, zeroed: false)
+        let padding = embedding.paddingIndex.flatMap { p in ids.contains { $0.contains(p) } ? p : nil }
+        func run<T: TensorScalar>(_: T.Type) {
+            let pw = w.storage.pointer(T.self), pt = table.storage.pointer(T.self), po = out.storage.pointer(T.self)
+            let s = scale.map { T(Double($0)) }, s2 = inputScale.map { T(Double($0)) }
+            let flat = ids.flatMap { $0 }
+            flat.withUnsafeBufferPointer { flat in
+                parallelFor(flat.count, costPerItem: 2 * d) { range in
+                    for k in range {
+                        let id = flat[k], src = pw + id * d, pos = pt + (offset + k % max(t, 1)) * d, y = po + k * d
+                        let keep: T? = padding.map { id == $0 ? 0 : 1 }
+                        for i in 0..<d {
+                            var x = src[i]
+                            if let keep { x = x * keep }
+                            if let s { x = x * s }
+                            if let s2 { x = x * s2 }
+                            y[i] = x + pos[i]
+                        }
+                    }
+                }
+            }
+        }
+        switch w.dtype {
+        case .float32: run(Float.self)
+        case .float64: run(Double.self)
+        }
+        return out
     }
 }
 
@@ -238,35 +292,48 @@ public final class Seq2SeqTransformer: Module, ConfigurableModel {
         /// cross-attention caches and `memoryMask` hold one row per sentence, the rest `beams` per sentence.
         var rows: Int
         let beams: Int
-        init(caches: [DecoderLayerCache], memoryMask: AttentionMask, rows: Int, beams: Int) {
+        /// Rows per sentence now: `beams`, or 1 before the first reorder when the search starts from one row per
+        /// sentence (all of a sentence's beams begin as the same hypothesis).
+        var rowsPerSentence: Int
+        init(caches: [DecoderLayerCache], memoryMask: AttentionMask, rows: Int, beams: Int, rowsPerSentence: Int) {
             self.caches = caches; self.memoryMask = memoryMask; self.rows = rows; self.beams = beams
+            self.rowsPerSentence = rowsPerSentence
         }
 
         /// Makes row i the current row `rows[i]`: beams moving within their sentence (the self-attention caches
-        /// follow), and with fewer rows, sentences leaving the batch (the cross-attention caches and the source's
-        /// padding mask keep the sentences that stay).
+        /// follow), one row per sentence becoming `beams` rows after the first step, and with fewer sentences,
+        /// sentences leaving the batch (the cross-attention caches and the source's padding mask keep those that
+        /// stay).
         func keep(rows kept: [Int], sourceLength s: Int) {
+            let per = rowsPerSentence
             let sources =
-                kept.count != rows ? stride(from: 0, to: kept.count, by: beams).map { kept[$0] / beams } : nil
+                kept.count / beams != rows / per
+                ? stride(from: 0, to: kept.count, by: beams).map { kept[$0] / per } : nil
             for c in caches { c.reorder(kept, sources: sources) }
             if let sources, let kp = memoryMask.keyPadding {
                 memoryMask.keyPadding = sources.flatMap { kp[($0 * s)..<($0 * s + s)] }
             }
             rows = kept.count
+            rowsPerSentence = beams
         }
     }
 
-    func startDecoding(memory: Tensor, memoryMask: AttentionMask, maxLength: Int, beams: Int = 1) -> DecodingState {
-        DecodingState(
+    /// The decoding state of `memory`'s sentences with `beams` hypotheses each; `narrowFirstStep`: the first step
+    /// feeds one row per sentence (beam search's first step, where only beam 0 is live).
+    func startDecoding(
+        memory: Tensor, memoryMask: AttentionMask, maxLength: Int, beams: Int = 1, narrowFirstStep: Bool = false
+    ) -> DecodingState {
+        let per = narrowFirstStep ? 1 : beams
+        return DecodingState(
             caches: decoder.makeCache(memory: memory, maxLength: maxLength, beams: beams), memoryMask: memoryMask,
-            rows: memory.shape[0] * beams, beams: beams)
+            rows: memory.shape[0] * per, beams: beams, rowsPerSentence: per)
     }
 
     /// Feeds one token per row and returns log-probabilities of the next token, [N, V].
     func stepLogProbabilities(_ tokens: [Int], _ state: DecodingState) -> Tensor {
         let x = targetEmbedding(tokens.map { [$0] }, offset: state.position)  // [N, 1, D]
         state.position += 1
-        let h = decoder.step(x, caches: state.caches, memoryMask: state.memoryMask, beams: state.beams)
+        let h = decoder.step(x, caches: state.caches, memoryMask: state.memoryMask, beams: state.rowsPerSentence)
         return outputProjection(h).reshape([tokens.count, config.targetVocabulary]).logSoftmax(axis: -1)
     }
 
@@ -301,11 +368,12 @@ public final class Seq2SeqTransformer: Module, ConfigurableModel {
             let b = source.count, v = config.targetVocabulary
             let (memory, mask) = encode(source)
             // the memory and its mask once per sentence: the K hypotheses of a sentence attend to it as K queries
-            let state = startDecoding(memory: memory, memoryMask: mask, maxLength: maxLength, beams: k)
+            let state = startDecoding(
+                memory: memory, memoryMask: mask, maxLength: maxLength, beams: k, narrowFirstStep: true)
             return searchBeams(
                 sentences: b, beam: k, vocabulary: v, bos: config.bosID, eos: config.eosID, pad: config.padID,
                 maxLength: maxLength,
-                lengthPenalty: alpha, keep: keep, minLength: minLength,
+                lengthPenalty: alpha, keep: keep, minLength: minLength, narrowFirstStep: true,
                 step: { stepLogProbabilities($0, state) },
                 reorder: { rows in state.keep(rows: rows, sourceLength: source.first?.count ?? 0) })
         }
@@ -346,10 +414,14 @@ func topContinuations(
 ///     read in place (no copy), each row's 2K best continuations found on the kernel threads;
 ///   - reorder: makes row i of the decoder's state the current row `rows[i]` (called when beams move, and with fewer
 ///     rows when sentences leave the batch; a row only ever moves among its own sentence's beams, or drops out).
+///   - narrowFirstStep: the first step feeds one row per sentence (its beam 0: the K beams start as one hypothesis,
+///     so the other K − 1 rows would compute the same values only to be ignored) and the first reorder widens the
+///     state to K rows per sentence (`rows[i]` then names a sentence's row, 0..<N).
 func searchBeams(
     sentences b: Int, beam k: Int, vocabulary v: Int, bos: Int, eos: Int, pad: Int, maxLength: Int,
     lengthPenalty alpha: Float,
-    keep: Int, minLength: Int, step stepLogProbabilities: ([Int]) -> Tensor, reorder: ([Int]) -> Void
+    keep: Int, minLength: Int, narrowFirstStep: Bool = false, step stepLogProbabilities: ([Int]) -> Tensor,
+    reorder: ([Int]) -> Void
 ) -> [[Hypothesis]] {
     func lp(_ n: Int) -> Float { alpha == 0 ? 1 : Float.pow((5 + Float(n)) / 6, alpha) }
     // per sentence s and beam j (index s·K + j): its tokens, score and last token
@@ -359,11 +431,13 @@ func searchBeams(
     var last = [Int](repeating: bos, count: b * k)
     var searching = Array(0..<b)  // the sentences in the batch, in its order (sentence at position p: rows pK…)
     for step in 0..<maxLength {
-        var logp = stepLogProbabilities(searching.flatMap { s in last[(s * k)..<(s * k + k)] })  // [N, V]
+        let per = narrowFirstStep && step == 0 ? 1 : k  // rows of each sentence in the decoder's batch this step
+        var logp = stepLogProbabilities(searching.flatMap { s in last[(s * k)..<(s * k + per)] })  // [N, V]
         if logp.dtype != .float32 { logp = Tensor(logp.scalars, shape: logp.shape) }
-        precondition(logp.count == searching.count * k * v, "searchBeams: step gave \(logp.count) log-probabilities")
+        precondition(
+            logp.count == searching.count * per * v, "searchBeams: step gave \(logp.count) log-probabilities")
         // each row's 2K best continuations (score, token), best first, ties in token order
-        let m = 2 * k, rows = searching.count * k
+        let m = 2 * k, rows = searching.count * per
         var bestScores = [Float](repeating: 0, count: rows * m), bestTokens = [Int](repeating: 0, count: rows * m)
         var bestCounts = [Int](repeating: 0, count: rows)
         let skip = step >= minLength ? -1 : eos
@@ -376,7 +450,7 @@ func searchBeams(
                             let (bs, bt, bc) = (bs.baseAddress!, bt.baseAddress!, bc.baseAddress!)
                             parallelFor(rows, costPerItem: v) { range in
                                 for row in range {
-                                    let score = scores[searching[row / k] * k + row % k]
+                                    let score = scores[searching[row / per] * k + row % per]
                                     guard score > -.infinity else { continue }
                                     bc[row] = topContinuations(
                                         p + row * v, count: v, skipping: skip, adding: score, keep: m,
@@ -393,8 +467,8 @@ func searchBeams(
         for (position, s) in searching.enumerated() {
             // the 2K best (score, beam, token) over this sentence's K rows
             var cand: [(Float, Int, Int)] = []
-            for j in 0..<k {
-                let row = position * k + j
+            for j in 0..<per {
+                let row = position * per + j
                 for i in 0..<bestCounts[row] { cand.append((bestScores[row * m + i], j, bestTokens[row * m + i])) }
             }
             cand.sort { $0.0 != $1.0 ? $0.0 > $1.0 : ($0.1, $0.2) < ($1.1, $1.2) }
@@ -426,15 +500,15 @@ func searchBeams(
                 if j < live.count {
                     let c = live[j]
                     newTokens[r] = tokens[s * k + c.1] + [c.2]; newScores[r] = c.0; newLast[r] = c.2
-                    moved.append(position * k + c.1)
+                    moved.append(position * per + c.1)
                 } else {
                     newTokens[r] = tokens[r]; newScores[r] = -.infinity; newLast[r] = pad
-                    moved.append(position * k + j)
+                    moved.append(position * per + min(j, per - 1))
                 }
             }
         }
         if stillSearching.isEmpty { break }
-        if moved != Array(0..<(searching.count * k)) { reorder(moved) }
+        if per != k || moved != Array(0..<(searching.count * k)) { reorder(moved) }
         searching = stillSearching
         tokens = newTokens
         scores = newScores
