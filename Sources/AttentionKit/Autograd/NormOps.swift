@@ -5,7 +5,8 @@ private func affineGradients(_ dx: Tensor, _ dgamma: Tensor?, _ dbeta: Tensor?) 
     [dx] + [dgamma, dbeta].compactMap { $0 }
 }
 
-/// One row of layer normalisation, `row` → `y` (which may be `row` itself): returns the row's mean and 1/σ.
+/// One row of layer normalisation, `row` → `y` (another row: the same one would keep the loop from vectorising):
+/// returns the row's mean and 1/σ.
 @inline(__always)
 private func normalizeRow<T: TensorScalar>(
     _ row: UnsafePointer<T>, into y: UnsafeMutablePointer<T>, _ d: Int, eps: Double, _ pg: UnsafePointer<T>?,
@@ -28,7 +29,7 @@ private func normalizeRow<T: TensorScalar>(
 
 /// Layer normalisation of a residual sum for inference, one pass over the rows (no graph is recorded; the caller
 /// checks that no input needs a gradient): each row of x + r is written and normalised while it is in cache, into
-/// `sum` when the sum is wanted too (pre-norm blocks carry it on) or straight into the output (post-norm). The same
+/// `sum` when the sum is wanted too (pre-norm blocks carry it on) or a scratch row (post-norm). The same
 /// values as `x + r` and `layerNormOp(x + r)`, bit for bit, without the separate add pass (or its re-read).
 func addLayerNormInference(
     _ x: Tensor, _ r: Tensor, gamma: Tensor?, beta: Tensor?, normalizedCount d: Int, eps: Double, keepSum: Bool
@@ -45,10 +46,14 @@ func addLayerNormInference(
         let pg = gamma.map { UnsafePointer($0.storage.pointer(T.self)) }
         let pb = beta.map { UnsafePointer($0.storage.pointer(T.self)) }
         parallelFor(rows, costPerItem: 5 * d) { range in
+            // without `sum`, each row's sum goes to a scratch row in L1 (normalising a row onto itself through two
+            // overlapping pointers would keep the loop from vectorising)
+            let scratch = psum == nil ? UnsafeMutablePointer<T>.allocate(capacity: d) : nil
+            defer { scratch?.deallocate() }
             for row in range {
-                let a = px + row * d, b = pr + row * d, y = py + row * d, s = psum.map { $0 + row * d } ?? y
+                let a = px + row * d, b = pr + row * d, s = psum.map { $0 + row * d } ?? scratch!
                 for i in 0..<d { s[i] = a[i] + b[i] }
-                _ = normalizeRow(UnsafePointer(s), into: y, d, eps: eps, pg, pb)
+                _ = normalizeRow(s, into: py + row * d, d, eps: eps, pg, pb)
             }
         }
     }

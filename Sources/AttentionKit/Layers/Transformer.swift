@@ -19,7 +19,7 @@ public enum FeedForwardActivation: String, Codable, Sendable {
     /// `apply` written over `x` itself (inference on a fresh tensor: the same values, no second [rows, F] buffer).
     func applyInPlace(_ x: Tensor) {
         switch self {
-        case .relu: mapUnaryInPlace(x, ReluK())
+        case .relu: reluInPlace(x)
         case .gelu: mapUnaryInPlace(x, GeluErfK())
         case .geluTanh: mapUnaryInPlace(x, GeluTanhK())
         }
