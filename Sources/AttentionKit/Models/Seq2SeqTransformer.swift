@@ -96,8 +96,9 @@ public final class TokenEmbedding: Module {
         let b = ids.count, t = ids.first?.count ?? 0
         precondition(
             ids.allSatisfy { $0.count == t }, "TokenEmbedding: rows of different lengths (pad the batch first)")
-        if let fused = inference(ids, offset: offset) { return fused }
-        var x = embedding(ids.flatMap { $0 }, shape: [b, t])  // [B, T, D]
+        let flat = ids.flatMap { $0 }
+        if let fused = inference(flat, rows: b, length: t, offset: offset) { return fused }
+        var x = embedding(flat, shape: [b, t])  // [B, T, D]
         if let scale { x = x * scale }
         return dropout(positions(x, offset: offset))
     }
@@ -106,7 +107,8 @@ public final class TokenEmbedding: Module {
     /// pass over the output: the same operations in the same order as the composed path, so the same values bit for
     /// bit, without its three intermediate [B, T, D] tensors. Nil when the composed path must run (a gradient is
     /// wanted, dropout is active, or the positions are of a kind this pass does not know).
-    private func inference(_ ids: [[Int]], offset: Int) -> Tensor? {
+    /// `flat`: the batch's ids row after row, `rows` × `length`.
+    private func inference(_ flat: [Int], rows b: Int, length t: Int, offset: Int) -> Tensor? {
         guard
             !(GradMode.enabled
                 && (embedding.weight.requiresGrad || positions.parameters.contains(where: \.requiresGrad))),
@@ -121,17 +123,13 @@ public final class TokenEmbedding: Module {
         } else {
             return nil
         }
-        let b = ids.count, t = ids.first?.count ?? 0, maxLength = table.shape[0]
         // out-of-range ids and positions: the composed path stops with its messages
-        guard offset >= 0, offset + t <= maxLength, ids.allSatisfy({ $0.allSatisfy { $0 >= 0 && $0 < v } }) else {
-            return nil
-        }
+        guard offset >= 0, offset + t <= table.shape[0], flat.allSatisfy({ $0 >= 0 && $0 < v }) else { return nil }
         let out = Tensor(shape: [b, t, d], dtype: w.dtype, zeroed: false)
-        let padding = embedding.paddingIndex.flatMap { p in ids.contains { $0.contains(p) } ? p : nil }
+        let padding = embedding.paddingIndex.flatMap { flat.contains($0) ? $0 : nil }
         func run<T: TensorScalar>(_: T.Type) {
             let pw = w.storage.pointer(T.self), pt = table.storage.pointer(T.self), po = out.storage.pointer(T.self)
             let s = scale.map { T(Double($0)) }, s2 = inputScale.map { T(Double($0)) }
-            let flat = ids.flatMap { $0 }
             flat.withUnsafeBufferPointer { flat in
                 parallelFor(flat.count, costPerItem: 2 * d) { range in
                     for k in range {
