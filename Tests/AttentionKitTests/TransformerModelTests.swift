@@ -159,6 +159,52 @@ final class TransformerModelTests: XCTestCase {
         }
     }
 
+    /// With α 0 and one hypothesis wanted, ending a sentence when its best candidate is EOS (CTranslate2's early exit)
+    /// returns what the search run until K hypotheses are finished returns, in fewer decoded rows.
+    func testEarlyExitReturnsTheFullSearchsBestInFewerRows() {
+        var c = Seq2SeqConfig(sourceVocabulary: 13, targetVocabulary: 11)
+        c.dModel = 16; c.heads = 2; c.encoderLayers = 1; c.decoderLayers = 2; c.feedForward = 24; c.dropout = 0
+        var g = RandomGenerator(seed: 5)
+        let model = Seq2SeqTransformer(c, using: &g)
+        model.eval()
+        // EOS likely enough that sentences end at different steps, some with their best candidate, some without
+        let bias = model.outputProjection.bias!.scalars
+        model.outputProjection.bias = Tensor(
+            bias.enumerated().map { $0.offset == c.eosID ? $0.element + 1.2 : $0.element }, shape: [c.targetVocabulary]
+        ).requiringGrad()
+        let src = (0..<12).map { i in (0..<6).map { j in j == 5 ? c.eosID : 3 + (i * 7 + j * 5) % 10 } }
+        var saved = 0
+        for (k, maxLength, minLength) in [(4, 12, 1), (2, 9, 1), (5, 12, 3), (1, 12, 1)] {
+            var rows = [0, 0]
+            let runs = [true, false].enumerated().map { (index, exitEarly) in
+                withNoGrad {
+                    let (memory, mask) = model.encode(src)
+                    let state = model.startDecoding(
+                        memory: memory, memoryMask: mask, maxLength: maxLength, beams: k, narrowFirstStep: true)
+                    return searchBeams(
+                        sentences: src.count, beam: k, vocabulary: c.targetVocabulary, bos: c.bosID, eos: c.eosID,
+                        pad: c.padID, maxLength: maxLength, lengthPenalty: 0, keep: 1, minLength: minLength,
+                        narrowFirstStep: true, exitEarly: exitEarly,
+                        step: { tokens in
+                            rows[index] += tokens.count
+                            return model.stepLogProbabilities(tokens, state)
+                        },
+                        reorder: { state.keep(rows: $0, sourceLength: src[0].count) })
+                }
+            }
+            XCTAssertEqual(runs[0].map { $0.map(\.tokens) }, runs[1].map { $0.map(\.tokens) }, "beam \(k)")
+            XCTAssertEqual(runs[0].map { $0.map(\.score) }, runs[1].map { $0.map(\.score) }, "beam \(k)")
+            XCTAssertEqual(runs[0].map { $0.map(\.finished) }, runs[1].map { $0.map(\.finished) }, "beam \(k)")
+            XCTAssertLessThanOrEqual(rows[0], rows[1], "beam \(k)")
+            if k > 1 { saved += rows[1] - rows[0] }
+        }
+        XCTAssertGreaterThan(saved, 0, "the early exit never ended a sentence sooner")
+        // the public entry point: one hypothesis exits early, four run the full search; the best is the same
+        let a = model.beamSearch(src, beamSize: 4, maxLength: 12, lengthPenalty: 0, nBest: 1)
+        let b = model.beamSearch(src, beamSize: 4, maxLength: 12, lengthPenalty: 0, nBest: 4)
+        XCTAssertEqual(a.map { $0[0].tokens }, b.map { $0[0].tokens })
+    }
+
     /// Beam search's per-row selection equals sorting every candidate (largest first, equal values in token order),
     /// with a token skipped, ties, fewer candidates than asked for and -infinity entries.
     func testTopContinuationsEqualsAFullSort() {

@@ -338,9 +338,11 @@ public final class Seq2SeqTransformer: Module, ConfigurableModel {
     /// Beam search with the key/value cache, batched over sentences (B·K rows decoded together).
     ///
     /// Each step extends every live hypothesis by every token and ranks the 2K best continuations per sentence:
-    /// those ending in EOS within the top K are finished, and the best K others stay live (Hugging Face's rule). A sentence is done when it has K
-    /// finished hypotheses or reaches `maxLength` (then its live ones count as finished). Results are ordered by
-    /// the length-normalised score, best first. Beam size 1 is exactly greedy decoding.
+    /// those ending in EOS within the top K are finished, and the best K others stay live (Hugging Face's rule). A
+    /// sentence is done when it has K finished hypotheses or reaches `maxLength` (then its live ones count as
+    /// finished); with α 0 and one hypothesis wanted, as soon as its best candidate ends (CTranslate2's early exit:
+    /// the same result in fewer steps). Results are ordered by the length-normalised score, best first. Beam size 1
+    /// is exactly greedy decoding.
     /// - Parameters:
     ///   - source: source token ids per sentence (EOS included), any lengths.
     ///   - requested: the beam size (1: greedy).
@@ -415,13 +417,19 @@ func topContinuations(
 ///   - narrowFirstStep: the first step feeds one row per sentence (its beam 0: the K beams start as one hypothesis,
 ///     so the other K − 1 rows would compute the same values only to be ignored) and the first reorder widens the
 ///     state to K rows per sentence (`rows[i]` then names a sentence's row, 0..<N).
+///   - exitEarly: with α = 0 and one hypothesis wanted (`keep` 1), a sentence is done as soon as its best candidate
+///     ends in EOS (CTranslate2's early exit): every live hypothesis scores at most that candidate, and growing only
+///     lowers a raw log-probability (each step adds log p ≤ 0), so the search would return the same best hypothesis
+///     after any number of further steps. Off: the search runs on until K hypotheses are finished.
 func searchBeams(
     sentences b: Int, beam k: Int, vocabulary v: Int, bos: Int, eos: Int, pad: Int, maxLength: Int,
     lengthPenalty alpha: Float,
-    keep: Int, minLength: Int, narrowFirstStep: Bool = false, step stepLogProbabilities: ([Int]) -> Tensor,
+    keep: Int, minLength: Int, narrowFirstStep: Bool = false, exitEarly: Bool = true,
+    step stepLogProbabilities: ([Int]) -> Tensor,
     reorder: ([Int]) -> Void
 ) -> [[Hypothesis]] {
     func lp(_ n: Int) -> Float { alpha == 0 ? 1 : Float.pow((5 + Float(n)) / 6, alpha) }
+    let bestIsFinal = exitEarly && alpha == 0 && keep == 1
     // per sentence s and beam j (index s·K + j): its tokens, score and last token
     var tokens = [[Int]](repeating: [], count: b * k)
     var scores = (0..<(b * k)).map { $0 % k == 0 ? Float(0) : -Float.infinity }  // only beam 0 live at first
@@ -477,11 +485,13 @@ func searchBeams(
                     let from = tokens[s * k + c.1]
                     finished[s].append(
                         Hypothesis(tokens: from, logProbability: c.0, score: c.0 / lp(from.count + 1), finished: true))
+                    if rank == 0 && bestIsFinal { break }
                 } else if live.count < k {
                     live.append(c)
                 }
                 if finished[s].count >= k { break }
             }
+            if bestIsFinal, cand.first?.2 == eos { continue }  // done: no live hypothesis can overtake it
             if finished[s].count >= k || step == maxLength - 1 || live.isEmpty {
                 if finished[s].count < k {
                     for c in live {
