@@ -9,10 +9,13 @@ final class ServedModel: @unchecked Sendable {
     let parameters: Int
     let labels: [String]?
     let config: Any?
+    /// The translation length penalty requests get by default: the run's generation_config.json's, else 0.6.
+    let lengthPenalty: Float
 
-    init(name: String, path: String, weights: String) throws {
+    init(name: String, path: String, weights: String?) throws {
         let directory = RunDirectory(path: path)
-        run = try RunTasks.load(directory, weights: weights)
+        run = try RunTasks.load(directory, weights: try weights ?? directory.defaultWeightsFile())
+        lengthPenalty = try directory.defaultLengthPenalty()
         (self.name, self.path) = (name, path)
         task = type(of: run).taskName
         switch run {
@@ -39,7 +42,7 @@ struct ModelSet: Sendable {
     let models: [ServedModel]
 
     /// `--checkpoint RUN` or `--checkpoint NAME=RUN`: the name is NAME, or the run directory's last path component.
-    init(specs: [String], weights: String) throws {
+    init(specs: [String], weights: String?) throws {
         var loaded: [ServedModel] = []
         for spec in specs {
             var name = URL(fileURLWithPath: spec).standardizedFileURL.lastPathComponent, path = spec

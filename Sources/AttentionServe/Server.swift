@@ -7,8 +7,8 @@ import Prometheus
 public struct ServeOptions: Sendable {
     /// `RUN` or `NAME=RUN` per model.
     public var checkpoints: [String] = []
-    /// The weights file loaded from each run.
-    public var weights = "best.safetensors"
+    /// The weights file loaded from each run (nil: the run's generation_config.json's, else best.safetensors).
+    public var weights: String?
     /// Where to listen (port 0: any free port; the "listening" line says which).
     public var host = "127.0.0.1", port = 8080
     /// Requests running inference at once, and requests waiting beyond them before 503.
@@ -237,15 +237,16 @@ final class ServerState: Sendable {
         let (texts, single) = try b.texts(limits)
         let beam = try b.integer("beam", default: 5, in: 1...limits.maxBeam)
         let nBest = try b.integer("n_best", default: 1, in: 1...beam)
+        let alpha = Float(try b.number("length_penalty", default: Double(m.lengthPenalty), in: 0...5))
         let translator = Unchecked(m.run as! Translator)
         let run: @Sendable ([String]) async throws -> [String] = { texts in
             try await self.infer {
-                zip(texts, translator.value.translate(texts, beam: beam, nBest: nBest)).map {
+                zip(texts, translator.value.translate(texts, beam: beam, nBest: nBest, lengthPenalty: alpha)).map {
                     InferenceJSON.translation(source: $0, hypotheses: $1).text
                 }
             }
         }
-        let lines = try await batched("translate|\(m.name)|\(beam)|\(nBest)", texts, run)
+        let lines = try await batched("translate|\(m.name)|\(beam)|\(nBest)|\(alpha)", texts, run)
         return json(.ok, results(lines, single: single, model: m.name))
     }
 

@@ -14,7 +14,7 @@ struct Attn: ParsableCommand {
         version: AttentionKit.version,
         subcommands: [
             Train.self, Evaluate.self, Translate.self, Classify.self, Predict.self, Generate.self, Serve.self,
-            Quantize.self, Average.self,
+            Quantize.self, Average.self, TuneDecoding.self,
             AttentionCommand.self, Compare.self, Plot.self, TokenizerCommand.self
         ]
     )

@@ -31,18 +31,23 @@ struct Evaluate: ParsableCommand {
     @Option(
         name: .customLong("confusion-png"), help: "Classification: also draw the confusion matrix into this PNG file.")
     var confusionPNG: String?
-    @Option(name: .customLong("length-penalty"), parsing: .unconditional, help: "GNMT length penalty α.")
-    var lengthPenalty: Float = 0.6
+    @Option(
+        name: .customLong("length-penalty"), parsing: .unconditional,
+        help: "Translation: GNMT length penalty α. Default: the run's generation_config.json's, else 0.6.")
+    var lengthPenalty: Float?
     @Option(help: "Write the translations to this file.")
     var output: String?
     @OptionGroup var jsonOutput: JSONOutput
 
-    func validate() throws { try checkBeam(beam) }
+    func validate() throws {
+        try checkBeam(beam)
+        try checkLengthPenalty(lengthPenalty)
+    }
 
     func run() throws {
         var request = EvaluationRequest()
         (request.data, request.source, request.reference, request.beam, request.lengthPenalty) = (
-            data, source, reference, beam, lengthPenalty
+            data, source, reference, beam, try lengthPenalty ?? trained.directory.defaultLengthPenalty()
         )
         request.output = output.map { URL(fileURLWithPath: $0) }
         request.confusionPNG = confusionPNG.map { URL(fileURLWithPath: $0) }

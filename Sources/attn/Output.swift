@@ -32,6 +32,14 @@ func checkBeam(_ beam: Int) throws {
     guard (1...256).contains(beam) else { throw ValidationError("--beam must be in 1…256 (got \(beam))") }
 }
 
+/// Throws a usage error unless a given `--length-penalty` is in 0…5.
+func checkLengthPenalty(_ alpha: Float?) throws {
+    guard let alpha else { return }
+    guard alpha.isFinite && (0...5).contains(alpha) else {
+        throw ValidationError("--length-penalty must be in 0…5 (got \(alpha))")
+    }
+}
+
 /// Throws a usage error with `message` unless `condition` holds (one flag per message, with the value given).
 func require(_ condition: Bool, _ message: @autoclosure () -> String) throws {
     guard condition else { throw ValidationError(message()) }

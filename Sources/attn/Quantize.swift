@@ -10,7 +10,7 @@ struct Quantize: ParsableCommand {
             Every Linear and Embedding weight becomes int8 with one scale per output row; activations are quantized \
             per row as they arrive and multiplied on oneDNN's int8 GEMM (int32 accumulation). Convolutions, \
             normalisation and biases stay float32. The run directory written holds config.json (with a \
-            "quantization" entry), the tokenizers and labels, and best.safetensors (I8 weights beside F32 \
+            "quantization" entry), the tokenizers and labels, generation_config.json (its weights now best.safetensors), and best.safetensors (I8 weights beside F32 \
             "NAME_scale" tensors). translate, classify, predict, evaluate, attention and generate load it as they \
             load any run; `--int8` on those verbs quantizes a float run in memory instead. The last line is JSON: \
             {"out", "layers", "quantized_parameters", "parameters", "float_bytes", "int8_bytes"}.
@@ -19,9 +19,10 @@ struct Quantize: ParsableCommand {
     @Option(help: "Run directory written by `attn train` (a float run).")
     var checkpoint: String
     @Option(
-        help: "Weights in the run directory: best, last, averaged (training with --average-last), or a file name in it."
+        help:
+            "Weights in the run directory: best, last, averaged (training with --average-last), or a file name in it. Default: the run's generation_config.json's, else best."
     )
-    var weights = "best"
+    var weights: String?
     @Option(help: "The int8 run directory to write (default: the run's path + \"-int8\").")
     var out: String?
     @Flag(help: "Replace --out if it exists.")
@@ -31,7 +32,8 @@ struct Quantize: ParsableCommand {
         let source = RunDirectory(path: checkpoint)
         let target = out ?? (checkpoint.hasSuffix("/") ? String(checkpoint.dropLast()) : checkpoint) + "-int8"
         let r = try Quantization.quantizeRun(
-            source, weights: RunDirectory.weightsFile(weights), to: RunDirectory(path: target), overwrite: overwrite)
+            source, weights: try weights.map(RunDirectory.weightsFile) ?? source.defaultWeightsFile(),
+            to: RunDirectory(path: target), overwrite: overwrite)
         let share = Double(r.quantizedParameters) / Double(max(r.parameters, 1)) * 100
         say(
             "int8: \(r.layers) Linear layers compute in int8 (oneDNN, \(Int8GEMM.isa)); \(r.matrices) weight matrices stored as int8: \(r.quantizedParameters) of \(r.parameters) parameters (\(String(format: "%.1f", share))%)"

@@ -9,7 +9,7 @@ struct Serve: ParsableCommand {
         abstract: "Serve trained runs over HTTP (JSON API, Prometheus metrics).",
         discussion: """
             Loads each --checkpoint once and answers: POST /v1/translate {"text" | "texts", "beam", "n_best", \
-            "model"}; POST /v1/classify {"text" | "texts", "top", "model"}; POST /v1/predict (a PNG or JPEG body; \
+            "length_penalty", "model"} (length_penalty: default the run's generation_config.json's, else 0.6); POST /v1/classify {"text" | "texts", "top", "model"}; POST /v1/predict (a PNG or JPEG body; \
             ?top=K&model=NAME); POST /v1/attention ({"text", "beam", "model"}, or an image body): every attention \
             layer's maps; POST /v1/generate {"prompt", "max_new_tokens", "temperature", "top_k", "top_p", "seed", \
             "stream"} (stream: server-sent events); GET /v1/models, GET /healthz, GET /metrics. Each result object is \
@@ -22,8 +22,8 @@ struct Serve: ParsableCommand {
         name: .customLong("checkpoint"),
         help: "A run directory to serve, or NAME=RUN to name it in requests (repeatable).")
     var checkpoints: [String] = []
-    @Option(help: "The weights file of each run.")
-    var weights = "best.safetensors"
+    @Option(help: "The weights file of each run (default: each run's generation_config.json's, else best.safetensors).")
+    var weights: String?
     @Option(help: "Address to listen on (0.0.0.0: every interface; there is no authentication without --api-key-file).")
     var host = "127.0.0.1"
     @Option(parsing: .unconditional, help: "Port (0: any free port).")

@@ -19,12 +19,17 @@ struct TrainTranslation: ParsableCommand {
 
             --recipe bpe: a joint byte-level BPE vocabulary of 8,000 tokens (--tokenizer bpe --joint-vocabulary: no \
             [UNK], case kept, shared embeddings), dropout 0.2, 18 epochs, and the last 5 epochs' weights averaged into \
-            averaged.safetensors (--average-last 5; use it with --weights averaged); the rest as above. About 42 \
+            averaged.safetensors (--average-last 5; generation_config.json names it when it decodes better); the rest as above. About 42 \
             minutes on 2 cores for Multi30k, where it beats the default by about 1 BLEU. Each part is overridden by its \
             flag.
 
+            After the last epoch the run chooses its decoding defaults on the validation pairs — weights (best, or \
+            averaged with --average-last) and length penalty (0.6–2.0) at beam 5, by BLEU — and writes them as \
+            generation_config.json; translate and evaluate use them unless --weights or --length-penalty say otherwise \
+            (attn tune-decoding chooses again).
+
             Writes to --out: config.json, validation.source and validation.target (when split from training), source-tokenizer.json, target-tokenizer.json, best.safetensors, \
-            last.safetensors, resume.safetensors, metrics.jsonl, metrics.csv, curves.png. Ctrl-C saves a resumable \
+            last.safetensors, resume.safetensors, metrics.jsonl, metrics.csv, curves.png, generation_config.json. Ctrl-C saves a resumable \
             checkpoint and exits 130; --resume continues.
             """
     )

@@ -27,9 +27,9 @@ struct Translate: ParsableCommand {
     @Option(
         name: .customLong("length-penalty"), parsing: .unconditional,
         help:
-            "α of GNMT's length normalisation of beam scores, log p / ((5 + |Y|) / 6)^α (0: raw log-probability; larger favours longer translations)."
+            "α of GNMT's length normalisation of beam scores, log p / ((5 + |Y|) / 6)^α (0: raw log-probability; larger favours longer translations). Default: the run's generation_config.json's, else 0.6."
     )
-    var lengthPenalty: Float = 0.6
+    var lengthPenalty: Float?
     @Option(
         name: .customLong("attention-out"),
         help:
@@ -44,9 +44,7 @@ struct Translate: ParsableCommand {
             throw ValidationError("--n-best must be between 1 and --beam (\(beam))")
         }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be positive") }
-        guard lengthPenalty.isFinite && (0...5).contains(lengthPenalty) else {
-            throw ValidationError("--length-penalty must be in 0…5 (got \(lengthPenalty))")
-        }
+        try checkLengthPenalty(lengthPenalty)
     }
 
     func run() throws {
@@ -55,7 +53,8 @@ struct Translate: ParsableCommand {
             int8: trained.int8)
         let inputs = try text.isEmpty ? TextFile.standardInputLines() : text
         let results = translator.translate(
-            inputs, beam: beam, nBest: nBest, lengthPenalty: lengthPenalty, batchSize: batchSize)
+            inputs, beam: beam, nBest: nBest,
+            lengthPenalty: try lengthPenalty ?? trained.directory.defaultLengthPenalty(), batchSize: batchSize)
         if let n = translator.unknownWordsNote(inputs) { FileHandle.standardError.write(Data((n + "\n").utf8)) }
         if let attentionOut, let first = inputs.first {
             try translator.writeAttention(of: first, to: URL(fileURLWithPath: attentionOut))

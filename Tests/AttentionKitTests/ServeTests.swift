@@ -172,6 +172,13 @@ final class ServeTests: XCTestCase {
             XCTAssertEqual(
                 canonical(t.json[k]), canonical(cli[k]), "translate \(k)")
         }
+        // a length penalty of the request's own, as the CLI's flag
+        t = try call(s, "POST", "/v1/translate", json: ["text": sentence, "beam": 3, "n_best": 2, "length_penalty": 2])
+        cli = try cliJSON([
+            "translate", "--checkpoint", path("tr"), "--text", sentence, "--beam", "3", "--n-best", "2",
+            "--length-penalty", "2"
+        ])
+        XCTAssertEqual(canonical(t.json["n_best"]), canonical(cli["n_best"]), "translate with length_penalty 2")
         t = try call(s, "POST", "/v1/translate", json: ["texts": [sentence, "Zwei Hunde."]])
         XCTAssertEqual((t.json["results"] as? [Any])?.count, 2, t.text)
 

@@ -79,6 +79,71 @@ final class TranslationCLITests: XCTestCase {
         XCTAssertTrue(tj.out.hasPrefix("{\"source\": \"Ein Hund.\", \"translation\": "), tj.out)
     }
 
+    /// Training ends by choosing the weights and length penalty on the validation pairs (generation_config.json);
+    /// translate and evaluate use them where no flag says otherwise; `attn tune-decoding` chooses again; a corrupt
+    /// file is an error naming it; `attn quantize` carries it over.
+    func testDecodingDefaultsChosenOnTheValidationPairs() throws {
+        let t = try run(trainArgs("run", epochs: 3) + ["--average-last", "2"])
+        XCTAssertEqual(t.status, 0, t.err + t.out)
+        XCTAssertTrue(t.out.contains("length penalty"), t.out)
+        let file = path("run/generation_config.json")
+        let g = try XCTUnwrap(RunDirectory(path: path("run")).generationConfig())
+        XCTAssertEqual(g.candidates.count, 2 * Translator.tunedLengthPenalties.count)
+        XCTAssertEqual(Set(g.candidates.map(\.weights)), ["best.safetensors", "averaged.safetensors"])
+        XCTAssertEqual(
+            g.candidates.map(\.score).max(),
+            g.candidates.first { $0.weights == g.weights && $0.lengthPenalty == g.lengthPenalty }?.score)
+        XCTAssertEqual(g.numBeams, 5)
+        let validation = try String(contentsOfFile: path("run/validation.source"), encoding: .utf8)
+        XCTAssertEqual(g.pairs, validation.split(separator: "\n").count)
+        let raw = try XCTUnwrap(
+            JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as? [String: Any])
+        XCTAssertNotNil(raw["length_penalty"] as? Double)
+        XCTAssertNotNil(raw["num_beams"] as? Int)
+
+        // the defaults are the file's: with weights last and α 2 written into it, no flag = those flags
+        var edited = g
+        edited.weights = "last.safetensors"; edited.lengthPenalty = 2
+        try RunDirectory(path: path("run")).writeGenerationConfig(edited)
+        let texts = ["--text", "Ein Hund läuft.", "--text", "Zwei Männer sitzen auf einer Bank."]
+        let base = ["translate", "--checkpoint", path("run"), "--n-best", "3", "--json"] + texts
+        let byDefault = try run(base), explicit = try run(base + ["--weights", "last", "--length-penalty", "2"])
+        let other = try run(base + ["--weights", "best", "--length-penalty", "0.6"])
+        for r in [byDefault, explicit, other] { XCTAssertEqual(r.status, 0, r.err) }
+        XCTAssertEqual(byDefault.out, explicit.out)
+        XCTAssertNotEqual(byDefault.out, other.out)
+        let ev = [
+            "evaluate", "--checkpoint", path("run"), "--source", path("train.de"), "--reference", path("train.en"),
+            "--json"
+        ]
+        XCTAssertEqual(try run(ev).out, try run(ev + ["--weights", "last", "--length-penalty", "2"]).out)
+
+        // choosing again, among the given length penalties
+        let tune = try run(["tune-decoding", "--checkpoint", path("run"), "--beam", "2", "--length-penalties", "0,1"])
+        XCTAssertEqual(tune.status, 0, tune.err)
+        let line = try XCTUnwrap(tune.out.split(separator: "\n").last)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], String(line))
+        XCTAssertTrue([0.0, 1.0].contains(json["length_penalty"] as? Double ?? -1), String(line))
+        XCTAssertEqual(json["num_beams"] as? Int, 2)
+        XCTAssertEqual(try RunDirectory(path: path("run")).generationConfig()?.candidates.count, 4)
+        let bad = try run(["tune-decoding", "--checkpoint", path("run"), "--length-penalties", "0,nine"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.err.contains("--length-penalties"), bad.err)
+
+        // quantize carries the choice over, for the one weights file it writes
+        let q = try run(["quantize", "--checkpoint", path("run"), "--out", path("run-int8")])
+        XCTAssertEqual(q.status, 0, q.err)
+        let qg = try XCTUnwrap(RunDirectory(path: path("run-int8")).generationConfig())
+        XCTAssertEqual(qg.weights, "best.safetensors")
+        XCTAssertEqual(qg.lengthPenalty, try RunDirectory(path: path("run")).generationConfig()?.lengthPenalty)
+
+        // a corrupt file is an error naming it
+        try Data("{\"num_beams\": 5,".utf8).write(to: URL(fileURLWithPath: file))
+        let broken = try run(["translate", "--checkpoint", path("run"), "--text", "Ein Hund."])
+        XCTAssertNotEqual(broken.status, 0)
+        XCTAssertTrue(broken.err.contains("generation_config.json"), broken.err)
+    }
+
     /// Ctrl-C mid-run exits 130 with a resumable checkpoint; `--resume` then ends exactly where an uninterrupted run does.
     func testSIGINTThenResumeEqualsUninterrupted() throws {
         let epochs = 25

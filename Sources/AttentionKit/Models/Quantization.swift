@@ -204,6 +204,10 @@ extension Quantization {
             for name in inferenceFiles where fm.fileExists(atPath: source.file(name).path) {
                 try temporary.write(try Data(contentsOf: source.file(name)), to: name)
             }
+            if var g = try source.generationConfig() {  // the decoding defaults, for the one weights file it has
+                g.weights = "best.safetensors"
+                try temporary.writeGenerationConfig(g)
+            }
             func save<M: ConfigurableModel>(_ m: M) throws {
                 try saveQuantized(m, to: temporary.file("best.safetensors"), metadata: sourceMeta)
             }

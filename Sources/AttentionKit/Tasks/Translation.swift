@@ -265,9 +265,17 @@ extension TranslationTask {
             bleuSentences: config.data.bleuSentences > 0 ? config.data.bleuSentences : nil, shard: context.shard)
         let summary = try context.train(
             task, optimizer: recipe.makeOptimizer(for: model), recipe: recipe, bestMetric: "bleu")
-        let message = String(
+        var message = String(
             format: "best validation BLEU %.2f at epoch %d; %.0f s; run directory %@", summary.bestValue,
             summary.bestEpoch, summary.seconds, dir.path)
+        // the decoding defaults (weights, length penalty) chosen on the validation pairs, for translate and evaluate
+        if context.isLead && !summary.interrupted,
+            let g = try Translator.tuneDecoding(dir, log: { context.log($0) })
+        {
+            message += String(
+                format: "; decoding with %@ and length penalty %.1f (BLEU %.2f at beam %d, %@)", g.weights,
+                g.lengthPenalty, g.candidates.map(\.score).max() ?? 0, g.numBeams, GenerationConfig.fileName)
+        }
         return try context.finish(summary, message: message, attentionExample: attentionExample) { example, out in
             let text = try Translator.load(from: dir.url).writeAttention(of: example, beam: 5, to: out)
             return "\"\(example)\" → \"\(text)\""
@@ -288,9 +296,8 @@ extension Translator: TrainedRun, ComparableRun {
     /// `validation.source/target` the run wrote) with a beam of `request.beam`: sacreBLEU's BLEU (cased) and chrF2,
     /// and sentences per second of that decoding (`translate`'s batches of 64 sentences).
     public func measure(_ request: ComparisonRequest) throws -> ComparisonMeasurement {
-        let data = try request.run.readConfig(TranslationConfig.self).data
         let files =
-            data.validSource.flatMap { s in data.validTarget.map { (s, $0) } }
+            try Self.validationFiles(of: request.run)
             ?? (request.run.file("validation.source").path, request.run.file("validation.target").path)
         let batch = 64
         let s = try score(source: files.0, reference: files.1, beam: request.beam, batchSize: batch)
@@ -299,6 +306,59 @@ extension Translator: TrainedRun, ComparableRun {
             itemsPerSecond: Double(s.sources.count) / max(s.seconds, 1e-9), unit: "sentences/s",
             batch: batch, beam: request.beam,
             scores: ["bleu": s.bleu.score, "chrf": s.chrF, "bleu_lowercase_tokens": s.lowercased.score])
+    }
+
+    /// The run's validation pairs as files: config.json's `valid_source`/`valid_target`, else the held-out
+    /// validation.source/target the run wrote; nil when it has neither.
+    public static func validationFiles(of run: RunDirectory) throws -> (source: String, reference: String)? {
+        let data = try run.readConfig(TranslationConfig.self).data
+        if let s = data.validSource, let t = data.validTarget { return (s, t) }
+        let (s, t) = (run.file("validation.source"), run.file("validation.target"))
+        let fm = FileManager.default
+        return fm.fileExists(atPath: s.path) && fm.fileExists(atPath: t.path) ? (s.path, t.path) : nil
+    }
+
+    /// The length penalties `tuneDecoding` tries.
+    public static let tunedLengthPenalties: [Float] = [0.6, 1.0, 1.4, 1.7, 2.0]
+
+    /// Chooses `run`'s decoding defaults on its validation pairs and writes them as generation_config.json:
+    /// translates the pairs with a beam of `beam` for each weights file the run has (best.safetensors, then
+    /// averaged.safetensors) × each length penalty, and keeps the pair with the highest cased BLEU (the metric
+    /// training keeps its best epoch by). `attn translate` and `attn evaluate` then use them by default. On the
+    /// validation pairs the best epoch was picked on, so the chosen score flatters them: report held-out data.
+    /// - Returns: the configuration written, nil (nothing written) when the run has no validation pairs.
+    @discardableResult
+    public static func tuneDecoding(
+        _ run: RunDirectory, beam: Int = 5, lengthPenalties: [Float] = tunedLengthPenalties,
+        log: (String) -> Void = { _ in }
+    ) throws -> GenerationConfig? {
+        guard let files = try validationFiles(of: run) else { return nil }
+        let fm = FileManager.default
+        var candidates: [GenerationConfig.Candidate] = [], pairs = 0
+        for weights in ["best.safetensors", "averaged.safetensors"] where fm.fileExists(atPath: run.file(weights).path)
+        {
+            let translator = try load(from: run, weights: weights)
+            for alpha in lengthPenalties {
+                let s = try translator.score(
+                    source: files.source, reference: files.reference, beam: beam, lengthPenalty: alpha)
+                pairs = s.sources.count
+                candidates.append(.init(weights: weights, lengthPenalty: alpha, score: s.bleu.score))
+                log(
+                    String(
+                        format: "decoding %@, beam %d, length penalty %.1f: BLEU %.2f", weights, beam, alpha,
+                        s.bleu.score))
+            }
+        }
+        let name = { (path: String) in
+            path.hasPrefix(run.path + "/") ? URL(fileURLWithPath: path).lastPathComponent : path
+        }
+        guard
+            let config = GenerationConfig.choosing(
+                from: candidates, numBeams: beam,
+                chosenOn: "\(name(files.source)), \(name(files.reference))", pairs: pairs)
+        else { return nil }
+        try run.writeGenerationConfig(config)
+        return config
     }
 
     /// The task name this type loads (config.json's `task`).

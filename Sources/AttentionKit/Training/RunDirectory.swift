@@ -139,7 +139,7 @@ public struct RunDirectory: Sendable {
     public static let runFiles: Set<String> = [
         "config.json", "labels.json", "tokenizer.json", "source-tokenizer.json", "target-tokenizer.json", "split.json",
         "metrics.jsonl", "metrics.csv", "curves.png", "curves.svg", "report.txt", "confusion.png", "validation.source",
-        "validation.target", "attention"
+        "validation.target", "attention", "generation_config.json"
     ]
 
     /// The files and folders of `runFiles` and the checkpoints that are in the directory now (what training wrote).
