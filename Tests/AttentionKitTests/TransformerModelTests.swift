@@ -77,7 +77,7 @@ final class TransformerModelTests: XCTestCase {
                 let full = model.decode(target, memory: memory, memoryMask: mask).logSoftmax(axis: -1)  // [2, 4, V]
                 let state = model.startDecoding(memory: memory, memoryMask: mask, maxLength: 8)
                 for t in 0..<4 {
-                    let step = model.stepLogProbabilities(target.map { $0[t] }, state)  // [2, V]
+                    let step = model.stepLogits(target.map { $0[t] }, state).logSoftmax(axis: -1)  // [2, V]
                     let ref = full.select(axis: 1, index: t)
                     assertClose(step.doubles, ref.doubles, atol: 1e-5, rtol: 1e-4, "normFirst=\(pre) step \(t)")
                 }
@@ -147,7 +147,7 @@ final class TransformerModelTests: XCTestCase {
                 return searchBeams(
                     sentences: src.count, beam: kk, vocabulary: c.targetVocabulary, bos: c.bosID, eos: c.eosID,
                     pad: c.padID, maxLength: maxLength, lengthPenalty: 0.6, keep: kk, minLength: 1,
-                    step: { model.stepLogProbabilities($0, state) },
+                    step: { model.stepLogits($0, state) },
                     reorder: { state.keep(rows: $0, sourceLength: src[0].count) })
             }
             XCTAssertEqual(
@@ -156,6 +156,34 @@ final class TransformerModelTests: XCTestCase {
             for (a, b) in zip(narrow.joined(), full.joined()) {
                 XCTAssertEqual(a.score, b.score, accuracy: 1e-5, "beam \(k), max \(maxLength)")
             }
+        }
+    }
+
+    /// Beam search normalises each row of logits itself (max and log Σ exp, without writing the log-softmax): its
+    /// scores are the sums of `logSoftmax`'s values bit for bit.
+    func testSearchScoresAreSumsOfTheLogSoftmaxExactly() {
+        var c = Seq2SeqConfig(sourceVocabulary: 13, targetVocabulary: 11)
+        c.dModel = 16; c.heads = 2; c.encoderLayers = 1; c.decoderLayers = 2; c.feedForward = 24; c.dropout = 0
+        var g = RandomGenerator(seed: 8)
+        let model = Seq2SeqTransformer(c, using: &g)
+        model.eval()
+        // logits far from 0 (the softmax is unchanged): x − (m + log z) would round differently from (x − m) − log z
+        let bias = model.outputProjection.bias!.scalars
+        model.outputProjection.bias = Tensor(bias.map { $0 + 300.37 }, shape: [c.targetVocabulary]).requiringGrad()
+        for src in [[3, 4, 5, 2], [9, 10, 3, 6, 7, 2], [5, 5, 11, 12, 2]] {
+            let h = model.beamSearch([src], beamSize: 1, maxLength: 7, lengthPenalty: 0)[0][0]
+            let replay: Float = withNoGrad {
+                let (memory, mask) = model.encode([src])
+                let state = model.startDecoding(memory: memory, memoryMask: mask, maxLength: 7)
+                var sum: Float = 0, last = c.bosID
+                for token in h.tokens + (h.finished ? [c.eosID] : []) {
+                    sum = sum + model.stepLogits([last], state).logSoftmax(axis: -1).scalars[token]
+                    last = token
+                }
+                return sum
+            }
+            XCTAssertEqual(h.logProbability, replay, "source \(src): \(h.tokens)")
+            XCTAssertFalse(h.tokens.isEmpty)
         }
     }
 
@@ -187,7 +215,7 @@ final class TransformerModelTests: XCTestCase {
                         narrowFirstStep: true, exitEarly: exitEarly,
                         step: { tokens in
                             rows[index] += tokens.count
-                            return model.stepLogProbabilities(tokens, state)
+                            return model.stepLogits(tokens, state)
                         },
                         reorder: { state.keep(rows: $0, sourceLength: src[0].count) })
                 }

@@ -40,6 +40,23 @@ func softmaxTyped<T: TensorScalar>(_: T.Type, _ x: Tensor, _ out: Tensor, outer:
 /// One contiguous row of `softmaxTyped`: the same formulas, reductions in 8 lanes.
 @inline(__always)
 func softmaxRow<T: TensorScalar>(_ s: UnsafeMutablePointer<T>, _ d: UnsafeMutablePointer<T>, n: Int, log: Bool) {
+    let (m, z) = softmaxRowStatistics(s, exponentials: d, n: n)
+    if log {
+        let lz = T.log(z)  // (x − m) − log z keeps precision when |m| is large
+        for j in 0..<n { d[j] = (s[j] - m) - lz }
+    } else {
+        let r = 1 / z
+        for j in 0..<n { d[j] *= r }
+    }
+}
+
+/// A row's maximum m (0 for a row of all −∞) and Σ exp(x − m), both in 8 lanes; exp(x − m) is left in
+/// `exponentials` (the softmax's numerators; scratch for a caller that wants only log z). Beam search normalises
+/// its logits with it (`searchBeams`), so its scores are `softmaxRow`'s log-probabilities bit for bit.
+@inline(__always)
+func softmaxRowStatistics<T: TensorScalar>(
+    _ s: UnsafePointer<T>, exponentials d: UnsafeMutablePointer<T>, n: Int
+) -> (max: T, sum: T) {
     let blocks = n - n % 8
     var m0 = -T.infinity, m1 = -T.infinity, m2 = -T.infinity, m3 = -T.infinity
     var m4 = -T.infinity, m5 = -T.infinity, m6 = -T.infinity, m7 = -T.infinity
@@ -63,13 +80,7 @@ func softmaxRow<T: TensorScalar>(_ s: UnsafeMutablePointer<T>, _ d: UnsafeMutabl
     }
     var z = ((z0 + z1) + (z2 + z3)) + ((z4 + z5) + (z6 + z7))
     while j < n { z += d[j]; j += 1 }
-    if log {
-        let lz = T.log(z)  // (x − m) − log z keeps precision when |m| is large
-        for j in 0..<n { d[j] = (s[j] - m) - lz }
-    } else {
-        let r = 1 / z
-        for j in 0..<n { d[j] *= r }
-    }
+    return (m, z)
 }
 
 /// softmax: ∂x = y ⊙ (g − Σ g⊙y);  log-softmax: ∂x = g − softmax ⊙ Σ g.

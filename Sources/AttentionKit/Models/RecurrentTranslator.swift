@@ -173,7 +173,7 @@ public final class RecurrentTranslator: Module, ConfigurableModel {
                 step: { tokens in
                     let (logits, next) = step(tokens, state)
                     state = next
-                    return logits.logSoftmax(axis: -1)
+                    return logits
                 },
                 reorder: { rows in state = state.selecting(rows) })
         }

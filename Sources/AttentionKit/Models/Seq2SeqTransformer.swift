@@ -327,12 +327,12 @@ public final class Seq2SeqTransformer: Module, ConfigurableModel {
             rows: memory.shape[0] * per, beams: beams, rowsPerSentence: per)
     }
 
-    /// Feeds one token per row and returns log-probabilities of the next token, [N, V].
-    func stepLogProbabilities(_ tokens: [Int], _ state: DecodingState) -> Tensor {
+    /// Feeds one token per row and returns the logits of the next token, [N, V] (`searchBeams` normalises them).
+    func stepLogits(_ tokens: [Int], _ state: DecodingState) -> Tensor {
         let x = targetEmbedding(tokens.map { [$0] }, offset: state.position)  // [N, 1, D]
         state.position += 1
         let h = decoder.step(x, caches: state.caches, memoryMask: state.memoryMask, beams: state.rowsPerSentence)
-        return outputProjection(h).reshape([tokens.count, config.targetVocabulary]).logSoftmax(axis: -1)
+        return outputProjection(h).reshape([tokens.count, config.targetVocabulary])
     }
 
     /// Beam search with the key/value cache, batched over sentences (B·K rows decoded together).
@@ -374,22 +374,24 @@ public final class Seq2SeqTransformer: Module, ConfigurableModel {
                 sentences: b, beam: k, vocabulary: v, bos: config.bosID, eos: config.eosID, pad: config.padID,
                 maxLength: maxLength,
                 lengthPenalty: alpha, keep: keep, minLength: minLength, narrowFirstStep: true,
-                step: { stepLogProbabilities($0, state) },
+                step: { stepLogits($0, state) },
                 reorder: { rows in state.keep(rows: rows, sourceLength: source.first?.count ?? 0) })
         }
     }
 }
 
-/// The `keep` largest `adding + row[t]` over t in 0..<count (t ≠ `skipping`) into `scores`/`tokens`, largest first,
-/// equal values in token order; returns how many (min(keep, candidates)). One pass, insertion into the short list.
+/// The `keep` largest `adding + ((row[t] − max) − logSum)` over t in 0..<count (t ≠ `skipping`) into
+/// `scores`/`tokens`, largest first, equal values in token order; returns how many (min(keep, candidates)). One
+/// pass, insertion into the short list. With a row of logits, its max and log Σ exp(x − max), the bracket is the
+/// row's log-softmax exactly as `softmaxRow` computes it; with 0 and 0, the row's own values.
 @inline(__always)
 func topContinuations(
-    _ row: UnsafePointer<Float>, count: Int, skipping: Int, adding base: Float, keep: Int,
-    scores: UnsafeMutablePointer<Float>, tokens: UnsafeMutablePointer<Int>
+    _ row: UnsafePointer<Float>, count: Int, skipping: Int, adding base: Float, max m: Float = 0,
+    logSum lz: Float = 0, keep: Int, scores: UnsafeMutablePointer<Float>, tokens: UnsafeMutablePointer<Int>
 ) -> Int {
     var n = 0
     for t in 0..<count where t != skipping {
-        let c = base + row[t]
+        let c = base + ((row[t] - m) - lz)
         guard n < keep || c > scores[n - 1] else { continue }
         var i = n < keep ? n : keep - 1
         while i > 0 && scores[i - 1] < c {
@@ -409,9 +411,10 @@ func topContinuations(
 /// A sentence that is done leaves the batch (CTranslate2's rule): the decoder computes only the rows of sentences
 /// still searching, the vocabulary-sized output projection included.
 /// - Parameters:
-///   - step: the log-probabilities [N, V] of the next token of each of the N rows in the batch (K per sentence still
+///   - step: the logits [N, V] of the next token of each of the N rows in the batch (K per sentence still
 ///     searching, in the order of the sentences), given each row's last token (the decoder keeps its state per row);
-///     read in place (no copy), each row's 2K best continuations found on the kernel threads;
+///     read in place (no copy): on the kernel threads each row is normalised (its max and log Σ exp, the
+///     log-softmax's values bit for bit without writing them) and its 2K best continuations found;
 ///   - reorder: makes row i of the decoder's state the current row `rows[i]` (called when beams move, and with fewer
 ///     rows when sentences leave the batch; a row only ever moves among its own sentence's beams, or drops out).
 ///   - narrowFirstStep: the first step feeds one row per sentence (its beam 0: the K beams start as one hypothesis,
@@ -425,7 +428,7 @@ func searchBeams(
     sentences b: Int, beam k: Int, vocabulary v: Int, bos: Int, eos: Int, pad: Int, maxLength: Int,
     lengthPenalty alpha: Float,
     keep: Int, minLength: Int, narrowFirstStep: Bool = false, exitEarly: Bool = true,
-    step stepLogProbabilities: ([Int]) -> Tensor,
+    step stepLogits: ([Int]) -> Tensor,
     reorder: ([Int]) -> Void
 ) -> [[Hypothesis]] {
     func lp(_ n: Int) -> Float { alpha == 0 ? 1 : Float.pow((5 + Float(n)) / 6, alpha) }
@@ -438,29 +441,31 @@ func searchBeams(
     var searching = Array(0..<b)  // the sentences in the batch, in its order (sentence at position p: rows pK…)
     for step in 0..<maxLength {
         let per = narrowFirstStep && step == 0 ? 1 : k  // rows of each sentence in the decoder's batch this step
-        var logp = stepLogProbabilities(searching.flatMap { s in last[(s * k)..<(s * k + per)] })  // [N, V]
-        if logp.dtype != .float32 { logp = Tensor(logp.scalars, shape: logp.shape) }
-        precondition(
-            logp.count == searching.count * per * v, "searchBeams: step gave \(logp.count) log-probabilities")
+        var logits = stepLogits(searching.flatMap { s in last[(s * k)..<(s * k + per)] })  // [N, V]
+        if logits.dtype != .float32 { logits = Tensor(logits.scalars, shape: logits.shape) }
+        precondition(logits.count == searching.count * per * v, "searchBeams: step gave \(logits.count) logits")
         // each row's 2K best continuations (score, token), best first, ties in token order
         let m = 2 * k, rows = searching.count * per
         var bestScores = [Float](repeating: 0, count: rows * m), bestTokens = [Int](repeating: 0, count: rows * m)
         var bestCounts = [Int](repeating: 0, count: rows)
         let skip = step >= minLength ? -1 : eos
-        let p = UnsafePointer(logp.storage.pointer(Float.self))
+        let p = UnsafePointer(logits.storage.pointer(Float.self))
         searching.withUnsafeBufferPointer { searching in
             scores.withUnsafeBufferPointer { scores in
                 bestScores.withUnsafeMutableBufferPointer { bs in
                     bestTokens.withUnsafeMutableBufferPointer { bt in
                         bestCounts.withUnsafeMutableBufferPointer { bc in
                             let (bs, bt, bc) = (bs.baseAddress!, bt.baseAddress!, bc.baseAddress!)
-                            parallelFor(rows, costPerItem: v) { range in
+                            parallelFor(rows, costPerItem: 8 * v) { range in
+                                let exponentials = UnsafeMutablePointer<Float>.allocate(capacity: v)  // scratch
+                                defer { exponentials.deallocate() }
                                 for row in range {
                                     let score = scores[searching[row / per] * k + row % per]
                                     guard score > -.infinity else { continue }
+                                    let (mx, z) = softmaxRowStatistics(p + row * v, exponentials: exponentials, n: v)
                                     bc[row] = topContinuations(
-                                        p + row * v, count: v, skipping: skip, adding: score, keep: m,
-                                        scores: bs + row * m, tokens: bt + row * m)
+                                        p + row * v, count: v, skipping: skip, adding: score, max: mx,
+                                        logSum: Float.log(z), keep: m, scores: bs + row * m, tokens: bt + row * m)
                                 }
                             }
                         }
