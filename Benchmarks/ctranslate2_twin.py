@@ -121,8 +121,9 @@ def ct2_side(args):
 
 def attn_side(run, source, limit, beam, int8, out):
     lines = [l.rstrip("\n") for l in open(source, encoding="utf-8")][:limit]
-    cmd = [os.path.join(ROOT, ".build/release/attn"), "translate", "--checkpoint", run, "--beam", str(beam),
-           "--length-penalty", "0"] + (["--int8"] if int8 else [])
+    # best: the weights the twin converts, whatever the run's generation_config.json names
+    cmd = [os.path.join(ROOT, ".build/release/attn"), "translate", "--checkpoint", run, "--weights", "best",
+           "--beam", str(beam), "--length-penalty", "0"] + (["--int8"] if int8 else [])
     start = time.perf_counter()
     p = subprocess.run(["/usr/bin/time", "-f", "%M"] + cmd, input="\n".join(lines) + "\n", capture_output=True,
                        text=True, env=dict(os.environ, OMP_NUM_THREADS="2"))
