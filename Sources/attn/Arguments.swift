@@ -51,7 +51,8 @@ enum PositionsFlag: String, CaseIterable, ExpressibleByArgument {
 enum TranslationRecipe: String, CaseIterable, ExpressibleByArgument {
     /// Word-level lowercased vocabularies, dropout 0.1, 12 epochs: the default.
     case word
-    /// Joint byte-level BPE (8,000 tokens, shared embeddings), dropout 0.2, 18 epochs, the last 5 epochs averaged.
+    /// Joint byte-level BPE (8,000 tokens, shared embeddings), dropout 0.2, 18 epochs, cosine to a tenth of the peak,
+    /// the last 3 epochs averaged.
     case bpe
 }
 

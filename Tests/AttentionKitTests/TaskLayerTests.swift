@@ -178,8 +178,8 @@ final class TaskLayerTests: TemporaryDirectoryTestCase {
         XCTAssertTrue(help.out.contains("130 epochs"), help.out)
     }
 
-    /// `train translation --recipe bpe` sets joint BPE, dropout 0.2, 18 epochs and averaging of the last 5 epochs;
-    /// each part is overridden by its flag (`--tokenizer word` also turns the joint vocabulary off).
+    /// `train translation --recipe bpe` sets joint BPE, dropout 0.2, 18 epochs, a cosine ending at 0.1 of the peak and
+    /// averaging of the last 3 epochs; each part is overridden by its flag (`--tokenizer word` also turns the joint vocabulary off).
     func testTranslationRecipeBPESetsItsDefaultsAndFlagsOverride() throws {
         let base = [
             "train", "translation", "--source", corpora + "/multi30k-sample/train.de", "--target",
@@ -189,7 +189,7 @@ final class TaskLayerTests: TemporaryDirectoryTestCase {
         func config(_ name: String, _ extra: [String]) throws -> [String: Any] {
             try trainedConfig(base + extra, out: name)
         }
-        // --epochs 2 (the recipe's 18 would be too long here); averaging keeps what there is of the last 5
+        // --epochs 2 (the recipe's 18 would be too long here); averaging keeps what there is of the last 3
         let c = try config("bpe", ["--epochs", "2"])
         let vocabulary = c["vocabulary"] as! [String: Any], model = c["model"] as! [String: Any]
         XCTAssertEqual(vocabulary["kind"] as? String, "bpe")
@@ -198,13 +198,16 @@ final class TaskLayerTests: TemporaryDirectoryTestCase {
         XCTAssertEqual(model["dropout"] as? Double, 0.2)
         XCTAssertEqual(model["shared_embeddings"] as? Bool, true)
         XCTAssertEqual((c["training"] as! [String: Any])["epochs"] as? Int, 2)
+        XCTAssertEqual((c["training"] as! [String: Any])["min_lr_factor"] as? Double, 0.1)
         XCTAssertTrue(FileManager.default.fileExists(atPath: path("bpe/averaged.safetensors")))
         let o = try config(
-            "bpe-o", ["--epochs", "1", "--tokenizer", "word", "--dropout", "0.1", "--average-last", "0"])
+            "bpe-o",
+            ["--epochs", "1", "--tokenizer", "word", "--dropout", "0.1", "--average-last", "0", "--min-lr-factor", "0"])
         let oVocabulary = o["vocabulary"] as! [String: Any]
         XCTAssertEqual(oVocabulary["kind"] as? String, "word")
         XCTAssertEqual(oVocabulary["joint"] as? Bool, false)
         XCTAssertEqual((o["model"] as! [String: Any])["dropout"] as? Double, 0.1)
+        XCTAssertEqual((o["training"] as! [String: Any])["min_lr_factor"] as? Double, 0)
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("bpe-o/averaged.safetensors")))
         let n = try config("bpe-n", ["--epochs", "1", "--no-joint-vocabulary"])
         XCTAssertEqual((n["vocabulary"] as! [String: Any])["joint"] as? Bool, false)

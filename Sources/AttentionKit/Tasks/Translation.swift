@@ -270,7 +270,8 @@ extension TranslationTask {
             summary.bestEpoch, summary.seconds, dir.path)
         // the decoding defaults (weights, length penalty) chosen on the validation pairs, for translate and evaluate
         if context.isLead && !summary.interrupted,
-            let g = try Translator.tuneDecoding(dir, log: { context.log($0) })
+            let g = try Translator.tuneDecoding(
+                dir, limit: config.data.bleuSentences > 0 ? config.data.bleuSentences : nil, log: { context.log($0) })
         {
             message += String(
                 format: "; decoding with %@ and length penalty %.1f (BLEU %.2f at beam %d, %@)", g.weights,
@@ -324,12 +325,13 @@ extension Translator: TrainedRun, ComparableRun {
     /// Chooses `run`'s decoding defaults on its validation pairs and writes them as generation_config.json:
     /// translates the pairs with a beam of `beam` for each weights file the run has (best.safetensors, then
     /// averaged.safetensors) × each length penalty, and keeps the pair with the highest cased BLEU (the metric
-    /// training keeps its best epoch by). `attn translate` and `attn evaluate` then use them by default. On the
+    /// training keeps its best epoch by); `limit`: on the first that many pairs only (training passes
+    /// `--bleu-sentences`). `attn translate` and `attn evaluate` then use them by default. On the
     /// validation pairs the best epoch was picked on, so the chosen score flatters them: report held-out data.
     /// - Returns: the configuration written, nil (nothing written) when the run has no validation pairs.
     @discardableResult
     public static func tuneDecoding(
-        _ run: RunDirectory, beam: Int = 5, lengthPenalties: [Float] = tunedLengthPenalties,
+        _ run: RunDirectory, beam: Int = 5, lengthPenalties: [Float] = tunedLengthPenalties, limit: Int? = nil,
         log: (String) -> Void = { _ in }
     ) throws -> GenerationConfig? {
         guard let files = try validationFiles(of: run) else { return nil }
@@ -340,7 +342,7 @@ extension Translator: TrainedRun, ComparableRun {
             let translator = try load(from: run, weights: weights)
             for alpha in lengthPenalties {
                 let s = try translator.score(
-                    source: files.source, reference: files.reference, beam: beam, lengthPenalty: alpha)
+                    source: files.source, reference: files.reference, beam: beam, lengthPenalty: alpha, limit: limit)
                 pairs = s.sources.count
                 candidates.append(.init(weights: weights, lengthPenalty: alpha, score: s.bleu.score))
                 log(
@@ -459,10 +461,11 @@ extension Translator: TrainedRun, ComparableRun {
     }
 
     /// Translates the lines of `source` and scores them against the lines of `reference` (sacreBLEU's BLEU, cased
-    /// and lowercased, and chrF2); pairs empty on both sides are skipped with a note; `seconds` is the decoding time.
+    /// and lowercased, and chrF2); pairs empty on both sides are skipped with a note; `limit`: only the first that
+    /// many pairs; `seconds` is the decoding time.
     public func score(
         source: String, reference: String, beam: Int, lengthPenalty: Float = 0.6, batchSize: Int = 64,
-        note: (String) -> Void = { _ in }
+        limit: Int? = nil, note: (String) -> Void = { _ in }
     )
         throws -> (
             bleu: BLEUScore, lowercased: BLEUScore, chrF: Double, sources: [String], references: [String],
@@ -483,6 +486,7 @@ extension Translator: TrainedRun, ComparableRun {
             refs = refs.enumerated().filter { !drop.contains($0.offset) }.map(\.element)
         }
         guard !src.isEmpty else { throw RunSetupError("\(source) is empty") }
+        if let limit, limit < src.count { (src, refs) = (Array(src.prefix(limit)), Array(refs.prefix(limit))) }
         let t0 = Date()
         let hyps = translate(src, beam: beam, lengthPenalty: lengthPenalty, batchSize: batchSize).map {
             $0.first?.text ?? ""
