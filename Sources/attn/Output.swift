@@ -36,7 +36,7 @@ func checkBeam(_ beam: Int) throws {
 func checkLengthPenalty(_ alpha: Float?) throws {
     guard let alpha else { return }
     guard alpha.isFinite && (0...5).contains(alpha) else {
-        throw ValidationError("--length-penalty must be in 0…5 (got \(alpha))")
+        throw ValidationError("--length-penalty must be finite and in 0…5 (got \(alpha))")
     }
 }
 
