@@ -159,17 +159,25 @@ final class TransformerModelTests: XCTestCase {
         }
     }
 
+    /// A small untrained translator (vocabularies 13 → 11, 1+2 layers, d 16) in evaluation mode, its output biases
+    /// replaced by `shift(token, bias)`.
+    func smallTranslator(seed: UInt64, shiftingBias shift: (Int, Float) -> Float) -> (Seq2SeqTransformer, Seq2SeqConfig)
+    {
+        var c = Seq2SeqConfig(sourceVocabulary: 13, targetVocabulary: 11)
+        c.dModel = 16; c.heads = 2; c.encoderLayers = 1; c.decoderLayers = 2; c.feedForward = 24; c.dropout = 0
+        var g = RandomGenerator(seed: seed)
+        let model = Seq2SeqTransformer(c, using: &g)
+        model.eval()
+        let bias = model.outputProjection.bias!.scalars.enumerated().map { shift($0.offset, $0.element) }
+        model.outputProjection.bias = Tensor(bias, shape: [c.targetVocabulary]).requiringGrad()
+        return (model, c)
+    }
+
     /// Beam search normalises each row of logits itself (max and log Σ exp, without writing the log-softmax): its
     /// scores are the sums of `logSoftmax`'s values bit for bit.
     func testSearchScoresAreSumsOfTheLogSoftmaxExactly() {
-        var c = Seq2SeqConfig(sourceVocabulary: 13, targetVocabulary: 11)
-        c.dModel = 16; c.heads = 2; c.encoderLayers = 1; c.decoderLayers = 2; c.feedForward = 24; c.dropout = 0
-        var g = RandomGenerator(seed: 8)
-        let model = Seq2SeqTransformer(c, using: &g)
-        model.eval()
         // logits far from 0 (the softmax is unchanged): x − (m + log z) would round differently from (x − m) − log z
-        let bias = model.outputProjection.bias!.scalars
-        model.outputProjection.bias = Tensor(bias.map { $0 + 300.37 }, shape: [c.targetVocabulary]).requiringGrad()
+        let (model, c) = smallTranslator(seed: 8) { _, b in b + 300.37 }
         for src in [[3, 4, 5, 2], [9, 10, 3, 6, 7, 2], [5, 5, 11, 12, 2]] {
             let h = model.beamSearch([src], beamSize: 1, maxLength: 7, lengthPenalty: 0)[0][0]
             let replay: Float = withNoGrad {
@@ -190,16 +198,9 @@ final class TransformerModelTests: XCTestCase {
     /// With α 0 and one hypothesis wanted, ending a sentence when its best candidate is EOS (CTranslate2's early exit)
     /// returns what the search run until K hypotheses are finished returns, in fewer decoded rows.
     func testEarlyExitReturnsTheFullSearchsBestInFewerRows() {
-        var c = Seq2SeqConfig(sourceVocabulary: 13, targetVocabulary: 11)
-        c.dModel = 16; c.heads = 2; c.encoderLayers = 1; c.decoderLayers = 2; c.feedForward = 24; c.dropout = 0
-        var g = RandomGenerator(seed: 5)
-        let model = Seq2SeqTransformer(c, using: &g)
-        model.eval()
         // EOS likely enough that sentences end at different steps, some with their best candidate, some without
-        let bias = model.outputProjection.bias!.scalars
-        model.outputProjection.bias = Tensor(
-            bias.enumerated().map { $0.offset == c.eosID ? $0.element + 1.2 : $0.element }, shape: [c.targetVocabulary]
-        ).requiringGrad()
+        let eos = Seq2SeqConfig(sourceVocabulary: 13, targetVocabulary: 11).eosID
+        let (model, c) = smallTranslator(seed: 5) { token, b in token == eos ? b + 1.2 : b }
         let src = (0..<12).map { i in (0..<6).map { j in j == 5 ? c.eosID : 3 + (i * 7 + j * 5) % 10 } }
         var saved = 0
         for (k, maxLength, minLength) in [(4, 12, 1), (2, 9, 1), (5, 12, 3), (1, 12, 1)] {
