@@ -54,7 +54,7 @@ struct TuneDecoding: ParsableCommand {
                     "\(run.path): no validation pairs (no valid_source/valid_target in config.json, no validation.source/validation.target)"
             )
         }
-        let best = g.candidates.map(\.score).max() ?? 0
+        let best = g.chosenScore ?? 0
         say(
             String(
                 format: "chose %@, length penalty %.1f: BLEU %.2f on %@; written to %@", g.weights, g.lengthPenalty,

@@ -55,6 +55,12 @@ public struct GenerationConfig: Codable, Sendable, Equatable {
         self.candidates = candidates
     }
 
+    /// The score of the chosen (weights, length penalty) among `candidates`; nil when the file was edited to a pair
+    /// that was not tried.
+    public var chosenScore: Double? {
+        candidates.first { $0.weights == weights && $0.lengthPenalty == lengthPenalty }?.score
+    }
+
     /// The best of `candidates` (the first of equal scores: candidates are tried best weights first, smaller α
     /// first), as a configuration.
     public static func choosing(

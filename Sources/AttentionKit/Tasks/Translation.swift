@@ -259,10 +259,10 @@ extension TranslationTask {
             "model: \(type(of: model)), \(model.parameterCount()) parameters; vocabularies \(model.spec.sourceVocabulary) → \(model.spec.targetVocabulary)"
         )
         let recipe = config.training
+        let bleuSentences = config.data.bleuSentences > 0 ? config.data.bleuSentences : nil
         let task = TranslationTask(
             translator: translator, train: pairs, validation: validation, maxTokens: recipe.maxTokens ?? 2000,
-            labelSmoothing: recipe.labelSmoothing, seed: seed &+ 1,
-            bleuSentences: config.data.bleuSentences > 0 ? config.data.bleuSentences : nil, shard: context.shard)
+            labelSmoothing: recipe.labelSmoothing, seed: seed &+ 1, bleuSentences: bleuSentences, shard: context.shard)
         let summary = try context.train(
             task, optimizer: recipe.makeOptimizer(for: model), recipe: recipe, bestMetric: "bleu")
         var message = String(
@@ -270,12 +270,11 @@ extension TranslationTask {
             summary.bestEpoch, summary.seconds, dir.path)
         // the decoding defaults (weights, length penalty) chosen on the validation pairs, for translate and evaluate
         if context.isLead && !summary.interrupted,
-            let g = try Translator.tuneDecoding(
-                dir, limit: config.data.bleuSentences > 0 ? config.data.bleuSentences : nil, log: { context.log($0) })
+            let g = try Translator.tuneDecoding(dir, limit: bleuSentences, log: { context.log($0) })
         {
             message += String(
                 format: "; decoding with %@ and length penalty %.1f (BLEU %.2f at beam %d, %@)", g.weights,
-                g.lengthPenalty, g.candidates.map(\.score).max() ?? 0, g.numBeams, GenerationConfig.fileName)
+                g.lengthPenalty, g.chosenScore ?? 0, g.numBeams, GenerationConfig.fileName)
         }
         return try context.finish(summary, message: message, attentionExample: attentionExample) { example, out in
             let text = try Translator.load(from: dir.url).writeAttention(of: example, beam: 5, to: out)
