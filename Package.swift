@@ -81,9 +81,12 @@ let package = Package(
             pkgConfig: "ompi-c",
             providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]
         ),
+        // AVX2 versions of the hottest float32 loops, chosen at run time; bit for bit the Swift loops' results.
+        .target(name: "CKernels"),
         .target(
             name: "AttentionKit",
             dependencies: [
+                "CKernels",
                 "COpenBLAS",
                 "CDNNL",
                 "CUTF8Proc",
@@ -139,7 +142,7 @@ let package = Package(
         .executableTarget(name: "Course", dependencies: ["AttentionKit"], path: "Examples/Course"),
         .testTarget(
             name: "AttentionKitTests",
-            dependencies: ["AttentionKit", "CZlib"],
+            dependencies: ["AttentionKit", "CKernels", "CZlib"],
             exclude: ["Fixtures"]
         ),
     ]

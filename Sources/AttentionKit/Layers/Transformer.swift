@@ -20,7 +20,7 @@ public enum FeedForwardActivation: String, Codable, Sendable {
     func applyInPlace(_ x: Tensor) {
         switch self {
         case .relu: reluInPlace(x)
-        case .gelu: mapUnaryInPlace(x, GeluErfK())
+        case .gelu: geluInPlace(x)
         case .geluTanh: mapUnaryInPlace(x, GeluTanhK())
         }
     }

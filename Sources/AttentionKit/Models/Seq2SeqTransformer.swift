@@ -389,17 +389,38 @@ func topContinuations(
     _ row: UnsafePointer<Float>, count: Int, skipping: Int, adding base: Float, max m: Float = 0,
     logSum lz: Float = 0, keep: Int, scores: UnsafeMutablePointer<Float>, tokens: UnsafeMutablePointer<Int>
 ) -> Int {
-    var n = 0
-    for t in 0..<count where t != skipping {
-        let c = base + ((row[t] - m) - lz)
-        guard n < keep || c > scores[n - 1] else { continue }
-        var i = n < keep ? n : keep - 1
-        while i > 0 && scores[i - 1] < c {
-            scores[i] = scores[i - 1]; tokens[i] = tokens[i - 1]
-            i -= 1
+    var n = 0, t = 0
+    while t < count {
+        if n == keep && n > 0 {
+            // Once the list is full, skip blocks of 16 whose largest value cannot enter it: the bracket rounds
+            // monotonically in row[t], so no value in the block scores above the block's largest (NaN never enters).
+            let threshold = scores[n - 1]
+            while t + 16 <= count {
+                let p = row + t
+                var a0 = -Float.infinity, a1 = -Float.infinity, a2 = -Float.infinity, a3 = -Float.infinity
+                for j in stride(from: 0, to: 16, by: 4) {
+                    a0 = p[j] > a0 ? p[j] : a0; a1 = p[j + 1] > a1 ? p[j + 1] : a1
+                    a2 = p[j + 2] > a2 ? p[j + 2] : a2; a3 = p[j + 3] > a3 ? p[j + 3] : a3
+                }
+                let a = Swift.max(Swift.max(a0, a1), Swift.max(a2, a3))
+                if base + ((a - m) - lz) > threshold { break }
+                t += 16
+            }
         }
-        scores[i] = c; tokens[i] = t
-        if n < keep { n += 1 }
+        let end = Swift.min(count, t + 16)
+        while t < end {
+            defer { t += 1 }
+            guard t != skipping else { continue }
+            let c = base + ((row[t] - m) - lz)
+            guard n < keep || c > scores[n - 1] else { continue }
+            var i = n < keep ? n : keep - 1
+            while i > 0 && scores[i - 1] < c {
+                scores[i] = scores[i - 1]; tokens[i] = tokens[i - 1]
+                i -= 1
+            }
+            scores[i] = c; tokens[i] = t
+            if n < keep { n += 1 }
+        }
     }
     return n
 }

@@ -1,3 +1,4 @@
+import CKernels
 /// A scalar function applied elementwise. Implementations are structs whose `callAsFunction` the compiler
 /// specialises and inlines into the loop: no closure is called per element.
 protocol UnaryKernel {
@@ -26,6 +27,16 @@ func mapUnaryInPlace<K: UnaryKernel>(_ x: Tensor, _ k: K) {
     switch x.dtype {
     case .float32: run(Float.self)
     case .float64: run(Double.self)
+    }
+}
+
+/// GELU (erf form) over `x`'s own storage (inference): `GeluErfK`'s values, through the AVX2 loop where the CPU has it.
+func geluInPlace(_ x: Tensor) {
+    guard x.dtype == .float32 && Kernels.avx2 else { return mapUnaryInPlace(x, GeluErfK()) }
+    let p = x.storage.pointer(Float.self), n = x.count
+    parallelFor((n + 63) / 64, costPerItem: 256) { r in
+        let start = r.lowerBound * 64
+        ak_gelu_erf_avx2(p + start, Swift.min(n, r.upperBound * 64) - start)
     }
 }
 

@@ -1,4 +1,5 @@
 import CDNNL
+import CKernels
 import Foundation
 
 /// A weight matrix [rows, columns] quantized to int8 with one symmetric scale per row (per output feature), as
@@ -116,6 +117,19 @@ public enum Int8GEMM {
         _ x: UnsafePointer<Float>, rows: Range<Int>, k: Int, _ q: UnsafeMutablePointer<UInt8>,
         _ scales: UnsafeMutablePointer<Float>, _ zeros: UnsafeMutablePointer<Int32>
     ) {
+        if Kernels.avx2 {  // the same bits, eight lanes at a time
+            let levels = Float(activationLevels)
+            for i in rows { ak_quantize_row_avx2(x + i * k, k, levels, q + i * k, scales + i, zeros + i) }
+            return
+        }
+        quantizeRowsLoop(x, rows: rows, k: k, q, scales, zeros)
+    }
+
+    /// `quantizeRows` in Swift (the baseline path, and the reference its AVX2 version is tested against).
+    static func quantizeRowsLoop(
+        _ x: UnsafePointer<Float>, rows: Range<Int>, k: Int, _ q: UnsafeMutablePointer<UInt8>,
+        _ scales: UnsafeMutablePointer<Float>, _ zeros: UnsafeMutablePointer<Int32>
+    ) {
         let levels = Float(activationLevels), blockEnd = k - k % 8
         for i in rows {
             let src = x + i * k
@@ -156,6 +170,35 @@ public enum Int8GEMM {
         }
     }
 
+    /// One output row scaled back: o[j] = float(acc[j] − zero·rowSums[j])·(scale·weightScales[j]) (+ bias[j]), in one
+    /// pass (a separate bias pass stayed scalar and cost as much as the rest).
+    @inline(__always)
+    static func dequantizeRow(
+        _ a: UnsafePointer<Int32>, _ o: UnsafeMutablePointer<Float>, width: Int, zero z: Int32,
+        rowSums rs: UnsafePointer<Int32>, scale sx: Float, weightScales ws: UnsafePointer<Float>,
+        bias: UnsafePointer<Float>?
+    ) {
+        if Kernels.avx2 {  // the same bits, eight lanes at a time
+            ak_dequantize_row_avx2(a, o, width, z, rs, sx, ws, bias)
+            return
+        }
+        dequantizeRowLoop(a, o, width: width, zero: z, rowSums: rs, scale: sx, weightScales: ws, bias: bias)
+    }
+
+    /// `dequantizeRow` in Swift (the baseline path, and the reference its AVX2 version is tested against).
+    @inline(__always)
+    static func dequantizeRowLoop(
+        _ a: UnsafePointer<Int32>, _ o: UnsafeMutablePointer<Float>, width: Int, zero z: Int32,
+        rowSums rs: UnsafePointer<Int32>, scale sx: Float, weightScales ws: UnsafePointer<Float>,
+        bias: UnsafePointer<Float>?
+    ) {
+        if let bias {
+            for j in 0..<width { o[j] = Float(a[j] &- z &* rs[j]) * (sx * ws[j]) + bias[j] }
+        } else {
+            for j in 0..<width { o[j] = Float(a[j] &- z &* rs[j]) * (sx * ws[j]) }
+        }
+    }
+
     /// libgomp's `omp_set_num_threads` (oneDNN's OpenMP runtime), found at run time: each calling thread asks for
     /// one OpenMP thread, because AttentionKit splits the work over its own threads (two pools on the same cores
     /// would take turns spinning).
@@ -184,29 +227,35 @@ public enum Int8GEMM {
                 weight.rowSums.withUnsafeBufferPointer { rs in
                     let w = wv.baseAddress! + range.lowerBound * k
                     let ws = ws.baseAddress! + range.lowerBound, rs = rs.baseAddress! + range.lowerBound
-                    /// Rows `r` × columns `j0..<j1`: quantize the rows, one oneDNN GEMM, scale back (+ bias).
+                    /// Rows `r` × columns `j0..<j1`: quantize the rows once, then per block of columns (≤ 256 KiB of int32) one
+                    /// oneDNN GEMM into an int32 block that stays in cache, scaled back (+ bias). The scratch comes from
+                    /// the tensor buffer cache: a vocabulary-wide int32 block from malloc was mapped and zeroed by the
+                    /// kernel on every call (5% of a decoding).
                     func tile(_ r: Range<Int>, _ j0: Int, _ j1: Int) {
-                        let rowsCount = r.count, width = j1 - j0
-                        let q = UnsafeMutablePointer<UInt8>.allocate(capacity: rowsCount * k)
-                        let scale = UnsafeMutablePointer<Float>.allocate(capacity: rowsCount)
-                        let zero = UnsafeMutablePointer<Int32>.allocate(capacity: rowsCount)
-                        let acc = UnsafeMutablePointer<Int32>.allocate(capacity: rowsCount * width)
-                        defer {
-                            q.deallocate(); scale.deallocate(); zero.deallocate(); acc.deallocate()
-                        }
+                        let rowsCount = r.count, chunk = Swift.min(Swift.max(256, 65536 / rowsCount), j1 - j0)
+                        let qBytes = rowsCount * k, accBytes = rowsCount * chunk * 4
+                        let buffer = BufferCache.shared.allocate(bytes: qBytes + 8 * rowsCount + accBytes + 64)
+                        defer { BufferCache.shared.deallocate(buffer, bytes: qBytes + 8 * rowsCount + accBytes + 64) }
+                        let acc = buffer.assumingMemoryBound(to: Int32.self)
+                        let scale = (buffer + accBytes).assumingMemoryBound(to: Float.self)
+                        let zero = (buffer + accBytes + 4 * rowsCount).assumingMemoryBound(to: Int32.self)
+                        let q = (buffer + accBytes + 8 * rowsCount).assumingMemoryBound(to: UInt8.self)
                         quantizeRows(px + r.lowerBound * k, rows: 0..<rowsCount, k: k, q, scale, zero)
                         ompSetNumThreads?(1)
                         var noOffset: Int32 = 0
-                        let status = dnnl_gemm_u8s8s32(
-                            CChar(UInt8(ascii: "N")), CChar(UInt8(ascii: "T")), CChar(UInt8(ascii: "F")),
-                            Int64(rowsCount), Int64(width), Int64(k), 1, q, Int64(k), 0, w + j0 * k, Int64(k), 0, 0,
-                            acc, Int64(width), &noOffset)
-                        precondition(status == dnnl_success, "dnnl_gemm_u8s8s32 failed with status \(status.rawValue)")
-                        for i in 0..<rowsCount {
-                            let sx = scale[i], z = zero[i], o = po + (r.lowerBound + i) * n + j0, a = acc + i * width
-                            let wsj = ws + j0, rsj = rs + j0
-                            for j in 0..<width { o[j] = Float(a[j] &- z &* rsj[j]) * (sx * wsj[j]) }
-                            if let pb { for j in 0..<width { o[j] += pb[j0 + j] } }
+                        for c0 in stride(from: j0, to: j1, by: chunk) {
+                            let width = Swift.min(chunk, j1 - c0)
+                            let status = dnnl_gemm_u8s8s32(
+                                CChar(UInt8(ascii: "N")), CChar(UInt8(ascii: "T")), CChar(UInt8(ascii: "F")),
+                                Int64(rowsCount), Int64(width), Int64(k), 1, q, Int64(k), 0, w + c0 * k, Int64(k), 0,
+                                0, acc, Int64(width), &noOffset)
+                            precondition(
+                                status == dnnl_success, "dnnl_gemm_u8s8s32 failed with status \(status.rawValue)")
+                            for i in 0..<rowsCount {
+                                dequantizeRow(
+                                    acc + i * width, po + (r.lowerBound + i) * n + c0, width: width, zero: zero[i],
+                                    rowSums: rs + c0, scale: scale[i], weightScales: ws + c0, bias: pb.map { $0 + c0 })
+                            }
                         }
                     }
                     // Many rows (a batch, an encoder): blocks of rows, each quantized, multiplied and scaled back while

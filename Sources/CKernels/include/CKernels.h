@@ -1,0 +1,29 @@
+// AVX2 versions of AttentionKit's hottest float32 loops, chosen at run time (`ak_has_avx2`). Each computes exactly
+// what its Swift loop computes (the same operations in the same order, no fused multiply-adds, the same lanes for
+// every sum and extremum), eight lanes at a time instead of the four the baseline x86-64 build gets: the results are
+// bit for bit the Swift loop's, on every machine (Tests/AttentionKitTests/KernelTests.swift checks it).
+#ifndef ATTENTIONKIT_CKERNELS_H
+#define ATTENTIONKIT_CKERNELS_H
+
+#include <stdint.h>
+
+/// 1 when the CPU (and the OS) run AVX2 and FMA code, else 0. Evaluated once.
+int ak_has_avx2(void);
+
+/// softmaxRowStatistics: the max m of s[0..<n] (8 lanes, -inf for an empty row; 0 if every value is -inf), the
+/// exponentials d[j] = fastExp(s[j] - m) and their sum (8 lanes, then the tail in order).
+void ak_softmax_statistics_avx2(const float *s, float *d, long n, float *max, float *sum);
+
+/// GELU (erf form, fastErf) over x[0..<n] in place: x·(1 + erf(x·0.70710678))·0.5.
+void ak_gelu_erf_avx2(float *x, long n);
+
+/// One row of an int8 GEMM's output scaled back: out[j] = float(acc[j] − zero·rowSums[j])·(scale·weightScales[j])
+/// (+ bias[j] when bias is not NULL).
+void ak_dequantize_row_avx2(const int32_t *acc, float *out, long width, int32_t zero, const int32_t *rowSums,
+                            float scale, const float *weightScales, const float *bias);
+
+/// One activation row quantized to unsigned 8 bits over [min(0, min x), max(0, max x)] with `levels` steps:
+/// q[c] = round(clamp(x[c]/scale + zero, 0, levels)); writes the scale and the zero point.
+void ak_quantize_row_avx2(const float *x, long k, float levels, uint8_t *q, float *scale, int32_t *zero);
+
+#endif

@@ -1,0 +1,231 @@
+// AVX2 versions of AttentionKit's hottest float32 loops (see CKernels.h). Only the functions marked with the avx2
+// target attribute use AVX2; the file itself builds for baseline x86-64, and `ak_has_avx2` decides at run time.
+// No fused multiply-adds (contraction off, and the fma feature is never enabled): every operation is the one the
+// Swift loop performs, so the results are the same bits.
+#include "CKernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <math.h>
+
+#pragma clang fp contract(off)
+
+int ak_has_avx2(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx2") ? 1 : 0;
+    }
+    return cached;
+}
+
+#define AVX2 __attribute__((target("avx2")))
+
+// cond ? a : b, lane by lane (cond all ones or all zeros)
+AVX2 static inline __m256 select8(__m256 cond, __m256 a, __m256 b) { return _mm256_blendv_ps(b, a, cond); }
+
+// fastExp (FastMath.swift): 2^n·p(r), the input clamped to [-87.3, 88.7], exactly 0 below -87.3, NaN kept.
+AVX2 static inline __m256 exp8(__m256 x) {
+    const __m256 lo = _mm256_set1_ps(-87.3f), hi = _mm256_set1_ps(88.7f), magic = _mm256_set1_ps(12582912.0f);
+    const __m256 below = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+    __m256 xc = select8(_mm256_cmp_ps(x, hi, _CMP_GT_OQ), hi, x);
+    xc = select8(below, lo, xc);
+    const __m256 m = _mm256_add_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504f)), magic);
+    const __m256 n = _mm256_sub_ps(m, magic);
+    const __m256 r = _mm256_sub_ps(_mm256_sub_ps(xc, _mm256_mul_ps(n, _mm256_set1_ps(0.693145751953125f))),
+                                   _mm256_mul_ps(n, _mm256_set1_ps(1.428606765330187e-06f)));
+    __m256 p = _mm256_set1_ps(1.0f / 720.0f);
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.0f / 120.0f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.0f / 24.0f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.0f / 6.0f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(0.5f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.0f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.0f));
+    const __m256i k = _mm256_sub_epi32(_mm256_castps_si256(m), _mm256_set1_epi32(0x4B400000));
+    const __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k, _mm256_set1_epi32(127)), 23));
+    return _mm256_andnot_ps(below, _mm256_mul_ps(p, scale));
+}
+
+// fastExp for one value (the tails), the same operations.
+static inline float exp1(float x) {
+    const float xc = x < -87.3f ? -87.3f : (x > 88.7f ? 88.7f : x);
+    const float m = xc * 1.44269504f + 12582912.0f;
+    const float n = m - 12582912.0f;
+    const float r = xc - n * 0.693145751953125f - n * 1.428606765330187e-06f;
+    float p = 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    union { float f; int32_t i; } mb = {m}, sb;
+    sb.i = (int32_t)(((uint32_t)(mb.i - 0x4B400000) + 127u) << 23);
+    return x < -87.3f ? 0.0f : p * sb.f;
+}
+
+AVX2 void ak_softmax_statistics_avx2(const float *s, float *d, long n, float *maxOut, float *sumOut) {
+    const long blocks = n - n % 8;
+    __m256 mv = _mm256_set1_ps(-INFINITY);
+    long j = 0;
+    for (; j < blocks; j += 8) {  // m_i = s >= m_i ? s : m_i (Swift.max(m_i, s); NaN never taken)
+        const __m256 v = _mm256_loadu_ps(s + j);
+        mv = select8(_mm256_cmp_ps(v, mv, _CMP_GE_OQ), v, mv);
+    }
+    float l[8];
+    _mm256_storeu_ps(l, mv);
+#define MAX2(a, b) ((b) >= (a) ? (b) : (a))
+    float m = MAX2(MAX2(MAX2(l[0], l[1]), MAX2(l[2], l[3])), MAX2(MAX2(l[4], l[5]), MAX2(l[6], l[7])));
+    for (; j < n; j++) m = MAX2(m, s[j]);
+#undef MAX2
+    if (m == -INFINITY) m = 0;
+    const __m256 m8 = _mm256_set1_ps(m);
+    __m256 z = _mm256_setzero_ps();
+    for (j = 0; j < blocks; j += 8) {
+        const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(s + j), m8));
+        _mm256_storeu_ps(d + j, e);
+        z = _mm256_add_ps(z, e);
+    }
+    for (; j < n; j++) d[j] = exp1(s[j] - m);
+    float zl[8];
+    _mm256_storeu_ps(zl, z);
+    float sum = ((zl[0] + zl[1]) + (zl[2] + zl[3])) + ((zl[4] + zl[5]) + (zl[6] + zl[7]));
+    for (j = blocks; j < n; j++) sum += d[j];
+    *maxOut = m;
+    *sumOut = sum;
+}
+
+// fastErf (FastMath.swift): x·P(x²)/Q(x²) on x clamped to [-4, 4].
+AVX2 static inline __m256 erf8(__m256 x) {
+    const __m256 lo = _mm256_set1_ps(-4.0f), hi = _mm256_set1_ps(4.0f);
+    __m256 xc = select8(_mm256_cmp_ps(x, hi, _CMP_GT_OQ), hi, x);
+    xc = select8(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), lo, xc);
+    const __m256 x2 = _mm256_mul_ps(xc, xc);
+    __m256 p = _mm256_set1_ps(-2.72614225801306e-10f);
+    p = _mm256_add_ps(_mm256_mul_ps(p, x2), _mm256_set1_ps(2.77068142495902e-08f));
+    p = _mm256_sub_ps(_mm256_mul_ps(p, x2), _mm256_set1_ps(2.10102402082508e-06f));
+    p = _mm256_sub_ps(_mm256_mul_ps(p, x2), _mm256_set1_ps(5.69250639462346e-05f));
+    p = _mm256_sub_ps(_mm256_mul_ps(p, x2), _mm256_set1_ps(7.34990630326855e-04f));
+    p = _mm256_sub_ps(_mm256_mul_ps(p, x2), _mm256_set1_ps(2.95459980854025e-03f));
+    p = _mm256_sub_ps(_mm256_mul_ps(p, x2), _mm256_set1_ps(1.60960333262415e-02f));
+    __m256 q = _mm256_set1_ps(-1.45660718464996e-05f);
+    q = _mm256_sub_ps(_mm256_mul_ps(q, x2), _mm256_set1_ps(2.13374055278905e-04f));
+    q = _mm256_sub_ps(_mm256_mul_ps(q, x2), _mm256_set1_ps(1.68282697438203e-03f));
+    q = _mm256_sub_ps(_mm256_mul_ps(q, x2), _mm256_set1_ps(7.37332916720468e-03f));
+    q = _mm256_sub_ps(_mm256_mul_ps(q, x2), _mm256_set1_ps(1.42647390514189e-02f));
+    return _mm256_div_ps(_mm256_mul_ps(xc, p), q);
+}
+
+static inline float erf1(float x) {
+    const float xc = x < -4.0f ? -4.0f : (x > 4.0f ? 4.0f : x);
+    const float x2 = xc * xc;
+    float p = -2.72614225801306e-10f;
+    p = p * x2 + 2.77068142495902e-08f;
+    p = p * x2 - 2.10102402082508e-06f;
+    p = p * x2 - 5.69250639462346e-05f;
+    p = p * x2 - 7.34990630326855e-04f;
+    p = p * x2 - 2.95459980854025e-03f;
+    p = p * x2 - 1.60960333262415e-02f;
+    float q = -1.45660718464996e-05f;
+    q = q * x2 - 2.13374055278905e-04f;
+    q = q * x2 - 1.68282697438203e-03f;
+    q = q * x2 - 7.37332916720468e-03f;
+    q = q * x2 - 1.42647390514189e-02f;
+    return xc * p / q;
+}
+
+AVX2 void ak_gelu_erf_avx2(float *x, long n) {
+    const __m256 c = _mm256_set1_ps(0.70710678f), one = _mm256_set1_ps(1.0f), half = _mm256_set1_ps(0.5f);
+    long j = 0;
+    for (; j + 8 <= n; j += 8) {
+        const __m256 v = _mm256_loadu_ps(x + j);
+        const __m256 e = erf8(_mm256_mul_ps(v, c));
+        _mm256_storeu_ps(x + j, _mm256_mul_ps(_mm256_mul_ps(v, _mm256_add_ps(one, e)), half));
+    }
+    for (; j < n; j++) x[j] = x[j] * (1.0f + erf1(x[j] * 0.70710678f)) * 0.5f;
+}
+
+AVX2 void ak_dequantize_row_avx2(const int32_t *acc, float *out, long width, int32_t zero, const int32_t *rowSums,
+                                 float scale, const float *weightScales, const float *bias) {
+    const __m256i z8 = _mm256_set1_epi32(zero);
+    const __m256 s8 = _mm256_set1_ps(scale);
+    long j = 0;
+    for (; j + 8 <= width; j += 8) {
+        const __m256i a = _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)(acc + j)),
+                                           _mm256_mullo_epi32(z8, _mm256_loadu_si256((const __m256i *)(rowSums + j))));
+        __m256 o = _mm256_mul_ps(_mm256_cvtepi32_ps(a), _mm256_mul_ps(s8, _mm256_loadu_ps(weightScales + j)));
+        if (bias) o = _mm256_add_ps(o, _mm256_loadu_ps(bias + j));
+        _mm256_storeu_ps(out + j, o);
+    }
+    for (; j < width; j++) {
+        const int32_t a = (int32_t)((uint32_t)acc[j] - (uint32_t)zero * (uint32_t)rowSums[j]);
+        float o = (float)a * (scale * weightScales[j]);
+        if (bias) o = o + bias[j];
+        out[j] = o;
+    }
+}
+
+AVX2 void ak_quantize_row_avx2(const float *x, long k, float levels, uint8_t *q, float *scaleOut, int32_t *zeroOut) {
+    const long blocks = k - k % 8;
+    __m256 lv = _mm256_setzero_ps(), hv = _mm256_setzero_ps();
+    long c = 0;
+    for (; c < blocks; c += 8) {  // l_i = p < l_i ? p : l_i, h_i = p > h_i ? p : h_i
+        const __m256 v = _mm256_loadu_ps(x + c);
+        lv = select8(_mm256_cmp_ps(v, lv, _CMP_LT_OQ), v, lv);
+        hv = select8(_mm256_cmp_ps(v, hv, _CMP_GT_OQ), v, hv);
+    }
+    float ls[8], hs[8];
+    _mm256_storeu_ps(ls, lv);
+    _mm256_storeu_ps(hs, hv);
+#define MIN2(a, b) ((b) < (a) ? (b) : (a))
+#define MAX2(a, b) ((b) >= (a) ? (b) : (a))
+    float l = MIN2(MIN2(MIN2(ls[0], ls[1]), MIN2(ls[2], ls[3])), MIN2(MIN2(ls[4], ls[5]), MIN2(ls[6], ls[7])));
+    float h = MAX2(MAX2(MAX2(hs[0], hs[1]), MAX2(hs[2], hs[3])), MAX2(MAX2(hs[4], hs[5]), MAX2(hs[6], hs[7])));
+    for (; c < k; c++) {
+        l = MIN2(l, x[c]);
+        h = MAX2(h, x[c]);
+    }
+    const float scale = h > l ? (h - l) / levels : 1.0f;
+    const float zero = nearbyintf(-l / scale);
+    const float inverse = 1.0f / scale;
+    const __m256 inv8 = _mm256_set1_ps(inverse), zero8 = _mm256_set1_ps(zero), lev8 = _mm256_set1_ps(levels);
+    const __m256 nil = _mm256_setzero_ps();
+    for (c = 0; c + 8 <= k; c += 8) {
+        const __m256 t = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(x + c), inv8), zero8);
+        const __m256 mn = select8(_mm256_cmp_ps(t, lev8, _CMP_LT_OQ), t, lev8);   // Swift.min(levels, t)
+        const __m256 mx = select8(_mm256_cmp_ps(mn, nil, _CMP_GE_OQ), mn, nil);  // Swift.max(0, ·)
+        const __m256i i32 = _mm256_cvtps_epi32(mx);  // round half to even, as the 1.5·2²³ trick
+        const __m256i i16 = _mm256_packus_epi32(i32, i32);
+        const __m256i i8 = _mm256_packus_epi16(i16, i16);
+        const int32_t lo = _mm_cvtsi128_si32(_mm256_castsi256_si128(i8));
+        const int32_t hi4 = _mm_cvtsi128_si32(_mm256_extracti128_si256(i8, 1));
+        __builtin_memcpy(q + c, &lo, 4);
+        __builtin_memcpy(q + c + 4, &hi4, 4);
+    }
+    for (; c < k; c++) {
+        const float t = x[c] * inverse + zero;
+        const float mn = t < levels ? t : levels;
+        const float mx = mn >= 0 ? mn : 0;
+        q[c] = (uint8_t)nearbyintf(mx);
+    }
+#undef MIN2
+#undef MAX2
+    *scaleOut = scale;
+    *zeroOut = (int32_t)zero;
+}
+
+#else  // not x86-64: the Swift loops run
+
+int ak_has_avx2(void) { return 0; }
+void ak_softmax_statistics_avx2(const float *s, float *d, long n, float *max, float *sum) {
+    (void)s, (void)d, (void)n, (void)max, (void)sum;
+}
+void ak_gelu_erf_avx2(float *x, long n) { (void)x, (void)n; }
+void ak_dequantize_row_avx2(const int32_t *acc, float *out, long width, int32_t zero, const int32_t *rowSums,
+                            float scale, const float *weightScales, const float *bias) {
+    (void)acc, (void)out, (void)width, (void)zero, (void)rowSums, (void)scale, (void)weightScales, (void)bias;
+}
+void ak_quantize_row_avx2(const float *x, long k, float levels, uint8_t *q, float *scale, int32_t *zero) {
+    (void)x, (void)k, (void)levels, (void)q, (void)scale, (void)zero;
+}
+#endif

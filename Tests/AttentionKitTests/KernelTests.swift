@@ -1,0 +1,112 @@
+import CKernels
+import XCTest
+
+@testable import AttentionKit
+
+/// The AVX2 loops of the CKernels target against the Swift loops they stand in for: the same bits, on rows of every
+/// length around the 8-lane blocks, with large, tiny, infinite and NaN values among them.
+final class KernelTests: XCTestCase {
+    /// Values a kernel must treat as its Swift loop does: ordinary ones spread over many binades, and the edges.
+    func values(_ n: Int, seed: UInt64, spread: Float = 30) -> [Float] {
+        var g = RandomGenerator(seed: seed)
+        var x = (0..<n).map { _ in (Float(g.nextUnit()) - 0.5) * spread }
+        let specials: [Float] = [
+            0, -0.0, 1e-30, -1e-30, 88.7, 88.71, -87.3, -87.31, 4, -4, 4.0001, -100, 100, .infinity
+        ]
+        for (i, s) in specials.enumerated() where i * 7 < n { x[i * 7] = s }
+        return x
+    }
+
+    func testAVX2KernelsAreOnThisMachine() throws {
+        // every host we build on has AVX2; on one without it the Swift loops run and the rest of this file is moot
+        try XCTSkipUnless(ak_has_avx2() != 0, "this CPU has no AVX2")
+        XCTAssertTrue(Kernels.avx2 || getenv("ATTENTIONKIT_NO_AVX2") != nil)
+    }
+
+    func testSoftmaxStatisticsEqualTheSwiftLoopBitForBit() throws {
+        try XCTSkipUnless(ak_has_avx2() != 0, "this CPU has no AVX2")
+        for n in [1, 2, 7, 8, 9, 15, 16, 17, 64, 1000, 8003] {
+            for seed in UInt64(0)..<3 {
+                var x = values(n, seed: seed)
+                if seed == 2 { x[n / 2] = -.infinity }
+                var d1 = [Float](repeating: 0, count: n), d2 = d1
+                var m1: Float = 0, z1: Float = 0
+                ak_softmax_statistics_avx2(x, &d1, n, &m1, &z1)
+                let (m2, z2) = x.withUnsafeBufferPointer { xp in
+                    d2.withUnsafeMutableBufferPointer {
+                        softmaxRowStatisticsLoop(xp.baseAddress!, exponentials: $0.baseAddress!, n: n)
+                    }
+                }
+                XCTAssertEqual(m1.bitPattern, m2.bitPattern, "max, n \(n)")
+                XCTAssertEqual(z1.bitPattern, z2.bitPattern, "sum, n \(n)")
+                XCTAssertEqual(d1.map(\.bitPattern), d2.map(\.bitPattern), "exponentials, n \(n)")
+            }
+        }
+        // all −∞ (a fully masked row): max 0 as the Swift loop; NaN is never the max
+        var d = [Float](repeating: 0, count: 9), m: Float = 1, z: Float = 1
+        ak_softmax_statistics_avx2([Float](repeating: -.infinity, count: 9), &d, 9, &m, &z)
+        XCTAssertEqual(m, 0); XCTAssertEqual(z, 0)
+        var withNaN: [Float] = [1, .nan, 3, 2, 0, 0, 0, 0, .nan]
+        ak_softmax_statistics_avx2(&withNaN, &d, 9, &m, &z)
+        XCTAssertEqual(m, 3)
+    }
+
+    func testGELUEqualsTheSwiftKernelBitForBit() throws {
+        try XCTSkipUnless(ak_has_avx2() != 0, "this CPU has no AVX2")
+        for n in [1, 7, 8, 9, 100, 1027] {
+            var x = values(n, seed: UInt64(n), spread: 12)
+            if n > 3 { x[3] = .nan }
+            let want = x.map { GeluErfK()($0) }
+            ak_gelu_erf_avx2(&x, n)
+            XCTAssertEqual(x.map(\.bitPattern), want.map(\.bitPattern), "n \(n)")
+        }
+        // and through the layer path: geluInPlace on a tensor equals the out-of-place op
+        var g = RandomGenerator(seed: 3)
+        let t = Tensor.normal([5, 77], using: &g)
+        let reference = t.gelu(approximate: false)
+        geluInPlace(t)
+        XCTAssertEqual(t.scalars.map(\.bitPattern), reference.scalars.map(\.bitPattern))
+    }
+
+    func testQuantizeAndDequantizeRowsEqualTheSwiftLoopsBitForBit() throws {
+        try XCTSkipUnless(ak_has_avx2() != 0, "this CPU has no AVX2")
+        for k in [1, 7, 8, 9, 64, 257] {
+            for (seed, spread) in [(UInt64(1), Float(6)), (2, 1e-3), (3, 400)] {
+                var x = values(k, seed: seed, spread: spread).map { $0.isFinite ? $0 : 1 }
+                if seed == 3 { x = x.map { abs($0) } }  // a row with no negative value: zero point 0
+                for levels in [Float(255), 127] {
+                    var q1 = [UInt8](repeating: 0, count: k), q2 = q1
+                    var s1: Float = 0, s2: Float = 0, z1: Int32 = 0, z2: Int32 = 0
+                    ak_quantize_row_avx2(x, k, levels, &q1, &s1, &z1)
+                    // the Swift loop reads the levels from the CPU; compare at the levels this CPU uses
+                    if Int(levels) == Int8GEMM.activationLevels {
+                        Int8GEMM.quantizeRowsLoop(x, rows: 0..<1, k: k, &q2, &s2, &z2)
+                        XCTAssertEqual(q1, q2, "k \(k), seed \(seed)")
+                        XCTAssertEqual(s1.bitPattern, s2.bitPattern); XCTAssertEqual(z1, z2)
+                    }
+                    // and the values stand for x within half a step
+                    for c in 0..<k {
+                        XCTAssertEqual(s1 * (Float(q1[c]) - Float(z1)), x[c], accuracy: s1 * 0.5001 + 1e-6)
+                    }
+                }
+            }
+        }
+        var g = RandomGenerator(seed: 9)
+        for width in [1, 7, 8, 9, 300] {
+            let acc = (0..<width).map { _ in Int32(Int(g.nextUnit() * 2_000_000) - 1_000_000) }
+            let sums = (0..<width).map { _ in Int32(Int(g.nextUnit() * 20_000) - 10_000) }
+            let ws = (0..<width).map { _ in Float(g.nextUnit()) * 0.01 },
+                bias = (0..<width).map { _ in Float(g.nextUnit()) - 0.5 }
+            for withBias in [true, false] {
+                var o1 = [Float](repeating: 0, count: width), o2 = o1
+                bias.withUnsafeBufferPointer { b in
+                    ak_dequantize_row_avx2(acc, &o1, width, 37, sums, 0.013, ws, withBias ? b.baseAddress : nil)
+                    Int8GEMM.dequantizeRowLoop(
+                        acc, &o2, width: width, zero: 37, rowSums: sums, scale: 0.013, weightScales: ws,
+                        bias: withBias ? b.baseAddress : nil)
+                }
+                XCTAssertEqual(o1.map(\.bitPattern), o2.map(\.bitPattern), "width \(width), bias \(withBias)")
+            }
+        }
+    }
+}
