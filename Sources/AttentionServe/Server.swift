@@ -31,8 +31,8 @@ public struct ServeOptions: Sendable {
 /// An HTTP server for trained runs (Hummingbird 2 on SwiftNIO): JSON endpoints for each task, model listing, health
 /// and Prometheus metrics. Inference runs on threads of its own, `maxConcurrency` at a time, with a bounded queue.
 public enum AttentionServer {
-    /// Loads the checkpoints, serves until SIGINT or SIGTERM (then stops accepting, finishes the requests in flight
-    /// and returns). `onListening` gets the bound port.
+    /// Loads the checkpoints, serves until SIGINT or SIGTERM (then stops accepting, finishes the requests in flight,
+    /// waits up to a minute for work whose request already timed out, and returns). `onListening` gets the bound port.
     public static func run(_ options: ServeOptions, onListening: @escaping @Sendable (Int) -> Void) throws {
         let models = try ModelSet(specs: options.checkpoints, weights: options.weights)
         let state = ServerState(options: options, models: models)
@@ -43,6 +43,9 @@ public enum AttentionServer {
             done.signal()
         }
         done.wait()
+        // work that outlived its request's timeout is still on its thread: exiting under it crashed (SIGSEGV at
+        // shutdown); wait for it, up to a minute
+        _ = backgroundWork.wait(timeout: .now() + 60)
         if let e = failure.error { throw e }
     }
 }
