@@ -42,13 +42,13 @@ final class Once: @unchecked Sendable {
     }
 }
 
-/// Runs `work` on a thread of its own (inference is CPU-bound and synchronous: it must not block the event loops)
-/// and returns its result, or throws a 504 after `timeout` seconds. The work is not interrupted by the timeout: it
-/// finishes, then `done` runs (which frees the request's slot).
 /// Inference threads still running, answered or not (a request past its timeout got its 504 while its work goes on):
 /// the server waits for them before it returns, so the process never exits under a thread inside a kernel.
 let backgroundWork = DispatchGroup()
 
+/// Runs `work` on a thread of its own (inference is CPU-bound and synchronous: it must not block the event loops)
+/// and returns its result, or throws a 504 after `timeout` seconds. The work is not interrupted by the timeout: it
+/// finishes, then `done` runs (which frees the request's slot).
 func runBlocking<T: Sendable>(
     timeout: Double, work: @escaping @Sendable () throws -> T, done: @escaping @Sendable () -> Void
 ) async throws -> T {

@@ -46,24 +46,6 @@ AVX2 static inline __m256 exp8(__m256 x) {
     return _mm256_andnot_ps(below, _mm256_mul_ps(p, scale));
 }
 
-// fastExp for one value (the tails), the same operations.
-static inline float exp1(float x) {
-    const float xc = x < -87.3f ? -87.3f : (x > 88.7f ? 88.7f : x);
-    const float m = xc * 1.44269504f + 12582912.0f;
-    const float n = m - 12582912.0f;
-    const float r = xc - n * 0.693145751953125f - n * 1.428606765330187e-06f;
-    float p = 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    union { float f; int32_t i; } mb = {m}, sb;
-    sb.i = (int32_t)(((uint32_t)(mb.i - 0x4B400000) + 127u) << 23);
-    return x < -87.3f ? 0.0f : p * sb.f;
-}
-
 AVX2 void ak_softmax_statistics_avx2(const float *s, float *d, long n, float *maxOut, float *sumOut) {
     const long blocks = n - n % 8;
     __m256 mv = _mm256_set1_ps(-INFINITY);
@@ -86,7 +68,12 @@ AVX2 void ak_softmax_statistics_avx2(const float *s, float *d, long n, float *ma
         _mm256_storeu_ps(d + j, e);
         z = _mm256_add_ps(z, e);
     }
-    for (; j < n; j++) d[j] = exp1(s[j] - m);
+    if (j < n) {  // the tail through the same 8-lane code, padded
+        float t[8] = {0};
+        for (long i = j; i < n; i++) t[i - j] = s[i] - m;
+        _mm256_storeu_ps(t, exp8(_mm256_loadu_ps(t)));
+        for (long i = j; i < n; i++) d[i] = t[i - j];
+    }
     float zl[8];
     _mm256_storeu_ps(zl, z);
     float sum = ((zl[0] + zl[1]) + (zl[2] + zl[3])) + ((zl[4] + zl[5]) + (zl[6] + zl[7]));
@@ -116,33 +103,22 @@ AVX2 static inline __m256 erf8(__m256 x) {
     return _mm256_div_ps(_mm256_mul_ps(xc, p), q);
 }
 
-static inline float erf1(float x) {
-    const float xc = x < -4.0f ? -4.0f : (x > 4.0f ? 4.0f : x);
-    const float x2 = xc * xc;
-    float p = -2.72614225801306e-10f;
-    p = p * x2 + 2.77068142495902e-08f;
-    p = p * x2 - 2.10102402082508e-06f;
-    p = p * x2 - 5.69250639462346e-05f;
-    p = p * x2 - 7.34990630326855e-04f;
-    p = p * x2 - 2.95459980854025e-03f;
-    p = p * x2 - 1.60960333262415e-02f;
-    float q = -1.45660718464996e-05f;
-    q = q * x2 - 2.13374055278905e-04f;
-    q = q * x2 - 1.68282697438203e-03f;
-    q = q * x2 - 7.37332916720468e-03f;
-    q = q * x2 - 1.42647390514189e-02f;
-    return xc * p / q;
-}
-
 AVX2 void ak_gelu_erf_avx2(float *x, long n) {
     const __m256 c = _mm256_set1_ps(0.70710678f), one = _mm256_set1_ps(1.0f), half = _mm256_set1_ps(0.5f);
-    long j = 0;
-    for (; j + 8 <= n; j += 8) {
-        const __m256 v = _mm256_loadu_ps(x + j);
+    for (long j = 0; j < n; j += 8) {
+        float t[8] = {0};
+        const long lanes = n - j < 8 ? n - j : 8;
+        float *p = x + j;
+        if (lanes < 8) {  // the tail through the same 8-lane code, padded
+            for (long i = 0; i < lanes; i++) t[i] = p[i];
+            p = t;
+        }
+        const __m256 v = _mm256_loadu_ps(p);
         const __m256 e = erf8(_mm256_mul_ps(v, c));
-        _mm256_storeu_ps(x + j, _mm256_mul_ps(_mm256_mul_ps(v, _mm256_add_ps(one, e)), half));
+        _mm256_storeu_ps(p, _mm256_mul_ps(_mm256_mul_ps(v, _mm256_add_ps(one, e)), half));
+        if (lanes < 8)
+            for (long i = 0; i < lanes; i++) x[j + i] = t[i];
     }
-    for (; j < n; j++) x[j] = x[j] * (1.0f + erf1(x[j] * 0.70710678f)) * 0.5f;
 }
 
 AVX2 void ak_dequantize_row_avx2(const int32_t *acc, float *out, long width, int32_t zero, const int32_t *rowSums,

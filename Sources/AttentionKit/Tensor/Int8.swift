@@ -234,8 +234,9 @@ public enum Int8GEMM {
                     func tile(_ r: Range<Int>, _ j0: Int, _ j1: Int) {
                         let rowsCount = r.count, chunk = Swift.min(Swift.max(256, 65536 / rowsCount), j1 - j0)
                         let qBytes = rowsCount * k, accBytes = rowsCount * chunk * 4
-                        let buffer = BufferCache.shared.allocate(bytes: qBytes + 8 * rowsCount + accBytes + 64)
-                        defer { BufferCache.shared.deallocate(buffer, bytes: qBytes + 8 * rowsCount + accBytes + 64) }
+                        let bytes = accBytes + 8 * rowsCount + qBytes  // int32 block, scales, zero points, u8 rows
+                        let buffer = BufferCache.shared.allocate(bytes: bytes)
+                        defer { BufferCache.shared.deallocate(buffer, bytes: bytes) }
                         let acc = buffer.assumingMemoryBound(to: Int32.self)
                         let scale = (buffer + accBytes).assumingMemoryBound(to: Float.self)
                         let zero = (buffer + accBytes + 4 * rowsCount).assumingMemoryBound(to: Int32.self)
@@ -251,10 +252,11 @@ public enum Int8GEMM {
                                 0, acc, Int64(width), &noOffset)
                             precondition(
                                 status == dnnl_success, "dnnl_gemm_u8s8s32 failed with status \(status.rawValue)")
+                            let bias = pb.map { $0 + c0 }
                             for i in 0..<rowsCount {
                                 dequantizeRow(
                                     acc + i * width, po + (r.lowerBound + i) * n + c0, width: width, zero: zero[i],
-                                    rowSums: rs + c0, scale: scale[i], weightScales: ws + c0, bias: pb.map { $0 + c0 })
+                                    rowSums: rs + c0, scale: scale[i], weightScales: ws + c0, bias: bias)
                             }
                         }
                     }
