@@ -7,7 +7,7 @@ struct TransferOptions: ParsableArguments {
     @Option(
         name: .customLong("init-from"),
         help:
-            "Start from a trained run directory's best.safetensors (every tensor with a matching name and shape is loaded; a head with another class count is re-initialised), or from a state-dict .safetensors file such as torchvision's ImageNet weights for --arch resnet18|resnet50 (all but the head must fit; every misfit is listed)."
+            "Start from a trained run directory's best.safetensors (every tensor with a matching name and shape is loaded; a head with another class count is re-initialised), or from a state-dict .safetensors file such as torchvision's ImageNet weights for --arch resnet18|resnet50 (all but the head must fit; every misfit is listed). attn train classifier also starts from a recurrent language model (attn train lm --model lstm|gru): its tokenizer, embeddings and layers under a new head (ULMFiT)."
     )
     var initFrom: String?
     @Option(
@@ -25,6 +25,18 @@ struct TransferOptions: ParsableArguments {
         name: .customLong("unfreeze-lr-factor"), parsing: .unconditional,
         help: "The unfrozen parameters' learning rate relative to the head's (default 0.1).")
     var unfreezeLRFactor: Float?
+    @Flag(
+        name: .customLong("gradual-unfreeze"),
+        help:
+            "With --init-from: epoch 1 trains the head alone, each later epoch one more layer group down (a recurrent or transformer layer, then the embeddings) — ULMFiT's gradual unfreezing."
+    )
+    var gradualUnfreeze = false
+    @Option(
+        name: .customLong("discriminative-lr"), parsing: .unconditional,
+        help:
+            "Each layer group learns at the rate of the group above it divided by this (ULMFiT: 2.6); the head at --lr."
+    )
+    var discriminativeLR: Float?
 
     /// Whether --init-from names a state-dict file (e.g. torchvision's ImageNet weights) rather than a run directory.
     var initFromStateDict: Bool {
@@ -35,6 +47,7 @@ struct TransferOptions: ParsableArguments {
     }
 
     func validate() throws {
+        do { try recipe.validate() } catch let e as RunSetupError { throw ValidationError(e.description) }
         if let unfreezeEpoch {
             guard !recipe.freeze.isEmpty else {
                 throw ValidationError("--unfreeze-epoch needs --freeze (what to unfreeze)")
@@ -60,6 +73,7 @@ struct TransferOptions: ParsableArguments {
             freeze: freeze.flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }.filter {
                 !$0.isEmpty
             },
-            unfreezeEpoch: unfreezeEpoch, unfreezeLRFactor: unfreezeLRFactor)
+            unfreezeEpoch: unfreezeEpoch, unfreezeLRFactor: unfreezeLRFactor, gradualUnfreezing: gradualUnfreeze,
+            discriminativeLR: discriminativeLR)
     }
 }

@@ -447,7 +447,9 @@ public final class LanguageModelTask: TrainingTask {
             try dir.writeConfig(saved)
         }
         context.log(
-            "data: \(train.count) training and \(validation.count) validation tokens (\(tokenizer.vocabularySize)-token \(config.tokenizer.model.rawValue) vocabulary)"
+            "data: \(train.count) training and \(validation.count) validation tokens (\(tokenizer.vocabularySize)-token "
+                + (config.tokenizerFile.map { "vocabulary of \($0)" } ?? "\(config.tokenizer.model.rawValue) vocabulary")
+                + ")"
         )
         let batchSize = recipe.batchSize ?? 12
         let natural = naturalBatches(tokens: train.count, blockSize: t, batchSize: batchSize)

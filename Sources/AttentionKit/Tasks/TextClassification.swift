@@ -238,34 +238,65 @@ extension TextClassificationTask {
             if let from = config.transfer.initFrom {
                 // Fine-tuning keeps the trained model's vocabulary and architecture; only the head follows the new labels.
                 // Its configuration and tokenizer only: the transfer recipe below loads its weights.
-                let source: TextClassification
-                do { source = try TextClassification.rebuild(from: RunDirectory(path: from)) } catch {
-                    throw RunSetupError("--init-from: \(error)")
-                }
-                tokenizer = source.tokenizer
-                if let rnn = source.model as? RecurrentTextClassifier {
-                    var c = rnn.config
-                    c.classes = labels.count
-                    if case .recurrent(let mine) = config.model { c.dropout = mine.dropout; c.pooling = mine.pooling }
-                    saved.model = .recurrent(c)
-                } else if let cnn = source.model as? TextCNN {
-                    var c = cnn.config
-                    c.classes = labels.count
-                    if case .cnn(let mine) = config.model { c.dropout = mine.dropout }
-                    saved.model = .cnn(c)
-                } else {
-                    var c = (source.model as! TextClassifier).config
-                    c.classes = labels.count
-                    switch config.model {
-                    case .transformer(let mine): c.dropout = mine.dropout; c.pooling = mine.pooling
-                    case .cnn(let mine): c.dropout = mine.dropout
-                    case .recurrent(let mine): c.dropout = mine.dropout
+                let fromRun = RunDirectory(path: from)
+                if (try? fromRun.task()) == LanguageModelConfig.task {
+                    // ULMFiT: a recurrent language model's embeddings and layers under a new head, its vocabulary
+                    let lm: LanguageModel
+                    do { lm = try LanguageModel.load(from: fromRun, weights: "best.safetensors") } catch {
+                        throw RunSetupError("--init-from: \(error)")
                     }
-                    saved.model = .transformer(c)
+                    guard let rlm = lm.model as? RecurrentLanguageModel else {
+                        throw RunSetupError(
+                            "--init-from \(from): a classifier starts from a recurrent language model (attn train lm --model lstm or gru), not from \(type(of: lm.model))"
+                        )
+                    }
+                    tokenizer = lm.tokenizer
+                    var c = RecurrentTextClassifierConfig(vocabulary: rlm.vocabulary, classes: labels.count)
+                    (c.cell, c.embeddingDim, c.hidden, c.layers) = (
+                        rlm.config.cell, rlm.config.embeddingDim, rlm.config.hidden, rlm.config.layers
+                    )
+                    c.bidirectional = false  // the language model reads left to right
+                    c.padID = tokenizer.id(of: "[PAD]") ?? 0
+                    c.dropout = rlm.config.dropout
+                    if case .recurrent(let mine) = config.model {
+                        (c.dropout, c.pooling, c.maxLength) = (mine.dropout, mine.pooling, mine.maxLength)
+                    }
+                    saved.model = .recurrent(c)
+                    context.log(
+                        "fine-tuning the language model \(from): its tokenizer (\(tokenizer.vocabularySize) tokens), embeddings and \(c.layers) \(c.cell.rawValue.uppercased()) layer(s) of \(c.hidden) units under a new head; --model, --d-model, --hidden, --layers, --max-length and --min-frequency are not used"
+                    )
+                } else {
+                    let source: TextClassification
+                    do { source = try TextClassification.rebuild(from: fromRun) } catch {
+                        throw RunSetupError("--init-from: \(error)")
+                    }
+                    tokenizer = source.tokenizer
+                    if let rnn = source.model as? RecurrentTextClassifier {
+                        var c = rnn.config
+                        c.classes = labels.count
+                        if case .recurrent(let mine) = config.model {
+                            c.dropout = mine.dropout; c.pooling = mine.pooling
+                        }
+                        saved.model = .recurrent(c)
+                    } else if let cnn = source.model as? TextCNN {
+                        var c = cnn.config
+                        c.classes = labels.count
+                        if case .cnn(let mine) = config.model { c.dropout = mine.dropout }
+                        saved.model = .cnn(c)
+                    } else {
+                        var c = (source.model as! TextClassifier).config
+                        c.classes = labels.count
+                        switch config.model {
+                        case .transformer(let mine): c.dropout = mine.dropout; c.pooling = mine.pooling
+                        case .cnn(let mine): c.dropout = mine.dropout
+                        case .recurrent(let mine): c.dropout = mine.dropout
+                        }
+                        saved.model = .transformer(c)
+                    }
+                    context.log(
+                        "fine-tuning from \(from): its tokenizer (\(tokenizer.vocabularySize) tokens) and architecture; --model, --d-model, --heads, --layers, --feed-forward, --max-length and --min-frequency are not used"
+                    )
                 }
-                context.log(
-                    "fine-tuning from \(from): its tokenizer (\(tokenizer.vocabularySize) tokens) and architecture; --model, --d-model, --heads, --layers, --feed-forward, --max-length and --min-frequency are not used"
-                )
             } else {
                 tokenizer = config.tokenizer.train(on: examples.map(\.text))
                 let pad = tokenizer.id(of: "[PAD]") ?? 0
@@ -304,7 +335,8 @@ extension TextClassificationTask {
             }
         }
         let model = classification.model
-        try config.transfer.apply(to: model, resuming: context.resume, head: "head", labels: labels, log: context.log)
+        let frozen = try config.transfer.apply(
+            to: model, resuming: context.resume, head: "head", labels: labels, log: context.log)
         context.log(
             "model: \(type(of: model)), \(model.parameterCount()) parameters; vocabulary \(classification.tokenizer.vocabularySize)"
         )
@@ -321,12 +353,14 @@ extension TextClassificationTask {
         let task = try TextClassificationTask(
             classification: classification, train: examples, validation: validation, batchSize: recipe.batchSize ?? 32,
             labelSmoothing: recipe.labelSmoothing, classWeights: weights, seed: seed &+ 1, shard: context.shard)
-        let optimizer = recipe.makeOptimizer(for: model)
+        let optimizer = config.transfer.makeOptimizer(recipe, for: model)
         if let cnn = model as? TextCNN, let norm = cnn.config.maxNorm {
             optimizer.maxNormConstraints = [(cnn.head.weight, norm)]
             context.log("max-norm: the output layer's rows are kept at L2 norm ≤ \(norm) after every step")
         }
-        let summary = try context.train(task, optimizer: optimizer, recipe: recipe, bestMetric: "val_accuracy")
+        let summary = try context.train(
+            task, optimizer: optimizer, recipe: recipe, bestMetric: "val_accuracy",
+            onEpochStart: config.transfer.unfreezing(model, prefixes: frozen, log: context.log))
         guard !summary.interrupted, context.isLead else { return RunOutcome(summary: summary, message: "") }
         let best = try TextClassification.load(from: dir, weights: "best.safetensors")
         try context.writeReport(try best.evaluate(validation))

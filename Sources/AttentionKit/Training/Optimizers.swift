@@ -87,8 +87,10 @@ public class Optimizer {
         return out
     }
 
-    /// The state keys the optimizers keep, each a tensor of its parameter's shape.
-    static let stateKeys: Set<String> = ["momentum_buffer", "exp_avg", "exp_avg_sq", "square_avg", "sum", "acc_delta"]
+    /// The state keys the optimizers keep, each a tensor of its parameter's shape but Adam's "step" (one number).
+    static let stateKeys: Set<String> = [
+        "momentum_buffer", "exp_avg", "exp_avg_sq", "square_avg", "sum", "acc_delta", "step"
+    ]
 
     /// Restores state written by `stateTensors()` and the step count; everything is checked first (names, keys,
     /// shapes: an update reads each state tensor as its parameter's size), and nothing changes on an error.
@@ -114,8 +116,9 @@ public class Optimizer {
                     "optimizer tensor '\(name)': '\(parts[2])' is not an optimizer state (\(Self.stateKeys.sorted().joined(separator: ", ")))"
                 )
             }
-            guard t.shape == params[i].shape else {
-                throw CheckpointError.shapeMismatch(name: name, expected: params[i].shape, found: t.shape)
+            let expected = parts[2] == "step" ? [1] : params[i].shape  // Adam's update count is one number
+            guard t.shape == expected else {
+                throw CheckpointError.shapeMismatch(name: name, expected: expected, found: t.shape)
             }
             fresh[i][parts[2]] = t.to(.float32).copy()
         }
@@ -227,8 +230,17 @@ public class Adam: Optimizer {
     }
 
     override func update(_ p: Tensor, grad: Tensor, lr: Float, weightDecay wd: Float, state: inout [String: Tensor]) {
+        // PyTorch's state["step"]: the parameter's own count of updates, so that one which starts training late
+        // (unfrozen while fine-tuning) has its moments bias-corrected from its own first step. A checkpoint from
+        // before this counter (moments but no step) had every parameter updated on every step: the global count.
+        let previous =
+            state["step"].map { $0.storage.pointer(Float.self)[0] }
+            ?? (state["exp_avg"] == nil ? 0 : Float(stepCount - 1))
+        let counter = state["step"] ?? Tensor([0])
+        counter.storage.pointer(Float.self)[0] = previous + 1
+        state["step"] = counter
         let m = buffer(&state, "exp_avg", like: p), v = buffer(&state, "exp_avg_sq", like: p)
-        let t = Float(stepCount)
+        let t = previous + 1
         let bc1 = 1 - Float.pow(beta1, t), bc2 = 1 - Float.pow(beta2, t)
         let stepSize = lr / bc1, bc2Sqrt = bc2.squareRoot()
         let (b1, b2, e, dec) = (beta1, beta2, eps, decoupled)
@@ -381,14 +393,24 @@ extension ParameterGroup {
     public static func weightDecayGroups(_ model: some Module, weightDecay: Float, frozen: Bool = false)
         -> [ParameterGroup]
     {
-        var decay: [Tensor] = [], none: [Tensor] = []
         // frozen parameters are not optimized
-        for (name, p) in model.namedParameters() where p.requiresGrad != frozen {
+        split(model.namedParameters().filter { $0.tensor.requiresGrad != frozen }, weightDecay: weightDecay)
+    }
+
+    /// `parameters` in the two groups of the AdamW split (decayed, then not), at `learningRate` (nil: the optimizer's).
+    public static func split(
+        _ parameters: [(name: String, tensor: Tensor)], weightDecay: Float, learningRate: Float? = nil
+    ) -> [ParameterGroup] {
+        var decay: [Tensor] = [], none: [Tensor] = []
+        for (name, p) in parameters {
             let exempt =
                 p.rank < 2 || name.contains("positionEmbedding") || name.contains("classToken")
                 || name.contains("positions.")
             if exempt { none.append(p) } else { decay.append(p) }
         }
-        return [ParameterGroup(decay, weightDecay: weightDecay), ParameterGroup(none, weightDecay: 0)]
+        return [
+            ParameterGroup(decay, learningRate: learningRate, weightDecay: weightDecay),
+            ParameterGroup(none, learningRate: learningRate, weightDecay: 0)
+        ]
     }
 }

@@ -14,25 +14,114 @@ public struct TransferRecipe: Codable, Sendable, Equatable {
     public var unfreezeEpoch: Int?
     /// The frozen parameters' learning rate relative to the rest's once unfrozen (nil: 0.1).
     public var unfreezeLRFactor: Float?
+    /// ULMFiT's gradual unfreezing (Howard & Ruder 2018): the first epoch trains the top layer group (the head)
+    /// alone, and each later epoch one more group down (`layerGroups`), until every group trains.
+    public var gradualUnfreezing = false
+    /// ULMFiT's discriminative fine-tuning: each layer group learns at the rate of the group above it divided by this
+    /// (2.6 in the paper); the head at the recipe's rate. Nil: one rate for all.
+    public var discriminativeLR: Float?
 
-    /// A transfer recipe: initial weights, frozen module prefixes, and when and how the backbone unfreezes.
+    /// A transfer recipe: initial weights, frozen module prefixes, when and how the backbone unfreezes, and
+    /// ULMFiT's gradual unfreezing and per-layer rates.
     public init(
-        initFrom: String? = nil, freeze: [String] = [], unfreezeEpoch: Int? = nil, unfreezeLRFactor: Float? = nil
+        initFrom: String? = nil, freeze: [String] = [], unfreezeEpoch: Int? = nil, unfreezeLRFactor: Float? = nil,
+        gradualUnfreezing: Bool = false, discriminativeLR: Float? = nil
     ) {
         self.initFrom = initFrom
         self.freeze = freeze
         self.unfreezeEpoch = unfreezeEpoch
         self.unfreezeLRFactor = unfreezeLRFactor
+        self.gradualUnfreezing = gradualUnfreezing
+        self.discriminativeLR = discriminativeLR
     }
 
     enum CodingKeys: String, CodingKey {
-        case initFrom, freeze, unfreezeEpoch, unfreezeLRFactor
+        case initFrom, freeze, unfreezeEpoch, unfreezeLRFactor, gradualUnfreezing, discriminativeLR
+    }
+
+    /// Decodes a recipe; the two ULMFiT fields are absent from runs written before them.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        initFrom = try c.decodeIfPresent(String.self, forKey: .initFrom)
+        freeze = try c.decodeIfPresent([String].self, forKey: .freeze) ?? []
+        unfreezeEpoch = try c.decodeIfPresent(Int.self, forKey: .unfreezeEpoch)
+        unfreezeLRFactor = try c.decodeIfPresent(Float.self, forKey: .unfreezeLRFactor)
+        gradualUnfreezing = try c.decodeIfPresent(Bool.self, forKey: .gradualUnfreezing) ?? false
+        discriminativeLR = try c.decodeIfPresent(Float.self, forKey: .discriminativeLR)
+    }
+
+    /// Throws a `RunSetupError` for flags that contradict each other.
+    public func validate() throws {
+        if gradualUnfreezing {
+            guard initFrom != nil else {
+                throw RunSetupError(
+                    "gradual unfreezing fine-tunes a trained model: give --init-from (a run directory or weights file)")
+            }
+            guard freeze.isEmpty && unfreezeEpoch == nil else {
+                throw RunSetupError(
+                    "gradual unfreezing decides what is frozen in each epoch: leave out --freeze and --unfreeze-epoch")
+            }
+        }
+        if let f = discriminativeLR {
+            guard f >= 1 && f <= 100 && f.isFinite else {
+                throw RunSetupError(
+                    "the discriminative learning-rate factor must be in [1, 100] (ULMFiT: 2.6), not \(f)")
+            }
+            guard unfreezeLRFactor == nil else {
+                throw RunSetupError(
+                    "--discriminative-lr sets every layer group's rate; --unfreeze-lr-factor sets the backbone's: give one"
+                )
+            }
+        }
+    }
+
+    /// The parameters of `model` in layer groups from the top (the head, the last module) down to the input (the
+    /// embeddings): ULMFiT's unit of gradual unfreezing and discriminative rates. A group is a top-level module,
+    /// except that a stack of layers gives one group per layer: `encoder.layers.3.…`, and a recurrent network's
+    /// `…_l3` and `…_l3_reverse` tensors (PyTorch's names). Groups are ordered by where their first parameter comes.
+    public static func layerGroups(_ model: some Module) -> [(name: String, parameters: [String])] {
+        var order: [String] = [], members: [String: [String]] = [:]
+        for (name, _) in model.namedParameters() {
+            let key = layerGroup(of: name)
+            if members[key] == nil { order.append(key) }
+            members[key, default: []].append(name)
+        }
+        return order.reversed().map { ($0, members[$0]!) }
+    }
+
+    /// The layer group a parameter belongs to (see `layerGroups`).
+    static func layerGroup(of name: String) -> String {
+        let parts = name.split(separator: ".").map(String.init)
+        if let i = parts.firstIndex(of: "layers"), i + 1 < parts.count, Int(parts[i + 1]) != nil {
+            return parts[...(i + 1)].joined(separator: ".")
+        }
+        if let last = parts.last, let range = last.range(of: "_l", options: .backwards),
+            last.hasPrefix("weight_") || last.hasPrefix("bias_")
+        {
+            let layer = last[range.upperBound...].prefix { $0.isNumber }
+            if !layer.isEmpty { return (parts.dropLast() + ["l" + layer]).joined(separator: ".") }
+        }
+        return parts[0]
     }
 
     /// The optimizer of `recipe` for `model`. With `unfreezeEpoch`, the frozen parameters are in it from the start in
     /// groups of their own at `unfreezeLRFactor` × the learning rate (schedules scale every group alike); they get no
-    /// gradient, so no update and no state, until `unfreezing` lets gradients reach them.
+    /// gradient, so no update and no state, until `unfreezing` lets gradients reach them. With gradual unfreezing or
+    /// discriminative rates, every layer group is in it from the start (the ones still frozen get no gradient), at
+    /// the recipe's rate divided by `discriminativeLR` once per group below the head.
     public func makeOptimizer(_ recipe: TrainingRecipe, for model: some Module) -> Optimizer {
+        if gradualUnfreezing || discriminativeLR != nil {
+            let named = Dictionary(
+                model.namedParameters().map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
+            let factor = discriminativeLR ?? 1
+            let groups = Self.layerGroups(model).enumerated().flatMap { depth, group in
+                ParameterGroup.split(
+                    group.parameters.map { ($0, named[$0]!) }
+                        .filter { $0.1.requiresGrad || gradualUnfreezing || unfreezeEpoch != nil },
+                    weightDecay: recipe.weightDecay, learningRate: recipe.lr / Float.pow(factor, Float(depth)))
+            }
+            return recipe.makeOptimizer(groups: groups)
+        }
         guard unfreezeEpoch != nil else { return recipe.makeOptimizer(for: model) }
         let trainable = ParameterGroup.weightDecayGroups(model, weightDecay: recipe.weightDecay)
         let frozen = ParameterGroup.weightDecayGroups(model, weightDecay: recipe.weightDecay, frozen: true).map {
@@ -48,6 +137,7 @@ public struct TransferRecipe: Codable, Sendable, Equatable {
     public func unfreezing(_ model: some Module, prefixes: [String], log: @escaping (String) -> Void) -> (
         (Int) -> Void
     )? {
+        if gradualUnfreezing { return gradualUnfreezing(model, log: log) }
         guard let unfreezeEpoch, !prefixes.isEmpty else { return nil }
         var done = false
         let factor = unfreezeLRFactor ?? 0.1
@@ -70,6 +160,28 @@ public struct TransferRecipe: Codable, Sendable, Equatable {
         }
     }
 
+    /// Gradual unfreezing's epoch hook: at epoch e (0-based) the top e + 1 layer groups train (the others were
+    /// frozen by `apply`); BatchNorm layers of a group update their statistics once it trains.
+    func gradualUnfreezing(_ model: some Module, log: @escaping (String) -> Void) -> (Int) -> Void {
+        let groups = Self.layerGroups(model)
+        var training = 1
+        return { epoch in
+            let want = min(groups.count, epoch + 1)
+            guard want > training else { return }
+            let names = Set(groups[training..<want].flatMap(\.parameters))
+            for (name, p) in model.namedParameters() where names.contains(name) { p.requiringGrad(true) }
+            for (path, module) in model.namedModules() {
+                if let bn = module as? BatchNorm, names.contains(path + ".weight") || names.contains(path + ".bias") {
+                    bn.frozenStatistics = false
+                }
+            }
+            log(
+                "epoch \(epoch + 1): unfrozen \(groups[training..<want].map(\.name).joined(separator: ", ")); \(want) of \(groups.count) layer groups train"
+            )
+            training = want
+        }
+    }
+
     /// Loads matching weights (unless resuming: then resume.safetensors holds them) and freezes; logs both.
     /// - Parameters: head: the module path of the classification head; labels: the new run's classes. When the
     ///   source run's labels.json lists other classes, its head is not loaded even if the shapes agree.
@@ -78,6 +190,7 @@ public struct TransferRecipe: Codable, Sendable, Equatable {
     public func apply(to model: some Module, resuming: Bool, head: String, labels: [String], log: (String) -> Void)
         throws -> [String]
     {
+        try validate()
         var isDirectory: ObjCBool = false
         if let initFrom, !resuming, FileManager.default.fileExists(atPath: initFrom, isDirectory: &isDirectory),
             !isDirectory.boolValue
@@ -93,7 +206,10 @@ public struct TransferRecipe: Codable, Sendable, Equatable {
             try Self.refuseQuantized(read.metadata, url)
             var tensors = read.tensors
             let sourceLabels = try? source.labels()
-            if sourceLabels != labels {
+            if sourceLabels == nil {
+                // a run without classes (a language model): its output layer is not a classification head
+                for k in tensors.keys where k == head || k.hasPrefix(head + ".") { tensors[k] = nil }
+            } else if sourceLabels != labels {
                 let dropped = tensors.keys.filter { $0 == head || $0.hasPrefix(head + ".") }
                 for k in dropped { tensors[k] = nil }
                 log(
@@ -105,6 +221,30 @@ public struct TransferRecipe: Codable, Sendable, Equatable {
                 throw RunSetupError("--init-from \(url.path): no tensor matches this model (\(report.summary))")
             }
             log("init from \(url.path): \(report.summary)")
+        }
+        if gradualUnfreezing || discriminativeLR != nil {
+            let groups = Self.layerGroups(model), factor = discriminativeLR ?? 1
+            log(
+                "layer groups from the top: "
+                    + groups.enumerated().map { d, g in
+                        g.name
+                            + (factor == 1 || d == 0
+                                ? "" : String(format: " (lr × %.3g)", 1 / Double(Float.pow(factor, Float(d)))))
+                    }.joined(separator: ", ")
+                    + (gradualUnfreezing
+                        ? "; gradual unfreezing: epoch 1 trains \(groups[0].name), each later epoch one more group"
+                        : ""))
+        }
+        if gradualUnfreezing {
+            let groups = Self.layerGroups(model)
+            let frozen = Set(groups.dropFirst().flatMap(\.parameters))
+            for (name, p) in model.namedParameters() where frozen.contains(name) { p.requiringGrad(false) }
+            for (path, module) in model.namedModules() {
+                if let bn = module as? BatchNorm, frozen.contains(path + ".weight") || frozen.contains(path + ".bias") {
+                    bn.frozenStatistics = true
+                }
+            }
+            return []
         }
         if !freeze.isEmpty {
             // "backbone": every top-level module but the head (feature extraction)
