@@ -155,8 +155,9 @@ public struct TransferRecipe: Codable, Sendable, Equatable {
                 (module as? BatchNorm)?.frozenStatistics = false
             }
             log(
-                "epoch \(epoch + 1): unfrozen \(count) tensors under \(prefixes.joined(separator: ", ")); they train at \(factor) × the learning rate"
-            )
+                "epoch \(epoch + 1): unfrozen \(count) tensors under \(prefixes.joined(separator: ", ")); they train at "
+                    + (discriminativeLR == nil ? "\(factor) × the learning rate" : "their layer groups' rates"))
+
         }
     }
 
