@@ -233,14 +233,11 @@ public class Adam: Optimizer {
         // PyTorch's state["step"]: the parameter's own count of updates, so that one which starts training late
         // (unfrozen while fine-tuning) has its moments bias-corrected from its own first step. A checkpoint from
         // before this counter (moments but no step) had every parameter updated on every step: the global count.
-        let previous =
-            state["step"].map { $0.storage.pointer(Float.self)[0] }
-            ?? (state["exp_avg"] == nil ? 0 : Float(stepCount - 1))
-        let counter = state["step"] ?? Tensor([0])
-        counter.storage.pointer(Float.self)[0] = previous + 1
+        let counter = state["step"] ?? Tensor([state["exp_avg"] == nil ? 0 : Float(stepCount - 1)])
+        counter.storage.pointer(Float.self)[0] += 1
         state["step"] = counter
         let m = buffer(&state, "exp_avg", like: p), v = buffer(&state, "exp_avg_sq", like: p)
-        let t = previous + 1
+        let t = counter.storage.pointer(Float.self)[0]
         let bc1 = 1 - Float.pow(beta1, t), bc2 = 1 - Float.pow(beta2, t)
         let stepSize = lr / bc1, bc2Sqrt = bc2.squareRoot()
         let (b1, b2, e, dec) = (beta1, beta2, eps, decoupled)

@@ -157,7 +157,6 @@ public struct TransferRecipe: Codable, Sendable, Equatable {
             log(
                 "epoch \(epoch + 1): unfrozen \(count) tensors under \(prefixes.joined(separator: ", ")); they train at "
                     + (discriminativeLR == nil ? "\(factor) × the learning rate" : "their layer groups' rates"))
-
         }
     }
 
@@ -169,17 +168,22 @@ public struct TransferRecipe: Codable, Sendable, Equatable {
         return { epoch in
             let want = min(groups.count, epoch + 1)
             guard want > training else { return }
-            let names = Set(groups[training..<want].flatMap(\.parameters))
-            for (name, p) in model.namedParameters() where names.contains(name) { p.requiringGrad(true) }
-            for (path, module) in model.namedModules() {
-                if let bn = module as? BatchNorm, names.contains(path + ".weight") || names.contains(path + ".bias") {
-                    bn.frozenStatistics = false
-                }
-            }
+            Self.setTraining(model, Set(groups[training..<want].flatMap(\.parameters)), true)
             log(
                 "epoch \(epoch + 1): unfrozen \(groups[training..<want].map(\.name).joined(separator: ", ")); \(want) of \(groups.count) layer groups train"
             )
             training = want
+        }
+    }
+
+    /// Lets gradients reach the parameters named in `names` (or stops them), and makes the BatchNorm layers they
+    /// belong to update their statistics (or keep them), as `Module.freeze(prefixes:)` does for module paths.
+    static func setTraining(_ model: some Module, _ names: Set<String>, _ training: Bool) {
+        for (name, p) in model.namedParameters() where names.contains(name) { p.requiringGrad(training) }
+        for (path, module) in model.namedModules() {
+            if let bn = module as? BatchNorm, names.contains(path + ".weight") || names.contains(path + ".bias") {
+                bn.frozenStatistics = !training
+            }
         }
     }
 
@@ -207,15 +211,15 @@ public struct TransferRecipe: Codable, Sendable, Equatable {
             try Self.refuseQuantized(read.metadata, url)
             var tensors = read.tensors
             let sourceLabels = try? source.labels()
-            if sourceLabels == nil {
-                // a run without classes (a language model): its output layer is not a classification head
-                for k in tensors.keys where k == head || k.hasPrefix(head + ".") { tensors[k] = nil }
-            } else if sourceLabels != labels {
+            if sourceLabels != labels {
                 let dropped = tensors.keys.filter { $0 == head || $0.hasPrefix(head + ".") }
                 for k in dropped { tensors[k] = nil }
-                log(
-                    "the labels differ from \(initFrom)'s (\((sourceLabels ?? []).joined(separator: ", "))): \(head) keeps its fresh initialisation"
-                )
+                // a run without classes (a language model) has an output layer there, not a classification head
+                if let sourceLabels {
+                    log(
+                        "the labels differ from \(initFrom)'s (\(sourceLabels.joined(separator: ", "))): \(head) keeps its fresh initialisation"
+                    )
+                }
             }
             let report = model.initialize(from: tensors)
             guard !report.loaded.isEmpty else {
@@ -223,8 +227,9 @@ public struct TransferRecipe: Codable, Sendable, Equatable {
             }
             log("init from \(url.path): \(report.summary)")
         }
-        if gradualUnfreezing || discriminativeLR != nil {
-            let groups = Self.layerGroups(model), factor = discriminativeLR ?? 1
+        let groups = gradualUnfreezing || discriminativeLR != nil ? Self.layerGroups(model) : []
+        if !groups.isEmpty {
+            let factor = discriminativeLR ?? 1
             log(
                 "layer groups from the top: "
                     + groups.enumerated().map { d, g in
@@ -237,14 +242,7 @@ public struct TransferRecipe: Codable, Sendable, Equatable {
                         : ""))
         }
         if gradualUnfreezing {
-            let groups = Self.layerGroups(model)
-            let frozen = Set(groups.dropFirst().flatMap(\.parameters))
-            for (name, p) in model.namedParameters() where frozen.contains(name) { p.requiringGrad(false) }
-            for (path, module) in model.namedModules() {
-                if let bn = module as? BatchNorm, frozen.contains(path + ".weight") || frozen.contains(path + ".bias") {
-                    bn.frozenStatistics = true
-                }
-            }
+            Self.setTraining(model, Set(groups.dropFirst().flatMap(\.parameters)), false)
             return []
         }
         if !freeze.isEmpty {
