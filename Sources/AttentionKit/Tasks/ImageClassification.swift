@@ -66,10 +66,12 @@ public struct ImageDataSelection: Codable, Sendable, Equatable {
         ]
     }
 
-    /// Reads the images, keeps the chosen classes, splits off (or reads) the validation set, writes `split.json`
-    /// (resuming: checks it instead) and returns both sets with the training set's channel statistics.
+    /// Reads the images, keeps the chosen classes, splits off (or reads) the validation set and returns both sets
+    /// with the training set's channel statistics and the text of `split.json` (the images of each set; resuming, it
+    /// is checked against the run's). A new run writes it after config.json, so that a run killed in between is one
+    /// a restart recognises.
     public func load(seed: UInt64, in context: RunContext) throws -> (
-        train: CIFAR10, validation: CIFAR10, mean: [Float], std: [Float]
+        train: CIFAR10, validation: CIFAR10, mean: [Float], std: [Float], split: String
     ) {
         let folder = ImageFolder.isImageFolder(URL(fileURLWithPath: data))
         var all =
@@ -121,15 +123,13 @@ public struct ImageDataSelection: Codable, Sendable, Equatable {
             try context.directory.checkResume(
                 file: "split.json", equals: Data(splitJSON.utf8),
                 flags: "--seed, --split-seed, --limit, --classes, --val-fraction, --train-fraction")
-        } else if context.isLead {
-            try context.directory.write(text: splitJSON, to: "split.json")
         }
         let (mean, std) = trainSet.channelStatistics()
         context.log(
             "\(folder ? "image folders (\(all.classNames.count) classes, \(side) × \(side))" : side == 32 ? "CIFAR-10" : "CIFAR-10 resized to \(side) × \(side)"): \(trainSet.count) training and \(valSet.count) validation images from \(data)"
                 + (validData.map { " (validation: \($0))" } ?? "")
                 + (valSet.count == 0 ? "; no validation: the last epoch is kept" : ""))
-        return (trainSet, valSet, mean, std)
+        return (trainSet, valSet, mean, std, splitJSON)
     }
 
     /// The class indices `classes` keeps, in its order (nil: all).
@@ -427,6 +427,7 @@ extension ImageClassificationTask {
         } else if context.isLead {
             try dir.writeConfig(saved, labels: data.train.classNames)
             try dir.writeLabels(data.train.classNames)
+            try dir.write(text: data.split, to: "split.json")
         }
         let task = ImageClassificationTask(
             model: model, forward: { model($0) }, batches: batches, validation: data.validation, mean: data.mean,

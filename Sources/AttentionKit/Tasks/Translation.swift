@@ -225,11 +225,6 @@ extension TranslationTask {
         if context.resume { try dir.checkResume(config) }
         let seed = config.training.seed
         let (pairs, validation, skipped, split) = try config.data.read(seed: seed)
-        // the held-out pairs as files, so `attn evaluate` can score them
-        if split && !context.resume && context.isLead {
-            try dir.write(text: validation.map(\.source).joined(separator: "\n") + "\n", to: "validation.source")
-            try dir.write(text: validation.map(\.target).joined(separator: "\n") + "\n", to: "validation.target")
-        }
         context.log(
             "data: \(pairs.count) training pairs, \(validation.count) validation pairs"
                 + (skipped.isEmpty ? "" : "; skipped \(skipped.count) lines, first: \(skipped[0])"))
@@ -248,10 +243,18 @@ extension TranslationTask {
             var g = RandomGenerator(seed: seed)
             translator = Translator(
                 model: saved.model.build(using: &g), sourceTokenizer: srcTok, targetTokenizer: tgtTok)
+            // config.json first: a run killed before it wrote the rest is one that a restart recognises and redoes
             if context.isLead {
+                try dir.writeConfig(saved)
                 try srcTok.save(to: dir.file("source-tokenizer.json"))
                 try tgtTok.save(to: dir.file("target-tokenizer.json"))
-                try dir.writeConfig(saved)
+                // the held-out pairs as files, so `attn evaluate` can score them
+                if split {
+                    try dir.write(
+                        text: validation.map(\.source).joined(separator: "\n") + "\n", to: "validation.source")
+                    try dir.write(
+                        text: validation.map(\.target).joined(separator: "\n") + "\n", to: "validation.target")
+                }
             }
         }
         let model = translator.model

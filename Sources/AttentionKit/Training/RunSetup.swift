@@ -264,7 +264,9 @@ public final class RunContext {
     /// Checks and creates the run directory before anything is written to it (lead process; once).
     /// - resume: the directory must hold a run of `task` (checked by `checkResume`).
     /// - new: the directory must not exist, be empty, hold a run of the same task that never wrote a checkpoint (one
-    ///   killed while starting), or (with `overwrite`) any run of the same task; that run's files are then removed. A file, a directory holding other things or a run of another task is refused, naming it.
+    ///   killed while starting), or (with `overwrite`) any run of the same task; that run's files are then removed. A
+    ///   file, a directory holding other things or a run of another task is refused, naming it. Every task writes
+    ///   config.json before its other files, so that a run killed while starting is always recognised as one.
     public func prepareDirectory(task: String) throws {
         guard !prepared, isLead, !resume else { return }
         prepared = true
