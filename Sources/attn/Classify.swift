@@ -9,7 +9,8 @@ struct Classify: ParsableCommand {
         discussion: """
             One line per input: `label<TAB>probability`, or with --top K the K best as `label:probability` separated by \
             tabs; a blank input line gives an empty line. With --json, one object per input line: {"text": …, "label": …, \
-            "probability": …, "top": [{"label": …, "probability": …}, …]} (the K best; a blank line: label null, top []).
+            "probability": …, "top": [{"label": …, "probability": …}, …]} (the K best; a blank line: label null, top []). \
+            With --ensemble RUN (repeatable), the probabilities are the mean of this run's and those runs'.
             """
     )
     @OptionGroup var trained: RunOptions
@@ -17,14 +18,17 @@ struct Classify: ParsableCommand {
     var text: [String] = []
     @Option(parsing: .unconditional, help: "Labels to print per text, best first.")
     var top = 1
+    @OptionGroup var ensemble: EnsembleOptions
     @OptionGroup var output: JSONOutput
 
     func validate() throws { guard top >= 1 else { throw ValidationError("--top must be at least 1") } }
 
     func run() throws {
-        let c = try RunTasks.load(
-            trained.directory, as: TextClassification.self, weights: trained.weightsFile, verb: "attn classify",
-            int8: trained.int8)
+        let c =
+            try ensemble.applied(
+                to: RunTasks.load(
+                    trained.directory, as: TextClassification.self, weights: trained.weightsFile,
+                    verb: "attn classify", int8: trained.int8), int8: trained.int8) as! TextClassification
         let inputs = try text.isEmpty ? TextFile.standardInputLines() : text
         if let n = c.unknownWordsNote(inputs) { FileHandle.standardError.write(Data((n + "\n").utf8)) }
         for (i, r) in c.classify(inputs, top: min(top, c.labels.count)).enumerated() {

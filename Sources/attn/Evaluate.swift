@@ -10,7 +10,9 @@ struct Evaluate: ParsableCommand {
             Classification: --data FILE in the format the model was trained on (text), or for an image model a CIFAR-10 \
             .bin file or a directory (its test_batch.bin, else its data_batch_*.bin). Prints per-class precision, recall, F1 \
             and the confusion matrix; with --json only one line {"task": "classification", "metric": "accuracy", "value": X, \
-            "n": N, "macro_f1": F, "per_class": {LABEL: {"precision": …, "recall": …, "f1": …, "support": …}}}.
+            "n": N, "macro_f1": F, "per_class": {LABEL: {"precision": …, "recall": …, "f1": …, "support": …}}}. With \
+            --ensemble RUN (repeatable), a text classifier's scores are those of the mean of its and the other runs' \
+            class probabilities (an ensemble).
 
             Translation: --source FILE --reference FILE [--beam N]. Prints a readable report; with --json only one JSON \
             object: {"task": "translation", "metric": "bleu", "value": X, "n": N, "bleu_lowercase_tokens": Y, \
@@ -37,6 +39,7 @@ struct Evaluate: ParsableCommand {
     var lengthPenalty: Float?
     @Option(help: "Write the translations to this file.")
     var output: String?
+    @OptionGroup var ensemble: EnsembleOptions
     @OptionGroup var jsonOutput: JSONOutput
 
     func validate() throws {
@@ -59,8 +62,8 @@ struct Evaluate: ParsableCommand {
         for (flag, url) in [("--output", request.output), ("--confusion-png", request.confusionPNG)] {
             if let url { _ = try AtomicFile.target(url); try AtomicFile.checkDistinct(url, from: inputs, flag: flag) }
         }
-        let result = try RunTasks.load(trained.directory, weights: trained.weightsFile, int8: trained.int8).evaluate(
-            request)
+        let run = try RunTasks.load(trained.directory, weights: trained.weightsFile, int8: trained.int8)
+        let result = try ensemble.applied(to: run, int8: trained.int8).evaluate(request)
         if jsonOutput.json { say(result.json) } else { for line in result.report { say(line) } }
     }
 }

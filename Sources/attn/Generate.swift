@@ -61,7 +61,8 @@ struct Generate: ParsableCommand {
         }
         let sampling = Sampling(temperature: temperature, topK: topK, topP: topP)
         let out = FileHandle.standardOutput
-        let stream = numSamples == 1 && !output.json
+        // a backward model's text comes before the prompt, whole at the end
+        let stream = numSamples == 1 && !output.json && !lm.backward
         if stream { out.write(Data(prompt.utf8)) }
         var slid = false
         let texts = try lm.generate(
@@ -74,7 +75,7 @@ struct Generate: ParsableCommand {
         } else if stream {
             out.write(Data("\n".utf8))
         } else {
-            for (k, t) in texts.enumerated() { say("--- sample \(k + 1)"); say(prompt + t) }
+            for (k, t) in texts.enumerated() { say("--- sample \(k + 1)"); say(lm.backward ? t + prompt : prompt + t) }
         }
         if slid {
             note("the context (\(lm.model.contextLength) tokens) filled up: the window slid, keeping the newest half")

@@ -22,3 +22,30 @@ struct RunOptions: ParsableArguments {
         get throws { try weights.map(RunDirectory.weightsFile) ?? directory.defaultWeightsFile() }
     }
 }
+
+/// `--ensemble RUN`: more text classifiers whose class probabilities are averaged with the `--checkpoint` run's.
+struct EnsembleOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "A text classification run whose class probabilities are averaged with --checkpoint's (repeatable; the same labels, each run with its own tokenizer and its default weights, e.g. ULMFiT's forward and backward classifiers).",
+            valueName: "run"))
+    var ensemble: [String] = []
+
+    /// `run` with the --ensemble runs added (each with --int8 when given); `run` as it is without them.
+    func applied(to run: any TrainedRun, int8: Bool) throws -> any TrainedRun {
+        guard !ensemble.isEmpty else { return run }
+        guard var classifier = run as? TextClassification else {
+            throw ValidationError(
+                "--ensemble averages text classifiers' probabilities: --checkpoint is \(RunDirectory.article(type(of: run).displayName)) run"
+            )
+        }
+        for path in ensemble {
+            let member = RunDirectory(path: path)
+            try classifier.addToEnsemble(
+                RunTasks.load(
+                    member, as: TextClassification.self, weights: member.defaultWeightsFile(), verb: "--ensemble",
+                    int8: int8))
+        }
+        return classifier
+    }
+}

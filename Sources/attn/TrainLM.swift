@@ -19,7 +19,7 @@ struct TrainLM: ParsableCommand {
             same data and optimizer recipe: embeddings → 2 recurrent layers of --hidden 256 units → the output layer \
             tied to the embeddings (--no-tie to keep it apart), dropout 0.2 (PyTorch's word_language_model --tied); \
             it learns from windows of --block-size steps and, generating, carries its state over any length. Writes config.json, tokenizer.json, best/last/resume.safetensors, \
-            metrics.jsonl/csv and curves.png to --out (default runs/lm); `attn generate` continues a prompt with it.
+            metrics.jsonl/csv and curves.png to --out (default runs/lm); `attn generate` continues a prompt with it.             --backward trains on the text read from its last token to its first (ULMFiT's backward model): it predicts             the token before, `attn generate` writes what comes before the prompt, and a classifier fine-tuned from it             with `attn train classifier --init-from` reads its texts backwards too (ensemble it with the forward one:             `attn evaluate --ensemble`).
             """
     )
 
@@ -76,6 +76,10 @@ struct TrainLM: ParsableCommand {
     @Option(
         name: .customLong("sample-tokens"), parsing: .unconditional, help: "Length of that sample in tokens (0: none).")
     var sampleTokens = 200
+    @Flag(
+        help:
+            "Read the text backwards, last token first: the model predicts the token before (ULMFiT's backward model).")
+    var backward = false
 
     var recurrent: Bool { model != .transformer }
     var layers: Int { layersOption ?? (recurrent ? 2 : 4) }
@@ -148,6 +152,7 @@ struct TrainLM: ParsableCommand {
         c.training.batchSize = batchSize
         c.maxSteps = maxSteps ?? (common.epochs == nil ? 2000 : nil)
         (c.samplePrompt, c.sampleTokens) = (samplePrompt, sampleTokens)
+        c.backward = backward
         return c
     }
 

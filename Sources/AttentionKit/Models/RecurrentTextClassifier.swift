@@ -24,17 +24,59 @@ public struct RecurrentTextClassifierConfig: Codable, Sendable, Equatable {
     public var maxLength = 256
     /// The padding token's id.
     public var padID = 0
+    /// Whether each text is read from its last token to its first (a classifier fine-tuned from a backward language
+    /// model, `attn train lm --backward`).
+    public var backward = false
 
     /// A configuration for this vocabulary and number of classes, other fields at their defaults.
     public init(vocabulary: Int, classes: Int) {
         self.vocabulary = vocabulary
         self.classes = classes
     }
+
+    enum CodingKeys: String, CodingKey {
+        case vocabulary, classes, cell, embeddingDim, hidden, layers, bidirectional, pooling, dropout, maxLength, padID
+        case backward
+    }
+
+    /// Decodes a configuration; an absent `backward` is false (forward, as every run before it existed).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        vocabulary = try c.decode(Int.self, forKey: .vocabulary)
+        classes = try c.decode(Int.self, forKey: .classes)
+        cell = try c.decode(RecurrentCell.self, forKey: .cell)
+        embeddingDim = try c.decode(Int.self, forKey: .embeddingDim)
+        hidden = try c.decode(Int.self, forKey: .hidden)
+        layers = try c.decode(Int.self, forKey: .layers)
+        bidirectional = try c.decode(Bool.self, forKey: .bidirectional)
+        pooling = try c.decode(Pooling.self, forKey: .pooling)
+        dropout = try c.decode(Float.self, forKey: .dropout)
+        maxLength = try c.decode(Int.self, forKey: .maxLength)
+        padID = try c.decode(Int.self, forKey: .padID)
+        backward = try c.decodeIfPresent(Bool.self, forKey: .backward) ?? false
+    }
+
+    /// Encodes the configuration; `backward` only when set, so a forward model's configuration is what it always was.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(vocabulary, forKey: .vocabulary)
+        try c.encode(classes, forKey: .classes)
+        try c.encode(cell, forKey: .cell)
+        try c.encode(embeddingDim, forKey: .embeddingDim)
+        try c.encode(hidden, forKey: .hidden)
+        try c.encode(layers, forKey: .layers)
+        try c.encode(bidirectional, forKey: .bidirectional)
+        try c.encode(pooling, forKey: .pooling)
+        try c.encode(dropout, forKey: .dropout)
+        try c.encode(maxLength, forKey: .maxLength)
+        try c.encode(padID, forKey: .padID)
+        if backward { try c.encode(backward, forKey: .backward) }
+    }
 }
 
 /// A recurrent text classifier (the course's BiLSTM): embeddings → dropout → a bidirectional LSTM (or GRU) over each
-/// text's real tokens (padded steps are skipped, as a packed sequence) → max or mean over the real steps → dropout →
-/// linear. Parameter names: `embedding.weight`, `rnn.weight_ih_l0…` (PyTorch's nn.LSTM names), `head.weight/bias`.
+/// text's real tokens (padded steps are skipped, as a packed sequence; with `backward`, last token first) → max or mean
+/// over the real steps → dropout → linear. Parameter names: `embedding.weight`, `rnn.weight_ih_l0…` (PyTorch's nn.LSTM names), `head.weight/bias`.
 public final class RecurrentTextClassifier: Module, ConfigurableModel, TextClassificationModel {
     /// The model's configuration.
     public let config: RecurrentTextClassifierConfig
@@ -81,7 +123,10 @@ public final class RecurrentTextClassifier: Module, ConfigurableModel, TextClass
         let b = ids.count, t = max(1, ids.map(\.count).max() ?? 1)
         // each row's real tokens (right padding removed; an empty text reads one pad token)
         let lengths = ids.map { row in max(1, (row.lastIndex { $0 != config.padID }.map { $0 + 1 }) ?? 0) }
-        let padded = ids.map { $0 + [Int](repeating: config.padID, count: t - $0.count) }
+        let padded = zip(ids, lengths).map { row, n in
+            (config.backward ? Array(row.prefix(n).reversed()) + row.dropFirst(n) : row)
+                + [Int](repeating: config.padID, count: t - row.count)
+        }
         let x = dropout(embedding(padded.flatMap { $0 }, shape: [b, t]))
         let (out, _) = rnn(x, lengths: lengths)  // [B, T, D·H], 0 past each length
         let pooled: Tensor

@@ -122,6 +122,9 @@ public struct LanguageModelConfig: RunConfiguration, Equatable {
     public var samplePrompt = "\n"
     /// Tokens of the sample generated after each epoch (0: none).
     public var sampleTokens = 200
+    /// A backward language model (ULMFiT's second direction): it reads every text from its last token to its first
+    /// and predicts the token before. A classifier fine-tuned from it (`--init-from`) reads its texts backwards too.
+    public var backward = false
 
     /// A configuration from its parts, other fields at their defaults.
     public init(
@@ -135,7 +138,7 @@ public struct LanguageModelConfig: RunConfiguration, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case modelType, model, data, tokenizer, training
-        case tokenizerFile, maxSteps, samplePrompt, sampleTokens
+        case tokenizerFile, maxSteps, samplePrompt, sampleTokens, backward
     }
 
     /// `model_type` picks the network ("RecurrentLanguageModel"; absent or "GPT": the transformer).
@@ -156,6 +159,7 @@ public struct LanguageModelConfig: RunConfiguration, Equatable {
         maxSteps = try c.decodeIfPresent(Int.self, forKey: .maxSteps)
         samplePrompt = try c.decodeIfPresent(String.self, forKey: .samplePrompt) ?? "\n"
         sampleTokens = try c.decodeIfPresent(Int.self, forKey: .sampleTokens) ?? 200
+        backward = try c.decodeIfPresent(Bool.self, forKey: .backward) ?? false
     }
 
     /// Encodes config.json's fields (snake_case keys).
@@ -173,6 +177,7 @@ public struct LanguageModelConfig: RunConfiguration, Equatable {
         try c.encodeIfPresent(maxSteps, forKey: .maxSteps)
         try c.encode(samplePrompt, forKey: .samplePrompt)
         try c.encode(sampleTokens, forKey: .sampleTokens)
+        if backward { try c.encode(backward, forKey: .backward) }
     }
 
     /// nanoGPT's CPU recipe for characters: block 64, batch 12, 4 layers, 4 heads, width 128, no dropout, AdamW
@@ -200,7 +205,8 @@ public struct LanguageModelConfig: RunConfiguration, Equatable {
             try RunSetting("data.files", data.files, flag: "--data"),
             try RunSetting("data.val_fraction", data.valFraction, flag: "--val-fraction"),
             try RunSetting("data.valid_files", data.validFiles, flag: "--valid-data"),
-            try RunSetting("model.block_size", model.configuration.blockSize, flag: "--block-size")
+            try RunSetting("model.block_size", model.configuration.blockSize, flag: "--block-size"),
+            try RunSetting("backward", backward ? true : nil, flag: "--backward")  // written only when set
         ] + (try training.resumeSettings())
     }
 }
@@ -211,11 +217,21 @@ public final class LanguageModel {
     public let model: any CausalLanguageModel
     /// The tokenizer the model's ids come from.
     public let tokenizer: Tokenizer
+    /// Whether the model reads texts backwards (`LanguageModelConfig.backward`): it sees `sequence(_:)`'s ids, the
+    /// text's tokens last to first, and generating, it writes what comes before the prompt.
+    public let backward: Bool
 
-    /// A language model with its tokenizer.
-    public init(model: any CausalLanguageModel, tokenizer: Tokenizer) {
+    /// A language model with its tokenizer; `backward`: the model was trained on texts read last token first.
+    public init(model: any CausalLanguageModel, tokenizer: Tokenizer, backward: Bool = false) {
         self.model = model
         self.tokenizer = tokenizer
+        self.backward = backward
+    }
+
+    /// The ids the model reads for `text`: its tokens in order, or last to first for a backward model.
+    public func sequence(_ text: String) -> [Int] {
+        let ids = encode(text).ids
+        return backward ? ids.reversed() : ids
     }
 
     /// The ids of `text` (characters outside the vocabulary become [UNK]) and those characters, for a note.
@@ -238,14 +254,31 @@ public final class LanguageModel {
 
     /// `samples` continuations of `prompt`, `maxNewTokens` tokens each at most, drawn with `sampling` from a generator
     /// seeded by `seed` (the same seed gives the same text). `onText(sample, piece)` receives each piece of text as it
-    /// is produced (streaming); `onSlide` is told when the context window slides.
+    /// is produced (streaming); `onSlide` is told when the context window slides. A backward model writes the text
+    /// that comes before the prompt, and `onText` receives it whole when it is done (its tokens arrive last first).
     public func generate(
         _ prompt: String, maxNewTokens: Int, sampling: Sampling = Sampling(), samples: Int = 1, seed: UInt64 = 0,
         onSlide: () -> Void = {}, onText: (Int, String) -> Void = { _, _ in }
     ) throws -> [String] {
-        var ids = encode(prompt).ids
+        var ids = sequence(prompt)
         if ids.isEmpty { ids = [tokenizer.id(of: "\n") ?? 0] }
         var g = RandomGenerator(seed: seed)
+        if backward {
+            let rows = model.generate(
+                Array(repeating: ids, count: samples), maxNewTokens: maxNewTokens, sampling: sampling,
+                stopToken: stopToken, using: &g, onSlide: onSlide
+            ) { _, _ in }
+            // decoded with the prompt after it, then cut off, so that the text ends as it joins the prompt (the space
+            // a word-level tokenizer puts between them)
+            let original = Array(ids.reversed()), promptText = tokenizer.decode(original)
+            let texts = rows.map { row -> String in
+                let whole = tokenizer.decode(row.reversed() + original)
+                return whole.hasSuffix(promptText)
+                    ? String(whole.dropLast(promptText.count)) : tokenizer.decode(row.reversed())
+            }
+            for (r, t) in texts.enumerated() { onText(r, t) }
+            return texts
+        }
         // Each sample's new text is decoded from its pending tokens after a few tokens already shown (as context:
         // word-level decoding puts a space between tokens, byte-level may need several tokens for one character;
         // special tokens decode to nothing and are left out of the context), so streaming costs the same per token
@@ -300,7 +333,7 @@ public final class LanguageModel {
     public func score(_ text: String) -> (
         loss: Double, perplexity: Double, bitsPerChar: Double, tokens: Int, characters: Int
     ) {
-        let ids = encode(text).ids
+        let ids = sequence(text)
         let (nats, n) = summedLoss(ids)
         let chars = max(1, text.unicodeScalars.count - 1)
         let loss = nats / Double(max(n, 1))
@@ -381,7 +414,9 @@ public final class LanguageModelTask: TrainingTask {
         if let sample {
             let text = try language.generate(
                 sample.prompt, maxNewTokens: sample.tokens, sampling: Sampling(temperature: 0.8, topK: 40), seed: 0)[0]
-            log("sample: " + (sample.prompt + text).replacingOccurrences(of: "\n", with: "⏎ "))
+            // a backward model writes what comes before the prompt
+            let shown = language.backward ? text + sample.prompt : sample.prompt + text
+            log("sample: " + shown.replacingOccurrences(of: "\n", with: "⏎ "))
         }
         return [
             "val_loss": loss, "val_ppl": Foundation.exp(loss),
@@ -429,8 +464,8 @@ public final class LanguageModelTask: TrainingTask {
         var g = RandomGenerator(seed: recipe.seed)
         let model = network.build(using: &g)
         if context.resume { try dir.checkVocabulary(of: tokenizer, file: "tokenizer.json", model: model.vocabulary) }
-        let language = LanguageModel(model: model, tokenizer: tokenizer)
-        let train = language.encode(trainText).ids, validation = language.encode(validText).ids
+        let language = LanguageModel(model: model, tokenizer: tokenizer, backward: config.backward)
+        let train = language.sequence(trainText), validation = language.sequence(validText)
         let t = model.contextLength
         guard train.count > t + 1 else {
             throw RunSetupError(
@@ -440,11 +475,11 @@ public final class LanguageModelTask: TrainingTask {
         guard validation.count > 1 else {
             throw RunSetupError("the validation text holds \(validation.count) token(s): raise --val-fraction")
         }
-        if !context.resume && context.isLead {
-            try tokenizer.save(to: dir.file("tokenizer.json"))
+        if !context.resume && context.isLead {  // config.json first (see `RunContext.prepareDirectory`)
             var saved = config
             saved.model = modelConfig
             try dir.writeConfig(saved)
+            try tokenizer.save(to: dir.file("tokenizer.json"))
         }
         context.log(
             "data: \(train.count) training and \(validation.count) validation tokens (\(tokenizer.vocabularySize)-token "
@@ -496,7 +531,8 @@ extension LanguageModel: TrainedRun {
             as! any CausalLanguageModel
         let tokenizer = try Tokenizer.load(from: run.file("tokenizer.json"))
         try run.checkVocabulary(of: tokenizer, file: "tokenizer.json", model: model.vocabulary)
-        return LanguageModel(model: model, tokenizer: tokenizer)
+        let backward = try run.configJSON()[path: "backward"] == .bool(true)
+        return LanguageModel(model: model, tokenizer: tokenizer, backward: backward)
     }
 
     /// Scores the text of `request.data`: `{"task": "language-model", "metric": "perplexity", "value": …,
@@ -523,8 +559,10 @@ extension LanguageModel: TrainedRun {
     /// The causal self-attention of every layer and head over the tokens of `request.text` (its last blockSize).
     public func writeAttentionReport(_ request: AttentionRequest, to directory: URL) throws -> String {
         guard let text = request.text else { throw TaskUsageError("a language-model run needs --text") }
-        let e = tokenizer.encode(text, addSpecialTokens: false)
+        var e = tokenizer.encode(text, addSpecialTokens: false)
         guard !e.ids.isEmpty else { throw TaskUsageError("--text has no tokens") }
+        // a backward model reads the tokens last first: the maps' rows and columns are in that order
+        if backward { (e.ids, e.tokens, e.offsets) = (e.ids.reversed(), e.tokens.reversed(), e.offsets.reversed()) }
         let keep = min(e.ids.count, model.contextLength), from = e.ids.count - keep
         let ids = Array(e.ids[from...])
         model.eval()
@@ -543,7 +581,7 @@ extension LanguageModel: TrainedRun {
         // whitespace made visible: a space or newline alone would print as nothing
         let shown = (tokenizer.token(of: next) ?? "?").replacingOccurrences(of: " ", with: "␣").replacingOccurrences(
             of: "\n", with: "⏎")
-        let prediction = "next: \(shown) (\(String(format: "%.1f", last[next] * 100))%)"
+        let prediction = "\(backward ? "previous" : "next"): \(shown) (\(String(format: "%.1f", last[next] * 100))%)"
         try AttentionExport.write(
             maps, kind: "language-model", input: text, output: nil, prediction: prediction, tokens: ["tokens": tokens],
             axes: { _ in ("tokens", "tokens") }, pictures: request.pictures, colourScale: request.colourScale,

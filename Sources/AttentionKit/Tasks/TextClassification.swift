@@ -255,7 +255,8 @@ extension TextClassificationTask {
                     (c.cell, c.embeddingDim, c.hidden, c.layers) = (
                         rlm.config.cell, rlm.config.embeddingDim, rlm.config.hidden, rlm.config.layers
                     )
-                    c.bidirectional = false  // the language model reads left to right
+                    c.bidirectional = false  // the language model reads in one direction
+                    c.backward = lm.backward
                     c.padID = tokenizer.id(of: "[PAD]") ?? 0
                     c.dropout = rlm.config.dropout
                     if case .recurrent(let mine) = config.model {
@@ -263,7 +264,7 @@ extension TextClassificationTask {
                     }
                     saved.model = .recurrent(c)
                     context.log(
-                        "fine-tuning the language model \(from): its tokenizer (\(tokenizer.vocabularySize) tokens), embeddings and \(c.layers) \(c.cell.rawValue.uppercased()) layer(s) of \(c.hidden) units under a new head; --model, --d-model, --hidden, --layers, --max-length and --min-frequency are not used"
+                        "fine-tuning the \(lm.backward ? "backward " : "")language model \(from): its tokenizer (\(tokenizer.vocabularySize) tokens), embeddings and \(c.layers) \(c.cell.rawValue.uppercased()) layer(s) of \(c.hidden) units under a new head\(lm.backward ? ", reading each text last token first" : ""); --model, --d-model, --hidden, --layers, --max-length and --min-frequency are not used"
                     )
                 } else {
                     let source: TextClassification
@@ -328,10 +329,10 @@ extension TextClassificationTask {
                     "embeddings: \(n.exact + n.lowercased) of \(n.words) words start from \(path) (\(n.exact) as they are, \(n.lowercased) lowercased, \(String(format: "%.1f", Double(n.exact + n.lowercased) / Double(max(n.words, 1)) * 100))%); the rest keep their random initialisation"
                 )
             }
-            if context.isLead {
+            if context.isLead {  // config.json first (see `RunContext.prepareDirectory`)
+                try dir.writeConfig(saved, labels: labels)
                 try tokenizer.save(to: dir.file("tokenizer.json"))
                 try dir.writeLabels(labels)
-                try dir.writeConfig(saved, labels: labels)
             }
         }
         let model = classification.model
@@ -504,6 +505,9 @@ public struct TextClassification {
     public var format: TextFormat?
     /// The run directory this classifier was loaded from.
     public var run: RunDirectory?
+    /// Other classifiers of the same labels whose class probabilities `probabilities(_:)` averages with this one's
+    /// (an ensemble, as ULMFiT averages its forward and backward models); each reads the texts with its own tokenizer.
+    public private(set) var ensemble: [TextClassification] = []
 
     /// A classifier from a model, its tokenizer and the class names.
     public init(model: any TextClassificationModel, tokenizer: Tokenizer, labels: [String]) {
@@ -524,8 +528,34 @@ public struct TextClassification {
         return rows.map { $0 + Array(repeating: model.padID, count: t - $0.count) }
     }
 
-    /// Class probabilities [N, C] of `texts`, `batchSize` at a time.
+    /// Adds a classifier to the ensemble; its labels must be this one's (in any order).
+    public mutating func addToEnsemble(_ other: TextClassification) throws {
+        guard Set(other.labels) == Set(labels) && other.labels.count == labels.count else {
+            throw TaskUsageError(
+                "an ensemble needs the same labels: \(labels.joined(separator: ", ")) against \(other.labels.joined(separator: ", "))"
+            )
+        }
+        let member = TextClassification(model: other.model, tokenizer: other.tokenizer, labels: other.labels)
+        ensemble.append(contentsOf: [member] + other.ensemble)
+    }
+
+    /// Class probabilities [N, C] of `texts` (in `labels`' order), `batchSize` at a time: the model's, or with an
+    /// ensemble the mean of its members' and this one's.
     public func probabilities(_ texts: [String], batchSize: Int = 128) -> [[Float]] {
+        var sum = ownProbabilities(texts, batchSize: batchSize)
+        guard !ensemble.isEmpty else { return sum }
+        for member in ensemble {
+            let column = labels.map { l in member.labels.firstIndex(of: l)! }  // this run's label order
+            for (r, p) in member.ownProbabilities(texts, batchSize: batchSize).enumerated() {
+                for (k, j) in column.enumerated() { sum[r][k] += p[j] }
+            }
+        }
+        let scale = 1 / Float(ensemble.count + 1)
+        return sum.map { row in row.map { $0 * scale } }
+    }
+
+    /// This model's own class probabilities [N, C].
+    func ownProbabilities(_ texts: [String], batchSize: Int) -> [[Float]] {
         model.eval()
         var out: [[Float]] = []
         withNoGrad {
