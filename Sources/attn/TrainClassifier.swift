@@ -133,7 +133,7 @@ struct TrainClassifier: ParsableCommand {
     @Option(
         name: .customLong("pooling"),
         help:
-            "Pooling: cls, mean, max (max-over-time) or attention (sequence pooling, CCT); default mean, max for lstm and gru."
+            "Pooling: cls, mean, max (max-over-time), attention (sequence pooling, CCT) or, for lstm and gru, concat (ULMFiT: the last state, max and mean side by side); default mean, max for lstm and gru."
     )
     var poolingOption: Pooling?
     @Option(
@@ -206,8 +206,12 @@ struct TrainClassifier: ParsableCommand {
         try require(
             model != .transformer || dModel % heads == 0, "--d-model \(dModel) must be a multiple of --heads \(heads)")
         try require(
-            !recurrent || pooling == .max || pooling == .mean,
-            "--pooling \(pooling.rawValue) is for the transformer: a recurrent classifier pools with max or mean")
+            !recurrent || pooling == .max || pooling == .mean || pooling == .concat,
+            "--pooling \(pooling.rawValue) is for the transformer: a recurrent classifier pools with max, mean or concat"
+        )
+        try require(
+            recurrent || pooling != .concat,
+            "--pooling concat is for --model lstm or gru (the last state of a sequence)")
         try require(hidden > 0, "--hidden must be positive (got \(hidden))")
         try require(layers > 0, "--layers must be positive (got \(layers))")
         try require(feedForward > 0, "--feed-forward must be positive (got \(feedForward))")

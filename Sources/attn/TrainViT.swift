@@ -104,7 +104,9 @@ struct TrainViT: ParsableCommand {
         guard positions == .learned || dModel % 4 == 0 else {
             throw ValidationError("--positions must be learned, or sincos with --d-model a multiple of 4")
         }
-        guard pooling != .max else { throw ValidationError("--pooling must be mean, cls or attention") }
+        guard pooling != .max && pooling != .concat else {
+            throw ValidationError("--pooling must be mean, cls or attention")
+        }
         try require(
             convLayers >= 1 && convLayers <= 4,
             "--conv-layers must be 1…4 (each halves the 32-pixel side; got \(convLayers))")

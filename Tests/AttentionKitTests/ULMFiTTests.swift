@@ -24,6 +24,47 @@ final class ULMFiTTests: XCTestCase {
         return RecurrentTextClassifier(config: c, using: &g)
     }
 
+    /// Concat pooling: the head reads [the final state, the max, the mean] of the last layer's outputs over each
+    /// row's real steps; the final state is the output at the row's last real step (forward) and at its first
+    /// (the reverse direction), so padding never reaches it.
+    func testConcatPoolingReadsTheLastStateTheMaxAndTheMean() throws {
+        for bidirectional in [false, true] {
+            var c = RecurrentTextClassifierConfig(vocabulary: 20, classes: 3)
+            (c.embeddingDim, c.hidden, c.layers, c.bidirectional, c.pooling) = (6, 5, 2, bidirectional, .concat)
+            try c.validate()
+            var g = RandomGenerator(seed: 4)
+            let model = RecurrentTextClassifier(config: c, using: &g)
+            model.eval()
+            XCTAssertEqual(model.head.weight.shape, [3, 3 * 5 * (bidirectional ? 2 : 1)])
+            let rows = [[3, 5, 7, 9], [4, 6, 0, 0]], lengths = [4, 2]
+            let logits = withNoGrad { model(rows).scalars }
+            let (out, _) = withNoGrad {
+                model.rnn(model.embedding(rows.flatMap { $0 }, shape: [2, 4]), lengths: lengths)
+            }
+            let width = 5 * (bidirectional ? 2 : 1), o = out.scalars
+            var expected: [Float] = []
+            for r in 0..<2 {
+                let n = lengths[r]
+                func at(_ t: Int, _ k: Int) -> Float { o[(r * 4 + t) * width + k] }
+                let last = (0..<width).map { k in k < 5 ? at(n - 1, k) : at(0, k) }
+                let maxima = (0..<width).map { k in (0..<n).map { at($0, k) }.max()! }
+                let means = (0..<width).map { k in (0..<n).map { at($0, k) }.reduce(0, +) / Float(n) }
+                let pooled = last + maxima + means
+                let w = model.head.weight.scalars, b = model.head.bias!.scalars
+                for j in 0..<3 {
+                    expected.append(
+                        b[j] + (0..<pooled.count).map { w[j * pooled.count + $0] * pooled[$0] }.reduce(0, +))
+                }
+            }
+            for (a, e) in zip(logits, expected) {
+                XCTAssertEqual(a, e, accuracy: 1e-5, "bidirectional \(bidirectional)")
+            }
+        }
+        var t = TextClassifierConfig(vocabulary: 20, classes: 3)
+        t.pooling = .concat
+        XCTAssertThrowsError(try t.validate()) { XCTAssertTrue("\($0)".contains("recurrent"), "\($0)") }
+    }
+
     func testLayerGroupsRunFromTheHeadDownToTheEmbeddings() {
         let groups = TransferRecipe.layerGroups(recurrentClassifier(bidirectional: true))
         XCTAssertEqual(groups.map(\.name), ["head", "rnn.l1", "rnn.l0", "embedding"])

@@ -287,6 +287,9 @@ extension ViTConfig: ModelConfiguration {
         guard layerNormEps.isFinite && layerNormEps > 0 else {
             throw ConfigurationError("layerNormEps", "\(layerNormEps) must be positive")
         }
+        guard pooling != .concat else {
+            throw ConfigurationError("pooling", "concat is for recurrent classifiers (the last state of a sequence)")
+        }
     }
 }
 
@@ -307,6 +310,9 @@ extension TextClassifierConfig: ModelConfiguration {
         try ConfigCheck.probability("dropout", dropout)
         try ConfigCheck.size("maxLength", maxLength, max: ConfigCheck.maxLength)
         try ConfigCheck.id("padID", padID, below: vocabulary)
+        guard pooling != .concat else {
+            throw ConfigurationError("pooling", "concat is for recurrent classifiers (the last state of a sequence)")
+        }
     }
 }
 

@@ -16,7 +16,8 @@ public struct RecurrentTextClassifierConfig: Codable, Sendable, Equatable {
     public var layers = 1
     /// Whether each layer also reads the text backwards.
     public var bidirectional = true
-    /// How the outputs of the real (unpadded) steps become one vector: `.max` or `.mean` over time.
+    /// How the outputs of the real (unpadded) steps become one vector: `.max` or `.mean` over time, or `.concat` (the
+    /// final state, the max and the mean side by side: ULMFiT's concat pooling).
     public var pooling: Pooling = .max
     /// On the embeddings, between recurrent layers and before the head.
     public var dropout: Float = 0.3
@@ -93,7 +94,8 @@ public final class RecurrentTextClassifier: Module, ConfigurableModel, TextClass
 
     /// A recurrent classifier with PyTorch's initialisation of its layers.
     public init(config c: RecurrentTextClassifierConfig, using g: inout RandomGenerator) {
-        precondition(c.pooling == .max || c.pooling == .mean, "RecurrentTextClassifier: pooling must be max or mean")
+        precondition(
+            [.max, .mean, .concat].contains(c.pooling), "RecurrentTextClassifier: pooling must be max, mean or concat")
         config = c
         embedding = Embedding(c.vocabulary, c.embeddingDim, paddingIndex: c.padID, using: &g)
         rnn = RecurrentNetwork(
@@ -101,7 +103,8 @@ public final class RecurrentTextClassifier: Module, ConfigurableModel, TextClass
             bidirectional: c.bidirectional,
             dropout: c.dropout, using: &g)
         dropout = Dropout(p: c.dropout, using: &g)
-        head = Linear(c.hidden * (c.bidirectional ? 2 : 1), c.classes, using: &g)
+        head = Linear(
+            c.hidden * (c.bidirectional ? 2 : 1) * (c.pooling == .concat ? 3 : 1), c.classes, using: &g)
     }
 
     /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
@@ -128,17 +131,28 @@ public final class RecurrentTextClassifier: Module, ConfigurableModel, TextClass
                 + [Int](repeating: config.padID, count: t - row.count)
         }
         let x = dropout(embedding(padded.flatMap { $0 }, shape: [b, t]))
-        let (out, _) = rnn(x, lengths: lengths)  // [B, T, D·H], 0 past each length
-        let pooled: Tensor
-        switch config.pooling {
-        case .mean:
-            let scale = Tensor(doubles: lengths.map { 1 / Double($0) }, shape: [b, 1]).to(out.dtype)
-            pooled = out.sum(axis: 1) * scale
-        default:
+        let (out, state) = rnn(x, lengths: lengths)  // [B, T, D·H], 0 past each length
+        func meanPool() -> Tensor {
+            out.sum(axis: 1) * Tensor(doubles: lengths.map { 1 / Double($0) }, shape: [b, 1]).to(out.dtype)
+        }
+        func maxPool() -> Tensor {
             let shift = Tensor(
                 doubles: (0..<b).flatMap { r in (0..<t).map { $0 < lengths[r] ? 0 : -1e9 } }, shape: [b, t, 1]
             ).to(out.dtype)
-            pooled = (out + shift).max(axis: 1)
+            return (out + shift).max(axis: 1)
+        }
+        let pooled: Tensor
+        switch config.pooling {
+        case .mean: pooled = meanPool()
+        case .concat:
+            // the last layer's final state: each direction's at the end of its own reading (PyTorch's h_n)
+            let top = (config.layers - 1) * (config.bidirectional ? 2 : 1)
+            let last =
+                config.bidirectional
+                ? Tensor.concat([state.h.select(axis: 0, index: top), state.h.select(axis: 0, index: top + 1)], axis: 1)
+                : state.h.select(axis: 0, index: top)
+            pooled = Tensor.concat([last, maxPool(), meanPool()], axis: 1)
+        default: pooled = maxPool()
         }
         return head(dropout(pooled))
     }
@@ -149,7 +163,7 @@ extension RecurrentTextClassifierConfig: ModelConfiguration {
     public var parameterLowerBound: Double {
         let e = Double(embeddingDim), h = Double(hidden), d = bidirectional ? 2.0 : 1.0, gates = Double(cell.gates)
         return Double(vocabulary) * e + d * gates * h * (e + h) + Double(layers - 1) * d * gates * h * (d * h + h) + d
-            * h * Double(classes)
+            * h * Double(classes) * (pooling == .concat ? 3 : 1)
     }
 
     /// Throws a `ConfigurationError` naming the first field that cannot build a model.
@@ -162,9 +176,10 @@ extension RecurrentTextClassifierConfig: ModelConfiguration {
         try ConfigCheck.size("maxLength", maxLength, max: ConfigCheck.maxLength)
         try ConfigCheck.id("padID", padID, below: vocabulary)
         try ConfigCheck.probability("dropout", dropout)
-        guard pooling == .max || pooling == .mean else {
+        guard pooling == .max || pooling == .mean || pooling == .concat else {
             throw ConfigurationError(
-                "pooling", "\(pooling.rawValue) is not max or mean (a recurrent classifier has no [CLS] token)")
+                "pooling",
+                "\(pooling.rawValue) is not max, mean or concat (a recurrent classifier has no [CLS] token)")
         }
     }
 }

@@ -11,6 +11,9 @@ public enum Pooling: String, Codable, Sendable {
     /// Sequence pooling (Hassani et al. 2021, CCT): a learned score per position (a linear map to 1), softmax over
     /// the non-padding positions, the weighted sum of the states.
     case attention
+    /// ULMFiT's concat pooling (Howard & Ruder 2018), for recurrent classifiers: the final state, the maximum and the
+    /// mean over the real steps, side by side (three times the width).
+    case concat
 }
 
 /// Sequence pooling: states [B, T, D] → [B, D], Σₜ softmaxₜ(w·hₜ + b) hₜ; `padding` ([B·T], true = ignore) positions
@@ -141,6 +144,8 @@ public final class TextClassifier: Module, ConfigurableModel {
             return head((h + shift).max(axis: 1))
         case .attention:
             return head(attentionPool!.pool(h, padding: padding))
+        case .concat:
+            preconditionFailure("TextClassifier: concat pooling is for recurrent classifiers (validate() refuses it)")
         }
     }
 }

@@ -221,6 +221,7 @@ public final class VisionTransformer: Module, ConfigurableModel {
         case .mean: return head(h.mean(axis: 1))
         case .max: return head(h.max(axis: 1))
         case .attention: return head(attentionPool!(h))
+        case .concat: preconditionFailure("VisionTransformer: concat pooling is for recurrent classifiers")
         }
     }
 }
