@@ -28,7 +28,7 @@ struct Classify: ParsableCommand {
             try ensemble.applied(
                 to: RunTasks.load(
                     trained.directory, as: TextClassification.self, weights: trained.weightsFile,
-                    verb: "attn classify", int8: trained.int8), int8: trained.int8) as! TextClassification
+                    verb: "attn classify", int8: trained.int8), trained) as! TextClassification
         let inputs = try text.isEmpty ? TextFile.standardInputLines() : text
         if let n = c.unknownWordsNote(inputs) { FileHandle.standardError.write(Data((n + "\n").utf8)) }
         for (i, r) in c.classify(inputs, top: min(top, c.labels.count)).enumerated() {

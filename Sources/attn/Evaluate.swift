@@ -63,7 +63,7 @@ struct Evaluate: ParsableCommand {
             if let url { _ = try AtomicFile.target(url); try AtomicFile.checkDistinct(url, from: inputs, flag: flag) }
         }
         let run = try RunTasks.load(trained.directory, weights: trained.weightsFile, int8: trained.int8)
-        let result = try ensemble.applied(to: run, int8: trained.int8).evaluate(request)
+        let result = try ensemble.applied(to: run, trained).evaluate(request)
         if jsonOutput.json { say(result.json) } else { for line in result.report { say(line) } }
     }
 }

@@ -27,12 +27,13 @@ struct RunOptions: ParsableArguments {
 struct EnsembleOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "A text classification run whose class probabilities are averaged with --checkpoint's (repeatable; the same labels, each run with its own tokenizer and its default weights, e.g. ULMFiT's forward and backward classifiers).",
+            "A text classification run whose class probabilities are averaged with --checkpoint's (repeatable; the same labels, each run with its own tokenizer, and the weights --weights names, else its default ones; e.g. ULMFiT's forward and backward classifiers).",
             valueName: "run"))
     var ensemble: [String] = []
 
-    /// `run` with the --ensemble runs added (each with --int8 when given); `run` as it is without them.
-    func applied(to run: any TrainedRun, int8: Bool) throws -> any TrainedRun {
+    /// `run` with the --ensemble runs added (each with the `--weights` and `--int8` of `trained`); `run` as it is
+    /// without them.
+    func applied(to run: any TrainedRun, _ trained: RunOptions) throws -> any TrainedRun {
         guard !ensemble.isEmpty else { return run }
         guard var classifier = run as? TextClassification else {
             throw ValidationError(
@@ -43,8 +44,9 @@ struct EnsembleOptions: ParsableArguments {
             let member = RunDirectory(path: path)
             try classifier.addToEnsemble(
                 RunTasks.load(
-                    member, as: TextClassification.self, weights: member.defaultWeightsFile(), verb: "--ensemble",
-                    int8: int8))
+                    member, as: TextClassification.self,
+                    weights: try trained.weights.map(RunDirectory.weightsFile) ?? member.defaultWeightsFile(),
+                    verb: "--ensemble", int8: trained.int8))
         }
         return classifier
     }

@@ -165,6 +165,13 @@ final class BackwardEnsembleTests: XCTestCase {
         var e = f
         try e.addToEnsemble(b)
         XCTAssertEqual(try e.evaluate(examples).accuracy, both, accuracy: 1e-6)
+        // --weights names every member's weights
+        let lastBoth = try accuracy(["--weights", "last", "--ensemble", path("cls-bwd")])
+        var lastEnsemble = try TextClassification.load(
+            from: RunDirectory(path: path("cls-fwd")), weights: "last.safetensors")
+        try lastEnsemble.addToEnsemble(
+            TextClassification.load(from: RunDirectory(path: path("cls-bwd")), weights: "last.safetensors"))
+        XCTAssertEqual(try lastEnsemble.evaluate(examples).accuracy, lastBoth, accuracy: 1e-6)
         let classify = try runAttn([
             "classify", "--checkpoint", path("cls-fwd"), "--ensemble", path("cls-bwd"), "--text", questions[0]
         ])
