@@ -65,7 +65,7 @@ struct TrainClassifier: ParsableCommand {
     @Option(
         name: .customLong("model"),
         help:
-            "transformer (the TextClassifier encoder, the default), cnn (Kim's CNN-rand: parallel convolutions, max over time), lstm or gru (a bidirectional recurrent network, max or mean over time)."
+            "transformer (the TextClassifier encoder, the default), cnn (Kim's CNN-rand: parallel convolutions, max over time), lstm or gru (a bidirectional recurrent network, max or mean over time); with --init-from a language model, its cell (the default there)."
     )
     var modelOption: TextModelKind?
     @Option(help: "kim: Kim's (2014) CNN-rand training recipe for --model cnn (see above).")
@@ -149,7 +149,9 @@ struct TrainClassifier: ParsableCommand {
     var maxLength = 128
 
     var kim: Bool { recipe == .kim }
-    var model: TextModelKind { modelOption ?? (kim ? .cnn : .transformer) }
+    /// The default is the transformer, Kim's CNN with --recipe kim, and a recurrent network when --init-from names
+    /// a (recurrent) language model, which gives the classifier its cell.
+    var model: TextModelKind { modelOption ?? (kim ? .cnn : transfer.initFromLanguageModel ? .lstm : .transformer) }
     var minFrequency: Int { minFrequencyOption ?? (kim ? 1 : 2) }
     var batchSize: Int { batchSizeOption ?? (kim ? 50 : 32) }
     var labelSmoothing: Float { labelSmoothingOption ?? (kim ? 0 : 0.1) }

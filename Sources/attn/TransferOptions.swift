@@ -46,6 +46,11 @@ struct TransferOptions: ParsableArguments {
         } ?? false
     }
 
+    /// Whether --init-from names the run directory of a language model (`attn train lm`).
+    var initFromLanguageModel: Bool {
+        initFrom.map { (try? RunDirectory(path: $0).task()) == LanguageModelConfig.task } ?? false
+    }
+
     func validate() throws {
         do { try recipe.validate() } catch let e as RunSetupError { throw ValidationError(e.description) }
         if let unfreezeEpoch {

@@ -140,13 +140,16 @@ final class BackwardEnsembleTests: XCTestCase {
         let cls = [
             "train", "classifier", "--format", "trec", "--data", trec, "--model", "lstm", "--epochs", "1", "--seed", "2"
         ]
-        let back = try runAttn(cls + ["--init-from", path("bwd"), "--out", path("cls-bwd")])
+        // without --model: a language model gives the classifier its cell (and concat pooling is a recurrent one's)
+        let noModel = cls.filter { $0 != "--model" && $0 != "lstm" }
+        let back = try runAttn(noModel + ["--init-from", path("bwd"), "--pooling", "concat", "--out", path("cls-bwd")])
         XCTAssertEqual(back.status, 0, back.err)
         XCTAssertTrue(back.out.contains("fine-tuning the backward language model"), back.out)
         XCTAssertTrue(back.out.contains("reading each text last token first"), back.out)
         let model = try RunDirectory(path: path("cls-bwd")).entry(
             "model", as: RecurrentTextClassifierConfig.self, describing: "the model")
         XCTAssertTrue(model.backward)
+        XCTAssertEqual(model.pooling, .concat)
         XCTAssertEqual(try runAttn(cls + ["--init-from", path("fwd"), "--out", path("cls-fwd")]).status, 0)
         func accuracy(_ extra: [String]) throws -> Double {
             let r = try runAttn(["evaluate", "--checkpoint", path("cls-fwd"), "--data", trec, "--json"] + extra)
