@@ -79,7 +79,10 @@ func benchMatmul() {
             }
         }
         let g = flops / ours.median / 1e9, cg = flops / raw.median / 1e9
-        emit([("workload", "matmul_\(n)"), ("gflops", g), ("cblas_gflops", cg), ("ratio", g / cg), ("runs", ours.runs)])
+        emit([
+            ("workload", "matmul_\(n)"), ("gflops", g), ("cblas_gflops", cg), ("ratio", g / cg), ("runs", ours.runs),
+            ("blas_kernels", BLASKernels.name + (BLASKernels.switched ? " (switched from OpenBLAS's fallback)" : ""))
+        ])
     }
 }
 

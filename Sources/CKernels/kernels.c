@@ -4,6 +4,64 @@
 // Swift loop performs, so the results are the same bits.
 #include "CKernels.h"
 
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+// OpenBLAS's own entry points (not in cblas.h). Weak, so that CKernels links without OpenBLAS; the library links it.
+extern char *openblas_get_corename(void) __attribute__((weak));
+extern void gotoblas_dynamic_init(void) __attribute__((weak));
+extern void gotoblas_dynamic_quit(void) __attribute__((weak));
+
+// 0: SSE-era kernels, 1: AVX (no AVX2), 2: AVX2, 3: AVX-512, -1: a name this list does not know (left alone).
+static int openblas_core_rank(const char *core) {
+    static const char *const sse[] = {"prescott", "core2", "penryn", "dunnington", "nehalem", "atom", "katmai",
+                                      "coppermine", "northwood", "banias", "athlon", "opteron", "opteron_sse3",
+                                      "barcelona", "nano", "bobcat", "unknown"};
+    static const char *const avx[] = {"sandybridge", "bulldozer", "piledriver", "steamroller", "excavator"};
+    static const char *const avx2[] = {"haswell", "zen"};
+    static const char *const avx512[] = {"skylakex", "cooperlake", "sapphirerapids"};
+    for (size_t i = 0; i < sizeof sse / sizeof *sse; i++)
+        if (strcasecmp(core, sse[i]) == 0) return 0;
+    for (size_t i = 0; i < sizeof avx / sizeof *avx; i++)
+        if (strcasecmp(core, avx[i]) == 0) return 1;
+    for (size_t i = 0; i < sizeof avx2 / sizeof *avx2; i++)
+        if (strcasecmp(core, avx2[i]) == 0) return 2;
+    for (size_t i = 0; i < sizeof avx512 / sizeof *avx512; i++)
+        if (strcasecmp(core, avx512[i]) == 0) return 3;
+    return -1;
+}
+
+static void copy_core_name(char *name, long size) {
+    if (size <= 0) return;
+    const char *core = openblas_get_corename ? openblas_get_corename() : NULL;
+    strncpy(name, core ? core : "", (size_t)size - 1);
+    name[size - 1] = 0;
+}
+
+int ak_openblas_choose_core(char *name, long size) {
+    int switched = 0;
+#if defined(__x86_64__)
+    if (openblas_get_corename && gotoblas_dynamic_init && gotoblas_dynamic_quit && !getenv("OPENBLAS_CORETYPE")) {
+        const char *core = openblas_get_corename();
+        int rank = core ? openblas_core_rank(core) : -1;
+        __builtin_cpu_init();
+        int hasAVX512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
+                        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+                        __builtin_cpu_supports("avx512vl");
+        int hasAVX2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        if (rank >= 0 && rank < 2 && hasAVX2) {
+            setenv("OPENBLAS_CORETYPE", hasAVX512 ? "SkylakeX" : "Haswell", 0);
+            gotoblas_dynamic_quit();
+            gotoblas_dynamic_init();
+            switched = 1;
+        }
+    }
+#endif
+    copy_core_name(name, size);
+    return switched;
+}
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <math.h>

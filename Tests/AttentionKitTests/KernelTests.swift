@@ -23,6 +23,26 @@ final class KernelTests: XCTestCase {
         XCTAssertTrue(Kernels.avx2 || getenv("ATTENTIONKIT_NO_AVX2") != nil)
     }
 
+    /// OpenBLAS falls back to SSE3 kernels on a CPU model its version does not know (0.3.21 on Emerald Rapids); the
+    /// first GEMM must leave it on kernels at least as wide as AVX2 on any CPU with AVX2, and still multiply right.
+    func testOpenBLASRunsKernelsAsWideAsTheCPU() throws {
+        try XCTSkipUnless(ak_has_avx2() != 0, "this CPU has no AVX2")
+        let x = (0..<(64 * 48)).map { Float($0 % 7) - 3 }, y = (0..<(48 * 40)).map { Float($0 % 5) - 2 }
+        let c = Tensor(x, shape: [64, 48]).matmul(Tensor(y, shape: [48, 40]))
+        var expected = [Float](repeating: 0, count: 64 * 40)
+        for i in 0..<64 {
+            for j in 0..<40 {
+                for k in 0..<48 { expected[i * 40 + j] += x[i * 48 + k] * y[k * 40 + j] }
+            }
+        }
+        XCTAssertEqual(c.scalars, expected)  // small integers: exact in any summation order
+        let name = BLASKernels.name.lowercased()
+        let wide: Set<String> = ["haswell", "zen", "skylakex", "cooperlake", "sapphirerapids"]
+        try XCTSkipIf(
+            !BLASKernels.switched && getenv("OPENBLAS_CORETYPE") != nil, "OPENBLAS_CORETYPE chooses the kernels here")
+        XCTAssertTrue(wide.contains(name), "OpenBLAS runs \(BLASKernels.name) kernels on a CPU with AVX2")
+    }
+
     func testSoftmaxStatisticsEqualTheSwiftLoopBitForBit() throws {
         try XCTSkipUnless(ak_has_avx2() != 0, "this CPU has no AVX2")
         for n in [1, 2, 7, 8, 9, 15, 16, 17, 64, 1000, 8003] {

@@ -1,4 +1,5 @@
 import CDNNL
+import CKernels
 import COpenBLAS
 
 #if canImport(Glibc)
@@ -60,10 +61,33 @@ extension Double: GemmScalar {
 /// Whether AttentionKit splits GEMMs itself: true unless the user set OPENBLAS_NUM_THREADS, in which case OpenBLAS
 /// keeps its own threads. Evaluated once; when true, OpenBLAS is made single-threaded.
 let splitsGEMMItself: Bool = {
+    _ = BLASKernels.name  // OpenBLAS's kernels fixed before its first call
     guard getenv("OPENBLAS_NUM_THREADS") == nil else { return false }
     openblas_set_num_threads(1)
     return true
 }()
+
+/// The OpenBLAS kernels AttentionKit's GEMMs run on.
+///
+/// OpenBLAS picks its kernels from the CPU model when it loads, and falls back to SSE3 ones ("Prescott") for a model
+/// its version does not know: Debian 12's OpenBLAS 0.3.21 does that on Intel Emerald Rapids, where training then runs
+/// about 4× slower. Before the first GEMM, AttentionKit switches such a fallback to the kernels the CPU runs
+/// (SkylakeX with AVX-512, Haswell with AVX2 and FMA) and leaves every other choice, and any `OPENBLAS_CORETYPE` the
+/// user set, alone.
+public enum BLASKernels {
+    private static let choice: (name: String, switched: Bool) = {
+        var buffer = [CChar](repeating: 0, count: 64)
+        let switched = ak_openblas_choose_core(&buffer, buffer.count) == 1
+        let name = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        return (name, switched)
+    }()
+
+    /// The name of the kernels in use (`openblas_get_corename`, e.g. "SkylakeX", "Haswell", "Zen").
+    public static var name: String { choice.name }
+
+    /// Whether AttentionKit replaced OpenBLAS's own choice (an SSE- or AVX-era fallback on a CPU with AVX2).
+    public static var switched: Bool { choice.switched }
+}
 
 extension GemmScalar {
     /// C = op(A)·op(B) + beta·C, split across threads when m·n·k ≥ 2^18 (about 4 µs of work; the pool wakes in well under that).

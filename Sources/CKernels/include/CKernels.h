@@ -26,4 +26,13 @@ void ak_dequantize_row_avx2(const int32_t *acc, float *out, long width, int32_t 
 /// q[c] = round(clamp(x[c]/scale + zero, 0, levels)); writes the scale and the zero point.
 void ak_quantize_row_avx2(const float *x, long k, float levels, uint8_t *q, float *scale, int32_t *zero);
 
+/// Makes OpenBLAS run the kernels this CPU supports when it did not recognise the CPU. A DYNAMIC_ARCH OpenBLAS picks its
+/// kernels from the CPU model when it loads, and falls back to SSE3 ones ("Prescott") for a model it does not know:
+/// Debian 12's 0.3.21 does that on Intel Emerald Rapids (family 6, model 207), where every GEMM then runs about 4×
+/// slower. When OPENBLAS_CORETYPE is unset, the chosen kernels are SSE- or AVX-era, and the CPU (and the OS) run AVX2
+/// and FMA, this sets OPENBLAS_CORETYPE to SkylakeX (AVX-512 F/CD/BW/DQ/VL) or Haswell and re-initialises OpenBLAS's
+/// kernel table, which reads it. Call it once, before any BLAS call is in flight. Returns 1 if it switched, 0 if not;
+/// writes the name of the kernels in use to `name` (at most `size` bytes, NUL-terminated).
+int ak_openblas_choose_core(char *name, long size);
+
 #endif
