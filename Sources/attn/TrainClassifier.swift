@@ -208,7 +208,7 @@ struct TrainClassifier: ParsableCommand {
         try require(
             model != .transformer || dModel % heads == 0, "--d-model \(dModel) must be a multiple of --heads \(heads)")
         try require(
-            !recurrent || pooling == .max || pooling == .mean || pooling == .concat,
+            !recurrent || RecurrentTextClassifierConfig.poolings.contains(pooling),
             "--pooling \(pooling.rawValue) is for the transformer: a recurrent classifier pools with max, mean or concat"
         )
         try require(

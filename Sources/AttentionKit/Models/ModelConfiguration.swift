@@ -111,6 +111,12 @@ enum ConfigCheck {
     static func id(_ field: String, _ v: Int, below n: Int) throws {
         guard v >= 0 && v < n else { throw ConfigurationError(field, "\(v) is not an id of the \(n)-token vocabulary") }
     }
+    /// Concat pooling reads the final state of a recurrent network, which a transformer or a ViT has not.
+    static func notConcat(_ pooling: Pooling) throws {
+        guard pooling != .concat else {
+            throw ConfigurationError("pooling", "concat is for recurrent classifiers (the last state of a sequence)")
+        }
+    }
     static func heads(_ dModel: Int, _ heads: Int) throws {
         try size("dModel", dModel)
         try size("heads", heads, max: dModel)
@@ -287,9 +293,7 @@ extension ViTConfig: ModelConfiguration {
         guard layerNormEps.isFinite && layerNormEps > 0 else {
             throw ConfigurationError("layerNormEps", "\(layerNormEps) must be positive")
         }
-        guard pooling != .concat else {
-            throw ConfigurationError("pooling", "concat is for recurrent classifiers (the last state of a sequence)")
-        }
+        try ConfigCheck.notConcat(pooling)
     }
 }
 
@@ -310,9 +314,7 @@ extension TextClassifierConfig: ModelConfiguration {
         try ConfigCheck.probability("dropout", dropout)
         try ConfigCheck.size("maxLength", maxLength, max: ConfigCheck.maxLength)
         try ConfigCheck.id("padID", padID, below: vocabulary)
-        guard pooling != .concat else {
-            throw ConfigurationError("pooling", "concat is for recurrent classifiers (the last state of a sequence)")
-        }
+        try ConfigCheck.notConcat(pooling)
     }
 }
 

@@ -19,6 +19,10 @@ public struct RecurrentTextClassifierConfig: Codable, Sendable, Equatable {
     /// How the outputs of the real (unpadded) steps become one vector: `.max` or `.mean` over time, or `.concat` (the
     /// final state, the max and the mean side by side: ULMFiT's concat pooling).
     public var pooling: Pooling = .max
+    /// The poolings a recurrent classifier has (it has no [CLS] token and no sequence-pooling layer).
+    public static let poolings: [Pooling] = [.max, .mean, .concat]
+    /// The width of the pooled vector the head reads: each direction's hidden units, three times over with concat.
+    public var pooledWidth: Int { hidden * (bidirectional ? 2 : 1) * (pooling == .concat ? 3 : 1) }
     /// On the embeddings, between recurrent layers and before the head.
     public var dropout: Float = 0.3
     /// Longest input in tokens (longer texts are truncated by the task).
@@ -95,7 +99,8 @@ public final class RecurrentTextClassifier: Module, ConfigurableModel, TextClass
     /// A recurrent classifier with PyTorch's initialisation of its layers.
     public init(config c: RecurrentTextClassifierConfig, using g: inout RandomGenerator) {
         precondition(
-            [.max, .mean, .concat].contains(c.pooling), "RecurrentTextClassifier: pooling must be max, mean or concat")
+            RecurrentTextClassifierConfig.poolings.contains(c.pooling),
+            "RecurrentTextClassifier: pooling must be max, mean or concat")
         config = c
         embedding = Embedding(c.vocabulary, c.embeddingDim, paddingIndex: c.padID, using: &g)
         rnn = RecurrentNetwork(
@@ -103,8 +108,7 @@ public final class RecurrentTextClassifier: Module, ConfigurableModel, TextClass
             bidirectional: c.bidirectional,
             dropout: c.dropout, using: &g)
         dropout = Dropout(p: c.dropout, using: &g)
-        head = Linear(
-            c.hidden * (c.bidirectional ? 2 : 1) * (c.pooling == .concat ? 3 : 1), c.classes, using: &g)
+        head = Linear(c.pooledWidth, c.classes, using: &g)
     }
 
     /// Direct sub-modules, by local name (the prefixes of their parameters' state-dict paths).
@@ -162,8 +166,8 @@ extension RecurrentTextClassifierConfig: ModelConfiguration {
     /// A lower bound on the parameters this configuration builds, computed without building anything.
     public var parameterLowerBound: Double {
         let e = Double(embeddingDim), h = Double(hidden), d = bidirectional ? 2.0 : 1.0, gates = Double(cell.gates)
-        return Double(vocabulary) * e + d * gates * h * (e + h) + Double(layers - 1) * d * gates * h * (d * h + h) + d
-            * h * Double(classes) * (pooling == .concat ? 3 : 1)
+        return Double(vocabulary) * e + d * gates * h * (e + h) + Double(layers - 1) * d * gates * h * (d * h + h)
+            + Double(pooledWidth) * Double(classes)
     }
 
     /// Throws a `ConfigurationError` naming the first field that cannot build a model.
@@ -176,7 +180,7 @@ extension RecurrentTextClassifierConfig: ModelConfiguration {
         try ConfigCheck.size("maxLength", maxLength, max: ConfigCheck.maxLength)
         try ConfigCheck.id("padID", padID, below: vocabulary)
         try ConfigCheck.probability("dropout", dropout)
-        guard pooling == .max || pooling == .mean || pooling == .concat else {
+        guard Self.poolings.contains(pooling) else {
             throw ConfigurationError(
                 "pooling",
                 "\(pooling.rawValue) is not max, mean or concat (a recurrent classifier has no [CLS] token)")
