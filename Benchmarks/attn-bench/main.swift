@@ -246,6 +246,10 @@ let timedSteps: Int = {
     if let t = getenv("BENCH_STEPS"), let n = Int(String(cString: t)), n > 0 { return n }; return 5
 }()
 
+/// Whether the float inference workloads pack their `Linear` weights first, as the inference verbs (and ONNX Runtime
+/// and CTranslate2) do when they load a model: yes unless `BENCH_NO_PACK=1` (to measure the BLAS path).
+let packs = getenv("BENCH_NO_PACK") == nil
+
 func stepMedian(warmup: Int = 2, runs: Int = timedSteps, _ step: () -> Void) -> Double {
     for _ in 0..<warmup { step() }
     var times: [Double] = []
@@ -293,7 +297,7 @@ func benchViTInfer(batch: Int, int8: Bool = false) {
     var rng = RandomGenerator(seed: 7)
     let model = benchViT(using: &rng)
     model.eval()
-    if int8 { Quantization.quantize(model) }
+    if int8 { Quantization.quantize(model) } else if packs { WeightPacking.pack(model) }
     let x = Tensor.normal([batch, 3, 32, 32], using: &rng)
     benchInference("vit_infer_b\(batch)" + (int8 ? "_int8" : ""), batch: batch, unit: "img/s") { _ = model(x) }
 }
@@ -324,7 +328,7 @@ func benchTextClassifierInfer(batch: Int, int8: Bool = false) {
     c.pooling = .mean; c.maxLength = 32; c.positions = .sinusoidal; c.activation = .relu
     let model = TextClassifier(config: c, using: &rng)
     model.eval()
-    if int8 { Quantization.quantize(model) }
+    if int8 { Quantization.quantize(model) } else if packs { WeightPacking.pack(model) }
     let ids = paddedRows(batch, length: 32, vocabulary: 10000, using: &rng)
     benchInference("textcls_infer_b\(batch)" + (int8 ? "_int8" : ""), batch: batch, unit: "sent/s") { _ = model(ids) }
 }
@@ -386,7 +390,7 @@ func benchTranslateBeam5(int8: Bool = false) {
     var rng = RandomGenerator(seed: 10)
     let model = benchSeq2Seq(using: &rng)
     model.eval()
-    if int8 { Quantization.quantize(model) }
+    if int8 { Quantization.quantize(model) } else if packs { WeightPacking.pack(model) }
     // 64 sentences of 24 source tokens (23 + EOS), beam 5, at most 24 output tokens
     let src = (0..<64).map { _ in (0..<23).map { _ in 3 + Int(rng.next() % 7997) } + [2] }
     let t = stepMedian(warmup: 1, runs: 3) {

@@ -529,4 +529,24 @@ final class TransformerModelTests: XCTestCase {
         XCTAssertEqual(t2[1 + 5, 4], Float(sin(2.0)), accuracy: 1e-6)
         XCTAssertEqual(t2[1 + 5, 2], Float(cos(1.0)), accuracy: 1e-6)
     }
+
+    /// The cache's in-place reorder is a gather of the filled rows, whatever the pattern: fan-out from one row,
+    /// swaps, cycles, and fewer rows than before.
+    func testKeyValueCacheReorderGathersRows() {
+        for rows in [[0, 0, 1, 0], [1, 0, 2, 3], [1, 2, 3, 0], [3, 3, 3, 3], [2, 0], [0, 1, 2, 3], [3, 2, 1, 0]] {
+            let cache = KeyValueCache(batch: 4, capacity: 6, keyWidth: 3, valueWidth: 2)
+            let k = Tensor((0..<(4 * 5 * 3)).map { Float($0) }, shape: [4, 5, 3])
+            let v = Tensor((0..<(4 * 5 * 2)).map { Float(-$0) }, shape: [4, 5, 2])
+            cache.append(keys: k, values: v)
+            cache.reorder(rows)
+            for (t, src, w) in [(cache.keys, k, 3), (cache.values, v, 2)] {
+                let got = t.scalars, want = src.scalars
+                for (i, r) in rows.enumerated() {
+                    XCTAssertEqual(
+                        Array(got[(i * 6 * w)..<(i * 6 * w + 5 * w)]), Array(want[(r * 5 * w)..<((r + 1) * 5 * w)]),
+                        "rows \(rows), row \(i)")
+                }
+            }
+        }
+    }
 }

@@ -102,21 +102,30 @@ public final class KeyValueCache {
     }
 
     /// Makes batch row i the current row `rows[i]` (beam search reorders hypotheses; fewer rows: the first
-    /// `rows.count` rows are the batch from now on, the rest unused): in place, the filled positions only (the rows
-    /// that change are gathered first, then written back).
+    /// `rows.count` rows are the batch from now on, the rest unused): in place, the filled positions only. Only a
+    /// source row that is itself overwritten is saved first (in beam search most moved rows copy from a row that
+    /// stays, such as the best beam); every other row is copied once, straight, the rows split across the threads.
     func reorder(_ rows: [Int]) {
         precondition(rows.count <= keys.shape[0], "KeyValueCache.reorder: \(rows.count) rows for \(keys.shape[0])")
         let moved = rows.indices.filter { rows[$0] != $0 }
         guard length > 0, !moved.isEmpty else { return }
+        let overwritten = Set(moved)
+        let saved = Array(Set(moved.map { rows[$0] }).filter { overwritten.contains($0) }).sorted()
+        let slot = Dictionary(uniqueKeysWithValues: saved.enumerated().map { ($1, $0) })
         for t in [keys, values] {
             let w = t.shape[2], stride = capacity * w, used = length * w
             let p = t.storage.pointer(Float.self)
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: moved.count * used)
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, saved.count * used))
             defer { scratch.deallocate() }
-            for (i, row) in moved.enumerated() {
-                (scratch + i * used).update(from: p + rows[row] * stride, count: used)
+            for (i, row) in saved.enumerated() { (scratch + i * used).update(from: p + row * stride, count: used) }
+            parallelFor(moved.count, costPerItem: used) { part in
+                for i in part {
+                    let row = moved[i], source = rows[row]
+                    let from =
+                        slot[source].map { UnsafePointer(scratch + $0 * used) } ?? UnsafePointer(p + source * stride)
+                    (p + row * stride).update(from: from, count: used)
+                }
             }
-            for (i, row) in moved.enumerated() { (p + row * stride).update(from: scratch + i * used, count: used) }
         }
     }
 }
@@ -189,6 +198,11 @@ public final class MultiHeadAttention: Module, RandomModule {
             let rows = (parts.lowerBound * dModel)..<(parts.upperBound * dModel)
             return Int8GEMM.linear(
                 x, q, rows: rows, bias: p.bias?.slice(axis: 0, start: rows.lowerBound, end: rows.upperBound))
+        }
+        let rows = (parts.lowerBound * dModel)..<(parts.upperBound * dModel)
+        if let packed = p.packedWeight(for: x), packed.canCompute(outputs: rows), x.dtype == .float32 {
+            return packed.product(
+                x, outputs: rows, bias: p.bias?.slice(axis: 0, start: rows.lowerBound, end: rows.upperBound))
         }
         let w = p.weight.slice(axis: 0, start: parts.lowerBound * dModel, end: parts.upperBound * dModel)
         let y = matmul(x, w, transposeB: true)

@@ -11,6 +11,9 @@ public final class Linear: Layer {
     /// The weight quantized to int8 (`Quantization.quantize`): when set, the layer computes with it (`Int8GEMM`),
     /// inference only.
     public var quantized: Int8Matrix?
+    /// The weight packed for inference (`WeightPacking.pack`): when set, a forward that records no gradient computes
+    /// with it (`PackedMatrix`); one that does drops it.
+    public var packed: PackedMatrix?
 
     /// y = x Wᵀ + b (PyTorch's `nn.Linear`), initialised uniformly in ±1/√in as PyTorch does.
     public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, using g: inout RandomGenerator) {
@@ -31,6 +34,9 @@ public final class Linear: Layer {
             precondition(
                 !(GradMode.enabled && x.requiresGrad), "Linear: an int8 layer is for inference, it has no gradient")
             return Int8GEMM.linear(x, quantized, bias: bias)
+        }
+        if let packed = packedWeight(for: x), x.dtype == .float32, x.rank >= 1, x.shape[x.rank - 1] == inFeatures {
+            return packed.product(x, bias: bias)
         }
         if let bias, x.rank >= 2 { return linearOp(x, weight: weight, bias: bias) }  // bias added inside the GEMM
         let y = matmul(x, weight, transposeB: true)  // the transpose is a GEMM flag, no copy

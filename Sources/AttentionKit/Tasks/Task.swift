@@ -169,7 +169,8 @@ public enum RunTasks {
                 "\(run.path) is \(RunDirectory.article(found.displayName)) run, not \(RunDirectory.article(T.displayName)) run: `\(verb)` needs one"
                     + (fitting.map { " (\($0) fits this run)" } ?? ""))
         }
-        return try int8 ? quantized(T.load(from: run, weights: weights)) : T.load(from: run, weights: weights)
+        let loaded = try T.load(from: run, weights: weights)
+        return int8 ? quantized(loaded) : packed(loaded)
     }
 
     /// Loads a run directory for inference, whichever task trained it; `int8`: its `Linear` layers quantized
@@ -178,11 +179,23 @@ public enum RunTasks {
         -> any TrainedRun
     {
         let loaded = try runType(of: run).load(from: run, weights: weights)
-        return int8 ? quantized(loaded) : loaded
+        return int8 ? quantized(loaded) : packed(loaded)
     }
 
     private static func quantized<T: TrainedRun>(_ run: T) -> T {
         if !Quantization.isQuantized(run.network) { Quantization.quantize(run.network) }
+        return run
+    }
+
+    /// A float run's `Linear` weights packed for the inference GEMM (`WeightPacking`); an int8 checkpoint's layers
+    /// compute in int8 and are left as they are.
+    private static func packed(_ run: any TrainedRun) -> any TrainedRun {
+        WeightPacking.pack(run.network)
+        return run
+    }
+
+    private static func packed<T: TrainedRun>(_ run: T) -> T {
+        WeightPacking.pack(run.network)
         return run
     }
 }

@@ -35,4 +35,22 @@ void ak_quantize_row_avx2(const float *x, long k, float levels, uint8_t *q, floa
 /// writes the name of the kernels in use to `name` (at most `size` bytes, NUL-terminated).
 int ak_openblas_choose_core(char *name, long size);
 
+/// The packed-weight GEMM's panel width on this CPU: 32 (AVX-512), 16 (AVX2 and FMA), or 0 (no packed kernel: keep the
+/// BLAS path). ATTENTIONKIT_NO_PACKED_GEMM=1 makes it 0, ATTENTIONKIT_NO_AVX512=1 at most 16. Evaluated once.
+long ak_packed_width(void);
+
+/// Floats in W [n, k] packed in panels of `width` output columns (n rounded up to a multiple of `width`, times k).
+long ak_packed_count(long n, long k, long width);
+
+/// Packs W [n, k] (row-major, y = x·Wᵀ) into `out` (ak_packed_count floats, 64-byte aligned): panel p holds, for
+/// kk = 0..<k, the `width` weights W[p·width + j][kk], zero past row n.
+void ak_pack_weights(const float *w, long n, long k, long width, float *out);
+
+/// y[i][j − n0] = bias[j − n0] + Σ_kk x[i][kk]·W[j][kk] for rows i < m and columns n0 ≤ j < n1 (n0 a multiple of
+/// `width`, n1 ≤ n), with W packed by ak_pack_weights at this `width` (which must be ak_packed_width() or 16 on an
+/// AVX-512 CPU). `bias` (NULL: none) and `y` point at column n0. Each output is a chain of fused multiply-adds over kk
+/// in order, starting from the bias: the same bits for every width, row count and column split.
+void ak_gemm_packed(long m, long n0, long n1, long k, const float *x, long ldx, const float *packed, long width,
+                    const float *bias, float *y, long ldy);
+
 #endif
