@@ -65,12 +65,17 @@ AVX512 static void gemm512(long m, long n0, long n1, long k, const float *x, lon
                            const float *bias, float *y, long ldy) {
     const long stride = 32 * k;
     long i = 0;
-    // full tiles of 12 rows, one panel at a time
-    for (long j = n0; j < n1; j += 32) {
-        const float *panel = packed + (j / 32) * stride;
-        const float *b = bias ? bias + (j - n0) : NULL;
+    // full tiles of 12 rows over groups of panels that stay in L2 (~512 KiB) while the row tiles pass: a
+    // vocabulary-wide weight (8 MiB) is read from memory once, and each tile's rows stay in L1 across the group
+    const long group = 32 * (k <= 256 ? 16 : k <= 512 ? 8 : 4);
+    for (long g = n0; g < n1; g += group) {
+        const long g1 = g + group < n1 ? g + group : n1;
         for (long r = 0; r + 12 <= m; r += 12)
-            tile512(12, 1, k, x + r * ldx, ldx, panel, stride, b, y + r * ldy + (j - n0), ldy, n1 - j);
+            for (long j = g; j < g1; j += 32) {
+                const float *panel = packed + (j / 32) * stride;
+                const float *b = bias ? bias + (j - n0) : NULL;
+                tile512(12, 1, k, x + r * ldx, ldx, panel, stride, b, y + r * ldy + (j - n0), ldy, n1 - j);
+            }
     }
     i = m - m % 12;
     const long rest = m - i;
@@ -142,11 +147,15 @@ AVX2FMA INLINE void tile256(const int mr, const int np, long k, const float *x, 
 AVX2FMA static void gemm256(long m, long n0, long n1, long k, const float *x, long ldx, const float *packed,
                             const float *bias, float *y, long ldy) {
     const long stride = 16 * k;
-    for (long j = n0; j < n1; j += 16) {
-        const float *panel = packed + (j / 16) * stride;
-        const float *b = bias ? bias + (j - n0) : NULL;
+    const long group = 16 * (k <= 256 ? 32 : k <= 512 ? 16 : 8);  // as gemm512: ~512 KiB of panels at a time
+    for (long g = n0; g < n1; g += group) {
+        const long g1 = g + group < n1 ? g + group : n1;
         for (long r = 0; r + 6 <= m; r += 6)
-            tile256(6, 1, k, x + r * ldx, ldx, panel, stride, b, y + r * ldy + (j - n0), ldy, n1 - j);
+            for (long j = g; j < g1; j += 16) {
+                const float *panel = packed + (j / 16) * stride;
+                const float *b = bias ? bias + (j - n0) : NULL;
+                tile256(6, 1, k, x + r * ldx, ldx, panel, stride, b, y + r * ldy + (j - n0), ldy, n1 - j);
+            }
     }
     const long i = m - m % 6, rest = m - i;
     if (rest == 0) return;
