@@ -238,4 +238,13 @@ final class QuantizationTests: TemporaryDirectoryTestCase {
         }
         XCTAssertEqual(leftovers, [])
     }
+
+    /// oneDNN 2.6's AMX GEMMs ran inference 1.4–2× slower than its AVX-512 VNNI ones (Emerald Rapids): unless the
+    /// user chose an ISA, AttentionKit keeps it below AMX (`OneDNNSetup`). Fails on an AMX host without the cap.
+    func testOneDNNIsKeptOffAMXUnlessTheUserChose() throws {
+        try XCTSkipIf(
+            getenv("ONEDNN_MAX_CPU_ISA") != nil || getenv("DNNL_MAX_CPU_ISA") != nil, "the user chose oneDNN's ISA")
+        XCTAssertNotEqual(Int8GEMM.isa, "avx512_core_amx")
+        XCTAssertNotEqual(Int8GEMM.isa, "other")
+    }
 }

@@ -73,15 +73,31 @@ public final class Int8Matrix: @unchecked Sendable {
 /// Each activation row is quantized when it arrives, asymmetrically to unsigned 8 bits over its own [min, max]
 /// (zero exact): `x ≈ scale · (u − zero)`. Without VNNI the activations use 7 bits (0…127, as PyTorch's fbgemm
 /// `reduce_range`): `vpmaddubsw` adds two u8·s8 products in 16 bits, which 255·127·2 would overflow.
+/// oneDNN's instruction-set ceiling, set once before its first call.
+///
+/// oneDNN 2.6 (Debian 12) runs its BLAS-like GEMMs on AMX where the CPU has it (Intel Sapphire and Emerald Rapids).
+/// On the few-row products of inference that was 1.4–2× slower than its AVX-512 VNNI kernels on an Emerald Rapids
+/// host (`vit_infer_b256_int8` 558 against 1,011 img/s, `attn translate --int8` 8.0 against 4.9 s). So, unless the
+/// user set `ONEDNN_MAX_CPU_ISA` (or `DNNL_MAX_CPU_ISA`), AttentionKit caps it at AVX-512 with VNNI and BF16; a CPU
+/// below that keeps its own best (the cap is a maximum).
+enum OneDNNSetup {
+    static let ready: Void = {
+        guard getenv("ONEDNN_MAX_CPU_ISA") == nil, getenv("DNNL_MAX_CPU_ISA") == nil else { return }
+        _ = dnnl_set_max_cpu_isa(dnnl_cpu_isa_avx512_core_bf16)
+    }()
+}
+
 public enum Int8GEMM {
     /// Levels of the activations' unsigned range: 255 with VNNI, 127 without.
     public static let activationLevels: Int = {
+        _ = OneDNNSetup.ready
         let isa = dnnl_get_effective_cpu_isa().rawValue
         return isa & 0x40 != 0 || isa & 0x400 != 0 ? 255 : 127  // avx512_core_vnni, avx2_vnni
     }()
 
     /// The CPU instruction set oneDNN dispatches to ("avx512_core_vnni", "avx2", …).
     public static var isa: String {
+        _ = OneDNNSetup.ready
         switch dnnl_get_effective_cpu_isa() {
         case dnnl_cpu_isa_avx2: return "avx2"
         case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni"
@@ -203,6 +219,7 @@ public enum Int8GEMM {
     /// one OpenMP thread, because AttentionKit splits the work over its own threads (two pools on the same cores
     /// would take turns spinning).
     nonisolated(unsafe) static let ompSetNumThreads: (@convention(c) (Int32) -> Void)? = {
+        _ = OneDNNSetup.ready  // every oneDNN call site asks for this first
         guard let f = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "omp_set_num_threads") else { return nil }
         return unsafeBitCast(f, to: (@convention(c) (Int32) -> Void).self)
     }()
