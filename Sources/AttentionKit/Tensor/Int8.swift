@@ -67,17 +67,11 @@ public final class Int8Matrix: @unchecked Sendable {
     public var byteCount: Int { values.count + 4 * scales.count }
 }
 
-/// int8 GEMM for dynamically quantized inference on oneDNN's `dnnl_gemm_u8s8s32` (int32 accumulation; VNNI's
-/// `vpdpbusd` where the CPU has it, AVX2/AVX-512 `vpmaddubsw` otherwise).
-///
-/// Each activation row is quantized when it arrives, asymmetrically to unsigned 8 bits over its own [min, max]
-/// (zero exact): `x ≈ scale · (u − zero)`. Without VNNI the activations use 7 bits (0…127, as PyTorch's fbgemm
-/// `reduce_range`): `vpmaddubsw` adds two u8·s8 products in 16 bits, which 255·127·2 would overflow.
 /// oneDNN's instruction-set ceiling, set once before its first call.
 ///
 /// oneDNN 2.6 (Debian 12) runs its BLAS-like GEMMs on AMX where the CPU has it (Intel Sapphire and Emerald Rapids).
 /// On the few-row products of inference that was 1.4–2× slower than its AVX-512 VNNI kernels on an Emerald Rapids
-/// host (`vit_infer_b256_int8` 558 against 1,011 img/s, `attn translate --int8` 8.0 against 4.9 s). So, unless the
+/// host (`vit_infer_b256_int8` 551–565 against 995–1,027 img/s, `attn translate --int8` 8.0 against 4.8–5.4 s). So, unless the
 /// user set `ONEDNN_MAX_CPU_ISA` (or `DNNL_MAX_CPU_ISA`), AttentionKit caps it at AVX-512 with VNNI and BF16; a CPU
 /// below that keeps its own best (the cap is a maximum).
 enum OneDNNSetup {
@@ -87,6 +81,12 @@ enum OneDNNSetup {
     }()
 }
 
+/// int8 GEMM for dynamically quantized inference on oneDNN's `dnnl_gemm_u8s8s32` (int32 accumulation; VNNI's
+/// `vpdpbusd` where the CPU has it, AVX2/AVX-512 `vpmaddubsw` otherwise).
+///
+/// Each activation row is quantized when it arrives, asymmetrically to unsigned 8 bits over its own [min, max]
+/// (zero exact): `x ≈ scale · (u − zero)`. Without VNNI the activations use 7 bits (0…127, as PyTorch's fbgemm
+/// `reduce_range`): `vpmaddubsw` adds two u8·s8 products in 16 bits, which 255·127·2 would overflow.
 public enum Int8GEMM {
     /// Levels of the activations' unsigned range: 255 with VNNI, 127 without.
     public static let activationLevels: Int = {
