@@ -179,6 +179,49 @@ AVX2 void ak_gelu_erf_avx2(float *x, long n) {
     }
 }
 
+#define AVX512F __attribute__((target("avx512f")))
+
+int ak_has_avx512(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx512f") ? 1 : 0;
+    }
+    return cached;
+}
+
+// erf8 on 16 lanes: the same operations per lane, so the same bits
+AVX512F static inline __m512 erf16(__m512 x) {
+    const __m512 lo = _mm512_set1_ps(-4.0f), hi = _mm512_set1_ps(4.0f);
+    __m512 xc = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, hi, _CMP_GT_OQ), x, hi);
+    xc = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ), xc, lo);
+    const __m512 x2 = _mm512_mul_ps(xc, xc);
+    __m512 p = _mm512_set1_ps(-2.72614225801306e-10f);
+    p = _mm512_add_ps(_mm512_mul_ps(p, x2), _mm512_set1_ps(2.77068142495902e-08f));
+    p = _mm512_sub_ps(_mm512_mul_ps(p, x2), _mm512_set1_ps(2.10102402082508e-06f));
+    p = _mm512_sub_ps(_mm512_mul_ps(p, x2), _mm512_set1_ps(5.69250639462346e-05f));
+    p = _mm512_sub_ps(_mm512_mul_ps(p, x2), _mm512_set1_ps(7.34990630326855e-04f));
+    p = _mm512_sub_ps(_mm512_mul_ps(p, x2), _mm512_set1_ps(2.95459980854025e-03f));
+    p = _mm512_sub_ps(_mm512_mul_ps(p, x2), _mm512_set1_ps(1.60960333262415e-02f));
+    __m512 q = _mm512_set1_ps(-1.45660718464996e-05f);
+    q = _mm512_sub_ps(_mm512_mul_ps(q, x2), _mm512_set1_ps(2.13374055278905e-04f));
+    q = _mm512_sub_ps(_mm512_mul_ps(q, x2), _mm512_set1_ps(1.68282697438203e-03f));
+    q = _mm512_sub_ps(_mm512_mul_ps(q, x2), _mm512_set1_ps(7.37332916720468e-03f));
+    q = _mm512_sub_ps(_mm512_mul_ps(q, x2), _mm512_set1_ps(1.42647390514189e-02f));
+    return _mm512_div_ps(_mm512_mul_ps(xc, p), q);
+}
+
+AVX512F void ak_gelu_erf_avx512(float *x, long n) {
+    const __m512 c = _mm512_set1_ps(0.70710678f), one = _mm512_set1_ps(1.0f), half = _mm512_set1_ps(0.5f);
+    for (long j = 0; j < n; j += 16) {
+        const long lanes = n - j < 16 ? n - j : 16;
+        const __mmask16 m = lanes == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << lanes) - 1);
+        const __m512 v = _mm512_maskz_loadu_ps(m, x + j);  // the tail's missing lanes are zeros, never stored
+        const __m512 e = erf16(_mm512_mul_ps(v, c));
+        _mm512_mask_storeu_ps(x + j, m, _mm512_mul_ps(_mm512_mul_ps(v, _mm512_add_ps(one, e)), half));
+    }
+}
+
 AVX2 void ak_dequantize_row_avx2(const int32_t *acc, float *out, long width, int32_t zero, const int32_t *rowSums,
                                  float scale, const float *weightScales, const float *bias) {
     const __m256i z8 = _mm256_set1_epi32(zero);
@@ -255,6 +298,8 @@ void ak_softmax_statistics_avx2(const float *s, float *d, long n, float *max, fl
     (void)s, (void)d, (void)n, (void)max, (void)sum;
 }
 void ak_gelu_erf_avx2(float *x, long n) { (void)x, (void)n; }
+int ak_has_avx512(void) { return 0; }
+void ak_gelu_erf_avx512(float *x, long n) { (void)x, (void)n; }
 void ak_dequantize_row_avx2(const int32_t *acc, float *out, long width, int32_t zero, const int32_t *rowSums,
                             float scale, const float *weightScales, const float *bias) {
     (void)acc, (void)out, (void)width, (void)zero, (void)rowSums, (void)scale, (void)weightScales, (void)bias;

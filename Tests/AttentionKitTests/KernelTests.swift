@@ -73,12 +73,17 @@ final class KernelTests: XCTestCase {
 
     func testGELUEqualsTheSwiftKernelBitForBit() throws {
         try XCTSkipUnless(ak_has_avx2() != 0, "this CPU has no AVX2")
-        for n in [1, 7, 8, 9, 100, 1027] {
+        for n in [1, 7, 8, 9, 15, 16, 17, 100, 1027] {
             var x = values(n, seed: UInt64(n), spread: 12)
             if n > 3 { x[3] = .nan }
             let want = x.map { GeluErfK()($0) }
+            var wide = x
             ak_gelu_erf_avx2(&x, n)
             XCTAssertEqual(x.map(\.bitPattern), want.map(\.bitPattern), "n \(n)")
+            if ak_has_avx512() != 0 {
+                ak_gelu_erf_avx512(&wide, n)
+                XCTAssertEqual(wide.map(\.bitPattern), want.map(\.bitPattern), "AVX-512, n \(n)")
+            }
         }
         // and through the layer path: geluInPlace on a tensor equals the out-of-place op
         var g = RandomGenerator(seed: 3)

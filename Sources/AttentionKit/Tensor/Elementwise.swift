@@ -30,13 +30,15 @@ func mapUnaryInPlace<K: UnaryKernel>(_ x: Tensor, _ k: K) {
     }
 }
 
-/// GELU (erf form) over `x`'s own storage (inference): `GeluErfK`'s values, through the AVX2 loop where the CPU has it.
+/// GELU (erf form) over `x`'s own storage (inference): `GeluErfK`'s values, through the AVX-512 or AVX2 loop where the
+/// CPU has one.
 func geluInPlace(_ x: Tensor) {
     guard x.dtype == .float32 && Kernels.avx2 else { return mapUnaryInPlace(x, GeluErfK()) }
     let p = x.storage.pointer(Float.self), n = x.count
+    let wide = Kernels.avx512
     parallelFor((n + 63) / 64, costPerItem: 256) { r in
-        let start = r.lowerBound * 64
-        ak_gelu_erf_avx2(p + start, Swift.min(n, r.upperBound * 64) - start)
+        let start = r.lowerBound * 64, count = Swift.min(n, r.upperBound * 64) - start
+        if wide { ak_gelu_erf_avx512(p + start, count) } else { ak_gelu_erf_avx2(p + start, count) }
     }
 }
 

@@ -9,6 +9,9 @@ import CKernels
 enum Kernels {
     /// True when the CPU runs AVX2 and `ATTENTIONKIT_NO_AVX2` is not set (the switch for comparing the two paths).
     static let avx2: Bool = ak_has_avx2() != 0 && getenv("ATTENTIONKIT_NO_AVX2") == nil
+    /// True when `avx2` is and the CPU also runs AVX-512 F, unless `ATTENTIONKIT_NO_AVX512` is set: the elementwise
+    /// kernels then take 16 lanes (the same operations per element, so the same bits).
+    static let avx512: Bool = avx2 && ak_has_avx512() != 0 && getenv("ATTENTIONKIT_NO_AVX512") == nil
 }
 
 extension UnsafePointer {

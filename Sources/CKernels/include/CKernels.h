@@ -17,6 +17,12 @@ void ak_softmax_statistics_avx2(const float *s, float *d, long n, float *max, fl
 /// GELU (erf form, fastErf) over x[0..<n] in place: x·(1 + erf(x·0.70710678))·0.5.
 void ak_gelu_erf_avx2(float *x, long n);
 
+/// 1 when the CPU (and the OS) run AVX-512 F code, else 0. Evaluated once.
+int ak_has_avx512(void);
+
+/// ak_gelu_erf_avx2 on 16 lanes (AVX-512 F): the same operations per element, so the same bits.
+void ak_gelu_erf_avx512(float *x, long n);
+
 /// One row of an int8 GEMM's output scaled back: out[j] = float(acc[j] − zero·rowSums[j])·(scale·weightScales[j])
 /// (+ bias[j] when bias is not NULL).
 void ak_dequantize_row_avx2(const int32_t *acc, float *out, long width, int32_t zero, const int32_t *rowSums,
