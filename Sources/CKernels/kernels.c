@@ -140,24 +140,22 @@ AVX2 void ak_softmax_statistics_avx2(const float *s, float *d, long n, float *ma
     *sumOut = sum;
 }
 
-// fastErf (FastMath.swift): x·P(x²)/Q(x²) on x clamped to [-4, 4].
+// fastErf (FastMath.swift): x·P(x²)/Q(x²) on x clamped to [-4, 4]. Its subtractions `a − c` are written as additions
+// of −c here, which IEEE arithmetic computes exactly alike.
+static const float erfP[7] = {-2.72614225801306e-10f, 2.77068142495902e-08f, -2.10102402082508e-06f,
+                              -5.69250639462346e-05f, -7.34990630326855e-04f, -2.95459980854025e-03f,
+                              -1.60960333262415e-02f};
+static const float erfQ[5] = {-1.45660718464996e-05f, -2.13374055278905e-04f, -1.68282697438203e-03f,
+                              -7.37332916720468e-03f, -1.42647390514189e-02f};
+
 AVX2 static inline __m256 erf8(__m256 x) {
     const __m256 lo = _mm256_set1_ps(-4.0f), hi = _mm256_set1_ps(4.0f);
     __m256 xc = select8(_mm256_cmp_ps(x, hi, _CMP_GT_OQ), hi, x);
     xc = select8(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), lo, xc);
     const __m256 x2 = _mm256_mul_ps(xc, xc);
-    __m256 p = _mm256_set1_ps(-2.72614225801306e-10f);
-    p = _mm256_add_ps(_mm256_mul_ps(p, x2), _mm256_set1_ps(2.77068142495902e-08f));
-    p = _mm256_sub_ps(_mm256_mul_ps(p, x2), _mm256_set1_ps(2.10102402082508e-06f));
-    p = _mm256_sub_ps(_mm256_mul_ps(p, x2), _mm256_set1_ps(5.69250639462346e-05f));
-    p = _mm256_sub_ps(_mm256_mul_ps(p, x2), _mm256_set1_ps(7.34990630326855e-04f));
-    p = _mm256_sub_ps(_mm256_mul_ps(p, x2), _mm256_set1_ps(2.95459980854025e-03f));
-    p = _mm256_sub_ps(_mm256_mul_ps(p, x2), _mm256_set1_ps(1.60960333262415e-02f));
-    __m256 q = _mm256_set1_ps(-1.45660718464996e-05f);
-    q = _mm256_sub_ps(_mm256_mul_ps(q, x2), _mm256_set1_ps(2.13374055278905e-04f));
-    q = _mm256_sub_ps(_mm256_mul_ps(q, x2), _mm256_set1_ps(1.68282697438203e-03f));
-    q = _mm256_sub_ps(_mm256_mul_ps(q, x2), _mm256_set1_ps(7.37332916720468e-03f));
-    q = _mm256_sub_ps(_mm256_mul_ps(q, x2), _mm256_set1_ps(1.42647390514189e-02f));
+    __m256 p = _mm256_set1_ps(erfP[0]), q = _mm256_set1_ps(erfQ[0]);
+    for (int i = 1; i < 7; i++) p = _mm256_add_ps(_mm256_mul_ps(p, x2), _mm256_set1_ps(erfP[i]));
+    for (int i = 1; i < 5; i++) q = _mm256_add_ps(_mm256_mul_ps(q, x2), _mm256_set1_ps(erfQ[i]));
     return _mm256_div_ps(_mm256_mul_ps(xc, p), q);
 }
 
@@ -196,18 +194,9 @@ AVX512F static inline __m512 erf16(__m512 x) {
     __m512 xc = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, hi, _CMP_GT_OQ), x, hi);
     xc = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ), xc, lo);
     const __m512 x2 = _mm512_mul_ps(xc, xc);
-    __m512 p = _mm512_set1_ps(-2.72614225801306e-10f);
-    p = _mm512_add_ps(_mm512_mul_ps(p, x2), _mm512_set1_ps(2.77068142495902e-08f));
-    p = _mm512_sub_ps(_mm512_mul_ps(p, x2), _mm512_set1_ps(2.10102402082508e-06f));
-    p = _mm512_sub_ps(_mm512_mul_ps(p, x2), _mm512_set1_ps(5.69250639462346e-05f));
-    p = _mm512_sub_ps(_mm512_mul_ps(p, x2), _mm512_set1_ps(7.34990630326855e-04f));
-    p = _mm512_sub_ps(_mm512_mul_ps(p, x2), _mm512_set1_ps(2.95459980854025e-03f));
-    p = _mm512_sub_ps(_mm512_mul_ps(p, x2), _mm512_set1_ps(1.60960333262415e-02f));
-    __m512 q = _mm512_set1_ps(-1.45660718464996e-05f);
-    q = _mm512_sub_ps(_mm512_mul_ps(q, x2), _mm512_set1_ps(2.13374055278905e-04f));
-    q = _mm512_sub_ps(_mm512_mul_ps(q, x2), _mm512_set1_ps(1.68282697438203e-03f));
-    q = _mm512_sub_ps(_mm512_mul_ps(q, x2), _mm512_set1_ps(7.37332916720468e-03f));
-    q = _mm512_sub_ps(_mm512_mul_ps(q, x2), _mm512_set1_ps(1.42647390514189e-02f));
+    __m512 p = _mm512_set1_ps(erfP[0]), q = _mm512_set1_ps(erfQ[0]);
+    for (int i = 1; i < 7; i++) p = _mm512_add_ps(_mm512_mul_ps(p, x2), _mm512_set1_ps(erfP[i]));
+    for (int i = 1; i < 5; i++) q = _mm512_add_ps(_mm512_mul_ps(q, x2), _mm512_set1_ps(erfQ[i]));
     return _mm512_div_ps(_mm512_mul_ps(xc, p), q);
 }
 

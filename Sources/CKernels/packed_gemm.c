@@ -61,49 +61,6 @@ AVX512 INLINE void tile512(const int mr, const int np, long k, const float *x, l
         UNROLL for (int v = 0; v < 2 * np; v++) _mm512_mask_storeu_ps(y + i * ldy + 16 * v, m[v], c[i][v]);
 }
 
-AVX512 static void gemm512(long m, long n0, long n1, long k, const float *x, long ldx, const float *packed,
-                           const float *bias, float *y, long ldy) {
-    const long stride = 32 * k;
-    long i = 0;
-    // full tiles of 12 rows over groups of panels that stay in L2 (~512 KiB) while the row tiles pass: a
-    // vocabulary-wide weight (8 MiB) is read from memory once, and each tile's rows stay in L1 across the group
-    const long group = 32 * (k <= 256 ? 16 : k <= 512 ? 8 : 4);
-    for (long g = n0; g < n1; g += group) {
-        const long g1 = g + group < n1 ? g + group : n1;
-        for (long r = 0; r + 12 <= m; r += 12)
-            for (long j = g; j < g1; j += 32) {
-                const float *panel = packed + (j / 32) * stride;
-                const float *b = bias ? bias + (j - n0) : NULL;
-                tile512(12, 1, k, x + r * ldx, ldx, panel, stride, b, y + r * ldy + (j - n0), ldy, n1 - j);
-            }
-    }
-    i = m - m % 12;
-    const long rest = m - i;
-    if (rest == 0) return;
-    // the last 1–11 rows: several panels per tile, so that a few rows still keep 8–24 accumulators busy
-    const int np = rest >= 7 ? 1 : rest >= 4 ? 2 : 4;
-    for (long j = n0; j < n1;) {
-        const long left = (n1 - j + 31) / 32;
-        const int p = left >= np ? np : 1;
-        const float *panel = packed + (j / 32) * stride;
-        const float *b = bias ? bias + (j - n0) : NULL;
-        const float *xi = x + i * ldx;
-        float *yi = y + i * ldy + (j - n0);
-        const long cols = n1 - j;
-#define CASE(r, q)                                                                                                   \
-    case r: tile512(r, q, k, xi, ldx, panel, stride, b, yi, ldy, cols); break;
-        if (p == 1) {
-            switch (rest) { CASE(1, 1) CASE(2, 1) CASE(3, 1) CASE(4, 1) CASE(5, 1) CASE(6, 1) CASE(7, 1) CASE(8, 1) CASE(9, 1) CASE(10, 1) CASE(11, 1) default: break; }
-        } else if (p == 2) {
-            switch (rest) { CASE(4, 2) CASE(5, 2) CASE(6, 2) default: break; }
-        } else {
-            switch (rest) { CASE(1, 4) CASE(2, 4) CASE(3, 4) default: break; }
-        }
-#undef CASE
-        j += 32 * p;
-    }
-}
-
 // ---- AVX2: a tile is `mr` rows × `np` panels of 16 columns (mr·np·2 ≤ 12 accumulators) ----
 
 AVX2FMA INLINE void tile256(const int mr, const int np, long k, const float *x, long ldx, const float *panel,
@@ -144,49 +101,76 @@ AVX2FMA INLINE void tile256(const int mr, const int np, long k, const float *x, 
     }
 }
 
-AVX2FMA static void gemm256(long m, long n0, long n1, long k, const float *x, long ldx, const float *packed,
-                            const float *bias, float *y, long ldy) {
-    const long stride = 16 * k;
-    const long group = 16 * (k <= 256 ? 32 : k <= 512 ? 16 : 8);  // as gemm512: ~512 KiB of panels at a time
+// ---- the driver, shared by both widths: which tile runs where ----
+
+// One kernel specialised to `rows` rows × `np` panels (tiles[rows][np], NULL where the width has none).
+typedef void (*tile_fn)(long k, const float *x, long ldx, const float *panel, long stride, const float *bias, float *y,
+                        long ldy, long cols);
+
+#define TILE(isa, tile, r, q)                                                                                        \
+    isa static void tile##_##r##_##q(long k, const float *x, long ldx, const float *panel, long stride,            \
+                                     const float *bias, float *y, long ldy, long cols) {                           \
+        tile(r, q, k, x, ldx, panel, stride, bias, y, ldy, cols);                                                  \
+    }
+TILE(AVX512, tile512, 12, 1) TILE(AVX512, tile512, 11, 1) TILE(AVX512, tile512, 10, 1) TILE(AVX512, tile512, 9, 1)
+TILE(AVX512, tile512, 8, 1) TILE(AVX512, tile512, 7, 1) TILE(AVX512, tile512, 6, 2) TILE(AVX512, tile512, 5, 2)
+TILE(AVX512, tile512, 4, 2) TILE(AVX512, tile512, 3, 4) TILE(AVX512, tile512, 2, 4) TILE(AVX512, tile512, 1, 4)
+TILE(AVX512, tile512, 6, 1) TILE(AVX512, tile512, 5, 1) TILE(AVX512, tile512, 4, 1) TILE(AVX512, tile512, 3, 1)
+TILE(AVX512, tile512, 2, 1) TILE(AVX512, tile512, 1, 1)
+TILE(AVX2FMA, tile256, 6, 1) TILE(AVX2FMA, tile256, 5, 1) TILE(AVX2FMA, tile256, 4, 1) TILE(AVX2FMA, tile256, 3, 2)
+TILE(AVX2FMA, tile256, 2, 2) TILE(AVX2FMA, tile256, 1, 4) TILE(AVX2FMA, tile256, 3, 1) TILE(AVX2FMA, tile256, 2, 1)
+TILE(AVX2FMA, tile256, 1, 1)
+#undef TILE
+
+// [rows][0]: that many rows over one panel; [rows][1]: over `panels` panels (the widest tile a few rows fill)
+typedef struct {
+    long width, rows;  // panel width, rows of a full tile
+    tile_fn one[13], wide[13];
+    int panels[13];
+} kernel_t;
+
+static const kernel_t k512 = {
+    32, 12,
+    {NULL, tile512_1_1, tile512_2_1, tile512_3_1, tile512_4_1, tile512_5_1, tile512_6_1, tile512_7_1, tile512_8_1,
+     tile512_9_1, tile512_10_1, tile512_11_1, tile512_12_1},
+    {NULL, tile512_1_4, tile512_2_4, tile512_3_4, tile512_4_2, tile512_5_2, tile512_6_2, tile512_7_1, tile512_8_1,
+     tile512_9_1, tile512_10_1, tile512_11_1, tile512_12_1},
+    {0, 4, 4, 4, 2, 2, 2, 1, 1, 1, 1, 1, 1}};
+static const kernel_t k256 = {
+    16, 6,
+    {NULL, tile256_1_1, tile256_2_1, tile256_3_1, tile256_4_1, tile256_5_1, tile256_6_1},
+    {NULL, tile256_1_4, tile256_2_2, tile256_3_2, tile256_4_1, tile256_5_1, tile256_6_1},
+    {0, 4, 2, 2, 1, 1, 1}};
+
+static void gemm(const kernel_t *kn, long m, long n0, long n1, long k, const float *x, long ldx, const float *packed,
+                 const float *bias, float *y, long ldy) {
+    const long w = kn->width, mr = kn->rows, stride = w * k;
+    // full tiles over groups of panels that stay in L2 (~512 KiB) while the row tiles pass: a vocabulary-wide weight
+    // (8 MiB) is read from memory once, and each tile's rows stay in L1 across the group
+    const long group = w * ((w == 32 ? 16 : 32) >> (k <= 256 ? 0 : k <= 512 ? 1 : 2));
     for (long g = n0; g < n1; g += group) {
         const long g1 = g + group < n1 ? g + group : n1;
-        for (long r = 0; r + 6 <= m; r += 6)
-            for (long j = g; j < g1; j += 16) {
-                const float *panel = packed + (j / 16) * stride;
-                const float *b = bias ? bias + (j - n0) : NULL;
-                tile256(6, 1, k, x + r * ldx, ldx, panel, stride, b, y + r * ldy + (j - n0), ldy, n1 - j);
-            }
+        for (long r = 0; r + mr <= m; r += mr)
+            for (long j = g; j < g1; j += w)
+                kn->one[mr](k, x + r * ldx, ldx, packed + (j / w) * stride, stride, bias ? bias + (j - n0) : NULL,
+                            y + r * ldy + (j - n0), ldy, n1 - j);
     }
-    const long i = m - m % 6, rest = m - i;
+    const long i = m - m % mr, rest = m - i;
     if (rest == 0) return;
-    const int np = rest >= 4 ? 1 : rest >= 2 ? 2 : 4;
+    // the last rows: several panels per tile, so that a few rows still keep 8–24 accumulators busy
     for (long j = n0; j < n1;) {
-        const long left = (n1 - j + 15) / 16;
-        const int p = left >= np ? np : 1;
-        const float *panel = packed + (j / 16) * stride;
-        const float *b = bias ? bias + (j - n0) : NULL;
-        const float *xi = x + i * ldx;
-        float *yi = y + i * ldy + (j - n0);
-        const long cols = n1 - j;
-#define CASE(r, q)                                                                                                   \
-    case r: tile256(r, q, k, xi, ldx, panel, stride, b, yi, ldy, cols); break;
-        if (p == 1) {
-            switch (rest) { CASE(1, 1) CASE(2, 1) CASE(3, 1) CASE(4, 1) CASE(5, 1) default: break; }
-        } else if (p == 2) {
-            switch (rest) { CASE(2, 2) CASE(3, 2) default: break; }
-        } else {
-            switch (rest) { CASE(1, 4) default: break; }
-        }
-#undef CASE
-        j += 16 * p;
+        const int wide = (n1 - j + w - 1) / w >= kn->panels[rest];
+        (wide ? kn->wide : kn->one)[rest](k, x + i * ldx, ldx, packed + (j / w) * stride, stride,
+                                          bias ? bias + (j - n0) : NULL, y + i * ldy + (j - n0), ldy, n1 - j);
+        j += w * (wide ? kn->panels[rest] : 1);
     }
 }
 
 void ak_gemm_packed(long m, long n0, long n1, long k, const float *x, long ldx, const float *packed, long width,
                     const float *bias, float *y, long ldy) {
     if (m <= 0 || n1 <= n0) return;
-    if (width == 32) gemm512(m, n0, n1, k, x, ldx, packed, bias, y, ldy);
-    else if (width == 16) gemm256(m, n0, n1, k, x, ldx, packed, bias, y, ldy);
+    if (width == 32) gemm(&k512, m, n0, n1, k, x, ldx, packed, bias, y, ldy);
+    else if (width == 16) gemm(&k256, m, n0, n1, k, x, ldx, packed, bias, y, ldy);
 }
 
 #else  // not x86-64: no packed kernels; AttentionKit keeps its BLAS path
