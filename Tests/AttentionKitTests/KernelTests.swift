@@ -135,3 +135,50 @@ final class KernelTests: XCTestCase {
         }
     }
 }
+
+/// The small-attention kernels of decoding steps (attention_small.c) against float64 sums, on head widths and key
+/// counts around their 8-lane blocks and 32-column groups, with rows farther apart than they are wide; and the fused
+/// attention op, which uses them for a few float32 query rows, against the same op in float64 (BLAS).
+final class SmallAttentionKernelTests: XCTestCase {
+    func testScoresAndWeightedSumsEqualFloat64Sums() throws {
+        try XCTSkipUnless(ak_has_avx2() == 1, "no AVX2 on this machine")
+        var g = RandomGenerator(seed: 7)
+        for (tq, tk, width) in [(1, 1, 8), (1, 7, 13), (5, 8, 32), (1, 9, 40), (3, 17, 64), (2, 20, 70), (16, 3, 33)] {
+            let ld = width + 5
+            let q = (0..<(tq * ld)).map { _ in Float(g.nextUnit()) - 0.5 }
+            let k = (0..<(tk * ld)).map { _ in Float(g.nextUnit()) - 0.5 }
+            var s = [Float](repeating: .nan, count: tq * (tk + 2))
+            XCTAssertEqual(ak_attention_scores_small(tq, tk, width, q, ld, k, ld, &s, tk + 2), 1)
+            var o = [Float](repeating: .nan, count: tq * ld)
+            XCTAssertEqual(ak_attention_weighted_sum_small(tq, tk, width, q, ld, k, ld, &o, ld), 1)  // P = q's rows
+            for r in 0..<tq {
+                for j in 0..<tk {
+                    let exact = (0..<width).reduce(0.0) { $0 + Double(q[r * ld + $1]) * Double(k[j * ld + $1]) }
+                    XCTAssertEqual(
+                        Double(s[r * (tk + 2) + j]), exact, accuracy: 1e-5, "score \(r),\(j) of \(tq)×\(tk)×\(width)")
+                }
+                XCTAssertTrue(s[r * (tk + 2) + tk].isNaN, "wrote past the \(tk) keys")
+                for c in 0..<width {
+                    let exact = (0..<tk).reduce(0.0) { $0 + Double(q[r * ld + $1]) * Double(k[$1 * ld + c]) }
+                    XCTAssertEqual(
+                        Double(o[r * ld + c]), exact, accuracy: 1e-5, "output \(r),\(c) of \(tq)×\(tk)×\(width)")
+                }
+                XCTAssertTrue(o[r * ld + width].isNaN, "wrote past the \(width) columns")
+            }
+        }
+    }
+
+    func testDecodingStepAttentionEqualsFloat64() throws {
+        var g = RandomGenerator(seed: 3)
+        let mha = MultiHeadAttention(dModel: 24, heads: 3, using: &g)
+        mha.isTraining = false
+        let query = Tensor.normal([4, 1, 24], using: &g), memory = Tensor.normal([4, 11, 24], using: &g)
+        let mask = AttentionMask(keyPadding: (0..<44).map { $0 % 11 >= 11 - $0 / 11 })
+        let single = withNoGrad { mha(query: query, key: memory, value: memory, mask: mask).output }
+        mha.to(.float64)
+        let double = withNoGrad {
+            mha(query: query.to(.float64), key: memory.to(.float64), value: memory.to(.float64), mask: mask).output
+        }
+        for (a, b) in zip(single.scalars, double.scalars) { XCTAssertEqual(Double(a), Double(b), accuracy: 1e-5) }
+    }
+}

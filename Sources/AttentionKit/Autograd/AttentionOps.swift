@@ -9,6 +9,8 @@
 //           dQ = dS·K·scale, dK = dSᵀ·Q·scale.
 // A row whose keys are all masked has P = 0, so its output and all its gradients are 0 (never NaN).
 
+import CKernels
+
 /// Which keys each query may attend to. Components combine (a key is excluded if any component excludes it).
 public struct AttentionMask {
     /// [B·Tk] row-major, `true` = ignore this key (PyTorch's `key_padding_mask` convention).
@@ -71,6 +73,38 @@ struct AttentionResult {
     let output: Tensor
     /// P = softmax(S), [B, H, Tq, Tk], detached; before dropout.
     let weights: Tensor
+}
+
+/// Query rows up to which a float32 attention item runs on the small-attention kernels (Sources/CKernels/
+/// attention_small.c) rather than BLAS: decoding steps (1 row per hypothesis, or `beams` per source), where a BLAS
+/// call per (row, head) costs more than its arithmetic.
+let smallAttentionQueries = 16
+
+/// S = Q·Kᵀ on the small-attention kernel when the item is float32 with at most `smallAttentionQueries` rows (and the
+/// CPU has AVX2 and FMA); false: nothing written, use BLAS.
+@inline(__always)
+func smallAttentionScores<T>(
+    _ tq: Int, _ tk: Int, _ dh: Int, _ q: UnsafeMutablePointer<T>, _ ldq: Int, _ k: UnsafeMutablePointer<T>,
+    _ ldk: Int, _ s: UnsafeMutablePointer<T>, _ lds: Int
+) -> Bool {
+    guard T.self == Float.self, tq <= smallAttentionQueries else { return false }
+    return ak_attention_scores_small(tq, tk, dh, floats(q), ldq, floats(k), ldk, floats(s), lds) != 0
+}
+
+/// O = P·V on the small-attention kernel, where `smallAttentionScores` would run; false: nothing written, use BLAS.
+@inline(__always)
+func smallAttentionWeightedSum<T>(
+    _ tq: Int, _ tk: Int, _ dv: Int, _ p: UnsafePointer<T>, _ ldp: Int, _ v: UnsafeMutablePointer<T>, _ ldv: Int,
+    _ o: UnsafeMutablePointer<T>, _ ldo: Int
+) -> Bool {
+    guard T.self == Float.self, tq <= smallAttentionQueries else { return false }
+    return ak_attention_weighted_sum_small(
+        tq, tk, dv, floats(UnsafeMutablePointer(mutating: p)), ldp, floats(v), ldv, floats(o), ldo) != 0
+}
+
+@inline(__always)
+private func floats<T>(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> {
+    UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self)
 }
 
 /// The fused attention op over B·H heads, parallel over heads on the project's worker pool.
@@ -144,7 +178,7 @@ func attentionOp(
                 let vp = pv + v.offset + bi * v.batchStride + hi * v.headStride
                 let s = pw + i * tq * tk
                 if tk == 0 { continue }
-                if tq > 0 {
+                if tq > 0 && !smallAttentionScores(tq, tk, dh, qp, q.rowStride, kpp, k.rowStride, s, tk) {
                     T.gemmSerial(
                         transA: false, transB: true, m: tq, n: tk, k: dh, a: qp, lda: q.rowStride, b: kpp,
                         ldb: k.rowStride,
@@ -183,7 +217,9 @@ func attentionOp(
                     applyDropoutMask(scratch, s, pm + i * tq * tk, tq * tk, scale: ms)
                     pUsed = UnsafePointer(scratch)
                 }
-                if tq > 0 && dv > 0 {
+                if tq > 0 && dv > 0
+                    && !smallAttentionWeightedSum(tq, tk, dv, pUsed, tk, vp, v.rowStride, po + bi * oB + hi * oH, oT)
+                {
                     T.gemmSerial(
                         transA: false, transB: false, m: tq, n: dv, k: tk, a: pUsed, lda: tk, b: vp, ldb: v.rowStride,
                         beta: 0, c: po + bi * oB + hi * oH, ldc: oT)  // O = P̃·V

@@ -59,4 +59,16 @@ void ak_pack_weights(const float *w, long n, long k, long width, float *out);
 void ak_gemm_packed(long m, long n0, long n1, long k, const float *x, long ldx, const float *packed, long width,
                     const float *bias, float *y, long ldy);
 
+/// Attention scores for a few query rows (decoding steps): s[r][j] = Σ_d q[r][d]·k[j][d] for r < tq, j < tk, d < dh
+/// (rows of q, k and s `ldq`, `ldk`, `lds` floats apart), each as 8-lane fused multiply-adds over d in order and its
+/// lanes summed in one fixed tree. Returns 0 (nothing written) when the CPU lacks AVX2 and FMA or
+/// ATTENTIONKIT_NO_SMALL_ATTENTION is set: the caller then uses BLAS.
+int ak_attention_scores_small(long tq, long tk, long dh, const float *q, long ldq, const float *k, long ldk, float *s,
+                              long lds);
+
+/// o[r][c] = Σ_j p[r][j]·v[j][c] for r < tq, c < dv, as fused multiply-adds over j = 0..<tk in order (0 when tk is 0).
+/// Returns 0 (nothing written) where ak_attention_scores_small does.
+int ak_attention_weighted_sum_small(long tq, long tk, long dv, const float *p, long ldp, const float *v, long ldv,
+                                    float *o, long ldo);
+
 #endif

@@ -1,0 +1,133 @@
+// The two products of attention for a few query rows (see CKernels.h): decoding steps attend with 1 query row per
+// hypothesis (self-attention) or `beams` rows per source (cross-attention), over 1–100 keys of 32–64 values per head.
+// Called once per (row, head) item, OpenBLAS's small-matrix path costs more in call overhead than in arithmetic
+// (8–9% of beam-search translation); these are plain loops on 8-lane AVX2 + FMA, used on AVX2 and AVX-512 hosts
+// alike, so the bits are the same on both. Each dot product is 8-lane fused multiply-adds over the head's width in
+// order, then its 8 lanes summed in one fixed tree; each output of P·V is fused multiply-adds over the keys in order.
+#include "CKernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define AVX2FMA __attribute__((target("avx2,fma")))
+
+#include <stdlib.h>
+
+// AVX2 and FMA, and not turned off by ATTENTIONKIT_NO_SMALL_ATTENTION=1 (to measure against OpenBLAS)
+static int available(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        const char *off = getenv("ATTENTIONKIT_NO_SMALL_ATTENTION");
+        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && !(off && *off && *off != '0');
+    }
+    return cached;
+}
+
+// lanes 0..<n of an 8-lane load (n in 1...8), the rest 0
+AVX2FMA static inline __m256 load_first(const float *p, long n) {
+    static const int32_t ones[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    return _mm256_maskload_ps(p, _mm256_loadu_si256((const __m256i *)(ones + 8 - n)));
+}
+
+AVX2FMA static inline void store_first(float *p, __m256 v, long n) {
+    static const int32_t ones[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    _mm256_maskstore_ps(p, _mm256_loadu_si256((const __m256i *)(ones + 8 - n)), v);
+}
+
+// the lane sums of a[0..<8], in order: ((l0+l1)+(l2+l3)) + ((l4+l5)+(l6+l7)) for each
+AVX2FMA static inline __m256 sum_lanes8(const __m256 a[8]) {
+    const __m256 t0 = _mm256_hadd_ps(a[0], a[1]), t1 = _mm256_hadd_ps(a[2], a[3]);
+    const __m256 t2 = _mm256_hadd_ps(a[4], a[5]), t3 = _mm256_hadd_ps(a[6], a[7]);
+    const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
+    return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+AVX2FMA static void scores(long tq, long tk, long dh, const float *q, long ldq, const float *k, long ldk, float *s,
+                           long lds) {
+    const long full = dh - dh % 8, tail = dh - full;
+    for (long r = 0; r < tq; r++) {
+        const float *qr = q + r * ldq;
+        for (long j0 = 0; j0 < tk; j0 += 8) {
+            const long n = tk - j0 < 8 ? tk - j0 : 8;
+            const float *kp[8];
+            __m256 acc[8];
+            for (int u = 0; u < 8; u++) {  // a group of fewer than 8 keys repeats its last: the same code for all
+                kp[u] = k + (j0 + (u < n ? u : n - 1)) * ldk;
+                acc[u] = _mm256_setzero_ps();
+            }
+            for (long d = 0; d < full; d += 8) {
+                const __m256 qv = _mm256_loadu_ps(qr + d);
+                for (int u = 0; u < 8; u++) acc[u] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kp[u] + d), acc[u]);
+            }
+            if (tail) {
+                const __m256 qv = load_first(qr + full, tail);
+                for (int u = 0; u < 8; u++) acc[u] = _mm256_fmadd_ps(qv, load_first(kp[u] + full, tail), acc[u]);
+            }
+            const __m256 sums = sum_lanes8(acc);
+            if (n == 8) _mm256_storeu_ps(s + r * lds + j0, sums);
+            else store_first(s + r * lds + j0, sums, n);
+        }
+    }
+}
+
+AVX2FMA static void weighted_sum(long tq, long tk, long dv, const float *p, long ldp, const float *v, long ldv,
+                                 float *o, long ldo) {
+    for (long r = 0; r < tq; r++) {
+        const float *pr = p + r * ldp;
+        for (long c0 = 0; c0 < dv; c0 += 32) {  // 32 columns (4 accumulators) at a time
+            const long cols = dv - c0 < 32 ? dv - c0 : 32;
+            __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+            if (cols == 32) {
+                for (long j = 0; j < tk; j++) {
+                    const __m256 w = _mm256_broadcast_ss(pr + j);
+                    const float *vj = v + j * ldv + c0;
+                    for (int u = 0; u < 4; u++) acc[u] = _mm256_fmadd_ps(w, _mm256_loadu_ps(vj + 8 * u), acc[u]);
+                }
+                for (int u = 0; u < 4; u++) _mm256_storeu_ps(o + r * ldo + c0 + 8 * u, acc[u]);
+            } else {
+                const int chunks = (int)((cols + 7) / 8);
+                for (long j = 0; j < tk; j++) {
+                    const __m256 w = _mm256_broadcast_ss(pr + j);
+                    const float *vj = v + j * ldv + c0;
+                    for (int u = 0; u < chunks; u++) {
+                        const long n = cols - 8 * u < 8 ? cols - 8 * u : 8;
+                        acc[u] = _mm256_fmadd_ps(w, n == 8 ? _mm256_loadu_ps(vj + 8 * u) : load_first(vj + 8 * u, n),
+                                                 acc[u]);
+                    }
+                }
+                for (int u = 0; u < chunks; u++) {
+                    const long n = cols - 8 * u < 8 ? cols - 8 * u : 8;
+                    store_first(o + r * ldo + c0 + 8 * u, acc[u], n);
+                }
+            }
+        }
+    }
+}
+
+int ak_attention_scores_small(long tq, long tk, long dh, const float *q, long ldq, const float *k, long ldk, float *s,
+                              long lds) {
+    if (!available()) return 0;
+    if (tq > 0 && tk > 0) scores(tq, tk, dh, q, ldq, k, ldk, s, lds);
+    return 1;
+}
+
+int ak_attention_weighted_sum_small(long tq, long tk, long dv, const float *p, long ldp, const float *v, long ldv,
+                                    float *o, long ldo) {
+    if (!available()) return 0;
+    if (tq > 0 && dv > 0) weighted_sum(tq, tk, dv, p, ldp, v, ldv, o, ldo);
+    return 1;
+}
+
+#else  // not x86-64: the callers keep their BLAS path
+int ak_attention_scores_small(long tq, long tk, long dh, const float *q, long ldq, const float *k, long ldk, float *s,
+                              long lds) {
+    (void)tq, (void)tk, (void)dh, (void)q, (void)ldq, (void)k, (void)ldk, (void)s, (void)lds;
+    return 0;
+}
+int ak_attention_weighted_sum_small(long tq, long tk, long dv, const float *p, long ldp, const float *v, long ldv,
+                                    float *o, long ldo) {
+    (void)tq, (void)tk, (void)dv, (void)p, (void)ldp, (void)v, (void)ldv, (void)o, (void)ldo;
+    return 0;
+}
+#endif
