@@ -8,10 +8,10 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include <stdlib.h>
 
 #define AVX2FMA __attribute__((target("avx2,fma")))
-
-#include <stdlib.h>
+#define INLINE static inline __attribute__((always_inline))
 
 // AVX2 and FMA, and not turned off by ATTENTIONKIT_NO_SMALL_ATTENTION=1 (to measure against OpenBLAS)
 static int available(void) {
@@ -24,16 +24,15 @@ static int available(void) {
     return cached;
 }
 
-// lanes 0..<n of an 8-lane load (n in 1...8), the rest 0
-AVX2FMA static inline __m256 load_first(const float *p, long n) {
+// the mask of lanes 0..<n (n in 1...8)
+AVX2FMA INLINE __m256i first_lanes(long n) {
     static const int32_t ones[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-    return _mm256_maskload_ps(p, _mm256_loadu_si256((const __m256i *)(ones + 8 - n)));
+    return _mm256_loadu_si256((const __m256i *)(ones + 8 - n));
 }
 
-AVX2FMA static inline void store_first(float *p, __m256 v, long n) {
-    static const int32_t ones[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-    _mm256_maskstore_ps(p, _mm256_loadu_si256((const __m256i *)(ones + 8 - n)), v);
-}
+// lanes 0..<n of an 8-lane load, the rest 0; and the store of lanes 0..<n
+AVX2FMA INLINE __m256 load_first(const float *p, long n) { return _mm256_maskload_ps(p, first_lanes(n)); }
+AVX2FMA INLINE void store_first(float *p, __m256 v, long n) { _mm256_maskstore_ps(p, first_lanes(n), v); }
 
 // the lane sums of a[0..<8], in order: ((l0+l1)+(l2+l3)) + ((l4+l5)+(l6+l7)) for each
 AVX2FMA static inline __m256 sum_lanes8(const __m256 a[8]) {
@@ -71,38 +70,32 @@ AVX2FMA static void scores(long tq, long tk, long dh, const float *q, long ldq, 
     }
 }
 
-AVX2FMA static void weighted_sum(long tq, long tk, long dv, const float *p, long ldp, const float *v, long ldv,
-                                 float *o, long ldo) {
-    for (long r = 0; r < tq; r++) {
-        const float *pr = p + r * ldp;
-        for (long c0 = 0; c0 < dv; c0 += 32) {  // 32 columns (4 accumulators) at a time
-            const long cols = dv - c0 < 32 ? dv - c0 : 32;
-            __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-            if (cols == 32) {
-                for (long j = 0; j < tk; j++) {
-                    const __m256 w = _mm256_broadcast_ss(pr + j);
-                    const float *vj = v + j * ldv + c0;
-                    for (int u = 0; u < 4; u++) acc[u] = _mm256_fmadd_ps(w, _mm256_loadu_ps(vj + 8 * u), acc[u]);
-                }
-                for (int u = 0; u < 4; u++) _mm256_storeu_ps(o + r * ldo + c0 + 8 * u, acc[u]);
-            } else {
-                const int chunks = (int)((cols + 7) / 8);
-                for (long j = 0; j < tk; j++) {
-                    const __m256 w = _mm256_broadcast_ss(pr + j);
-                    const float *vj = v + j * ldv + c0;
-                    for (int u = 0; u < chunks; u++) {
-                        const long n = cols - 8 * u < 8 ? cols - 8 * u : 8;
-                        acc[u] = _mm256_fmadd_ps(w, n == 8 ? _mm256_loadu_ps(vj + 8 * u) : load_first(vj + 8 * u, n),
-                                                 acc[u]);
-                    }
-                }
-                for (int u = 0; u < chunks; u++) {
-                    const long n = cols - 8 * u < 8 ? cols - 8 * u : 8;
-                    store_first(o + r * ldo + c0 + 8 * u, acc[u], n);
-                }
-            }
+// o[0..<cols] = Σ_j p[j]·v[j][0..<cols] for up to 32 columns (4 accumulators); inlined with cols 32 for full groups
+AVX2FMA INLINE void weighted_columns(long cols, long tk, const float *p, const float *v, long ldv, float *o) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    const int chunks = (int)((cols + 7) / 8);
+    for (long j = 0; j < tk; j++) {
+        const __m256 w = _mm256_broadcast_ss(p + j);
+        const float *vj = v + j * ldv;
+        for (int u = 0; u < chunks; u++) {
+            const long n = cols - 8 * u < 8 ? cols - 8 * u : 8;
+            acc[u] = _mm256_fmadd_ps(w, n == 8 ? _mm256_loadu_ps(vj + 8 * u) : load_first(vj + 8 * u, n), acc[u]);
         }
     }
+    for (int u = 0; u < chunks; u++) {
+        const long n = cols - 8 * u < 8 ? cols - 8 * u : 8;
+        if (n == 8) _mm256_storeu_ps(o + 8 * u, acc[u]);
+        else store_first(o + 8 * u, acc[u], n);
+    }
+}
+
+AVX2FMA static void weighted_sum(long tq, long tk, long dv, const float *p, long ldp, const float *v, long ldv,
+                                 float *o, long ldo) {
+    for (long r = 0; r < tq; r++)
+        for (long c0 = 0; c0 < dv; c0 += 32) {
+            if (dv - c0 >= 32) weighted_columns(32, tk, p + r * ldp, v + c0, ldv, o + r * ldo + c0);
+            else weighted_columns(dv - c0, tk, p + r * ldp, v + c0, ldv, o + r * ldo + c0);
+        }
 }
 
 int ak_attention_scores_small(long tq, long tk, long dh, const float *q, long ldq, const float *k, long ldk, float *s,
