@@ -142,6 +142,8 @@ final class KernelTests: XCTestCase {
 final class SmallAttentionKernelTests: XCTestCase {
     func testScoresAndWeightedSumsEqualFloat64Sums() throws {
         try XCTSkipUnless(ak_has_avx2() == 1, "no AVX2 on this machine")
+        let off = getenv("ATTENTIONKIT_NO_SMALL_ATTENTION").map { String(cString: $0) } ?? ""
+        try XCTSkipIf(!off.isEmpty && off != "0", "ATTENTIONKIT_NO_SMALL_ATTENTION turns the kernels off")
         var g = RandomGenerator(seed: 7)
         for (tq, tk, width) in [(1, 1, 8), (1, 7, 13), (5, 8, 32), (1, 9, 40), (3, 17, 64), (2, 20, 70), (16, 3, 33)] {
             let ld = width + 5

@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-/// 1 when the CPU (and the OS) run AVX2 and FMA code, else 0. Evaluated once.
+/// 1 when the CPU (and the OS) run AVX2 code, else 0 (the loops of kernels.c use AVX2 without FMA). Evaluated once.
 int ak_has_avx2(void);
 
 /// softmaxRowStatistics: the max m of s[0..<n] (8 lanes, -inf for an empty row; 0 if every value is -inf), the
