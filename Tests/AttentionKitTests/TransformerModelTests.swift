@@ -530,21 +530,38 @@ final class TransformerModelTests: XCTestCase {
         XCTAssertEqual(t2[1 + 5, 2], Float(cos(1.0)), accuracy: 1e-6)
     }
 
-    /// The cache's in-place reorder is a gather of the filled rows, whatever the pattern: fan-out from one row,
-    /// swaps, cycles, and fewer rows than before.
+    /// The cache's reorder is a gather of the filled rows, whatever the pattern (fan-out from one row, swaps, cycles,
+    /// fewer rows than before), read through its buffer-row map; appends after a reorder land in the mapped rows.
     func testKeyValueCacheReorderGathersRows() {
-        for rows in [[0, 0, 1, 0], [1, 0, 2, 3], [1, 2, 3, 0], [3, 3, 3, 3], [2, 0], [0, 1, 2, 3], [3, 2, 1, 0]] {
-            let cache = KeyValueCache(batch: 4, capacity: 6, keyWidth: 3, valueWidth: 2)
-            let k = Tensor((0..<(4 * 5 * 3)).map { Float($0) }, shape: [4, 5, 3])
-            let v = Tensor((0..<(4 * 5 * 2)).map { Float(-$0) }, shape: [4, 5, 2])
-            cache.append(keys: k, values: v)
-            cache.reorder(rows)
-            for (t, src, w) in [(cache.keys, k, 3), (cache.values, v, 2)] {
-                let got = t.scalars, want = src.scalars
-                for (i, r) in rows.enumerated() {
-                    XCTAssertEqual(
-                        Array(got[(i * 6 * w)..<(i * 6 * w + 5 * w)]), Array(want[(r * 5 * w)..<((r + 1) * 5 * w)]),
-                        "rows \(rows), row \(i)")
+        /// Batch row i of the cache's keys (or values), positions 0..<length, read through its buffer-row map.
+        func row(_ cache: KeyValueCache, _ t: Tensor, _ i: Int, width w: Int) -> [Float] {
+            let b = cache.batchRows?[i] ?? i
+            return Array(t.scalars[(b * 6 * w)..<(b * 6 * w + cache.length * w)])
+        }
+        let patterns = [[0, 0, 1, 0], [1, 0, 2, 3], [1, 2, 3, 0], [3, 3, 3, 3], [2, 0], [0, 1, 2, 3], [3, 2, 1, 0]]
+        for rows in patterns {
+            for then in patterns where then.allSatisfy({ $0 < rows.count }) {
+                let cache = KeyValueCache(batch: 4, capacity: 6, keyWidth: 3, valueWidth: 2)
+                let k = Tensor((0..<(4 * 5 * 3)).map { Float($0) }, shape: [4, 5, 3])
+                let v = Tensor((0..<(4 * 5 * 2)).map { Float(-$0) }, shape: [4, 5, 2])
+                cache.append(keys: k, values: v)
+                cache.reorder(rows)
+                // a row whose source no earlier row took is not copied: it points at the source's buffer row
+                for (i, r) in rows.enumerated() where !rows[..<i].contains(r) { XCTAssertEqual(cache.batchRows?[i], r) }
+                // one more position per row, written through the map, then a second reorder
+                let k2 = Tensor((0..<(rows.count * 3)).map { Float(1000 + $0) }, shape: [rows.count, 1, 3])
+                let v2 = Tensor((0..<(rows.count * 2)).map { Float(-1000 - $0) }, shape: [rows.count, 1, 2])
+                cache.append(keys: k2, values: v2)
+                cache.reorder(then)
+                XCTAssertEqual(cache.batchRows?.count, then.count)
+                for (t, src, add, w) in [(cache.keys, k, k2, 3), (cache.values, v, v2, 2)] {
+                    for (i, r) in then.enumerated() {
+                        let first = rows[r]  // the original row batch row i descends from
+                        let want =
+                            Array(src.scalars[(first * 5 * w)..<((first + 1) * 5 * w)])
+                            + Array(add.scalars[(r * w)..<((r + 1) * w)])
+                        XCTAssertEqual(row(cache, t, i, width: w), want, "rows \(rows) then \(then), row \(i)")
+                    }
                 }
             }
         }

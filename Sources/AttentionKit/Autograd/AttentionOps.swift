@@ -43,20 +43,31 @@ public struct AttentionMask {
 }
 
 /// One operand of attention read in place: element (b, h, t, d) lives at
-/// `offset + b·batchStride + h·headStride + t·rowStride + d`. A head of a [B, T, D] projection is then a [T, Dh]
-/// matrix with row stride D — passed to `cblas_sgemm` as its leading dimension, so no head is ever copied out.
+/// `offset + b′·batchStride + h·headStride + t·rowStride + d`, where b′ is `batchRows[b]` (or b). A head of a
+/// [B, T, D] projection is then a [T, Dh] matrix with row stride D — passed to `cblas_sgemm` as its leading
+/// dimension, so no head is ever copied out.
 struct HeadView {
     let base: Tensor
     let offset: Int, batchStride: Int, headStride: Int, rowStride: Int
     /// T (rows) and Dh (columns) of one head.
     let length: Int, width: Int
+    /// The row of `base` that batch item b reads (nil: row b) — a cross-attention cache whose sentences left the
+    /// batch keeps its buffers and maps the sentences still there instead of moving their rows.
+    var batchRows: [Int]? = nil
 
-    /// Head h of `x` [B, T, W] occupies columns `column + h·Dh ..< column + (h+1)·Dh` (packed QKV: column 0, D, 2D).
-    static func merged(_ x: Tensor, column: Int, headWidth: Int, length: Int? = nil) -> HeadView {
+    /// Where head h of batch item b starts.
+    @inline(__always)
+    func start(_ b: Int, _ h: Int) -> Int { offset + (batchRows?[b] ?? b) * batchStride + h * headStride }
+
+    /// Head h of `x` [B, T, W] occupies columns `column + h·Dh ..< column + (h+1)·Dh` (packed QKV: column 0, D, 2D);
+    /// batch item b reads row `batchRows[b]` of `x` when given.
+    static func merged(
+        _ x: Tensor, column: Int, headWidth: Int, length: Int? = nil, batchRows: [Int]? = nil
+    ) -> HeadView {
         let t = x.shape[1], w = x.shape[2]
         return HeadView(
             base: x, offset: column, batchStride: t * w, headStride: headWidth, rowStride: w,
-            length: length ?? t, width: headWidth)
+            length: length ?? t, width: headWidth, batchRows: batchRows)
     }
 
     /// x already split as [B, H, T, Dh].
@@ -173,9 +184,7 @@ func attentionOp(
             defer { scratch?.deallocate() }
             for i in items {
                 let bi = i / h, hi = i % h
-                let qp = pq + q.offset + bi * q.batchStride + hi * q.headStride
-                let kpp = pk + k.offset + bi * k.batchStride + hi * k.headStride
-                let vp = pv + v.offset + bi * v.batchStride + hi * v.headStride
+                let qp = pq + q.start(bi, hi), kpp = pk + k.start(bi, hi), vp = pv + v.start(bi, hi)
                 let s = pw + i * tq * tk
                 if tk == 0 { continue }
                 if tq > 0 && !smallAttentionScores(tq, tk, dh, qp, q.rowStride, kpp, k.rowStride, s, tk) {
@@ -254,9 +263,7 @@ func attentionOp(
                 defer { dP.deallocate(); scratch?.deallocate() }
                 for i in items {
                     let bi = i / h, hi = i % h
-                    let qo = q.offset + bi * q.batchStride + hi * q.headStride
-                    let ko = k.offset + bi * k.batchStride + hi * k.headStride
-                    let vo = v.offset + bi * v.batchStride + hi * v.headStride
+                    let qo = q.start(bi, hi), ko = k.start(bi, hi), vo = v.start(bi, hi)
                     let probs = pw + i * tq * tk
                     var pUsed = UnsafePointer(probs)
                     if let pm, let scratch {  // P̃ again

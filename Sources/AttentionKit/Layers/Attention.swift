@@ -69,7 +69,9 @@ public func withAttentionCapture<R>(on model: some Module, _ body: () throws -> 
 /// Keys and values of one attention layer kept across decoding steps, in [B, capacity, D] buffers.
 ///
 /// Self-attention appends one step's key and value rows; cross-attention fills the buffers once from the source
-/// (memory). Attention reads the first `length` rows in place (the buffers' batch stride is capacity·D).
+/// (memory). Attention reads the first `length` rows in place (the buffers' batch stride is capacity·D). Batch row i
+/// lives in buffer row `batchRows[i]` once a reorder has moved rows (beam search), so that a reorder copies only the
+/// rows it duplicates.
 public final class KeyValueCache {
     /// The buffers; rows at and past `length` are uninitialised (allocating them zeroed at full capacity cost a
     /// memset of capacity rows per batch when decoding reads only the rows it has written).
@@ -78,6 +80,8 @@ public final class KeyValueCache {
     public private(set) var length: Int
     /// Rows the buffers hold (the longest sequence decoding may reach).
     public let capacity: Int
+    /// The buffer row (of `keys` and `values`) that holds batch row i; nil until the first reorder (row i).
+    public private(set) var batchRows: [Int]?
 
     init(batch: Int, capacity: Int, keyWidth: Int, valueWidth: Int) {
         keys = Tensor(shape: [batch, capacity, keyWidth], dtype: .float32, zeroed: false)
@@ -86,45 +90,55 @@ public final class KeyValueCache {
         self.capacity = capacity
     }
 
-    /// Copies rows [B, n, D] of keys and values into positions length..<length+n.
+    /// Copies rows [B, n, D] of keys and values into positions length..<length+n (batch row i into its buffer row).
     func append(keys k: Tensor, values v: Tensor) {
         let n = k.shape[1]
         precondition(k.dtype == .float32 && v.dtype == .float32, "KeyValueCache: decoding runs in float32")
         precondition(length + n <= capacity, "KeyValueCache: \(length + n) positions exceed the capacity \(capacity)")
+        precondition(
+            k.shape[0] == batchRows?.count ?? k.shape[0] && k.shape[0] <= keys.shape[0],
+            "KeyValueCache: \(k.shape[0]) rows appended to a batch of \(batchRows?.count ?? keys.shape[0])")
         for (dst, src) in [(keys, k), (values, v)] {
             let w = src.shape[2], b = src.shape[0]
             let pd = dst.storage.pointer(Float.self), ps = src.storage.pointer(Float.self)
             for bi in 0..<b {
-                (pd + (bi * capacity + length) * w).update(from: ps + bi * n * w, count: n * w)
+                (pd + ((batchRows?[bi] ?? bi) * capacity + length) * w).update(from: ps + bi * n * w, count: n * w)
             }
         }
         length += n
     }
 
-    /// Makes batch row i the current row `rows[i]` (beam search reorders hypotheses; fewer rows: the first
-    /// `rows.count` rows are the batch from now on, the rest unused): in place, the filled positions only. Only a
-    /// source row that is itself overwritten is saved first (in beam search most moved rows copy from a row that
-    /// stays, such as the best beam); every other row is copied once, straight, the rows split across the threads.
+    /// Makes batch row i the current row `rows[i]` (beam search reorders hypotheses; fewer rows: sentences leave).
+    /// Nothing moves for a row whose source no earlier row took: batch row i just points at the source's buffer row.
+    /// A source taken twice (a beam that fans out) is copied, filled positions only, into a buffer row no current row
+    /// needs — never one that is read — so no row is saved first; the copies are split across the threads.
     func reorder(_ rows: [Int]) {
-        precondition(rows.count <= keys.shape[0], "KeyValueCache.reorder: \(rows.count) rows for \(keys.shape[0])")
-        let moved = rows.indices.filter { rows[$0] != $0 }
-        guard length > 0, !moved.isEmpty else { return }
-        let overwritten = Set(moved)
-        let saved = Array(Set(moved.map { rows[$0] }).filter { overwritten.contains($0) }).sorted()
-        let slot = Dictionary(uniqueKeysWithValues: saved.enumerated().map { ($1, $0) })
+        let current = batchRows ?? Array(0..<keys.shape[0]), buffers = keys.shape[0]
+        precondition(rows.count <= buffers, "KeyValueCache.reorder: \(rows.count) rows for \(buffers)")
+        precondition(
+            rows.allSatisfy { $0 >= 0 && $0 < current.count },
+            "KeyValueCache.reorder: rows outside 0..<\(current.count)")
+        var taken = [Bool](repeating: false, count: buffers)
+        var next = [Int](repeating: -1, count: rows.count)
+        for (i, r) in rows.enumerated() where !taken[current[r]] {
+            taken[current[r]] = true
+            next[i] = current[r]
+        }
+        var copies: [(from: Int, to: Int)] = []
+        var free = 0
+        for i in rows.indices where next[i] < 0 {
+            while taken[free] { free += 1 }  // a row no source uses: there are as many as duplicates, or more
+            taken[free] = true
+            next[i] = free
+            copies.append((current[rows[i]], free))
+        }
+        batchRows = next
+        guard length > 0, !copies.isEmpty else { return }
         for t in [keys, values] {
             let w = t.shape[2], stride = capacity * w, used = length * w
             let p = t.storage.pointer(Float.self)
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, saved.count * used))
-            defer { scratch.deallocate() }
-            for (i, row) in saved.enumerated() { (scratch + i * used).update(from: p + row * stride, count: used) }
-            parallelFor(moved.count, costPerItem: used) { part in
-                for i in part {
-                    let row = moved[i], source = rows[row]
-                    let from =
-                        slot[source].map { UnsafePointer(scratch + $0 * used) } ?? UnsafePointer(p + source * stride)
-                    (p + row * stride).update(from: from, count: used)
-                }
+            parallelFor(copies.count, costPerItem: used) { part in
+                for c in copies[part] { (p + c.to * stride).update(from: p + c.from * stride, count: used) }
             }
         }
     }
@@ -294,8 +308,10 @@ public final class MultiHeadAttention: Module, RandomModule {
         let kr = rows(k), vr = rows(v)
         cache.append(keys: kr, values: vr)
         let n = x.shape[1]
-        let kc = HeadView.merged(cache.keys, column: 0, headWidth: headDim, length: cache.length)
-        let vc = HeadView.merged(cache.values, column: 0, headWidth: headDim, length: cache.length)
+        let kc = HeadView.merged(
+            cache.keys, column: 0, headWidth: headDim, length: cache.length, batchRows: cache.batchRows)
+        let vc = HeadView.merged(
+            cache.values, column: 0, headWidth: headDim, length: cache.length, batchRows: cache.batchRows)
         return attend(q, kc, vc, batch: x.shape[0], mask: AttentionMask(causal: n > 1)).0
     }
 
@@ -317,8 +333,8 @@ public final class MultiHeadAttention: Module, RandomModule {
             inProjection != nil
             ? .merged(packedPart(xs, 0..<1), column: 0, headWidth: headDim)
             : .merged(query!(xs), column: 0, headWidth: headDim)
-        let kc = HeadView.merged(c.keys, column: 0, headWidth: headDim, length: c.length)
-        let vc = HeadView.merged(c.values, column: 0, headWidth: headDim, length: c.length)
+        let kc = HeadView.merged(c.keys, column: 0, headWidth: headDim, length: c.length, batchRows: c.batchRows)
+        let vc = HeadView.merged(c.values, column: 0, headWidth: headDim, length: c.length, batchRows: c.batchRows)
         let out = attend(q, kc, vc, batch: xs.shape[0], mask: mask).0
         return beams == 1 ? out : out.reshape(x.shape)
     }

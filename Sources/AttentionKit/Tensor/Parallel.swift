@@ -20,6 +20,34 @@ func parallelFor(_ count: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Voi
     }
 }
 
+/// Like `parallelFor`, but the threads claim `pieces` contiguous pieces of `0..<count` one at a time until none is
+/// left, so a thread that runs slower (its core busier, its caches colder) takes fewer of them instead of keeping the
+/// others waiting. For kernels whose every output is the same whichever thread computes it and however the range is
+/// cut (the packed GEMM: one FMA chain per output); which piece lands on which thread varies from run to run.
+@inline(__always)
+func parallelForClaiming(_ count: Int, pieces: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
+    let threads = Parallel.threads
+    if threads <= 1 || count < 2 || count * costPerItem < Parallel.grain {
+        body(0..<count)
+        return
+    }
+    let pieces = Swift.max(threads, Swift.min(pieces, count))
+    withoutActuallyEscaping(body) { body in
+        let shared = UncheckedSendable(body)
+        let pool = WorkerPool.shared
+        let ran = pool.run(
+            { _ in
+                while true {
+                    let k = pool.nextPiece.wrappingAdd(1, ordering: .relaxed).oldValue
+                    guard k < pieces else { return }
+                    let lo = count * k / pieces, hi = count * (k + 1) / pieces
+                    if lo < hi { shared.value(lo..<hi) }
+                }
+            }, beforeStart: { pool.nextPiece.store(0, ordering: .relaxed) })
+        if !ran { body(0..<count) }
+    }
+}
+
 /// Carries a value into `concurrentPerform` where the caller guarantees race freedom.
 struct UncheckedSendable<T>: @unchecked Sendable {
     let value: T

@@ -16,6 +16,8 @@ final class WorkerPool: @unchecked Sendable {
     private let generation = Atomic<Int>(0)  // incremented for each job
     private let remaining = Atomic<Int>(0)  // chunks not yet finished
     private let busy = Atomic<Bool>(false)  // a job is being dispatched or run
+    /// The next unclaimed piece of a job run by `runPieces` (each thread claims pieces until none is left).
+    let nextPiece = Atomic<Int>(0)
     private var job: ((Int) -> Void)?  // chunk index → work; set before `generation` is bumped
     private var mutex = pthread_mutex_t()
     private var cond = pthread_cond_t()
@@ -77,10 +79,12 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     /// Runs `chunk(0…workers)` with chunk 0 on the caller; returns false (having run nothing) if the pool is busy.
-    func run(_ chunk: @escaping (Int) -> Void) -> Bool {
+    /// `beforeStart` runs once the pool is claimed, before any chunk starts (to reset the job's shared state).
+    func run(_ chunk: @escaping (Int) -> Void, beforeStart: () -> Void = {}) -> Bool {
         guard workers > 0, busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
             return false
         }
+        beforeStart()
         job = chunk
         remaining.store(workers, ordering: .relaxed)
         pthread_mutex_lock(&mutex)
