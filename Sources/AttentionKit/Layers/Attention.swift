@@ -92,17 +92,26 @@ public final class KeyValueCache {
 
     /// Copies rows [B, n, D] of keys and values into positions length..<length+n (batch row i into its buffer row).
     func append(keys k: Tensor, values v: Tensor) {
-        let n = k.shape[1]
-        precondition(k.dtype == .float32 && v.dtype == .float32, "KeyValueCache: decoding runs in float32")
+        append(
+            keys: .merged(k, column: 0, headWidth: k.shape[2]), values: .merged(v, column: 0, headWidth: v.shape[2]))
+    }
+
+    /// The same from merged head views (a packed projection's key and value columns, read in place: each position's
+    /// heads are side by side, as many columns as the buffers are wide, from the view's offset).
+    func append(keys k: HeadView, values v: HeadView) {
+        let n = k.length, b = k.base.shape[0]
+        precondition(k.base.dtype == .float32 && v.base.dtype == .float32, "KeyValueCache: decoding runs in float32")
         precondition(length + n <= capacity, "KeyValueCache: \(length + n) positions exceed the capacity \(capacity)")
         precondition(
-            k.shape[0] == batchRows?.count ?? k.shape[0] && k.shape[0] <= keys.shape[0],
-            "KeyValueCache: \(k.shape[0]) rows appended to a batch of \(batchRows?.count ?? keys.shape[0])")
+            v.length == n && v.base.shape[0] == b && b == batchRows?.count ?? b && b <= keys.shape[0],
+            "KeyValueCache: \(b) rows appended to a batch of \(batchRows?.count ?? keys.shape[0])")
         for (dst, src) in [(keys, k), (values, v)] {
-            let w = src.shape[2], b = src.shape[0]
-            let pd = dst.storage.pointer(Float.self), ps = src.storage.pointer(Float.self)
+            let w = dst.shape[2], pd = dst.storage.pointer(Float.self), ps = src.base.storage.pointer(Float.self)
             for bi in 0..<b {
-                (pd + ((batchRows?[bi] ?? bi) * capacity + length) * w).update(from: ps + bi * n * w, count: n * w)
+                let to = pd + ((batchRows?[bi] ?? bi) * capacity + length) * w
+                for t in 0..<n {
+                    (to + t * w).update(from: ps + src.offset + bi * src.batchStride + t * src.rowStride, count: w)
+                }
             }
         }
         length += n
@@ -305,8 +314,7 @@ public final class MultiHeadAttention: Module, RandomModule {
     /// appended to `cache` and the queries attend to every cached position (causally within the n new ones).
     public func step(_ x: Tensor, cache: KeyValueCache) -> Tensor {
         let (q, k, v) = project(x, x, x)
-        let kr = rows(k), vr = rows(v)
-        cache.append(keys: kr, values: vr)
+        cache.append(keys: k, values: v)  // the projection's key and value columns, copied once
         let n = x.shape[1]
         let kc = HeadView.merged(
             cache.keys, column: 0, headWidth: headDim, length: cache.length, batchRows: cache.batchRows)
@@ -319,7 +327,7 @@ public final class MultiHeadAttention: Module, RandomModule {
     public func crossCache(memory: Tensor) -> KeyValueCache {
         let (_, k, v) = project(memory, memory, memory)
         let c = KeyValueCache(batch: memory.shape[0], capacity: memory.shape[1], keyWidth: dModel, valueWidth: dModel)
-        c.append(keys: rows(k), values: rows(v))
+        c.append(keys: k, values: v)
         return c
     }
 
@@ -339,10 +347,4 @@ public final class MultiHeadAttention: Module, RandomModule {
         return beams == 1 ? out : out.reshape(x.shape)
     }
 
-    /// A contiguous [B, T, D] copy of the columns a head view covers (for the cache).
-    private func rows(_ v: HeadView) -> Tensor {
-        let w = v.base.shape[2]
-        if w == dModel && v.offset == 0 { return v.base }
-        return v.base.slice(axis: 2, start: v.offset, end: v.offset + dModel)
-    }
 }
