@@ -72,8 +72,9 @@ public final class PackedMatrix: @unchecked Sendable {
         let pb = bias.map { UnsafePointer($0.storage.pointer(Float.self)) }
         let panels = (n + width - 1) / width, w = width, k = inputs, lo = range.lowerBound
         let packed = UnsafePointer(data)
-        // pieces claimed one at a time: every output is one FMA chain whichever thread computes it (same bits)
-        parallelForClaiming(panels, pieces: 4 * Parallel.threads, costPerItem: rows * k * w) { chunk in
+        // 4 pieces per thread, claimed one at a time (the two halves ran at different speeds); every output is one FMA
+        // chain however the columns are cut (same bits)
+        parallelFor(panels, costPerItem: rows * k * w, pieces: 4 * Parallel.threads) { chunk in
             let c0 = chunk.lowerBound * w, c1 = min(chunk.upperBound * w, n)
             ak_gemm_packed(rows, lo + c0, lo + c1, k, px, k, packed, w, pb.map { $0 + c0 }, po + c0, n)
         }

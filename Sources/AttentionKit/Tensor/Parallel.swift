@@ -1,50 +1,25 @@
-/// Splits `0..<count` into contiguous chunks and runs `body` on each, on up to `Parallel.threads` threads.
+/// Splits `0..<count` into `pieces` contiguous chunks (one per thread unless given) and runs `body` on each, on up to
+/// `Parallel.threads` threads, each thread claiming the next chunk until none is left. The chunks depend only on
+/// `count` and `pieces`, never on which thread runs them, so results do not depend on thread timing. More pieces
+/// than threads balance kernels whose chunks may run at different speeds (the packed GEMM).
 /// Runs inline when the work is small (`count · costPerItem < Parallel.grain`), so tiny tensors pay nothing.
 /// `body` is called once per chunk (never per element) and must write only its own chunk's outputs.
 @inline(__always)
-func parallelFor(_ count: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
+func parallelFor(_ count: Int, costPerItem: Int = 1, pieces: Int? = nil, _ body: (Range<Int>) -> Void) {
     let threads = Parallel.threads
     if threads <= 1 || count < 2 || count * costPerItem < Parallel.grain {
         body(0..<count)
         return
     }
-    let chunks = threads
+    let chunks = Swift.max(threads, Swift.min(pieces ?? threads, count))
     withoutActuallyEscaping(body) { body in
         // Chunks touch disjoint outputs by contract, so sharing the closure across threads is safe.
         let shared = UncheckedSendable(body)
-        let ran = WorkerPool.shared.run { k in
+        let ran = WorkerPool.shared.run(pieces: chunks) { k in
             let lo = count * k / chunks, hi = count * (k + 1) / chunks
             if lo < hi { shared.value(lo..<hi) }
         }
         if !ran { body(0..<count) }  // pool busy (nested or concurrent call): run inline
-    }
-}
-
-/// Like `parallelFor`, but the threads claim `pieces` contiguous pieces of `0..<count` one at a time until none is
-/// left, so a thread that runs slower (its core busier, its caches colder) takes fewer of them instead of keeping the
-/// others waiting. For kernels whose every output is the same whichever thread computes it and however the range is
-/// cut (the packed GEMM: one FMA chain per output); which piece lands on which thread varies from run to run.
-@inline(__always)
-func parallelForClaiming(_ count: Int, pieces: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
-    let threads = Parallel.threads
-    if threads <= 1 || count < 2 || count * costPerItem < Parallel.grain {
-        body(0..<count)
-        return
-    }
-    let pieces = Swift.max(threads, Swift.min(pieces, count))
-    withoutActuallyEscaping(body) { body in
-        let shared = UncheckedSendable(body)
-        let pool = WorkerPool.shared
-        let ran = pool.run(
-            { _ in
-                while true {
-                    let k = pool.nextPiece.wrappingAdd(1, ordering: .relaxed).oldValue
-                    guard k < pieces else { return }
-                    let lo = count * k / pieces, hi = count * (k + 1) / pieces
-                    if lo < hi { shared.value(lo..<hi) }
-                }
-            }, beforeStart: { pool.nextPiece.store(0, ordering: .relaxed) })
-        if !ran { body(0..<count) }
     }
 }
 

@@ -14,11 +14,10 @@ final class WorkerPool: @unchecked Sendable {
 
     let workers: Int
     private let generation = Atomic<Int>(0)  // incremented for each job
-    private let remaining = Atomic<Int>(0)  // chunks not yet finished
+    private let remaining = Atomic<Int>(0)  // workers not yet done with the job
     private let busy = Atomic<Bool>(false)  // a job is being dispatched or run
-    /// The next unclaimed piece of a job run by `runPieces` (each thread claims pieces until none is left).
-    let nextPiece = Atomic<Int>(0)
-    private var job: ((Int) -> Void)?  // chunk index → work; set before `generation` is bumped
+    private let nextPiece = Atomic<Int>(0)  // the job's next unclaimed piece
+    private var job: (() -> Void)?  // claims and runs pieces until none is left; set before `generation` is bumped
     private var mutex = pthread_mutex_t()
     private var cond = pthread_cond_t()
     /// How long an idle worker spins before parking: 1 ms, as libgomp's default spin count (~300,000 polls) gives.
@@ -34,28 +33,22 @@ final class WorkerPool: @unchecked Sendable {
         self.workers = Swift.max(0, workers)
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&cond, nil)
-        for w in 0..<self.workers { startWorker(index: w + 1) }
+        for _ in 0..<self.workers { startWorker() }
     }
 
-    private func startWorker(index: Int) {
-        let box = Unmanaged.passRetained(WorkerArgument(pool: self, index: index))
+    private func startWorker() {
+        let box = Unmanaged.passRetained(self)
         var tid = pthread_t()
         let rc = pthread_create(
             &tid, nil,
             { raw in
-                let arg = Unmanaged<WorkerArgument>.fromOpaque(raw!).takeRetainedValue()
-                arg.pool.workerLoop(index: arg.index)
+                Unmanaged<WorkerPool>.fromOpaque(raw!).takeRetainedValue().workerLoop()
                 return nil
             }, box.toOpaque())
         if rc == 0 { pthread_detach(tid) } else { box.release() }
     }
 
-    private final class WorkerArgument {
-        let pool: WorkerPool, index: Int
-        init(pool: WorkerPool, index: Int) { self.pool = pool; self.index = index }
-    }
-
-    private func workerLoop(index: Int) {
+    private func workerLoop() {
         var seen = 0
         while true {
             // spin briefly for the next job, then park
@@ -73,25 +66,34 @@ final class WorkerPool: @unchecked Sendable {
                 }
             }
             seen = generation.load(ordering: .acquiring)
-            job?(index)
+            job?()
             remaining.subtract(1, ordering: .releasing)
         }
     }
 
-    /// Runs `chunk(0…workers)` with chunk 0 on the caller; returns false (having run nothing) if the pool is busy.
-    /// `beforeStart` runs once the pool is claimed, before any chunk starts (to reset the job's shared state).
-    func run(_ chunk: @escaping (Int) -> Void, beforeStart: () -> Void = {}) -> Bool {
+    /// Runs `piece(0..<pieces)` on the caller and the workers: each thread claims the next piece until none is left,
+    /// so a thread that runs slower (its core busier, its caches colder) takes fewer pieces instead of keeping the
+    /// others waiting. Which thread runs which piece varies; the pieces themselves do not. Returns false (having run
+    /// nothing) if the pool is busy.
+    func run(pieces: Int, _ piece: @escaping (Int) -> Void) -> Bool {
         guard workers > 0, busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
             return false
         }
-        beforeStart()
-        job = chunk
+        nextPiece.store(0, ordering: .relaxed)  // published to the workers by the releasing `generation` bump
+        let claim = {
+            while true {
+                let k = self.nextPiece.wrappingAdd(1, ordering: .relaxed).oldValue
+                guard k < pieces else { return }
+                piece(k)
+            }
+        }
+        job = claim
         remaining.store(workers, ordering: .relaxed)
         pthread_mutex_lock(&mutex)
         generation.add(1, ordering: .releasing)
         pthread_cond_broadcast(&cond)
         pthread_mutex_unlock(&mutex)
-        chunk(0)
+        claim()
         while remaining.load(ordering: .acquiring) > 0 {}
         job = nil
         busy.store(false, ordering: .releasing)
