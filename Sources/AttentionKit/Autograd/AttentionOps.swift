@@ -51,8 +51,8 @@ struct HeadView {
     let offset: Int, batchStride: Int, headStride: Int, rowStride: Int
     /// T (rows) and Dh (columns) of one head.
     let length: Int, width: Int
-    /// The row of `base` that batch item b reads (nil: row b) — a cross-attention cache whose sentences left the
-    /// batch keeps its buffers and maps the sentences still there instead of moving their rows.
+    /// The row of `base` that batch item b reads (nil: row b) — a key/value cache maps its batch rows to buffer rows
+    /// (`KeyValueCache.batchRows`) instead of moving them when beams are reordered or sentences leave.
     var batchRows: [Int]? = nil
 
     /// Where head h of batch item b starts.

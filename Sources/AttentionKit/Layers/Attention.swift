@@ -117,6 +117,14 @@ public final class KeyValueCache {
         length += n
     }
 
+    /// The filled keys and values as merged head views of width `headWidth`, read through the buffer-row map.
+    func heads(width headWidth: Int) -> (keys: HeadView, values: HeadView) {
+        (
+            .merged(keys, column: 0, headWidth: headWidth, length: length, batchRows: batchRows),
+            .merged(values, column: 0, headWidth: headWidth, length: length, batchRows: batchRows)
+        )
+    }
+
     /// Makes batch row i the current row `rows[i]` (beam search reorders hypotheses; fewer rows: sentences leave).
     /// Nothing moves for a row whose source no earlier row took: batch row i just points at the source's buffer row.
     /// A source taken twice (a beam that fans out) is copied, filled positions only, into a buffer row no current row
@@ -316,10 +324,7 @@ public final class MultiHeadAttention: Module, RandomModule {
         let (q, k, v) = project(x, x, x)
         cache.append(keys: k, values: v)  // the projection's key and value columns, copied once
         let n = x.shape[1]
-        let kc = HeadView.merged(
-            cache.keys, column: 0, headWidth: headDim, length: cache.length, batchRows: cache.batchRows)
-        let vc = HeadView.merged(
-            cache.values, column: 0, headWidth: headDim, length: cache.length, batchRows: cache.batchRows)
+        let (kc, vc) = cache.heads(width: headDim)
         return attend(q, kc, vc, batch: x.shape[0], mask: AttentionMask(causal: n > 1)).0
     }
 
@@ -341,8 +346,7 @@ public final class MultiHeadAttention: Module, RandomModule {
             inProjection != nil
             ? .merged(packedPart(xs, 0..<1), column: 0, headWidth: headDim)
             : .merged(query!(xs), column: 0, headWidth: headDim)
-        let kc = HeadView.merged(c.keys, column: 0, headWidth: headDim, length: c.length, batchRows: c.batchRows)
-        let vc = HeadView.merged(c.values, column: 0, headWidth: headDim, length: c.length, batchRows: c.batchRows)
+        let (kc, vc) = c.heads(width: headDim)
         let out = attend(q, kc, vc, batch: xs.shape[0], mask: mask).0
         return beams == 1 ? out : out.reshape(x.shape)
     }
