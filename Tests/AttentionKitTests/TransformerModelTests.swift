@@ -388,6 +388,34 @@ final class TransformerModelTests: XCTestCase {
         }
     }
 
+    /// Loading builds the model without drawing random initial values (the strict load overwrites them all): inside
+    /// `Init.skippingRandomValues` the random constructors give zeros and leave the generator as it was, and a loaded
+    /// translator holds every saved tensor bit for bit.
+    func testLoadingDrawsNoRandomInitialValues() throws {
+        var g = RandomGenerator(seed: 5)
+        let before = g
+        let (u, n) = Init.skippingRandomValues {
+            (Tensor.uniform([3, 4], low: -1, high: 1, using: &g), Tensor.normal([5], std: 2, using: &g))
+        }
+        XCTAssertEqual(g, before)
+        XCTAssertEqual(u.scalars, [Float](repeating: 0, count: 12))
+        XCTAssertEqual(n.scalars, [Float](repeating: 0, count: 5))
+        XCTAssertFalse(Tensor.normal([5], using: &g).scalars.contains(0))  // outside it, drawn again
+        XCTAssertNotEqual(g, before)
+
+        var c = Seq2SeqConfig(sourceVocabulary: 30, targetVocabulary: 31)
+        (c.dModel, c.feedForward, c.heads, c.encoderLayers, c.decoderLayers, c.positions) = (16, 32, 2, 1, 1, .learned)
+        let model = Seq2SeqTransformer(config: c, using: &g)
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ak-s2s-\(UInt32.random(in: 0...UInt32.max)).safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try ModelFile.save(model, to: url)
+        let back = try ModelFile.load(Seq2SeqTransformer.self, from: url)
+        let saved = Dictionary(uniqueKeysWithValues: model.stateDict().map { ($0.name, $0.tensor.scalars) })
+        XCTAssertEqual(back.stateDict().count, saved.count)
+        for (name, t) in back.stateDict() { XCTAssertEqual(t.scalars, saved[name], name) }
+    }
+
     /// The class-token path (the last layer computes row 0 only) gives the logits and gradients of the whole encoder
     /// followed by row 0, for pre-norm and post-norm layers, in training and evaluation.
     func testViTClassTokenPathEqualsTheWholeEncoder() {

@@ -263,6 +263,17 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
 
 /// Parameter initialisers. `fanIn`/`fanOut` follow PyTorch: for a weight [out, in, k…], fanIn = in·Πk, fanOut = out·Πk.
 public enum Init {
+    /// Set inside `skippingRandomValues`: the random tensor constructors return zeros without drawing.
+    @TaskLocal static var skipsRandomValues = false
+
+    /// Builds modules inside `body` without drawing their random initial values (PyTorch's `skip_init`, Hugging
+    /// Face's fast init): `Tensor.uniform` and `Tensor.normal` return zeros and leave the generator as it is. For
+    /// a model whose every parameter a checkpoint then overwrites (a strict `loadStateDict`): loading the 6 M
+    /// parameters of a translator no longer draws 4 M normal samples first, only for them to be replaced.
+    public static func skippingRandomValues<R>(_ body: () throws -> R) rethrows -> R {
+        try $skipsRandomValues.withValue(true, operation: body)
+    }
+
     /// (fanIn, fanOut) of a weight shape.
     public static func fans(_ shape: [Int]) -> (fanIn: Int, fanOut: Int) {
         precondition(shape.count >= 2, "Init.fans: weight shape \(fmt(shape)) needs at least 2 dimensions")

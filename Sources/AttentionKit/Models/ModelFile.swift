@@ -100,7 +100,8 @@ public enum ModelFile {
             )
         }
         var g = RandomGenerator(seed: 0)
-        let model = M(config: config, using: &g)
+        // the strict load below overwrites every parameter: no random initial values are drawn for it
+        let model = Init.skippingRandomValues { M(config: config, using: &g) }
         do { try model.loadStateDict(tensors) } catch let e as CheckpointError { throw CheckpointError.inFile(file, e) }
         try checkFinite(tensors, file: file)
         if meta["attentionkit.quantization"] != nil { Quantization.quantize(model) }  // the same int8 values again

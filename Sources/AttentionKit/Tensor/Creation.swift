@@ -55,20 +55,24 @@ extension Tensor {
         return t
     }
 
-    /// Uniform samples in [low, high), drawn in row-major order from `generator`.
+    /// Uniform samples in [low, high), drawn in row-major order from `generator` (zeros, nothing drawn, inside
+    /// `Init.skippingRandomValues`).
     public static func uniform(
         _ shape: [Int], low: Float = 0, high: Float = 1, dtype: DType = .float32,
         using generator: inout RandomGenerator
     ) -> Tensor {
+        if Init.skipsRandomValues { return zeros(shape, dtype: dtype) }
         let (lo, span) = (Double(low), Double(high) - Double(low))
         return fill(shape, dtype: dtype) { _ in lo + span * generator.nextUnit() }
     }
 
-    /// Normal samples N(mean, std²), drawn in row-major order from `generator`.
+    /// Normal samples N(mean, std²), drawn in row-major order from `generator` (zeros, nothing drawn, inside
+    /// `Init.skippingRandomValues`).
     public static func normal(
         _ shape: [Int], mean: Float = 0, std: Float = 1, dtype: DType = .float32,
         using generator: inout RandomGenerator
     ) -> Tensor {
+        if Init.skipsRandomValues { return zeros(shape, dtype: dtype) }
         let (m, s) = (Double(mean), Double(std))
         return fill(shape, dtype: dtype) { _ in m + s * generator.nextNormal() }
     }
