@@ -45,10 +45,14 @@ final class KernelTests: XCTestCase {
 
     func testSoftmaxStatisticsEqualTheSwiftLoopBitForBit() throws {
         try XCTSkipUnless(ak_has_avx2() != 0, "this CPU has no AVX2")
-        for n in [1, 2, 7, 8, 9, 15, 16, 17, 64, 1000, 8003] {
-            for seed in UInt64(0)..<3 {
+        for n in [1, 2, 7, 8, 9, 15, 16, 17, 23, 24, 25, 31, 32, 33, 64, 1000, 8003] {
+            for seed in UInt64(0)..<4 {
                 var x = values(n, seed: seed)
                 if seed == 2 { x[n / 2] = -.infinity }
+                if seed == 3 {  // a row of logits: every exponential counts in the sum (the specials above swamp it)
+                    var g = RandomGenerator(seed: 11)
+                    x = (0..<n).map { _ in (Float(g.nextUnit()) - 0.5) * 8 }
+                }
                 var d1 = [Float](repeating: 0, count: n), d2 = d1
                 var m1: Float = 0, z1: Float = 0
                 ak_softmax_statistics_avx2(x, &d1, n, &m1, &z1)
@@ -60,6 +64,13 @@ final class KernelTests: XCTestCase {
                 XCTAssertEqual(m1.bitPattern, m2.bitPattern, "max, n \(n)")
                 XCTAssertEqual(z1.bitPattern, z2.bitPattern, "sum, n \(n)")
                 XCTAssertEqual(d1.map(\.bitPattern), d2.map(\.bitPattern), "exponentials, n \(n)")
+                if ak_has_avx512() != 0 {
+                    var d3 = [Float](repeating: 0, count: n), m3: Float = 0, z3: Float = 0
+                    ak_softmax_statistics_avx512(x, &d3, n, &m3, &z3)
+                    XCTAssertEqual(m3.bitPattern, m2.bitPattern, "AVX-512 max, n \(n)")
+                    XCTAssertEqual(z3.bitPattern, z2.bitPattern, "AVX-512 sum, n \(n)")
+                    XCTAssertEqual(d3.map(\.bitPattern), d2.map(\.bitPattern), "AVX-512 exponentials, n \(n)")
+                }
             }
         }
         // all −∞ (a fully masked row): max 0 as the Swift loop; NaN is never the max
@@ -69,6 +80,12 @@ final class KernelTests: XCTestCase {
         var withNaN: [Float] = [1, .nan, 3, 2, 0, 0, 0, 0, .nan]
         ak_softmax_statistics_avx2(&withNaN, &d, 9, &m, &z)
         XCTAssertEqual(m, 3)
+        if ak_has_avx512() != 0 {
+            ak_softmax_statistics_avx512([Float](repeating: -.infinity, count: 9), &d, 9, &m, &z)
+            XCTAssertEqual(m, 0); XCTAssertEqual(z, 0)
+            ak_softmax_statistics_avx512(&withNaN, &d, 9, &m, &z)
+            XCTAssertEqual(m, 3)
+        }
     }
 
     func testGELUEqualsTheSwiftKernelBitForBit() throws {

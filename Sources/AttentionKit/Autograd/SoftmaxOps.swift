@@ -60,7 +60,11 @@ func softmaxRowStatistics<T: TensorScalar>(
 ) -> (max: T, sum: T) {
     if T.self == Float.self && Kernels.avx2 {  // the same bits, eight lanes at a time
         var m: Float = 0, z: Float = 0
-        ak_softmax_statistics_avx2(s.floats, d.floats, n, &m, &z)
+        if Kernels.avx512 {
+            ak_softmax_statistics_avx512(s.floats, d.floats, n, &m, &z)
+        } else {
+            ak_softmax_statistics_avx2(s.floats, d.floats, n, &m, &z)
+        }
         return (unsafeBitCast(m, to: T.self), unsafeBitCast(z, to: T.self))
     }
     return softmaxRowStatisticsLoop(s, exponentials: d, n: n)

@@ -23,6 +23,10 @@ int ak_has_avx512(void);
 /// ak_gelu_erf_avx2 on 16 lanes (AVX-512 F): the same operations per element, so the same bits.
 void ak_gelu_erf_avx512(float *x, long n);
 
+/// ak_softmax_statistics_avx2 with the exponentials 16 lanes at a time (AVX-512 F), summed in the same 8 lanes in the
+/// same order: the same bits.
+void ak_softmax_statistics_avx512(const float *s, float *d, long n, float *max, float *sum);
+
 /// One row of an int8 GEMM's output scaled back: out[j] = float(acc[j] − zero·rowSums[j])·(scale·weightScales[j])
 /// (+ bias[j] when bias is not NULL).
 void ak_dequantize_row_avx2(const int32_t *acc, float *out, long width, int32_t zero, const int32_t *rowSums,
