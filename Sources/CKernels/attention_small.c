@@ -89,9 +89,39 @@ AVX2FMA INLINE void weighted_columns(long cols, long tk, const float *p, const f
     }
 }
 
+// three rows × 32 columns at once (12 accumulators): each V load feeds three rows, and twelve independent chains keep
+// both FMA units busy where one row's four chains wait on their latency. Each output is the same chain over the keys
+// in order as weighted_columns makes it: the same bits.
+AVX2FMA INLINE void weighted_columns3(long tk, const float *p, long ldp, const float *v, long ldv, float *o,
+                                      long ldo) {
+    __m256 acc[3][4];
+    for (int r = 0; r < 3; r++)
+        for (int u = 0; u < 4; u++) acc[r][u] = _mm256_setzero_ps();
+    for (long j = 0; j < tk; j++) {
+        const __m256 w0 = _mm256_broadcast_ss(p + j), w1 = _mm256_broadcast_ss(p + ldp + j),
+                     w2 = _mm256_broadcast_ss(p + 2 * ldp + j);
+        const float *vj = v + j * ldv;
+        for (int u = 0; u < 4; u++) {
+            const __m256 x = _mm256_loadu_ps(vj + 8 * u);
+            acc[0][u] = _mm256_fmadd_ps(w0, x, acc[0][u]);
+            acc[1][u] = _mm256_fmadd_ps(w1, x, acc[1][u]);
+            acc[2][u] = _mm256_fmadd_ps(w2, x, acc[2][u]);
+        }
+    }
+    for (int r = 0; r < 3; r++)
+        for (int u = 0; u < 4; u++) _mm256_storeu_ps(o + r * ldo + 8 * u, acc[r][u]);
+}
+
 AVX2FMA static void weighted_sum(long tq, long tk, long dv, const float *p, long ldp, const float *v, long ldv,
                                  float *o, long ldo) {
-    for (long r = 0; r < tq; r++)
+    const long full = dv - dv % 32;
+    long r = 0;
+    for (; r + 3 <= tq && full > 0; r += 3) {  // the full 32-column groups three rows at a time, the rest below
+        for (long c0 = 0; c0 < full; c0 += 32) weighted_columns3(tk, p + r * ldp, ldp, v + c0, ldv, o + r * ldo + c0, ldo);
+        if (full < dv)
+            for (long i = r; i < r + 3; i++) weighted_columns(dv - full, tk, p + i * ldp, v + full, ldv, o + i * ldo + full);
+    }
+    for (; r < tq; r++)
         for (long c0 = 0; c0 < dv; c0 += 32) {
             if (dv - c0 >= 32) weighted_columns(32, tk, p + r * ldp, v + c0, ldv, o + r * ldo + c0);
             else weighted_columns(dv - c0, tk, p + r * ldp, v + c0, ldv, o + r * ldo + c0);

@@ -140,6 +140,61 @@ AVX2 void ak_softmax_statistics_avx2(const float *s, float *d, long n, float *ma
     *sumOut = sum;
 }
 
+// Swift's SIMD16<Float>.sum(): the 16 lanes added in order, from −0
+static inline float sum16_in_order(const float l[16]) {
+    float r = -0.0f;
+    for (int i = 0; i < 16; i++) r += l[i];
+    return r;
+}
+
+AVX2 float ak_scale_max_avx2(float *x, long n, float scale) {
+    const __m256 s8 = _mm256_set1_ps(scale);
+    __m256 mv = _mm256_set1_ps(-INFINITY);
+    long j = 0;
+    for (; j + 8 <= n; j += 8) {
+        const __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + j), s8);
+        _mm256_storeu_ps(x + j, v);
+        mv = select8(_mm256_cmp_ps(v, mv, _CMP_GE_OQ), v, mv);
+    }
+    float l[8];
+    _mm256_storeu_ps(l, mv);
+    float m = -INFINITY;
+    for (int i = 0; i < 8; i++) m = l[i] >= m ? l[i] : m;
+    for (; j < n; j++) {
+        x[j] *= scale;
+        m = x[j] >= m ? x[j] : m;
+    }
+    return m;
+}
+
+AVX2 void ak_softmax_row_finish_avx2(float *x, long n, float m) {
+    const __m256 m8 = _mm256_set1_ps(m);
+    long j = 0;
+    for (; j + 8 <= n; j += 8) _mm256_storeu_ps(x + j, exp8(_mm256_sub_ps(_mm256_loadu_ps(x + j), m8)));
+    if (j < n) {  // the tail through the same 8-lane code, padded
+        float t[8] = {0};
+        for (long i = j; i < n; i++) t[i - j] = x[i] - m;
+        _mm256_storeu_ps(t, exp8(_mm256_loadu_ps(t)));
+        for (long i = j; i < n; i++) x[i] = t[i - j];
+    }
+    // vectorSum: 16 lanes (two 8-lane halves) over the full blocks of 16, those lanes in order, then the tail in order
+    __m256 a = _mm256_setzero_ps(), b = _mm256_setzero_ps();
+    long i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a = _mm256_add_ps(a, _mm256_loadu_ps(x + i));
+        b = _mm256_add_ps(b, _mm256_loadu_ps(x + i + 8));
+    }
+    float l[16];
+    _mm256_storeu_ps(l, a);
+    _mm256_storeu_ps(l + 8, b);
+    float z = sum16_in_order(l);
+    for (; i < n; i++) z += x[i];
+    const float rz = 1.0f / z;
+    const __m256 r8 = _mm256_set1_ps(rz);
+    for (j = 0; j + 8 <= n; j += 8) _mm256_storeu_ps(x + j, _mm256_mul_ps(_mm256_loadu_ps(x + j), r8));
+    for (; j < n; j++) x[j] *= rz;
+}
+
 // fastErf (FastMath.swift): x·P(x²)/Q(x²) on x clamped to [-4, 4]. Its subtractions `a − c` are written as additions
 // of −c here, which IEEE arithmetic computes exactly alike.
 static const float erfP[7] = {-2.72614225801306e-10f, 2.77068142495902e-08f, -2.10102402082508e-06f,
@@ -275,6 +330,47 @@ AVX512F void ak_softmax_statistics_avx512(const float *s, float *d, long n, floa
     *sumOut = sum;
 }
 
+AVX512F float ak_scale_max_avx512(float *x, long n, float scale) {
+    const __m512 s16 = _mm512_set1_ps(scale);
+    __m512 mv = _mm512_set1_ps(-INFINITY);
+    for (long j = 0; j < n; j += 16) {
+        const __mmask16 k = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1);
+        const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + j), s16);
+        _mm512_mask_storeu_ps(x + j, k, v);
+        mv = _mm512_mask_blend_ps(_mm512_mask_cmp_ps_mask(k, v, mv, _CMP_GE_OQ), mv, v);
+    }
+    float l[16];
+    _mm512_storeu_ps(l, mv);
+    float m = -INFINITY;
+    for (int i = 0; i < 16; i++) m = l[i] >= m ? l[i] : m;
+    return m;
+}
+
+AVX512F void ak_softmax_row_finish_avx512(float *x, long n, float m) {
+    const __m512 m16 = _mm512_set1_ps(m);
+    __m512 acc = _mm512_setzero_ps();
+    long j = 0;
+    for (; j + 16 <= n; j += 16) {
+        const __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(x + j), m16));
+        _mm512_storeu_ps(x + j, e);
+        acc = _mm512_add_ps(acc, e);
+    }
+    if (j < n) {  // the tail: its exponentials through the same code, added one by one after the lanes
+        const __mmask16 k = (__mmask16)((1u << (n - j)) - 1);
+        _mm512_mask_storeu_ps(x + j, k, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + j), m16)));
+    }
+    float l[16];
+    _mm512_storeu_ps(l, acc);
+    float z = sum16_in_order(l);
+    for (long i = j; i < n; i++) z += x[i];
+    const float rz = 1.0f / z;
+    const __m512 r16 = _mm512_set1_ps(rz);
+    for (j = 0; j < n; j += 16) {
+        const __mmask16 k = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1);
+        _mm512_mask_storeu_ps(x + j, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + j), r16));
+    }
+}
+
 AVX2 void ak_dequantize_row_avx2(const int32_t *acc, float *out, long width, int32_t zero, const int32_t *rowSums,
                                  float scale, const float *weightScales, const float *bias) {
     const __m256i z8 = _mm256_set1_epi32(zero);
@@ -356,6 +452,10 @@ void ak_gelu_erf_avx512(float *x, long n) { (void)x, (void)n; }
 void ak_softmax_statistics_avx512(const float *s, float *d, long n, float *max, float *sum) {
     (void)s, (void)d, (void)n, (void)max, (void)sum;
 }
+float ak_scale_max_avx2(float *x, long n, float scale) { return (void)x, (void)n, (void)scale, 0; }
+float ak_scale_max_avx512(float *x, long n, float scale) { return (void)x, (void)n, (void)scale, 0; }
+void ak_softmax_row_finish_avx2(float *x, long n, float m) { (void)x, (void)n, (void)m; }
+void ak_softmax_row_finish_avx512(float *x, long n, float m) { (void)x, (void)n, (void)m; }
 void ak_dequantize_row_avx2(const int32_t *acc, float *out, long width, int32_t zero, const int32_t *rowSums,
                             float scale, const float *weightScales, const float *bias) {
     (void)acc, (void)out, (void)width, (void)zero, (void)rowSums, (void)scale, (void)weightScales, (void)bias;

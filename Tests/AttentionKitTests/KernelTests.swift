@@ -88,6 +88,42 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// The fused attention op's row softmax (scale, max, fastExp, `vectorSum`, times 1/z) on the AVX2 and AVX-512
+    /// kernels equals its Swift loops bit for bit, on row lengths around the 8- and 16-lane blocks.
+    func testAttentionRowSoftmaxEqualsTheSwiftLoopsBitForBit() throws {
+        try XCTSkipUnless(ak_has_avx2() != 0, "this CPU has no AVX2")
+        let scale: Float = 0.17677669
+        for n in [1, 5, 8, 9, 15, 16, 17, 31, 32, 33, 47, 65, 100, 257] {
+            for seed in UInt64(0)..<3 {
+                var g = RandomGenerator(seed: seed &+ 40)
+                var x = (0..<n).map { _ in (Float(g.nextUnit()) - 0.5) * 40 }
+                if seed == 1 && n > 3 { x[2] = .nan }
+                if seed == 2 { x[n - 1] = -.infinity }
+                // the Swift loops of attentionOp's unmasked path
+                var want = x.map { $0 * scale }
+                var m = -Float.infinity
+                for v in want { m = Swift.max(m, v) }
+                for j in 0..<n { want[j] = Float.expFast(want[j] - m) }
+                let z = want.withUnsafeBufferPointer { vectorSum($0.baseAddress!, n) }
+                let rz = 1 / z
+                for j in 0..<n { want[j] *= rz }
+                typealias ScaleMax = (UnsafeMutablePointer<Float>, Int, Float) -> Float
+                typealias Finish = (UnsafeMutablePointer<Float>, Int, Float) -> Void
+                var kernels: [(String, ScaleMax, Finish)] = [("AVX2", ak_scale_max_avx2, ak_softmax_row_finish_avx2)]
+                if ak_has_avx512() != 0 {
+                    kernels.append(("AVX-512", ak_scale_max_avx512, ak_softmax_row_finish_avx512))
+                }
+                for (name, scaleMax, finish) in kernels {
+                    var y = x
+                    let mk = scaleMax(&y, n, scale)
+                    XCTAssertEqual(mk, m, "\(name) max, n \(n), seed \(seed)")
+                    finish(&y, n, mk)
+                    XCTAssertEqual(y.map(\.bitPattern), want.map(\.bitPattern), "\(name), n \(n), seed \(seed)")
+                }
+            }
+        }
+    }
+
     func testGELUEqualsTheSwiftKernelBitForBit() throws {
         try XCTSkipUnless(ak_has_avx2() != 0, "this CPU has no AVX2")
         for n in [1, 7, 8, 9, 15, 16, 17, 100, 1027] {
@@ -162,7 +198,11 @@ final class SmallAttentionKernelTests: XCTestCase {
         let off = getenv("ATTENTIONKIT_NO_SMALL_ATTENTION").map { String(cString: $0) } ?? ""
         try XCTSkipIf(!off.isEmpty && off != "0", "ATTENTIONKIT_NO_SMALL_ATTENTION turns the kernels off")
         var g = RandomGenerator(seed: 7)
-        for (tq, tk, width) in [(1, 1, 8), (1, 7, 13), (5, 8, 32), (1, 9, 40), (3, 17, 64), (2, 20, 70), (16, 3, 33)] {
+        let shapes = [
+            (1, 1, 8), (1, 7, 13), (5, 8, 32), (1, 9, 40), (3, 17, 64), (2, 20, 70), (16, 3, 33), (7, 36, 32),
+            (6, 9, 64), (4, 5, 99)
+        ]
+        for (tq, tk, width) in shapes {
             let ld = width + 5
             let q = (0..<(tq * ld)).map { _ in Float(g.nextUnit()) - 0.5 }
             let k = (0..<(tk * ld)).map { _ in Float(g.nextUnit()) - 0.5 }
@@ -183,6 +223,13 @@ final class SmallAttentionKernelTests: XCTestCase {
                         Double(o[r * ld + c]), exact, accuracy: 1e-5, "output \(r),\(c) of \(tq)×\(tk)×\(width)")
                 }
                 XCTAssertTrue(o[r * ld + width].isNaN, "wrote past the \(width) columns")
+                // rows computed together (three at a time) give each row's bits alone
+                var alone = [Float](repeating: .nan, count: ld)
+                XCTAssertEqual(
+                    ak_attention_weighted_sum_small(1, tk, width, Array(q[(r * ld)...]), ld, k, ld, &alone, ld), 1)
+                XCTAssertEqual(
+                    alone[..<width].map(\.bitPattern), o[(r * ld)..<(r * ld + width)].map(\.bitPattern),
+                    "row \(r) of \(tq)×\(tk)×\(width) alone")
             }
         }
     }

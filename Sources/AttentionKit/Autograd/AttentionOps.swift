@@ -179,6 +179,9 @@ func attentionOp(
         let pa = additive?.storage.pointer(T.self), pm = dropMask.map(dropoutMaskBytes)
         let ms = T(dropScale)
         let kp = mask.keyPadding, causal = mask.causal, sc = T(scale)
+        // float32 rows' softmax on the AVX2 / AVX-512 kernels (ATTENTIONKIT_NO_AVX2 keeps the Swift loops)
+        let rowKernels = T.self == Float.self && Kernels.avx2, wide = Kernels.avx512
+        let finishRow = wide ? ak_softmax_row_finish_avx512 : ak_softmax_row_finish_avx2
         parallelFor(b * h, costPerItem: tq * tk * (dh + dv + 8)) { items in
             let scratch = pm == nil ? nil : UnsafeMutablePointer<T>.allocate(capacity: tq * tk)
             defer { scratch?.deallocate() }
@@ -198,6 +201,16 @@ func attentionOp(
                 for r in 0..<tq {
                     let row = s + r * tk
                     var m = -T.infinity
+                    if rowKernels && !masked {  // the loops below, 8 or 16 lanes at a time: the same bits
+                        let x = UnsafeMutableRawPointer(row).assumingMemoryBound(to: Float.self)
+                        let mx = wide ? ak_scale_max_avx512(x, tk, Float(sc)) : ak_scale_max_avx2(x, tk, Float(sc))
+                        if mx == -.infinity {
+                            for j in 0..<tk { row[j] = 0 }
+                            continue
+                        }
+                        finishRow(x, tk, mx)
+                        continue
+                    }
                     if masked {
                         for j in 0..<tk {
                             var x = row[j] * sc
@@ -213,6 +226,12 @@ func attentionOp(
                     }
                     if m == -T.infinity {  // every key masked: zero weights, zero output
                         for j in 0..<tk { row[j] = 0 }
+                        continue
+                    }
+                    if rowKernels {
+                        let x = UnsafeMutableRawPointer(row).assumingMemoryBound(to: Float.self)
+                        let mf = unsafeBitCast(m, to: Float.self)
+                        finishRow(x, tk, mf)
                         continue
                     }
                     // exponentials in one vectorizable pass, their (ordered) sum in another

@@ -17,6 +17,15 @@ void ak_softmax_statistics_avx2(const float *s, float *d, long n, float *max, fl
 /// GELU (erf form, fastErf) over x[0..<n] in place: x·(1 + erf(x·0.70710678))·0.5.
 void ak_gelu_erf_avx2(float *x, long n);
 
+/// An unmasked attention row scaled in place, x[j] *= scale, and its max returned (-inf for an empty row or all -inf;
+/// NaN is never the max). The same values as the Swift loops of the fused attention op.
+float ak_scale_max_avx2(float *x, long n, float scale);
+
+/// An attention row's softmax after its max m: x[j] = fastExp(x[j] − m), z = Σ x[j] in `vectorSum`'s order (16 lanes
+/// over the full blocks of 16, the lanes added in order from −0, then the tail in order), then x[j] *= 1/z. The bits of
+/// the Swift loops it replaces.
+void ak_softmax_row_finish_avx2(float *x, long n, float m);
+
 /// 1 when the CPU (and the OS) run AVX-512 F code, else 0. Evaluated once.
 int ak_has_avx512(void);
 
@@ -26,6 +35,10 @@ void ak_gelu_erf_avx512(float *x, long n);
 /// ak_softmax_statistics_avx2 with the exponentials 16 lanes at a time (AVX-512 F), summed in the same 8 lanes in the
 /// same order: the same bits.
 void ak_softmax_statistics_avx512(const float *s, float *d, long n, float *max, float *sum);
+
+/// ak_scale_max_avx2 and ak_softmax_row_finish_avx2 on 16 lanes (AVX-512 F): the same bits.
+float ak_scale_max_avx512(float *x, long n, float scale);
+void ak_softmax_row_finish_avx512(float *x, long n, float m);
 
 /// One row of an int8 GEMM's output scaled back: out[j] = float(acc[j] − zero·rowSums[j])·(scale·weightScales[j])
 /// (+ bias[j] when bias is not NULL).
