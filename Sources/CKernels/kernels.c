@@ -214,21 +214,50 @@ AVX2 static inline __m256 erf8(__m256 x) {
     return _mm256_div_ps(_mm256_mul_ps(xc, p), q);
 }
 
-AVX2 void ak_gelu_erf_avx2(float *x, long n) {
+AVX2 void ak_gelu_erf_avx2(const float *x, float *y, long n) {
     const __m256 c = _mm256_set1_ps(0.70710678f), one = _mm256_set1_ps(1.0f), half = _mm256_set1_ps(0.5f);
     for (long j = 0; j < n; j += 8) {
         float t[8] = {0};
         const long lanes = n - j < 8 ? n - j : 8;
-        float *p = x + j;
+        const float *p = x + j;
+        float *q = y + j;
         if (lanes < 8) {  // the tail through the same 8-lane code, padded
             for (long i = 0; i < lanes; i++) t[i] = p[i];
-            p = t;
+            p = q = t;
         }
         const __m256 v = _mm256_loadu_ps(p);
         const __m256 e = erf8(_mm256_mul_ps(v, c));
-        _mm256_storeu_ps(p, _mm256_mul_ps(_mm256_mul_ps(v, _mm256_add_ps(one, e)), half));
+        _mm256_storeu_ps(q, _mm256_mul_ps(_mm256_mul_ps(v, _mm256_add_ps(one, e)), half));
         if (lanes < 8)
-            for (long i = 0; i < lanes; i++) x[j + i] = t[i];
+            for (long i = 0; i < lanes; i++) y[j + i] = t[i];
+    }
+}
+
+// (Φ(x), φ(x)) as FastMath.swift's normalCDFAndPDF: ((1 + fastErf(x·0.70710678))·0.5, fastExp((−0.5·x)·x)·0.39894228)
+#define GELU_GRAD_BODY(V, erf, exp, mul, add, set1)                                                                 \
+    const V cdf = mul(add(set1(1.0f), erf(mul(x, set1(0.70710678f)))), set1(0.5f));                                \
+    const V pdf = mul(exp(mul(mul(set1(-0.5f), x), x)), set1(0.39894228f));                                          \
+    const V value = mul(x, cdf), grad = mul(g, add(cdf, mul(x, pdf)));
+
+AVX2 void ak_gelu_erf_and_grad_avx2(const float *gp, const float *xp, float *valueOut, float *gradOut, long n) {
+    for (long j = 0; j < n; j += 8) {
+        const long lanes = n - j < 8 ? n - j : 8;
+        float tg[8] = {0}, tx[8] = {0};
+        const float *pg = gp + j, *px = xp + j;
+        if (lanes < 8) {  // the tail through the same 8-lane code, padded
+            for (long i = 0; i < lanes; i++) tg[i] = pg[i], tx[i] = px[i];
+            pg = tg, px = tx;
+        }
+        const __m256 g = _mm256_loadu_ps(pg), x = _mm256_loadu_ps(px);
+        GELU_GRAD_BODY(__m256, erf8, exp8, _mm256_mul_ps, _mm256_add_ps, _mm256_set1_ps)
+        if (lanes == 8) {
+            _mm256_storeu_ps(valueOut + j, value);
+            _mm256_storeu_ps(gradOut + j, grad);
+        } else {
+            _mm256_storeu_ps(tg, value);
+            _mm256_storeu_ps(tx, grad);
+            for (long i = 0; i < lanes; i++) valueOut[j + i] = tg[i], gradOut[j + i] = tx[i];
+        }
     }
 }
 
@@ -255,14 +284,14 @@ AVX512F static inline __m512 erf16(__m512 x) {
     return _mm512_div_ps(_mm512_mul_ps(xc, p), q);
 }
 
-AVX512F void ak_gelu_erf_avx512(float *x, long n) {
+AVX512F void ak_gelu_erf_avx512(const float *x, float *y, long n) {
     const __m512 c = _mm512_set1_ps(0.70710678f), one = _mm512_set1_ps(1.0f), half = _mm512_set1_ps(0.5f);
     for (long j = 0; j < n; j += 16) {
         const long lanes = n - j < 16 ? n - j : 16;
         const __mmask16 m = lanes == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << lanes) - 1);
         const __m512 v = _mm512_maskz_loadu_ps(m, x + j);  // the tail's missing lanes are zeros, never stored
         const __m512 e = erf16(_mm512_mul_ps(v, c));
-        _mm512_mask_storeu_ps(x + j, m, _mm512_mul_ps(_mm512_mul_ps(v, _mm512_add_ps(one, e)), half));
+        _mm512_mask_storeu_ps(y + j, m, _mm512_mul_ps(_mm512_mul_ps(v, _mm512_add_ps(one, e)), half));
     }
 }
 
@@ -371,6 +400,17 @@ AVX512F void ak_softmax_row_finish_avx512(float *x, long n, float m) {
     }
 }
 
+AVX512F void ak_gelu_erf_and_grad_avx512(const float *gp, const float *xp, float *valueOut, float *gradOut, long n) {
+    for (long j = 0; j < n; j += 16) {
+        const long lanes = n - j < 16 ? n - j : 16;
+        const __mmask16 m = lanes == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << lanes) - 1);
+        const __m512 g = _mm512_maskz_loadu_ps(m, gp + j), x = _mm512_maskz_loadu_ps(m, xp + j);
+        GELU_GRAD_BODY(__m512, erf16, exp16, _mm512_mul_ps, _mm512_add_ps, _mm512_set1_ps)
+        _mm512_mask_storeu_ps(valueOut + j, m, value);
+        _mm512_mask_storeu_ps(gradOut + j, m, grad);
+    }
+}
+
 AVX2 void ak_dequantize_row_avx2(const int32_t *acc, float *out, long width, int32_t zero, const int32_t *rowSums,
                                  float scale, const float *weightScales, const float *bias) {
     const __m256i z8 = _mm256_set1_epi32(zero);
@@ -446,9 +486,15 @@ int ak_has_avx2(void) { return 0; }
 void ak_softmax_statistics_avx2(const float *s, float *d, long n, float *max, float *sum) {
     (void)s, (void)d, (void)n, (void)max, (void)sum;
 }
-void ak_gelu_erf_avx2(float *x, long n) { (void)x, (void)n; }
+void ak_gelu_erf_avx2(const float *x, float *y, long n) { (void)x, (void)y, (void)n; }
+void ak_gelu_erf_and_grad_avx2(const float *g, const float *x, float *value, float *grad, long n) {
+    (void)g, (void)x, (void)value, (void)grad, (void)n;
+}
+void ak_gelu_erf_and_grad_avx512(const float *g, const float *x, float *value, float *grad, long n) {
+    (void)g, (void)x, (void)value, (void)grad, (void)n;
+}
 int ak_has_avx512(void) { return 0; }
-void ak_gelu_erf_avx512(float *x, long n) { (void)x, (void)n; }
+void ak_gelu_erf_avx512(const float *x, float *y, long n) { (void)x, (void)y, (void)n; }
 void ak_softmax_statistics_avx512(const float *s, float *d, long n, float *max, float *sum) {
     (void)s, (void)d, (void)n, (void)max, (void)sum;
 }

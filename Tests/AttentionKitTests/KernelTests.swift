@@ -131,11 +131,26 @@ final class KernelTests: XCTestCase {
             if n > 3 { x[3] = .nan }
             let want = x.map { GeluErfK()($0) }
             var wide = x
-            ak_gelu_erf_avx2(&x, n)
+            var out = [Float](repeating: .nan, count: n)
+            ak_gelu_erf_avx2(x, &out, n)  // out of place, then in place
+            XCTAssertEqual(out.map(\.bitPattern), want.map(\.bitPattern), "out of place, n \(n)")
+            x.withUnsafeMutableBufferPointer { ak_gelu_erf_avx2($0.baseAddress!, $0.baseAddress!, n) }
             XCTAssertEqual(x.map(\.bitPattern), want.map(\.bitPattern), "n \(n)")
             if ak_has_avx512() != 0 {
-                ak_gelu_erf_avx512(&wide, n)
+                wide.withUnsafeMutableBufferPointer { ak_gelu_erf_avx512($0.baseAddress!, $0.baseAddress!, n) }
                 XCTAssertEqual(wide.map(\.bitPattern), want.map(\.bitPattern), "AVX-512, n \(n)")
+            }
+            // GELU's value and gradient in one pass (the feed-forward op's backward) against the Swift loop
+            var g = RandomGenerator(seed: UInt64(n) &+ 5)
+            let grad = (0..<n).map { _ in Float(g.nextUnit()) - 0.5 }
+            let pairs = zip(grad, x).map { Float.geluErfAndGrad($0, $1) }
+            var kernels = [("AVX2", ak_gelu_erf_and_grad_avx2)]
+            if ak_has_avx512() != 0 { kernels.append(("AVX-512", ak_gelu_erf_and_grad_avx512)) }
+            for (name, kernel) in kernels {
+                var value = [Float](repeating: .nan, count: n), dx = value
+                kernel(grad, x, &value, &dx, n)
+                XCTAssertEqual(value.map(\.bitPattern), pairs.map(\.value.bitPattern), "\(name) value, n \(n)")
+                XCTAssertEqual(dx.map(\.bitPattern), pairs.map(\.grad.bitPattern), "\(name) gradient, n \(n)")
             }
         }
         // and through the layer path: geluInPlace on a tensor equals the out-of-place op

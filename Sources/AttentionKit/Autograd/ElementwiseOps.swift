@@ -288,7 +288,7 @@ extension Tensor {
                 [mapBinary(g, self, GeluTanhGradK(), op: "gelu_backward")]
             }
         }
-        return record("gelu", mapUnary(self, GeluErfK()), [self]) { g in
+        return record("gelu", geluErf(self), [self]) { g in
             [mapBinary(g, self, GeluErfGradK(), op: "gelu_backward")]
         }
     }

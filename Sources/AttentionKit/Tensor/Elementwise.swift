@@ -1,4 +1,5 @@
 import CKernels
+
 /// A scalar function applied elementwise. Implementations are structs whose `callAsFunction` the compiler
 /// specialises and inlines into the loop: no closure is called per element.
 protocol UnaryKernel {
@@ -34,11 +35,29 @@ func mapUnaryInPlace<K: UnaryKernel>(_ x: Tensor, _ k: K) {
 /// CPU has one.
 func geluInPlace(_ x: Tensor) {
     guard x.dtype == .float32 && Kernels.avx2 else { return mapUnaryInPlace(x, GeluErfK()) }
-    let p = x.storage.pointer(Float.self), n = x.count
+    geluKernel(x, into: x)
+}
+
+/// GELU (erf form) of `x` into a new tensor: `mapUnary(x, GeluErfK())`'s values, on the AVX2 / AVX-512 kernel for
+/// float32 (the same bits, 8 or 16 lanes at a time).
+func geluErf(_ x: Tensor) -> Tensor {
+    guard x.dtype == .float32 && Kernels.avx2 else { return mapUnary(x, GeluErfK()) }
+    let out = Tensor(shape: x.shape, dtype: .float32, zeroed: false)
+    geluKernel(x, into: out)
+    return out
+}
+
+/// GELU of float32 `x` into `y` (the same count; `y` may be `x`) on the AVX2 or AVX-512 kernel, 64 elements a piece.
+private func geluKernel(_ x: Tensor, into y: Tensor) {
+    let src = UnsafePointer(x.storage.pointer(Float.self)), dst = y.storage.pointer(Float.self), n = x.count
     let wide = Kernels.avx512
     parallelFor((n + 63) / 64, costPerItem: 256) { r in
         let start = r.lowerBound * 64, count = Swift.min(n, r.upperBound * 64) - start
-        if wide { ak_gelu_erf_avx512(p + start, count) } else { ak_gelu_erf_avx2(p + start, count) }
+        if wide {
+            ak_gelu_erf_avx512(src + start, dst + start, count)
+        } else {
+            ak_gelu_erf_avx2(src + start, dst + start, count)
+        }
     }
 }
 

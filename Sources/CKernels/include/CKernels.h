@@ -14,8 +14,13 @@ int ak_has_avx2(void);
 /// exponentials d[j] = fastExp(s[j] - m) and their sum (8 lanes, then the tail in order).
 void ak_softmax_statistics_avx2(const float *s, float *d, long n, float *max, float *sum);
 
-/// GELU (erf form, fastErf) over x[0..<n] in place: x·(1 + erf(x·0.70710678))·0.5.
-void ak_gelu_erf_avx2(float *x, long n);
+/// GELU (erf form, fastErf): y[j] = x[j]·(1 + erf(x[j]·0.70710678))·0.5 for j < n (y may be x: in place).
+void ak_gelu_erf_avx2(const float *x, float *y, long n);
+
+/// GELU's value and gradient in one pass, as FastMath.swift's `geluErfAndGrad` (the feed-forward op's backward):
+/// with Φ = (1 + fastErf(x·0.70710678))·0.5 and φ = fastExp((−0.5·x)·x)·0.39894228, value = x·Φ and
+/// grad = g·(Φ + x·φ), for j < n.
+void ak_gelu_erf_and_grad_avx2(const float *g, const float *x, float *value, float *grad, long n);
 
 /// An unmasked attention row scaled in place, x[j] *= scale, and its max returned (-inf for an empty row or all -inf;
 /// NaN is never the max). The same values as the Swift loops of the fused attention op.
@@ -30,7 +35,10 @@ void ak_softmax_row_finish_avx2(float *x, long n, float m);
 int ak_has_avx512(void);
 
 /// ak_gelu_erf_avx2 on 16 lanes (AVX-512 F): the same operations per element, so the same bits.
-void ak_gelu_erf_avx512(float *x, long n);
+void ak_gelu_erf_avx512(const float *x, float *y, long n);
+
+/// ak_gelu_erf_and_grad_avx2 on 16 lanes (AVX-512 F): the same bits.
+void ak_gelu_erf_and_grad_avx512(const float *g, const float *x, float *value, float *grad, long n);
 
 /// ak_softmax_statistics_avx2 with the exponentials 16 lanes at a time (AVX-512 F), summed in the same 8 lanes in the
 /// same order: the same bits.
