@@ -82,33 +82,39 @@ int ak_has_avx2(void) {
 // cond ? a : b, lane by lane (cond all ones or all zeros)
 AVX2 static inline __m256 select8(__m256 cond, __m256 a, __m256 b) { return _mm256_blendv_ps(b, a, cond); }
 
+// fastExp's arithmetic on the clamped input xc, for any vector width: m = xc·log2(e) + 1.5·2²³ (n rounded into m's
+// low mantissa bits), n = m − 1.5·2²³, r = xc − n·ln2 (in two parts), p the degree-6 polynomial of e^r
+#define EXP_POLYNOMIAL(V, mul, add, sub, set1)                                                                      \
+    const V m = add(mul(xc, set1(1.44269504f)), magic);                                                          \
+    const V n = sub(m, magic);                                                                                     \
+    const V r = sub(sub(xc, mul(n, set1(0.693145751953125f))), mul(n, set1(1.428606765330187e-06f)));             \
+    V p = set1(1.0f / 720.0f);                                                                                     \
+    p = add(mul(p, r), set1(1.0f / 120.0f));                                                                       \
+    p = add(mul(p, r), set1(1.0f / 24.0f));                                                                        \
+    p = add(mul(p, r), set1(1.0f / 6.0f));                                                                         \
+    p = add(mul(p, r), set1(0.5f));                                                                                \
+    p = add(mul(p, r), set1(1.0f));                                                                                \
+    p = add(mul(p, r), set1(1.0f));
+
 // fastExp (FastMath.swift): 2^n·p(r), the input clamped to [-87.3, 88.7], exactly 0 below -87.3, NaN kept.
 AVX2 static inline __m256 exp8(__m256 x) {
     const __m256 lo = _mm256_set1_ps(-87.3f), hi = _mm256_set1_ps(88.7f), magic = _mm256_set1_ps(12582912.0f);
     const __m256 below = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
     __m256 xc = select8(_mm256_cmp_ps(x, hi, _CMP_GT_OQ), hi, x);
     xc = select8(below, lo, xc);
-    const __m256 m = _mm256_add_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504f)), magic);
-    const __m256 n = _mm256_sub_ps(m, magic);
-    const __m256 r = _mm256_sub_ps(_mm256_sub_ps(xc, _mm256_mul_ps(n, _mm256_set1_ps(0.693145751953125f))),
-                                   _mm256_mul_ps(n, _mm256_set1_ps(1.428606765330187e-06f)));
-    __m256 p = _mm256_set1_ps(1.0f / 720.0f);
-    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.0f / 120.0f));
-    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.0f / 24.0f));
-    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.0f / 6.0f));
-    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(0.5f));
-    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.0f));
-    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.0f));
+    EXP_POLYNOMIAL(__m256, _mm256_mul_ps, _mm256_add_ps, _mm256_sub_ps, _mm256_set1_ps)
     const __m256i k = _mm256_sub_epi32(_mm256_castps_si256(m), _mm256_set1_epi32(0x4B400000));
     const __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k, _mm256_set1_epi32(127)), 23));
     return _mm256_andnot_ps(below, _mm256_mul_ps(p, scale));
 }
 
-AVX2 void ak_softmax_statistics_avx2(const float *s, float *d, long n, float *maxOut, float *sumOut) {
+// the softmax statistics' max: 8 lanes over the full blocks, m_i = s >= m_i ? s : m_i (Swift.max(m_i, s); NaN never
+// taken), the lanes in a fixed tree, then the tail in order; 0 for a row of all −∞
+AVX2 static inline float statistics_max(const float *s, long n) {
     const long blocks = n - n % 8;
     __m256 mv = _mm256_set1_ps(-INFINITY);
     long j = 0;
-    for (; j < blocks; j += 8) {  // m_i = s >= m_i ? s : m_i (Swift.max(m_i, s); NaN never taken)
+    for (; j < blocks; j += 8) {
         const __m256 v = _mm256_loadu_ps(s + j);
         mv = select8(_mm256_cmp_ps(v, mv, _CMP_GE_OQ), v, mv);
     }
@@ -118,9 +124,15 @@ AVX2 void ak_softmax_statistics_avx2(const float *s, float *d, long n, float *ma
     float m = MAX2(MAX2(MAX2(l[0], l[1]), MAX2(l[2], l[3])), MAX2(MAX2(l[4], l[5]), MAX2(l[6], l[7])));
     for (; j < n; j++) m = MAX2(m, s[j]);
 #undef MAX2
-    if (m == -INFINITY) m = 0;
+    return m == -INFINITY ? 0 : m;
+}
+
+AVX2 void ak_softmax_statistics_avx2(const float *s, float *d, long n, float *maxOut, float *sumOut) {
+    const long blocks = n - n % 8;
+    const float m = statistics_max(s, n);
     const __m256 m8 = _mm256_set1_ps(m);
     __m256 z = _mm256_setzero_ps();
+    long j;
     for (j = 0; j < blocks; j += 8) {
         const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(s + j), m8));
         _mm256_storeu_ps(d + j, e);
@@ -302,17 +314,7 @@ AVX512F static inline __m512 exp16(__m512 x) {
     const __mmask16 below = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
     __m512 xc = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, hi, _CMP_GT_OQ), x, hi);
     xc = _mm512_mask_blend_ps(below, xc, lo);
-    const __m512 m = _mm512_add_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504f)), magic);
-    const __m512 n = _mm512_sub_ps(m, magic);
-    const __m512 r = _mm512_sub_ps(_mm512_sub_ps(xc, _mm512_mul_ps(n, _mm512_set1_ps(0.693145751953125f))),
-                                   _mm512_mul_ps(n, _mm512_set1_ps(1.428606765330187e-06f)));
-    __m512 p = _mm512_set1_ps(1.0f / 720.0f);
-    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.0f / 120.0f));
-    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.0f / 24.0f));
-    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.0f / 6.0f));
-    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(0.5f));
-    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.0f));
-    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.0f));
+    EXP_POLYNOMIAL(__m512, _mm512_mul_ps, _mm512_add_ps, _mm512_sub_ps, _mm512_set1_ps)
     const __m512i k = _mm512_sub_epi32(_mm512_castps_si512(m), _mm512_set1_epi32(0x4B400000));
     const __m512 scale = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(k, _mm512_set1_epi32(127)), 23));
     return _mm512_maskz_mov_ps((__mmask16)~below, _mm512_mul_ps(p, scale));
@@ -323,21 +325,10 @@ AVX512F static inline __m512 exp16(__m512 x) {
 // j mod 8, exactly as the 8-lane loop adds them: the same bits.
 AVX512F void ak_softmax_statistics_avx512(const float *s, float *d, long n, float *maxOut, float *sumOut) {
     const long blocks = n - n % 8;
-    __m256 mv = _mm256_set1_ps(-INFINITY);
-    long j = 0;
-    for (; j < blocks; j += 8) {
-        const __m256 v = _mm256_loadu_ps(s + j);
-        mv = _mm256_blendv_ps(mv, v, _mm256_cmp_ps(v, mv, _CMP_GE_OQ));
-    }
-    float l[8];
-    _mm256_storeu_ps(l, mv);
-#define MAX2(a, b) ((b) >= (a) ? (b) : (a))
-    float m = MAX2(MAX2(MAX2(l[0], l[1]), MAX2(l[2], l[3])), MAX2(MAX2(l[4], l[5]), MAX2(l[6], l[7])));
-    for (; j < n; j++) m = MAX2(m, s[j]);
-#undef MAX2
-    if (m == -INFINITY) m = 0;
+    const float m = statistics_max(s, n);
     const __m512 m16 = _mm512_set1_ps(m);
     __m256 z = _mm256_setzero_ps();
+    long j;
     for (j = 0; j < blocks; j += 16) {
         const long lanes = blocks - j < 16 ? 8 : 16;  // a last block of 8
         const __mmask16 mask = lanes == 16 ? (__mmask16)0xFFFF : (__mmask16)0x00FF;
