@@ -180,8 +180,9 @@ func attentionOp(
         let ms = T(dropScale)
         let kp = mask.keyPadding, causal = mask.causal, sc = T(scale)
         // float32 rows' softmax on the AVX2 / AVX-512 kernels (ATTENTIONKIT_NO_AVX2 keeps the Swift loops)
-        let rowKernels = T.self == Float.self && Kernels.avx2, wide = Kernels.avx512
-        let finishRow = wide ? ak_softmax_row_finish_avx512 : ak_softmax_row_finish_avx2
+        let rowKernels = T.self == Float.self && Kernels.avx2
+        let scaleMax = Kernels.avx512 ? ak_scale_max_avx512 : ak_scale_max_avx2
+        let finishRow = Kernels.avx512 ? ak_softmax_row_finish_avx512 : ak_softmax_row_finish_avx2
         parallelFor(b * h, costPerItem: tq * tk * (dh + dv + 8)) { items in
             let scratch = pm == nil ? nil : UnsafeMutablePointer<T>.allocate(capacity: tq * tk)
             defer { scratch?.deallocate() }
@@ -201,17 +202,9 @@ func attentionOp(
                 for r in 0..<tq {
                     let row = s + r * tk
                     var m = -T.infinity
-                    if rowKernels && !masked {  // the loops below, 8 or 16 lanes at a time: the same bits
-                        let x = UnsafeMutableRawPointer(row).assumingMemoryBound(to: Float.self)
-                        let mx = wide ? ak_scale_max_avx512(x, tk, Float(sc)) : ak_scale_max_avx2(x, tk, Float(sc))
-                        if mx == -.infinity {
-                            for j in 0..<tk { row[j] = 0 }
-                            continue
-                        }
-                        finishRow(x, tk, mx)
-                        continue
-                    }
-                    if masked {
+                    if rowKernels && !masked {  // the unmasked loop below, 8 or 16 lanes at a time: the same bits
+                        m = unsafeBitCast(scaleMax(row.floats, tk, unsafeBitCast(sc, to: Float.self)), to: T.self)
+                    } else if masked {
                         for j in 0..<tk {
                             var x = row[j] * sc
                             if let addBase { x += addBase[r * tk + j] }
@@ -228,10 +221,8 @@ func attentionOp(
                         for j in 0..<tk { row[j] = 0 }
                         continue
                     }
-                    if rowKernels {
-                        let x = UnsafeMutableRawPointer(row).assumingMemoryBound(to: Float.self)
-                        let mf = unsafeBitCast(m, to: Float.self)
-                        finishRow(x, tk, mf)
+                    if rowKernels {  // the three loops below, 8 or 16 lanes at a time: the same bits
+                        finishRow(row.floats, tk, unsafeBitCast(m, to: Float.self))
                         continue
                     }
                     // exponentials in one vectorizable pass, their (ordered) sum in another

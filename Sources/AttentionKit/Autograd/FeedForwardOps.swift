@@ -11,15 +11,8 @@ extension FeedForwardActivation {
         if h.dtype == .float32 && Kernels.avx2 {  // the loop below, 8 or 16 lanes at a time: the same bits
             let ph = UnsafePointer(h.storage.pointer(Float.self)), pg = UnsafePointer(g.storage.pointer(Float.self))
             let pa = a.storage.pointer(Float.self), pgh = gh.storage.pointer(Float.self)
-            let n = h.count, wide = Kernels.avx512
-            parallelFor((n + 63) / 64, costPerItem: 64 * 40) { r in
-                let s = r.lowerBound * 64, c = Swift.min(n, r.upperBound * 64) - s
-                if wide {
-                    ak_gelu_erf_and_grad_avx512(pg + s, ph + s, pa + s, pgh + s, c)
-                } else {
-                    ak_gelu_erf_and_grad_avx2(pg + s, ph + s, pa + s, pgh + s, c)
-                }
-            }
+            let kernel = Kernels.avx512 ? ak_gelu_erf_and_grad_avx512 : ak_gelu_erf_and_grad_avx2
+            parallelBlocks(h.count, costPerElement: 40) { s, c in kernel(pg + s, ph + s, pa + s, pgh + s, c) }
             return (a, gh)
         }
         func run<T: TensorScalar>(_: T.Type) {

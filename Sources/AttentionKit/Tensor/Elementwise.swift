@@ -47,17 +47,19 @@ func geluErf(_ x: Tensor) -> Tensor {
     return out
 }
 
-/// GELU of float32 `x` into `y` (the same count; `y` may be `x`) on the AVX2 or AVX-512 kernel, 64 elements a piece.
+/// GELU of float32 `x` into `y` (the same count; `y` may be `x`) on the AVX2 or AVX-512 kernel.
 private func geluKernel(_ x: Tensor, into y: Tensor) {
-    let src = UnsafePointer(x.storage.pointer(Float.self)), dst = y.storage.pointer(Float.self), n = x.count
-    let wide = Kernels.avx512
-    parallelFor((n + 63) / 64, costPerItem: 256) { r in
-        let start = r.lowerBound * 64, count = Swift.min(n, r.upperBound * 64) - start
-        if wide {
-            ak_gelu_erf_avx512(src + start, dst + start, count)
-        } else {
-            ak_gelu_erf_avx2(src + start, dst + start, count)
-        }
+    let src = UnsafePointer(x.storage.pointer(Float.self)), dst = y.storage.pointer(Float.self)
+    let kernel = Kernels.avx512 ? ak_gelu_erf_avx512 : ak_gelu_erf_avx2
+    parallelBlocks(x.count, costPerElement: 4) { start, count in kernel(src + start, dst + start, count) }
+}
+
+/// Runs `body(start, count)` over `0..<n` in blocks of 64 elements on the worker pool: the unit of work of the
+/// elementwise vector kernels (`costPerElement` is `parallelFor`'s `costPerItem` per element).
+func parallelBlocks(_ n: Int, costPerElement: Int, _ body: (_ start: Int, _ count: Int) -> Void) {
+    parallelFor((n + 63) / 64, costPerItem: 64 * costPerElement) { r in
+        let start = r.lowerBound * 64
+        body(start, Swift.min(n, r.upperBound * 64) - start)
     }
 }
 
